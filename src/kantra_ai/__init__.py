@@ -1,0 +1,3 @@
+"""kantra-ai: fix Konveyor migration findings with LLMs."""
+
+__version__ = "0.1.0"
