@@ -95,6 +95,13 @@ class Analysis:
     incidents: list[Incident]  # deterministic order: ruleset, rule, path, line, message
     errors: dict[str, str] = field(default_factory=dict)  # rule id -> analyzer error
     source_root: str | None = None  # the analyzer root that was stripped, e.g. /opt/input/source
+    # Informational incidents (insights, rules without effort) keep applicability SOURCE when
+    # their file exists, but are only candidates for fixing when the user asked for them.
+    include_informational: bool = False
 
     def fixable(self) -> list[Incident]:
-        return [i for i in self.incidents if i.fixable]
+        return [
+            i
+            for i in self.incidents
+            if i.fixable and (self.include_informational or not i.violation.informational)
+        ]

@@ -1,0 +1,8 @@
+package com.acme.orders.model;
+
+public enum OrderStatus {
+    NEW,
+    PLACED,
+    SHIPPED,
+    CANCELLED
+}

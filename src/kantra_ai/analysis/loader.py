@@ -1,0 +1,237 @@
+"""Load a Konveyor analysis (output.yaml / output.json, any schema generation) onto a checkout.
+
+`load_analysis` is the only entry point the rest of the pipeline needs: it finds the file, parses
+it (libyaml when available), reads every schema generation (`schema.py`), maps every incident URI
+onto `--input` (`uris.py`), gives every incident a stable identity and returns an `Analysis` in a
+deterministic order. Anything wrong with the file raises `AnalysisError` with one line naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import yaml
+
+from kantra_ai.analysis.model import Analysis, Applicability, Incident, incident_identity
+from kantra_ai.analysis.schema import RawAnalysis, RawViolation, SchemaError, parse_document
+from kantra_ai.analysis.uris import (
+    MappedPath,
+    is_dependency_path,
+    map_uri,
+    mapping_roots,
+    normalize_root,
+    strip_root,
+    uri_to_path,
+)
+
+try:  # libyaml is ~10x faster on multi-megabyte outputs; pure Python still works without it
+    _YamlLoader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on how PyYAML was built
+    _YamlLoader = yaml.SafeLoader
+
+ANALYSIS_FILE_NAMES = ("output.yaml", "output.json")
+
+
+class AnalysisError(ValueError):
+    """The analysis cannot be loaded. The message is one line and names the file."""
+
+
+# `unmatched` and `skipped` list every rule id that did not fire: most of a real file, and of no
+# use here. They are blanked (not removed, so YAML error line numbers stay true) before parsing.
+# Only the layout every Go YAML emitter writes is touched: a ruleset key at column 2 of a
+# top-level sequence, its items at column 2 ("  - id") or deeper. Anything else is parsed as is.
+_IGNORED_BLOCK = re.compile(
+    rb"^  (?:unmatched|skipped):[ \t]*\r?\n"  # the key, with its list on the following lines
+    rb"(?:(?:  - |   )[^\n]*(?:\n|\Z)|[ \t]*(?:#[^\n]*)?\r?\n)*",  # items, deeper lines, blanks
+    re.MULTILINE,
+)
+_TOP_LEVEL_SEQUENCE = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:[ \t]*(?:#[^\n]*)?\r?\n)*(?:---[ \t]*\r?\n)?- ")
+
+
+def _blank_ignored_blocks(data: bytes) -> bytes:
+    if not _TOP_LEVEL_SEQUENCE.match(data):
+        return data
+    return _IGNORED_BLOCK.sub(lambda m: b"\n" * m.group(0).count(b"\n"), data)
+
+
+def _find_file(path: Path) -> Path:
+    if path.is_dir():
+        for name in ANALYSIS_FILE_NAMES:
+            candidate = path / name
+            if candidate.is_file():
+                return candidate
+        raise AnalysisError(f"{path}: directory holds no {' or '.join(ANALYSIS_FILE_NAMES)}")
+    if not path.exists():
+        raise AnalysisError(f"{path}: analysis file not found")
+    if not path.is_file():
+        raise AnalysisError(f"{path}: not a regular file")
+    return path
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _parse_yaml(data: bytes, file: Path) -> object:
+    try:
+        return yaml.load(_blank_ignored_blocks(data), Loader=_YamlLoader)
+    except yaml.YAMLError:
+        pass
+    # Report the error of the untouched text, in case blanking itself was the cause.
+    try:
+        return yaml.load(data, Loader=_YamlLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        # "while scanning a quoted scalar" + where it began is what points at the real mistake.
+        started = exc.context_mark
+        if exc.problem and exc.context and started is not None and started is not mark:
+            problem += f" ({exc.context} started at line {started.line + 1})"
+        raise AnalysisError(f"{file}: YAML syntax error{where}: {_one_line(problem)}") from exc
+    except yaml.YAMLError as exc:
+        raise AnalysisError(f"{file}: YAML syntax error: {_one_line(str(exc))}") from exc
+
+
+def _parse(file: Path) -> object:
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise AnalysisError(f"{file}: cannot read: {exc.strerror or exc}") from exc
+    if not data.strip():
+        raise AnalysisError(f"{file}: the file is empty")
+    if file.suffix.lower() == ".json":
+        try:
+            document: object = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise AnalysisError(
+                f"{file}: JSON syntax error at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            ) from exc
+        except UnicodeDecodeError as exc:
+            raise AnalysisError(f"{file}: not UTF-8 text: {exc.reason}") from exc
+    else:
+        document = _parse_yaml(data, file)
+    if document is None:  # only comments, or a bare `---`
+        raise AnalysisError(f"{file}: the file is empty")
+    return document
+
+
+def _all_raw_incidents(raw: RawAnalysis) -> Iterator[tuple[RawViolation, int]]:
+    for rv in raw.violations:
+        for index in range(len(rv.incidents)):
+            yield rv, index
+
+
+def _sort_key(incident: Incident, occurrence: int) -> tuple[str, int, str, str, str, int]:
+    where = incident.path.as_posix() if incident.path is not None else incident.uri
+    return (
+        where,
+        incident.line or 0,
+        incident.violation.ruleset,
+        incident.violation.rule_id,
+        incident.message,
+        occurrence,
+    )
+
+
+def load_analysis(
+    path: Path,
+    input_dir: Path,
+    *,
+    source_root: str | None = None,
+    include_informational: bool = False,
+) -> Analysis:
+    """Load the analysis at `path` (a file, or a directory holding output.yaml / output.json)
+    and map its incidents onto the checkout at `input_dir`.
+
+    `source_root` forces the analyzer root to strip (e.g. `/opt/input/source`); by default it is
+    detected from the files that exist under `input_dir`. Informational incidents (insights and
+    rules without effort) are always loaded; `include_informational` makes them fixable
+    candidates (see `Analysis.fixable` and `select_incidents`).
+    """
+    file = _find_file(Path(path))
+    if not Path(input_dir).is_dir():
+        raise AnalysisError(f"{input_dir}: input directory does not exist")
+    if source_root is not None and not normalize_root(source_root).startswith("/"):
+        raise AnalysisError(f"{file}: source root must be an absolute path, got {source_root!r}")
+
+    try:
+        raw = parse_document(_parse(file))
+    except SchemaError as exc:
+        raise AnalysisError(f"{file}: {_one_line(str(exc))}") from exc
+
+    decoded = {inc.uri: uri_to_path(inc.uri) for rv in raw.violations for inc in rv.incidents if inc.uri}
+    roots = mapping_roots(
+        (p for p in decoded.values() if not is_dependency_path(p)), Path(input_dir), source_root
+    )
+
+    mapped: dict[tuple[str, bool], MappedPath] = {}
+    occurrences: dict[tuple[str, str, str, int | None, str], int] = {}
+    keyed: list[tuple[tuple[str, int, str, str, str, int], Incident]] = []
+    for rv, index in _all_raw_incidents(raw):
+        inc = rv.incidents[index]
+        cache_key = (inc.uri, inc.dependency)
+        if cache_key not in mapped:
+            mapped[cache_key] = map_uri(inc.uri, Path(input_dir), roots, dependency=inc.dependency)
+        target = mapped[cache_key]
+        v = rv.violation
+        # The identity uses the checkout-relative path when there is one, so that re-running the
+        # analyzer in a container or on the host (different URIs, same file) keeps every id.
+        where = target.path.as_posix() if target.path is not None else inc.uri
+        dup_key = (v.ruleset, v.rule_id, where, inc.line, inc.message)
+        occurrence = occurrences.get(dup_key, 0)
+        occurrences[dup_key] = occurrence + 1
+        incident = Incident(
+            id=incident_identity(v.ruleset, v.rule_id, where, inc.line, inc.message, occurrence),
+            violation=v,
+            uri=inc.uri,
+            path=target.path,
+            line=inc.line,
+            message=inc.message,
+            code_snip=inc.code_snip,
+            variables=dict(inc.variables),
+            applicability=target.applicability,
+        )
+        keyed.append((_sort_key(incident, occurrence), incident))
+
+    keyed.sort(key=lambda pair: pair[0])
+    violations = sorted(
+        (rv.violation for rv in raw.violations),
+        key=lambda v: (v.ruleset, v.rule_id, v.informational),
+    )
+    used_root = _used_root(roots, decoded.values(), source_root)
+    return Analysis(
+        source=str(file),
+        violations=violations,
+        incidents=[incident for _, incident in keyed],
+        errors=dict(sorted(raw.errors.items())),
+        source_root=used_root,
+        include_informational=include_informational,
+    )
+
+
+def _used_root(roots: list[str], paths: Iterable[str], source_root: str | None) -> str | None:
+    """The root that actually mapped the most paths, for reports ("mapped /opt/input/source")."""
+    if source_root is not None:
+        return normalize_root(source_root)
+    counts: dict[str, int] = {}
+    for path in paths:
+        if not path.startswith("/") or is_dependency_path(path):
+            continue
+        root = next((r for r in roots if strip_root(path, r) is not None), None)
+        if root is not None:
+            counts[root] = counts.get(root, 0) + 1
+    if not counts:
+        return None
+    return min(counts, key=lambda r: (-counts[r], roots.index(r)))
+
+
+def count_by_applicability(analysis: Analysis) -> dict[Applicability, int]:
+    """Incidents per applicability, every kind present (zeros included), in enum order."""
+    counts = dict.fromkeys(Applicability, 0)
+    for incident in analysis.incidents:
+        counts[incident.applicability] += 1
+    return counts

@@ -1,0 +1,248 @@
+"""Map the analyzer's incident URIs onto the user's checkout, refusing anything that escapes it.
+
+The analyzer records paths where *it* saw the source: `/opt/input/source/...` inside the kantra
+container, `/shared/source/...` on the Konveyor Hub, `/source/...` in test harnesses, a host path
+such as `/home/runner/work/app/...`, or a plain relative path. None of those is where the user's
+checkout is, so every incident path goes through `map_uri`, and only a path that provably stays
+inside `--input` comes out as fixable. The predecessor skipped this step and never found files.
+
+Everything here is a plain function of its arguments (plus reads of the file system under
+`input_dir`), so it can be tested without loading an analysis.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote
+
+from kantra_ai.analysis.model import Applicability
+
+# Where analyzers are known to mount the application. Tried after any root found on disk, so a
+# checkout that proves another root wins; a prefix only ever matches whole path components.
+KNOWN_ROOTS: tuple[str, ...] = ("/opt/input/source", "/shared/source", "/source")
+
+# Dependency sources the analyzer unpacked or decompiled: Maven repositories (`/root/.m2/`,
+# `/addon/.m2/`, `/cache/m2/`) and the java provider's temp dirs (Go's MkdirTemp("java-bin-")
+# appends digits). They are not the user's code, so they are never edited.
+_DEPENDENCY_PATTERN = re.compile(r"(?:^|/)(?:\.m2|cache/m2|java-bin-\d+)/")
+
+# Upper bound on extra roots found on disk: a real analysis has one or two (kantra's container
+# root plus, in merged outputs, a host root). More would mean the votes are noise.
+_MAX_DETECTED_ROOTS = 4
+
+
+@dataclass(frozen=True)
+class MappedPath:
+    """Where an incident's URI lands in the checkout, and whether it may be edited."""
+
+    path: PurePosixPath | None  # relative to input_dir; None when there is nothing safe to name
+    applicability: Applicability
+
+
+def uri_to_path(uri: str) -> str:
+    """The file path inside a URI: `file://` stripped and percent-escapes decoded (once).
+
+    Relative paths stay relative. `file://localhost/x` is `/x` (RFC 8089); any other authority is
+    kept as the first path component so that it cannot accidentally match a root.
+    """
+    text = uri.strip()
+    if text.startswith("file://"):
+        text = text[len("file://") :]
+        if text.startswith("localhost/"):
+            text = text[len("localhost") :]
+    elif text.startswith("file:"):
+        text = text[len("file:") :]
+    return unquote(text)
+
+
+def is_dependency_path(path: str) -> bool:
+    """True for files inside dependency sources (.m2 repositories, java-bin-NNN dirs)."""
+    return _DEPENDENCY_PATTERN.search(path) is not None
+
+
+def normalize_root(root: str) -> str:
+    """`file:///opt/input/source/` -> `/opt/input/source`; `/` stays `/`."""
+    text = uri_to_path(root)
+    stripped = text.rstrip("/")
+    if not stripped:
+        return "/" if text.startswith("/") else ""
+    return stripped
+
+
+def strip_root(path: str, root: str) -> str | None:
+    """The part of `path` below `root`, or None when `root` is not a whole-component prefix."""
+    if root == "/":
+        return path[1:] if path.startswith("/") else None
+    if path == root:
+        return ""
+    if path.startswith(root + "/"):
+        return path[len(root) + 1 :]
+    return None
+
+
+def _safe_relative(text: str) -> PurePosixPath | None:
+    """A relative POSIX path with no `..`, no NUL and no leading `/`, or None if unsafe.
+
+    `..` is refused outright instead of being normalized away: the analyzer never writes it, so
+    its presence means a crafted or corrupt file, and `a/../b` resolution is exactly how
+    traversal sneaks past a prefix check.
+    """
+    if "\x00" in text or text.startswith("/"):
+        return None
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        return None
+    return PurePosixPath(*parts) if parts else PurePosixPath()
+
+
+def _resolve_inside(root_real: Path, rel: PurePosixPath) -> Path | None:
+    """The real location of `rel` under `root_real` after following symlinks, or None if it
+    leaves `root_real` (or cannot be resolved at all)."""
+    try:
+        real = (root_real / rel).resolve()
+    except (OSError, RuntimeError):  # RuntimeError: symlink loop on Python 3.10
+        return None
+    if real == root_real or root_real in real.parents:
+        return real
+    return None
+
+
+def map_uri(
+    uri: str,
+    input_dir: Path,
+    roots: Sequence[str] = KNOWN_ROOTS,
+    *,
+    dependency: bool = False,
+) -> MappedPath:
+    """Map one incident URI onto `input_dir`.
+
+    `roots` are tried in order; the first whole-component prefix of an absolute path is
+    stripped. Relative paths are taken relative to `input_dir` as they are. The result's path is
+    never outside `input_dir`: `..`, an absolute path no root explains, and symlinks leading out
+    of the tree are all refused as OUTSIDE_INPUT (with no path). `dependency` is the analyzer's
+    own `isDependencyIncident` flag.
+    """
+    if not uri.strip():
+        return MappedPath(None, Applicability.NO_FILE)
+    decoded = uri_to_path(uri)
+    if dependency or is_dependency_path(decoded):
+        return MappedPath(None, Applicability.DEPENDENCY)
+
+    remainder: str | None = decoded
+    if decoded.startswith("/"):
+        remainder = None
+        for root in roots:
+            remainder = strip_root(decoded, root)
+            if remainder is not None:
+                break
+    if remainder is None:
+        # Absolute and under no root: it names a place outside the checkout.
+        return MappedPath(None, Applicability.OUTSIDE_INPUT)
+
+    rel = _safe_relative(remainder)
+    if rel is None:
+        return MappedPath(None, Applicability.OUTSIDE_INPUT)
+    if not rel.parts:
+        # The URI names the root itself: a project-level finding with no file to edit.
+        return MappedPath(None, Applicability.NO_FILE)
+
+    root_real = input_dir.resolve()
+    real = _resolve_inside(root_real, rel)
+    if real is None:
+        return MappedPath(None, Applicability.OUTSIDE_INPUT)
+    if not real.is_file():
+        return MappedPath(rel, Applicability.MISSING_FILE)
+    return MappedPath(rel, Applicability.SOURCE)
+
+
+def _candidate_paths(paths: Iterable[str]) -> list[str]:
+    """Unique absolute non-dependency paths worth voting with, sorted for determinism."""
+    out = {
+        p
+        for p in paths
+        if p.startswith("/") and "\x00" not in p and not is_dependency_path(p) and ".." not in p.split("/")
+    }
+    return sorted(out)
+
+
+def _root_rank(root: str, explained: int) -> tuple[int, int, int, str]:
+    # More paths explained first; then the analyzers' own roots; then the shorter root, whose
+    # matches used more path components and are therefore stronger evidence; then by name.
+    return (-explained, 0 if root in KNOWN_ROOTS else 1, len(root), root)
+
+
+def detect_source_roots(paths: Iterable[str], input_dir: Path) -> list[str]:
+    """The analyzer roots that explain `paths` (decoded file paths, as from `uri_to_path`).
+
+    Every split of every absolute path into `root` + `rest` votes for `root` when `rest` is a
+    file under `input_dir`; roots are then taken greedily, best first, each explaining paths the
+    ones before it did not. When nothing exists on disk (wrong --input, or loading without a
+    checkout), falls back to the known roots in use and, for paths under none of them, their
+    common directory, so that reports still show readable relative paths.
+    Deterministic: the same paths and the same tree always give the same list.
+    """
+    candidates = _candidate_paths(paths)
+    if not candidates:
+        return []
+    root_real = input_dir.resolve()
+    votes: dict[str, set[int]] = {}
+    if root_real.is_dir():
+        for index, path in enumerate(candidates):
+            parts = path.split("/")[1:]  # drop the empty string before the leading "/"
+            for k in range(1, len(parts)):
+                rest = PurePosixPath(*parts[k:])
+                if (root_real / rest).is_file():
+                    votes.setdefault("/" + "/".join(parts[:k]), set()).add(index)
+
+    chosen: list[str] = []
+    explained: set[int] = set()
+    while votes and len(chosen) < _MAX_DETECTED_ROOTS:
+        best = min(votes, key=lambda r: _root_rank(r, len(votes[r] - explained)))
+        gained = votes[best] - explained
+        if not gained:
+            break
+        chosen.append(best)
+        explained |= gained
+    if chosen:
+        return chosen
+    return _fallback_roots(candidates)
+
+
+def _fallback_roots(candidates: list[str]) -> list[str]:
+    counts: dict[str, int] = {}
+    unrooted: list[str] = []
+    for path in candidates:
+        root = next((r for r in KNOWN_ROOTS if strip_root(path, r) is not None), None)
+        if root is None:
+            unrooted.append(path)
+        else:
+            counts[root] = counts.get(root, 0) + 1
+    roots = sorted(counts, key=lambda r: _root_rank(r, counts[r]))
+    if unrooted:
+        common = os.path.commonpath([p.rsplit("/", 1)[0] or "/" for p in unrooted])
+        # "/" would turn every stray absolute path into a checkout path; leave those unmapped.
+        if common != "/":
+            roots.append(common)
+    return roots
+
+
+def detect_source_root(paths: Iterable[str], input_dir: Path) -> str | None:
+    """The single best analyzer root for `paths`, or None; see `detect_source_roots`."""
+    roots = detect_source_roots(paths, input_dir)
+    return roots[0] if roots else None
+
+
+def mapping_roots(paths: Iterable[str], input_dir: Path, source_root: str | None = None) -> list[str]:
+    """The ordered roots `map_uri` should try for an analysis whose decoded paths are `paths`.
+
+    A user-given `source_root` is the only root (the user knows better than any guess); else the
+    detected roots come first and the known analyzer roots after them as a safety net.
+    """
+    if source_root is not None:
+        return [normalize_root(source_root)]
+    roots = detect_source_roots(paths, input_dir)
+    return roots + [r for r in KNOWN_ROOTS if r not in roots]

@@ -1,0 +1,242 @@
+"""The `kantra-ai` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from kantra_ai import __version__
+from kantra_ai.cli.confidence_opts import (
+    ComplexityThresholdOpt,
+    EnableConfidenceOpt,
+    MinConfidenceOpt,
+    OnLowConfidenceOpt,
+    ReviewFileOpt,
+    confidence_policy,
+)
+from kantra_ai.cli.errors import ExitCode, UserError
+from kantra_ai.config.cli import ConfigOpt, custom_templates
+from kantra_ai.engine.confidence import LowConfidenceAction
+from kantra_ai.engine.runner import BatchSettings
+
+app = typer.Typer(
+    name="kantra-ai",
+    help="Fix the findings of a Konveyor migration analysis (output.yaml) with an LLM, safely.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+# Option types: typer needs Optional[...] spelled out on Python 3.10.
+AnalysisOpt = Annotated[
+    Path,
+    typer.Option(
+        "--analysis",
+        help="Konveyor output: output.yaml / output.json, or a directory holding one.",
+        show_default=False,
+    ),
+]
+InputOpt = Annotated[
+    Path, typer.Option("--input", help="The application's source tree (your checkout).", show_default=False)
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kantra-ai {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Fix the findings of a Konveyor migration analysis with an LLM, safely."""
+
+
+@app.command()
+def remediate(
+    ctx: typer.Context,
+    analysis: AnalysisOpt,
+    input_dir: InputOpt,
+    provider: Annotated[
+        str,
+        typer.Option(
+            help="claude, openai, groq, together, openrouter, ollama, lmstudio, vllm, llama.cpp, "
+            "or simulated (a local fake model for the bundled examples)."
+        ),
+    ] = "claude",
+    model: Annotated[str | None, typer.Option(help="Model id; default: the provider's default.")] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="Provider endpoint (else ANTHROPIC_BASE_URL / OPENAI_BASE_URL).")
+    ] = None,
+    source_root: Annotated[
+        str | None,
+        typer.Option(help="The analyzer's source root to strip from URIs (default: detected)."),
+    ] = None,
+    violation_ids: Annotated[
+        list[str] | None, typer.Option(help="Only these rule ids (comma-separated or repeated).")
+    ] = None,
+    categories: Annotated[
+        list[str] | None, typer.Option(help="Only these categories: mandatory, optional, potential.")
+    ] = None,
+    max_effort: Annotated[int | None, typer.Option(help="Only violations with effort <= N.")] = None,
+    include: Annotated[
+        list[str] | None, typer.Option(help="Only files matching these globs (relative paths).")
+    ] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Skip files matching these globs.")] = None,
+    include_informational: Annotated[
+        bool, typer.Option(help="Also send informational findings (no effort / insights).")
+    ] = False,
+    max_cost: Annotated[
+        float | None, typer.Option(help="Never start a request whose worst case would pass this USD total.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Make no network call: show the requests, tokens and cost it would take.")
+    ] = False,
+    batch_size: Annotated[int, typer.Option(min=1, help="At most N incidents per request.")] = 25,
+    batch_parallelism: Annotated[int, typer.Option(min=1, help="Requests in flight at once.")] = 8,
+    max_batch_tokens: Annotated[
+        int, typer.Option(min=2000, help="Input-token budget per request; larger files go in windows.")
+    ] = 24_000,
+    max_retries: Annotated[
+        int, typer.Option(min=0, max=5, help="Retries per request for failed edits or bad replies.")
+    ] = 1,
+    prices: Annotated[
+        Path | None, typer.Option(help="YAML price overrides: MODEL: {input: X, output: Y} per MTok.")
+    ] = None,
+    text_edits: Annotated[
+        bool, typer.Option(help="Ask for plain-text SEARCH/REPLACE edits instead of tool calls.")
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+    report: Annotated[
+        Path | None, typer.Option(help="Where to write report.html (default: INPUT/.kantra-ai/report.html).")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    state: Annotated[
+        Path | None,
+        typer.Option(help="The run store recording every run (SQLite); default: INPUT/.kantra-ai/state.db."),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(help="Continue an interrupted run; refuse if there is none (re-running continues too)."),
+    ] = False,
+    retry_failed: Annotated[
+        bool, typer.Option(help="Also ask again about incidents an earlier reply did not fix.")
+    ] = False,
+    fresh: Annotated[
+        bool, typer.Option(help="Ignore the run history: plan every selected incident, reuse no reply.")
+    ] = False,
+    wait_lock: Annotated[
+        bool, typer.Option(help="If another run is working on this tree, wait for it instead of refusing.")
+    ] = False,
+    enable_confidence: EnableConfidenceOpt = False,
+    min_confidence: MinConfidenceOpt = None,
+    on_low_confidence: OnLowConfidenceOpt = LowConfidenceAction.SKIP,
+    complexity_threshold: ComplexityThresholdOpt = None,
+    review_file: ReviewFileOpt = None,
+    config_file: ConfigOpt = None,
+) -> None:
+    """Fix incidents directly: one request per file, edits applied safely, summary at the end.
+
+    Incremental: incidents fixed by earlier runs on the tree are skipped (no tokens spent), and a
+    run that was interrupted or killed is continued where it stopped.
+    """
+    from kantra_ai.cli.remediate import RemediateOptions
+    from kantra_ai.cli.remediate import remediate as run
+    from kantra_ai.cli.status import history_options
+
+    options = RemediateOptions(
+        analysis=analysis,
+        input_dir=input_dir,
+        provider=provider,
+        model=model,
+        base_url=base_url,
+        source_root=source_root,
+        violation_ids=violation_ids or [],
+        categories=categories or [],
+        max_effort=max_effort,
+        include=include or [],
+        exclude=exclude or [],
+        include_informational=include_informational,
+        max_cost=max_cost,
+        dry_run=dry_run,
+        batch=BatchSettings(max_batch_tokens, batch_size, batch_parallelism),
+        max_retries=max_retries,
+        prices=prices,
+        text_edits=text_edits,
+        json_output=json_output,
+        report=report,
+        progress=progress,
+        confidence=confidence_policy(
+            ctx,
+            input_dir=input_dir,
+            enable_confidence=enable_confidence,
+            min_confidence=min_confidence,
+            on_low_confidence=on_low_confidence,
+            complexity_threshold=complexity_threshold,
+            review_file=review_file,
+        ),
+        templates=custom_templates(ctx),  # compiled and checked: a broken one fails here
+        history=history_options(
+            state=state, resume=resume, retry_failed=retry_failed, fresh=fresh, wait_lock=wait_lock
+        ),
+    )
+    raise typer.Exit(run(options, Console(stderr=True)))
+
+
+def _register_phased_commands() -> None:
+    """`plan`, `execute` and `report` live in their own modules (cli/plan_cmd.py, ...)."""
+    from kantra_ai.cli import execute_cmd, plan_cmd, report_cmd
+
+    app.command("plan")(plan_cmd.plan)
+    app.command("execute")(execute_cmd.execute)
+    app.command("report")(report_cmd.report)
+
+
+def _register_status_command() -> None:
+    """`status`: the run store's view of a tree (cli/status.py)."""
+    from kantra_ai.cli import status
+
+    app.command("status")(status.status)
+
+
+def _register_config_commands() -> None:
+    """`prompt` (cli/prompt_cmd.py) and `config show` (cli/config_cmd.py)."""
+    from kantra_ai.cli import config_cmd, prompt_cmd
+
+    app.command("prompt")(prompt_cmd.prompt)
+    app.add_typer(config_cmd.config_app, name="config")
+
+
+_register_phased_commands()
+_register_status_command()
+_register_config_commands()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: every error the user can cause becomes one line and a distinct exit code."""
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        result = app(args=argv, prog_name="kantra-ai", standalone_mode=False)
+    except typer.TyperException as exc:  # typer's (vendored click) usage errors
+        err.print(f"kantra-ai: error: {exc.format_message()}", markup=False)
+        return ExitCode.USAGE
+    except UserError as exc:
+        err.print(f"kantra-ai: error: {exc}", markup=False)
+        return ExitCode.USAGE
+    except (KeyboardInterrupt, typer.Abort):
+        err.print("kantra-ai: interrupted", markup=False)
+        return ExitCode.INTERRUPTED
+    return int(result) if isinstance(result, int) else ExitCode.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

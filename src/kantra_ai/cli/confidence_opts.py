@@ -1,0 +1,101 @@
+"""The confidence-filtering flags (the predecessor's names) and how they combine with the config.
+
+Filtering is on when `--enable-confidence` (or `confidence.enabled: true`) says so, or when
+`--min-confidence`, `--complexity-threshold` or `--on-low-confidence` is given on the command line:
+asking for a threshold means wanting it applied. `--no-enable-confidence` turns it off regardless.
+
+Thresholds: the defaults per complexity, then `confidence.complexity-thresholds` from the config,
+then `--complexity-threshold` for the complexities it names; finally `--min-confidence` (or
+`confidence.min-confidence`) raises every threshold to at least its value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kantra_ai.cli.errors import UserError
+from kantra_ai.config.cli import given, loaded_config
+from kantra_ai.engine.confidence import (
+    Complexity,
+    ConfidencePolicy,
+    LowConfidenceAction,
+    parse_threshold_overrides,
+)
+
+DEFAULT_REVIEW_FILE = Path(".kantra-ai") / "manual-review.yaml"
+
+EnableConfidenceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--enable-confidence/--no-enable-confidence",
+        help="Hold each fix to a confidence threshold by migration complexity "
+        "(trivial 0.70, low 0.75, medium 0.80, high 0.90, expert 0.95).",
+    ),
+]
+MinConfidenceOpt = Annotated[
+    float | None,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        help="Raise every complexity threshold to at least this confidence (turns filtering on).",
+        show_default=False,
+    ),
+]
+OnLowConfidenceOpt = Annotated[
+    LowConfidenceAction,
+    typer.Option(
+        help="A fix below its threshold: skip it, apply it with a warning (warn-and-apply), or skip "
+        "it and append the proposed edit to --review-file (manual-review-file). Turns filtering on.",
+    ),
+]
+ComplexityThresholdOpt = Annotated[
+    str | None,
+    typer.Option(
+        help='Override some thresholds, e.g. "trivial=0.7,high=0.9" (turns filtering on).',
+        show_default=False,
+    ),
+]
+ReviewFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Where manual-review-file appends withheld fixes "
+        "(default: INPUT/.kantra-ai/manual-review.yaml).",
+        show_default=False,
+    ),
+]
+
+_TRIGGERS = ("min_confidence", "complexity_threshold", "on_low_confidence")
+
+
+def confidence_policy(
+    ctx: typer.Context,
+    *,
+    input_dir: Path,
+    enable_confidence: bool,
+    min_confidence: float | None,
+    on_low_confidence: LowConfidenceAction,
+    complexity_threshold: str | None,
+    review_file: Path | None,
+) -> ConfidencePolicy:
+    """The policy from the resolved parameter values (flags over config files over defaults)."""
+    if given(ctx, "enable_confidence"):
+        enabled = enable_confidence
+    else:
+        enabled = enable_confidence or any(given(ctx, name) for name in _TRIGGERS)
+    settings = loaded_config(ctx).settings.confidence.complexity_thresholds
+    from_config = {c: float(getattr(settings, c.value)) for c in Complexity}
+    try:
+        overrides = parse_threshold_overrides(complexity_threshold or "")
+    except ValueError as exc:
+        raise UserError(f"--complexity-threshold: {exc}") from None
+    return ConfidencePolicy.build(
+        enabled=enabled,
+        thresholds=from_config,
+        overrides=overrides,
+        min_confidence=min_confidence,
+        action=LowConfidenceAction(on_low_confidence),
+        review_file=review_file or input_dir / DEFAULT_REVIEW_FILE,
+    )

@@ -1,0 +1,359 @@
+"""`kantra-ai execute`: run a plan's phases in order with the remediate engine, resumably.
+
+Each phase is one `remediate` run restricted to the phase's violations (same batching, caching,
+`--max-cost` guard across all phases, dry run). Progress goes to the state file after every
+incident and every phase (plan/state.py); `--resume` skips what is done. The run store is not used
+yet: the state file is the resume record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kantra_ai.analysis.loader import AnalysisError, load_analysis
+from kantra_ai.cli.errors import ExitCode, UserError
+from kantra_ai.cli.plan_cmd import price_for
+from kantra_ai.cli.progress import ProgressDisplay
+from kantra_ai.cli.remediate import RemediateOptions, simulated_endpoint
+from kantra_ai.engine.batch_runner import RunContext
+from kantra_ai.engine.budget import CostGuard
+from kantra_ai.engine.events import RunObserver
+from kantra_ai.engine.outcomes import IncidentOutcome, Status
+from kantra_ai.engine.runner import BatchSettings
+from kantra_ai.plan.estimate import estimate_incidents
+from kantra_ai.plan.incidents import PlanIncidents, check_against_analysis, plan_incidents
+from kantra_ai.plan.model import Phase, Plan, PlanError, load_plan
+from kantra_ai.plan.run import PhasesResult, run_phases
+from kantra_ai.plan.state import ExecutionState, load_state, plan_hash, save_state
+from kantra_ai.prompts.render import system_prompt
+from kantra_ai.providers.pricing import ModelPrice
+from kantra_ai.providers.registry import ProviderConfigError, create_provider, resolve_preset
+from kantra_ai.report.record import (
+    RUN_RECORD_NAME,
+    RecordError,
+    RunCapture,
+    build_record,
+    default_report_path,
+    load_record,
+    merge_records,
+    write_report,
+)
+from kantra_ai.report.summary import run_summary
+
+
+@dataclass
+class ExecuteOptions:
+    plan: Path
+    input_dir: Path
+    state: Path | None = None
+    phase: str | None = None
+    resume: bool = False
+    analysis: Path | None = None
+    report: Path | None = None
+    run: RemediateOptions = field(default_factory=lambda: RemediateOptions(Path(), Path()))
+
+
+def execute(
+    plan: Annotated[
+        Path, typer.Option("--plan", help="plan.yaml written by `kantra-ai plan` (or its directory).")
+    ],
+    input_dir: Annotated[
+        Path, typer.Option("--input", help="The application's source tree (your checkout).")
+    ],
+    state: Annotated[
+        Path | None, typer.Option(help="Execution state file (default: state.yaml next to the plan).")
+    ] = None,
+    phase: Annotated[str | None, typer.Option(help="Run only this phase id (even if deferred).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the state file: skip what is done.")] = False,
+    analysis: Annotated[
+        Path | None, typer.Option(help="Check the plan's violations against this analysis first.")
+    ] = None,
+    provider: Annotated[
+        str, typer.Option(help="As for remediate (claude, openai, ..., simulated).")
+    ] = "claude",
+    model: Annotated[str | None, typer.Option(help="Model id; default: the provider's default.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="Provider endpoint.")] = None,
+    source_root: Annotated[str | None, typer.Option(help="The analyzer's source root to strip.")] = None,
+    max_cost: Annotated[float | None, typer.Option(help="USD ceiling for the whole execution.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="No network call: requests, tokens and cost per phase.")
+    ] = False,
+    batch_size: Annotated[int, typer.Option(min=1, help="At most N incidents per request.")] = 25,
+    batch_parallelism: Annotated[int, typer.Option(min=1, help="Requests in flight at once.")] = 8,
+    max_batch_tokens: Annotated[int, typer.Option(min=2000, help="Input-token budget per request.")] = 24_000,
+    max_retries: Annotated[int, typer.Option(min=0, max=5, help="Retries per request.")] = 1,
+    prices: Annotated[Path | None, typer.Option(help="YAML price overrides per model.")] = None,
+    text_edits: Annotated[
+        bool, typer.Option(help="Plain-text SEARCH/REPLACE edits instead of tools.")
+    ] = False,
+    report: Annotated[
+        Path | None, typer.Option(help="Where to write report.html (default: INPUT/.kantra-ai/report.html).")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Run a plan phase by phase (non-deferred phases, in order), with state for --resume."""
+    options = ExecuteOptions(
+        plan=plan,
+        input_dir=input_dir,
+        state=state,
+        phase=phase,
+        resume=resume,
+        analysis=analysis,
+        report=report,
+        run=RemediateOptions(
+            analysis=plan,
+            input_dir=input_dir,
+            provider=provider,
+            model=model,
+            base_url=base_url,
+            source_root=source_root,
+            max_cost=max_cost,
+            dry_run=dry_run,
+            batch=BatchSettings(max_batch_tokens, batch_size, batch_parallelism),
+            max_retries=max_retries,
+            prices=prices,
+            text_edits=text_edits,
+            json_output=json_output,
+            progress=progress,
+        ),
+    )
+    raise typer.Exit(run_execute(options, Console(stderr=True)))
+
+
+def _load(opts: ExecuteOptions) -> tuple[Plan, Path, PlanIncidents]:
+    plan_path = opts.plan / "plan.yaml" if opts.plan.is_dir() else opts.plan
+    if not opts.input_dir.is_dir():
+        raise UserError(f"--input {opts.input_dir}: not a directory")
+    try:
+        plan = load_plan(plan_path)
+        if opts.analysis is not None:
+            try:
+                analysis = load_analysis(opts.analysis, opts.input_dir, source_root=opts.run.source_root)
+            except AnalysisError as exc:
+                raise UserError(str(exc)) from exc
+            check_against_analysis(plan, analysis, str(plan_path))
+        return (
+            plan,
+            plan_path,
+            plan_incidents(plan, plan_path, opts.input_dir, source_root=opts.run.source_root),
+        )
+    except PlanError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def _phases(plan: Plan, only: str | None) -> list[Phase]:
+    if only is not None:
+        try:
+            return [plan.phase(only)]
+        except PlanError as exc:
+            raise UserError(f"--phase: {exc}") from exc
+    return [p for p in plan.ordered_phases() if not p.deferred]
+
+
+def _state(opts: ExecuteOptions, plan_path: Path) -> tuple[ExecutionState, Path]:
+    path = opts.state or plan_path.parent / "state.yaml"
+    digest = plan_hash(plan_path)
+    if path.exists():
+        try:
+            state = load_state(path)
+        except PlanError as exc:
+            raise UserError(str(exc)) from exc
+        if opts.resume:
+            if state.plan_sha256 and state.plan_sha256 != digest:
+                raise UserError(
+                    f"{path}: the plan changed since this state was written; "
+                    "remove the state file (or pass --state NEW) to start over"
+                )
+            return state, path
+        if state.has_progress():
+            raise UserError(
+                f"{path}: holds progress of an earlier run: pass --resume to continue, "
+                "or remove it (or pass --state NEW) to start over"
+            )
+    return ExecutionState(plan_file=str(plan_path), plan_sha256=digest), path
+
+
+def run_execute(opts: ExecuteOptions, console: Console) -> int:
+    ro = opts.run
+    if ro.max_cost is not None and ro.max_cost <= 0:
+        raise UserError("--max-cost must be a positive amount of USD")
+    try:
+        preset = resolve_preset(ro.provider)
+    except ProviderConfigError as exc:
+        raise UserError(str(exc)) from exc
+    model = ro.model or preset.default_model
+    price = price_for(ro, model, preset.local)
+    if ro.max_cost is not None and price is None:
+        raise UserError(
+            f"--max-cost cannot be enforced: no price is known for model {model!r}; use --prices FILE"
+        )
+    plan, plan_path, incidents = _load(opts)
+    phases = _phases(plan, opts.phase)
+    use_tools = preset.supports_tools and not ro.text_edits
+    system = system_prompt(use_tools)
+    if ro.dry_run:
+        return _dry_run(phases, incidents, ro, system, price, use_tools, model, console)
+    state, state_path = _state(opts, plan_path)
+    for phase in plan.ordered_phases():
+        state.phase(phase.id)
+    save_state(state, state_path)
+    capture = RunCapture(opts.input_dir)
+    with simulated_endpoint(preset, console) as simulated_url:
+        try:
+            provider = create_provider(preset, model, base_url=simulated_url or ro.base_url, tools=use_tools)
+        except ProviderConfigError as exc:
+            raise UserError(str(exc)) from exc
+        ctx = RunContext(
+            provider=provider,
+            price=price,
+            guard=CostGuard(ro.max_cost, price),
+            observer=RunObserver(),
+            input_dir=ro.input_dir,
+            system_prompt=system,
+            use_tools=use_tools,
+            max_retries=ro.max_retries,
+        )
+
+        async def go() -> PhasesResult:
+            try:
+                with ProgressDisplay(console, enabled=ro.progress and not ro.json_output) as display:
+                    return await run_phases(
+                        phases, incidents, state, state_path, ctx, ro.batch, (display, capture)
+                    )
+            finally:
+                await provider.aclose()
+
+        run = asyncio.run(go())
+    return _finish(opts, plan, phases, incidents, state, capture, run, preset.name, model, console)
+
+
+def _finish(
+    opts: ExecuteOptions,
+    plan: Plan,
+    phases: Sequence[Phase],
+    incidents: PlanIncidents,
+    state: ExecutionState,
+    capture: RunCapture,
+    run: PhasesResult,
+    provider: str,
+    model: str,
+    console: Console,
+) -> int:
+    selected = [i for p in phases for i in incidents.by_phase[p.id]]
+    earlier = {
+        incident_id: IncidentOutcome(incident_id, Status(s.outcome), s.reason)
+        for v in state.violations.values()
+        for incident_id, s in v.incidents.items()
+    }
+    outcomes = {**earlier, **run.outcomes}
+    summary = run_summary(
+        provider=provider,
+        model=model,
+        selected=selected,
+        not_applicable=[i for p in phases for i in incidents.not_applicable[p.id]],
+        informational=0,
+        outcomes=outcomes,
+        totals=run.totals,
+        aborted=run.aborted,
+    )
+    phase_rows = [{"id": p.id, "name": p.name, "status": state.phase(p.id).status} for p in phases]
+    summary["phases"] = phase_rows
+    phase_of = {i.id: p.id for p in phases for i in incidents.by_phase[p.id]}
+    record = build_record(
+        kind="execute",
+        summary=summary,
+        incidents=selected,
+        outcomes=outcomes,
+        capture=capture,
+        input_dir=opts.input_dir,
+        phase_of=phase_of,
+        phases=phase_rows,
+    )
+    report_path = opts.report or default_report_path(opts.input_dir)
+    if opts.resume:
+        # No earlier record (or an unreadable one): this run's record stands alone.
+        with contextlib.suppress(RecordError):
+            record = merge_records(load_record(report_path.parent / RUN_RECORD_NAME), record)
+    write_report(record, report_path)
+    summary["report"] = str(report_path)
+    if opts.run.json_output:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    else:
+        from kantra_ai.report.summary import print_summary
+
+        print_summary(summary, console)
+        console.print(" · ".join(f"{r['id']} {r['status']}" for r in phase_rows))
+        console.print(f"report: {report_path}")
+    if run.aborted:
+        return ExitCode.ABORTED
+    statuses = {outcomes[i.id].status for i in selected if i.id in outcomes}
+    missing = any(i.id not in outcomes for i in selected)
+    return ExitCode.SOME_FAILED if missing or statuses & {Status.FAILED, Status.SKIPPED} else ExitCode.OK
+
+
+def _dry_run(
+    phases: Sequence[Phase],
+    incidents: PlanIncidents,
+    ro: RemediateOptions,
+    system: str,
+    price: ModelPrice | None,
+    use_tools: bool,
+    model: str,
+    console: Console,
+) -> int:
+    rows: list[dict[str, Any]] = []
+    for phase in phases:
+        est = estimate_incidents(
+            incidents.by_phase[phase.id], ro.input_dir, ro.batch, system, price, use_tools=use_tools
+        )
+        rows.append(
+            {
+                "phase": phase.id,
+                "name": phase.name,
+                "requests": est.requests,
+                "incidents": est.incidents,
+                "input_tokens": est.input_tokens,
+                "expected_output_tokens": est.output_tokens,
+                "expected_cost_usd": est.cost,
+                "minutes": est.minutes,
+            }
+        )
+    costs = [r["expected_cost_usd"] for r in rows]
+    totals = {
+        "phases": len(rows),
+        "requests": sum(r["requests"] for r in rows),
+        "incidents": sum(r["incidents"] for r in rows),
+        "expected_cost_usd": None if None in costs else round(sum(costs), 4),
+        "model": model,
+    }
+    if ro.json_output:
+        sys.stdout.write(json.dumps({"dry_run": True, "phases": rows, "totals": totals}, indent=2) + "\n")
+        return ExitCode.OK
+    table = Table(title="Dry run: what each phase would send (no model is called)")
+    for column in ("phase", "name", "requests", "incidents", "est. input tokens", "est. cost", "min"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        cost = "unknown" if r["expected_cost_usd"] is None else f"${r['expected_cost_usd']:.4f}"
+        table.add_row(
+            r["phase"],
+            r["name"],
+            str(r["requests"]),
+            str(r["incidents"]),
+            f"{r['input_tokens']:,}",
+            cost,
+            str(r["minutes"]),
+        )
+    console.print(table)
+    return ExitCode.OK

@@ -1,0 +1,116 @@
+"""How commands take their settings from config files without losing to them.
+
+Every command declares `config_file: ConfigOpt = None`. The option is eager: click processes it
+before any other parameter, and its callback loads the config files and hands the values they set
+to click as the command's `default_map`. Click then fills each parameter from, in order: the
+command line, the default map (config files), the parameter's own default. So a flag given on the
+command line always wins, even when it equals the default, and every command that has a parameter
+bound to a config key (see `settings.BINDINGS`) honours that key. `ctx.get_parameter_source` tells
+afterwards where each value came from.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from kantra_ai.cli.errors import UserError
+from kantra_ai.config.loader import ConfigError, LoadedConfig, load_config
+from kantra_ai.config.settings import BINDINGS
+from kantra_ai.prompts.custom import CustomTemplates, TemplateError, load_custom_templates
+
+if TYPE_CHECKING:
+    from kantra_ai.engine.runner import RunPlan
+    from kantra_ai.prompts.builder import PromptBuilder
+
+CONFIG_META_KEY = "kantra_ai.config"
+_GIVEN = {"COMMANDLINE", "ENVIRONMENT", "PROMPT"}  # click ParameterSource names a user chose
+
+
+def warn(message: str) -> None:
+    sys.stderr.write(f"kantra-ai: warning: {message}\n")
+
+
+def _apply_config(ctx: typer.Context, value: Path | None) -> Path | None:
+    if ctx.resilient_parsing:
+        return value
+    try:
+        loaded = load_config(value)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    for message in loaded.warnings:
+        warn(message)
+    ctx.meta[CONFIG_META_KEY] = loaded
+    params = {p.name for p in ctx.command.params if p.name}
+    defaults = loaded.default_map(ctx.info_name or "", params)
+    if defaults:
+        ctx.default_map = {**(ctx.default_map or {}), **defaults}
+    return value
+
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        is_eager=True,
+        callback=_apply_config,
+        metavar="PATH",
+        show_default=False,
+        help="Config file (YAML) read over ./.kantra-ai.yaml and ~/.kantra-ai.yaml; "
+        "flags given on the command line still win.",
+    ),
+]
+
+
+def loaded_config(ctx: typer.Context) -> LoadedConfig:
+    """The config files of this invocation (defaults when the command has no --config)."""
+    found = ctx.meta.get(CONFIG_META_KEY)
+    return found if isinstance(found, LoadedConfig) else LoadedConfig()
+
+
+def given(ctx: typer.Context, param: str) -> bool:
+    """Whether the user gave this parameter on the command line (not a default, not a file)."""
+    source = ctx.get_parameter_source(param)
+    return source is not None and source.name in _GIVEN
+
+
+def from_config(ctx: typer.Context, param: str) -> bool:
+    source = ctx.get_parameter_source(param)
+    return source is not None and source.name == "DEFAULT_MAP"
+
+
+def origin(ctx: typer.Context, param: str) -> str:
+    """Where a parameter's value came from: its flag, the config file that set it, or default."""
+    if given(ctx, param):
+        return "--" + param.replace("_", "-")
+    if from_config(ctx, param):
+        loaded = loaded_config(ctx)
+        for key, binding in BINDINGS.items():
+            if binding.param == param and loaded.is_set(key):
+                return f"{loaded.origin(key)} ({key})"
+    return "default"
+
+
+def provenance(ctx: typer.Context, params: dict[str, Any]) -> dict[str, str]:
+    """param -> origin for the given parameters, e.g. for a run record."""
+    return {name: origin(ctx, name) for name in params}
+
+
+def custom_templates(ctx: typer.Context) -> CustomTemplates:
+    """The user templates the config names, compiled and test-rendered (UserError otherwise)."""
+    try:
+        return load_custom_templates(loaded_config(ctx).settings.prompts)
+    except TemplateError as exc:
+        raise UserError(str(exc)) from None
+
+
+def check_templates(prompts: PromptBuilder, plan: RunPlan) -> None:
+    """Render the guidance of every planned request now, so that a template failing on some
+    request's data is a one-line error before the first request is sent."""
+    try:
+        prompts.check(batch for file_plan in plan.files for batch in file_plan.batches)
+    except TemplateError as exc:
+        raise UserError(str(exc)) from None

@@ -1,0 +1,272 @@
+"""What `.kantra-ai.yaml` may hold: sections, keys (kebab-case, as the predecessor spelled them),
+types, allowed values, defaults, and the command-line parameter each key gives a default to.
+
+API keys are never read from a config file: they come from the environment variables the SDKs
+define (ANTHROPIC_API_KEY, OPENAI_API_KEY, ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from kantra_ai.analysis.model import Category
+from kantra_ai.engine.confidence import DEFAULT_THRESHOLDS, Complexity
+
+
+def _kebab(name: str) -> str:
+    return name.replace("_", "-")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=_kebab,
+        validate_by_alias=True,
+        validate_by_name=True,
+        frozen=True,
+    )
+
+
+def _split_list(value: Any) -> Any:
+    """A list, or one comma-separated string ("mandatory,optional") as on the command line."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class ProviderSettings(Section):
+    name: str = "claude"
+    model: str | None = None
+    base_url: str | None = None
+    text_edits: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        from kantra_ai.providers.registry import ProviderConfigError, resolve_preset
+
+        try:
+            resolve_preset(value)
+        except ProviderConfigError as exc:
+            raise ValueError(str(exc).split("; ", 1)[-1]) from None
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value
+
+
+class PathSettings(Section):
+    analysis: Path | None = None
+    input: Path | None = None
+    source_root: str | None = None
+
+
+class LimitSettings(Section):
+    max_cost: float | None = Field(default=None, gt=0)
+    max_effort: int | None = Field(default=None, ge=0)
+    max_retries: int = Field(default=1, ge=0, le=5)
+
+
+class FilterSettings(Section):
+    categories: list[Category] = Field(default_factory=list)
+    violation_ids: list[str] = Field(default_factory=list)
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    include_informational: bool = False
+
+    @field_validator("categories", "violation_ids", "include", "exclude", mode="before")
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        return _split_list(value)
+
+
+class GitSettings(Section):
+    """Accepted and validated for the predecessor's config files; not acted on yet."""
+
+    commit_strategy: Literal["per-violation", "per-incident", "at-end"] | None = None
+    create_pr: bool = False
+    branch_prefix: str | None = None
+
+
+class VerificationSettings(Section):
+    """Accepted and validated for the predecessor's config files; not acted on yet."""
+
+    enabled: bool = False
+    type: Literal["build", "test"] = "build"
+    strategy: Literal["per-fix", "per-violation", "at-end"] = "at-end"
+    command: str | None = None
+    fail_fast: bool = False
+
+
+class ThresholdSettings(Section):
+    trivial: float = Field(default=DEFAULT_THRESHOLDS[Complexity.TRIVIAL], ge=0.0, le=1.0)
+    low: float = Field(default=DEFAULT_THRESHOLDS[Complexity.LOW], ge=0.0, le=1.0)
+    medium: float = Field(default=DEFAULT_THRESHOLDS[Complexity.MEDIUM], ge=0.0, le=1.0)
+    high: float = Field(default=DEFAULT_THRESHOLDS[Complexity.HIGH], ge=0.0, le=1.0)
+    expert: float = Field(default=DEFAULT_THRESHOLDS[Complexity.EXPERT], ge=0.0, le=1.0)
+
+
+class ConfidenceSettings(Section):
+    enabled: bool = False
+    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    on_low_confidence: Literal["skip", "warn-and-apply", "manual-review-file"] = "skip"
+    complexity_thresholds: ThresholdSettings = Field(default_factory=ThresholdSettings)
+    review_file: Path | None = None  # default: INPUT/.kantra-ai/manual-review.yaml
+
+
+class LanguageTemplate(Section):
+    """Per-language user templates; a plain path stands for both kinds of request."""
+
+    single_fix_template: Path | None = None
+    batch_fix_template: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, (str, Path)):
+            return {"single-fix-template": value, "batch-fix-template": value}
+        return value
+
+
+class RuleTemplate(Section):
+    match: str = Field(min_length=1)  # glob on a violation's rule id or on one of its labels
+    template: Path
+
+
+# The names `prompts.language-templates` accepts (what `prompts.builder.template_language` yields).
+LANGUAGES = (
+    "java",
+    "xml",
+    "pom",
+    "jsp",
+    "properties",
+    "yaml",
+    "javascript",
+    "typescript",
+    "python",
+    "go",
+    "csharp",
+    "groovy",
+    "kotlin",
+    "json",
+    "sql",
+)
+LANGUAGE_ALIASES = {
+    "maven": "pom",
+    "js": "javascript",
+    "ts": "typescript",
+    "yml": "yaml",
+    "golang": "go",
+    "cs": "csharp",
+    "c#": "csharp",
+    "py": "python",
+}
+
+
+class PromptSettings(Section):
+    single_fix_template: Path | None = None  # requests for one incident (else batch-fix-template)
+    batch_fix_template: Path | None = None  # every request (one file, its incidents)
+    language_templates: dict[str, LanguageTemplate] = Field(default_factory=dict)
+    rule_templates: list[RuleTemplate] = Field(default_factory=list)
+
+    @field_validator("language_templates", mode="before")
+    @classmethod
+    def _languages(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        result = {}
+        for name, template in value.items():
+            key = LANGUAGE_ALIASES.get(str(name).lower(), str(name).lower())
+            if key not in LANGUAGES:
+                raise ValueError(f"unknown language {name!r}; expected one of {', '.join(LANGUAGES)}")
+            result[key] = template
+        return result
+
+
+class BatchingSettings(Section):
+    batch_size: int = Field(default=25, ge=1)
+    batch_parallelism: int = Field(default=8, ge=1)
+    max_batch_tokens: int = Field(default=24_000, ge=2000)
+
+
+class PricingSettings(Section):
+    file: Path | None = None  # YAML price overrides, as for --prices
+
+
+class PlanSettings(Section):
+    output: Path = Path(".kantra-ai-plan")
+    planner: Literal["ai", "deterministic"] = "ai"
+    max_phases: int | None = Field(default=None, ge=1)
+    risk_tolerance: Literal["conservative", "balanced", "aggressive"] = "balanced"
+
+
+class Settings(Section):
+    provider: ProviderSettings = Field(default_factory=ProviderSettings)
+    paths: PathSettings = Field(default_factory=PathSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    filters: FilterSettings = Field(default_factory=FilterSettings)
+    git: GitSettings = Field(default_factory=GitSettings)
+    verification: VerificationSettings = Field(default_factory=VerificationSettings)
+    confidence: ConfidenceSettings = Field(default_factory=ConfidenceSettings)
+    prompts: PromptSettings = Field(default_factory=PromptSettings)
+    batching: BatchingSettings = Field(default_factory=BatchingSettings)
+    pricing: PricingSettings = Field(default_factory=PricingSettings)
+    plan: PlanSettings = Field(default_factory=PlanSettings)
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A config key that gives a command-line parameter its default."""
+
+    param: str  # the parameter's Python name in the command function
+    commands: frozenset[str] = frozenset()  # only these commands; empty: every command that has it
+
+
+def _b(param: str, *commands: str) -> Binding:
+    return Binding(param, frozenset(commands))
+
+
+# Keys that feed parameters. Every command with a parameter of that name honours the key, so
+# `remediate`, `plan`, `execute` and `prompt` all see the same provider, filters and limits.
+BINDINGS: dict[str, Binding] = {
+    "provider.name": _b("provider"),
+    "provider.model": _b("model"),
+    "provider.base-url": _b("base_url"),
+    "provider.text-edits": _b("text_edits"),
+    "paths.analysis": _b("analysis"),
+    "paths.input": _b("input_dir"),
+    "paths.source-root": _b("source_root"),
+    "limits.max-cost": _b("max_cost"),
+    "limits.max-effort": _b("max_effort"),
+    "limits.max-retries": _b("max_retries"),
+    "filters.categories": _b("categories"),
+    "filters.violation-ids": _b("violation_ids"),
+    "filters.include": _b("include"),
+    "filters.exclude": _b("exclude"),
+    "filters.include-informational": _b("include_informational"),
+    "confidence.enabled": _b("enable_confidence"),
+    "confidence.min-confidence": _b("min_confidence"),
+    "confidence.on-low-confidence": _b("on_low_confidence"),
+    "confidence.review-file": _b("review_file"),
+    "batching.batch-size": _b("batch_size"),
+    "batching.batch-parallelism": _b("batch_parallelism"),
+    "batching.max-batch-tokens": _b("max_batch_tokens"),
+    "pricing.file": _b("prices"),
+    "plan.output": _b("output", "plan"),
+    "plan.planner": _b("planner", "plan"),
+    "plan.max-phases": _b("max_phases", "plan"),
+    "plan.risk-tolerance": _b("risk_tolerance", "plan"),
+    "dry-run": _b("dry_run"),
+}
+
+# Sections accepted for compatibility whose settings nothing acts on yet.
+NOT_USED_YET = ("git", "verification")

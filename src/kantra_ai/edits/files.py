@@ -1,0 +1,190 @@
+"""Read source files without losing anything, and write them back atomically and only if unchanged.
+
+A file is read into text with "\\n" newlines plus what it takes to write it back byte-for-byte in
+the same form: encoding, BOM, newline style, permission bits. Writing goes through a temporary file
+in the same directory and `os.replace`, so a crash leaves either the old or the new file, never half
+of one; and it refuses to replace a file that changed on disk since it was read (the user's editor,
+another worker), because overwriting it would silently lose their change.
+
+Decisions: utf-8 first (BOM remembered), then cp1252 (the usual legacy encoding of Java sources on
+Windows; its typographic characters read better to a model than latin-1's control characters), then
+latin-1, which decodes any byte, so reading never loses data. A file with mixed newlines is written
+back with its dominant style (`mixed_newlines` tells the caller). Symlinks are followed: the target
+is rewritten and the link stays a link. A file without any write permission bit is not overwritten
+(os.replace would not notice), and owner and group are kept where the OS lets us.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import hashlib
+import os
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from kantra_ai.killpoints import killpoint
+
+_CHUNK = 1 << 16
+
+
+class SourceFileError(Exception):
+    """A file cannot be read as text or written back faithfully (one-line message)."""
+
+
+class StaleFileError(SourceFileError):
+    """The file changed on disk after it was read; it was not overwritten."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path
+    text: str  # "\n" newlines, no BOM; a trailing newline is simply the text's last character
+    encoding: str  # a Python codec name: "utf-8", "cp1252" or "latin-1"
+    newline: str  # "\n", "\r\n" or "\r": what "\n" becomes on write
+    has_bom: bool
+    mode: int  # permission bits (stat.S_IMODE)
+    sha256: str  # of the raw bytes as read
+    mixed_newlines: bool = False  # the file mixed styles; writing normalises it to `newline`
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_source(path: Path) -> SourceFile:
+    try:
+        raw = path.read_bytes()
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError as exc:
+        raise SourceFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if b"\x00" in raw:
+        raise SourceFileError(f"{path} looks binary (contains NUL bytes)")
+    text, encoding, has_bom = _decode(raw)
+    newline, mixed = _newline_style(text)
+    normalised = text.replace("\r\n", "\n").replace("\r", "\n")
+    return SourceFile(
+        path=path,
+        text=normalised,
+        encoding=encoding,
+        newline=newline,
+        has_bom=has_bom,
+        mode=mode,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        mixed_newlines=mixed,
+    )
+
+
+def _decode(raw: bytes) -> tuple[str, str, bool]:
+    has_bom = raw.startswith(codecs.BOM_UTF8)
+    try:
+        return raw[len(codecs.BOM_UTF8) if has_bom else 0 :].decode("utf-8"), "utf-8", has_bom
+    except UnicodeDecodeError:
+        pass
+    # Not utf-8: a BOM-like prefix is then just three cp1252 characters, kept as text so that writing
+    # back reproduces the bytes.
+    try:
+        return raw.decode("cp1252"), "cp1252", False
+    except UnicodeDecodeError:  # cp1252 leaves 5 bytes undefined; latin-1 maps every byte
+        return raw.decode("latin-1"), "latin-1", False
+
+
+def _newline_style(text: str) -> tuple[str, bool]:
+    crlf = text.count("\r\n")
+    lone_cr = text.count("\r") - crlf
+    lone_lf = text.count("\n") - crlf
+    counts = {"\n": lone_lf, "\r\n": crlf, "\r": lone_cr}
+    # On a tie "\n" wins (dict order), then "\r\n"; a file without newlines gets "\n".
+    dominant = max(counts, key=lambda style: counts[style])
+    mixed = sum(1 for count in counts.values() if count) > 1
+    return dominant, mixed
+
+
+def encode_text(original: SourceFile, new_text: str) -> bytes:
+    """The bytes `new_text` becomes in `original`'s form; SourceFileError if it cannot be encoded."""
+    text = new_text.replace("\r\n", "\n").replace("\r", "\n")
+    if original.newline != "\n":
+        text = text.replace("\n", original.newline)
+    try:
+        data = text.encode(original.encoding)
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start : exc.end]
+        line = exc.object.count(original.newline, 0, exc.start) + 1
+        raise SourceFileError(
+            f"{original.path}: {bad!r} (line {line}) cannot be written in {original.encoding}"
+        ) from None
+    return (codecs.BOM_UTF8 + data) if original.has_bom else data
+
+
+def write_source_atomic(original: SourceFile, new_text: str) -> str:
+    """Write `new_text` in `original`'s encoding, BOM, newline style and mode; return its sha256.
+
+    Raises StaleFileError, without writing, if the file on disk no longer has `original.sha256`.
+    """
+    data = encode_text(original, new_text)  # before touching the disk: refuse unencodable text early
+    target = Path(os.path.realpath(original.path))
+    directory = target.parent
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".kantra-tmp", dir=directory)
+    except OSError as exc:
+        raise SourceFileError(f"cannot write in {directory}: {exc.strerror or exc}") from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, original.mode)
+        killpoint("write-tmp")  # crash tests only: a kill here leaves the temp file behind
+        try:
+            status = os.stat(target)
+            # Checked as late as possible: the window left before os.replace is microseconds, where a
+            # blind write would lose whatever happened since the file was read (seconds to minutes).
+            current = sha256_file(target)
+        except FileNotFoundError:
+            raise StaleFileError(f"{original.path} was deleted after it was read") from None
+        if not status.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+            # os.replace would ignore the missing write bits; someone made this file read-only.
+            raise SourceFileError(f"{original.path} is read-only; not overwritten")
+        _copy_owner(status, tmp)
+        if current != original.sha256:
+            raise StaleFileError(f"{original.path} changed on disk after it was read; not overwritten")
+        os.replace(tmp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(exc, OSError):
+            raise SourceFileError(f"cannot write {original.path}: {exc.strerror or exc}") from None
+        raise
+    _fsync_directory(directory)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _copy_owner(status: os.stat_result, tmp: Path) -> None:
+    """Keep the file's owner and group when we may (root, or a group we belong to): best effort."""
+    if not hasattr(os, "chown"):
+        return
+    tmp_status = os.stat(tmp)
+    if (tmp_status.st_uid, tmp_status.st_gid) != (status.st_uid, status.st_gid):
+        with contextlib.suppress(OSError):
+            os.chown(tmp, status.st_uid, status.st_gid)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename durable. Not every platform can open a directory (Windows): best effort."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,41 @@
+"""`--max-cost`: no request starts whose worst case could take the run past the limit."""
+
+from __future__ import annotations
+
+import threading
+
+from kantra_ai.providers.pricing import ModelPrice
+
+
+class CostGuard:
+    """Reserves each request's worst-case cost before it starts and settles it with the real one.
+
+    Reserving (not just checking the amount spent so far) is what keeps concurrent requests from
+    overshooting together: eight requests that each fit alone may not fit at once.
+    """
+
+    def __init__(self, max_cost: float | None, price: ModelPrice | None) -> None:
+        self.max_cost = max_cost
+        self.price = price
+        self.spent = 0.0
+        self._reserved = 0.0
+        self._lock = threading.Lock()
+
+    def worst_case(self, input_tokens: int, max_output_tokens: int) -> float:
+        if self.price is None:
+            return 0.0
+        # Any input token may be billed as a (1 h) cache write, the dearest way to bill input.
+        input_rate = max(self.price.input, self.price.cache_write_5m, self.price.cache_write_1h)
+        return (input_tokens * input_rate + max_output_tokens * self.price.output) / 1_000_000
+
+    def try_reserve(self, amount: float) -> bool:
+        with self._lock:
+            if self.max_cost is not None and self.spent + self._reserved + amount > self.max_cost:
+                return False
+            self._reserved += amount
+            return True
+
+    def settle(self, reserved: float, actual: float | None) -> None:
+        with self._lock:
+            self._reserved -= reserved
+            self.spent += actual or 0.0

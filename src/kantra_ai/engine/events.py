@@ -1,0 +1,95 @@
+"""Hooks through which progress displays and the run store follow a run as it happens."""
+
+from __future__ import annotations
+
+from kantra_ai.analysis.model import Incident
+from kantra_ai.edits.model import Edit
+from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord
+from kantra_ai.providers.base import ModelResponse
+
+
+class RunObserver:
+    """Does nothing; subclasses override what they care about. Called from the event loop thread."""
+
+    def run_planned(self, requests: int, incidents: int) -> None:
+        pass
+
+    def request_started(self, path: str, incident_ids: tuple[str, ...]) -> None:
+        pass
+
+    def request_progress(self, path: str, received_chars: int) -> None:
+        pass
+
+    def request_finished(self, record: RequestRecord) -> None:
+        pass
+
+    def file_written(self, path: str, before_sha: str, after_sha: str, edits: list[Edit]) -> None:
+        pass
+
+    def incident_done(self, incident: Incident, outcome: IncidentOutcome) -> None:
+        pass
+
+    # The run store's hooks (store/observer.py): enough to survive a kill at any moment.
+
+    def response_received(self, record: RequestRecord, fingerprint: str, response: ModelResponse) -> None:
+        """A reply arrived, before it is checked or applied (and before `request_finished`)."""
+
+    def response_reused(self, path: str, incident_ids: tuple[str, ...], fingerprint: str) -> None:
+        """A stored reply stands in for a request that was paid for by an earlier, killed run."""
+
+    def write_planned(
+        self, path: str, before_sha: str, after_sha: str, outcomes: list[IncidentOutcome]
+    ) -> None:
+        """About to replace a file; `outcomes` are the batch's outcomes if the write succeeds."""
+
+    def batch_finished(self, path: str, outcomes: list[IncidentOutcome]) -> None:
+        """A batch is over: every outcome of it was reported through `incident_done`."""
+
+
+class ObserverGroup(RunObserver):
+    """Fans every event out to several observers, in order."""
+
+    def __init__(self, *observers: RunObserver) -> None:
+        self.observers = list(observers)
+
+    def run_planned(self, requests: int, incidents: int) -> None:
+        for o in self.observers:
+            o.run_planned(requests, incidents)
+
+    def request_started(self, path: str, incident_ids: tuple[str, ...]) -> None:
+        for o in self.observers:
+            o.request_started(path, incident_ids)
+
+    def request_progress(self, path: str, received_chars: int) -> None:
+        for o in self.observers:
+            o.request_progress(path, received_chars)
+
+    def request_finished(self, record: RequestRecord) -> None:
+        for o in self.observers:
+            o.request_finished(record)
+
+    def file_written(self, path: str, before_sha: str, after_sha: str, edits: list[Edit]) -> None:
+        for o in self.observers:
+            o.file_written(path, before_sha, after_sha, edits)
+
+    def incident_done(self, incident: Incident, outcome: IncidentOutcome) -> None:
+        for o in self.observers:
+            o.incident_done(incident, outcome)
+
+    def response_received(self, record: RequestRecord, fingerprint: str, response: ModelResponse) -> None:
+        for o in self.observers:
+            o.response_received(record, fingerprint, response)
+
+    def response_reused(self, path: str, incident_ids: tuple[str, ...], fingerprint: str) -> None:
+        for o in self.observers:
+            o.response_reused(path, incident_ids, fingerprint)
+
+    def write_planned(
+        self, path: str, before_sha: str, after_sha: str, outcomes: list[IncidentOutcome]
+    ) -> None:
+        for o in self.observers:
+            o.write_planned(path, before_sha, after_sha, outcomes)
+
+    def batch_finished(self, path: str, outcomes: list[IncidentOutcome]) -> None:
+        for o in self.observers:
+            o.batch_finished(path, outcomes)

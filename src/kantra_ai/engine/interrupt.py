@@ -1,0 +1,49 @@
+"""Ctrl-C during a run: stop starting requests, let those in flight finish and be saved, then stop.
+
+The first Ctrl-C sets the run's stop event: no new request starts (the batches not started end as
+"skipped: run stopped"), the requests in flight finish, their replies are applied and recorded
+(they are paid for). A second Ctrl-C cancels those requests too; the run store marks them cancelled
+and the next run asks again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+
+
+class GracefulInterrupt:
+    def __init__(self, stop: asyncio.Event, notify: Callable[[str], None]) -> None:
+        self.stop = stop
+        self.notify = notify
+        self.pressed = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[object] | None = None
+
+    def install(self) -> None:
+        """Call from inside the running loop, in the task to cancel on a second Ctrl-C."""
+        loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        try:
+            loop.add_signal_handler(signal.SIGINT, self._on_sigint)
+        except (NotImplementedError, RuntimeError, ValueError):
+            return  # Windows, or not the main thread: Ctrl-C stays a KeyboardInterrupt
+        self._loop = loop
+
+    def remove(self) -> None:
+        loop, self._loop = self._loop, None
+        if loop is not None and not loop.is_closed():
+            loop.remove_signal_handler(signal.SIGINT)
+
+    def _on_sigint(self) -> None:
+        self.pressed += 1
+        if self.pressed == 1:
+            self.stop.set()
+            self.notify(
+                "stopping: no new request starts; the ones in flight finish and are saved "
+                "(Ctrl-C again to abandon them)"
+            )
+        elif self._task is not None:
+            self.notify("abandoning the requests in flight")
+            self._task.cancel()

@@ -1,0 +1,318 @@
+"""Adaptive concurrency: token buckets for the provider's per-minute limits plus an AIMD window.
+
+Providers limit requests, input tokens and output tokens per minute, and reserve a request's whole
+`max_tokens` of output when it starts. `AdaptiveLimiter` keeps a bucket per limit (from the user's
+configuration or learned from the `anthropic-ratelimit-*-limit` / `x-ratelimit-limit-*` response
+headers), so a request only starts when the provider will accept it, and a congestion window
+(additive increase, multiplicative decrease) that caps the requests in flight:
+
+- every completed request grows the window (by one per request while below the slow-start
+  threshold, then by one per window's worth of requests);
+- a 429 halves it; a 529/503 (the provider overloaded) cuts it by a fifth when two arrive within
+  one request duration (a single 529 from a shared fleet is noise, a cluster is a signal);
+- at most one cut per round trip: only a request sent after the last cut can cause the next one.
+
+`time_scale` runs the limiter's notion of a minute faster (benchmarks shrink latency and rate-limit
+windows together); it is 1 in real use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from kantra_ai.providers.pricing import Usage
+
+SLOW_START_THRESHOLD = 64.0
+OVERLOAD_CUT = 0.8
+RATE_LIMIT_CUT = 0.5
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class RateLimitConfig:
+    """Per-minute limits of the user's tier; None: unknown (learned from headers, if sent)."""
+
+    requests_per_minute: int | None = None
+    input_tokens_per_minute: int | None = None
+    output_tokens_per_minute: int | None = None
+
+    @classmethod
+    def parse(cls, spec: str) -> RateLimitConfig:
+        """`"rpm=1000,itpm=450000,otpm=90000"` (any subset, `k` and `m` suffixes allowed)."""
+        names = {
+            "rpm": "requests_per_minute",
+            "itpm": "input_tokens_per_minute",
+            "otpm": "output_tokens_per_minute",
+        }
+        values: dict[str, int] = {}
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            key, sep, raw = part.partition("=")
+            key = key.strip().lower()
+            if not sep or key not in names:
+                raise ValueError(f"rate limits: expected rpm=N, itpm=N or otpm=N, got {part!r}")
+            values[names[key]] = _count(raw.strip())
+        return cls(**values)
+
+    @property
+    def empty(self) -> bool:
+        return (
+            self.requests_per_minute is None
+            and self.input_tokens_per_minute is None
+            and self.output_tokens_per_minute is None
+        )
+
+
+def _count(raw: str) -> int:
+    scale = {"k": 1_000, "m": 1_000_000}.get(raw[-1:].lower(), 1)
+    digits = raw[:-1] if scale != 1 else raw
+    try:
+        value = int(float(digits) * scale)
+    except ValueError:
+        raise ValueError(f"rate limits: {raw!r} is not a number") from None
+    if value <= 0:
+        raise ValueError(f"rate limits: {raw!r} must be positive")
+    return value
+
+
+class TokenBucket:
+    """Refills continuously at limit per window up to the limit; may go negative (debt)."""
+
+    def __init__(self, limit: int, window_seconds: float, now: float) -> None:
+        self.limit = limit
+        self.level = float(limit)
+        self.rate = limit / window_seconds
+        self.updated = now
+
+    def refill(self, now: float) -> None:
+        self.level = min(float(self.limit), self.level + (now - self.updated) * self.rate)
+        self.updated = now
+
+    def wait_for(self, amount: float) -> float:
+        # A request larger than the whole bucket is admitted once the bucket is full, never refused.
+        needed = min(amount, float(self.limit))
+        return 0.0 if self.level >= needed else (needed - self.level) / self.rate
+
+    def adjust(self, amount: float) -> None:
+        self.level = min(float(self.limit), self.level + amount)
+
+
+@dataclass
+class LimiterStats:
+    requests: int = 0
+    rate_limited: int = 0  # 429s
+    overloaded: int = 0  # 529s / 503s
+    other_errors: int = 0
+    window_cuts: int = 0
+    peak_in_flight: int = 0
+    budget_wait_seconds: float = 0.0  # total time requests waited for rate-limit budget
+    window_history: list[tuple[float, float]] = field(default_factory=list)  # (seconds, window)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "requests": self.requests,
+            "rate_limited_429": self.rate_limited,
+            "overloaded_529": self.overloaded,
+            "other_errors": self.other_errors,
+            "concurrency_cuts": self.window_cuts,
+            "peak_in_flight": self.peak_in_flight,
+            "budget_wait_seconds": round(self.budget_wait_seconds, 2),
+        }
+
+
+@dataclass
+class Ticket:
+    """One admitted request: what it took from the buckets, to settle when it ends."""
+
+    sent_at: float
+    input_tokens: int
+    output_tokens: int
+
+
+_HEADER_LIMITS = {
+    "requests": ("anthropic-ratelimit-requests-limit", "x-ratelimit-limit-requests"),
+    "input": ("anthropic-ratelimit-input-tokens-limit", "x-ratelimit-limit-tokens"),
+    "output": ("anthropic-ratelimit-output-tokens-limit",),
+}
+
+
+class AdaptiveLimiter:
+    def __init__(
+        self,
+        limits: RateLimitConfig | None = None,
+        *,
+        initial_window: int = 8,
+        max_window: int = 32,
+        time_scale: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.time_scale = time_scale
+        self.minute = 60.0 / time_scale
+        self.clock = clock
+        self.sleep = sleep
+        self.max_window = max(1, max_window)
+        self.window = float(min(max(1, initial_window), self.max_window))
+        self.threshold = SLOW_START_THRESHOLD
+        self.in_flight = 0
+        self.stats = LimiterStats()
+        self._started = clock()
+        self._buckets: dict[str, TokenBucket] = {}
+        limits = limits or RateLimitConfig()
+        for name, value in (
+            ("requests", limits.requests_per_minute),
+            ("input", limits.input_tokens_per_minute),
+            ("output", limits.output_tokens_per_minute),
+        ):
+            if value is not None:
+                self._buckets[name] = TokenBucket(value, self.minute, clock())
+        self._configured = set(self._buckets)
+        self._admission = asyncio.Lock()  # first come, first served: big requests are not starved
+        self._changed = asyncio.Condition()
+        self._last_cut = -math.inf
+        self._overloads: deque[float] = deque()
+        self._duration = 5.0 / time_scale  # running estimate of one request's duration
+
+    @property
+    def limits(self) -> dict[str, int]:
+        return {name: bucket.limit for name, bucket in self._buckets.items()}
+
+    def _budget_wait(self, amounts: Mapping[str, float]) -> float:
+        now = self.clock()
+        wait = 0.0
+        for name, bucket in self._buckets.items():
+            bucket.refill(now)
+            wait = max(wait, bucket.wait_for(amounts[name]))
+        return wait
+
+    async def acquire(self, input_tokens: int, output_tokens: int) -> Ticket:
+        """Wait until a request of this size fits the window and every bucket, then take its share."""
+        amounts = {"requests": 1.0, "input": float(input_tokens), "output": float(output_tokens)}
+        asked = self.clock()
+        async with self._admission:
+            async with self._changed:
+                await self._changed.wait_for(lambda: self.in_flight < int(self.window))
+            while (wait := self._budget_wait(amounts)) > 0:
+                await self.sleep(min(wait, self.minute / 12))
+            for name, bucket in self._buckets.items():
+                bucket.adjust(-min(amounts[name], float(bucket.limit)))
+            self.in_flight += 1
+        now = self.clock()
+        self.stats.requests += 1
+        self.stats.budget_wait_seconds += now - asked
+        self.stats.peak_in_flight = max(self.stats.peak_in_flight, self.in_flight)
+        return Ticket(now, input_tokens, output_tokens)
+
+    async def release(
+        self,
+        ticket: Ticket,
+        *,
+        usage: Usage | None,
+        headers: Mapping[str, str],
+        status: int | None = None,
+    ) -> None:
+        """Settle a finished request: true up the buckets, learn limits, move the window."""
+        now = self.clock()
+        self.in_flight -= 1
+        self._learn(headers)
+        if status == 429:
+            self._sync_remaining(headers)
+        if usage is not None:
+            self._true_up(ticket, usage)
+        if status is None:
+            self._duration = 0.8 * self._duration + 0.2 * max(now - ticket.sent_at, 1e-3)
+            self._grow()
+        elif status == 429:
+            self.stats.rate_limited += 1
+            self._cut(ticket, RATE_LIMIT_CUT)
+        elif status in (503, 529):
+            self.stats.overloaded += 1
+            self._overloads.append(now)
+            while self._overloads and self._overloads[0] < now - self._duration:
+                self._overloads.popleft()
+            if len(self._overloads) >= 2:
+                self._cut(ticket, OVERLOAD_CUT)
+        else:
+            self.stats.other_errors += 1
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _true_up(self, ticket: Ticket, usage: Usage) -> None:
+        # Input: cache reads are free against the limit; writes and uncached input count.
+        billed_input = usage.input_tokens + usage.cache_write_tokens
+        if "input" in self._buckets:
+            bucket = self._buckets["input"]
+            bucket.adjust(min(ticket.input_tokens, bucket.limit) - billed_input)
+        if "output" in self._buckets:
+            bucket = self._buckets["output"]
+            bucket.adjust(max(0, min(ticket.output_tokens, bucket.limit) - usage.output_tokens))
+
+    def _grow(self) -> None:
+        step = 1.0 if self.window < self.threshold else 1.0 / self.window
+        self.window = min(float(self.max_window), self.window + step)
+        self._record()
+
+    def _cut(self, ticket: Ticket, factor: float) -> None:
+        if ticket.sent_at <= self._last_cut:
+            return  # sent before the last cut: that cut already answered this congestion
+        self._last_cut = self.clock()
+        self._overloads.clear()
+        self.window = max(1.0, self.window * factor)
+        self.threshold = max(2.0, self.window)
+        self.stats.window_cuts += 1
+        self._record()
+
+    def _record(self) -> None:
+        self.stats.window_history.append((round(self.clock() - self._started, 3), round(self.window, 2)))
+
+    def _learn(self, headers: Mapping[str, str]) -> None:
+        """Adopt limits the provider announces for dimensions the user did not configure."""
+        if not headers:
+            return
+        lowered = {k.lower(): v for k, v in headers.items()}
+        for name, candidates in _HEADER_LIMITS.items():
+            if name in self._configured:
+                continue
+            for header in candidates:
+                value = lowered.get(header)
+                if value is None or not value.isdigit() or int(value) <= 0:
+                    continue
+                limit = int(value)
+                bucket = self._buckets.get(name)
+                if bucket is None:
+                    # Start empty-ish: what the provider has already seen is unknown; be careful.
+                    bucket = TokenBucket(limit, self.minute, self.clock())
+                    bucket.level = limit / 2
+                    self._buckets[name] = bucket
+                elif bucket.limit != limit:
+                    bucket.limit, bucket.rate = limit, limit / self.minute
+                    bucket.level = min(bucket.level, float(limit))
+                break
+
+    def _sync_remaining(self, headers: Mapping[str, str]) -> None:
+        """After a 429 the provider's count of what is left beats ours: never assume more."""
+        lowered = {k.lower(): v for k, v in headers.items()}
+        names = {
+            "requests": ("anthropic-ratelimit-requests-remaining", "x-ratelimit-remaining-requests"),
+            "input": ("anthropic-ratelimit-input-tokens-remaining", "x-ratelimit-remaining-tokens"),
+            "output": ("anthropic-ratelimit-output-tokens-remaining",),
+        }
+        for name, candidates in names.items():
+            bucket = self._buckets.get(name)
+            value = next((lowered[h] for h in candidates if h in lowered), None)
+            if bucket is not None and value is not None and value.isdigit():
+                bucket.refill(self.clock())
+                bucket.level = min(bucket.level, float(value))
+
+    def pushback_delay(self, attempt: int, retry_after: float | None) -> float:
+        """How long to wait before retrying: the server's word, else exponential backoff."""
+        if retry_after is not None:
+            return retry_after
+        backoff = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt) / self.time_scale
+        return float(backoff * random.uniform(0.75, 1.25))  # jitter: retries must not march in step

@@ -1,0 +1,119 @@
+"""The manual-review file: low-confidence fixes that were not applied, for a person to apply later.
+
+A YAML document `{version: 1, entries: [...]}`; each entry is one group of withheld edits with the
+incidents they were for (confidence, threshold, the model's explanation) and the edits themselves
+(`old` must occur once in the file; replace it with `new`). Appending is a read-modify-write of the
+whole document under a lock (a thread lock for the batches of this run, an advisory file lock for
+other processes), written to a temporary file that then replaces the old one: a reader never sees
+half a file and a crash never loses earlier entries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+try:  # POSIX advisory locks; elsewhere the thread lock alone serializes one run's writers
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+REVIEW_VERSION = 1
+_HEADER = (
+    "# kantra-ai manual review: fixes the model proposed with a confidence below the threshold.\n"
+    "# They were NOT applied. For each entry, check the edits and apply them by hand: replace `old`\n"
+    "# (which occurs exactly once in the file) with `new`.\n"
+)
+_locks: dict[Path, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+class ReviewFileError(Exception):
+    pass
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings as literal blocks, so code reads as code."""
+
+
+def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    style = "|" if "\n" in data and not data.endswith((" ", "\t")) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _str_presenter)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with _locks_guard:
+        lock = _locks.setdefault(path, threading.Lock())
+    with lock:
+        if fcntl is None:  # pragma: no cover - Windows
+            yield
+            return
+        with open(path.with_name(path.name + ".lock"), "a") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def read_review_file(path: Path) -> list[dict[str, Any]]:
+    """The entries of a review file; [] when it does not exist."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise ReviewFileError(f"cannot read {path}: {exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ReviewFileError(
+            f"{path} is not valid YAML; not overwritten ({exc.__class__.__name__})"
+        ) from exc
+    if data is None:
+        return []
+    if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
+        raise ReviewFileError(f"{path} is not a kantra-ai review file; not overwritten")
+    return list(data["entries"])
+
+
+def append_review_entries(path: Path, entries: Sequence[dict[str, Any]]) -> None:
+    """Add entries to the review file atomically; raises ReviewFileError (one line) on failure."""
+    if not entries:
+        return
+    path = path.resolve()
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(path):
+            existing = read_review_file(path)
+            document = {
+                "version": REVIEW_VERSION,
+                "entries": existing + [{**entry, "recorded_at": stamp} for entry in entries],
+            }
+            text = _HEADER + yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+            handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            try:
+                with os.fdopen(handle, "w", encoding="utf-8") as out:
+                    out.write(text)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(temp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+                raise
+    except OSError as exc:
+        raise ReviewFileError(f"cannot write {path}: {exc}") from exc

@@ -1,0 +1,142 @@
+"""Plans the requests of a run and executes them concurrently, one file never twice at once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from kantra_ai.analysis.model import Incident
+from kantra_ai.edits.files import SourceFileError, read_source
+from kantra_ai.edits.protocol import TOOL_INPUT_SCHEMA
+from kantra_ai.engine.batch_runner import RunContext, run_batch
+from kantra_ai.engine.events import ObserverGroup, RunObserver
+from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, RunTotals, Status
+from kantra_ai.engine.scheduling import prepare_run
+from kantra_ai.planning.batches import FilePlan, plan_file
+from kantra_ai.planning.tokens import estimate_tokens
+from kantra_ai.prompts.builder import PromptBuilder
+
+_TOOL_TOKENS = estimate_tokens(json.dumps(TOOL_INPUT_SCHEMA))
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    max_batch_tokens: int = 24_000
+    batch_size: int = 25
+    parallelism: int = 8
+
+
+@dataclass
+class RunPlan:
+    files: list[FilePlan]
+    unreadable: list[IncidentOutcome] = field(default_factory=list)  # files we could not even read
+
+    @property
+    def request_count(self) -> int:
+        return sum(len(f.batches) for f in self.files)
+
+    @property
+    def incident_count(self) -> int:
+        return sum(f.incident_count for f in self.files)
+
+
+def plan_run(
+    incidents: Sequence[Incident],
+    input_dir: Path,
+    settings: BatchSettings,
+    system_prompt: str,
+    *,
+    use_tools: bool = True,
+    prompts: PromptBuilder | None = None,
+) -> RunPlan:
+    """Group incidents by file and plan each file's requests. Files are read in parallel."""
+    prompts = prompts or PromptBuilder(use_tools)
+    by_file: dict[PurePosixPath, list[Incident]] = {}
+    for incident in incidents:
+        assert incident.path is not None  # only fixable incidents are planned
+        by_file.setdefault(incident.path, []).append(incident)
+    paths = sorted(by_file)
+    system_tokens = estimate_tokens(system_prompt) + (_TOOL_TOKENS if use_tools else 0)
+
+    def load(path: PurePosixPath) -> list[str] | str:
+        try:
+            return read_source(input_dir / path).text.splitlines(keepends=True)
+        except (OSError, SourceFileError) as exc:
+            return f"cannot read file: {exc}"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        contents = list(pool.map(load, paths))
+    plan = RunPlan(files=[])
+    for path, content in zip(paths, contents, strict=True):
+        if isinstance(content, str):
+            plan.unreadable += [IncidentOutcome(i.id, Status.FAILED, content) for i in by_file[path]]
+            continue
+        violations = {i.violation.key: i.violation for i in by_file[path]}
+        guidance = prompts.guidance(path, [violations[k] for k in sorted(violations)], by_file[path])
+        guidance_tokens = estimate_tokens(guidance)
+        plan.files.append(
+            plan_file(
+                path,
+                content,
+                by_file[path],
+                fixed_tokens=system_tokens + guidance_tokens,
+                max_batch_tokens=settings.max_batch_tokens,
+                batch_size=settings.batch_size,
+            )
+        )
+    return plan
+
+
+@dataclass
+class RunResult:
+    outcomes: dict[str, IncidentOutcome]
+    records: list[RequestRecord]
+    totals: RunTotals
+    aborted: str = ""  # why the run stopped early, if it did
+    performance: dict[str, Any] = field(default_factory=dict)  # pacing and caching (scheduling.py)
+
+
+class _Collector(RunObserver):
+    def __init__(self) -> None:
+        self.records: list[RequestRecord] = []
+
+    def request_finished(self, record: RequestRecord) -> None:
+        self.records.append(record)
+
+
+async def execute_plan(plan: RunPlan, ctx: RunContext, parallelism: int) -> RunResult:
+    """Run every file's batches; files run concurrently, a file's batches strictly in order."""
+    started = time.monotonic()
+    collector = _Collector()
+    outer = ctx.observer
+    ctx.observer = ObserverGroup(collector, outer)
+    ctx.observer.run_planned(plan.request_count, plan.incident_count)
+    outcomes: dict[str, IncidentOutcome] = {o.incident_id: o for o in plan.unreadable}
+    semaphore = asyncio.Semaphore(max(1, parallelism))
+    # Cache-friendly order, read-ahead, adaptive pacing and cache TTL: see engine/scheduling.py.
+    prepared = prepare_run(plan.files, ctx.provider, ctx.input_dir, parallelism)
+    ctx.provider, ctx.cache_ttl, ctx.read_file = prepared.provider, prepared.cache_ttl, prepared.read
+
+    async def run_file(index: int, file_plan: FilePlan) -> None:
+        async with semaphore:
+            prepared.read_ahead(index)
+            for batch in file_plan.batches:
+                for outcome in await run_batch(batch, ctx):
+                    # Keyed by identity, never by position: replies complete in any order.
+                    outcomes[outcome.incident_id] = outcome
+
+    try:
+        await asyncio.gather(*(run_file(i, f) for i, f in enumerate(prepared.files)))
+    finally:
+        ctx.observer = outer
+        prepared.close()
+    totals = RunTotals(seconds=time.monotonic() - started)
+    for record in collector.records:
+        totals.add(record)
+    return RunResult(outcomes, collector.records, totals, ctx.fatal_error, prepared.metrics())

@@ -1,0 +1,612 @@
+"""A scripted "model" for the fake provider: it reads our fix prompt and answers with known-correct edits.
+
+Tests, the demo and the benchmarks need a model whose answers are right, repeatable and free. This
+responder parses the prompt rendered from `fix_request.j2` (or `retry_request.j2`, which repeats the
+same `## File:` and `## Incidents` sections), applies hand-written recipes chosen by rule id *and* by
+what the incident's line contains, and answers in the format the request asked for: an
+`apply_fixes` tool call when tools were offered, else the SEARCH/REPLACE text of `protocol_text.j2`.
+
+Edits are produced the way a careful model would write them: one edit per changed line, `old_text`
+being the whole original line, widened with a neighbouring line only when the line alone is not
+unique; incidents that touch the same line share that edit. An incident no recipe can handle gets a
+`cannot_fix` verdict with a reason, never a guess.
+
+Pure function of the request: no I/O, no randomness, no clock.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kantra_ai.edits.protocol import TOOL_NAME
+from kantra_ai.fakeprovider.contract import FakeReply, FakeRequest, ToolCall
+
+FIXED_CONFIDENCE = 0.9
+CANNOT_FIX_CONFIDENCE = 0.3
+
+# --- prompt parsing --------------------------------------------------------------------------------
+
+_FILE_HEADER = re.compile(
+    r"^## File: (?P<path>.*?)"
+    r"(?: \(lines (?P<first>\d+)-(?P<last>\d+) of (?P<total>\d+); only this part is shown\))?[ \t]*$",
+    re.MULTILINE,
+)
+_OPEN_FENCE = re.compile(r"\n\n```(?P<lang>[^\n]*)\n")
+_CLOSE_FENCE = "\n```\n\n## Incidents"
+_INCIDENT_HEADER = re.compile(
+    r"^- id: (?P<id>\S+)  line: (?P<line>\d+|unknown)  rule: (?P<rule>\S+)[ \t]*$", re.MULTILINE
+)
+
+
+@dataclass(frozen=True)
+class PromptIncident:
+    id: str
+    line: int | None  # absolute 1-based file line, as the prompt gives it
+    rule_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ParsedPrompt:
+    path: str
+    language: str
+    content: str  # the file text (or window) exactly as shown, "\n" newlines
+    first_line: int  # the absolute line number of the content's first line
+    incidents: tuple[PromptIncident, ...]
+
+
+def parse_prompt(text: str) -> ParsedPrompt | None:
+    """The file block and incident list of a fix or retry prompt; None when the text has neither."""
+    text = text.replace("\r\n", "\n")
+    for header in _FILE_HEADER.finditer(text):
+        fence = _OPEN_FENCE.match(text, header.end())
+        if fence is None:
+            continue
+        body_start = fence.end()
+        # The last closing fence before "## Incidents": the file itself may contain ``` lines, and
+        # incident messages (Markdown) come after it, so searching backwards finds the right one.
+        close = text.rfind(_CLOSE_FENCE, body_start - 1)
+        if close < body_start - 1:
+            continue
+        content = text[body_start:close] if close >= body_start else ""
+        first = int(header.group("first")) if header.group("first") else 1
+        return ParsedPrompt(
+            path=header.group("path").strip(),
+            language=fence.group("lang").strip(),
+            content=content,
+            first_line=first,
+            incidents=tuple(_parse_incidents(text[close + len(_CLOSE_FENCE) :])),
+        )
+    return None
+
+
+def _parse_incidents(section: str) -> list[PromptIncident]:
+    headers = list(_INCIDENT_HEADER.finditer(section))
+    incidents = []
+    for number, header in enumerate(headers):
+        end = headers[number + 1].start() if number + 1 < len(headers) else len(section)
+        body = section[header.end() : end].split("\n")[1:]
+        # The template indents messages by two spaces (blank lines stay empty): undo exactly that.
+        message = "\n".join(line[2:] if line.startswith("  ") else line for line in body).strip("\n")
+        raw_line = header.group("line")
+        incidents.append(
+            PromptIncident(
+                id=header.group("id"),
+                line=None if raw_line == "unknown" else int(raw_line),
+                rule_id=header.group("rule"),
+                message=message.rstrip(),
+            )
+        )
+    return incidents
+
+
+# --- the working copy recipes edit -----------------------------------------------------------------
+
+
+@dataclass
+class _Document:
+    """The shown lines and what recipes made of them, with the incidents behind each change.
+
+    `lines[i]` is the current text of original line i: a string (which may hold extra lines a recipe
+    inserted after it) or None once deleted. Line indexes never shift, so several recipes can work on
+    one file without invalidating each other's positions.
+    """
+
+    original: list[str]
+    first_line: int = 1  # absolute number of original[0]: windows start later
+    lines: list[str | None] = field(init=False)
+    owners: list[list[str]] = field(init=False)
+    # Incidents whose explanation quotes what their line finally became (index of that line): a later
+    # recipe may rewrite or remove the same line, and the verdict must describe the edit as sent.
+    quoted_lines: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.lines = list(self.original)
+        self.owners = [[] for _ in self.original]
+
+    def claim(self, index: int, incident_id: str) -> None:
+        if incident_id not in self.owners[index]:
+            self.owners[index].append(incident_id)
+
+    def set(self, index: int, text: str | None, incident_id: str) -> None:
+        self.lines[index] = text
+        self.claim(index, incident_id)
+
+    def rewrite(self, index: int, change: Callable[[str], str], incident_id: str) -> None:
+        """Change the line's current text; a line another recipe deleted stays deleted."""
+        current = self.lines[index]
+        self.set(index, None if current is None else change(current), incident_id)
+
+    def find(self, pattern: re.Pattern[str]) -> int | None:
+        """The first line whose current text matches (deleted lines never do)."""
+        for index, text in enumerate(self.lines):
+            if text is not None and pattern.search(text):
+                return index
+        return None
+
+    def has(self, pattern: re.Pattern[str]) -> bool:
+        return self.find(pattern) is not None
+
+
+# A recipe gets the document, the incident's line index (None when the prompt had no usable line)
+# and the incident. It returns an explanation when it handled the incident, None when it does not
+# apply, so the next candidate recipe can try.
+RecipeFn = Callable[[_Document, int | None, PromptIncident], str | None]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    rule: re.Pattern[str]
+    apply: RecipeFn
+
+
+# --- javax -> jakarta ------------------------------------------------------------------------------
+
+# The packages Jakarta EE 9 renamed. JDK packages that merely share the prefix (javax.naming,
+# javax.sql, javax.xml.parsers, javax.transaction.xa, javax.annotation.processing, ...) stay put:
+# renaming them would break a build that compiled before.
+_EE_PACKAGE = re.compile(
+    r"\bjavax\.(?=(?:activation|annotation(?!\.processing)|batch|decorator|ejb|el|enterprise|faces|inject"
+    r"|interceptor|jms|json|jws|mail|persistence|resource|security\.(?:auth\.message|enterprise|jacc)"
+    r"|servlet|transaction(?!\.xa)|validation|websocket|ws\.rs|xml\.(?:bind|soap|ws))\b)"
+)
+_IMPORT = re.compile(r"^\s*import\s+(?:static\s+)?[\w.]+(?:\.\*)?\s*;")
+
+
+def _jakartify(text: str) -> str:
+    return _EE_PACKAGE.sub("jakarta.", text)
+
+
+def _quote(before: str, after: str | None) -> str:
+    """Old and new text quoted for an explanation, shortened to keep verdicts one readable line."""
+
+    def short(text: str) -> str:
+        text = " ".join(text.split())
+        return text if len(text) <= 90 else text[:87] + "..."
+
+    if after is None:
+        return f"removed `{short(before)}`"
+    return f"replaced `{short(before)}` with `{short(after)}`"
+
+
+def _import_rename(doc: _Document, index: int | None, incident: PromptIncident) -> str | None:
+    if index is None or not _IMPORT.match(doc.original[index]) or not _EE_PACKAGE.search(doc.original[index]):
+        return None
+    # Another recipe may already have rewritten or removed this import (the @Stateless swap turns
+    # `import javax.ejb.Stateless;` into a CDI import): then the javax import is gone all the same.
+    doc.rewrite(index, _jakartify, incident.id)
+    doc.quoted_lines[incident.id] = index
+    return "Moved the import to the jakarta namespace:"
+
+
+def _line_rename(doc: _Document, index: int | None, incident: PromptIncident) -> str | None:
+    """The general fallback: rename Jakarta EE `javax.` packages on the incident's line."""
+    if index is None or not _EE_PACKAGE.search(doc.original[index]):
+        return None
+    doc.rewrite(index, _jakartify, incident.id)
+    doc.quoted_lines[incident.id] = index
+    return "Moved the Jakarta EE packages on this line to jakarta:"
+
+
+def _property_rename(doc: _Document, index: int | None, incident: PromptIncident) -> str | None:
+    """`<property name="javax.persistence.*">` and friends: the specification properties moved too."""
+    pattern = re.compile(r"""(name\s*=\s*["'])javax\.""")
+    if index is None or not pattern.search(doc.original[index]):
+        return None
+    doc.rewrite(index, lambda text: pattern.sub(r"\1jakarta.", text), incident.id)
+    return "Renamed the javax-prefixed property to its jakarta name."
+
+
+# --- Maven dependencies ----------------------------------------------------------------------------
+
+_GROUP_RENAMES = {"javax": "jakarta.platform"}
+_ARTIFACT_RENAMES = {"javaee-api": "jakarta.jakartaee-api", "javaee-web-api": "jakarta.jakartaee-web-api"}
+# The old javaee-api versions (7.0, 8.0) do not exist as jakarta.jakartaee-api, whose 8.0.0 still
+# holds javax packages anyway; 10.0.0 is the jakarta-namespace API current servers (EAP 8) implement.
+_PLATFORM_VERSION = "10.0.0"
+
+
+def _element_rename(tag: str, renames: dict[str, str]) -> RecipeFn:
+    pattern = re.compile(rf"<{tag}>\s*(?P<value>[^<\s]+)\s*</{tag}>")
+
+    def apply(doc: _Document, index: int | None, incident: PromptIncident) -> str | None:
+        if index is None:
+            return None
+        match = pattern.search(doc.original[index])
+        if match is None:
+            return None
+        old = match.group("value")
+        new = renames.get(old)
+        if new is None and old.startswith("javax."):
+            new = "jakarta." + old[len("javax.") :]
+        if new is None:
+            return None
+        doc.rewrite(index, lambda text: pattern.sub(f"<{tag}>{new}</{tag}>", text, count=1), incident.id)
+        note = ""
+        if tag == "artifactId" and new in _ARTIFACT_RENAMES.values():
+            note = _bump_platform_version(doc, index, incident.id)
+        return f"Changed the {tag} `{old}` to `{new}`{note}."
+
+    return apply
+
+
+def _bump_platform_version(doc: _Document, index: int, incident_id: str) -> str:
+    """The renamed platform artifact does not exist in the old version: move its <version> along."""
+    version = re.compile(r"<version>\s*[78](?:\.\d+)*\s*</version>")
+    for near in range(index + 1, min(len(doc.lines), index + 6)):
+        text = doc.lines[near]
+        if text is None or "</dependency>" in text:
+            break
+        if version.search(text):
+            doc.set(near, version.sub(f"<version>{_PLATFORM_VERSION}</version>", text), incident_id)
+            return f" and its version to {_PLATFORM_VERSION}"
+    return ""
+
+
+# --- XML deployment descriptors --------------------------------------------------------------------
+
+_MESSAGE_REPLACE = re.compile(r"Replace `(?P<old>[^`]+)` with `(?P<new>[^`]+)`")
+_MESSAGE_VERSION = re.compile(
+    r"replace the `version` attribute value (?:`(?P<old>[^`]+)` )?with `(?P<new>[^`]+)`", re.IGNORECASE
+)
+_KNOWN_NAMESPACES = {
+    "http://xmlns.jcp.org/xml/ns/javaee": "https://jakarta.ee/xml/ns/jakartaee",
+    "http://xmlns.jcp.org/xml/ns/persistence": "https://jakarta.ee/xml/ns/persistence",
+    "http://xmlns.jcp.org/xml/ns/validation": "https://jakarta.ee/xml/ns/validation",
+}
+
+
+def _namespace_or_schema(doc: _Document, index: int | None, incident: PromptIncident) -> str | None:
+    """Namespace URIs and XSD names: the rule's message names the exact text to swap, as in
+    "Replace `persistence_2_1.xsd` with `persistence_3_0.xsd` ..."; known namespaces otherwise."""
+    if index is None:
+        return None
+    pairs = [(m.group("old"), m.group("new")) for m in _MESSAGE_REPLACE.finditer(incident.message)]
+    if not _MESSAGE_VERSION.search(incident.message):
+        # A version rule that did not apply must not "fix" itself by touching a namespace instead.
+        pairs += [(old, new) for old, new in _KNOWN_NAMESPACES.items() if (old, new) not in pairs]
+    found = next(((old, new) for old, new in pairs if old in doc.original[index]), None)
+    if found is None:
+        return None
+    old, new = found
+    doc.rewrite(index, lambda text: text.replace(old, new), incident.id)
+    return f"Replaced `{old}` with `{new}`."
+
+
+def _root_version(doc: _Document, index: int | None, incident: PromptIncident) -> str | None:
+    """Rules saying "In the root tag, replace the `version` attribute value ...". The analyzer often
+    reports them at a child element's line, so the root start tag is located, not the incident's line."""
+    wanted = _MESSAGE_VERSION.search(incident.message)
+    if wanted is None or doc.first_line != 1:
+        return None  # without the file's start, the first element shown is not the root
+    root = _root_tag_lines(doc.original)
+    if root is None:
+        return None
+    attribute = re.compile(r"""\bversion\s*=\s*(["'])(?P<value>[^"']*)\1""")
+    matches = [(n, m) for n in range(root[0], root[1] + 1) if (m := attribute.search(doc.original[n]))]
+    if not matches:
+        return None
+    line, match = matches[0]
+    old = match.group("value")
+    if wanted.group("old") and old != wanted.group("old"):
+        return None
+    new = f'version="{wanted.group("new")}"'
+    doc.rewrite(line, lambda text: attribute.sub(new, text, count=1), incident.id)
+    return f'Set the root element\'s version from "{old}" to "{wanted.group("new")}".'
+
+
+def _root_tag_lines(lines: Sequence[str]) -> tuple[int, int] | None:
+    """First and last line index of the document element's start tag (after prolog and comments)."""
+    text = "\n".join(lines)
+    position = 0
+    while True:
+        start = text.find("<", position)
+        if start < 0:
+            return None
+        for opener, closer in (("<?", "?>"), ("<!--", "-->"), ("<!", ">")):
+            if text.startswith(opener, start):
+                end = text.find(closer, start + len(opener))
+                if end < 0:
+                    return None
+                position = end + len(closer)
+                break
+        else:
+            end = text.find(">", start)
+            return text.count("\n", 0, start), text.count("\n", 0, max(end, start))
+
+
+# --- Java EE -> Quarkus ----------------------------------------------------------------------------
+
+
+def _annotation_swap(old: str, new_import: str, *, bare_only: bool = False) -> RecipeFn:
+    """Replace `@Old` on the incident's line by `@New` and swap the import: the old annotation's
+    import becomes the new one (or disappears when the new one is already imported)."""
+    simple_old = old.rsplit(".", 1)[1]
+    annotation = re.compile(rf"@{simple_old}\b(?P<args>\s*\([^)]*\))?")
+    old_import = re.compile(rf"^\s*import\s+(?:javax|jakarta)\.{re.escape(old.split('.', 1)[1])}\s*;")
+    new_package, simple_new = new_import.rsplit(".", 1)
+    new_import_re = re.compile(
+        rf"^\s*import\s+(?:javax|jakarta)\.{re.escape(new_package.split('.', 1)[1])}\.(?:{simple_new}|\*)\s*;"
+    )
+
+    def apply(doc: _Document, index: int | None, incident: PromptIncident) -> str | None:
+        if index is None:
+            return None
+        match = annotation.search(doc.original[index])
+        if match is None:
+            return None
+        if bare_only and match.group("args"):
+            return None
+        doc.rewrite(index, lambda text: annotation.sub(f"@{simple_new}", text, count=1), incident.id)
+        already = doc.has(new_import_re)
+        swapped = doc.find(old_import)
+        imports = f"; @{simple_new} was already imported" if already else f" and imported {new_import}"
+        if swapped is not None:
+            doc.set(swapped, None if already else f"import {new_import};", incident.id)
+            imports += f" in place of {old}" if not already else f", so the {old} import was removed"
+        elif not already:
+            last = max(
+                (i for i, t in enumerate(doc.lines) if t is not None and _IMPORT.match(t)), default=None
+            )
+            if last is not None:
+                doc.set(last, f"{doc.lines[last]}\nimport {new_import};", incident.id)
+        return f"Replaced @{simple_old} with @{simple_new}{imports}."
+
+    return apply
+
+
+def _method_rename(old: str, new: str) -> RecipeFn:
+    call = re.compile(rf"\.{old}\s*\(")
+
+    def apply(doc: _Document, index: int | None, incident: PromptIncident) -> str | None:
+        if index is None or not call.search(doc.original[index]):
+            return None
+        doc.rewrite(index, lambda text: call.sub(f".{new}(", text), incident.id)
+        return f"Replaced the removed {old}() with {new}()."
+
+    return apply
+
+
+# --- the recipe book -------------------------------------------------------------------------------
+
+RECIPES: tuple[Recipe, ...] = (
+    Recipe("javax import rename", re.compile(r"^javax-to-jakarta-import-\d+$"), _import_rename),
+    Recipe("javax property rename", re.compile(r"^javax-to-jakarta-properties-\d+$"), _property_rename),
+    Recipe(
+        "dependency groupId",
+        re.compile(r"^javax-to-jakarta-dependencies-\d+$"),
+        _element_rename("groupId", _GROUP_RENAMES),
+    ),
+    Recipe(
+        "dependency artifactId",
+        re.compile(r"^javax-to-jakarta-dependencies-\d+$"),
+        _element_rename("artifactId", _ARTIFACT_RENAMES),
+    ),
+    Recipe("descriptor root version", re.compile(r"^javaee-to-jakarta-namespaces-\d+$"), _root_version),
+    Recipe(
+        "descriptor namespace/xsd", re.compile(r"^javaee-to-jakarta-namespaces-\d+$"), _namespace_or_schema
+    ),
+    Recipe(
+        "@Stateless to @ApplicationScoped",
+        re.compile(r"^ee-to-quarkus-00000$"),
+        _annotation_swap("javax.ejb.Stateless", "jakarta.enterprise.context.ApplicationScoped"),
+    ),
+    Recipe(
+        "@Stateful to @SessionScoped",
+        re.compile(r"^ee-to-quarkus-00010$"),
+        _annotation_swap("javax.ejb.Stateful", "jakarta.enterprise.context.SessionScoped"),
+    ),
+    Recipe(
+        "@PersistenceContext to @Inject",
+        re.compile(r"^persistence-to-quarkus-00010$"),
+        # A named unit needs a Quarkus @PersistenceUnit qualifier and configuration: left to a human.
+        _annotation_swap("javax.persistence.PersistenceContext", "jakarta.inject.Inject", bare_only=True),
+    ),
+    Recipe(
+        "getCallerIdentity",
+        re.compile(r"^eap8-ejb-00001$"),
+        _method_rename("getCallerIdentity", "getCallerPrincipal"),
+    ),
+    Recipe("javax fallback", re.compile(r".*"), _line_rename),
+)
+
+
+def _fix_one(doc: _Document, index: int | None, incident: PromptIncident) -> str | None:
+    for recipe in RECIPES:
+        if recipe.rule.search(incident.rule_id):
+            explanation = recipe.apply(doc, index, incident)
+            if explanation is not None:
+                return explanation
+    return None
+
+
+# --- from the document to edits --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Edit:
+    incident_ids: tuple[str, ...]
+    old_text: str
+    new_text: str
+
+
+def _count(haystack: str, needle: str) -> int:
+    """Occurrences, overlapping ones included (as the tool's applier counts them)."""
+    count, start = 0, haystack.find(needle)
+    while start >= 0:
+        count += 1
+        start = haystack.find(needle, start + 1)
+    return count
+
+
+def _hunk_text(doc: _Document, first: int, last: int) -> tuple[str, str]:
+    old = "\n".join(doc.original[first : last + 1])
+    kept = [text for text in doc.lines[first : last + 1] if text is not None]
+    if kept:
+        return old, "\n".join(kept)
+    # Only deletions: take a newline with the lines, or a blank line would stay behind.
+    if last + 1 < len(doc.original):
+        return old + "\n", ""
+    if first > 0:
+        return "\n" + old, ""
+    return old, ""
+
+
+def _build_edits(doc: _Document) -> list[_Edit]:
+    changed = [i for i, text in enumerate(doc.lines) if text != doc.original[i]]
+    hunks = [[i, i] for i in changed]
+    content = "\n".join(doc.original)
+    # Each round widens a hunk by a line or merges two, so coverage of the content bounds the rounds.
+    for _ in range(2 * len(doc.original) + 2):
+        hunks = _merge(hunks)
+        problem = _first_ambiguous(doc, hunks, content)
+        if problem is None:
+            break
+        first, last = hunks[problem]
+        # Prefer the line above as context (the way people quote code), then the line below.
+        if first > 0 and (last + 1 >= len(doc.original) or (last - first) % 2 == 0):
+            hunks[problem] = [first - 1, last]
+        elif last + 1 < len(doc.original):
+            hunks[problem] = [first, last + 1]
+        else:
+            break
+    edits = []
+    for first, last in hunks:
+        old, new = _hunk_text(doc, first, last)
+        ids: list[str] = []
+        for i in range(first, last + 1):
+            if doc.lines[i] != doc.original[i]:
+                ids.extend(x for x in doc.owners[i] if x not in ids)
+        edits.append(_Edit(tuple(ids), old, new))
+    return edits
+
+
+def _merge(hunks: list[list[int]]) -> list[list[int]]:
+    merged: list[list[int]] = []
+    for first, last in sorted(hunks):
+        if merged and first <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], last)
+        else:
+            merged.append([first, last])
+    return merged
+
+
+def _first_ambiguous(doc: _Document, hunks: list[list[int]], content: str) -> int | None:
+    """The first hunk whose old text would not match exactly once when the edits run in order."""
+    running = content
+    for number, (first, last) in enumerate(hunks):
+        old, new = _hunk_text(doc, first, last)
+        if _count(running, old) != 1 or not old.strip():
+            return number
+        running = running.replace(old, new, 1)
+    return None
+
+
+# --- replies ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Answer:
+    edits: list[_Edit]
+    verdicts: list[dict[str, Any]]
+
+
+def _answer(prompt: ParsedPrompt) -> _Answer:
+    lines = prompt.content.split("\n")
+    doc = _Document(lines, prompt.first_line)
+    explanations: dict[str, str] = {}
+    for incident in prompt.incidents:
+        index = None
+        if incident.line is not None and 0 <= incident.line - prompt.first_line < len(lines):
+            index = incident.line - prompt.first_line
+        explanation = _fix_one(doc, index, incident)
+        if explanation is not None:
+            explanations[incident.id] = explanation
+    for incident_id, line in doc.quoted_lines.items():
+        explanations[incident_id] += f" {_quote(doc.original[line], doc.lines[line])}."
+    edits = _build_edits(doc)
+    in_edits = {incident_id for edit in edits for incident_id in edit.incident_ids}
+    verdicts = []
+    for incident in prompt.incidents:
+        if incident.id in explanations and incident.id in in_edits:
+            verdicts.append(_verdict(incident.id, "fixed", FIXED_CONFIDENCE, explanations[incident.id]))
+        elif incident.id in explanations:
+            # The recipe applied but the text already reads as it should: nothing to edit or claim.
+            reason = "The code already has the change this rule asks for; no edit needed."
+            verdicts.append(_verdict(incident.id, "cannot_fix", CANNOT_FIX_CONFIDENCE, reason))
+        else:
+            verdicts.append(
+                _verdict(incident.id, "cannot_fix", CANNOT_FIX_CONFIDENCE, _why_not(incident, prompt))
+            )
+    return _Answer(edits, verdicts)
+
+
+def _why_not(incident: PromptIncident, prompt: ParsedPrompt) -> str:
+    if incident.line is None:
+        return "The incident has no line number and no recipe locates it in the file."
+    last = prompt.first_line + len(prompt.content.split("\n")) - 1
+    if not prompt.first_line <= incident.line <= last:
+        return f"Line {incident.line} is outside the part of the file that was shown."
+    return f"No known safe rewrite for {incident.rule_id} here; this needs a human decision."
+
+
+def _verdict(incident_id: str, status: str, confidence: float, explanation: str) -> dict[str, Any]:
+    return {"id": incident_id, "status": status, "confidence": confidence, "explanation": explanation}
+
+
+def _as_tool_call(answer: _Answer) -> ToolCall:
+    edits = [
+        {"incident_ids": list(e.incident_ids), "old_text": e.old_text, "new_text": e.new_text}
+        for e in answer.edits
+    ]
+    return ToolCall(name=TOOL_NAME, input={"edits": edits, "incidents": answer.verdicts})
+
+
+def _as_text(answer: _Answer) -> str:
+    parts = ["Here are the edits for this file."]
+    for edit in answer.edits:
+        # Blocks hold whole lines; the parser re-adds each line's newline, so a deletion that carried
+        # its newline in old_text is written without it.
+        old = edit.old_text[:-1] if edit.old_text.endswith("\n") else edit.old_text
+        old = old[1:] if old.startswith("\n") else old
+        block = [f"<<<<<<< SEARCH [{', '.join(edit.incident_ids)}]", old, "======="]
+        if edit.new_text:
+            block.append(edit.new_text)
+        block.append(">>>>>>> REPLACE")
+        parts.append("\n".join(block))
+    parts.append("```json\n" + json.dumps({"incidents": answer.verdicts}, indent=2) + "\n```")
+    return "\n\n".join(parts) + "\n"
+
+
+def respond(request: FakeRequest) -> FakeReply:
+    """Answer one fix (or retry) request with scripted, known-correct edits and verdicts."""
+    prompt = parse_prompt(request.last_user_text())
+    answer = _answer(prompt) if prompt is not None else _Answer([], [])
+    if request.tools:
+        return FakeReply(tool_calls=[_as_tool_call(answer)])
+    return FakeReply(text=_as_text(answer))

@@ -1,0 +1,276 @@
+"""A fake LLM provider: a real loopback HTTP server speaking the Anthropic Messages and OpenAI Chat
+Completions wire protocols, so the official SDK clients talk to it unchanged.
+
+    with FakeProviderServer(responder, faults={1: Fault.status(529)}) as server:
+        client = anthropic.Anthropic(base_url=server.anthropic_base_url, api_key="test-key")
+        client.messages.create(model="claude-sonnet-5", max_tokens=100, messages=[...])
+        assert server.request_count == 2
+
+Usage is counted with `estimate_tokens`, prompt caching and rate limits follow the real APIs'
+accounting, and faults (HTTP errors, bad content, broken streams) are injected on demand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping
+from types import TracebackType
+
+from kantra_ai.fakeprovider.caching import CachingModel, PromptCache
+from kantra_ai.fakeprovider.contract import FakeReply, FakeRequest, Responder, ToolCall
+from kantra_ai.fakeprovider.faults import Fault, FaultPlan
+from kantra_ai.fakeprovider.handler import FakeHTTPServer, FakeProviderHandler
+from kantra_ai.fakeprovider.latency import LatencyModel
+from kantra_ai.fakeprovider.ratelimit import RateLimiter, RateLimits
+from kantra_ai.fakeprovider.wire import ResponseAborted
+
+__all__ = [
+    "CachingModel",
+    "FakeProviderServer",
+    "FakeReply",
+    "FakeRequest",
+    "Fault",
+    "FaultPlan",
+    "LatencyModel",
+    "RateLimits",
+    "Responder",
+    "ToolCall",
+    "ok_responder",
+]
+
+
+def ok_responder(request: FakeRequest) -> FakeReply:
+    """The default responder: a short plain-text answer."""
+    return FakeReply(text="ok")
+
+
+class FakeProviderServer:
+    """See the module docstring. Thread-safe; usable as a context manager or via start()/stop()."""
+
+    def __init__(
+        self,
+        responder: Responder | None = None,
+        *,
+        faults: FaultPlan | Mapping[int, Fault] | None = None,
+        latency: LatencyModel | None = None,
+        caching: CachingModel | None = None,
+        rate_limits: RateLimits | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_requests: bool = False,
+    ) -> None:
+        if host == "localhost":
+            host = "127.0.0.1"
+        try:
+            loopback = ipaddress.IPv4Address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ValueError(f"the fake provider only listens on IPv4 loopback, not {host!r}")
+        self.responder: Responder = responder or ok_responder
+        self.faults = faults if isinstance(faults, FaultPlan) else FaultPlan(scripted=dict(faults or {}))
+        self.latency = latency or LatencyModel()
+        self.caching = caching or CachingModel()
+        self.cache = PromptCache(self.caching)
+        self.limiter = RateLimiter(rate_limits) if rate_limits is not None else None
+        self.log_requests = log_requests
+        self._host = host
+        self._requested_port = port
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._http: FakeHTTPServer | None = None
+        self._port: int | None = None
+        self._thread: threading.Thread | None = None
+        self._open_sockets: set[socket.socket] = set()
+        self._requests: list[FakeRequest] = []
+        self._arrivals: list[float] = []
+        self._auth: list[dict[str, str]] = []
+        self._connections = 0
+        self._count_tokens_calls = 0
+        self._faults: Counter[str] = Counter()
+        self._rate_limited = 0
+        self._responder_errors: list[str] = []
+        self._internal_errors: list[str] = []
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> FakeProviderServer:
+        if self._http is not None:
+            return self
+        self._stopping.clear()
+        http = FakeHTTPServer((self._host, self._requested_port), FakeProviderHandler)
+        http.owner = self
+        self._http = http
+        self._port = int(http.server_address[1])
+        # A short poll interval keeps stop() (which waits for the loop to notice) fast in test teardown.
+        self._thread = threading.Thread(
+            target=http.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-provider", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        http, self._http = self._http, None
+        if http is None:
+            return
+        self._stopping.set()  # wakes handlers sleeping in latency waits
+        http.shutdown()
+        with self._lock:
+            sockets = list(self._open_sockets)
+        for sock in sockets:
+            # Idle keep-alive connections would otherwise hold handler threads in a blocking read.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        http.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> FakeProviderServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The bound port (kept after stop(), so reports can still name it)."""
+        if self._port is None:
+            raise RuntimeError("the fake provider was never started; call start() or use it in a with block")
+        return self._port
+
+    @property
+    def anthropic_base_url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"http://{self._host}:{self.port}/v1"
+
+    # -- observability ---------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[FakeRequest]:
+        """Generation requests received (both protocols, including ones answered with a fault)."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def arrival_times(self) -> list[float]:
+        """`time.monotonic()` at which each of `requests` arrived (to check client pacing and backoff)."""
+        with self._lock:
+            return list(self._arrivals)
+
+    @property
+    def request_count(self) -> int:
+        with self._lock:
+            return len(self._requests)
+
+    @property
+    def connection_count(self) -> int:
+        """TCP connections accepted since start (or the last reset_stats)."""
+        with self._lock:
+            return self._connections
+
+    @property
+    def count_tokens_calls(self) -> int:
+        with self._lock:
+            return self._count_tokens_calls
+
+    @property
+    def faults_injected(self) -> dict[str, int]:
+        """Injected faults by label: "http_529", "overloaded", "truncate", "garbage", "drop", "stall"."""
+        with self._lock:
+            return dict(self._faults)
+
+    @property
+    def rate_limited_count(self) -> int:
+        """Requests refused with 429 by the rate limiter (not by scripted faults)."""
+        with self._lock:
+            return self._rate_limited
+
+    @property
+    def seen_auth_headers(self) -> list[dict[str, str]]:
+        """Per request (all endpoints), every header whose name suggests a credential, lower-cased."""
+        with self._lock:
+            return [dict(h) for h in self._auth]
+
+    @property
+    def responder_errors(self) -> list[str]:
+        """Tracebacks of responder exceptions (each answered with HTTP 500)."""
+        with self._lock:
+            return list(self._responder_errors)
+
+    @property
+    def internal_errors(self) -> list[str]:
+        """Tracebacks of bugs in the fake provider itself (the connection was closed)."""
+        with self._lock:
+            return list(self._internal_errors)
+
+    def reset_stats(self) -> None:
+        """Forget recorded requests and counters (request numbering for faults restarts at 1)."""
+        with self._lock:
+            self._requests.clear()
+            self._arrivals.clear()
+            self._auth.clear()
+            self._connections = 0
+            self._count_tokens_calls = 0
+            self._faults.clear()
+            self._rate_limited = 0
+            self._responder_errors.clear()
+            self._internal_errors.clear()
+
+    def clear_cache(self) -> None:
+        self.cache.clear()
+
+    # -- used by the handler ---------------------------------------------------------------------
+
+    def _connection_opened(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._connections += 1
+            self._open_sockets.add(sock)
+
+    def _connection_closed(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._open_sockets.discard(sock)
+
+    def _record_auth(self, headers: dict[str, str]) -> None:
+        with self._lock:
+            self._auth.append(headers)
+
+    def _record(self, request: FakeRequest) -> int:
+        with self._lock:
+            self._requests.append(request)
+            self._arrivals.append(time.monotonic())
+            return len(self._requests)
+
+    def _note_count_tokens(self) -> None:
+        with self._lock:
+            self._count_tokens_calls += 1
+
+    def _note_fault(self, label: str) -> None:
+        with self._lock:
+            self._faults[label] += 1
+
+    def _note_rate_limited(self) -> None:
+        with self._lock:
+            self._rate_limited += 1
+
+    def _note_responder_error(self, text: str) -> None:
+        with self._lock:
+            self._responder_errors.append(text)
+
+    def _note_internal_error(self, text: str) -> None:
+        with self._lock:
+            self._internal_errors.append(text)
+
+    def _sleep(self, seconds: float) -> None:
+        if seconds > 0 and self._stopping.wait(seconds):
+            raise ResponseAborted("server stopping")

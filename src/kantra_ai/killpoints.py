@@ -1,0 +1,53 @@
+"""Test-only crash injection: SIGKILL this process at a named moment of a run.
+
+`KANTRA_AI_TEST_KILL_AT="NAME:N"` makes the process kill itself (SIGKILL, so nothing gets to clean
+up) the Nth time it reaches the point called NAME; several points can be given, comma-separated.
+Unset (always, outside tests) every `killpoint()` call is one dictionary lookup and nothing else.
+The crash tests (tests/store/test_crash_resume.py) use it to land kills deterministically:
+
+| point               | reached                                                                  |
+|---------------------|--------------------------------------------------------------------------|
+| `run-started`       | the run is recorded in the store, before anything is planned or sent     |
+| `request-started`   | the request is recorded as in flight, before it is sent                  |
+| `response-unsaved`  | the reply arrived, before the store has it                               |
+| `response-saved`    | the reply is in the store, before it is checked and applied              |
+| `write-intent`      | the store holds the intent to write a file, before the write starts      |
+| `write-tmp`         | the new content is in the temporary file (fsynced), before the rename    |
+| `file-written`      | the file was replaced, before the store records it                       |
+| `batch-saved`       | the batch's outcomes are committed to the store                          |
+| `run-finishing`     | every batch is done, before the run is closed in the store               |
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+
+ENV = "KANTRA_AI_TEST_KILL_AT"
+
+POINTS = (
+    "run-started",
+    "request-started",
+    "response-unsaved",
+    "response-saved",
+    "write-intent",
+    "write-tmp",
+    "file-written",
+    "batch-saved",
+    "run-finishing",
+)
+
+_reached: Counter[str] = Counter()
+
+
+def killpoint(name: str) -> None:
+    """SIGKILL the process if `KANTRA_AI_TEST_KILL_AT` asks for this occurrence of `name`."""
+    spec = os.environ.get(ENV)
+    if not spec:
+        return
+    _reached[name] += 1
+    for item in spec.split(","):
+        point, _, count = item.strip().partition(":")
+        if point == name and _reached[name] == int(count or "1"):
+            os.kill(os.getpid(), signal.SIGKILL)

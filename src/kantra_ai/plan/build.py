@@ -1,0 +1,46 @@
+"""From phase drafts to a finished plan: incidents, estimates, metadata."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from kantra_ai.engine.runner import BatchSettings
+from kantra_ai.plan.estimate import estimate_incidents
+from kantra_ai.plan.model import Plan, PlanMetadata
+from kantra_ai.plan.phases import PhaseDraft, ViolationGroup, assemble
+from kantra_ai.prompts.render import system_prompt
+from kantra_ai.providers.pricing import ModelPrice
+
+
+def check_cover(drafts: Sequence[PhaseDraft], groups: Sequence[ViolationGroup]) -> None:
+    """Every selected violation in exactly one phase: the planners guarantee it, this proves it."""
+    placed = [k for d in drafts for k in d.keys]
+    wanted = sorted(g.key for g in groups)
+    if sorted(placed) != wanted:  # pragma: no cover - a planner bug, never a user error
+        raise AssertionError(
+            f"plan does not cover the selection: {len(placed)} placed, {len(wanted)} selected"
+        )
+
+
+def build_plan(
+    drafts: Sequence[PhaseDraft],
+    groups: Sequence[ViolationGroup],
+    *,
+    metadata: PlanMetadata,
+    input_dir: Path,
+    batch: BatchSettings,
+    price: ModelPrice | None,
+    use_tools: bool = True,
+) -> Plan:
+    check_cover(drafts, groups)
+    plan = assemble(drafts, groups, metadata)
+    by_key = {g.key: g for g in groups}
+    system = system_prompt(use_tools)
+    for phase, draft in zip(plan.phases, drafts, strict=True):
+        incidents = [i for key in draft.keys for i in by_key[key].incidents]
+        estimate = estimate_incidents(incidents, input_dir, batch, system, price, use_tools=use_tools)
+        phase.estimated_cost = estimate.cost or 0.0
+        phase.estimated_duration_minutes = estimate.minutes
+    plan.metadata.cost_known = price is not None
+    return plan

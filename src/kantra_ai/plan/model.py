@@ -1,0 +1,231 @@
+"""`plan.yaml`, version "1.0": the predecessor's schema, read and written faithfully.
+
+A plan groups violations into ordered phases. Plans written by the predecessor load unchanged;
+we add a few optional fields it never wrote (`ruleset`, `labels`, `links` on a violation; `planner`,
+`model`, `notes`, `analysis` in the metadata) and ignore fields we do not know, as it did.
+
+`load_plan` turns every problem with a hand-edited plan into one line that names the file and the
+place: unsupported version, duplicate phase ids, a violation in two phases, an incident count that
+does not match its incident list, a total that does not match the phases.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PLAN_VERSION = "1.0"
+DEFAULT_RULESET = "plan"  # ruleset of violations from plans that did not record one
+
+Risk = Literal["low", "medium", "high"]
+RISK_ORDER: dict[str, int] = {"low": 0, "medium": 1, "high": 2}
+
+
+class PlanError(ValueError):
+    """The plan cannot be used as given; one line naming the file and the problem."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class PlanIncident(_Model):
+    """One incident, with the Konveyor field names."""
+
+    uri: str = ""
+    message: str = ""
+    code_snip: str = Field(default="", alias="codeSnip")
+    line_number: int | None = Field(default=None, alias="lineNumber")
+    variables: dict[str, Any] = Field(default_factory=dict)
+    is_dependency_incident: bool | None = Field(default=None, alias="isDependencyIncident")
+
+
+class PlannedViolation(_Model):
+    violation_id: str = Field(min_length=1)
+    description: str = ""
+    category: str = "mandatory"
+    effort: int = 0
+    migration_complexity: str | None = None
+    manual_review_required: bool = False
+    incident_count: int = Field(default=0, ge=0)
+    incidents: list[PlanIncident] = Field(default_factory=list)
+    ruleset: str | None = None  # ours: the analyzer ruleset, so ids stay unique across rulesets
+    labels: list[str] = Field(default_factory=list)
+    links: list[dict[str, str]] = Field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return f"{self.ruleset or DEFAULT_RULESET}/{self.violation_id}"
+
+
+class Phase(_Model):
+    id: str = Field(min_length=1)
+    name: str = ""
+    order: int = Field(default=0, ge=0)
+    risk: Risk = "medium"
+    category: str = "mandatory"
+    effort_range: tuple[int, int] = (0, 0)
+    explanation: str = ""
+    estimated_cost: float = Field(default=0.0, ge=0)
+    estimated_duration_minutes: int = Field(default=0, ge=0)
+    deferred: bool = False
+    violations: list[PlannedViolation] = Field(default_factory=list)
+
+    @property
+    def incident_count(self) -> int:
+        return sum(v.incident_count for v in self.violations)
+
+
+class PlanMetadata(_Model):
+    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    provider: str = ""
+    total_violations: int = Field(default=0, ge=0)
+    planner: str | None = None  # ours: "ai" or "deterministic"
+    model: str | None = None
+    analysis: str | None = None  # the analysis file the plan was made from
+    cost_known: bool = True  # False: no price for the model, estimated costs are 0
+    notes: list[str] = Field(default_factory=list)  # what the planner repaired, and why
+
+
+class Plan(_Model):
+    version: str
+    metadata: PlanMetadata = Field(default_factory=PlanMetadata)
+    phases: list[Phase] = Field(default_factory=list)
+
+    def ordered_phases(self) -> list[Phase]:
+        return sorted(self.phases, key=lambda p: (p.order, self.phases.index(p)))
+
+    def phase(self, phase_id: str) -> Phase:
+        for phase in self.phases:
+            if phase.id == phase_id:
+                return phase
+        known = ", ".join(p.id for p in self.phases)
+        raise PlanError(f"no phase {phase_id!r} in the plan; phases: {known}")
+
+    @property
+    def violation_count(self) -> int:
+        return sum(len(p.violations) for p in self.phases)
+
+
+def _where(loc: tuple[int | str, ...], plan: dict[str, Any] | None) -> str:
+    """`phases[1].violations[0].effort`, with the phase id when we can tell it."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    if plan and len(loc) >= 2 and loc[0] == "phases" and isinstance(loc[1], int):
+        phases = plan.get("phases")
+        if isinstance(phases, list) and loc[1] < len(phases) and isinstance(phases[loc[1]], dict):
+            phase_id = phases[loc[1]].get("id")
+            if phase_id:
+                text += f" (phase {phase_id})"
+    return text
+
+
+def validate_plan(plan: Plan, where: str) -> None:
+    """Checks pydantic cannot express; raises PlanError with one line."""
+    if plan.version != PLAN_VERSION:
+        raise PlanError(f"{where}: unsupported plan version {plan.version!r} (expected {PLAN_VERSION!r})")
+    if not plan.phases:
+        raise PlanError(f"{where}: the plan has no phases")
+    duplicates = [pid for pid, n in Counter(p.id for p in plan.phases).items() if n > 1]
+    if duplicates:
+        raise PlanError(f"{where}: duplicate phase id {duplicates[0]!r}")
+    seen: dict[str, str] = {}
+    for phase in plan.phases:
+        if not phase.violations:
+            raise PlanError(f"{where}: phase {phase.id} has no violations")
+        low, high = phase.effort_range
+        if low > high:
+            raise PlanError(f"{where}: phase {phase.id}: effort_range [{low}, {high}] is reversed")
+        for v in phase.violations:
+            if v.key in seen:
+                other = seen[v.key]
+                place = "twice in" if other == phase.id else f"in phases {other} and"
+                raise PlanError(f"{where}: violation {v.violation_id!r} appears {place} {phase.id}")
+            seen[v.key] = phase.id
+            if v.incidents and v.incident_count != len(v.incidents):
+                raise PlanError(
+                    f"{where}: phase {phase.id}: violation {v.violation_id!r} has incident_count "
+                    f"{v.incident_count} but lists {len(v.incidents)} incidents"
+                )
+    if plan.metadata.total_violations and plan.metadata.total_violations != len(seen):
+        raise PlanError(
+            f"{where}: metadata.total_violations is {plan.metadata.total_violations} but the phases "
+            f"hold {len(seen)} violations"
+        )
+
+
+def parse_plan(document: object, where: str) -> Plan:
+    if not isinstance(document, dict):
+        raise PlanError(f"{where}: expected a mapping with version, metadata and phases")
+    if "version" not in document:
+        raise PlanError(f'{where}: no version; a plan starts with version: "{PLAN_VERSION}"')
+    document = {**document, "version": str(document["version"])}
+    try:
+        plan = Plan.model_validate(document)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        message = " ".join(str(error["msg"]).split())
+        raise PlanError(f"{where}: {_where(error['loc'], document)}: {message}") from exc
+    validate_plan(plan, where)
+    return plan
+
+
+def load_plan(path: Path) -> Plan:
+    if path.is_dir():
+        path = path / "plan.yaml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise PlanError(f"{path}: plan file not found (write one with `kantra-ai plan`)") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanError(f"{path}: cannot read: {exc}") from exc
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise PlanError(f"{path}: YAML syntax error{at}: {problem}") from exc
+    return parse_plan(document, str(path))
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    """The plan as plain data in the predecessor's field order and names."""
+    data = plan.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for phase in data["phases"]:
+        phase["effort_range"] = list(phase["effort_range"])
+        for violation in phase["violations"]:
+            for key in ("labels", "links"):
+                if not violation[key]:
+                    del violation[key]
+    if not data["metadata"]["notes"]:
+        del data["metadata"]["notes"]
+    return data
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename: never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def dump_plan(plan: Plan, path: Path) -> None:
+    text = yaml.safe_dump(plan_document(plan), sort_keys=False, allow_unicode=True, width=100)
+    write_atomic(path, text)

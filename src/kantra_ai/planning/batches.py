@@ -1,0 +1,152 @@
+"""File-based batching under a token budget.
+
+One request carries one file, sent once, with all of its selected incidents from all violations.
+A file whose incidents exceed `batch_size` is split into several requests that run one after the
+other (each sees the file as the previous one left it). A file too large for the token budget is
+sent as windows of lines around its incidents instead of whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from kantra_ai.analysis.model import Incident, Violation
+from kantra_ai.planning.tokens import estimate_tokens
+
+# Output sizing: a verdict costs about 60 tokens, an edit a few lines each way. Sizing max_tokens
+# to the need matters because providers reserve output rate limit from max_tokens up front.
+OUTPUT_BASE_TOKENS = 600
+OUTPUT_TOKENS_PER_INCIDENT = 350
+MAX_OUTPUT_TOKENS = 32_000
+WINDOW_CONTEXT_LINES = 40
+PROMPT_OVERHEAD_TOKENS = 120  # headings, incident list framing, tool schema share
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One planned request: part or all of one file and the incidents in it."""
+
+    path: PurePosixPath
+    incidents: tuple[Incident, ...]
+    window: tuple[int, int] | None  # 1-based inclusive lines; None: the whole file
+    estimated_input_tokens: int
+    max_output_tokens: int
+
+    @property
+    def violations(self) -> list[Violation]:
+        seen: dict[str, Violation] = {}
+        for incident in self.incidents:
+            seen.setdefault(incident.violation.key, incident.violation)
+        return [seen[k] for k in sorted(seen)]
+
+
+@dataclass
+class FilePlan:
+    """The batches of one file, to be sent strictly in order."""
+
+    path: PurePosixPath
+    batches: list[Batch] = field(default_factory=list)
+
+    @property
+    def incident_count(self) -> int:
+        return sum(len(b.incidents) for b in self.batches)
+
+
+def output_budget(incident_count: int) -> int:
+    return min(MAX_OUTPUT_TOKENS, OUTPUT_BASE_TOKENS + OUTPUT_TOKENS_PER_INCIDENT * incident_count)
+
+
+def _incident_tokens(incident: Incident) -> int:
+    return estimate_tokens(incident.message) + 20
+
+
+def plan_file(
+    path: PurePosixPath,
+    lines: Sequence[str],
+    incidents: Sequence[Incident],
+    *,
+    fixed_tokens: int,
+    max_batch_tokens: int,
+    batch_size: int,
+) -> FilePlan:
+    """Plan the requests for one file.
+
+    `lines` is the file's text split into lines (newlines kept); `fixed_tokens` is what every
+    request pays regardless of the file (system prompt, tool schema, rule guidance).
+    """
+    ordered = sorted(incidents, key=lambda i: (i.line or 0, i.id))
+    plan = FilePlan(path)
+    file_tokens = estimate_tokens("".join(lines))
+    groups = [ordered[i : i + batch_size] for i in range(0, len(ordered), max(batch_size, 1))]
+    for group in groups:
+        cost = fixed_tokens + PROMPT_OVERHEAD_TOKENS + sum(_incident_tokens(i) for i in group)
+        if cost + file_tokens <= max_batch_tokens:
+            plan.batches.append(
+                Batch(path, tuple(group), None, cost + file_tokens, output_budget(len(group)))
+            )
+        else:
+            plan.batches.extend(_windows(path, lines, group, fixed_tokens, max_batch_tokens))
+    return plan
+
+
+def _windows(
+    path: PurePosixPath,
+    lines: Sequence[str],
+    incidents: Sequence[Incident],
+    fixed_tokens: int,
+    max_batch_tokens: int,
+) -> list[Batch]:
+    """Cover the incidents with line windows that each fit the budget.
+
+    Incidents without a line are put with the top of the file, where imports live. Windows of
+    nearby incidents are merged while the merged window still fits.
+    """
+    total = len(lines)
+    line_tokens = [estimate_tokens(line) for line in lines]
+
+    def span_tokens(first: int, last: int) -> int:
+        return sum(line_tokens[first - 1 : last])
+
+    batches: list[Batch] = []
+    current: list[Incident] = []
+    first = last = 0
+    for incident in incidents:
+        line = min(max(incident.line or 1, 1), max(total, 1))
+        lo, hi = max(1, line - WINDOW_CONTEXT_LINES), min(total, line + WINDOW_CONTEXT_LINES)
+        if current:
+            merged_first, merged_last = min(first, lo), max(last, hi)
+            cost = (
+                fixed_tokens + PROMPT_OVERHEAD_TOKENS + sum(_incident_tokens(i) for i in [*current, incident])
+            )
+            if cost + span_tokens(merged_first, merged_last) <= max_batch_tokens:
+                current.append(incident)
+                first, last = merged_first, merged_last
+                continue
+            batches.append(_window_batch(path, current, first, last, fixed_tokens, span_tokens))
+        current, first, last = [incident], lo, hi
+        # A single window can still be too big (very long lines): shrink it around the incident.
+        while (
+            first < last
+            and fixed_tokens + PROMPT_OVERHEAD_TOKENS + span_tokens(first, last) > max_batch_tokens
+        ):
+            first, last = (first + 1 if first < line else first), (last - 1 if last > line else last)
+            if first == line and last == line:
+                break
+    if current:
+        batches.append(_window_batch(path, current, first, last, fixed_tokens, span_tokens))
+    return batches
+
+
+def _window_batch(
+    path: PurePosixPath,
+    incidents: Sequence[Incident],
+    first: int,
+    last: int,
+    fixed_tokens: int,
+    span_tokens: Callable[[int, int], int],
+) -> Batch:
+    tokens = fixed_tokens + PROMPT_OVERHEAD_TOKENS + span_tokens(first, last)
+    tokens += sum(_incident_tokens(i) for i in incidents)
+    return Batch(path, tuple(incidents), (first, last), tokens, output_budget(len(incidents)))

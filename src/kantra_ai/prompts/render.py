@@ -1,0 +1,124 @@
+"""Turns a planned batch into the text of a model request, from the Jinja2 templates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import PurePosixPath
+from typing import Any
+
+import jinja2
+
+from kantra_ai.analysis.model import Incident, Violation
+from kantra_ai.edits.model import FailedEdit
+
+_LANGUAGES = {
+    ".java": "java",
+    ".xml": "xml",
+    ".xhtml": "xml",
+    ".jsp": "jsp",
+    ".properties": "properties",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+    ".js": "javascript",
+    ".jsx": "javascript",
+    ".ts": "typescript",
+    ".tsx": "typescript",
+    ".py": "python",
+    ".go": "go",
+    ".cs": "csharp",
+    ".gradle": "groovy",
+    ".kts": "kotlin",
+    ".json": "json",
+    ".sql": "sql",
+}
+
+
+def language_of(path: str | PurePosixPath) -> str:
+    return _LANGUAGES.get(PurePosixPath(path).suffix.lower(), "")
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("kantra_ai.prompts", "templates"),
+        keep_trailing_newline=True,
+        trim_blocks=False,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # prompts are plain text, not HTML
+    )
+
+
+def render(template: str, **context: Any) -> str:
+    return _environment().get_template(template).render(**context)
+
+
+def system_prompt(use_tools: bool) -> str:
+    protocol = "protocol_tool.j2" if use_tools else "protocol_text.j2"
+    return render("system.j2").rstrip() + "\n\n" + render(protocol).rstrip() + "\n"
+
+
+def _rule_context(v: Violation) -> dict[str, Any]:
+    return {
+        "rule_id": v.rule_id,
+        "category": v.category.value,
+        "effort": v.effort,
+        "description": v.description.strip(),
+        "links": [{"url": link.url, "title": link.title} for link in v.links],
+    }
+
+
+def guidance_text(violations: Sequence[Violation]) -> str:
+    """The rules section: shared by every request whose file hit the same rules (cacheable)."""
+    if not violations:
+        return ""
+    return render("guidance.j2", rules=[_rule_context(v) for v in violations]).strip() + "\n"
+
+
+def _incident_context(incidents: Sequence[Incident]) -> list[dict[str, Any]]:
+    return [
+        {"id": i.id, "line": i.line, "rule_id": i.violation.rule_id, "message": i.message.strip()}
+        for i in incidents
+    ]
+
+
+def fix_prompt(
+    path: str,
+    content: str,
+    incidents: Sequence[Incident],
+    *,
+    window: tuple[int, int] | None,
+    total_lines: int,
+) -> str:
+    return render(
+        "fix_request.j2",
+        rules=[],
+        path=path,
+        window=window,
+        total_lines=total_lines,
+        language=language_of(path),
+        content=content.rstrip("\n"),
+        incidents=_incident_context(incidents),
+    )
+
+
+def retry_prompt(
+    path: str,
+    content: str,
+    incidents: Sequence[Incident],
+    failures: Sequence[FailedEdit],
+    *,
+    window: tuple[int, int] | None,
+    total_lines: int,
+) -> str:
+    """Asks again for the incidents whose edits failed, showing the file as it is now."""
+    return render(
+        "retry_request.j2",
+        failures=failures,
+        path=path,
+        window=window,
+        total_lines=total_lines,
+        language=language_of(path),
+        content=content.rstrip("\n"),
+        incidents=_incident_context(incidents),
+    )

@@ -1,0 +1,206 @@
+"""Anthropic Messages API through the official SDK, always streamed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anthropic
+import httpx2
+
+from kantra_ai.edits.protocol import TOOL_DESCRIPTION, TOOL_INPUT_SCHEMA, TOOL_NAME
+from kantra_ai.providers.base import (
+    ModelRequest,
+    ModelResponse,
+    ProgressCallback,
+    ProviderError,
+    one_line,
+    retry_after_seconds,
+)
+from kantra_ai.providers.pricing import Usage
+
+_FATAL_STATUSES = {400, 401, 403, 404, 413}
+
+
+class AnthropicProvider:
+    name = "claude"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None,
+        base_url: str | None = None,
+        max_retries: int = 8,
+        timeout: float = 600.0,
+        cache_ttl: str = "5m",
+        local: bool = False,
+    ) -> None:
+        self.model = model
+        self.local = local
+        self.cache_ttl = cache_ttl
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout
+        )
+
+    def _cache_control(self) -> dict[str, str]:
+        return {"type": "ephemeral", "ttl": self.cache_ttl}
+
+    def build_params(self, request: ModelRequest) -> dict[str, Any]:
+        """The request body (minus `stream`): exposed so dry runs and `prompt` can show it.
+
+        Cache layout (prefix order is tools -> system -> messages): breakpoint 1 after the static
+        instructions caches tools + system, shared by every request of the run; breakpoint 2 after
+        the rule guidance caches that plus the guidance, shared by the files hitting the same rules.
+        The file and its incidents come last, uncached. Two of the four allowed breakpoints; a
+        prefix below the model's minimum is silently not cached by the API (no error, no charge).
+        """
+        system: list[dict[str, Any]] = [
+            {"type": "text", "text": request.system, "cache_control": self._cache_control()}
+        ]
+        content: list[dict[str, Any]] = []
+        if request.guidance:
+            content.append({"type": "text", "text": request.guidance, "cache_control": self._cache_control()})
+        content.append({"type": "text", "text": request.prompt})
+        params: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": request.max_tokens,
+            "system": system,
+            "messages": [{"role": "user", "content": content}],
+        }
+        if request.use_tools:
+            params["tools"] = [
+                {"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "input_schema": TOOL_INPUT_SCHEMA}
+            ]
+            params["tool_choice"] = {"type": "tool", "name": TOOL_NAME}
+        return params
+
+    async def complete(
+        self, request: ModelRequest, on_progress: ProgressCallback | None = None
+    ) -> ModelResponse:
+        params = self.build_params(request)
+        usage = Usage()
+        received = 0
+        texts: list[str] = []
+        tool_json: list[str] = []
+        tool_block: int | None = None
+        stop = "other"
+        try:
+            # Raw events rather than the SDK's accumulator: it raises on invalid tool JSON, and a
+            # garbled reply is a reply to reject, not a crash.
+            stream = await self._client.messages.create(stream=True, **params)
+            headers = dict(stream.response.headers)
+            async for event in stream:
+                if event.type == "message_start":
+                    usage = _usage_of(event.message.usage)
+                    if on_progress is not None:
+                        on_progress(0)  # the prompt is processed: its cache entries now exist
+                elif event.type == "content_block_start":
+                    block = event.content_block
+                    if block.type == "tool_use" and block.name == TOOL_NAME and tool_block is None:
+                        tool_block = event.index
+                elif event.type == "content_block_delta":
+                    delta = event.delta
+                    if delta.type == "text_delta":
+                        texts.append(delta.text)
+                        received += len(delta.text)
+                    elif delta.type == "input_json_delta" and event.index == tool_block:
+                        tool_json.append(delta.partial_json)
+                        received += len(delta.partial_json)
+                    if on_progress is not None:
+                        on_progress(received)
+                elif event.type == "message_delta":
+                    stop = str(event.delta.stop_reason or "other")
+                    # message_delta usage is cumulative; input counts may be absent from it.
+                    usage = _merge_usage(usage, event.usage)
+        except anthropic.APIStatusError as exc:
+            error_headers = dict(exc.response.headers)
+            raise ProviderError(
+                f"{self.model}: HTTP {exc.status_code}: {one_line(_error_message(exc))}",
+                fatal=exc.status_code in _FATAL_STATUSES,
+                status=exc.status_code,
+                usage=usage,
+                retry_after=retry_after_seconds(error_headers),
+                headers=error_headers,
+            ) from exc
+        except anthropic.APIConnectionError as exc:
+            raise ProviderError(
+                f"{self.model}: connection failed: {one_line(str(exc))}", usage=usage
+            ) from exc
+        except httpx2.HTTPError as exc:
+            # A stream dropped mid-response surfaces as the transport's own error, not the SDK's.
+            raise ProviderError(f"{self.model}: connection lost: {one_line(str(exc))}", usage=usage) from exc
+        except anthropic.AnthropicError as exc:
+            raise ProviderError(f"{self.model}: {one_line(str(exc))}", usage=usage) from exc
+
+        tool_input: Any = None
+        tool_error = ""
+        if tool_block is not None:
+            raw = "".join(tool_json) or "{}"
+            try:
+                tool_input = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                tool_error = f"tool input is not valid JSON ({exc.msg} at char {exc.pos})"
+        return ModelResponse(
+            text="".join(texts),
+            tool_input=tool_input,
+            stop_reason=stop if stop in {"end_turn", "tool_use", "max_tokens", "refusal"} else "other",
+            usage=usage,
+            tool_input_error=tool_error,
+            headers=headers,
+        )
+
+    def set_sdk_retries(self, max_retries: int) -> None:
+        """How often the SDK itself retries (429/5xx/connection). The engine's adaptive limiter sets
+        0 and retries on its own, so that every pushback reaches its concurrency control."""
+        self._client = self._client.with_options(max_retries=max_retries)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _usage_of(usage: Any) -> Usage:
+    return Usage(
+        input_tokens=int(getattr(usage, "input_tokens", 0) or 0),
+        output_tokens=int(getattr(usage, "output_tokens", 0) or 0),
+        cache_write_tokens=int(getattr(usage, "cache_creation_input_tokens", 0) or 0),
+        cache_read_tokens=int(getattr(usage, "cache_read_input_tokens", 0) or 0),
+        cache_write_1h_tokens=_one_hour_writes(usage),
+    )
+
+
+def _one_hour_writes(usage: Any) -> int:
+    """Cache writes at the 1 h TTL (billed 2x input rather than 1.25x), from `usage.cache_creation`."""
+    creation = getattr(usage, "cache_creation", None)
+    if creation is None:
+        return 0
+    value = (
+        creation.get("ephemeral_1h_input_tokens")
+        if isinstance(creation, dict)
+        else getattr(creation, "ephemeral_1h_input_tokens", None)
+    )
+    return int(value or 0)
+
+
+def _merge_usage(usage: Usage, delta: Any) -> Usage:
+    def pick(name: str, current: int) -> int:
+        value = getattr(delta, name, None)
+        return current if value is None else int(value)
+
+    one_hour = _one_hour_writes(delta)
+    return Usage(
+        input_tokens=pick("input_tokens", usage.input_tokens),
+        output_tokens=pick("output_tokens", usage.output_tokens),
+        cache_write_tokens=pick("cache_creation_input_tokens", usage.cache_write_tokens),
+        cache_read_tokens=pick("cache_read_input_tokens", usage.cache_read_tokens),
+        cache_write_1h_tokens=one_hour or usage.cache_write_1h_tokens,
+    )
+
+
+def _error_message(exc: anthropic.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+    return str(exc.message)

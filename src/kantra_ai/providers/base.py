@@ -1,0 +1,120 @@
+"""What every provider adapter offers the pipeline: one streamed completion per request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from kantra_ai.providers.pricing import Usage
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """One request, laid out so that what many requests share comes first (cacheable prefix).
+
+    `system` (instructions + answer protocol) is identical for every request of a run; `guidance`
+    (the rules involved) is shared by the requests of files that hit the same rules; `prompt` is
+    the file and its incidents.
+    """
+
+    system: str
+    guidance: str
+    prompt: str
+    max_tokens: int
+    use_tools: bool = True
+    cache_key: str = ""  # routes OpenAI-compatible prompt caching (prompt_cache_key)
+
+
+@dataclass
+class ModelResponse:
+    text: str
+    tool_input: Any  # decoded input of the apply_fixes tool call; None when there was none
+    stop_reason: str  # normalized: end_turn, tool_use, max_tokens, refusal, other
+    usage: Usage
+    tool_input_error: str = ""  # the tool arguments were not valid JSON
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def truncated(self) -> bool:
+        return self.stop_reason == "max_tokens"
+
+
+class ProviderError(Exception):
+    """A request failed after the SDK's own retries.
+
+    `fatal` errors (bad key, unknown model, bad base URL) stop the whole run: every further request
+    would fail the same way and the user has to act.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        fatal: bool = False,
+        status: int | None = None,
+        usage: Usage | None = None,
+        retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.fatal = fatal
+        self.status = status
+        # Tokens already billed before the failure (a stream that broke off still costs money).
+        self.usage = usage or Usage()
+        self.retry_after = retry_after  # seconds the server asked us to wait (retry-after[-ms])
+        self.headers = headers or {}  # response headers (rate-limit state) when there was a response
+
+    @property
+    def retryable(self) -> bool:
+        """Worth another try: rate limited, overloaded, a server error, or no response at all."""
+        if self.fatal:
+            return False
+        return self.status is None or self.status in RETRYABLE_STATUSES
+
+    @property
+    def overloaded(self) -> bool:
+        """The provider pushed back (429 rate limit, 529/503 overloaded): send less, not just again."""
+        return self.status in (429, 503, 529)
+
+
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """`retry-after-ms` (preferred, Anthropic and OpenAI send it) or `retry-after` in seconds."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = lowered.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / scale
+        except ValueError:
+            continue  # an HTTP date: rare on these APIs; fall back to our own backoff
+        if seconds >= 0:
+            return seconds
+    return None
+
+
+# Called with the output characters received so far; called with 0 once the response has started
+# (headers and first event in: the server has processed the prompt and written its cache entries).
+ProgressCallback = Callable[[int], None]
+
+
+class Provider(Protocol):
+    name: str
+    model: str
+    local: bool  # a local server: costs nothing
+
+    async def complete(
+        self, request: ModelRequest, on_progress: ProgressCallback | None = None
+    ) -> ModelResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """Errors from SDKs can be long multi-line bodies; reports want one line."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

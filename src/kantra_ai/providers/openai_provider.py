@@ -1,0 +1,180 @@
+"""OpenAI Chat Completions and every server that speaks it, through the official SDK, streamed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx2
+import openai
+
+from kantra_ai.edits.protocol import TOOL_DESCRIPTION, TOOL_INPUT_SCHEMA, TOOL_NAME
+from kantra_ai.providers.base import (
+    ModelRequest,
+    ModelResponse,
+    ProgressCallback,
+    ProviderError,
+    one_line,
+    retry_after_seconds,
+)
+from kantra_ai.providers.caching import prefix_key
+from kantra_ai.providers.pricing import Usage
+
+_FATAL_STATUSES = {400, 401, 403, 404, 413}
+_FINISH = {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens", "content_filter": "refusal"}
+
+
+class OpenAIProvider:
+    def __init__(
+        self,
+        name: str,
+        model: str,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        max_retries: int = 8,
+        timeout: float = 600.0,
+        local: bool = False,
+        supports_tools: bool = True,
+        max_tokens_field: str = "max_tokens",
+        usage_in_stream: bool = True,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.local = local
+        self.supports_tools = supports_tools
+        self._max_tokens_field = max_tokens_field
+        self._usage_in_stream = usage_in_stream
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout
+        )
+
+    def build_params(self, request: ModelRequest) -> dict[str, Any]:
+        """The request body (minus `stream`): exposed so dry runs and `prompt` can show it."""
+        user = f"{request.guidance}\n\n{request.prompt}" if request.guidance else request.prompt
+        params: dict[str, Any] = {
+            "model": self.model,
+            self._max_tokens_field: request.max_tokens,
+            "messages": [
+                {"role": "system", "content": request.system},
+                {"role": "user", "content": user},
+            ],
+        }
+        if request.use_tools and self.supports_tools:
+            params["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": TOOL_NAME,
+                        "description": TOOL_DESCRIPTION,
+                        "parameters": TOOL_INPUT_SCHEMA,
+                    },
+                }
+            ]
+            params["tool_choice"] = {"type": "function", "function": {"name": TOOL_NAME}}
+        if request.cache_key and not self.local:
+            # Requests with the same instructions and rule guidance share a key, so they are routed
+            # to the same cache; the instructions come first and the guidance opens the user turn,
+            # so the shared part is a stable prefix (OpenAI caches prefixes of 1024+ tokens).
+            params["prompt_cache_key"] = f"{request.cache_key}-{prefix_key(request, self.model)}"
+        return params
+
+    async def complete(
+        self, request: ModelRequest, on_progress: ProgressCallback | None = None
+    ) -> ModelResponse:
+        params = self.build_params(request)
+        if self._usage_in_stream:
+            params["stream_options"] = {"include_usage": True}
+        text_parts: list[str] = []
+        arguments: dict[int, list[str]] = {}
+        names: dict[int, str] = {}
+        finish: str | None = None
+        usage = Usage()
+        headers: dict[str, str] = {}
+        received = 0
+        try:
+            stream = await self._client.chat.completions.create(stream=True, **params)
+            headers = dict(stream.response.headers)
+            if on_progress is not None:
+                on_progress(0)  # the response has started: the prompt is processed and cached
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    usage = _usage_of(chunk.usage)
+                for choice in chunk.choices:
+                    delta = choice.delta
+                    if delta.content:
+                        text_parts.append(delta.content)
+                        received += len(delta.content)
+                    for call in delta.tool_calls or []:
+                        if call.function is not None:
+                            if call.function.name:
+                                names[call.index] = call.function.name
+                            if call.function.arguments:
+                                arguments.setdefault(call.index, []).append(call.function.arguments)
+                                received += len(call.function.arguments)
+                    if choice.finish_reason:
+                        finish = choice.finish_reason
+                if on_progress is not None:
+                    on_progress(received)
+        except openai.APIStatusError as exc:
+            error_headers = dict(exc.response.headers)
+            raise ProviderError(
+                f"{self.model}: HTTP {exc.status_code}: {one_line(exc.message)}",
+                fatal=exc.status_code in _FATAL_STATUSES,
+                status=exc.status_code,
+                usage=usage,
+                retry_after=retry_after_seconds(error_headers),
+                headers=error_headers,
+            ) from exc
+        except openai.APIConnectionError as exc:
+            raise ProviderError(
+                f"{self.model}: connection failed: {one_line(str(exc))}", usage=usage
+            ) from exc
+        except httpx2.HTTPError as exc:
+            # A stream dropped mid-response surfaces as the transport's own error, not the SDK's.
+            raise ProviderError(f"{self.model}: connection lost: {one_line(str(exc))}", usage=usage) from exc
+        except openai.OpenAIError as exc:
+            raise ProviderError(f"{self.model}: {one_line(str(exc))}", usage=usage) from exc
+
+        tool_input: Any = None
+        tool_error = ""
+        for index in sorted(arguments):
+            if names.get(index, TOOL_NAME) != TOOL_NAME:
+                continue
+            raw = "".join(arguments[index])
+            try:
+                tool_input = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                tool_error = f"tool arguments are not valid JSON ({exc.msg} at char {exc.pos})"
+            break
+        stop = _FINISH.get(finish or "", "other")
+        if finish is None:
+            # A stream that ended without a finish reason was cut off: treat it as truncated.
+            stop = "max_tokens"
+        return ModelResponse(
+            text="".join(text_parts),
+            tool_input=tool_input,
+            stop_reason=stop,
+            usage=usage,
+            tool_input_error=tool_error,
+            headers=headers,
+        )
+
+    def set_sdk_retries(self, max_retries: int) -> None:
+        """How often the SDK itself retries (429/5xx/connection). The engine's adaptive limiter sets
+        0 and retries on its own, so that every pushback reaches its concurrency control."""
+        self._client = self._client.with_options(max_retries=max_retries)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _usage_of(usage: Any) -> Usage:
+    prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = int(getattr(details, "cached_tokens", 0) or 0) if details is not None else 0
+    return Usage(
+        input_tokens=max(prompt - cached, 0),
+        output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        cache_read_tokens=cached,
+    )

@@ -1,0 +1,118 @@
+"""Provider presets: which SDK, which endpoint, which key, which default model."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from kantra_ai.providers.anthropic_provider import AnthropicProvider
+from kantra_ai.providers.base import Provider
+from kantra_ai.providers.openai_provider import OpenAIProvider
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    protocol: str  # "anthropic" or "openai"
+    default_model: str
+    base_url: str | None  # None: the SDK's own default (or its *_BASE_URL environment variable)
+    key_env: str | None  # None: no key needed (local servers)
+    local: bool = False
+    supports_tools: bool = True
+    max_tokens_field: str = "max_tokens"
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in [
+        Preset("claude", "anthropic", "claude-sonnet-5-5", None, "ANTHROPIC_API_KEY"),
+        Preset(
+            "openai", "openai", "gpt-5.5", None, "OPENAI_API_KEY", max_tokens_field="max_completion_tokens"
+        ),
+        Preset("groq", "openai", "llama-3.3-70b-versatile", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
+        Preset(
+            "together",
+            "openai",
+            "Qwen/Qwen3-Coder-480B-A35B-Instruct-FP8",
+            "https://api.together.xyz/v1",
+            "TOGETHER_API_KEY",
+        ),
+        Preset(
+            "openrouter",
+            "openai",
+            "anthropic/claude-sonnet-5.5",
+            "https://openrouter.ai/api/v1",
+            "OPENROUTER_API_KEY",
+        ),
+        # Local servers: free, and many local models follow a plain-text edit format better than tools.
+        Preset("ollama", "openai", "qwen2.5-coder:14b", "http://localhost:11434/v1", None, True, False),
+        Preset(
+            "lmstudio", "openai", "qwen2.5-coder-14b-instruct", "http://localhost:1234/v1", None, True, False
+        ),
+        Preset(
+            "vllm", "openai", "Qwen/Qwen2.5-Coder-14B-Instruct", "http://localhost:8000/v1", None, True, False
+        ),
+        # A local fake model (kantra_ai.fakeprovider) that knows the bundled examples' fixes: lets the
+        # whole pipeline run with no API key. Always labelled as simulated in the output.
+        Preset("simulated", "anthropic", "simulated-model", None, None, True),
+        Preset("llama.cpp", "openai", "default", "http://localhost:8080/v1", None, True, False),
+    ]
+}
+ALIASES = {"anthropic": "claude", "llamacpp": "llama.cpp", "llama-cpp": "llama.cpp"}
+BASE_URL_ENV = {"anthropic": "ANTHROPIC_BASE_URL", "openai": "OPENAI_BASE_URL"}
+
+
+class ProviderConfigError(ValueError):
+    pass
+
+
+def resolve_preset(name: str) -> Preset:
+    key = ALIASES.get(name.lower(), name.lower())
+    if key not in PRESETS:
+        known = ", ".join(sorted(PRESETS))
+        raise ProviderConfigError(f"unknown provider {name!r}; choose one of: {known}")
+    return PRESETS[key]
+
+
+def api_key_for(preset: Preset) -> str | None:
+    return os.environ.get(preset.key_env) if preset.key_env else None
+
+
+def create_provider(
+    preset: Preset,
+    model: str | None,
+    *,
+    base_url: str | None = None,
+    max_retries: int = 8,
+    cache_ttl: str = "5m",
+    tools: bool | None = None,
+) -> Provider:
+    """Build the provider, failing with one line when it cannot possibly work (no key)."""
+    key = api_key_for(preset)
+    url = base_url or preset.base_url
+    if preset.key_env and not key:
+        raise ProviderConfigError(
+            f"{preset.key_env} is not set: export it, or use --dry-run to see what would be sent "
+            "without calling a model"
+        )
+    chosen_model = model or preset.default_model
+    if preset.protocol == "anthropic":
+        return AnthropicProvider(
+            chosen_model,
+            api_key=key or ("not-needed" if preset.local else None),
+            base_url=url,
+            max_retries=max_retries,
+            cache_ttl=cache_ttl,
+            local=preset.local,
+        )
+    return OpenAIProvider(
+        preset.name,
+        chosen_model,
+        # The SDK refuses to start without a key, even for local servers that ignore it.
+        api_key=key or "not-needed",
+        base_url=url,
+        max_retries=max_retries,
+        local=preset.local,
+        supports_tools=preset.supports_tools if tools is None else tools,
+        max_tokens_field=preset.max_tokens_field,
+    )

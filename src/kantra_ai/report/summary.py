@@ -1,0 +1,181 @@
+"""The end-of-run summary: one dict for `--json`, rendered as tables for people."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from kantra_ai.analysis.model import Incident
+from kantra_ai.engine.confidence import ConfidencePolicy, confidence_summary
+from kantra_ai.engine.outcomes import IncidentOutcome, RunTotals, Status
+
+
+def _money(cost: float | None) -> str:
+    if cost is None:
+        return "unknown"
+    return f"${cost:.4f}" if cost < 1 else f"${cost:.2f}"
+
+
+def run_summary(
+    *,
+    provider: str,
+    model: str,
+    selected: Sequence[Incident],
+    not_applicable: Sequence[Incident],
+    informational: int,
+    outcomes: dict[str, IncidentOutcome],
+    totals: RunTotals,
+    aborted: str = "",
+    confidence: ConfidencePolicy | None = None,
+) -> dict[str, Any]:
+    counts = Counter(outcomes[i.id].status.value for i in selected if i.id in outcomes)
+    by_violation: dict[str, Counter[str]] = {}
+    for incident in selected:
+        outcome = outcomes.get(incident.id)
+        status = outcome.status.value if outcome else Status.SKIPPED.value
+        by_violation.setdefault(incident.violation.rule_id, Counter())[status] += 1
+    fixed = counts.get(Status.FIXED.value, 0)
+    usage = totals.usage
+    cost = totals.cost if totals.cost_known else None
+    cacheable = usage.cache_read_tokens + usage.cache_write_tokens + usage.input_tokens
+    minutes = totals.seconds / 60 if totals.seconds else 0.0
+    return {
+        "provider": provider,
+        "model": model,
+        "incidents": {
+            "selected": len(selected),
+            "fixed": fixed,
+            "failed": counts.get(Status.FAILED.value, 0),
+            "skipped": counts.get(Status.SKIPPED.value, 0),
+            "not_applicable_by_model": counts.get(Status.NOT_APPLICABLE.value, 0),
+            "not_applicable": len(not_applicable),
+            "not_applicable_reasons": dict(Counter(i.applicability.value for i in not_applicable)),
+            "informational": informational,
+        },
+        "requests": totals.requests,
+        "failed_requests": totals.failed_requests,
+        "tokens": {
+            "input": usage.input_tokens,
+            "cache_write": usage.cache_write_tokens,
+            "cache_read": usage.cache_read_tokens,
+            "output": usage.output_tokens,
+        },
+        "cache_hit_ratio": round(usage.cache_read_tokens / cacheable, 4) if cacheable else 0.0,
+        "cost_usd": cost,
+        "cost_per_fixed_incident_usd": (cost / fixed) if cost is not None and fixed else None,
+        "incidents_per_request": round(len(selected) / totals.requests, 2) if totals.requests else 0.0,
+        "incidents_per_minute": round(len(outcomes) / minutes, 1) if minutes else None,
+        "seconds": round(totals.seconds, 2),
+        "aborted": aborted or None,
+        "by_violation": {k: dict(v) for k, v in sorted(by_violation.items())},
+        "confidence": confidence_summary(selected, outcomes, confidence or ConfidencePolicy()),
+        "outcomes": [
+            {
+                "id": i.id,
+                "rule": i.violation.rule_id,
+                "file": str(i.path),
+                "line": i.line,
+                "status": outcomes[i.id].status.value if i.id in outcomes else Status.SKIPPED.value,
+                "reason": outcomes[i.id].reason if i.id in outcomes else "not attempted",
+                "confidence": outcomes[i.id].confidence if i.id in outcomes else None,
+                "threshold": outcomes[i.id].threshold if i.id in outcomes else None,
+            }
+            for i in selected
+        ],
+    }
+
+
+def print_summary(summary: dict[str, Any], console: Console) -> None:
+    inc = summary["incidents"]
+    table = Table(title=f"kantra-ai: {summary['provider']} / {summary['model']}", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("incidents selected", str(inc["selected"]))
+    table.add_row("[green]fixed[/]", str(inc["fixed"]))
+    table.add_row("[red]failed[/]", str(inc["failed"]))
+    table.add_row("[yellow]skipped[/]", str(inc["skipped"]))
+    table.add_row("does not apply (model)", str(inc["not_applicable_by_model"]))
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(inc["not_applicable_reasons"].items()))
+    table.add_row(
+        "not applicable (not sent)", f"{inc['not_applicable']}" + (f" ({reasons})" if reasons else "")
+    )
+    table.add_row("informational (not sent)", str(inc["informational"]))
+    table.add_row("requests", f"{summary['requests']} ({summary['failed_requests']} failed)")
+    tokens = summary["tokens"]
+    table.add_row(
+        "tokens in / cache write / cache read / out",
+        f"{tokens['input']:,} / {tokens['cache_write']:,} / {tokens['cache_read']:,} / {tokens['output']:,}",
+    )
+    table.add_row("cost", _money(summary["cost_usd"]))
+    table.add_row("cost per fixed incident", _money(summary["cost_per_fixed_incident_usd"]))
+    table.add_row("time", f"{summary['seconds']:.1f} s")
+    console.print(table)
+    _print_confidence(summary, console)
+    failed = [o for o in summary["outcomes"] if o["status"] in ("failed", "skipped")]
+    if failed:
+        detail = Table(title="Not fixed", show_lines=False)
+        for column in ("file", "line", "rule", "status", "reason"):
+            detail.add_column(column, overflow="fold")
+        for row in failed[:50]:
+            detail.add_row(row["file"], str(row["line"] or ""), row["rule"], row["status"], row["reason"])
+        console.print(detail)
+        if len(failed) > 50:
+            console.print(f"… and {len(failed) - 50} more (see --json)")
+    if summary["aborted"]:
+        console.print(f"[red]{summary['aborted']}[/]")
+
+
+def _print_confidence(summary: dict[str, Any], console: Console) -> None:
+    """Counts per complexity and the fixes applied below threshold, when filtering was on."""
+    conf = summary.get("confidence") or {}
+    if not conf.get("enabled"):
+        return
+    table = Table(title=f"Confidence by migration complexity (below threshold: {conf['action']})")
+    for column in ("complexity", "threshold", "incidents", "fixed", "below threshold"):
+        table.add_column(column, justify="left" if column == "complexity" else "right")
+    for name, row in conf["by_complexity"].items():
+        counts = (str(row["incidents"]), str(row["fixed"]), str(row["below_threshold"]))
+        table.add_row(name, f"{row['threshold']:.2f}", *counts)
+    console.print(table)
+    for row in summary["outcomes"]:
+        if row["status"] == "fixed" and row["reason"]:
+            where = f"{row['file']}:{row['line'] or ''} {row['rule']}"
+            console.print(f"[yellow]warning:[/] {escape(where)}: {escape(row['reason'])}")
+    below = sum(row["below_threshold"] for row in conf["by_complexity"].values())
+    if conf.get("review_file") and below:
+        console.print(f"Withheld fixes were saved for manual review in {conf['review_file']}")
+
+
+def dry_run_summary(rows: list[dict[str, Any]], totals: dict[str, Any]) -> dict[str, Any]:
+    return {"dry_run": True, "requests": rows, "totals": totals}
+
+
+def print_dry_run(summary: dict[str, Any], console: Console) -> None:
+    table = Table(title="Dry run: requests that would be sent (no model is called)")
+    for column in ("#", "file", "lines", "incidents", "est. input tokens", "max output tokens"):
+        table.add_column(column, justify="right" if column != "file" else "left", overflow="fold")
+    for n, row in enumerate(summary["requests"], 1):
+        lines = f"{row['window'][0]}-{row['window'][1]}" if row["window"] else "all"
+        table.add_row(
+            str(n),
+            row["file"],
+            lines,
+            str(row["incidents"]),
+            f"{row['input_tokens']:,}",
+            f"{row['max_output_tokens']:,}",
+        )
+    console.print(table)
+    t = summary["totals"]
+    console.print(
+        f"{t['requests']} requests for {t['incidents']} incidents in {t['files']} files; "
+        f"estimated {t['input_tokens']:,} input tokens, ~{t['expected_output_tokens']:,} output tokens "
+        f"(at most {t['max_output_tokens']:,}); estimated cost {_money(t['expected_cost_usd'])} "
+        f"(at most {_money(t['worst_case_cost_usd'])}) with {t['model']}."
+    )
+    if t["not_applicable"]:
+        console.print(f"{t['not_applicable']} incidents are not applicable and would not be sent.")

@@ -1,0 +1,92 @@
+"""JSON forms of what the store keeps: replies, outcomes, edits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from kantra_ai.edits.model import Edit
+from kantra_ai.engine.outcomes import IncidentOutcome, Status
+from kantra_ai.providers.base import ModelResponse
+from kantra_ai.providers.pricing import Usage
+
+
+def dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def reply_to_json(response: ModelResponse) -> str:
+    """The reply as the engine needs it to apply it again; headers are not kept."""
+    usage = response.usage
+    return dump(
+        {
+            "text": response.text,
+            "tool_input": response.tool_input,
+            "stop_reason": response.stop_reason,
+            "tool_input_error": response.tool_input_error,
+            "usage": [
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_write_tokens,
+                usage.cache_read_tokens,
+            ],
+        }
+    )
+
+
+def reply_from_json(text: str) -> ModelResponse:
+    data = json.loads(text)
+    return ModelResponse(
+        text=data["text"],
+        tool_input=data["tool_input"],
+        stop_reason=data["stop_reason"],
+        usage=Usage(*data["usage"]),
+        tool_input_error=data["tool_input_error"],
+    )
+
+
+@dataclass(frozen=True)
+class Decided:
+    """An outcome plus whether a model reply covered the incident (re-asking would cost money)."""
+
+    outcome: IncidentOutcome
+    answered: bool
+
+
+def outcomes_to_json(decided: Iterable[Decided]) -> str:
+    return dump(
+        [
+            {
+                "id": d.outcome.incident_id,
+                "status": d.outcome.status.value,
+                "reason": d.outcome.reason,
+                "confidence": d.outcome.confidence,
+                "explanation": d.outcome.explanation,
+                "answered": d.answered,
+            }
+            for d in decided
+        ]
+    )
+
+
+def outcomes_from_json(text: str) -> list[Decided]:
+    return [
+        Decided(
+            IncidentOutcome(
+                item["id"], Status(item["status"]), item["reason"], item["confidence"], item["explanation"]
+            ),
+            bool(item["answered"]),
+        )
+        for item in json.loads(text)
+    ]
+
+
+def edits_to_json(edits: Iterable[Edit]) -> str:
+    return dump(
+        [
+            {"old_text": e.old_text, "new_text": e.new_text, "incident_ids": list(e.incident_ids)}
+            for e in edits
+        ]
+    )

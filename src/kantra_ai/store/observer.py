@@ -1,0 +1,100 @@
+"""Records a run in the store as it happens, in the order that makes a kill at any moment harmless.
+
+For one batch (one file, sent once, maybe retried) the commits are:
+
+1. `request_started`: the request, in flight; its incidents in flight, one more attempt each.
+2. `response_received`: the raw reply and its usage and cost, before anything is applied. A kill
+   after this costs nothing: the next run finds the reply by the request's fingerprint.
+3. `write_planned`: the intent to replace the file: old and new content hashes and the outcomes
+   the write will decide. A kill between this and step 4 is settled by `store/recovery.py`, which
+   looks at the file to tell whether the write happened.
+4. `batch_finished`: the outcomes, the write's result and the edits, and the replies marked used,
+   in one transaction.
+
+Between 3 and 4 the file itself is replaced atomically (`edits/files.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kantra_ai.edits.model import Edit
+from kantra_ai.engine.events import RunObserver
+from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord
+from kantra_ai.killpoints import killpoint
+from kantra_ai.providers.base import ModelResponse
+from kantra_ai.store.codec import Decided
+from kantra_ai.store.run_store import RunStore
+
+
+@dataclass
+class _Batch:
+    fingerprints: list[str] = field(default_factory=list)  # replies this batch used
+    answered: set[str] = field(default_factory=set)  # incidents a reply covered
+    write_id: int | None = None
+    written: list[Edit] | None = None  # set once the file was replaced
+
+
+class StoreObserver(RunObserver):
+    """One per run. The engine runs at most one batch per file at a time, so state is per path."""
+
+    def __init__(self, store: RunStore, run_id: int) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.reused_replies = 0
+        self._requests: dict[str, int] = {}  # path -> the request in flight for it
+        self._batches: dict[str, _Batch] = {}
+
+    def _batch(self, path: str) -> _Batch:
+        return self._batches.setdefault(path, _Batch())
+
+    def in_flight(self) -> list[int]:
+        """Requests started and not finished (a cancelled run leaves them)."""
+        return list(self._requests.values())
+
+    def request_started(self, path: str, incident_ids: tuple[str, ...]) -> None:
+        self._requests[path] = self.store.request_started(self.run_id, path, incident_ids)
+        killpoint("request-started")
+
+    def response_received(self, record: RequestRecord, fingerprint: str, response: ModelResponse) -> None:
+        killpoint("response-unsaved")
+        request_id = self._requests.pop(record.path)
+        self.store.response_received(request_id, record, fingerprint, response)
+        batch = self._batch(record.path)
+        batch.fingerprints.append(fingerprint)
+        batch.answered.update(record.incident_ids)
+        killpoint("response-saved")
+
+    def request_finished(self, record: RequestRecord) -> None:
+        if not record.error:
+            return  # recorded with its reply by response_received
+        request_id = self._requests.pop(record.path, None)
+        if request_id is not None:
+            self.store.request_failed(request_id, record)
+
+    def response_reused(self, path: str, incident_ids: tuple[str, ...], fingerprint: str) -> None:
+        batch = self._batch(path)
+        batch.fingerprints.append(fingerprint)
+        batch.answered.update(incident_ids)
+        self.reused_replies += 1
+
+    def write_planned(
+        self, path: str, before_sha: str, after_sha: str, outcomes: list[IncidentOutcome]
+    ) -> None:
+        batch = self._batch(path)
+        decided = [Decided(o, o.incident_id in batch.answered) for o in outcomes]
+        batch.write_id = self.store.write_intent(
+            self.run_id, path, before_sha, after_sha, decided, batch.fingerprints
+        )
+        batch.written = None
+        killpoint("write-intent")
+
+    def file_written(self, path: str, before_sha: str, after_sha: str, edits: list[Edit]) -> None:
+        killpoint("file-written")
+        self._batch(path).written = list(edits)
+
+    def batch_finished(self, path: str, outcomes: list[IncidentOutcome]) -> None:
+        batch = self._batches.pop(path, None) or _Batch()
+        decided = [Decided(o, o.incident_id in batch.answered) for o in outcomes]
+        self.store.finish_batch(self.run_id, decided, batch.fingerprints, batch.write_id, batch.written)
+        killpoint("batch-saved")

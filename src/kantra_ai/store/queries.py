@@ -1,0 +1,111 @@
+"""The store's view for `kantra-ai status`: runs, incidents by violation and status, money spent.
+
+Read-only: no lock and no recovery, so it can be asked while a run is working on the tree.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from typing import Any
+
+from kantra_ai.store.run_store import RunState, RunStore
+
+STATUSES = ("fixed", "failed", "skipped", "not_applicable", "pending", "in_flight")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, but not ours to signal
+    return True
+
+
+def store_view(store: RunStore, *, runs: int = 20) -> dict[str, Any]:
+    tree = store.tree
+    in_tree = "SELECT id FROM runs WHERE tree=?"
+    usage: dict[int, tuple[Any, ...]] = {
+        int(r[0]): r[1:]
+        for r in store.query(
+            "SELECT run_id, count(*), sum(status='error'), sum(status IN ('lost','cancelled')),"
+            " sum(input_tokens), sum(cache_write_tokens), sum(cache_read_tokens), sum(output_tokens),"
+            " sum(coalesce(cost, 0)), sum(cost IS NULL AND status IN ('ok','error'))"
+            f" FROM requests WHERE run_id IN ({in_tree}) GROUP BY run_id",
+            (tree,),
+        )
+    }
+    decided: dict[int, Counter[str]] = {}
+    for run_id, status, count in store.query(
+        f"SELECT run_id, status, count(*) FROM outcomes WHERE run_id IN ({in_tree}) GROUP BY run_id, status",
+        (tree,),
+    ):
+        decided.setdefault(int(str(run_id)), Counter())[str(status)] = int(str(count))
+    run_rows = []
+    for row in store.query(
+        "SELECT id, state, mode, provider, model, started_at, finished_at, selected, planned, skipped_done,"
+        " reused_replies, pid, note FROM runs WHERE tree=? ORDER BY id DESC LIMIT ?",
+        (tree, runs),
+    ):
+        run_id = int(str(row[0]))
+        state = str(row[1])
+        if state == RunState.RUNNING.value and not _alive(int(str(row[11]))):
+            state = "crashed"  # the next run on the tree records it so
+        u = usage.get(run_id, (0,) * 9)
+        run_rows.append(
+            {
+                "run": run_id,
+                "state": state,
+                "mode": row[2],
+                "provider": row[3],
+                "model": row[4],
+                "started_at": row[5],
+                "finished_at": row[6],
+                "selected": row[7],
+                "planned": row[8],
+                "skipped_as_done": row[9],
+                "reused_replies": row[10],
+                "note": row[12],
+                "requests": int(u[0] or 0),
+                "failed_requests": int(u[1] or 0),
+                "lost_requests": int(u[2] or 0),
+                "tokens": {
+                    "input": int(u[3] or 0),
+                    "cache_write": int(u[4] or 0),
+                    "cache_read": int(u[5] or 0),
+                    "output": int(u[6] or 0),
+                },
+                "cost_usd": None if u[8] else float(u[7] or 0.0),
+                "outcomes": dict(decided.get(run_id, Counter())),
+            }
+        )
+    by_violation: dict[str, Counter[str]] = {}
+    for rule, status, count in store.query(
+        "SELECT rule, status, count(*) FROM incidents WHERE tree=? GROUP BY rule, status", (tree,)
+    ):
+        by_violation.setdefault(str(rule), Counter())[str(status)] = int(str(count))
+    totals: Counter[str] = Counter()
+    for counts in by_violation.values():
+        totals.update(counts)
+    spent = store.query(
+        "SELECT count(*), sum(coalesce(cost, 0)), sum(cost IS NULL AND status IN ('ok','error'))"
+        f" FROM requests WHERE run_id IN ({in_tree})",
+        (tree,),
+    )[0]
+    unused = store.query("SELECT count(*) FROM replies WHERE tree=? AND state='unused'", (tree,))[0][0]
+    intents = store.query("SELECT count(*) FROM writes WHERE tree=? AND state='intent'", (tree,))[0][0]
+    return {
+        "store": str(store.path),
+        "tree": tree,
+        "incidents": {s: totals.get(s, 0) for s in STATUSES},
+        "requests": int(str(spent[0] or 0)),
+        "cost_usd": None if spent[2] else float(str(spent[1] or 0.0)),
+        "unapplied_replies": int(str(unused)),
+        "unsettled_writes": int(str(intents)),
+        "runs": run_rows,
+        "by_violation": {
+            rule: {s: counts.get(s, 0) for s in STATUSES} for rule, counts in sorted(by_violation.items())
+        },
+    }

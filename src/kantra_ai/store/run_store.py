@@ -1,0 +1,375 @@
+"""The run store: every run, request, reply, file write and incident decision on a source tree.
+
+All writes go through short `BEGIN IMMEDIATE` transactions that commit before the run moves on, in
+the order that makes a kill at any moment recoverable (see `store/observer.py` for the order and
+`store/recovery.py` for what a restart does with what it finds).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from kantra_ai.analysis.model import Incident
+from kantra_ai.edits.model import Edit
+from kantra_ai.engine.outcomes import RequestRecord
+from kantra_ai.providers.base import ModelResponse
+from kantra_ai.store.codec import (
+    Decided,
+    dump,
+    edits_to_json,
+    outcomes_to_json,
+    reply_from_json,
+    reply_to_json,
+)
+from kantra_ai.store.schema import StoreError, connect
+
+
+class RunState(str, Enum):
+    RUNNING = "running"
+    FINISHED = "finished"
+    INTERRUPTED = "interrupted"  # Ctrl-C: stopped cleanly
+    ABORTED = "aborted"  # the provider refused the run (bad key, unknown model)
+    CRASHED = "crashed"  # found still "running" by a later run: the process died
+
+    @property
+    def unfinished(self) -> bool:
+        return self in (RunState.INTERRUPTED, RunState.ABORTED, RunState.CRASHED)
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    state: RunState
+    mode: str
+    analysis: str
+    provider: str
+    model: str
+    started_at: float
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class Known:
+    """The store's current view of one incident."""
+
+    status: str  # pending, in_flight, fixed, failed, skipped, not_applicable
+    answered: bool  # a model reply covered it: asking again costs money
+
+
+class RunStore:
+    def __init__(self, db: sqlite3.Connection, path: Path, tree: str) -> None:
+        self.db = db
+        self.path = path
+        self.tree = tree
+
+    @classmethod
+    def open(cls, path: Path, tree: str, *, create: bool = True) -> RunStore:
+        return cls(connect(path, create=create), path, tree)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One durable transaction; any SQLite failure becomes a one-line StoreError."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"run store {self.path}: {exc}") from None
+        try:
+            yield self.db
+        except BaseException as exc:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"run store {self.path}: {exc}") from None
+            raise
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"run store {self.path}: {exc}") from None
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return list(self.db.execute(sql, params).fetchall())
+        except sqlite3.Error as exc:
+            raise StoreError(f"run store {self.path}: {exc}") from None
+
+    # -- runs ------------------------------------------------------------------------------------
+
+    def begin_run(
+        self,
+        *,
+        mode: str,
+        analysis: str,
+        provider: str,
+        model: str,
+        resumes: int | None,
+        selected: int,
+        planned: int,
+        skipped_done: int,
+    ) -> int:
+        with self.tx() as db:
+            cursor = db.execute(
+                "INSERT INTO runs (tree, state, mode, resumes, analysis, provider, model, pid, selected,"
+                " planned, skipped_done, started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    self.tree,
+                    RunState.RUNNING.value,
+                    mode,
+                    resumes,
+                    analysis,
+                    provider,
+                    model,
+                    os.getpid(),
+                    selected,
+                    planned,
+                    skipped_done,
+                    time.time(),
+                ),
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+    def finish_run(self, run_id: int, state: RunState, *, reused_replies: int = 0, note: str = "") -> None:
+        with self.tx() as db:
+            db.execute(
+                "UPDATE runs SET state=?, finished_at=?, reused_replies=?, note=? WHERE id=?",
+                (state.value, time.time(), reused_replies, note, run_id),
+            )
+            if state is RunState.FINISHED:
+                # Every planned request ran: a reply still unused will never match a request again.
+                db.execute(
+                    "UPDATE replies SET state='orphaned' WHERE tree=? AND state='unused'", (self.tree,)
+                )
+
+    def last_run(self) -> RunRow | None:
+        rows = self.query(
+            "SELECT id, state, mode, analysis, provider, model, started_at, finished_at FROM runs"
+            " WHERE tree=? ORDER BY id DESC LIMIT 1",
+            (self.tree,),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return RunRow(
+            int(str(r[0])),
+            RunState(r[1]),
+            str(r[2]),
+            str(r[3]),
+            str(r[4]),
+            str(r[5]),
+            float(str(r[6])),
+            None if r[7] is None else float(str(r[7])),
+        )
+
+    # -- incidents -------------------------------------------------------------------------------
+
+    def known(self) -> dict[str, Known]:
+        """Every incident recorded for this tree, by id."""
+        rows = self.query("SELECT id, status, answered FROM incidents WHERE tree=?", (self.tree,))
+        return {str(r[0]): Known(str(r[1]), bool(r[2])) for r in rows}
+
+    def register(self, run_id: int, incidents: Iterable[Incident]) -> None:
+        """Record the incidents this run will work on as pending (new ones are added)."""
+        now = time.time()
+        rows = [
+            (
+                self.tree,
+                i.id,
+                i.violation.ruleset,
+                i.violation.rule_id,
+                str(i.path),
+                i.line,
+                run_id,
+                now,
+            )
+            for i in incidents
+        ]
+        with self.tx() as db:
+            db.executemany(
+                "INSERT INTO incidents (tree, id, ruleset, rule, path, line, status, run_id, updated_at)"
+                " VALUES (?,?,?,?,?,?,'pending',?,?) ON CONFLICT (tree, id) DO UPDATE SET"
+                " status='pending', reason='', answered=0, confidence=NULL, explanation='',"
+                " line=excluded.line, run_id=excluded.run_id, updated_at=excluded.updated_at",
+                rows,
+            )
+
+    def record_outcomes(
+        self, db: sqlite3.Connection, run_id: int, decided: Sequence[Decided], *, recovered: bool = False
+    ) -> None:
+        """Inside a transaction: each incident's new status, plus a line of history."""
+        now = time.time()
+        db.executemany(
+            "UPDATE incidents SET status=?, reason=?, answered=?, confidence=?, explanation=?, run_id=?,"
+            " updated_at=? WHERE tree=? AND id=?",
+            [
+                (
+                    d.outcome.status.value,
+                    d.outcome.reason,
+                    int(d.answered),
+                    d.outcome.confidence,
+                    d.outcome.explanation,
+                    run_id,
+                    now,
+                    self.tree,
+                    d.outcome.incident_id,
+                )
+                for d in decided
+            ],
+        )
+        db.executemany(
+            "INSERT INTO outcomes (run_id, incident_id, status, reason, confidence, explanation, recovered,"
+            " at) VALUES (?,?,?,?,?,?,?,?)",
+            [
+                (
+                    run_id,
+                    d.outcome.incident_id,
+                    d.outcome.status.value,
+                    d.outcome.reason,
+                    d.outcome.confidence,
+                    d.outcome.explanation,
+                    int(recovered),
+                    now,
+                )
+                for d in decided
+            ],
+        )
+
+    # -- requests and replies --------------------------------------------------------------------
+
+    def request_started(self, run_id: int, path: str, incident_ids: Sequence[str]) -> int:
+        with self.tx() as db:
+            cursor = db.execute(
+                "INSERT INTO requests (run_id, path, incident_ids, status, started_at)"
+                " VALUES (?,?,?,'in_flight',?)",
+                (run_id, path, dump(list(incident_ids)), time.time()),
+            )
+            request_id = cursor.lastrowid
+            assert request_id is not None
+            db.executemany(
+                "UPDATE incidents SET status='in_flight', attempts=attempts+1, request_id=?"
+                " WHERE tree=? AND id=?",
+                [(request_id, self.tree, i) for i in incident_ids],
+            )
+        return request_id
+
+    def _usage_columns(self, record: RequestRecord) -> tuple[object, ...]:
+        u = record.usage
+        return (
+            record.attempt,
+            record.stop_reason,
+            record.error,
+            u.input_tokens,
+            u.output_tokens,
+            u.cache_write_tokens,
+            u.cache_read_tokens,
+            record.cost,
+            record.seconds,
+            time.time(),
+        )
+
+    _FINISH_REQUEST = (
+        "UPDATE requests SET status=?, fingerprint=?, attempt=?, stop_reason=?, error=?, input_tokens=?,"
+        " output_tokens=?, cache_write_tokens=?, cache_read_tokens=?, cost=?, seconds=?, finished_at=?"
+        " WHERE id=?"
+    )
+
+    def response_received(
+        self, request_id: int, record: RequestRecord, fingerprint: str, response: ModelResponse
+    ) -> None:
+        """The reply and what it cost, in one commit, before anything is applied."""
+        with self.tx() as db:
+            db.execute(self._FINISH_REQUEST, ("ok", fingerprint, *self._usage_columns(record), request_id))
+            db.execute(
+                "INSERT OR REPLACE INTO replies (tree, fingerprint, request_id, body, state, created_at)"
+                " VALUES (?,?,?,?,'unused',?)",
+                (self.tree, fingerprint, request_id, reply_to_json(response), time.time()),
+            )
+
+    def request_failed(self, request_id: int, record: RequestRecord) -> None:
+        with self.tx() as db:
+            db.execute(self._FINISH_REQUEST, ("error", None, *self._usage_columns(record), request_id))
+
+    def stored_reply(self, fingerprint: str) -> ModelResponse | None:
+        rows = self.query(
+            "SELECT body FROM replies WHERE tree=? AND fingerprint=? AND state='unused'",
+            (self.tree, fingerprint),
+        )
+        return reply_from_json(str(rows[0][0])) if rows else None
+
+    # -- writes and batches ----------------------------------------------------------------------
+
+    def write_intent(
+        self,
+        run_id: int,
+        path: str,
+        before_sha: str,
+        after_sha: str,
+        decided: Sequence[Decided],
+        fingerprints: Sequence[str],
+    ) -> int:
+        """Before a file is replaced: what it is, what it will be, and what that decides."""
+        with self.tx() as db:
+            db.execute(
+                "UPDATE writes SET state='abandoned', finished_at=?"
+                " WHERE tree=? AND path=? AND state='intent'",
+                (time.time(), self.tree, path),
+            )
+            cursor = db.execute(
+                "INSERT INTO writes (run_id, tree, path, before_sha, after_sha, state, outcomes,"
+                " fingerprints, created_at) VALUES (?,?,?,?,?,'intent',?,?,?)",
+                (
+                    run_id,
+                    self.tree,
+                    path,
+                    before_sha,
+                    after_sha,
+                    outcomes_to_json(decided),
+                    dump(list(fingerprints)),
+                    time.time(),
+                ),
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+    def finish_batch(
+        self,
+        run_id: int,
+        decided: Sequence[Decided],
+        fingerprints: Sequence[str],
+        write_id: int | None,
+        written: list[Edit] | None,
+    ) -> None:
+        """A batch's outcomes, its write's result and its replies marked used, in one commit."""
+        with self.tx() as db:
+            self.record_outcomes(db, run_id, decided)
+            if write_id is not None:
+                db.execute(
+                    "UPDATE writes SET state=?, edits=?, finished_at=? WHERE id=?",
+                    (
+                        "written" if written is not None else "abandoned",
+                        edits_to_json(written or []),
+                        time.time(),
+                        write_id,
+                    ),
+                )
+            self.use_replies(db, fingerprints)
+
+    def use_replies(self, db: sqlite3.Connection, fingerprints: Iterable[str]) -> None:
+        db.executemany(
+            "UPDATE replies SET state='used' WHERE tree=? AND fingerprint=?",
+            [(self.tree, fp) for fp in fingerprints],
+        )
+
+    def fingerprints_of(self, text: str) -> list[str]:
+        return [str(fp) for fp in json.loads(text)]

@@ -1,0 +1,243 @@
+"""The run store's part in one `remediate` run: lock, recover, skip what is done, record, close.
+
+    with RunSession(input_dir, HistoryOptions(), console) as session:
+        selection = session.skip_done(selection, analysis=..., provider=..., model=...)
+        ... plan; in the event loop: session.attach(ctx) ... session.detach()
+        interrupted = session.finish(outcomes, aborted)
+
+Nothing here runs for a dry run except a read-only look at the store (no lock, no recovery).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console
+
+from kantra_ai.analysis.selection import Selection
+from kantra_ai.engine.batch_runner import RunContext
+from kantra_ai.engine.events import RunObserver
+from kantra_ai.engine.interrupt import GracefulInterrupt
+from kantra_ai.engine.outcomes import IncidentOutcome
+from kantra_ai.killpoints import killpoint
+from kantra_ai.providers.base import ModelResponse
+from kantra_ai.store.codec import Decided
+from kantra_ai.store.history import HistoryOptions, Partition, partition
+from kantra_ai.store.lock import TreeLock
+from kantra_ai.store.observer import StoreObserver
+from kantra_ai.store.recovery import Recovery, recover
+from kantra_ai.store.run_store import RunRow, RunState, RunStore
+from kantra_ai.store.schema import StoreError
+
+TOOL_DIR = ".kantra-ai"
+STORE_NAME = "state.db"
+LOCK_NAME = "lock"
+RESUME_HINT = "interrupted: run the same command again (or with --resume) to continue"
+
+
+def default_store_path(input_dir: Path) -> Path:
+    return input_dir / TOOL_DIR / STORE_NAME
+
+
+def tree_key(input_dir: Path, store_path: Path) -> str:
+    """"." for a store inside the tree (it moves with it), else the tree's absolute path."""
+    tree = Path(os.path.realpath(input_dir))
+    store = Path(os.path.realpath(store_path))
+    return "." if tree in store.parents else str(tree)
+
+
+def open_store(input_dir: Path, state: Path | None, *, create: bool) -> RunStore:
+    path = state or default_store_path(input_dir)
+    return RunStore.open(path, tree_key(input_dir, path), create=create)
+
+
+class RunSession:
+    def __init__(self, input_dir: Path, options: HistoryOptions, console: Console) -> None:
+        self.input_dir = input_dir
+        self.options = options
+        self.console = console
+        self.store: RunStore | None = None
+        self.observer: StoreObserver | None = None
+        self.partition = Partition()
+        self.recovery = Recovery()
+        self.run_id: int | None = None
+        self.resumes: RunRow | None = None
+        self._lock: TreeLock | None = None
+        self._interrupt: GracefulInterrupt | None = None
+        self._finished = False
+
+    @property
+    def interrupted(self) -> bool:
+        return self._interrupt is not None and self._interrupt.pressed > 0
+
+    # -- before planning -------------------------------------------------------------------------
+
+    def skip_done(
+        self, selection: Selection, *, analysis: Path, provider: str, model: str, dry_run: bool = False
+    ) -> Selection:
+        """The selection minus what earlier runs settled; for a real run, also start recording."""
+        if dry_run:
+            self.partition = self._peek(selection)
+        else:
+            store = self._open()
+            self.partition = partition(selection.selected, store.known(), self.options)
+            self.run_id = store.begin_run(
+                mode=self.options.mode,
+                analysis=str(analysis),
+                provider=provider,
+                model=model,
+                resumes=self.resumes.id if self.resumes else None,
+                selected=len(selection.selected),
+                planned=len(self.partition.to_plan),
+                skipped_done=self.partition.skipped,
+            )
+            store.register(self.run_id, self.partition.to_plan)
+            self.observer = StoreObserver(store, self.run_id)
+            killpoint("run-started")
+        if self.partition.skipped:
+            self.console.print(f"kantra-ai: {self.partition.describe()}", markup=False, highlight=False)
+        return dataclasses.replace(selection, selected=self.partition.to_plan)
+
+    def _peek(self, selection: Selection) -> Partition:
+        path = self.options.state or default_store_path(self.input_dir)
+        if not path.is_file():
+            return partition(selection.selected, {}, self.options)
+        store = open_store(self.input_dir, self.options.state, create=False)
+        try:
+            return partition(selection.selected, store.known(), self.options)
+        finally:
+            store.close()
+
+    def _open(self) -> RunStore:
+        tool_dir = self.input_dir / TOOL_DIR
+        self._lock = TreeLock(tool_dir / LOCK_NAME)
+        self._lock.acquire(wait=self.options.wait_lock, on_wait=self._say)
+        with contextlib.suppress(OSError):
+            if not (tool_dir / ".gitignore").exists():
+                (tool_dir / ".gitignore").write_text("# kantra-ai's run store, lock and reports\n*\n")
+        self.store = store = open_store(self.input_dir, self.options.state, create=True)
+        self.recovery = recover(store, self.input_dir)
+        if self.recovery.anything:
+            self._say(f"recovered what an interrupted run left: {self.recovery.describe()}")
+        last = store.last_run()
+        if last is not None and last.state.unfinished:
+            self.resumes = last
+            self._say(f"continuing run #{last.id} ({last.state.value})")
+        elif self.options.resume:
+            what = f"the last run (#{last.id}) finished" if last else "no run is recorded for this tree"
+            raise StoreError(
+                f"--resume: nothing to resume, {what}; run without --resume to process new or pending "
+                "incidents, or with --retry-failed to ask again about failed ones"
+            )
+        return store
+
+    def _say(self, text: str) -> None:
+        self.console.print(f"kantra-ai: {text}", markup=False, highlight=False)
+
+    # -- in the event loop -----------------------------------------------------------------------
+
+    def attach(self, ctx: RunContext) -> None:
+        """Give the run the store's stored replies and observer, and Ctrl-C handling."""
+        if not self.options.fresh:
+            ctx.replies = self
+        self._interrupt = GracefulInterrupt(ctx.stop, self._say)
+        self._interrupt.install()
+
+    def detach(self) -> None:
+        if self._interrupt is not None:
+            self._interrupt.remove()
+
+    def observers(self) -> list[RunObserver]:
+        return [self.observer] if self.observer is not None else []
+
+    def stored_reply(self, fingerprint: str) -> ModelResponse | None:
+        return self.store.stored_reply(fingerprint) if self.store is not None else None
+
+    # -- after the run ---------------------------------------------------------------------------
+
+    def finish(self, outcomes: Iterable[IncidentOutcome], aborted: str = "") -> bool:
+        """Close the run in the store; True when it was interrupted (the caller exits with 130)."""
+        if self.store is None or self.run_id is None:
+            return False
+        killpoint("run-finishing")
+        store = self.store
+        known = store.known()
+        # Outcomes no batch reported (a file that could not be read when planning).
+        unreported = [
+            Decided(o, False)
+            for o in outcomes
+            if o.incident_id in known and known[o.incident_id].status in ("pending", "in_flight")
+        ]
+        with store.tx() as db:
+            store.record_outcomes(db, self.run_id, unreported)
+        state = (
+            RunState.INTERRUPTED
+            if self.interrupted
+            else RunState.ABORTED
+            if aborted
+            else RunState.FINISHED
+        )
+        self._close_run(state, aborted)
+        if self.interrupted:
+            self._say(RESUME_HINT)
+        return self.interrupted
+
+    def _close_run(self, state: RunState, note: str = "") -> None:
+        assert self.store is not None and self.run_id is not None
+        self._finished = True
+        reused = self.observer.reused_replies if self.observer else 0
+        self.store.finish_run(self.run_id, state, reused_replies=reused, note=note)
+        if state is not RunState.FINISHED:
+            cancelled = self.observer.in_flight() if self.observer else []
+            with self.store.tx() as db:
+                db.executemany(
+                    "UPDATE requests SET status='cancelled' WHERE id=?", [(r,) for r in cancelled]
+                )
+            recover(self.store, self.input_dir)  # settle this run's own open writes now
+
+    def summary(self) -> dict[str, Any]:
+        """The `store` block of the --json summary."""
+        p, r = self.partition, self.recovery
+        return {
+            "path": str(self.store.path) if self.store else None,
+            "run": self.run_id,
+            "mode": self.options.mode,
+            "continues_run": self.resumes.id if self.resumes else None,
+            "skipped": {"fixed": p.fixed, "not_applicable": p.not_applicable, "failed": p.failed},
+            "reused_replies": self.observer.reused_replies if self.observer else 0,
+            "recovered": {
+                "completed_writes": r.completed_writes,
+                "undone_writes": r.undone_writes,
+                "changed_outside": r.changed_outside,
+                "lost_requests": r.lost_requests,
+                "temp_files_removed": len(r.temp_files_removed),
+            },
+        }
+
+    def __enter__(self) -> RunSession:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if self.store is not None and self.run_id is not None and not self._finished:
+                stopped = exc_type is not None and issubclass(
+                    exc_type, (KeyboardInterrupt, asyncio.CancelledError)
+                )
+                with contextlib.suppress(StoreError):
+                    self._close_run(RunState.INTERRUPTED if stopped else RunState.CRASHED, str(exc or ""))
+                if stopped:
+                    self._say(RESUME_HINT)
+        finally:
+            if self.store is not None:
+                self.store.close()
+            if self._lock is not None:
+                self._lock.release()

@@ -1,0 +1,105 @@
+"""Bad flags and bad files: one line on stderr, exit code 2, nothing touched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests.cli.helpers import analysis_of, copy_example, run, tree_differences
+
+EXAMPLE = "javaee-inventory"
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("kantra-ai: error:"), err
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["remediate", "--no-such-flag"], "no-such-flag"),
+        (["remediate", "--analysis", "x.yaml"], "--input"),
+        (["remediate", "--batch-size", "zero"], "batch-size"),
+        (["frobnicate"], "frobnicate"),
+    ],
+)
+def test_wrong_flags_give_a_one_line_usage_error(
+    args: list[str], fragment: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(*args) == 2
+    assert fragment in _one_line_error(capsys)
+
+
+def test_missing_analysis_file_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    assert run("remediate", "--analysis", tmp_path / "nope.yaml", "--input", app) == 2
+    assert "nope.yaml" in _one_line_error(capsys)
+
+
+def test_broken_yaml_is_a_one_line_error_and_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    broken = tmp_path / "output.yaml"
+    broken.write_text("- name: rules\n  violations: {a: [unclosed\n")
+    assert run("remediate", "--analysis", broken, "--input", app) == 2
+    assert "output.yaml" in _one_line_error(capsys)
+    assert tree_differences(app, copy_example(EXAMPLE, tmp_path / "pristine")) == []
+
+
+def test_input_that_is_not_a_directory_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("remediate", "--analysis", analysis_of(EXAMPLE), "--input", tmp_path / "missing") == 2
+    assert "not a directory" in _one_line_error(capsys)
+
+
+def test_unknown_provider_lists_the_known_ones(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    assert run("remediate", "--analysis", analysis_of(EXAMPLE), "--input", app, "--provider", "skynet") == 2
+    assert "ollama" in _one_line_error(capsys)
+
+
+def test_unknown_category_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    code = run("remediate", "--analysis", analysis_of(EXAMPLE), "--input", app, "--categories", "urgent")
+    assert code == 2
+    assert "mandatory" in _one_line_error(capsys)
+
+
+def test_missing_api_key_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    app = copy_example(EXAMPLE, tmp_path)
+    assert run("remediate", "--analysis", analysis_of(EXAMPLE), "--input", app) == 2
+    assert "ANTHROPIC_API_KEY" in _one_line_error(capsys)
+
+
+def test_max_cost_without_a_known_price_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    code = run(
+        "remediate",
+        "--analysis",
+        analysis_of(EXAMPLE),
+        "--input",
+        app,
+        "--model",
+        "some-unpriced-model",
+        "--max-cost",
+        "1",
+    )
+    assert code == 2
+    assert "--prices" in _one_line_error(capsys)
+
+
+def test_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("remediate", "--help") == 0
+    out = capsys.readouterr().out
+    for option in ("--analysis", "--input", "--provider", "--max-cost", "--dry-run", "--batch-size"):
+        assert option in out

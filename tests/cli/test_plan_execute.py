@@ -1,0 +1,205 @@
+"""plan + execute end to end: the real CLI, the fake provider over loopback, real files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.cli.helpers import analysis_of, copy_example, expected_of, run, tree_differences
+
+import kantra_ai.plan.run as plan_run_module
+from kantra_ai.fakeprovider.server import FakeProviderServer
+from kantra_ai.plan.model import load_plan
+
+PHASE_ONE = {"javax-to-jakarta-import-00001"}  # the Java imports; everything else goes to phase two
+
+
+def _plan(app: Path, out: Path, example: str = "javaee-inventory", *extra: str) -> Path:
+    code = run(
+        "plan",
+        "--analysis",
+        analysis_of(example),
+        "--input",
+        app,
+        "--output",
+        out,
+        "--planner",
+        "deterministic",
+        *extra,
+    )
+    assert code == 0
+    return out / "plan.yaml"
+
+
+def _two_phases(plan_file: Path) -> None:
+    """Hand-edit the one-phase plan of the example into two phases, as a user would."""
+    data: dict[str, Any] = yaml.safe_load(plan_file.read_text())
+    phase = data["phases"][0]
+    second = dict(phase, id="phase-2", name="Descriptors and the rest", order=2)
+    second["violations"] = [v for v in phase["violations"] if v["violation_id"] not in PHASE_ONE]
+    phase["violations"] = [v for v in phase["violations"] if v["violation_id"] in PHASE_ONE]
+    data["phases"].append(second)
+    plan_file.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _execute(plan_file: Path, app: Path, fake: FakeProviderServer, *extra: str) -> int:
+    return run(
+        "execute",
+        "--plan",
+        plan_file,
+        "--input",
+        app,
+        "--base-url",
+        fake.anthropic_base_url,
+        "--no-progress",
+        *extra,
+    )
+
+
+def test_plan_writes_a_valid_plan_and_html_covering_every_selected_violation(tmp_path: Path) -> None:
+    app = copy_example("multi-violation", tmp_path)
+    plan = load_plan(_plan(app, tmp_path / "out", "multi-violation", "--risk-tolerance", "conservative"))
+    assert (tmp_path / "out" / "plan.html").read_text().startswith("<!DOCTYPE html>")
+    ids = [v.violation_id for p in plan.phases for v in p.violations]
+    assert len(ids) == len(set(ids)) == plan.metadata.total_violations
+    assert sum(p.incident_count for p in plan.phases) == 28  # every actionable incident of the example
+    assert all(p.estimated_cost > 0 and p.estimated_duration_minutes >= 1 for p in plan.phases)
+
+
+def test_interrupted_execute_resumes_after_phase_one_and_ends_with_the_expected_tree(
+    tmp_path: Path, fake: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = copy_example("javaee-inventory", tmp_path)
+    plan_file = _plan(app, tmp_path / "plan")
+    _two_phases(plan_file)
+    real_execute_plan = plan_run_module.execute_plan
+    calls = 0
+
+    async def interrupt_at_phase_two(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise KeyboardInterrupt
+        return await real_execute_plan(*args, **kwargs)
+
+    monkeypatch.setattr(plan_run_module, "execute_plan", interrupt_at_phase_two)
+    assert _execute(plan_file, app, fake) == 130
+    state = yaml.safe_load((tmp_path / "plan" / "state.yaml").read_text())
+    assert {p["phase_id"]: p["status"] for p in state["phases"]} == {
+        "phase-1": "completed",
+        "phase-2": "in_progress",
+    }
+    assert set(state["violations"]) == PHASE_ONE
+    phase_one_requests = fake.request_count
+    assert phase_one_requests > 0
+
+    monkeypatch.setattr(plan_run_module, "execute_plan", real_execute_plan)
+    assert _execute(plan_file, app, fake) == 2  # progress exists: refuses to start over silently
+    assert _execute(plan_file, app, fake, "--resume") == 0
+    assert tree_differences(app, expected_of("javaee-inventory")) == []
+    # Phase one was not sent again: no request of the resumed run is for a phase-one incident.
+    done = set(state["violations"]["javax-to-jakarta-import-00001"]["incidents"])
+    later = fake.requests[phase_one_requests:]
+    assert later and not any(i in r.last_user_text() for r in later for i in done)
+    final = yaml.safe_load((tmp_path / "plan" / "state.yaml").read_text())
+    assert final["execution_summary"]["completed_phases"] == 2
+    record = json.loads((app / ".kantra-ai" / "run.json").read_text())
+    assert {r["status"] for r in record["incidents"]} == {"fixed"} and len(record["incidents"]) == 19
+
+
+def test_execute_skips_deferred_phases_and_runs_one_phase_on_request(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example("javaee-inventory", tmp_path)
+    plan_file = _plan(app, tmp_path / "plan")
+    _two_phases(plan_file)
+    data = yaml.safe_load(plan_file.read_text())
+    data["phases"][1]["deferred"] = True
+    plan_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert _execute(plan_file, app, fake, "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert [p["id"] for p in summary["phases"]] == ["phase-1"]
+    assert {o["rule"] for o in summary["outcomes"]} == PHASE_ONE
+    assert (app / "pom.xml").read_text() == (
+        copy_example("javaee-inventory", tmp_path / "orig") / "pom.xml"
+    ).read_text()
+    assert _execute(plan_file, app, fake, "--phase", "phase-2", "--resume") == 0
+    assert tree_differences(app, expected_of("javaee-inventory")) == []
+
+
+def test_execute_dry_run_calls_no_model_and_writes_no_state(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example("javaee-inventory", tmp_path)
+    plan_file = _plan(app, tmp_path / "plan")
+    _two_phases(plan_file)
+    assert _execute(plan_file, app, fake, "--dry-run", "--json") == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [r["phase"] for r in result["phases"]] == ["phase-1", "phase-2"]
+    assert result["totals"]["incidents"] == 19
+    assert fake.request_count == 0 and not (tmp_path / "plan" / "state.yaml").exists()
+    assert tree_differences(app, copy_example("javaee-inventory", tmp_path / "orig")) == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(version="2.0"), "unsupported plan version '2.0'"),
+        (lambda d: d["phases"].append(dict(d["phases"][0])), "duplicate phase id 'phase-1'"),
+        (
+            lambda d: d["phases"].append(dict(d["phases"][0], id="phase-9")),
+            "appears in phases phase-1 and phase-9",
+        ),
+        (
+            lambda d: d["phases"][0]["violations"][0].update(incident_count=99),
+            "has incident_count 99 but lists",
+        ),
+        (lambda d: d["metadata"].update(total_violations=3), "metadata.total_violations is 3"),
+        (lambda d: d["phases"][0].update(risk="extreme"), "phases[0].risk (phase phase-1)"),
+    ],
+)
+def test_a_broken_hand_edited_plan_is_refused_with_one_line(
+    edit: Any, message: str, tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example("javaee-inventory", tmp_path)
+    plan_file = _plan(app, tmp_path / "plan")
+    data = yaml.safe_load(plan_file.read_text())
+    edit(data)
+    plan_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    capsys.readouterr()
+    assert _execute(plan_file, app, fake) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert fake.request_count == 0
+
+
+def test_an_unknown_violation_is_refused_when_checked_against_the_analysis(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example("javaee-inventory", tmp_path)
+    plan_file = _plan(app, tmp_path / "plan")
+    data = yaml.safe_load(plan_file.read_text())
+    data["phases"][0]["violations"][0]["violation_id"] = "javax-to-jakarta-imprt-00001"
+    plan_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    capsys.readouterr()
+    code = _execute(plan_file, app, fake, "--analysis", analysis_of("javaee-inventory"))
+    assert code == 2
+    assert "unknown violation 'javax-to-jakarta-imprt-00001'" in capsys.readouterr().err
+
+
+def test_interactive_planning_defers_the_phases_the_user_defers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    app = copy_example("multi-violation", tmp_path)
+    monkeypatch.setattr("sys.stdin", io.StringIO("d\na\n"))
+    plan = load_plan(
+        _plan(app, tmp_path / "out", "multi-violation", "--risk-tolerance", "conservative", "--interactive")
+    )
+    phases = plan.ordered_phases()
+    assert len(phases) >= 2
+    assert phases[0].deferred is True and phases[1].deferred is False

@@ -1,0 +1,216 @@
+"""Bad replies, stale files, storms and budgets: the user's files stay intact, every incident accounted."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.cli.helpers import analysis_of, copy_example, expected_of, run, tree_differences
+
+from kantra_ai.fakeprovider.contract import FakeReply, FakeRequest, ToolCall
+from kantra_ai.fakeprovider.faults import Fault, FaultPlan
+from kantra_ai.fakeprovider.recipes import respond
+from kantra_ai.fakeprovider.server import FakeProviderServer
+
+EXAMPLE = "javaee-inventory"
+
+
+def _remediate(app: Path, server: FakeProviderServer, *extra: str) -> tuple[int, dict[str, Any]]:
+    out = io.StringIO()
+    real = sys.stdout
+    sys.stdout = out
+    try:
+        code = run(
+            "remediate",
+            "--analysis",
+            analysis_of(EXAMPLE),
+            "--input",
+            app,
+            "--base-url",
+            server.anthropic_base_url,
+            "--json",
+            "--no-progress",
+            *extra,
+        )
+    finally:
+        sys.stdout = real
+    return code, json.loads(out.getvalue())
+
+
+def _reasons(summary: dict[str, Any]) -> set[str]:
+    return {o["reason"] for o in summary["outcomes"] if o["status"] != "fixed"}
+
+
+def test_truncated_replies_are_never_applied(tmp_path: Path) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    with FakeProviderServer(respond, faults=FaultPlan.every_request(Fault.truncate(0.6), 1000)) as server:
+        code, summary = _remediate(app, server)
+    assert tree_differences(app, copy_example(EXAMPLE, tmp_path / "pristine")) == []
+    assert code == 1
+    assert summary["incidents"]["fixed"] == 0
+    assert all("cut off at max_tokens" in r for r in _reasons(summary))
+
+
+def test_garbage_replies_leave_files_untouched_and_say_why(tmp_path: Path) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    with FakeProviderServer(respond, faults=FaultPlan.every_request(Fault.garbage(), 1000)) as server:
+        code, summary = _remediate(app, server)
+    assert tree_differences(app, copy_example(EXAMPLE, tmp_path / "pristine")) == []
+    assert code == 1
+    assert summary["incidents"]["failed"] == summary["incidents"]["selected"]
+    assert all("malformed reply" in r for r in _reasons(summary))
+
+
+def test_one_truncated_reply_is_retried_with_more_room_and_succeeds(tmp_path: Path) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    with FakeProviderServer(respond, faults=FaultPlan.sequence(Fault.truncate(0.5))) as server:
+        code, summary = _remediate(app, server, "--batch-parallelism", "1")
+    assert code == 0
+    assert tree_differences(app, expected_of(EXAMPLE)) == []
+    files = len({o["file"] for o in summary["outcomes"]})
+    assert summary["requests"] == files + 1  # the truncated one was asked again
+
+
+def _ambiguous(request: FakeRequest) -> FakeReply:
+    reply = respond(request)
+    edits = [
+        {"incident_ids": e["incident_ids"], "old_text": "import", "new_text": "export"}
+        for e in reply.tool_calls[0].input["edits"]
+    ]
+    return FakeReply(tool_calls=[ToolCall("apply_fixes", {**reply.tool_calls[0].input, "edits": edits})])
+
+
+def test_ambiguous_edits_are_refused_and_the_file_is_untouched(tmp_path: Path) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    with FakeProviderServer(_ambiguous) as server:
+        code, summary = _remediate(app, server)
+    assert tree_differences(app, copy_example(EXAMPLE, tmp_path / "pristine")) == []
+    assert code == 1
+    assert any("matches" in r and "places" in r for r in _reasons(summary))
+    # Each failed edit was sent back once for a retry (bounded), then given up.
+    assert summary["requests"] == 2 * len({o["file"] for o in summary["outcomes"]})
+
+
+def test_a_file_changed_on_disk_during_the_run_is_re_read_and_re_planned(tmp_path: Path) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    victim = next(p for p in sorted(app.rglob("*.java")) if "javax.persistence" in p.read_text())
+    expected = (expected_of(EXAMPLE) / victim.relative_to(app)).read_text()
+    users_line = "\n// the user's own edit while the tool ran\n"
+    asked: list[str] = []
+
+    def meddling(request: FakeRequest) -> FakeReply:
+        if victim.name in request.last_user_text():
+            asked.append(request.last_user_text())
+            if len(asked) == 1:
+                victim.write_text(victim.read_text() + users_line)
+        return respond(request)
+
+    with FakeProviderServer(meddling) as server:
+        code, summary = _remediate(app, server)
+    # Not overwritten blindly: the second request saw the user's edit, and the result keeps it.
+    assert len(asked) == 2 and users_line.strip() in asked[1]
+    assert victim.read_text() == expected + users_line
+    assert code == 0
+
+
+def test_a_file_that_keeps_changing_is_never_overwritten(tmp_path: Path) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    victim = next(p for p in sorted(app.rglob("*.java")) if "javax.persistence" in p.read_text())
+    lines_added: list[str] = []
+
+    def meddling(request: FakeRequest) -> FakeReply:
+        if victim.name in request.last_user_text():
+            lines_added.append(f"// the user's edit number {len(lines_added) + 1}\n")
+            victim.write_text(victim.read_text() + lines_added[-1])
+        return respond(request)
+
+    original = victim.read_text()
+    with FakeProviderServer(meddling) as server:
+        code, summary = _remediate(app, server)
+    assert victim.read_text() == original + "".join(lines_added)
+    assert code == 1
+    stale = [o for o in summary["outcomes"] if o["file"].endswith(victim.name)]
+    assert stale and all("changed on disk" in o["reason"] for o in stale)
+
+
+def test_a_storm_of_429_and_529_still_processes_every_incident(tmp_path: Path) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    storm = FaultPlan(rate_429=0.3, rate_529=0.3, retry_after_ms=1, seed=11)
+    with FakeProviderServer(respond, faults=storm) as server:
+        code, summary = _remediate(app, server)
+        injected = server.faults_injected
+    assert sum(injected.values()) >= 3
+    assert code == 0
+    assert tree_differences(app, expected_of(EXAMPLE)) == []
+    assert summary["incidents"]["fixed"] == summary["incidents"]["selected"]
+
+
+def test_max_cost_is_never_exceeded(tmp_path: Path) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    with FakeProviderServer(respond) as server:
+        _, full = _remediate(copy_example(EXAMPLE, tmp_path / "full"), server)
+        limit = full["cost_usd"] / 2
+        code, summary = _remediate(app, server, "--max-cost", f"{limit:.6f}")
+    assert summary["cost_usd"] <= limit
+    assert code == 1
+    assert summary["incidents"]["skipped"] > 0
+    assert any("--max-cost" in r for r in _reasons(summary))
+
+
+def test_a_rejected_api_key_aborts_the_run_with_its_own_exit_code(tmp_path: Path) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    with FakeProviderServer(respond, faults=FaultPlan.every_request(Fault.status(401), 1000)) as server:
+        code, summary = _remediate(app, server)
+        requests = server.request_count
+    assert code == 3
+    assert summary["aborted"]
+    assert requests <= 8  # stopped starting new requests after the first refusal
+    assert tree_differences(app, copy_example(EXAMPLE, tmp_path / "pristine")) == []
+
+
+def test_dry_run_opens_no_connection_and_changes_nothing(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    code = run(
+        "remediate",
+        "--analysis",
+        analysis_of(EXAMPLE),
+        "--input",
+        app,
+        "--base-url",
+        fake.anthropic_base_url,
+        "--dry-run",
+        "--json",
+    )
+    plan = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert fake.connection_count == 0
+    assert plan["totals"]["requests"] == len(plan["requests"]) > 0
+    assert plan["totals"]["input_tokens"] > 0
+    assert plan["totals"]["expected_cost_usd"] <= plan["totals"]["worst_case_cost_usd"]
+    assert tree_differences(app, copy_example(EXAMPLE, tmp_path / "pristine")) == []
+
+
+def test_dry_run_needs_no_api_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    app = copy_example(EXAMPLE, tmp_path)
+    code = run("remediate", "--analysis", analysis_of(EXAMPLE), "--input", app, "--dry-run")
+    assert code == 0
+    assert "Dry run" in capsys.readouterr().err
+
+
+def test_a_stream_dropped_mid_reply_fails_cleanly_and_touches_nothing(tmp_path: Path) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    with FakeProviderServer(respond, faults=FaultPlan.every_request(Fault.drop(0.5), 1000)) as server:
+        code, summary = _remediate(app, server, "--max-retries", "0")
+    assert tree_differences(app, copy_example(EXAMPLE, tmp_path / "pristine")) == []
+    assert code == 1
+    assert summary["incidents"]["failed"] == summary["incidents"]["selected"]
+    assert all("request failed" in r for r in _reasons(summary))

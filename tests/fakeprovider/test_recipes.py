@@ -1,0 +1,409 @@
+"""The scripted responder: from our own prompt to known-correct edits, in both reply formats.
+
+Prompts are rendered here straight from the Jinja2 templates, with the same context the tool uses
+(content without its final newline, messages stripped), so a template change that the responder
+can no longer read fails these tests rather than a benchmark. Edits are applied by plain exact,
+unique replacement: the responder must never lean on the tool's tolerant matching.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from jinja2 import Environment, FileSystemLoader
+
+from kantra_ai.edits.model import Edit, FailedEdit
+from kantra_ai.edits.parse import parse_text_reply
+from kantra_ai.edits.protocol import TOOL_INPUT_SCHEMA, TOOL_NAME
+from kantra_ai.fakeprovider.contract import FakeReply, FakeRequest
+from kantra_ai.fakeprovider.recipes import CANNOT_FIX_CONFIDENCE, FIXED_CONFIDENCE, parse_prompt, respond
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / "src" / "kantra_ai" / "prompts" / "templates"
+EXAMPLES = ROOT / "examples"
+SOURCE_ROOTS = {"javaee-inventory": "file:///opt/input/source/", "multi-violation": "file:///shared/source/"}
+TOOLS = [{"name": TOOL_NAME, "description": "apply", "input_schema": TOOL_INPUT_SCHEMA}]
+LANGUAGES = {".java": "java", ".xml": "xml"}
+
+_env = Environment(loader=FileSystemLoader(str(TEMPLATES)), keep_trailing_newline=True)
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def incident(rule_id: str, line: int | None, message: str = "", n: int = 0) -> dict[str, Any]:
+    digest = hashlib.sha256(f"{rule_id}\x1f{line}\x1f{n}".encode()).hexdigest()[:12]
+    return {"id": digest, "line": line, "rule_id": rule_id, "message": message.strip()}
+
+
+def render_fix(
+    path: str,
+    content: str,
+    incidents: list[dict[str, Any]],
+    *,
+    window: tuple[int, int] | None = None,
+    total_lines: int | None = None,
+    strip_final_newline: bool = True,
+    rules: list[dict[str, Any]] | None = None,
+) -> str:
+    return _env.get_template("fix_request.j2").render(
+        rules=rules or [],
+        path=path,
+        window=window,
+        total_lines=total_lines if total_lines is not None else content.count("\n") + 1,
+        language=LANGUAGES.get(Path(path).suffix, ""),
+        content=content.rstrip("\n") if strip_final_newline else content,
+        incidents=incidents,
+    )
+
+
+def request(prompt: str | list[dict[str, Any]], *, tools: bool = True) -> FakeRequest:
+    return FakeRequest(
+        protocol="anthropic",
+        model="claude-sonnet-5-5",
+        system="You are an expert software engineer migrating an application.",
+        messages=[{"role": "user", "content": prompt}],
+        tools=TOOLS if tools else [],
+        max_tokens=8192,
+        stream=False,
+        raw={},
+    )
+
+
+def tool_input(reply: FakeReply) -> dict[str, Any]:
+    assert reply.text == ""
+    assert len(reply.tool_calls) == 1 and reply.tool_calls[0].name == TOOL_NAME
+    return reply.tool_calls[0].input
+
+
+def apply_exact(content: str, edits: list[tuple[str, str]]) -> str:
+    for old, new in edits:
+        assert content.count(old) == 1, f"old_text must occur exactly once: {old!r}"
+        content = content.replace(old, new)
+    return content
+
+
+def tool_edits(reply: FakeReply) -> list[tuple[str, str]]:
+    return [(e["old_text"], e["new_text"]) for e in tool_input(reply)["edits"]]
+
+
+def verdicts(reply: FakeReply) -> dict[str, dict[str, Any]]:
+    return {v["id"]: v for v in tool_input(reply)["incidents"]}
+
+
+def normalized(path: Path) -> str:
+    return path.read_bytes().decode("utf-8").replace("\r\n", "\n")
+
+
+def example_files() -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """(example, app-relative path, incidents) for every file with actionable source incidents."""
+    cases: list[tuple[str, str, list[dict[str, Any]]]] = []
+    for example, root in SOURCE_ROOTS.items():
+        by_file: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for ruleset in yaml.safe_load((EXAMPLES / example / "output.yaml").read_text(encoding="utf-8")):
+            for rule_id, violation in (ruleset.get("violations") or {}).items():
+                if not violation.get("effort"):
+                    continue  # informational: the tool never sends these
+                for n, found in enumerate(violation["incidents"]):
+                    if found["uri"].startswith(root):
+                        path = found["uri"][len(root) :]
+                        by_file[path].append(incident(rule_id, found.get("lineNumber"), found["message"], n))
+        cases.extend((example, path, incs) for path, incs in sorted(by_file.items()))
+    return cases
+
+
+EXAMPLE_FILES = example_files()
+
+
+# --- the examples, end to end ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strip_final_newline", [True, False], ids=["rstripped", "verbatim"])
+@pytest.mark.parametrize(
+    ("example", "path", "incidents"), EXAMPLE_FILES, ids=[f"{e}:{p}" for e, p, _ in EXAMPLE_FILES]
+)
+def test_tool_reply_turns_each_example_file_into_its_expected_version(
+    example: str, path: str, incidents: list[dict[str, Any]], strip_final_newline: bool
+) -> None:
+    before = normalized(EXAMPLES / example / "app" / path)
+    prompt = render_fix(path, before, incidents, strip_final_newline=strip_final_newline)
+    reply = respond(request(prompt))
+    assert apply_exact(before, tool_edits(reply)) == normalized(EXAMPLES / example / "expected" / path)
+
+
+@pytest.mark.parametrize(
+    ("example", "path", "incidents"), EXAMPLE_FILES, ids=[f"{e}:{p}" for e, p, _ in EXAMPLE_FILES]
+)
+def test_text_reply_parses_and_gives_the_same_result(
+    example: str, path: str, incidents: list[dict[str, Any]]
+) -> None:
+    before = normalized(EXAMPLES / example / "app" / path)
+    reply = respond(request(render_fix(path, before, incidents), tools=False))
+    assert reply.tool_calls == []
+    ids = [i["id"] for i in incidents]
+    parsed = parse_text_reply(reply.text, ids)
+    assert parsed.notes == []
+    after = apply_exact(before, [(e.old_text, e.new_text) for e in parsed.edits])
+    assert after == normalized(EXAMPLES / example / "expected" / path)
+    assert sorted(v.incident_id for v in parsed.verdicts) == sorted(ids)
+
+
+@pytest.mark.parametrize(
+    ("example", "path", "incidents"), EXAMPLE_FILES, ids=[f"{e}:{p}" for e, p, _ in EXAMPLE_FILES]
+)
+def test_every_incident_gets_one_verdict_and_every_edit_names_its_incidents(
+    example: str, path: str, incidents: list[dict[str, Any]]
+) -> None:
+    before = normalized(EXAMPLES / example / "app" / path)
+    data = tool_input(respond(request(render_fix(path, before, incidents))))
+    ids = [i["id"] for i in incidents]
+    assert [v["id"] for v in data["incidents"]] == ids
+    fixed = {v["id"] for v in data["incidents"] if v["status"] == "fixed"}
+    for edit in data["edits"]:
+        assert edit["incident_ids"] and set(edit["incident_ids"]) <= fixed
+    assert {i for e in data["edits"] for i in e["incident_ids"]} == fixed
+    for verdict in data["incidents"]:
+        assert verdict["explanation"]
+        expected = FIXED_CONFIDENCE if verdict["status"] == "fixed" else CANNOT_FIX_CONFIDENCE
+        assert verdict["confidence"] == expected
+
+
+def test_tool_input_matches_the_apply_fixes_schema() -> None:
+    example, path, incidents = next(c for c in EXAMPLE_FILES if c[1].endswith("OrderService.java"))
+    data = tool_input(
+        respond(request(render_fix(path, normalized(EXAMPLES / example / "app" / path), incidents)))
+    )
+    assert set(data) == set(TOOL_INPUT_SCHEMA["required"])
+    edit_keys = set(TOOL_INPUT_SCHEMA["properties"]["edits"]["items"]["properties"])
+    verdict_keys = set(TOOL_INPUT_SCHEMA["properties"]["incidents"]["items"]["properties"])
+    assert all(set(e) == edit_keys for e in data["edits"])
+    assert all(set(v) == verdict_keys for v in data["incidents"])
+    json.dumps(data)  # what the wire encoders send must be plain JSON
+
+
+# --- behaviours, one at a time ---------------------------------------------------------------------
+
+JAVA = """package com.acme;
+
+import java.util.List;
+import javax.naming.InitialContext;
+import javax.ejb.Stateless;
+import javax.persistence.EntityManager;
+import javax.persistence.PersistenceContext;
+
+@Stateless
+public class Things {
+
+    @PersistenceContext(unitName = "reports")
+    EntityManager em;
+
+    public Object lookup() throws Exception {
+        return new InitialContext().lookup("java:global/x");
+    }
+}
+"""
+
+
+def test_rule_without_recipe_is_reported_cannot_fix_without_edits() -> None:
+    local = incident("localhost-http-00001", 16, "The app is trying to access local resource by HTTP.")
+    reply = respond(request(render_fix("src/Things.java", JAVA, [local])))
+    assert tool_edits(reply) == []
+    verdict = verdicts(reply)[local["id"]]
+    assert verdict["status"] == "cannot_fix"
+    assert verdict["confidence"] == CANNOT_FIX_CONFIDENCE
+    assert "localhost-http-00001" in verdict["explanation"]
+
+
+def test_fallback_moves_jakarta_ee_packages_for_rules_without_a_recipe() -> None:
+    xml = "<servlet>\n    <servlet-class>javax.faces.webapp.FacesServlet</servlet-class>\n</servlet>\n"
+    servlet = incident(
+        "javax-to-jakarta-servlet-00130", 2, "web.xml element references a javax-prefixed class name"
+    )
+    reply = respond(request(render_fix("src/main/webapp/WEB-INF/web.xml", xml, [servlet])))
+    assert apply_exact(xml, tool_edits(reply)) == xml.replace("javax.faces", "jakarta.faces")
+    assert verdicts(reply)[servlet["id"]]["status"] == "fixed"
+
+
+def test_jdk_javax_packages_are_never_renamed() -> None:
+    naming = incident("javax-to-jakarta-import-00001", 4, "Replace the `javax.naming` import statement")
+    reply = respond(request(render_fix("src/Things.java", JAVA, [naming])))
+    assert tool_edits(reply) == []
+    assert verdicts(reply)[naming["id"]]["status"] == "cannot_fix"
+
+
+def test_named_persistence_unit_is_left_for_a_human() -> None:
+    context = incident("persistence-to-quarkus-00010", 12, "Replace `@PersistenceContext` with `@Inject`")
+    reply = respond(request(render_fix("src/Things.java", JAVA, [context])))
+    assert tool_edits(reply) == []
+    assert verdicts(reply)[context["id"]]["status"] == "cannot_fix"
+
+
+def test_stateless_swap_adds_the_scope_import_when_the_ejb_import_is_a_wildcard() -> None:
+    java = "package a;\n\nimport javax.ejb.*;\nimport java.util.List;\n\n@Stateless\npublic class A {\n}\n"
+    stateless = incident(
+        "ee-to-quarkus-00000", 6, "replace `@Stateless` with a scope eg `@ApplicationScoped`"
+    )
+    after = apply_exact(java, tool_edits(respond(request(render_fix("src/A.java", java, [stateless])))))
+    assert after == (
+        "package a;\n\nimport javax.ejb.*;\nimport java.util.List;\n"
+        "import jakarta.enterprise.context.ApplicationScoped;\n\n@ApplicationScoped\npublic class A {\n}\n"
+    )
+
+
+def test_stateful_bean_becomes_session_scoped_with_its_import_swapped() -> None:
+    java = 'package a;\n\nimport javax.ejb.Stateful;\n\n@Stateful(name = "cart")\npublic class Cart {\n}\n'
+    stateful = incident(
+        "ee-to-quarkus-00010", 5, "replacing the `@Stateful` annotation with a scope eg `@SessionScoped`"
+    )
+    reply = respond(request(render_fix("src/Cart.java", java, [stateful])))
+    assert apply_exact(java, tool_edits(reply)) == (
+        "package a;\n\nimport jakarta.enterprise.context.SessionScoped;\n\n"
+        "@SessionScoped\npublic class Cart {\n}\n"
+    )
+    assert verdicts(reply)[stateful["id"]]["status"] == "fixed"
+
+
+def test_incidents_on_one_line_share_one_edit() -> None:
+    example, path, incidents = next(
+        c for c in EXAMPLE_FILES if c[0] == "multi-violation" and c[1].endswith(".xml")
+    )
+    content = normalized(EXAMPLES / example / "app" / path)
+    on_line_6 = {i["id"] for i in incidents if i["line"] == 6}
+    assert len(on_line_6) == 2
+    edits = tool_input(respond(request(render_fix(path, content, incidents))))["edits"]
+    sharing = [e for e in edits if on_line_6 & set(e["incident_ids"])]
+    assert len(sharing) == 1 and set(sharing[0]["incident_ids"]) == on_line_6
+
+
+def test_version_incident_reported_on_a_child_line_is_fixed_at_the_root_tag() -> None:
+    xml = (
+        '<?xml version="1.0"?>\n<!-- persistence units -->\n<persistence version="2.1"\n'
+        '    xmlns="http://xmlns.jcp.org/xml/ns/persistence">\n  <persistence-unit name="p">\n'
+        "    <jta-data-source>java:/DS</jta-data-source>\n  </persistence-unit>\n</persistence>\n"
+    )
+    message = "In the root tag, replace the `version` attribute value `2.1` with `3.0`"
+    child = incident("javaee-to-jakarta-namespaces-00033", 6, message)
+    reply = respond(request(render_fix("persistence.xml", xml, [child])))
+    assert apply_exact(xml, tool_edits(reply)) == xml.replace('version="2.1"', 'version="3.0"')
+    assert verdicts(reply)[child["id"]]["status"] == "fixed"
+
+
+def test_a_repeated_line_is_made_unique_with_a_neighbouring_line() -> None:
+    pom = (
+        "<dependencies>\n  <dependency>\n    <groupId>javax</groupId>\n"
+        "    <artifactId>javaee-api</artifactId>\n  </dependency>\n"
+        "  <dependency>\n    <groupId>javax</groupId>\n"
+        "    <artifactId>javaee-web-api</artifactId>\n  </dependency>\n</dependencies>\n"
+    )
+    second = incident(
+        "javax-to-jakarta-dependencies-00006", 7, "replacing the `javax` groupId with `jakarta.platform`"
+    )
+    edits = tool_edits(respond(request(render_fix("pom.xml", pom, [second]))))
+    assert len(edits) == 1 and edits[0][0].count("\n") >= 1
+    after = apply_exact(pom, edits)
+    assert after.count("<groupId>javax</groupId>") == 1
+    assert after.index("jakarta.platform") > after.index("javaee-api")
+
+
+def test_window_prompts_address_absolute_line_numbers() -> None:
+    lines = JAVA.rstrip("\n").split("\n")
+    window = (5, 13)
+    shown = "\n".join(lines[window[0] - 1 : window[1]])
+    stateless = incident("javax-to-jakarta-import-00001", 5, "Replace the `javax.ejb` import statement")
+    prompt = render_fix("src/Things.java", shown, [stateless], window=window, total_lines=len(lines))
+    parsed = parse_prompt(prompt)
+    assert parsed is not None and parsed.first_line == 5
+    edits = tool_edits(respond(request(prompt)))
+    assert edits == [("import javax.ejb.Stateless;", "import jakarta.ejb.Stateless;")]
+
+
+def test_incident_outside_the_window_is_not_guessed_at() -> None:
+    shown = "\n".join(JAVA.split("\n")[8:12])
+    far = incident("javax-to-jakarta-import-00001", 5, "Replace the `javax.ejb` import statement")
+    reply = respond(request(render_fix("src/Things.java", shown, [far], window=(9, 12), total_lines=19)))
+    assert tool_edits(reply) == []
+    assert "outside" in verdicts(reply)[far["id"]]["explanation"]
+
+
+def test_retry_prompt_is_answered_from_the_current_file() -> None:
+    current = JAVA.replace(
+        "import javax.persistence.EntityManager;", "import jakarta.persistence.EntityManager;"
+    )
+    stateless = incident("javax-to-jakarta-import-00001", 5, "Replace the `javax.ejb` import statement")
+    failure = FailedEdit(
+        Edit("import javax.ejb.Stateles;", "import jakarta.ejb.Stateless;", (stateless["id"],)),
+        "old text not found",
+    )
+    prompt = _env.get_template("retry_request.j2").render(
+        failures=[failure],
+        path="src/Things.java",
+        window=None,
+        total_lines=19,
+        language="java",
+        content=current.rstrip("\n"),
+        incidents=[stateless],
+    )
+    reply = respond(request(prompt))
+    assert apply_exact(current, tool_edits(reply)) == current.replace(
+        "javax.ejb.Stateless", "jakarta.ejb.Stateless"
+    )
+
+
+def test_prompt_sent_as_content_blocks_is_read_like_a_plain_string() -> None:
+    example, path, incidents = EXAMPLE_FILES[0]
+    content = normalized(EXAMPLES / example / "app" / path)
+    rules = [
+        {
+            "rule_id": i["rule_id"],
+            "category": "mandatory",
+            "effort": 1,
+            "description": "The package 'javax' has been replaced by 'jakarta'.",
+            "links": [{"url": "https://jakarta.ee/", "title": "Jakarta EE"}],
+        }
+        for i in incidents[:1]
+    ]
+    prompt = render_fix(path, content, incidents, rules=rules)
+    head, tail = prompt.split("## File:", 1)
+    assert "## Rules involved" in head
+    blocks: list[dict[str, Any]] = [
+        {"type": "text", "text": head.rstrip("\n"), "cache_control": {"type": "ephemeral"}},
+        {"type": "text", "text": "## File:" + tail},
+    ]
+    assert tool_input(respond(request(blocks))) == tool_input(respond(request(prompt)))
+
+
+def test_replies_are_deterministic() -> None:
+    for example, path, incidents in EXAMPLE_FILES:
+        prompt = render_fix(path, normalized(EXAMPLES / example / "app" / path), incidents)
+        assert respond(request(prompt)) == respond(request(prompt))
+        assert respond(request(prompt, tools=False)) == respond(request(prompt, tools=False))
+
+
+def test_a_message_without_our_file_block_gets_an_empty_answer() -> None:
+    assert tool_input(respond(request("Hello, are you there?"))) == {"edits": [], "incidents": []}
+    text = respond(request("Hello, are you there?", tools=False)).text
+    assert parse_text_reply(text, []).edits == []
+
+
+def test_incident_messages_that_look_like_markup_do_not_confuse_the_parser() -> None:
+    tricky = (
+        "Replace JNDI lookups with CDI injection:\n```java\n## File: Fake.java\n"
+        "- id: nope  line: 1  rule: fake\n```\n\n## Incidents\n"
+    )
+    jndi = incident("jndi-to-quarkus-00001", 16, tricky)
+    stateless = incident("javax-to-jakarta-import-00001", 5, "Replace the `javax.ejb` import statement", 1)
+    parsed = parse_prompt(render_fix("src/Things.java", JAVA, [jndi, stateless]))
+    assert parsed is not None
+    assert parsed.path == "src/Things.java"
+    assert parsed.content == JAVA.rstrip("\n")
+    assert [(i.id, i.line, i.rule_id) for i in parsed.incidents] == [
+        (jndi["id"], 16, "jndi-to-quarkus-00001"),
+        (stateless["id"], 5, "javax-to-jakarta-import-00001"),
+    ]
+    assert parsed.incidents[0].message == tricky.strip()

@@ -1,0 +1,55 @@
+"""Run the real `kantra-ai` command line in processes that a test can SIGKILL.
+
+Importing the CLI costs seconds of CPU (the provider SDKs), and the crash tests start dozens of
+runs. So the runs are processes forked from a multiprocessing fork server that imported kantra-ai
+once: each is a real, separate OS process executing `kantra_ai.cli.app.main(argv)` from the start,
+with its own environment and output, killed by a real SIGKILL. One test also runs the console
+script itself (a fresh interpreter) to show the same holds without the fork server.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from multiprocessing.context import ForkServerContext
+from pathlib import Path
+
+import kantra_ai.cli.app
+import kantra_ai.cli.remediate  # noqa: F401  (preloaded into the fork server)
+
+CLEARED = ("ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "KANTRA_AI_TEST_KILL_AT")
+
+
+def run_cli(argv: list[str], env: dict[str, str], log: str) -> None:
+    """Process target: the CLI with this environment, stdout and stderr into `log`."""
+    for name in CLEARED:
+        os.environ.pop(name, None)
+    os.environ.update(env)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    code = kantra_ai.cli.app.main(argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def fork_context() -> ForkServerContext:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
+def remediate_argv(example_dir: Path, app: Path, base_url: str, *extra: str) -> list[str]:
+    return [
+        "remediate",
+        "--analysis",
+        str(example_dir / "output.yaml"),
+        "--input",
+        str(app),
+        "--base-url",
+        base_url,
+        "--no-progress",
+        *extra,
+    ]

@@ -1,0 +1,264 @@
+"""SIGKILL a real `kantra-ai remediate` at 30 different moments, run it again, compare with a run
+that was never interrupted: the same final tree, every incident decided exactly once, no reply paid
+for twice, the same tokens billed.
+
+Kills land deterministically through `KANTRA_AI_TEST_KILL_AT` (src/kantra_ai/killpoints.py): before
+and after requests, replies, write intents, the temporary file of an atomic write, the rename, and
+the store's commits; a few more land at arbitrary times during a run with latency and parallel
+requests. All runs are separate processes (see crash_helpers.py) against a fake provider served from
+this test process, which counts every request it receives.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from tests.cli.helpers import EXAMPLES, tree_differences
+from tests.store.crash_helpers import fork_context, remediate_argv, run_cli
+
+from kantra_ai.fakeprovider.latency import LatencyModel
+from kantra_ai.fakeprovider.recipes import respond
+from kantra_ai.fakeprovider.server import FakeProviderServer
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and fork are POSIX")
+
+TIMEOUT = 60.0
+KEY = {"ANTHROPIC_API_KEY": "sk-ant-test-secret-0000"}
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    example: str
+    flags: tuple[str, ...]
+    parallelism: int
+    ttft: float  # the fake model's time to first token
+
+
+SERIAL = Config("serial", "javaee-inventory", (), 1, 0.005)  # 19 incidents, 7 files, 7 requests
+BATCHED = Config("batched", "multi-violation", ("--batch-size", "3"), 1, 0.005)  # several requests a file
+PARALLEL = Config("parallel", "javaee-inventory", (), 4, 0.05)
+TIMED = Config("timed", "multi-violation", ("--batch-size", "3"), 2, 0.08)
+CONFIGS = (SERIAL, BATCHED, PARALLEL, TIMED)
+
+
+@dataclass(frozen=True)
+class Case:
+    config: Config
+    kill_at: str = ""  # KANTRA_AI_TEST_KILL_AT, e.g. "write-tmp:3"
+    kill_at_fraction: float = 0.0  # or SIGKILL from outside at this share of an uninterrupted run
+
+    @property
+    def id(self) -> str:
+        moment = self.kill_at or f"{self.kill_at_fraction:.0%}-of-the-run"
+        return f"{self.config.name}-{moment.replace(':', '-')}"
+
+
+CASES = [
+    *(
+        Case(SERIAL, point)
+        for point in (
+            "run-started:1",
+            "request-started:1",
+            "request-started:4",
+            "request-started:7",
+            "response-unsaved:1",
+            "response-unsaved:5",
+            "response-saved:1",
+            "response-saved:3",
+            "response-saved:7",
+            "write-intent:1",
+            "write-intent:4",
+            "write-intent:7",
+            "write-tmp:1",
+            "write-tmp:6",
+            "file-written:1",
+            "file-written:3",
+            "file-written:7",
+            "batch-saved:2",
+            "batch-saved:7",
+            "run-finishing:1",
+        )
+    ),
+    *(
+        Case(BATCHED, point)
+        for point in ("response-saved:4", "write-tmp:3", "file-written:5", "batch-saved:6", "run-finishing:1")
+    ),
+    Case(PARALLEL, "response-saved:3"),
+    Case(PARALLEL, "file-written:2"),
+    *(Case(TIMED, kill_at_fraction=f) for f in (0.35, 0.55, 0.75)),
+]
+
+
+@dataclass
+class Played:
+    first_exit: int | None  # -9: killed
+    exit_code: int  # of the run that finished the job
+    requests: int  # received by the fake provider, over both runs
+    seconds: float  # of the first run
+    tree_differences: list[str]
+    statuses: Counter[str]
+    decisions_per_incident: Counter[str]  # outcome rows per incident id, over all runs
+    incidents: set[str]
+    paid_twice: list[str]  # request fingerprints with two successful (billed) requests
+    tokens: tuple[int, int]  # input (all kinds) and output tokens of the billed requests
+    run_states: list[str]
+    log: str = field(repr=False, default="")
+
+
+def _start(argv: list[str], env: dict[str, str], log: Path, kill_after: float) -> tuple[int | None, float]:
+    process = fork_context().Process(target=run_cli, args=(argv, env, str(log)))
+    started = time.monotonic()
+    process.start()
+    process.join(kill_after or TIMEOUT)
+    if process.is_alive():
+        process.kill()
+        process.join()
+        if not kill_after:
+            raise AssertionError(f"run timed out: {' '.join(argv)}")
+    return process.exitcode, time.monotonic() - started
+
+
+def _measure(app: Path) -> dict[str, object]:
+    db = sqlite3.connect(f"file:{app / '.kantra-ai' / 'state.db'}?mode=ro", uri=True)
+    try:
+        tokens = db.execute(
+            "SELECT sum(input_tokens + cache_write_tokens + cache_read_tokens), sum(output_tokens)"
+            " FROM requests WHERE status='ok'"
+        ).fetchone()
+        return {
+            "statuses": Counter(dict(db.execute("SELECT status, count(*) FROM incidents GROUP BY status"))),
+            "decisions_per_incident": Counter(
+                dict(db.execute("SELECT incident_id, count(*) FROM outcomes GROUP BY incident_id"))
+            ),
+            "incidents": {r[0] for r in db.execute("SELECT id FROM incidents")},
+            "paid_twice": [
+                r[0]
+                for r in db.execute(
+                    "SELECT fingerprint FROM requests WHERE status='ok' GROUP BY fingerprint HAVING count(*) > 1"
+                )
+            ],
+            "tokens": (int(tokens[0] or 0), int(tokens[1] or 0)),
+            "run_states": [r[0] for r in db.execute("SELECT state FROM runs ORDER BY id")],
+        }
+    finally:
+        db.close()
+
+
+def play(config: Config, root: Path, kill_at: str = "", kill_after: float = 0.0) -> Played:
+    app = root / "app"
+    shutil.copytree(EXAMPLES / config.example / "app", app)
+    flags = ("--batch-parallelism", str(config.parallelism), *config.flags)
+    with FakeProviderServer(respond, latency=LatencyModel(ttft=config.ttft, tps=20_000)) as server:
+        argv = remediate_argv(EXAMPLES / config.example, app, server.anthropic_base_url, *flags)
+        env = {**KEY, "KANTRA_AI_TEST_KILL_AT": kill_at} if kill_at else dict(KEY)
+        first, seconds = _start(argv, env, root / "first.log", kill_after)
+        exit_code = first
+        if kill_at or kill_after:
+            exit_code, _ = _start(argv, dict(KEY), root / "again.log", 0.0)
+        requests = server.request_count
+    logs = "".join(p.read_text() for p in sorted(root.glob("*.log")))
+    assert exit_code is not None
+    return Played(
+        first_exit=first,
+        exit_code=exit_code,
+        requests=requests,
+        seconds=seconds,
+        tree_differences=tree_differences(app, EXAMPLES / config.example / "expected"),
+        log=logs,
+        **_measure(app),  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture(scope="module")
+def played(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Played]:
+    """Every case, four at a time: first the uninterrupted baselines, then the kills."""
+    root = tmp_path_factory.mktemp("crash")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        baselines = dict(zip(CONFIGS, pool.map(lambda c: play(c, root / f"baseline-{c.name}"), CONFIGS)))
+
+        def kill(case: Case) -> Played:
+            after = case.kill_at_fraction * baselines[case.config].seconds
+            return play(case.config, root / case.id, kill_at=case.kill_at, kill_after=after)
+
+        results = dict(zip((c.id for c in CASES), pool.map(kill, CASES)))
+    return {**{f"baseline-{c.name}": p for c, p in baselines.items()}, **results}
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.name)
+def test_an_uninterrupted_run_produces_the_expected_tree(config: Config, played: dict[str, Played]) -> None:
+    baseline = played[f"baseline-{config.name}"]
+    assert baseline.tree_differences == [], baseline.log
+    assert set(baseline.decisions_per_incident.values()) == {1}
+    assert baseline.run_states == ["finished"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_a_killed_run_finishes_as_if_never_interrupted(case: Case, played: dict[str, Played]) -> None:
+    baseline = played[f"baseline-{case.config.name}"]
+    result = played[case.id]
+    if case.kill_at:
+        assert result.first_exit == -9, f"the kill point was never reached\n{result.log}"
+    # The same final tree: no edit lost, none applied twice, no half-written or temporary file.
+    assert result.tree_differences == [], result.log
+    assert result.exit_code == baseline.exit_code, result.log
+    # The store accounts for every incident exactly once, with the same final statuses.
+    assert result.incidents == baseline.incidents
+    assert result.statuses == baseline.statuses
+    assert result.decisions_per_incident == Counter(dict.fromkeys(baseline.incidents, 1))
+    # No reply was paid for twice; the billed tokens are exactly those of the uninterrupted run.
+    assert result.paid_twice == []
+    assert result.tokens == baseline.tokens
+    if result.first_exit == -9:
+        assert result.run_states == ["crashed", "finished"]
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.config.parallelism == 1], ids=lambda c: c.id)
+def test_a_reply_that_arrived_before_the_kill_is_never_requested_again(
+    case: Case, played: dict[str, Played]
+) -> None:
+    baseline = played[f"baseline-{case.config.name}"]
+    # Only a reply that arrived in the instant before the store saved it is lost and asked again.
+    lost = 1 if case.kill_at.startswith("response-unsaved") else 0
+    assert played[case.id].requests == baseline.requests + lost
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.config.parallelism > 1], ids=lambda c: c.id)
+def test_parallel_kills_repeat_at_most_the_requests_in_flight(case: Case, played: dict[str, Played]) -> None:
+    baseline = played[f"baseline-{case.config.name}"]
+    assert baseline.requests <= played[case.id].requests <= baseline.requests + case.config.parallelism
+
+
+def test_the_console_script_killed_mid_write_finishes_when_run_again(tmp_path: Path) -> None:
+    """The same, without the fork server: a fresh interpreter running the real entry point."""
+    app = tmp_path / "app"
+    shutil.copytree(EXAMPLES / "javaee-inventory" / "app", app)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "OPENAI_", "KANTRA_AI_"))}
+    with FakeProviderServer(respond) as server:
+        argv = [
+            sys.executable,
+            "-m",
+            "kantra_ai.cli.app",
+            *remediate_argv(EXAMPLES / "javaee-inventory", app, server.anthropic_base_url),
+        ]
+        killed = subprocess.run(
+            argv, env={**env, **KEY, "KANTRA_AI_TEST_KILL_AT": "write-tmp:3"}, capture_output=True, timeout=120
+        )
+        assert killed.returncode == -9, killed.stderr
+        assert any(p.name.endswith(".kantra-tmp") for p in app.rglob("*")), "the kill left no temp file"
+        again = subprocess.run(argv, env={**env, **KEY}, capture_output=True, text=True, timeout=120)
+        requests = server.request_count
+    assert again.returncode == 0, again.stderr
+    assert "recovered what an interrupted run left" in again.stderr
+    assert tree_differences(app, EXAMPLES / "javaee-inventory" / "expected") == []
+    assert requests == 7  # one per file, the interrupted write's reply reused
