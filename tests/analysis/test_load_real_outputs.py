@@ -1,6 +1,6 @@
 """Every real analyzer output in ../shared/data/konveyor loads, with its real counts.
 
-The expected numbers were counted independently of the loader (a plain yaml.safe_load walk over
+The expected numbers were counted independently of the loader (a plain libyaml walk over
 `violations` / `insights`, informational = under `insights` or without effort) and cross-checked
 against the data README (koncur-daytrader: 31 violations / 179 incidents in 53 files plus 654
 insight incidents; coolstore: 1,938 incidents, 1,826 of them in .m2 dependencies).
@@ -19,6 +19,12 @@ import yaml
 from kantra_ai.analysis.loader import _blank_ignored_blocks, count_by_applicability, load_analysis
 from kantra_ai.analysis.model import Applicability
 from kantra_ai.analysis.schema import parse_document
+
+
+def _yaml(data: bytes | str) -> list[dict[str, object]]:
+    """An independent parse (libyaml, no blanking, no loader code) to count against."""
+    document: list[dict[str, object]] = yaml.load(data, Loader=yaml.CSafeLoader)
+    return document
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,7 @@ def test_real_output_loads_with_its_real_counts(name: str, konveyor_data: Path, 
     assert by_kind[Applicability.DEPENDENCY] == expected.dependency
     assert by_kind[Applicability.NO_FILE] == expected.no_file
     assert len(analysis.errors) == expected.errors
-    document = yaml.load((konveyor_data / name).read_bytes(), Loader=yaml.CSafeLoader)
+    document = _yaml((konveyor_data / name).read_bytes())
     assert parse_document(document).rulesets == expected.rulesets
     # An empty checkout has no file to fix, and nothing may map outside it.
     assert by_kind[Applicability.SOURCE] == 0
@@ -97,7 +103,7 @@ def test_blanking_unmatched_and_skipped_changes_nothing_else(name: str, konveyor
     def without_ignored(doc: list[dict[str, object]]) -> list[dict[str, object]]:
         return [{k: v for k, v in rs.items() if k not in ("unmatched", "skipped")} for rs in doc]
 
-    assert without_ignored(yaml.safe_load(blanked)) == without_ignored(yaml.safe_load(data))
+    assert without_ignored(_yaml(blanked)) == without_ignored(_yaml(data))
     assert blanked.count(b"\n") == data.count(b"\n")  # YAML error line numbers stay true
     if b"\n  skipped:\n" in data or b"\n  unmatched:\n" in data:
         assert len(blanked) < len(data)
@@ -106,15 +112,16 @@ def test_blanking_unmatched_and_skipped_changes_nothing_else(name: str, konveyor
 def test_coolstore_loads_well_under_two_seconds(konveyor_data: Path, tmp_path: Path) -> None:
     path = konveyor_data / "kantra-cli-tests-coolstore-relative-uris.yaml"
     load_analysis(path, tmp_path)  # warm the file cache; the budget is for parsing, not the disk
-    start = time.perf_counter()
+    # CPU time, not wall time: a busy CI machine must not make this flaky, a slow parser must fail it.
+    start = time.process_time()
     load_analysis(path, tmp_path)
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 2.0
 
 
 def test_coolstore_relative_uris_map_onto_a_checkout(
     konveyor_data: Path, make_checkout: Callable[..., Path]
 ) -> None:
-    raw = yaml.safe_load((konveyor_data / "kantra-cli-tests-coolstore-relative-uris.yaml").read_text())
+    raw = _yaml((konveyor_data / "kantra-cli-tests-coolstore-relative-uris.yaml").read_text())
     relative = {
         i["uri"]
         for rs in raw
@@ -137,7 +144,7 @@ def test_daytrader_source_root_is_detected_and_every_file_maps(
     konveyor_data: Path, make_checkout: Callable[..., Path]
 ) -> None:
     path = konveyor_data / "koncur-daytrader-output.yaml"
-    raw = yaml.safe_load(path.read_text())
+    raw = _yaml(path.read_text())
     uris = {
         i["uri"]
         for rs in raw
@@ -165,7 +172,7 @@ def test_daytrader_checkout_of_one_module_maps_only_that_module(
     konveyor_data: Path, make_checkout: Callable[..., Path]
 ) -> None:
     path = konveyor_data / "koncur-daytrader-output.yaml"
-    raw = yaml.safe_load(path.read_text())
+    raw = _yaml(path.read_text())
     prefix = "file:///source/daytrader-ee7-web/"
     web = {
         i["uri"].removeprefix(prefix)
@@ -191,7 +198,7 @@ def test_kantra_output_with_host_and_container_roots_maps_both(
     path = konveyor_data / "kantra-test-output.yaml"
     host = "file:///home/runner/work/kantra/kantra/example-applications/example-1/"
     container = "file:///opt/input/source/"
-    raw = yaml.safe_load(path.read_text())
+    raw = _yaml(path.read_text())
     uris = {
         i["uri"]
         for rs in raw

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import yaml
 
 from kantra_ai.analysis.model import Analysis, Applicability, Incident, incident_identity
-from kantra_ai.analysis.schema import RawAnalysis, RawViolation, SchemaError, parse_document
+from kantra_ai.analysis.schema import SchemaError, parse_document
 from kantra_ai.analysis.uris import (
     MappedPath,
     is_dependency_path,
@@ -119,12 +119,6 @@ def _parse(file: Path) -> object:
     return document
 
 
-def _all_raw_incidents(raw: RawAnalysis) -> Iterator[tuple[RawViolation, int]]:
-    for rv in raw.violations:
-        for index in range(len(rv.incidents)):
-            yield rv, index
-
-
 def _sort_key(incident: Incident, occurrence: int) -> tuple[str, int, str, str, str, int]:
     where = incident.path.as_posix() if incident.path is not None else incident.uri
     return (
@@ -154,7 +148,7 @@ def load_analysis(
     """
     file = _find_file(Path(path))
     if not Path(input_dir).is_dir():
-        raise AnalysisError(f"{input_dir}: input directory does not exist")
+        raise AnalysisError(f"{input_dir}: input directory does not exist or is not a directory")
     if source_root is not None and not normalize_root(source_root).startswith("/"):
         raise AnalysisError(f"{file}: source root must be an absolute path, got {source_root!r}")
 
@@ -171,8 +165,8 @@ def load_analysis(
     mapped: dict[tuple[str, bool], MappedPath] = {}
     occurrences: dict[tuple[str, str, str, int | None, str], int] = {}
     keyed: list[tuple[tuple[str, int, str, str, str, int], Incident]] = []
-    for rv, index in _all_raw_incidents(raw):
-        inc = rv.incidents[index]
+    # Analyzer order, so that `occurrence` numbers exact duplicates the same way on every load.
+    for rv, inc in ((r, i) for r in raw.violations for i in r.incidents):
         cache_key = (inc.uri, inc.dependency)
         if cache_key not in mapped:
             mapped[cache_key] = map_uri(inc.uri, Path(input_dir), roots, dependency=inc.dependency)

@@ -92,8 +92,8 @@ class Analysis:
 
     source: str  # the file it came from
     violations: list[Violation]
-    incidents: list[Incident]  # deterministic order: ruleset, rule, path, line, message
-    errors: dict[str, str] = field(default_factory=dict)  # rule id -> analyzer error
+    incidents: list[Incident]  # deterministic order: path (or uri), line, ruleset, rule, message
+    errors: dict[str, str] = field(default_factory=dict)  # "ruleset/rule-id" -> analyzer error
     source_root: str | None = None  # the analyzer root that was stripped, e.g. /opt/input/source
     # Informational incidents (insights, rules without effort) keep applicability SOURCE when
     # their file exists, but are only candidates for fixing when the user asked for them.

@@ -185,7 +185,7 @@ def select_incidents(
             exclude=exclude or (),
         ):
             selection.filtered_out += 1
-        elif False:
+        elif not incident.fixable:
             selection.not_applicable.append(incident)
             reasons[incident.applicability] += 1
         else:

@@ -175,6 +175,11 @@ def _root_rank(root: str, explained: int) -> tuple[int, int, int, str]:
     return (-explained, 0 if root in KNOWN_ROOTS else 1, len(root), root)
 
 
+def _rest_is_file(root_real: Path, path: str, root: str) -> bool:
+    rest = strip_root(path, root)
+    return rest is not None and rest != "" and (root_real / rest).is_file()
+
+
 def detect_source_roots(paths: Iterable[str], input_dir: Path) -> list[str]:
     """The analyzer roots that explain `paths` (decoded file paths, as from `uri_to_path`).
 
@@ -192,6 +197,15 @@ def detect_source_roots(paths: Iterable[str], input_dir: Path) -> list[str]:
     votes: dict[str, set[int]] = {}
     if root_real.is_dir():
         for index, path in enumerate(candidates):
+            # Fast path: a root that already has evidence usually explains the next path too,
+            # which costs one stat instead of one per directory level. Only a path no leading
+            # root explains pays for the full scan, so secondary roots still collect their votes.
+            leaders = sorted(votes, key=lambda r: _root_rank(r, len(votes[r])))[:_MAX_DETECTED_ROOTS]
+            hits = [r for r in leaders if _rest_is_file(root_real, path, r)]
+            for root in hits:
+                votes[root].add(index)
+            if hits:
+                continue
             parts = path.split("/")[1:]  # drop the empty string before the leading "/"
             for k in range(1, len(parts)):
                 rest = PurePosixPath(*parts[k:])
