@@ -21,7 +21,9 @@ def _check_outcomes(example: str, code: int, summary: dict[str, Any]) -> None:
     failed = {o["rule"] for o in summary["outcomes"] if o["status"] != "fixed"}
     assert failed == UNFIXABLE[example]
     assert all(
-        o["reason"].startswith("model could not fix it") for o in summary["outcomes"] if o["status"] != "fixed"
+        o["reason"].startswith("model could not fix it")
+        for o in summary["outcomes"]
+        if o["status"] != "fixed"
     )
     assert code == (1 if UNFIXABLE[example] else 0)
     assert summary["incidents"]["fixed"] == summary["incidents"]["selected"] - len(UNFIXABLE[example]) > 0
@@ -153,3 +155,67 @@ def test_the_api_key_never_appears_in_output(
     captured = capsys.readouterr()
     assert "sk-ant-test-secret-0000" not in captured.out + captured.err
     assert any("sk-ant-test-secret-0000" in " ".join(h.values()) for h in fake.seen_auth_headers)
+
+
+def _large_java_app(root: Path) -> tuple[Path, Path, str]:
+    """A 900-line Java file with javax uses at the top and deep inside, and its analysis."""
+    body = [
+        f"    private int field{i} = {i}; // filler line {i} of a large legacy class\n" for i in range(880)
+    ]
+    lines = ["package com.acme;\n", "\n", "import javax.inject.Inject;\n", "\n", "public class Big {\n"]
+    lines += body[:400] + ["    javax.persistence.EntityManager em;\n"] + body[400:] + ["}\n"]
+    app = root / "big"
+    (app / "src").mkdir(parents=True)
+    (app / "src" / "Big.java").write_text("".join(lines))
+    deep_line = lines.index("    javax.persistence.EntityManager em;\n") + 1
+    analysis = root / "output.yaml"
+    analysis.write_text(
+        "- name: eap8/eap7\n  violations:\n    javax-to-jakarta-import-00001:\n"
+        "      description: javax packages are now jakarta\n      category: mandatory\n      effort: 1\n"
+        "      incidents:\n"
+        "      - uri: file:///opt/input/source/src/Big.java\n        message: Replace javax with jakarta\n"
+        "        lineNumber: 3\n"
+        "      - uri: file:///opt/input/source/src/Big.java\n        message: Replace javax with jakarta\n"
+        f"        lineNumber: {deep_line}\n"
+    )
+    expected = "".join(lines).replace("javax.", "jakarta.")
+    return app, analysis, expected
+
+
+def test_a_file_over_the_token_budget_is_fixed_through_windows(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app, analysis, expected = _large_java_app(tmp_path)
+    code = run(
+        "remediate",
+        "--analysis",
+        analysis,
+        "--input",
+        app,
+        "--max-batch-tokens",
+        "3000",
+        "--base-url",
+        fake.anthropic_base_url,
+        "--json",
+        "--no-progress",
+    )
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert summary["incidents"]["fixed"] == 2
+    assert fake.request_count == 2
+    assert all("only this part is shown" in r.last_user_text() for r in fake.requests)
+    assert (app / "src" / "Big.java").read_text() == expected
+
+
+def test_the_sdk_base_url_environment_variable_is_honoured(
+    tmp_path: Path,
+    fake: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.anthropic_base_url)
+    app = copy_example("javaee-inventory", tmp_path)
+    code = run("remediate", "--analysis", analysis_of("javaee-inventory"), "--input", app, "--no-progress")
+    capsys.readouterr()
+    assert code == 0
+    assert fake.request_count > 0

@@ -110,7 +110,7 @@ def test_a_file_changed_on_disk_during_the_run_is_re_read_and_re_planned(tmp_pat
         return respond(request)
 
     with FakeProviderServer(meddling) as server:
-        code, summary = _remediate(app, server)
+        code, _ = _remediate(app, server)
     # Not overwritten blindly: the second request saw the user's edit, and the result keeps it.
     assert len(asked) == 2 and users_line.strip() in asked[1]
     assert victim.read_text() == expected + users_line
@@ -214,3 +214,24 @@ def test_a_stream_dropped_mid_reply_fails_cleanly_and_touches_nothing(tmp_path: 
     assert code == 1
     assert summary["incidents"]["failed"] == summary["incidents"]["selected"]
     assert all("request failed" in r for r in _reasons(summary))
+
+
+def test_an_edit_that_does_not_match_is_retried_with_the_closest_lines(tmp_path: Path) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    seen: list[str] = []
+
+    def sloppy_first(request: FakeRequest) -> FakeReply:
+        seen.append(request.last_user_text())
+        reply = respond(request)
+        if len(seen) > 1:
+            return reply
+        call = reply.tool_calls[0]
+        edits = [{**e, "old_text": e["old_text"].replace("import", "imprt")} for e in call.input["edits"]]
+        return FakeReply(tool_calls=[ToolCall("apply_fixes", {**call.input, "edits": edits})])
+
+    with FakeProviderServer(sloppy_first) as server:
+        code, _ = _remediate(app, server, "--batch-parallelism", "1")
+    assert code == 0
+    assert tree_differences(app, expected_of(EXAMPLE)) == []
+    assert "closest lines" in seen[1]
+    assert "could not be applied" in seen[1]

@@ -16,7 +16,7 @@ from multiprocessing.context import ForkServerContext
 from pathlib import Path
 
 import kantra_ai.cli.app
-import kantra_ai.cli.remediate  # noqa: F401  (preloaded into the fork server)
+import kantra_ai.cli.remediate  # preloaded into the fork server with everything it imports
 
 CLEARED = ("ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "KANTRA_AI_TEST_KILL_AT")
 
@@ -37,7 +37,7 @@ def run_cli(argv: list[str], env: dict[str, str], log: str) -> None:
 
 def fork_context() -> ForkServerContext:
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
+    context.set_forkserver_preload([__name__, "tests.store.forkserver_warmup"])
     return context
 
 

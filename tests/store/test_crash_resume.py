@@ -46,7 +46,7 @@ class Config:
 
 
 SERIAL = Config("serial", "javaee-inventory", (), 1, 0.005)  # 19 incidents, 7 files, 7 requests
-BATCHED = Config("batched", "multi-violation", ("--batch-size", "3"), 1, 0.005)  # several requests a file
+BATCHED = Config("batched", "multi-violation", ("--batch-size", "3"), 1, 0.005)  # 12 requests, 5 files
 PARALLEL = Config("parallel", "javaee-inventory", (), 4, 0.05)
 TIMED = Config("timed", "multi-violation", ("--batch-size", "3"), 2, 0.08)
 CONFIGS = (SERIAL, BATCHED, PARALLEL, TIMED)
@@ -102,11 +102,11 @@ CASES = [
 
 @dataclass
 class Played:
+    app: Path  # the tree after the job was finished
     first_exit: int | None  # -9: killed
     exit_code: int  # of the run that finished the job
     requests: int  # received by the fake provider, over both runs
     seconds: float  # of the first run
-    tree_differences: list[str]
     statuses: Counter[str]
     decisions_per_incident: Counter[str]  # outcome rows per incident id, over all runs
     incidents: set[str]
@@ -145,7 +145,8 @@ def _measure(app: Path) -> dict[str, object]:
             "paid_twice": [
                 r[0]
                 for r in db.execute(
-                    "SELECT fingerprint FROM requests WHERE status='ok' GROUP BY fingerprint HAVING count(*) > 1"
+                    "SELECT fingerprint FROM requests WHERE status='ok'"
+                    " GROUP BY fingerprint HAVING count(*) > 1"
                 )
             ],
             "tokens": (int(tokens[0] or 0), int(tokens[1] or 0)),
@@ -170,11 +171,11 @@ def play(config: Config, root: Path, kill_at: str = "", kill_after: float = 0.0)
     logs = "".join(p.read_text() for p in sorted(root.glob("*.log")))
     assert exit_code is not None
     return Played(
+        app=app,
         first_exit=first,
         exit_code=exit_code,
         requests=requests,
         seconds=seconds,
-        tree_differences=tree_differences(app, EXAMPLES / config.example / "expected"),
         log=logs,
         **_measure(app),  # type: ignore[arg-type]
     )
@@ -185,20 +186,22 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Played]:
     """Every case, four at a time: first the uninterrupted baselines, then the kills."""
     root = tmp_path_factory.mktemp("crash")
     with ThreadPoolExecutor(max_workers=4) as pool:
-        baselines = dict(zip(CONFIGS, pool.map(lambda c: play(c, root / f"baseline-{c.name}"), CONFIGS)))
+        baselines = dict(
+            zip(CONFIGS, pool.map(lambda c: play(c, root / f"baseline-{c.name}"), CONFIGS), strict=True)
+        )
 
         def kill(case: Case) -> Played:
             after = case.kill_at_fraction * baselines[case.config].seconds
             return play(case.config, root / case.id, kill_at=case.kill_at, kill_after=after)
 
-        results = dict(zip((c.id for c in CASES), pool.map(kill, CASES)))
+        results = dict(zip((c.id for c in CASES), pool.map(kill, CASES), strict=True))
     return {**{f"baseline-{c.name}": p for c, p in baselines.items()}, **results}
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.name)
 def test_an_uninterrupted_run_produces_the_expected_tree(config: Config, played: dict[str, Played]) -> None:
     baseline = played[f"baseline-{config.name}"]
-    assert baseline.tree_differences == [], baseline.log
+    assert tree_differences(baseline.app, EXAMPLES / config.example / "expected") == [], baseline.log
     assert set(baseline.decisions_per_incident.values()) == {1}
     assert baseline.run_states == ["finished"]
 
@@ -210,7 +213,7 @@ def test_a_killed_run_finishes_as_if_never_interrupted(case: Case, played: dict[
     if case.kill_at:
         assert result.first_exit == -9, f"the kill point was never reached\n{result.log}"
     # The same final tree: no edit lost, none applied twice, no half-written or temporary file.
-    assert result.tree_differences == [], result.log
+    assert tree_differences(result.app, baseline.app) == [], result.log
     assert result.exit_code == baseline.exit_code, result.log
     # The store accounts for every incident exactly once, with the same final statuses.
     assert result.incidents == baseline.incidents
@@ -250,9 +253,13 @@ def test_the_console_script_killed_mid_write_finishes_when_run_again(tmp_path: P
             "-m",
             "kantra_ai.cli.app",
             *remediate_argv(EXAMPLES / "javaee-inventory", app, server.anthropic_base_url),
+            *("--batch-parallelism", "1"),
         ]
         killed = subprocess.run(
-            argv, env={**env, **KEY, "KANTRA_AI_TEST_KILL_AT": "write-tmp:3"}, capture_output=True, timeout=120
+            argv,
+            env={**env, **KEY, "KANTRA_AI_TEST_KILL_AT": "write-tmp:3"},
+            capture_output=True,
+            timeout=120,
         )
         assert killed.returncode == -9, killed.stderr
         assert any(p.name.endswith(".kantra-tmp") for p in app.rglob("*")), "the kill left no temp file"

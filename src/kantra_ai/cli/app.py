@@ -21,6 +21,7 @@ from kantra_ai.cli.confidence_opts import (
 from kantra_ai.cli.errors import ExitCode, UserError
 from kantra_ai.config.cli import ConfigOpt, custom_templates
 from kantra_ai.engine.confidence import LowConfidenceAction
+from kantra_ai.engine.ratelimit import RateLimitConfig
 from kantra_ai.engine.runner import BatchSettings
 
 app = typer.Typer(
@@ -102,7 +103,21 @@ def remediate(
         bool, typer.Option(help="Make no network call: show the requests, tokens and cost it would take.")
     ] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="At most N incidents per request.")] = 25,
-    batch_parallelism: Annotated[int, typer.Option(min=1, help="Requests in flight at once.")] = 8,
+    batch_parallelism: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Most requests in flight. The adaptive limiter starts at 8 and grows toward this "
+            "while the provider keeps up; it backs off on 429/529.",
+        ),
+    ] = 32,
+    rate_limits: Annotated[
+        str | None,
+        typer.Option(
+            help="Your tier's per-minute limits, e.g. 'rpm=1000,itpm=450k,otpm=90k' (requests, input "
+            "and output tokens). Unset ones are learned from the provider's rate-limit headers.",
+        ),
+    ] = None,
     max_batch_tokens: Annotated[
         int, typer.Option(min=2000, help="Input-token budget per request; larger files go in windows.")
     ] = 24_000,
@@ -174,6 +189,7 @@ def remediate(
         text_edits=text_edits,
         json_output=json_output,
         report=report,
+        rate_limits=parse_rate_limits(rate_limits),
         progress=progress,
         confidence=confidence_policy(
             ctx,
@@ -190,6 +206,16 @@ def remediate(
         ),
     )
     raise typer.Exit(run(options, Console(stderr=True)))
+
+
+def parse_rate_limits(spec: str | None) -> RateLimitConfig | None:
+    """`--rate-limits 'rpm=1000,itpm=450k,otpm=90k'`; a bad spec is a usage error."""
+    if not spec:
+        return None
+    try:
+        return RateLimitConfig.parse(spec)
+    except ValueError as exc:
+        raise UserError(f"--rate-limits: {exc}") from exc
 
 
 def _register_phased_commands() -> None:

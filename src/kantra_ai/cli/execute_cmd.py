@@ -22,12 +22,22 @@ from rich.console import Console
 from rich.table import Table
 
 from kantra_ai.analysis.loader import AnalysisError, load_analysis
+from kantra_ai.cli.confidence_opts import (
+    ComplexityThresholdOpt,
+    EnableConfidenceOpt,
+    MinConfidenceOpt,
+    OnLowConfidenceOpt,
+    ReviewFileOpt,
+    confidence_policy,
+)
 from kantra_ai.cli.errors import ExitCode, UserError
 from kantra_ai.cli.plan_cmd import price_for
 from kantra_ai.cli.progress import ProgressDisplay
 from kantra_ai.cli.remediate import RemediateOptions, simulated_endpoint
+from kantra_ai.config.cli import ConfigOpt, custom_templates
 from kantra_ai.engine.batch_runner import RunContext
 from kantra_ai.engine.budget import CostGuard
+from kantra_ai.engine.confidence import LowConfidenceAction
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome, Status
 from kantra_ai.engine.runner import BatchSettings
@@ -36,6 +46,7 @@ from kantra_ai.plan.incidents import PlanIncidents, check_against_analysis, plan
 from kantra_ai.plan.model import Phase, Plan, PlanError, load_plan
 from kantra_ai.plan.run import PhasesResult, run_phases
 from kantra_ai.plan.state import ExecutionState, load_state, plan_hash, save_state
+from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.prompts.render import system_prompt
 from kantra_ai.providers.pricing import ModelPrice
 from kantra_ai.providers.registry import ProviderConfigError, create_provider, resolve_preset
@@ -65,6 +76,7 @@ class ExecuteOptions:
 
 
 def execute(
+    ctx: typer.Context,
     plan: Annotated[
         Path, typer.Option("--plan", help="plan.yaml written by `kantra-ai plan` (or its directory).")
     ],
@@ -102,6 +114,12 @@ def execute(
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    enable_confidence: EnableConfidenceOpt = False,
+    min_confidence: MinConfidenceOpt = None,
+    on_low_confidence: OnLowConfidenceOpt = LowConfidenceAction.SKIP,
+    complexity_threshold: ComplexityThresholdOpt = None,
+    review_file: ReviewFileOpt = None,
+    config_file: ConfigOpt = None,
 ) -> None:
     """Run a plan phase by phase (non-deferred phases, in order), with state for --resume."""
     options = ExecuteOptions(
@@ -127,6 +145,16 @@ def execute(
             text_edits=text_edits,
             json_output=json_output,
             progress=progress,
+            confidence=confidence_policy(
+                ctx,
+                input_dir=input_dir,
+                enable_confidence=enable_confidence,
+                min_confidence=min_confidence,
+                on_low_confidence=on_low_confidence,
+                complexity_threshold=complexity_threshold,
+                review_file=review_file,
+            ),
+            templates=custom_templates(ctx),
         ),
     )
     raise typer.Exit(run_execute(options, Console(stderr=True)))
@@ -224,6 +252,8 @@ def run_execute(opts: ExecuteOptions, console: Console) -> int:
             system_prompt=system,
             use_tools=use_tools,
             max_retries=ro.max_retries,
+            confidence=ro.confidence,
+            prompts=PromptBuilder(use_tools, ro.templates),
         )
 
         async def go() -> PhasesResult:
@@ -267,6 +297,7 @@ def _finish(
         outcomes=outcomes,
         totals=run.totals,
         aborted=run.aborted,
+        confidence=opts.run.confidence,
     )
     phase_rows = [{"id": p.id, "name": p.name, "status": state.phase(p.id).status} for p in phases]
     summary["phases"] = phase_rows

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from kantra_ai.cli.errors import ExitCode, UserError
 from kantra_ai.cli.remediate import RemediateOptions, load_selection, simulated_endpoint
+from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.engine.runner import BatchSettings
 from kantra_ai.plan.ai_planner import AiPlan, PlannerFailure, plan_with_model
 from kantra_ai.plan.build import build_plan
@@ -86,6 +87,7 @@ def plan(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the plan's phases as JSON on stdout.")
     ] = False,
+    config_file: ConfigOpt = None,
 ) -> None:
     """Group violations into ordered phases: writes plan.yaml and plan.html into --output."""
     if planner not in PLANNERS:

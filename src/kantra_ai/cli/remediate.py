@@ -24,7 +24,9 @@ from kantra_ai.engine.budget import CostGuard
 from kantra_ai.engine.confidence import ConfidencePolicy
 from kantra_ai.engine.events import ObserverGroup, RunObserver
 from kantra_ai.engine.outcomes import Status
+from kantra_ai.engine.ratelimit import RateLimitConfig
 from kantra_ai.engine.runner import BatchSettings, RunPlan, RunResult, execute_plan, plan_run
+from kantra_ai.engine.scheduling import wrap_provider
 from kantra_ai.planning.batches import OUTPUT_TOKENS_PER_INCIDENT
 from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.prompts.custom import CustomTemplates
@@ -67,6 +69,7 @@ class RemediateOptions:
     confidence: ConfidencePolicy = field(default_factory=ConfidencePolicy)  # off unless enabled
     templates: CustomTemplates | None = None  # the user's prompt templates (config), already checked
     history: HistoryOptions = field(default_factory=HistoryOptions)  # run store: --state, --resume, ...
+    rate_limits: RateLimitConfig | None = None  # --rate-limits; unknown ones are learned from headers
 
 
 def _split(values: list[str]) -> list[str]:
@@ -195,6 +198,8 @@ def _remediate(opts: RemediateOptions, console: Console, session: RunSession) ->
         totals=result.totals,
         aborted=result.aborted,
         confidence=opts.confidence,
+        records=result.records,
+        performance=result.performance,
     )
     summary["report"] = str(
         write_run_report(
@@ -230,6 +235,8 @@ async def _execute(
     capture: RunObserver | None = None,
     session: RunSession | None = None,
 ) -> RunResult:
+    # Rate-limit buckets, AIMD concurrency and our own retries (engine/ratelimit.py, adaptive.py).
+    provider = wrap_provider(provider, limits=opts.rate_limits, max_in_flight=opts.batch.parallelism)
     ctx = RunContext(
         provider=provider,
         price=price,

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from kantra_ai.cli.errors import ExitCode, UserError
+from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.report.record import (
     RUN_RECORD_NAME,
     RecordError,
@@ -31,6 +32,7 @@ def report(
     output: Annotated[
         Path | None, typer.Option(help="Where to write report.html (default: next to the run record).")
     ] = None,
+    config_file: ConfigOpt = None,  # paths.input from .kantra-ai.yaml
 ) -> None:
     """Write report.html (per-incident results, diffs, cost) for the last remediate/execute run."""
     if run is None and input_dir is None:

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kantra_ai.cli.errors import UserError
+from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.store.history import HistoryOptions
 from kantra_ai.store.queries import STATUSES, store_view
 from kantra_ai.store.schema import StoreError
@@ -20,9 +21,7 @@ from kantra_ai.store.session import open_store
 
 StateOpt = Annotated[
     Path | None,
-    typer.Option(
-        "--state", help="The run store (SQLite) of this tree; default: INPUT/.kantra-ai/state.db."
-    ),
+    typer.Option("--state", help="The run store (SQLite) of this tree; default: INPUT/.kantra-ai/state.db."),
 ]
 
 
@@ -42,6 +41,7 @@ def status(
     state: StateOpt = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the store's view as JSON.")] = False,
     runs: Annotated[int, typer.Option(min=1, help="Show the last N runs.")] = 10,
+    config_file: ConfigOpt = None,  # paths.input from .kantra-ai.yaml
 ) -> None:
     """Show the run store's view of a tree: runs, incidents per violation and status, cost so far."""
     if not input_dir.is_dir():

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from kantra_ai.cli.errors import UserError
 from kantra_ai.config.loader import ConfigError, LoadedConfig, load_config
-from kantra_ai.config.settings import BINDINGS
-from kantra_ai.prompts.custom import CustomTemplates, TemplateError, load_custom_templates
+from kantra_ai.prompts.custom import CustomTemplates, load_custom_templates
 
 if TYPE_CHECKING:
     from kantra_ai.engine.runner import RunPlan
@@ -77,40 +76,13 @@ def given(ctx: typer.Context, param: str) -> bool:
     return source is not None and source.name in _GIVEN
 
 
-def from_config(ctx: typer.Context, param: str) -> bool:
-    source = ctx.get_parameter_source(param)
-    return source is not None and source.name == "DEFAULT_MAP"
-
-
-def origin(ctx: typer.Context, param: str) -> str:
-    """Where a parameter's value came from: its flag, the config file that set it, or default."""
-    if given(ctx, param):
-        return "--" + param.replace("_", "-")
-    if from_config(ctx, param):
-        loaded = loaded_config(ctx)
-        for key, binding in BINDINGS.items():
-            if binding.param == param and loaded.is_set(key):
-                return f"{loaded.origin(key)} ({key})"
-    return "default"
-
-
-def provenance(ctx: typer.Context, params: dict[str, Any]) -> dict[str, str]:
-    """param -> origin for the given parameters, e.g. for a run record."""
-    return {name: origin(ctx, name) for name in params}
-
-
 def custom_templates(ctx: typer.Context) -> CustomTemplates:
-    """The user templates the config names, compiled and test-rendered (UserError otherwise)."""
-    try:
-        return load_custom_templates(loaded_config(ctx).settings.prompts)
-    except TemplateError as exc:
-        raise UserError(str(exc)) from None
+    """The user templates the config names, compiled and test-rendered (TemplateError, a
+    UserError, otherwise)."""
+    return load_custom_templates(loaded_config(ctx).settings.prompts)
 
 
 def check_templates(prompts: PromptBuilder, plan: RunPlan) -> None:
     """Render the guidance of every planned request now, so that a template failing on some
     request's data is a one-line error before the first request is sent."""
-    try:
-        prompts.check(batch for file_plan in plan.files for batch in file_plan.batches)
-    except TemplateError as exc:
-        raise UserError(str(exc)) from None
+    prompts.check(batch for file_plan in plan.files for batch in file_plan.batches)

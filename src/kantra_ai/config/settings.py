@@ -193,7 +193,7 @@ class PromptSettings(Section):
 
 class BatchingSettings(Section):
     batch_size: int = Field(default=25, ge=1)
-    batch_parallelism: int = Field(default=8, ge=1)
+    batch_parallelism: int = Field(default=32, ge=1)  # remediate's ceiling for the adaptive limiter
     max_batch_tokens: int = Field(default=24_000, ge=2000)
 
 
@@ -242,7 +242,7 @@ BINDINGS: dict[str, Binding] = {
     "provider.model": _b("model"),
     "provider.base-url": _b("base_url"),
     "provider.text-edits": _b("text_edits"),
-    "paths.analysis": _b("analysis"),
+    "paths.analysis": _b("analysis", "remediate", "plan", "prompt"),  # execute: --analysis is a check
     "paths.input": _b("input_dir"),
     "paths.source-root": _b("source_root"),
     "limits.max-cost": _b("max_cost"),

@@ -34,7 +34,7 @@ class _Gate:
 
 @dataclass
 class CacheWarmStats:
-    leaders: int = 0  # requests that went first for a prefix (and wrote it)
+    leaders: int = 0  # requests that went first for at least one prefix (and wrote it)
     held_back: int = 0  # requests that waited for a leader instead of writing the prefix again
     prefix_tokens: int = 0  # estimated shared-prefix tokens over all attempts (cacheable or not)
     cacheable_prefix_tokens: int = 0  # the same, counting only prefixes long enough to be cached
@@ -61,6 +61,9 @@ class AdaptiveProvider:
         warm_prefixes: bool = True,
     ) -> None:
         self.inner = inner
+        self.name = inner.name
+        self.model = inner.model
+        self.local = inner.local
         self.limiter = limiter
         self.protocol = protocol
         self.max_attempts = max(1, max_attempts)
@@ -69,18 +72,6 @@ class AdaptiveProvider:
         self._gates: dict[str, _Gate] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._min_cacheable = min_cacheable_tokens(inner.model, protocol=protocol)
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def model(self) -> str:
-        return self.inner.model
-
-    @property
-    def local(self) -> bool:
-        return self.inner.local
 
     def set_cache_ttl(self, ttl: str) -> None:
         """The TTL of the cache entries the inner provider asks for (Anthropic; OpenAI has none)."""
@@ -112,7 +103,6 @@ class AdaptiveProvider:
             while not gate.warm:
                 if not gate.leader:
                     gate.leader = True
-                    self.cache_stats.leaders += 1
                     return True
                 if not waited:
                     self.cache_stats.held_back += 1
@@ -140,6 +130,7 @@ class AdaptiveProvider:
         billed_before = Usage()
         for attempt in range(self.max_attempts):
             leading = [key for key, _ in prefixes if await self._enter(key)]
+            self.cache_stats.leaders += bool(leading)
             warm = bool(prefixes) and all(self._gates[key].warm for key, _ in prefixes)
             # Cache reads do not count against input-token limits: a warm prefix costs no budget.
             estimate = body_tokens + (0 if warm else shared)

@@ -31,6 +31,7 @@ from kantra_ai.engine.budget import CostGuard
 from kantra_ai.engine.confidence import BatchScreen, ConfidencePolicy
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, Status
+from kantra_ai.engine.relocate import relocate_batch
 from kantra_ai.engine.replies import ReplySource, request_fingerprint
 from kantra_ai.planning.batches import MAX_OUTPUT_TOKENS, Batch
 from kantra_ai.prompts.builder import PromptBuilder
@@ -102,7 +103,8 @@ async def run_batch(batch: Batch, ctx: RunContext) -> list[IncidentOutcome]:
             unreadable = _all(batch, Status.FAILED, f"cannot read file: {exc}")
             ctx.observer.batch_finished(str(batch.path), unreadable)
             return unreadable
-        state = _BatchState(batch, source, source.text, None)
+        # Earlier fixes may have moved the incidents' lines: point the prompt where they are now.
+        state = _BatchState(relocate_batch(batch, source.text), source, source.text, None)
         state.screen = BatchScreen(ctx.confidence, batch.incidents)
         if batch.window is not None:
             state.region = plan_region(source.text, *batch.window)

@@ -53,6 +53,8 @@ DEFAULT_THRESHOLDS: Mapping[Complexity, float] = MappingProxyType(
         Complexity.EXPERT: 0.95,
     }
 )
+# How the reason of a fix applied below its threshold (warn-and-apply) starts.
+APPLIED_BELOW_THRESHOLD = "applied although"
 # A violation with no effort (informational) and no stated complexity: the middle of the scale.
 UNKNOWN_EFFORT_COMPLEXITY = Complexity.MEDIUM
 
@@ -233,7 +235,7 @@ class BatchScreen:
                 )
             return replace(outcome, status=Status.SKIPPED, reason=reason, threshold=threshold)
         if low is not None and outcome.status is Status.FIXED:
-            return replace(outcome, reason=f"applied although {low.describe()}", threshold=threshold)
+            return replace(outcome, reason=f"{APPLIED_BELOW_THRESHOLD} {low.describe()}", threshold=threshold)
         return replace(outcome, threshold=threshold)
 
     def review_entries(self, path: str) -> list[dict[str, object]]:

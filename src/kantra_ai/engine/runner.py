@@ -29,7 +29,7 @@ _TOOL_TOKENS = estimate_tokens(json.dumps(TOOL_INPUT_SCHEMA))
 class BatchSettings:
     max_batch_tokens: int = 24_000
     batch_size: int = 25
-    parallelism: int = 8
+    parallelism: int = 32  # the ceiling; the adaptive limiter starts lower (engine/scheduling.py)
 
 
 @dataclass

@@ -2,9 +2,9 @@
 
 - Order: files are grouped by the rule set of their requests (the rule guidance is the cached
   prefix after the instructions). The first file of every group goes first, so that each group's
-  prefix is written once early, then the groups follow one after the other, so that each cache
-  entry is read while it is fresh. `AdaptiveProvider` holds a group's followers back until its first
-  request has written the prefix.
+  prefix is written once, early; then the longest files first, so the run does not end on a
+  straggler. `AdaptiveProvider` holds a group's followers back until its first request has written
+  the prefix.
 - Read-ahead: the files of the next requests are read and hashed in worker threads before their
   turn (`Prefetcher`), so no request waits for disk and the event loop never blocks on it.
 - Pacing: the provider is wrapped in an `AdaptiveProvider` (rate-limit buckets, AIMD window,
@@ -42,14 +42,24 @@ def rule_set(file_plan: FilePlan) -> tuple[str, ...]:
     return tuple(v.key for v in file_plan.batches[0].violations)
 
 
+def _work(file_plan: FilePlan) -> int:
+    return sum(b.max_output_tokens for b in file_plan.batches)
+
+
 def cache_friendly_order(files: Sequence[FilePlan]) -> list[FilePlan]:
-    """Group leaders first (largest groups first), then each group's remaining files together."""
+    """The first file of every cache group first (largest groups first), then the rest longest first.
+
+    Leaders first: each group's prefix is written once, early, and every later file of the group
+    reads it. Longest first (by planned output, which is what takes time): the run does not end on
+    a straggler started last. Groups are not kept together: runs long enough for a 5 m entry to
+    expire between two files of a group get the 1 h TTL (`choose_ttl`).
+    """
     groups: dict[tuple[str, ...], list[FilePlan]] = {}
-    for file_plan in files:
+    for file_plan in sorted(files, key=lambda f: (-_work(f), str(f.path))):
         groups.setdefault(rule_set(file_plan), []).append(file_plan)
     ordered_groups = sorted(groups.values(), key=lambda g: (-len(g), str(g[0].path)))
     leaders = [group[0] for group in ordered_groups]
-    rest = [f for group in ordered_groups for f in group[1:]]
+    rest = sorted((f for group in ordered_groups for f in group[1:]), key=lambda f: (-_work(f), str(f.path)))
     return leaders + rest
 
 
@@ -72,9 +82,12 @@ def wrap_provider(
     set_retries = getattr(provider, "set_sdk_retries", None)
     if callable(set_retries):
         set_retries(0)
+    # Known limits: the buckets pace the run from the start, so the window may start wide open.
+    # Unknown limits: start small and grow (slow start) while the provider keeps up.
+    known = limits is not None and not limits.empty
     limiter = AdaptiveLimiter(
         limits,
-        initial_window=min(INITIAL_WINDOW, max_in_flight),
+        initial_window=max_in_flight if known else min(INITIAL_WINDOW, max_in_flight),
         max_window=max_in_flight,
         time_scale=time_scale,
     )

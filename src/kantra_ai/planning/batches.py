@@ -16,9 +16,11 @@ from kantra_ai.analysis.model import Incident, Violation
 from kantra_ai.planning.tokens import estimate_tokens
 
 # Output sizing: a verdict costs about 60 tokens, an edit a few lines each way. Sizing max_tokens
-# to the need matters because providers reserve output rate limit from max_tokens up front.
-OUTPUT_BASE_TOKENS = 600
-OUTPUT_TOKENS_PER_INCIDENT = 350
+# to the need matters because providers reserve output rate limit from max_tokens up front: every
+# token reserved and not used is rate limit held idle while the request runs. A reply cut off at
+# max_tokens is never applied; its batch is retried with twice the room.
+OUTPUT_BASE_TOKENS = 200
+OUTPUT_TOKENS_PER_INCIDENT = 250  # a low-effort incident: one or two small edits and its verdict
 MAX_OUTPUT_TOKENS = 32_000
 WINDOW_CONTEXT_LINES = 40
 PROMPT_OVERHEAD_TOKENS = 120  # headings, incident list framing, tool schema share
@@ -54,8 +56,20 @@ class FilePlan:
         return sum(len(b.incidents) for b in self.batches)
 
 
-def output_budget(incident_count: int) -> int:
-    return min(MAX_OUTPUT_TOKENS, OUTPUT_BASE_TOKENS + OUTPUT_TOKENS_PER_INCIDENT * incident_count)
+def output_budget(incident_count: int, effort_units: int | None = None) -> int:
+    """max_tokens for a request fixing `incident_count` incidents; `effort_units` (see
+    `incident_units`) weighs harder rules, whose fixes are longer."""
+    units = incident_count if effort_units is None else effort_units
+    return min(MAX_OUTPUT_TOKENS, OUTPUT_BASE_TOKENS + OUTPUT_TOKENS_PER_INCIDENT * units)
+
+
+def incident_units(incidents: Sequence[Incident]) -> int:
+    """Output weight: 1 per incident of an effort 0-1 rule, 2 for effort 2-4, 3 for effort 5+."""
+    units = 0
+    for incident in incidents:
+        effort = incident.violation.effort or 0
+        units += 1 if effort <= 1 else 2 if effort <= 4 else 3
+    return units
 
 
 def _incident_tokens(incident: Incident) -> int:
@@ -84,7 +98,13 @@ def plan_file(
         cost = fixed_tokens + PROMPT_OVERHEAD_TOKENS + sum(_incident_tokens(i) for i in group)
         if cost + file_tokens <= max_batch_tokens:
             plan.batches.append(
-                Batch(path, tuple(group), None, cost + file_tokens, output_budget(len(group)))
+                Batch(
+                    path,
+                    tuple(group),
+                    None,
+                    cost + file_tokens,
+                    output_budget(len(group), incident_units(group)),
+                )
             )
         else:
             plan.batches.extend(_windows(path, lines, group, fixed_tokens, max_batch_tokens))
@@ -149,4 +169,5 @@ def _window_batch(
 ) -> Batch:
     tokens = fixed_tokens + PROMPT_OVERHEAD_TOKENS + span_tokens(first, last)
     tokens += sum(_incident_tokens(i) for i in incidents)
-    return Batch(path, tuple(incidents), (first, last), tokens, output_budget(len(incidents)))
+    budget = output_budget(len(incidents), incident_units(incidents))
+    return Batch(path, tuple(incidents), (first, last), tokens, budget)

@@ -35,6 +35,7 @@ from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from kantra_ai.analysis.model import Violation
+from kantra_ai.cli.errors import UserError
 from kantra_ai.config.settings import LanguageTemplate, PromptSettings
 
 CONTEXT_VARIABLES = frozenset(
@@ -65,8 +66,9 @@ SAMPLE_CONTEXT: dict[str, Any] = {
 }
 
 
-class TemplateError(ValueError):
-    """A user template that cannot be used: one line naming the config key and the file."""
+class TemplateError(UserError):
+    """A user template that cannot be used: one line naming the config key and the file. A user
+    error wherever it surfaces (loading, planning, the pre-flight render of every request)."""
 
 
 @dataclass(frozen=True)

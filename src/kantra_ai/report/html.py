@@ -187,5 +187,6 @@ def render_report_html(record: dict[str, Any]) -> str:
             file_diffs={f["path"]: diff_rows(f["before"], f["after"]) for f in record.get("files", [])},
             per_file=per_file,
             low_confidence=LOW_CONFIDENCE,
+            confidence=summary.get("confidence") or {},  # per-complexity counts (engine/confidence.py)
         )
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -11,8 +11,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from kantra_ai.analysis.model import Incident
-from kantra_ai.engine.confidence import ConfidencePolicy, confidence_summary
-from kantra_ai.engine.outcomes import IncidentOutcome, RunTotals, Status
+from kantra_ai.engine.confidence import APPLIED_BELOW_THRESHOLD, ConfidencePolicy, confidence_summary
+from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, RunTotals, Status
+from kantra_ai.report.metrics import metric_rows, performance_metrics
 
 
 def _money(cost: float | None) -> str:
@@ -32,6 +33,8 @@ def run_summary(
     totals: RunTotals,
     aborted: str = "",
     confidence: ConfidencePolicy | None = None,
+    records: Sequence[RequestRecord] = (),
+    performance: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     counts = Counter(outcomes[i.id].status.value for i in selected if i.id in outcomes)
     by_violation: dict[str, Counter[str]] = {}
@@ -74,6 +77,12 @@ def run_summary(
         "aborted": aborted or None,
         "by_violation": {k: dict(v) for k, v in sorted(by_violation.items())},
         "confidence": confidence_summary(selected, outcomes, confidence or ConfidencePolicy()),
+        # Caching, batching, throughput and pacing (report/metrics.py); from the request records.
+        "performance": performance_metrics(
+            records, incidents=len(selected), fixed=fixed, seconds=totals.seconds, cost=cost, run=performance
+        )
+        if records
+        else None,
         "outcomes": [
             {
                 "id": i.id,
@@ -114,6 +123,8 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     table.add_row("cost", _money(summary["cost_usd"]))
     table.add_row("cost per fixed incident", _money(summary["cost_per_fixed_incident_usd"]))
     table.add_row("time", f"{summary['seconds']:.1f} s")
+    for label, value in metric_rows(summary["performance"]) if summary.get("performance") else []:
+        table.add_row(label, value)
     console.print(table)
     _print_confidence(summary, console)
     failed = [o for o in summary["outcomes"] if o["status"] in ("failed", "skipped")]
@@ -143,7 +154,7 @@ def _print_confidence(summary: dict[str, Any], console: Console) -> None:
         table.add_row(name, f"{row['threshold']:.2f}", *counts)
     console.print(table)
     for row in summary["outcomes"]:
-        if row["status"] == "fixed" and row["reason"]:
+        if row["status"] == "fixed" and row["reason"].startswith(APPLIED_BELOW_THRESHOLD):
             where = f"{row['file']}:{row['line'] or ''} {row['rule']}"
             console.print(f"[yellow]warning:[/] {escape(where)}: {escape(row['reason'])}")
     below = sum(row["below_threshold"] for row in conf["by_complexity"].values())

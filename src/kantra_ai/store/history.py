@@ -72,9 +72,7 @@ class Partition:
         )
 
 
-def partition(
-    incidents: Iterable[Incident], known: dict[str, Known], options: HistoryOptions
-) -> Partition:
+def partition(incidents: Iterable[Incident], known: dict[str, Known], options: HistoryOptions) -> Partition:
     result = Partition()
     for incident in incidents:
         state = None if options.fresh else known.get(incident.id)

@@ -70,6 +70,7 @@ class RunStore:
         self.db = db
         self.path = path
         self.tree = tree
+        self._synchronous = "FULL"  # as `connect` leaves it
 
     @classmethod
     def open(cls, path: Path, tree: str, *, create: bool = True) -> RunStore:
@@ -79,9 +80,18 @@ class RunStore:
         self.db.close()
 
     @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        """One durable transaction; any SQLite failure becomes a one-line StoreError."""
+    def tx(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction; any SQLite failure becomes a one-line StoreError.
+
+        `durable`: on disk (fsync) before this returns. Otherwise the commit is durable against a
+        killed process at once and against a power cut with the next durable commit (WAL frames are
+        synced in order): for records whose loss recovery can make up for.
+        """
+        wanted = "FULL" if durable else "NORMAL"
         try:
+            if wanted != self._synchronous:
+                self.db.execute(f"PRAGMA synchronous = {wanted}")
+                self._synchronous = wanted
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise StoreError(f"run store {self.path}: {exc}") from None
@@ -179,6 +189,22 @@ class RunStore:
         rows = self.query("SELECT id, status, answered FROM incidents WHERE tree=?", (self.tree,))
         return {str(r[0]): Known(str(r[1]), bool(r[2])) for r in rows}
 
+    def unsettled(self) -> set[str]:
+        """Incidents still pending or in flight."""
+        rows = self.query(
+            "SELECT id FROM incidents WHERE tree=? AND status IN ('pending', 'in_flight')", (self.tree,)
+        )
+        return {str(r[0]) for r in rows}
+
+    def unattempted(self) -> int:
+        """Incidents no model reply has covered yet: pending, in flight, or skipped before sending."""
+        rows = self.query(
+            "SELECT count(*) FROM incidents WHERE tree=? AND (status IN ('pending', 'in_flight')"
+            " OR (status = 'skipped' AND answered = 0))",
+            (self.tree,),
+        )
+        return int(rows[0][0])
+
     def register(self, run_id: int, incidents: Iterable[Incident]) -> None:
         """Record the incidents this run will work on as pending (new ones are added)."""
         now = time.time()
@@ -248,7 +274,8 @@ class RunStore:
     # -- requests and replies --------------------------------------------------------------------
 
     def request_started(self, run_id: int, path: str, incident_ids: Sequence[str]) -> int:
-        with self.tx() as db:
+        # Not durable: lost in a power cut, the request would only be missing from the statistics.
+        with self.tx(durable=False) as db:
             cursor = db.execute(
                 "INSERT INTO requests (run_id, path, incident_ids, status, started_at)"
                 " VALUES (?,?,?,'in_flight',?)",
@@ -350,8 +377,11 @@ class RunStore:
         write_id: int | None,
         written: list[Edit] | None,
     ) -> None:
-        """A batch's outcomes, its write's result and its replies marked used, in one commit."""
-        with self.tx() as db:
+        """A batch's outcomes, its write's result and its replies marked used, in one commit.
+
+        Not durable: lost in a power cut, the write intent is still open and recovery decides the
+        same outcomes from the file's content hash."""
+        with self.tx(durable=False) as db:
             self.record_outcomes(db, run_id, decided)
             if write_id is not None:
                 db.execute(

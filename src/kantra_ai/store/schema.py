@@ -5,8 +5,10 @@ mistaken for one, nor changed) and `PRAGMA user_version` is the schema version (
 store is refused instead of misread). Every table is keyed by `tree`: one store can serve several
 checkouts when `--state` points outside them.
 
-Durability: WAL journal, `synchronous=FULL`. A commit is on disk before the run goes on; that is
-what lets the write intent recorded before a file is replaced survive a power cut, not only a kill.
+Durability: WAL journal. Every commit survives a killed process. The commits that must also survive
+a power cut (a paid-for reply; the intent recorded before a file is replaced) use `synchronous=FULL`
+and are on disk before the run goes on; the others (a request in flight, a batch's bookkeeping,
+which recovery can redo from the files) use `NORMAL` and are synced with the next durable commit.
 """
 
 from __future__ import annotations

@@ -47,7 +47,8 @@ def default_store_path(input_dir: Path) -> Path:
 
 
 def tree_key(input_dir: Path, store_path: Path) -> str:
-    """"." for a store inside the tree (it moves with it), else the tree's absolute path."""
+    """The tree's key in the store: "." when the store is inside the tree (it moves with it), else
+    the tree's absolute path."""
     tree = Path(os.path.realpath(input_dir))
     store = Path(os.path.realpath(store_path))
     return "." if tree in store.parents else str(tree)
@@ -102,7 +103,7 @@ class RunSession:
             self.observer = StoreObserver(store, self.run_id)
             killpoint("run-started")
         if self.partition.skipped:
-            self.console.print(f"kantra-ai: {self.partition.describe()}", markup=False, highlight=False)
+            self._say(self.partition.describe())
         return dataclasses.replace(selection, selected=self.partition.to_plan)
 
     def _peek(self, selection: Selection) -> Partition:
@@ -130,16 +131,18 @@ class RunSession:
         if last is not None and last.state.unfinished:
             self.resumes = last
             self._say(f"continuing run #{last.id} ({last.state.value})")
+        elif last is not None and store.unattempted():
+            self.resumes = last  # it finished, but stopped short (--max-cost): not sent yet
         elif self.options.resume:
-            what = f"the last run (#{last.id}) finished" if last else "no run is recorded for this tree"
+            what = f"the last run (#{last.id}) finished all it planned" if last else "no run is recorded"
             raise StoreError(
-                f"--resume: nothing to resume, {what}; run without --resume to process new or pending "
+                f"--resume: nothing to resume on this tree, {what}; run without --resume to process new "
                 "incidents, or with --retry-failed to ask again about failed ones"
             )
         return store
 
     def _say(self, text: str) -> None:
-        self.console.print(f"kantra-ai: {text}", markup=False, highlight=False)
+        self.console.print(f"kantra-ai: {text}", markup=False, highlight=False, soft_wrap=True)
 
     # -- in the event loop -----------------------------------------------------------------------
 
@@ -168,21 +171,14 @@ class RunSession:
             return False
         killpoint("run-finishing")
         store = self.store
-        known = store.known()
         # Outcomes no batch reported (a file that could not be read when planning).
-        unreported = [
-            Decided(o, False)
-            for o in outcomes
-            if o.incident_id in known and known[o.incident_id].status in ("pending", "in_flight")
-        ]
-        with store.tx() as db:
-            store.record_outcomes(db, self.run_id, unreported)
+        unsettled = store.unsettled()
+        unreported = [Decided(o, False) for o in outcomes if o.incident_id in unsettled]
+        if unreported:
+            with store.tx() as db:
+                store.record_outcomes(db, self.run_id, unreported)
         state = (
-            RunState.INTERRUPTED
-            if self.interrupted
-            else RunState.ABORTED
-            if aborted
-            else RunState.FINISHED
+            RunState.INTERRUPTED if self.interrupted else RunState.ABORTED if aborted else RunState.FINISHED
         )
         self._close_run(state, aborted)
         if self.interrupted:
@@ -197,9 +193,7 @@ class RunSession:
         if state is not RunState.FINISHED:
             cancelled = self.observer.in_flight() if self.observer else []
             with self.store.tx() as db:
-                db.executemany(
-                    "UPDATE requests SET status='cancelled' WHERE id=?", [(r,) for r in cancelled]
-                )
+                db.executemany("UPDATE requests SET status='cancelled' WHERE id=?", [(r,) for r in cancelled])
             recover(self.store, self.input_dir)  # settle this run's own open writes now
 
     def summary(self) -> dict[str, Any]:

@@ -1,0 +1,163 @@
+"""Run the benchmark: every strategy on the same workloads against identical fake providers.
+
+    .venv/bin/python -m bench.run_bench                       # both workloads, writes docs/performance.md
+    .venv/bin/python -m bench.run_bench --workloads synthetic --files 40 --no-write --json
+
+Each strategy gets a fresh `FakeProviderServer` in realistic mode (same latency, caching, rate limits
+and 529 rate, same fault seed) so no strategy inherits another's cache or rate-limit state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench.fake import Realism, ServerProcess
+from bench.markdown import render
+from bench.report import lower_bound, summarize
+from bench.strategies import StrategyResult, run_ours, run_predecessor, server_stats
+from bench.workloads import DEFAULT_REAL, Workload, real, synthetic
+
+ROOT = Path(__file__).resolve().parents[1]
+STRATEGIES = ("a", "b", "c")
+
+
+def run_strategy(
+    key: str, workload: Workload, realism: Realism, work_dir: Path, baseline_scale: float
+) -> StrategyResult:
+    if key != "c":
+        realism = replace(realism, time_scale=baseline_scale)
+    with ServerProcess(realism) as server:
+        if key == "c":
+            result = asyncio.run(run_ours(workload, server, realism, work_dir))
+        else:
+            result = asyncio.run(run_predecessor(key, workload, server, work_dir, per_violation=key == "b"))
+    server_stats(result, server)
+    return result
+
+
+def run_workload(
+    workload: Workload,
+    realism: Realism,
+    work_dir: Path,
+    strategies: Sequence[str],
+    log: bool,
+    baseline_scale: float,
+) -> dict[str, Any]:
+    results = []
+    for key in strategies:
+        started = time.monotonic()
+        result = run_strategy(key, workload, realism, work_dir / workload.name, baseline_scale)
+        results.append(result)
+        if log:
+            print(
+                f"  {workload.name} {result.label}: {result.fixed}/{result.incidents} fixed, "
+                f"${result.cost:.4f}, {time.monotonic() - started:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+    ours = next((r for r in results if r.key == "c"), None)
+    tree = work_dir / workload.name / "c" if ours else workload.app
+    bound = lower_bound(workload, tree, ours.fixed if ours else 0)
+    return summarize(workload, results, realism, bound)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.run_bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", default="synthetic,real", help="synthetic, real, or both (comma list)")
+    parser.add_argument("--strategies", default="a,b,c", help="which of a, b, c to run (default all)")
+    parser.add_argument("--files", type=int, default=220, help="files in the synthetic workload")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic workload")
+    parser.add_argument("--real-source", default=DEFAULT_REAL, help="file in ../shared/data/konveyor/")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=10.0,
+        help="run the fake world this many times faster for (c): latency, rate-limit windows, TTLs",
+    )
+    parser.add_argument(
+        "--baseline-time-scale",
+        type=float,
+        default=30.0,
+        help="the same for (a) and (b), which take ~30x longer (scale-free figures are unaffected)",
+    )
+    parser.add_argument("--rate-529", type=float, default=0.03, help="share of requests answered 529")
+    parser.add_argument("--ttft", type=float, default=1.0, help="seconds to first token (unscaled)")
+    parser.add_argument("--tps", type=float, default=80.0, help="output tokens per second (unscaled)")
+    parser.add_argument("--rpm", type=int, default=1_000)
+    parser.add_argument("--itpm", type=int, default=450_000)
+    parser.add_argument("--otpm", type=int, default=90_000)
+    parser.add_argument("--work-dir", type=Path, help="keep workloads and results here (default: temp)")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument("--no-write", action="store_true", help="do not write --out")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
+    parser.add_argument("--quiet", action="store_true")
+    return parser
+
+
+def run(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
+    realism = Realism(
+        ttft=args.ttft,
+        tokens_per_second=args.tps,
+        requests_per_minute=args.rpm,
+        input_tokens_per_minute=args.itpm,
+        output_tokens_per_minute=args.otpm,
+        rate_529=args.rate_529,
+        time_scale=args.time_scale,
+    )
+    strategies = [s for s in STRATEGIES if s in args.strategies.split(",")]
+    figures: dict[str, Any] = {
+        "realism": realism.describe(),
+        "time_scale": realism.time_scale,
+        "baseline_time_scale": args.baseline_time_scale,
+        "workloads": {},
+    }
+    for name in [w.strip() for w in args.workloads.split(",") if w.strip()]:
+        target = work_dir / f"{name}-input"
+        target.mkdir(parents=True, exist_ok=True)
+        if name == "synthetic":
+            workload = synthetic(target, files=args.files, seed=args.seed)
+        elif name == "real":
+            workload = real(target, source=args.real_source)
+        else:
+            raise SystemExit(f"unknown workload {name!r}; use synthetic or real")
+        if not args.quiet:
+            print(f"{workload.name}: {workload.description}", file=sys.stderr, flush=True)
+        figures["workloads"][name] = run_workload(
+            workload, realism, work_dir, strategies, not args.quiet, args.baseline_time_scale
+        )
+    return figures
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = "python -m bench.run_bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    started = time.monotonic()
+    if args.work_dir is not None:
+        args.work_dir.mkdir(parents=True, exist_ok=True)
+        figures = run(args, args.work_dir)
+    else:
+        with tempfile.TemporaryDirectory(prefix="kantra-bench-") as tmp:
+            figures = run(args, Path(tmp))
+    figures["bench_seconds"] = round(time.monotonic() - started, 1)
+    figures["command"] = command.strip()
+    if not args.no_write:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(render(figures), encoding="utf-8")
+        if not args.quiet:
+            print(f"wrote {args.out}", file=sys.stderr)
+    if args.json:
+        sys.stdout.write(json.dumps(figures, indent=2, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

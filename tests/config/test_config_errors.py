@@ -1,0 +1,201 @@
+"""Bad config files: unknown keys warn (naming key and file), bad values stop with one line naming
+key, value and what is allowed; `config show` tells where each setting came from, secrets masked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from tests.cli.helpers import analysis_of, copy_example, run
+
+from kantra_ai.cli.app import app
+from kantra_ai.config.loader import load_config
+from kantra_ai.config.settings import BINDINGS, Settings
+
+EXAMPLE = "javaee-inventory"
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _config(project: Path, text: str) -> Path:
+    path = project / ".kantra-ai.yaml"
+    path.write_text(text)
+    return path
+
+
+def _dry_run(project: Path) -> int:
+    app_dir = copy_example(EXAMPLE, project)
+    return run("remediate", "--analysis", analysis_of(EXAMPLE), "--input", app_dir, "--dry-run", "--json")
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("kantra-ai: error:"), err
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_an_unknown_key_is_a_warning_naming_key_and_file_and_the_run_goes_on(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _config(project, "provider:\n  nmae: openai\nbogus-section: 1\n")
+    assert _dry_run(project) == 0
+    err = capsys.readouterr().err
+    assert (
+        "warning: ./.kantra-ai.yaml: unknown key 'provider.nmae' (ignored); did you mean 'provider.name'?"
+        in err
+    )
+    assert "unknown key 'bogus-section'" in err
+
+
+def test_a_top_level_key_in_the_wrong_section_is_pointed_to_its_section(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _config(project, "batch-size: 3\n")
+    assert _dry_run(project) == 0
+    assert "did you mean 'batching.batch-size'?" in capsys.readouterr().err
+
+
+def test_an_api_key_in_a_config_file_is_ignored_and_never_echoed(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _config(project, "provider:\n  api-key: sk-ant-from-the-file-1234\n")
+    assert _dry_run(project) == 0
+    captured = capsys.readouterr()
+    assert "provider.api-key' ignored: secrets are never read from config files" in captured.err
+    assert "sk-ant-from-the-file-1234" not in captured.out + captured.err
+
+
+@pytest.mark.parametrize(
+    "text, fragments",
+    [
+        (
+            "confidence:\n  on-low-confidence: ask\n",
+            ["confidence.on-low-confidence", "'ask'", "'skip', 'warn-and-apply' or 'manual-review-file'"],
+        ),
+        (
+            "confidence:\n  min-confidence: 1.5\n",
+            ["confidence.min-confidence", "1.5", "less than or equal to 1"],
+        ),
+        (
+            "confidence:\n  complexity-thresholds: {high: -0.1}\n",
+            ["confidence.complexity-thresholds.high", "-0.1", "greater than or equal to 0"],
+        ),
+        ("batching:\n  batch-size: 0\n", ["batching.batch-size", "0", "greater than or equal to 1"]),
+        ("limits:\n  max-cost: cheap\n", ["limits.max-cost", "'cheap'", "valid number"]),
+        ("filters:\n  categories: [urgent]\n", ["filters.categories[0]", "'urgent'", "'mandatory'"]),
+        ("provider:\n  name: skynet\n", ["provider.name", "'skynet'", "ollama"]),
+        ("provider: claude\n", ["provider", "'claude'", "expected a mapping"]),
+        ("git:\n  commit-strategy: sometimes\n", ["git.commit-strategy", "'sometimes'", "'at-end'"]),
+        (
+            "prompts:\n  rule-templates: [{match: 'javax-*'}]\n",
+            ["prompts.rule-templates[0].template", "missing"],
+        ),
+        ("prompts:\n  language-templates: {cobol: t.j2}\n", ["prompts.language-templates", "cobol", "java"]),
+    ],
+)
+def test_an_invalid_value_is_one_line_naming_file_key_value_and_what_is_allowed(
+    text: str, fragments: list[str], project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _config(project, text)
+    assert _dry_run(project) == 2
+    error = _one_line_error(capsys)
+    assert "./.kantra-ai.yaml" in error
+    for fragment in fragments:
+        assert fragment in error
+
+
+def test_a_config_file_that_is_not_yaml_is_one_line_with_its_line(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _config(project, "provider:\n  name: [claude\n")
+    assert _dry_run(project) == 2
+    error = _one_line_error(capsys)
+    assert "./.kantra-ai.yaml: line 3: not valid YAML" in error
+
+
+def test_a_missing_config_option_file_is_refused(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    app_dir = copy_example(EXAMPLE, project)
+    args = ["--analysis", analysis_of(EXAMPLE), "--input", app_dir, "--config", project / "nope.yaml"]
+    assert run("remediate", *args) == 2
+    assert "--config" in _one_line_error(capsys)
+
+
+def test_config_show_names_the_source_of_each_setting_and_masks_secrets(
+    project: Path, user_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (user_home / ".kantra-ai.yaml").write_text(
+        "batching: {batch-size: 5}\nprovider: {model: claude-haiku-4-5}\n"
+    )
+    _config(project, "provider:\n  model: claude-opus-4-8\ngit:\n  create-pr: true\n")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "https://user:hunter2@proxy.example/v1")
+    assert run("config", "show", "--json") == 0
+    out = capsys.readouterr().out
+    settings = json.loads(out)["settings"]
+    assert settings["provider.model"] == {"value": "claude-opus-4-8", "source": "./.kantra-ai.yaml"}
+    assert settings["batching.batch-size"] == {"value": "5", "source": "~/.kantra-ai.yaml"}
+    assert settings["batching.max-batch-tokens"]["source"] == "default"
+    assert settings["provider.api-key"] == {"value": "set (hidden)", "source": "env ANTHROPIC_API_KEY"}
+    assert settings["provider.base-url"]["source"] == "env ANTHROPIC_BASE_URL"
+    assert "hunter2" not in out and "sk-ant-test-secret-0000" not in out
+    assert "not used yet" in settings["git.create-pr"]["source"]
+
+
+def test_config_show_prints_a_table_for_people(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _config(project, "confidence:\n  enabled: true\n")
+    assert run("config", "show") == 0
+    out = capsys.readouterr().out
+    assert "./.kantra-ai.yaml" in out
+    assert "confidence.enabled" in out
+
+
+def test_config_show_takes_the_config_option(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    extra = project / "team.yaml"
+    extra.write_text("provider: {name: ollama}\n")
+    assert run("config", "show", "--json", "--config", extra) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["settings"]["provider.name"]["source"] == str(extra)
+    assert document["settings"]["provider.api-key"]["value"] == "(not needed)"
+
+
+def test_every_binding_names_a_real_key() -> None:
+    loaded = load_config(cwd=Path("/nonexistent"), home=Path("/nonexistent"), env={})
+    for key in BINDINGS:
+        loaded.value(key)  # raises KeyError for a key the settings do not have
+
+
+def test_the_config_defaults_are_the_remediate_flag_defaults() -> None:
+    command = typer.main.get_command(app)
+    remediate = command.commands["remediate"]  # type: ignore[attr-defined]
+    defaults = Settings()
+    loaded = load_config(cwd=Path("/nonexistent"), home=Path("/nonexistent"), env={})
+    loaded.settings = defaults
+    params = {p.name: p for p in remediate.params}
+    for key, binding in BINDINGS.items():
+        if binding.param not in params or (binding.commands and "remediate" not in binding.commands):
+            continue
+        flag_default = params[binding.param].default
+        value = loaded.value(key)
+        expected = [] if flag_default is None and isinstance(value, list) else flag_default
+        if hasattr(expected, "value"):
+            expected = expected.value
+        if hasattr(value, "value"):
+            value = value.value
+        assert value == expected, key
+
+
+def test_the_readme_example_config_is_valid_and_complete(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Configuration file `.kantra-ai.yaml`", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / ".kantra-ai.yaml").write_text(example)
+    loaded = load_config(cwd=tmp_path, home=tmp_path / "home", env={})
+    assert loaded.warnings == []
+    sections = {key.split(".", 1)[0] for key in loaded.origins}
+    assert sections == {name.replace("_", "-") for name in Settings.model_fields}

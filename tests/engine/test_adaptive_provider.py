@@ -1,0 +1,128 @@
+"""The adaptive provider against the fake server: cache warming, our own retries, billing of retries."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from kantra_ai.engine.adaptive import AdaptiveProvider
+from kantra_ai.engine.ratelimit import AdaptiveLimiter
+from kantra_ai.engine.scheduling import wrap_provider
+from kantra_ai.fakeprovider.faults import Fault, FaultPlan
+from kantra_ai.fakeprovider.latency import LatencyModel
+from kantra_ai.fakeprovider.recipes import respond
+from kantra_ai.fakeprovider.server import FakeProviderServer
+from kantra_ai.prompts.render import system_prompt
+from kantra_ai.providers.anthropic_provider import AnthropicProvider
+from kantra_ai.providers.base import ModelRequest, ProviderError
+from kantra_ai.providers.pricing import Usage
+
+MODEL = "claude-sonnet-5-5"
+GUIDANCE = "## Rules involved\n\n### Rule javax-to-jakarta-import-00001 (mandatory, effort 1)\n" + (
+    "Replace the javax packages by their jakarta equivalents. " * 20
+)
+
+
+def _request(n: int, guidance: str = GUIDANCE) -> ModelRequest:
+    prompt = f"## File: src/F{n}.java\n\n```java\nclass F{n} {{}}\n```\n\n## Incidents\n"
+    return ModelRequest(system_prompt(True), guidance, prompt, max_tokens=400)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeProviderServer]:
+    # A time to first token long enough that parallel requests are all in flight before any of them
+    # has written the cache (a zero-latency server would let the first finish before the next).
+    with FakeProviderServer(respond, latency=LatencyModel(ttft=0.3)) as fake:
+        yield fake
+
+
+def _adaptive(server: FakeProviderServer, *, warm: bool = True) -> AdaptiveProvider:
+    inner = AnthropicProvider(MODEL, api_key="test-key", base_url=server.anthropic_base_url, max_retries=0)
+    return AdaptiveProvider(inner, AdaptiveLimiter(initial_window=16, time_scale=1000.0), warm_prefixes=warm)
+
+
+async def _fan_out(provider: AdaptiveProvider, count: int) -> Usage:
+    try:
+        responses = await asyncio.gather(*(provider.complete(_request(n)) for n in range(count)))
+    finally:
+        await provider.aclose()
+    return sum((r.usage for r in responses), Usage())
+
+
+async def test_parallel_requests_sharing_a_prefix_write_it_once_and_read_it_after(
+    server: FakeProviderServer,
+) -> None:
+    provider = _adaptive(server)
+    usage = await _fan_out(provider, 8)
+    one_write = usage.cache_write_tokens
+    assert provider.cache_stats.leaders == 1  # one request warmed instructions and guidance
+    assert provider.cache_stats.held_back == 7
+    assert usage.cache_read_tokens == 7 * one_write > 0
+
+
+async def test_without_warming_parallel_requests_all_pay_the_cache_write(server: FakeProviderServer) -> None:
+    usage = await _fan_out(_adaptive(server, warm=False), 8)
+    assert usage.cache_read_tokens == 0
+    assert usage.cache_write_tokens > 0
+
+
+async def test_the_instructions_prefix_is_shared_across_rule_sets(server: FakeProviderServer) -> None:
+    provider = _adaptive(server)
+    other = GUIDANCE.replace("javax-to-jakarta-import-00001", "ee-to-quarkus-00000")
+    try:
+        first = await provider.complete(_request(1))
+        second = await provider.complete(_request(2, other))
+    finally:
+        await provider.aclose()
+    assert first.usage.cache_read_tokens == 0
+    # The second rule set reads the instructions and writes only its own guidance.
+    assert 0 < second.usage.cache_read_tokens < first.usage.cache_write_tokens
+
+
+async def test_overload_and_rate_limit_answers_are_retried_by_the_limiter_not_the_sdk() -> None:
+    faults = FaultPlan.sequence(Fault.overloaded(retry_after_ms=1), Fault.status(429, retry_after_ms=1))
+    with FakeProviderServer(respond, faults=faults) as server:
+        provider = wrap_provider(
+            AnthropicProvider(MODEL, api_key="k", base_url=server.anthropic_base_url), time_scale=1000.0
+        )
+        try:
+            response = await provider.complete(_request(1))
+        finally:
+            await provider.aclose()
+        assert server.request_count == 3
+    assert response.stop_reason == "tool_use"
+    assert provider.limiter.stats.overloaded == 1
+    assert provider.limiter.stats.rate_limited == 1
+
+
+async def test_a_rejected_key_is_not_retried() -> None:
+    faults = FaultPlan.every_request(Fault.status(401), 5)
+    with FakeProviderServer(respond, faults=faults) as server:
+        provider = wrap_provider(
+            AnthropicProvider(MODEL, api_key="k", base_url=server.anthropic_base_url), time_scale=1000.0
+        )
+        with pytest.raises(ProviderError) as raised:
+            await provider.complete(_request(1))
+        await provider.aclose()
+        assert server.request_count == 1
+    assert raised.value.fatal
+
+
+async def test_tokens_billed_by_a_broken_stream_are_added_to_the_retried_reply() -> None:
+    with FakeProviderServer(respond, faults={1: Fault.drop(0.9)}) as server:
+        provider = wrap_provider(
+            AnthropicProvider(MODEL, api_key="k", base_url=server.anthropic_base_url), time_scale=1000.0
+        )
+        try:
+            response = await provider.complete(_request(1))
+        finally:
+            await provider.aclose()
+    # The dropped attempt already reported its input at message_start: it is billed too.
+    single = (
+        response.usage.input_tokens + response.usage.cache_write_tokens + response.usage.cache_read_tokens
+    )
+    assert server.request_count == 2
+    assert single > 0
+    assert response.usage.cache_write_tokens + response.usage.cache_read_tokens > 0

@@ -1,0 +1,61 @@
+"""Incidents are pointed at where their line is now, after earlier fixes moved it."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from kantra_ai.analysis.model import Category, Incident, Violation
+from kantra_ai.engine.relocate import relocate, relocate_batch, snippet_lines
+from kantra_ai.planning.batches import Batch
+
+RULE = Violation("rules", "ee-to-quarkus-00000", "d", Category.POTENTIAL, 1)
+SNIP = (
+    "3  import javax.ejb.Stateless;\n4  import javax.persistence.PersistenceContext;\n5  \n"
+    "6  @Stateless\n7  public class A {"
+)
+ORIGINAL = (
+    "package a;\n\nimport javax.ejb.Stateless;\nimport javax.persistence.PersistenceContext;\n\n"
+    "@Stateless\npublic class A {\n}\n"
+)
+
+
+def _incident(line: int | None, snip: str = SNIP) -> Incident:
+    return Incident("i1", RULE, "u", PurePosixPath("A.java"), line, "replace @Stateless", snip)
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.split("\n")]
+
+
+def test_an_incident_whose_line_did_not_move_keeps_it() -> None:
+    assert relocate(_incident(6), _lines(ORIGINAL)).line == 6
+
+
+def test_an_incident_below_a_deleted_line_moves_up() -> None:
+    edited = ORIGINAL.replace("import javax.persistence.PersistenceContext;\n", "")
+    moved = relocate(_incident(6), _lines(edited))
+    assert moved.line == 5 and moved.id == "i1"
+
+
+def test_among_equal_lines_the_one_with_the_matching_neighbours_wins() -> None:
+    edited = "@Stateless\nclass Decoy {}\n\n" + ORIGINAL.replace("package a;\n", "")
+    assert relocate(_incident(6), _lines(edited)).line == 8
+
+
+def test_without_a_snippet_or_when_the_line_is_gone_the_analyzers_line_stays() -> None:
+    edited = ORIGINAL.replace("@Stateless", "@ApplicationScoped")
+    assert relocate(_incident(6), _lines(edited)).line == 6
+    assert relocate(_incident(6, snip=""), _lines("x\n" + ORIGINAL)).line == 6
+    assert relocate(_incident(None), _lines(ORIGINAL)).line is None
+
+
+def test_snippet_lines_are_read_by_number() -> None:
+    assert snippet_lines(SNIP)[6] == "@Stateless"
+    assert snippet_lines("12  \n13      indented();")[13] == "indented();"
+
+
+def test_a_batch_is_unchanged_when_nothing_moved() -> None:
+    batch = Batch(PurePosixPath("A.java"), (_incident(6),), None, 100, 100)
+    assert relocate_batch(batch, ORIGINAL) is batch
+    moved = relocate_batch(batch, "// header\n" + ORIGINAL)
+    assert moved.incidents[0].line == 7 and moved.path == batch.path

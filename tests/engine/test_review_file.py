@@ -1,0 +1,52 @@
+"""The manual-review file: appended atomically, never clobbered, readable by people and by YAML."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kantra_ai.engine.review_file import ReviewFileError, append_review_entries, read_review_file
+
+
+def _entry(n: int) -> dict[str, object]:
+    return {"file": f"F{n}.java", "edits": [{"old": "import javax.a;\nimport javax.b;\n", "new": "x\n"}]}
+
+
+def test_entries_are_appended_not_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "review.yaml"
+    append_review_entries(path, [_entry(1)])
+    append_review_entries(path, [_entry(2), _entry(3)])
+    entries = read_review_file(path)
+    assert [e["file"] for e in entries] == ["F1.java", "F2.java", "F3.java"]
+    assert all("recorded_at" in e for e in entries)
+
+
+def test_code_is_written_as_literal_blocks_and_round_trips(tmp_path: Path) -> None:
+    path = tmp_path / "review.yaml"
+    append_review_entries(path, [_entry(1)])
+    text = path.read_text()
+    assert "old: |\n" in text
+    assert text.startswith("# kantra-ai manual review")
+    assert yaml.safe_load(text)["entries"][0]["edits"][0]["old"] == "import javax.a;\nimport javax.b;\n"
+
+
+def test_concurrent_appends_lose_no_entry(tmp_path: Path) -> None:
+    path = tmp_path / "review.yaml"
+    threads = [threading.Thread(target=append_review_entries, args=(path, [_entry(n)])) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(e["file"] for e in read_review_file(path)) == sorted(f"F{n}.java" for n in range(20))
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_file_that_is_not_a_review_file_is_never_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "review.yaml"
+    path.write_text("precious: [unclosed\n")
+    with pytest.raises(ReviewFileError, match="not overwritten"):
+        append_review_entries(path, [_entry(1)])
+    assert path.read_text() == "precious: [unclosed\n"

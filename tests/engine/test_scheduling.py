@@ -1,0 +1,58 @@
+"""Scheduling: cache-group leaders first, longest files next; read-ahead never hands out stale text."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+
+from kantra_ai.analysis.model import Category, Incident, Violation
+from kantra_ai.engine.scheduling import Prefetcher, cache_friendly_order, rule_set
+from kantra_ai.planning.batches import Batch, FilePlan
+
+
+def _file(name: str, rule: str, output: int) -> FilePlan:
+    violation = Violation("rs", rule, "d", Category.MANDATORY, 1)
+    incident = Incident(f"id-{name}", violation, name, PurePosixPath(name), 1, "m")
+    return FilePlan(PurePosixPath(name), [Batch(PurePosixPath(name), (incident,), None, 100, output)])
+
+
+def test_every_cache_group_starts_early_then_the_longest_files_go_first() -> None:
+    files = [
+        _file("a1", "A", 100),
+        _file("a2", "A", 900),
+        _file("a3", "A", 500),
+        _file("b1", "B", 300),
+        _file("b2", "B", 50),
+        _file("c1", "C", 10),
+    ]
+    order = cache_friendly_order(files)
+    leaders = order[:3]
+    assert {rule_set(f) for f in leaders} == {("rs/A",), ("rs/B",), ("rs/C",)}
+    assert [str(f.path) for f in leaders] == ["a2", "b1", "c1"]  # each group's longest leads
+    assert [str(f.path) for f in order[3:]] == ["a3", "a1", "b2"]
+    assert sorted(map(str, (f.path for f in order))) == sorted(str(f.path) for f in files)
+
+
+async def test_read_ahead_returns_the_file_as_read_when_it_is_unchanged(tmp_path: Path) -> None:
+    (tmp_path / "A.java").write_text("class A {}\n", encoding="utf-8")
+    prefetcher = Prefetcher(tmp_path)
+    prefetcher.schedule([Path("A.java")])
+    source = await prefetcher.read(tmp_path / "A.java")
+    prefetcher.close()
+    assert source.text == "class A {}\n"
+    assert prefetcher.hits == 1
+
+
+async def test_read_ahead_rereads_a_file_changed_after_it_was_prefetched(tmp_path: Path) -> None:
+    target = tmp_path / "A.java"
+    target.write_text("class A {}\n", encoding="utf-8")
+    prefetcher = Prefetcher(tmp_path)
+    prefetcher.schedule([Path("A.java")])
+    prefetcher._pending[target].result()  # the read-ahead has happened
+    target.write_text("class A { int changed; }\n", encoding="utf-8")
+    stat = target.stat()
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    source = await prefetcher.read(target)
+    prefetcher.close()
+    assert "changed" in source.text
+    assert prefetcher.misses == 1

@@ -1,0 +1,138 @@
+"""One run per tree at a time; a store that is not ours, damaged or too new is refused in one line."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from tests.cli.helpers import copy_example, expected_of, run, tree_differences
+from tests.store.helpers import one_line_error, remediate
+
+from kantra_ai.fakeprovider.server import FakeProviderServer
+from kantra_ai.store.lock import TreeLock
+from kantra_ai.store.schema import APPLICATION_ID, SCHEMA_VERSION
+
+EXAMPLE = "javaee-inventory"
+
+
+def _pristine(tmp_path: Path) -> Path:
+    return copy_example(EXAMPLE, tmp_path / "pristine")
+
+
+def test_a_second_run_on_the_same_tree_is_refused_while_the_first_holds_the_lock(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    with TreeLock(app / ".kantra-ai" / "lock") as held:
+        held.acquire()
+        code, _ = remediate(EXAMPLE, app, fake)
+    assert code == 2
+    error = one_line_error(capsys.readouterr().err)
+    assert "another kantra-ai run" in error and "--wait-lock" in error
+    assert fake.request_count == 0
+    assert tree_differences(app, _pristine(tmp_path)) == []
+
+
+def test_wait_lock_waits_for_the_other_run_and_then_works(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    held = TreeLock(app / ".kantra-ai" / "lock")
+    held.acquire()
+    releaser = threading.Timer(0.5, held.release)
+    releaser.start()
+    try:
+        code, _ = remediate(EXAMPLE, app, fake, "--wait-lock")
+    finally:
+        releaser.join()
+    assert code == 0
+    assert "waiting for another kantra-ai run" in capsys.readouterr().err
+    assert tree_differences(app, expected_of(EXAMPLE)) == []
+
+
+def test_the_lock_is_released_when_a_run_ends(tmp_path: Path, fake: FakeProviderServer) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    remediate(EXAMPLE, app, fake)
+    lock = TreeLock(app / ".kantra-ai" / "lock")
+    lock.acquire()  # would raise LockBusy if the run had kept it
+    lock.release()
+
+
+def _corrupt(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"this is not a database, it was overwritten by something else\n" * 100)
+
+
+def _foreign(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT)")
+    db.commit()
+    db.close()
+
+
+def _newer(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.execute("CREATE TABLE future (x)")
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize(
+    "spoil, fragment",
+    [(_corrupt, "not a usable kantra-ai run store"), (_foreign, "another application"), (_newer, "newer")],
+    ids=["corrupted", "foreign", "newer"],
+)
+def test_a_store_that_cannot_be_used_is_a_one_line_error_with_a_way_out(
+    spoil: object, fragment: str, tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    store = app / ".kantra-ai" / "state.db"
+    spoil(store)  # type: ignore[operator]
+    before = store.read_bytes()
+    code, _ = remediate(EXAMPLE, app, fake)
+    assert code == 2
+    error = one_line_error(capsys.readouterr().err)
+    assert fragment in error and f"mv {store} {store}.bad" in error and "--state" in error
+    assert store.read_bytes() == before  # never "repaired" behind the user's back
+    assert fake.request_count == 0
+    assert tree_differences(app, _pristine(tmp_path)) == []
+    # The way out works.
+    store.rename(store.with_name("state.db.bad"))
+    assert remediate(EXAMPLE, app, fake)[0] == 0
+
+
+def test_status_shows_runs_violations_and_cost_so_far(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example("multi-violation", tmp_path)
+    remediate("multi-violation", app, fake)
+    remediate("multi-violation", app, fake)
+    capsys.readouterr()
+    assert run("status", "--input", app, "--json") == 0
+    view = json.loads(capsys.readouterr().out)
+    assert [r["state"] for r in view["runs"]] == ["finished", "finished"]
+    newest, first = view["runs"]
+    assert first["requests"] == 5 and newest["requests"] == 0
+    assert newest["skipped_as_done"] == 28 and first["outcomes"] == {"fixed": 27, "failed": 1}
+    assert view["incidents"]["fixed"] == 27 and view["incidents"]["failed"] == 1
+    assert view["by_violation"]["jndi-to-quarkus-00001"]["failed"] == 1
+    assert view["cost_usd"] == pytest.approx(first["cost_usd"]) and view["cost_usd"] > 0
+    assert run("status", "--input", app) == 0
+    table = capsys.readouterr().out
+    assert "Runs" in table and "jndi-to-quarkus-00001" in table and "cost so far $" in table
+
+
+def test_status_of_a_tree_without_a_store_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    assert run("status", "--input", app) == 2
+    assert "no run store" in one_line_error(capsys.readouterr().err)
+    assert not (app / ".kantra-ai").exists()
