@@ -107,7 +107,7 @@ def metrics(result: StrategyResult, realism: Realism) -> dict[str, Any]:
         else None,
         "rate_limit_bound_minutes_with_full_buckets": round(burst_minutes, 2),
         "throughput_vs_bound_with_full_buckets": (
-            round(burst_minutes / scaled_minutes, 3) if scaled_minutes else None
+            round(burst_minutes / scaled_minutes, 3) if scaled_minutes and burst_minutes else None
         ),
         "time_scale": result.time_scale,
         "pacing": perf.get("pacing"),
@@ -141,6 +141,7 @@ def summarize(
         }
     return {
         "workload": workload.description,
+        "files": workload.files,
         "strategies": rows,
         "lower_bound": {
             "input_tokens": bound.input_tokens,
@@ -160,16 +161,23 @@ def targets(rows: dict[str, Any], ratios: dict[str, Any]) -> dict[str, Any]:
     vs_a = (ratios.get("c_vs_a") or {}).get("cost_per_fixed_incident")
     vs_lb = (ratios.get("c_vs_lower_bound") or {}).get("cost_per_fixed_incident")
     cache = ours["cache_read_ratio_of_cacheable_prefix"] or ours["cache_read_ratio_of_cached_prefix"]
-    throughput = ours["throughput_vs_rate_limit_bound"]
+    # The strict bound: the buckets start full, so a short run may spend one minute's allowance at
+    # once; against the per-minute limits alone a short run can exceed 100%.
+    throughput = ours["throughput_vs_bound_with_full_buckets"]
 
     def check(value: float | None, ok: bool, goal: str) -> dict[str, Any]:
         return {"value": None if value is None else round(value, 3), "goal": goal, "met": bool(ok)}
 
+    if not ours["rate_limit_bound_minutes_with_full_buckets"]:
+        throughput = None  # the whole run fits in the buckets' initial allowance: no limit binds
+
     return {
         "cost_per_fixed_vs_naive": check(vs_a, vs_a is not None and vs_a <= 0.1, "<= 0.10"),
         "cost_per_fixed_vs_lower_bound": check(vs_lb, vs_lb is not None and vs_lb <= 1.5, "<= 1.5"),
-        "throughput_vs_rate_limit_bound": check(
-            throughput, throughput is not None and throughput >= 0.85, ">= 0.85"
+        "throughput_vs_rate_limit_bound_with_full_buckets": (
+            check(throughput, throughput >= 0.85, ">= 0.85")
+            if throughput is not None
+            else {"value": None, "goal": ">= 0.85", "met": None}
         ),
         "cacheable_prefix_read_from_cache": check(cache, cache is not None and cache >= 0.7, ">= 0.70"),
         "incidents_lost_to_429_529": check(ours["lost_to_429_529"], ours["lost_to_429_529"] == 0, "0"),

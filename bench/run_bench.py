@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.fake import Realism, ServerProcess
 from bench.markdown import render
-from bench.report import lower_bound, summarize
+from bench.report import lower_bound, metrics, summarize, targets
 from bench.strategies import StrategyResult, run_ours, run_predecessor, server_stats
 from bench.workloads import DEFAULT_REAL, Workload, real, synthetic
 
@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--strategies", default="a,b,c", help="which of a, b, c to run (default all)")
     parser.add_argument("--files", type=int, default=220, help="files in the synthetic workload")
     parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic workload")
+    parser.add_argument(
+        "--long-run-files", type=int, default=880, help="files of the (c)-only long run (0: skip it)"
+    )
     parser.add_argument("--real-source", default=DEFAULT_REAL, help="file in ../shared/data/konveyor/")
     parser.add_argument(
         "--time-scale",
@@ -99,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
     parser.add_argument("--no-write", action="store_true", help="do not write --out")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
+    parser.add_argument(
+        "--from-json", type=Path, help="do not run: re-render --out from figures saved with --json"
+    )
     parser.add_argument("--quiet", action="store_true")
     return parser
 
@@ -134,13 +140,35 @@ def run(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
         figures["workloads"][name] = run_workload(
             workload, realism, work_dir, strategies, not args.quiet, args.baseline_time_scale
         )
+    if "c" in strategies and args.long_run_files > 0:
+        # Throughput in steady state: a run long enough that the full buckets at its start matter little.
+        target = work_dir / "long-input"
+        target.mkdir(parents=True, exist_ok=True)
+        workload = synthetic(target, files=args.long_run_files, seed=args.seed + 1)
+        if not args.quiet:
+            print(f"long run: {workload.description}", file=sys.stderr, flush=True)
+        result = run_strategy("c", workload, realism, work_dir / "long", args.baseline_time_scale)
+        figures["long_run"] = {"workload": workload.description, "c": metrics(result, realism)}
+    return figures
+
+
+def rerender(path: Path) -> dict[str, Any]:
+    """Figures saved with --json, with the targets re-evaluated (for --from-json)."""
+    figures: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    for workload in figures["workloads"].values():
+        workload["targets"] = targets(workload["strategies"], workload["ratios"])
     return figures
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    command = "python -m bench.run_bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    shown = [a for a in (argv if argv is not None else sys.argv[1:]) if a not in ("--json", "--quiet")]
+    command = "python -m bench.run_bench " + " ".join(shown)
     started = time.monotonic()
+    if args.from_json is not None:
+        figures = rerender(args.from_json)
+        args.out.write_text(render(figures), encoding="utf-8")
+        return 0
     if args.work_dir is not None:
         args.work_dir.mkdir(parents=True, exist_ok=True)
         figures = run(args, args.work_dir)

@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,11 @@ def record_run(app: Path, selection: Selection, per_request: int, *, fsync: bool
         assert session.store is not None and session.observer is not None
         if not fsync:
             tx = session.store.tx
-            session.store.tx = lambda durable=True: tx(durable=False)  # type: ignore[method-assign]
+
+            def never_durable(*, durable: bool = True) -> AbstractContextManager[sqlite3.Connection]:
+                return tx(durable=False)
+
+            session.store.tx = never_durable  # type: ignore[method-assign, assignment]
         observer, todo = session.observer, session.partition.to_plan
         by_file: dict[str, list[Incident]] = {}
         for incident in todo:
@@ -261,7 +266,11 @@ def render(results: dict[str, Any], command: str) -> str:
         )
     lines += [
         "",
-        "A request to a real model takes seconds; the store adds about a millisecond per request.",
+        f"Per request the store spends {typical['seconds'] / typical['requests'] * 1000:.1f} ms, "
+        f"{typical['seconds'] / typical['requests'] / 10 * 100:.2f}% of a 10 s model request (a file's "
+        "fix takes 5 to 60 s); most of it is Python and SQLite work, not fsync: on this machine an fsync",
+        "is cheap, so the run without any is within noise. On a slow disk the two durable commits per",
+        "request dominate, still far below a request's time.",
         "",
         f"## Resuming a finished {store['skipped']:,}-incident run",
         "",
@@ -277,6 +286,8 @@ def render(results: dict[str, Any], command: str) -> str:
         f"| {cli['imports_seconds']:.2f} s |",
         "",
         f"Target: under 2 s for the store's part of a resume: {'met' if store['seconds'] < 2 else 'MISSED'}.",
+        "End to end, the command is bound by what every kantra-ai command pays before the store is",
+        "touched: starting Python and importing the provider SDKs, then parsing the analysis YAML.",
         f"Store file after the runs: {results['store_mb']:.1f} MB.",
         "",
         "Times are medians; the machine is shared, so expect noise. Reproduce with the command above.",

@@ -22,6 +22,7 @@ def test_a_tiny_benchmark_reports_every_strategy_and_ours_uses_fewer_tokens(
     code = main(
         [
             "--workloads", "synthetic", "--files", "4", "--time-scale", "50", "--baseline-time-scale", "50",
+            "--long-run-files", "0",
             "--work-dir", str(tmp_path / "work"), "--out", str(out), "--json", "--quiet",
         ]
     )  # fmt: skip

@@ -163,7 +163,7 @@ def _large_java_app(root: Path) -> tuple[Path, Path, str]:
         f"    private int field{i} = {i}; // filler line {i} of a large legacy class\n" for i in range(880)
     ]
     lines = ["package com.acme;\n", "\n", "import javax.inject.Inject;\n", "\n", "public class Big {\n"]
-    lines += body[:400] + ["    javax.persistence.EntityManager em;\n"] + body[400:] + ["}\n"]
+    lines += [*body[:400], "    javax.persistence.EntityManager em;\n", *body[400:], "}\n"]
     app = root / "big"
     (app / "src").mkdir(parents=True)
     (app / "src" / "Big.java").write_text("".join(lines))

@@ -206,14 +206,16 @@ def test_dry_run_needs_no_api_key(
     assert "Dry run" in capsys.readouterr().err
 
 
-def test_a_stream_dropped_mid_reply_fails_cleanly_and_touches_nothing(tmp_path: Path) -> None:
+def test_a_stream_dropped_mid_reply_is_never_applied_and_is_asked_again(tmp_path: Path) -> None:
     app = copy_example(EXAMPLE, tmp_path)
-    with FakeProviderServer(respond, faults=FaultPlan.every_request(Fault.drop(0.5), 1000)) as server:
-        code, summary = _remediate(app, server, "--max-retries", "0")
-    assert tree_differences(app, copy_example(EXAMPLE, tmp_path / "pristine")) == []
-    assert code == 1
-    assert summary["incidents"]["failed"] == summary["incidents"]["selected"]
-    assert all("request failed" in r for r in _reasons(summary))
+    drops = FaultPlan.sequence(Fault.drop(0.5), Fault.drop(0.8))
+    with FakeProviderServer(respond, faults=drops) as server:
+        code, summary = _remediate(app, server, "--batch-parallelism", "1")
+        injected = server.faults_injected
+    assert injected.get("drop") == 2
+    assert code == 0
+    assert tree_differences(app, expected_of(EXAMPLE)) == []
+    assert summary["incidents"]["fixed"] == summary["incidents"]["selected"]
 
 
 def test_an_edit_that_does_not_match_is_retried_with_the_closest_lines(tmp_path: Path) -> None:

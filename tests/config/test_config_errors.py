@@ -199,3 +199,15 @@ def test_the_readme_example_config_is_valid_and_complete(tmp_path: Path) -> None
     assert loaded.warnings == []
     sections = {key.split(".", 1)[0] for key in loaded.origins}
     assert sections == {name.replace("_", "-") for name in Settings.model_fields}
+
+
+def test_rate_limits_from_the_config_file_are_validated_like_the_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".kantra-ai.yaml").write_text('limits:\n  rate-limits: "rpm=lots"\n')
+    app = copy_example("javaee-inventory", tmp_path)
+    code = run("remediate", "--analysis", analysis_of("javaee-inventory"), "--input", app, "--dry-run")
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("kantra-ai: error: --rate-limits") and len(err.splitlines()) == 1

@@ -298,6 +298,7 @@ def _finish(
         totals=run.totals,
         aborted=run.aborted,
         confidence=opts.run.confidence,
+        records=run.records,
     )
     phase_rows = [{"id": p.id, "name": p.name, "status": state.phase(p.id).status} for p in phases]
     summary["phases"] = phase_rows

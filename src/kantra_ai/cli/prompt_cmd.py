@@ -27,9 +27,7 @@ from kantra_ai.engine.runner import BatchSettings, RunPlan, plan_run
 from kantra_ai.planning.batches import Batch
 from kantra_ai.planning.tokens import estimate_tokens
 from kantra_ai.prompts.builder import PromptBuilder
-from kantra_ai.providers.anthropic_provider import AnthropicProvider
 from kantra_ai.providers.base import ModelRequest
-from kantra_ai.providers.openai_provider import OpenAIProvider
 from kantra_ai.providers.registry import Preset, ProviderConfigError, resolve_preset
 
 _TOOL_TOKENS = estimate_tokens(json.dumps(TOOL_INPUT_SCHEMA))
@@ -185,6 +183,10 @@ def _shown_content(input_dir: Path, batch: Batch) -> tuple[str, int]:
 
 def wire_body(preset: Preset, model: str, request: ModelRequest) -> dict[str, Any]:
     """The body the provider's SDK would send (built offline; the client never connects)."""
+    # Imported here: the SDKs are slow to import and only this command's output needs them.
+    from kantra_ai.providers.anthropic_provider import AnthropicProvider
+    from kantra_ai.providers.openai_provider import OpenAIProvider
+
     client: AnthropicProvider | OpenAIProvider
     if preset.protocol == "anthropic":
         client = AnthropicProvider(model, api_key="unused", base_url="http://127.0.0.1:9", local=preset.local)

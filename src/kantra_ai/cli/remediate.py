@@ -23,7 +23,7 @@ from kantra_ai.engine.batch_runner import ESTIMATE_SAFETY, RunContext
 from kantra_ai.engine.budget import CostGuard
 from kantra_ai.engine.confidence import ConfidencePolicy
 from kantra_ai.engine.events import ObserverGroup, RunObserver
-from kantra_ai.engine.outcomes import Status
+from kantra_ai.engine.outcomes import RunTotals, Status
 from kantra_ai.engine.ratelimit import RateLimitConfig
 from kantra_ai.engine.runner import BatchSettings, RunPlan, RunResult, execute_plan, plan_run
 from kantra_ai.engine.scheduling import wrap_provider
@@ -177,17 +177,21 @@ def _remediate(opts: RemediateOptions, console: Console, session: RunSession) ->
     check_templates(prompts, plan)  # a broken user template fails here, before any request
     if opts.dry_run:
         return _dry_run(opts, selection, plan, model, price, console)
-    with simulated_endpoint(preset, console) as simulated_url:
-        try:
-            provider = create_provider(
-                preset, model, base_url=simulated_url or opts.base_url, tools=use_tools
+    capture = RunCapture(opts.input_dir)
+    if plan.request_count == 0:
+        # Nothing left to send (e.g. a rerun of a finished job): no provider, no key, no SDK import.
+        result = RunResult({}, [], RunTotals())
+    else:
+        with simulated_endpoint(preset, console) as simulated_url:
+            try:
+                provider = create_provider(
+                    preset, model, base_url=simulated_url or opts.base_url, tools=use_tools
+                )
+            except ProviderConfigError as exc:
+                raise UserError(str(exc)) from exc
+            result = asyncio.run(
+                _execute(opts, plan, provider, price, system, use_tools, console, capture, session)
             )
-        except ProviderConfigError as exc:
-            raise UserError(str(exc)) from exc
-        capture = RunCapture(opts.input_dir)
-        result = asyncio.run(
-            _execute(opts, plan, provider, price, system, use_tools, console, capture, session)
-        )
     summary = run_summary(
         provider=preset.name,
         model=model,

@@ -73,6 +73,8 @@ class LimitSettings(Section):
     max_cost: float | None = Field(default=None, gt=0)
     max_effort: int | None = Field(default=None, ge=0)
     max_retries: int = Field(default=1, ge=0, le=5)
+    # Your tier's limits, as for --rate-limits: "rpm=1000,itpm=450k,otpm=90k".
+    rate_limits: str | None = None
 
 
 class FilterSettings(Section):
@@ -248,6 +250,7 @@ BINDINGS: dict[str, Binding] = {
     "limits.max-cost": _b("max_cost"),
     "limits.max-effort": _b("max_effort"),
     "limits.max-retries": _b("max_retries"),
+    "limits.rate-limits": _b("rate_limits"),
     "filters.categories": _b("categories"),
     "filters.violation-ids": _b("violation_ids"),
     "filters.include": _b("include"),

@@ -6,6 +6,7 @@ import contextlib
 import json
 import math
 import socket
+import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -82,6 +83,12 @@ class FakeHTTPServer(ThreadingHTTPServer):
     def process_request(self, request: Any, client_address: Any) -> None:
         self.owner._connection_opened(request)
         super().process_request(request, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up (a cancelled or killed run) is normal here, not worth a traceback.
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
         self.owner._connection_closed(request)

@@ -55,6 +55,7 @@ class StateObserver(RunObserver):
 class PhasesResult:
     outcomes: dict[str, IncidentOutcome] = field(default_factory=dict)
     totals: RunTotals = field(default_factory=RunTotals)
+    records: list[RequestRecord] = field(default_factory=list)
     aborted: str = ""
 
 
@@ -86,6 +87,7 @@ async def run_phases(
         ctx.observer = ObserverGroup(*observers, observer)
         result = await execute_plan(run_plan, ctx, batch.parallelism)
         run.outcomes.update(result.outcomes)
+        run.records.extend(result.records)
         for record in result.records:
             run.totals.add(record)
         run.totals.seconds += result.totals.seconds

@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from kantra_ai.providers.anthropic_provider import AnthropicProvider
 from kantra_ai.providers.base import Provider
-from kantra_ai.providers.openai_provider import OpenAIProvider
 
 
 @dataclass(frozen=True)
@@ -96,7 +94,11 @@ def create_provider(
             "without calling a model"
         )
     chosen_model = model or preset.default_model
+    # The SDKs are imported here, not at module load: they take seconds to import, and runs that
+    # send nothing (dry runs, a rerun of a finished job, status) should not pay for them.
     if preset.protocol == "anthropic":
+        from kantra_ai.providers.anthropic_provider import AnthropicProvider
+
         return AnthropicProvider(
             chosen_model,
             api_key=key or ("not-needed" if preset.local else None),
@@ -105,6 +107,8 @@ def create_provider(
             cache_ttl=cache_ttl,
             local=preset.local,
         )
+    from kantra_ai.providers.openai_provider import OpenAIProvider
+
     return OpenAIProvider(
         preset.name,
         chosen_model,

@@ -139,6 +139,8 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
             console.print(f"… and {len(failed) - 50} more (see --json)")
     if summary["aborted"]:
         console.print(f"[red]{summary['aborted']}[/]")
+    if summary.get("report"):
+        console.print(f"HTML report: {summary['report']}", highlight=False)
 
 
 def _print_confidence(summary: dict[str, Any], console: Console) -> None:
@@ -168,7 +170,7 @@ def dry_run_summary(rows: list[dict[str, Any]], totals: dict[str, Any]) -> dict[
 
 def print_dry_run(summary: dict[str, Any], console: Console) -> None:
     table = Table(title="Dry run: requests that would be sent (no model is called)")
-    for column in ("#", "file", "lines", "incidents", "est. input tokens", "max output tokens"):
+    for column in ("#", "file", "lines", "incid.", "in tokens", "max out"):
         table.add_column(column, justify="right" if column != "file" else "left", overflow="fold")
     for n, row in enumerate(summary["requests"], 1):
         lines = f"{row['window'][0]}-{row['window'][1]}" if row["window"] else "all"

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -95,11 +96,13 @@ def recover(store: RunStore, input_dir: Path) -> Recovery:
             current = sha256_file(target)
         except OSError:
             current = ""
+        # Before the intent is settled: a kill in between must not strand a temporary file.
+        result.temp_files_removed += _remove_temp_files(target)
         with store.tx() as db:
             if current == after_sha:
                 decided = outcomes_from_json(str(outcomes))
                 store.record_outcomes(db, int(str(run_id)), decided, recovered=True)
-                store.use_replies(db, store.fingerprints_of(str(fingerprints)))
+                store.use_replies(db, json.loads(fingerprints))
                 state = "written"
                 result.completed_writes.append(str(path))
             elif current == before_sha:
@@ -109,7 +112,6 @@ def recover(store: RunStore, input_dir: Path) -> Recovery:
                 state = "changed-outside"
                 result.changed_outside.append(str(path))
             db.execute("UPDATE writes SET state=?, finished_at=? WHERE id=?", (state, now, write_id))
-        result.temp_files_removed += _remove_temp_files(target)
     with store.tx() as db:
         db.execute(
             "UPDATE incidents SET status='pending', updated_at=? WHERE tree=? AND status='in_flight'",

@@ -7,7 +7,6 @@ the order that makes a kill at any moment recoverable (see `store/observer.py` f
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import time
@@ -128,24 +127,12 @@ class RunStore:
         planned: int,
         skipped_done: int,
     ) -> int:
+        row = (self.tree, RunState.RUNNING.value, mode, resumes, analysis, provider, model, os.getpid())
         with self.tx() as db:
             cursor = db.execute(
                 "INSERT INTO runs (tree, state, mode, resumes, analysis, provider, model, pid, selected,"
                 " planned, skipped_done, started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    self.tree,
-                    RunState.RUNNING.value,
-                    mode,
-                    resumes,
-                    analysis,
-                    provider,
-                    model,
-                    os.getpid(),
-                    selected,
-                    planned,
-                    skipped_done,
-                    time.time(),
-                ),
+                (*row, selected, planned, skipped_done, time.time()),
             )
             assert cursor.lastrowid is not None
             return cursor.lastrowid
@@ -168,19 +155,7 @@ class RunStore:
             " WHERE tree=? ORDER BY id DESC LIMIT 1",
             (self.tree,),
         )
-        if not rows:
-            return None
-        r = rows[0]
-        return RunRow(
-            int(str(r[0])),
-            RunState(r[1]),
-            str(r[2]),
-            str(r[3]),
-            str(r[4]),
-            str(r[5]),
-            float(str(r[6])),
-            None if r[7] is None else float(str(r[7])),
-        )
+        return RunRow(rows[0][0], RunState(rows[0][1]), *rows[0][2:]) if rows else None
 
     # -- incidents -------------------------------------------------------------------------------
 
@@ -400,6 +375,3 @@ class RunStore:
             "UPDATE replies SET state='used' WHERE tree=? AND fingerprint=?",
             [(self.tree, fp) for fp in fingerprints],
         )
-
-    def fingerprints_of(self, text: str) -> list[str]:
-        return [str(fp) for fp in json.loads(text)]
