@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import anthropic
@@ -13,13 +12,11 @@ from kantra_ai.providers.base import (
     ModelRequest,
     ModelResponse,
     ProgressCallback,
-    ProviderError,
-    one_line,
-    retry_after_seconds,
+    connection_error,
+    decode_tool_json,
+    status_error,
 )
 from kantra_ai.providers.pricing import Usage
-
-_FATAL_STATUSES = {400, 401, 403, 404, 413}
 
 
 class AnthropicProvider:
@@ -114,33 +111,22 @@ class AnthropicProvider:
                     # message_delta usage is cumulative; input counts may be absent from it.
                     usage = _merge_usage(usage, event.usage)
         except anthropic.APIStatusError as exc:
-            error_headers = dict(exc.response.headers)
-            raise ProviderError(
-                f"{self.model}: HTTP {exc.status_code}: {one_line(_error_message(exc))}",
-                fatal=exc.status_code in _FATAL_STATUSES,
-                status=exc.status_code,
-                usage=usage,
-                retry_after=retry_after_seconds(error_headers),
-                headers=error_headers,
+            raise status_error(
+                self.model, exc.status_code, _error_message(exc), exc.response.headers, usage
             ) from exc
         except anthropic.APIConnectionError as exc:
-            raise ProviderError(
-                f"{self.model}: connection failed: {one_line(str(exc))}", usage=usage
-            ) from exc
+            raise connection_error(self.model, "connection failed", exc, usage) from exc
         except httpx2.HTTPError as exc:
             # A stream dropped mid-response surfaces as the transport's own error, not the SDK's.
-            raise ProviderError(f"{self.model}: connection lost: {one_line(str(exc))}", usage=usage) from exc
+            raise connection_error(self.model, "connection lost", exc, usage) from exc
         except anthropic.AnthropicError as exc:
-            raise ProviderError(f"{self.model}: {one_line(str(exc))}", usage=usage) from exc
+            raise connection_error(self.model, "request failed", exc, usage) from exc
 
         tool_input: Any = None
         tool_error = ""
         if tool_block is not None:
             raw = "".join(tool_json) or "{}"
-            try:
-                tool_input = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                tool_error = f"tool input is not valid JSON ({exc.msg} at char {exc.pos})"
+            tool_input, tool_error = decode_tool_json(raw)
         return ModelResponse(
             text="".join(texts),
             tool_input=tool_input,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -118,3 +119,33 @@ def one_line(text: str, limit: int = 300) -> str:
     """Errors from SDKs can be long multi-line bodies; reports want one line."""
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+# Status codes where retrying cannot help: the request or the account is wrong.
+FATAL_STATUSES = frozenset({400, 401, 403, 404, 413})
+
+
+def status_error(
+    model: str, status: int, message: str, headers: Mapping[str, str], usage: Usage
+) -> ProviderError:
+    """The SDKs' HTTP status errors, in one shape for the engine and its retry layer."""
+    return ProviderError(
+        f"{model}: HTTP {status}: {one_line(message)}",
+        fatal=status in FATAL_STATUSES,
+        status=status,
+        usage=usage,
+        retry_after=retry_after_seconds(headers),
+        headers=dict(headers),
+    )
+
+
+def connection_error(model: str, what: str, exc: BaseException, usage: Usage) -> ProviderError:
+    return ProviderError(f"{model}: {what}: {one_line(str(exc))}", usage=usage)
+
+
+def decode_tool_json(raw: str) -> tuple[Any, str]:
+    """The tool call's arguments, or an error saying why they are not JSON (a reply to reject)."""
+    try:
+        return json.loads(raw), ""
+    except json.JSONDecodeError as exc:
+        return None, f"tool input is not valid JSON ({exc.msg} at char {exc.pos})"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx2
@@ -13,14 +12,13 @@ from kantra_ai.providers.base import (
     ModelRequest,
     ModelResponse,
     ProgressCallback,
-    ProviderError,
-    one_line,
-    retry_after_seconds,
+    connection_error,
+    decode_tool_json,
+    status_error,
 )
 from kantra_ai.providers.caching import prefix_key
 from kantra_ai.providers.pricing import Usage
 
-_FATAL_STATUSES = {400, 401, 403, 404, 413}
 _FINISH = {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens", "content_filter": "refusal"}
 
 
@@ -117,24 +115,14 @@ class OpenAIProvider:
                 if on_progress is not None:
                     on_progress(received)
         except openai.APIStatusError as exc:
-            error_headers = dict(exc.response.headers)
-            raise ProviderError(
-                f"{self.model}: HTTP {exc.status_code}: {one_line(exc.message)}",
-                fatal=exc.status_code in _FATAL_STATUSES,
-                status=exc.status_code,
-                usage=usage,
-                retry_after=retry_after_seconds(error_headers),
-                headers=error_headers,
-            ) from exc
+            raise status_error(self.model, exc.status_code, exc.message, exc.response.headers, usage) from exc
         except openai.APIConnectionError as exc:
-            raise ProviderError(
-                f"{self.model}: connection failed: {one_line(str(exc))}", usage=usage
-            ) from exc
+            raise connection_error(self.model, "connection failed", exc, usage) from exc
         except httpx2.HTTPError as exc:
             # A stream dropped mid-response surfaces as the transport's own error, not the SDK's.
-            raise ProviderError(f"{self.model}: connection lost: {one_line(str(exc))}", usage=usage) from exc
+            raise connection_error(self.model, "connection lost", exc, usage) from exc
         except openai.OpenAIError as exc:
-            raise ProviderError(f"{self.model}: {one_line(str(exc))}", usage=usage) from exc
+            raise connection_error(self.model, "request failed", exc, usage) from exc
 
         tool_input: Any = None
         tool_error = ""
@@ -142,10 +130,7 @@ class OpenAIProvider:
             if names.get(index, TOOL_NAME) != TOOL_NAME:
                 continue
             raw = "".join(arguments[index])
-            try:
-                tool_input = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                tool_error = f"tool arguments are not valid JSON ({exc.msg} at char {exc.pos})"
+            tool_input, tool_error = decode_tool_json(raw)
             break
         stop = _FINISH.get(finish or "", "other")
         if finish is None:
