@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from tests.cli.helpers import analysis_of, copy_example, expected_of, run, tree_differences
+from tests.store.helpers import store_rows
 
 import kantra_ai.plan.run as plan_run_module
+from kantra_ai.engine.batch_runner import RunContext
+from kantra_ai.engine.events import ObserverGroup, RunObserver
+from kantra_ai.engine.outcomes import IncidentOutcome
+from kantra_ai.engine.runner import RunPlan, RunResult, execute_plan
 from kantra_ai.fakeprovider.server import FakeProviderServer
 from kantra_ai.plan.model import load_plan
 
@@ -92,7 +100,11 @@ def test_interrupted_execute_resumes_after_phase_one_and_ends_with_the_expected_
         "phase-1": "completed",
         "phase-2": "in_progress",
     }
-    assert set(state["violations"]) == PHASE_ONE
+    # Incident progress is in the tree's run store now (state.yaml keeps phase status only).
+    db = app / ".kantra-ai" / "state.db"
+    assert {
+        rule for (rule,) in store_rows(db, "SELECT DISTINCT rule FROM incidents WHERE status = 'fixed'")
+    } == PHASE_ONE
     phase_one_requests = fake.request_count
     assert phase_one_requests > 0
 
@@ -101,7 +113,10 @@ def test_interrupted_execute_resumes_after_phase_one_and_ends_with_the_expected_
     assert _execute(plan_file, app, fake, "--resume") == 0
     assert tree_differences(app, expected_of("javaee-inventory")) == []
     # Phase one was not sent again: no request of the resumed run is for a phase-one incident.
-    done = set(state["violations"]["javax-to-jakarta-import-00001"]["incidents"])
+    done = {
+        i for (i,) in store_rows(db, "SELECT incident_id FROM outcomes WHERE run_id = 1 AND status = 'fixed'")
+    }
+    assert done
     later = fake.requests[phase_one_requests:]
     assert later and not any(i in r.last_user_text() for r in later for i in done)
     final = yaml.safe_load((tmp_path / "plan" / "state.yaml").read_text())
@@ -203,3 +218,69 @@ def test_interactive_planning_defers_the_phases_the_user_defers(
     phases = plan.ordered_phases()
     assert len(phases) >= 2
     assert phases[0].deferred is True and phases[1].deferred is False
+
+
+class _CtrlCAfterFirstBatch(RunObserver):
+    """Presses Ctrl-C (a real SIGINT to this process) once the first batch has been recorded."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+
+    def batch_finished(self, path: str, outcomes: list[IncidentOutcome]) -> None:
+        if not self.pressed:
+            self.pressed = True
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_execute_interrupted_in_phase_one_resumes_from_the_run_store_without_asking_again(
+    tmp_path: Path,
+    fake: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    app = copy_example("javaee-inventory", tmp_path)
+    plan_file = _plan(app, tmp_path / "plan")
+    _two_phases(plan_file)
+    real_execute_plan = execute_plan
+
+    async def ctrl_c_in_first_phase(plan: RunPlan, ctx: RunContext, parallelism: int) -> RunResult:
+        ctx.observer = ObserverGroup(ctx.observer, _CtrlCAfterFirstBatch())
+        return await real_execute_plan(plan, ctx, parallelism)
+
+    monkeypatch.setattr(plan_run_module, "execute_plan", ctrl_c_in_first_phase)
+    assert _execute(plan_file, app, fake, "--batch-parallelism", "1") == 130
+    assert "again with --resume" in capsys.readouterr().err
+    state = yaml.safe_load((tmp_path / "plan" / "state.yaml").read_text())
+    assert {p["phase_id"]: p["status"] for p in state["phases"]} == {
+        "phase-1": "in_progress",
+        "phase-2": "pending",
+    }
+    db = app / ".kantra-ai" / "state.db"
+    fixed = {i for (i,) in store_rows(db, "SELECT id FROM incidents WHERE status = 'fixed'")}
+    unfixed_phase_one = store_rows(
+        db,
+        "SELECT count(*) FROM incidents WHERE status != 'fixed' AND rule = 'javax-to-jakarta-import-00001'",
+    )
+    assert fixed and unfixed_phase_one[0][0] > 0  # stopped in the middle of phase one
+    first_run_requests = fake.request_count
+
+    monkeypatch.setattr(plan_run_module, "execute_plan", real_execute_plan)
+    assert _execute(plan_file, app, fake, "--resume") == 0
+    assert tree_differences(app, expected_of("javaee-inventory")) == []
+    later = fake.requests[first_run_requests:]
+    assert later and not any(i in r.last_user_text() for r in later for i in fixed)
+    final = yaml.safe_load((tmp_path / "plan" / "state.yaml").read_text())
+    assert {p["phase_id"]: p["status"] for p in final["phases"]} == {
+        "phase-1": "completed",
+        "phase-2": "completed",
+    }
+
+    capsys.readouterr()
+    assert run("status", "--input", app, "--json") == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]  # newest first
+    assert [(r["mode"], r["state"]) for r in runs] == [
+        ("execute incremental", "finished"),
+        ("execute incremental", "interrupted"),
+    ]
+    assert runs[0]["skipped_as_done"] == len(fixed)

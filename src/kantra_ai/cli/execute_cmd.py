@@ -1,15 +1,17 @@
 """`kantra-ai execute`: run a plan's phases in order with the remediate engine, resumably.
 
 Each phase is one `remediate` run restricted to the phase's violations (same batching, caching,
-`--max-cost` guard across all phases, dry run). Progress goes to the state file after every
-incident and every phase (plan/state.py); `--resume` skips what is done. The run store is not used
-yet: the state file is the resume record.
+`--max-cost` guard across all phases, dry run). Incident progress goes to the run store exactly as
+for `remediate` (store/session.py: the tree's lock, recovery, replies saved before they are applied,
+settled incidents skipped, paid replies reused; one store run spans all phases). Phase status goes
+to `state.yaml` next to the plan (plan/state.py); with progress there, a rerun needs `--resume`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -22,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kantra_ai.analysis.loader import AnalysisError, load_analysis
+from kantra_ai.analysis.selection import Selection
 from kantra_ai.cli.confidence_opts import (
     ComplexityThresholdOpt,
     EnableConfidenceOpt,
@@ -34,6 +37,7 @@ from kantra_ai.cli.errors import ExitCode, UserError
 from kantra_ai.cli.plan_cmd import price_for
 from kantra_ai.cli.progress import ProgressDisplay
 from kantra_ai.cli.remediate import RemediateOptions, simulated_endpoint
+from kantra_ai.cli.status import StateOpt, history_options
 from kantra_ai.config.cli import ConfigOpt, custom_templates
 from kantra_ai.engine.batch_runner import RunContext
 from kantra_ai.engine.budget import CostGuard
@@ -61,18 +65,21 @@ from kantra_ai.report.record import (
     write_report,
 )
 from kantra_ai.report.summary import run_summary
+from kantra_ai.store.schema import StoreError
+from kantra_ai.store.session import RunSession
+
+EXECUTE_RESUME_HINT = "interrupted: run the same command again with --resume to continue"
 
 
 @dataclass
 class ExecuteOptions:
     plan: Path
     input_dir: Path
-    state: Path | None = None
     phase: str | None = None
     resume: bool = False
     analysis: Path | None = None
     report: Path | None = None
-    run: RemediateOptions = field(default_factory=lambda: RemediateOptions(Path(), Path()))
+    run: RemediateOptions = field(default_factory=lambda: RemediateOptions(Path(), Path()))  # .history: store
 
 
 def execute(
@@ -83,11 +90,20 @@ def execute(
     input_dir: Annotated[
         Path, typer.Option("--input", help="The application's source tree (your checkout).")
     ],
-    state: Annotated[
-        Path | None, typer.Option(help="Execution state file (default: state.yaml next to the plan).")
-    ] = None,
+    state: StateOpt = None,
     phase: Annotated[str | None, typer.Option(help="Run only this phase id (even if deferred).")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue from the state file: skip what is done.")] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the plan's phases where an earlier execute stopped.")
+    ] = False,
+    retry_failed: Annotated[
+        bool, typer.Option(help="Also ask again about incidents an earlier reply did not fix.")
+    ] = False,
+    fresh: Annotated[
+        bool, typer.Option(help="Ignore the run history and phase state: start the plan over.")
+    ] = False,
+    wait_lock: Annotated[
+        bool, typer.Option(help="If another run is working on this tree, wait for it instead of refusing.")
+    ] = False,
     analysis: Annotated[
         Path | None, typer.Option(help="Check the plan's violations against this analysis first.")
     ] = None,
@@ -121,11 +137,18 @@ def execute(
     review_file: ReviewFileOpt = None,
     config_file: ConfigOpt = None,
 ) -> None:
-    """Run a plan phase by phase (non-deferred phases, in order), with state for --resume."""
+    """Run a plan phase by phase (non-deferred phases, in order), recorded in the run store."""
+    # The store always runs incrementally: --resume is about the plan's phases (state.yaml), not a
+    # demand that the store holds an unfinished run (`--phase B --resume` after A finished is fine).
+    history = dataclasses.replace(
+        history_options(
+            state=state, resume=resume, retry_failed=retry_failed, fresh=fresh, wait_lock=wait_lock
+        ),
+        resume=False,
+    )
     options = ExecuteOptions(
         plan=plan,
         input_dir=input_dir,
-        state=state,
         phase=phase,
         resume=resume,
         analysis=analysis,
@@ -155,6 +178,7 @@ def execute(
                 review_file=review_file,
             ),
             templates=custom_templates(ctx),
+            history=history,
         ),
     )
     raise typer.Exit(run_execute(options, Console(stderr=True)))
@@ -191,9 +215,9 @@ def _phases(plan: Plan, only: str | None) -> list[Phase]:
 
 
 def _state(opts: ExecuteOptions, plan_path: Path) -> tuple[ExecutionState, Path]:
-    path = opts.state or plan_path.parent / "state.yaml"
+    path = plan_path.parent / "state.yaml"
     digest = plan_hash(plan_path)
-    if path.exists():
+    if path.exists() and not opts.run.history.fresh:
         try:
             state = load_state(path)
         except PlanError as exc:
@@ -202,18 +226,38 @@ def _state(opts: ExecuteOptions, plan_path: Path) -> tuple[ExecutionState, Path]
             if state.plan_sha256 and state.plan_sha256 != digest:
                 raise UserError(
                     f"{path}: the plan changed since this state was written; "
-                    "remove the state file (or pass --state NEW) to start over"
+                    "pass --fresh (or remove the state file) to start over"
                 )
             return state, path
         if state.has_progress():
             raise UserError(
                 f"{path}: holds progress of an earlier run: pass --resume to continue, "
-                "or remove it (or pass --state NEW) to start over"
+                "or --fresh (or remove it) to start over"
             )
     return ExecutionState(plan_file=str(plan_path), plan_sha256=digest), path
 
 
+def _selection(phases: Sequence[Phase], incidents: PlanIncidents) -> Selection:
+    return Selection(
+        selected=[i for p in phases for i in incidents.by_phase[p.id]],
+        not_applicable=[i for p in phases for i in incidents.not_applicable[p.id]],
+    )
+
+
 def run_execute(opts: ExecuteOptions, console: Console) -> int:
+    """Execute with the run store: skip what earlier runs settled, record this one (like remediate)."""
+    try:
+        with RunSession(
+            opts.input_dir, opts.run.history, console, command="execute", resume_hint=EXECUTE_RESUME_HINT
+        ) as session:
+            return _run_execute(opts, console, session)
+    except StoreError as exc:  # lock held, damaged or foreign store
+        raise UserError(str(exc)) from None
+    except asyncio.CancelledError:  # a second Ctrl-C abandoned the requests in flight
+        raise KeyboardInterrupt from None
+
+
+def _run_execute(opts: ExecuteOptions, console: Console, session: RunSession) -> int:
     ro = opts.run
     if ro.max_cost is not None and ro.max_cost <= 0:
         raise UserError("--max-cost must be a positive amount of USD")
@@ -232,8 +276,16 @@ def run_execute(opts: ExecuteOptions, console: Console) -> int:
     use_tools = preset.supports_tools and not ro.text_edits
     system = system_prompt(use_tools)
     if ro.dry_run:
-        return _dry_run(phases, incidents, ro, system, price, use_tools, model, console)
-    state, state_path = _state(opts, plan_path)
+        pending = session.skip_done(
+            _selection(phases, incidents), analysis=plan_path, provider=preset.name, model=model, dry_run=True
+        )
+        todo = {i.id for i in pending.selected}
+        return _dry_run(phases, incidents, todo, ro, system, price, use_tools, model, console)
+    state, state_path = _state(opts, plan_path)  # refuses before the store is locked or written
+    pending = session.skip_done(
+        _selection(phases, incidents), analysis=plan_path, provider=preset.name, model=model
+    )
+    todo = {i.id for i in pending.selected}
     for phase in plan.ordered_phases():
         state.phase(phase.id)
     save_state(state, state_path)
@@ -257,16 +309,30 @@ def run_execute(opts: ExecuteOptions, console: Console) -> int:
         )
 
         async def go() -> PhasesResult:
+            session.attach(ctx)  # stored replies and Ctrl-C handling
             try:
                 with ProgressDisplay(console, enabled=ro.progress and not ro.json_output) as display:
+                    observers = (display, capture, *session.observers())
                     return await run_phases(
-                        phases, incidents, state, state_path, ctx, ro.batch, (display, capture)
+                        phases,
+                        incidents,
+                        todo,
+                        session.settled(),
+                        state,
+                        state_path,
+                        ctx,
+                        ro.batch,
+                        observers,
                     )
             finally:
+                session.detach()
                 await provider.aclose()
 
         run = asyncio.run(go())
-    return _finish(opts, plan, phases, incidents, state, capture, run, preset.name, model, console)
+    code = _finish(opts, plan, phases, incidents, session, state, capture, run, preset.name, model, console)
+    if session.finish(run.outcomes.values(), run.aborted):
+        return ExitCode.INTERRUPTED
+    return code
 
 
 def _finish(
@@ -274,6 +340,7 @@ def _finish(
     plan: Plan,
     phases: Sequence[Phase],
     incidents: PlanIncidents,
+    session: RunSession,
     state: ExecutionState,
     capture: RunCapture,
     run: PhasesResult,
@@ -283,9 +350,8 @@ def _finish(
 ) -> int:
     selected = [i for p in phases for i in incidents.by_phase[p.id]]
     earlier = {
-        incident_id: IncidentOutcome(incident_id, Status(s.outcome), s.reason)
-        for v in state.violations.values()
-        for incident_id, s in v.incidents.items()
+        incident_id: IncidentOutcome(incident_id, Status(status), "settled by an earlier run")
+        for incident_id, status in session.settled().items()
     }
     outcomes = {**earlier, **run.outcomes}
     summary = run_summary(
@@ -302,6 +368,7 @@ def _finish(
     )
     phase_rows = [{"id": p.id, "name": p.name, "status": state.phase(p.id).status} for p in phases]
     summary["phases"] = phase_rows
+    summary["store"] = session.summary()
     phase_of = {i.id: p.id for p in phases for i in incidents.by_phase[p.id]}
     record = build_record(
         kind="execute",
@@ -338,6 +405,7 @@ def _finish(
 def _dry_run(
     phases: Sequence[Phase],
     incidents: PlanIncidents,
+    todo: set[str],
     ro: RemediateOptions,
     system: str,
     price: ModelPrice | None,
@@ -348,7 +416,12 @@ def _dry_run(
     rows: list[dict[str, Any]] = []
     for phase in phases:
         est = estimate_incidents(
-            incidents.by_phase[phase.id], ro.input_dir, ro.batch, system, price, use_tools=use_tools
+            [i for i in incidents.by_phase[phase.id] if i.id in todo],
+            ro.input_dir,
+            ro.batch,
+            system,
+            price,
+            use_tools=use_tools,
         )
         rows.append(
             {

@@ -1,10 +1,11 @@
-"""Execution state of a plan (`state.yaml`), so `execute --resume` continues where it stopped.
+"""Phase-level execution state of a plan (`state.yaml` next to it): which phases ran and how.
 
-The predecessor keyed incidents by URI (one success marked a whole file done) and saved only after
-each phase (a crash lost the phase). Here incidents are keyed by their stable id, and the file is
-rewritten atomically after every incident and every phase. An incident that ended `fixed` or
-`not_applicable` is done and never sent again; `failed` and `skipped` ones are retried on resume.
-The state remembers the plan's hash: resuming against an edited plan is refused.
+Incident progress is not kept here: `execute` records it in the run store (INPUT/.kantra-ai/state.db,
+store/session.py) exactly as `remediate` does, crash-safely, and a rerun skips what the store says
+is settled. This file holds what only a plan has: each phase's status (pending, in_progress,
+completed, failed), times, fixes and cost, and the plan's hash, so `--resume` against an edited plan
+is refused and a run without `--resume` does not silently start over. It is rewritten atomically
+after every incident and every phase.
 """
 
 from __future__ import annotations
@@ -17,32 +18,16 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
-from kantra_ai.engine.outcomes import IncidentOutcome, Status
+from kantra_ai.engine.outcomes import IncidentOutcome
 from kantra_ai.plan.model import PlanError, write_atomic
 
 STATE_VERSION = "1.0"
-DONE = {Status.FIXED.value, Status.NOT_APPLICABLE.value}
 
 PhaseStatusType = Literal["pending", "in_progress", "completed", "failed"]
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-class IncidentState(BaseModel):
-    status: Literal["completed", "failed"]
-    outcome: str  # fixed, failed, skipped, not_applicable
-    reason: str = ""
-    file: str = ""
-    line: int | None = None
-    cost: float = 0.0
-    timestamp: datetime = Field(default_factory=_now)
-
-
-class ViolationState(BaseModel):
-    status: PhaseStatusType = "pending"
-    incidents: dict[str, IncidentState] = Field(default_factory=dict)
 
 
 class PhaseState(BaseModel):
@@ -69,7 +54,6 @@ class ExecutionState(BaseModel):
     updated_at: datetime = Field(default_factory=_now)
     execution_summary: ExecutionSummary = Field(default_factory=ExecutionSummary)
     phases: list[PhaseState] = Field(default_factory=list)
-    violations: dict[str, ViolationState] = Field(default_factory=dict)
     last_failure: dict[str, str] | None = None
 
     def phase(self, phase_id: str) -> PhaseState:
@@ -80,46 +64,16 @@ class ExecutionState(BaseModel):
         self.phases.append(state)
         return state
 
-    def done_ids(self) -> set[str]:
-        return {
-            incident_id
-            for v in self.violations.values()
-            for incident_id, s in v.incidents.items()
-            if s.outcome in DONE
-        }
-
     def has_progress(self) -> bool:
-        return any(v.incidents for v in self.violations.values())
+        return any(p.status != "pending" for p in self.phases)
 
-    def record(
-        self, violation_id: str, outcome: IncidentOutcome, file: str, line: int | None, cost: float
-    ) -> None:
-        status: Literal["completed", "failed"] = "completed" if outcome.status.value in DONE else "failed"
-        entry = self.violations.setdefault(violation_id, ViolationState(status="in_progress"))
-        entry.incidents[outcome.incident_id] = IncidentState(
-            status=status,
-            outcome=outcome.status.value,
-            reason=outcome.reason,
-            file=file,
-            line=line,
-            cost=cost,
-        )
-        if status == "failed":
-            self.last_failure = {
-                "violation_id": violation_id,
-                "incident_id": outcome.incident_id,
-                "file": file,
-                "error": outcome.reason,
-            }
-
-    def close_violation(self, violation_id: str, incident_ids: list[str]) -> None:
-        """At the end of a phase: a violation is completed when all of its incidents are done."""
-        entry = self.violations.setdefault(violation_id, ViolationState())
-        done = all(
-            incident_id in entry.incidents and entry.incidents[incident_id].outcome in DONE
-            for incident_id in incident_ids
-        )
-        entry.status = "completed" if done else "failed"
+    def failed(self, phase_id: str, outcome: IncidentOutcome, file: str) -> None:
+        self.last_failure = {
+            "phase_id": phase_id,
+            "incident_id": outcome.incident_id,
+            "file": file,
+            "error": outcome.reason,
+        }
 
     def summarize(self) -> None:
         completed = sum(1 for p in self.phases if p.status == "completed")

@@ -33,7 +33,7 @@ from kantra_ai.store.history import HistoryOptions, Partition, partition
 from kantra_ai.store.lock import TreeLock
 from kantra_ai.store.observer import StoreObserver
 from kantra_ai.store.recovery import Recovery, recover
-from kantra_ai.store.run_store import RunRow, RunState, RunStore
+from kantra_ai.store.run_store import Known, RunRow, RunState, RunStore
 from kantra_ai.store.schema import StoreError
 
 TOOL_DIR = ".kantra-ai"
@@ -60,9 +60,19 @@ def open_store(input_dir: Path, state: Path | None, *, create: bool) -> RunStore
 
 
 class RunSession:
-    def __init__(self, input_dir: Path, options: HistoryOptions, console: Console) -> None:
+    def __init__(
+        self,
+        input_dir: Path,
+        options: HistoryOptions,
+        console: Console,
+        *,
+        command: str = "",
+        resume_hint: str = RESUME_HINT,
+    ) -> None:
         self.input_dir = input_dir
         self.options = options
+        self.command = command  # recorded with the mode ("execute incremental"); "" for remediate
+        self.resume_hint = resume_hint  # told after an interrupted run
         self.console = console
         self.store: RunStore | None = None
         self.observer: StoreObserver | None = None
@@ -73,6 +83,12 @@ class RunSession:
         self._lock: TreeLock | None = None
         self._interrupt: GracefulInterrupt | None = None
         self._finished = False
+        self._settled: dict[str, str] = {}  # skipped incidents -> the status earlier runs left
+
+    @property
+    def mode(self) -> str:
+        """The run's mode as the store records it, prefixed by the command when not `remediate`."""
+        return f"{self.command} {self.options.mode}" if self.command else self.options.mode
 
     @property
     def interrupted(self) -> bool:
@@ -85,12 +101,14 @@ class RunSession:
     ) -> Selection:
         """The selection minus what earlier runs settled; for a real run, also start recording."""
         if dry_run:
-            self.partition = self._peek(selection)
+            known = self._peek()
+            self.partition = partition(selection.selected, known, self.options)
         else:
             store = self._open()
-            self.partition = partition(selection.selected, store.known(), self.options)
+            known = store.known()
+            self.partition = partition(selection.selected, known, self.options)
             self.run_id = store.begin_run(
-                mode=self.options.mode,
+                mode=self.mode,
                 analysis=str(analysis),
                 provider=provider,
                 model=model,
@@ -102,17 +120,21 @@ class RunSession:
             store.register(self.run_id, self.partition.to_plan)
             self.observer = StoreObserver(store, self.run_id)
             killpoint("run-started")
+        planned = {i.id for i in self.partition.to_plan}
+        self._settled = {
+            i.id: known[i.id].status for i in selection.selected if i.id in known and i.id not in planned
+        }
         if self.partition.skipped:
             self._say(self.partition.describe())
         return dataclasses.replace(selection, selected=self.partition.to_plan)
 
-    def _peek(self, selection: Selection) -> Partition:
+    def _peek(self) -> dict[str, Known]:
         path = self.options.state or default_store_path(self.input_dir)
         if not path.is_file():
-            return partition(selection.selected, {}, self.options)
+            return {}
         store = open_store(self.input_dir, self.options.state, create=False)
         try:
-            return partition(selection.selected, store.known(), self.options)
+            return store.known()
         finally:
             store.close()
 
@@ -160,6 +182,10 @@ class RunSession:
     def observers(self) -> list[RunObserver]:
         return [self.observer] if self.observer is not None else []
 
+    def settled(self) -> dict[str, str]:
+        """What the store says earlier runs ended with, by incident id (before this run changes it)."""
+        return dict(self._settled)
+
     def stored_reply(self, fingerprint: str) -> ModelResponse | None:
         return self.store.stored_reply(fingerprint) if self.store is not None else None
 
@@ -182,7 +208,7 @@ class RunSession:
         )
         self._close_run(state, aborted)
         if self.interrupted:
-            self._say(RESUME_HINT)
+            self._say(self.resume_hint)
         return self.interrupted
 
     def _close_run(self, state: RunState, note: str = "") -> None:
@@ -202,7 +228,7 @@ class RunSession:
         return {
             "path": str(self.store.path) if self.store else None,
             "run": self.run_id,
-            "mode": self.options.mode,
+            "mode": self.mode,
             "continues_run": self.resumes.id if self.resumes else None,
             "skipped": {"fixed": p.fixed, "not_applicable": p.not_applicable, "failed": p.failed},
             "reused_replies": self.observer.reused_replies if self.observer else 0,
@@ -229,7 +255,7 @@ class RunSession:
                 with contextlib.suppress(StoreError):
                     self._close_run(RunState.INTERRUPTED if stopped else RunState.CRASHED, str(exc or ""))
                 if stopped:
-                    self._say(RESUME_HINT)
+                    self._say(self.resume_hint)
         finally:
             if self.store is not None:
                 self.store.close()
