@@ -66,3 +66,12 @@ def test_totals_flag_low_confidence_fixes_and_unknown_cost() -> None:
     assert totals["low_confidence"] == 1
     assert totals["cost"] is None
     assert totals["cache_hit_ratio"] == 0.75
+
+
+def test_low_confidence_is_judged_against_the_threshold_the_fix_was_held_to() -> None:
+    held_high = _record(confidence=0.85)
+    held_high["incidents"][0]["threshold"] = 0.9  # an expert-complexity fix held to 0.9
+    held_low = _record(confidence=0.75)
+    held_low["incidents"][0]["threshold"] = 0.7  # a trivial fix held to 0.7
+    assert report_totals(held_high)["low_confidence"] == 1
+    assert report_totals(held_low)["low_confidence"] == 0

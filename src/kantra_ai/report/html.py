@@ -18,7 +18,18 @@ from markupsafe import Markup, escape
 
 from kantra_ai.plan.model import RISK_ORDER, Plan
 
-LOW_CONFIDENCE = 0.8  # below this a fix is flagged "low confidence" in report.html
+# A fix is flagged "low confidence" below the threshold it was held to (confidence filtering on),
+# else below this general bar.
+LOW_CONFIDENCE = 0.8
+
+
+def is_low_confidence(row: dict[str, Any]) -> bool:
+    if row["status"] != "fixed" or row.get("confidence") is None:
+        return False
+    threshold = row.get("threshold")
+    return float(row["confidence"]) < (LOW_CONFIDENCE if threshold is None else float(threshold))
+
+
 _BAR_COLORS = ("#3b6fb6", "#4c9a6a", "#c98a2b", "#b6453b", "#7a5bb0", "#3b9ab6", "#8a8a8a")
 _RISK_COLORS = {"low": "#4c9a6a", "medium": "#c98a2b", "high": "#b6453b"}
 
@@ -136,11 +147,7 @@ def report_totals(record: dict[str, Any]) -> dict[str, Any]:
     costs = [r.get("cost") for r in requests]
     cost = None if any(c is None for c in costs) else sum(float(c) for c in costs if c is not None)
     cacheable = tokens["input"] + tokens["cache_write"] + tokens["cache_read"]
-    low = [
-        r
-        for r in record["incidents"]
-        if r["status"] == "fixed" and r["confidence"] is not None and r["confidence"] < LOW_CONFIDENCE
-    ]
+    low = [r for r in record["incidents"] if is_low_confidence(r)]
     return {
         "incidents": len(record["incidents"]),
         "statuses": dict(statuses),
@@ -187,6 +194,7 @@ def render_report_html(record: dict[str, Any]) -> str:
             file_diffs={f["path"]: diff_rows(f["before"], f["after"]) for f in record.get("files", [])},
             per_file=per_file,
             low_confidence=LOW_CONFIDENCE,
+            is_low_confidence=is_low_confidence,
             confidence=summary.get("confidence") or {},  # per-complexity counts (engine/confidence.py)
         )
     )

@@ -84,6 +84,7 @@ def _incident_row(
         "status": outcome.status.value if outcome else Status.SKIPPED.value,
         "reason": outcome.reason if outcome else "not attempted",
         "confidence": outcome.confidence if outcome else None,
+        "threshold": outcome.threshold if outcome else None,
         "explanation": outcome.explanation if outcome else "",
         "edits": [{"old": e.old_text, "new": e.new_text} for e in edits],
         "phase": phase,
