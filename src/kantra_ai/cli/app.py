@@ -19,9 +19,30 @@ from kantra_ai.cli.confidence_opts import (
     confidence_policy,
 )
 from kantra_ai.cli.errors import ExitCode, UserError
+from kantra_ai.cli.run_options import (
+    DEFAULT_BATCH,
+    BaseUrlOpt,
+    BatchParallelismOpt,
+    BatchSizeOpt,
+    DryRunOpt,
+    JsonOpt,
+    MaxBatchTokensOpt,
+    MaxCostOpt,
+    MaxRetriesOpt,
+    ModelOpt,
+    PricesOpt,
+    ProgressOpt,
+    ProviderOpt,
+    RateLimitsOpt,
+    ReportOpt,
+    RetryFailedOpt,
+    SourceRootOpt,
+    TextEditsOpt,
+    WaitLockOpt,
+    parse_rate_limits,
+)
 from kantra_ai.config.cli import ConfigOpt, custom_templates
 from kantra_ai.engine.confidence import LowConfidenceAction
-from kantra_ai.engine.ratelimit import RateLimitConfig
 from kantra_ai.engine.runner import BatchSettings
 
 app = typer.Typer(
@@ -67,21 +88,10 @@ def remediate(
     ctx: typer.Context,
     analysis: AnalysisOpt,
     input_dir: InputOpt,
-    provider: Annotated[
-        str,
-        typer.Option(
-            help="claude, openai, groq, together, openrouter, ollama, lmstudio, vllm, llama.cpp, "
-            "or simulated (a local fake model for the bundled examples)."
-        ),
-    ] = "claude",
-    model: Annotated[str | None, typer.Option(help="Model id; default: the provider's default.")] = None,
-    base_url: Annotated[
-        str | None, typer.Option(help="Provider endpoint (else ANTHROPIC_BASE_URL / OPENAI_BASE_URL).")
-    ] = None,
-    source_root: Annotated[
-        str | None,
-        typer.Option(help="The analyzer's source root to strip from URIs (default: detected)."),
-    ] = None,
+    provider: ProviderOpt = "claude",
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    source_root: SourceRootOpt = None,
     violation_ids: Annotated[
         list[str] | None, typer.Option(help="Only these rule ids (comma-separated or repeated).")
     ] = None,
@@ -96,45 +106,18 @@ def remediate(
     include_informational: Annotated[
         bool, typer.Option(help="Also send informational findings (no effort / insights).")
     ] = False,
-    max_cost: Annotated[
-        float | None, typer.Option(help="Never start a request whose worst case would pass this USD total.")
-    ] = None,
-    dry_run: Annotated[
-        bool, typer.Option(help="Make no network call: show the requests, tokens and cost it would take.")
-    ] = False,
-    batch_size: Annotated[int, typer.Option(min=1, help="At most N incidents per request.")] = 25,
-    batch_parallelism: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            help="Most requests in flight. The adaptive limiter starts at 8 and grows toward this "
-            "while the provider keeps up; it backs off on 429/529.",
-        ),
-    ] = 32,
-    rate_limits: Annotated[
-        str | None,
-        typer.Option(
-            help="Your tier's per-minute limits, e.g. 'rpm=1000,itpm=450k,otpm=90k' (requests, input "
-            "and output tokens). Unset ones are learned from the provider's rate-limit headers.",
-        ),
-    ] = None,
-    max_batch_tokens: Annotated[
-        int, typer.Option(min=2000, help="Input-token budget per request; larger files go in windows.")
-    ] = 24_000,
-    max_retries: Annotated[
-        int, typer.Option(min=0, max=5, help="Retries per request for failed edits or bad replies.")
-    ] = 1,
-    prices: Annotated[
-        Path | None, typer.Option(help="YAML price overrides: MODEL: {input: X, output: Y} per MTok.")
-    ] = None,
-    text_edits: Annotated[
-        bool, typer.Option(help="Ask for plain-text SEARCH/REPLACE edits instead of tool calls.")
-    ] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
-    report: Annotated[
-        Path | None, typer.Option(help="Where to write report.html (default: INPUT/.kantra-ai/report.html).")
-    ] = None,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    max_cost: MaxCostOpt = None,
+    dry_run: DryRunOpt = False,
+    batch_size: BatchSizeOpt = DEFAULT_BATCH.batch_size,
+    batch_parallelism: BatchParallelismOpt = DEFAULT_BATCH.parallelism,
+    rate_limits: RateLimitsOpt = None,
+    max_batch_tokens: MaxBatchTokensOpt = DEFAULT_BATCH.max_batch_tokens,
+    max_retries: MaxRetriesOpt = 1,
+    prices: PricesOpt = None,
+    text_edits: TextEditsOpt = False,
+    json_output: JsonOpt = False,
+    report: ReportOpt = None,
+    progress: ProgressOpt = True,
     state: Annotated[
         Path | None,
         typer.Option(help="The run store recording every run (SQLite); default: INPUT/.kantra-ai/state.db."),
@@ -143,15 +126,11 @@ def remediate(
         bool,
         typer.Option(help="Continue an interrupted run; refuse if there is none (re-running continues too)."),
     ] = False,
-    retry_failed: Annotated[
-        bool, typer.Option(help="Also ask again about incidents an earlier reply did not fix.")
-    ] = False,
+    retry_failed: RetryFailedOpt = False,
     fresh: Annotated[
         bool, typer.Option(help="Ignore the run history: plan every selected incident, reuse no reply.")
     ] = False,
-    wait_lock: Annotated[
-        bool, typer.Option(help="If another run is working on this tree, wait for it instead of refusing.")
-    ] = False,
+    wait_lock: WaitLockOpt = False,
     enable_confidence: EnableConfidenceOpt = False,
     min_confidence: MinConfidenceOpt = None,
     on_low_confidence: OnLowConfidenceOpt = LowConfidenceAction.SKIP,
@@ -206,16 +185,6 @@ def remediate(
         ),
     )
     raise typer.Exit(run(options, Console(stderr=True)))
-
-
-def parse_rate_limits(spec: str | None) -> RateLimitConfig | None:
-    """`--rate-limits 'rpm=1000,itpm=450k,otpm=90k'`; a bad spec is a usage error."""
-    if not spec:
-        return None
-    try:
-        return RateLimitConfig.parse(spec)
-    except ValueError as exc:
-        raise UserError(f"--rate-limits: {exc}") from exc
 
 
 def _register_phased_commands() -> None:

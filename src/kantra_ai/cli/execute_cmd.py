@@ -37,6 +37,28 @@ from kantra_ai.cli.errors import ExitCode, UserError
 from kantra_ai.cli.plan_cmd import price_for
 from kantra_ai.cli.progress import ProgressDisplay
 from kantra_ai.cli.remediate import RemediateOptions, simulated_endpoint
+from kantra_ai.cli.run_options import (
+    DEFAULT_BATCH,
+    BaseUrlOpt,
+    BatchParallelismOpt,
+    BatchSizeOpt,
+    DryRunOpt,
+    JsonOpt,
+    MaxBatchTokensOpt,
+    MaxCostOpt,
+    MaxRetriesOpt,
+    ModelOpt,
+    PricesOpt,
+    ProgressOpt,
+    ProviderOpt,
+    RateLimitsOpt,
+    ReportOpt,
+    RetryFailedOpt,
+    SourceRootOpt,
+    TextEditsOpt,
+    WaitLockOpt,
+    parse_rate_limits,
+)
 from kantra_ai.cli.status import StateOpt, history_options
 from kantra_ai.config.cli import ConfigOpt, custom_templates
 from kantra_ai.engine.batch_runner import RunContext
@@ -45,6 +67,7 @@ from kantra_ai.engine.confidence import LowConfidenceAction
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome, Status
 from kantra_ai.engine.runner import BatchSettings
+from kantra_ai.engine.scheduling import wrap_provider
 from kantra_ai.plan.estimate import estimate_incidents
 from kantra_ai.plan.incidents import PlanIncidents, check_against_analysis, plan_incidents
 from kantra_ai.plan.model import Phase, Plan, PlanError, load_plan
@@ -95,41 +118,30 @@ def execute(
     resume: Annotated[
         bool, typer.Option(help="Continue the plan's phases where an earlier execute stopped.")
     ] = False,
-    retry_failed: Annotated[
-        bool, typer.Option(help="Also ask again about incidents an earlier reply did not fix.")
-    ] = False,
+    retry_failed: RetryFailedOpt = False,
     fresh: Annotated[
         bool, typer.Option(help="Ignore the run history and phase state: start the plan over.")
     ] = False,
-    wait_lock: Annotated[
-        bool, typer.Option(help="If another run is working on this tree, wait for it instead of refusing.")
-    ] = False,
+    wait_lock: WaitLockOpt = False,
     analysis: Annotated[
         Path | None, typer.Option(help="Check the plan's violations against this analysis first.")
     ] = None,
-    provider: Annotated[
-        str, typer.Option(help="As for remediate (claude, openai, ..., simulated).")
-    ] = "claude",
-    model: Annotated[str | None, typer.Option(help="Model id; default: the provider's default.")] = None,
-    base_url: Annotated[str | None, typer.Option(help="Provider endpoint.")] = None,
-    source_root: Annotated[str | None, typer.Option(help="The analyzer's source root to strip.")] = None,
-    max_cost: Annotated[float | None, typer.Option(help="USD ceiling for the whole execution.")] = None,
-    dry_run: Annotated[
-        bool, typer.Option(help="No network call: requests, tokens and cost per phase.")
-    ] = False,
-    batch_size: Annotated[int, typer.Option(min=1, help="At most N incidents per request.")] = 25,
-    batch_parallelism: Annotated[int, typer.Option(min=1, help="Requests in flight at once.")] = 8,
-    max_batch_tokens: Annotated[int, typer.Option(min=2000, help="Input-token budget per request.")] = 24_000,
-    max_retries: Annotated[int, typer.Option(min=0, max=5, help="Retries per request.")] = 1,
-    prices: Annotated[Path | None, typer.Option(help="YAML price overrides per model.")] = None,
-    text_edits: Annotated[
-        bool, typer.Option(help="Plain-text SEARCH/REPLACE edits instead of tools.")
-    ] = False,
-    report: Annotated[
-        Path | None, typer.Option(help="Where to write report.html (default: INPUT/.kantra-ai/report.html).")
-    ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    provider: ProviderOpt = "claude",
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    source_root: SourceRootOpt = None,
+    max_cost: MaxCostOpt = None,
+    dry_run: DryRunOpt = False,
+    batch_size: BatchSizeOpt = DEFAULT_BATCH.batch_size,
+    batch_parallelism: BatchParallelismOpt = DEFAULT_BATCH.parallelism,
+    rate_limits: RateLimitsOpt = None,
+    max_batch_tokens: MaxBatchTokensOpt = DEFAULT_BATCH.max_batch_tokens,
+    max_retries: MaxRetriesOpt = 1,
+    prices: PricesOpt = None,
+    text_edits: TextEditsOpt = False,
+    report: ReportOpt = None,
+    json_output: JsonOpt = False,
+    progress: ProgressOpt = True,
     enable_confidence: EnableConfidenceOpt = False,
     min_confidence: MinConfidenceOpt = None,
     on_low_confidence: OnLowConfidenceOpt = LowConfidenceAction.SKIP,
@@ -163,6 +175,7 @@ def execute(
             max_cost=max_cost,
             dry_run=dry_run,
             batch=BatchSettings(max_batch_tokens, batch_size, batch_parallelism),
+            rate_limits=parse_rate_limits(rate_limits),
             max_retries=max_retries,
             prices=prices,
             text_edits=text_edits,
@@ -295,6 +308,8 @@ def _run_execute(opts: ExecuteOptions, console: Console, session: RunSession) ->
             provider = create_provider(preset, model, base_url=simulated_url or ro.base_url, tools=use_tools)
         except ProviderConfigError as exc:
             raise UserError(str(exc)) from exc
+        # Rate-limit buckets, AIMD concurrency, our own retries and cache warm-up, as in remediate.
+        provider = wrap_provider(provider, limits=ro.rate_limits, max_in_flight=ro.batch.parallelism)
         ctx = RunContext(
             provider=provider,
             price=price,
