@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import filecmp
+import io
+import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 from kantra_ai.cli.app import main
+from kantra_ai.fakeprovider.server import FakeProviderServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -42,3 +47,17 @@ def tree_differences(left: Path, right: Path) -> list[str]:
 
 def run(*args: str | Path) -> int:
     return main([str(a) for a in args])
+
+
+def remediate_json(
+    example: str, app: Path, server: FakeProviderServer, *extra: str | Path
+) -> tuple[int, dict[str, Any]]:
+    """`remediate --json` in this process against `server`: (exit code, summary or {} if none)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = run(
+            "remediate", "--analysis", analysis_of(example), "--input", app,
+            "--base-url", server.anthropic_base_url, "--json", "--no-progress", *extra,
+        )  # fmt: skip
+    text = out.getvalue()
+    return code, (json.loads(text) if text.strip() else {})

@@ -6,17 +6,14 @@ rules of the example have effort 1, so they are "trivial" (default threshold 0.7
 
 from __future__ import annotations
 
-import io
-import json
 import re
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from tests.cli.helpers import analysis_of, copy_example, expected_of, run, tree_differences
+from tests.cli.helpers import analysis_of, copy_example, expected_of, remediate_json, run, tree_differences
 
 from kantra_ai.edits.apply import apply_edits
 from kantra_ai.edits.model import Edit
@@ -46,25 +43,7 @@ def lowered(rules: re.Pattern[str], confidence: float = 0.5) -> Responder:
 
 
 def _remediate(app: Path, server: FakeProviderServer, *extra: str | Path) -> tuple[int, dict[str, Any]]:
-    out = io.StringIO()
-    real = sys.stdout
-    sys.stdout = out
-    try:
-        code = run(
-            "remediate",
-            "--analysis",
-            analysis_of(EXAMPLE),
-            "--input",
-            app,
-            "--base-url",
-            server.anthropic_base_url,
-            "--json",
-            "--no-progress",
-            *extra,
-        )
-    finally:
-        sys.stdout = real
-    return code, json.loads(out.getvalue())
+    return remediate_json(EXAMPLE, app, server, *extra)
 
 
 def _outcomes(summary: dict[str, Any], rules: re.Pattern[str]) -> list[dict[str, Any]]:

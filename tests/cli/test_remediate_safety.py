@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.cli.helpers import analysis_of, copy_example, expected_of, run, tree_differences
+from tests.cli.helpers import analysis_of, copy_example, expected_of, remediate_json, run, tree_differences
 
 from kantra_ai.fakeprovider.contract import FakeReply, FakeRequest, ToolCall
 from kantra_ai.fakeprovider.faults import Fault, FaultPlan
@@ -20,25 +18,7 @@ EXAMPLE = "javaee-inventory"
 
 
 def _remediate(app: Path, server: FakeProviderServer, *extra: str) -> tuple[int, dict[str, Any]]:
-    out = io.StringIO()
-    real = sys.stdout
-    sys.stdout = out
-    try:
-        code = run(
-            "remediate",
-            "--analysis",
-            analysis_of(EXAMPLE),
-            "--input",
-            app,
-            "--base-url",
-            server.anthropic_base_url,
-            "--json",
-            "--no-progress",
-            *extra,
-        )
-    finally:
-        sys.stdout = real
-    return code, json.loads(out.getvalue())
+    return remediate_json(EXAMPLE, app, server, *extra)
 
 
 def _reasons(summary: dict[str, Any]) -> set[str]:

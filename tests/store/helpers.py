@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import io
-import json
 import sqlite3
-import sys
 from pathlib import Path
 from typing import Any
 
-from tests.cli.helpers import analysis_of, run
+from tests.cli.helpers import remediate_json
 
 from kantra_ai.fakeprovider.server import FakeProviderServer
 
@@ -18,26 +15,7 @@ def remediate(
     example: str, app: Path, server: FakeProviderServer, *extra: str | Path
 ) -> tuple[int, dict[str, Any]]:
     """The CLI in this process with --json; (exit code, summary or {} when nothing was printed)."""
-    out = io.StringIO()
-    real = sys.stdout
-    sys.stdout = out
-    try:
-        code = run(
-            "remediate",
-            "--analysis",
-            analysis_of(example),
-            "--input",
-            app,
-            "--base-url",
-            server.anthropic_base_url,
-            "--json",
-            "--no-progress",
-            *extra,
-        )
-    finally:
-        sys.stdout = real
-    text = out.getvalue()
-    return code, (json.loads(text) if text.strip() else {})
+    return remediate_json(example, app, server, *extra)
 
 
 def store_rows(db_path: Path, sql: str) -> list[tuple[Any, ...]]:

@@ -24,10 +24,15 @@ from kantra_ai.cli.run_options import (
     BaseUrlOpt,
     BatchParallelismOpt,
     BatchSizeOpt,
+    CategoriesOpt,
     DryRunOpt,
+    ExcludeOpt,
+    IncludeInformationalOpt,
+    IncludeOpt,
     JsonOpt,
     MaxBatchTokensOpt,
     MaxCostOpt,
+    MaxEffortOpt,
     MaxRetriesOpt,
     ModelOpt,
     PricesOpt,
@@ -38,6 +43,7 @@ from kantra_ai.cli.run_options import (
     RetryFailedOpt,
     SourceRootOpt,
     TextEditsOpt,
+    ViolationIdsOpt,
     WaitLockOpt,
     parse_rate_limits,
 )
@@ -92,20 +98,12 @@ def remediate(
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
     source_root: SourceRootOpt = None,
-    violation_ids: Annotated[
-        list[str] | None, typer.Option(help="Only these rule ids (comma-separated or repeated).")
-    ] = None,
-    categories: Annotated[
-        list[str] | None, typer.Option(help="Only these categories: mandatory, optional, potential.")
-    ] = None,
-    max_effort: Annotated[int | None, typer.Option(help="Only violations with effort <= N.")] = None,
-    include: Annotated[
-        list[str] | None, typer.Option(help="Only files matching these globs (relative paths).")
-    ] = None,
-    exclude: Annotated[list[str] | None, typer.Option(help="Skip files matching these globs.")] = None,
-    include_informational: Annotated[
-        bool, typer.Option(help="Also send informational findings (no effort / insights).")
-    ] = False,
+    violation_ids: ViolationIdsOpt = None,
+    categories: CategoriesOpt = None,
+    max_effort: MaxEffortOpt = None,
+    include: IncludeOpt = None,
+    exclude: ExcludeOpt = None,
+    include_informational: IncludeInformationalOpt = False,
     max_cost: MaxCostOpt = None,
     dry_run: DryRunOpt = False,
     batch_size: BatchSizeOpt = DEFAULT_BATCH.batch_size,

@@ -14,6 +14,14 @@ from rich.table import Table
 
 from kantra_ai.cli.errors import ExitCode, UserError
 from kantra_ai.cli.remediate import RemediateOptions, load_selection, simulated_endpoint
+from kantra_ai.cli.run_options import (
+    CategoriesOpt,
+    ExcludeOpt,
+    IncludeInformationalOpt,
+    IncludeOpt,
+    MaxEffortOpt,
+    ViolationIdsOpt,
+)
 from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.engine.runner import BatchSettings
 from kantra_ai.plan.ai_planner import AiPlan, PlannerFailure, plan_with_model
@@ -48,16 +56,12 @@ def plan(
     model: Annotated[str | None, typer.Option(help="Model id; default: the provider's default.")] = None,
     base_url: Annotated[str | None, typer.Option(help="Provider endpoint.")] = None,
     source_root: Annotated[str | None, typer.Option(help="The analyzer's source root to strip.")] = None,
-    violation_ids: Annotated[list[str] | None, typer.Option(help="Only these rule ids.")] = None,
-    categories: Annotated[
-        list[str] | None, typer.Option(help="Only: mandatory, optional, potential.")
-    ] = None,
-    max_effort: Annotated[int | None, typer.Option(help="Only violations with effort <= N.")] = None,
-    include: Annotated[list[str] | None, typer.Option(help="Only files matching these globs.")] = None,
-    exclude: Annotated[list[str] | None, typer.Option(help="Skip files matching these globs.")] = None,
-    include_informational: Annotated[
-        bool, typer.Option(help="Also plan informational findings (no effort / insights).")
-    ] = False,
+    violation_ids: ViolationIdsOpt = None,
+    categories: CategoriesOpt = None,
+    max_effort: MaxEffortOpt = None,
+    include: IncludeOpt = None,
+    exclude: ExcludeOpt = None,
+    include_informational: IncludeInformationalOpt = False,
     max_phases: Annotated[
         int | None, typer.Option(min=1, help="At most N phases (neighbours are merged).")
     ] = None,

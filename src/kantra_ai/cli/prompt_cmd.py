@@ -19,6 +19,14 @@ import typer
 from kantra_ai.analysis.selection import Selection
 from kantra_ai.cli.errors import UserError
 from kantra_ai.cli.remediate import RemediateOptions, load_selection
+from kantra_ai.cli.run_options import (
+    CategoriesOpt,
+    ExcludeOpt,
+    IncludeInformationalOpt,
+    IncludeOpt,
+    MaxEffortOpt,
+    ViolationIdsOpt,
+)
 from kantra_ai.config.cli import ConfigOpt, check_templates, custom_templates
 from kantra_ai.edits.apply import plan_region
 from kantra_ai.edits.files import SourceFileError, read_source
@@ -54,16 +62,12 @@ def prompt(
     provider: Annotated[str, typer.Option(help="Provider whose request format to show.")] = "claude",
     model: Annotated[str | None, typer.Option(help="Model id; default: the provider's default.")] = None,
     source_root: Annotated[str | None, typer.Option(help="The analyzer's source root to strip.")] = None,
-    violation_ids: Annotated[list[str] | None, typer.Option(help="Only these rule ids.")] = None,
-    categories: Annotated[
-        list[str] | None, typer.Option(help="Only: mandatory, optional, potential.")
-    ] = None,
-    max_effort: Annotated[int | None, typer.Option(help="Only violations with effort <= N.")] = None,
-    include: Annotated[list[str] | None, typer.Option(help="Only files matching these globs.")] = None,
-    exclude: Annotated[list[str] | None, typer.Option(help="Skip files matching these globs.")] = None,
-    include_informational: Annotated[
-        bool, typer.Option(help="Also plan informational findings (no effort / insights).")
-    ] = False,
+    violation_ids: ViolationIdsOpt = None,
+    categories: CategoriesOpt = None,
+    max_effort: MaxEffortOpt = None,
+    include: IncludeOpt = None,
+    exclude: ExcludeOpt = None,
+    include_informational: IncludeInformationalOpt = False,
     batch_size: Annotated[int, typer.Option(min=1, help="At most N incidents per request.")] = 25,
     max_batch_tokens: Annotated[
         int, typer.Option(min=2000, help="Input-token budget per request; larger files go in windows.")

@@ -30,6 +30,21 @@ BaseUrlOpt = Annotated[
 SourceRootOpt = Annotated[
     str | None, typer.Option(help="The analyzer's source root to strip from URIs (default: detected).")
 ]
+# What to work on: the same filters for remediate, plan, prompt.
+ViolationIdsOpt = Annotated[
+    list[str] | None, typer.Option(help="Only these rule ids (comma-separated or repeated).")
+]
+CategoriesOpt = Annotated[
+    list[str] | None, typer.Option(help="Only these categories: mandatory, optional, potential.")
+]
+MaxEffortOpt = Annotated[int | None, typer.Option(help="Only violations with effort <= N.")]
+IncludeOpt = Annotated[
+    list[str] | None, typer.Option(help="Only files matching these globs (relative paths).")
+]
+ExcludeOpt = Annotated[list[str] | None, typer.Option(help="Skip files matching these globs.")]
+IncludeInformationalOpt = Annotated[
+    bool, typer.Option(help="Also include informational findings (no effort / insights).")
+]
 MaxCostOpt = Annotated[
     float | None, typer.Option(help="Never start a request whose worst case would pass this USD total.")
 ]
