@@ -116,8 +116,8 @@ How the strategies are run (details in `bench/strategies.py`):
   incident. Both use the official SDK with its default 2 retries, 8 requests in flight (the
   predecessor's default) and no prompt caching; both are given `max_tokens` sized to the file (the
   predecessor used a fixed ceiling) and streaming, so that long files are not cut off.
-- **(c) kantra-ai** is the real engine (`plan_run`, `execute_plan`, the Anthropic adapter, the adaptive
-  limiter with the benchmark's limits given as `--rate-limits`), with its defaults.
+- **(c) kantra-ai** is the real engine (`batch_incidents`, `execute_batches`, the Anthropic adapter, the
+  adaptive limiter with the benchmark's limits given as `--rate-limits`), with its defaults.
 - The same scripted model (`kantra_ai.fakeprovider.recipes`) answers all three, so they fix the same
   incidents; for (a) and (b) it returns whole files computed from the same edits. Each strategy gets
   its own fresh fake server (in a separate process) with identical settings and fault seed.

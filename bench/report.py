@@ -11,8 +11,8 @@ from typing import Any
 from bench.fake import Realism
 from bench.strategies import MODEL, StrategyResult, selected_incidents
 from bench.workloads import Workload
-from kantra_ai.planning.tokens import estimate_tokens
 from kantra_ai.providers.pricing import PriceTable
+from kantra_ai.tokens import estimate_tokens
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import os
 import platform
@@ -34,11 +33,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from rich.console import Console
 
 from kantra_ai.analysis.model import Incident
 from kantra_ai.analysis.selection import Selection
-from kantra_ai.cli.remediate import RemediateOptions, load_selection
+from kantra_ai.app.options import SelectionOptions
+from kantra_ai.app.prepare import load_selection
 from kantra_ai.edits.model import Edit
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, Status
 from kantra_ai.fakeprovider.recipes import respond
@@ -52,6 +51,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCE_ROOT = "/opt/input/source"
 RULE = "javax-to-jakarta-import-00001"
 MESSAGE = "Replace the `javax.persistence` import statement with `jakarta.persistence`"
+
+
+def _quiet(text: str) -> None:
+    """The session's notes are not part of what is measured."""
 
 
 def build_workspace(root: Path, incidents: int, per_file: int) -> tuple[Path, Path]:
@@ -125,10 +128,10 @@ def record_run(app: Path, selection: Selection, per_request: int, *, fsync: bool
 
     `fsync=False` makes every commit non-durable (`synchronous=NORMAL`), to show what durability
     costs; kantra-ai never runs that way."""
-    quiet = Console(file=io.StringIO())
     started = time.perf_counter()
-    with RunSession(app, HistoryOptions(), quiet) as session:
-        session.skip_done(selection, analysis=Path("output.yaml"), provider="claude", model="bench")
+    with RunSession(app, HistoryOptions(), _quiet) as session:
+        session.skip_done(selection)
+        session.begin(analysis=Path("output.yaml"), provider="claude", model="bench")
         assert session.store is not None and session.observer is not None
         if not fsync:
             tx = session.store.tx
@@ -180,8 +183,9 @@ def resume_store(app: Path, selection: Selection, runs: int) -> dict[str, Any]:
 
     def once() -> float:
         started = time.perf_counter()
-        with RunSession(app, HistoryOptions(), Console(file=io.StringIO())) as session:
-            session.skip_done(selection, analysis=Path("output.yaml"), provider="claude", model="bench")
+        with RunSession(app, HistoryOptions(), _quiet) as session:
+            session.skip_done(selection)
+            session.begin(analysis=Path("output.yaml"), provider="claude", model="bench")
             elapsed = time.perf_counter() - started
             skipped.append(session.partition.skipped)
             assert not session.partition.to_plan, "the finished run should leave nothing to do"
@@ -319,14 +323,14 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp)
         analysis, app = build_workspace(root / "main", args.incidents, args.per_file)
         started = time.perf_counter()
-        selection = load_selection(RemediateOptions(analysis=analysis, input_dir=app))
+        selection = load_selection(SelectionOptions(analysis=analysis, input_dir=app))
         analysis_seconds = time.perf_counter() - started
         assert len(selection.selected) == args.incidents, len(selection.selected)
         typical = record_run(app, selection, args.per_file)
         worst_analysis, worst_app = build_workspace(root / "worst", args.worst_case_incidents, args.per_file)
-        worst = record_run(worst_app, load_selection(RemediateOptions(worst_analysis, worst_app)), 1)
+        worst = record_run(worst_app, load_selection(SelectionOptions(worst_analysis, worst_app)), 1)
         normal_analysis, normal_app = build_workspace(root / "normal", args.incidents, args.per_file)
-        normal_selection = load_selection(RemediateOptions(normal_analysis, normal_app))
+        normal_selection = load_selection(SelectionOptions(normal_analysis, normal_app))
         normal = record_run(normal_app, normal_selection, args.per_file, fsync=False)
         results = {
             "machine": machine(),

@@ -4,7 +4,7 @@
     predecessor's direct mode).
 (b) the predecessor's batch layout as designed: one request per (violation, file, at most 10
     incidents), the file sent with each request, the complete file returned for each incident.
-(c) ours: the real engine (`plan_run` + `execute_plan`, the Anthropic adapter, the adaptive
+(c) ours: the real engine (`batch_incidents` + `execute_batches`, the Anthropic adapter, the adaptive
     limiter, cache layout and scheduling), exactly as `kantra-ai remediate` runs it.
 
 (a) and (b) are re-implemented faithfully with the same official SDK: 8 requests in flight (the
@@ -39,12 +39,14 @@ from kantra_ai.engine.budget import CostGuard
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.outcomes import Status
 from kantra_ai.engine.ratelimit import RateLimitConfig
-from kantra_ai.engine.runner import BatchSettings, execute_plan, plan_run
+from kantra_ai.engine.runner import BatchSettings, batch_incidents, execute_batches
 from kantra_ai.engine.scheduling import wrap_provider
-from kantra_ai.planning.tokens import estimate_tokens
-from kantra_ai.prompts.render import fix_prompt, guidance_text, system_prompt
+from kantra_ai.formats import TOOL_CALL
+from kantra_ai.prompts.builder import PromptBuilder
+from kantra_ai.prompts.render import fix_prompt, guidance_text
 from kantra_ai.providers.anthropic_provider import AnthropicProvider
 from kantra_ai.providers.pricing import ModelPrice, PriceTable, Usage
+from kantra_ai.tokens import estimate_tokens
 
 MODEL = "claude-sonnet-5-5"
 PREDECESSOR_PARALLELISM = 8
@@ -233,8 +235,8 @@ async def run_ours(
     incidents = selected_incidents(workload, app)
     result = StrategyResult("c", "(c) kantra-ai", len(incidents))
     settings = BatchSettings()
-    system = system_prompt(True)
-    plan = plan_run(incidents, app, settings, system)
+    prompts = PromptBuilder(TOOL_CALL)
+    plan = batch_incidents(incidents, app, settings, prompts)
     price = _price()
     limits = RateLimitConfig(
         realism.requests_per_minute, realism.input_tokens_per_minute, realism.output_tokens_per_minute
@@ -252,12 +254,11 @@ async def run_ours(
         guard=CostGuard(None, price),
         observer=sends,
         input_dir=app,
-        system_prompt=system,
-        use_tools=True,
+        prompts=prompts,
     )
     started = time.monotonic()
     try:
-        run = await execute_plan(plan, ctx, settings.parallelism)
+        run = await execute_batches(plan, ctx, settings.parallelism)
     finally:
         await provider.aclose()
     result.seconds = time.monotonic() - started

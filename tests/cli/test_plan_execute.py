@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -14,11 +15,11 @@ import yaml
 from tests.cli.helpers import analysis_of, copy_example, expected_of, run, tree_differences
 from tests.store.helpers import store_rows
 
-import kantra_ai.plan.run as plan_run_module
+import kantra_ai.app.run as app_run
 from kantra_ai.engine.batch_runner import RunContext
 from kantra_ai.engine.events import ObserverGroup, RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome
-from kantra_ai.engine.runner import RunPlan, RunResult, execute_plan
+from kantra_ai.engine.runner import RunBatches, RunResult, execute_batches
 from kantra_ai.fakeprovider.server import FakeProviderServer
 from kantra_ai.plan.model import load_plan
 
@@ -83,7 +84,7 @@ def test_interrupted_execute_resumes_after_phase_one_and_ends_with_the_expected_
     app = copy_example("javaee-inventory", tmp_path)
     plan_file = _plan(app, tmp_path / "plan")
     _two_phases(plan_file)
-    real_execute_plan = plan_run_module.execute_plan
+    real_execute_plan = app_run.execute_batches
     calls = 0
 
     async def interrupt_at_phase_two(*args: Any, **kwargs: Any) -> Any:
@@ -93,7 +94,7 @@ def test_interrupted_execute_resumes_after_phase_one_and_ends_with_the_expected_
             raise KeyboardInterrupt
         return await real_execute_plan(*args, **kwargs)
 
-    monkeypatch.setattr(plan_run_module, "execute_plan", interrupt_at_phase_two)
+    monkeypatch.setattr(app_run, "execute_batches", interrupt_at_phase_two)
     assert _execute(plan_file, app, fake) == 130
     state = yaml.safe_load((tmp_path / "plan" / "state.yaml").read_text())
     assert {p["phase_id"]: p["status"] for p in state["phases"]} == {
@@ -108,7 +109,7 @@ def test_interrupted_execute_resumes_after_phase_one_and_ends_with_the_expected_
     phase_one_requests = fake.request_count
     assert phase_one_requests > 0
 
-    monkeypatch.setattr(plan_run_module, "execute_plan", real_execute_plan)
+    monkeypatch.setattr(app_run, "execute_batches", real_execute_plan)
     assert _execute(plan_file, app, fake) == 2  # progress exists: refuses to start over silently
     assert _execute(plan_file, app, fake, "--resume") == 0
     assert tree_differences(app, expected_of("javaee-inventory")) == []
@@ -242,13 +243,13 @@ def test_execute_interrupted_in_phase_one_resumes_from_the_run_store_without_ask
     app = copy_example("javaee-inventory", tmp_path)
     plan_file = _plan(app, tmp_path / "plan")
     _two_phases(plan_file)
-    real_execute_plan = execute_plan
+    real_execute_plan = execute_batches
 
-    async def ctrl_c_in_first_phase(plan: RunPlan, ctx: RunContext, parallelism: int) -> RunResult:
-        ctx.observer = ObserverGroup(ctx.observer, _CtrlCAfterFirstBatch())
+    async def ctrl_c_in_first_phase(plan: RunBatches, ctx: RunContext, parallelism: int) -> RunResult:
+        ctx = dataclasses.replace(ctx, observer=ObserverGroup(ctx.observer, _CtrlCAfterFirstBatch()))
         return await real_execute_plan(plan, ctx, parallelism)
 
-    monkeypatch.setattr(plan_run_module, "execute_plan", ctrl_c_in_first_phase)
+    monkeypatch.setattr(app_run, "execute_batches", ctrl_c_in_first_phase)
     assert _execute(plan_file, app, fake, "--batch-parallelism", "1") == 130
     assert "again with --resume" in capsys.readouterr().err
     state = yaml.safe_load((tmp_path / "plan" / "state.yaml").read_text())
@@ -265,7 +266,7 @@ def test_execute_interrupted_in_phase_one_resumes_from_the_run_store_without_ask
     assert fixed and unfixed_phase_one[0][0] > 0  # stopped in the middle of phase one
     first_run_requests = fake.request_count
 
-    monkeypatch.setattr(plan_run_module, "execute_plan", real_execute_plan)
+    monkeypatch.setattr(app_run, "execute_batches", real_execute_plan)
     assert _execute(plan_file, app, fake, "--resume") == 0
     assert tree_differences(app, expected_of("javaee-inventory")) == []
     later = fake.requests[first_run_requests:]

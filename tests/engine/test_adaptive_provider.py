@@ -14,7 +14,8 @@ from kantra_ai.fakeprovider.faults import Fault, FaultPlan
 from kantra_ai.fakeprovider.latency import LatencyModel
 from kantra_ai.fakeprovider.recipes import respond
 from kantra_ai.fakeprovider.server import FakeProviderServer
-from kantra_ai.prompts.render import system_prompt
+from kantra_ai.formats import TOOL_CALL
+from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.providers.anthropic_provider import AnthropicProvider
 from kantra_ai.providers.base import ModelRequest, ProviderError
 from kantra_ai.providers.pricing import Usage
@@ -27,7 +28,8 @@ GUIDANCE = "## Rules involved\n\n### Rule javax-to-jakarta-import-00001 (mandato
 
 def _request(n: int, guidance: str = GUIDANCE) -> ModelRequest:
     prompt = f"## File: src/F{n}.java\n\n```java\nclass F{n} {{}}\n```\n\n## Incidents\n"
-    return ModelRequest(system_prompt(True), guidance, prompt, max_tokens=400)
+    system = PromptBuilder(TOOL_CALL).system()
+    return ModelRequest(system, guidance, prompt, max_tokens=400, tool=TOOL_CALL.tool)
 
 
 @pytest.fixture

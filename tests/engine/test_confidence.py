@@ -6,14 +6,13 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+from kantra_ai.analysis.complexity import Complexity, complexity_of
 from kantra_ai.analysis.model import Category, Incident, Violation
 from kantra_ai.edits.model import Edit, ProposedFix, Verdict, VerdictStatus
 from kantra_ai.engine.confidence import (
     BatchScreen,
-    Complexity,
     ConfidencePolicy,
     LowConfidenceAction,
-    complexity_of,
     parse_threshold_overrides,
 )
 from kantra_ai.engine.outcomes import IncidentOutcome, Status

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from kantra_ai.analysis.model import Category, Incident, Violation
+from kantra_ai.batching.batches import Batch
 from kantra_ai.engine.relocate import relocate, relocate_batch, snippet_lines
-from kantra_ai.planning.batches import Batch
 
 RULE = Violation("rules", "ee-to-quarkus-00000", "d", Category.POTENTIAL, 1)
 SNIP = (

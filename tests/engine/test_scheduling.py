@@ -6,14 +6,14 @@ import os
 from pathlib import Path, PurePosixPath
 
 from kantra_ai.analysis.model import Category, Incident, Violation
+from kantra_ai.batching.batches import Batch, FileBatches
 from kantra_ai.engine.scheduling import Prefetcher, cache_friendly_order, rule_set
-from kantra_ai.planning.batches import Batch, FilePlan
 
 
-def _file(name: str, rule: str, output: int) -> FilePlan:
+def _file(name: str, rule: str, output: int) -> FileBatches:
     violation = Violation("rs", rule, "d", Category.MANDATORY, 1)
     incident = Incident(f"id-{name}", violation, name, PurePosixPath(name), 1, "m")
-    return FilePlan(PurePosixPath(name), [Batch(PurePosixPath(name), (incident,), None, 100, output)])
+    return FileBatches(PurePosixPath(name), [Batch(PurePosixPath(name), (incident,), None, 100, output)])
 
 
 def test_every_cache_group_starts_early_then_the_longest_files_go_first() -> None:

@@ -14,7 +14,7 @@ import pytest
 from kantra_ai.fakeprovider.caching import CachingModel
 from kantra_ai.fakeprovider.latency import LatencyModel
 from kantra_ai.fakeprovider.server import FakeProviderServer
-from kantra_ai.planning.tokens import estimate_tokens
+from kantra_ai.tokens import estimate_tokens
 
 ServerFactory = Callable[..., FakeProviderServer]
 Sync = Callable[..., anthropic.Anthropic]

@@ -15,7 +15,7 @@ from kantra_ai.fakeprovider.contract import FakeReply, FakeRequest, ToolCall
 from kantra_ai.fakeprovider.faults import Fault, FaultPlan
 from kantra_ai.fakeprovider.reply import GARBAGE_TEXT
 from kantra_ai.fakeprovider.server import FakeProviderServer
-from kantra_ai.planning.tokens import estimate_tokens
+from kantra_ai.tokens import estimate_tokens
 
 ServerFactory = Callable[..., FakeProviderServer]
 Sync = Callable[..., anthropic.Anthropic]

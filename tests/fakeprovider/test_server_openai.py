@@ -11,7 +11,7 @@ import pytest
 
 from kantra_ai.fakeprovider.contract import FakeReply, FakeRequest, ToolCall
 from kantra_ai.fakeprovider.server import FakeProviderServer
-from kantra_ai.planning.tokens import estimate_tokens
+from kantra_ai.tokens import estimate_tokens
 
 MODEL = "gpt-5"
 EDIT_TOOL: Any = {

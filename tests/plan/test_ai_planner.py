@@ -15,9 +15,9 @@ from kantra_ai.fakeprovider.server import FakeProviderServer, FakeReply, FakeReq
 from kantra_ai.plan.ai_planner import AiPlan, plan_with_model
 from kantra_ai.plan.phases import ViolationGroup, group_incidents
 from kantra_ai.plan.repair import UNPLACED_PHASE_NAME
-from kantra_ai.planning.tokens import estimate_tokens
 from kantra_ai.providers.anthropic_provider import AnthropicProvider
 from kantra_ai.providers.pricing import ModelPrice
+from kantra_ai.tokens import estimate_tokens
 
 KONVEYOR_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "konveyor"
 _ID = re.compile(r"^- id: (\S+) \|", re.MULTILINE)

@@ -13,6 +13,7 @@ from kantra_ai.plan.build import build_plan
 from kantra_ai.plan.deterministic import RISK_TOLERANCES, RiskTolerance, plan_deterministic
 from kantra_ai.plan.model import PlanMetadata, parse_plan, plan_document
 from kantra_ai.plan.phases import ViolationGroup, group_incidents
+from kantra_ai.prompts.builder import PromptBuilder
 
 KONVEYOR_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "konveyor"
 REAL_FILES = sorted(p.name for p in KONVEYOR_DATA.glob("*.yaml"))
@@ -42,6 +43,7 @@ def test_every_violation_of_a_real_analysis_lands_in_exactly_one_phase(
         input_dir=tmp_path,
         batch=BatchSettings(),
         price=None,
+        prompts=PromptBuilder(),
     )
     placed = Counter(f"{v.ruleset}/{v.violation_id}" for p in plan.phases for v in p.violations)
     assert set(placed) == {g.key for g in groups}

@@ -9,12 +9,13 @@ import pytest
 
 from kantra_ai.analysis.model import Category, Incident, Violation
 from kantra_ai.config.settings import PromptSettings
+from kantra_ai.config.templates import load_custom_templates
+from kantra_ai.formats import TOOL_CALL
 from kantra_ai.prompts.builder import PromptBuilder, language_guidance, template_language
-from kantra_ai.prompts.custom import TemplateError, load_custom_templates
-from kantra_ai.prompts.render import render
+from kantra_ai.prompts.custom import TemplateError
 
 JAVA_NOTES = "## Notes for Java files"
-TOOL_PROTOCOL = render("protocol_tool.j2").strip()
+TOOL_PROTOCOL = TOOL_CALL.protocol
 
 
 def _violation(rule: str = "javax-to-jakarta-import-00001", labels: tuple[str, ...] = ()) -> Violation:
@@ -71,7 +72,7 @@ def _template(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def _builder(tmp_path: Path, **settings: object) -> PromptBuilder:
-    return PromptBuilder(True, load_custom_templates(PromptSettings.model_validate(settings)))
+    return PromptBuilder(TOOL_CALL, load_custom_templates(PromptSettings.model_validate(settings)))
 
 
 def test_a_language_template_replaces_the_built_in_notes_and_the_answer_format_follows_it(

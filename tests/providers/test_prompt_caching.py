@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kantra_ai.formats import TOOL_CALL
 from kantra_ai.providers.anthropic_provider import AnthropicProvider
 from kantra_ai.providers.base import ModelRequest
 from kantra_ai.providers.caching import choose_ttl, min_cacheable_tokens, prefix_key
@@ -10,7 +11,7 @@ from kantra_ai.providers.pricing import ModelPrice, PriceTable, Usage
 
 
 def _request(guidance: str = "rules", prompt: str = "file") -> ModelRequest:
-    return ModelRequest("instructions", guidance, prompt, max_tokens=100)
+    return ModelRequest("instructions", guidance, prompt, max_tokens=100, tool=TOOL_CALL.tool)
 
 
 def test_minimum_cacheable_length_follows_the_model_family() -> None:

@@ -222,8 +222,12 @@ def test_a_killed_run_finishes_as_if_never_interrupted(case: Case, played: dict[
     # No reply was paid for twice; the billed tokens are exactly those of the uninterrupted run.
     assert result.paid_twice == []
     assert result.tokens == baseline.tokens
-    if result.first_exit == -9:
+    if result.first_exit == -9 and case.kill_at:  # every named kill point lies inside the run
         assert result.run_states == ["crashed", "finished"]
+    elif result.first_exit == -9:
+        # A timed kill may land before the run began (loading, planning, SDK import): a run that
+        # never started leaves no run behind.
+        assert result.run_states in (["crashed", "finished"], ["finished"])
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.config.parallelism == 1], ids=lambda c: c.id)

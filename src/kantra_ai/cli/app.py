@@ -16,9 +16,7 @@ from kantra_ai.cli.confidence_opts import (
     MinConfidenceOpt,
     OnLowConfidenceOpt,
     ReviewFileOpt,
-    confidence_policy,
 )
-from kantra_ai.cli.errors import ExitCode, UserError
 from kantra_ai.cli.run_options import (
     DEFAULT_BATCH,
     BaseUrlOpt,
@@ -45,11 +43,10 @@ from kantra_ai.cli.run_options import (
     TextEditsOpt,
     ViolationIdsOpt,
     WaitLockOpt,
-    parse_rate_limits,
 )
-from kantra_ai.config.cli import ConfigOpt, custom_templates
+from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.engine.confidence import LowConfidenceAction
-from kantra_ai.engine.runner import BatchSettings
+from kantra_ai.errors import ExitCode, UserError
 
 app = typer.Typer(
     name="kantra-ai",
@@ -141,47 +138,10 @@ def remediate(
     Incremental: incidents fixed by earlier runs on the tree are skipped (no tokens spent), and a
     run that was interrupted or killed is continued where it stopped.
     """
-    from kantra_ai.cli.remediate import RemediateOptions
+    from kantra_ai.cli.options import run_options
     from kantra_ai.cli.remediate import remediate as run
-    from kantra_ai.cli.status import history_options
 
-    options = RemediateOptions(
-        analysis=analysis,
-        input_dir=input_dir,
-        provider=provider,
-        model=model,
-        base_url=base_url,
-        source_root=source_root,
-        violation_ids=violation_ids or [],
-        categories=categories or [],
-        max_effort=max_effort,
-        include=include or [],
-        exclude=exclude or [],
-        include_informational=include_informational,
-        max_cost=max_cost,
-        dry_run=dry_run,
-        batch=BatchSettings(max_batch_tokens, batch_size, batch_parallelism),
-        max_retries=max_retries,
-        prices=prices,
-        text_edits=text_edits,
-        json_output=json_output,
-        report=report,
-        rate_limits=parse_rate_limits(rate_limits),
-        progress=progress,
-        confidence=confidence_policy(
-            ctx,
-            input_dir=input_dir,
-            enable_confidence=enable_confidence,
-            min_confidence=min_confidence,
-            on_low_confidence=on_low_confidence,
-            complexity_threshold=complexity_threshold,
-            review_file=review_file,
-        ),
-        templates=custom_templates(ctx),  # compiled and checked: a broken one fails here
-        history=history_options(
-            state=state, resume=resume, retry_failed=retry_failed, fresh=fresh, wait_lock=wait_lock
-        ),
-    )
+    options = run_options(ctx)
     raise typer.Exit(run(options, Console(stderr=True)))
 
 

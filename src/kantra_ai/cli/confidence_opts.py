@@ -16,14 +16,14 @@ from typing import Annotated
 
 import typer
 
-from kantra_ai.cli.errors import UserError
+from kantra_ai.analysis.complexity import Complexity
 from kantra_ai.config.cli import given, loaded_config
 from kantra_ai.engine.confidence import (
-    Complexity,
     ConfidencePolicy,
     LowConfidenceAction,
     parse_threshold_overrides,
 )
+from kantra_ai.errors import UserError
 
 DEFAULT_REVIEW_FILE = Path(".kantra-ai") / "manual-review.yaml"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -12,9 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kantra_ai.cli.errors import ExitCode, UserError
-from kantra_ai.cli.remediate import RemediateOptions, load_selection, simulated_endpoint
+from kantra_ai.app.plan import PlanRequest, make_plan, save_plan
+from kantra_ai.cli.options import run_options
+from kantra_ai.cli.progress import ConsoleUi
 from kantra_ai.cli.run_options import (
+    DEFAULT_BATCH,
     CategoriesOpt,
     ExcludeOpt,
     IncludeInformationalOpt,
@@ -23,20 +24,12 @@ from kantra_ai.cli.run_options import (
     ViolationIdsOpt,
 )
 from kantra_ai.config.cli import ConfigOpt
-from kantra_ai.engine.runner import BatchSettings
-from kantra_ai.plan.ai_planner import AiPlan, PlannerFailure, plan_with_model
-from kantra_ai.plan.build import build_plan
-from kantra_ai.plan.deterministic import RiskTolerance, plan_deterministic
-from kantra_ai.plan.model import Plan, PlanMetadata, dump_plan, write_atomic
-from kantra_ai.plan.phases import group_incidents
-from kantra_ai.providers.pricing import ModelPrice, PriceTable, PricingError, load_price_overrides
-from kantra_ai.providers.registry import ProviderConfigError, create_provider, resolve_preset
-from kantra_ai.report.html import render_plan_html
-
-PLANNERS = ("ai", "deterministic")
+from kantra_ai.errors import ExitCode
+from kantra_ai.plan.model import Plan
 
 
 def plan(
+    ctx: typer.Context,
     analysis: Annotated[
         Path,
         typer.Option("--analysis", help="Konveyor output.yaml / output.json, or a directory holding one."),
@@ -74,11 +67,15 @@ def plan(
     ] = "balanced",
     interactive: Annotated[bool, typer.Option(help="Approve or defer each phase in the terminal.")] = False,
     prices: Annotated[Path | None, typer.Option(help="YAML price overrides per model.")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Incidents per request (for estimates).")] = 25,
-    batch_parallelism: Annotated[int, typer.Option(min=1, help="Requests in flight (for estimates).")] = 8,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Incidents per request (for estimates).")
+    ] = DEFAULT_BATCH.batch_size,
+    batch_parallelism: Annotated[
+        int, typer.Option(min=1, help="Requests in flight (for estimates).")
+    ] = DEFAULT_BATCH.parallelism,
     max_batch_tokens: Annotated[
         int, typer.Option(min=2000, help="Input tokens per request (for estimates).")
-    ] = 24_000,
+    ] = DEFAULT_BATCH.max_batch_tokens,
     chunk_tokens: Annotated[
         int,
         typer.Option(
@@ -94,139 +91,16 @@ def plan(
     config_file: ConfigOpt = None,
 ) -> None:
     """Group violations into ordered phases: writes plan.yaml and plan.html into --output."""
-    if planner not in PLANNERS:
-        raise UserError(f"--planner: unknown planner {planner!r}; choose ai or deterministic")
-    if risk_tolerance not in ("conservative", "balanced", "aggressive"):
-        raise UserError(
-            f"--risk-tolerance: unknown value {risk_tolerance!r}; choose conservative, balanced or aggressive"
-        )
-    opts = RemediateOptions(
-        analysis=analysis,
-        input_dir=input_dir,
-        provider=provider,
-        model=model,
-        base_url=base_url,
-        source_root=source_root,
-        violation_ids=violation_ids or [],
-        categories=categories or [],
-        max_effort=max_effort,
-        include=include or [],
-        exclude=exclude or [],
-        include_informational=include_informational,
-        batch=BatchSettings(max_batch_tokens, batch_size, batch_parallelism),
-        prices=prices,
-        text_edits=text_edits,
-        json_output=json_output,
+    console = Console(stderr=True)
+    request = PlanRequest(
+        planner=planner, risk_tolerance=risk_tolerance, max_phases=max_phases, chunk_tokens=chunk_tokens
     )
-    code = make_plan(
-        opts,
-        output=output,
-        planner=planner,
-        tolerance=risk_tolerance,
-        max_phases=max_phases,
-        interactive=interactive,
-        chunk_tokens=chunk_tokens,
-        console=Console(stderr=True),
-    )
-    raise typer.Exit(code)
-
-
-def make_plan(
-    opts: RemediateOptions,
-    *,
-    output: Path,
-    planner: str,
-    tolerance: str,
-    max_phases: int | None,
-    interactive: bool,
-    chunk_tokens: int,
-    console: Console,
-) -> int:
-    try:
-        preset = resolve_preset(opts.provider)
-    except ProviderConfigError as exc:
-        raise UserError(str(exc)) from exc
-    model = opts.model or preset.default_model
-    price = price_for(opts, model, preset.local)
-    selection = load_selection(opts)
-    groups = group_incidents(selection.selected)
-    if not groups:
-        raise UserError(
-            "nothing to plan: no fixable incident is selected "
-            f"({len(selection.not_applicable)} not applicable, {selection.filtered_out} filtered out, "
-            f"{selection.informational} informational)"
-        )
-    metadata = PlanMetadata(
-        provider=preset.name, planner=planner, model=model, analysis=str(Path(opts.analysis).resolve())
-    )
-    rule: RiskTolerance = (
-        "conservative"
-        if tolerance == "conservative"
-        else "aggressive"
-        if tolerance == "aggressive"
-        else "balanced"
-    )
-    if planner == "deterministic":
-        drafts = plan_deterministic(groups, tolerance=rule, max_phases=max_phases)
-    else:
-        with simulated_endpoint(preset, console) as simulated_url:
-            try:
-                provider = create_provider(
-                    preset, model, base_url=simulated_url or opts.base_url, tools=False
-                )
-            except ProviderConfigError as exc:
-                reason = str(exc).split(":")[0] if preset.key_env else str(exc)
-                hint = "export it, or plan without a model: --planner deterministic"
-                raise UserError(f"{reason}: {hint}") from exc
-
-            async def ask() -> AiPlan:
-                try:
-                    return await plan_with_model(
-                        provider,
-                        groups,
-                        price=price,
-                        tolerance=rule,
-                        max_phases=max_phases,
-                        chunk_tokens=chunk_tokens,
-                    )
-                finally:
-                    await provider.aclose()
-
-            try:
-                result = asyncio.run(ask())
-            except PlannerFailure as exc:
-                raise UserError(f"the provider refused the planning request: {exc}") from exc
-        drafts = result.drafts
-        metadata.notes = result.notes
-        cost = "unknown" if result.cost is None else f"${result.cost:.4f}"
-        console.print(f"AI planner: {result.requests} request(s), planning cost {cost}")
-    use_tools = preset.supports_tools and not opts.text_edits
-    plan_doc = build_plan(
-        drafts,
-        groups,
-        metadata=metadata,
-        input_dir=opts.input_dir,
-        batch=opts.batch,
-        price=price,
-        use_tools=use_tools,
-    )
+    plan_doc = make_plan(run_options(ctx), request, ConsoleUi(console))
     if interactive:
         review_phases(plan_doc, sys.stdin, console)
-    output.mkdir(parents=True, exist_ok=True)
-    dump_plan(plan_doc, output / "plan.yaml")
-    write_atomic(output / "plan.html", render_plan_html(plan_doc))
-    _show(plan_doc, output, opts.json_output, console)
-    return ExitCode.OK
-
-
-def price_for(opts: RemediateOptions, model: str, local: bool) -> ModelPrice | None:
-    table = PriceTable()
-    if opts.prices is not None:
-        try:
-            table.override(load_price_overrides(opts.prices))
-        except PricingError as exc:
-            raise UserError(str(exc)) from exc
-    return table.lookup(model, local=local)
+    save_plan(plan_doc, output)
+    _show(plan_doc, output, json_output, console)
+    raise typer.Exit(ExitCode.OK)
 
 
 def review_phases(plan_doc: Plan, stream: TextIO, console: Console) -> None:

@@ -72,3 +72,20 @@ class ProgressDisplay(RunObserver):
         if self._task is not None:
             self._progress.advance(self._task)
         self._refresh()
+
+
+class ConsoleUi:
+    """The application's `Ui` on a terminal: lines on stderr, a rich progress bar."""
+
+    def __init__(self, console: Console, *, progress: bool = True) -> None:
+        self.console = console
+        self.show_progress = progress
+
+    def say(self, text: str, *, emphasis: bool = False) -> None:
+        if emphasis:
+            self.console.print(text, style="bold yellow", markup=False, highlight=False, soft_wrap=True)
+        else:
+            self.console.print(f"kantra-ai: {text}", markup=False, highlight=False, soft_wrap=True)
+
+    def progress(self) -> ProgressDisplay:
+        return ProgressDisplay(self.console, enabled=self.show_progress)

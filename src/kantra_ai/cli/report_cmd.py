@@ -12,8 +12,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from kantra_ai.cli.errors import ExitCode, UserError
 from kantra_ai.config.cli import ConfigOpt
+from kantra_ai.errors import ExitCode, UserError
 from kantra_ai.report.record import (
     RUN_RECORD_NAME,
     RecordError,

@@ -10,9 +10,9 @@ from typing import Annotated
 
 import typer
 
-from kantra_ai.cli.errors import UserError
 from kantra_ai.engine.ratelimit import RateLimitConfig
 from kantra_ai.engine.runner import BatchSettings
+from kantra_ai.errors import UserError
 
 DEFAULT_BATCH = BatchSettings()
 

@@ -12,8 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kantra_ai.cli.errors import UserError
 from kantra_ai.config.cli import ConfigOpt
+from kantra_ai.errors import UserError
 from kantra_ai.store.history import HistoryOptions
 from kantra_ai.store.queries import STATUSES, store_view
 from kantra_ai.store.schema import StoreError

@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from kantra_ai.cli.errors import UserError
 from kantra_ai.config.loader import ConfigError, LoadedConfig, load_config
-from kantra_ai.prompts.custom import CustomTemplates, load_custom_templates
-
-if TYPE_CHECKING:
-    from kantra_ai.engine.runner import RunPlan
-    from kantra_ai.prompts.builder import PromptBuilder
+from kantra_ai.config.templates import load_custom_templates
+from kantra_ai.errors import UserError
+from kantra_ai.prompts.custom import CustomTemplates
 
 CONFIG_META_KEY = "kantra_ai.config"
 _GIVEN = {"COMMANDLINE", "ENVIRONMENT", "PROMPT"}  # click ParameterSource names a user chose
@@ -80,9 +77,3 @@ def custom_templates(ctx: typer.Context) -> CustomTemplates:
     """The user templates the config names, compiled and test-rendered (TemplateError, a
     UserError, otherwise)."""
     return load_custom_templates(loaded_config(ctx).settings.prompts)
-
-
-def check_templates(prompts: PromptBuilder, plan: RunPlan) -> None:
-    """Render the guidance of every planned request now, so that a template failing on some
-    request's data is a one-line error before the first request is sent."""
-    prompts.check(batch for file_plan in plan.files for batch in file_plan.batches)

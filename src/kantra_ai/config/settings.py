@@ -13,8 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from kantra_ai.analysis.complexity import Complexity
 from kantra_ai.analysis.model import Category
-from kantra_ai.engine.confidence import DEFAULT_THRESHOLDS, Complexity
+from kantra_ai.engine.confidence import DEFAULT_THRESHOLDS
 
 
 def _kebab(name: str) -> str:

@@ -17,10 +17,10 @@ import asyncio
 from dataclasses import dataclass, field
 
 from kantra_ai.engine.ratelimit import AdaptiveLimiter
-from kantra_ai.planning.tokens import estimate_tokens
 from kantra_ai.providers.base import ModelRequest, ModelResponse, ProgressCallback, Provider, ProviderError
 from kantra_ai.providers.caching import min_cacheable_tokens, prefix_key, prefix_tokens, static_prefix_tokens
 from kantra_ai.providers.pricing import Usage
+from kantra_ai.tokens import estimate_tokens
 
 DEFAULT_MAX_ATTEMPTS = 12
 
@@ -87,7 +87,7 @@ class AdaptiveProvider:
         """(key, tokens) of the request's cacheable prefixes, shortest first."""
         static = static_prefix_tokens(request)
         full = prefix_tokens(request)
-        static_request = ModelRequest(request.system, "", "", 0, request.use_tools)
+        static_request = ModelRequest(request.system, "", "", 0, request.tool)
         found = []
         if static >= self._min_cacheable:
             found.append((prefix_key(static_request, self.model), static))

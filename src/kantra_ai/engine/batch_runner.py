@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kantra_ai.analysis.model import Incident
-from kantra_ai.edits.apply import apply_edits, plan_region
+from kantra_ai.batching.batches import MAX_OUTPUT_TOKENS, Batch
+from kantra_ai.edits.apply import apply_edits
 from kantra_ai.edits.files import (
     SourceFile,
     SourceFileError,
@@ -25,7 +26,7 @@ from kantra_ai.edits.files import (
     write_source_atomic,
 )
 from kantra_ai.edits.model import Edit, FailedEdit, ProposedFix, Verdict, VerdictStatus
-from kantra_ai.edits.parse import MalformedReply, parse_text_reply, parse_tool_input
+from kantra_ai.edits.parse import MalformedReply
 from kantra_ai.edits.syntax import breaks_syntax
 from kantra_ai.engine.budget import CostGuard
 from kantra_ai.engine.confidence import BatchScreen, ConfidencePolicy
@@ -33,38 +34,48 @@ from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, Status
 from kantra_ai.engine.relocate import relocate_batch
 from kantra_ai.engine.replies import ReplySource, request_fingerprint
-from kantra_ai.planning.batches import MAX_OUTPUT_TOKENS, Batch
-from kantra_ai.prompts.builder import PromptBuilder
-from kantra_ai.prompts.render import fix_prompt, retry_prompt
+from kantra_ai.prompts.builder import PromptBuilder, line_count, visible_region
 from kantra_ai.providers.base import ModelRequest, ModelResponse, Provider, ProviderError
 from kantra_ai.providers.pricing import ModelPrice, PriceTable
 
-# The estimate is ours, the bill is the provider's: leave room for tokenizer differences.
-ESTIMATE_SAFETY = 1.25
 # A file changed on disk while its batch ran: re-read it and run the batch again this many times.
 STALE_REPLANS = 1
 
 
-@dataclass
+class RunControl:
+    """The mutable part of a run that every batch shares: the stop signal and why the run aborted.
+
+    Ctrl-C (engine/interrupt.py) and a fatal provider error (a bad key: every further request would
+    fail the same way) set `stop`; no request starts after that.
+    """
+
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()
+        self.fatal_error = ""
+
+    def abort(self, reason: str) -> None:
+        self.fatal_error = self.fatal_error or reason
+        self.stop.set()
+
+
+@dataclass(frozen=True)
 class RunContext:
-    """What every batch of a run shares."""
+    """What every batch of a run shares. Frozen: a run's settings never change under its batches;
+    what does change lives in `control`."""
 
     provider: Provider
     price: ModelPrice | None
     guard: CostGuard
     observer: RunObserver
     input_dir: Path
-    system_prompt: str
-    use_tools: bool
+    prompts: PromptBuilder = field(default_factory=PromptBuilder)  # edit format, user templates
     max_retries: int = 1
-    cache_ttl: str = "5m"
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-    fatal_error: str = ""
+    confidence: ConfidencePolicy = field(default_factory=ConfidencePolicy)  # off unless enabled
+    control: RunControl = field(default_factory=RunControl)
     replies: ReplySource | None = None  # replies paid for by an earlier, killed run (the run store)
+    cache_ttl: str = "5m"
     # Reads a file for its first request (the scheduler's read-ahead); None: read it now.
     read_file: Callable[[Path], Awaitable[SourceFile]] | None = None
-    confidence: ConfidencePolicy = field(default_factory=ConfidencePolicy)  # off unless enabled
-    prompts: PromptBuilder | None = None  # None: built-in templates only
 
 
 class _Skip(Exception):
@@ -106,8 +117,7 @@ async def run_batch(batch: Batch, ctx: RunContext) -> list[IncidentOutcome]:
         # Earlier fixes may have moved the incidents' lines: point the prompt where they are now.
         state = _BatchState(relocate_batch(batch, source.text), source, source.text, None)
         state.screen = BatchScreen(ctx.confidence, batch.incidents)
-        if batch.window is not None:
-            state.region = plan_region(source.text, *batch.window)
+        state.region = visible_region(source.text, batch)
         await _converse(state, ctx)
         # A file changed on disk since it was read is never overwritten: read it again, plan again.
         outcomes = await _finish(state, ctx, replan_if_stale=replan < STALE_REPLANS)
@@ -118,29 +128,18 @@ async def run_batch(batch: Batch, ctx: RunContext) -> list[IncidentOutcome]:
 
 async def _converse(state: _BatchState, ctx: RunContext) -> None:
     batch = state.batch
-    total_lines = state.source.text.count("\n") + (0 if state.source.text.endswith("\n") else 1)
-    prompts = ctx.prompts or PromptBuilder(ctx.use_tools)
-    guidance = prompts.guidance(batch.path, batch.violations, batch.incidents)
+    total_lines = line_count(state.source.text)
     pending: list[Incident] = list(batch.incidents)
     failures: list[FailedEdit] = []
     max_tokens = batch.max_output_tokens
     for attempt in range(1 + ctx.max_retries):
-        content = _visible(state)
-        if attempt == 0 or not failures:
-            prompt = fix_prompt(
-                str(batch.path), content, pending, window=batch.window, total_lines=total_lines
-            )
-        else:
-            prompt = retry_prompt(
-                str(batch.path), content, pending, failures, window=batch.window, total_lines=total_lines
-            )
-        request = ModelRequest(
-            system=ctx.system_prompt,
-            guidance=guidance,
-            prompt=prompt,
+        request = ctx.prompts.request(
+            batch,
+            _visible(state),
+            total_lines=total_lines,
+            pending=pending,
+            failures=failures if attempt else (),
             max_tokens=max_tokens,
-            use_tools=ctx.use_tools,
-            cache_key="kantra-ai-fix",
         )
         try:
             response = await _call(request, batch, pending, attempt, ctx)
@@ -160,7 +159,7 @@ async def _converse(state: _BatchState, ctx: RunContext) -> None:
             failures = []
             continue
         try:
-            proposed = _parse(response, ids, ctx.use_tools)
+            proposed: ProposedFix = ctx.prompts.format.parse(response, ids)
         except MalformedReply as exc:
             _fail(state, pending, f"malformed reply: {exc}; nothing applied")
             failures = []
@@ -183,15 +182,14 @@ def _visible(state: _BatchState) -> str:
 async def _call(
     request: ModelRequest, batch: Batch, pending: list[Incident], attempt: int, ctx: RunContext
 ) -> ModelResponse:
-    if ctx.stop.is_set():
-        raise _Skip(ctx.fatal_error or "run stopped before this request")
+    if ctx.control.stop.is_set():
+        raise _Skip(ctx.control.fatal_error or "run stopped before this request")
     fingerprint = request_fingerprint(request, ctx.provider.name, ctx.provider.model)
     stored = ctx.replies.stored_reply(fingerprint) if ctx.replies is not None else None
     if stored is not None:  # paid for by a run that was killed before it could apply it
         ctx.observer.response_reused(str(batch.path), tuple(i.id for i in pending), fingerprint)
         return stored
-    estimated = int(batch.estimated_input_tokens * ESTIMATE_SAFETY) + 200
-    worst = ctx.guard.worst_case(estimated, request.max_tokens)
+    worst = ctx.guard.worst_case_of(batch, request.max_tokens)
     if not ctx.guard.try_reserve(worst):
         raise _Skip(f"--max-cost ${ctx.guard.max_cost:.4f} would be exceeded by this request")
     ids = tuple(i.id for i in pending)
@@ -209,8 +207,7 @@ async def _call(
         )
         ctx.observer.request_finished(record)
         if exc.fatal:
-            ctx.fatal_error = f"run aborted: {exc}"
-            ctx.stop.set()
+            ctx.control.abort(f"run aborted: {exc}")
         raise _Skip(f"request failed: {exc}", Status.FAILED) from exc
     cost = PriceTable.cost(ctx.price, response.usage, cache_ttl=ctx.cache_ttl)
     ctx.guard.settle(worst, cost)
@@ -227,16 +224,6 @@ async def _call(
     ctx.observer.response_received(record, fingerprint, response)  # the store keeps it before use
     ctx.observer.request_finished(record)
     return response
-
-
-def _parse(response: ModelResponse, ids: list[str], use_tools: bool) -> ProposedFix:
-    if use_tools:
-        if response.tool_input_error:
-            raise MalformedReply(response.tool_input_error)
-        if response.tool_input is None:
-            raise MalformedReply("the reply did not call the apply_fixes tool")
-        return parse_tool_input(response.tool_input, ids)
-    return parse_text_reply(response.text, ids)
 
 
 def _apply(state: _BatchState, proposed: ProposedFix, pending: list[Incident]) -> list[FailedEdit]:

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import threading
 
+from kantra_ai.batching.batches import Batch
 from kantra_ai.providers.pricing import ModelPrice
+
+# The estimate is ours, the bill is the provider's: leave room for tokenizer differences.
+ESTIMATE_SAFETY = 1.25
+ESTIMATE_SLACK_TOKENS = 200
+
+
+def reserved_input_tokens(batch: Batch) -> int:
+    """The input tokens a request for `batch` is budgeted at: the estimate plus a safety margin."""
+    return int(batch.estimated_input_tokens * ESTIMATE_SAFETY) + ESTIMATE_SLACK_TOKENS
 
 
 class CostGuard:
@@ -27,6 +37,11 @@ class CostGuard:
         # Any input token may be billed as a (1 h) cache write, the dearest way to bill input.
         input_rate = max(self.price.input, self.price.cache_write_5m, self.price.cache_write_1h)
         return (input_tokens * input_rate + max_output_tokens * self.price.output) / 1_000_000
+
+    def worst_case_of(self, batch: Batch, max_output_tokens: int | None = None) -> float:
+        """The most a request for `batch` can cost (output: its whole `max_tokens`)."""
+        output = batch.max_output_tokens if max_output_tokens is None else max_output_tokens
+        return self.worst_case(reserved_input_tokens(batch), output)
 
     def try_reserve(self, amount: float) -> bool:
         with self._lock:

@@ -24,18 +24,11 @@ from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
 
+from kantra_ai.analysis.complexity import Complexity, complexity_of
 from kantra_ai.analysis.model import Incident, Violation
 from kantra_ai.edits.model import Edit, ProposedFix, Verdict, VerdictStatus
 from kantra_ai.engine.outcomes import IncidentOutcome, Status
 from kantra_ai.engine.review_file import ReviewFileError, append_review_entries
-
-
-class Complexity(str, Enum):
-    TRIVIAL = "trivial"
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    EXPERT = "expert"
 
 
 class LowConfidenceAction(str, Enum):
@@ -55,29 +48,6 @@ DEFAULT_THRESHOLDS: Mapping[Complexity, float] = MappingProxyType(
 )
 # How the reason of a fix applied below its threshold (warn-and-apply) starts.
 APPLIED_BELOW_THRESHOLD = "applied although"
-# A violation with no effort (informational) and no stated complexity: the middle of the scale.
-UNKNOWN_EFFORT_COMPLEXITY = Complexity.MEDIUM
-
-
-def complexity_of(violation: Violation) -> Complexity:
-    """The violation's stated migration complexity, else the one its effort implies."""
-    stated = (violation.migration_complexity or "").strip().lower()
-    if stated in Complexity._value2member_map_:
-        return Complexity(stated)
-    effort = violation.effort
-    if effort is None:
-        return UNKNOWN_EFFORT_COMPLEXITY
-    if effort <= 2:
-        return Complexity.TRIVIAL
-    if effort <= 4:
-        return Complexity.LOW
-    if effort <= 6:
-        return Complexity.MEDIUM
-    if effort <= 8:
-        return Complexity.HIGH
-    return Complexity.EXPERT
-
-
 def parse_threshold_overrides(text: str) -> dict[Complexity, float]:
     """`"trivial=0.7,high=0.9"` -> {TRIVIAL: 0.7, HIGH: 0.9}; ValueError (one line) on bad input."""
     allowed = ", ".join(c.value for c in Complexity)

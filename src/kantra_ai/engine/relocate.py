@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 
 from kantra_ai.analysis.model import Incident
-from kantra_ai.planning.batches import Batch
+from kantra_ai.batching.batches import Batch
 
 _SNIP_LINE = re.compile(r"^\s*(\d+)(?:\s(.*))?$")
 

@@ -25,7 +25,7 @@ def request_fingerprint(request: ModelRequest, provider: str, model: str) -> str
             request.guidance,
             request.prompt,
             request.max_tokens,
-            request.use_tools,
+            request.tool is not None,
         ],
         ensure_ascii=False,
     )

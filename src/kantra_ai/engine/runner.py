@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import dataclasses
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -12,17 +12,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kantra_ai.analysis.model import Incident
+from kantra_ai.batching.batches import FileBatches, batch_file
 from kantra_ai.edits.files import SourceFileError, read_source
-from kantra_ai.edits.protocol import TOOL_INPUT_SCHEMA
 from kantra_ai.engine.batch_runner import RunContext, run_batch
 from kantra_ai.engine.events import ObserverGroup, RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, RunTotals, Status
 from kantra_ai.engine.scheduling import prepare_run
-from kantra_ai.planning.batches import FilePlan, plan_file
-from kantra_ai.planning.tokens import estimate_tokens
 from kantra_ai.prompts.builder import PromptBuilder
-
-_TOOL_TOKENS = estimate_tokens(json.dumps(TOOL_INPUT_SCHEMA))
+from kantra_ai.tokens import estimate_tokens
 
 
 @dataclass(frozen=True)
@@ -33,8 +30,8 @@ class BatchSettings:
 
 
 @dataclass
-class RunPlan:
-    files: list[FilePlan]
+class RunBatches:
+    files: list[FileBatches]
     unreadable: list[IncidentOutcome] = field(default_factory=list)  # files we could not even read
 
     @property
@@ -46,23 +43,19 @@ class RunPlan:
         return sum(f.incident_count for f in self.files)
 
 
-def plan_run(
+def batch_incidents(
     incidents: Sequence[Incident],
     input_dir: Path,
     settings: BatchSettings,
-    system_prompt: str,
-    *,
-    use_tools: bool = True,
-    prompts: PromptBuilder | None = None,
-) -> RunPlan:
+    prompts: PromptBuilder,
+) -> RunBatches:
     """Group incidents by file and plan each file's requests. Files are read in parallel."""
-    prompts = prompts or PromptBuilder(use_tools)
     by_file: dict[PurePosixPath, list[Incident]] = {}
     for incident in incidents:
         assert incident.path is not None  # only fixable incidents are planned
         by_file.setdefault(incident.path, []).append(incident)
     paths = sorted(by_file)
-    system_tokens = estimate_tokens(system_prompt) + (_TOOL_TOKENS if use_tools else 0)
+    system_tokens = prompts.system_tokens()
 
     def load(path: PurePosixPath) -> list[str] | str:
         try:
@@ -72,7 +65,7 @@ def plan_run(
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         contents = list(pool.map(load, paths))
-    plan = RunPlan(files=[])
+    plan = RunBatches(files=[])
     for path, content in zip(paths, contents, strict=True):
         if isinstance(content, str):
             plan.unreadable += [IncidentOutcome(i.id, Status.FAILED, content) for i in by_file[path]]
@@ -81,7 +74,7 @@ def plan_run(
         guidance = prompts.guidance(path, [violations[k] for k in sorted(violations)], by_file[path])
         guidance_tokens = estimate_tokens(guidance)
         plan.files.append(
-            plan_file(
+            batch_file(
                 path,
                 content,
                 by_file[path],
@@ -110,33 +103,36 @@ class _Collector(RunObserver):
         self.records.append(record)
 
 
-async def execute_plan(plan: RunPlan, ctx: RunContext, parallelism: int) -> RunResult:
+async def execute_batches(plan: RunBatches, ctx: RunContext, parallelism: int) -> RunResult:
     """Run every file's batches; files run concurrently, a file's batches strictly in order."""
     started = time.monotonic()
     collector = _Collector()
-    outer = ctx.observer
-    ctx.observer = ObserverGroup(collector, outer)
-    ctx.observer.run_planned(plan.request_count, plan.incident_count)
     outcomes: dict[str, IncidentOutcome] = {o.incident_id: o for o in plan.unreadable}
     semaphore = asyncio.Semaphore(max(1, parallelism))
     # Cache-friendly order, read-ahead, adaptive pacing and cache TTL: see engine/scheduling.py.
     prepared = prepare_run(plan.files, ctx.provider, ctx.input_dir, parallelism)
-    ctx.provider, ctx.cache_ttl, ctx.read_file = prepared.provider, prepared.cache_ttl, prepared.read
+    run_ctx = dataclasses.replace(
+        ctx,
+        provider=prepared.provider,
+        cache_ttl=prepared.cache_ttl,
+        read_file=prepared.read,
+        observer=ObserverGroup(collector, ctx.observer),
+    )
+    run_ctx.observer.run_planned(plan.request_count, plan.incident_count)
 
-    async def run_file(index: int, file_plan: FilePlan) -> None:
+    async def run_file(index: int, file_batches: FileBatches) -> None:
         async with semaphore:
             prepared.read_ahead(index)
-            for batch in file_plan.batches:
-                for outcome in await run_batch(batch, ctx):
+            for batch in file_batches.batches:
+                for outcome in await run_batch(batch, run_ctx):
                     # Keyed by identity, never by position: replies complete in any order.
                     outcomes[outcome.incident_id] = outcome
 
     try:
         await asyncio.gather(*(run_file(i, f) for i, f in enumerate(prepared.files)))
     finally:
-        ctx.observer = outer
         prepared.close()
     totals = RunTotals(seconds=time.monotonic() - started)
     for record in collector.records:
         totals.add(record)
-    return RunResult(outcomes, collector.records, totals, ctx.fatal_error, prepared.metrics())
+    return RunResult(outcomes, collector.records, totals, ctx.control.fatal_error, prepared.metrics())

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kantra_ai.batching.batches import FileBatches
 from kantra_ai.edits.files import SourceFile, read_source
 from kantra_ai.engine.adaptive import AdaptiveProvider
 from kantra_ai.engine.ratelimit import AdaptiveLimiter, RateLimitConfig
-from kantra_ai.planning.batches import FilePlan
 from kantra_ai.providers.base import Provider
 from kantra_ai.providers.caching import choose_ttl
 
@@ -35,18 +35,18 @@ READ_AHEAD_FILES = 16
 TYPICAL_REQUEST_SECONDS = 8.0
 
 
-def rule_set(file_plan: FilePlan) -> tuple[str, ...]:
+def rule_set(file_plan: FileBatches) -> tuple[str, ...]:
     """The rules whose guidance the file's first request carries: its cache group."""
     if not file_plan.batches:
         return ()
     return tuple(v.key for v in file_plan.batches[0].violations)
 
 
-def _work(file_plan: FilePlan) -> int:
+def _work(file_plan: FileBatches) -> int:
     return sum(b.max_output_tokens for b in file_plan.batches)
 
 
-def cache_friendly_order(files: Sequence[FilePlan]) -> list[FilePlan]:
+def cache_friendly_order(files: Sequence[FileBatches]) -> list[FileBatches]:
     """The first file of every cache group first (largest groups first), then the rest longest first.
 
     Leaders first: each group's prefix is written once, early, and every later file of the group
@@ -54,7 +54,7 @@ def cache_friendly_order(files: Sequence[FilePlan]) -> list[FilePlan]:
     a straggler started last. Groups are not kept together: runs long enough for a 5 m entry to
     expire between two files of a group get the 1 h TTL (`choose_ttl`).
     """
-    groups: dict[tuple[str, ...], list[FilePlan]] = {}
+    groups: dict[tuple[str, ...], list[FileBatches]] = {}
     for file_plan in sorted(files, key=lambda f: (-_work(f), str(f.path))):
         groups.setdefault(rule_set(file_plan), []).append(file_plan)
     ordered_groups = sorted(groups.values(), key=lambda g: (-len(g), str(g[0].path)))
@@ -63,7 +63,7 @@ def cache_friendly_order(files: Sequence[FilePlan]) -> list[FilePlan]:
     return leaders + rest
 
 
-def expected_run_seconds(files: Sequence[FilePlan], parallelism: int) -> float:
+def expected_run_seconds(files: Sequence[FileBatches], parallelism: int) -> float:
     requests = sum(len(f.batches) for f in files)
     return requests * TYPICAL_REQUEST_SECONDS / max(1, parallelism)
 
@@ -153,7 +153,7 @@ def _read_with_stat(path: Path) -> tuple[SourceFile, tuple[int, int]]:
 
 @dataclass
 class PreparedRun:
-    files: list[FilePlan]
+    files: list[FileBatches]
     provider: AdaptiveProvider
     prefetcher: Prefetcher
     cache_ttl: str
@@ -182,7 +182,7 @@ class PreparedRun:
 
 
 def prepare_run(
-    files: Sequence[FilePlan], provider: Provider, input_dir: Path, parallelism: int
+    files: Sequence[FileBatches], provider: Provider, input_dir: Path, parallelism: int
 ) -> PreparedRun:
     """Order the files, wrap the provider (unless already wrapped) and choose the cache TTL."""
     ordered = cache_friendly_order(files)

@@ -18,7 +18,7 @@ from kantra_ai.fakeprovider.wire import (
     strip_cache_control,
     token_chunks,
 )
-from kantra_ai.planning.tokens import estimate_tokens
+from kantra_ai.tokens import estimate_tokens
 
 ERROR_TYPES = {
     400: "invalid_request_error",

@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kantra_ai.edits.protocol import TOOL_NAME
 from kantra_ai.fakeprovider.contract import FakeReply, FakeRequest, ToolCall
+from kantra_ai.formats.tool_call import TOOL_NAME
 
 FIXED_CONFIDENCE = 0.9
 CANNOT_FIX_CONFIDENCE = 0.3

@@ -13,7 +13,7 @@ from typing import Any
 
 from kantra_ai.fakeprovider.contract import FakeReply, StopReason, ToolCall
 from kantra_ai.fakeprovider.faults import Fault
-from kantra_ai.planning.tokens import estimate_tokens
+from kantra_ai.tokens import estimate_tokens
 
 GARBAGE_TEXT = "¿¿ }{ ### <garbage> not-json ,,, ]] ~~ the reply was scrambled by fault injection ~~ ### {{"
 # Not even a prefix of valid JSON, so partial-JSON parsers (the Anthropic stream helper) reject it too.

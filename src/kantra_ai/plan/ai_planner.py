@@ -25,9 +25,9 @@ from pydantic import BaseModel, ValidationError
 from kantra_ai.plan.deterministic import RiskTolerance, plan_deterministic
 from kantra_ai.plan.phases import PhaseDraft, ViolationGroup, merge_to_max
 from kantra_ai.plan.repair import ProposedPhase, repair
-from kantra_ai.planning.tokens import estimate_tokens
 from kantra_ai.providers.base import ModelRequest, Provider, ProviderError
 from kantra_ai.providers.pricing import ModelPrice, PriceTable, Usage
+from kantra_ai.tokens import estimate_tokens
 
 DEFAULT_CHUNK_TOKENS = 8_000
 MAX_REPLY_TOKENS = 16_000
@@ -86,7 +86,7 @@ def listing(groups: Sequence[ViolationGroup]) -> str:
         if len(description) > _DESCRIPTION_CHARS:
             description = description[: _DESCRIPTION_CHARS - 1] + "…"
         lines.append(
-            f"- id: {g.plan_id} | {g.violation.category.value} | effort {g.effort} | {g.complexity} "
+            f"- id: {g.plan_id} | {g.violation.category.value} | effort {g.effort} | {g.complexity.value} "
             f"| {len(g.incidents)} incidents in {g.files} files | {description}"
         )
     return "\n".join(lines)
@@ -198,7 +198,6 @@ async def _ask(
             guidance="",
             prompt=prompt,
             max_tokens=max_tokens,
-            use_tools=False,
             cache_key="kantra-ai-plan",
         )
         try:

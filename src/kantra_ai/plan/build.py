@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from kantra_ai.engine.runner import BatchSettings
-from kantra_ai.plan.estimate import estimate_incidents
+from kantra_ai.engine.estimate import estimate
+from kantra_ai.engine.runner import BatchSettings, batch_incidents
 from kantra_ai.plan.model import Plan, PlanMetadata
 from kantra_ai.plan.phases import PhaseDraft, ViolationGroup, assemble
-from kantra_ai.prompts.render import system_prompt
+from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.providers.pricing import ModelPrice
 
 
@@ -31,16 +31,18 @@ def build_plan(
     input_dir: Path,
     batch: BatchSettings,
     price: ModelPrice | None,
-    use_tools: bool = True,
+    prompts: PromptBuilder,
 ) -> Plan:
+    """The plan, each phase with the cost and duration `execute` is expected to take for it (the
+    same batching, prompts and estimator as `remediate --dry-run`)."""
     check_cover(drafts, groups)
     plan = assemble(drafts, groups, metadata)
     by_key = {g.key: g for g in groups}
-    system = system_prompt(use_tools)
     for phase, draft in zip(plan.phases, drafts, strict=True):
-        incidents = [i for key in draft.keys for i in by_key[key].incidents]
-        estimate = estimate_incidents(incidents, input_dir, batch, system, price, use_tools=use_tools)
-        phase.estimated_cost = estimate.cost or 0.0
-        phase.estimated_duration_minutes = estimate.minutes
+        # Only incidents with a file of the checkout to edit are ever sent.
+        incidents = [i for key in draft.keys for i in by_key[key].incidents if i.fixable]
+        expected = estimate(batch_incidents(incidents, input_dir, batch, prompts), price, batch.parallelism)
+        phase.estimated_cost = round(expected.expected_cost or 0.0, 4)
+        phase.estimated_duration_minutes = expected.minutes
     plan.metadata.cost_known = price is not None
     return plan

@@ -23,7 +23,6 @@ from typing import Literal
 from kantra_ai.plan.model import RISK_ORDER
 from kantra_ai.plan.phases import (
     CATEGORY_ORDER,
-    COMPLEXITIES,
     PhaseDraft,
     ViolationGroup,
     group_order,
@@ -44,7 +43,7 @@ _WHY = {
 def _key(group: ViolationGroup, tolerance: RiskTolerance) -> tuple[int, int, str]:
     category = CATEGORY_ORDER[group.violation.category.value]
     if tolerance == "conservative":
-        return (category, COMPLEXITIES.index(group.complexity), group.complexity)
+        return (category, group.complexity.rank, group.complexity.value)
     if tolerance == "aggressive":
         return (0, RISK_ORDER[group.risk], group.risk)
     return (category, RISK_ORDER[group.risk], group.risk)
@@ -56,7 +55,7 @@ def _name(groups: Sequence[ViolationGroup], tolerance: RiskTolerance) -> str:
         return f"{first.risk.capitalize()}-risk changes"
     category = first.violation.category.value.capitalize()
     if tolerance == "conservative":
-        return f"{category}: {first.complexity} complexity"
+        return f"{category}: {first.complexity.value} complexity"
     return f"{category}: {first.risk} risk"
 
 

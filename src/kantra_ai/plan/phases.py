@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from kantra_ai.analysis.complexity import Complexity, complexity_of
 from kantra_ai.analysis.model import Category, Incident, Violation
 from kantra_ai.plan.model import (
     PLAN_VERSION,
@@ -22,30 +23,14 @@ from kantra_ai.plan.model import (
     Risk,
 )
 
-COMPLEXITIES = ("trivial", "low", "medium", "high", "expert")
 CATEGORY_ORDER = {c.value: n for n, c in enumerate(Category)}
-_COMPLEXITY_RISK: dict[str, Risk] = {
-    "trivial": "low",
-    "low": "low",
-    "medium": "medium",
-    "high": "high",
-    "expert": "high",
+_COMPLEXITY_RISK: dict[Complexity, Risk] = {
+    Complexity.TRIVIAL: "low",
+    Complexity.LOW: "low",
+    Complexity.MEDIUM: "medium",
+    Complexity.HIGH: "high",
+    Complexity.EXPERT: "high",
 }
-
-
-def complexity_of(violation: Violation) -> str:
-    """The violation's migration complexity, else the predecessor's mapping from effort."""
-    given = (violation.migration_complexity or "").strip().lower()
-    if given in COMPLEXITIES:
-        return given
-    effort = violation.effort or 0
-    if effort <= 2:
-        return "trivial"
-    if effort <= 4:
-        return "low"
-    if effort <= 6:
-        return "medium"
-    return "high" if effort <= 8 else "expert"
 
 
 @dataclass
@@ -61,7 +46,7 @@ class ViolationGroup:
         return self.violation.key
 
     @property
-    def complexity(self) -> str:
+    def complexity(self) -> Complexity:
         return complexity_of(self.violation)
 
     @property
@@ -148,8 +133,8 @@ def _planned_violation(group: ViolationGroup) -> PlannedViolation:
         description=v.description,
         category=v.category.value,
         effort=v.effort or 0,
-        migration_complexity=group.complexity,
-        manual_review_required=group.complexity in ("high", "expert"),
+        migration_complexity=group.complexity.value,
+        manual_review_required=group.complexity in (Complexity.HIGH, Complexity.EXPERT),
         incident_count=len(group.incidents),
         incidents=[
             PlanIncident(

@@ -1,13 +1,17 @@
-"""Assembles what a request says, from the built-in templates and the user's own.
+"""The one place that assembles requests, from the built-in templates, the user's own and the edit format.
 
 The layout keeps what many requests share first, so providers can cache it:
 
-1. `system`: instructions and the answer format; identical for every request of a run;
+1. `system`: instructions and the edit format's protocol; identical for every request of a run;
 2. `guidance`: the rules involved, then the per-language notes (built-in `languages/*.j2`) or the
-   user's template for this language / rule, followed by the answer format again whenever a user
+   user's template for this language / rule, followed by the protocol again whenever a user
    template was used, so that no custom text can change how the model must answer; shared by the
    requests of files in the same language that hit the same rules;
-3. `prompt`: the file (or a window of it) and its incidents (`fix_request.j2`), never customised.
+3. `prompt`: the file (or a window of it) and its incidents (`fix_request.j2`), or after failed
+   edits the retry (`retry_request.j2`); never customised.
+
+The engine sends what `request` builds and `kantra-ai prompt` shows what `first_request` builds:
+one builder, so what is shown is what is sent.
 """
 
 from __future__ import annotations
@@ -17,12 +21,23 @@ from functools import cache
 from pathlib import PurePosixPath
 from typing import Any
 
+from kantra_ai.analysis.complexity import complexity_of
 from kantra_ai.analysis.model import Incident, Violation
-from kantra_ai.engine.confidence import complexity_of
-from kantra_ai.planning.batches import Batch
+from kantra_ai.batching.batches import Batch
+from kantra_ai.edits.apply import plan_region
+from kantra_ai.edits.model import FailedEdit
+from kantra_ai.formats import TOOL_CALL, EditFormat
 from kantra_ai.prompts.custom import CustomTemplates
-from kantra_ai.prompts.render import fix_prompt, guidance_text, language_of, render, system_prompt
+from kantra_ai.prompts.render import (
+    fix_prompt,
+    guidance_text,
+    language_of,
+    render,
+    retry_prompt,
+    system_prompt,
+)
 from kantra_ai.providers.base import ModelRequest
+from kantra_ai.tokens import estimate_tokens
 
 CACHE_KEY = "kantra-ai-fix"
 # Languages with built-in guidance in prompts/templates/languages/.
@@ -47,9 +62,19 @@ def language_guidance(language: str) -> str:
     return render(f"languages/{language}.j2").strip()
 
 
+def line_count(text: str) -> int:
+    """Lines of `text` as the prompt numbers them (a final line without newline counts)."""
+    return text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+
+
+def visible_region(text: str, batch: Batch) -> tuple[int, int] | None:
+    """The character span of `text` the batch's request shows: its window, or None for the whole file."""
+    return None if batch.window is None else plan_region(text, *batch.window)
+
+
 @cache
-def _protocol(use_tools: bool) -> str:
-    return render("protocol_tool.j2" if use_tools else "protocol_text.j2").strip()
+def _system(protocol: str) -> str:
+    return system_prompt(protocol)
 
 
 def _rule(v: Violation) -> dict[str, Any]:
@@ -67,12 +92,16 @@ def _rule(v: Violation) -> dict[str, Any]:
 class PromptBuilder:
     """The text of every request of a run; user templates must have been loaded (and so checked)."""
 
-    def __init__(self, use_tools: bool = True, custom: CustomTemplates | None = None) -> None:
-        self.use_tools = use_tools
+    def __init__(self, edit_format: EditFormat = TOOL_CALL, custom: CustomTemplates | None = None) -> None:
+        self.format = edit_format
         self.custom = custom if custom is not None and not custom.empty else None
 
     def system(self) -> str:
-        return system_prompt(self.use_tools)
+        return _system(self.format.protocol)
+
+    def system_tokens(self) -> int:
+        """Estimated input tokens of what every request starts with: instructions and tool definition."""
+        return estimate_tokens(self.system()) + self.format.overhead_tokens
 
     def guidance(
         self, path: str | PurePosixPath, violations: Sequence[Violation], incidents: Sequence[Incident]
@@ -96,7 +125,7 @@ class PromptBuilder:
                 "default_guidance": default,
             }
             parts.append(chosen.render(context))
-            parts.append(_protocol(self.use_tools))  # always last: custom text cannot change it
+            parts.append(self.format.protocol)  # always last: custom text cannot change it
         text = "\n\n".join(p.strip() for p in parts if p.strip())
         return text + "\n" if text else ""
 
@@ -108,16 +137,37 @@ class PromptBuilder:
         for batch in batches:
             self.guidance(batch.path, batch.violations, batch.incidents)
 
-    def first_request(self, batch: Batch, content: str, total_lines: int) -> ModelRequest:
-        """The first request for a batch, as `engine.batch_runner` sends it; `content` is the file
-        text (or the window of it) as read."""
+    def request(
+        self,
+        batch: Batch,
+        content: str,
+        *,
+        total_lines: int,
+        pending: Sequence[Incident] | None = None,
+        failures: Sequence[FailedEdit] = (),
+        max_tokens: int | None = None,
+    ) -> ModelRequest:
+        """A request for `batch`: `content` is what the model is shown (the file or its window, as it
+        is now); with `failures`, the retry for the `pending` incidents whose edits did not apply."""
+        incidents = batch.incidents if pending is None else pending
+        path = str(batch.path)
+        if failures:
+            prompt = retry_prompt(
+                path, content, incidents, failures, window=batch.window, total_lines=total_lines
+            )
+        else:
+            prompt = fix_prompt(path, content, incidents, window=batch.window, total_lines=total_lines)
         return ModelRequest(
             system=self.system(),
             guidance=self.guidance(batch.path, batch.violations, batch.incidents),
-            prompt=fix_prompt(
-                str(batch.path), content, batch.incidents, window=batch.window, total_lines=total_lines
-            ),
-            max_tokens=batch.max_output_tokens,
-            use_tools=self.use_tools,
+            prompt=prompt,
+            max_tokens=batch.max_output_tokens if max_tokens is None else max_tokens,
+            tool=self.format.tool,
             cache_key=CACHE_KEY,
         )
+
+    def first_request(self, batch: Batch, text: str) -> ModelRequest:
+        """The first request for a batch, given the file's text as read."""
+        region = visible_region(text, batch)
+        content = text if region is None else text[region[0] : region[1]]
+        return self.request(batch, content, total_lines=line_count(text))

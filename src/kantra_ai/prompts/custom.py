@@ -35,8 +35,7 @@ from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from kantra_ai.analysis.model import Violation
-from kantra_ai.cli.errors import UserError
-from kantra_ai.config.settings import LanguageTemplate, PromptSettings
+from kantra_ai.errors import UserError
 
 CONTEXT_VARIABLES = frozenset(
     {"language", "path", "rules", "incidents", "incident_count", "default_guidance"}
@@ -170,30 +169,3 @@ def compile_template(key: str, path: Path) -> CustomTemplate:
     compiled = CustomTemplate(key, path, template)
     compiled.render(SAMPLE_CONTEXT)
     return compiled
-
-
-def _pair(key: str, setting: LanguageTemplate | PromptSettings) -> LanguagePair:
-    single = setting.single_fix_template
-    batch = setting.batch_fix_template
-    compiled_batch = compile_template(f"{key}batch-fix-template", batch) if batch else None
-    if single is not None and single == batch:
-        return LanguagePair(compiled_batch, compiled_batch)
-    compiled_single = compile_template(f"{key}single-fix-template", single) if single else None
-    return LanguagePair(compiled_single, compiled_batch)
-
-
-def load_custom_templates(settings: PromptSettings) -> CustomTemplates:
-    """Every template the `prompts` settings name, compiled and checked; TemplateError otherwise."""
-    return CustomTemplates(
-        generic=_pair("prompts.", settings),
-        languages={
-            name: _pair(f"prompts.language-templates.{name}.", setting)
-            for name, setting in settings.language_templates.items()
-        },
-        rules=tuple(
-            RuleTemplateRef(
-                rule.match, compile_template(f"prompts.rule-templates[{n}].template", rule.template)
-            )
-            for n, rule in enumerate(settings.rule_templates)
-        ),
-    )

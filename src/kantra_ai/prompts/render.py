@@ -53,9 +53,9 @@ def render(template: str, **context: Any) -> str:
     return _environment().get_template(template).render(**context)
 
 
-def system_prompt(use_tools: bool) -> str:
-    protocol = "protocol_tool.j2" if use_tools else "protocol_text.j2"
-    return render("system.j2").rstrip() + "\n\n" + render(protocol).rstrip() + "\n"
+def system_prompt(protocol: str) -> str:
+    """The instructions shared by every request of a run, ending with the answer format's protocol."""
+    return render("system.j2").rstrip() + "\n\n" + protocol.rstrip() + "\n"
 
 
 def _rule_context(v: Violation) -> dict[str, Any]:

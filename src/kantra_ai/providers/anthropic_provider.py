@@ -7,7 +7,6 @@ from typing import Any
 import anthropic
 import httpx2
 
-from kantra_ai.edits.protocol import TOOL_DESCRIPTION, TOOL_INPUT_SCHEMA, TOOL_NAME
 from kantra_ai.providers.base import (
     ModelRequest,
     ModelResponse,
@@ -65,11 +64,12 @@ class AnthropicProvider:
             "system": system,
             "messages": [{"role": "user", "content": content}],
         }
-        if request.use_tools:
+        if request.tool is not None:
+            tool = request.tool
             params["tools"] = [
-                {"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "input_schema": TOOL_INPUT_SCHEMA}
+                {"name": tool.name, "description": tool.description, "input_schema": dict(tool.input_schema)}
             ]
-            params["tool_choice"] = {"type": "tool", "name": TOOL_NAME}
+            params["tool_choice"] = {"type": "tool", "name": tool.name}
         return params
 
     async def complete(
@@ -81,6 +81,7 @@ class AnthropicProvider:
         texts: list[str] = []
         tool_json: list[str] = []
         tool_block: int | None = None
+        tool_name = request.tool.name if request.tool is not None else None
         stop = "other"
         try:
             # Raw events rather than the SDK's accumulator: it raises on invalid tool JSON, and a
@@ -94,7 +95,7 @@ class AnthropicProvider:
                         on_progress(0)  # the prompt is processed: its cache entries now exist
                 elif event.type == "content_block_start":
                     block = event.content_block
-                    if block.type == "tool_use" and block.name == TOOL_NAME and tool_block is None:
+                    if block.type == "tool_use" and block.name == tool_name and tool_block is None:
                         tool_block = event.index
                 elif event.type == "content_block_delta":
                     delta = event.delta

@@ -5,9 +5,34 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 from kantra_ai.providers.pricing import Usage
+from kantra_ai.tokens import estimate_tokens
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool the model must call to answer (its name, description and JSON schema).
+
+    The edit format decides the tool (formats/); providers only translate it into their protocol's
+    shape (Anthropic `tools` / OpenAI `functions`), so they never depend on what the tool means.
+    """
+
+    name: str
+    description: str
+    input_schema: Mapping[str, Any]
+
+    def as_json(self) -> str:
+        return json.dumps(
+            {"name": self.name, "description": self.description, "input_schema": self.input_schema}
+        )
+
+    @cached_property
+    def tokens(self) -> int:
+        """Estimated input tokens the definition adds to every request that offers it."""
+        return estimate_tokens(self.as_json())
 
 
 @dataclass(frozen=True)
@@ -23,7 +48,7 @@ class ModelRequest:
     guidance: str
     prompt: str
     max_tokens: int
-    use_tools: bool = True
+    tool: ToolSpec | None = None  # the tool the model must answer with; None: a plain-text answer
     cache_key: str = ""  # routes OpenAI-compatible prompt caching (prompt_cache_key)
 
 

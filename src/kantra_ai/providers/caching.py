@@ -15,11 +15,9 @@ the prefix can actually be cached.
 from __future__ import annotations
 
 import hashlib
-import json
 
-from kantra_ai.edits.protocol import TOOL_DESCRIPTION, TOOL_INPUT_SCHEMA, TOOL_NAME
-from kantra_ai.planning.tokens import estimate_tokens
 from kantra_ai.providers.base import ModelRequest
+from kantra_ai.tokens import estimate_tokens
 
 # Minimum cacheable prefix (tokens) per Anthropic model, by id prefix; the longest prefix wins.
 # Sources: Anthropic's prompt-caching documentation as mirrored by gateways (late 2026). Models not
@@ -48,11 +46,6 @@ OPENAI_MIN_CACHEABLE_TOKENS = 1024  # automatic caching starts at 1024 tokens, i
 # they pay off as soon as one 5 m entry would have had to be rewritten).
 ONE_HOUR_TTL_AFTER_SECONDS = 240.0
 
-TOOL_TOKENS = estimate_tokens(
-    json.dumps({"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "input_schema": TOOL_INPUT_SCHEMA})
-)
-
-
 def min_cacheable_tokens(model: str, *, protocol: str = "anthropic") -> int:
     """The shortest prefix `model` caches; prefixes below it are processed (and billed) in full."""
     if protocol != "anthropic":
@@ -68,7 +61,7 @@ def choose_ttl(expected_seconds: float) -> str:
 
 def static_prefix_tokens(request: ModelRequest) -> int:
     """Estimated tokens of the run-wide prefix: tool definition and instructions."""
-    return estimate_tokens(request.system) + (TOOL_TOKENS if request.use_tools else 0)
+    return estimate_tokens(request.system) + (request.tool.tokens if request.tool is not None else 0)
 
 
 def prefix_tokens(request: ModelRequest) -> int:
@@ -79,7 +72,7 @@ def prefix_tokens(request: ModelRequest) -> int:
 def prefix_key(request: ModelRequest, model: str = "") -> str:
     """Identifies the cacheable prefix of a request: equal keys mean an identical shared prefix."""
     digest = hashlib.sha256()
-    for part in (model, "tools" if request.use_tools else "text", request.system, request.guidance):
+    for part in (model, request.tool.as_json() if request.tool else "text", request.system, request.guidance):
         digest.update(part.encode("utf-8"))
         digest.update(b"\x00")
     return digest.hexdigest()[:16]

@@ -7,7 +7,6 @@ from typing import Any
 import httpx2
 import openai
 
-from kantra_ai.edits.protocol import TOOL_DESCRIPTION, TOOL_INPUT_SCHEMA, TOOL_NAME
 from kantra_ai.providers.base import (
     ModelRequest,
     ModelResponse,
@@ -58,18 +57,19 @@ class OpenAIProvider:
                 {"role": "user", "content": user},
             ],
         }
-        if request.use_tools and self.supports_tools:
+        if request.tool is not None and self.supports_tools:
+            tool = request.tool
             params["tools"] = [
                 {
                     "type": "function",
                     "function": {
-                        "name": TOOL_NAME,
-                        "description": TOOL_DESCRIPTION,
-                        "parameters": TOOL_INPUT_SCHEMA,
+                        "name": tool.name,
+                        "description": tool.description,
+                        "parameters": dict(tool.input_schema),
                     },
                 }
             ]
-            params["tool_choice"] = {"type": "function", "function": {"name": TOOL_NAME}}
+            params["tool_choice"] = {"type": "function", "function": {"name": tool.name}}
         if request.cache_key and not self.local:
             # Requests with the same instructions and rule guidance share a key, so they are routed
             # to the same cache; the instructions come first and the guidance opens the user turn,
@@ -126,8 +126,9 @@ class OpenAIProvider:
 
         tool_input: Any = None
         tool_error = ""
+        wanted = request.tool.name if request.tool is not None else None
         for index in sorted(arguments):
-            if names.get(index, TOOL_NAME) != TOOL_NAME:
+            if wanted is None or names.get(index, wanted) != wanted:
                 continue
             raw = "".join(arguments[index])
             tool_input, tool_error = decode_tool_json(raw)

@@ -1,11 +1,15 @@
-"""The run store's part in one `remediate` run: lock, recover, skip what is done, record, close.
+"""The run store's part in one run (`remediate`, `execute`): lock, recover, skip what is done, record, close.
 
-    with RunSession(input_dir, HistoryOptions(), console) as session:
-        selection = session.skip_done(selection, analysis=..., provider=..., model=...)
-        ... plan; in the event loop: session.attach(ctx) ... session.detach()
+    with RunSession(input_dir, HistoryOptions(), say) as session:
+        selection = session.skip_done(selection)      # locks the tree and recovers first
+        ... plan and check everything that can fail before anything is paid ...
+        session.begin(analysis=..., provider=..., model=...)   # only now is there a run
+        ... in the event loop: session.attach(control) ... session.detach()
         interrupted = session.finish(outcomes, aborted)
 
-Nothing here runs for a dry run except a read-only look at the store (no lock, no recovery).
+A run is recorded only once it begins: a bad template, a missing key or a plan refused before the
+first request leaves no run behind (a run that never started is not a run). Nothing here runs for a
+dry run except a read-only look at the store (no lock, no recovery).
 """
 
 from __future__ import annotations
@@ -14,15 +18,13 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from rich.console import Console
-
 from kantra_ai.analysis.selection import Selection
-from kantra_ai.engine.batch_runner import RunContext
+from kantra_ai.engine.batch_runner import RunControl
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.interrupt import GracefulInterrupt
 from kantra_ai.engine.outcomes import IncidentOutcome
@@ -64,7 +66,7 @@ class RunSession:
         self,
         input_dir: Path,
         options: HistoryOptions,
-        console: Console,
+        say: Callable[[str], None],
         *,
         command: str = "",
         resume_hint: str = RESUME_HINT,
@@ -73,7 +75,7 @@ class RunSession:
         self.options = options
         self.command = command  # recorded with the mode ("execute incremental"); "" for remediate
         self.resume_hint = resume_hint  # told after an interrupted run
-        self.console = console
+        self.say = say  # one line to the user ("kantra-ai: ..." on the terminal)
         self.store: RunStore | None = None
         self.observer: StoreObserver | None = None
         self.partition = Partition()
@@ -84,6 +86,7 @@ class RunSession:
         self._interrupt: GracefulInterrupt | None = None
         self._finished = False
         self._settled: dict[str, str] = {}  # skipped incidents -> the status earlier runs left
+        self._selected = 0
 
     @property
     def mode(self) -> str:
@@ -96,37 +99,38 @@ class RunSession:
 
     # -- before planning -------------------------------------------------------------------------
 
-    def skip_done(
-        self, selection: Selection, *, analysis: Path, provider: str, model: str, dry_run: bool = False
-    ) -> Selection:
-        """The selection minus what earlier runs settled; for a real run, also start recording."""
-        if dry_run:
-            known = self._peek()
-            self.partition = partition(selection.selected, known, self.options)
-        else:
-            store = self._open()
-            known = store.known()
-            self.partition = partition(selection.selected, known, self.options)
-            self.run_id = store.begin_run(
-                mode=self.mode,
-                analysis=str(analysis),
-                provider=provider,
-                model=model,
-                resumes=self.resumes.id if self.resumes else None,
-                selected=len(selection.selected),
-                planned=len(self.partition.to_plan),
-                skipped_done=self.partition.skipped,
-            )
-            store.register(self.run_id, self.partition.to_plan)
-            self.observer = StoreObserver(store, self.run_id)
-            killpoint("run-started")
+    def skip_done(self, selection: Selection, *, dry_run: bool = False) -> Selection:
+        """The selection minus what earlier runs settled. For a real run this first locks the tree
+        and recovers what an interrupted run left; the run itself is recorded by `begin`."""
+        known = self._peek() if dry_run else self._open().known()
+        self.partition = partition(selection.selected, known, self.options)
         planned = {i.id for i in self.partition.to_plan}
+        self._selected = len(selection.selected)
         self._settled = {
             i.id: known[i.id].status for i in selection.selected if i.id in known and i.id not in planned
         }
         if self.partition.skipped:
             self._say(self.partition.describe())
         return dataclasses.replace(selection, selected=self.partition.to_plan)
+
+    def begin(self, *, analysis: Path, provider: str, model: str) -> None:
+        """Record the run: called once everything that can be checked before paying has passed."""
+        store = self.store
+        if store is None:
+            raise RuntimeError("RunSession.begin before skip_done")
+        self.run_id = store.begin_run(
+            mode=self.mode,
+            analysis=str(analysis),
+            provider=provider,
+            model=model,
+            resumes=self.resumes.id if self.resumes else None,
+            selected=self._selected,
+            planned=len(self.partition.to_plan),
+            skipped_done=self.partition.skipped,
+        )
+        store.register(self.run_id, self.partition.to_plan)
+        self.observer = StoreObserver(store, self.run_id)
+        killpoint("run-started")
 
     def _peek(self) -> dict[str, Known]:
         path = self.options.state or default_store_path(self.input_dir)
@@ -139,6 +143,8 @@ class RunSession:
             store.close()
 
     def _open(self) -> RunStore:
+        if self.store is not None:
+            return self.store
         tool_dir = self.input_dir / TOOL_DIR
         self._lock = TreeLock(tool_dir / LOCK_NAME)
         self._lock.acquire(wait=self.options.wait_lock, on_wait=self._say)
@@ -164,15 +170,17 @@ class RunSession:
         return store
 
     def _say(self, text: str) -> None:
-        self.console.print(f"kantra-ai: {text}", markup=False, highlight=False, soft_wrap=True)
+        self.say(text)
 
     # -- in the event loop -----------------------------------------------------------------------
 
-    def attach(self, ctx: RunContext) -> None:
-        """Give the run the store's stored replies and observer, and Ctrl-C handling."""
-        if not self.options.fresh:
-            ctx.replies = self
-        self._interrupt = GracefulInterrupt(ctx.stop, self._say)
+    def replies(self) -> RunSession | None:
+        """Where the run finds replies paid for by an earlier, killed run (none with --fresh)."""
+        return None if self.options.fresh else self
+
+    def attach(self, control: RunControl) -> None:
+        """Ctrl-C handling for the run: the first press stops new requests (see engine/interrupt.py)."""
+        self._interrupt = GracefulInterrupt(control.stop, self._say)
         self._interrupt.install()
 
     def detach(self) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from kantra_ai.analysis.model import Category, Incident, Violation
-from kantra_ai.planning.batches import output_budget, plan_file
-from kantra_ai.planning.tokens import estimate_tokens
+from kantra_ai.batching.batches import batch_file, output_budget
+from kantra_ai.tokens import estimate_tokens
 
 RULE_A = Violation("rs", "rule-a", "Replace javax with jakarta", Category.MANDATORY, 1)
 RULE_B = Violation("rs", "rule-b", "Use CDI", Category.OPTIONAL, 3)
@@ -23,7 +23,7 @@ def _lines(count: int) -> list[str]:
 
 def test_a_file_with_incidents_of_several_rules_is_one_request() -> None:
     incidents = [_incident(1, 3, RULE_A), _incident(2, 5, RULE_B), _incident(3, 9, RULE_A)]
-    plan = plan_file(PATH, _lines(20), incidents, fixed_tokens=500, max_batch_tokens=20_000, batch_size=25)
+    plan = batch_file(PATH, _lines(20), incidents, fixed_tokens=500, max_batch_tokens=20_000, batch_size=25)
     assert len(plan.batches) == 1
     batch = plan.batches[0]
     assert batch.window is None
@@ -33,7 +33,7 @@ def test_a_file_with_incidents_of_several_rules_is_one_request() -> None:
 
 def test_more_incidents_than_batch_size_become_consecutive_requests_in_line_order() -> None:
     incidents = [_incident(n, 30 - n) for n in range(1, 8)]
-    plan = plan_file(PATH, _lines(40), incidents, fixed_tokens=500, max_batch_tokens=20_000, batch_size=3)
+    plan = batch_file(PATH, _lines(40), incidents, fixed_tokens=500, max_batch_tokens=20_000, batch_size=3)
     assert [len(b.incidents) for b in plan.batches] == [3, 3, 1]
     lines = [i.line for b in plan.batches for i in b.incidents]
     assert lines == sorted(lines)
@@ -43,7 +43,7 @@ def test_a_file_over_the_token_budget_is_sent_as_windows_around_its_incidents() 
     lines = _lines(2000)
     budget = 4000
     incidents = [_incident(1, 10), _incident(2, 12), _incident(3, 1500)]
-    plan = plan_file(PATH, lines, incidents, fixed_tokens=500, max_batch_tokens=budget, batch_size=25)
+    plan = batch_file(PATH, lines, incidents, fixed_tokens=500, max_batch_tokens=budget, batch_size=25)
     assert estimate_tokens("".join(lines)) > budget
     assert len(plan.batches) == 2
     first, second = plan.batches
@@ -53,7 +53,7 @@ def test_a_file_over_the_token_budget_is_sent_as_windows_around_its_incidents() 
 
 
 def test_incidents_without_a_line_go_to_the_top_of_a_large_file() -> None:
-    plan = plan_file(
+    plan = batch_file(
         PATH, _lines(2000), [_incident(1, None)], fixed_tokens=500, max_batch_tokens=3000, batch_size=25
     )
     (batch,) = plan.batches
@@ -68,6 +68,6 @@ def test_output_budget_grows_with_incidents_but_is_capped() -> None:
 def test_planning_is_deterministic() -> None:
     incidents = [_incident(n, (n * 37) % 500 + 1) for n in range(40)]
     args = {"fixed_tokens": 500, "max_batch_tokens": 3000, "batch_size": 7}
-    first = plan_file(PATH, _lines(600), incidents, **args)  # type: ignore[arg-type]
-    second = plan_file(PATH, _lines(600), list(reversed(incidents)), **args)  # type: ignore[arg-type]
+    first = batch_file(PATH, _lines(600), incidents, **args)  # type: ignore[arg-type]
+    second = batch_file(PATH, _lines(600), list(reversed(incidents)), **args)  # type: ignore[arg-type]
     assert first == second

@@ -1,12 +1,17 @@
-"""The shape of the answer we ask models for: the `apply_fixes` tool and its JSON schema.
+"""The tool-call format: the model answers by calling `apply_fixes` with edits and verdicts.
 
-The same schema serves Anthropic tool use and OpenAI function calling; providers without tool
-support get the plain-text SEARCH/REPLACE format described in `prompts/templates/protocol_text.j2`.
+The same JSON schema serves Anthropic tool use and OpenAI function calling. Providers without tool
+support get the plain-text format (`search_replace.py`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
+
+from kantra_ai.edits.parse import MalformedReply, ParsedReply, parse_tool_input
+from kantra_ai.formats.base import EditFormat
+from kantra_ai.providers.base import ModelResponse, ToolSpec
 
 TOOL_NAME = "apply_fixes"
 TOOL_DESCRIPTION = (
@@ -48,3 +53,19 @@ TOOL_INPUT_SCHEMA: dict[str, Any] = {
     },
     "required": ["edits", "incidents"],
 }
+
+
+class ToolCallFormat(EditFormat):
+    name = "tool-call"
+    tool = ToolSpec(TOOL_NAME, TOOL_DESCRIPTION, TOOL_INPUT_SCHEMA)
+    protocol_file = "tool_call.txt"
+
+    def parse(self, response: ModelResponse, expected_ids: Collection[str]) -> ParsedReply:
+        if response.tool_input_error:
+            raise MalformedReply(response.tool_input_error)
+        if response.tool_input is None:
+            raise MalformedReply(f"the reply did not call the {TOOL_NAME} tool")
+        return parse_tool_input(response.tool_input, expected_ids)
+
+
+TOOL_CALL = ToolCallFormat()

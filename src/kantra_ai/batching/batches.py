@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from kantra_ai.analysis.model import Incident, Violation
-from kantra_ai.planning.tokens import estimate_tokens
+from kantra_ai.tokens import estimate_tokens
 
 # Output sizing: a verdict costs about 60 tokens, an edit a few lines each way. Sizing max_tokens
 # to the need matters because providers reserve output rate limit from max_tokens up front: every
@@ -45,7 +45,7 @@ class Batch:
 
 
 @dataclass
-class FilePlan:
+class FileBatches:
     """The batches of one file, to be sent strictly in order."""
 
     path: PurePosixPath
@@ -76,7 +76,7 @@ def _incident_tokens(incident: Incident) -> int:
     return estimate_tokens(incident.message) + 20
 
 
-def plan_file(
+def batch_file(
     path: PurePosixPath,
     lines: Sequence[str],
     incidents: Sequence[Incident],
@@ -84,14 +84,14 @@ def plan_file(
     fixed_tokens: int,
     max_batch_tokens: int,
     batch_size: int,
-) -> FilePlan:
+) -> FileBatches:
     """Plan the requests for one file.
 
     `lines` is the file's text split into lines (newlines kept); `fixed_tokens` is what every
     request pays regardless of the file (system prompt, tool schema, rule guidance).
     """
     ordered = sorted(incidents, key=lambda i: (i.line or 0, i.id))
-    plan = FilePlan(path)
+    plan = FileBatches(path)
     file_tokens = estimate_tokens("".join(lines))
     groups = [ordered[i : i + batch_size] for i in range(0, len(ordered), max(batch_size, 1))]
     for group in groups:

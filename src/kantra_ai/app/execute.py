@@ -1,0 +1,259 @@
+"""`execute`: a plan's phases as the stages of one job, with each phase's status in `state.yaml`.
+
+Incident progress goes to the run store exactly as for `remediate` (one store run spans every
+phase, `--max-cost` caps them all). Phase status goes to `state.yaml` next to the plan: once it holds
+progress, a rerun needs `--resume` (continue) or `--fresh` (start over), and a resume refuses a plan
+edited since. The state file is checked before the tree is locked and first written once the run
+has begun, so a run refused at start leaves it as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from kantra_ai.analysis.loader import AnalysisError, load_analysis
+from kantra_ai.analysis.model import Incident
+from kantra_ai.analysis.selection import Selection
+from kantra_ai.app.options import RunOptions
+from kantra_ai.app.prepare import Stage, check_input_dir
+from kantra_ai.app.run import DryRun, JobRun
+from kantra_ai.engine.events import RunObserver
+from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, Status
+from kantra_ai.errors import UserError
+from kantra_ai.plan.incidents import PlanIncidents, check_against_analysis, plan_incidents
+from kantra_ai.plan.model import Phase, Plan, PlanError, load_plan
+from kantra_ai.plan.state import ExecutionState, load_state, plan_hash, save_state
+from kantra_ai.report.record import (
+    RUN_RECORD_NAME,
+    RecordError,
+    build_record,
+    default_report_path,
+    load_record,
+    merge_records,
+    write_report,
+)
+from kantra_ai.report.summary import run_summary
+
+EXECUTE_RESUME_HINT = "interrupted: run the same command again with --resume to continue"
+DONE = frozenset({Status.FIXED, Status.NOT_APPLICABLE})
+
+
+@dataclass(frozen=True)
+class ExecuteRequest:
+    plan: Path  # plan.yaml, or the folder holding it
+    phase: str | None = None  # --phase: only this one, deferred or not
+    resume: bool = False  # --resume: continue the phases state.yaml records
+    analysis: Path | None = None  # --analysis: check the plan's violations against it first
+
+    @property
+    def plan_path(self) -> Path:
+        return self.plan / "plan.yaml" if self.plan.is_dir() else self.plan
+
+
+class PhaseStateObserver(RunObserver):
+    """Writes the phase state after every incident; knows each incident's share of request cost."""
+
+    def __init__(self, state: ExecutionState, path: Path, phase_id: str) -> None:
+        self.state, self.path, self.phase_id = state, path, phase_id
+        self.cost: dict[str, float] = {}
+
+    def request_finished(self, record: RequestRecord) -> None:
+        if record.cost and record.incident_ids:
+            share = record.cost / len(record.incident_ids)
+            for incident_id in record.incident_ids:
+                self.cost[incident_id] = self.cost.get(incident_id, 0.0) + share
+
+    def incident_done(self, incident: Incident, outcome: IncidentOutcome) -> None:
+        cost = round(self.cost.get(incident.id, 0.0), 6)
+        phase = self.state.phase(self.phase_id)
+        phase.cost = round(phase.cost + cost, 6)
+        if outcome.status is Status.FIXED:
+            phase.fixes_applied += 1
+        if outcome.status not in DONE:
+            self.state.failed(self.phase_id, outcome, str(incident.path))
+        save_state(self.state, self.path)
+
+
+class ExecuteJob:
+    command = "execute"
+    resume_hint = EXECUTE_RESUME_HINT
+
+    def __init__(self, request: ExecuteRequest) -> None:
+        self.request = request
+        self.analysis = request.plan_path
+        self.plan: Plan | None = None
+        self.incidents: PlanIncidents | None = None
+        self.phases: list[Phase] = []
+        self.state = ExecutionState(plan_file=str(request.plan_path))
+        self.state_path = request.plan_path.parent / "state.yaml"
+
+    # -- Job --------------------------------------------------------------------------------------
+
+    def load(self, options: RunOptions) -> list[Stage]:
+        check_input_dir(options.input_dir)
+        path = self.request.plan_path
+        source_root = options.selection.source_root
+        try:
+            plan = load_plan(path)
+            if self.request.analysis is not None:
+                try:
+                    analysis = load_analysis(
+                        self.request.analysis, options.input_dir, source_root=source_root
+                    )
+                except AnalysisError as exc:
+                    raise UserError(str(exc)) from exc
+                check_against_analysis(plan, analysis, str(path))
+            incidents = plan_incidents(plan, path, options.input_dir, source_root=source_root)
+        except PlanError as exc:
+            raise UserError(str(exc)) from exc
+        self.plan, self.incidents = plan, incidents
+        self.phases = self._chosen_phases(plan)
+        return [
+            Stage(
+                p.id,
+                p.name,
+                Selection(
+                    selected=list(incidents.by_phase[p.id]), not_applicable=incidents.not_applicable[p.id]
+                ),
+            )
+            for p in self.phases
+        ]
+
+    def _chosen_phases(self, plan: Plan) -> list[Phase]:
+        if self.request.phase is not None:
+            try:
+                return [plan.phase(self.request.phase)]
+            except PlanError as exc:
+                raise UserError(f"--phase: {exc}") from exc
+        return [p for p in plan.ordered_phases() if not p.deferred]
+
+    def check(self, options: RunOptions) -> None:
+        """The phase state: refused before the tree is locked or anything is written."""
+        path, digest = self.state_path, plan_hash(self.request.plan_path)
+        self.state = ExecutionState(plan_file=str(self.request.plan_path), plan_sha256=digest)
+        if not path.exists() or options.history.fresh:
+            return
+        try:
+            state = load_state(path)
+        except PlanError as exc:
+            raise UserError(str(exc)) from exc
+        if self.request.resume:
+            if state.plan_sha256 and state.plan_sha256 != digest:
+                raise UserError(
+                    f"{path}: the plan changed since this state was written; "
+                    "pass --fresh (or remove the state file) to start over"
+                )
+            self.state = state
+        elif state.has_progress():
+            raise UserError(
+                f"{path}: holds progress of an earlier run: pass --resume to continue, "
+                "or --fresh (or remove it) to start over"
+            )
+
+    def started(self, stages: Sequence[Stage]) -> None:
+        assert self.plan is not None
+        for phase in self.plan.ordered_phases():
+            self.state.phase(phase.id)
+        save_state(self.state, self.state_path)
+
+    def stage_observer(self, stage: Stage) -> RunObserver | None:
+        phase = self.state.phase(stage.id)
+        if phase.status != "in_progress":
+            phase.status = "in_progress"
+            phase.started_at = phase.started_at or datetime.now(timezone.utc)
+            save_state(self.state, self.state_path)
+        return PhaseStateObserver(self.state, self.state_path, stage.id)
+
+    def stage_finished(self, stage: Stage, outcome_of: Mapping[str, Status], interrupted: bool) -> None:
+        assert self.incidents is not None
+        phase = self.state.phase(stage.id)
+        if all(outcome_of.get(i.id) in DONE for i in self.incidents.by_phase[stage.id]):
+            phase.status = "completed"
+        else:
+            phase.status = "in_progress" if interrupted else "failed"
+        phase.completed_at = datetime.now(timezone.utc) if phase.status != "in_progress" else None
+        save_state(self.state, self.state_path)
+
+    # -- results ----------------------------------------------------------------------------------
+
+    def phase_rows(self) -> list[dict[str, Any]]:
+        return [{"id": p.id, "name": p.name, "status": self.state.phase(p.id).status} for p in self.phases]
+
+
+def execute_summary(job: ExecuteJob, run: JobRun, options: RunOptions) -> dict[str, Any]:
+    """The `--json` document of an execute run (every incident of the chosen phases, earlier runs'
+    included), with the report written; on --resume merged into the earlier run's record."""
+    selected = run.selected
+    earlier = {
+        incident_id: IncidentOutcome(incident_id, Status(status), "settled by an earlier run")
+        for incident_id, status in run.settled.items()
+    }
+    outcomes = {**earlier, **run.outcomes}
+    summary = run_summary(
+        provider=run.choice.provider_name,
+        model=run.choice.model,
+        selected=selected,
+        not_applicable=run.not_applicable,
+        informational=0,
+        outcomes=outcomes,
+        totals=run.totals,
+        aborted=run.aborted,
+        confidence=options.confidence,
+        records=run.records,
+    )
+    phase_rows = job.phase_rows()
+    summary["phases"] = phase_rows
+    summary["store"] = run.store
+    phase_of = {i.id: stage.id for stage in run.stages for i in stage.incidents}
+    assert run.capture is not None
+    record = build_record(
+        kind="execute",
+        summary=summary,
+        incidents=selected,
+        outcomes=outcomes,
+        capture=run.capture,
+        input_dir=options.input_dir,
+        phase_of=phase_of,
+        phases=phase_rows,
+    )
+    report_path = options.output.report or default_report_path(options.input_dir)
+    if job.request.resume:
+        # No earlier record (or an unreadable one): this run's record stands alone.
+        with contextlib.suppress(RecordError):
+            record = merge_records(load_record(report_path.parent / RUN_RECORD_NAME), record)
+    write_report(record, report_path)
+    summary["report"] = str(report_path)
+    return summary
+
+
+def execute_dry_run(dry: DryRun) -> dict[str, Any]:
+    """The dry run's document: what each phase would send and cost."""
+    rows: list[dict[str, Any]] = []
+    for stage in dry.stages:
+        est = dry.estimates[stage.id]
+        rows.append(
+            {
+                "phase": stage.id,
+                "name": stage.name,
+                "requests": est.requests,
+                "incidents": est.incidents,
+                "input_tokens": est.input_tokens,
+                "expected_output_tokens": est.expected_output_tokens,
+                "expected_cost_usd": None if est.expected_cost is None else round(est.expected_cost, 4),
+                "minutes": est.minutes,
+            }
+        )
+    costs = [r["expected_cost_usd"] for r in rows]
+    totals = {
+        "phases": len(rows),
+        "requests": sum(r["requests"] for r in rows),
+        "incidents": sum(r["incidents"] for r in rows),
+        "expected_cost_usd": None if None in costs else round(sum(costs), 4),
+        "model": dry.choice.model,
+    }
+    return {"dry_run": True, "phases": rows, "totals": totals}

@@ -1,0 +1,69 @@
+"""Which provider, model, price and edit format a run uses: resolved once, the same for every command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kantra_ai.app.options import ModelOptions
+from kantra_ai.errors import UserError
+from kantra_ai.formats import EditFormat, choose_format
+from kantra_ai.providers.base import Provider
+from kantra_ai.providers.pricing import ModelPrice, PriceTable, PricingError, load_price_overrides
+from kantra_ai.providers.registry import Preset, ProviderConfigError, create_provider, resolve_preset
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    preset: Preset
+    model: str
+    price: ModelPrice | None  # None: no price known (cost reported as unknown, never guessed)
+    format: EditFormat
+    base_url: str | None
+
+    @property
+    def provider_name(self) -> str:
+        return self.preset.name
+
+    @property
+    def simulated(self) -> bool:
+        return self.preset.name == "simulated"
+
+    def open_provider(self, *, hint: str = "") -> Provider:
+        """The provider client (no request yet); a missing key is a one-line UserError, whose
+        advice `hint` replaces when given."""
+        try:
+            return create_provider(
+                self.preset, self.model, base_url=self.base_url, tools=self.format.tool is not None
+            )
+        except ProviderConfigError as exc:
+            if hint:
+                reason = str(exc).split(":")[0] if self.preset.key_env else str(exc)
+                raise UserError(f"{reason}: {hint}") from exc
+            raise UserError(str(exc)) from exc
+
+
+def price_table(prices: ModelOptions) -> PriceTable:
+    table = PriceTable()
+    if prices.prices is not None:
+        try:
+            table.override(load_price_overrides(prices.prices))
+        except PricingError as exc:
+            raise UserError(str(exc)) from exc
+    return table
+
+
+def choose_model(options: ModelOptions, *, max_cost: float | None = None) -> ModelChoice:
+    """Resolve provider, model, price and format; refuse `--max-cost` for a model without a price."""
+    try:
+        preset = resolve_preset(options.provider)
+    except ProviderConfigError as exc:
+        raise UserError(str(exc)) from exc
+    model = options.model or preset.default_model
+    price = price_table(options).lookup(model, local=preset.local)
+    if max_cost is not None and price is None:
+        raise UserError(
+            f"--max-cost cannot be enforced: no price is known for model {model!r}; "
+            "give one with --prices FILE"
+        )
+    edit_format = choose_format(supports_tools=preset.supports_tools, text_edits=options.text_edits)
+    return ModelChoice(preset, model, price, edit_format, options.base_url)

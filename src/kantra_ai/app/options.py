@@ -1,0 +1,77 @@
+"""What a run is asked to do, split by concern: every command (CLI, web app, benchmarks) builds these.
+
+Frozen values with defaults equal to the command line's, so a caller names only what it changes.
+The CLI builds them in one place (`cli/options.py`) from its parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kantra_ai.engine.confidence import ConfidencePolicy
+from kantra_ai.engine.ratelimit import RateLimitConfig
+from kantra_ai.engine.runner import BatchSettings
+from kantra_ai.prompts.custom import CustomTemplates
+from kantra_ai.store.history import HistoryOptions
+
+
+@dataclass(frozen=True)
+class SelectionOptions:
+    """Which incidents of which analysis, in which tree."""
+
+    analysis: Path
+    input_dir: Path
+    source_root: str | None = None
+    violation_ids: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    max_effort: int | None = None
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    include_informational: bool = False
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Which model answers, and how it is priced and asked."""
+
+    provider: str = "claude"
+    model: str | None = None
+    base_url: str | None = None
+    prices: Path | None = None  # --prices: the user's price overrides
+    text_edits: bool = False  # SEARCH/REPLACE text instead of tool calls
+
+
+@dataclass(frozen=True)
+class LimitOptions:
+    """How much a run may spend and how it paces itself."""
+
+    max_cost: float | None = None
+    max_retries: int = 1
+    batch: BatchSettings = field(default_factory=BatchSettings)
+    rate_limits: RateLimitConfig | None = None  # unknown limits are learned from response headers
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """Where results go (the CLI prints them; the app writes the report)."""
+
+    json: bool = False
+    progress: bool = True
+    report: Path | None = None  # report.html; default INPUT/.kantra-ai/report.html
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    selection: SelectionOptions
+    model: ModelOptions = field(default_factory=ModelOptions)
+    limits: LimitOptions = field(default_factory=LimitOptions)
+    output: OutputOptions = field(default_factory=OutputOptions)
+    confidence: ConfidencePolicy = field(default_factory=ConfidencePolicy)  # off unless enabled
+    templates: CustomTemplates | None = None  # the user's prompt templates, already checked
+    history: HistoryOptions = field(default_factory=HistoryOptions)  # run store: --state, --resume, ...
+    dry_run: bool = False
+
+    @property
+    def input_dir(self) -> Path:
+        return self.selection.input_dir

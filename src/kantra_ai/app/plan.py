@@ -1,0 +1,107 @@
+"""`plan`: group the selected violations into ordered phases, estimated with the run's own estimator."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from kantra_ai.app.model_choice import choose_model
+from kantra_ai.app.options import RunOptions
+from kantra_ai.app.prepare import load_selection
+from kantra_ai.app.run import provider_for
+from kantra_ai.app.ui import Ui
+from kantra_ai.errors import UserError
+from kantra_ai.plan.ai_planner import AiPlan, PlannerFailure, plan_with_model
+from kantra_ai.plan.build import build_plan
+from kantra_ai.plan.deterministic import RISK_TOLERANCES, RiskTolerance, plan_deterministic
+from kantra_ai.plan.model import Plan, PlanMetadata, dump_plan, write_atomic
+from kantra_ai.plan.phases import group_incidents
+from kantra_ai.prompts.builder import PromptBuilder
+from kantra_ai.report.html import render_plan_html
+
+PLANNERS = ("ai", "deterministic")
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    planner: str = "ai"  # "ai" (a model groups the violations) or "deterministic"
+    risk_tolerance: str = "balanced"
+    max_phases: int | None = None
+    chunk_tokens: int = 8_000  # AI planner: input tokens per planning request
+
+    def check(self) -> RiskTolerance:
+        if self.planner not in PLANNERS:
+            raise UserError(f"--planner: unknown planner {self.planner!r}; choose ai or deterministic")
+        for tolerance in RISK_TOLERANCES:
+            if tolerance == self.risk_tolerance:
+                return tolerance
+        raise UserError(
+            f"--risk-tolerance: unknown value {self.risk_tolerance!r}; "
+            "choose conservative, balanced or aggressive"
+        )
+
+
+def make_plan(options: RunOptions, request: PlanRequest, ui: Ui) -> Plan:
+    """The plan for the selection (nothing written); phases estimated as `execute` will run them."""
+    tolerance = request.check()
+    choice = choose_model(options.model)
+    selection = load_selection(options.selection)
+    groups = group_incidents(selection.selected)
+    if not groups:
+        raise UserError(
+            "nothing to plan: no fixable incident is selected "
+            f"({len(selection.not_applicable)} not applicable, {selection.filtered_out} filtered out, "
+            f"{selection.informational} informational)"
+        )
+    metadata = PlanMetadata(
+        provider=choice.provider_name,
+        planner=request.planner,
+        model=choice.model,
+        analysis=str(Path(options.selection.analysis).resolve()),
+    )
+    if request.planner == "deterministic":
+        drafts = plan_deterministic(groups, tolerance=tolerance, max_phases=request.max_phases)
+    else:
+        hint = "export it, or plan without a model: --planner deterministic"
+        with provider_for(choice, ui, needed=True, hint=hint) as provider:
+            assert provider is not None
+
+            async def ask() -> AiPlan:
+                try:
+                    return await plan_with_model(
+                        provider,
+                        groups,
+                        price=choice.price,
+                        tolerance=tolerance,
+                        max_phases=request.max_phases,
+                        chunk_tokens=request.chunk_tokens,
+                    )
+                finally:
+                    await provider.aclose()
+
+            try:
+                result = asyncio.run(ask())
+            except PlannerFailure as exc:
+                raise UserError(f"the provider refused the planning request: {exc}") from exc
+        drafts = result.drafts
+        metadata.notes = result.notes
+        cost = "unknown" if result.cost is None else f"${result.cost:.4f}"
+        ui.say(f"AI planner: {result.requests} request(s), planning cost {cost}")
+    return build_plan(
+        drafts,
+        groups,
+        metadata=metadata,
+        input_dir=options.input_dir,
+        batch=options.limits.batch,
+        price=choice.price,
+        prompts=PromptBuilder(choice.format, options.templates),
+    )
+
+
+def save_plan(plan: Plan, output: Path) -> tuple[Path, Path]:
+    """Write plan.yaml and plan.html into `output` (atomically); returns their paths."""
+    output.mkdir(parents=True, exist_ok=True)
+    dump_plan(plan, output / "plan.yaml")
+    write_atomic(output / "plan.html", render_plan_html(plan))
+    return output / "plan.yaml", output / "plan.html"

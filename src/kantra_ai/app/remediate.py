@@ -1,0 +1,87 @@
+"""`remediate`: the whole selection of an analysis as one stage."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from kantra_ai.app.options import RunOptions
+from kantra_ai.app.prepare import Stage, load_selection
+from kantra_ai.app.run import DryRun, JobRun
+from kantra_ai.engine.events import RunObserver
+from kantra_ai.engine.outcomes import Status
+from kantra_ai.report.record import build_record, default_report_path, write_report
+from kantra_ai.report.summary import run_summary
+from kantra_ai.store.session import RESUME_HINT
+
+STAGE_ID = "all"
+
+
+class RemediateJob:
+    command = ""
+    resume_hint = RESUME_HINT
+
+    def __init__(self, analysis: Path) -> None:
+        self.analysis = analysis
+
+    def load(self, options: RunOptions) -> list[Stage]:
+        return [Stage(STAGE_ID, "remediate", load_selection(options.selection))]
+
+    def check(self, options: RunOptions) -> None:
+        pass
+
+    def started(self, stages: Sequence[Stage]) -> None:
+        pass
+
+    def stage_observer(self, stage: Stage) -> RunObserver | None:
+        return None
+
+    def stage_finished(self, stage: Stage, outcome_of: Mapping[str, Status], interrupted: bool) -> None:
+        pass
+
+
+def remediate_summary(run: JobRun, options: RunOptions) -> dict[str, Any]:
+    """The `--json` document of a remediate run (this run's incidents; earlier ones in `store`),
+    with the report written (report.html and run.json)."""
+    stage = run.stages[0]
+    summary = run_summary(
+        provider=run.choice.provider_name,
+        model=run.choice.model,
+        selected=run.planned,
+        not_applicable=stage.selection.not_applicable,
+        informational=stage.selection.informational,
+        outcomes=run.outcomes,
+        totals=run.totals,
+        aborted=run.aborted,
+        confidence=options.confidence,
+        records=run.records,
+        performance=run.performance,
+    )
+    assert run.capture is not None
+    record = build_record(
+        kind="remediate",
+        summary=summary,
+        incidents=run.planned,
+        outcomes=run.outcomes,
+        capture=run.capture,
+        input_dir=options.input_dir,
+    )
+    report = options.output.report or default_report_path(options.input_dir)
+    summary["report"] = str(write_report(record, report))
+    summary["store"] = run.store
+    return summary
+
+
+def remediate_dry_run(dry: DryRun) -> dict[str, Any]:
+    """The dry run's document: every request that would be sent, and the totals."""
+    stage = dry.stages[0]
+    totals = dry.total.as_dict()
+    del totals["minutes"]
+    totals.update(
+        model=dry.choice.model,
+        not_applicable=len(stage.selection.not_applicable),
+        informational=stage.selection.informational,
+        unreadable=dry.unreadable,
+    )
+    return {"dry_run": True, "requests": dry.request_rows(), "totals": totals}

@@ -1,0 +1,350 @@
+"""One pipeline for every command that fixes code: options in, outcomes out.
+
+`remediate` and `execute` are both a `Job`: stages run in order (one stage for `remediate`, one per
+phase for `execute`) through the same steps, in an order chosen so that nothing is locked, recorded
+or paid before everything that can be checked has been:
+
+1. resolve provider, model, price and edit format; load the job's stages (analysis or plan);
+2. the job's own checks (execute: its phase state), still without touching the tree;
+3. lock the tree's run store, recover what an interrupted run left, skip what earlier runs settled;
+4. batch every stage and render every request's templates (a broken template fails here);
+5. open the provider (a missing key fails here), and only then record the run in the store;
+6. run the stages with the engine: pacing, caching, stored replies, Ctrl-C, progress, store hooks;
+7. close the run in the store; the caller builds the summary and report from the `JobRun`.
+
+A dry run stops after step 4 with a read-only look at the store, and returns the estimate instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from kantra_ai.analysis.model import Incident
+from kantra_ai.analysis.selection import Selection
+from kantra_ai.app.model_choice import ModelChoice, choose_model
+from kantra_ai.app.options import RunOptions
+from kantra_ai.app.prepare import Stage, plan_batches
+from kantra_ai.app.ui import Ui
+from kantra_ai.engine.batch_runner import RunContext, RunControl
+from kantra_ai.engine.budget import CostGuard
+from kantra_ai.engine.estimate import Estimate, estimate, request_rows
+from kantra_ai.engine.events import ObserverGroup, RunObserver
+from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, RunTotals, Status
+from kantra_ai.engine.runner import RunBatches, execute_batches
+from kantra_ai.engine.scheduling import wrap_provider
+from kantra_ai.errors import ExitCode, UserError
+from kantra_ai.prompts.builder import PromptBuilder
+from kantra_ai.providers.base import Provider
+from kantra_ai.report.record import RunCapture
+from kantra_ai.store.schema import StoreError
+from kantra_ai.store.session import RESUME_HINT, RunSession
+
+SETTLED = frozenset({Status.FIXED, Status.NOT_APPLICABLE})
+
+
+class Job(Protocol):
+    """What differs between commands that fix code; everything else is `run_job`."""
+
+    command: str  # recorded in the store with the run's mode ("" for remediate)
+    resume_hint: str  # told after Ctrl-C
+    analysis: Path  # recorded in the store: what the incidents came from
+
+    def load(self, options: RunOptions) -> list[Stage]:
+        """Read the job's input and split it into stages (UserError when it cannot)."""
+
+    def check(self, options: RunOptions) -> None:
+        """Refuse before the tree is locked (execute: progress of an earlier run needs --resume)."""
+
+    def started(self, stages: Sequence[Stage]) -> None:
+        """The run is recorded and about to send its first request."""
+
+    def stage_observer(self, stage: Stage) -> RunObserver | None:
+        """Follows the stage's events (execute: its phase state), or None."""
+
+    def stage_finished(self, stage: Stage, outcome_of: Mapping[str, Status], interrupted: bool) -> None:
+        """After each stage: `outcome_of` holds its incidents' statuses so far (this run's, else the
+        earlier runs'); `interrupted` when Ctrl-C stopped the run in this stage."""
+
+
+@dataclass
+class DryRun:
+    choice: ModelChoice
+    stages: list[Stage]
+    batches: dict[str, RunBatches]  # by stage id
+    estimates: dict[str, Estimate]  # by stage id
+    total: Estimate
+    store: dict[str, Any]  # what the store would skip
+
+    def request_rows(self) -> list[dict[str, Any]]:
+        return [row for stage in self.stages for row in request_rows(self.batches[stage.id])]
+
+    @property
+    def unreadable(self) -> int:
+        """Incidents in files that could not be read: they would fail without a request."""
+        return sum(len(b.unreadable) for b in self.batches.values())
+
+
+@dataclass
+class JobRun:
+    """What a real run did: every outcome of this run, and what earlier runs had settled."""
+
+    choice: ModelChoice
+    stages: list[Stage]  # every selected incident, by stage
+    planned: list[Incident] = field(default_factory=list)  # what this run sent: not settled before
+    outcomes: dict[str, IncidentOutcome] = field(default_factory=dict)
+    settled: dict[str, str] = field(default_factory=dict)  # skipped as done: id -> earlier status
+    records: list[RequestRecord] = field(default_factory=list)
+    totals: RunTotals = field(default_factory=RunTotals)
+    performance: dict[str, Any] = field(default_factory=dict)
+    aborted: str = ""
+    interrupted: bool = False
+    capture: RunCapture | None = None
+    store: dict[str, Any] = field(default_factory=dict)  # the `store` block of the summary
+
+    @property
+    def selected(self) -> list[Incident]:
+        return [i for stage in self.stages for i in stage.incidents]
+
+    @property
+    def not_applicable(self) -> list[Incident]:
+        return [i for stage in self.stages for i in stage.selection.not_applicable]
+
+    def status_of(self, incident_id: str) -> Status | None:
+        """This run's outcome, else what an earlier run settled, else None (never attempted)."""
+        outcome = self.outcomes.get(incident_id)
+        if outcome is not None:
+            return outcome.status
+        earlier = self.settled.get(incident_id)
+        return Status(earlier) if earlier else None
+
+    @property
+    def all_settled(self) -> bool:
+        """Every selected incident ended fixed or not applicable, in this run or an earlier one."""
+        return all(self.status_of(i.id) in SETTLED for i in self.selected)
+
+
+def exit_code(run: JobRun) -> ExitCode:
+    """0 every selected incident settled; 1 some failed or skipped; 3 the provider refused the run;
+    130 interrupted."""
+    if run.interrupted:
+        return ExitCode.INTERRUPTED
+    if run.aborted:
+        return ExitCode.ABORTED
+    return ExitCode.OK if run.all_settled else ExitCode.SOME_FAILED
+
+
+def check_limits(options: RunOptions) -> None:
+    if options.limits.max_cost is not None and options.limits.max_cost <= 0:
+        raise UserError("--max-cost must be a positive amount of USD")
+
+
+def dry_run_job(job: Job, options: RunOptions, ui: Ui) -> DryRun:
+    """What the job would send and cost; no network, no lock, nothing written."""
+    check_limits(options)
+    choice = choose_model(options.model, max_cost=options.limits.max_cost)
+    stages = job.load(options)
+    session = RunSession(options.input_dir, options.history, ui.say)
+    stages = _skip_done(stages, session, dry_run=True)
+    prompts = PromptBuilder(choice.format, options.templates)
+    batches = {
+        s.id: plan_batches(s.incidents, options.input_dir, options.limits.batch, prompts) for s in stages
+    }
+    parallelism = options.limits.batch.parallelism
+    estimates = {s.id: estimate(batches[s.id], choice.price, parallelism) for s in stages}
+    merged = RunBatches(
+        files=[f for b in batches.values() for f in b.files],
+        unreadable=[o for b in batches.values() for o in b.unreadable],
+    )
+    return DryRun(choice, stages, batches, estimates, estimate(merged, choice.price, parallelism), {})
+
+
+def run_job(job: Job, options: RunOptions, ui: Ui) -> JobRun:
+    """Run the job for real, recorded in the tree's run store (see the module docstring)."""
+    check_limits(options)
+    choice = choose_model(options.model, max_cost=options.limits.max_cost)
+    stages = job.load(options)
+    job.check(options)
+    try:
+        with RunSession(
+            options.input_dir,
+            options.history,
+            ui.say,
+            command=job.command,
+            resume_hint=job.resume_hint or RESUME_HINT,
+        ) as session:
+            return _run(job, options, ui, session, choice, stages)
+    except StoreError as exc:  # lock held, damaged or foreign store, nothing to resume
+        raise UserError(str(exc)) from None
+    except asyncio.CancelledError:  # a second Ctrl-C abandoned the requests in flight
+        raise KeyboardInterrupt from None
+
+
+def _skip_done(stages: list[Stage], session: RunSession, *, dry_run: bool) -> list[Stage]:
+    """The stages with what earlier runs settled taken out (one look at the store for all)."""
+    everything = Selection(
+        selected=[i for s in stages for i in s.incidents],
+        not_applicable=[i for s in stages for i in s.selection.not_applicable],
+    )
+    todo = {i.id for i in session.skip_done(everything, dry_run=dry_run).selected}
+
+    def remaining(stage: Stage) -> Selection:
+        return dataclasses.replace(stage.selection, selected=[i for i in stage.incidents if i.id in todo])
+
+    return [Stage(s.id, s.name, remaining(s)) for s in stages]
+
+
+def _run(
+    job: Job,
+    options: RunOptions,
+    ui: Ui,
+    session: RunSession,
+    choice: ModelChoice,
+    stages: list[Stage],
+) -> JobRun:
+    todo_stages = _skip_done(stages, session, dry_run=False)
+    prompts = PromptBuilder(choice.format, options.templates)
+    batch_settings = options.limits.batch
+    first = {s.id: plan_batches(s.incidents, options.input_dir, batch_settings, prompts) for s in todo_stages}
+    requests = sum(b.request_count for b in first.values())
+    run = JobRun(
+        choice,
+        stages,
+        planned=[i for s in todo_stages for i in s.incidents],
+        settled=session.settled(),
+        capture=RunCapture(options.input_dir),
+    )
+    with provider_for(choice, ui, needed=requests > 0) as provider:
+        session.begin(analysis=job.analysis, provider=choice.provider_name, model=choice.model)
+        job.started(stages)
+        asyncio.run(_execute(job, options, ui, session, choice, prompts, todo_stages, first, provider, run))
+    run.interrupted = session.finish(run.outcomes.values(), run.aborted)
+    run.store = session.summary()
+    return run
+
+
+@contextlib.contextmanager
+def provider_for(choice: ModelChoice, ui: Ui, *, needed: bool, hint: str = "") -> Iterator[Provider | None]:
+    """The provider for the run, or None when nothing is left to send (no key, no SDK import)."""
+    if not needed:
+        yield None
+        return
+    with simulated_endpoint(choice, ui) as base_url:
+        if base_url is not None:
+            choice = dataclasses.replace(choice, base_url=base_url)
+        yield choice.open_provider(hint=hint)
+
+
+@contextlib.contextmanager
+def simulated_endpoint(choice: ModelChoice, ui: Ui) -> Iterator[str | None]:
+    """For `--provider simulated`: a local fake model server for the length of the run."""
+    if not choice.simulated:
+        yield None
+        return
+    from kantra_ai.fakeprovider.recipes import respond
+    from kantra_ai.fakeprovider.server import FakeProviderServer
+
+    ui.say(
+        "SIMULATED provider: a local fake model that knows the bundled examples' fixes "
+        "answers over the real Anthropic protocol. No real model is called; set ANTHROPIC_API_KEY and "
+        "use --provider claude for real fixes.",
+        emphasis=True,
+    )
+    with FakeProviderServer(respond) as server:
+        yield server.anthropic_base_url
+
+
+def _record_unreadable(batches: RunBatches, stage: Stage, observer: RunObserver | None, run: JobRun) -> None:
+    """Files that could not even be read: their incidents failed without a request."""
+    by_id = {i.id: i for i in stage.incidents}
+    for outcome in batches.unreadable:
+        run.outcomes[outcome.incident_id] = outcome
+        if observer is not None:
+            observer.incident_done(by_id[outcome.incident_id], outcome)
+
+
+def _status_map(run: JobRun, stage: Stage) -> dict[str, Status]:
+    """Every incident of the stage (settled before or not) with the status it has now."""
+    original = next(s for s in run.stages if s.id == stage.id)
+    statuses: dict[str, Status] = {}
+    for incident in original.incidents:
+        status = run.status_of(incident.id)
+        if status is not None:
+            statuses[incident.id] = status
+    return statuses
+
+
+async def _execute(
+    job: Job,
+    options: RunOptions,
+    ui: Ui,
+    session: RunSession,
+    choice: ModelChoice,
+    prompts: PromptBuilder,
+    stages: list[Stage],
+    first: dict[str, RunBatches],
+    provider: Provider | None,
+    run: JobRun,
+) -> None:
+    """Run the stages in order; `provider` is None when no stage has anything to send."""
+    limits = options.limits
+    # Rate-limit buckets, AIMD concurrency, our own retries and cache warm-up (engine/adaptive.py).
+    paced = (
+        wrap_provider(provider, limits=limits.rate_limits, max_in_flight=limits.batch.parallelism)
+        if provider is not None
+        else None
+    )
+    control = RunControl()
+    guard = CostGuard(limits.max_cost, choice.price)  # one budget across every stage
+    session.attach(control)
+    try:
+        progress = ui.progress() if paced is not None else contextlib.nullcontext(RunObserver())
+        with progress as display:
+            for number, stage in enumerate(stages):
+                stage_observer = job.stage_observer(stage)
+                # The first stage was batched up front; later ones again now, from the files as the
+                # earlier stages left them (windows and line numbers follow their edits).
+                batches = first[stage.id] if number == 0 or paced is None else plan_batches(
+                    stage.incidents, options.input_dir, limits.batch, prompts
+                )
+                _record_unreadable(batches, stage, stage_observer, run)
+                if paced is not None and batches.request_count:
+                    observers: list[RunObserver] = [display]
+                    if run.capture is not None:
+                        observers.append(run.capture)
+                    observers += session.observers()
+                    if stage_observer is not None:
+                        observers.append(stage_observer)
+                    ctx = RunContext(
+                        provider=paced,
+                        price=choice.price,
+                        guard=guard,
+                        observer=ObserverGroup(*observers),
+                        input_dir=options.input_dir,
+                        prompts=prompts,
+                        max_retries=limits.max_retries,
+                        confidence=options.confidence,
+                        control=control,
+                        replies=session.replies(),
+                    )
+                    result = await execute_batches(batches, ctx, limits.batch.parallelism)
+                    run.outcomes.update(result.outcomes)
+                    run.records.extend(result.records)
+                    for record in result.records:
+                        run.totals.add(record)
+                    run.totals.seconds += result.totals.seconds
+                    run.performance = result.performance
+                    run.aborted = run.aborted or result.aborted
+                interrupted = control.stop.is_set() and not control.fatal_error
+                job.stage_finished(stage, _status_map(run, stage), interrupted=interrupted)
+                if control.stop.is_set():
+                    break
+    finally:
+        session.detach()
+        if paced is not None:
+            await paced.aclose()

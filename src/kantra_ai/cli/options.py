@@ -1,0 +1,98 @@
+"""From a command's parameters to the application's `RunOptions`: the one place the CLI builds them.
+
+Every command that plans or runs requests (`remediate`, `execute`, `plan`, `prompt`) calls
+`run_options(ctx)`. Parameters a command does not have take the application's defaults, so the
+same option means the same thing, with the same default, wherever it appears.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from kantra_ai.app.options import LimitOptions, ModelOptions, OutputOptions, RunOptions, SelectionOptions
+from kantra_ai.cli.confidence_opts import confidence_policy
+from kantra_ai.cli.run_options import parse_rate_limits
+from kantra_ai.cli.status import history_options
+from kantra_ai.config.cli import custom_templates
+from kantra_ai.engine.confidence import ConfidencePolicy, LowConfidenceAction
+from kantra_ai.engine.runner import BatchSettings
+
+_DEFAULT_BATCH = BatchSettings()
+_DEFAULT_LIMITS = LimitOptions()
+
+
+def _tuple(value: Any) -> tuple[str, ...]:
+    return tuple(value or ())
+
+
+def run_options(ctx: typer.Context, *, analysis: Path | None = None) -> RunOptions:
+    """The options of this invocation; `analysis` stands in for `--analysis` (execute: the plan)."""
+    p: dict[str, Any] = ctx.params
+
+    def get(name: str, default: Any) -> Any:
+        value = p.get(name)
+        return default if value is None else value
+
+    input_dir: Path = p["input_dir"]
+    selection = SelectionOptions(
+        analysis=analysis if analysis is not None else p["analysis"],
+        input_dir=input_dir,
+        source_root=p.get("source_root"),
+        violation_ids=_tuple(p.get("violation_ids")),
+        categories=_tuple(p.get("categories")),
+        max_effort=p.get("max_effort"),
+        include=_tuple(p.get("include")),
+        exclude=_tuple(p.get("exclude")),
+        include_informational=get("include_informational", False),
+    )
+    model = ModelOptions(
+        provider=get("provider", ModelOptions.provider),
+        model=p.get("model"),
+        base_url=p.get("base_url"),
+        prices=p.get("prices"),
+        text_edits=get("text_edits", False),
+    )
+    limits = LimitOptions(
+        max_cost=p.get("max_cost"),
+        max_retries=get("max_retries", _DEFAULT_LIMITS.max_retries),
+        batch=BatchSettings(
+            get("max_batch_tokens", _DEFAULT_BATCH.max_batch_tokens),
+            get("batch_size", _DEFAULT_BATCH.batch_size),
+            get("batch_parallelism", _DEFAULT_BATCH.parallelism),
+        ),
+        rate_limits=parse_rate_limits(p.get("rate_limits")),
+    )
+    output = OutputOptions(
+        json=get("json_output", False), progress=get("progress", True), report=p.get("report")
+    )
+    confidence = ConfidencePolicy()
+    if "enable_confidence" in p:
+        confidence = confidence_policy(
+            ctx,
+            input_dir=input_dir,
+            enable_confidence=p["enable_confidence"],
+            min_confidence=p.get("min_confidence"),
+            on_low_confidence=get("on_low_confidence", LowConfidenceAction.SKIP),
+            complexity_threshold=p.get("complexity_threshold"),
+            review_file=p.get("review_file"),
+        )
+    history = history_options(
+        state=p.get("state"),
+        resume=get("resume", False),
+        retry_failed=get("retry_failed", False),
+        fresh=get("fresh", False),
+        wait_lock=get("wait_lock", False),
+    )
+    return RunOptions(
+        selection=selection,
+        model=model,
+        limits=limits,
+        output=output,
+        confidence=confidence,
+        templates=custom_templates(ctx),  # compiled and checked: a broken one fails here
+        history=history,
+        dry_run=get("dry_run", False),
+    )
