@@ -123,20 +123,14 @@ def _price_table(opts: RemediateOptions) -> PriceTable:
 
 @contextmanager
 def simulated_endpoint(preset: Preset, console: Console) -> Iterator[str | None]:
-    """For `--provider simulated`: a local fake model server for the length of the run."""
-    if preset.name != "simulated":
-        yield None
-        return
-    from kantra_ai.fakeprovider.recipes import respond
-    from kantra_ai.fakeprovider.server import FakeProviderServer
-
-    console.print(
-        "[bold yellow]SIMULATED provider:[/] a local fake model that knows the bundled examples' fixes "
-        "answers over the real Anthropic protocol. No real model is called; set ANTHROPIC_API_KEY and "
-        "use --provider claude for real fixes."
-    )
-    with FakeProviderServer(respond) as server:
-        yield server.anthropic_base_url
+    """For `--provider simulated`: say loudly that no real model answers (it runs in process)."""
+    if preset.name == "simulated":
+        console.print(
+            "[bold yellow]SIMULATED provider:[/] a scripted fake model that knows the bundled examples' "
+            "fixes answers in process. No real model is called; set ANTHROPIC_API_KEY and use "
+            "--provider claude for real fixes."
+        )
+    yield None
 
 
 def remediate(opts: RemediateOptions, console: Console) -> int:

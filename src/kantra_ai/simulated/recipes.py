@@ -1,10 +1,11 @@
-"""A scripted "model" for the fake provider: it reads our fix prompt and answers with known-correct edits.
+"""A scripted "model": it reads our fix prompt and answers with known-correct edits.
 
-Tests, the demo and the benchmarks need a model whose answers are right, repeatable and free. This
-responder parses the prompt rendered from `fix_request.j2` (or `retry_request.j2`, which repeats the
-same `## File:` and `## Incidents` sections), applies hand-written recipes chosen by rule id *and* by
-what the incident's line contains, and answers in the format the request asked for: an
-`apply_fixes` tool call when tools were offered, else the SEARCH/REPLACE text of `protocol_text.j2`.
+`--provider simulated` (the demo without an API key), the tests and the benchmarks need a model
+whose answers are right, repeatable and free. This responder parses the prompt rendered from
+`fix_request.j2` (or `retry_request.j2`, which repeats the same `## File:` and `## Incidents`
+sections), applies hand-written recipes chosen by rule id *and* by what the incident's line
+contains, and answers in the format the request asked for: an `apply_fixes` tool call when tools
+were offered, else the SEARCH/REPLACE text of `protocol_text.j2`.
 
 Edits are produced the way a careful model would write them: one edit per changed line, `old_text`
 being the whole original line, widened with a neighbouring line only when the line alone is not
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kantra_ai.edits.protocol import TOOL_NAME
-from kantra_ai.fakeprovider.contract import FakeReply, FakeRequest, ToolCall
+from kantra_ai.simulated.contract import FakeReply, FakeRequest, ToolCall
 
 FIXED_CONFIDENCE = 0.9
 CANNOT_FIX_CONFIDENCE = 0.3

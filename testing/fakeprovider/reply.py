@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kantra_ai.fakeprovider.contract import FakeReply, StopReason, ToolCall
-from kantra_ai.fakeprovider.faults import Fault
 from kantra_ai.planning.tokens import estimate_tokens
+from kantra_ai.simulated.contract import FakeReply, StopReason, ToolCall
+from testing.fakeprovider.faults import Fault
 
 GARBAGE_TEXT = "¿¿ }{ ### <garbage> not-json ,,, ]] ~~ the reply was scrambled by fault injection ~~ ### {{"
 # Not even a prefix of valid JSON, so partial-JSON parsers (the Anthropic stream helper) reject it too.
