@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from kantra_ai.edits.protocol import TOOL_DESCRIPTION, TOOL_INPUT_SCHEMA, TOOL_NAME
-from kantra_ai.planning.tokens import estimate_tokens
+from kantra_ai.planning.tokens import cut_to_tokens, estimate_tokens
 from kantra_ai.providers.base import ModelRequest, ModelResponse, ProgressCallback, decode_tool_json
 from kantra_ai.providers.caching import min_cacheable_tokens, prefix_key, prefix_tokens, static_prefix_tokens
 from kantra_ai.providers.pricing import Usage
@@ -138,20 +138,5 @@ def _generated(reply: FakeReply, request: FakeRequest) -> tuple[str, str, str]:
 
 def _cut(text: str, arguments: str, budget: int) -> tuple[str, str]:
     """Text first, then the tool arguments, each cut to what is left of `budget` tokens."""
-    text = _prefix_within(text, budget)
-    left = budget - estimate_tokens(text)
-    return text, _prefix_within(arguments, left) if left > 0 else ""
-
-
-def _prefix_within(text: str, budget: int) -> str:
-    """The longest prefix of `text` estimated at no more than `budget` tokens."""
-    if estimate_tokens(text) <= budget:
-        return text
-    low, high = 0, len(text)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if estimate_tokens(text[:middle]) <= budget:
-            low = middle
-        else:
-            high = middle - 1
-    return text[:low]
+    text = cut_to_tokens(text, budget)
+    return text, cut_to_tokens(arguments, budget - estimate_tokens(text))
