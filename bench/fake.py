@@ -9,7 +9,7 @@ speed times s, and the rate-limit windows, cache TTLs and `retry-after` values s
 server's clock runs s times faster). Limits stay "per (scaled) minute", so token counts, costs and
 throughput as a fraction of the limits do not depend on s; only wall time does.
 
-The scripted model (`kantra_ai.fakeprovider.recipes`) answers our edit protocol. For the
+The scripted model (`kantra_ai.simulated.recipes`) answers our edit protocol. For the
 predecessor's layouts it answers with whole files instead: the whole fixed file (naive), or one
 complete file per incident (the predecessor's batch layout), computed from the same recipes.
 """
@@ -24,13 +24,13 @@ from multiprocessing.connection import Connection
 
 from kantra_ai.edits.apply import apply_edits
 from kantra_ai.edits.parse import parse_tool_input
-from kantra_ai.fakeprovider.caching import CachingModel
-from kantra_ai.fakeprovider.contract import FakeReply, FakeRequest
-from kantra_ai.fakeprovider.faults import FaultPlan
-from kantra_ai.fakeprovider.latency import LatencyModel
-from kantra_ai.fakeprovider.ratelimit import RateDecision, RateLimiter, RateLimits
-from kantra_ai.fakeprovider.recipes import ParsedPrompt, parse_prompt, respond
-from kantra_ai.fakeprovider.server import FakeProviderServer
+from kantra_ai.simulated.contract import FakeReply, FakeRequest
+from kantra_ai.simulated.recipes import ParsedPrompt, parse_prompt, respond
+from testing.fakeprovider.caching import CachingModel
+from testing.fakeprovider.faults import FaultPlan
+from testing.fakeprovider.latency import LatencyModel
+from testing.fakeprovider.ratelimit import RateDecision, RateLimiter, RateLimits
+from testing.fakeprovider.server import FakeProviderServer
 
 WHOLE_FILE_MARKER = "Return the complete file"
 PER_INCIDENT_MARKER = "Return the complete file once for every incident"

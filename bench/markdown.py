@@ -118,7 +118,7 @@ How the strategies are run (details in `bench/strategies.py`):
   predecessor used a fixed ceiling) and streaming, so that long files are not cut off.
 - **(c) kantra-ai** is the real engine (`batch_incidents`, `execute_batches`, the Anthropic adapter, the
   adaptive limiter with the benchmark's limits given as `--rate-limits`), with its defaults.
-- The same scripted model (`kantra_ai.fakeprovider.recipes`) answers all three, so they fix the same
+- The same scripted model (`kantra_ai.simulated.recipes`) answers all three, so they fix the same
   incidents; for (a) and (b) it returns whole files computed from the same edits. Each strategy gets
   its own fresh fake server (in a separate process) with identical settings and fault seed.
 - **Lower bound**: each file with incidents sent once (its tokens only, no instructions), and only

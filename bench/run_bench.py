@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--long-run-files", type=int, default=880, help="files of the (c)-only long run (0: skip it)"
     )
-    parser.add_argument("--real-source", default=DEFAULT_REAL, help="file in ../shared/data/konveyor/")
+    parser.add_argument("--real-source", default=DEFAULT_REAL, help="file in tests/data/konveyor/")
     parser.add_argument(
         "--time-scale",
         type=float,

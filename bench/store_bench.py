@@ -40,12 +40,12 @@ from kantra_ai.app.options import SelectionOptions
 from kantra_ai.app.prepare import load_selection
 from kantra_ai.edits.model import Edit
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, Status
-from kantra_ai.fakeprovider.recipes import respond
-from kantra_ai.fakeprovider.server import FakeProviderServer
 from kantra_ai.providers.base import ModelResponse
 from kantra_ai.providers.pricing import Usage
+from kantra_ai.simulated.recipes import respond
 from kantra_ai.store.history import HistoryOptions
 from kantra_ai.store.session import RunSession
+from testing.fakeprovider.server import FakeProviderServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE_ROOT = "/opt/input/source"

@@ -3,7 +3,7 @@
 - `synthetic`: Java EE services generated from a seed: javax imports, `@Stateless` beans,
   `@PersistenceContext` fields, `getCallerIdentity()` calls and JNDI lookups (which the scripted
   model honestly cannot fix), reported under five real rule ids with their real-style messages.
-- `real`: a real analyzer output from `../shared/data/konveyor/` (default: the coolstore run of
+- `real`: a real analyzer output from `tests/data/konveyor/` (default: the coolstore run of
   kantra-cli-tests); the analysed sources are not published, so every file is rebuilt from the
   incidents' `codeSnip` lines (at their line numbers) with neutral filler lines in between.
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "konveyor"
+DATA_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "konveyor"  # checked in
 DEFAULT_REAL = "kantra-cli-tests-coolstore-relative-uris.yaml"
 SOURCE_ROOT = "/opt/input/source"
 

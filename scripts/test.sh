@@ -15,6 +15,6 @@ if [ ! -x /usr/bin/chromium ]; then
     exit 1
   fi
 fi
-.venv/bin/ruff check src tests bench
+.venv/bin/ruff check src tests bench testing
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"

@@ -4,8 +4,9 @@ No provider tokenizer can run offline here (tiktoken downloads its vocabularies 
 Anthropic's counter is a network call), so we approximate BPE: identifiers and numbers cost about
 one token per four characters, every punctuation character one token, runs of whitespace one
 token. On Java and XML sources this stays within about 10% of real BPE counts, and it errs on the
-high side for long identifiers, which is the safe side for budgets. The fake provider reports
-usage with the same function, so benchmarks compare strategies on one consistent scale.
+high side for long identifiers, which is the safe side for budgets. The simulated provider and
+the test suite's fake server report usage (and cut replies at `max_tokens`) with the same
+functions, so benchmarks compare strategies on one consistent scale.
 """
 
 from __future__ import annotations
@@ -32,6 +33,23 @@ def estimate_tokens(text: str) -> int:
         else:
             total += 1
     return total
+
+
+def cut_to_tokens(text: str, budget: int) -> str:
+    """The longest prefix of `text` estimated at no more than `budget` tokens (where a model that
+    runs out of output tokens stops)."""
+    if budget <= 0:
+        return ""
+    if estimate_tokens(text) <= budget:
+        return text
+    low, high = 0, len(text)
+    while low < high:  # estimates grow with the prefix, so bisect
+        middle = (low + high + 1) // 2
+        if estimate_tokens(text[:middle]) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low]
 
 
 def estimate_message_tokens(parts: list[str], overhead_per_part: int = 4) -> int:

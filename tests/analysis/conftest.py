@@ -6,10 +6,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
-
-# The real analyzer outputs live next to the repository (../shared/data/konveyor), in CI too; they
-# are read in place, never copied into the repo.
-KONVEYOR_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "konveyor"
+from tests.datasets import KONVEYOR_DATA
 
 
 @pytest.fixture

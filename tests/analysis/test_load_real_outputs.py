@@ -1,4 +1,4 @@
-"""Every real analyzer output in ../shared/data/konveyor loads, with its real counts.
+"""Every real analyzer output in tests/data/konveyor loads, with its real counts.
 
 The expected numbers were counted independently of the loader (a plain libyaml walk over
 `violations` / `insights`, informational = under `insights` or without effort) and cross-checked

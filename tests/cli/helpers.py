@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from kantra_ai.cli.app import main
-from kantra_ai.fakeprovider.server import FakeProviderServer
+from testing.fakeprovider.server import FakeProviderServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -17,9 +17,9 @@ from tests.cli.helpers import analysis_of, copy_example, expected_of, remediate_
 
 from kantra_ai.edits.apply import apply_edits
 from kantra_ai.edits.model import Edit
-from kantra_ai.fakeprovider.contract import FakeReply, FakeRequest, Responder
-from kantra_ai.fakeprovider.recipes import parse_prompt, respond
-from kantra_ai.fakeprovider.server import FakeProviderServer
+from kantra_ai.simulated.contract import FakeReply, FakeRequest, Responder
+from kantra_ai.simulated.recipes import parse_prompt, respond
+from testing.fakeprovider.server import FakeProviderServer
 
 EXAMPLE = "javaee-inventory"
 POM_RULES = re.compile(r"^javax-to-jakarta-dependencies-")

@@ -17,13 +17,13 @@ from tests.store.helpers import store_rows
 from kantra_ai.analysis.complexity import Complexity, complexity_of
 from kantra_ai.analysis.model import Category, Violation
 from kantra_ai.engine.confidence import DEFAULT_THRESHOLDS, ConfidencePolicy
-from kantra_ai.fakeprovider.server import FakeProviderServer
 from kantra_ai.formats import SEARCH_REPLACE, TOOL_CALL
 from kantra_ai.plan.phases import ViolationGroup
 from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.providers.base import ModelRequest
 from kantra_ai.providers.caching import static_prefix_tokens
 from kantra_ai.tokens import estimate_tokens
+from testing.fakeprovider.server import FakeProviderServer
 
 EXAMPLE = "javaee-inventory"
 

@@ -20,8 +20,8 @@ from kantra_ai.engine.batch_runner import RunContext
 from kantra_ai.engine.events import ObserverGroup, RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome
 from kantra_ai.engine.runner import RunBatches, RunResult, execute_batches
-from kantra_ai.fakeprovider.server import FakeProviderServer
 from kantra_ai.plan.model import load_plan
+from testing.fakeprovider.server import FakeProviderServer
 
 PHASE_ONE = {"javax-to-jakarta-import-00001"}  # the Java imports; everything else goes to phase two
 

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from tests.cli.helpers import analysis_of, copy_example, expected_of, run, tree_differences
 
-from kantra_ai.fakeprovider.recipes import parse_prompt
-from kantra_ai.fakeprovider.server import FakeProviderServer
+from kantra_ai.simulated.recipes import parse_prompt
+from testing.fakeprovider.server import FakeProviderServer
 
 EXAMPLE = "javaee-inventory"
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from tests.cli.helpers import analysis_of, copy_example, expected_of, run, tree_differences
 
-from kantra_ai.fakeprovider.server import FakeProviderServer
+from testing.fakeprovider.server import FakeProviderServer
 
 EXAMPLES = ["javaee-inventory", "multi-violation"]
 # multi-violation holds one JNDI lookup the scripted model honestly cannot fix: it must end as

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from tests.cli.helpers import analysis_of, copy_example, expected_of, remediate_json, run, tree_differences
 
-from kantra_ai.fakeprovider.contract import FakeReply, FakeRequest, ToolCall
-from kantra_ai.fakeprovider.faults import Fault, FaultPlan
-from kantra_ai.fakeprovider.recipes import respond
-from kantra_ai.fakeprovider.server import FakeProviderServer
+from kantra_ai.simulated.contract import FakeReply, FakeRequest, ToolCall
+from kantra_ai.simulated.recipes import respond
+from testing.fakeprovider.faults import Fault, FaultPlan
+from testing.fakeprovider.server import FakeProviderServer
 
 EXAMPLE = "javaee-inventory"
 

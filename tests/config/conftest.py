@@ -4,8 +4,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from kantra_ai.fakeprovider.recipes import respond
-from kantra_ai.fakeprovider.server import FakeProviderServer
+from kantra_ai.simulated.recipes import respond
+from testing.fakeprovider.server import FakeProviderServer
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from tests.cli.helpers import analysis_of, copy_example, expected_of, run, tree_differences
 
-from kantra_ai.fakeprovider.server import FakeProviderServer
+from testing.fakeprovider.server import FakeProviderServer
 
 EXAMPLE = "javaee-inventory"
 INCIDENTS, FILES = 19, 7

@@ -10,15 +10,15 @@ import pytest
 from kantra_ai.engine.adaptive import AdaptiveProvider
 from kantra_ai.engine.ratelimit import AdaptiveLimiter
 from kantra_ai.engine.scheduling import wrap_provider
-from kantra_ai.fakeprovider.faults import Fault, FaultPlan
-from kantra_ai.fakeprovider.latency import LatencyModel
-from kantra_ai.fakeprovider.recipes import respond
-from kantra_ai.fakeprovider.server import FakeProviderServer
 from kantra_ai.formats import TOOL_CALL
 from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.providers.anthropic_provider import AnthropicProvider
 from kantra_ai.providers.base import ModelRequest, ProviderError
 from kantra_ai.providers.pricing import Usage
+from kantra_ai.simulated.recipes import respond
+from testing.fakeprovider.faults import Fault, FaultPlan
+from testing.fakeprovider.latency import LatencyModel
+from testing.fakeprovider.server import FakeProviderServer
 
 MODEL = "claude-sonnet-5-5"
 GUIDANCE = "## Rules involved\n\n### Rule javax-to-jakarta-import-00001 (mandatory, effort 1)\n" + (

@@ -14,7 +14,7 @@ import anthropic
 import openai
 import pytest
 
-from kantra_ai.fakeprovider.server import FakeProviderServer
+from testing.fakeprovider.server import FakeProviderServer
 
 API_KEY = "sk-test-fake-key"
 

@@ -9,9 +9,9 @@ from typing import Any
 import anthropic
 import pytest
 
-from kantra_ai.fakeprovider.contract import FakeReply, FakeRequest, ToolCall
-from kantra_ai.fakeprovider.server import FakeProviderServer
+from kantra_ai.simulated.contract import FakeReply, FakeRequest, ToolCall
 from kantra_ai.tokens import estimate_tokens
+from testing.fakeprovider.server import FakeProviderServer
 
 MODEL = "claude-sonnet-5"
 EDIT_TOOL: Any = {

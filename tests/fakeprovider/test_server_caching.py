@@ -11,10 +11,10 @@ import anthropic
 import openai
 import pytest
 
-from kantra_ai.fakeprovider.caching import CachingModel
-from kantra_ai.fakeprovider.latency import LatencyModel
-from kantra_ai.fakeprovider.server import FakeProviderServer
 from kantra_ai.tokens import estimate_tokens
+from testing.fakeprovider.caching import CachingModel
+from testing.fakeprovider.latency import LatencyModel
+from testing.fakeprovider.server import FakeProviderServer
 
 ServerFactory = Callable[..., FakeProviderServer]
 Sync = Callable[..., anthropic.Anthropic]

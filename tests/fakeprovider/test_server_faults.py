@@ -11,11 +11,11 @@ import httpx2
 import openai
 import pytest
 
-from kantra_ai.fakeprovider.contract import FakeReply, FakeRequest, ToolCall
-from kantra_ai.fakeprovider.faults import Fault, FaultPlan
-from kantra_ai.fakeprovider.reply import GARBAGE_TEXT
-from kantra_ai.fakeprovider.server import FakeProviderServer
+from kantra_ai.simulated.contract import FakeReply, FakeRequest, ToolCall
 from kantra_ai.tokens import estimate_tokens
+from testing.fakeprovider.faults import Fault, FaultPlan
+from testing.fakeprovider.reply import GARBAGE_TEXT
+from testing.fakeprovider.server import FakeProviderServer
 
 ServerFactory = Callable[..., FakeProviderServer]
 Sync = Callable[..., anthropic.Anthropic]

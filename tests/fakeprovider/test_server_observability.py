@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -14,14 +15,15 @@ import httpx2
 import openai
 import pytest
 
-from kantra_ai.fakeprovider.__main__ import build_parser, load_responder, server_from_args
-from kantra_ai.fakeprovider.contract import FakeReply, FakeRequest
-from kantra_ai.fakeprovider.latency import LatencyModel
-from kantra_ai.fakeprovider.server import FakeProviderServer, ok_responder
+from kantra_ai.simulated.contract import FakeReply, FakeRequest
+from testing.fakeprovider.__main__ import build_parser, load_responder, server_from_args
+from testing.fakeprovider.latency import LatencyModel
+from testing.fakeprovider.server import FakeProviderServer, ok_responder
 
 ServerFactory = Callable[..., FakeProviderServer]
 Sync = Callable[..., anthropic.Anthropic]
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
+ROOT = Path(__file__).resolve().parents[2]  # `testing` is a package at the repository root
 
 
 def test_base_urls_point_at_loopback_port(make_server: ServerFactory) -> None:
@@ -174,9 +176,9 @@ def test_models_endpoint_answers_both_sdks(
 
 
 def test_load_responder_imports_module_function() -> None:
-    assert load_responder("kantra_ai.fakeprovider.server:ok_responder") is ok_responder
+    assert load_responder("testing.fakeprovider.server:ok_responder") is ok_responder
     with pytest.raises(ValueError, match="module:function"):
-        load_responder("kantra_ai.fakeprovider.server")
+        load_responder("testing.fakeprovider.server")
 
 
 def test_cli_arguments_configure_the_server() -> None:
@@ -205,7 +207,8 @@ def test_cli_arguments_configure_the_server() -> None:
 
 def test_cli_prints_base_urls_and_serves_until_interrupted() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "kantra_ai.fakeprovider", "--port", "0"],
+        [sys.executable, "-m", "testing.fakeprovider", "--port", "0"],
+        cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
     )

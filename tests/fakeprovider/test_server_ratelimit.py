@@ -10,10 +10,10 @@ import anthropic
 import openai
 import pytest
 
-from kantra_ai.fakeprovider.caching import CachingModel
-from kantra_ai.fakeprovider.latency import LatencyModel
-from kantra_ai.fakeprovider.ratelimit import RateLimiter, RateLimits
-from kantra_ai.fakeprovider.server import FakeProviderServer
+from testing.fakeprovider.caching import CachingModel
+from testing.fakeprovider.latency import LatencyModel
+from testing.fakeprovider.ratelimit import RateLimiter, RateLimits
+from testing.fakeprovider.server import FakeProviderServer
 
 ServerFactory = Callable[..., FakeProviderServer]
 Sync = Callable[..., anthropic.Anthropic]

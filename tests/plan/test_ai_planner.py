@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 from tests.cli.helpers import EXAMPLES
+from tests.datasets import KONVEYOR_DATA
 
 from kantra_ai.analysis.loader import load_analysis
-from kantra_ai.fakeprovider.server import FakeProviderServer, FakeReply, FakeRequest
 from kantra_ai.plan.ai_planner import AiPlan, plan_with_model
 from kantra_ai.plan.phases import ViolationGroup, group_incidents
 from kantra_ai.plan.repair import UNPLACED_PHASE_NAME
 from kantra_ai.providers.anthropic_provider import AnthropicProvider
 from kantra_ai.providers.pricing import ModelPrice
 from kantra_ai.tokens import estimate_tokens
+from testing.fakeprovider.server import FakeProviderServer, FakeReply, FakeRequest
 
-KONVEYOR_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "konveyor"
 _ID = re.compile(r"^- id: (\S+) \|", re.MULTILINE)
 PRICE = ModelPrice.anthropic_style(2.0, 10.0)
 

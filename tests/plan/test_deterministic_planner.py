@@ -6,6 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from tests.datasets import KONVEYOR_DATA
 
 from kantra_ai.analysis.loader import load_analysis
 from kantra_ai.engine.runner import BatchSettings
@@ -15,7 +16,6 @@ from kantra_ai.plan.model import PlanMetadata, parse_plan, plan_document
 from kantra_ai.plan.phases import ViolationGroup, group_incidents
 from kantra_ai.prompts.builder import PromptBuilder
 
-KONVEYOR_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "konveyor"
 REAL_FILES = sorted(p.name for p in KONVEYOR_DATA.glob("*.yaml"))
 
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from tests.cli.helpers import analysis_of, copy_example, run
 
-from kantra_ai.fakeprovider.server import FakeProviderServer
 from kantra_ai.plan.model import load_plan
+from testing.fakeprovider.server import FakeProviderServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [

@@ -8,7 +8,7 @@ from typing import Any
 
 from tests.cli.helpers import remediate_json
 
-from kantra_ai.fakeprovider.server import FakeProviderServer
+from testing.fakeprovider.server import FakeProviderServer
 
 
 def remediate(

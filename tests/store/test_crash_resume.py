@@ -26,9 +26,9 @@ import pytest
 from tests.cli.helpers import EXAMPLES, tree_differences
 from tests.store.crash_helpers import fork_context, remediate_argv, run_cli
 
-from kantra_ai.fakeprovider.latency import LatencyModel
-from kantra_ai.fakeprovider.recipes import respond
-from kantra_ai.fakeprovider.server import FakeProviderServer
+from kantra_ai.simulated.recipes import respond
+from testing.fakeprovider.latency import LatencyModel
+from testing.fakeprovider.server import FakeProviderServer
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and fork are POSIX")
 

@@ -8,9 +8,9 @@ import pytest
 from tests.cli.helpers import copy_example, expected_of, tree_differences
 from tests.store.helpers import one_line_error, remediate, store_rows
 
-from kantra_ai.fakeprovider.faults import Fault, FaultPlan
-from kantra_ai.fakeprovider.recipes import respond
-from kantra_ai.fakeprovider.server import FakeProviderServer
+from kantra_ai.simulated.recipes import respond
+from testing.fakeprovider.faults import Fault, FaultPlan
+from testing.fakeprovider.server import FakeProviderServer
 
 
 def test_rerunning_a_finished_job_sends_no_request_and_says_what_it_skipped(

@@ -17,11 +17,11 @@ from tests.cli.helpers import EXAMPLES, expected_of, tree_differences
 from tests.store.crash_helpers import fork_context, remediate_argv, run_cli
 from tests.store.helpers import store_rows
 
-from kantra_ai.fakeprovider.contract import FakeReply, FakeRequest
-from kantra_ai.fakeprovider.latency import LatencyModel
-from kantra_ai.fakeprovider.recipes import respond
-from kantra_ai.fakeprovider.server import FakeProviderServer
+from kantra_ai.simulated.contract import FakeReply, FakeRequest
+from kantra_ai.simulated.recipes import respond
 from kantra_ai.store.session import RESUME_HINT
+from testing.fakeprovider.latency import LatencyModel
+from testing.fakeprovider.server import FakeProviderServer
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 

@@ -11,9 +11,9 @@ import pytest
 from tests.cli.helpers import copy_example, expected_of, run, tree_differences
 from tests.store.helpers import one_line_error, remediate
 
-from kantra_ai.fakeprovider.server import FakeProviderServer
 from kantra_ai.store.lock import TreeLock
 from kantra_ai.store.schema import APPLICATION_ID, SCHEMA_VERSION
+from testing.fakeprovider.server import FakeProviderServer
 
 EXAMPLE = "javaee-inventory"
 

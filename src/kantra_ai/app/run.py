@@ -234,29 +234,14 @@ def provider_for(choice: ModelChoice, ui: Ui, *, needed: bool, hint: str = "") -
     if not needed:
         yield None
         return
-    with simulated_endpoint(choice, ui) as base_url:
-        if base_url is not None:
-            choice = dataclasses.replace(choice, base_url=base_url)
-        yield choice.open_provider(hint=hint)
-
-
-@contextlib.contextmanager
-def simulated_endpoint(choice: ModelChoice, ui: Ui) -> Iterator[str | None]:
-    """For `--provider simulated`: a local fake model server for the length of the run."""
-    if not choice.simulated:
-        yield None
-        return
-    from kantra_ai.fakeprovider.recipes import respond
-    from kantra_ai.fakeprovider.server import FakeProviderServer
-
-    ui.say(
-        "SIMULATED provider: a local fake model that knows the bundled examples' fixes "
-        "answers over the real Anthropic protocol. No real model is called; set ANTHROPIC_API_KEY and "
-        "use --provider claude for real fixes.",
-        emphasis=True,
-    )
-    with FakeProviderServer(respond) as server:
-        yield server.anthropic_base_url
+    if choice.simulated:
+        ui.say(
+            "SIMULATED provider: a scripted fake model that knows the bundled examples' fixes answers "
+            "in process. No real model is called; set ANTHROPIC_API_KEY and use --provider claude for "
+            "real fixes.",
+            emphasis=True,
+        )
+    yield choice.open_provider(hint=hint)
 
 
 def _record_unreadable(batches: RunBatches, stage: Stage, observer: RunObserver | None, run: JobRun) -> None:

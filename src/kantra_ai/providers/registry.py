@@ -20,6 +20,8 @@ class Preset:
     max_tokens_field: str = "max_tokens"
 
 
+SIMULATED = "simulated"
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
@@ -50,9 +52,10 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "vllm", "openai", "Qwen/Qwen2.5-Coder-14B-Instruct", "http://localhost:8000/v1", None, True, False
         ),
-        # A local fake model (kantra_ai.fakeprovider) that knows the bundled examples' fixes: lets the
-        # whole pipeline run with no API key. Always labelled as simulated in the output.
-        Preset("simulated", "anthropic", "simulated-model", None, None, True),
+        # The scripted model (kantra_ai.simulated), answering in process: knows the bundled examples'
+        # fixes and lets the whole pipeline run with no API key. Always labelled as simulated in the
+        # output. Its requests are laid out like the Anthropic adapter's, hence that protocol.
+        Preset(SIMULATED, "anthropic", "simulated-model", None, None, True),
         Preset("llama.cpp", "openai", "default", "http://localhost:8080/v1", None, True, False),
     ]
 }
@@ -94,6 +97,10 @@ def create_provider(
             "without calling a model"
         )
     chosen_model = model or preset.default_model
+    if preset.name == SIMULATED:
+        from kantra_ai.providers.simulated import SimulatedProvider
+
+        return SimulatedProvider(chosen_model)
     # The SDKs are imported here, not at module load: they take seconds to import, and runs that
     # send nothing (dry runs, a rerun of a finished job, status) should not pay for them.
     if preset.protocol == "anthropic":

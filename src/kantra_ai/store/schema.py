@@ -1,9 +1,10 @@
-"""The run store's SQLite file: tables, version, and how a file that is not ours is recognised.
+"""The run store's SQLite file: opening it, bringing its schema up to date, refusing what is not ours.
 
 `PRAGMA application_id` marks the file as a kantra-ai run store (so a foreign SQLite file is never
-mistaken for one, nor changed) and `PRAGMA user_version` is the schema version (so a newer tool's
-store is refused instead of misread). Every table is keyed by `tree`: one store can serve several
-checkouts when `--state` points outside them.
+mistaken for one, nor changed) and `PRAGMA user_version` is the schema version: a store made by an
+older kantra-ai is migrated on open (`migrations.py`), a newer tool's store is refused instead of
+misread. Every table is keyed by `tree`: one store can serve several checkouts when `--state`
+points outside them.
 
 Durability: WAL journal. Every commit survives a killed process. The commits that must also survive
 a power cut (a paid-for reply; the intent recorded before a file is replaced) use `synchronous=FULL`
@@ -14,112 +15,15 @@ which recovery can redo from the files) use `NORMAL` and are synced with the nex
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
+from kantra_ai.store.migrations import MIGRATIONS, SCHEMA_VERSION, Migration
+
+__all__ = ["APPLICATION_ID", "BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "StoreError", "connect"]
+
 APPLICATION_ID = 0x4B414931  # "KAI1"
-SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
-
-DDL = """
-CREATE TABLE runs (
-    id INTEGER PRIMARY KEY,
-    tree TEXT NOT NULL,
-    state TEXT NOT NULL,            -- running, finished, interrupted, aborted, crashed
-    mode TEXT NOT NULL,             -- incremental, resume, retry-failed, fresh
-    resumes INTEGER,                -- the unfinished run this one continues
-    analysis TEXT NOT NULL,
-    provider TEXT NOT NULL,
-    model TEXT NOT NULL,
-    pid INTEGER NOT NULL,
-    selected INTEGER NOT NULL DEFAULT 0,
-    planned INTEGER NOT NULL DEFAULT 0,
-    skipped_done INTEGER NOT NULL DEFAULT 0,
-    reused_replies INTEGER NOT NULL DEFAULT 0,
-    note TEXT NOT NULL DEFAULT '',
-    started_at REAL NOT NULL,
-    finished_at REAL
-);
-CREATE INDEX runs_tree ON runs (tree, id);
-
-CREATE TABLE incidents (
-    tree TEXT NOT NULL,
-    id TEXT NOT NULL,               -- Incident.id: stable across runs of the same analysis
-    ruleset TEXT NOT NULL,
-    rule TEXT NOT NULL,
-    path TEXT NOT NULL,
-    line INTEGER,
-    status TEXT NOT NULL,           -- pending, in_flight, fixed, failed, skipped, not_applicable
-    reason TEXT NOT NULL DEFAULT '',
-    answered INTEGER NOT NULL DEFAULT 0,  -- a model reply covered it (re-asking costs money)
-    attempts INTEGER NOT NULL DEFAULT 0,  -- requests it was part of
-    request_id INTEGER,             -- the last of them
-    run_id INTEGER,                 -- the run that last decided it
-    confidence REAL,
-    explanation TEXT NOT NULL DEFAULT '',
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (tree, id)
-) WITHOUT ROWID;
-CREATE INDEX incidents_status ON incidents (tree, status);
-
-CREATE TABLE outcomes (            -- history: every decision about an incident, by run
-    run_id INTEGER NOT NULL,
-    incident_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    confidence REAL,
-    explanation TEXT NOT NULL,
-    recovered INTEGER NOT NULL DEFAULT 0,  -- decided when recovering from a crash
-    at REAL NOT NULL
-);
-CREATE INDEX outcomes_run ON outcomes (run_id);
-
-CREATE TABLE requests (
-    id INTEGER PRIMARY KEY,
-    run_id INTEGER NOT NULL,
-    path TEXT NOT NULL,
-    incident_ids TEXT NOT NULL,     -- JSON list
-    attempt INTEGER NOT NULL DEFAULT 0,
-    status TEXT NOT NULL,           -- in_flight, ok, error, lost (killed mid-request), cancelled
-    fingerprint TEXT,
-    stop_reason TEXT NOT NULL DEFAULT '',
-    error TEXT NOT NULL DEFAULT '',
-    input_tokens INTEGER NOT NULL DEFAULT 0,
-    output_tokens INTEGER NOT NULL DEFAULT 0,
-    cache_write_tokens INTEGER NOT NULL DEFAULT 0,
-    cache_read_tokens INTEGER NOT NULL DEFAULT 0,
-    cost REAL,                      -- NULL: price unknown
-    seconds REAL NOT NULL DEFAULT 0,
-    started_at REAL NOT NULL,
-    finished_at REAL
-);
-CREATE INDEX requests_run ON requests (run_id);
-
-CREATE TABLE replies (             -- raw replies, kept until applied so a killed run reuses them
-    tree TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    request_id INTEGER NOT NULL,
-    body TEXT NOT NULL,             -- JSON ModelResponse
-    state TEXT NOT NULL,            -- unused, used, orphaned
-    created_at REAL NOT NULL,
-    PRIMARY KEY (tree, fingerprint)
-) WITHOUT ROWID;
-
-CREATE TABLE writes (              -- one per file replacement: intent first, then the result
-    id INTEGER PRIMARY KEY,
-    run_id INTEGER NOT NULL,
-    tree TEXT NOT NULL,
-    path TEXT NOT NULL,
-    before_sha TEXT NOT NULL,
-    after_sha TEXT NOT NULL,
-    state TEXT NOT NULL,            -- intent, written, abandoned, changed-outside
-    outcomes TEXT NOT NULL,         -- JSON: the batch's outcomes if the write happens
-    fingerprints TEXT NOT NULL,     -- JSON: the replies this write applies
-    edits TEXT NOT NULL DEFAULT '[]',  -- JSON: the edits applied (old/new text, incident ids)
-    created_at REAL NOT NULL,
-    finished_at REAL
-);
-CREATE INDEX writes_open ON writes (tree, state);
-"""
 
 
 class StoreError(Exception):
@@ -130,8 +34,14 @@ def _way_out(path: Path) -> str:
     return f"move it aside (mv {path} {path}.bad) or use another with --state PATH"
 
 
-def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
-    """Open (and when new, create) the store at `path`, refusing files that are not kantra-ai stores."""
+def connect(
+    path: Path, *, create: bool = True, migrations: Sequence[Migration] = MIGRATIONS
+) -> sqlite3.Connection:
+    """Open (and when new, create) the store at `path`, refusing files that are not kantra-ai stores.
+
+    A store of an earlier schema version is migrated to `len(migrations)` first (tests pass their
+    own list to play a newer release).
+    """
     if not create and not path.is_file():
         raise StoreError(f"no run store at {path} (nothing has run on this tree yet, or see --state)")
     try:
@@ -140,49 +50,72 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot open the run store {path}: {exc}") from None
     try:
-        _check_and_migrate(db, path)
+        _check_and_migrate(db, path, migrations)
     except sqlite3.DatabaseError as exc:
         db.close()
         raise StoreError(f"{path} is not a usable kantra-ai run store ({exc}); {_way_out(path)}") from None
-    except StoreError:
+    except BaseException:
         db.close()
         raise
     return db
 
 
-def _check_and_migrate(db: sqlite3.Connection, path: Path) -> None:
-    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+def _identity(db: sqlite3.Connection) -> tuple[int, int, int]:
+    """(application_id, user_version, number of schema objects) as the file says now."""
     app_id = int(db.execute("PRAGMA application_id").fetchone()[0])
     version = int(db.execute("PRAGMA user_version").fetchone()[0])
-    tables = int(db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
-    if app_id != APPLICATION_ID and (app_id != 0 or tables):
+    objects = int(db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
+    return app_id, version, objects
+
+
+def _refuse_foreign_or_newer(path: Path, app_id: int, version: int, objects: int, known: int) -> None:
+    if app_id != APPLICATION_ID and (app_id != 0 or objects):
         raise StoreError(
             f"{path} is an SQLite file of another application (application_id {app_id:#x}), "
             f"not a kantra-ai run store; {_way_out(path)}"
         )
-    if app_id == APPLICATION_ID and version > SCHEMA_VERSION:
+    if app_id == APPLICATION_ID and version > known:
         raise StoreError(
             f"{path} was written by a newer kantra-ai (store schema {version}, this one knows "
-            f"{SCHEMA_VERSION}); upgrade kantra-ai or {_way_out(path)}"
+            f"{known}); upgrade kantra-ai or {_way_out(path)}"
         )
+
+
+def _check_and_migrate(db: sqlite3.Connection, path: Path, migrations: Sequence[Migration]) -> None:
+    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    app_id, version, objects = _identity(db)
+    _refuse_foreign_or_newer(path, app_id, version, objects, len(migrations))
     if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
         raise StoreError(f"{path}: cannot switch the run store to WAL mode (network file system?)")
     db.execute("PRAGMA synchronous = FULL")
     db.execute("PRAGMA foreign_keys = OFF")
-    if app_id == 0:  # a new, empty file: make it ours (another process may be doing the same)
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            if int(db.execute("PRAGMA application_id").fetchone()[0]) == 0:
-                for statement in DDL.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return
-    check = db.execute("PRAGMA quick_check").fetchone()[0]
-    if check != "ok":
-        raise StoreError(f"{path} is damaged ({check}); {_way_out(path)}")
+    if app_id == APPLICATION_ID:  # an existing store: never migrate (nor use) a damaged one
+        check = db.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise StoreError(f"{path} is damaged ({check}); {_way_out(path)}")
+    if app_id == 0 or version < len(migrations):
+        _migrate(db, path, migrations)
+
+
+def _migrate(db: sqlite3.Connection, path: Path, migrations: Sequence[Migration]) -> None:
+    """Run the migrations the store lacks, all in one transaction, and record the version reached."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        # Another process may have created or migrated the store since we looked: look again,
+        # now that the write lock keeps everyone else out.
+        app_id, version, objects = _identity(db)
+        _refuse_foreign_or_newer(path, app_id, version, objects, len(migrations))
+        for number, migration in enumerate(migrations[version:], start=version + 1):
+            try:
+                migration.apply(db)
+            except sqlite3.Error as exc:
+                raise StoreError(
+                    f"{path}: cannot bring the run store to schema {number} ({migration.description}: "
+                    f"{exc}); it was left at schema {version}; {_way_out(path)}"
+                ) from None
+        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        db.execute(f"PRAGMA user_version = {len(migrations)}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise

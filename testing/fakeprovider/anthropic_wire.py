@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kantra_ai.fakeprovider.caching import MAX_BREAKPOINTS, TTL_SECONDS, Segment
-from kantra_ai.fakeprovider.contract import FakeRequest
-from kantra_ai.fakeprovider.reply import ShapedReply
-from kantra_ai.fakeprovider.wire import (
+from kantra_ai.simulated.contract import FakeRequest
+from kantra_ai.tokens import estimate_tokens
+from testing.fakeprovider.caching import MAX_BREAKPOINTS, TTL_SECONDS, Segment
+from testing.fakeprovider.reply import ShapedReply
+from testing.fakeprovider.wire import (
     Frame,
     Usage,
     WireError,
@@ -18,7 +19,6 @@ from kantra_ai.fakeprovider.wire import (
     strip_cache_control,
     token_chunks,
 )
-from kantra_ai.tokens import estimate_tokens
 
 ERROR_TYPES = {
     400: "invalid_request_error",

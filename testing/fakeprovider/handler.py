@@ -15,15 +15,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from kantra_ai.fakeprovider import anthropic_wire, openai_wire
-from kantra_ai.fakeprovider.caching import CacheLookup, PromptCache, Segment
-from kantra_ai.fakeprovider.contract import FakeRequest, Protocol
-from kantra_ai.fakeprovider.ratelimit import RateDecision
-from kantra_ai.fakeprovider.reply import ShapedReply, shape_reply
-from kantra_ai.fakeprovider.wire import Frame, ResponseAborted, Usage, WireError
+from kantra_ai.simulated.contract import FakeRequest, Protocol
+from testing.fakeprovider import anthropic_wire, openai_wire
+from testing.fakeprovider.caching import CacheLookup, PromptCache, Segment
+from testing.fakeprovider.ratelimit import RateDecision
+from testing.fakeprovider.reply import ShapedReply, shape_reply
+from testing.fakeprovider.wire import Frame, ResponseAborted, Usage, WireError
 
 if TYPE_CHECKING:
-    from kantra_ai.fakeprovider.server import FakeProviderServer
+    from testing.fakeprovider.server import FakeProviderServer
 
 # Header names that carry or could leak credentials; recorded per request for leak tests.
 _SENSITIVE_MARKERS = ("auth", "key", "token", "secret", "cookie", "organization", "project", "session")

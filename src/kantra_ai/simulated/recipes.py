@@ -1,10 +1,11 @@
-"""A scripted "model" for the fake provider: it reads our fix prompt and answers with known-correct edits.
+"""A scripted "model": it reads our fix prompt and answers with known-correct edits.
 
-Tests, the demo and the benchmarks need a model whose answers are right, repeatable and free. This
-responder parses the prompt rendered from `fix_request.j2` (or `retry_request.j2`, which repeats the
-same `## File:` and `## Incidents` sections), applies hand-written recipes chosen by rule id *and* by
-what the incident's line contains, and answers in the format the request asked for: an
-`apply_fixes` tool call when tools were offered, else the SEARCH/REPLACE text of `protocol_text.j2`.
+`--provider simulated` (the demo without an API key), the tests and the benchmarks need a model
+whose answers are right, repeatable and free. This responder parses the prompt rendered from
+`fix_request.j2` (or `retry_request.j2`, which repeats the same `## File:` and `## Incidents`
+sections), applies hand-written recipes chosen by rule id *and* by what the incident's line
+contains, and answers in the format the request asked for: an `apply_fixes` tool call when tools
+were offered, else the SEARCH/REPLACE text of `protocol_text.j2`.
 
 Edits are produced the way a careful model would write them: one edit per changed line, `old_text`
 being the whole original line, widened with a neighbouring line only when the line alone is not
@@ -22,8 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kantra_ai.fakeprovider.contract import FakeReply, FakeRequest, ToolCall
-from kantra_ai.formats.tool_call import TOOL_NAME
+from kantra_ai.simulated.contract import FakeReply, FakeRequest, ToolCall
 
 FIXED_CONFIDENCE = 0.9
 CANNOT_FIX_CONFIDENCE = 0.3
@@ -579,12 +579,12 @@ def _verdict(incident_id: str, status: str, confidence: float, explanation: str)
     return {"id": incident_id, "status": status, "confidence": confidence, "explanation": explanation}
 
 
-def _as_tool_call(answer: _Answer) -> ToolCall:
+def _as_tool_call(answer: _Answer, tool_name: str) -> ToolCall:
     edits = [
         {"incident_ids": list(e.incident_ids), "old_text": e.old_text, "new_text": e.new_text}
         for e in answer.edits
     ]
-    return ToolCall(name=TOOL_NAME, input={"edits": edits, "incidents": answer.verdicts})
+    return ToolCall(name=tool_name, input={"edits": edits, "incidents": answer.verdicts})
 
 
 def _as_text(answer: _Answer) -> str:
@@ -608,5 +608,6 @@ def respond(request: FakeRequest) -> FakeReply:
     prompt = parse_prompt(request.last_user_text())
     answer = _answer(prompt) if prompt is not None else _Answer([], [])
     if request.tools:
-        return FakeReply(tool_calls=[_as_tool_call(answer)])
+        # The tool offered is the one to call (the request says how to answer, as for a real model).
+        return FakeReply(tool_calls=[_as_tool_call(answer, str(request.tools[0].get("name", "")))])
     return FakeReply(text=_as_text(answer))

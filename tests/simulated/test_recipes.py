@@ -20,9 +20,9 @@ from jinja2 import Environment, FileSystemLoader
 
 from kantra_ai.edits.model import Edit, FailedEdit
 from kantra_ai.edits.parse import parse_text_reply
-from kantra_ai.fakeprovider.contract import FakeReply, FakeRequest
-from kantra_ai.fakeprovider.recipes import CANNOT_FIX_CONFIDENCE, FIXED_CONFIDENCE, parse_prompt, respond
 from kantra_ai.formats.tool_call import TOOL_INPUT_SCHEMA, TOOL_NAME
+from kantra_ai.simulated.contract import FakeReply, FakeRequest
+from kantra_ai.simulated.recipes import CANNOT_FIX_CONFIDENCE, FIXED_CONFIDENCE, parse_prompt, respond
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "src" / "kantra_ai" / "prompts" / "templates"

@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from kantra_ai.fakeprovider.caching import CacheLookup
 from kantra_ai.tokens import estimate_tokens
+from testing.fakeprovider.caching import CacheLookup
 
 # The same pieces `estimate_tokens` counts, so chunks cut on piece boundaries add up to the whole.
 _PIECE = re.compile(r"[A-Za-z_]+|\d+|[^\sA-Za-z_\d]|\s+")

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kantra_ai.fakeprovider.contract import FakeReply, StopReason, ToolCall
-from kantra_ai.fakeprovider.faults import Fault
-from kantra_ai.tokens import estimate_tokens
+from kantra_ai.simulated.contract import FakeReply, StopReason, ToolCall
+from kantra_ai.tokens import cut_to_tokens, estimate_tokens
+from testing.fakeprovider.faults import Fault
 
 GARBAGE_TEXT = "¿¿ }{ ### <garbage> not-json ,,, ]] ~~ the reply was scrambled by fault injection ~~ ### {{"
 # Not even a prefix of valid JSON, so partial-JSON parsers (the Anthropic stream helper) reject it too.
@@ -35,22 +35,6 @@ class ShapedReply:
     stop_reason: StopReason
     stop_sequence: str | None
     output_tokens: int
-
-
-def cut_to_tokens(text: str, budget: int) -> str:
-    """The longest prefix of `text` whose estimate fits `budget` (estimates grow with the prefix)."""
-    if budget <= 0:
-        return ""
-    if estimate_tokens(text) <= budget:
-        return text
-    low, high = 0, len(text)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if estimate_tokens(text[:middle]) <= budget:
-            low = middle
-        else:
-            high = middle - 1
-    return text[:low]
 
 
 def _loads_object(arguments: str) -> dict[str, Any]:

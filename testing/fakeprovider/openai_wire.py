@@ -6,11 +6,11 @@ import json
 import time
 from typing import Any
 
-from kantra_ai.fakeprovider.caching import Segment
-from kantra_ai.fakeprovider.contract import FakeRequest, StopReason
-from kantra_ai.fakeprovider.reply import ShapedReply
-from kantra_ai.fakeprovider.wire import Frame, Usage, WireError, canonical, require_int, sse, token_chunks
+from kantra_ai.simulated.contract import FakeRequest, StopReason
 from kantra_ai.tokens import estimate_tokens
+from testing.fakeprovider.caching import Segment
+from testing.fakeprovider.reply import ShapedReply
+from testing.fakeprovider.wire import Frame, Usage, WireError, canonical, require_int, sse, token_chunks
 
 # Requests without max_tokens may generate up to the model's limit; this stands in for it.
 DEFAULT_MAX_TOKENS = 16_384

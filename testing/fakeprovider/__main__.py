@@ -1,6 +1,6 @@
 """Run the fake provider from a shell, for the demo and for manual runs against the real CLI.
 
-    python -m kantra_ai.fakeprovider --port 8089 --responder kantra_ai.fakeprovider.recipes:respond \
+    python -m testing.fakeprovider --port 8089 --responder kantra_ai.simulated.recipes:respond \
         --ttft 1.0 --tps 80 --fault-rate-529 0.03
 """
 
@@ -13,12 +13,12 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from kantra_ai.fakeprovider.caching import CachingModel
-from kantra_ai.fakeprovider.contract import Responder
-from kantra_ai.fakeprovider.faults import FaultPlan
-from kantra_ai.fakeprovider.latency import LatencyModel
-from kantra_ai.fakeprovider.ratelimit import RateLimits
-from kantra_ai.fakeprovider.server import FakeProviderServer, ok_responder
+from kantra_ai.simulated.contract import Responder
+from testing.fakeprovider.caching import CachingModel
+from testing.fakeprovider.faults import FaultPlan
+from testing.fakeprovider.latency import LatencyModel
+from testing.fakeprovider.ratelimit import RateLimits
+from testing.fakeprovider.server import FakeProviderServer, ok_responder
 
 
 def load_responder(spec: str) -> Responder:
@@ -37,7 +37,7 @@ def load_responder(spec: str) -> Responder:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m kantra_ai.fakeprovider",
+        prog="python -m testing.fakeprovider",
         description="Fake Anthropic/OpenAI-compatible LLM server on loopback (tests, demos, benchmarks).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")

@@ -1,8 +1,10 @@
-"""What the fake provider hands to a responder and what it expects back.
+"""What the scripted model is asked and what it answers, whoever carries the conversation.
 
-The server turns both wire protocols (Anthropic Messages, OpenAI Chat Completions) into a
-`FakeRequest`, asks a responder for a `FakeReply`, and encodes that back into the protocol the
-client spoke, as JSON or as SSE.
+Two carriers hand a `FakeRequest` to a responder (such as `recipes.respond`) and turn its `FakeReply`
+into a model response: the in-process `--provider simulated` (`providers/simulated.py`), and the HTTP
+fake provider used by tests and benchmarks (`testing/fakeprovider/`), which decodes both wire
+protocols (Anthropic Messages, OpenAI Chat Completions) into a `FakeRequest` and encodes the reply
+back into the protocol the client spoke, as JSON or as SSE.
 """
 
 from __future__ import annotations

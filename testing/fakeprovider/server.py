@@ -21,13 +21,13 @@ from collections import Counter
 from collections.abc import Mapping
 from types import TracebackType
 
-from kantra_ai.fakeprovider.caching import CachingModel, PromptCache
-from kantra_ai.fakeprovider.contract import FakeReply, FakeRequest, Responder, ToolCall
-from kantra_ai.fakeprovider.faults import Fault, FaultPlan
-from kantra_ai.fakeprovider.handler import FakeHTTPServer, FakeProviderHandler
-from kantra_ai.fakeprovider.latency import LatencyModel
-from kantra_ai.fakeprovider.ratelimit import RateLimiter, RateLimits
-from kantra_ai.fakeprovider.wire import ResponseAborted
+from kantra_ai.simulated.contract import FakeReply, FakeRequest, Responder, ToolCall
+from testing.fakeprovider.caching import CachingModel, PromptCache
+from testing.fakeprovider.faults import Fault, FaultPlan
+from testing.fakeprovider.handler import FakeHTTPServer, FakeProviderHandler
+from testing.fakeprovider.latency import LatencyModel
+from testing.fakeprovider.ratelimit import RateLimiter, RateLimits
+from testing.fakeprovider.wire import ResponseAborted
 
 __all__ = [
     "CachingModel",

@@ -1,0 +1,161 @@
+"""The run store's schema as an ordered list of migrations: how any earlier store reaches this one.
+
+`MIGRATIONS[n]` takes a store from schema version n to n + 1; the version a store is at is its
+`PRAGMA user_version`, and `SCHEMA_VERSION` (the number of migrations) is the one this code writes.
+A new store is made by running them all, an older one by running those it lacks, in one
+transaction: a store is at one version or the next, never in between.
+
+Append, never edit: stores on users' disks were made by the migrations as they were released, so a
+change to the schema is a new migration at the end (a function, or an SQL script via `script`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Step = Callable[[sqlite3.Connection], None]
+
+
+@dataclass(frozen=True)
+class Migration:
+    description: str
+    apply: Step  # runs inside the caller's transaction: it must not commit
+
+
+def statements(sql: str) -> list[str]:
+    """The complete SQL statements of a script, in order (a semicolon in a comment does not split)."""
+    found: list[str] = []
+    partial = ""
+    for line in sql.splitlines(keepends=True):
+        partial += line
+        if sqlite3.complete_statement(partial):
+            found.append(partial.strip())
+            partial = ""
+    if any(line.strip() and not line.strip().startswith("--") for line in partial.splitlines()):
+        raise ValueError(f"a migration script ends in an incomplete statement: {partial.strip()[:60]!r}")
+    return found
+
+
+def script(sql: str) -> Step:
+    """A migration step that runs an SQL script statement by statement.
+
+    Not `executescript`: it commits first, and a migration must stay inside the open transaction.
+    """
+    steps = statements(sql)
+
+    def run(db: sqlite3.Connection) -> None:
+        for statement in steps:
+            db.execute(statement)
+
+    return run
+
+
+# Version 1 (the first release): runs, incidents, outcomes, requests, replies, writes.
+V1_TABLES = """
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    tree TEXT NOT NULL,
+    state TEXT NOT NULL,            -- running, finished, interrupted, aborted, crashed
+    mode TEXT NOT NULL,             -- incremental, resume, retry-failed, fresh
+    resumes INTEGER,                -- the unfinished run this one continues
+    analysis TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    selected INTEGER NOT NULL DEFAULT 0,
+    planned INTEGER NOT NULL DEFAULT 0,
+    skipped_done INTEGER NOT NULL DEFAULT 0,
+    reused_replies INTEGER NOT NULL DEFAULT 0,
+    note TEXT NOT NULL DEFAULT '',
+    started_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE INDEX runs_tree ON runs (tree, id);
+
+CREATE TABLE incidents (
+    tree TEXT NOT NULL,
+    id TEXT NOT NULL,               -- Incident.id: stable across runs of the same analysis
+    ruleset TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    path TEXT NOT NULL,
+    line INTEGER,
+    status TEXT NOT NULL,           -- pending, in_flight, fixed, failed, skipped, not_applicable
+    reason TEXT NOT NULL DEFAULT '',
+    answered INTEGER NOT NULL DEFAULT 0,  -- a model reply covered it (re-asking costs money)
+    attempts INTEGER NOT NULL DEFAULT 0,  -- requests it was part of
+    request_id INTEGER,             -- the last of them
+    run_id INTEGER,                 -- the run that last decided it
+    confidence REAL,
+    explanation TEXT NOT NULL DEFAULT '',
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (tree, id)
+) WITHOUT ROWID;
+CREATE INDEX incidents_status ON incidents (tree, status);
+
+CREATE TABLE outcomes (            -- history: every decision about an incident, by run
+    run_id INTEGER NOT NULL,
+    incident_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    confidence REAL,
+    explanation TEXT NOT NULL,
+    recovered INTEGER NOT NULL DEFAULT 0,  -- decided when recovering from a crash
+    at REAL NOT NULL
+);
+CREATE INDEX outcomes_run ON outcomes (run_id);
+
+CREATE TABLE requests (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    incident_ids TEXT NOT NULL,     -- JSON list
+    attempt INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL,           -- in_flight, ok, error, lost (killed mid-request), cancelled
+    fingerprint TEXT,
+    stop_reason TEXT NOT NULL DEFAULT '',
+    error TEXT NOT NULL DEFAULT '',
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+    cost REAL,                      -- NULL: price unknown
+    seconds REAL NOT NULL DEFAULT 0,
+    started_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE INDEX requests_run ON requests (run_id);
+
+CREATE TABLE replies (             -- raw replies, kept until applied so a killed run reuses them
+    tree TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    request_id INTEGER NOT NULL,
+    body TEXT NOT NULL,             -- JSON ModelResponse
+    state TEXT NOT NULL,            -- unused, used, orphaned
+    created_at REAL NOT NULL,
+    PRIMARY KEY (tree, fingerprint)
+) WITHOUT ROWID;
+
+CREATE TABLE writes (              -- one per file replacement: intent first, then the result
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL,
+    tree TEXT NOT NULL,
+    path TEXT NOT NULL,
+    before_sha TEXT NOT NULL,
+    after_sha TEXT NOT NULL,
+    state TEXT NOT NULL,            -- intent, written, abandoned, changed-outside
+    outcomes TEXT NOT NULL,         -- JSON: the batch's outcomes if the write happens
+    fingerprints TEXT NOT NULL,     -- JSON: the replies this write applies
+    edits TEXT NOT NULL DEFAULT '[]',  -- JSON: the edits applied (old/new text, incident ids)
+    created_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE INDEX writes_open ON writes (tree, state);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration("runs, incidents, outcomes, requests, replies and writes", script(V1_TABLES)),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
