@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -21,3 +22,10 @@ def _provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-secret-0000")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-test-secret-0000")
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary folder that is also the working directory (where ./.kantra-ai.yaml is read)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -28,12 +28,6 @@ from testing.fakeprovider.server import FakeProviderServer
 EXAMPLE = "javaee-inventory"
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def _templates(workdir: Path, java: str) -> None:
     (workdir / "java.j2").write_text(java)
     (workdir / ".kantra-ai.yaml").write_text(

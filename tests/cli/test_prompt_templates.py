@@ -16,12 +16,6 @@ from testing.fakeprovider.server import FakeProviderServer
 EXAMPLE = "javaee-inventory"
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def _configure(workdir: Path, templates: dict[str, str], prompts: dict[str, Any]) -> None:
     for name, text in templates.items():
         (workdir / name).write_text(text)

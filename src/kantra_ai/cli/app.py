@@ -19,6 +19,7 @@ from kantra_ai.cli.confidence_opts import (
 )
 from kantra_ai.cli.run_options import (
     DEFAULT_BATCH,
+    AnalysisOpt,
     BaseUrlOpt,
     BatchParallelismOpt,
     BatchSizeOpt,
@@ -27,6 +28,7 @@ from kantra_ai.cli.run_options import (
     ExcludeOpt,
     IncludeInformationalOpt,
     IncludeOpt,
+    InputOpt,
     JsonOpt,
     MaxBatchTokensOpt,
     MaxCostOpt,
@@ -57,18 +59,6 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-# Option types: typer needs Optional[...] spelled out on Python 3.10.
-AnalysisOpt = Annotated[
-    Path,
-    typer.Option(
-        "--analysis",
-        help="Konveyor output: output.yaml / output.json, or a directory holding one.",
-        show_default=False,
-    ),
-]
-InputOpt = Annotated[
-    Path, typer.Option("--input", help="The application's source tree (your checkout).", show_default=False)
-]
 
 
 def _version(value: bool) -> None:

@@ -16,7 +16,6 @@ from rich.table import Table
 
 from kantra_ai.app.execute import ExecuteJob, ExecuteRequest, execute_dry_run, execute_summary
 from kantra_ai.app.options import RunOptions
-from kantra_ai.app.run import dry_run_job, exit_code, run_job
 from kantra_ai.cli.confidence_opts import (
     ComplexityThresholdOpt,
     EnableConfidenceOpt,
@@ -25,14 +24,14 @@ from kantra_ai.cli.confidence_opts import (
     ReviewFileOpt,
 )
 from kantra_ai.cli.options import run_options
-from kantra_ai.cli.progress import ConsoleUi
-from kantra_ai.cli.remediate import emit_json
+from kantra_ai.cli.remediate import run_command
 from kantra_ai.cli.run_options import (
     DEFAULT_BATCH,
     BaseUrlOpt,
     BatchParallelismOpt,
     BatchSizeOpt,
     DryRunOpt,
+    InputOpt,
     JsonOpt,
     MaxBatchTokensOpt,
     MaxCostOpt,
@@ -51,7 +50,6 @@ from kantra_ai.cli.run_options import (
 from kantra_ai.cli.status import StateOpt
 from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.engine.confidence import LowConfidenceAction
-from kantra_ai.errors import ExitCode
 from kantra_ai.report.summary import print_summary
 
 
@@ -60,9 +58,7 @@ def execute(
     plan: Annotated[
         Path, typer.Option("--plan", help="plan.yaml written by `kantra-ai plan` (or its directory).")
     ],
-    input_dir: Annotated[
-        Path, typer.Option("--input", help="The application's source tree (your checkout).")
-    ],
+    input_dir: InputOpt,
     state: StateOpt = None,
     phase: Annotated[str | None, typer.Option(help="Run only this phase id (even if deferred).")] = None,
     resume: Annotated[
@@ -109,24 +105,22 @@ def execute(
 
 
 def run_execute(request: ExecuteRequest, options: RunOptions, console: Console) -> int:
-    ui = ConsoleUi(console, progress=options.output.progress and not options.output.json)
     job = ExecuteJob(request)
-    if options.dry_run:
-        document = execute_dry_run(dry_run_job(job, options, ui))
-        if options.output.json:
-            emit_json(document)
-        else:
-            _print_dry_run(document, console)
-        return ExitCode.OK
-    run = run_job(job, options, ui)
-    summary = execute_summary(job, run, options)
-    if options.output.json:
-        emit_json(summary)
-    else:
-        print_summary(summary, console)
-        console.print(" · ".join(f"{r['id']} {r['status']}" for r in summary["phases"]))
-        console.print(f"report: {summary['report']}")
-    return exit_code(run)
+    return run_command(
+        job,
+        options,
+        console,
+        dry_document=execute_dry_run,
+        print_dry=_print_dry_run,
+        summarize=lambda run: execute_summary(job, run, options),
+        print_result=_print_result,
+    )
+
+
+def _print_result(summary: dict[str, Any], console: Console) -> None:
+    print_summary(summary, console)
+    console.print(" · ".join(f"{r['id']} {r['status']}" for r in summary["phases"]))
+    console.print(f"report: {summary['report']}")
 
 
 def _print_dry_run(document: dict[str, Any], console: Console) -> None:

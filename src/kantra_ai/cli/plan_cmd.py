@@ -16,11 +16,20 @@ from kantra_ai.cli.options import run_options
 from kantra_ai.cli.progress import ConsoleUi
 from kantra_ai.cli.run_options import (
     DEFAULT_BATCH,
+    AnalysisOpt,
+    BaseUrlOpt,
+    BatchParallelismOpt,
+    BatchSizeOpt,
     CategoriesOpt,
     ExcludeOpt,
     IncludeInformationalOpt,
     IncludeOpt,
+    InputOpt,
+    MaxBatchTokensOpt,
     MaxEffortOpt,
+    ModelOpt,
+    PricesOpt,
+    SourceRootOpt,
     ViolationIdsOpt,
 )
 from kantra_ai.config.cli import ConfigOpt
@@ -30,13 +39,8 @@ from kantra_ai.plan.model import Plan
 
 def plan(
     ctx: typer.Context,
-    analysis: Annotated[
-        Path,
-        typer.Option("--analysis", help="Konveyor output.yaml / output.json, or a directory holding one."),
-    ],
-    input_dir: Annotated[
-        Path, typer.Option("--input", help="The application's source tree (your checkout).")
-    ],
+    analysis: AnalysisOpt,
+    input_dir: InputOpt,
     output: Annotated[Path, typer.Option(help="Directory for plan.yaml and plan.html.")] = Path(
         ".kantra-ai-plan"
     ),
@@ -46,9 +50,9 @@ def plan(
     provider: Annotated[
         str, typer.Option(help="Provider for the AI planner and for cost estimates (as for remediate).")
     ] = "claude",
-    model: Annotated[str | None, typer.Option(help="Model id; default: the provider's default.")] = None,
-    base_url: Annotated[str | None, typer.Option(help="Provider endpoint.")] = None,
-    source_root: Annotated[str | None, typer.Option(help="The analyzer's source root to strip.")] = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    source_root: SourceRootOpt = None,
     violation_ids: ViolationIdsOpt = None,
     categories: CategoriesOpt = None,
     max_effort: MaxEffortOpt = None,
@@ -66,16 +70,10 @@ def plan(
         ),
     ] = "balanced",
     interactive: Annotated[bool, typer.Option(help="Approve or defer each phase in the terminal.")] = False,
-    prices: Annotated[Path | None, typer.Option(help="YAML price overrides per model.")] = None,
-    batch_size: Annotated[
-        int, typer.Option(min=1, help="Incidents per request (for estimates).")
-    ] = DEFAULT_BATCH.batch_size,
-    batch_parallelism: Annotated[
-        int, typer.Option(min=1, help="Requests in flight (for estimates).")
-    ] = DEFAULT_BATCH.parallelism,
-    max_batch_tokens: Annotated[
-        int, typer.Option(min=2000, help="Input tokens per request (for estimates).")
-    ] = DEFAULT_BATCH.max_batch_tokens,
+    prices: PricesOpt = None,
+    batch_size: BatchSizeOpt = DEFAULT_BATCH.batch_size,
+    batch_parallelism: BatchParallelismOpt = DEFAULT_BATCH.parallelism,
+    max_batch_tokens: MaxBatchTokensOpt = DEFAULT_BATCH.max_batch_tokens,
     chunk_tokens: Annotated[
         int,
         typer.Option(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,11 +18,17 @@ from kantra_ai.app.prompt import ShownRequest, show_request
 from kantra_ai.cli.options import run_options
 from kantra_ai.cli.run_options import (
     DEFAULT_BATCH,
+    AnalysisOpt,
+    BatchSizeOpt,
     CategoriesOpt,
     ExcludeOpt,
     IncludeInformationalOpt,
     IncludeOpt,
+    InputOpt,
+    MaxBatchTokensOpt,
     MaxEffortOpt,
+    ModelOpt,
+    SourceRootOpt,
     ViolationIdsOpt,
 )
 from kantra_ai.config.cli import ConfigOpt
@@ -31,13 +36,8 @@ from kantra_ai.config.cli import ConfigOpt
 
 def prompt(
     ctx: typer.Context,
-    analysis: Annotated[
-        Path,
-        typer.Option("--analysis", help="Konveyor output.yaml / output.json, or a directory holding one."),
-    ],
-    input_dir: Annotated[
-        Path, typer.Option("--input", help="The application's source tree (your checkout).")
-    ],
+    analysis: AnalysisOpt,
+    input_dir: InputOpt,
     incident: Annotated[
         str,
         typer.Option(
@@ -48,20 +48,16 @@ def prompt(
         ),
     ],
     provider: Annotated[str, typer.Option(help="Provider whose request format to show.")] = "claude",
-    model: Annotated[str | None, typer.Option(help="Model id; default: the provider's default.")] = None,
-    source_root: Annotated[str | None, typer.Option(help="The analyzer's source root to strip.")] = None,
+    model: ModelOpt = None,
+    source_root: SourceRootOpt = None,
     violation_ids: ViolationIdsOpt = None,
     categories: CategoriesOpt = None,
     max_effort: MaxEffortOpt = None,
     include: IncludeOpt = None,
     exclude: ExcludeOpt = None,
     include_informational: IncludeInformationalOpt = False,
-    batch_size: Annotated[
-        int, typer.Option(min=1, help="At most N incidents per request.")
-    ] = DEFAULT_BATCH.batch_size,
-    max_batch_tokens: Annotated[
-        int, typer.Option(min=2000, help="Input-token budget per request; larger files go in windows.")
-    ] = DEFAULT_BATCH.max_batch_tokens,
+    batch_size: BatchSizeOpt = DEFAULT_BATCH.batch_size,
+    max_batch_tokens: MaxBatchTokensOpt = DEFAULT_BATCH.max_batch_tokens,
     text_edits: Annotated[
         bool, typer.Option(help="Show the plain-text SEARCH/REPLACE form instead of tool calls.")
     ] = False,

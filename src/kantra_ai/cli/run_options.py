@@ -16,6 +16,17 @@ from kantra_ai.errors import UserError
 
 DEFAULT_BATCH = BatchSettings()
 
+AnalysisOpt = Annotated[
+    Path,
+    typer.Option(
+        "--analysis",
+        help="Konveyor output: output.yaml / output.json, or a directory holding one.",
+        show_default=False,
+    ),
+]
+InputOpt = Annotated[
+    Path, typer.Option("--input", help="The application's source tree (your checkout).", show_default=False)
+]
 ProviderOpt = Annotated[
     str,
     typer.Option(
