@@ -11,7 +11,7 @@ from typing import Any
 from bench.fake import Realism
 from bench.strategies import MODEL, StrategyResult, selected_incidents
 from bench.workloads import Workload
-from kantra_ai.providers.pricing import PriceTable
+from kantra_ai.providers.pricing import resolve_price
 from kantra_ai.tokens import estimate_tokens
 
 
@@ -39,7 +39,7 @@ def lower_bound(workload: Workload, fixed_tree: Path, fixed: int) -> LowerBound:
         for tag, _, _, j1, j2 in matcher.get_opcodes():
             if tag in ("replace", "insert"):
                 out += estimate_tokens("\n".join(after.splitlines()[j1:j2]) + "\n")
-    price = PriceTable().lookup(MODEL)
+    price = resolve_price(MODEL, provider="claude")
     assert price is not None
     cost = (sent * price.input + out * price.output) / 1_000_000
     return LowerBound(sent, out, cost, fixed)

@@ -45,7 +45,7 @@ from kantra_ai.formats import TOOL_CALL
 from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.prompts.render import fix_prompt, guidance_text
 from kantra_ai.providers.anthropic_provider import AnthropicProvider
-from kantra_ai.providers.pricing import ModelPrice, PriceTable, Usage
+from kantra_ai.providers.pricing import ModelPrice, PriceTable, Usage, resolve_price
 from kantra_ai.tokens import estimate_tokens
 
 MODEL = "claude-sonnet-5-5"
@@ -95,7 +95,7 @@ def selected_incidents(workload: Workload, app: Path) -> list[Incident]:
 
 
 def _price() -> ModelPrice:
-    price = PriceTable().lookup(MODEL)
+    price = resolve_price(MODEL, provider="claude")
     assert price is not None
     return price
 

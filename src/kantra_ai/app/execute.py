@@ -28,6 +28,7 @@ from kantra_ai.errors import UserError
 from kantra_ai.plan.incidents import PlanIncidents, check_against_analysis, plan_incidents
 from kantra_ai.plan.model import Phase, Plan, PlanError, load_plan
 from kantra_ai.plan.state import ExecutionState, load_state, plan_hash, save_state
+from kantra_ai.providers.pricing import describe_price
 from kantra_ai.report.record import (
     RUN_RECORD_NAME,
     RecordError,
@@ -205,6 +206,7 @@ def execute_summary(job: ExecuteJob, run: JobRun, options: RunOptions) -> dict[s
         aborted=run.aborted,
         confidence=options.confidence,
         records=run.records,
+        price=run.choice.price,
     )
     phase_rows = job.phase_rows()
     summary["phases"] = phase_rows
@@ -255,5 +257,6 @@ def execute_dry_run(dry: DryRun) -> dict[str, Any]:
         "incidents": sum(r["incidents"] for r in rows),
         "expected_cost_usd": None if None in costs else round(sum(costs), 4),
         "model": dry.choice.model,
+        "price": describe_price(dry.choice.price),
     }
     return {"dry_run": True, "phases": rows, "totals": totals}

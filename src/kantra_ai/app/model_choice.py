@@ -8,7 +8,7 @@ from kantra_ai.app.options import ModelOptions
 from kantra_ai.errors import UserError
 from kantra_ai.formats import EditFormat, choose_format
 from kantra_ai.providers.base import Provider
-from kantra_ai.providers.pricing import ModelPrice, PriceTable, PricingError, load_price_overrides
+from kantra_ai.providers.pricing import ModelPrice, PricingError, no_price_message, resolve_price
 from kantra_ai.providers.registry import Preset, ProviderConfigError, create_provider, resolve_preset
 
 
@@ -42,16 +42,6 @@ class ModelChoice:
             raise UserError(str(exc)) from exc
 
 
-def price_table(prices: ModelOptions) -> PriceTable:
-    table = PriceTable()
-    if prices.prices is not None:
-        try:
-            table.override(load_price_overrides(prices.prices))
-        except PricingError as exc:
-            raise UserError(str(exc)) from exc
-    return table
-
-
 def choose_model(options: ModelOptions, *, max_cost: float | None = None) -> ModelChoice:
     """Resolve provider, model, price and format; refuse `--max-cost` for a model without a price."""
     try:
@@ -59,11 +49,18 @@ def choose_model(options: ModelOptions, *, max_cost: float | None = None) -> Mod
     except ProviderConfigError as exc:
         raise UserError(str(exc)) from exc
     model = options.model or preset.default_model
-    price = price_table(options).lookup(model, local=preset.local)
-    if max_cost is not None and price is None:
-        raise UserError(
-            f"--max-cost cannot be enforced: no price is known for model {model!r}; "
-            "give one with --prices FILE"
+    try:  # the user's file, our table, then genai-prices; each price carries its source
+        price = resolve_price(
+            model,
+            provider=preset.name,
+            local=preset.local,
+            prices_file=options.prices,
+            base_url=options.base_url,
         )
+    except PricingError as exc:
+        raise UserError(str(exc)) from exc
+    if max_cost is not None and price is None:
+        message = no_price_message(model, provider=preset.name, prices_file=options.prices)
+        raise UserError(f"--max-cost cannot be enforced: {message}")
     edit_format = choose_format(supports_tools=preset.supports_tools, text_edits=options.text_edits)
     return ModelChoice(preset, model, price, edit_format, options.base_url)

@@ -11,6 +11,7 @@ from kantra_ai.app.prepare import Stage, load_selection
 from kantra_ai.app.run import DryRun, JobRun
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.outcomes import Status
+from kantra_ai.providers.pricing import describe_price
 from kantra_ai.report.record import build_record, default_report_path, write_report
 from kantra_ai.report.summary import run_summary
 from kantra_ai.store.session import RESUME_HINT
@@ -57,6 +58,7 @@ def remediate_summary(run: JobRun, options: RunOptions) -> dict[str, Any]:
         confidence=options.confidence,
         records=run.records,
         performance=run.performance,
+        price=run.choice.price,
     )
     assert run.capture is not None
     record = build_record(
@@ -80,6 +82,7 @@ def remediate_dry_run(dry: DryRun) -> dict[str, Any]:
     del totals["minutes"]
     totals.update(
         model=dry.choice.model,
+        price=describe_price(dry.choice.price),
         not_applicable=len(stage.selection.not_applicable),
         informational=stage.selection.informational,
         unreadable=dry.unreadable,

@@ -50,7 +50,7 @@ from kantra_ai.cli.run_options import (
 from kantra_ai.cli.status import StateOpt
 from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.engine.confidence import LowConfidenceAction
-from kantra_ai.report.summary import print_summary
+from kantra_ai.report.summary import price_line, print_summary
 
 
 def execute(
@@ -139,3 +139,4 @@ def _print_dry_run(document: dict[str, Any], console: Console) -> None:
             str(r["minutes"]),
         )
     console.print(table)
+    console.print(price_line(document["totals"]["model"], document["totals"].get("price")), highlight=False)

@@ -34,9 +34,10 @@ class CostGuard:
     def worst_case(self, input_tokens: int, max_output_tokens: int) -> float:
         if self.price is None:
             return 0.0
+        price = self.price.for_request(input_tokens)  # a long-context surcharge, if it reaches one
         # Any input token may be billed as a (1 h) cache write, the dearest way to bill input.
-        input_rate = max(self.price.input, self.price.cache_write_5m, self.price.cache_write_1h)
-        return (input_tokens * input_rate + max_output_tokens * self.price.output) / 1_000_000
+        input_rate = max(price.input, price.cache_write_5m, price.cache_write_1h)
+        return (input_tokens * input_rate + max_output_tokens * price.output) / 1_000_000
 
     def worst_case_of(self, batch: Batch, max_output_tokens: int | None = None) -> float:
         """The most a request for `batch` can cost (output: its whole `max_tokens`)."""

@@ -58,7 +58,10 @@ def estimate(plan: RunBatches, price: ModelPrice | None, parallelism: int) -> Es
     batches = batches_of(plan)
     input_tokens = sum(b.estimated_input_tokens for b in batches)
     expected_output = EXPECTED_OUTPUT_PER_INCIDENT * plan.incident_count
-    expected = PriceTable.cost(price, Usage(input_tokens=input_tokens, output_tokens=expected_output))
+    expected = PriceTable.cost_of_requests(  # each request on its own: long-context tiers apply per request
+        price,
+        (Usage(b.estimated_input_tokens, EXPECTED_OUTPUT_PER_INCIDENT * len(b.incidents)) for b in batches),
+    )
     guard = CostGuard(None, price)
     worst = sum(guard.worst_case_of(b) for b in batches) if price is not None else None
     # Each file's requests run one after the other; files share the parallel slots.

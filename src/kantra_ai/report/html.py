@@ -189,6 +189,7 @@ def render_report_html(record: dict[str, Any]) -> str:
             totals=report_totals(record),
             provider=summary.get("provider", ""),
             model=summary.get("model", ""),
+            price=summary.get("price"),  # the rates and their source (providers/pricing.py)
             by_violation=by_violation,
             edit_diffs=edit_diffs,
             file_diffs={f["path"]: diff_rows(f["before"], f["after"]) for f in record.get("files", [])},

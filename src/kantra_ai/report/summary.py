@@ -13,6 +13,7 @@ from rich.table import Table
 from kantra_ai.analysis.model import Incident
 from kantra_ai.engine.confidence import APPLIED_BELOW_THRESHOLD, ConfidencePolicy, confidence_summary
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, RunTotals, Status
+from kantra_ai.providers.pricing import ModelPrice, describe_price
 from kantra_ai.report.metrics import metric_rows, performance_metrics
 
 
@@ -20,6 +21,19 @@ def _money(cost: float | None) -> str:
     if cost is None:
         return "unknown"
     return f"${cost:.4f}" if cost < 1 else f"${cost:.2f}"
+
+
+def price_line(model: str, price: Mapping[str, Any] | None) -> str:
+    """One line: the rates a cost was computed with and where they came from."""
+    if price is None:
+        return f"prices: none known for {model}: cost unknown (give one with --prices FILE)"
+    rates = price["usd_per_million_tokens"]
+    where = price["from"] + (f", {price['date']}" if price.get("date") else "")
+    return (
+        f"prices for {model} (USD per million tokens): input {rates['input']:g}, output {rates['output']:g}, "
+        f"cache read {rates['cache_read']:g}, cache write {rates['cache_write_5m']:g} "
+        f"(1 h: {rates['cache_write_1h']:g}); from {where}"
+    )
 
 
 def run_summary(
@@ -35,6 +49,7 @@ def run_summary(
     confidence: ConfidencePolicy | None = None,
     records: Sequence[RequestRecord] = (),
     performance: Mapping[str, Any] | None = None,
+    price: ModelPrice | None = None,
 ) -> dict[str, Any]:
     counts = Counter(outcomes[i.id].status.value for i in selected if i.id in outcomes)
     by_violation: dict[str, Counter[str]] = {}
@@ -70,6 +85,7 @@ def run_summary(
         },
         "cache_hit_ratio": round(usage.cache_read_tokens / cacheable, 4) if cacheable else 0.0,
         "cost_usd": cost,
+        "price": describe_price(price),  # the rates and their source (providers/pricing.py)
         "cost_per_fixed_incident_usd": (cost / fixed) if cost is not None and fixed else None,
         "incidents_per_request": round(len(selected) / totals.requests, 2) if totals.requests else 0.0,
         "incidents_per_minute": round(len(outcomes) / minutes, 1) if minutes else None,
@@ -122,6 +138,8 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     )
     table.add_row("cost", _money(summary["cost_usd"]))
     table.add_row("cost per fixed incident", _money(summary["cost_per_fixed_incident_usd"]))
+    if summary.get("price"):
+        table.add_row("prices from", escape(_price_source(summary["price"])))
     table.add_row("time", f"{summary['seconds']:.1f} s")
     for label, value in metric_rows(summary["performance"]) if summary.get("performance") else []:
         table.add_row(label, value)
@@ -164,6 +182,10 @@ def _print_confidence(summary: dict[str, Any], console: Console) -> None:
         console.print(f"Withheld fixes were saved for manual review in {conf['review_file']}")
 
 
+def _price_source(price: Mapping[str, Any]) -> str:
+    return str(price["from"]) + (f" ({price['date']})" if price.get("date") else "")
+
+
 def dry_run_summary(rows: list[dict[str, Any]], totals: dict[str, Any]) -> dict[str, Any]:
     return {"dry_run": True, "requests": rows, "totals": totals}
 
@@ -190,5 +212,6 @@ def print_dry_run(summary: dict[str, Any], console: Console) -> None:
         f"(at most {t['max_output_tokens']:,}); estimated cost {_money(t['expected_cost_usd'])} "
         f"(at most {_money(t['worst_case_cost_usd'])}) with {t['model']}."
     )
+    console.print(price_line(t["model"], t.get("price")), highlight=False)
     if t["not_applicable"]:
         console.print(f"{t['not_applicable']} incidents are not applicable and would not be sent.")
