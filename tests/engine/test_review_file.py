@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 import yaml
 
+from kantra_ai._fs import TEMP_SUFFIX
 from kantra_ai.engine.review_file import ReviewFileError, append_review_entries, read_review_file
 
 
@@ -41,7 +44,27 @@ def test_concurrent_appends_lose_no_entry(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert sorted(e["file"] for e in read_review_file(path)) == sorted(f"F{n}.java" for n in range(20))
-    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(TEMP_SUFFIX)] == []
+
+
+_APPEND = """
+import sys
+from pathlib import Path
+from kantra_ai._fs import TEMP_SUFFIX
+from kantra_ai.engine.review_file import append_review_entries
+for n in range(int(sys.argv[3])):
+    append_review_entries(Path(sys.argv[1]), [{"file": f"P{sys.argv[2]}-{n}.java"}])
+"""
+
+
+def test_appends_from_several_processes_lose_no_entry(tmp_path: Path) -> None:
+    path = tmp_path / "review.yaml"
+    workers, each = 4, 15
+    commands = [[sys.executable, "-c", _APPEND, str(path), str(w), str(each)] for w in range(workers)]
+    procs = [subprocess.Popen(command) for command in commands]
+    assert [p.wait(timeout=120) for p in procs] == [0] * workers
+    files = sorted(e["file"] for e in read_review_file(path))
+    assert files == sorted(f"P{w}-{n}.java" for w in range(workers) for n in range(each))
 
 
 def test_a_file_that_is_not_a_review_file_is_never_overwritten(tmp_path: Path) -> None:

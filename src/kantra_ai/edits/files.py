@@ -21,10 +21,10 @@ import contextlib
 import hashlib
 import os
 import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from kantra_ai._fs import write_atomic
 from kantra_ai.killpoints import killpoint
 
 _CHUNK = 1 << 16
@@ -129,17 +129,8 @@ def write_source_atomic(original: SourceFile, new_text: str) -> str:
     """
     data = encode_text(original, new_text)  # before touching the disk: refuse unencodable text early
     target = Path(os.path.realpath(original.path))
-    directory = target.parent
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".kantra-tmp", dir=directory)
-    except OSError as exc:
-        raise SourceFileError(f"cannot write in {directory}: {exc.strerror or exc}") from None
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+
+    def check_and_keep_mode(tmp: Path) -> None:
         os.chmod(tmp, original.mode)
         killpoint("write-tmp")  # crash tests only: a kill here leaves the temp file behind
         try:
@@ -155,14 +146,11 @@ def write_source_atomic(original: SourceFile, new_text: str) -> str:
         _copy_owner(status, tmp)
         if current != original.sha256:
             raise StaleFileError(f"{original.path} changed on disk after it was read; not overwritten")
-        os.replace(tmp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if isinstance(exc, OSError):
-            raise SourceFileError(f"cannot write {original.path}: {exc.strerror or exc}") from None
-        raise
-    _fsync_directory(directory)
+
+    try:
+        write_atomic(target, data, make_parents=False, before_replace=check_and_keep_mode)
+    except OSError as exc:
+        raise SourceFileError(f"cannot write {original.path}: {exc.strerror or exc}") from None
     return hashlib.sha256(data).hexdigest()
 
 
@@ -174,17 +162,3 @@ def _copy_owner(status: os.stat_result, tmp: Path) -> None:
     if (tmp_status.st_uid, tmp_status.st_gid) != (status.st_uid, status.st_gid):
         with contextlib.suppress(OSError):
             os.chown(tmp, status.st_uid, status.st_gid)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable. Not every platform can open a directory (Windows): best effort."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

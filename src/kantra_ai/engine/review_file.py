@@ -3,28 +3,22 @@
 A YAML document `{version: 1, entries: [...]}`; each entry is one group of withheld edits with the
 incidents they were for (confidence, threshold, the model's explanation) and the edits themselves
 (`old` must occur once in the file; replace it with `new`). Appending is a read-modify-write of the
-whole document under a lock (a thread lock for the batches of this run, an advisory file lock for
-other processes), written to a temporary file that then replaces the old one: a reader never sees
+whole document under one lock (`filelock`, next to the file: it serializes this run's batches and
+other processes alike, on every OS), written atomically (`_fs.write_atomic`): a reader never sees
 half a file and a crash never loses earlier entries.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import yaml
+from filelock import FileLock
 
-try:  # POSIX advisory locks; elsewhere the thread lock alone serializes one run's writers
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+from kantra_ai._fs import write_atomic
 
 REVIEW_VERSION = 1
 _HEADER = (
@@ -32,8 +26,6 @@ _HEADER = (
     "# They were NOT applied. For each entry, check the edits and apply them by hand: replace `old`\n"
     "# (which occurs exactly once in the file) with `new`.\n"
 )
-_locks: dict[Path, threading.Lock] = {}
-_locks_guard = threading.Lock()
 
 
 class ReviewFileError(Exception):
@@ -52,20 +44,10 @@ def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
 _Dumper.add_representer(str, _str_presenter)
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with _locks_guard:
-        lock = _locks.setdefault(path, threading.Lock())
-    with lock:
-        if fcntl is None:  # pragma: no cover - Windows
-            yield
-            return
-        with open(path.with_name(path.name + ".lock"), "a") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+def _lock(path: Path) -> FileLock:
+    # A fresh FileLock per append: each holds the OS lock on its own handle, so two threads of this
+    # run exclude each other exactly as two processes do.
+    return FileLock(path.with_name(path.name + ".lock"), thread_local=True)
 
 
 def read_review_file(path: Path) -> list[dict[str, Any]]:
@@ -97,23 +79,13 @@ def append_review_entries(path: Path, entries: Sequence[dict[str, Any]]) -> None
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with _locked(path):
+        with _lock(path):
             existing = read_review_file(path)
             document = {
                 "version": REVIEW_VERSION,
                 "entries": existing + [{**entry, "recorded_at": stamp} for entry in entries],
             }
             text = _HEADER + yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
-            handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8") as out:
-                    out.write(text)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(temp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
-                raise
+            write_atomic(path, text)
     except OSError as exc:
         raise ReviewFileError(f"cannot write {path}: {exc}") from exc

@@ -11,8 +11,6 @@ does not match its incident list, a total that does not match the phases.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +18,9 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+# Re-exported: plan.yaml, plan.html and state.yaml are written with the one atomic writer.
+from kantra_ai._fs import write_atomic as write_atomic
 
 PLAN_VERSION = "1.0"
 DEFAULT_RULESET = "plan"  # ruleset of violations from plans that did not record one
@@ -209,21 +210,6 @@ def plan_document(plan: Plan) -> dict[str, Any]:
     if not data["metadata"]["notes"]:
         del data["metadata"]["notes"]
     return data
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file and a rename: never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def dump_plan(plan: Plan, path: Path) -> None:

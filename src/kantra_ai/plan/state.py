@@ -18,8 +18,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
+from kantra_ai._fs import write_atomic
 from kantra_ai.engine.outcomes import IncidentOutcome
-from kantra_ai.plan.model import PlanError, write_atomic
+from kantra_ai.plan.model import PlanError
 
 STATE_VERSION = "1.0"
 

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from kantra_ai._fs import write_atomic
 from kantra_ai.analysis.model import Incident
 from kantra_ai.edits.files import SourceFileError, read_source
 from kantra_ai.edits.model import Edit
@@ -160,8 +161,6 @@ def merge_records(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def save_record(record: dict[str, Any], path: Path) -> None:
-    from kantra_ai.plan.model import write_atomic
-
     write_atomic(path, json.dumps(record, indent=1, ensure_ascii=False) + "\n")
 
 
@@ -185,7 +184,6 @@ def default_report_path(input_dir: Path) -> Path:
 
 def write_report(record: dict[str, Any], report_path: Path) -> Path:
     """Save the run record next to report.html (`run.json`) and render report.html; returns its path."""
-    from kantra_ai.plan.model import write_atomic
     from kantra_ai.report.html import render_report_html
 
     save_record(record, report_path.parent / RUN_RECORD_NAME)

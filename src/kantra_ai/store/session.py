@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from kantra_ai._fs import write_atomic
 from kantra_ai.analysis.selection import Selection
 from kantra_ai.engine.batch_runner import RunControl
 from kantra_ai.engine.events import RunObserver
@@ -150,7 +151,7 @@ class RunSession:
         self._lock.acquire(wait=self.options.wait_lock, on_wait=self._say)
         with contextlib.suppress(OSError):
             if not (tool_dir / ".gitignore").exists():
-                (tool_dir / ".gitignore").write_text("# kantra-ai's run store, lock and reports\n*\n")
+                write_atomic(tool_dir / ".gitignore", "# kantra-ai's run store, lock and reports\n*\n")
         self.store = store = open_store(self.input_dir, self.options.state, create=True)
         self.recovery = recover(store, self.input_dir)
         if self.recovery.anything:
