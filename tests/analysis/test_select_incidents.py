@@ -234,7 +234,34 @@ def test_empty_filter_lists_mean_no_filter() -> None:
         ("[!ab].xml", "c.xml", True),
         ("[!ab].xml", "a.xml", False),
         ("a+b(1).txt", "a+b(1).txt", True),
+        ("build/", "build/Out.java", True),
+        ("\\#notes.txt", "#notes.txt", True),
+        ("\\!bang.txt", "!bang.txt", True),
+        ("src/**", "src/a/B.java", True),
+        ("/src/**", "lib/src/B.java", False),
+        ("**/web", "x/y/web/S.java", True),
     ],
 )
 def test_glob_semantics(pattern: str, path: str, expected: bool) -> None:
     assert path_matches(PurePosixPath(path), [pattern]) is expected
+
+
+@pytest.mark.parametrize(
+    ("patterns", "path", "expected"),
+    [
+        (["src/**", "!src/generated/**"], "src/generated/G.java", False),
+        (["src/**", "!src/generated/**"], "src/main/A.java", True),
+        (["*.java", "!Test*.java", "TestKeep.java"], "a/TestKeep.java", True),  # the last match wins
+        (["*.java", "!Test*.java"], "a/TestX.java", False),
+    ],
+)
+def test_negated_patterns_take_paths_back_out_and_the_last_match_wins(
+    patterns: list[str], path: str, expected: bool
+) -> None:
+    assert path_matches(PurePosixPath(path), patterns) is expected
+
+
+def test_an_include_with_a_negation_selects_the_rest() -> None:
+    selection = select_incidents(_analysis(), include=["**/*.java", "!**/web/**"])
+    assert "src/main/java/web/Servlet.java" not in {str(i.path) for i in selection.selected}
+    assert "src/main/java/App.java" in {str(i.path) for i in selection.selected}

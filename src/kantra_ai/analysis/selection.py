@@ -17,11 +17,12 @@ and still cannot get. Nothing is dropped silently: the four buckets always add u
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import PurePosixPath
+
+import pathspec
 
 from kantra_ai.analysis.model import Analysis, Applicability, Category, Incident, Violation
 
@@ -44,55 +45,18 @@ class Selection:
 
 
 @lru_cache(maxsize=256)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """A path glob as a regex: `**` spans directories, `*` and `?` stay inside one component,
-    `[...]` / `[!...]` are character classes. A pattern without `/` matches a name at any depth,
-    and a pattern also matches everything below a directory it names (`src/main` selects its
-    files): the .gitignore conventions users already know."""
-    text = pattern.strip()
-    while text.startswith("./"):
-        text = text[2:]
-    anchored = "/" in text.rstrip("/")
-    text = text.strip("/")
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        if text.startswith("**/", i):
-            out.append("(?:[^/]*/)*")
-            i += 3
-            continue
-        if text.startswith("**", i):
-            out.append(".*")
-            i += 2
-            continue
-        char = text[i]
-        i += 1
-        if char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        elif char == "[":
-            negate = text.startswith("!", i)
-            start = i + 1 if negate else i
-            end = text.find("]", start + 1)  # a "]" right after "[" is a literal member
-            if end == -1:
-                out.append(re.escape(char))
-                continue
-            body = text[start:end].replace("\\", "\\\\")
-            if not negate and body.startswith("^"):
-                body = "\\" + body
-            out.append(f"[{'^' if negate else ''}{body}]")
-            i = end + 1
-        else:
-            out.append(re.escape(char))
-    prefix = "" if anchored else "(?:.*/)?"
-    return re.compile(f"{prefix}{''.join(out)}(?:/.*)?", re.DOTALL)
+def _spec(patterns: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
+    # A leading "./" means "from the top" to users; gitignore spells that "/".
+    lines = [("/" + p[2:].lstrip("/")) if p.startswith("./") else p for p in (p.strip() for p in patterns)]
+    return pathspec.GitIgnoreSpec.from_lines([line for line in lines if line])
 
 
 def path_matches(path: PurePosixPath, patterns: Sequence[str]) -> bool:
-    """True when the relative POSIX `path` matches any of the glob `patterns`."""
-    text = path.as_posix()
-    return any(_glob_regex(p).fullmatch(text) for p in patterns if p.strip())
+    """True when the relative POSIX `path` matches the glob `patterns`, with .gitignore semantics
+    (pathspec): a pattern without `/` matches a name at any depth, a leading `/` anchors it, `**`
+    spans directories, a directory's pattern covers everything below it, `!pattern` takes a path
+    back out, the last matching pattern wins, `\\` escapes."""
+    return _spec(tuple(patterns)).match_file(path.as_posix())
 
 
 def _wanted_violations(analysis: Analysis, violation_ids: Sequence[str]) -> set[str]:

@@ -217,7 +217,6 @@ class PriceTable:
             + usage.cache_read_tokens * price.cache_read
         ) / 1_000_000
 
-
     @staticmethod
     def cost_of_requests(price: ModelPrice | None, usages: Iterable[Usage]) -> float | None:
         """USD for several requests, each priced on its own."""
@@ -408,7 +407,4 @@ def _genai_model_ids(provider_id: str | None) -> frozenset[str]:
     from genai_prices import data_snapshot
 
     providers = data_snapshot.get_snapshot().providers
-    return frozenset(
-        m.id for p in providers if provider_id is None or p.id == provider_id for m in p.models
-    )
-
+    return frozenset(m.id for p in providers if provider_id is None or p.id == provider_id for m in p.models)
