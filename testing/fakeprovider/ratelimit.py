@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 @dataclass
@@ -61,7 +61,7 @@ class RateDecision:
 
     def anthropic_headers(self) -> dict[str, str]:
         names = {"requests": "requests", "input_tokens": "input-tokens", "output_tokens": "output-tokens"}
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         headers: dict[str, str] = {}
         for key, state in self.states.items():
             prefix = f"anthropic-ratelimit-{names[key]}"

@@ -15,6 +15,7 @@ from kantra_ai.analysis.loader import load_analysis
 from kantra_ai.analysis.selection import select_incidents
 
 
+@pytest.mark.slow
 def test_a_tiny_benchmark_reports_every_strategy_and_ours_uses_fewer_tokens(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

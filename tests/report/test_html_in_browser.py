@@ -18,6 +18,8 @@ from tests.cli.helpers import analysis_of, copy_example, run
 from kantra_ai.plan.model import load_plan
 from testing.fakeprovider.server import FakeProviderServer
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
     "--headless",

@@ -30,7 +30,10 @@ from kantra_ai.simulated.recipes import respond
 from testing.fakeprovider.latency import LatencyModel
 from testing.fakeprovider.server import FakeProviderServer
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and fork are POSIX")
+pytestmark = [
+    pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and fork are POSIX"),
+    pytest.mark.slow,  # a real run killed at 30 moments: minutes on 2 cores
+]
 
 TIMEOUT = 60.0
 KEY = {"ANTHROPIC_API_KEY": "sk-ant-test-secret-0000"}

@@ -59,6 +59,7 @@ def _finish(app: Path, server: FakeProviderServer, tmp_path: Path) -> int | None
     return process.exitcode
 
 
+@pytest.mark.slow
 def test_ctrl_c_lets_the_request_in_flight_finish_saves_it_and_says_how_to_resume(tmp_path: Path) -> None:
     with FakeProviderServer(respond, latency=LatencyModel(ttft=0.5)) as server:
         app, code, log = _interrupt(tmp_path, server, presses=1)
@@ -75,6 +76,7 @@ def test_ctrl_c_lets_the_request_in_flight_finish_saves_it_and_says_how_to_resum
     assert tree_differences(app, expected_of(EXAMPLE)) == []
 
 
+@pytest.mark.slow
 def test_a_second_ctrl_c_abandons_the_request_in_flight(tmp_path: Path) -> None:
     release = threading.Event()
     numbers = itertools.count(1)

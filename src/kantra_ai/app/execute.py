@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +166,7 @@ class ExecuteJob:
         phase = self.state.phase(stage.id)
         if phase.status != "in_progress":
             phase.status = "in_progress"
-            phase.started_at = phase.started_at or datetime.now(timezone.utc)
+            phase.started_at = phase.started_at or datetime.now(UTC)
             save_state(self.state, self.state_path)
         return PhaseStateObserver(self.state, self.state_path, stage.id)
 
@@ -177,7 +177,7 @@ class ExecuteJob:
             phase.status = "completed"
         else:
             phase.status = "in_progress" if interrupted else "failed"
-        phase.completed_at = datetime.now(timezone.utc) if phase.status != "in_progress" else None
+        phase.completed_at = datetime.now(UTC) if phase.status != "in_progress" else None
         save_state(self.state, self.state_path)
 
     # -- results ----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -63,7 +64,9 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"kantra-ai {__version__}")
+        # The interpreter too: "works on my machine" reports need to say which Python it was.
+        python = f"{platform.python_implementation()} {platform.python_version()}"
+        typer.echo(f"kantra-ai {__version__} on {python} ({sys.executable})")
         raise typer.Exit()
 
 

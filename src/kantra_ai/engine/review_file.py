@@ -11,7 +11,7 @@ half a file and a crash never loses earlier entries.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,7 @@ def append_review_entries(path: Path, entries: Sequence[dict[str, Any]]) -> None
     if not entries:
         return
     path = path.resolve()
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with _lock(path):

@@ -12,7 +12,7 @@ does not match its incident list, a total that does not match the phases.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -85,7 +85,7 @@ class Phase(_Model):
 
 
 class PlanMetadata(_Model):
-    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     provider: str = ""
     total_violations: int = Field(default=0, ge=0)
     planner: str | None = None  # ours: "ai" or "deterministic"

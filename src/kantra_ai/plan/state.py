@@ -11,7 +11,7 @@ after every incident and every phase.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +28,7 @@ PhaseStatusType = Literal["pending", "in_progress", "completed", "failed"]
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class PhaseState(BaseModel):

@@ -18,7 +18,7 @@ import dataclasses
 import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -303,7 +303,7 @@ def _resolved(price: ModelPrice, model: str, source: PriceSource) -> ResolvedPri
 
 def _mtime(path: Path) -> str | None:
     try:
-        return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).date().isoformat()
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC).date().isoformat()
     except OSError:
         return None
 
@@ -332,7 +332,7 @@ def _from_genai_prices(model: str, provider: str | None, base_url: str | None) -
         found, info = data_snapshot.get_snapshot().find_provider_model(model, None, provider_id, None)
     except LookupError:
         return None
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rates = info.get_prices(now)
     price = _price_at(rates, 0)
     if price is None:
