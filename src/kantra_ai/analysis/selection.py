@@ -56,7 +56,7 @@ def path_matches(path: PurePosixPath, patterns: Sequence[str]) -> bool:
     (pathspec): a pattern without `/` matches a name at any depth, a leading `/` anchors it, `**`
     spans directories, a directory's pattern covers everything below it, `!pattern` takes a path
     back out, the last matching pattern wins, `\\` escapes."""
-    return _spec(tuple(patterns)).match_file(path.as_posix())
+    return bool(_spec(tuple(patterns)).match_file(path.as_posix()))  # pathspec 0.12 says None
 
 
 def _wanted_violations(analysis: Analysis, violation_ids: Sequence[str]) -> set[str]:
