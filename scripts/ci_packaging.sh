@@ -70,6 +70,6 @@ VIRTUAL_ENV="$work/lowest" "$uv" pip install --quiet -c "$work/lowest.txt" pytes
 (
   cd "$repo"
   "$work/lowest/bin/python" -m pytest -p no:cacheprovider -m "not slow and not browser" \
-    -o addopts="-q --import-mode=importlib" -q
+    -o addopts="--import-mode=importlib" -q
 )
 echo "fast tests passed with the lowest allowed dependencies"
