@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+import re
+
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from kantra_ai.edits.apply import apply_edits, plan_region
@@ -66,14 +68,18 @@ def test_later_edit_sees_the_result_of_an_earlier_one() -> None:
     assert "import jakarta.ejb.Stateless;\nimport jakarta.ejb.Startup;\nimport javax.inject" in result.content
 
 
-def test_edit_whose_old_text_an_earlier_edit_removed_fails() -> None:
+def test_two_edits_changing_one_line_differently_are_refused_together() -> None:
     edits = [
-        Edit("import javax.ejb.Stateless;", "import jakarta.ejb.Stateless;"),
-        Edit("import javax.ejb.Stateless;", "import other.Stateless;"),
+        Edit("import javax.ejb.Stateless;", "import jakarta.ejb.Stateless;", ("i1",)),
+        Edit("import javax.ejb.Stateless;", "import other.Stateless;", ("i2",)),
     ]
     result = apply_edits(JAVA, edits)
-    assert [f.reason for f in result.failed] == ["old text not found"]
-    assert "import jakarta.ejb.Stateless;" in result.content
+    reason = "changes line 3 differently than another edit of this reply (incidents {}); send one edit"
+    assert [f.reason for f in result.failed] == [
+        reason.format("i2") + " for these lines",
+        reason.format("i1") + " for these lines",
+    ]
+    assert result.content == JAVA
 
 
 def test_ambiguous_old_text_is_refused_and_content_unchanged() -> None:
@@ -121,7 +127,8 @@ def test_trailing_whitespace_differences_are_tolerated() -> None:
     content = "a();   \nb();\t\nc();\n"
     result = apply_edits(content, [Edit("a();\nb();", "a();\nbb();")])
     assert result.failed == []
-    assert result.content == "a();\nbb();\nc();\n"
+    # The context line keeps the file's text exactly; the changed line gets no trailing whitespace.
+    assert result.content == "a();   \nbb();\nc();\n"
 
 
 def test_indentation_difference_must_be_the_same_on_every_line() -> None:
@@ -239,11 +246,22 @@ def test_plan_region_spans_whole_lines() -> None:
     assert plan_region("x\ny", 2, 2) == (2, 3)
 
 
+def _plain(text: str) -> str:
+    """No indentation and no trailing spaces: what lands literally, character for character."""
+    return re.sub(r" +\n", "\n", re.sub(r"\n +", "\n", text)).strip(" ")
+
+
+_PLAIN_AB = st.text(alphabet="ab \n", max_size=30).map(_plain)
+_PLAIN_YZ = st.text(alphabet="yz \n", max_size=4).map(_plain)
+
+
 @given(
-    before=st.text(alphabet="ab \n", max_size=30),
-    old_parts=st.tuples(st.text(alphabet="ab \n", max_size=4), st.text(alphabet="ab \n", max_size=4)),
-    after=st.text(alphabet="ab \n", max_size=30),
-    new_parts=st.tuples(st.text(alphabet="yz \n", max_size=4), st.text(alphabet="yz \n", max_size=4)),
+    before=_PLAIN_AB,
+    old_parts=st.tuples(
+        st.text(alphabet="ab \n", max_size=4).map(_plain), st.text(alphabet="ab \n", max_size=4).map(_plain)
+    ),
+    after=_PLAIN_AB,
+    new_parts=st.tuples(_PLAIN_YZ, _PLAIN_YZ),
 )
 def test_exact_unique_edit_then_its_inverse_restores_the_content(
     before: str, old_parts: tuple[str, str], after: str, new_parts: tuple[str, str]
@@ -251,6 +269,8 @@ def test_exact_unique_edit_then_its_inverse_restores_the_content(
     # The only "c" (and later the only "x") in the content: each side occurs exactly once.
     old = old_parts[0] + "c" + old_parts[1]
     new = new_parts[0] + "x" + new_parts[1]
+    # Line breaks at the edges agree (where they do not, lines.py says what the edit means).
+    assume(old.startswith("\n") == new.startswith("\n") and old.endswith("\n") == new.endswith("\n"))
     content = before + old + after
     forward = apply_edits(content, [Edit(old, new)])
     assert forward.failed == []

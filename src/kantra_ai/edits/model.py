@@ -37,6 +37,17 @@ class ProposedFix:
     verdicts: list[Verdict] = field(default_factory=list)
 
 
+class EditStatus(str, Enum):
+    """What became of one edit of a reply."""
+
+    APPLIED = "applied"  # it changed the content as it said
+    # Its change was already there (a repeated edit, one an earlier edit of the reply already made, or
+    # one made by an earlier attempt or run): nothing to do, and nothing to ask again. It counts for
+    # its incidents like an applied edit.
+    ALREADY_APPLIED = "already_applied"
+    FAILED = "failed"  # refused, content untouched by it; `reason` (and `closest`) go into the retry
+
+
 @dataclass(frozen=True)
 class FailedEdit:
     edit: Edit
@@ -44,8 +55,30 @@ class FailedEdit:
     closest: str = ""  # the closest lines of the file, for the retry prompt
 
 
+@dataclass(frozen=True)
+class EditOutcome:
+    edit: Edit
+    status: EditStatus
+    reason: str = ""  # FAILED: why; ALREADY_APPLIED: how we know
+    closest: str = ""  # FAILED with "old text not found": the closest lines of the file
+
+
+@dataclass(frozen=True)
+class Landing:
+    """Where applied edits changed the content: lines [before[0], before[1]) of the content given
+    (0-based) became lines [after[0], after[1]) of the result. Edits whose lines overlap share one."""
+
+    before: tuple[int, int]
+    after: tuple[int, int]
+    edits: tuple[Edit, ...]
+    indices: tuple[int, ...]  # the edits' positions in the list given to `apply_edits`
+
+
 @dataclass
 class ApplyResult:
     content: str  # the content after every edit that applied
     applied: list[Edit] = field(default_factory=list)
     failed: list[FailedEdit] = field(default_factory=list)
+    already_applied: list[Edit] = field(default_factory=list)
+    landings: list[Landing] = field(default_factory=list)
+    outcomes: list[EditOutcome] = field(default_factory=list)  # one per edit given, in that order
