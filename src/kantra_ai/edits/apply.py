@@ -45,13 +45,20 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from kantra_ai.edits.lines import is_blank, join_content, normalise_pair, split_content, text_lines
+from kantra_ai.edits.lines import (
+    edge_break_chars,
+    is_blank,
+    join_content,
+    normalise_pair,
+    split_content,
+    text_lines,
+    unify_newlines,
+)
 from kantra_ai.edits.model import (
     ApplyResult,
     Edit,
     EditOutcome,
     EditStatus,
-    FailedEdit,
     Landing,
 )
 
@@ -64,6 +71,9 @@ _WORD = re.compile(r"\w+")
 _TOKEN = re.compile(r"\w+|\s+|[^\w\s]")
 # How line numbers get copied into old_text: "12: x", "12 | x", "12\tx", "  12  x", a bare "12".
 _NUMBERED = re.compile(r"^[ \t]*(\d{1,7})(?::[ \t]?|[ \t]*\|[ \t]?|\t|[ \t]{1,2}|$)(.*)$")
+# Lines at least this similar (difflib ratio) count as one line changed, not one removed and one added.
+_SIMILAR = 0.6
+_PAIRING_LIMIT = 400  # pairs of lines compared in one replaced block, at most
 # A new_text found once in the file, for an old_text found nowhere, shows the change was already made
 # only if it looks like old_text at least this much (difflib ratio of the stripped lines).
 _ALREADY_SIMILARITY = 0.6
@@ -172,29 +182,28 @@ _NONE = EditOutcome(Edit("", ""), EditStatus.FAILED)
 class _Texts:
     old: str  # normalised; what exact matching searches for
     new: str
-    lead: bool  # old starts with a line break: it ends the line before the named ones
-    trail: bool  # old ends with a line break: it ends the last named line
+    lead: int  # characters of the line break old starts with (it ends the line before the named ones)
+    trail: int  # characters of the line break old ends with (it ends the last named line)
     old_lines: tuple[str, ...]
-    new_lines: tuple[str, ...]  # () when new is blank: the named lines go
+    new_lines: tuple[str, ...]  # () when new is empty: the named lines go
 
 
 def _texts(old: str, new: str) -> _Texts:
-    lead, trail = old.startswith("\n"), old.endswith("\n")
+    lead, trail = edge_break_chars(old)
     return _Texts(
         old,
         new,
         lead,
         trail,
-        tuple(text_lines(old, lead=lead, trail=trail)),
-        tuple(text_lines(new, lead=lead, trail=trail)),
+        tuple(text_lines(old, lead=lead > 0, trail=trail > 0)),
+        tuple(text_lines(new, lead=lead > 0, trail=trail > 0)),
     )
 
 
 def _variants(edit: Edit) -> list[_Texts]:
     """The edit as written, then (if it has them) without line numbers copied into it."""
-    old, new = normalise_pair(edit.old_text, edit.new_text)
-    variants = [_texts(old, new)]
-    unnumbered = _without_line_numbers(old, new)
+    variants = [_texts(*normalise_pair(edit.old_text, edit.new_text))]
+    unnumbered = _without_line_numbers(unify_newlines(edit.old_text), unify_newlines(edit.new_text))
     if unnumbered is not None:
         variants.append(_texts(*normalise_pair(*unnumbered)))
     return variants
@@ -364,11 +373,16 @@ def _locate(view: _View, variants: list[_Texts]) -> _Plan | _Refusal | _InPlace 
 
 def _match(view: _View, texts: _Texts) -> _Exact | _LineMatch | _Refusal | None:
     start, end = view.span()
-    exact = _find_all(view.text, texts.old, start, end)
+    exact = [_exact(view, texts, pos) for pos in _find_all(view.text, texts.old, start, end)]
     if len(exact) > 1:
-        return _Refusal(f"old text matches {len(exact)} places")
+        # Edits are about lines: a whole line quoted without its line break is that line, even if it
+        # also starts a longer one.
+        whole = [m for m in exact if not m.prefix.strip() and not m.suffix.strip()]
+        if len(whole) != 1:
+            return _Refusal(f"old text matches {len(exact)} places")
+        exact = whole
     if exact:
-        return _exact(view, texts, exact[0])
+        return exact[0]
     old_lines = list(texts.old_lines)
     if not old_lines:
         return None
@@ -392,8 +406,8 @@ def _find_all(content: str, needle: str, start: int, end: int) -> list[int]:
 
 
 def _exact(view: _View, texts: _Texts, pos: int) -> _Exact:
-    core_start = pos + (1 if texts.lead else 0)
-    core_end = pos + len(texts.old) - (1 if texts.trail else 0)
+    core_start = pos + texts.lead
+    core_end = pos + len(texts.old) - texts.trail
     first = view.line_of(core_start)
     # The character after the match's core is on its last line: the line's end, or the start of the
     # (blank) line the core's own last line break leads to.
@@ -405,23 +419,52 @@ def _exact(view: _View, texts: _Texts, pos: int) -> _Exact:
 
 def _plan(view: _View, texts: _Texts, match: _Exact | _LineMatch) -> _Plan:
     block = view.lines[match.first : match.stop]
-    if isinstance(match, _Exact) and (match.prefix.strip() or match.suffix.strip()):
-        # Part of a line: replaced literally, inside the named lines.
-        replaced = (match.prefix + "\n".join(texts.new_lines) + match.suffix).split("\n")
-        hunks = _hunks(match.first, block, block, replaced, lambda _j, line: line)
+    if isinstance(match, _LineMatch):
+        tolerant = _tolerant_reindent(match)
+        file_indent = _indent(block[0])
+        # One line quoted with less indentation than the file has, the lines after it written with
+        # the file's: those are as written (as after an exact match, see _later_lines).
+        absolute = (
+            len(texts.old_lines) == 1
+            and len(_indent(texts.old_lines[0])) < len(file_indent)
+            and all(line.startswith(file_indent) for line in texts.new_lines[1:] if line.strip())
+        )
+
+        def line_reindent(j: int, line: str) -> str:
+            return line if absolute and j > 0 else tolerant(j, line)
+
+        hunks = _hunks(match.first, block, list(texts.old_lines), list(texts.new_lines), line_reindent)
         return _Plan(match.first, match.stop, hunks)
-    reindent = (
-        _exact_reindent(texts, match, block) if isinstance(match, _Exact) else _tolerant_reindent(match)
-    )
-    if isinstance(match, _Exact):
-        # Whole lines, though the match may start after the first line's indentation: the model's
-        # old lines are the file's lines with that first indentation left out.
-        old_lines = [block[0][len(match.prefix) :], *block[1:]]
-    else:
-        old_lines = list(texts.old_lines)
-    return _Plan(
-        match.first, match.stop, _hunks(match.first, block, old_lines, list(texts.new_lines), reindent)
-    )
+    later = _later_lines(texts, block)
+    if match.prefix.strip() or match.suffix.strip():
+        # Part of a line: replaced literally, inside the named lines.
+        new_lines = [line if j == 0 else later(line) for j, line in enumerate(texts.new_lines)]
+        replaced = (match.prefix + "\n".join(new_lines) + match.suffix).split("\n")
+        return _Plan(
+            match.first, match.stop, _hunks(match.first, block, block, replaced, lambda _j, line: line)
+        )
+    # Whole lines, though the match may start after (part of) the first line's indentation: the
+    # model's first old line is the file's without it, and so is its first new line.
+    old_lines = [block[0][len(match.prefix) :], *block[1:]]
+
+    def exact_reindent(j: int, line: str) -> str:
+        return match.prefix + line if j == 0 else later(line)
+
+    hunks = _hunks(match.first, block, old_lines, list(texts.new_lines), exact_reindent)
+    return _Plan(match.first, match.stop, hunks)
+
+
+def _later_lines(texts: _Texts, block: list[str]) -> Callable[[str], str]:
+    """How to indent the new lines after the first, for an exact match. After several old lines,
+    copied verbatim, they are as the model wrote them. After a single old line, quoted without (part
+    of) its indentation, they are relative to it when any of them is indented less than the file's
+    line: the indentation the model left out goes in front of each."""
+    file_indent = _indent(block[0])
+    later = [line for line in texts.new_lines[1:] if line.strip()]
+    if len(texts.old_lines) != 1 or all(line.startswith(file_indent) for line in later):
+        return lambda line: line
+    left_out = file_indent[: max(0, len(file_indent) - len(_indent(texts.old_lines[0])))]
+    return lambda line: left_out + line if line.strip() else line
 
 
 def _hunks(
@@ -437,44 +480,52 @@ def _hunks(
         None, [line.rstrip() for line in old_lines], [line.rstrip() for line in new_lines], autojunk=False
     )
     hunks: list[_Hunk] = []
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    for tag, o1, o2, n1, n2 in matcher.get_opcodes():
         if tag == "equal":
             continue
-        new = [reindent(j, new_lines[j]).rstrip() if new_lines[j].strip() else "" for j in range(j1, j2)]
-        if i2 - i1 == j2 - j1:
-            # Line for line: one hunk per line that really changes, so that other edits can merge.
-            hunks.extend(
-                _Hunk(first + i, first + i + 1, (line,))
-                for i, line in zip(range(i1, i2), new, strict=True)
-                if line != block[i]
-            )
-        else:
-            hunks.append(_Hunk(first + i1, first + i2, tuple(new)))
+        for i1, i2, j1, j2 in _pair_similar(old_lines, new_lines, o1, o2, n1, n2):
+            new = [reindent(j, new_lines[j]).rstrip() if new_lines[j].strip() else "" for j in range(j1, j2)]
+            if i2 - i1 == j2 - j1 == 1:
+                # A line changed in place: its own hunk, so that other edits of that line can merge.
+                if new[0] != block[i1]:
+                    hunks.append(_Hunk(first + i1, first + i2, tuple(new)))
+            else:
+                hunks.append(_Hunk(first + i1, first + i2, tuple(new)))
     return tuple(hunks)
+
+
+def _pair_similar(
+    old: list[str], new: list[str], i1: int, i2: int, j1: int, j2: int
+) -> list[tuple[int, int, int, int]]:
+    """A replaced block split around its most similar pair of lines, recursively, as difflib's Differ
+    does: "a; b;" -> "a2;" is a changed line and a deleted one, not one block."""
+    if (
+        i2 - i1 < 1
+        or j2 - j1 < 1
+        or (i2 - i1 == 1 and j2 - j1 == 1)
+        or (i2 - i1) * (j2 - j1) > _PAIRING_LIMIT
+    ):
+        return [(i1, i2, j1, j2)] if i1 < i2 or j1 < j2 else []
+    best, pair = _SIMILAR, (-1, -1)
+    matcher = difflib.SequenceMatcher(None, autojunk=False)
+    for j in range(j1, j2):
+        matcher.set_seq2(new[j].strip())
+        for i in range(i1, i2):
+            matcher.set_seq1(old[i].strip())
+            if matcher.real_quick_ratio() > best and matcher.quick_ratio() > best and matcher.ratio() > best:
+                best, pair = matcher.ratio(), (i, j)
+    if pair == (-1, -1):
+        return [(i1, i2, j1, j2)]
+    i, j = pair
+    return [
+        *_pair_similar(old, new, i1, i, j1, j),
+        (i, i + 1, j, j + 1),
+        *_pair_similar(old, new, i + 1, i2, j + 1, j2),
+    ]
 
 
 def _indent(line: str) -> str:
     return line[: len(line) - len(line.lstrip())]
-
-
-def _exact_reindent(texts: _Texts, match: _Exact, block: list[str]) -> Callable[[int, str], str]:
-    """An exact match may start after the first line's indentation (`prefix`); the model's first new
-    line is then written without it, unless it was written with the file's full indentation. Later
-    lines are as the model wrote them when old_text showed it several file lines verbatim; after a
-    single line, they are relative to it if any of them is indented less than the prefix."""
-    prefix = match.prefix
-    file_indent = _indent(block[0])
-    later = [line for line in texts.new_lines[1:] if line.strip()]
-    relative = len(texts.old_lines) == 1 and any(not line.startswith(prefix) for line in later)
-
-    def reindent(j: int, line: str) -> str:
-        if not prefix:
-            return line
-        if j == 0:
-            return line if _indent(line) == file_indent else prefix + line
-        return prefix + line if relative else line
-
-    return reindent
 
 
 def _tolerant_reindent(match: _LineMatch) -> Callable[[int, str], str]:
@@ -717,7 +768,7 @@ def _compose(doc: _Doc, edits: list[Edit], located: list[tuple[int, _Plan]]) -> 
                 outcomes[index] = EditOutcome(
                     edits[index],
                     EditStatus.ALREADY_APPLIED,
-                    "another edit of this reply makes the same change",
+                    "another edit of this reply already makes this change",
                 )
             else:
                 outcomes[index] = EditOutcome(edits[index], EditStatus.APPLIED)
@@ -768,6 +819,16 @@ def _combine(base: list[str], group: list[tuple[int, _Plan]]) -> tuple[list[_Acc
 def _accept(base: list[str], accepted: list[_Accepted], hunk: _Hunk, owner: int) -> bool:
     touching = [a for a in accepted if a.owner != owner and _touch(a.hunk, hunk)]
     if not touching:
+        # An insertion next to another edit's replacement that starts (or ends) with the same lines
+        # is that same change, aligned differently.
+        for other in accepted:
+            if other.owner == owner:
+                continue
+            if _edge_holds(other.hunk, hunk):
+                return False
+            if _edge_holds(hunk, other.hunk):
+                other.hunk = hunk
+                return True
         accepted.append(_Accepted(hunk, owner, len(accepted)))
         return True
     if len(touching) > 1:
@@ -784,8 +845,8 @@ def _accept(base: list[str], accepted: list[_Accepted], hunk: _Hunk, owner: int)
             return True
         accepted.append(_Accepted(hunk, owner, len(accepted)))
         return True
-    one_line = (mine.start, mine.stop) == (theirs.start, theirs.stop) and mine.stop - mine.start == 1
-    if one_line and len(mine.lines) == len(theirs.lines) == 1:
+    same_lines = (mine.start, mine.stop) == (theirs.start, theirs.stop)
+    if same_lines and mine.stop - mine.start == 1 and len(mine.lines) == len(theirs.lines) == 1:
         merged = _merge_line(base[mine.start], theirs.lines[0], mine.lines[0])
         if merged is None:
             raise _Conflict(other.owner, owner, mine.start)
@@ -793,7 +854,45 @@ def _accept(base: list[str], accepted: list[_Accepted], hunk: _Hunk, owner: int)
             return False
         other.hunk = _Hunk(mine.start, mine.stop, (merged,))
         return True
+    if not mine.lines and not theirs.lines and mine.start < mine.stop and theirs.start < theirs.stop:
+        # Overlapping deletions: every line either names goes.
+        union = _Hunk(min(mine.start, theirs.start), max(mine.stop, theirs.stop), ())
+        grew = union != theirs
+        other.hunk = union
+        return grew
+    # One replaces lines within the other's, with lines the other's replacement holds (a deletion is
+    # held by anything): the larger one says everything the smaller one does.
+    if _covers(theirs, mine):
+        return False
+    if _covers(mine, theirs):
+        other.hunk = mine
+        return True
     raise _Conflict(other.owner, owner, max(mine.start, theirs.start))
+
+
+def _edge_holds(replacement: _Hunk, insertion: _Hunk) -> bool:
+    """True if `insertion` puts lines right before (or after) `replacement`'s lines that the
+    replacement itself starts (or ends) with."""
+    if insertion.start != insertion.stop or replacement.start == replacement.stop:
+        return False
+    size = len(insertion.lines)
+    if insertion.start == replacement.start:
+        return replacement.lines[:size] == insertion.lines
+    if insertion.start == replacement.stop:
+        return (
+            len(replacement.lines) >= size
+            and replacement.lines[len(replacement.lines) - size :] == insertion.lines
+        )
+    return False
+
+
+def _covers(outer: _Hunk, inner: _Hunk) -> bool:
+    return (
+        outer.start <= inner.start
+        and inner.stop <= outer.stop
+        and inner.start < inner.stop
+        and _contains(list(outer.lines), list(inner.lines))
+    )
 
 
 def _touch(a: _Hunk, b: _Hunk) -> bool:
@@ -841,23 +940,43 @@ def _not_found(
     """Already applied, if its new text stands where it would have put it; else failed, with the
     closest lines of the file."""
     for texts in variants:
+        # Only a line the edit adds or changes can show its change was made: a deletion's new text
+        # is context that was there all along.
+        evidence = {line.strip() for line in texts.new_lines} - {line.strip() for line in texts.old_lines}
         if not texts.new_lines:
             continue
         found = _match(view, _texts(texts.new, texts.new))
-        if not isinstance(found, (_Exact, _LineMatch)):
+        if not isinstance(found, (_Exact, _LineMatch)) or _still_there(view, texts, found.first, found.stop):
             continue
         if _key(texts) in proven or _key(variants[0]) in proven:
             return EditOutcome(edit, EditStatus.ALREADY_APPLIED, "the same edit was applied before")
+        if not evidence - {""}:
+            continue
         if _changed_by_reply(doc, found.first, found.stop):
-            return EditOutcome(
-                edit, EditStatus.ALREADY_APPLIED, "another edit of this reply already made its change"
-            )
+            reason = "another edit of this reply already made its change"
+            return EditOutcome(edit, EditStatus.ALREADY_APPLIED, reason)
         there = "\n".join(line.strip() for line in view.lines[found.first : found.stop])
         wanted = "\n".join(line.strip() for line in texts.old_lines)
         if difflib.SequenceMatcher(None, wanted, there, autojunk=False).ratio() >= _ALREADY_SIMILARITY:
             return EditOutcome(edit, EditStatus.ALREADY_APPLIED, "its new text is already in the file")
     closest = _closest(view, list(variants[-1].old_lines))
     return EditOutcome(edit, EditStatus.FAILED, "old text not found", closest)
+
+
+def _still_there(view: _View, texts: _Texts, first: int, stop: int) -> bool:
+    """True when a line the edit removes or rewrites still stands near where its new text was
+    found (with or without a line number copied in front): the new text is there, but the change
+    is not."""
+    kept = {line.strip() for line in texts.new_lines}
+    gone = {_unnumbered(line) for line in texts.old_lines if line.strip() and line.strip() not in kept}
+    reach = len(texts.old_lines)
+    near = view.lines[max(0, first - reach) : stop + reach]
+    return any(line.strip() in gone for line in near)
+
+
+def _unnumbered(line: str) -> str:
+    match = _NUMBERED.match(line)
+    return (match.group(2) if match else line).strip()
 
 
 def _changed_by_reply(doc: _Doc, first: int, stop: int) -> bool:
@@ -905,22 +1024,13 @@ def _closest(view: _View, old_lines: list[str]) -> str:
 
 
 def _result(doc: _Doc, edits: list[Edit], outcomes: list[EditOutcome]) -> ApplyResult:
-    lines = doc.current_lines()
-    result = ApplyResult(content=join_content(lines, doc.base.final_newline), outcomes=outcomes)
-    for outcome in outcomes:
-        if outcome.status is EditStatus.APPLIED:
-            result.applied.append(outcome.edit)
-        elif outcome.status is EditStatus.ALREADY_APPLIED:
-            result.already_applied.append(outcome.edit)
-        else:
-            result.failed.append(FailedEdit(outcome.edit, outcome.reason, outcome.closest))
-    for block, start in zip(doc.blocks, doc.positions(), strict=True):
-        result.landings.append(
-            Landing(
-                before=(block.first, block.stop),
-                after=(start, start + len(block.lines)),
-                edits=tuple(edits[i] for i in block.owners),
-                indices=tuple(block.owners),
-            )
+    landings = [
+        Landing(
+            before=(block.first, block.stop),
+            after=(start, start + len(block.lines)),
+            edits=tuple(edits[i] for i in block.owners),
+            indices=tuple(block.owners),
         )
-    return result
+        for block, start in zip(doc.blocks, doc.positions(), strict=True)
+    ]
+    return ApplyResult.of(join_content(doc.current_lines(), doc.base.final_newline), outcomes, landings)

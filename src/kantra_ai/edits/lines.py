@@ -8,9 +8,12 @@ literally is normalised here, the same way for applying an edit and for checking
 - the line breaks at the edges of `new_text` follow `old_text`'s: `old_text` "x;\\n" with `new_text`
   "y;" means the line becomes "y;", not "y;" glued to the next line; `old_text` "x;" with `new_text`
   "y;\\n" means the same, not an extra line break. Where both texts have breaks at an edge, the
-  difference is deliberate (a blank line added or removed) and kept;
+  difference is deliberate (a blank line added or removed) and kept; and where only `new_text` has
+  them but reading them as blank lines lines it up better with `old_text` (a blank context line
+  after a deleted one: `old_text` "x;\\n\\ny;\\n", `new_text` "\\ny;\\n"), they are blank lines;
 - spaces or tabs after a text's last line break are the next line's indentation, copied by accident;
-- a blank `new_text` deletes what `old_text` names: whole lines when it names whole lines.
+- a blank `new_text` deletes what `old_text` names (whole lines when it names whole lines), unless it
+  is blank lines that `old_text` ends or starts with, kept.
 
 After that, a text is a list of lines: the one break it starts with (if any) ends the line before it,
 the one it ends with (if any) ends its last line; both are structure, not lines.
@@ -18,9 +21,15 @@ the one it ends with (if any) ends its last line; both are structure, not lines.
 
 from __future__ import annotations
 
+import difflib
 import re
 
 _NEXT_LINE_INDENT = re.compile(r"\n[ \t]+\Z")
+# Line breaks at the edges, with only spaces or tabs around them (trailing whitespace copied too).
+_LEADING_BREAKS = re.compile(r"\A(?:[ \t]*\n)+")
+_TRAILING_BREAKS = re.compile(r"(?:\n[ \t]*)+\Z")
+_LEAD_BREAK = re.compile(r"\A[ \t]*\n")
+_TRAIL_BREAK = re.compile(r"\n[ \t]*\Z")
 
 
 def unify_newlines(text: str) -> str:
@@ -33,7 +42,15 @@ def is_blank(text: str) -> bool:
 
 def _breaks(text: str) -> tuple[int, int]:
     """How many line breaks `text` starts and ends with."""
-    return len(text) - len(text.lstrip("\n")), len(text) - len(text.rstrip("\n"))
+    lead, trail = _LEADING_BREAKS.match(text), _TRAILING_BREAKS.search(text)
+    return (lead.group().count("\n") if lead else 0), (trail.group().count("\n") if trail else 0)
+
+
+def edge_break_chars(text: str) -> tuple[int, int]:
+    """How many characters the break that ends the line before `text` takes at its start (0: none),
+    and the break that ends its last line at its end."""
+    lead, trail = _LEAD_BREAK.match(text), _TRAIL_BREAK.search(text)
+    return (lead.end() if lead else 0), (len(text) - trail.start() if trail else 0)
 
 
 def normalise_pair(old_text: str, new_text: str) -> tuple[str, str]:
@@ -41,35 +58,54 @@ def normalise_pair(old_text: str, new_text: str) -> tuple[str, str]:
     old = _NEXT_LINE_INDENT.sub("\n", unify_newlines(old_text))
     new = _NEXT_LINE_INDENT.sub("\n", unify_newlines(new_text))
     if is_blank(new):
-        return old, ""
+        # Nothing but blank lines: the blank lines old_text ends (or starts) with, kept as context
+        # ("x;\\n\\n" -> "\\n" deletes x only), or else nothing at all.
+        return old, new if "\n" in new and _shared(old, new) else ""
     old_lead, old_trail = _breaks(old)
     new_lead, new_trail = _breaks(new)
     if old_lead and not new_lead:
         new = "\n" * old_lead + new
     elif new_lead and not old_lead:
-        new = new.lstrip("\n")
+        new = _better_aligned(old, new, _LEADING_BREAKS.sub("", new))
     if old_trail and not new_trail:
         new = new + "\n" * old_trail
     elif new_trail and not old_trail:
-        new = new.rstrip("\n")
+        new = _better_aligned(old, new, _TRAILING_BREAKS.sub("", new))
     return old, new
+
+
+def _better_aligned(old: str, as_written: str, normalised: str) -> str:
+    """`normalised`, unless `as_written` (its edge breaks read as blank lines) shares more lines with
+    `old`: then those blank lines are lines the edit keeps."""
+    return as_written if _shared(old, as_written) > _shared(old, normalised) else normalised
+
+
+def _shared(old: str, new: str) -> int:
+    """How many lines `new` keeps of `old` (compared stripped), read with old's edge breaks."""
+    lead, trail = (chars > 0 for chars in edge_break_chars(old))
+    old_lines = [line.strip() for line in text_lines(old, lead=lead, trail=trail)]
+    new_lines = [line.strip() for line in text_lines(new, lead=lead, trail=trail)]
+    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
+    return sum(block.size for block in matcher.get_matching_blocks())
 
 
 def text_lines(text: str, *, lead: bool, trail: bool) -> list[str]:
     """The lines `text` names: without the break that ends the line before it (`lead`) and the one
-    that ends its own last line (`trail`). A blank text names no lines."""
-    if is_blank(text):
+    that ends its own last line (`trail`). The empty text names no lines."""
+    if not text:
         return []
-    body = text[1:] if lead and text.startswith("\n") else text
-    if trail and body.endswith("\n"):
-        body = body[:-1]
+    body = text
+    if lead:
+        body = body[edge_break_chars(body)[0] :]
+    if trail:
+        body = body[: len(body) - edge_break_chars(body)[1]]
     return body.split("\n")
 
 
 def edit_line_counts(old_text: str, new_text: str) -> tuple[int, int]:
     """How many lines the edit names and how many it puts in their place."""
     old, new = normalise_pair(old_text, new_text)
-    lead, trail = old.startswith("\n"), old.endswith("\n")
+    lead, trail = (chars > 0 for chars in edge_break_chars(old))
     return len(text_lines(old, lead=lead, trail=trail)), len(text_lines(new, lead=lead, trail=trail))
 
 

@@ -82,3 +82,16 @@ class ApplyResult:
     already_applied: list[Edit] = field(default_factory=list)
     landings: list[Landing] = field(default_factory=list)
     outcomes: list[EditOutcome] = field(default_factory=list)  # one per edit given, in that order
+
+    @classmethod
+    def of(cls, content: str, outcomes: list[EditOutcome], landings: list[Landing]) -> ApplyResult:
+        """The result with `applied`, `already_applied` and `failed` sorted out of `outcomes`."""
+        result = cls(content=content, outcomes=outcomes, landings=landings)
+        for outcome in outcomes:
+            if outcome.status is EditStatus.APPLIED:
+                result.applied.append(outcome.edit)
+            elif outcome.status is EditStatus.ALREADY_APPLIED:
+                result.already_applied.append(outcome.edit)
+            else:
+                result.failed.append(FailedEdit(outcome.edit, outcome.reason, outcome.closest))
+        return result

@@ -1,0 +1,86 @@
+"""Apply one reply's edits behind both gates: what this returns is safe to write.
+
+`apply_edits` first; then the syntax gate (`syntax.py`: the result must parse where the content did)
+and the integrity gate (`integrity.py`: no unnamed line changed, no glued lines, no import removed
+that is still used, line counts the edits explain). An edit a gate blames is refused with the gate's
+reason and the others are applied again without it, until both gates pass; each round refuses at
+least one edit, so this ends. A syntax error is blamed on the edits that break the file on their own;
+if none does alone, on every edit that applied (the error comes from their combination).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from kantra_ai.edits.apply import apply_edits
+from kantra_ai.edits.integrity import check_integrity
+from kantra_ai.edits.model import ApplyResult, Edit, EditOutcome, EditStatus, Landing
+from kantra_ai.edits.syntax import breaks_syntax
+
+
+def apply_checked(
+    path: str,
+    content: str,
+    edits: Sequence[Edit],
+    *,
+    region: tuple[int, int] | None = None,
+    applied_before: Sequence[Edit] = (),
+) -> ApplyResult:
+    """`apply_edits` for the file at `path`, with the edits the gates blame refused."""
+    edits = list(edits)
+    refused: dict[int, str] = {}
+    while True:
+        active = [i for i in range(len(edits)) if i not in refused]
+        result = apply_edits(
+            content, [edits[i] for i in active], region=region, applied_before=applied_before
+        )
+        blamed = _blame(path, content, result, region, applied_before)
+        if not blamed:
+            return _in_original_order(result, edits, active, refused)
+        for position, reason in blamed.items():
+            refused.setdefault(active[position], reason)
+
+
+def _blame(
+    path: str,
+    content: str,
+    result: ApplyResult,
+    region: tuple[int, int] | None,
+    applied_before: Sequence[Edit],
+) -> dict[int, str]:
+    """Positions (in the list given to apply_edits) of the edits to refuse, with the reason."""
+    applied = [k for k, outcome in enumerate(result.outcomes) if outcome.status is EditStatus.APPLIED]
+    if not applied:
+        return {}
+    broken = breaks_syntax(path, content, result.content)
+    if broken:
+        alone: dict[int, str] = {}
+        for k in applied:
+            solo = apply_edits(
+                content, [result.outcomes[k].edit], region=region, applied_before=applied_before
+            )
+            error = breaks_syntax(path, content, solo.content) if solo.applied else None
+            if error:
+                alone[k] = f"the edited file no longer parses: {error}"
+        return alone or {k: f"the edited file no longer parses: {broken}" for k in applied}
+    blamed: dict[int, str] = {}
+    for problem in check_integrity(path, content, result.content, result.landings):
+        for k in problem.edits or tuple(applied):
+            blamed.setdefault(k, problem.reason)
+    return blamed
+
+
+def _in_original_order(
+    result: ApplyResult, edits: list[Edit], active: list[int], refused: dict[int, str]
+) -> ApplyResult:
+    """`result` (of the active edits) described in terms of every edit given."""
+    if not refused:
+        return result
+    outcomes: dict[int, EditOutcome] = {active[k]: outcome for k, outcome in enumerate(result.outcomes)}
+    for index, reason in refused.items():
+        outcomes[index] = EditOutcome(edits[index], EditStatus.FAILED, reason)
+    landings = [
+        Landing(landing.before, landing.after, landing.edits, tuple(active[k] for k in landing.indices))
+        for landing in result.landings
+    ]
+    return ApplyResult.of(result.content, [outcomes[i] for i in range(len(edits))], landings)
