@@ -5,6 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# `pytest --hypothesis-profile=fuzz tests/edits/test_edit_drift.py`: the long fidelity fuzz run (the
+# default profile keeps the suite fast; tests that scale with it read `settings.default`).
+settings.register_profile("fuzz", max_examples=20_000, deadline=None)
 
 
 @pytest.fixture(autouse=True)
