@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from kantra_ai.edits.apply import apply_edits, plan_region
-from kantra_ai.edits.model import Edit
+from kantra_ai.edits.model import ApplyResult, Edit
 
 JAVA = """\
 package com.example;
@@ -301,3 +302,238 @@ def test_snippet_quoted_without_the_files_indentation_lands_like_the_exact_edit(
     result = apply_edits(content, [Edit(drifted_old, drifted_new)])
     assert result.failed == []
     assert result.content == expected
+
+
+# --- what a model cannot mean literally ------------------------------------------------------------
+
+
+def test_new_text_without_old_texts_final_newline_never_glues_the_next_line_on() -> None:
+    # The issue's reproduction: an exact match that used to become "...Stateless;import javax.inject".
+    result = apply_edits(JAVA, [Edit("import javax.ejb.Stateless;\n", "import jakarta.ejb.Stateless;")])
+    assert result.content == JAVA.replace("javax.ejb.Stateless", "jakarta.ejb.Stateless")
+    annotation = apply_edits(JAVA, [Edit("@Stateless\n", "@ApplicationScoped")])
+    assert "@ApplicationScoped\npublic class OrderService {" in annotation.content
+
+
+def test_new_text_with_a_newline_old_text_lacks_adds_no_line() -> None:
+    result = apply_edits(JAVA, [Edit("import javax.ejb.Stateless;", "import jakarta.ejb.Stateless;\n")])
+    assert result.content == JAVA.replace("javax.ejb.Stateless", "jakarta.ejb.Stateless")
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\r"])
+@pytest.mark.parametrize("where", ["old", "new", "both"])
+def test_crlf_or_cr_in_an_edit_matches_the_lf_content(newline: str, where: str) -> None:
+    old = "import javax.ejb.Stateless;\nimport javax.inject.Inject;\n"
+    new = "import jakarta.ejb.Stateless;\nimport jakarta.inject.Inject;\n"
+    if where in ("old", "both"):
+        old = old.replace("\n", newline)
+    if where in ("new", "both"):
+        new = new.replace("\n", newline)
+    result = apply_edits(JAVA, [Edit(old, new)])
+    assert result.failed == []
+    assert result.content == JAVA.replace("import javax.", "import jakarta.")
+
+
+@pytest.mark.parametrize("form", ["{n}: ", "{n:>4}  ", "{n} | ", "{n}\t", "{n}  "])
+def test_line_numbers_copied_into_the_edit_are_left_out(form: str) -> None:
+    lines = ["        if (order.isValid()) {", "            repo.delete(order);"]
+    old = "\n".join(form.format(n=19 + k) + line for k, line in enumerate(lines))
+    new = "\n".join(form.format(n=19 + k) + line.replace("delete", "remove") for k, line in enumerate(lines))
+    result = apply_edits(JAVA, [Edit(old, new)])
+    assert result.failed == []
+    assert result.content == JAVA.replace("repo.delete(order);", "repo.remove(order);")
+
+
+def test_numbers_that_do_not_count_up_are_not_taken_for_line_numbers() -> None:
+    content = "int[] a = {\n7 ,\n9 ,\n};\n"
+    # "7 ," and "9 ," are not lines 7 and 8: nothing is stripped, and nothing matches.
+    result = apply_edits(content, [Edit("7 a\n9 b", "x")])
+    assert result.failed[0].reason == "old text not found"
+
+
+def test_tabs_in_the_file_and_spaces_in_the_edit() -> None:
+    content = "class A {\n\tvoid f() {\n\t\tg();\n\t}\n}\n"
+    old = "    void f() {\n        g();\n    }"
+    new = "    void f() {\n        if (ok) {\n            g();\n        }\n    }"
+    result = apply_edits(content, [Edit(old, new)])
+    assert result.failed == []
+    assert result.content == "class A {\n\tvoid f() {\n\t\tif (ok) {\n\t\t\tg();\n\t\t}\n\t}\n}\n"
+
+
+def test_a_line_quoted_without_its_indentation_keeps_the_files_for_the_lines_after_it() -> None:
+    # The match starts after the indentation; the model wrote the next line as the file has it.
+    result = apply_edits(JAVA, [Edit("repo.save(order);", "repo.save(order);\n            audit(order);")])
+    assert "            repo.save(order);\n            audit(order);\n        }" in result.content
+    # Written relative to the quoted line instead (less indented than the file): indented like it.
+    relative = apply_edits(JAVA, [Edit("repo.save(order);", "repo.save(order);\naudit(order);")])
+    assert relative.content == result.content
+
+
+def test_context_lines_keep_the_files_exact_text() -> None:
+    content = "a();\t \n  b();\n"
+    result = apply_edits(content, [Edit("a();\n  b();\n", "a();\n  c();\n")])
+    assert result.content == "a();\t \n  c();\n"
+
+
+def test_an_edit_that_only_changes_trailing_whitespace_changes_nothing() -> None:
+    result = apply_edits(JAVA, [Edit("    OrderRepository repo;\n", "    OrderRepository repo;   \n")])
+    assert result.failed[0].reason == "edit changes nothing"
+    assert result.content == JAVA
+
+
+def test_a_whole_line_quoted_without_its_newline_is_not_ambiguous_with_a_longer_line() -> None:
+    content = "  http://x/ns\n  http://x/ns/schema.xsd\n"
+    result = apply_edits(content, [Edit("  http://x/ns", "  https://y/ns")])
+    assert result.content == "  https://y/ns\n  http://x/ns/schema.xsd\n"
+    assert apply_edits(content, [Edit("http://x/ns/", "z")]).failed == []  # once: fine
+    assert apply_edits(content, [Edit("x/ns", "z")]).failed[0].reason == "old text matches 2 places"
+
+
+# --- several edits of one reply ---------------------------------------------------------------------
+
+
+def _statuses(result: ApplyResult) -> list[str]:
+    return [outcome.status.value for outcome in result.outcomes]
+
+
+def test_a_repeated_edit_is_already_applied_not_failed() -> None:
+    edit = Edit("@Stateless\n", "@ApplicationScoped\n", ("i1",))
+    result = apply_edits(JAVA, [edit, edit])
+    assert _statuses(result) == ["applied", "already_applied"]
+    assert result.failed == []
+    assert result.content.count("@ApplicationScoped") == 1
+
+
+def test_an_edit_another_edit_of_the_reply_covers_is_already_applied() -> None:
+    both = Edit(
+        "import javax.ejb.Stateless;\nimport javax.inject.Inject;\n",
+        "import jakarta.ejb.Stateless;\nimport jakarta.inject.Inject;\n",
+    )
+    one = Edit("import javax.inject.Inject;", "import jakarta.inject.Inject;")
+    for edits in ([both, one], [one, both]):
+        result = apply_edits(JAVA, edits)
+        assert sorted(_statuses(result)) == ["already_applied", "applied"]
+        assert result.content == JAVA.replace("import javax.", "import jakarta.")
+
+
+def test_edits_in_reverse_file_order_land() -> None:
+    edits = [
+        Edit("repo.delete(order);", "repo.remove(order);"),
+        Edit("repo.save(order);", "repo.persist(order);"),
+        Edit("import javax.ejb.Stateless;", "import jakarta.ejb.Stateless;"),
+    ]
+    result = apply_edits(JAVA, edits)
+    assert result.failed == []
+    assert result.content == apply_edits(JAVA, edits[::-1]).content
+
+
+def test_an_edit_building_on_another_lands_whatever_the_order() -> None:
+    first = Edit("import javax.ejb.Stateless;", "import jakarta.ejb.Stateless;")
+    second = Edit("import jakarta.ejb.Stateless;", "import jakarta.ejb.Singleton;")
+    for edits in ([first, second], [second, first]):
+        result = apply_edits(JAVA, edits)
+        assert result.failed == []
+        assert "import jakarta.ejb.Singleton;\nimport javax.inject.Inject;" in result.content
+
+
+def test_an_edit_whose_context_another_edit_changes_merges_with_it() -> None:
+    context = Edit(
+        "import javax.ejb.Stateless;\nimport javax.inject.Inject;\n",
+        "import jakarta.ejb.Stateless;\nimport javax.inject.Inject;\n",
+    )
+    neighbour = Edit("import javax.inject.Inject;\n", "import jakarta.inject.Inject;\n")
+    for edits in ([context, neighbour], [neighbour, context]):
+        result = apply_edits(JAVA, edits)
+        assert _statuses(result) == ["applied", "applied"]
+        assert result.content == JAVA.replace("import javax.", "import jakarta.")
+
+
+def test_two_changes_to_different_parts_of_one_line_are_both_made() -> None:
+    content = '<persistence version="2.1" xmlns="http://xmlns.jcp.org/ns">\n'
+    edits = [
+        Edit(
+            '<persistence version="2.1" xmlns="http://xmlns.jcp.org/ns">',
+            '<persistence version="3.0" xmlns="http://xmlns.jcp.org/ns">',
+        ),
+        Edit(
+            '<persistence version="2.1" xmlns="http://xmlns.jcp.org/ns">',
+            '<persistence version="2.1" xmlns="https://jakarta.ee/ns">',
+        ),
+    ]
+    result = apply_edits(content, edits)
+    assert result.content == '<persistence version="3.0" xmlns="https://jakarta.ee/ns">\n'
+
+
+def test_a_replacement_covers_a_deletion_of_the_same_line() -> None:
+    edits = [Edit("@Stateless\n", ""), Edit("@Stateless\n", "@ApplicationScoped\n")]
+    result = apply_edits(JAVA, edits)
+    assert _statuses(result) == ["already_applied", "applied"]
+    assert "@ApplicationScoped\npublic class" in result.content
+
+
+def test_overlapping_deletions_delete_every_line_either_names() -> None:
+    content = "a\nb\nc\nd\n"
+    result = apply_edits(content, [Edit("a\nb\n", ""), Edit("b\nc\n", "")])
+    assert result.content == "d\n"
+    assert _statuses(result) == ["applied", "applied"]
+
+
+# --- the change is already there (an earlier attempt or run) ----------------------------------------
+
+
+def test_an_insertion_sent_again_is_already_in_place() -> None:
+    edit = Edit("import javax.inject.Inject;\n", "import javax.inject.Inject;\nimport javax.inject.Named;\n")
+    once = apply_edits(JAVA, [edit])
+    twice = apply_edits(once.content, [edit])
+    assert _statuses(twice) == ["already_applied"]
+    assert twice.content == once.content
+
+
+def test_an_edit_made_by_an_earlier_run_is_already_applied() -> None:
+    edit = Edit("import javax.ejb.Stateless;", "import jakarta.ejb.Stateless;")
+    done = apply_edits(JAVA, [edit]).content
+    result = apply_edits(done, [edit])
+    assert _statuses(result) == ["already_applied"]
+    assert result.failed == []
+
+
+def test_new_text_found_elsewhere_for_a_misquoted_old_text_proves_nothing() -> None:
+    # "@Stateles" is not in the file; "@Inject" is, but it does not look like what was misquoted.
+    result = apply_edits(JAVA, [Edit("@Stateles\n", "@Inject\n")])
+    assert result.failed[0].reason == "old text not found"
+
+
+def test_an_edit_applied_before_counts_as_applied_even_after_its_context_changed() -> None:
+    edit = Edit("@Stateless\npublic class OrderService {", "@ApplicationScoped\npublic class OrderService {")
+    done = apply_edits(JAVA, [edit]).content.replace("class OrderService", "class Orders")
+    assert apply_edits(done, [edit]).failed[0].reason == "old text not found"
+    again = apply_edits(done, [edit], applied_before=[edit])
+    assert _statuses(again) == ["already_applied"]
+
+
+def test_a_deletions_context_alone_does_not_show_the_deletion_was_made() -> None:
+    # The new text is context that was always there; the deleted line is not in the file to begin with.
+    result = apply_edits(JAVA, [Edit("    @Inject\n    @Named\n", "    @Inject\n")])
+    assert result.failed[0].reason == "old text not found"
+
+
+def test_new_text_next_to_a_line_the_edit_removes_is_not_the_edit_made() -> None:
+    content = "import a.B;\nimport a.C;\nclass D {}\n"
+    # Not found (the model misquoted C), and although "import a.B;" stands, "import a.C;" it would
+    # remove still follows it.
+    result = apply_edits(content, [Edit("import a.B;\nimport a.C ;\n", "import a.B;\n")])
+    assert result.failed[0].reason == "old text not found"
+
+
+def test_landings_say_which_lines_changed_and_by_which_edits() -> None:
+    edits = [
+        Edit(
+            "import javax.inject.Inject;\n", "import jakarta.inject.Inject;\nimport jakarta.inject.Named;\n"
+        ),
+        Edit("@Stateless\n", "@ApplicationScoped\n"),
+    ]
+    result = apply_edits(JAVA, edits)
+    assert [(landing.before, landing.after, landing.indices) for landing in result.landings] == [
+        ((3, 4), (3, 5), (0,)),
+        ((5, 6), (6, 7), (1,)),
+    ]

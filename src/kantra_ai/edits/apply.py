@@ -51,6 +51,7 @@ from kantra_ai.edits.model import ApplyResult, Edit, EditOutcome, EditStatus, La
 _ALREADY_SIMILARITY = 0.6
 
 _Key = tuple[tuple[str, ...], tuple[str, ...]]
+_APPLIED_BEFORE = "the same edit was applied before"
 
 
 def plan_region(content: str, first_line: int, last_line: int) -> tuple[int, int]:
@@ -90,6 +91,7 @@ def apply_edits(
     edits = list(edits)
     texts = [edit_variants(edit) for edit in edits]
     status: dict[int, EditOutcome] = {}
+    before = {text_key(edit_variants(edit)[0]) for edit in applied_before}
 
     located: list[tuple[int, Plan]] = []
     later: list[int] = []  # not found in the content as given
@@ -97,6 +99,10 @@ def apply_edits(
         refusal = trivial(edit, texts[index])
         if refusal is not None:
             status[index] = EditOutcome(edit, EditStatus.FAILED, refusal)
+            continue
+        if _repeats(doc.base, texts[index], before):
+            # Never twice: its old text may be back (another edit wrote it), its change is there.
+            status[index] = EditOutcome(edit, EditStatus.ALREADY_APPLIED, _APPLIED_BEFORE)
             continue
         found = locate(doc.base, texts[index])
         if found is None:
@@ -125,8 +131,7 @@ def apply_edits(
     if later:
         current = doc.view()
         landed = (EditStatus.APPLIED, EditStatus.ALREADY_APPLIED)
-        proven = {text_key(texts[i][0]) for i, outcome in status.items() if outcome.status in landed}
-        proven.update(text_key(edit_variants(edit)[0]) for edit in applied_before)
+        proven = {text_key(texts[i][0]) for i, outcome in status.items() if outcome.status in landed} | before
         for index in later:
             status[index] = _not_found(current, edits[index], texts[index], proven, doc)
 
@@ -149,17 +154,10 @@ def _not_found(
     any other edit, its whole new text must stand once in the content, none of the lines it removes
     or rewrites next to it, and it must be a change of this reply's or look like old_text (a
     misquoted old_text proves nothing)."""
-    window = "\n".join(line.strip() for line in view.lines[view.first : view.stop])
+    if _repeats(view, variants, proven):
+        return EditOutcome(edit, EditStatus.ALREADY_APPLIED, _APPLIED_BEFORE)
     for texts in variants:
-        # Only a line the edit adds or changes can show its change was made: a deletion's new text
-        # is context that was there all along.
-        evidence = (
-            {line.strip() for line in texts.new_lines} - {line.strip() for line in texts.old_lines} - {""}
-        )
-        if (text_key(texts) in proven or text_key(variants[0]) in proven) and all(
-            piece in window for piece in evidence
-        ):
-            return EditOutcome(edit, EditStatus.ALREADY_APPLIED, "the same edit was applied before")
+        evidence = _evidence(texts)
         if not evidence:
             continue
         found = find_match(view, edit_texts(texts.new, texts.new))
@@ -174,6 +172,21 @@ def _not_found(
             return EditOutcome(edit, EditStatus.ALREADY_APPLIED, "its new text is already in the file")
     closest = closest_lines(view, list(variants[-1].old_lines))
     return EditOutcome(edit, EditStatus.FAILED, "old text not found", closest)
+
+
+def _evidence(texts: EditTexts) -> set[str]:
+    """The lines (or parts of lines) the edit adds or changes, stripped: only they can show its
+    change was made; a deletion's new text is context that was there all along."""
+    return {line.strip() for line in texts.new_lines} - {line.strip() for line in texts.old_lines} - {""}
+
+
+def _repeats(view: View, variants: list[EditTexts], proven: set[_Key]) -> bool:
+    """Whether the edit is one made before (`proven`) whose change stands in the window: what it
+    adds or changes is there (found as text: an edit quoting part of a line adds part of one)."""
+    if text_key(variants[0]) not in proven:
+        return False
+    window = "\n".join(line.strip() for line in view.lines[view.first : view.stop])
+    return any(all(piece in window for piece in _evidence(texts)) for texts in variants)
 
 
 def _still_there(view: View, texts: EditTexts, first: int, stop: int) -> bool:

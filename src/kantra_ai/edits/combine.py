@@ -130,8 +130,12 @@ def apply_hunks(base: list[str], first: int, stop: int, hunks: list[tuple[Hunk, 
 @dataclass
 class _Accepted:
     hunk: Hunk
-    owner: int
+    owners: set[int]  # the edits whose change this is: several when their changes merged
     order: int
+
+    @property
+    def owner(self) -> int:
+        return min(self.owners)
 
 
 class _Conflict(Exception):
@@ -166,30 +170,46 @@ def compose(doc: Document, edits: list[Edit], located: list[tuple[int, Plan]]) -
     for group in _overlapping(remaining):
         while True:
             try:
-                accepted, contributed = _combine(doc.base.lines, group)
+                _combine(doc.base.lines, group)
                 break
             except _Conflict as conflict:  # edits that agree in pairs but not all together
                 late, other = max(conflict.first, conflict.second), min(conflict.first, conflict.second)
                 reason = _conflict_reason(edits[other], conflict.line)
                 outcomes[late] = EditOutcome(edits[late], EditStatus.FAILED, reason)
                 group = [item for item in group if item[0] != late]
-        owners = [index for index, _ in group if contributed[index]]
+        kept = _needed(doc.base.lines, group)
         for index, _ in group:
-            if not contributed[index]:
-                outcomes[index] = EditOutcome(
-                    edits[index],
-                    EditStatus.ALREADY_APPLIED,
-                    "another edit of this reply already makes this change",
-                )
-            else:
+            if any(index == k for k, _ in kept):
                 outcomes[index] = EditOutcome(edits[index], EditStatus.APPLIED)
-        if not owners:
-            continue
-        plans = [plan for index, plan in group if contributed[index]]
-        first, stop = min(p.first for p in plans), max(p.stop for p in plans)
+            else:
+                reason = "another edit of this reply already makes this change"
+                outcomes[index] = EditOutcome(edits[index], EditStatus.ALREADY_APPLIED, reason)
+        accepted = _combine(doc.base.lines, kept)
+        first, stop = min(p.first for _, p in kept), max(p.stop for _, p in kept)
         lines = apply_hunks(doc.base.lines, first, stop, [(a.hunk, a.order) for a in accepted])
-        doc.add(Block(first, stop, lines, owners))
+        doc.add(Block(first, stop, lines, [index for index, _ in kept]))
     return outcomes
+
+
+def _needed(base: list[str], group: list[tuple[int, Plan]]) -> list[tuple[int, Plan]]:
+    """The edits of the group without those the others make redundant (the combined lines are the
+    same without them). Later edits go first: of two identical edits, the first one stays."""
+    first, stop = min(p.first for _, p in group), max(p.stop for _, p in group)
+
+    def result(plans: list[tuple[int, Plan]]) -> list[str] | None:
+        try:
+            accepted = _combine(base, plans)
+        except _Conflict:
+            return None
+        return apply_hunks(base, first, stop, [(a.hunk, a.order) for a in accepted])
+
+    kept = list(group)
+    full = result(kept)
+    for item in reversed(group):
+        trial = [k for k in kept if k[0] != item[0]]
+        if trial and result(trial) == full:
+            kept = trial
+    return kept
 
 
 def _conflict_reason(other: Edit, line: int) -> str:
@@ -215,70 +235,77 @@ def _overlapping(located: list[tuple[int, Plan]]) -> list[list[tuple[int, Plan]]
     return [sorted(group, key=lambda item: item[0]) for group in groups]
 
 
-def _combine(base: list[str], group: list[tuple[int, Plan]]) -> tuple[list[_Accepted], dict[int, bool]]:
-    """The hunks of the group's plans together, and whether each plan added anything; _Conflict if two
-    of them change the same lines differently."""
+def _combine(base: list[str], group: list[tuple[int, Plan]]) -> list[_Accepted]:
+    """The hunks of the group's plans together; _Conflict if two of them change the same lines
+    differently."""
     accepted: list[_Accepted] = []
-    contributed: dict[int, bool] = {}
     for index, plan in group:
-        contributed[index] = False
         for hunk in plan.hunks:
-            contributed[index] |= _accept(base, accepted, hunk, index)
-    return accepted, contributed
+            _accept(base, accepted, hunk, index)
+    return accepted
 
 
-def _accept(base: list[str], accepted: list[_Accepted], hunk: Hunk, owner: int) -> bool:
-    touching = [a for a in accepted if a.owner != owner and _touch(a.hunk, hunk)]
+def _accept(base: list[str], accepted: list[_Accepted], hunk: Hunk, owner: int) -> None:
+    """Add `hunk` of edit `owner`: on its own, merged into an accepted one, or covered by it."""
+    touching = [a for a in accepted if owner not in a.owners and _touch(a.hunk, hunk)]
     if not touching:
         # An insertion next to another edit's replacement that starts (or ends) with the same lines
         # is that same change, aligned differently.
         for other in accepted:
-            if other.owner == owner:
+            if owner in other.owners:
                 continue
             if _edge_holds(other.hunk, hunk):
-                return False
+                return
             if _edge_holds(hunk, other.hunk):
-                other.hunk = hunk
-                return True
-        accepted.append(_Accepted(hunk, owner, len(accepted)))
-        return True
+                other.hunk, other.owners = hunk, {owner}
+                return
+        accepted.append(_Accepted(hunk, {owner}, len(accepted)))
+        return
     if len(touching) > 1:
         raise _Conflict(touching[0].owner, owner, hunk.start)
     other = touching[0]
-    if other.hunk == hunk:
-        return False
     mine, theirs = hunk, other.hunk
+    if mine == theirs:
+        return
     if mine.start == mine.stop and theirs.start == theirs.stop:  # two insertions at one place
         if contains(list(theirs.lines), list(mine.lines)):
-            return False
+            return
         if contains(list(mine.lines), list(theirs.lines)):
-            other.hunk = mine
-            return True
-        accepted.append(_Accepted(hunk, owner, len(accepted)))
-        return True
+            other.hunk, other.owners = mine, {owner}
+            return
+        accepted.append(_Accepted(hunk, {owner}, len(accepted)))
+        return
     same_lines = (mine.start, mine.stop) == (theirs.start, theirs.stop)
     if same_lines and mine.stop - mine.start == 1 and len(mine.lines) == len(theirs.lines) == 1:
         merged = _merge_line(base[mine.start], theirs.lines[0], mine.lines[0])
         if merged is None:
             raise _Conflict(other.owner, owner, mine.start)
-        if merged == theirs.lines[0]:
-            return False
-        other.hunk = Hunk(mine.start, mine.stop, (merged,))
-        return True
+        _take(other, Hunk(mine.start, mine.stop, (merged,)), mine, owner)
+        return
     if not mine.lines and not theirs.lines and mine.start < mine.stop and theirs.start < theirs.stop:
         # Overlapping deletions: every line either names goes.
         union = Hunk(min(mine.start, theirs.start), max(mine.stop, theirs.stop), ())
-        grew = union != theirs
-        other.hunk = union
-        return grew
+        _take(other, union, mine, owner)
+        return
     # One replaces lines within the other's, with lines the other's replacement holds (a deletion is
     # held by anything): the larger one says everything the smaller one does.
     if _covers(theirs, mine):
-        return False
+        return
     if _covers(mine, theirs):
-        other.hunk = mine
-        return True
+        other.hunk, other.owners = mine, {owner}
+        return
     raise _Conflict(other.owner, owner, max(mine.start, theirs.start))
+
+
+def _take(other: _Accepted, combined: Hunk, mine: Hunk, owner: int) -> None:
+    """`other` becomes `combined`, the merge of its hunk and edit `owner`'s `mine`."""
+    if combined == other.hunk:
+        return  # mine said nothing new
+    if combined == mine:
+        other.owners = {owner}  # mine says everything other's said
+    else:
+        other.owners.add(owner)
+    other.hunk = combined
 
 
 def _edge_holds(replacement: Hunk, insertion: Hunk) -> bool:

@@ -111,8 +111,8 @@ def _without_line_numbers(old: str, new: str) -> tuple[str, str] | None:
             return None
         numbers.append(number)
         stripped_old.append(match.group(2))
-    if not numbers:
-        return None
+    if not numbers or not any(line.strip() for line in stripped_old):
+        return None  # nothing but numbers: they are the text, not a column in front of it
     low, high = numbers[0] - 1, numbers[-1] + new.count("\n") + 1
     stripped_new: list[str] = []
     for row in new.split("\n"):

@@ -1,0 +1,202 @@
+"""The integrity gate: what parses but is wrong; and the checked application that runs both gates.
+
+`check_integrity` is given what an application reports (content before and after, where the edits
+landed) and trusts none of it. The cases here are what the old literal splice produced, and what a
+model's own text can do, which no application logic can undo.
+"""
+
+from __future__ import annotations
+
+from kantra_ai.edits.checked import apply_checked
+from kantra_ai.edits.integrity import check_integrity
+from kantra_ai.edits.model import Edit, EditStatus, Landing
+
+JAVA = """\
+package com.example;
+
+import javax.ejb.Stateless;
+import java.util.List;
+
+@Stateless
+public class OrderService {
+    private List<String> names;
+}
+"""
+
+POM = """\
+<project>
+  <dependencies>
+    <dependency>
+      <groupId>javax</groupId>
+      <artifactId>javaee-api</artifactId>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+
+def _landing(before: tuple[int, int], after: tuple[int, int], *edits: Edit) -> Landing:
+    return Landing(before, after, edits, tuple(range(len(edits))))
+
+
+def _reasons(path: str, before: str, after: str, *landings: Landing) -> list[str]:
+    return [problem.reason for problem in check_integrity(path, before, after, landings)]
+
+
+def test_a_correct_edit_has_no_problems() -> None:
+    edit = Edit("import javax.ejb.Stateless;\n", "import jakarta.ejb.Stateless;\n")
+    after = JAVA.replace("javax.ejb", "jakarta.ejb")
+    assert _reasons("A.java", JAVA, after, _landing((2, 3), (2, 3), edit)) == []
+
+
+def test_lines_glued_by_a_literal_splice_are_caught() -> None:
+    # What the old application made of the issue's reply, and reported as a one-line landing.
+    edit = Edit("import javax.ejb.Stateless;\n", "import jakarta.ejb.Stateless;")
+    after = JAVA.replace("import javax.ejb.Stateless;\n", "import jakarta.ejb.Stateless;")
+    reasons = _reasons("A.java", JAVA, after, _landing((2, 3), (2, 3), edit))
+    assert reasons == [
+        "line 4 changed although no edit named it: 'import java.util.List;' became ''",
+        "line 3 joins two lines into one: 'import jakarta.ejb.Stateless;import java.util.List;'",
+        # Glued behind another statement, it is no import any more.
+        "import java.util.List was removed but List is still used (line 7)",
+    ]
+
+
+def test_an_annotation_run_into_its_declaration_is_caught() -> None:
+    edit = Edit("@Stateless\npublic class OrderService {", "@ApplicationScopedpublic class OrderService {")
+    after = JAVA.replace("@Stateless\npublic", "@ApplicationScopedpublic")
+    reasons = _reasons("A.java", JAVA, after, _landing((5, 7), (5, 6), edit))
+    assert reasons == ["line 6 joins two lines into one: '@ApplicationScopedpublic class OrderService {'"]
+
+
+def test_a_join_the_edit_writes_with_a_space_is_its_own_business() -> None:
+    edit = Edit("@Stateless\npublic class OrderService {", "@ApplicationScoped public class OrderService {")
+    after = JAVA.replace("@Stateless\npublic", "@ApplicationScoped public")
+    assert _reasons("A.java", JAVA, after, _landing((5, 7), (5, 6), edit)) == []
+
+
+def test_a_join_that_was_in_the_file_already_is_not_held_against_an_edit() -> None:
+    before = JAVA.replace("    private List<String> names;", "    int a; int b;")
+    edit = Edit("    int a; int b;", "    long a; int b;")
+    after = before.replace("int a;", "long a;")
+    assert _reasons("A.java", before, after, _landing((7, 8), (7, 8), edit)) == []
+
+
+def test_xml_tags_of_two_lines_glued_into_one_are_caught() -> None:
+    edit = Edit("      <groupId>javax</groupId>\n", "      <groupId>jakarta.platform</groupId>")
+    after = POM.replace(
+        "      <groupId>javax</groupId>\n      <artifactId>",
+        "      <groupId>jakarta.platform</groupId><artifactId>",
+    )
+    reasons = _reasons("pom.xml", POM, after, _landing((3, 4), (3, 4), edit))
+    assert reasons[-1] == (
+        "line 4 joins two lines into one: '<groupId>jakarta.platform</groupId><artifactId>javaee-api...'"
+    )
+
+
+def test_a_line_count_the_edit_text_does_not_explain_is_caught() -> None:
+    # Told to replace one line with one line, the lines came out two: a line was added unasked.
+    edit = Edit("@Stateless\n", "@ApplicationScoped\n")
+    after = JAVA.replace("@Stateless\n", "@ApplicationScoped\n\n")
+    reasons = _reasons("A.java", JAVA, after, _landing((5, 6), (5, 7), edit))
+    assert reasons == ["line 6: the line count changed by +1, but the edit text says +0"]
+
+
+def test_a_line_changed_outside_every_landing_is_caught() -> None:
+    edit = Edit("@Stateless\n", "@ApplicationScoped\n")
+    after = JAVA.replace("@Stateless", "@ApplicationScoped").replace("names", "labels")
+    reasons = _reasons("A.java", JAVA, after, _landing((5, 6), (5, 6), edit))
+    assert reasons == [
+        "line 8 changed although no edit named it: 'private List<String> names;' became "
+        "'private List<String> labels;'"
+    ]
+
+
+def test_an_import_removed_while_its_name_is_still_used_is_caught() -> None:
+    edit = Edit("import java.util.List;\n", "")
+    after = JAVA.replace("import java.util.List;\n", "")
+    problems = check_integrity("A.java", JAVA, after, [_landing((3, 4), (3, 3), edit)])
+    assert [p.reason for p in problems] == [
+        "import java.util.List was removed but List is still used (line 7)"
+    ]
+    assert problems[0].edits == (0,)
+
+
+def test_a_removed_import_whose_name_another_import_provides_is_fine() -> None:
+    edit = Edit("import javax.ejb.Stateless;\n", "import jakarta.ejb.Stateless;\n")
+    after = JAVA.replace("javax.ejb", "jakarta.ejb")
+    assert _reasons("A.java", JAVA, after, _landing((2, 3), (2, 3), edit)) == []
+
+
+def test_a_removed_import_named_only_in_comments_and_strings_is_fine() -> None:
+    before = JAVA.replace("    private List<String> names;", '    // a List of names\n    String s = "List";')
+    edit = Edit("import java.util.List;\n", "")
+    after = before.replace("import java.util.List;\n", "")
+    assert _reasons("A.java", before, after, _landing((3, 4), (3, 3), edit)) == []
+
+
+def test_with_a_wildcard_import_a_removed_name_is_not_judged() -> None:
+    before = JAVA.replace("import java.util.List;", "import java.util.List;\nimport java.util.*;")
+    edit = Edit("import java.util.List;\n", "")
+    after = before.replace("import java.util.List;\n", "")
+    assert _reasons("A.java", before, after, _landing((3, 4), (3, 3), edit)) == []
+
+
+# --- both gates behind one call ----------------------------------------------------------------------
+
+
+def test_checked_apply_refuses_an_edit_whose_own_text_glues_two_statements() -> None:
+    glued = Edit(
+        "import javax.ejb.Stateless;\nimport java.util.List;\n",
+        "import jakarta.ejb.Stateless;import java.util.List;\n",
+        ("i1",),
+    )
+    fine = Edit("    private List<String> names;", "    private List<String> labels;", ("i2",))
+    result = apply_checked("A.java", JAVA, [glued, fine])
+    assert [o.status for o in result.outcomes] == [EditStatus.FAILED, EditStatus.APPLIED]
+    assert result.failed[0].reason == (
+        "line 3 joins two lines into one: 'import jakarta.ejb.Stateless;import java.util.List;'"
+    )
+    assert result.content == JAVA.replace("names", "labels")
+    assert [landing.indices for landing in result.landings] == [(1,)]
+
+
+def test_checked_apply_refuses_removing_an_import_that_is_still_used() -> None:
+    remove = Edit("import java.util.List;\n", "", ("i1",))
+    annotation = Edit("@Stateless", "@ApplicationScoped", ("i2",))
+    result = apply_checked("A.java", JAVA, [remove, annotation])
+    assert [o.status for o in result.outcomes] == [EditStatus.FAILED, EditStatus.APPLIED]
+    assert result.failed[0].reason == "import java.util.List was removed but List is still used (line 7)"
+    assert result.content == JAVA.replace("@Stateless", "@ApplicationScoped")
+
+
+def test_checked_apply_blames_only_the_edit_that_breaks_the_syntax() -> None:
+    breaks = Edit("    private List<String> names;", "    private List<String> names", ("i1",))
+    fine = Edit("@Stateless", "@ApplicationScoped", ("i2",))
+    result = apply_checked("A.java", JAVA, [breaks, fine])
+    assert [o.status for o in result.outcomes] == [EditStatus.FAILED, EditStatus.APPLIED]
+    assert result.failed[0].reason.startswith("the edited file no longer parses: line 8")
+    assert result.content == JAVA.replace("@Stateless", "@ApplicationScoped")
+
+
+def test_checked_apply_refuses_every_edit_when_only_their_combination_breaks_the_syntax() -> None:
+    content = (
+        "class A {\n    void f() {\n        if (c) {\n            x();\n        }\n        y();\n    }\n}\n"
+    )
+    # Each is valid alone; together a statement stands between the if and its else.
+    add_else = Edit("        y();\n", "        else y();\n")
+    add_call = Edit("            x();\n        }\n", "            x();\n        }\n        z();\n")
+    for alone in (add_else, add_call):
+        assert apply_checked("A.java", content, [alone]).applied == [alone]
+    result = apply_checked("A.java", content, [add_else, add_call])
+    assert result.content == content
+    assert [o.reason for o in result.outcomes] == [
+        "the edited file no longer parses: line 7, column 15: missing ';'"
+    ] * 2
+
+
+def test_checked_apply_keeps_already_applied_edits_and_order() -> None:
+    edit = Edit("@Stateless", "@ApplicationScoped", ("i1",))
+    result = apply_checked("A.java", JAVA, [edit, edit])
+    assert [o.status for o in result.outcomes] == [EditStatus.APPLIED, EditStatus.ALREADY_APPLIED]
+    assert result.failed == []
