@@ -518,11 +518,13 @@ def test_a_deletions_context_alone_does_not_show_the_deletion_was_made() -> None
 
 
 def test_new_text_next_to_a_line_the_edit_removes_is_not_the_edit_made() -> None:
-    content = "import a.B;\nimport a.C;\nclass D {}\n"
-    # Not found (the model misquoted C), and although "import a.B;" stands, "import a.C;" it would
-    # remove still follows it.
-    result = apply_edits(content, [Edit("import a.B;\nimport a.C ;\n", "import a.B;\n")])
+    # The edit renames B and removes C. B is renamed already (by someone else), C is still there:
+    # finding the new text does not make this edit's change made.
+    edit = Edit("import a.B;\nimport a.C;\n", "import a.B2;\n")
+    result = apply_edits("import a.B2;\nimport a.C;\nclass D {}\n", [edit])
     assert result.failed[0].reason == "old text not found"
+    # With C gone as well, the change is there.
+    assert _statuses(apply_edits("import a.B2;\nclass D {}\n", [edit])) == ["already_applied"]
 
 
 def test_landings_say_which_lines_changed_and_by_which_edits() -> None:

@@ -176,8 +176,12 @@ def _not_found(
 
 def _evidence(texts: EditTexts) -> set[str]:
     """The lines (or parts of lines) the edit adds or changes, stripped: only they can show its
-    change was made; a deletion's new text is context that was there all along."""
-    return {line.strip() for line in texts.new_lines} - {line.strip() for line in texts.old_lines} - {""}
+    change was made. A deletion's new text is context that was there all along, and a line that is
+    part of one of old_text's (cut short) is that old line."""
+    old = [line.strip() for line in texts.old_lines]
+    return {
+        line.strip() for line in texts.new_lines if line.strip() and not any(line.strip() in o for o in old)
+    }
 
 
 def _repeats(view: View, variants: list[EditTexts], proven: set[_Key]) -> bool:
