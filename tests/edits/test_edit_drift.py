@@ -1,13 +1,14 @@
 """The fidelity fuzzer: replies drifted the way models drift them land exactly or are refused cleanly.
 
 Edits come from the bundled examples (app against expected) and from changes generated for the
-realistic files in `corpus/`; `drift.py` perturbs them (see its kinds) and knows the intended file
-for any set of edits that land. Each reply goes through `apply_checked`, the edit library as the
-engine uses it (application, syntax gate, integrity gate). The only acceptable outcome for every edit
-is: it landed and the file is exactly as intended, or it was refused and changed nothing.
+realistic files in `tests/data/edit-corpus/`; `testing/drift.py` perturbs them (see its kinds) and
+knows the intended file for any set of edits that land. Each reply goes through `apply_checked`, the
+edit library as the engine will use it (application, syntax gate, integrity gate). The only
+acceptable outcome for every edit: it landed and the file is exactly as intended, or it was refused
+and changed nothing.
 
 The default run is a few hundred replies; `pytest --hypothesis-profile=fuzz tests/edits/test_edit_drift.py`
-runs tens of thousands. `python -m tests.edits.drift` prints the table per drift kind.
+runs tens of thousands. `python -m testing.drift` prints the table per drift kind.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.edits.drift import (
+
+from kantra_ai.edits.checked import apply_checked
+from kantra_ai.edits.model import EditStatus
+from testing.drift import (
     KINDS,
     Case,
     canonical,
@@ -29,9 +33,6 @@ from tests.edits.drift import (
     judge,
     measure,
 )
-
-from kantra_ai.edits.checked import apply_checked
-from kantra_ai.edits.model import EditStatus
 
 EXAMPLES = example_cases()
 CORPUS = corpus_files()

@@ -1,16 +1,18 @@
-"""Edits drifted the way models drift them, for the fidelity fuzzer (`test_edit_drift.py`).
+"""Edits drifted the way models drift them, for the fidelity fuzzer (`tests/edits/test_edit_drift.py`).
 
 A *case* is a file and the correct change to it as line operations (from `examples/*/app` against
-`examples/*/expected`, or generated for the realistic files in `corpus/`). A *canonical edit* per
-operation says that change the way the protocol asks: whole lines copied verbatim, unique. A *drift*
-rewrites an edit the way real models do. Every edit knows which operations it performs, so the
-intended file for any set of landed edits is known without asking the product.
+`examples/*/expected`, or generated for the realistic files in `tests/data/edit-corpus/`). A
+*canonical edit* per operation says that change the way the protocol asks: whole lines copied
+verbatim, unique. A *drift* rewrites an edit the way real models do. Every edit knows which
+operations it performs, so the intended file for any set of landed edits is known without asking
+the product.
 
 This is a test double: it splits lines, counts matches and computes intended files on its own,
-sharing nothing with `kantra_ai.edits` but the `Edit` type.
+sharing nothing with `kantra_ai.edits` but its data types (and, in `measure`, the function under
+test, `apply_checked`).
 
-As a script it prints the fidelity table (see the README's "Testing" section):
-`.venv/bin/python -m tests.edits.drift --replies 2000`.
+As a script it prints the fidelity table per drift kind (README, "Set up and run"):
+`.venv/bin/python -m testing.drift --replies 2000`.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from pathlib import Path
 
 from kantra_ai.edits.model import ApplyResult, Edit, EditStatus
 
-REPO = Path(__file__).resolve().parents[2]
-CORPUS = Path(__file__).resolve().parent / "corpus"
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO / "tests" / "data" / "edit-corpus"
 
 # Per edit. Each has a docstring below saying what a model does.
 EDIT_KINDS = (
@@ -249,7 +251,7 @@ def generated_case(path: Path, rng: random.Random) -> Case:
     for owner, op in candidates[: rng.randint(1, 8) * 2]:
         chosen.setdefault(owner, op)
     ops = sorted(chosen.values(), key=lambda op: (op.start, op.stop))
-    return Case(f"corpus/{path.name}", path.name, original, tuple(ops))
+    return Case(f"edit-corpus/{path.name}", path.name, original, tuple(ops))
 
 
 # --- canonical and drifted edits ------------------------------------------------------------------------
@@ -292,9 +294,21 @@ def canonical(case: Case, index: int) -> Sent:
     return Sent(Edit(old, new, (f"op-{index}",)), frozenset({index}), (first, stop))
 
 
-def _with(sent: Sent, old: str, new: str, kind: str, **changes: object) -> Sent:
-    edit = Edit(old, new, sent.edit.incident_ids)
-    return replace(sent, edit=edit, kinds=(*sent.kinds, kind), **changes)  # type: ignore[arg-type]
+def _with(
+    sent: Sent,
+    old: str,
+    new: str,
+    kind: str,
+    *,
+    ops: frozenset[int] | None = None,
+    span: tuple[int, int] | None = None,
+) -> Sent:
+    return Sent(
+        Edit(old, new, sent.edit.incident_ids),
+        sent.ops if ops is None else ops,
+        sent.span if span is None else span,
+        (*sent.kinds, kind),
+    )
 
 
 def _map_lines(text: str, change: Callable[[int, str], str]) -> str:
