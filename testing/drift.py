@@ -21,6 +21,7 @@ import argparse
 import difflib
 import random
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -644,6 +645,7 @@ class Tally:
     landed: int = 0
     refused: int = 0
     wrong_replies: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)  # why drifted edits were refused
 
 
 def measure(replies: int, rate: float, kinds: Sequence[str], seed: int) -> Tally:
@@ -661,11 +663,13 @@ def measure(replies: int, rate: float, kinds: Sequence[str], seed: int) -> Tally
         result = apply_checked(case.path, case.original, [s.edit for s in sents])
         judgement = judge(case, sents, result)
         tally.wrong_replies += bool(judgement.problems)
-        for sent, landed in zip(sents, judgement.landed, strict=True):
+        for sent, landed, outcome in zip(sents, judgement.landed, result.outcomes, strict=True):
             if set(sent.kinds) & set(kinds):
                 tally.edits += 1
                 tally.landed += landed
                 tally.refused += not landed
+                if not landed:
+                    tally.reasons[re.sub(r"\d+", "N", outcome.reason.split(":")[0])] += 1
     return tally
 
 
@@ -673,6 +677,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--replies", type=int, default=1000, help="replies per row")
     parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--reasons", action="store_true", help="also list why drifted edits were refused")
     args = parser.parse_args()
     print("| drift | drifted edits | landed exactly | refused cleanly | replies with a wrong result |")
     print("|---|---:|---:|---:|---:|")
@@ -682,6 +687,9 @@ def main() -> None:
         share = tally.landed / tally.edits if tally.edits else 1.0
         landed = f"{tally.landed} ({share:.1%})"
         print(f"| {name} | {tally.edits} | {landed} | {tally.refused} | {tally.wrong_replies} |")
+        if args.reasons:
+            for reason, count in tally.reasons.most_common():
+                print(f"|  refused: {reason} | | | {count} | |")
 
 
 if __name__ == "__main__":

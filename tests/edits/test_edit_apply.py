@@ -471,6 +471,16 @@ def test_a_replacement_covers_a_deletion_of_the_same_line() -> None:
     assert "@ApplicationScoped\npublic class" in result.content
 
 
+def test_a_deletion_spanning_a_line_another_edit_replaces_takes_the_replacement() -> None:
+    content = "a\nb\nc\nd\n"
+    # One edit: b becomes X (written as b -> X after the context line a). The other: b and c go.
+    edits = [Edit("a\nb\n", "a\nX\n"), Edit("b\nc\n", "")]
+    for order in (edits, edits[::-1]):
+        result = apply_edits(content, order)
+        assert result.content == "a\nX\nd\n"
+        assert result.failed == []
+
+
 def test_overlapping_deletions_delete_every_line_either_names() -> None:
     content = "a\nb\nc\nd\n"
     result = apply_edits(content, [Edit("a\nb\n", ""), Edit("b\nc\n", "")])

@@ -294,8 +294,10 @@ async def _execute(
                 stage_observer = job.stage_observer(stage)
                 # The first stage was batched up front; later ones again now, from the files as the
                 # earlier stages left them (windows and line numbers follow their edits).
-                batches = first[stage.id] if number == 0 or paced is None else plan_batches(
-                    stage.incidents, options.input_dir, limits.batch, prompts
+                batches = (
+                    first[stage.id]
+                    if number == 0 or paced is None
+                    else plan_batches(stage.incidents, options.input_dir, limits.batch, prompts)
                 )
                 _record_unreadable(batches, stage, stage_observer, run)
                 if paced is not None and batches.request_count:

@@ -61,7 +61,6 @@ app = typer.Typer(
 )
 
 
-
 def _version(value: bool) -> None:
     if value:
         # The interpreter too: "works on my machine" reports need to say which Python it was.

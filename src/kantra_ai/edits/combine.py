@@ -287,6 +287,12 @@ def _accept(base: list[str], accepted: list[_Accepted], hunk: Hunk, owner: int) 
         union = Hunk(min(mine.start, theirs.start), max(mine.stop, theirs.stop), ())
         _take(other, union, mine, owner)
         return
+    for deletion, replacement in ((mine, theirs), (theirs, mine)):
+        if not deletion.lines and replacement.lines and _within(replacement, deletion):
+            # Lines one edit deletes, some of which the other replaces: all go, the replacement
+            # stands in their place.
+            _take(other, Hunk(deletion.start, deletion.stop, replacement.lines), mine, owner)
+            return
     # One replaces lines within the other's, with lines the other's replacement holds (a deletion is
     # held by anything): the larger one says everything the smaller one does.
     if _covers(theirs, mine):
@@ -324,13 +330,12 @@ def _edge_holds(replacement: Hunk, insertion: Hunk) -> bool:
     return False
 
 
+def _within(inner: Hunk, outer: Hunk) -> bool:
+    return outer.start <= inner.start and inner.stop <= outer.stop and inner.start < inner.stop
+
+
 def _covers(outer: Hunk, inner: Hunk) -> bool:
-    return (
-        outer.start <= inner.start
-        and inner.stop <= outer.stop
-        and inner.start < inner.stop
-        and contains(list(outer.lines), list(inner.lines))
-    )
+    return _within(inner, outer) and contains(list(outer.lines), list(inner.lines))
 
 
 def _touch(a: Hunk, b: Hunk) -> bool:

@@ -48,6 +48,8 @@ DEFAULT_THRESHOLDS: Mapping[Complexity, float] = MappingProxyType(
 )
 # How the reason of a fix applied below its threshold (warn-and-apply) starts.
 APPLIED_BELOW_THRESHOLD = "applied although"
+
+
 def parse_threshold_overrides(text: str) -> dict[Complexity, float]:
     """`"trivial=0.7,high=0.9"` -> {TRIVIAL: 0.7, HIGH: 0.9}; ValueError (one line) on bad input."""
     allowed = ", ".join(c.value for c in Complexity)

@@ -46,6 +46,7 @@ OPENAI_MIN_CACHEABLE_TOKENS = 1024  # automatic caching starts at 1024 tokens, i
 # they pay off as soon as one 5 m entry would have had to be rewritten).
 ONE_HOUR_TTL_AFTER_SECONDS = 240.0
 
+
 def min_cacheable_tokens(model: str, *, protocol: str = "anthropic") -> int:
     """The shortest prefix `model` caches; prefixes below it are processed (and billed) in full."""
     if protocol != "anthropic":

@@ -158,4 +158,3 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("runs, incidents, outcomes, requests, replies and writes", script(V1_TABLES)),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-
