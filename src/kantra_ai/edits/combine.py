@@ -2,16 +2,20 @@
 
 Every edit is located in the content as given (`locate.py`), so the order of a reply does not
 matter. Edits whose named lines overlap are combined hunk by hunk:
-- identical changes count once (a repeated edit, or one another edit of the reply covers, is then
-  "already applied");
+- identical changes count once;
 - two changes of one line to different parts of it are both made (token by token: a namespace and
   a schema location on one XML line);
 - a replacement that holds everything another one says covers it: the same lines replaced by one
   edit and deleted by another, or replaced with lines one of which the other wrote; an insertion next
   to a replacement that starts (ends) with the inserted lines is that replacement;
-- overlapping deletions delete every line either names; insertions at one place are kept in order;
+- lines one edit deletes all go, and a replacement of some of them by the other stands in their
+  place; insertions at one place are kept in order;
 - anything else is a conflict: both edits are refused, each naming the other, because making one of
   them would leave a file neither described.
+
+An edit the others make redundant (the combined lines are the same without it) is "already
+applied": a repeated edit, or one another edit of the reply covers. Of two identical edits, the
+first one is the applied one, whatever their order in the file.
 
 An edit not found in the content as given may build on another edit of the reply: it is located in
 the current lines and `Document.merge` folds it into the blocks it touches.
@@ -47,6 +51,7 @@ class Document:
     def __init__(self, view: View) -> None:
         self.base = view
         self.blocks: list[Block] = []  # sorted, not overlapping
+        self._view: View | None = view  # the current lines, until a block changes them
 
     def current_lines(self) -> list[str]:
         out: list[str] = []
@@ -62,9 +67,12 @@ class Document:
         return sum(len(b.lines) - (b.stop - b.first) for b in self.blocks)
 
     def view(self) -> View:
-        return View(
+        if self._view is not None:
+            return self._view
+        self._view = View(
             self.current_lines(), self.base.final_newline, self.base.first, self.base.stop + self.delta()
         )
+        return self._view
 
     def positions(self) -> list[int]:
         """Where each block starts in the current lines."""
@@ -112,6 +120,7 @@ class Document:
     def add(self, block: Block) -> None:
         position = bisect.bisect_left([b.first for b in self.blocks], block.first)
         self.blocks.insert(position, block)
+        self._view = None
 
 
 def apply_hunks(base: list[str], first: int, stop: int, hunks: list[tuple[Hunk, int]]) -> list[str]:

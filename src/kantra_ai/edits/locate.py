@@ -19,7 +19,9 @@ did: after an exact match, the first line gets the indentation before the match 
 written (when old_text is a single line quoted without its indentation, lines after it that are
 indented less than the file's line are relative to it); after a tolerant match, each changed line
 takes the indentation of the file line it stands for (the one it replaces, or the one above an
-inserted line), converting tabs and spaces the way the match did. Replaced blocks are split around
+inserted line), converting tabs and spaces the way the match did (again, after a single line quoted
+with less indentation than the file's, lines written with the file's indentation are as written).
+An edit left changing nothing is refused ("edit changes nothing"). Replaced blocks are split around
 similar lines (as difflib's Differ does), so that "a; b;" -> "a2;" is one changed and one deleted
 line, which lets other edits of those lines merge (`combine.py`).
 
@@ -539,7 +541,9 @@ def closest_lines(view: View, old_lines: list[str]) -> str:
     # Cheap ranking first: how many of the target's words each window shares (a sliding sum over
     # per-line counts); difflib's exact ratio, quadratic, only scores the best few windows.
     target_words = set(_WORD.findall(target))
-    line_scores = [len(target_words.intersection(_WORD.findall(text))) for text in lines]
+    line_scores = [0] * len(lines)  # only the window's lines are candidates
+    for number in range(first_line, stop_line):
+        line_scores[number] = len(target_words.intersection(_WORD.findall(lines[number])))
     ranked: list[tuple[int, int]] = []
     window_score = sum(line_scores[first_line : min(first_line + size, stop_line)])
     for first in starts:
