@@ -21,7 +21,7 @@ import contextlib
 import hashlib
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kantra_ai._fs import write_atomic
@@ -48,6 +48,7 @@ class SourceFile:
     mode: int  # permission bits (stat.S_IMODE)
     sha256: str  # of the raw bytes as read
     mixed_newlines: bool = False  # the file mixed styles; writing normalises it to `newline`
+    raw: bytes = field(default=b"", repr=False, compare=False)  # the bytes as read (to undo a write)
 
 
 def sha256_file(path: Path) -> str:
@@ -78,6 +79,7 @@ def read_source(path: Path) -> SourceFile:
         mode=mode,
         sha256=hashlib.sha256(raw).hexdigest(),
         mixed_newlines=mixed,
+        raw=raw,
     )
 
 
@@ -127,7 +129,13 @@ def write_source_atomic(original: SourceFile, new_text: str) -> str:
 
     Raises StaleFileError, without writing, if the file on disk no longer has `original.sha256`.
     """
-    data = encode_text(original, new_text)  # before touching the disk: refuse unencodable text early
+    # Encoded before touching the disk: unencodable text is refused early.
+    return write_source_bytes(original, encode_text(original, new_text))
+
+
+def write_source_bytes(original: SourceFile, data: bytes) -> str:
+    """Replace the file `original` was read from with exactly `data` (keeping its mode), atomically and
+    only if it still holds what was read (StaleFileError otherwise); return the new sha256."""
     target = Path(os.path.realpath(original.path))
 
     def check_and_keep_mode(tmp: Path) -> None:

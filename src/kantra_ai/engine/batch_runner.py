@@ -277,9 +277,16 @@ async def _finish(
         try:
             # The store records the intent (and the outcomes it implies) before the file changes,
             # so a run killed between the write and the bookkeeping knows the write happened.
-            planned_sha = hashlib.sha256(encode_text(state.source, state.working)).hexdigest()
+            planned_bytes = encode_text(state.source, state.working)
+            planned_sha = hashlib.sha256(planned_bytes).hexdigest()
             planned = [_decide(state, incident, "") for incident in batch.incidents]
-            ctx.observer.write_planned(str(batch.path), state.source.sha256, planned_sha, planned)
+            ctx.observer.write_planned(
+                str(batch.path),
+                state.source.sha256,
+                planned_sha,
+                planned,
+                (state.source.raw, planned_bytes),
+            )
             after_sha = await asyncio.to_thread(write_source_atomic, state.source, state.working)
             ctx.observer.file_written(str(batch.path), state.source.sha256, after_sha, list(state.applied))
         except StaleFileError:

@@ -38,9 +38,15 @@ class RunObserver:
         """A stored reply stands in for a request that was paid for by an earlier, killed run."""
 
     def write_planned(
-        self, path: str, before_sha: str, after_sha: str, outcomes: list[IncidentOutcome]
+        self,
+        path: str,
+        before_sha: str,
+        after_sha: str,
+        outcomes: list[IncidentOutcome],
+        contents: tuple[bytes, bytes] | None = None,
     ) -> None:
-        """About to replace a file; `outcomes` are the batch's outcomes if the write succeeds."""
+        """About to replace a file; `outcomes` are the batch's outcomes if the write succeeds;
+        `contents`, the file's bytes before and after (kept so the write can be undone)."""
 
     def batch_finished(self, path: str, outcomes: list[IncidentOutcome]) -> None:
         """A batch is over: every outcome of it was reported through `incident_done`."""
@@ -85,10 +91,15 @@ class ObserverGroup(RunObserver):
             o.response_reused(path, incident_ids, fingerprint)
 
     def write_planned(
-        self, path: str, before_sha: str, after_sha: str, outcomes: list[IncidentOutcome]
+        self,
+        path: str,
+        before_sha: str,
+        after_sha: str,
+        outcomes: list[IncidentOutcome],
+        contents: tuple[bytes, bytes] | None = None,
     ) -> None:
         for o in self.observers:
-            o.write_planned(path, before_sha, after_sha, outcomes)
+            o.write_planned(path, before_sha, after_sha, outcomes, contents)
 
     def batch_finished(self, path: str, outcomes: list[IncidentOutcome]) -> None:
         for o in self.observers:

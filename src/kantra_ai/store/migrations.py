@@ -154,7 +154,21 @@ CREATE TABLE writes (              -- one per file replacement: intent first, th
 CREATE INDEX writes_open ON writes (tree, state);
 """
 
+# Version 2: what each write replaced and with what, so that a write can be undone exactly (revert
+# after a failed verification, `kantra-ai undo`, rejecting a file in the web app). Content is stored
+# by hash, once, however many writes share it.
+V2_WRITE_CONTENT = """
+CREATE TABLE blobs (
+    sha TEXT PRIMARY KEY,
+    content BLOB NOT NULL
+) WITHOUT ROWID;
+ALTER TABLE writes ADD COLUMN kind TEXT NOT NULL DEFAULT 'fix';   -- fix, revert
+ALTER TABLE writes ADD COLUMN reverts TEXT NOT NULL DEFAULT '[]'; -- revert: JSON ids of the writes it undoes
+ALTER TABLE writes ADD COLUMN reverted_by INTEGER;                 -- the revert write that undid this one
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("runs, incidents, outcomes, requests, replies and writes", script(V1_TABLES)),
+    Migration("file content of every write, and reverts", script(V2_WRITE_CONTENT)),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -79,12 +79,17 @@ class StoreObserver(RunObserver):
         self.reused_replies += 1
 
     def write_planned(
-        self, path: str, before_sha: str, after_sha: str, outcomes: list[IncidentOutcome]
+        self,
+        path: str,
+        before_sha: str,
+        after_sha: str,
+        outcomes: list[IncidentOutcome],
+        contents: tuple[bytes, bytes] | None = None,
     ) -> None:
         batch = self._batch(path)
         decided = [Decided(o, o.incident_id in batch.answered) for o in outcomes]
         batch.write_id = self.store.write_intent(
-            self.run_id, path, before_sha, after_sha, decided, batch.fingerprints
+            self.run_id, path, before_sha, after_sha, decided, batch.fingerprints, contents=contents
         )
         batch.written = None
         killpoint("write-intent")

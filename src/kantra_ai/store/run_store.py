@@ -7,6 +7,7 @@ the order that makes a kill at any moment recoverable (see `store/observer.py` f
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
@@ -319,17 +320,29 @@ class RunStore:
         after_sha: str,
         decided: Sequence[Decided],
         fingerprints: Sequence[str],
+        *,
+        contents: tuple[bytes, bytes] | None = None,
+        kind: str = "fix",
+        reverts: Sequence[int] = (),
     ) -> int:
-        """Before a file is replaced: what it is, what it will be, and what that decides."""
+        """Before a file is replaced: what it is, what it will be, and what that decides.
+
+        `contents` (the bytes before and after) are kept by hash, so the write can be undone exactly.
+        """
         with self.tx() as db:
             db.execute(
                 "UPDATE writes SET state='abandoned', finished_at=?"
                 " WHERE tree=? AND path=? AND state='intent'",
                 (time.time(), self.tree, path),
             )
+            if contents is not None:
+                db.executemany(
+                    "INSERT OR IGNORE INTO blobs (sha, content) VALUES (?,?)",
+                    [(before_sha, contents[0]), (after_sha, contents[1])],
+                )
             cursor = db.execute(
                 "INSERT INTO writes (run_id, tree, path, before_sha, after_sha, state, outcomes,"
-                " fingerprints, created_at) VALUES (?,?,?,?,?,'intent',?,?,?)",
+                " fingerprints, created_at, kind, reverts) VALUES (?,?,?,?,?,'intent',?,?,?,?,?)",
                 (
                     run_id,
                     self.tree,
@@ -339,10 +352,23 @@ class RunStore:
                     outcomes_to_json(decided),
                     dump(list(fingerprints)),
                     time.time(),
+                    kind,
+                    dump(list(reverts)),
                 ),
             )
             assert cursor.lastrowid is not None
             return cursor.lastrowid
+
+    def content(self, sha: str) -> bytes | None:
+        """The bytes a write recorded under `sha` (None: not recorded, e.g. by an older version)."""
+        rows = self.query("SELECT content FROM blobs WHERE sha=?", (sha,))
+        return bytes(rows[0][0]) if rows else None
+
+    def settle_revert(self, db: sqlite3.Connection, write_id: int) -> None:
+        """A revert write happened: the writes it undoes are marked as undone by it."""
+        rows = db.execute("SELECT reverts FROM writes WHERE id=?", (write_id,)).fetchall()
+        undone = json.loads(str(rows[0][0])) if rows else []
+        db.executemany("UPDATE writes SET reverted_by=? WHERE id=?", [(write_id, w) for w in undone])
 
     def finish_batch(
         self,
@@ -359,6 +385,8 @@ class RunStore:
         with self.tx(durable=False) as db:
             self.record_outcomes(db, run_id, decided)
             if write_id is not None:
+                if written is not None:
+                    self.settle_revert(db, write_id)
                 db.execute(
                     "UPDATE writes SET state=?, edits=?, finished_at=? WHERE id=?",
                     (
