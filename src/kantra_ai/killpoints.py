@@ -7,7 +7,7 @@ The crash tests (tests/store/test_crash_resume.py) use it to land kills determin
 
 | point               | reached                                                                  |
 |---------------------|--------------------------------------------------------------------------|
-| `run-started`       | the run is recorded in the store, before anything is planned or sent     |
+| `run-started`       | the run is recorded in the store (all checks passed), before any request |
 | `request-started`   | the request is recorded as in flight, before it is sent                  |
 | `response-unsaved`  | the reply arrived, before the store has it                               |
 | `response-saved`    | the reply is in the store, before it is checked and applied              |

@@ -147,10 +147,11 @@ def _register_phased_commands() -> None:
 
 
 def _register_status_command() -> None:
-    """`status`: the run store's view of a tree (cli/status.py)."""
-    from kantra_ai.cli import status
+    """`status`: the run store's view of a tree (cli/status.py); `undo` (cli/undo_cmd.py)."""
+    from kantra_ai.cli import status, undo_cmd
 
     app.command("status")(status.status)
+    app.command("undo")(undo_cmd.undo)
 
 
 def _register_config_commands() -> None:

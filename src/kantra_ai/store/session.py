@@ -103,7 +103,12 @@ class RunSession:
     def skip_done(self, selection: Selection, *, dry_run: bool = False) -> Selection:
         """The selection minus what earlier runs settled. For a real run this first locks the tree
         and recovers what an interrupted run left; the run itself is recorded by `begin`."""
-        known = self._peek() if dry_run else self._open().known()
+        if dry_run:
+            known = self._peek()
+        else:
+            store = self._open()
+            self._decide_resume(store)
+            known = store.known()
         self.partition = partition(selection.selected, known, self.options)
         planned = {i.id for i in self.partition.to_plan}
         self._selected = len(selection.selected)
@@ -143,6 +148,10 @@ class RunSession:
         finally:
             store.close()
 
+    def open(self) -> RunStore:
+        """Lock the tree, open its store and settle what an interrupted run left (idempotent)."""
+        return self._open()
+
     def _open(self) -> RunStore:
         if self.store is not None:
             return self.store
@@ -156,6 +165,10 @@ class RunSession:
         self.recovery = recover(store, self.input_dir)
         if self.recovery.anything:
             self._say(f"recovered what an interrupted run left: {self.recovery.describe()}")
+        return store
+
+    def _decide_resume(self, store: RunStore) -> None:
+        """Whether this run continues an unfinished one (and refuse --resume when there is none)."""
         last = store.last_run()
         if last is not None and last.state.unfinished:
             self.resumes = last
@@ -168,7 +181,6 @@ class RunSession:
                 f"--resume: nothing to resume on this tree, {what}; run without --resume to process new "
                 "incidents, or with --retry-failed to ask again about failed ones"
             )
-        return store
 
     def _say(self, text: str) -> None:
         self.say(text)

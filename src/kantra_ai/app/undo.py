@@ -1,0 +1,82 @@
+"""`undo`: take back exactly what a run wrote, from the run store's write log (with or without git).
+
+Each file is restored only if it still holds what kantra-ai wrote to it; a file changed since is
+left alone and named. The undo is itself a run in the store (mode `undo`), so `status` shows it, a
+kill during it is settled like any other, and the incidents it took the fixes of are open again
+(`skipped`, "undone"): the next `remediate` does them again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kantra_ai.app.prepare import check_input_dir
+from kantra_ai.engine.outcomes import Status
+from kantra_ai.errors import UserError
+from kantra_ai.store.history import HistoryOptions
+from kantra_ai.store.revert import RevertResult, live_writes, revert_writes
+from kantra_ai.store.run_store import RunState
+from kantra_ai.store.schema import StoreError
+from kantra_ai.store.session import RunSession
+
+
+@dataclass
+class UndoReport:
+    run: int | None  # the run whose writes were undone; None: nothing to undo
+    undo_run: int | None = None  # the store's record of this undo
+    result: RevertResult = field(default_factory=RevertResult)
+
+    @property
+    def complete(self) -> bool:
+        return not self.result.refused
+
+
+def undo(input_dir: Path, *, run: int | None, state: Path | None, say: Callable[[str], None]) -> UndoReport:
+    check_input_dir(input_dir)
+    try:
+        with RunSession(input_dir, HistoryOptions(state=state), say, command="undo") as session:
+            store = session.open()
+            target = run if run is not None else _last_run_with_writes(session)
+            if target is None:
+                return UndoReport(None)
+            known = store.query("SELECT 1 FROM runs WHERE tree=? AND id=?", (store.tree, target))
+            if not known:
+                raise UserError(f"--run {run}: no such run on this tree (see `kantra-ai status`)")
+            writes = live_writes(store, run_id=target)
+            if not writes:
+                return UndoReport(target)
+            undo_run = store.begin_run(
+                mode="undo",
+                analysis="",
+                provider="",
+                model="",
+                resumes=None,
+                selected=0,
+                planned=0,
+                skipped_done=0,
+            )
+            try:
+                result = revert_writes(
+                    store,
+                    input_dir,
+                    [w.id for w in writes],
+                    run_id=undo_run,
+                    status=Status.SKIPPED,
+                    reason=f"undone by `kantra-ai undo` (the fix of run #{target})",
+                )
+            except BaseException:
+                store.finish_run(undo_run, RunState.CRASHED)
+                raise
+            store.finish_run(undo_run, RunState.FINISHED, note=f"undo of run #{target}")
+            return UndoReport(target, undo_run, result)
+    except StoreError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _last_run_with_writes(session: RunSession) -> int | None:
+    store = session.store
+    assert store is not None
+    writes = live_writes(store)
+    return max((w.run_id for w in writes), default=None)

@@ -1,0 +1,119 @@
+"""`kantra-ai undo`: exactly what a run wrote is taken back, files changed since are never touched,
+a later run's fixes survive the undo of an earlier one, and a kill during an undo is settled."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.cli.helpers import (
+    EXAMPLES,
+    copy_example,
+    expected_of,
+    remediate_json,
+    run,
+    tree_differences,
+)
+from tests.store.helpers import store_rows
+
+from testing.fakeprovider.server import FakeProviderServer
+
+EXAMPLE = "javaee-inventory"
+SERVICE = "src/main/java/com/example/inventory/service/InventoryService.java"
+IMPORTS = "javax-to-jakarta-import-00001"
+IDENTITY = "eap8-ejb-00001"  # getCallerIdentity() -> getCallerPrincipal(), line 53 of SERVICE
+
+
+def _undo(app: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = run("undo", "--input", app, "--json", *extra)
+    return code, json.loads(out.getvalue()) if out.getvalue().strip() else {}
+
+
+def _statuses(app: Path) -> dict[str, str]:
+    return dict(store_rows(app / ".kantra-ai" / "state.db", "SELECT id, status FROM incidents"))
+
+
+def test_undo_restores_the_tree_byte_for_byte_and_the_next_run_fixes_it_again(
+    tmp_path: Path, fake: FakeProviderServer
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    assert remediate_json(EXAMPLE, app, fake)[0] == 0
+    assert tree_differences(app, expected_of(EXAMPLE)) == []
+    code, report = _undo(app)
+    assert code == 0 and report["refused"] == {} and SERVICE in report["reverted"]
+    assert tree_differences(app, EXAMPLES / EXAMPLE / "app") == []
+    assert set(_statuses(app).values()) == {"skipped"}  # open again, not settled
+    assert _undo(app) == (0, {"run": None, "undo_run": None, "reverted": {}, "refused": {}})
+    assert remediate_json(EXAMPLE, app, fake)[0] == 0
+    assert tree_differences(app, expected_of(EXAMPLE)) == []
+
+
+def test_a_file_changed_since_the_run_is_left_alone_and_the_others_are_restored(
+    tmp_path: Path, fake: FakeProviderServer
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    assert remediate_json(EXAMPLE, app, fake)[0] == 0
+    edited = (app / SERVICE).read_text() + "// the user's own change\n"
+    (app / SERVICE).write_text(edited)
+    code, report = _undo(app)
+    assert code == 1
+    assert report["refused"] == {SERVICE: "changed since kantra-ai wrote it; left as it is"}
+    assert (app / SERVICE).read_text() == edited
+    assert tree_differences(app, EXAMPLES / EXAMPLE / "app") == [SERVICE]
+
+
+def test_undoing_an_earlier_run_keeps_what_a_later_run_wrote_to_the_same_file(
+    tmp_path: Path, fake: FakeProviderServer
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    assert remediate_json(EXAMPLE, app, fake, "--violation-ids", IMPORTS)[0] == 0
+    assert remediate_json(EXAMPLE, app, fake, "--violation-ids", IDENTITY)[0] == 0
+    code, report = _undo(app, "--run", "1")
+    assert code == 0 and report["refused"] == {} and SERVICE in report["reverted"] and report["run"] == 1
+    text = (app / SERVICE).read_text()
+    original = (EXAMPLES / EXAMPLE / "app" / SERVICE).read_text()
+    assert "import javax.ejb.Stateless;" in text and "jakarta" not in text  # run 1 undone...
+    assert "getCallerPrincipal()" in text  # ...run 2 kept
+    assert text == original.replace("getCallerIdentity()", "getCallerPrincipal()")
+
+
+def test_an_undo_killed_mid_write_finishes_on_the_next_undo(tmp_path: Path, fake: FakeProviderServer) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    assert remediate_json(EXAMPLE, app, fake)[0] == 0
+    env = {**os.environ, "KANTRA_AI_TEST_KILL_AT": "write-tmp:2"}
+    killed = subprocess.run(
+        [sys.executable, "-m", "kantra_ai.cli.app", "undo", "--input", str(app)],
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    assert killed.returncode == -9, killed.stderr
+    temps = [p for p in app.rglob("*.kantra-tmp")]
+    assert temps  # the kill left a temporary file next to its target
+    code, report = _undo(app)
+    assert code == 0 and report["refused"] == {}
+    assert tree_differences(app, EXAMPLES / EXAMPLE / "app") == []
+    assert not list(app.rglob("*.kantra-tmp"))
+    states = store_rows(app / ".kantra-ai" / "state.db", "SELECT mode, state FROM runs ORDER BY id")
+    assert states[1:] == [("undo", "crashed"), ("undo", "finished")]
+
+
+@pytest.mark.parametrize("run_id", ["7"])
+def test_undo_of_an_unknown_run_is_one_line(
+    tmp_path: Path, fake: FakeProviderServer, run_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    assert remediate_json(EXAMPLE, app, fake)[0] == 0
+    capsys.readouterr()
+    assert run("undo", "--input", app, "--run", run_id) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "kantra-ai: error: --run 7: no such run on this tree (see `kantra-ai status`)"
