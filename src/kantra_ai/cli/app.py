@@ -133,7 +133,7 @@ def remediate(
     from kantra_ai.cli.options import run_options
     from kantra_ai.cli.remediate import remediate as run
 
-    options = run_options(ctx)
+    options = run_options(ctx, locals())
     raise typer.Exit(run(options, Console(stderr=True)))
 
 

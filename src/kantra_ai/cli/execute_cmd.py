@@ -96,7 +96,7 @@ def execute(
     config_file: ConfigOpt = None,
 ) -> None:
     """Run a plan phase by phase (non-deferred phases, in order), recorded in the run store."""
-    options = run_options(ctx, analysis=plan)
+    options = run_options(ctx, locals(), analysis=plan)
     # The store always runs incrementally: --resume is about the plan's phases (state.yaml), not a
     # demand that the store holds an unfinished run (`--phase B --resume` after A finished is fine).
     options = dataclasses.replace(options, history=dataclasses.replace(options.history, resume=False))

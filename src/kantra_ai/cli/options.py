@@ -1,12 +1,15 @@
 """From a command's parameters to the application's `RunOptions`: the one place the CLI builds them.
 
 Every command that plans or runs requests (`remediate`, `execute`, `plan`, `prompt`) calls
-`run_options(ctx)`. Parameters a command does not have take the application's defaults, so the
-same option means the same thing, with the same default, wherever it appears.
+`run_options(ctx, locals())` with its own (already converted) parameter values: not `ctx.params`,
+whose values are click's raw ones on some typer versions (a path stays a string). Parameters a
+command does not have take the application's defaults, so the same option means the same thing,
+with the same default, wherever it appears.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +31,10 @@ def _tuple(value: Any) -> tuple[str, ...]:
     return tuple(value or ())
 
 
-def run_options(ctx: typer.Context, *, analysis: Path | None = None) -> RunOptions:
-    """The options of this invocation; `analysis` stands in for `--analysis` (execute: the plan)."""
-    p: dict[str, Any] = ctx.params
+def run_options(ctx: typer.Context, values: Mapping[str, Any], *, analysis: Path | None = None) -> RunOptions:
+    """The options of this invocation from the command's parameter `values`; `analysis` stands in
+    for `--analysis` (execute: the plan)."""
+    p: Mapping[str, Any] = values
 
     def get(name: str, default: Any) -> Any:
         value = p.get(name)

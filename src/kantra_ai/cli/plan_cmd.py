@@ -93,7 +93,7 @@ def plan(
     request = PlanRequest(
         planner=planner, risk_tolerance=risk_tolerance, max_phases=max_phases, chunk_tokens=chunk_tokens
     )
-    plan_doc = make_plan(run_options(ctx), request, ConsoleUi(console))
+    plan_doc = make_plan(run_options(ctx, locals()), request, ConsoleUi(console))
     if interactive:
         review_phases(plan_doc, sys.stdin, console)
     save_plan(plan_doc, output)

@@ -67,7 +67,7 @@ def prompt(
     config_file: ConfigOpt = None,
 ) -> None:
     """Print the exact request (and its token estimate) that remediate would send for one incident."""
-    shown = show_request(run_options(ctx), incident)
+    shown = show_request(run_options(ctx, locals()), incident)
     if json_output:
         batch = shown.batch
         document = {
