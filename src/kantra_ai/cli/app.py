@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import platform
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,6 +17,7 @@ from kantra_ai.cli.confidence_opts import (
     OnLowConfidenceOpt,
     ReviewFileOpt,
 )
+from kantra_ai.cli.help import HISTORY, Command, Group, epilog, refuse_unbuilt_flags
 from kantra_ai.cli.run_options import (
     DEFAULT_BATCH,
     AnalysisOpt,
@@ -47,6 +47,7 @@ from kantra_ai.cli.run_options import (
     ViolationIdsOpt,
     WaitLockOpt,
 )
+from kantra_ai.cli.status import StateOpt
 from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.engine.confidence import LowConfidenceAction
 from kantra_ai.errors import ExitCode, UserError
@@ -54,10 +55,18 @@ from kantra_ai.errors import ExitCode, UserError
 app = typer.Typer(
     name="kantra-ai",
     help="Fix the findings of a Konveyor migration analysis (output.yaml) with an LLM, safely.",
+    epilog=epilog(
+        "kantra-ai remediate -a output.yaml -i ./my-app --dry-run",
+        "kantra-ai remediate -a output.yaml -i ./my-app --max-cost 5",
+        "kantra-ai status -i ./my-app",
+        "kantra-ai report -i ./my-app",
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    cls=Group,
 )
 
 
@@ -72,13 +81,24 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+        bool,
+        typer.Option(
+            "--version", "-V", metavar="", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Fix the findings of a Konveyor migration analysis with an LLM, safely."""
 
 
-@app.command()
+@app.command(
+    cls=Command,
+    epilog=epilog(
+        "kantra-ai remediate -a output.yaml -i ./my-app --dry-run     # requests, tokens, cost; no network",
+        "kantra-ai remediate -a output.yaml -i ./my-app --max-cost 5  # Claude (ANTHROPIC_API_KEY)",
+        "kantra-ai remediate -a out/ -i ./my-app -p ollama            # a local model, free",
+        "kantra-ai remediate -a output.yaml -i ./my-app --retry-failed",
+    ),
+)
 def remediate(
     ctx: typer.Context,
     analysis: AnalysisOpt,
@@ -105,17 +125,25 @@ def remediate(
     json_output: JsonOpt = False,
     report: ReportOpt = None,
     progress: ProgressOpt = True,
-    state: Annotated[
-        Path | None,
-        typer.Option(help="The run store recording every run (SQLite); default: INPUT/.kantra-ai/state.db."),
-    ] = None,
+    state: StateOpt = None,
     resume: Annotated[
         bool,
-        typer.Option(help="Continue an interrupted run; refuse if there is none (re-running continues too)."),
+        typer.Option(
+            "--resume",
+            metavar="",
+            rich_help_panel=HISTORY,
+            help="Continue an interrupted run; refuse if there is none (re-running continues too).",
+        ),
     ] = False,
     retry_failed: RetryFailedOpt = False,
     fresh: Annotated[
-        bool, typer.Option(help="Ignore the run history: plan every selected incident, reuse no reply.")
+        bool,
+        typer.Option(
+            "--fresh",
+            metavar="",
+            rich_help_panel=HISTORY,
+            help="Ignore the run history: plan every selected incident, reuse no reply.",
+        ),
     ] = False,
     wait_lock: WaitLockOpt = False,
     enable_confidence: EnableConfidenceOpt = False,
@@ -141,24 +169,24 @@ def _register_phased_commands() -> None:
     """`plan`, `execute` and `report` live in their own modules (cli/plan_cmd.py, ...)."""
     from kantra_ai.cli import execute_cmd, plan_cmd, report_cmd
 
-    app.command("plan")(plan_cmd.plan)
-    app.command("execute")(execute_cmd.execute)
-    app.command("report")(report_cmd.report)
+    app.command("plan", cls=Command, epilog=plan_cmd.EPILOG)(plan_cmd.plan)
+    app.command("execute", cls=Command, epilog=execute_cmd.EPILOG)(execute_cmd.execute)
+    app.command("report", cls=Command, epilog=report_cmd.EPILOG)(report_cmd.report)
 
 
 def _register_status_command() -> None:
     """`status`: the run store's view of a tree (cli/status.py); `undo` (cli/undo_cmd.py)."""
     from kantra_ai.cli import status, undo_cmd
 
-    app.command("status")(status.status)
-    app.command("undo")(undo_cmd.undo)
+    app.command("status", cls=Command, epilog=status.EPILOG)(status.status)
+    app.command("undo", cls=Command, epilog=undo_cmd.EPILOG)(undo_cmd.undo)
 
 
 def _register_config_commands() -> None:
     """`prompt` (cli/prompt_cmd.py) and `config show` (cli/config_cmd.py)."""
     from kantra_ai.cli import config_cmd, prompt_cmd
 
-    app.command("prompt")(prompt_cmd.prompt)
+    app.command("prompt", cls=Command, epilog=prompt_cmd.EPILOG)(prompt_cmd.prompt)
     app.add_typer(config_cmd.config_app, name="config")
 
 
@@ -170,9 +198,13 @@ _register_config_commands()
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every error the user can cause becomes one line and a distinct exit code."""
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    args = sys.argv[1:] if argv is None else argv
     try:
-        result = app(args=argv, prog_name="kantra-ai", standalone_mode=False)
+        refuse_unbuilt_flags(args)
+        result = app(args=args, prog_name="kantra-ai", standalone_mode=False)
     except typer.TyperException as exc:  # typer's (vendored click) usage errors
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `kantra-ai` alone: typer printed the help
+            return ExitCode.OK
         err.print(f"kantra-ai: error: {exc.format_message()}", markup=False)
         return ExitCode.USAGE
     except UserError as exc:

@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from kantra_ai.analysis.complexity import Complexity
+from kantra_ai.cli.help import CONFIDENCE
 from kantra_ai.config.cli import given, loaded_config
 from kantra_ai.engine.confidence import (
     ConfidencePolicy,
@@ -31,6 +32,9 @@ EnableConfidenceOpt = Annotated[
     bool,
     typer.Option(
         "--enable-confidence/--no-enable-confidence",
+        show_default=False,
+        metavar="",
+        rich_help_panel=CONFIDENCE,
         help="Hold each fix to a confidence threshold by migration complexity "
         "(trivial 0.70, low 0.75, medium 0.80, high 0.90, expert 0.95).",
     ),
@@ -40,6 +44,8 @@ MinConfidenceOpt = Annotated[
     typer.Option(
         min=0.0,
         max=1.0,
+        metavar="X",
+        rich_help_panel=CONFIDENCE,
         help="Raise every complexity threshold to at least this confidence (turns filtering on).",
         show_default=False,
     ),
@@ -47,6 +53,8 @@ MinConfidenceOpt = Annotated[
 OnLowConfidenceOpt = Annotated[
     LowConfidenceAction,
     typer.Option(
+        metavar="[skip|warn-and-apply|manual-review-file]",
+        rich_help_panel=CONFIDENCE,
         help="A fix below its threshold: skip it, apply it with a warning (warn-and-apply), or skip "
         "it and append the proposed edit to --review-file (manual-review-file). Turns filtering on.",
     ),
@@ -54,6 +62,8 @@ OnLowConfidenceOpt = Annotated[
 ComplexityThresholdOpt = Annotated[
     str | None,
     typer.Option(
+        metavar="SPEC",
+        rich_help_panel=CONFIDENCE,
         help='Override some thresholds, e.g. "trivial=0.7,high=0.9" (turns filtering on).',
         show_default=False,
     ),
@@ -61,6 +71,8 @@ ComplexityThresholdOpt = Annotated[
 ReviewFileOpt = Annotated[
     Path | None,
     typer.Option(
+        metavar="PATH",
+        rich_help_panel=CONFIDENCE,
         help="Where manual-review-file appends withheld fixes "
         "(default: INPUT/.kantra-ai/manual-review.yaml).",
         show_default=False,

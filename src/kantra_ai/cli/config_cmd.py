@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from kantra_ai.cli.help import Command, Group
 from kantra_ai.config.cli import ConfigOpt, loaded_config
 from kantra_ai.config.loader import LoadedConfig
 from kantra_ai.config.settings import NOT_USED_YET
@@ -31,7 +32,8 @@ config_app = typer.Typer(
     help="Inspect the configuration (.kantra-ai.yaml files, environment, defaults).",
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode=None,
+    rich_markup_mode="rich",
+    cls=Group,
 )
 
 
@@ -117,10 +119,12 @@ def _api_key_row(preset: Preset, env: Mapping[str, str]) -> dict[str, str]:
     return {"key": "provider.api-key", "value": state, "source": f"env {preset.key_env}"}
 
 
-@config_app.command("show")
+@config_app.command("show", cls=Command)
 def show(
     ctx: typer.Context,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the settings as JSON.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", metavar="", help="Print the settings as JSON.")
+    ] = False,
     config_file: ConfigOpt = None,
 ) -> None:
     """Print the effective settings and where each came from (config file, environment, default)."""

@@ -23,6 +23,7 @@ from kantra_ai.cli.confidence_opts import (
     OnLowConfidenceOpt,
     ReviewFileOpt,
 )
+from kantra_ai.cli.help import HISTORY, INPUT, epilog
 from kantra_ai.cli.options import run_options
 from kantra_ai.cli.remediate import run_command
 from kantra_ai.cli.run_options import (
@@ -52,25 +53,60 @@ from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.engine.confidence import LowConfidenceAction
 from kantra_ai.report.summary import price_line, print_summary
 
+EPILOG = epilog(
+    "kantra-ai execute --plan .kantra-ai-plan/plan.yaml -i ./my-app --dry-run",
+    "kantra-ai execute --plan .kantra-ai-plan/plan.yaml -i ./my-app --max-cost 5",
+    "kantra-ai execute --plan .kantra-ai-plan/plan.yaml -i ./my-app --resume",
+    "kantra-ai execute --plan .kantra-ai-plan/plan.yaml -i ./my-app --phase phase-2",
+)
+
 
 def execute(
     ctx: typer.Context,
     plan: Annotated[
-        Path, typer.Option("--plan", help="plan.yaml written by `kantra-ai plan` (or its directory).")
+        Path,
+        typer.Option(
+            "--plan",
+            metavar="FILE|DIR",
+            help="plan.yaml written by `kantra-ai plan` (or its directory).",
+            rich_help_panel=INPUT,
+        ),
     ],
     input_dir: InputOpt,
     state: StateOpt = None,
-    phase: Annotated[str | None, typer.Option(help="Run only this phase id (even if deferred).")] = None,
+    phase: Annotated[
+        str | None,
+        typer.Option(metavar="ID", help="Run only this phase id (even if deferred).", rich_help_panel=INPUT),
+    ] = None,
     resume: Annotated[
-        bool, typer.Option(help="Continue the plan's phases where an earlier execute stopped.")
+        bool,
+        typer.Option(
+            "--resume",
+            metavar="",
+            help="Continue the plan's phases where an earlier execute stopped.",
+            rich_help_panel=HISTORY,
+        ),
     ] = False,
     retry_failed: RetryFailedOpt = False,
     fresh: Annotated[
-        bool, typer.Option(help="Ignore the run history and phase state: start the plan over.")
+        bool,
+        typer.Option(
+            "--fresh",
+            metavar="",
+            help="Ignore the run history and phase state: start the plan over.",
+            rich_help_panel=HISTORY,
+        ),
     ] = False,
     wait_lock: WaitLockOpt = False,
     analysis: Annotated[
-        Path | None, typer.Option(help="Check the plan's violations against this analysis first.")
+        Path | None,
+        typer.Option(
+            "--analysis",
+            "-a",
+            metavar="FILE|DIR",
+            help="Check the plan's violations against this analysis first.",
+            rich_help_panel=INPUT,
+        ),
     ] = None,
     provider: ProviderOpt = "claude",
     model: ModelOpt = None,

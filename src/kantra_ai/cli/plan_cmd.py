@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, TextIO
 
@@ -12,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kantra_ai.app.plan import PlanRequest, make_plan, save_plan
+from kantra_ai.cli.help import BUDGET, MODEL, OUTPUT, epilog
 from kantra_ai.cli.options import run_options
 from kantra_ai.cli.progress import ConsoleUi
 from kantra_ai.cli.run_options import (
@@ -29,27 +31,56 @@ from kantra_ai.cli.run_options import (
     MaxEffortOpt,
     ModelOpt,
     PricesOpt,
+    ProviderOpt,
     SourceRootOpt,
+    TextEditsOpt,
     ViolationIdsOpt,
 )
 from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.errors import ExitCode
 from kantra_ai.plan.model import Plan
 
+EPILOG = epilog(
+    "kantra-ai plan -a output.yaml -i ./my-app --planner deterministic",
+    "kantra-ai plan -a output.yaml -i ./my-app -o plan/ --interactive",
+    "kantra-ai execute --plan plan/plan.yaml -i ./my-app",
+)
+
+
+class Planner(str, Enum):
+    AI = "ai"
+    DETERMINISTIC = "deterministic"
+
+
+class RiskTolerance(str, Enum):
+    CONSERVATIVE = "conservative"
+    BALANCED = "balanced"
+    AGGRESSIVE = "aggressive"
+
 
 def plan(
     ctx: typer.Context,
     analysis: AnalysisOpt,
     input_dir: InputOpt,
-    output: Annotated[Path, typer.Option(help="Directory for plan.yaml and plan.html.")] = Path(
-        ".kantra-ai-plan"
-    ),
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="DIR",
+            help="Directory for plan.yaml and plan.html.",
+            rich_help_panel=OUTPUT,
+        ),
+    ] = Path(".kantra-ai-plan"),
     planner: Annotated[
-        str, typer.Option(help="ai (a model groups the violations) or deterministic (no model needed).")
-    ] = "ai",
-    provider: Annotated[
-        str, typer.Option(help="Provider for the AI planner and for cost estimates (as for remediate).")
-    ] = "claude",
+        Planner,
+        typer.Option(
+            metavar="[ai|deterministic]",
+            help="ai (a model groups the violations) or deterministic (no model needed).",
+            rich_help_panel=MODEL,
+        ),
+    ] = Planner.AI,
+    provider: ProviderOpt = "claude",
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
     source_root: SourceRootOpt = None,
@@ -60,16 +91,29 @@ def plan(
     exclude: ExcludeOpt = None,
     include_informational: IncludeInformationalOpt = False,
     max_phases: Annotated[
-        int | None, typer.Option(min=1, help="At most N phases (neighbours are merged).")
+        int | None,
+        typer.Option(
+            min=1, metavar="N", help="At most N phases (neighbours are merged).", rich_help_panel=OUTPUT
+        ),
     ] = None,
     risk_tolerance: Annotated[
-        str,
+        RiskTolerance,
         typer.Option(
+            metavar="[conservative|balanced|aggressive]",
             help="conservative (small phases, high-risk ones deferred), balanced, "
-            "or aggressive (few big phases)."
+            "or aggressive (few big phases).",
+            rich_help_panel=OUTPUT,
         ),
-    ] = "balanced",
-    interactive: Annotated[bool, typer.Option(help="Approve or defer each phase in the terminal.")] = False,
+    ] = RiskTolerance.BALANCED,
+    interactive: Annotated[
+        bool,
+        typer.Option(
+            "--interactive",
+            metavar="",
+            help="Approve or defer each phase in the terminal.",
+            rich_help_panel=OUTPUT,
+        ),
+    ] = False,
     prices: PricesOpt = None,
     batch_size: BatchSizeOpt = DEFAULT_BATCH.batch_size,
     batch_parallelism: BatchParallelismOpt = DEFAULT_BATCH.parallelism,
@@ -77,21 +121,28 @@ def plan(
     chunk_tokens: Annotated[
         int,
         typer.Option(
-            min=1000, help="AI planner: input tokens per planning request (large analyses are chunked)."
+            min=1000,
+            metavar="TOKENS",
+            help="AI planner: input tokens per planning request (large analyses are chunked).",
+            rich_help_panel=BUDGET,
         ),
     ] = 8_000,
-    text_edits: Annotated[
-        bool, typer.Option(help="Estimate for plain-text edits instead of tool calls.")
-    ] = False,
+    text_edits: TextEditsOpt = False,
     json_output: Annotated[
-        bool, typer.Option("--json", help="Print the plan's phases as JSON on stdout.")
+        bool,
+        typer.Option(
+            "--json", metavar="", help="Print the plan's phases as JSON on stdout.", rich_help_panel=OUTPUT
+        ),
     ] = False,
     config_file: ConfigOpt = None,
 ) -> None:
     """Group violations into ordered phases: writes plan.yaml and plan.html into --output."""
     console = Console(stderr=True)
     request = PlanRequest(
-        planner=planner, risk_tolerance=risk_tolerance, max_phases=max_phases, chunk_tokens=chunk_tokens
+        planner=Planner(planner).value,
+        risk_tolerance=RiskTolerance(risk_tolerance).value,
+        max_phases=max_phases,
+        chunk_tokens=chunk_tokens,
     )
     plan_doc = make_plan(run_options(ctx, locals()), request, ConsoleUi(console))
     if interactive:
@@ -110,7 +161,7 @@ def review_phases(plan_doc: Plan, stream: TextIO, console: Console) -> None:
             f"{phase.incident_count} incident(s), ~${phase.estimated_cost:.4f} (now {state})"
         )
         while True:
-            console.print("  [a]pprove, [d]efer, [k]eep as is? ", end="")
+            console.print("  [a]pprove, [d]efer, [k]eep as is? ", end="", markup=False, highlight=False)
             answer = stream.readline()
             if not answer:
                 console.print()

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from kantra_ai.app.prompt import ShownRequest, show_request
+from kantra_ai.cli.help import INPUT, OUTPUT, epilog
 from kantra_ai.cli.options import run_options
 from kantra_ai.cli.run_options import (
     DEFAULT_BATCH,
@@ -28,10 +29,17 @@ from kantra_ai.cli.run_options import (
     MaxBatchTokensOpt,
     MaxEffortOpt,
     ModelOpt,
+    ProviderOpt,
     SourceRootOpt,
+    TextEditsOpt,
     ViolationIdsOpt,
 )
 from kantra_ai.config.cli import ConfigOpt
+
+EPILOG = epilog(
+    "kantra-ai prompt -a output.yaml -i ./my-app --incident pom.xml:21",
+    "kantra-ai prompt -a output.yaml -i ./my-app --incident 3f2a9c --json",
+)
 
 
 def prompt(
@@ -42,12 +50,14 @@ def prompt(
         str,
         typer.Option(
             "--incident",
+            metavar="ID|FILE:LINE",
+            rich_help_panel=INPUT,
             help="The incident: its id (as in remediate --json outcomes), a unique prefix of it, "
             "or FILE:LINE.",
             show_default=False,
         ),
     ],
-    provider: Annotated[str, typer.Option(help="Provider whose request format to show.")] = "claude",
+    provider: ProviderOpt = "claude",
     model: ModelOpt = None,
     source_root: SourceRootOpt = None,
     violation_ids: ViolationIdsOpt = None,
@@ -58,11 +68,12 @@ def prompt(
     include_informational: IncludeInformationalOpt = False,
     batch_size: BatchSizeOpt = DEFAULT_BATCH.batch_size,
     max_batch_tokens: MaxBatchTokensOpt = DEFAULT_BATCH.max_batch_tokens,
-    text_edits: Annotated[
-        bool, typer.Option(help="Show the plain-text SEARCH/REPLACE form instead of tool calls.")
-    ] = False,
+    text_edits: TextEditsOpt = False,
     json_output: Annotated[
-        bool, typer.Option("--json", help="Print the provider's request body as JSON.")
+        bool,
+        typer.Option(
+            "--json", metavar="", help="Print the provider's request body as JSON.", rich_help_panel=OUTPUT
+        ),
     ] = False,
     config_file: ConfigOpt = None,
 ) -> None:

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from kantra_ai.cli.help import INPUT, OUTPUT, epilog
 from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.errors import ExitCode, UserError
 from kantra_ai.report.record import (
@@ -22,15 +23,35 @@ from kantra_ai.report.record import (
     write_report,
 )
 
+EPILOG = epilog("kantra-ai report -i ./my-app", "kantra-ai report -i ./my-app --output /tmp/report.html")
+
 
 def report(
     input_dir: Annotated[
         Path | None,
-        typer.Option("--input", help="The checkout a run fixed (its .kantra-ai/ holds the record)."),
+        typer.Option(
+            "--input",
+            "-i",
+            metavar="DIR",
+            help="The checkout a run fixed (its .kantra-ai/ holds the record).",
+            rich_help_panel=INPUT,
+        ),
     ] = None,
-    run: Annotated[Path | None, typer.Option(help="A run record (run.json) to render instead.")] = None,
+    run: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE", help="A run record (run.json) to render instead.", rich_help_panel=INPUT
+        ),
+    ] = None,
     output: Annotated[
-        Path | None, typer.Option(help="Where to write report.html (default: next to the run record).")
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="PATH",
+            help="Where to write report.html (default: next to the run record).",
+            rich_help_panel=OUTPUT,
+        ),
     ] = None,
     config_file: ConfigOpt = None,  # paths.input from .kantra-ai.yaml
 ) -> None:

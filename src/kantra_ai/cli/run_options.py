@@ -10,63 +10,144 @@ from typing import Annotated
 
 import typer
 
+from kantra_ai.cli import help as panel
 from kantra_ai.engine.ratelimit import RateLimitConfig
 from kantra_ai.engine.runner import BatchSettings
 from kantra_ai.errors import UserError
+from kantra_ai.providers.registry import PRESETS
 
 DEFAULT_BATCH = BatchSettings()
+PROVIDER_CHOICES = "[" + "|".join(PRESETS) + "]"
 
 AnalysisOpt = Annotated[
     Path,
     typer.Option(
         "--analysis",
-        help="Konveyor output: output.yaml / output.json, or a directory holding one.",
+        "-a",
+        metavar="FILE|DIR",
+        help="Konveyor output: output.yaml / output.json, or the kantra output directory holding one.",
         show_default=False,
+        rich_help_panel=panel.INPUT,
     ),
 ]
 InputOpt = Annotated[
-    Path, typer.Option("--input", help="The application's source tree (your checkout).", show_default=False)
+    Path,
+    typer.Option(
+        "--input",
+        "-i",
+        metavar="DIR",
+        help="The application's source tree (your checkout), as given to kantra analyze -i.",
+        show_default=False,
+        rich_help_panel=panel.INPUT,
+    ),
 ]
 ProviderOpt = Annotated[
     str,
     typer.Option(
-        help="claude, openai, groq, together, openrouter, ollama, lmstudio, vllm, llama.cpp, "
-        "or simulated (a local fake model for the bundled examples)."
+        "--provider",
+        "-p",
+        metavar=PROVIDER_CHOICES,
+        help="Who answers: simulated is a local fake model that knows the bundled examples.",
+        rich_help_panel=panel.MODEL,
     ),
 ]
-ModelOpt = Annotated[str | None, typer.Option(help="Model id; default: the provider's default.")]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        metavar="NAME",
+        help="Model id; default: the provider's default.",
+        rich_help_panel=panel.MODEL,
+    ),
+]
 BaseUrlOpt = Annotated[
-    str | None, typer.Option(help="Provider endpoint (else ANTHROPIC_BASE_URL / OPENAI_BASE_URL).")
+    str | None,
+    typer.Option(
+        metavar="URL",
+        help="Provider endpoint (else ANTHROPIC_BASE_URL / OPENAI_BASE_URL).",
+        rich_help_panel=panel.MODEL,
+    ),
 ]
 SourceRootOpt = Annotated[
-    str | None, typer.Option(help="The analyzer's source root to strip from URIs (default: detected).")
+    str | None,
+    typer.Option(
+        metavar="PATH",
+        help="The analyzer's source root to strip from URIs, e.g. /opt/input/source (default: detected).",
+        rich_help_panel=panel.INPUT,
+    ),
 ]
 # What to work on: the same filters for remediate, plan, prompt.
 ViolationIdsOpt = Annotated[
-    list[str] | None, typer.Option(help="Only these rule ids (comma-separated or repeated).")
+    list[str] | None,
+    typer.Option(
+        metavar="IDS",
+        help="Only these rule ids (comma-separated or repeated).",
+        rich_help_panel=panel.SELECTION,
+    ),
 ]
 CategoriesOpt = Annotated[
-    list[str] | None, typer.Option(help="Only these categories: mandatory, optional, potential.")
+    list[str] | None,
+    typer.Option(
+        metavar="[mandatory|optional|potential]",
+        help="Only these categories (comma-separated or repeated).",
+        rich_help_panel=panel.SELECTION,
+    ),
 ]
-MaxEffortOpt = Annotated[int | None, typer.Option(help="Only violations with effort <= N.")]
+MaxEffortOpt = Annotated[
+    int | None,
+    typer.Option(metavar="N", help="Only violations with effort <= N.", rich_help_panel=panel.SELECTION),
+]
 IncludeOpt = Annotated[
-    list[str] | None, typer.Option(help="Only files matching these globs (relative paths).")
+    list[str] | None,
+    typer.Option(
+        metavar="GLOBS",
+        help="Only files matching these globs (relative paths).",
+        rich_help_panel=panel.SELECTION,
+    ),
 ]
-ExcludeOpt = Annotated[list[str] | None, typer.Option(help="Skip files matching these globs.")]
+ExcludeOpt = Annotated[
+    list[str] | None,
+    typer.Option(metavar="GLOBS", help="Skip files matching these globs.", rich_help_panel=panel.SELECTION),
+]
 IncludeInformationalOpt = Annotated[
-    bool, typer.Option(help="Also include informational findings (no effort / insights).")
+    bool,
+    typer.Option(
+        "--include-informational/--no-include-informational",
+        metavar="",
+        show_default=False,
+        help="Also include informational findings (no effort / insights).",
+        rich_help_panel=panel.SELECTION,
+    ),
 ]
 MaxCostOpt = Annotated[
-    float | None, typer.Option(help="Never start a request whose worst case would pass this USD total.")
+    float | None,
+    typer.Option(
+        metavar="USD",
+        help="Never start a request whose worst case would pass this USD total.",
+        rich_help_panel=panel.BUDGET,
+    ),
 ]
 DryRunOpt = Annotated[
-    bool, typer.Option(help="Make no network call: show the requests, tokens and cost it would take.")
+    bool,
+    typer.Option(
+        "--dry-run/--no-dry-run",  # the config file can turn it on
+        metavar="",
+        show_default=False,
+        help="Make no network call: show the requests, tokens and cost it would take.",
+        rich_help_panel=panel.BUDGET,
+    ),
 ]
-BatchSizeOpt = Annotated[int, typer.Option(min=1, help="At most N incidents per request.")]
+BatchSizeOpt = Annotated[
+    int,
+    typer.Option(min=1, metavar="N", help="At most N incidents per request.", rich_help_panel=panel.BUDGET),
+]
 BatchParallelismOpt = Annotated[
     int,
     typer.Option(
         min=1,
+        metavar="N",
+        rich_help_panel=panel.BUDGET,
         help="Most requests in flight. The adaptive limiter starts at 8 and grows toward this "
         "while the provider keeps up; it backs off on 429/529.",
     ),
@@ -74,32 +155,93 @@ BatchParallelismOpt = Annotated[
 RateLimitsOpt = Annotated[
     str | None,
     typer.Option(
+        metavar="SPEC",
+        rich_help_panel=panel.BUDGET,
         help="Your tier's per-minute limits, e.g. 'rpm=1000,itpm=450k,otpm=90k' (requests, input "
         "and output tokens). Unset ones are learned from the provider's rate-limit headers.",
     ),
 ]
 MaxBatchTokensOpt = Annotated[
-    int, typer.Option(min=2000, help="Input-token budget per request; larger files go in windows.")
+    int,
+    typer.Option(
+        min=2000,
+        metavar="TOKENS",
+        help="Input-token budget per request; larger files go in windows.",
+        rich_help_panel=panel.BUDGET,
+    ),
 ]
 MaxRetriesOpt = Annotated[
-    int, typer.Option(min=0, max=5, help="Retries per request for failed edits or bad replies.")
+    int,
+    typer.Option(
+        min=0,
+        max=5,
+        metavar="N",
+        help="Retries per request for failed edits or bad replies.",
+        rich_help_panel=panel.BUDGET,
+    ),
 ]
 PricesOpt = Annotated[
-    Path | None, typer.Option(help="YAML price overrides: MODEL: {input: X, output: Y} per MTok.")
+    Path | None,
+    typer.Option(
+        metavar="FILE",
+        help="YAML price overrides: MODEL: {input: X, output: Y} in USD per million tokens.",
+        rich_help_panel=panel.MODEL,
+    ),
 ]
 TextEditsOpt = Annotated[
-    bool, typer.Option(help="Ask for plain-text SEARCH/REPLACE edits instead of tool calls.")
+    bool,
+    typer.Option(
+        "--text-edits/--no-text-edits",
+        metavar="",
+        show_default=False,
+        help="Ask for plain-text SEARCH/REPLACE edits instead of tool calls.",
+        rich_help_panel=panel.MODEL,
+    ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+JsonOpt = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        metavar="",
+        help="Print the result as JSON on stdout (progress still goes to stderr on a terminal).",
+        rich_help_panel=panel.OUTPUT,
+    ),
+]
 ReportOpt = Annotated[
-    Path | None, typer.Option(help="Where to write report.html (default: INPUT/.kantra-ai/report.html).")
+    Path | None,
+    typer.Option(
+        metavar="PATH",
+        help="Where to write report.html (default: INPUT/.kantra-ai/report.html).",
+        rich_help_panel=panel.OUTPUT,
+    ),
 ]
-ProgressOpt = Annotated[bool, typer.Option(help="Show a progress bar.")]
+ProgressOpt = Annotated[
+    bool,
+    typer.Option(
+        "--progress/--no-progress",
+        metavar="",
+        show_default=False,
+        help="Live progress on stderr: a live view on a terminal, a line every few seconds otherwise.",
+        rich_help_panel=panel.OUTPUT,
+    ),
+]
 RetryFailedOpt = Annotated[
-    bool, typer.Option(help="Also ask again about incidents an earlier reply did not fix.")
+    bool,
+    typer.Option(
+        "--retry-failed",
+        metavar="",
+        help="Also ask again about incidents an earlier reply did not fix.",
+        rich_help_panel=panel.HISTORY,
+    ),
 ]
 WaitLockOpt = Annotated[
-    bool, typer.Option(help="If another run is working on this tree, wait for it instead of refusing.")
+    bool,
+    typer.Option(
+        "--wait-lock",
+        metavar="",
+        help="If another run is working on this tree, wait for it instead of refusing.",
+        rich_help_panel=panel.HISTORY,
+    ),
 ]
 
 

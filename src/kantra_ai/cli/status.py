@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.box import HEAVY_HEAD, SIMPLE
 from rich.console import Console
 from rich.table import Table
 
+from kantra_ai.cli.help import HISTORY, OUTPUT, epilog
+from kantra_ai.cli.run_options import InputOpt
 from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.errors import UserError
 from kantra_ai.store.history import HistoryOptions
@@ -21,7 +25,12 @@ from kantra_ai.store.session import open_store
 
 StateOpt = Annotated[
     Path | None,
-    typer.Option("--state", help="The run store (SQLite) of this tree; default: INPUT/.kantra-ai/state.db."),
+    typer.Option(
+        "--state",
+        metavar="PATH",
+        help="The run store (SQLite) of this tree; default: INPUT/.kantra-ai/state.db.",
+        rich_help_panel=HISTORY,
+    ),
 ]
 
 
@@ -34,13 +43,19 @@ def history_options(
         raise UserError(str(exc)) from None
 
 
+EPILOG = epilog("kantra-ai status -i ./my-app", "kantra-ai status -i ./my-app --json | jq '.runs[0]'")
+
+
 def status(
-    input_dir: Annotated[
-        Path, typer.Option("--input", help="The application's source tree.", show_default=False)
-    ],
+    input_dir: InputOpt,
     state: StateOpt = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the store's view as JSON.")] = False,
-    runs: Annotated[int, typer.Option(min=1, help="Show the last N runs.")] = 10,
+    json_output: Annotated[
+        bool,
+        typer.Option("--json", metavar="", help="Print the store's view as JSON.", rich_help_panel=OUTPUT),
+    ] = False,
+    runs: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Show the last N runs.", rich_help_panel=OUTPUT)
+    ] = 10,
     config_file: ConfigOpt = None,  # paths.input from .kantra-ai.yaml
 ) -> None:
     """Show the run store's view of a tree: runs, incidents per violation and status, cost so far."""
@@ -55,9 +70,36 @@ def status(
     except StoreError as exc:
         raise UserError(str(exc)) from None
     if json_output:
-        sys.stdout.write(json.dumps(view, indent=2) + "\n")
+        sys.stdout.write(json.dumps(json_view(view), indent=2) + "\n")
     else:
-        print_view(view, Console())
+        # Piped (`| less`, `| grep`): no terminal width to fit, so no column is folded.
+        console = Console(highlight=False) if sys.stdout.isatty() else Console(width=400, highlight=False)
+        print_view(view, console)
+
+
+def iso_time(stamp: float | None) -> str | None:
+    """ISO 8601 in UTC, to the second: what JSON readers parse."""
+    if not stamp:
+        return None
+    return datetime.fromtimestamp(stamp, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def round_cost(cost: float | None) -> float | None:
+    return None if cost is None else round(cost, 6)
+
+
+def json_view(view: dict[str, Any]) -> dict[str, Any]:
+    """The store's view for `--json`: ISO 8601 times and costs rounded to a millionth of a dollar."""
+    runs = [
+        {
+            **r,
+            "started_at": iso_time(r["started_at"]),
+            "finished_at": iso_time(r["finished_at"]),
+            "cost_usd": round_cost(r["cost_usd"]),
+        }
+        for r in view["runs"]
+    ]
+    return {**view, "cost_usd": round_cost(view["cost_usd"]), "runs": runs}
 
 
 _SHORT = {"not_applicable": "n/a", "in_flight": "in flight"}
@@ -70,7 +112,7 @@ def _money(cost: float | None) -> str:
 
 
 def _when(stamp: float | None) -> str:
-    return time.strftime("%m-%d %H:%M", time.localtime(stamp)) if stamp else ""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp)) if stamp else ""
 
 
 def print_view(view: dict[str, Any], console: Console) -> None:
@@ -90,7 +132,8 @@ def print_view(view: dict[str, Any], console: Console) -> None:
             markup=False,
             highlight=False,
         )
-    runs = Table(title="Runs (newest first)")
+    box = HEAVY_HEAD if console.is_terminal else SIMPLE  # plain rules when piped
+    runs = Table(title="Runs (newest first)", box=box)
     for column in ("#", "started", "state", "mode", "planned", "skipped", "requests", "outcomes"):
         runs.add_column(column, overflow="fold")
     runs.add_column("cost", justify="right", no_wrap=True)
@@ -109,7 +152,7 @@ def print_view(view: dict[str, Any], console: Console) -> None:
             _money(r["cost_usd"]),
         )
     console.print(runs)
-    violations = Table(title="Incidents per violation")
+    violations = Table(title="Incidents per violation", box=box)
     violations.add_column("rule", overflow="fold")
     for s in STATUSES:
         violations.add_column(_SHORT.get(s, s), justify="right")

@@ -10,16 +10,27 @@ import typer
 from rich.console import Console
 
 from kantra_ai.app.undo import undo as undo_run
+from kantra_ai.cli.help import HISTORY, epilog
 from kantra_ai.cli.run_options import InputOpt, JsonOpt
 from kantra_ai.cli.status import StateOpt
 from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.errors import ExitCode
 
 
+EPILOG = epilog("kantra-ai undo -i ./my-app", "kantra-ai undo -i ./my-app --run 2")
+
+
 def undo(
     input_dir: InputOpt,
     run: Annotated[
-        int | None, typer.Option("--run", min=1, help="The run to undo (default: the last run that wrote).")
+        int | None,
+        typer.Option(
+            "--run",
+            min=1,
+            metavar="N",
+            help="The run to undo (default: the last run that wrote).",
+            rich_help_panel=HISTORY,
+        ),
     ] = None,
     state: StateOpt = None,
     json_output: JsonOpt = False,

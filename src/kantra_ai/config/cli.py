@@ -55,6 +55,7 @@ ConfigOpt = Annotated[
         callback=_apply_config,
         metavar="PATH",
         show_default=False,
+        rich_help_panel="Input",
         help="Config file (YAML) read over ./.kantra-ai.yaml and ~/.kantra-ai.yaml; "
         "flags given on the command line still win.",
     ),
