@@ -86,16 +86,20 @@ def test_warn_and_apply_applies_low_confidence_fixes_and_flags_them(tmp_path: Pa
     assert _trivial(summary) == {"threshold": 0.7, "incidents": 19, "fixed": 19, "below_threshold": 2}
 
 
-def test_warn_and_apply_warns_in_the_summary_for_people(
+def test_warn_and_apply_warns_once_for_all_its_fixes_in_the_summary_for_people(
     tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     app = copy_example(EXAMPLE, tmp_path)
     with FakeProviderServer(lowered(POM_RULES)) as server:
         args = ["--analysis", analysis_of(EXAMPLE), "--input", app, "--base-url", server.anthropic_base_url]
         assert run("remediate", *args, "--no-progress", "--on-low-confidence", "warn-and-apply") == 0
-    err = capsys.readouterr().err
-    assert "Confidence by migration complexity" in err
-    assert "warning:" in err and "pom.xml:21" in err
+    out = capsys.readouterr().out
+    assert "Confidence by migration complexity" in out
+    warnings = [line for line in out.splitlines() if "warning:" in line]
+    # Two fixes were applied below their threshold: one grouped warning, not one per incident.
+    assert len(warnings) == 1, warnings
+    assert "2 fixes were applied below their confidence threshold" in warnings[0]
+    assert "pom.xml (2)" in warnings[0]
 
 
 def _apply_review(pristine: str, entries: Iterable[dict[str, Any]]) -> str:

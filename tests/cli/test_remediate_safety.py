@@ -183,7 +183,7 @@ def test_dry_run_needs_no_api_key(
     app = copy_example(EXAMPLE, tmp_path)
     code = run("remediate", "--analysis", analysis_of(EXAMPLE), "--input", app, "--dry-run")
     assert code == 0
-    assert "Dry run" in capsys.readouterr().err
+    assert "Dry run" in capsys.readouterr().out
 
 
 def test_a_stream_dropped_mid_reply_is_never_applied_and_is_asked_again(tmp_path: Path) -> None:

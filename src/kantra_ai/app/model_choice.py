@@ -19,6 +19,7 @@ class ModelChoice:
     price: ModelPrice | None  # None: no price known (cost reported as unknown, never guessed)
     format: EditFormat
     base_url: str | None
+    warning: str = ""  # said before the run: a model without a price (a typo?) has its cost unknown
 
     @property
     def provider_name(self) -> str:
@@ -62,5 +63,9 @@ def choose_model(options: ModelOptions, *, max_cost: float | None = None) -> Mod
     if max_cost is not None and price is None:
         message = no_price_message(model, provider=preset.name, prices_file=options.prices)
         raise UserError(f"--max-cost cannot be enforced: {message}")
+    warning = ""
+    if price is None:
+        message = no_price_message(model, provider=preset.name, prices_file=options.prices)
+        warning = f"{message}; until then its cost shows as unknown"
     edit_format = choose_format(supports_tools=preset.supports_tools, text_edits=options.text_edits)
-    return ModelChoice(preset, model, price, edit_format, options.base_url)
+    return ModelChoice(preset, model, price, edit_format, options.base_url, warning)

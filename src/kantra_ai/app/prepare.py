@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kantra_ai.analysis.loader import AnalysisError, load_analysis
-from kantra_ai.analysis.model import Category, Incident
+from kantra_ai.analysis.model import Analysis, Applicability, Category, Incident
 from kantra_ai.analysis.selection import Selection, SelectionError, select_incidents
 from kantra_ai.app.options import SelectionOptions
 from kantra_ai.engine.runner import BatchSettings, RunBatches, batch_incidents
@@ -50,7 +50,7 @@ def load_selection(opts: SelectionOptions) -> Selection:
             source_root=opts.source_root,
             include_informational=opts.include_informational,
         )
-        return select_incidents(
+        selection = select_incidents(
             analysis,
             violation_ids=split_list(opts.violation_ids) or None,
             categories=_categories(opts.categories),
@@ -61,6 +61,46 @@ def load_selection(opts: SelectionOptions) -> Selection:
         )
     except (AnalysisError, SelectionError) as exc:
         raise UserError(str(exc)) from exc
+    check_tree_matches(analysis, selection, opts.input_dir)
+    return selection
+
+
+def missing_files(incidents: Iterable[Incident]) -> list[str]:
+    """The checkout-relative paths the analysis names that are not in the tree, sorted, once each."""
+    return sorted({str(i.path) for i in incidents if i.applicability is Applicability.MISSING_FILE})
+
+
+def check_tree_matches(analysis: Analysis, selection: Selection, input_dir: Path) -> None:
+    """Refuse a `--input` that is not the analyzed application (an empty folder, one level too high
+    or too low, another application): when most selected incidents' files are missing, nothing
+    would be fixed and the run would only record noise, or pay to edit the wrong tree."""
+    missing = [i for i in selection.not_applicable if i.applicability is Applicability.MISSING_FILE]
+    wanted = len(selection.selected) + len(missing)
+    if not missing or len(missing) * 2 <= wanted:
+        return
+    examples = missing_files(missing)[:2]
+    looked = " and ".join(examples)
+    root = analysis.source_root or "none detected"
+    found = _where_the_files_are(input_dir, examples[0])
+    hint = f" (the files are under {found})" if found else ""
+    raise UserError(
+        f"--input {input_dir} does not look like the analyzed application: the files of {len(missing)} of "
+        f"{wanted} selected incidents are missing (looked for {looked}; analyzer root {root}); pass the "
+        f"checkout kantra analyzed as --input{hint}, or the analyzer's root with --source-root"
+    )
+
+
+def _where_the_files_are(input_dir: Path, example: str) -> Path | None:
+    """A nearby folder that holds `example`: a parent of `--input`, or a folder up to two levels below."""
+    for parent in list(input_dir.resolve().parents)[:2]:
+        if (parent / example).is_file():
+            return parent
+    try:
+        below = [p for p in input_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        below += [q for p in below for q in p.iterdir() if q.is_dir() and not q.name.startswith(".")]
+    except OSError:
+        return None
+    return next((p for p in sorted(below) if (p / example).is_file()), None)
 
 
 @dataclass

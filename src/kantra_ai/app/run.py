@@ -31,6 +31,8 @@ from kantra_ai.app.model_choice import ModelChoice, choose_model
 from kantra_ai.app.options import RunOptions
 from kantra_ai.app.prepare import Stage, plan_batches
 from kantra_ai.app.ui import Ui
+from kantra_ai.edits.model import Edit
+from kantra_ai.engine.adaptive import AdaptiveProvider
 from kantra_ai.engine.batch_runner import RunContext, RunControl
 from kantra_ai.engine.budget import CostGuard
 from kantra_ai.engine.estimate import Estimate, estimate, request_rows
@@ -106,6 +108,8 @@ class JobRun:
     interrupted: bool = False
     capture: RunCapture | None = None
     store: dict[str, Any] = field(default_factory=dict)  # the `store` block of the summary
+    changed_files: set[str] = field(default_factory=set)  # files this run wrote
+    wait_observers: list[RunObserver] = field(default_factory=list)  # told of rate-limit waits
 
     @property
     def selected(self) -> list[Incident]:
@@ -144,11 +148,31 @@ def check_limits(options: RunOptions) -> None:
         raise UserError("--max-cost must be a positive amount of USD")
 
 
-def dry_run_job(job: Job, options: RunOptions, ui: Ui) -> DryRun:
-    """What the job would send and cost; no network, no lock, nothing written."""
+def _choose_and_load(job: Job, options: RunOptions, ui: Ui) -> tuple[ModelChoice, list[Stage]]:
+    """The model and the job's stages, telling the user what is happening from the first moment."""
     check_limits(options)
     choice = choose_model(options.model, max_cost=options.limits.max_cost)
+    if choice.warning:
+        ui.say(f"warning: {choice.warning}")
+    ui.status(f"reading {job.analysis}")
     stages = job.load(options)
+    incidents = [i for s in stages for i in s.incidents]
+    files = len({i.path for i in incidents})
+    left_out = sum(len(s.selection.not_applicable) for s in stages)
+    informational = sum(s.selection.informational for s in stages)
+    extra = [f"{left_out} not applicable"] if left_out else []
+    extra += [f"{informational} informational"] if informational else []
+    ui.status(
+        f"{len(incidents)} incidents to fix in {files} files"
+        + (f" ({', '.join(extra)}, not sent)" if extra else "")
+        + "; planning the requests"
+    )
+    return choice, stages
+
+
+def dry_run_job(job: Job, options: RunOptions, ui: Ui) -> DryRun:
+    """What the job would send and cost; no network, no lock, nothing written."""
+    choice, stages = _choose_and_load(job, options, ui)
     session = RunSession(options.input_dir, options.history, ui.say)
     stages = _skip_done(stages, session, dry_run=True)
     prompts = PromptBuilder(choice.format, options.templates)
@@ -166,9 +190,7 @@ def dry_run_job(job: Job, options: RunOptions, ui: Ui) -> DryRun:
 
 def run_job(job: Job, options: RunOptions, ui: Ui) -> JobRun:
     """Run the job for real, recorded in the tree's run store (see the module docstring)."""
-    check_limits(options)
-    choice = choose_model(options.model, max_cost=options.limits.max_cost)
-    stages = job.load(options)
+    choice, stages = _choose_and_load(job, options, ui)
     job.check(options)
     try:
         with RunSession(
@@ -221,6 +243,9 @@ def _run(
     )
     with provider_for(choice, ui, needed=requests > 0) as provider:
         session.begin(analysis=job.analysis, provider=choice.provider_name, model=choice.model)
+        if requests:
+            files = sum(len(b.files) for b in first.values())
+            ui.say(f"sending {requests} requests for {len(run.planned)} incidents in {files} files")
         job.started(stages)
         asyncio.run(_execute(job, options, ui, session, choice, prompts, todo_stages, first, provider, run))
     run.interrupted = session.finish(run.outcomes.values(), run.aborted)
@@ -242,6 +267,30 @@ def provider_for(choice: ModelChoice, ui: Ui, *, needed: bool, hint: str = "") -
             emphasis=True,
         )
     yield choice.open_provider(hint=hint)
+
+
+class _Written(RunObserver):
+    """Which files this run wrote (the end of the run names them)."""
+
+    def __init__(self, run: JobRun) -> None:
+        self.run = run
+
+    def file_written(self, path: str, before_sha: str, after_sha: str, edits: list[Edit]) -> None:
+        self.run.changed_files.add(path)
+
+
+def _announce_rate_limit_waits(paced: AdaptiveProvider, run: JobRun) -> None:
+    """Every wait of the limiter (its buckets, a 429 or 529's pushback) reaches the run's observers,
+    so the live view can say that the run waits on the provider, and for how long."""
+    limiter = paced.limiter
+    sleep = limiter.sleep
+
+    async def announced(seconds: float) -> None:
+        for observer in run.wait_observers:
+            observer.rate_limit_wait(seconds)
+        await sleep(seconds)
+
+    limiter.sleep = announced
 
 
 def _record_unreadable(batches: RunBatches, stage: Stage, observer: RunObserver | None, run: JobRun) -> None:
@@ -284,12 +333,15 @@ async def _execute(
         if provider is not None
         else None
     )
+    if paced is not None:
+        _announce_rate_limit_waits(paced, run)
     control = RunControl()
     guard = CostGuard(limits.max_cost, choice.price)  # one budget across every stage
     session.attach(control)
     try:
         progress = ui.progress() if paced is not None else contextlib.nullcontext(RunObserver())
         with progress as display:
+            run.wait_observers.append(display)
             for number, stage in enumerate(stages):
                 stage_observer = job.stage_observer(stage)
                 # The first stage was batched up front; later ones again now, from the files as the
@@ -301,7 +353,7 @@ async def _execute(
                 )
                 _record_unreadable(batches, stage, stage_observer, run)
                 if paced is not None and batches.request_count:
-                    observers: list[RunObserver] = [display]
+                    observers: list[RunObserver] = [display, _Written(run)]
                     if run.capture is not None:
                         observers.append(run.capture)
                     observers += session.observers()

@@ -12,7 +12,11 @@ from kantra_ai.engine.events import RunObserver
 
 class Ui(Protocol):
     def say(self, text: str, *, emphasis: bool = False) -> None:
-        """One line for the user (progress notes, what the store skipped, warnings)."""
+        """One line for the user (what the store skipped, warnings): it stays."""
+
+    def status(self, text: str) -> None:
+        """What the run is doing right now (reading the analysis, planning): shown from the first
+        moment on a terminal and replaced by the next status, the progress, or the result."""
 
     def progress(self) -> AbstractContextManager[RunObserver]:
         """A live view of the run, fed by the engine's events while the context is open."""
@@ -25,6 +29,9 @@ class SilentUi:
         self.lines: list[str] = []
 
     def say(self, text: str, *, emphasis: bool = False) -> None:
+        self.lines.append(text)
+
+    def status(self, text: str) -> None:
         self.lines.append(text)
 
     def progress(self) -> AbstractContextManager[RunObserver]:

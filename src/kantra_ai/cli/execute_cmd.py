@@ -155,8 +155,7 @@ def run_execute(request: ExecuteRequest, options: RunOptions, console: Console) 
 
 def _print_result(summary: dict[str, Any], console: Console) -> None:
     print_summary(summary, console)
-    console.print(" · ".join(f"{r['id']} {r['status']}" for r in summary["phases"]))
-    console.print(f"report: {summary['report']}")
+    console.print("phases: " + " · ".join(f"{r['id']} {r['status']}" for r in summary["phases"]))
 
 
 def _print_dry_run(document: dict[str, Any], console: Console) -> None:

@@ -1,13 +1,19 @@
-"""`kantra-ai remediate`, and how every command that runs a job prints what it did."""
+"""`kantra-ai remediate`, and how every command that runs a job prints what it did.
+
+Notes and progress go to stderr; the result (the summary tables and what to do next, or the
+`--json` document) goes to stdout, so `| tee run.log` and CI logs keep all of it.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from kantra_ai.app.options import RunOptions
 from kantra_ai.app.remediate import RemediateJob, remediate_dry_run, remediate_summary
@@ -17,6 +23,11 @@ from kantra_ai.errors import ExitCode
 from kantra_ai.report.summary import print_dry_run, print_summary
 
 Document = dict[str, Any]
+
+
+def result_console() -> Console:
+    """stdout for the result; piped, it is wide enough that tables do not fold."""
+    return Console() if sys.stdout.isatty() else Console(width=120)
 
 
 def run_command(
@@ -29,13 +40,22 @@ def run_command(
     summarize: Callable[[JobRun], Document],
     print_result: Callable[[Document, Console], None],
 ) -> int:
-    """Dry-run or run `job`, then print the result for people, or as JSON on stdout with `--json`."""
-    ui = ConsoleUi(console, progress=options.output.progress and not options.output.json)
-    if options.dry_run:
-        _show(dry_document(dry_run_job(job, options, ui)), options, print_dry, console)
-        return ExitCode.OK
-    run = run_job(job, options, ui)
-    _show(summarize(run), options, print_result, console)
+    """Dry-run or run `job`, then print the result for people, or as JSON on stdout with `--json`.
+
+    `console` is stderr: notes and progress (whenever it is a terminal, `--json` or not)."""
+    out = result_console()
+    with ConsoleUi(console, progress=options.output.progress, max_cost=options.limits.max_cost) as ui:
+        if options.dry_run:
+            dry = dry_run_job(job, options, ui)
+            ui.close()
+            _show(dry_document(dry), options, print_dry, out)
+            return ExitCode.OK
+        run = run_job(job, options, ui)
+        ui.close()
+        document = summarize(run)
+    _show(document, options, print_result, out)
+    if not options.output.json:
+        print_next_steps(document, run, options, out)
     return exit_code(run)
 
 
@@ -46,6 +66,45 @@ def _show(
         emit_json(document)
     else:
         printer(document, console)
+
+
+def _git_root(path: Path) -> Path | None:
+    for folder in [path.resolve(), *path.resolve().parents]:
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def print_next_steps(document: Document, run: JobRun, options: RunOptions, console: Console) -> None:
+    """What changed and what to do now: review the diff, open the report, retry, continue."""
+    changed = sorted(run.changed_files)
+    if changed:
+        names = ", ".join(changed[:6]) + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
+        console.print(f"[green]changed {len(changed)} files[/]: {escape(names)}", soft_wrap=True)
+        where = options.input_dir
+        review = f"git -C {where} diff" if _git_root(where) else f"diff against your copy of {where}"
+        console.print(f"  review the edits: {escape(review)}")
+    elif not run.aborted:
+        console.print("no file was changed in this run")
+    report = document.get("report")
+    if report:
+        uri = Path(report).resolve().as_uri()
+        console.print(f"  report: [link={uri}]{escape(str(report))}[/link]", highlight=False)
+    inc = document["incidents"]
+    failed = inc["failed"]
+    if failed:
+        console.print(
+            f"  {failed} incidents failed: see why in the report; ask the model again with the same "
+            "command plus --retry-failed"
+        )
+    stopped = document.get("stopped") or {}
+    if run.interrupted:
+        console.print("[yellow]interrupted[/]: run the same command again to continue where it stopped")
+    elif stopped.get("not_sent"):
+        console.print(
+            f"[yellow]stopped early[/]: {escape(stopped['reason'])}; {stopped['not_sent']} incidents were "
+            "not sent. Run the same command again (with a higher --max-cost) to continue"
+        )
 
 
 def remediate(options: RunOptions, console: Console) -> int:

@@ -29,6 +29,10 @@ class RunObserver:
     def incident_done(self, incident: Incident, outcome: IncidentOutcome) -> None:
         pass
 
+    def rate_limit_wait(self, seconds: float) -> None:
+        """The run waits this long before the next request: the provider's rate limit (its buckets,
+        or a 429/529 the provider answered). Progress displays show it."""
+
     # The run store's hooks (store/observer.py): enough to survive a kill at any moment.
 
     def response_received(self, record: RequestRecord, fingerprint: str, response: ModelResponse) -> None:
@@ -81,6 +85,10 @@ class ObserverGroup(RunObserver):
     def incident_done(self, incident: Incident, outcome: IncidentOutcome) -> None:
         for o in self.observers:
             o.incident_done(incident, outcome)
+
+    def rate_limit_wait(self, seconds: float) -> None:
+        for o in self.observers:
+            o.rate_limit_wait(seconds)
 
     def response_received(self, record: RequestRecord, fingerprint: str, response: ModelResponse) -> None:
         for o in self.observers:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from kantra_ai.analysis.model import Incident
+from kantra_ai.analysis.model import Applicability, Incident
 from kantra_ai.engine.confidence import APPLIED_BELOW_THRESHOLD, ConfidencePolicy, confidence_summary
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, RunTotals, Status
 from kantra_ai.providers.pricing import ModelPrice, describe_price
@@ -52,6 +52,16 @@ def run_summary(
     price: ModelPrice | None = None,
 ) -> dict[str, Any]:
     counts = Counter(outcomes[i.id].status.value for i in selected if i.id in outcomes)
+    # Incidents that went out in a request: a run cut short (Ctrl-C, --max-cost) sent fewer than
+    # it selected, and its per-request and per-minute figures are about what it sent.
+    sent_ids = {incident_id for r in records for incident_id in r.incident_ids}
+    sent = len(sent_ids)
+    # Why a run stopped short (--max-cost, Ctrl-C, a refused key): the incidents it never sent.
+    unsent = Counter(
+        outcomes[i.id].reason if i.id in outcomes else "not attempted"
+        for i in selected
+        if i.id not in sent_ids and (i.id not in outcomes or outcomes[i.id].status is Status.SKIPPED)
+    )
     by_violation: dict[str, Counter[str]] = {}
     for incident in selected:
         outcome = outcomes.get(incident.id)
@@ -74,7 +84,12 @@ def run_summary(
             "not_applicable": len(not_applicable),
             "not_applicable_reasons": dict(Counter(i.applicability.value for i in not_applicable)),
             "informational": informational,
+            "sent": sent,
         },
+        # Files the analysis names that are not in the tree (by name, so a wrong --input shows).
+        "missing_files": sorted(
+            {str(i.path) for i in not_applicable if i.applicability is Applicability.MISSING_FILE}
+        ),
         "requests": totals.requests,
         "failed_requests": totals.failed_requests,
         "tokens": {
@@ -87,15 +102,18 @@ def run_summary(
         "cost_usd": cost,
         "price": describe_price(price),  # the rates and their source (providers/pricing.py)
         "cost_per_fixed_incident_usd": (cost / fixed) if cost is not None and fixed else None,
-        "incidents_per_request": round(len(selected) / totals.requests, 2) if totals.requests else 0.0,
-        "incidents_per_minute": round(len(outcomes) / minutes, 1) if minutes else None,
+        "incidents_per_request": round(sent / totals.requests, 2) if totals.requests else 0.0,
+        "incidents_per_minute": round(sent / minutes, 1) if minutes and sent else None,
         "seconds": round(totals.seconds, 2),
         "aborted": aborted or None,
+        "stopped": {"reason": unsent.most_common(1)[0][0], "not_sent": sum(unsent.values())}
+        if unsent
+        else None,
         "by_violation": {k: dict(v) for k, v in sorted(by_violation.items())},
         "confidence": confidence_summary(selected, outcomes, confidence or ConfidencePolicy()),
         # Caching, batching, throughput and pacing (report/metrics.py); from the request records.
         "performance": performance_metrics(
-            records, incidents=len(selected), fixed=fixed, seconds=totals.seconds, cost=cost, run=performance
+            records, incidents=sent, fixed=fixed, seconds=totals.seconds, cost=cost, run=performance
         )
         if records
         else None,
@@ -113,6 +131,15 @@ def run_summary(
             for i in selected
         ],
     }
+
+
+def _per_fixed(summary: dict[str, Any]) -> str:
+    """ "unknown" means no price; with nothing fixed there is nothing to divide by: "n/a"."""
+    if summary["cost_usd"] is None:
+        return "unknown"
+    if not summary["incidents"]["fixed"]:
+        return "n/a"
+    return _money(summary["cost_per_fixed_incident_usd"])
 
 
 def print_summary(summary: dict[str, Any], console: Console) -> None:
@@ -137,28 +164,45 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
         f"{tokens['input']:,} / {tokens['cache_write']:,} / {tokens['cache_read']:,} / {tokens['output']:,}",
     )
     table.add_row("cost", _money(summary["cost_usd"]))
-    table.add_row("cost per fixed incident", _money(summary["cost_per_fixed_incident_usd"]))
+    table.add_row("cost per fixed incident", _per_fixed(summary))
     if summary.get("price"):
         table.add_row("prices from", escape(_price_source(summary["price"])))
     table.add_row("time", f"{summary['seconds']:.1f} s")
     for label, value in metric_rows(summary["performance"]) if summary.get("performance") else []:
         table.add_row(label, value)
     console.print(table)
+    missing = summary.get("missing_files") or []
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        console.print(f"[yellow]missing in --input[/] ({len(missing)} files, not sent): {escape(shown)}")
     _print_confidence(summary, console)
-    failed = [o for o in summary["outcomes"] if o["status"] in ("failed", "skipped")]
-    if failed:
-        detail = Table(title="Not fixed", show_lines=False)
-        for column in ("file", "line", "rule", "status", "reason"):
-            detail.add_column(column, overflow="fold")
-        for row in failed[:50]:
-            detail.add_row(row["file"], str(row["line"] or ""), row["rule"], row["status"], row["reason"])
-        console.print(detail)
-        if len(failed) > 50:
-            console.print(f"… and {len(failed) - 50} more (see --json)")
+    _print_not_fixed(summary, console)
     if summary["aborted"]:
-        console.print(f"[red]{summary['aborted']}[/]")
-    if summary.get("report"):
-        console.print(f"HTML report: {summary['report']}", highlight=False)
+        console.print(f"[red]{escape(summary['aborted'])}[/]")
+
+
+def _print_not_fixed(summary: dict[str, Any], console: Console, limit: int = 12) -> None:
+    """Incidents not fixed, one row per reason (a stopped run leaves many for the same reason)."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in summary["outcomes"]:
+        if row["status"] in ("failed", "skipped"):
+            groups.setdefault((row["status"], row["reason"]), []).append(row)
+    if not groups:
+        return
+    detail = Table(title="Not fixed, by reason")
+    for column in ("incidents", "status", "reason", "where"):
+        detail.add_column(column, overflow="fold", justify="right" if column == "incidents" else "left")
+    ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
+    for (status, reason), rows in ordered[:limit]:
+        places = [f"{r['file']}:{r['line']}" if r["line"] else r["file"] for r in rows]
+        where = ", ".join(places[:2]) + (f" (+{len(places) - 2} more)" if len(places) > 2 else "")
+        detail.add_row(str(len(rows)), status, escape(reason), escape(where))
+    console.print(detail)
+    if len(ordered) > limit:
+        rest = sum(len(rows) for _, rows in ordered[limit:])
+        console.print(
+            f"… and {rest} more incidents for {len(ordered) - limit} other reasons (see the report)"
+        )
 
 
 def _print_confidence(summary: dict[str, Any], console: Console) -> None:
@@ -173,10 +217,20 @@ def _print_confidence(summary: dict[str, Any], console: Console) -> None:
         counts = (str(row["incidents"]), str(row["fixed"]), str(row["below_threshold"]))
         table.add_row(name, f"{row['threshold']:.2f}", *counts)
     console.print(table)
-    for row in summary["outcomes"]:
-        if row["status"] == "fixed" and row["reason"].startswith(APPLIED_BELOW_THRESHOLD):
-            where = f"{row['file']}:{row['line'] or ''} {row['rule']}"
-            console.print(f"[yellow]warning:[/] {escape(where)}: {escape(row['reason'])}")
+    applied = [
+        row
+        for row in summary["outcomes"]
+        if row["status"] == "fixed" and row["reason"].startswith(APPLIED_BELOW_THRESHOLD)
+    ]
+    if applied:
+        # One warning for all of them (warn-and-apply), with the files to look at first.
+        files = Counter(row["file"] for row in applied)
+        shown = ", ".join(f"{f} ({n})" for f, n in files.most_common(3))
+        more = f" and {len(files) - 3} more files" if len(files) > 3 else ""
+        console.print(
+            f"[yellow]warning:[/] {len(applied)} fixes were applied below their confidence threshold, "
+            f"in {escape(shown)}{more}: review them first (the report lists them under low confidence)"
+        )
     below = sum(row["below_threshold"] for row in conf["by_complexity"].values())
     if conf.get("review_file") and below:
         console.print(f"Withheld fixes were saved for manual review in {conf['review_file']}")
