@@ -9,6 +9,7 @@ stderr, so `--json` on stdout and `| tee` lose nothing.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.markup import escape
 from rich.progress_bar import ProgressBar
-from rich.status import Status as Spinner
+from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
@@ -121,8 +122,9 @@ class RunProgress(RunObserver):
         return left / rate * 60 if rate and left > 0 else None
 
     @property
-    def waiting(self) -> float:
-        return max(0.0, self.wait_until - self.clock())
+    def waiting(self) -> int:
+        """Whole seconds left of a rate-limit wait (a wait under a second shows as 1)."""
+        return max(0, math.ceil(self.wait_until - self.clock()))
 
     def cost_text(self) -> str:
         spent = _money(self.cost) if self.cost_known else "unknown (no price)"
@@ -141,7 +143,7 @@ class RunProgress(RunObserver):
         if self.eta is not None:
             parts.append(f"about {_clock(self.eta)} left")
         if self.waiting:
-            parts.append(f"waiting {self.waiting:.0f} s on the rate limit")
+            parts.append(f"waiting {self.waiting} s on the rate limit")
         return "progress: " + ", ".join(parts)
 
 
@@ -186,7 +188,7 @@ class LiveView:
             )
         if p.waiting:
             lines.append(
-                Text.from_markup(f"  [yellow]waiting {p.waiting:.0f} s on the provider's rate limit[/]")
+                Text.from_markup(f"  [yellow]waiting {p.waiting} s on the provider's rate limit[/]")
             )
         if p.last_failure:
             lines.append(
@@ -272,7 +274,7 @@ class ConsoleUi:
         self.show_progress = progress
         self.max_cost = max_cost
         self.every = every
-        self._status: Spinner | None = None
+        self._status: Live | None = None
 
     def status(self, text: str) -> None:
         """A spinner line on a terminal, replaced by the next one and gone when the run starts (or
@@ -280,10 +282,18 @@ class ConsoleUi:
         if not self.console.is_terminal:
             return
         if self._status is None:
-            self._status = Spinner(text, console=self.console, spinner="dots")
+            # No stream redirection: it would hold the line back until a newline, and a fast first
+            # step would never show.
+            self._status = Live(
+                Spinner("dots", text),
+                console=self.console,
+                transient=True,
+                refresh_per_second=12.5,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
             self._status.start()
-        else:
-            self._status.update(text)
+        self._status.update(Spinner("dots", text), refresh=True)
 
     def close(self) -> None:
         """Take the status line away (before the result, an error, or the live view)."""
