@@ -89,8 +89,8 @@ def test_json_in_a_terminal_still_shows_progress_on_stderr(tmp_path: Path) -> No
     app = copy_example(EXAMPLE, tmp_path)
     out = tmp_path / "result.json"
     with FakeProviderServer(respond, latency=LatencyModel(ttft=0.2)) as server:
-        cli = shlex.join(command("remediate", "-a", analysis_of(EXAMPLE), "-i", app, "--base-url",
-                                 server.anthropic_base_url, "--json", "--batch-parallelism", "1"))  # fmt: skip
+        args = ["remediate", "-a", analysis_of(EXAMPLE), "-i", app, "--base-url", server.anthropic_base_url]
+        cli = shlex.join(command(*args, "--json", "--batch-parallelism", "1"))
         child = pexpect.spawn("bash", ["-c", f"{cli} > {shlex.quote(str(out))}"], cwd=str(tmp_path),
                               env=cli_env(), encoding="utf-8", timeout=60, dimensions=(40, 120))  # fmt: skip
         child.expect(r"\d+/19 incidents")  # the live view, on stderr (the terminal)
