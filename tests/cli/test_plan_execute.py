@@ -135,6 +135,7 @@ def test_execute_skips_deferred_phases_and_runs_one_phase_on_request(
     data = yaml.safe_load(plan_file.read_text())
     data["phases"][1]["deferred"] = True
     plan_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    capsys.readouterr()  # the plan table
     assert _execute(plan_file, app, fake, "--json") == 0
     summary = json.loads(capsys.readouterr().out)
     assert [p["id"] for p in summary["phases"]] == ["phase-1"]
@@ -152,6 +153,7 @@ def test_execute_dry_run_calls_no_model_and_writes_no_state(
     app = copy_example("javaee-inventory", tmp_path)
     plan_file = _plan(app, tmp_path / "plan")
     _two_phases(plan_file)
+    capsys.readouterr()  # the plan table
     assert _execute(plan_file, app, fake, "--dry-run", "--json") == 0
     result = json.loads(capsys.readouterr().out)
     assert [r["phase"] for r in result["phases"]] == ["phase-1", "phase-2"]

@@ -1,77 +1,75 @@
-"""report.html and plan.html content: escaping, diffs, totals."""
+"""report.html content: the job's record embedded safely, diffs with real line numbers, low confidence
+judged against the threshold each fix was held to."""
 
 from __future__ import annotations
 
+import html as html_lib
+import json
+import re
 from typing import Any
 
-from kantra_ai.report.html import diff_rows, render_report_html, report_totals
+from kantra_ai.report.html import render_report_html
+from kantra_ai.report.job import diff_hunks, hunks_for, is_low_confidence
 
 
 def _record(**incident: Any) -> dict[str, Any]:
     row = {
-        "id": "abc",
-        "violation": "rs/rule-1",
-        "rule_id": "rule-1",
-        "description": "d",
-        "category": "mandatory",
-        "effort": 1,
-        "file": "A.java",
-        "line": 3,
-        "message": "m",
-        "status": "fixed",
-        "reason": "",
-        "confidence": 0.9,
-        "explanation": "",
-        "edits": [],
-        "phase": None,
-    }
+        "id": "abc", "rule": 0, "file": "A.java", "line": 3, "status": "fixed", "reason": "",
+        "confidence": 0.9, "threshold": None, "explanation": "", "message": 0, "phase": None, "run": 1,
+    }  # fmt: skip
     row.update(incident)
     return {
-        "version": 1,
-        "kind": "remediate",
-        "created_at": "now",
-        "input_dir": "/x",
-        "summary": {},
-        "incidents": [row],
-        "files": [],
-        "requests": [],
-        "phases": [],
-    }
+        "version": 2, "kind": "remediate", "created_at": "now", "input_dir": "/x", "store": "/x/s.db",
+        "provider": "claude", "model": "m", "runs": [], "phases": [], "confidence": {"enabled": False},
+        "not_applicable": [], "informational": 0,
+        "totals": {"incidents": 1, "statuses": {"fixed": 1}, "requests": 0, "failed_requests": 0,
+                   "tokens": {"input": 0, "cache_write": 0, "cache_read": 0, "output": 0},
+                   "cache_hit_ratio": 0.0, "cost": None, "cost_per_fixed": None, "low_confidence": 0},
+        "rules": [{"id": "rule-1", "ruleset": "rs", "description": "d", "category": "mandatory",
+                   "effort": 1, "complexity": "trivial"}],
+        "messages": ["<img src=x> </script><script>alert(2)</script>"],
+        "files": [], "incidents": [row],
+    }  # fmt: skip
 
 
-def test_model_and_analyzer_text_is_escaped_never_markup() -> None:
-    html = render_report_html(_record(explanation="<script>alert(1)</script>", message="<img src=x>"))
-    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
-    assert "<img src=x>" not in html
+def _embedded(page: str) -> Any:
+    found = re.search(r'<script type="application/json" id="job-data">(.*?)</script>', page, re.DOTALL)
+    assert found is not None
+    return json.loads(found.group(1))
 
 
-def test_diff_rows_mark_added_and_removed_lines() -> None:
-    rows = diff_rows("import javax.a;\nclass A {}\n", "import jakarta.a;\nclass A {}\n")
-    assert ("del", "-import javax.a;") in rows and ("add", "+import jakarta.a;") in rows
+def test_model_and_analyzer_text_cannot_break_out_of_the_embedded_data() -> None:
+    record = _record(explanation="</script><script>alert(1)</script>")
+    page = render_report_html(record)
+    assert "<script>alert(1)" not in page and "<script>alert(2)" not in page
+    assert "<img src=x>" not in html_lib.unescape(page.split('id="job-data">', 1)[0])
+    data = _embedded(page)  # and the page reads back exactly what was written
+    assert data["incidents"][0]["explanation"] == "</script><script>alert(1)</script>"
+    assert data["messages"] == record["messages"]
 
 
-def test_totals_flag_low_confidence_fixes_and_unknown_cost() -> None:
-    record = _record(confidence=0.5)
-    record["requests"] = [
-        {
-            "input_tokens": 10,
-            "output_tokens": 5,
-            "cache_write_tokens": 0,
-            "cache_read_tokens": 30,
-            "cost": None,
-            "error": "",
-        }
-    ]
-    totals = report_totals(record)
-    assert totals["low_confidence"] == 1
-    assert totals["cost"] is None
-    assert totals["cache_hit_ratio"] == 0.75
+def test_a_diff_hunk_carries_the_real_line_numbers_and_context() -> None:
+    before = "".join(f"line {n}\n" for n in range(1, 31))
+    after = before.replace("line 12\n", "line twelve\n")
+    [hunk] = diff_hunks(before, after)
+    assert hunk[:4] == [9, 7, 9, 7]  # three lines of context either side of line 12
+    lines = hunk[4].splitlines()
+    assert lines[:3] == [" line 9", " line 10", " line 11"]
+    assert "-line 12" in lines and "+line twelve" in lines
+
+
+def test_an_incident_gets_the_hunk_its_edit_made_not_another() -> None:
+    before = "".join(f"line {n}\n" for n in range(1, 61))
+    after = before.replace("line 5\n", "line five\n").replace("line 50\n", "line fifty\n")
+    hunks = diff_hunks(before, after)
+    assert len(hunks) == 2
+    assert hunks_for(hunks, [(50, 50)], near=None) == [1]
+    assert hunks_for(hunks, [], near=6) == [0]  # no edit text found: the hunk at the analyzer's line
+    assert hunks_for(hunks, [], near=30) == []  # nothing near: no diff rather than a wrong one
 
 
 def test_low_confidence_is_judged_against_the_threshold_the_fix_was_held_to() -> None:
-    held_high = _record(confidence=0.85)
-    held_high["incidents"][0]["threshold"] = 0.9  # an expert-complexity fix held to 0.9
-    held_low = _record(confidence=0.75)
-    held_low["incidents"][0]["threshold"] = 0.7  # a trivial fix held to 0.7
-    assert report_totals(held_high)["low_confidence"] == 1
-    assert report_totals(held_low)["low_confidence"] == 0
+    assert is_low_confidence({"status": "fixed", "confidence": 0.85, "threshold": 0.9})
+    assert not is_low_confidence({"status": "fixed", "confidence": 0.75, "threshold": 0.7})
+    assert is_low_confidence({"status": "fixed", "confidence": 0.75, "threshold": None})  # general bar 0.8
+    assert not is_low_confidence({"status": "failed", "confidence": 0.1, "threshold": 0.7})

@@ -9,7 +9,6 @@ has begun, so a run refused at start leaves it as it was.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from kantra_ai.analysis.model import Incident
 from kantra_ai.analysis.selection import Selection
 from kantra_ai.app.options import RunOptions
 from kantra_ai.app.prepare import Stage, check_input_dir
+from kantra_ai.app.remediate import write_job_report_for
 from kantra_ai.app.run import DryRun, JobRun
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, Status
@@ -29,15 +29,6 @@ from kantra_ai.plan.incidents import PlanIncidents, check_against_analysis, plan
 from kantra_ai.plan.model import Phase, Plan, PlanError, load_plan
 from kantra_ai.plan.state import ExecutionState, load_state, plan_hash, save_state
 from kantra_ai.providers.pricing import describe_price
-from kantra_ai.report.record import (
-    RUN_RECORD_NAME,
-    RecordError,
-    build_record,
-    default_report_path,
-    load_record,
-    merge_records,
-    write_report,
-)
 from kantra_ai.report.summary import run_summary
 
 EXECUTE_RESUME_HINT = "interrupted: run the same command again with --resume to continue"
@@ -188,7 +179,7 @@ class ExecuteJob:
 
 def execute_summary(job: ExecuteJob, run: JobRun, options: RunOptions) -> dict[str, Any]:
     """The `--json` document of an execute run (every incident of the chosen phases, earlier runs'
-    included), with the report written; on --resume merged into the earlier run's record."""
+    included), with the job's report written (every run on the tree, from the store)."""
     selected = run.selected
     earlier = {
         incident_id: IncidentOutcome(incident_id, Status(status), "settled by an earlier run")
@@ -211,25 +202,8 @@ def execute_summary(job: ExecuteJob, run: JobRun, options: RunOptions) -> dict[s
     phase_rows = job.phase_rows()
     summary["phases"] = phase_rows
     summary["store"] = run.store
-    phase_of = {i.id: stage.id for stage in run.stages for i in stage.incidents}
-    assert run.capture is not None
-    record = build_record(
-        kind="execute",
-        summary=summary,
-        incidents=selected,
-        outcomes=outcomes,
-        capture=run.capture,
-        input_dir=options.input_dir,
-        phase_of=phase_of,
-        phases=phase_rows,
-    )
-    report_path = options.output.report or default_report_path(options.input_dir)
-    if job.request.resume:
-        # No earlier record (or an unreadable one): this run's record stands alone.
-        with contextlib.suppress(RecordError):
-            record = merge_records(load_record(report_path.parent / RUN_RECORD_NAME), record)
-    write_report(record, report_path)
-    summary["report"] = str(report_path)
+    summary["changed_files"] = sorted(run.changed_files)
+    summary["report"] = str(write_job_report_for(options))
     return summary
 
 

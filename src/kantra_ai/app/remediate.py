@@ -11,8 +11,9 @@ from kantra_ai.app.prepare import Stage, load_selection
 from kantra_ai.app.run import DryRun, JobRun
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.outcomes import Status
+from kantra_ai.errors import UserError
 from kantra_ai.providers.pricing import describe_price
-from kantra_ai.report.record import build_record, default_report_path, write_report
+from kantra_ai.report.record import RecordError, write_job_report
 from kantra_ai.report.summary import run_summary
 from kantra_ai.store.session import RESUME_HINT
 
@@ -44,7 +45,7 @@ class RemediateJob:
 
 def remediate_summary(run: JobRun, options: RunOptions) -> dict[str, Any]:
     """The `--json` document of a remediate run (this run's incidents; earlier ones in `store`),
-    with the report written (report.html and run.json)."""
+    with the job's report written (report.html and run.json, every run on the tree)."""
     stage = run.stages[0]
     summary = run_summary(
         provider=run.choice.provider_name,
@@ -60,19 +61,18 @@ def remediate_summary(run: JobRun, options: RunOptions) -> dict[str, Any]:
         performance=run.performance,
         price=run.choice.price,
     )
-    assert run.capture is not None
-    record = build_record(
-        kind="remediate",
-        summary=summary,
-        incidents=run.planned,
-        outcomes=run.outcomes,
-        capture=run.capture,
-        input_dir=options.input_dir,
-    )
-    report = options.output.report or default_report_path(options.input_dir)
-    summary["report"] = str(write_report(record, report))
     summary["store"] = run.store
+    summary["changed_files"] = sorted(run.changed_files)
+    summary["report"] = str(write_job_report_for(options))
     return summary
+
+
+def write_job_report_for(options: RunOptions) -> Path:
+    """The job's report (every run on the tree, from the store), where the options say."""
+    try:
+        return write_job_report(options.input_dir, options.history.state, options.output.report)
+    except RecordError as exc:
+        raise UserError(str(exc)) from None
 
 
 def remediate_dry_run(dry: DryRun) -> dict[str, Any]:

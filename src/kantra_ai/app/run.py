@@ -42,8 +42,8 @@ from kantra_ai.engine.runner import RunBatches, execute_batches
 from kantra_ai.engine.scheduling import wrap_provider
 from kantra_ai.errors import ExitCode, UserError
 from kantra_ai.prompts.builder import PromptBuilder
+from kantra_ai.providers.pricing import describe_price
 from kantra_ai.providers.base import Provider
-from kantra_ai.report.record import RunCapture
 from kantra_ai.store.schema import StoreError
 from kantra_ai.store.session import RESUME_HINT, RunSession
 
@@ -106,7 +106,6 @@ class JobRun:
     performance: dict[str, Any] = field(default_factory=dict)
     aborted: str = ""
     interrupted: bool = False
-    capture: RunCapture | None = None
     store: dict[str, Any] = field(default_factory=dict)  # the `store` block of the summary
     changed_files: set[str] = field(default_factory=set)  # files this run wrote
     wait_observers: list[RunObserver] = field(default_factory=list)  # told of rate-limit waits
@@ -239,10 +238,15 @@ def _run(
         stages,
         planned=[i for s in todo_stages for i in s.incidents],
         settled=session.settled(),
-        capture=RunCapture(options.input_dir),
     )
     with provider_for(choice, ui, needed=requests > 0) as provider:
-        session.begin(analysis=job.analysis, provider=choice.provider_name, model=choice.model)
+        session.begin(
+            analysis=job.analysis,
+            provider=choice.provider_name,
+            model=choice.model,
+            stages={i.id: s.id for s in stages for i in s.incidents} if job.command else None,
+            details=run_details(job, options, stages, choice),
+        )
         if requests:
             files = sum(len(b.files) for b in first.values())
             ui.say(f"sending {requests} requests for {len(run.planned)} incidents in {files} files")
@@ -291,6 +295,34 @@ def _announce_rate_limit_waits(paced: AdaptiveProvider, run: JobRun) -> None:
         await sleep(seconds)
 
     limiter.sleep = announced
+
+
+def run_details(job: Job, options: RunOptions, stages: Sequence[Stage], choice: ModelChoice) -> dict[str, Any]:
+    """What the job's report shows of this run beyond the store's rows: its stages, what it left
+    out (not applicable, by file and reason), and the confidence settings it held fixes to."""
+    policy = options.confidence
+    return {
+        "kind": job.command or "remediate",
+        "stages": [{"id": s.id, "name": s.name} for s in stages],
+        "not_applicable": [
+            {
+                "file": str(i.path) if i.path is not None else i.uri,
+                "rule": i.violation.rule_id,
+                "line": i.line,
+                "reason": i.applicability.value,
+            }
+            for s in stages
+            for i in s.selection.not_applicable
+        ],
+        "informational": sum(s.selection.informational for s in stages),
+        "price": describe_price(choice.price),  # the rates and their source, as the run used them
+        "confidence": {
+            "enabled": policy.enabled,
+            "action": policy.action.value,
+            "thresholds": {c.value: t for c, t in policy.thresholds.items()},
+            "review_file": str(policy.review_file) if policy.review_file else None,
+        },
+    }
 
 
 def _record_unreadable(batches: RunBatches, stage: Stage, observer: RunObserver | None, run: JobRun) -> None:
@@ -354,8 +386,6 @@ async def _execute(
                 _record_unreadable(batches, stage, stage_observer, run)
                 if paced is not None and batches.request_count:
                     observers: list[RunObserver] = [display, _Written(run)]
-                    if run.capture is not None:
-                        observers.append(run.capture)
                     observers += session.observers()
                     if stage_observer is not None:
                         observers.append(stage_observer)

@@ -16,6 +16,7 @@ from kantra_ai.app.plan import PlanRequest, make_plan, save_plan
 from kantra_ai.cli.help import BUDGET, MODEL, OUTPUT, epilog
 from kantra_ai.cli.options import run_options
 from kantra_ai.cli.progress import ConsoleUi
+from kantra_ai.cli.remediate import result_console
 from kantra_ai.cli.run_options import (
     DEFAULT_BATCH,
     AnalysisOpt,
@@ -148,7 +149,7 @@ def plan(
     if interactive:
         review_phases(plan_doc, sys.stdin, console)
     save_plan(plan_doc, output)
-    _show(plan_doc, output, json_output, console)
+    _show(plan_doc, output, json_output, result_console())
     raise typer.Exit(ExitCode.OK)
 
 

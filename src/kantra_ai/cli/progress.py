@@ -187,9 +187,7 @@ class LiveView:
                 Text(f"  in flight ({len(names)}): {shown}{more}", overflow="ellipsis", no_wrap=True)
             )
         if p.waiting:
-            lines.append(
-                Text.from_markup(f"  [yellow]waiting {p.waiting} s on the provider's rate limit[/]")
-            )
+            lines.append(Text.from_markup(f"  [yellow]waiting {p.waiting} s on the provider's rate limit[/]"))
         if p.last_failure:
             lines.append(
                 Text.from_markup(f"  [red]last failed[/]: {escape(p.last_failure)}", overflow="ellipsis")

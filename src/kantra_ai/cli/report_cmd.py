@@ -1,7 +1,7 @@
-"""`kantra-ai report`: regenerate report.html from the last run's record.
+"""`kantra-ai report`: rebuild report.html (and run.json) for the job on a tree, from its run store.
 
-The run record (`run.json`) is written next to report.html by `remediate` and `execute`. Once the
-run store (src/kantra_ai/store/) records the same data, this command will read it from there.
+The report shows the whole job: every run on the tree and every incident any of them worked on,
+with its latest status, diffs and history. `--run FILE` renders a saved run.json instead.
 """
 
 from __future__ import annotations
@@ -13,17 +13,18 @@ import typer
 from rich.console import Console
 
 from kantra_ai.cli.help import INPUT, OUTPUT, epilog
+from kantra_ai.cli.status import StateOpt
 from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.errors import ExitCode, UserError
 from kantra_ai.report.record import (
-    RUN_RECORD_NAME,
     RecordError,
     default_report_path,
     load_record,
+    write_job_report,
     write_report,
 )
 
-EPILOG = epilog("kantra-ai report -i ./my-app", "kantra-ai report -i ./my-app --output /tmp/report.html")
+EPILOG = epilog("kantra-ai report -i ./my-app", "kantra-ai report -i ./my-app -o /tmp/report.html")
 
 
 def report(
@@ -33,15 +34,14 @@ def report(
             "--input",
             "-i",
             metavar="DIR",
-            help="The checkout a run fixed (its .kantra-ai/ holds the record).",
+            help="The checkout runs worked on: the report is rebuilt from its run store.",
             rich_help_panel=INPUT,
         ),
     ] = None,
+    state: StateOpt = None,
     run: Annotated[
         Path | None,
-        typer.Option(
-            metavar="FILE", help="A run record (run.json) to render instead.", rich_help_panel=INPUT
-        ),
+        typer.Option(metavar="FILE", help="Render a saved run.json instead.", rich_help_panel=INPUT),
     ] = None,
     output: Annotated[
         Path | None,
@@ -49,21 +49,23 @@ def report(
             "--output",
             "-o",
             metavar="PATH",
-            help="Where to write report.html (default: next to the run record).",
+            help="Where to write report.html (default: INPUT/.kantra-ai/report.html, or next to --run).",
             rich_help_panel=OUTPUT,
         ),
     ] = None,
     config_file: ConfigOpt = None,  # paths.input from .kantra-ai.yaml
 ) -> None:
-    """Write report.html (per-incident results, diffs, cost) for the last remediate/execute run."""
-    if run is None and input_dir is None:
-        raise UserError("give --input DIR (the checkout a run fixed) or --run FILE (a run.json)")
-    record_path = run or default_report_path(input_dir or Path()).parent / RUN_RECORD_NAME
+    """Rebuild report.html for the job on a tree (every run, every incident) from its run store."""
     try:
-        record = load_record(record_path)
+        if run is not None:
+            target = write_report(load_record(run), output or run.parent / "report.html")
+        elif input_dir is not None:
+            if not input_dir.is_dir():
+                raise UserError(f"--input {input_dir}: not a directory")
+            target = write_job_report(input_dir, state, output or default_report_path(input_dir))
+        else:
+            raise UserError("give --input DIR (the checkout runs worked on) or --run FILE (a run.json)")
     except RecordError as exc:
         raise UserError(str(exc)) from exc
-    target = output or record_path.parent / "report.html"
-    write_report(record, target)
-    Console(stderr=True).print(f"wrote {target}")
+    Console(highlight=False).print(f"wrote [link={target.resolve().as_uri()}]{target}[/link]")
     raise typer.Exit(ExitCode.OK)

@@ -7,28 +7,20 @@ SVG drawn here, diffs come from difflib. Everything the model or the analyzer wr
 
 from __future__ import annotations
 
-import difflib
+import json
+import os
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import jinja2
 from markupsafe import Markup, escape
 
+from kantra_ai.analysis.uris import KNOWN_ROOTS, detect_source_roots, strip_root, uri_to_path
 from kantra_ai.plan.model import RISK_ORDER, Plan
-
-# A fix is flagged "low confidence" below the threshold it was held to (confidence filtering on),
-# else below this general bar.
-LOW_CONFIDENCE = 0.8
-
-
-def is_low_confidence(row: dict[str, Any]) -> bool:
-    if row["status"] != "fixed" or row.get("confidence") is None:
-        return False
-    threshold = row.get("threshold")
-    return float(row["confidence"]) < (LOW_CONFIDENCE if threshold is None else float(threshold))
-
+from kantra_ai.report.job import LOW_CONFIDENCE
 
 _BAR_COLORS = ("#3b6fb6", "#4c9a6a", "#c98a2b", "#b6453b", "#7a5bb0", "#3b9ab6", "#8a8a8a")
 _RISK_COLORS = {"low": "#4c9a6a", "medium": "#c98a2b", "high": "#b6453b"}
@@ -74,24 +66,6 @@ def bar_chart(title: str, items: Sequence[tuple[str, int]], colors: dict[str, st
     return Markup("".join(parts))
 
 
-def diff_rows(before: str, after: str, context: int = 3) -> list[tuple[str, str]]:
-    """A unified diff as (kind, text) rows; kind is hunk, add, del or ctx."""
-    rows: list[tuple[str, str]] = []
-    lines = difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=context)
-    for line in lines:
-        if line.startswith(("---", "+++")):
-            continue
-        if line.startswith("@@"):
-            rows.append(("hunk", line))
-        elif line.startswith("+"):
-            rows.append(("add", line))
-        elif line.startswith("-"):
-            rows.append(("del", line))
-        else:
-            rows.append(("ctx", line))
-    return rows
-
-
 def _guidance(messages: Sequence[str], limit: int = 3) -> list[str]:
     unique: list[str] = []
     for message in messages:
@@ -99,6 +73,18 @@ def _guidance(messages: Sequence[str], limit: int = 3) -> list[str]:
         if text and text not in unique:
             unique.append(text)
     return unique[:limit]
+
+
+def tree_paths(uris: Sequence[str]) -> dict[str, str]:
+    """Each analyzer URI as a path relative to the analyzed tree (`src/main/...`, not
+    `file:///opt/input/source/src/main/...`), with the roots the URI mapping knows or finds."""
+    decoded = {uri: uri_to_path(uri) for uri in uris}
+    roots = detect_source_roots(decoded.values(), Path(os.devnull)) + list(KNOWN_ROOTS)
+    shown: dict[str, str] = {}
+    for uri, path in decoded.items():
+        rest = next((r for root in roots if (r := strip_root(path, root))), None)
+        shown[uri] = rest or path
+    return shown
 
 
 def render_plan_html(plan: Plan) -> str:
@@ -130,72 +116,35 @@ def render_plan_html(plan: Plan) -> str:
             charts=charts,
             guidance=guidance,
             total_incidents=sum(p.incident_count for p in phases),
+            paths=tree_paths([i.uri for v in violations for i in v.incidents]),
             total_cost=sum(p.estimated_cost for p in phases if not p.deferred),
             total_minutes=sum(p.estimated_duration_minutes for p in phases if not p.deferred),
         )
     )
 
 
-def report_totals(record: dict[str, Any]) -> dict[str, Any]:
-    """Counts from the incident rows, tokens and cost from the request rows (merge-safe)."""
-    statuses = Counter(row["status"] for row in record["incidents"])
-    requests = record.get("requests", [])
-    tokens = {
-        key: sum(int(r.get(f"{key}_tokens", 0) or 0) for r in requests)
-        for key in ("input", "output", "cache_write", "cache_read")
-    }
-    costs = [r.get("cost") for r in requests]
-    cost = None if any(c is None for c in costs) else sum(float(c) for c in costs if c is not None)
-    cacheable = tokens["input"] + tokens["cache_write"] + tokens["cache_read"]
-    low = [r for r in record["incidents"] if is_low_confidence(r)]
-    return {
-        "incidents": len(record["incidents"]),
-        "statuses": dict(statuses),
-        "fixed": statuses.get("fixed", 0),
-        "failed": statuses.get("failed", 0),
-        "skipped": statuses.get("skipped", 0),
-        "not_applicable": statuses.get("not_applicable", 0),
-        "low_confidence": len(low),
-        "requests": len(requests),
-        "failed_requests": sum(1 for r in requests if r.get("error")),
-        "tokens": tokens,
-        "cost": cost,
-        "cost_per_fixed": (cost / statuses["fixed"]) if cost is not None and statuses.get("fixed") else None,
-        "cache_hit_ratio": (tokens["cache_read"] / cacheable) if cacheable else 0.0,
-    }
+def _embedded_json(data: Any) -> Markup:
+    """JSON inside <script type="application/json">, with every "<" written as \\u003c: nothing in it
+    can end the script or open a tag, whatever the model or the analyzer wrote."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return Markup(text.replace("<", "\\u003c"))
 
 
 def render_report_html(record: dict[str, Any]) -> str:
-    by_violation: dict[str, list[dict[str, Any]]] = {}
-    for row in record["incidents"]:
-        by_violation.setdefault(row["violation"], []).append(row)
-    per_file: dict[str, dict[str, Any]] = {}
-    for r in record.get("requests", []):
-        stats = per_file.setdefault(r["path"], {"requests": 0, "input": 0, "output": 0, "cache_read": 0})
-        stats["requests"] += 1
-        stats["input"] += r["input_tokens"] + r["cache_write_tokens"]
-        stats["output"] += r["output_tokens"]
-        stats["cache_read"] += r["cache_read_tokens"]
-    edit_diffs = {
-        row["id"]: [diff_rows(e["old"], e["new"], context=2) for e in row["edits"]]
-        for row in record["incidents"]
-    }
-    summary = record.get("summary", {})
+    """The job's report: the summary is HTML; incidents, filters and diffs are drawn by the page's
+    script from the record embedded as JSON (one offline file; only what is opened is drawn)."""
+    totals = record["totals"]
+    data = {k: record[k] for k in ("rules", "messages", "files", "incidents")}
     return (
         _environment()
         .get_template("report.html.j2")
         .render(
             record=record,
-            totals=report_totals(record),
-            provider=summary.get("provider", ""),
-            model=summary.get("model", ""),
-            price=summary.get("price"),  # the rates and their source (providers/pricing.py)
-            by_violation=by_violation,
-            edit_diffs=edit_diffs,
-            file_diffs={f["path"]: diff_rows(f["before"], f["after"]) for f in record.get("files", [])},
-            per_file=per_file,
+            totals=totals,
+            statuses=totals["statuses"],
+            data=_embedded_json(data),
             low_confidence=LOW_CONFIDENCE,
-            is_low_confidence=is_low_confidence,
-            confidence=summary.get("confidence") or {},  # per-complexity counts (engine/confidence.py)
+            missing=sorted({r["file"] for r in record["not_applicable"] if r["reason"] == "missing-file"}),
+            not_applicable=Counter(row["reason"] for row in record["not_applicable"]),
         )
     )

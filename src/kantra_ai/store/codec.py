@@ -64,6 +64,7 @@ def outcomes_to_json(decided: Iterable[Decided]) -> str:
                 "reason": d.outcome.reason,
                 "confidence": d.outcome.confidence,
                 "explanation": d.outcome.explanation,
+                "threshold": d.outcome.threshold,
                 "answered": d.answered,
             }
             for d in decided
@@ -75,7 +76,12 @@ def outcomes_from_json(text: str) -> list[Decided]:
     return [
         Decided(
             IncidentOutcome(
-                item["id"], Status(item["status"]), item["reason"], item["confidence"], item["explanation"]
+                item["id"],
+                Status(item["status"]),
+                item["reason"],
+                item["confidence"],
+                item["explanation"],
+                item.get("threshold"),  # absent in intents written before schema 2
             ),
             bool(item["answered"]),
         )

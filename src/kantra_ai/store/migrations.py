@@ -167,8 +167,31 @@ ALTER TABLE writes ADD COLUMN reverts TEXT NOT NULL DEFAULT '[]'; -- revert: JSO
 ALTER TABLE writes ADD COLUMN reverted_by INTEGER;                 -- the revert write that undid this one
 """
 
+# Version 3: what the job's report shows, kept so that `kantra-ai report` can rebuild it at any time: each
+# incident's analyzer message, stage (execute's phase) and threshold; each rule's description;
+# what a run left out. (The contents before and after each write, for the diffs, are the blobs of
+# version 2.)
+V3_REPORT_DATA = """
+ALTER TABLE incidents ADD COLUMN message TEXT NOT NULL DEFAULT '';
+ALTER TABLE incidents ADD COLUMN stage TEXT NOT NULL DEFAULT '';
+ALTER TABLE incidents ADD COLUMN threshold REAL;
+ALTER TABLE outcomes ADD COLUMN threshold REAL;
+ALTER TABLE runs ADD COLUMN details TEXT NOT NULL DEFAULT '{}';  -- JSON: what the run left out, its settings
+CREATE TABLE violations (
+    tree TEXT NOT NULL,
+    ruleset TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    description TEXT NOT NULL,
+    category TEXT NOT NULL,
+    effort INTEGER,
+    complexity TEXT NOT NULL,       -- migration complexity (trivial ... expert): confidence thresholds
+    PRIMARY KEY (tree, ruleset, rule)
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("runs, incidents, outcomes, requests, replies and writes", script(V1_TABLES)),
     Migration("file content of every write, and reverts", script(V2_WRITE_CONTENT)),
+    Migration("report data: messages, stages, thresholds, rules, run details", script(V3_REPORT_DATA)),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -11,13 +11,14 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from kantra_ai.analysis.complexity import complexity_of
 from kantra_ai.analysis.model import Incident
 from kantra_ai.edits.model import Edit
 from kantra_ai.engine.outcomes import RequestRecord
@@ -181,9 +182,14 @@ class RunStore:
         )
         return int(rows[0][0])
 
-    def register(self, run_id: int, incidents: Iterable[Incident]) -> None:
-        """Record the incidents this run will work on as pending (new ones are added)."""
+    def register(
+        self, run_id: int, incidents: Iterable[Incident], stages: Mapping[str, str] | None = None
+    ) -> None:
+        """Record the incidents this run will work on as pending (new ones are added), with what the
+        report shows of them: the analyzer's message, the stage (phase), the rule's description."""
         now = time.time()
+        stages = stages or {}
+        incidents = list(incidents)
         rows = [
             (
                 self.tree,
@@ -194,17 +200,43 @@ class RunStore:
                 i.line,
                 run_id,
                 now,
+                i.message,
+                stages.get(i.id, ""),
             )
             for i in incidents
         ]
+        violations = {i.violation.key: i.violation for i in incidents}
         with self.tx() as db:
             db.executemany(
-                "INSERT INTO incidents (tree, id, ruleset, rule, path, line, status, run_id, updated_at)"
-                " VALUES (?,?,?,?,?,?,'pending',?,?) ON CONFLICT (tree, id) DO UPDATE SET"
-                " status='pending', reason='', answered=0, confidence=NULL, explanation='',"
-                " line=excluded.line, run_id=excluded.run_id, updated_at=excluded.updated_at",
+                "INSERT INTO incidents (tree, id, ruleset, rule, path, line, status, run_id, updated_at,"
+                " message, stage) VALUES (?,?,?,?,?,?,'pending',?,?,?,?) ON CONFLICT (tree, id) DO UPDATE SET"
+                " status='pending', reason='', answered=0, confidence=NULL, threshold=NULL, explanation='',"
+                " line=excluded.line, run_id=excluded.run_id, updated_at=excluded.updated_at,"
+                " message=excluded.message, stage=excluded.stage",
                 rows,
             )
+            db.executemany(
+                "INSERT OR REPLACE INTO violations (tree, ruleset, rule, description, category, effort,"
+                " complexity) VALUES (?,?,?,?,?,?,?)",
+                [
+                    (
+                        self.tree,
+                        v.ruleset,
+                        v.rule_id,
+                        v.description,
+                        v.category.value,
+                        v.effort,
+                        complexity_of(v).value,
+                    )
+                    for v in violations.values()
+                ],
+            )
+
+    def set_run_details(self, run_id: int, details: Mapping[str, Any]) -> None:
+        """What the report needs of a run beyond its rows: what it left out, its settings."""
+        with self.tx(durable=False) as db:
+            db.execute("UPDATE runs SET details=? WHERE id=?", (dump(dict(details)), run_id))
+
 
     def record_outcomes(
         self, db: sqlite3.Connection, run_id: int, decided: Sequence[Decided], *, recovered: bool = False
@@ -212,8 +244,8 @@ class RunStore:
         """Inside a transaction: each incident's new status, plus a line of history."""
         now = time.time()
         db.executemany(
-            "UPDATE incidents SET status=?, reason=?, answered=?, confidence=?, explanation=?, run_id=?,"
-            " updated_at=? WHERE tree=? AND id=?",
+            "UPDATE incidents SET status=?, reason=?, answered=?, confidence=?, explanation=?, threshold=?,"
+            " run_id=?, updated_at=? WHERE tree=? AND id=?",
             [
                 (
                     d.outcome.status.value,
@@ -221,6 +253,7 @@ class RunStore:
                     int(d.answered),
                     d.outcome.confidence,
                     d.outcome.explanation,
+                    d.outcome.threshold,
                     run_id,
                     now,
                     self.tree,
@@ -231,7 +264,7 @@ class RunStore:
         )
         db.executemany(
             "INSERT INTO outcomes (run_id, incident_id, status, reason, confidence, explanation, recovered,"
-            " at) VALUES (?,?,?,?,?,?,?,?)",
+            " at, threshold) VALUES (?,?,?,?,?,?,?,?,?)",
             [
                 (
                     run_id,
@@ -242,6 +275,7 @@ class RunStore:
                     d.outcome.explanation,
                     int(recovered),
                     now,
+                    d.outcome.threshold,
                 )
                 for d in decided
             ],

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -119,8 +119,18 @@ class RunSession:
             self._say(self.partition.describe())
         return dataclasses.replace(selection, selected=self.partition.to_plan)
 
-    def begin(self, *, analysis: Path, provider: str, model: str) -> None:
-        """Record the run: called once everything that can be checked before paying has passed."""
+    def begin(
+        self,
+        *,
+        analysis: Path,
+        provider: str,
+        model: str,
+        stages: Mapping[str, str] | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record the run: called once everything that can be checked before paying has passed.
+        `stages`: each planned incident's stage (execute's phase); `details`: what the job's report
+        shows of this run beyond its rows (what it left out, its settings)."""
         store = self.store
         if store is None:
             raise RuntimeError("RunSession.begin before skip_done")
@@ -134,7 +144,9 @@ class RunSession:
             planned=len(self.partition.to_plan),
             skipped_done=self.partition.skipped,
         )
-        store.register(self.run_id, self.partition.to_plan)
+        store.register(self.run_id, self.partition.to_plan, stages)
+        if details:
+            store.set_run_details(self.run_id, details)
         self.observer = StoreObserver(store, self.run_id)
         killpoint("run-started")
 
