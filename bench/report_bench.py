@@ -6,7 +6,7 @@ by `kantra-ai remediate --provider simulated` (the scripted model, in process), 
 built by the product from a real run store, with real diffs; then Debian's chromium opens it through
 Playwright and the page's own timings are read (`performance.now()` around each action).
 
-    .venv/bin/python -m bench.report_bench                  # 2,000 and 10,000 files; docs/report-performance.md
+    .venv/bin/python -m bench.report_bench          # 2,000 and 10,000 files; docs/report-performance.md
     .venv/bin/python -m bench.report_bench --files 500 --no-write
 """
 
@@ -85,10 +85,11 @@ def browser() -> Iterator[Any]:
 _TIMED = """async (action) => {
   const frame = () => new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)));
   const t0 = performance.now();
+  const status = document.getElementById("status-filter");
   if (action === "filter") {
-    const s = document.getElementById("status-filter"); s.value = "notfixed"; s.dispatchEvent(new Event("change"));
+    status.value = "notfixed"; status.dispatchEvent(new Event("change"));
   } else if (action === "unfilter") {
-    const s = document.getElementById("status-filter"); s.value = "all"; s.dispatchEvent(new Event("change"));
+    status.value = "all"; status.dispatchEvent(new Event("change"));
   } else if (action === "search") {
     const q = document.getElementById("search"); q.value = "service0001"; q.dispatchEvent(new Event("input"));
     await new Promise(r => setTimeout(r, 130));  // the search box waits 120 ms for typing to pause
@@ -109,7 +110,7 @@ def measure(report: Path, repeats: int) -> dict[str, Any]:
         for _ in range(repeats):
             page = chromium.new_page(viewport={"width": 1300, "height": 900})
             errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
             started = time.perf_counter()
             page.goto(report.resolve().as_uri())
             page.wait_for_selector("body[data-ready=yes]", timeout=120_000)
@@ -138,8 +139,8 @@ def render(rows: list[dict[str, Any]], command: str) -> str:
         "The report is one offline file: the job's record is embedded as JSON and the page draws only",
         "what is open (rules are collapsed groups, 200 rows at a time; a diff is drawn when opened).",
         "",
-        "| files | incidents | changed files | report.html | run | `kantra-ai report` | load | filter by status "
-        "| search | open a rule | open a diff |",
+        "| files | incidents | changed files | report.html | run | `kantra-ai report` | load "
+        "| filter by status | search | open a rule | open a diff |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
@@ -157,8 +158,11 @@ def render(rows: list[dict[str, Any]], command: str) -> str:
     )
     lines += [
         "",
+        "Before this report (one static page with every row and diff in the DOM), 2,000 files made an",
+        "8 MB page about 2 million pixels tall on which a filter click took 2.4 s.",
+        "",
         f"Targets at {largest['files']:,} files: {verdicts}.",
-        "`tests/report/test_html_in_browser.py` checks a 1,000-file report against the same targets",
+        "`tests/report/test_html_in_browser.py` checks a 200-file report against the same targets",
         "on every test run.",
         "",
     ]
