@@ -77,8 +77,9 @@ def test_an_unknown_model_is_questioned_with_the_closest_known_name(
     code, _ = remediate_json(EXAMPLE, app, fake, "--model", "claude-sonet-5-5")
     assert code == 0
     err = capsys.readouterr().err
-    assert "no price is known for model 'claude-sonet-5-5': did you mean 'claude-sonnet-5-5'?" in err
-    assert "--prices FILE" in err
+    warning = next(line for line in err.splitlines() if "warning:" in line)
+    assert "no price is known for model 'claude-sonet-5-5' (closest known: claude-sonnet-5-5" in warning
+    assert "--prices FILE" in warning and "cost shows as unknown" in warning
 
 
 def test_max_cost_without_a_price_is_refused_and_says_how_to_give_one(
@@ -90,8 +91,8 @@ def test_max_cost_without_a_price_is_refused_and_says_how_to_give_one(
     )
     assert code == 2
     err = _one_line_error(capsys)
-    assert "did you mean 'claude-sonnet-5-5'" in err
-    assert "--prices FILE" in err and "{input: 3.0, output: 15.0}" in err
+    assert "closest known: claude-sonnet-5-5" in err
+    assert "--prices FILE" in err and "claude-sonet-5-5: {input: X, output: Y}" in err
 
 
 def test_a_run_stopped_by_a_missing_key_is_not_continued_by_the_next_one(

@@ -93,7 +93,7 @@ def test_an_openai_run_costs_its_usage_times_the_listed_price_cached_input_inclu
     assert isinstance(theirs, Decimal)
     assert summary["cost_usd"] == pytest.approx(float(theirs))
     record = json.loads((app / ".kantra-ai" / "run.json").read_text())
-    assert record["summary"]["price"] == summary["price"]
+    assert record["price"] == summary["price"]  # the job's record carries its last run's price
     assert summary["price"]["from"] in (app / ".kantra-ai" / "report.html").read_text()
 
 

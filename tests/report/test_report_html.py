@@ -20,7 +20,8 @@ def _record(**incident: Any) -> dict[str, Any]:
     row.update(incident)
     return {
         "version": 2, "kind": "remediate", "created_at": "now", "input_dir": "/x", "store": "/x/s.db",
-        "provider": "claude", "model": "m", "runs": [], "phases": [], "confidence": {"enabled": False},
+        "provider": "claude", "model": "m", "price": None, "runs": [], "phases": [],
+        "confidence": {"enabled": False},
         "not_applicable": [], "informational": 0,
         "totals": {"incidents": 1, "statuses": {"fixed": 1}, "requests": 0, "failed_requests": 0,
                    "tokens": {"input": 0, "cache_write": 0, "cache_read": 0, "output": 0},

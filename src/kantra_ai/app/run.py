@@ -42,8 +42,8 @@ from kantra_ai.engine.runner import RunBatches, execute_batches
 from kantra_ai.engine.scheduling import wrap_provider
 from kantra_ai.errors import ExitCode, UserError
 from kantra_ai.prompts.builder import PromptBuilder
-from kantra_ai.providers.pricing import describe_price
 from kantra_ai.providers.base import Provider
+from kantra_ai.providers.pricing import describe_price
 from kantra_ai.store.schema import StoreError
 from kantra_ai.store.session import RESUME_HINT, RunSession
 
@@ -297,7 +297,9 @@ def _announce_rate_limit_waits(paced: AdaptiveProvider, run: JobRun) -> None:
     limiter.sleep = announced
 
 
-def run_details(job: Job, options: RunOptions, stages: Sequence[Stage], choice: ModelChoice) -> dict[str, Any]:
+def run_details(
+    job: Job, options: RunOptions, stages: Sequence[Stage], choice: ModelChoice
+) -> dict[str, Any]:
     """What the job's report shows of this run beyond the store's rows: its stages, what it left
     out (not applicable, by file and reason), and the confidence settings it held fixes to."""
     policy = options.confidence

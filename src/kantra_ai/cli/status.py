@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -81,7 +81,7 @@ def iso_time(stamp: float | None) -> str | None:
     """ISO 8601 in UTC, to the second: what JSON readers parse."""
     if not stamp:
         return None
-    return datetime.fromtimestamp(stamp, tz=timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(stamp, tz=UTC).isoformat(timespec="seconds")
 
 
 def round_cost(cost: float | None) -> float | None:

@@ -16,7 +16,6 @@ from kantra_ai.cli.status import StateOpt
 from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.errors import ExitCode
 
-
 EPILOG = epilog("kantra-ai undo -i ./my-app", "kantra-ai undo -i ./my-app --run 2")
 
 
@@ -65,4 +64,3 @@ def undo(
             markup=False,
         )
     raise typer.Exit(ExitCode.OK if report.complete else ExitCode.SOME_FAILED)
-

@@ -237,7 +237,6 @@ class RunStore:
         with self.tx(durable=False) as db:
             db.execute("UPDATE runs SET details=? WHERE id=?", (dump(dict(details)), run_id))
 
-
     def record_outcomes(
         self, db: sqlite3.Connection, run_id: int, decided: Sequence[Decided], *, recovered: bool = False
     ) -> None:
