@@ -4,6 +4,7 @@ and figures describe what was sent."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,17 @@ def test_figures_of_a_run_cut_short_count_only_the_incidents_it_sent() -> None:
     assert summary["performance"]["incidents_per_request"] == 1.5
     assert summary["incidents_per_minute"] == 3.0
     assert summary["stopped"] == {"reason": "run stopped before this request", "not_sent": 16}
+
+
+def test_a_run_stopped_by_max_cost_says_why_and_how_to_continue(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    code = run("remediate", "-a", analysis_of(EXAMPLE), "-i", app, "--base-url", fake.anthropic_base_url,
+               "--no-progress", "--max-cost", "0.03", "--batch-parallelism", "1")  # fmt: skip
+    assert code == 1
+    out = capsys.readouterr().out
+    stopped = next(line for line in out.splitlines() if line.startswith("stopped early"))
+    assert "--max-cost $0.0300 would be exceeded" in stopped
+    assert re.search(r"\d+ incidents were not sent\. Run the same command again", stopped)
+    assert 0 < fake.request_count < 7

@@ -7,7 +7,7 @@ import json
 import re
 import shlex
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pexpect
 from tests.cli.helpers import analysis_of, copy_example
@@ -47,6 +47,7 @@ def test_the_live_view_shows_what_is_happening_cost_files_in_flight_and_rate_lim
         child.expect(r"tokens [\d,]+ in / [\d,]+ out")
         child.expect(r"in flight \(1\): \S+\.(java|xml)")
         child.expect(r"incidents/min")
+        child.expect(r"about \d+:\d\d left")  # the time left, from the rate so far
         child.expect(r"waiting \d+ s on the provider's rate limit")  # rpm=3: the fourth request waits
         child.sendintr()
         time.sleep(0.3)
@@ -83,6 +84,9 @@ def test_after_ctrl_c_the_bar_stops_where_the_run_stopped_and_says_once_how_to_c
     # The incidents it did not send are one row of the table, and "continue" is said once.
     assert len(re.findall(r"run stopped before this request", screen)) == 1
     assert len(re.findall(r"interrupted: run the same command again to continue", screen)) == 1
+    # The report's path is a link the terminal can open (OSC 8), to the file itself.
+    report_uri = (app / ".kantra-ai" / "report.html").resolve().as_uri()
+    assert "\x1b]8;" in seen.getvalue() and report_uri in seen.getvalue()
 
 
 def test_json_in_a_terminal_still_shows_progress_on_stderr(tmp_path: Path) -> None:
@@ -126,5 +130,9 @@ def test_progress_counts_only_incidents_a_request_carried() -> None:
     for incident in incidents[2:]:
         progress.incident_done(incident, IncidentOutcome(incident.id, Status.SKIPPED, "run stopped"))
     assert (progress.done, progress.not_sent) == (2, 5)
-    assert progress.line().startswith("progress: 2/7 incidents (fixed 2, failed 0)")
+    progress.request_started("B.java", ("i7",))
+    broken = Incident("i7", violation, "u", PurePosixPath("src/B.java"), 12, "m")
+    progress.incident_done(broken, IncidentOutcome("i7", Status.FAILED, "edit not applied: no match"))
+    assert progress.last_failure == "src/B.java:12: edit not applied: no match"
+    assert progress.line().startswith("progress: 3/7 incidents (fixed 2, failed 1)")
     assert "of $2.50 max" in progress.line()

@@ -276,3 +276,21 @@ def test_a_report_of_200_files_loads_and_filters_within_the_benchmark_targets(tm
     times = measure(built.report, repeats=1)
     for action, limit in TARGETS.items():
         assert times[action] <= limit, f"{action}: {times[action]:.3f} s > {limit} s"
+
+
+def test_report_html_names_the_files_missing_from_the_tree(tmp_path: Path, fake: FakeProviderServer) -> None:
+    app = copy_example("javaee-inventory", tmp_path)
+    gone = "src/main/java/com/example/inventory/cdi/Resources.java"
+    (app / gone).unlink()
+    assert _remediate(app, fake, "javaee-inventory") == 0
+    with chromium() as browser:
+        opened = _open(browser, app / ".kantra-ai" / "report.html")
+        page = _ready(opened)
+        missing = page.locator("#missing-files")
+        assert (
+            "1 files the analysis names are missing from the tree" in missing.locator("summary").inner_text()
+        )
+        missing.locator("summary").click()
+        assert missing.locator("li code").all_inner_texts() == [gone]
+        opened.assert_offline_and_clean()
+        page.close()

@@ -76,32 +76,37 @@ def _git_root(path: Path) -> Path | None:
 
 
 def print_next_steps(document: Document, run: JobRun, options: RunOptions, console: Console) -> None:
-    """What changed and what to do now: review the diff, open the report, retry, continue."""
+    """What changed and what to do now: review the diff, open the report, retry, continue. Lines are
+    never wrapped: a path or a command cut in two cannot be copied."""
+
+    def say(text: str) -> None:
+        console.print(text, soft_wrap=True, highlight=False)
+
     changed = sorted(run.changed_files)
     if changed:
         names = ", ".join(changed[:6]) + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
-        console.print(f"[green]changed {len(changed)} files[/]: {escape(names)}", soft_wrap=True)
+        say(f"[green]changed {len(changed)} files[/]: {escape(names)}")
         where = options.input_dir
         review = f"git -C {where} diff" if _git_root(where) else f"diff against your copy of {where}"
-        console.print(f"  review the edits: {escape(review)}")
+        say(f"  review the edits: {escape(review)}")
     elif not run.aborted:
-        console.print("no file was changed in this run")
+        say("no file was changed in this run")
     report = document.get("report")
     if report:
         uri = Path(report).resolve().as_uri()
-        console.print(f"  report: [link={uri}]{escape(str(report))}[/link]", highlight=False)
+        say(f"  report: [link={uri}]{escape(str(report))}[/link]")
     inc = document["incidents"]
     failed = inc["failed"]
     if failed:
-        console.print(
+        say(
             f"  {failed} incidents failed: see why in the report; ask the model again with the same "
             "command plus --retry-failed"
         )
     stopped = document.get("stopped") or {}
     if run.interrupted:
-        console.print("[yellow]interrupted[/]: run the same command again to continue where it stopped")
+        say("[yellow]interrupted[/]: run the same command again to continue where it stopped")
     elif stopped.get("not_sent"):
-        console.print(
+        say(
             f"[yellow]stopped early[/]: {escape(stopped['reason'])}; {stopped['not_sent']} incidents were "
             "not sent. Run the same command again (with a higher --max-cost) to continue"
         )
