@@ -30,7 +30,15 @@ from bench.workloads import synthetic
 from kantra_ai.cli.app import main as kantra_ai
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 DOC = Path(__file__).resolve().parents[1] / "docs" / "report-performance.md"
 
 # What "usable" means here, per action, at 10,000 files (the page's own clock, Chromium headless).
@@ -70,6 +78,7 @@ def build(root: Path, files: int) -> Built:
 
 @contextlib.contextmanager
 def browser() -> Iterator[Any]:
+    """Debian's chromium through Playwright's own driver (`playwright install` is never needed)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -13,23 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench.report_bench import CHROMIUM, browser
 from tests.cli.helpers import analysis_of, copy_example, run
 
 from kantra_ai.plan.model import load_plan
 from testing.fakeprovider.server import FakeProviderServer
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @dataclass
@@ -49,14 +39,8 @@ def chromium() -> Iterator[Any]:
     """Started only after the CLI ran: Playwright's sync API keeps an event loop of its own."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
+    with browser() as instance:
+        yield instance
 
 
 def _open(browser: Any, path: Path) -> Opened:
