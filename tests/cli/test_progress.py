@@ -6,6 +6,8 @@ import io
 import json
 import re
 import shlex
+import subprocess
+import sys
 import time
 from pathlib import Path, PurePosixPath
 
@@ -136,3 +138,22 @@ def test_progress_counts_only_incidents_a_request_carried() -> None:
     assert progress.last_failure == "src/B.java:12: edit not applied: no match"
     assert progress.line().startswith("progress: 3/7 incidents (fixed 2, failed 1)")
     assert "of $2.50 max" in progress.line()
+
+
+def test_the_installed_command_says_something_before_the_cli_has_even_loaded(tmp_path: Path) -> None:
+    """Loading the CLI takes a second or more on a busy machine: the `kantra-ai` command speaks first."""
+    script = Path(sys.executable).with_name("kantra-ai")
+    app = copy_example(EXAMPLE, tmp_path)
+    args = ["remediate", "-a", str(analysis_of(EXAMPLE)), "-i", str(app), "-p", "simulated", "--dry-run"]
+    child = pexpect.spawn(str(script), args, cwd=str(tmp_path), env=cli_env(), encoding="utf-8",
+                          timeout=60, dimensions=(40, 120))  # fmt: skip
+    started = time.monotonic()
+    child.expect_exact("kantra-ai remediate: starting…")
+    first = time.monotonic() - started
+    child.expect("reading .*output.yaml")
+    assert first < time.monotonic() - started
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    done = subprocess.run([str(script), *args], cwd=tmp_path, env=cli_env(), capture_output=True, text=True)
+    assert done.returncode == 0 and "starting" not in done.stderr  # nothing extra in a log
