@@ -130,7 +130,7 @@ def _revert_file(
     run_id: int,
     decided: list[Decided],
 ) -> str:
-    """ "" when the file was reverted, else the reason it was left alone."""
+    """"" when the file was reverted, else the reason it was left alone."""
     history = live_writes(store, path=path)
     everything = _all_written(store, path)
     try:
