@@ -9,7 +9,14 @@ fi
 # Reinstall only when pyproject.toml changed since the last install.
 stamp=.venv/.kantra-ai-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  echo "setting up .venv (kantra-ai and its test tools)..."
+  log=.venv/install.log
+  # pip's own chatter (build backend notices, index warnings) goes to the log; shown if it fails.
+  if ! { .venv/bin/python -m pip install --quiet --upgrade pip \
+         && .venv/bin/python -m pip install --quiet -e '.[dev]'; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "error: installing kantra-ai failed (log above, also in $log)" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
