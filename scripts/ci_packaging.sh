@@ -65,8 +65,15 @@ deps = tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]
 print("|".join(re.split(r"[<>=!~;\[ ]", d, maxsplit=1)[0].replace("-", "[-_]") for d in deps))
 EOF
 ))==" "$work/lowest.txt" | sed 's/^/  /'
-# The test tools at their usual versions, without moving any dependency of ours.
-VIRTUAL_ENV="$work/lowest" "$uv" pip install --quiet -c "$work/lowest.txt" pytest pytest-asyncio hypothesis
+# The test tools (the dev extra, minus linters and type checkers) at their usual versions, without
+# moving any dependency of ours.
+mapfile -t test_tools < <("$work/tools/bin/python" - "$repo/pyproject.toml" <<'EOF'
+import sys, tomllib
+dev = tomllib.load(open(sys.argv[1], "rb"))["project"]["optional-dependencies"]["dev"]
+print("\n".join(d for d in dev if not d.startswith(("mypy", "ruff", "types-"))))
+EOF
+)
+VIRTUAL_ENV="$work/lowest" "$uv" pip install --quiet -c "$work/lowest.txt" "${test_tools[@]}"
 (
   cd "$repo"
   "$work/lowest/bin/python" -m pytest -p no:cacheprovider -m "not slow and not browser" \
