@@ -16,6 +16,9 @@ The crash tests (tests/store/test_crash_resume.py) use it to land kills determin
 | `file-written`      | the file was replaced, before the store records it                       |
 | `batch-saved`       | the batch's outcomes are committed to the store                          |
 | `run-finishing`     | every batch is done, before the run is closed in the store               |
+| `git-committed`     | a delivery commit is on its branch, before the store records it          |
+| `git-pushed`        | a branch was pushed, before its pull request is looked up or opened      |
+| `pr-created`        | a pull request was opened, before the store records it                   |
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ POINTS = (
     "file-written",
     "batch-saved",
     "run-finishing",
+    "git-committed",
+    "git-pushed",
+    "pr-created",
 )
 
 _reached: Counter[str] = Counter()

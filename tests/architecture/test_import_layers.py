@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     {"prompts"},
     {"engine"},
     {"store", "plan"},
-    {"report", "config"},
+    {"report", "config", "delivery"},
     {"app"},
     {"cli", "web"},
 ]

@@ -52,7 +52,10 @@ def test_undo_restores_the_tree_byte_for_byte_and_the_next_run_fixes_it_again(
     assert code == 0 and report["refused"] == {} and SERVICE in report["reverted"]
     assert tree_differences(app, EXAMPLES / EXAMPLE / "app") == []
     assert set(_statuses(app).values()) == {"skipped"}  # open again, not settled
-    assert _undo(app) == (0, {"run": None, "undo_run": None, "reverted": {}, "refused": {}})
+    assert _undo(app) == (
+        0,
+        {"run": None, "undo_run": None, "reverted": {}, "refused": {}, "commit": None, "git": ""},
+    )
     assert remediate_json(EXAMPLE, app, fake)[0] == 0
     assert tree_differences(app, expected_of(EXAMPLE)) == []
 

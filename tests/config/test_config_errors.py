@@ -133,7 +133,10 @@ def test_config_show_names_the_source_of_each_setting_and_masks_secrets(
     (user_home / ".kantra-ai.yaml").write_text(
         "batching: {batch-size: 5}\nprovider: {model: claude-haiku-4-5}\n"
     )
-    _config(project, "provider:\n  model: claude-opus-4-8\ngit:\n  create-pr: true\n")
+    _config(
+        project,
+        "provider:\n  model: claude-opus-4-8\ngit:\n  create-pr: true\nverification:\n  enabled: true\n",
+    )
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "https://user:hunter2@proxy.example/v1")
     assert run("config", "show", "--json") == 0
     out = capsys.readouterr().out
@@ -144,7 +147,8 @@ def test_config_show_names_the_source_of_each_setting_and_masks_secrets(
     assert settings["provider.api-key"] == {"value": "set (hidden)", "source": "env ANTHROPIC_API_KEY"}
     assert settings["provider.base-url"]["source"] == "env ANTHROPIC_BASE_URL"
     assert "hunter2" not in out and "sk-ant-test-secret-0000" not in out
-    assert "not used yet" in settings["git.create-pr"]["source"]
+    assert settings["git.create-pr"] == {"value": "true", "source": "./.kantra-ai.yaml"}
+    assert "not used yet" in settings["verification.enabled"]["source"]
 
 
 def test_config_show_prints_a_table_for_people(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -203,6 +203,8 @@ def execute_summary(job: ExecuteJob, run: JobRun, options: RunOptions) -> dict[s
     summary["phases"] = phase_rows
     summary["store"] = run.store
     summary["changed_files"] = sorted(run.changed_files)
+    if run.delivery is not None:
+        summary["git"] = run.delivery
     summary["report"] = str(write_job_report_for(options))
     return summary
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kantra_ai.delivery.deliver import GitOptions
 from kantra_ai.engine.confidence import ConfidencePolicy
 from kantra_ai.engine.ratelimit import RateLimitConfig
 from kantra_ai.engine.runner import BatchSettings
@@ -70,6 +71,7 @@ class RunOptions:
     confidence: ConfidencePolicy = field(default_factory=ConfidencePolicy)  # off unless enabled
     templates: CustomTemplates | None = None  # the user's prompt templates, already checked
     history: HistoryOptions = field(default_factory=HistoryOptions)  # run store: --state, --resume, ...
+    git: GitOptions = field(default_factory=GitOptions)  # delivery: commits, branches, pull requests
     dry_run: bool = False
 
     @property

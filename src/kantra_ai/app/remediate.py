@@ -61,6 +61,8 @@ def remediate_summary(run: JobRun, options: RunOptions) -> dict[str, Any]:
         performance=run.performance,
         price=run.choice.price,
     )
+    if run.delivery is not None:
+        summary["git"] = run.delivery
     summary["store"] = run.store
     summary["changed_files"] = sorted(run.changed_files)
     summary["report"] = str(write_job_report_for(options))

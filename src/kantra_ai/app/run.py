@@ -12,6 +12,10 @@ or paid before everything that can be checked has been:
 6. run the stages with the engine: pacing, caching, stored replies, Ctrl-C, progress, store hooks;
 7. close the run in the store; the caller builds the summary and report from the `JobRun`.
 
+Hooks (`app/hooks.py`: git delivery) are called at fixed moments of these steps: a check with the
+job's (before 3), one once the store says what the run will do (after 3, nothing recorded yet), one
+when the run is recorded (after 5), one after each stage and one after the last (before 7).
+
 A dry run stops after step 4 with a read-only look at the store, and returns the estimate instead.
 """
 
@@ -27,6 +31,8 @@ from typing import Any, Protocol
 
 from kantra_ai.analysis.model import Incident
 from kantra_ai.analysis.selection import Selection
+from kantra_ai.app.git_delivery import delivery_hooks
+from kantra_ai.app.hooks import RunHook
 from kantra_ai.app.model_choice import ModelChoice, choose_model
 from kantra_ai.app.options import RunOptions
 from kantra_ai.app.prepare import Stage, plan_batches
@@ -109,6 +115,7 @@ class JobRun:
     store: dict[str, Any] = field(default_factory=dict)  # the `store` block of the summary
     changed_files: set[str] = field(default_factory=set)  # files this run wrote
     wait_observers: list[RunObserver] = field(default_factory=list)  # told of rate-limit waits
+    delivery: dict[str, Any] | None = None  # the `git` block: commits, branches, pull requests
 
     @property
     def selected(self) -> list[Incident]:
@@ -139,6 +146,8 @@ def exit_code(run: JobRun) -> ExitCode:
         return ExitCode.INTERRUPTED
     if run.aborted:
         return ExitCode.ABORTED
+    if run.delivery is not None and run.delivery.get("errors"):
+        return ExitCode.SOME_FAILED  # fixed, but not (all) delivered: the same command finishes it
     return ExitCode.OK if run.all_settled else ExitCode.SOME_FAILED
 
 
@@ -191,6 +200,9 @@ def run_job(job: Job, options: RunOptions, ui: Ui) -> JobRun:
     """Run the job for real, recorded in the tree's run store (see the module docstring)."""
     choice, stages = _choose_and_load(job, options, ui)
     job.check(options)
+    hooks = delivery_hooks(options.git, options.input_dir, ui.say)
+    for hook in hooks:
+        hook.check()
     try:
         with RunSession(
             options.input_dir,
@@ -199,7 +211,7 @@ def run_job(job: Job, options: RunOptions, ui: Ui) -> JobRun:
             command=job.command,
             resume_hint=job.resume_hint or RESUME_HINT,
         ) as session:
-            return _run(job, options, ui, session, choice, stages)
+            return _run(job, options, ui, session, choice, stages, hooks)
     except StoreError as exc:  # lock held, damaged or foreign store, nothing to resume
         raise UserError(str(exc)) from None
     except asyncio.CancelledError:  # a second Ctrl-C abandoned the requests in flight
@@ -227,8 +239,11 @@ def _run(
     session: RunSession,
     choice: ModelChoice,
     stages: list[Stage],
+    hooks: Sequence[RunHook] = (),
 ) -> JobRun:
     todo_stages = _skip_done(stages, session, dry_run=False)
+    for hook in hooks:
+        hook.before_begin(session, todo_stages)
     prompts = PromptBuilder(choice.format, options.templates)
     batch_settings = options.limits.batch
     first = {s.id: plan_batches(s.incidents, options.input_dir, batch_settings, prompts) for s in todo_stages}
@@ -247,11 +262,17 @@ def _run(
             stages={i.id: s.id for s in stages for i in s.incidents} if job.command else None,
             details=run_details(job, options, stages, choice),
         )
+        for hook in hooks:
+            hook.job_started(session, stages)
         if requests:
             files = sum(len(b.files) for b in first.values())
             ui.say(f"sending {requests} requests for {len(run.planned)} incidents in {files} files")
         job.started(stages)
-        asyncio.run(_execute(job, options, ui, session, choice, prompts, todo_stages, first, provider, run))
+        asyncio.run(
+            _execute(job, options, ui, session, choice, prompts, todo_stages, first, provider, run, hooks)
+        )
+    for hook in hooks:
+        hook.job_finished(session, run)
     run.interrupted = session.finish(run.outcomes.values(), run.aborted)
     run.store = session.summary()
     return run
@@ -358,6 +379,7 @@ async def _execute(
     first: dict[str, RunBatches],
     provider: Provider | None,
     run: JobRun,
+    hooks: Sequence[RunHook] = (),
 ) -> None:
     """Run the stages in order; `provider` is None when no stage has anything to send."""
     limits = options.limits
@@ -415,6 +437,9 @@ async def _execute(
                 job.stage_finished(stage, _status_map(run, stage), interrupted=interrupted)
                 if control.stop.is_set():
                     break
+                done = [s.id for s in stages[: number + 1]]
+                for hook in hooks:
+                    hook.stage_finished(session, run, stage, done)
     finally:
         session.detach()
         if paced is not None:

@@ -1,5 +1,8 @@
 """`undo`: take back exactly what a run wrote, from the run store's write log (with or without git).
 
+With git: a run whose fixes were committed on its job's branch, checked out, gets a revert commit
+there (delivery/undo.py); no history is rewritten and pushed branches are left as they are.
+
 Each file is restored only if it still holds what kantra-ai wrote to it; a file changed since is
 left alone and named. The undo is itself a run in the store (mode `undo`), so `status` shows it, a
 kill during it is settled like any other, and the incidents it took the fixes of are open again
@@ -13,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kantra_ai.app.prepare import check_input_dir
+from kantra_ai.delivery.undo import commit_undo
 from kantra_ai.engine.outcomes import Status
 from kantra_ai.errors import UserError
 from kantra_ai.store.history import HistoryOptions
@@ -27,6 +31,8 @@ class UndoReport:
     run: int | None  # the run whose writes were undone; None: nothing to undo
     undo_run: int | None = None  # the store's record of this undo
     result: RevertResult = field(default_factory=RevertResult)
+    commit: str | None = None  # the revert commit on the job's branch (delivered through git)
+    git: str = ""  # what happened in git, one line ("" nothing)
 
     @property
     def complete(self) -> bool:
@@ -69,8 +75,9 @@ def undo(input_dir: Path, *, run: int | None, state: Path | None, say: Callable[
             except BaseException:
                 store.finish_run(undo_run, RunState.CRASHED)
                 raise
+            commit, git_note = commit_undo(store, input_dir, target, undo_run, sorted(result.reverted))
             store.finish_run(undo_run, RunState.FINISHED, note=f"undo of run #{target}")
-            return UndoReport(target, undo_run, result)
+            return UndoReport(target, undo_run, result, commit, git_note)
     except StoreError as exc:
         raise UserError(str(exc)) from None
 

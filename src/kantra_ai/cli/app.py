@@ -17,6 +17,17 @@ from kantra_ai.cli.confidence_opts import (
     OnLowConfidenceOpt,
     ReviewFileOpt,
 )
+from kantra_ai.cli.git_opts import (
+    BranchOpt,
+    CreatePrOpt,
+    ForgeOpt,
+    ForgeUrlOpt,
+    GitCommitOpt,
+    PrBaseOpt,
+    PrCommentThresholdOpt,
+    PrStrategyOpt,
+    RemoteOpt,
+)
 from kantra_ai.cli.help import HISTORY, Command, Group, epilog, refuse_unbuilt_flags
 from kantra_ai.cli.run_options import (
     DEFAULT_BATCH,
@@ -49,6 +60,7 @@ from kantra_ai.cli.run_options import (
 )
 from kantra_ai.cli.status import StateOpt
 from kantra_ai.config.cli import ConfigOpt
+from kantra_ai.delivery.layout import PrStrategy
 from kantra_ai.engine.confidence import LowConfidenceAction
 from kantra_ai.errors import ExitCode, UserError
 
@@ -151,6 +163,15 @@ def remediate(
     on_low_confidence: OnLowConfidenceOpt = LowConfidenceAction.SKIP,
     complexity_threshold: ComplexityThresholdOpt = None,
     review_file: ReviewFileOpt = None,
+    git_commit: GitCommitOpt = None,
+    branch: BranchOpt = None,
+    create_pr: CreatePrOpt = False,
+    pr_strategy: PrStrategyOpt = PrStrategy.AT_END,
+    pr_base: PrBaseOpt = None,
+    pr_comment_threshold: PrCommentThresholdOpt = None,
+    remote: RemoteOpt = "origin",
+    forge: ForgeOpt = None,
+    forge_url: ForgeUrlOpt = None,
     config_file: ConfigOpt = None,
 ) -> None:
     """Fix incidents directly: one request per file, edits applied safely, summary at the end.

@@ -23,6 +23,17 @@ from kantra_ai.cli.confidence_opts import (
     OnLowConfidenceOpt,
     ReviewFileOpt,
 )
+from kantra_ai.cli.git_opts import (
+    BranchOpt,
+    CreatePrOpt,
+    ForgeOpt,
+    ForgeUrlOpt,
+    GitCommitOpt,
+    PrBaseOpt,
+    PrCommentThresholdOpt,
+    PrStrategyOpt,
+    RemoteOpt,
+)
 from kantra_ai.cli.help import HISTORY, INPUT, epilog
 from kantra_ai.cli.options import run_options
 from kantra_ai.cli.remediate import run_command
@@ -50,6 +61,7 @@ from kantra_ai.cli.run_options import (
 )
 from kantra_ai.cli.status import StateOpt
 from kantra_ai.config.cli import ConfigOpt
+from kantra_ai.delivery.layout import PrStrategy
 from kantra_ai.engine.confidence import LowConfidenceAction
 from kantra_ai.report.summary import price_line, print_summary
 
@@ -129,6 +141,15 @@ def execute(
     on_low_confidence: OnLowConfidenceOpt = LowConfidenceAction.SKIP,
     complexity_threshold: ComplexityThresholdOpt = None,
     review_file: ReviewFileOpt = None,
+    git_commit: GitCommitOpt = None,
+    branch: BranchOpt = None,
+    create_pr: CreatePrOpt = False,
+    pr_strategy: PrStrategyOpt = PrStrategy.AT_END,
+    pr_base: PrBaseOpt = None,
+    pr_comment_threshold: PrCommentThresholdOpt = None,
+    remote: RemoteOpt = "origin",
+    forge: ForgeOpt = None,
+    forge_url: ForgeUrlOpt = None,
     config_file: ConfigOpt = None,
 ) -> None:
     """Run a plan phase by phase (non-deferred phases, in order), recorded in the run store."""

@@ -2,8 +2,8 @@
 predecessor's flags that are not built yet.
 
 Every option names its panel with `rich_help_panel=` one of the constants below, so `--help` groups
-them the same way on every command. The verification and git panels fill up as those features land
-(issues 13 and 14); until then their flags are in `NOT_SUPPORTED_YET`.
+them the same way on every command. The verification panel fills up as that feature lands (issue
+13); until then its flags are in `NOT_SUPPORTED_YET`.
 """
 
 from __future__ import annotations
@@ -29,11 +29,6 @@ OUTPUT = "Output"
 # them, instead of click's "No such option ... did you mean --categories". A change that builds
 # one of them deletes its entry here (tests/cli/test_help_and_conventions.py reads this table).
 NOT_SUPPORTED_YET: dict[str, str] = {
-    "--git-commit": "issue 14, delivery through git (branches, commits, pull requests)",
-    "--create-pr": "issue 14, delivery through git (branches, commits, pull requests)",
-    "--pr-strategy": "issue 14, delivery through git (branches, commits, pull requests)",
-    "--branch": "issue 14, delivery through git (branches, commits, pull requests)",
-    "--pr-comment-threshold": "issue 14, delivery through git (branches, commits, pull requests)",
     "--verify": "issue 13, verification and repair (prove each fix builds)",
     "--verify-command": "issue 13, verification and repair (prove each fix builds)",
     "--verify-strategy": "issue 13, verification and repair (prove each fix builds)",
@@ -59,12 +54,12 @@ def refuse_unbuilt_flags(argv: Sequence[str]) -> None:
 ENVIRONMENT = (
     "[bold]Environment[/]: ANTHROPIC_API_KEY, OPENAI_API_KEY, GROQ_API_KEY, TOGETHER_API_KEY, "
     "OPENROUTER_API_KEY (API keys, never read from a file); ANTHROPIC_BASE_URL, OPENAI_BASE_URL "
-    "(endpoints); NO_COLOR (plain output)."
+    "(endpoints); GITHUB_TOKEN or GH_TOKEN, GITLAB_TOKEN (--create-pr); NO_COLOR (plain output)."
 )
 EXIT_CODES = (
     "[bold]Exit codes[/]: 0 every selected incident fixed (or does not apply) · 1 some failed or were "
-    "skipped · 2 bad flag or input, nothing changed · 3 the provider refused the run · 130 interrupted "
-    "(run the same command again to continue)."
+    "skipped, or git delivery could not finish · 2 bad flag or input, nothing changed · 3 the "
+    "provider refused the run · 130 interrupted (run the same command again to continue)."
 )
 
 

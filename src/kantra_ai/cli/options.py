@@ -17,6 +17,7 @@ import typer
 
 from kantra_ai.app.options import LimitOptions, ModelOptions, OutputOptions, RunOptions, SelectionOptions
 from kantra_ai.cli.confidence_opts import confidence_policy
+from kantra_ai.cli.git_opts import git_options
 from kantra_ai.cli.run_options import parse_rate_limits
 from kantra_ai.cli.status import history_options
 from kantra_ai.config.cli import custom_templates
@@ -98,5 +99,6 @@ def run_options(ctx: typer.Context, values: Mapping[str, Any], *, analysis: Path
         confidence=confidence,
         templates=custom_templates(ctx),  # compiled and checked: a broken one fails here
         history=history,
+        git=git_options(ctx, p),
         dry_run=get("dry_run", False),
     )

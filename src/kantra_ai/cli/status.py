@@ -159,3 +159,20 @@ def print_view(view: dict[str, Any], console: Console) -> None:
     for rule, counts in view["by_violation"].items():
         violations.add_row(rule, *(str(counts[s]) for s in STATUSES))
     console.print(violations)
+    _print_git(view.get("git", []), console)
+
+
+def _print_git(jobs: list[dict[str, Any]], console: Console) -> None:
+    """Commits, branches and pull requests of the jobs delivered through git."""
+    if not jobs:
+        return
+    table = Table(title="Delivered through git")
+    for column in ("run", "branch", "state", "commits", "pull requests"):
+        table.add_column(column, overflow="fold")
+    for job in jobs:
+        pulls = [f"{b['pr_url']} ({b['name']})" for b in job["branches"] if b["pr_url"]]
+        state = job["state"] + (f": {job['note']}" if job["note"] else "")
+        table.add_row(
+            str(job["run"]), job["branch"], state, str(len(job["commits"])), "\n".join(pulls) or "-"
+        )
+    console.print(table)

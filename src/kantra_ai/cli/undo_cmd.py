@@ -47,6 +47,8 @@ def undo(
             "undo_run": report.undo_run,
             "reverted": result.reverted,
             "refused": result.refused,
+            "commit": report.commit,
+            "git": report.git,
         }
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     elif report.run is None:
@@ -63,4 +65,6 @@ def undo(
             f"{len(result.refused)} left as they are",
             markup=False,
         )
+        if report.git:
+            console.print(f"git: {report.git}", markup=False)
     raise typer.Exit(ExitCode.OK if report.complete else ExitCode.SOME_FAILED)

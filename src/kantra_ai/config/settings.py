@@ -92,11 +92,24 @@ class FilterSettings(Section):
 
 
 class GitSettings(Section):
-    """Accepted and validated for the predecessor's config files; not acted on yet."""
+    """Delivery through git (`--git-commit`, `--create-pr` and their companions)."""
 
-    commit_strategy: Literal["per-violation", "per-incident", "at-end"] | None = None
+    commit_strategy: Literal["per-incident", "per-violation", "per-file", "per-phase", "at-end"] | None = None
     create_pr: bool = False
-    branch_prefix: str | None = None
+    branch_prefix: str | None = None  # the job's branch is PREFIX/RUN unless --branch names it
+    pr_strategy: Literal["per-violation", "per-phase", "at-end"] = "at-end"
+    pr_base: str | None = None
+    pr_comment_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    remote: str = "origin"
+    forge: Literal["github", "gitlab"] | None = None
+    forge_url: str | None = None
+
+    @field_validator("forge_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value
 
 
 class VerificationSettings(Section):
@@ -265,6 +278,14 @@ BINDINGS: dict[str, Binding] = {
     "batching.batch-parallelism": _b("batch_parallelism"),
     "batching.max-batch-tokens": _b("max_batch_tokens"),
     "pricing.file": _b("prices"),
+    "git.commit-strategy": _b("git_commit"),
+    "git.create-pr": _b("create_pr"),
+    "git.pr-strategy": _b("pr_strategy"),
+    "git.pr-base": _b("pr_base"),
+    "git.pr-comment-threshold": _b("pr_comment_threshold"),
+    "git.remote": _b("remote"),
+    "git.forge": _b("forge"),
+    "git.forge-url": _b("forge_url"),
     "plan.output": _b("output", "plan"),
     "plan.planner": _b("planner", "plan"),
     "plan.max-phases": _b("max_phases", "plan"),
@@ -273,4 +294,4 @@ BINDINGS: dict[str, Binding] = {
 }
 
 # Sections accepted for compatibility whose settings nothing acts on yet.
-NOT_USED_YET = ("git", "verification")
+NOT_USED_YET = ("verification",)

@@ -195,6 +195,7 @@ def job_record(store: RunStore, input_dir: Path) -> dict[str, Any]:
         "messages": messages,
         "files": files,
         "incidents": incidents,
+        "git": view.get("git", []),  # jobs delivered through git: commits, branches, pull requests
     }
 
 

@@ -189,9 +189,57 @@ CREATE TABLE violations (
 ) WITHOUT ROWID;
 """
 
+# Version 4: delivery through git. A job (a run and the runs that continue it) delivers its fixes as
+# commits on branches, pushed and opened as pull requests; what it made is kept so that `status`, the
+# report and `undo` can name it. Git itself stays the truth for what exists (commits carry a trailer
+# with the job's run and their unit, found again after a kill); these rows are what kantra-ai saw.
+V4_GIT_DELIVERY = """
+CREATE TABLE deliveries (
+    tree TEXT NOT NULL,
+    run_id INTEGER NOT NULL,        -- the job's first run (runs that continue it share the row)
+    base_sha TEXT NOT NULL,         -- the commit HEAD was at when the job started
+    base_branch TEXT NOT NULL,      -- the branch HEAD was on then ('' when detached)
+    branch TEXT NOT NULL,           -- the job's own branch: every commit, in order
+    state TEXT NOT NULL,            -- started, delivered, failed
+    note TEXT NOT NULL DEFAULT '',  -- the last delivery error, one line
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (tree, run_id)
+) WITHOUT ROWID;
+CREATE TABLE delivered_commits (
+    tree TEXT NOT NULL,
+    run_id INTEGER NOT NULL,
+    branch TEXT NOT NULL,
+    unit TEXT NOT NULL,             -- the unit's key, as in the commit's trailer
+    sha TEXT NOT NULL,
+    title TEXT NOT NULL,
+    files TEXT NOT NULL,            -- JSON list of paths (relative to the tree)
+    incidents TEXT NOT NULL,        -- JSON list of incident ids
+    position INTEGER NOT NULL,      -- order on its branch
+    created_at REAL NOT NULL,
+    PRIMARY KEY (tree, branch, unit)
+) WITHOUT ROWID;
+CREATE TABLE delivered_branches (
+    tree TEXT NOT NULL,
+    run_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,             -- job (the job's own branch) or review (a pull request's)
+    group_key TEXT NOT NULL,        -- what it holds: violation:ID, phase:ID, all
+    pr_base TEXT NOT NULL,          -- the branch its pull request targets
+    stacked_on TEXT NOT NULL DEFAULT '',
+    tip TEXT NOT NULL,
+    remote TEXT NOT NULL DEFAULT '',
+    pushed TEXT NOT NULL DEFAULT '',   -- the commit last pushed ('' never)
+    pr_number INTEGER,
+    pr_url TEXT NOT NULL DEFAULT '',
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (tree, name)
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("runs, incidents, outcomes, requests, replies and writes", script(V1_TABLES)),
     Migration("file content of every write, and reverts", script(V2_WRITE_CONTENT)),
     Migration("report data: messages, stages, thresholds, rules, run details", script(V3_REPORT_DATA)),
+    Migration("delivery through git: jobs, commits, branches, pull requests", script(V4_GIT_DELIVERY)),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -130,7 +130,7 @@ def _revert_file(
     run_id: int,
     decided: list[Decided],
 ) -> str:
-    """"" when the file was reverted, else the reason it was left alone."""
+    """ "" when the file was reverted, else the reason it was left alone."""
     history = live_writes(store, path=path)
     everything = _all_written(store, path)
     try:
@@ -187,25 +187,39 @@ def _all_written(store: RunStore, path: str) -> list[str]:
 
 def _merged(store: RunStore, content: bytes, chosen: list[RecordedWrite]) -> bytes | str:
     """`content` with each chosen write taken out (newest first), or why that cannot be done."""
-    git = shutil.which("git")
-    if git is None:
+    if shutil.which("git") is None:
         return "later writes built on this one and git (for the three-way merge) is not installed"
     for write in reversed(chosen):
         before, after = store.content(write.before_sha), store.content(write.after_sha)
         if before is None or after is None:
             return "its content was not recorded (written by an older version)"
-        with tempfile.TemporaryDirectory(prefix="kantra-ai-revert-") as tmp:
-            files = {name: Path(tmp) / name for name in ("current", "written", "original")}
-            for name, data in (("current", content), ("written", after), ("original", before)):
-                files[name].write_bytes(data)
-            # merge-file CURRENT BASE OTHER: apply the change BASE -> OTHER (written -> original,
-            # i.e. the write undone) onto CURRENT; exit status > 0 counts conflicts.
-            done = subprocess.run(
-                [git, "merge-file", "-p", "--quiet", *(str(f) for f in files.values())],
-                capture_output=True,
-                check=False,
-            )
-        if done.returncode != 0:
+        # The change written -> original (the write undone), applied onto the current content.
+        merged = merge_file(content, after, before)
+        if merged is None:
             return "later changes overlap the ones to undo; left as it is"
-        content = done.stdout
+        content = merged
     return content
+
+
+def merge_file(current: bytes, base: bytes, other: bytes) -> bytes | None:
+    """`current` with the change `base` -> `other` applied by a three-way merge (`git merge-file`,
+    the merge `git revert` and `git cherry-pick` do); None when the changes overlap or touch (git
+    counts adjacent changes as a conflict) or git is not installed."""
+    if current == base:
+        return other
+    if other == base:
+        return current
+    git = shutil.which("git")
+    if git is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="kantra-ai-merge-") as tmp:
+        files = {name: Path(tmp) / name for name in ("current", "base", "other")}
+        for name, data in (("current", current), ("base", base), ("other", other)):
+            files[name].write_bytes(data)
+        # merge-file CURRENT BASE OTHER; exit status > 0 counts conflicts.
+        done = subprocess.run(
+            [git, "merge-file", "-p", "--quiet", *(str(f) for f in files.values())],
+            capture_output=True,
+            check=False,
+        )
+    return done.stdout if done.returncode == 0 else None

@@ -1,0 +1,220 @@
+"""`--git-commit` strategies read back from the real history, and the user's work left alone: dirty
+files refuse the run, unrelated ones are never committed, staged work stays staged, an edit made
+during the run stays the user's."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.cli.helpers import EXAMPLES, analysis_of
+from tests.delivery.helpers import Checkout, checkout, files_differing, git, log
+from tests.delivery.runs import EXAMPLE, remediate
+
+from kantra_ai.simulated.contract import FakeReply, FakeRequest
+from kantra_ai.simulated.recipes import respond
+from testing.fakeprovider.server import FakeProviderServer
+
+EXPECTED = EXAMPLES / EXAMPLE / "expected"
+POM = "pom.xml"
+SERVICE = "src/main/java/com/example/inventory/service/InventoryService.java"
+
+
+def _messages_and_files(app: Path) -> list[tuple[str, list[str]]]:
+    return [(message, files) for _, message, files in log(app, "main..kantra-ai/1")]
+
+
+def _unit(message: str) -> str:
+    found = re.search(r"^Kantra-AI-Unit: (.+)$", message, re.M)
+    assert found, message
+    return found.group(1)
+
+
+def _the_branch_holds_the_fixed_tree(repo: Checkout, tmp_path: Path) -> None:
+    tree = tmp_path / "branch"
+    git(repo.app, "worktree", "add", "-q", "--detach", str(tree), "kantra-ai/1")
+    try:
+        assert files_differing(tree, EXPECTED) == []
+    finally:
+        git(repo.app, "worktree", "remove", "--force", str(tree))
+
+
+def test_per_incident_commits_each_carry_one_incident_and_its_lines(repo: Checkout, tmp_path: Path) -> None:
+    assert remediate(repo.app, "--git-commit", "per-incident")[0] == 0
+    commits = _messages_and_files(repo.app)
+    assert len({_unit(m) for m, _ in commits}) == len(commits) > 7
+    for message, files in commits:
+        assert _unit(message).startswith("incident:")
+        listed = re.findall(r"^- (\S+):(\d+) ", message, re.M)
+        assert sorted({path for path, _ in listed}) == files  # the files it names, no other
+        sha = next(s for s, m, _ in log(repo.app, "main..kantra-ai/1") if m == message)
+        diff = git(repo.app, "diff", "-U0", f"{sha}~1", sha)
+        changed = {int(n) for n in re.findall(r"^@@ -(\d+)", diff, re.M)}
+        lines = {int(n) for _, n in listed}
+        assert all(min(abs(c - n) for n in lines) <= 1 for c in changed), (message, changed)
+    _the_branch_holds_the_fixed_tree(repo, tmp_path)
+    assert git(repo.app, "rev-parse", "--abbrev-ref", "HEAD").strip() == "kantra-ai/1"
+    assert git(repo.app, "status", "--porcelain") == ""
+
+
+def test_per_file_commits_each_change_one_file(repo: Checkout, tmp_path: Path) -> None:
+    assert remediate(repo.app, "--git-commit", "per-file")[0] == 0
+    commits = _messages_and_files(repo.app)
+    assert sorted(f for _, files in commits for f in files) == files_differing(repo.original, EXPECTED)
+    assert all(len(files) == 1 and _unit(m) == f"file:{files[0]}" for m, files in commits)
+    _the_branch_holds_the_fixed_tree(repo, tmp_path)
+
+
+def test_at_end_makes_one_commit_in_the_predecessors_style(repo: Checkout) -> None:
+    assert remediate(repo.app, "--git-commit", "at-end")[0] == 0
+    ((message, files),) = _messages_and_files(repo.app)
+    assert files == files_differing(repo.original, EXPECTED)
+    title, _, body = message.partition("\n\n")
+    assert title == "fix(konveyor): 19 incident(s) of 7 rules in 7 file(s)"
+    assert f"- {SERVICE}:53 eap8-ejb-00001" in body
+    for line in ("Model: simulated/simulated-model", "Cost: $0.0000", "Verification: not run"):
+        assert line in body
+    assert body.rstrip().endswith("Kantra-AI-Run: 1\nKantra-AI-Unit: all")
+    assert (
+        git(repo.app, "log", "-1", "--format=%an <%ae>", "kantra-ai/1").strip()
+        == "Dev Eloper <dev@example.com>"
+    )
+
+
+def test_a_run_that_would_change_a_dirty_file_is_refused_and_changes_nothing(
+    repo: Checkout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo.app / POM).write_text((repo.app / POM).read_text() + "<!-- my work in progress -->\n")
+    code, summary = remediate(repo.app, "--git-commit", "per-violation")
+    assert code == 2 and summary == {}
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("kantra-ai: error: uncommitted changes in files this run would fix: pom.xml;")
+    assert "git stash" in err and len(err.splitlines()) == 1
+    assert files_differing(repo.app, repo.original) == [POM]
+    assert git(repo.app, "branch", "--format=%(refname:short)").split() == ["main"]
+
+
+def test_unrelated_dirty_and_staged_files_are_left_alone_and_never_committed(repo: Checkout) -> None:
+    (repo.app / "NOTES.txt").write_text("todo\n")
+    readme = repo.app / "src/main/webapp/WEB-INF/web.xml"
+    readme.write_text(readme.read_text() + "<!-- staged -->\n")
+    git(repo.app, "add", "src/main/webapp/WEB-INF/web.xml")
+    staged = git(repo.app, "diff", "--cached")
+    code, _ = remediate(repo.app, "--git-commit", "per-violation", "--exclude", "src/main/webapp/**")
+    assert code == 0
+    committed = {f for _, files in _messages_and_files(repo.app) for f in files}
+    assert "NOTES.txt" not in committed and "src/main/webapp/WEB-INF/web.xml" not in committed
+    assert git(repo.app, "diff", "--cached") == staged  # still staged, exactly as it was
+    assert git(repo.app, "status", "--porcelain").splitlines() == [
+        "M  src/main/webapp/WEB-INF/web.xml",
+        "?? NOTES.txt",
+    ]
+
+
+@pytest.fixture
+def editing_server(repo: Checkout, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProviderServer]:
+    """A provider whose first answer comes while the user adds a line to pom.xml (a file the run
+    fixes too) and to a file it does not touch."""
+    edited: list[str] = []
+
+    def respond_while_editing(request: FakeRequest) -> FakeReply:
+        if not edited:
+            edited.append("done")
+            with (repo.app / POM).open("a") as pom:
+                pom.write("<!-- added by the user during the run -->\n")
+            (repo.app / "NOTES.txt").write_text("written during the run\n")
+        return respond(request)
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0000")
+    with FakeProviderServer(respond_while_editing) as server:
+        yield server
+
+
+def test_a_user_edit_during_the_run_is_never_committed(
+    repo: Checkout, editing_server: FakeProviderServer
+) -> None:
+    code, summary = remediate(
+        repo.app, "--provider", "claude", "--base-url", editing_server.anthropic_base_url,
+        "--batch-parallelism", "1", "--git-commit", "per-violation",
+    )  # fmt: skip
+    assert summary["git"]["errors"] == []
+    committed_pom = git(repo.app, "show", f"kantra-ai/1:{POM}")
+    assert committed_pom == (EXPECTED / POM).read_text()
+    assert "added by the user" in (repo.app / POM).read_text()
+    diff = git(repo.app, "diff", "-U0", "HEAD", "--", POM)
+    assert [
+        line
+        for line in diff.splitlines()
+        if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))
+    ] == ["+<!-- added by the user during the run -->"]
+    assert "NOTES.txt" in git(repo.app, "status", "--porcelain")
+    assert code in (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("setup", "flags", "message"),
+    [
+        ("no-git", ("--git-commit", "at-end"), "is not in a git repository"),
+        ("no-commit", ("--git-commit", "at-end"), "the repository has no commit yet"),
+        ("clean", ("--create-pr",), "set GITHUB_TOKEN or GH_TOKEN"),
+        ("clean", ("--create-pr", "--remote", "upstream"), "has no remote 'upstream'"),
+        ("clean", ("--git-commit", "at-end", "--branch", "bad..name"), "not a valid branch name"),
+    ],
+)
+def test_git_options_that_cannot_work_are_refused_before_anything_runs(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    setup: str,
+    flags: tuple[str, ...],
+    message: str,
+) -> None:
+    monkeypatch.delenv("GITHUB_TOKEN")
+    if setup == "no-git":
+        app = tmp_path / "app"
+        app.mkdir()
+        (app / "pom.xml").write_bytes((EXAMPLES / EXAMPLE / "app" / "pom.xml").read_bytes())
+    elif setup == "no-commit":
+        app = tmp_path / "app"
+        app.mkdir()
+        git(app, "init", "-q")
+    else:
+        app = checkout(tmp_path).app
+    before = files_differing(app, EXAMPLES / EXAMPLE / "app")
+    code, _ = remediate(app, *flags)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1, err
+    assert files_differing(app, EXAMPLES / EXAMPLE / "app") == before
+    assert not (app / ".kantra-ai" / "state.db").exists() or "runs" not in err
+    assert analysis_of(EXAMPLE).exists()
+
+
+def test_the_config_file_chooses_the_strategy_and_branch_prefix_and_a_flag_wins(
+    repo: Checkout, tmp_path: Path
+) -> None:
+    config = tmp_path / "team.yaml"
+    config.write_text("git:\n  commit-strategy: per-violation\n  branch-prefix: migration\n")
+    assert remediate(repo.app, "--config", config, "--violation-ids", "eap8-ejb-00001")[0] == 0
+    assert [_unit(m) for _, m, _ in log(repo.app, "main..migration/1")] == ["violation:eap8-ejb-00001"]
+    assert remediate(repo.app, "--config", config, "--git-commit", "at-end", "--violation-ids",
+                     "javax-to-jakarta-dependencies-00006")[0] == 0  # fmt: skip
+    assert [_unit(m) for _, m, _ in log(repo.app, "migration/1..migration/2")] == ["all"]
+
+
+def test_a_tree_inside_a_larger_repository_commits_its_paths_under_its_folder(tmp_path: Path) -> None:
+    monorepo = tmp_path / "mono"
+    app = monorepo / "services" / "inventory"
+    app.parent.mkdir(parents=True)
+    shutil.copytree(EXAMPLES / EXAMPLE / "app", app)
+    (monorepo / "README.md").write_text("other services\n")
+    git(monorepo, "init", "-q", "-b", "main")
+    git(monorepo, "add", "-A")
+    git(monorepo, "-c", "user.name=Dev", "-c", "user.email=dev@example.com", "commit", "-q", "-m", "init")
+    (monorepo / "README.md").write_text("other services, edited\n")  # dirty, but not this run's
+    assert remediate(app, "--git-commit", "at-end")[0] == 0
+    ((_, _, files),) = log(monorepo, "main..kantra-ai/1")
+    assert files == [f"services/inventory/{f}" for f in files_differing(EXAMPLES / EXAMPLE / "app", EXPECTED)]
+    assert git(monorepo, "status", "--porcelain") == " M README.md\n"
