@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.cli.helpers import EXAMPLES, analysis_of
+from tests.cli.helpers import EXAMPLES
 from tests.delivery.helpers import Checkout, checkout, files_differing, git, log
 from tests.delivery.runs import EXAMPLE, remediate
+from tests.store.helpers import store_rows
 
 from kantra_ai.simulated.contract import FakeReply, FakeRequest
 from kantra_ai.simulated.recipes import respond
@@ -173,14 +174,11 @@ def test_git_options_that_cannot_work_are_refused_before_anything_runs(
     message: str,
 ) -> None:
     monkeypatch.delenv("GITHUB_TOKEN")
-    if setup == "no-git":
+    if setup in ("no-git", "no-commit"):
         app = tmp_path / "app"
-        app.mkdir()
-        (app / "pom.xml").write_bytes((EXAMPLES / EXAMPLE / "app" / "pom.xml").read_bytes())
-    elif setup == "no-commit":
-        app = tmp_path / "app"
-        app.mkdir()
-        git(app, "init", "-q")
+        shutil.copytree(EXAMPLES / EXAMPLE / "app", app)
+        if setup == "no-commit":
+            git(app, "init", "-q")
     else:
         app = checkout(tmp_path).app
     before = files_differing(app, EXAMPLES / EXAMPLE / "app")
@@ -188,8 +186,8 @@ def test_git_options_that_cannot_work_are_refused_before_anything_runs(
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and len(err.splitlines()) == 1, err
     assert files_differing(app, EXAMPLES / EXAMPLE / "app") == before
-    assert not (app / ".kantra-ai" / "state.db").exists() or "runs" not in err
-    assert analysis_of(EXAMPLE).exists()
+    db = app / ".kantra-ai" / "state.db"
+    assert not db.exists() or store_rows(db, "SELECT count(*) FROM runs") == [(0,)]  # no run recorded
 
 
 def test_the_config_file_chooses_the_strategy_and_branch_prefix_and_a_flag_wins(

@@ -18,6 +18,7 @@ GitCommitOpt = Annotated[
     CommitStrategy | None,
     typer.Option(
         "--git-commit",
+        metavar="[per-incident|per-violation|per-file|per-phase|at-end]",
         help="Commit the fixes on a branch of their own: one commit per incident, violation, file, "
         "phase (execute), or one at the end. Only the files kantra-ai changed are committed; a run "
         "that would change a file with uncommitted changes is refused.",
@@ -27,12 +28,18 @@ GitCommitOpt = Annotated[
 ]
 BranchOpt = Annotated[
     str | None,
-    typer.Option(help="The branch for the commits (default: kantra-ai/RUN, prefix from git.branch-prefix)."),
+    typer.Option(
+        metavar="NAME",
+        help="The branch for the commits (default: kantra-ai/RUN, prefix from git.branch-prefix).",
+        rich_help_panel=panel.GIT,
+    ),
 ]
 CreatePrOpt = Annotated[
     bool,
     typer.Option(
         "--create-pr/--no-create-pr",
+        show_default=False,
+        metavar="",
         help="Push and open pull requests (GitHub: GITHUB_TOKEN or GH_TOKEN) or merge requests (GitLab: "
         "GITLAB_TOKEN).",
         rich_help_panel=panel.GIT,
@@ -41,6 +48,7 @@ CreatePrOpt = Annotated[
 PrStrategyOpt = Annotated[
     PrStrategy,
     typer.Option(
+        metavar="[per-violation|per-phase|at-end]",
         help="One pull request per violation or per phase, each on a branch cut from the base with only "
         "its own commits (stacked on another when its fixes touch the same lines), or one at the end.",
         rich_help_panel=panel.GIT,
@@ -48,7 +56,11 @@ PrStrategyOpt = Annotated[
 ]
 PrBaseOpt = Annotated[
     str | None,
-    typer.Option(help="The branch pull requests go into (default: the branch checked out at the start)."),
+    typer.Option(
+        metavar="BRANCH",
+        help="The branch pull requests go into (default: the branch checked out at the start).",
+        rich_help_panel=panel.GIT,
+    ),
 ]
 PrCommentThresholdOpt = Annotated[
     float | None,
@@ -74,7 +86,9 @@ class ForgeName(str, Enum):
 ForgeOpt = Annotated[
     ForgeName | None,
     typer.Option(
-        help="The forge hosting the remote (default: told by the remote's URL).", show_default=False
+        metavar="[github|gitlab]",
+        help="The forge hosting the remote (default: told by the remote's URL).",
+        show_default=False,
     ),
 ]
 ForgeUrlOpt = Annotated[
