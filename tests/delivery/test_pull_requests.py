@@ -134,6 +134,9 @@ def test_a_rerun_creates_nothing_and_undo_restores_the_original_tree(
     (job,) = json.loads(capsys.readouterr().out)["git"]
     assert job["branch"] == "kantra-ai/1" and len(job["commits"]) == 6 + 6  # the job's branch + review ones
     assert sorted(b["pr_url"] for b in job["branches"] if b["pr_url"]) == urls
+    assert run("status", "--input", repo.app) == 0
+    table = capsys.readouterr().out
+    assert "Delivered through git" in table and urls[0] in table.replace("\n", "")
     branches = git(repo.app, "for-each-ref", "--format=%(refname) %(objectname)")
     calls = len(forge.calls)
     pulls = forge.pulls(REPO)

@@ -309,6 +309,8 @@ class GitDelivery:
         assert self.root is not None
         row = records.delivery(store, self.root)
         assert row is not None
+        self.report.branch = row.branch
+        self.report.base = {"sha": row.base_sha, "branch": row.base_branch}
         runs = records.job_runs(store, self.root)
         stage_of = {i: s.stage for i, s in incidents.items()}
         writes, notes = job_writes(store, runs, stage_of, stage_order[-1] if stage_order else "all")
