@@ -128,7 +128,7 @@ def _environment() -> jinja2.Environment:
 ENV = _environment()
 
 
-def page(request: Request, template: str, ctx: WebContext, status: int = 200, **values: Any) -> HTMLResponse:
+def page(request: Request, template: str, ctx: WebContext, code: int = 200, **values: Any) -> HTMLResponse:
     html = ENV.get_template(template).render(
         token=ctx.token,
         token_field=TOKEN_FIELD,
@@ -393,7 +393,10 @@ async def run_action(request: Request) -> Response:
         if action == "start":
             phase = one(form, "phase") or None
             editor = ctx.editor()
-            await run_in_threadpool(lambda: ctx.runs.start(editor.path, phase, ctx.options))
+            retry = one(form, "retry_failed") in ("on", "1", "true")
+            await run_in_threadpool(
+                lambda: ctx.runs.start(editor.path, phase, ctx.options, retry_failed=retry)
+            )
             notice = f"started {'phase ' + phase if phase else 'the whole plan'}"
         elif action == "pause":
             notice = ctx.runs.stop()

@@ -14,6 +14,7 @@ date; the event stream sends it whenever it changes.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -234,14 +235,25 @@ class RunManager:
         thread = self._thread
         return thread is not None and thread.is_alive()
 
-    def start(self, plan_path: Path, phase: str | None, options: Callable[[], RunOptions]) -> None:
+    def start(
+        self,
+        plan_path: Path,
+        phase: str | None,
+        options: Callable[[], RunOptions],
+        *,
+        retry_failed: bool = False,
+    ) -> None:
         """Start executing the plan (or one phase) in the background; UserError if a run from this
-        server is going on (a run of another process is refused by the tree lock, in the run)."""
+        server is going on (a run of another process is refused by the tree lock, in the run).
+        `retry_failed`: ask again about incidents a reply did not fix (or a person rejected)."""
         with self._lock:
             if self.active:
                 raise UserError("a run started from this page is still going on: pause or cancel it first")
             request = execute_request(plan_path, phase)
             run_options = options()
+            if retry_failed:
+                history = dataclasses.replace(run_options.history, retry_failed=True)
+                run_options = dataclasses.replace(run_options, history=history)
             scope = f"phase {phase}" if phase else "the whole plan"
             self.progress.begin(scope, run_options.limits.max_cost)
             self._handle = handle = RunHandle()

@@ -39,11 +39,13 @@ function setupPhases() {
     const order = [...list.querySelectorAll("li.phase")].map((li) => li.dataset.phaseId);
     const { data } = await post("/plan/edit", { op: "reorder", order: order.join(","), sha: list.dataset.sha });
     if (data.ok) {
-      const url = new URL(window.location.href);
-      url.searchParams.set("notice", "plan saved");
-      url.hash = focusId || "";
-      window.location.replace(url.toString());
-      window.location.reload();
+      const target = "/plan?notice=" + encodeURIComponent("order saved");
+      if (window.location.pathname + window.location.search === target) {
+        window.location.hash = focusId || "";
+        window.location.reload();
+      } else {
+        window.location.assign(target + "#" + (focusId || ""));
+      }
     } else {
       showError(data.error);
     }
