@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.cli.conftest import fake
 from tests.cli.helpers import EXAMPLES
 
 from kantra_ai.simulated.recipes import respond
@@ -32,6 +33,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 API_KEY = "sk-ant-test-secret-0000"
+__all__ = ["fake"]
 
 
 def artifacts() -> Path:

@@ -84,33 +84,33 @@ class FileDetail:
 
 
 # Per file: incident counts by status, the lowest confidence of a fix, the live fix writes, the
-# after-hash of the last write of any kind, and the decision if it is about that content.
+# after-hash of the last write of any kind, and the decision if it is about that content. The
+# per-file lookups go through the (tree, path) indexes: one pass over the tree's incidents.
 _FILES = """
-WITH live AS (
-    SELECT path, count(*) AS n FROM writes
-    WHERE tree=:tree AND state='written' AND kind='fix' AND reverted_by IS NULL GROUP BY path
-), last AS (
-    SELECT w.path, w.after_sha FROM writes w
-    JOIN (SELECT path, max(id) AS id FROM writes WHERE tree=:tree AND state='written' GROUP BY path) m
-      ON m.id = w.id
-), files AS (
-    SELECT i.path AS path, count(*) AS incidents,
-        sum(i.status='fixed') AS fixed, sum(i.status='failed') AS failed,
-        sum(i.status='skipped') AS skipped, sum(i.status='not_applicable') AS not_applicable,
-        sum(i.status IN ('pending','in_flight')) AS open,
-        min(CASE WHEN i.status='fixed' THEN i.confidence END) AS lowest,
-        max(CASE WHEN :search = '' OR instr(lower(i.rule), :search) > 0 THEN 1 ELSE 0 END) AS rule_hit
-    FROM incidents i WHERE i.tree=:tree GROUP BY i.path
-)
-SELECT f.path, f.incidents, f.fixed, f.failed, f.skipped, f.not_applicable, f.open, f.lowest,
-    coalesce(live.n, 0) AS live,
-    CASE WHEN r.after_sha = last.after_sha THEN r.decision ELSE '' END AS decision
-FROM files f
-LEFT JOIN live ON live.path = f.path
-LEFT JOIN last ON last.path = f.path
-LEFT JOIN reviews r ON r.tree = :tree AND r.path = f.path
-WHERE (:search = '' OR instr(lower(f.path), :search) > 0 OR f.rule_hit = 1)
+SELECT * FROM (
+    SELECT f.path, f.incidents, f.fixed, f.failed, f.skipped, f.not_applicable, f.open, f.lowest,
+        (SELECT count(*) FROM writes w WHERE w.tree=:tree AND w.path=f.path AND w.state='written'
+            AND w.kind='fix' AND w.reverted_by IS NULL) AS live,
+        (SELECT w.after_sha FROM writes w WHERE w.tree=:tree AND w.path=f.path AND w.state='written'
+            ORDER BY w.id DESC LIMIT 1) AS last_sha,
+        r.decision AS decided, r.after_sha AS decided_sha
+    FROM (
+        SELECT i.path AS path, count(*) AS incidents,
+            sum(i.status='fixed') AS fixed, sum(i.status='failed') AS failed,
+            sum(i.status='skipped') AS skipped, sum(i.status='not_applicable') AS not_applicable,
+            sum(i.status IN ('pending','in_flight')) AS open,
+            min(CASE WHEN i.status='fixed' THEN i.confidence END) AS lowest,
+            max(:search = '' OR instr(lower(i.rule), :search) > 0) AS rule_hit
+        FROM incidents i WHERE i.tree=:tree GROUP BY i.path
+    ) f
+    LEFT JOIN reviews r ON r.tree = :tree AND r.path = f.path
+    WHERE (:search = '' OR instr(lower(f.path), :search) > 0 OR f.rule_hit = 1)
+) f WHERE 1
 """
+_COLUMNS = (
+    "f.path, f.incidents, f.fixed, f.failed, f.skipped, f.not_applicable, f.open, f.lowest, f.live,"
+    " CASE WHEN f.decided_sha = f.last_sha THEN f.decided ELSE '' END"
+)
 
 _STATUS_WHERE = {
     "any": "",
@@ -122,9 +122,9 @@ _STATUS_WHERE = {
 }
 _REVIEW_WHERE = {
     "any": "",
-    "to_review": " AND coalesce(live.n, 0) > 0 AND coalesce(r.after_sha = last.after_sha, 0) = 0",
-    "accepted": f" AND r.decision = '{ACCEPTED}' AND r.after_sha = last.after_sha",
-    "rejected": f" AND r.decision = '{REJECTED}' AND r.after_sha = last.after_sha",
+    "to_review": " AND f.live > 0 AND coalesce(f.decided_sha = f.last_sha, 0) = 0",
+    "accepted": f" AND f.decided = '{ACCEPTED}' AND f.decided_sha = f.last_sha",
+    "rejected": f" AND f.decided = '{REJECTED}' AND f.decided_sha = f.last_sha",
 }
 
 
@@ -135,7 +135,8 @@ def list_files(store: RunStore, query: FileQuery) -> FilePage:
     params: dict[str, Any] = {"tree": store.tree, "search": query.search.strip().lower()}
     total = int(store.query(f"SELECT count(*) FROM ({_FILES}{where})", params)[0][0])
     params |= {"limit": query.per_page, "offset": (query.page - 1) * query.per_page}
-    rows = store.query(f"{_FILES}{where} ORDER BY f.path LIMIT :limit OFFSET :offset", params)
+    sql = _FILES.replace("SELECT * FROM (", f"SELECT {_COLUMNS} FROM (", 1)
+    rows = store.query(f"{sql}{where} ORDER BY f.path LIMIT :limit OFFSET :offset", params)
     return FilePage(
         [
             FileRow(
