@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kantra_ai.app.prepare import check_input_dir
+from kantra_ai.app.undo import revert_as_run
 from kantra_ai.edits.files import SourceFileError, read_source
 from kantra_ai.engine.outcomes import Status
 from kantra_ai.errors import UserError
 from kantra_ai.report.html import diff_rows
 from kantra_ai.store.history import HistoryOptions
-from kantra_ai.store.revert import live_writes, revert_writes
+from kantra_ai.store.revert import live_writes
 from kantra_ai.store.review import (
     ACCEPTED,
     REJECTED,
@@ -31,7 +32,7 @@ from kantra_ai.store.review import (
     list_files,
     record_decision,
 )
-from kantra_ai.store.run_store import RunState, RunStore
+from kantra_ai.store.run_store import RunStore
 from kantra_ai.store.schema import StoreError
 from kantra_ai.store.session import RunSession, default_store_path, open_store
 
@@ -122,30 +123,16 @@ class Review:
                 writes = live_writes(store, path=path)
                 if not writes:
                     raise UserError(f"{path}: no fix of kantra-ai is left in this file to reject")
-                run_id = store.begin_run(
+                _, result = revert_as_run(
+                    store,
+                    self.input_dir,
+                    writes,
                     mode="review reject",
-                    analysis="",
-                    provider="",
-                    model="",
-                    resumes=None,
-                    selected=0,
-                    planned=0,
-                    skipped_done=0,
+                    note=f"rejected {path} in the review",
+                    status=Status.FAILED,
+                    reason=REJECT_REASON,
+                    answered=True,
                 )
-                try:
-                    result = revert_writes(
-                        store,
-                        self.input_dir,
-                        [w.id for w in writes],
-                        run_id=run_id,
-                        status=Status.FAILED,
-                        reason=REJECT_REASON,
-                        answered=True,
-                    )
-                except BaseException:
-                    store.finish_run(run_id, RunState.CRASHED)
-                    raise
-                store.finish_run(run_id, RunState.FINISHED, note=f"rejected {path} in the review")
                 if path in result.refused:
                     raise UserError(f"{path}: {result.refused[path]}")
                 after = store.query(
