@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench.report_bench import CHROMIUM
+from bench.report_bench import browser as start_browser
 from tests.cli.conftest import fake
 from tests.cli.helpers import EXAMPLES
 
@@ -22,16 +24,6 @@ from kantra_ai.web.server import WebServer
 from testing.fakeprovider.server import FakeProviderServer, LatencyModel
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 API_KEY = "sk-ant-test-secret-0000"
 __all__ = ["fake"]
 
@@ -95,14 +87,9 @@ def _provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    """One Chromium for the whole session (each test opens its own pages)."""
+    """One Chromium for the whole session (each test opens its own pages), started the one way the
+    browser tests and the report benchmark start it."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: scripts/test.sh installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
+    with start_browser() as instance:
+        yield instance

@@ -19,7 +19,7 @@ from kantra_ai.app.undo import revert_as_run
 from kantra_ai.edits.files import SourceFileError, read_source
 from kantra_ai.engine.outcomes import Status
 from kantra_ai.errors import UserError
-from kantra_ai.report.html import diff_rows
+from kantra_ai.report.job import diff_hunks
 from kantra_ai.store.history import HistoryOptions
 from kantra_ai.store.revert import live_writes
 from kantra_ai.store.review import (
@@ -144,3 +144,13 @@ class Review:
                 return result.undone_writes
         except StoreError as exc:
             raise UserError(str(exc)) from None
+
+
+def diff_rows(before: str, after: str) -> list[tuple[str, str]]:
+    """The report's diff (real line numbers) as (kind, line) rows: hunk, add, del or ctx."""
+    rows: list[tuple[str, str]] = []
+    for old_start, old_length, new_start, new_length, text in diff_hunks(before, after):
+        rows.append(("hunk", f"@@ -{old_start},{old_length} +{new_start},{new_length} @@"))
+        kinds = {"+": "add", "-": "del"}
+        rows += [(kinds.get(line[:1], "ctx"), line) for line in str(text).split("\n")]
+    return rows

@@ -70,6 +70,7 @@ class IncidentRow:
     reason: str
     confidence: float | None
     explanation: str
+    message: str = ""  # the analyzer's
     edits: list[dict[str, str]] = field(default_factory=list)  # old/new text of the edits made for it
 
 
@@ -160,7 +161,7 @@ def list_files(store: RunStore, query: FileQuery) -> FilePage:
 def file_detail(store: RunStore, path: str) -> FileDetail | None:
     """Everything the review shows about one file; None when the store knows nothing of it."""
     incidents = store.query(
-        "SELECT id, rule, line, status, reason, confidence, explanation FROM incidents"
+        "SELECT id, rule, line, status, reason, confidence, explanation, message FROM incidents"
         " WHERE tree=? AND path=? ORDER BY line, id",
         (store.tree, path),
     )
@@ -186,6 +187,7 @@ def file_detail(store: RunStore, path: str) -> FileDetail | None:
             reason=str(r[4]),
             confidence=None if r[5] is None else float(r[5]),
             explanation=str(r[6]),
+            message=str(r[7] or ""),
             edits=edits_of.get(str(r[0]), []),
         )
         for r in incidents
