@@ -23,6 +23,12 @@ pytestmark = pytest.mark.browser
 PRODUCT = "src/main/java/com/example/inventory/model/Product.java"
 
 
+def click(page: Any, selector: str) -> None:
+    """Click, and let the page it leads to load whole (under load a page can be half parsed)."""
+    page.click(selector)
+    page.wait_for_load_state()
+
+
 @pytest.fixture
 def site(tmp_path: pytest.TempPathFactory) -> Iterator[Site]:
     # Every request waits 2 s for its first token: long enough to act while a run holds the tree.
@@ -73,8 +79,8 @@ def test_two_tabs_and_the_cli_share_one_tree_safely(site: Site, browser: Any) ->
 
     # Two tabs: the first saves, the second (showing the older plan) is refused, not obeyed.
     first.fill("#phase-1 form.rename input[name=name]", "Renamed in the first tab")
-    first.click("#phase-1 form.rename button")
-    second.click("#phase-1 button.defer")
+    click(first, "#phase-1 form.rename button")
+    click(second, "#phase-1 button.defer")
     assert "changed on disk since this page read it" in second.inner_text("#error")
     plan = load_plan(site.plan)
     assert plan.phase("phase-1").name == "Renamed in the first tab" and not plan.phase("phase-1").deferred
@@ -88,7 +94,7 @@ def test_two_tabs_and_the_cli_share_one_tree_safely(site: Site, browser: Any) ->
     first.goto(site.base + "/run")
     expect(first.locator("tr.run-row")).to_have_count(1)
     assert "running" in first.inner_text("tr.run-row")
-    first.click("#start")
+    click(first, "#start")
     expect(first.locator("#live-error")).to_contain_text("another kantra-ai run", timeout=30_000)
     assert cli.wait(60) == 0, cli.stderr.read() if cli.stderr else ""
     assert tree_differences(site.tree, expected_of("javaee-inventory")) == []
@@ -96,12 +102,12 @@ def test_two_tabs_and_the_cli_share_one_tree_safely(site: Site, browser: Any) ->
     # Reject a file on the page, run from the page again and close the tab: the run goes on; the
     # CLI meanwhile is refused by the lock; a new tab shows the run where it is.
     first.goto(site.base + "/review/file?path=" + PRODUCT)
-    first.click("#reject")
+    click(first, "#reject")
     assert tree_differences(site.tree, expected_of("javaee-inventory")) == [PRODUCT]
     site.provider.latency = LatencyModel(ttft=6.0)  # the CLI starts well within this run
     first.goto(site.base + "/run")
     first.check("#retry-failed")
-    first.click("#start")
+    click(first, "#start")
     first.close()
     wait_until(lambda: running_runs(site) == 1, "the page's run to hold the tree")
     refused = cli_execute(site)

@@ -26,6 +26,12 @@ REJECTED = "src/main/java/com/example/inventory/model/Product.java"
 ACCEPTED = "src/main/java/com/example/inventory/rest/ProductResource.java"
 
 
+def click(page: Any, selector: str) -> None:
+    """Click, and let the page it leads to load whole (under load a page can be half parsed)."""
+    page.click(selector)
+    page.wait_for_load_state()
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     # Each request waits a little for its first token, so the page can be seen while it runs.
@@ -83,7 +89,7 @@ def test_plan_run_review_and_settings_through_the_page(site: Site, browser: Any)
 
 def _plan(page: Any, site: Site) -> None:
     page.select_option("select[name=risk_tolerance]", "conservative")
-    page.click("#make-plan")
+    click(page, "#make-plan")
     assert page.locator("li.phase").count() == 2 == len(plan_of(site).phases)
     assert page.inner_text("#phase-count") == "2"
     assert page.locator("svg.chart").count() == 3
@@ -91,43 +97,46 @@ def _plan(page: Any, site: Site) -> None:
 
     # Split the first violation of phase-1 off into a phase of its own (after phase-1).
     first = plan_of(site).phase("phase-1").violations[0].key
-    page.click("#phase-1 details summary")
+    click(page, "#phase-1 details summary")
     page.check(f"#phase-1 input[name=violation][value='{first}']")
-    page.click("#phase-1 .split-button")
+    click(page, "#phase-1 .split-button")
     assert order(site) == ["phase-1", "phase-3", "phase-2"]
     assert [v.key for v in plan_of(site).phase("phase-3").violations] == [first]
 
     page.fill("#phase-3 form.rename input[name=name]", "Imports first")
-    page.click("#phase-3 form.rename button")
+    click(page, "#phase-3 form.rename button")
     assert plan_of(site).phase("phase-3").name == "Imports first"
     assert "Imports first" in page.inner_text("#phase-3 h2")
 
     # Move a violation of phase-2 to phase-3 with its "move to" control.
     moved = plan_of(site).phase("phase-2").violations[0].key
-    page.click("#phase-2 details summary")
+    click(page, "#phase-2 details summary")
     row = page.locator(f"#phase-2 tr.violation[data-key='{moved}']")
     row.locator("select.move-target").select_option("phase-3")
     row.locator("button.move-violation").click()
+    page.wait_for_load_state()
     assert moved in [v.key for v in plan_of(site).phase("phase-3").violations]
 
     # Keyboard: focus phase-3 and press Alt+Up: it goes first.
     page.focus("#phase-3")
-    page.keyboard.press("Alt+ArrowUp")
+    with page.expect_navigation():  # saved, then the page loads the plan as it is now
+        page.keyboard.press("Alt+ArrowUp")
     wait_for(lambda: order(site) == ["phase-3", "phase-1", "phase-2"], "the keyboard move to be saved")
     page.wait_for_selector("p.notice")
     assert [e.get_attribute("data-phase-id") for e in page.locator("li.phase").all()] == order(site)
 
     # Drag and drop: phase-2 onto the top half of phase-3.
-    page.locator("#phase-2 .grip").drag_to(page.locator("#phase-3"), target_position={"x": 40, "y": 4})
+    with page.expect_navigation():
+        page.locator("#phase-2 .grip").drag_to(page.locator("#phase-3"), target_position={"x": 40, "y": 4})
     wait_for(lambda: order(site) == ["phase-2", "phase-3", "phase-1"], "the drop to be saved")
     page.wait_for_selector("#phase-2")
     shot(page, "02-plan-edited")
 
     # Merge phase-1 into phase-3, defer phase-2.
     page.select_option("#phase-3 form.merge select", "phase-1")
-    page.click("#phase-3 form.merge button")
+    click(page, "#phase-3 form.merge button")
     assert order(site) == ["phase-2", "phase-3"]
-    page.click("#phase-2 button.defer")
+    click(page, "#phase-2 button.defer")
     assert plan_of(site).phase("phase-2").deferred
     assert page.inner_text("#approved-count") == "1"
     total = sum(p.incident_count for p in plan_of(site).phases)
@@ -138,7 +147,7 @@ def _plan(page: Any, site: Site) -> None:
     edited.phase("phase-3").name = "Edited by hand"
     dump_plan(edited, site.plan)
     on_disk = site.plan.read_bytes()
-    page.click("#phase-3 button.defer")
+    click(page, "#phase-3 button.defer")
     assert "changed on disk since this page read it" in page.inner_text("#error")
     assert site.plan.read_bytes() == on_disk
     page.goto(f"{site.base}/plan")
@@ -153,7 +162,7 @@ def _wait_run(page: Any, state: str = "finished") -> None:
 def _run(page: Any, site: Site) -> None:
     page.goto(f"{site.base}/run")
     page.select_option("#run-phase", "")
-    page.click("#start")
+    click(page, "#start")
     expect(page.locator("#live-state")).to_have_text(re.compile("running|finished"), timeout=30_000)
     shot(page, "04-run-live")
     _wait_run(page)
@@ -165,7 +174,7 @@ def _run(page: Any, site: Site) -> None:
 
     # The deferred phase, on its own.
     page.select_option("#run-phase", "phase-2")
-    page.click("#start")
+    click(page, "#start")
     expect(page.locator("#live-scope")).to_have_text("phase phase-2", timeout=30_000)
     _wait_run(page)
     assert tree_differences(site.tree, expected_of(EXAMPLE)) == []
@@ -177,21 +186,21 @@ def _review(page: Any, site: Site) -> None:
     assert page.inner_text("#file-total").startswith("7 file(s)")
     shot(page, "06-review")
     page.fill("#search", "pom")
-    page.click("#filters button")
+    click(page, "#filters button")
     assert [r.get_attribute("data-path") for r in page.locator("tr.file-row").all()] == ["pom.xml"]
 
     page.goto(f"{site.base}/review")
-    page.click(f"a:text-is('{ACCEPTED}')")
+    click(page, f"a:text-is('{ACCEPTED}')")
     assert page.locator("#file-diff .add").count() > 0
     assert "jakarta" in page.inner_text("#file-diff")
     assert page.locator("article.incident[data-status='fixed']").count() >= 1
     shot(page, "07-review-file")
-    page.click("#accept")
+    click(page, "#accept")
     assert page.inner_text("#decision") == "accepted"
 
     page.goto(f"{site.base}/review?" + "q=Product.java")
-    page.click(f"a:text-is('{REJECTED}')")
-    page.click("#reject")
+    click(page, f"a:text-is('{REJECTED}')")
+    click(page, "#reject")
     assert "rejected" in page.inner_text("p.notice")
     assert (site.tree / REJECTED).read_bytes() == (EXAMPLES / EXAMPLE / "app" / REJECTED).read_bytes()
     assert tree_differences(site.tree, expected_of(EXAMPLE)) == [REJECTED]
@@ -203,11 +212,11 @@ def _review(page: Any, site: Site) -> None:
     # Approve the deferred phase and run the whole plan again, asking again about what was
     # rejected: the tree is the expected one again (what runs fixed before is not sent again).
     page.goto(f"{site.base}/plan")
-    page.click("#phase-2 button.approve")
+    click(page, "#phase-2 button.approve")
     assert not plan_of(site).phase("phase-2").deferred
     page.goto(f"{site.base}/run")
     page.check("#retry-failed")
-    page.click("#start")
+    click(page, "#start")
     _wait_run(page)
     expect(page.locator("tr.run-row")).to_have_count(4)
     assert tree_differences(site.tree, expected_of(EXAMPLE)) == []
@@ -219,7 +228,7 @@ def _settings(page: Any, site: Site) -> None:
     assert API_KEY not in page.content()
     assert page.inner_text("#api-key-state") == "set (hidden)"
     page.fill("[name='limits.max-cost']", "5")
-    page.click("#save-settings")
+    click(page, "#save-settings")
     assert "saved 1 setting(s)" in page.inner_text("p.notice")
     saved = yaml.safe_load(config.read_text())
     assert saved["limits"] == {"max-cost": 5.0}
@@ -227,7 +236,7 @@ def _settings(page: Any, site: Site) -> None:
 
     before = config.read_bytes()
     page.fill("[name='limits.max-retries']", "9")
-    page.click("#save-settings")
+    click(page, "#save-settings")
     assert "limits.max-retries" in page.inner_text("#error")
     assert config.read_bytes() == before
     shot(page, "08-settings")
