@@ -41,6 +41,9 @@ class ExecuteRequest:
     phase: str | None = None  # --phase: only this one, deferred or not
     resume: bool = False  # --resume: continue the phases state.yaml records
     analysis: Path | None = None  # --analysis: check the plan's violations against it first
+    # Start the phase state over (the plan changed since it was written) while the run store still
+    # skips what earlier runs settled: what `--fresh` does to state.yaml, without forgetting history.
+    restart: bool = False
 
     @property
     def plan_path(self) -> Path:
@@ -128,7 +131,7 @@ class ExecuteJob:
         """The phase state: refused before the tree is locked or anything is written."""
         path, digest = self.state_path, plan_hash(self.request.plan_path)
         self.state = ExecutionState(plan_file=str(self.request.plan_path), plan_sha256=digest)
-        if not path.exists() or options.history.fresh:
+        if not path.exists() or options.history.fresh or self.request.restart:
             return
         try:
             state = load_state(path)

@@ -24,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -139,6 +140,39 @@ class JobRun:
         return all(self.status_of(i.id) in SETTLED for i in self.selected)
 
 
+class RunHandle:
+    """Stops a run from another thread (the web app's pause and cancel) exactly as Ctrl-C does:
+    the first `stop` lets the requests in flight finish and be saved, the second abandons them.
+    A stop asked for before the run reached its event loop takes effect as soon as it does."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._press: Callable[[], None] | None = None
+        self._pending = 0
+        self.stops = 0  # how often stop was asked
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stops += 1
+            if self._loop is None or self._press is None:
+                self._pending += 1
+            else:
+                self._loop.call_soon_threadsafe(self._press)
+
+    def _bind(self, press: Callable[[], None]) -> None:
+        """In the run's event loop, once Ctrl-C handling is installed."""
+        with self._lock:
+            self._loop, self._press = asyncio.get_running_loop(), press
+            pending, self._pending = self._pending, 0
+        for _ in range(pending):
+            press()
+
+    def _unbind(self) -> None:
+        with self._lock:
+            self._loop = self._press = None
+
+
 def exit_code(run: JobRun) -> ExitCode:
     """0 every selected incident settled; 1 some failed or skipped; 3 the provider refused the run;
     130 interrupted."""
@@ -196,8 +230,9 @@ def dry_run_job(job: Job, options: RunOptions, ui: Ui) -> DryRun:
     return DryRun(choice, stages, batches, estimates, estimate(merged, choice.price, parallelism), {})
 
 
-def run_job(job: Job, options: RunOptions, ui: Ui) -> JobRun:
-    """Run the job for real, recorded in the tree's run store (see the module docstring)."""
+def run_job(job: Job, options: RunOptions, ui: Ui, *, handle: RunHandle | None = None) -> JobRun:
+    """Run the job for real, recorded in the tree's run store (see the module docstring); `handle`
+    lets another thread stop it as Ctrl-C would."""
     choice, stages = _choose_and_load(job, options, ui)
     job.check(options)
     hooks = delivery_hooks(options.git, options.input_dir, ui.say)
@@ -211,7 +246,7 @@ def run_job(job: Job, options: RunOptions, ui: Ui) -> JobRun:
             command=job.command,
             resume_hint=job.resume_hint or RESUME_HINT,
         ) as session:
-            return _run(job, options, ui, session, choice, stages, hooks)
+            return _run(job, options, ui, session, choice, stages, hooks, handle)
     except StoreError as exc:  # lock held, damaged or foreign store, nothing to resume
         raise UserError(str(exc)) from None
     except asyncio.CancelledError:  # a second Ctrl-C abandoned the requests in flight
@@ -240,6 +275,7 @@ def _run(
     choice: ModelChoice,
     stages: list[Stage],
     hooks: Sequence[RunHook] = (),
+    handle: RunHandle | None = None,
 ) -> JobRun:
     todo_stages = _skip_done(stages, session, dry_run=False)
     for hook in hooks:
@@ -269,7 +305,9 @@ def _run(
             ui.say(f"sending {requests} requests for {len(run.planned)} incidents in {files} files")
         job.started(stages)
         asyncio.run(
-            _execute(job, options, ui, session, choice, prompts, todo_stages, first, provider, run, hooks)
+            _execute(
+                job, options, ui, session, choice, prompts, todo_stages, first, provider, run, hooks, handle
+            )
         )
     for hook in hooks:
         hook.job_finished(session, run)
@@ -380,6 +418,7 @@ async def _execute(
     provider: Provider | None,
     run: JobRun,
     hooks: Sequence[RunHook] = (),
+    handle: RunHandle | None = None,
 ) -> None:
     """Run the stages in order; `provider` is None when no stage has anything to send."""
     limits = options.limits
@@ -394,6 +433,8 @@ async def _execute(
     control = RunControl()
     guard = CostGuard(limits.max_cost, choice.price)  # one budget across every stage
     session.attach(control)
+    if handle is not None:
+        handle._bind(session.interrupt)
     try:
         progress = ui.progress() if paced is not None else contextlib.nullcontext(RunObserver())
         with progress as display:
@@ -441,6 +482,8 @@ async def _execute(
                 for hook in hooks:
                     hook.stage_finished(session, run, stage, done)
     finally:
+        if handle is not None:
+            handle._unbind()
         session.detach()
         if paced is not None:
             await paced.aclose()

@@ -11,7 +11,7 @@ kill during it is settled like any other, and the incidents it took the fixes of
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,8 +20,8 @@ from kantra_ai.delivery.undo import commit_undo
 from kantra_ai.engine.outcomes import Status
 from kantra_ai.errors import UserError
 from kantra_ai.store.history import HistoryOptions
-from kantra_ai.store.revert import RevertResult, live_writes, revert_writes
-from kantra_ai.store.run_store import RunState
+from kantra_ai.store.revert import RecordedWrite, RevertResult, live_writes, revert_writes
+from kantra_ai.store.run_store import RunState, RunStore
 from kantra_ai.store.schema import StoreError
 from kantra_ai.store.session import RunSession
 
@@ -53,33 +53,59 @@ def undo(input_dir: Path, *, run: int | None, state: Path | None, say: Callable[
             writes = live_writes(store, run_id=target)
             if not writes:
                 return UndoReport(target)
-            undo_run = store.begin_run(
+            undo_run, result = revert_as_run(
+                store,
+                input_dir,
+                writes,
                 mode="undo",
-                analysis="",
-                provider="",
-                model="",
-                resumes=None,
-                selected=0,
-                planned=0,
-                skipped_done=0,
+                note=f"undo of run #{target}",
+                status=Status.SKIPPED,
+                reason=f"undone by `kantra-ai undo` (the fix of run #{target})",
             )
-            try:
-                result = revert_writes(
-                    store,
-                    input_dir,
-                    [w.id for w in writes],
-                    run_id=undo_run,
-                    status=Status.SKIPPED,
-                    reason=f"undone by `kantra-ai undo` (the fix of run #{target})",
-                )
-            except BaseException:
-                store.finish_run(undo_run, RunState.CRASHED)
-                raise
             commit, git_note = commit_undo(store, input_dir, target, undo_run, sorted(result.reverted))
-            store.finish_run(undo_run, RunState.FINISHED, note=f"undo of run #{target}")
             return UndoReport(target, undo_run, result, commit, git_note)
     except StoreError as exc:
         raise UserError(str(exc)) from None
+
+
+def revert_as_run(
+    store: RunStore,
+    input_dir: Path,
+    writes: Sequence[RecordedWrite],
+    *,
+    mode: str,
+    note: str,
+    status: Status,
+    reason: str,
+    answered: bool = False,
+) -> tuple[int, RevertResult]:
+    """Revert these writes as a run of its own in the store (so `status` shows it and a kill during
+    it is settled like any other); (the run's id, what was reverted and what was refused)."""
+    run_id = store.begin_run(
+        mode=mode,
+        analysis="",
+        provider="",
+        model="",
+        resumes=None,
+        selected=0,
+        planned=0,
+        skipped_done=0,
+    )
+    try:
+        result = revert_writes(
+            store,
+            input_dir,
+            [w.id for w in writes],
+            run_id=run_id,
+            status=status,
+            reason=reason,
+            answered=answered,
+        )
+    except BaseException:
+        store.finish_run(run_id, RunState.CRASHED)
+        raise
+    store.finish_run(run_id, RunState.FINISHED, note=note)
+    return run_id, result
 
 
 def _last_run_with_writes(session: RunSession) -> int | None:

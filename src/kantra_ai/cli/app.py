@@ -196,11 +196,13 @@ def _register_phased_commands() -> None:
 
 
 def _register_status_command() -> None:
-    """`status`: the run store's view of a tree (cli/status.py); `undo` (cli/undo_cmd.py)."""
-    from kantra_ai.cli import status, undo_cmd
+    """`status`: the run store's view of a tree (cli/status.py); `undo` (cli/undo_cmd.py); `web`
+    (cli/web_cmd.py: the web stack itself is imported only when it runs)."""
+    from kantra_ai.cli import status, undo_cmd, web_cmd
 
     app.command("status", cls=Command, epilog=status.EPILOG)(status.status)
     app.command("undo", cls=Command, epilog=undo_cmd.EPILOG)(undo_cmd.undo)
+    app.command("web", cls=Command, epilog=web_cmd.EPILOG)(web_cmd.web)
 
 
 def _register_config_commands() -> None:

@@ -24,6 +24,7 @@ CONFIDENCE = "Confidence"
 VERIFICATION = "Verification"
 GIT = "Git"
 OUTPUT = "Output"
+WEB = "Web app"
 
 # The predecessor's flags whose features are being built: "not supported yet" and where to follow
 # them, instead of click's "No such option ... did you mean --categories". A change that builds
@@ -34,8 +35,6 @@ NOT_SUPPORTED_YET: dict[str, str] = {
     "--verify-strategy": "issue 13, verification and repair (prove each fix builds)",
     "--verify-fail-fast": "issue 13, verification and repair (prove each fix builds)",
     "--verify-type": "issue 13, verification and repair (prove each fix builds)",
-    "--interactive-web": "issue 18, the interactive web planner and review app",
-    "--port": "issue 18, the interactive web planner and review app",
     "--batch-api": "issue 17, provider batch APIs (half the price for large jobs)",
 }
 

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kantra_ai.app.plan import PlanRequest, make_plan, save_plan
-from kantra_ai.cli.help import BUDGET, MODEL, OUTPUT, epilog
+from kantra_ai.cli.help import BUDGET, MODEL, OUTPUT, WEB, epilog
 from kantra_ai.cli.options import run_options
 from kantra_ai.cli.progress import ConsoleUi
 from kantra_ai.cli.remediate import result_console
@@ -37,6 +37,7 @@ from kantra_ai.cli.run_options import (
     TextEditsOpt,
     ViolationIdsOpt,
 )
+from kantra_ai.cli.web_cmd import BrowserOpt, HostOpt, PortOpt, serve
 from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.errors import ExitCode
 from kantra_ai.plan.model import Plan
@@ -115,6 +116,18 @@ def plan(
             rich_help_panel=OUTPUT,
         ),
     ] = False,
+    interactive_web: Annotated[
+        bool,
+        typer.Option(
+            "--interactive-web",
+            metavar="",
+            help="Then open the plan in the web app (approve, defer, reorder, split, merge, run, review).",
+            rich_help_panel=WEB,
+        ),
+    ] = False,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 0,
+    browser: BrowserOpt = True,
     prices: PricesOpt = None,
     batch_size: BatchSizeOpt = DEFAULT_BATCH.batch_size,
     batch_parallelism: BatchParallelismOpt = DEFAULT_BATCH.parallelism,
@@ -150,6 +163,17 @@ def plan(
         review_phases(plan_doc, sys.stdin, console)
     save_plan(plan_doc, output)
     _show(plan_doc, output, json_output, result_console())
+    if interactive_web:
+        serve(
+            input_dir=input_dir,
+            plan_path=output / "plan.yaml",
+            analysis=analysis,
+            state=None,
+            config=config_file,
+            host=host,
+            port=port,
+            browser=browser,
+        )
     raise typer.Exit(ExitCode.OK)
 
 

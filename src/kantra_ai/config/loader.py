@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from kantra_ai._fs import write_atomic
 from kantra_ai.config.settings import BINDINGS, Settings
 
 CONFIG_NAME = ".kantra-ai.yaml"
@@ -344,3 +345,51 @@ def _merge(
         else:
             into[key] = value
             origins[dotted] = label
+
+
+# --- writing ---------------------------------------------------------------------------------------
+
+
+def update_config_file(path: Path, changes: Mapping[str, Any], *, label: str | None = None) -> list[str]:
+    """Set (or, for None, remove) dotted keys in one config file, checked as `load_config` checks a
+    file: a bad value is a ConfigError of one line and nothing is written. Keys the file sets and
+    `changes` does not name are kept; the file is rewritten atomically (comments are not kept).
+    Returns the file's warnings (unknown keys it already had)."""
+    item = ConfigFile(path, label or str(path))
+    raw: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{item.label}: cannot read it to change it: {exc}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{item.label}: expected a mapping of sections, found {type(loaded).__name__}")
+        raw = loaded or {}
+    for key, value in changes.items():
+        _set_key(raw, key.split("."), value)
+    warnings: list[str] = []
+    known = _strip_unknown(raw, Settings, "", item.label, warnings)
+    try:
+        Settings.model_validate(known)
+    except ValidationError as exc:
+        raise ConfigError(_describe(item.label, exc)) from None
+    write_atomic(path, yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, width=100))
+    return warnings
+
+
+def _set_key(into: dict[str, Any], parts: list[str], value: Any) -> None:
+    head, rest = parts[0], parts[1:]
+    if not rest:
+        if value is None:
+            into.pop(head, None)
+        else:
+            into[head] = value
+        return
+    section = into.get(head)
+    if not isinstance(section, dict):
+        if value is None:
+            return
+        section = into[head] = {}
+    _set_key(section, rest, value)
+    if not section:
+        del into[head]

@@ -37,6 +37,11 @@ class GracefulInterrupt:
             loop.remove_signal_handler(signal.SIGINT)
 
     def _on_sigint(self) -> None:
+        self.press()
+
+    def press(self) -> None:
+        """What Ctrl-C does, for front ends without a terminal (the web app's pause and cancel).
+        Call in the run's event loop (`loop.call_soon_threadsafe` from another thread)."""
         self.pressed += 1
         if self.pressed == 1:
             self.stop.set()

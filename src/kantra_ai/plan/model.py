@@ -188,14 +188,19 @@ def load_plan(path: Path) -> Plan:
         raise PlanError(f"{path}: plan file not found (write one with `kantra-ai plan`)") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise PlanError(f"{path}: cannot read: {exc}") from exc
+    return plan_from_text(text, str(path))
+
+
+def plan_from_text(text: str, where: str) -> Plan:
+    """A plan from the text of a plan.yaml (`where` names it in errors)."""
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise PlanError(f"{path}: YAML syntax error{at}: {problem}") from exc
-    return parse_plan(document, str(path))
+        raise PlanError(f"{where}: YAML syntax error{at}: {problem}") from exc
+    return parse_plan(document, where)
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:

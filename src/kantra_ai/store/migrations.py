@@ -236,10 +236,28 @@ CREATE TABLE delivered_branches (
 ) WITHOUT ROWID;
 """
 
+# Version 5: what a person decided about a file's fixes in the review (the web app): accepted, or
+# rejected (its fixes reverted). A decision is about the content the file had then (`after_sha`):
+# a later write of ours reopens it. The path index keeps a file's incidents one lookup away.
+V5_REVIEWS = """
+CREATE TABLE reviews (
+    tree TEXT NOT NULL,
+    path TEXT NOT NULL,
+    decision TEXT NOT NULL,         -- accepted, rejected
+    after_sha TEXT NOT NULL,        -- the file's content the decision was about
+    note TEXT NOT NULL DEFAULT '',
+    at REAL NOT NULL,
+    PRIMARY KEY (tree, path)
+) WITHOUT ROWID;
+CREATE INDEX incidents_path ON incidents (tree, path);
+CREATE INDEX writes_path ON writes (tree, path, id);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("runs, incidents, outcomes, requests, replies and writes", script(V1_TABLES)),
     Migration("file content of every write, and reverts", script(V2_WRITE_CONTENT)),
     Migration("report data: messages, stages, thresholds, rules, run details", script(V3_REPORT_DATA)),
     Migration("delivery through git: jobs, commits, branches, pull requests", script(V4_GIT_DELIVERY)),
+    Migration("review decisions per file; incidents and writes by path", script(V5_REVIEWS)),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

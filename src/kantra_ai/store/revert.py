@@ -95,10 +95,13 @@ def revert_writes(
     run_id: int,
     status: Status,
     reason: str,
+    answered: bool = False,
 ) -> RevertResult:
     """Undo the given writes (recorded as writes of run `run_id`); see the module docstring. The
     incidents they fixed get `status` and `reason` once the file is reverted (`skipped` for
     `undo`: the next run does them again; `failed` for a verification that kept failing).
+    `answered`: count them as answered by a model, so that only `--retry-failed` asks again (a fix
+    a person rejected in the review).
 
     Call with the tree lock held. Files are handled one by one: a refusal for one leaves the others.
     """
@@ -110,7 +113,7 @@ def revert_writes(
             by_path.setdefault(write.path, []).append(write)
     for path, chosen in sorted(by_path.items()):
         decided = [
-            Decided(IncidentOutcome(incident_id, status, reason), False)
+            Decided(IncidentOutcome(incident_id, status, reason), answered)
             for write in chosen
             for incident_id in write.fixed
         ]

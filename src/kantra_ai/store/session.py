@@ -212,6 +212,12 @@ class RunSession:
         if self._interrupt is not None:
             self._interrupt.remove()
 
+    def interrupt(self) -> None:
+        """Stop the run as Ctrl-C would (first call: finish what is in flight; second: abandon it).
+        In the run's event loop, between `attach` and `detach`."""
+        if self._interrupt is not None:
+            self._interrupt.press()
+
     def observers(self) -> list[RunObserver]:
         return [self.observer] if self.observer is not None else []
 

@@ -1,0 +1,153 @@
+"""The review from the run store: paging, filters and search that stay fast at 10,000 files;
+accepting a file; rejecting one takes back exactly our edits (from the store's write log) and
+refuses a file changed since."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from tests.cli.helpers import EXAMPLES, copy_example, expected_of, remediate_json, tree_differences
+
+from kantra_ai.app.review import REJECT_REASON, Review
+from kantra_ai.errors import UserError
+from kantra_ai.store.review import FileQuery, list_files
+from kantra_ai.store.run_store import RunStore
+from kantra_ai.store.session import open_store
+from testing.fakeprovider.server import FakeProviderServer
+
+PRODUCT = "src/main/java/com/example/inventory/model/Product.java"
+RESOURCE = "src/main/java/com/example/inventory/rest/ProductResource.java"
+
+
+@pytest.fixture
+def fixed_tree(tmp_path: Path, fake: FakeProviderServer) -> Path:
+    app = copy_example("javaee-inventory", tmp_path)
+    code, _ = remediate_json("javaee-inventory", app, fake)
+    assert code == 0 and tree_differences(app, expected_of("javaee-inventory")) == []
+    return app
+
+
+def test_rejecting_a_file_restores_exactly_what_was_there_and_keeps_the_others(fixed_tree: Path) -> None:
+    review = Review(fixed_tree)
+    before = review.files(FileQuery(review="to_review"))
+    assert before.total == 7
+    undone = review.reject(PRODUCT, say=lambda text: None)
+    assert undone
+    assert (fixed_tree / PRODUCT).read_bytes() == (
+        EXAMPLES / "javaee-inventory" / "app" / PRODUCT
+    ).read_bytes()
+    assert tree_differences(fixed_tree, expected_of("javaee-inventory")) == [PRODUCT]
+    detail = review.file(PRODUCT)
+    assert detail is not None and detail.detail.decision == "rejected" and not detail.detail.write_ids
+    assert {i.status for i in detail.detail.incidents} == {"failed"}
+    assert {i.reason for i in detail.detail.incidents} == {REJECT_REASON}
+    # Counted as answered: a plain rerun leaves them; only --retry-failed asks again.
+    store = open_store(fixed_tree, None, create=False)
+    try:
+        known = store.known()
+    finally:
+        store.close()
+    rejected = [i for i in detail.detail.incidents]
+    assert all(known[i.id].answered for i in rejected)
+    assert review.files(FileQuery(review="rejected")).total == 1
+    with pytest.raises(UserError, match="no fix of kantra-ai is left"):
+        review.reject(PRODUCT, say=lambda text: None)
+
+
+def test_a_file_changed_since_is_never_reverted(fixed_tree: Path) -> None:
+    target = fixed_tree / RESOURCE
+    target.write_text(target.read_text() + "\n// my own change\n")
+    mine = target.read_bytes()
+    review = Review(fixed_tree)
+    found = review.file(RESOURCE)
+    assert found is not None and found.changed_outside
+    with pytest.raises(UserError, match="changed since kantra-ai wrote it"):
+        review.reject(RESOURCE, say=lambda text: None)
+    assert target.read_bytes() == mine
+
+
+def test_accepting_holds_for_the_content_it_was_about(fixed_tree: Path) -> None:
+    review = Review(fixed_tree)
+    found = review.file(RESOURCE)
+    assert found is not None and found.detail.current_sha
+    with pytest.raises(UserError, match="wrote it again since this page showed it"):
+        review.accept(RESOURCE, "0" * 64)
+    review.accept(RESOURCE, found.detail.current_sha)
+    assert [r.path for r in review.files(FileQuery(review="accepted")).rows] == [RESOURCE]
+    assert review.files(FileQuery(review="to_review")).total == 6
+    assert any(kind == "add" and "jakarta" in line for kind, line in found.diff)
+
+
+def test_the_review_of_a_tree_nothing_ran_on_is_empty(tmp_path: Path) -> None:
+    assert Review(tmp_path).files(FileQuery()).total == 0
+    assert Review(tmp_path).file("pom.xml") is None
+
+
+FILES = 10_000
+
+
+@pytest.fixture(scope="module")
+def big_store(tmp_path_factory: pytest.TempPathFactory) -> RunStore:
+    """A store as 10,000 files with three incidents each and one write each would leave it."""
+    path = tmp_path_factory.mktemp("big") / "state.db"
+    store = RunStore.open(path, ".")
+    run_id = store.begin_run(
+        mode="incremental", analysis="a", provider="p", model="m", resumes=None,
+        selected=FILES * 3, planned=FILES * 3, skipped_done=0,
+    )  # fmt: skip
+    now = time.time()
+    incidents, writes = [], []
+    for n in range(FILES):
+        file = f"src/module{n % 97}/File{n:05d}.java"
+        for k in range(3):
+            status = "failed" if (n % 10 == 0 and k == 2) else "fixed"
+            confidence = 0.5 if n % 250 == 0 else 0.95
+            rule = f"rule-{(n + k) % 40:02d}"
+            incidents.append(
+                (".", f"{n}-{k}", "rs", rule, file, k + 1, status, "", 1, 1, run_id, confidence, "", now)
+            )
+        edits = json.dumps([{"old_text": "a", "new_text": "b", "incident_ids": [f"{n}-0"]}])
+        writes.append((run_id, ".", file, f"b{n}", f"a{n}", "written", "[]", "[]", edits, now))
+    with store.tx() as db:
+        db.executemany(
+            "INSERT INTO incidents (tree, id, ruleset, rule, path, line, status, reason, answered, attempts,"
+            " run_id, confidence, explanation, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            incidents,
+        )
+        db.executemany(
+            "INSERT INTO writes (run_id, tree, path, before_sha, after_sha, state, outcomes, fingerprints,"
+            " edits, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            writes,
+        )
+    return store
+
+
+@pytest.mark.parametrize(
+    ("query", "total"),  # totals from how the fixture made the files
+    [
+        (FileQuery(), FILES),
+        (FileQuery(page=150), FILES),
+        (FileQuery(status="failed"), FILES // 10),
+        (FileQuery(review="to_review", page=7), FILES),
+        (FileQuery(low_confidence=True), FILES // 250),
+        (FileQuery(search="file00042"), 1),
+        (FileQuery(search="module3/"), len([n for n in range(FILES) if n % 97 == 3])),
+        (FileQuery(search="rule-12", status="failed"), FILES // 40),  # a file of rule-12 with a failure
+    ],
+)
+def test_paging_filters_and_search_stay_fast_at_10000_files(
+    big_store: RunStore, query: FileQuery, total: int
+) -> None:
+    started = time.perf_counter()
+    page = list_files(big_store, query)
+    seconds = time.perf_counter() - started
+    assert seconds < 1.0, f"{query}: {seconds:.3f} s"
+    assert page.total == total
+    assert len(page.rows) == min(query.per_page, max(page.total - (query.page - 1) * query.per_page, 0))
+    paths = [r.path for r in page.rows]
+    assert paths == sorted(paths)
+    if query.status == "failed":
+        assert all(r.counts["failed"] for r in page.rows)

@@ -1,0 +1,126 @@
+"""Runs started from the page (web/runs.py): the CLI's execute job in a worker thread, paused and
+cancelled as Ctrl-C would, continued by the next start; options from the config files alone."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.cli.helpers import analysis_of, copy_example, expected_of, run, tree_differences
+
+from kantra_ai.app.settings_options import options_from_settings
+from kantra_ai.config.loader import ConfigError, load_config, update_config_file
+from kantra_ai.errors import UserError
+from kantra_ai.simulated.recipes import respond
+from kantra_ai.store.session import open_store
+from kantra_ai.web.runs import RunManager
+from kantra_ai.web.settings_form import changed_keys, settings_sections
+from testing.fakeprovider.server import FakeProviderServer, LatencyModel
+
+
+@pytest.fixture
+def slow() -> Iterator[FakeProviderServer]:
+    with FakeProviderServer(respond, latency=LatencyModel(ttft=1.5)) as server:
+        yield server
+
+
+def planned_tree(tmp_path: Path, base_url: str) -> tuple[Path, Path]:
+    app = copy_example("javaee-inventory", tmp_path)
+    out = tmp_path / "plan"
+    made = run(
+        "plan", "--analysis", analysis_of("javaee-inventory"), "--input", app, "--output", out,
+        "--planner", "deterministic", "--risk-tolerance", "conservative",
+    )  # fmt: skip
+    assert made == 0
+    (tmp_path / ".kantra-ai.yaml").write_text(f"provider: {{name: claude, base-url: '{base_url}'}}\n")
+    return app, out / "plan.yaml"
+
+
+def wait_state(runs: RunManager, *states: str, seconds: float = 60) -> str:
+    deadline = time.monotonic() + seconds
+    while runs.active or runs.progress.snapshot()["state"] not in states:
+        assert time.monotonic() < deadline, runs.progress.snapshot()
+        time.sleep(0.05)
+    return str(runs.progress.snapshot()["state"])
+
+
+def run_states(app: Path) -> list[str]:
+    store = open_store(app, None, create=False)
+    try:
+        return [str(r[0]) for r in store.query("SELECT state FROM runs ORDER BY id")]
+    finally:
+        store.close()
+
+
+def test_pause_stops_like_ctrl_c_and_start_continues_to_the_expected_tree(
+    tmp_path: Path, slow: FakeProviderServer
+) -> None:
+    app, plan = planned_tree(tmp_path, slow.anthropic_base_url)
+
+    def options():  # type: ignore[no-untyped-def]
+        return options_from_settings(load_config(cwd=tmp_path).settings, input_dir=app, analysis=plan)
+
+    runs = RunManager()
+    runs.start(plan, None, options)
+    with pytest.raises(UserError, match="still going on"):
+        runs.start(plan, None, options)
+    while runs.progress.snapshot()["requests"] == 0 and not runs.progress.snapshot()["in_flight"]:
+        time.sleep(0.02)
+    assert runs.stop() == "pausing"
+    assert wait_state(runs, "paused") == "paused"
+    assert run_states(app) == ["interrupted"]
+    assert tree_differences(app, expected_of("javaee-inventory")) != []
+
+    runs.start(plan, None, options)  # continues: --resume, what was fixed is not sent again
+    assert wait_state(runs, "finished") == "finished"
+    assert runs.progress.snapshot()["exit_code"] == 0
+    assert tree_differences(app, expected_of("javaee-inventory")) == []
+    assert (app / ".kantra-ai" / "report.html").is_file()
+
+
+def test_cancel_abandons_the_requests_in_flight(tmp_path: Path, slow: FakeProviderServer) -> None:
+    app, plan = planned_tree(tmp_path, slow.anthropic_base_url)
+    runs = RunManager()
+    runs.start(
+        plan,
+        "phase-1",
+        lambda: options_from_settings(load_config(cwd=tmp_path).settings, input_dir=app, analysis=plan),
+    )
+    while not runs.progress.snapshot()["in_flight"]:
+        time.sleep(0.02)
+    runs.cancel()
+    assert wait_state(runs, "cancelled") == "cancelled"
+    assert run_states(app) == ["interrupted"]
+    assert runs.progress.snapshot()["fixed"] == 0  # nothing in flight was applied
+
+
+def test_the_settings_form_follows_the_settings_model_and_writes_only_changed_keys(tmp_path: Path) -> None:
+    config = tmp_path / ".kantra-ai.yaml"
+    config.write_text("# mine\nprovider: {name: openai}\nunknown-section: {a: 1}\n")
+    loaded = load_config(cwd=tmp_path)
+    sections = settings_sections(loaded)
+    keys = {f.key for s in sections for f in s.fields}
+    # Every plain key of the shown sections is on the page (a new key appears without a template).
+    assert {"provider.model", "limits.max-cost", "confidence.complexity-thresholds.expert"} <= keys
+    assert {"verification.enabled", "verification.command", "git.create-pr", "git.commit-strategy"} <= keys
+    shown = {f.key: f for s in sections for f in s.fields}
+    assert shown["provider.name"].value == "openai" and shown["provider.name"].source == "./.kantra-ai.yaml"
+
+    form = {f.key: [f.value] for f in shown.values() if f.kind != "bool" and f.value}
+    form["limits.max-cost"] = ["2.5"]
+    form["confidence.enabled"] = ["on"]
+    changes = changed_keys(sections, form)
+    assert changes == {"limits.max-cost": 2.5, "confidence.enabled": True}
+    update_config_file(config, changes)
+    settings = load_config(cwd=tmp_path).settings
+    assert settings.limits.max_cost == 2.5 and settings.confidence.enabled
+    assert settings.provider.name == "openai"
+
+    before = config.read_bytes()
+    with pytest.raises(ConfigError, match=r"limits\.max-retries: invalid value 9"):
+        update_config_file(config, {"limits.max-retries": 9})
+    with pytest.raises(ConfigError, match=r"provider\.name"):
+        update_config_file(config, {"provider.name": "no-such-provider"})
+    assert config.read_bytes() == before

@@ -1,0 +1,102 @@
+"""`kantra-ai web` and `plan --interactive-web` as a user starts them: a process that prints its
+URL (with the token), serves the tree's plan behind that token, and stops on Ctrl-C."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from tests.cli.helpers import analysis_of, copy_example
+
+from kantra_ai.web.security import host_names
+from kantra_ai.web.server import is_loopback
+
+URL = re.compile(r"(http://127\.0\.0\.1:\d+/\?token=[A-Za-z0-9_\-]+)")
+
+
+def start(args: list[str], cwd: Path) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kantra_ai.cli.app", *args, "--no-browser"],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
+    )
+    assert process.stderr is not None
+    deadline = time.monotonic() + 60
+    seen = ""
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        seen += line
+        found = URL.search(line)
+        if found:
+            return process, found.group(1)
+        if not line and process.poll() is not None:
+            break
+    process.kill()
+    raise AssertionError(f"no URL printed: {seen}")
+
+
+def get(url: str, path: str, token: str | None = None) -> tuple[int, str]:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    headers = {"X-Kantra-Token": token} if token else {}
+    connection.request("GET", path, headers=headers)
+    response = connection.getresponse()
+    body = response.read().decode()
+    connection.close()
+    return response.status, body
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGINT)
+    process.wait(30)
+
+
+def test_web_prints_its_url_serves_behind_the_token_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    app = copy_example("javaee-inventory", tmp_path)
+    process, url = start(
+        ["web", "--input", str(app), "--analysis", str(analysis_of("javaee-inventory"))], tmp_path
+    )
+    try:
+        token = url.rsplit("=", 1)[1]
+        assert get(url, "/plan")[0] == 403
+        status, body = get(url, "/plan", token)
+        assert status == 200 and "No plan yet" in body
+    finally:
+        stop(process)
+    assert process.returncode is not None
+
+
+def test_plan_interactive_web_opens_the_plan_it_made(tmp_path: Path) -> None:
+    app = copy_example("javaee-inventory", tmp_path)
+    out = tmp_path / "plan"
+    process, url = start(
+        [
+            "plan", "--analysis", str(analysis_of("javaee-inventory")), "--input", str(app),
+            "--output", str(out), "--planner", "deterministic", "--interactive-web",
+        ],
+        tmp_path,
+    )  # fmt: skip
+    try:
+        assert (out / "plan.yaml").is_file()
+        status, body = get(url, "/plan", url.rsplit("=", 1)[1])
+        assert status == 200 and 'data-phase-id="phase-1"' in body and str(out / "plan.yaml") in body
+    finally:
+        stop(process)
+
+
+def test_only_loopback_names_are_accepted_unless_another_host_is_given() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.7")
+    assert host_names("127.0.0.1", 8000) == {"127.0.0.1:8000", "localhost:8000", "[::1]:8000"}
+    assert "192.0.2.7:8000" in host_names("192.0.2.7", 8000)
+    assert all(not name.startswith("0.0.0.0") for name in host_names("0.0.0.0", 8000))
