@@ -19,6 +19,7 @@ import yaml
 from filelock import FileLock
 
 from kantra_ai._fs import write_atomic
+from kantra_ai.redact import redact
 
 REVIEW_VERSION = 1
 _HEADER = (
@@ -86,6 +87,6 @@ def append_review_entries(path: Path, entries: Sequence[dict[str, Any]]) -> None
                 "entries": existing + [{**entry, "recorded_at": stamp} for entry in entries],
             }
             text = _HEADER + yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
-            write_atomic(path, text)
+            write_atomic(path, redact(text))  # no secret leaves the process (kantra_ai.redact)
     except OSError as exc:
         raise ReviewFileError(f"cannot write {path}: {exc}") from exc

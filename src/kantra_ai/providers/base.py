@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import Any, Protocol
 
 from kantra_ai.providers.pricing import Usage
+from kantra_ai.redact import redact
 from kantra_ai.tokens import estimate_tokens
 
 
@@ -83,7 +84,7 @@ class ProviderError(Exception):
         retry_after: float | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(redact(message))  # a server may echo the key it refused
         self.fatal = fatal
         self.status = status
         # Tokens already billed before the failure (a stream that broke off still costs money).
@@ -141,8 +142,9 @@ class Provider(Protocol):
 
 
 def one_line(text: str, limit: int = 300) -> str:
-    """Errors from SDKs can be long multi-line bodies; reports want one line."""
-    flat = " ".join(str(text).split())
+    """Errors from SDKs can be long multi-line bodies; reports want one line. Secrets are masked
+    (a server may echo the key it refused) before the text is cut, so no part of one survives."""
+    flat = " ".join(redact(str(text)).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

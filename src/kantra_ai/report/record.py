@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from kantra_ai._fs import write_atomic
+from kantra_ai.redact import redact_obj
 from kantra_ai.report.job import RECORD_VERSION, job_record
 from kantra_ai.store.schema import StoreError
 from kantra_ai.store.session import TOOL_DIR, open_store
@@ -29,7 +30,8 @@ def default_report_path(input_dir: Path) -> Path:
 
 
 def save_record(record: dict[str, Any], path: Path) -> None:
-    write_atomic(path, json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+    text = json.dumps(redact_obj(record), ensure_ascii=False, separators=(",", ":")) + "\n"
+    write_atomic(path, text)
 
 
 def load_record(path: Path) -> dict[str, Any]:
@@ -53,6 +55,7 @@ def write_report(record: dict[str, Any], report_path: Path) -> Path:
     """Save the record next to report.html (`run.json`) and render report.html; returns its path."""
     from kantra_ai.report.html import render_report_html
 
+    record = redact_obj(record)  # no secret leaves the process (kantra_ai.redact)
     save_record(record, report_path.parent / RUN_RECORD_NAME)
     write_atomic(report_path, render_report_html(record))
     return report_path

@@ -23,6 +23,7 @@ from kantra_ai.analysis.model import Incident
 from kantra_ai.edits.model import Edit
 from kantra_ai.engine.outcomes import RequestRecord
 from kantra_ai.providers.base import ModelResponse
+from kantra_ai.redact import redact
 from kantra_ai.store.codec import (
     Decided,
     dump,
@@ -323,13 +324,19 @@ class RunStore:
     def response_received(
         self, request_id: int, record: RequestRecord, fingerprint: str, response: ModelResponse
     ) -> None:
-        """The reply and what it cost, in one commit, before anything is applied."""
+        """The reply and what it cost, in one commit, before anything is applied.
+
+        A reply holding something secret-shaped is stored masked (as everything the store keeps)
+        and marked `masked`: applying the masked copy would write `***` into the file, so it is
+        never reused (a run killed before applying it asks again)."""
+        body = reply_to_json(response)
+        state = "unused" if redact(body) == body else "masked"
         with self.tx() as db:
             db.execute(self._FINISH_REQUEST, ("ok", fingerprint, *self._usage_columns(record), request_id))
             db.execute(
                 "INSERT OR REPLACE INTO replies (tree, fingerprint, request_id, body, state, created_at)"
-                " VALUES (?,?,?,?,'unused',?)",
-                (self.tree, fingerprint, request_id, reply_to_json(response), time.time()),
+                " VALUES (?,?,?,?,?,?)",
+                (self.tree, fingerprint, request_id, body, state, time.time()),
             )
 
     def request_failed(self, request_id: int, record: RequestRecord) -> None:

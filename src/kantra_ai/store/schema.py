@@ -15,9 +15,11 @@ which recovery can redo from the files) use `NORMAL` and are synced with the nex
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+from kantra_ai.redact import Redactor, redactor
 from kantra_ai.store.migrations import MIGRATIONS, SCHEMA_VERSION, Migration
 
 __all__ = ["APPLICATION_ID", "BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "StoreError", "connect"]
@@ -28,6 +30,25 @@ BUSY_TIMEOUT_MS = 10_000
 
 class StoreError(Exception):
     """The run store cannot be used as it is; one line that says what to do."""
+
+
+class RedactingConnection(sqlite3.Connection):
+    """The store's connection: every text parameter passes through the redaction layer
+    (`kantra_ai.redact`) on its way in, so no secret an error message, a reply or an explanation
+    carried is ever written to the file."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        return super().execute(sql, _redacted(parameters, redactor()))
+
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        clean = redactor()  # the environment is read once for every row
+        return super().executemany(sql, (_redacted(row, clean) for row in seq_of_parameters))
+
+
+def _redacted(parameters: Any, clean: Redactor) -> Any:
+    if isinstance(parameters, Mapping):
+        return {k: clean(v) if isinstance(v, str) else v for k, v in parameters.items()}
+    return tuple(clean(v) if isinstance(v, str) else v for v in parameters)
 
 
 def _way_out(path: Path) -> str:
@@ -46,7 +67,9 @@ def connect(
         raise StoreError(f"no run store at {path} (nothing has run on this tree yet, or see --state)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        db = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, factory=RedactingConnection
+        )
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot open the run store {path}: {exc}") from None
     try:
