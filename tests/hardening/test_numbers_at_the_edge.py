@@ -28,7 +28,10 @@ BAD_OPTIONS = [
     *(("remediate", "--max-batch-tokens", v) for v in ("0", "-1", HUGE)),
     *(("remediate", "--max-retries", v) for v in ("-1", "6", HUGE)),
     *(("remediate", "--max-effort", v) for v in ("-1", HUGE)),
-    *(("remediate", "--rate-limits", v) for v in ("rpm=inf", "rpm=nan", "itpm=-5", "otpm=1e400", f"rpm={HUGE}")),
+    *(
+        ("remediate", "--rate-limits", v)
+        for v in ("rpm=inf", "rpm=nan", "itpm=-5", "otpm=1e400", f"rpm={HUGE}")
+    ),
     *(("remediate", "--complexity-threshold", v) for v in ("high=nan", "high=inf", "high=-0.1")),
     *(("plan", "--max-phases", v) for v in ("0", "-2", HUGE)),
     *(("plan", "--chunk-tokens", v) for v in ("0", HUGE)),
@@ -104,7 +107,9 @@ BAD_CONFIG = [
 ]
 
 
-@pytest.mark.parametrize(("text", "key"), BAD_CONFIG, ids=[k + ":" + t.split(":")[-1].strip() for t, k in BAD_CONFIG])
+@pytest.mark.parametrize(
+    ("text", "key"), BAD_CONFIG, ids=[k + ":" + t.split(":")[-1].strip() for t, k in BAD_CONFIG]
+)
 def test_a_nonsense_number_in_the_config_file_is_refused_naming_file_and_key(
     text: str, key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -154,7 +159,13 @@ def _analysis_with(tmp_path: Path, field: str, value: str, *, json_format: bool 
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("lineNumber", HUGE), ("lineNumber", str(2**63)), ("lineNumber", "-7"), ("effort", HUGE), ("effort", "-2")],
+    [
+        ("lineNumber", HUGE),
+        ("lineNumber", str(2**63)),
+        ("lineNumber", "-7"),
+        ("effort", HUGE),
+        ("effort", "-2"),
+    ],
 )
 @pytest.mark.parametrize("json_format", [False, True], ids=["yaml", "json"])
 def test_an_analysis_number_out_of_range_is_refused_at_its_file_and_line(
@@ -171,7 +182,9 @@ def test_an_analysis_number_out_of_range_is_refused_at_its_file_and_line(
     assert code == 2
     err = _one_line_error(capsys)
     expected_line = next(
-        n for n, line in enumerate(analysis.read_text().splitlines(), 1) if f"{field}" in line and value in line
+        n
+        for n, line in enumerate(analysis.read_text().splitlines(), 1)
+        if f"{field}" in line and value in line
     )
     assert f"{analysis}:{expected_line}: " in err
     assert field in err and value in err

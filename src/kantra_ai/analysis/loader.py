@@ -122,7 +122,7 @@ def _parse(file: Path) -> object:
 def _line_of(file: Path, key: str, value: object) -> int | None:
     """The line of `key: value` in the file (YAML or JSON), for errors about one scalar; the first
     such line when several match (the parser meets them in file order too)."""
-    if not key or value is None:
+    if not key or value is None or not isinstance(value, (str, int, float)):
         return None
     shown = str(value).lower() if isinstance(value, bool) else str(value)
     pattern = re.compile(

@@ -186,7 +186,10 @@ def dry_run_job(job: Job, options: RunOptions, ui: Ui) -> DryRun:
     """What the job would send and cost; no network, no lock, nothing written."""
     choice, stages = _choose_and_load(job, options, ui)
     session = RunSession(options.input_dir, options.history, ui.say)
-    stages = _skip_done(stages, session, dry_run=True)
+    try:
+        stages = _skip_done(stages, session, dry_run=True)
+    except StoreError as exc:  # a damaged, foreign or linked store: refused as in a real run
+        raise UserError(str(exc)) from None
     prompts = PromptBuilder(choice.format, options.templates)
     batches = {
         s.id: plan_batches(s.incidents, options.input_dir, options.limits.batch, prompts) for s in stages

@@ -111,4 +111,5 @@ def confidence_policy(
         min_confidence=min_confidence,
         action=LowConfidenceAction(on_low_confidence),
         review_file=review_file or input_dir / DEFAULT_REVIEW_FILE,
+        review_root=input_dir if review_file is None else None,
     )

@@ -21,6 +21,7 @@ from kantra_ai.edits.files import (
     SourceFile,
     SourceFileError,
     StaleFileError,
+    check_inside,
     encode_text,
     read_source,
     write_source_atomic,
@@ -110,6 +111,7 @@ async def run_batch(batch: Batch, ctx: RunContext) -> list[IncidentOutcome]:
                 source = await ctx.read_file(path)
             else:
                 source = await asyncio.to_thread(read_source, path)
+            check_inside(source, ctx.input_dir)  # a link swapped in since loading: not sent, not written
         except (OSError, SourceFileError) as exc:
             unreadable = _all(batch, Status.FAILED, f"cannot read file: {exc}")
             ctx.observer.batch_finished(str(batch.path), unreadable)
@@ -287,7 +289,9 @@ async def _finish(
                 planned,
                 (state.source.raw, planned_bytes),
             )
-            after_sha = await asyncio.to_thread(write_source_atomic, state.source, state.working)
+            after_sha = await asyncio.to_thread(
+                write_source_atomic, state.source, state.working, tree=ctx.input_dir
+            )
             ctx.observer.file_written(str(batch.path), state.source.sha256, after_sha, list(state.applied))
         except StaleFileError:
             if replan_if_stale:
