@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any
 
 from kantra_ai._fs import OutsideTreeError, is_link, make_dirs, write_atomic
+from kantra_ai.analysis.model import Incident
 from kantra_ai.analysis.selection import Selection
 from kantra_ai.engine.batch_runner import RunControl
 from kantra_ai.engine.events import RunObserver
@@ -38,6 +39,7 @@ from kantra_ai.store.observer import StoreObserver
 from kantra_ai.store.recovery import Recovery, recover
 from kantra_ai.store.run_store import Known, RunRow, RunState, RunStore
 from kantra_ai.store.schema import StoreError
+from kantra_ai.store.settled import no_longer_fixed
 
 TOOL_DIR = ".kantra-ai"
 STORE_NAME = "state.db"
@@ -137,12 +139,20 @@ class RunSession:
         """The selection minus what earlier runs settled. For a real run this first locks the tree
         and recovers what an interrupted run left; the run itself is recorded by `begin`."""
         if dry_run:
-            known = self._peek()
+            known, reopened = self._peek(selection.selected)
         else:
             store = self._open()
             self._decide_resume(store)
             known = store.known()
+            reopened = self._no_longer_fixed(store, selection.selected, known)
+        if reopened:
+            self._say(
+                f"{len(reopened)} incidents recorded as fixed are no longer fixed in their files "
+                "(restored or changed since): planning them again"
+            )
+        known = {k: v for k, v in known.items() if k not in reopened}
         self.partition = partition(selection.selected, known, self.options)
+        self.partition.reopened = len(reopened)
         planned = {i.id for i in self.partition.to_plan}
         self._selected = len(selection.selected)
         self._settled = {
@@ -183,21 +193,31 @@ class RunSession:
         self.observer = StoreObserver(store, self.run_id)
         killpoint("run-started")
 
-    def _peek(self) -> dict[str, Known]:
+    def _peek(self, selected: list[Incident]) -> tuple[dict[str, Known], set[str]]:
         path = self.options.state or default_store_path(self.input_dir)
         if self.options.state is None:
             tool_dir(self.input_dir, create=False)  # a dry run refuses a linked store folder too
         if not path.is_file():
-            return {}
+            return {}, set()
         store = open_store(self.input_dir, self.options.state, create=False)
         try:
-            return store.known()
+            known = store.known()
+            return known, self._no_longer_fixed(store, selected, known)
         finally:
             store.close()
 
     def open(self) -> RunStore:
         """Lock the tree, open its store and settle what an interrupted run left (idempotent)."""
         return self._open()
+
+    def _no_longer_fixed(
+        self, store: RunStore, selected: list[Incident], known: dict[str, Known]
+    ) -> set[str]:
+        """Selected incidents the store calls fixed whose fix is gone from the file (store/settled.py)."""
+        if self.options.fresh:
+            return set()
+        fixed = [i for i in selected if i.id in known and known[i.id].status == "fixed"]
+        return no_longer_fixed(store, self.input_dir, fixed)
 
     def _open(self) -> RunStore:
         if self.store is not None:
@@ -300,6 +320,7 @@ class RunSession:
             "mode": self.mode,
             "continues_run": self.resumes.id if self.resumes else None,
             "skipped": {"fixed": p.fixed, "not_applicable": p.not_applicable, "failed": p.failed},
+            "reopened": p.reopened,
             "reused_replies": self.observer.reused_replies if self.observer else 0,
             "recovered": {
                 "completed_writes": r.completed_writes,
