@@ -326,6 +326,8 @@ class FakeProviderHandler(BaseHTTPRequestHandler):
             else:
                 owner._sleep(owner.latency.generation_seconds(shaped.output_tokens))
                 self._send_body(codec.body(shaped, request, usage, message_id), headers, drop_at)
+            self.wfile.flush()
+            owner._note_completed(number)
         finally:
             if owner.limiter is not None and decision is not None:
                 owner.limiter.settle(request.max_tokens, output_tokens)

@@ -86,6 +86,7 @@ class AnthropicProvider:
         try:
             # Raw events rather than the SDK's accumulator: it raises on invalid tool JSON, and a
             # garbled reply is a reply to reject, not a crash.
+            request.notify_sent()
             stream = await self._client.messages.create(stream=True, **params)
             headers = dict(stream.response.headers)
             async for event in stream:
@@ -128,13 +129,16 @@ class AnthropicProvider:
         if tool_block is not None:
             raw = "".join(tool_json) or "{}"
             tool_input, tool_error = decode_tool_json(raw)
-        return ModelResponse(
-            text="".join(texts),
-            tool_input=tool_input,
-            stop_reason=stop if stop in {"end_turn", "tool_use", "max_tokens", "refusal"} else "other",
-            usage=usage,
-            tool_input_error=tool_error,
-            headers=headers,
+        # The run store keeps it now, before anything else can happen (a kill would lose it).
+        return request.notify_completed(
+            ModelResponse(
+                text="".join(texts),
+                tool_input=tool_input,
+                stop_reason=stop if stop in {"end_turn", "tool_use", "max_tokens", "refusal"} else "other",
+                usage=usage,
+                tool_input_error=tool_error,
+                headers=headers,
+            )
         )
 
     def set_sdk_retries(self, max_retries: int) -> None:

@@ -36,6 +36,22 @@ class ToolSpec:
         return estimate_tokens(self.as_json())
 
 
+class RequestEvents(Protocol):
+    """What happens to one request on the wire, reported by the provider adapter as it happens.
+
+    The run store keeps a reply the moment its last event is in (`completed`), before the call
+    returns through the pacing and retry layers: a run killed after that reuses it instead of
+    paying for it again. `sent` tells requests that went out from requests still waiting their
+    turn, so that a killed run's recovery counts only those the server received.
+    """
+
+    def sent(self) -> None:
+        """The request is going out now (called again for each retry)."""
+
+    def completed(self, response: ModelResponse) -> None:
+        """The whole reply is in; nothing else has happened to it yet."""
+
+
 @dataclass(frozen=True)
 class ModelRequest:
     """One request, laid out so that what many requests share comes first (cacheable prefix).
@@ -51,6 +67,17 @@ class ModelRequest:
     max_tokens: int
     tool: ToolSpec | None = None  # the tool the model must answer with; None: a plain-text answer
     cache_key: str = ""  # routes OpenAI-compatible prompt caching (prompt_cache_key)
+    # Who to tell when the request goes out and when its reply is complete (not part of what is asked).
+    events: RequestEvents | None = field(default=None, compare=False, repr=False)
+
+    def notify_sent(self) -> None:
+        if self.events is not None:
+            self.events.sent()
+
+    def notify_completed(self, response: ModelResponse) -> ModelResponse:
+        if self.events is not None:
+            self.events.completed(response)
+        return response
 
 
 @dataclass

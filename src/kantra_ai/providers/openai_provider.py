@@ -91,6 +91,7 @@ class OpenAIProvider:
         headers: dict[str, str] = {}
         received = 0
         try:
+            request.notify_sent()
             stream = await self._client.chat.completions.create(stream=True, **params)
             headers = dict(stream.response.headers)
             if on_progress is not None:
@@ -137,13 +138,16 @@ class OpenAIProvider:
         if finish is None:
             # A stream that ended without a finish reason was cut off: treat it as truncated.
             stop = "max_tokens"
-        return ModelResponse(
-            text="".join(text_parts),
-            tool_input=tool_input,
-            stop_reason=stop,
-            usage=usage,
-            tool_input_error=tool_error,
-            headers=headers,
+        # The run store keeps it now, before anything else can happen (a kill would lose it).
+        return request.notify_completed(
+            ModelResponse(
+                text="".join(text_parts),
+                tool_input=tool_input,
+                stop_reason=stop,
+                usage=usage,
+                tool_input_error=tool_error,
+                headers=headers,
+            )
         )
 
     def set_sdk_retries(self, max_retries: int) -> None:
