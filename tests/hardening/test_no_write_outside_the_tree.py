@@ -23,6 +23,8 @@ from tests.cli.helpers import EXAMPLES, analysis_of, copy_example, run
 
 from kantra_ai.simulated.contract import FakeReply, FakeRequest
 from kantra_ai.simulated.recipes import respond
+from kantra_ai.store.schema import StoreError, connect
+from kantra_ai.store.session import tool_dir
 from testing.fakeprovider.server import FakeProviderServer
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="symbolic links need privileges on Windows")
@@ -135,13 +137,17 @@ def test_a_kantra_ai_folder_that_is_a_link_out_of_the_tree_is_refused(
     assert requests == 0
 
 
-@pytest.mark.parametrize("name", ["state.db", "state.db-wal", "state.db-shm", "lock"])
+@pytest.mark.parametrize("name", ["state.db", "state.db (a store)", "state.db-wal", "state.db-shm", "lock"])
 def test_a_store_or_lock_file_that_is_a_link_is_refused_and_its_target_untouched(
     name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     app = copy_example(EXAMPLE, tmp_path)
     victim = tmp_path / "victim"
-    victim.write_bytes(b"" if name == "state.db" else b"someone's file\n")
+    if name == "state.db (a store)":  # a whole kantra-ai store elsewhere, someone else's
+        connect(victim).close()
+        name = "state.db"
+    else:
+        victim.write_bytes(b"" if name == "state.db" else b"someone's file\n")
     before = victim.read_bytes()
     (app / ".kantra-ai").mkdir()
     (app / ".kantra-ai" / name).symlink_to(victim)
@@ -218,8 +224,6 @@ def _damage(store: Path, damage: str) -> None:
 
 def test_damage_deep_in_the_store_is_reported_in_one_line(tmp_path: Path) -> None:
     """quick_check lists every bad page on lines of their own; the error keeps the first."""
-    from kantra_ai.store.schema import StoreError, connect
-
     store = tmp_path / "state.db"
     db = connect(store)
     db.execute("BEGIN")
@@ -239,3 +243,41 @@ def test_damage_deep_in_the_store_is_reported_in_one_line(tmp_path: Path) -> Non
     message = str(refused.value)
     assert "is damaged" in message and "more problems" in message
     assert len(message.splitlines()) == 1
+
+
+def test_a_link_swapped_in_before_the_file_is_read_is_never_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between loading the analysis (which refuses links out of the tree) and reading the file for
+    its request, the file becomes a link to something else outside: its content is not sent."""
+    import kantra_ai.app.run as app_run
+
+    app = copy_example(EXAMPLE, tmp_path)
+    private = tmp_path / "private.java"
+    private.write_text('class Private { String password = "TOP SECRET"; }\n')
+    real_execute = app_run.execute_batches
+
+    async def swap_then_execute(*args: object, **kwargs: object) -> object:
+        (app / TARGET).unlink()
+        (app / TARGET).symlink_to(private)
+        return await real_execute(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app_run, "execute_batches", swap_then_execute)
+    with FakeProviderServer(respond) as server:
+        code = _remediate(app, server)
+        sent = [r.last_user_text() for r in server.requests]
+    assert code == 1
+    assert sent and not any("TOP SECRET" in text for text in sent)
+    assert private.read_text() == 'class Private { String password = "TOP SECRET"; }\n'
+
+
+def test_the_tool_folder_must_be_a_real_folder_of_the_tree(tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (app / ".kantra-ai").symlink_to(elsewhere, target_is_directory=True)
+    for create in (True, False):
+        with pytest.raises(StoreError, match="symbolic link"):
+            tool_dir(app, create=create)
+    assert list(elsewhere.iterdir()) == []

@@ -13,6 +13,8 @@ from kantra_ai.providers.base import (
     ProgressCallback,
     connection_error,
     decode_tool_json,
+    send_hooks,
+    sending,
     status_error,
 )
 from kantra_ai.providers.pricing import Usage
@@ -36,7 +38,11 @@ class AnthropicProvider:
         self.local = local
         self.cache_ttl = cache_ttl
         self._client = anthropic.AsyncAnthropic(
-            api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=max_retries,
+            timeout=timeout,
+            http_client=anthropic.DefaultAsyncHttpxClient(timeout=timeout, event_hooks=send_hooks()),
         )
 
     def _cache_control(self) -> dict[str, str]:
@@ -86,8 +92,9 @@ class AnthropicProvider:
         try:
             # Raw events rather than the SDK's accumulator: it raises on invalid tool JSON, and a
             # garbled reply is a reply to reject, not a crash.
-            request.notify_sent()
-            stream = await self._client.messages.create(stream=True, **params)
+            with sending(request):  # reports `sent` once the body is on the wire
+                stream = await self._client.messages.create(stream=True, **params)
+            request.notify_sent()  # the response has started: sent, whatever the transport reported
             headers = dict(stream.response.headers)
             async for event in stream:
                 if event.type == "message_start":

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
@@ -166,6 +168,40 @@ class Provider(Protocol):
     ) -> ModelResponse: ...
 
     async def aclose(self) -> None: ...
+
+
+# The request an adapter is sending right now, in this task: the HTTP client's hooks report to it.
+_SENDING: ContextVar[ModelRequest | None] = ContextVar("kantra_ai_sending", default=None)
+
+
+@contextmanager
+def sending(request: ModelRequest) -> Iterator[None]:
+    """Around the SDK call: the HTTP client's hooks (`send_hooks`) tell `request` when its body has
+    been written to the connection, which is when the server has it."""
+    token = _SENDING.set(request)
+    try:
+        yield
+    finally:
+        _SENDING.reset(token)
+
+
+def send_hooks() -> dict[str, list[Callable[[Any], Awaitable[None]]]]:
+    """Event hooks for the SDKs' HTTP client: each request gets a trace callback that reports
+    `sent` once its body is on the wire (not when it was merely handed to the client, nor while it
+    waited for a connection)."""
+
+    async def on_request(http_request: Any) -> None:
+        model_request = _SENDING.get()
+        if model_request is None or model_request.events is None:
+            return
+
+        async def trace(name: str, info: Mapping[str, Any]) -> None:
+            if name.endswith("send_request_body.complete"):
+                model_request.notify_sent()
+
+        http_request.extensions["trace"] = trace
+
+    return {"request": [on_request]}
 
 
 def one_line(text: str, limit: int = 300) -> str:

@@ -336,10 +336,16 @@ class RunStore:
         )
 
     def keep_reply(self, request_id: int, fingerprint: str, response: ModelResponse) -> None:
-        """The reply, the moment it is complete (durable): the request is `received` until
-        `response_received` adds what it cost; recovery turns a `received` request into `ok`."""
+        """The reply, the moment it is complete: the request is `received` until
+        `response_received` adds what it cost; recovery turns a `received` request into `ok`.
+
+        Safe against a killed process at once; not fsynced on its own (an fsync here would stall
+        the event loop, and with it every other reply still to be read: the replies a kill loses
+        are those not read yet). It reaches the disk with the next durable commit, at the latest
+        its own write intent, which precedes any change to the file: a power cut before that
+        costs the request again, never a wrong file."""
         u = response.usage
-        with self.tx() as db:
+        with self.tx(durable=False) as db:
             db.execute(
                 "UPDATE requests SET status='received', fingerprint=?, stop_reason=?, input_tokens=?,"
                 " output_tokens=?, cache_write_tokens=?, cache_read_tokens=?, finished_at=? WHERE id=?",
