@@ -8,7 +8,7 @@ The crash tests (tests/store/test_crash_resume.py) use it to land kills determin
 | point               | reached                                                                  |
 |---------------------|--------------------------------------------------------------------------|
 | `run-started`       | the run is recorded in the store (all checks passed), before any request |
-| `request-started`   | the request is recorded as in flight, as it is sent                      |
+| `request-started`   | the request's body is on the wire; it is recorded as in flight           |
 | `reply-arrived`     | the reply's last event is in, before the store keeps it (no await between)|
 | `reply-kept`        | the store has the reply, before the provider call returns to the engine  |
 | `response-unsaved`  | the engine has the reply, before the store records what it cost          |
