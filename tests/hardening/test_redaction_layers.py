@@ -15,7 +15,7 @@ from kantra_ai.engine.outcomes import RequestRecord
 from kantra_ai.engine.review_file import append_review_entries
 from kantra_ai.providers.base import ModelResponse, ProviderError, one_line, status_error
 from kantra_ai.providers.pricing import Usage
-from kantra_ai.report.record import write_report
+from kantra_ai.report.record import load_record, write_report
 from kantra_ai.store.run_store import RunStore
 
 CONFIGURED = "configured-Secret-value-9f3k2"  # no known shape: masked because the environment holds it
@@ -73,18 +73,27 @@ def test_the_console_masks_what_is_printed(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_run_json_and_report_html_are_masked(tmp_path: Path) -> None:
-    record = {
-        "version": 1,
-        "kind": "remediate",
-        "created_at": "2026-01-01T00:00:00+00:00",
-        "input_dir": str(tmp_path),
-        "summary": {"model": f"{SHAPED} {CONFIGURED}", "aborted": f"HTTP 401: {SHAPED} {CONFIGURED}"},
-        "incidents": [],
-        "files": [{"path": "A.java", "before": "a\n", "after": f"key = {SHAPED}\n"}],
-        "requests": [],
-        "phases": [],
-    }
-    report = write_report(record, tmp_path / ".kantra-ai" / "report.html")
+    """A real job record (from a simulated run), with secrets put into its texts, written again."""
+    app = copy_example("javaee-inventory", tmp_path)
+    assert run("remediate", "--analysis", analysis_of("javaee-inventory"), "--input", app,
+               "--provider", "simulated", "--no-progress") == 0  # fmt: skip
+    record = load_record(app / ".kantra-ai" / "run.json")
+    planted = 0
+
+    def plant(value: object) -> object:
+        nonlocal planted
+        if isinstance(value, str) and len(value) > 20:
+            planted += 1
+            return f"{value} {SHAPED} {CONFIGURED}"
+        if isinstance(value, dict):
+            return {k: plant(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plant(v) for v in value]
+        return value
+
+    tainted = plant(record)
+    assert planted > 10 and isinstance(tainted, dict)
+    report = write_report(tainted, tmp_path / "out" / "report.html")
     assert _clean(report.read_bytes())
     assert _clean((report.parent / "run.json").read_bytes())
 
