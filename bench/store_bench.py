@@ -160,6 +160,8 @@ def record_run(app: Path, selection: Selection, per_request: int, *, fsync: bool
                     for e in reply.tool_input["edits"]
                 ]
                 observer.request_started(path, ids)
+                observer.request_sent(path)  # as the provider adapter reports it
+                observer.reply_arrived(path, fingerprint, reply)  # kept from inside the provider call
                 observer.response_received(record, fingerprint, reply)
                 observer.request_finished(record)
                 observer.write_planned(path, before, after, outcomes)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kantra_ai._fs import TEMP_SUFFIX, write_atomic
+from kantra_ai._fs import TEMP_SUFFIX, Staged, write_atomic
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "kantra_ai"
 
@@ -26,7 +26,8 @@ def test_a_failure_before_the_rename_keeps_the_old_file_and_removes_the_temp_fil
     path = tmp_path / "plan.yaml"
     path.write_text("old\n")
 
-    def refuse(temp: Path) -> None:
+    def refuse(staged: Staged) -> None:
+        temp = staged.temp_path
         assert temp.parent == path.parent and temp.name.endswith(TEMP_SUFFIX)
         assert temp.read_text() == "new\n"  # complete before the check runs
         raise RuntimeError("target changed")

@@ -8,9 +8,11 @@ The crash tests (tests/store/test_crash_resume.py) use it to land kills determin
 | point               | reached                                                                  |
 |---------------------|--------------------------------------------------------------------------|
 | `run-started`       | the run is recorded in the store (all checks passed), before any request |
-| `request-started`   | the request is recorded as in flight, before it is sent                  |
-| `response-unsaved`  | the reply arrived, before the store has it                               |
-| `response-saved`    | the reply is in the store, before it is checked and applied              |
+| `request-started`   | the request's body is on the wire; it is recorded as in flight           |
+| `reply-arrived`     | the reply's last event is in, before the store keeps it (no await between)|
+| `reply-kept`        | the store has the reply, before the provider call returns to the engine  |
+| `response-unsaved`  | the engine has the reply, before the store records what it cost          |
+| `response-saved`    | the reply and its cost are in the store, before it is checked and applied |
 | `write-intent`      | the store holds the intent to write a file, before the write starts      |
 | `write-tmp`         | the new content is in the temporary file (fsynced), before the rename    |
 | `file-written`      | the file was replaced, before the store records it                       |
@@ -32,6 +34,8 @@ ENV = "KANTRA_AI_TEST_KILL_AT"
 POINTS = (
     "run-started",
     "request-started",
+    "reply-arrived",
+    "reply-kept",
     "response-unsaved",
     "response-saved",
     "write-intent",

@@ -25,6 +25,7 @@ class Fault:
     message: str | None = None
     fraction: float = 0.5  # truncate: share of the output kept; drop: share of the stream sent
     seconds: float = 0.0  # stall: extra wait before the response starts
+    echo_key: Literal["whole", "partial"] | None = None  # a status fault's message repeats the key
 
     @classmethod
     def status(
@@ -39,6 +40,17 @@ class Fault:
         return cls(
             "status", code=code, retry_after_ms=retry_after_ms, retry_after_s=retry_after_s, message=message
         )
+
+    @classmethod
+    def bad_key(cls, *, echo: Literal["whole", "partial"] = "whole") -> Fault:
+        """401 naming the key the request carried, as servers do: OpenAI repeats part of it
+        ("sk-abc*****wxyz"), some proxies the whole key. For tests that no output carries it."""
+        return cls("status", code=401, echo_key=echo)
+
+    def key_message(self, key: str) -> str:
+        """The 401 message of a `bad_key` fault for a request that carried `key`."""
+        shown = key if self.echo_key == "whole" else f"{key[:3]}{'*' * max(0, len(key) - 7)}{key[-4:]}"
+        return f"Incorrect API key provided: {shown}. You can find your API key in your account settings."
 
     @classmethod
     def overloaded(cls, *, retry_after_ms: int | None = None) -> Fault:

@@ -166,6 +166,14 @@ class FakeProviderHandler(BaseHTTPRequestHandler):
         all_headers.update(headers or {})
         self._send_json(status, _CODECS[protocol].error(status, message, request_id), all_headers)
 
+    def _api_key(self) -> str:
+        """The key the request carried: `x-api-key` (Anthropic) or `Authorization: Bearer` (OpenAI)."""
+        key = self.headers.get("x-api-key")
+        if key:
+            return key
+        auth = self.headers.get("authorization", "")
+        return auth[7:] if auth.lower().startswith("bearer ") else auth
+
     def _write_chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
@@ -260,7 +268,8 @@ class FakeProviderHandler(BaseHTTPRequestHandler):
         if fault is not None and status_fault:
             owner._note_fault(fault.label)
             retry = _retry_headers(fault.retry_after_ms, fault.retry_after_s)
-            self._send_error(protocol, fault.status_for(protocol), fault.message, retry, request_id)
+            message = fault.key_message(self._api_key()) if fault.echo_key else fault.message
+            self._send_error(protocol, fault.status_for(protocol), message, retry, request_id)
             return
 
         try:
@@ -317,6 +326,8 @@ class FakeProviderHandler(BaseHTTPRequestHandler):
             else:
                 owner._sleep(owner.latency.generation_seconds(shaped.output_tokens))
                 self._send_body(codec.body(shaped, request, usage, message_id), headers, drop_at)
+            self.wfile.flush()
+            owner._note_completed(number)
         finally:
             if owner.limiter is not None and decision is not None:
                 owner.limiter.settle(request.max_tokens, output_tokens)

@@ -89,6 +89,7 @@ class FakeProviderServer:
         self._open_sockets: set[socket.socket] = set()
         self._requests: list[FakeRequest] = []
         self._arrivals: list[float] = []
+        self._completions: dict[int, float] = {}
         self._auth: list[dict[str, str]] = []
         self._connections = 0
         self._count_tokens_calls = 0
@@ -169,6 +170,13 @@ class FakeProviderServer:
             return list(self._arrivals)
 
     @property
+    def completion_times(self) -> list[float | None]:
+        """`time.monotonic()` at which the response to each of `requests` was completely written
+        (None: refused, cut off, or still going), to tell which replies a killed client had."""
+        with self._lock:
+            return [self._completions.get(n) for n in range(1, len(self._requests) + 1)]
+
+    @property
     def request_count(self) -> int:
         with self._lock:
             return len(self._requests)
@@ -219,6 +227,7 @@ class FakeProviderServer:
         with self._lock:
             self._requests.clear()
             self._arrivals.clear()
+            self._completions.clear()
             self._auth.clear()
             self._connections = 0
             self._count_tokens_calls = 0
@@ -250,6 +259,10 @@ class FakeProviderServer:
             self._requests.append(request)
             self._arrivals.append(time.monotonic())
             return len(self._requests)
+
+    def _note_completed(self, number: int) -> None:
+        with self._lock:
+            self._completions[number] = time.monotonic()
 
     def _note_count_tokens(self) -> None:
         with self._lock:

@@ -138,13 +138,29 @@ def big_store(tmp_path_factory: pytest.TempPathFactory) -> RunStore:
         (FileQuery(search="rule-12", status="failed"), FILES // 40),  # a file of rule-12 with a failure
     ],
 )
-def test_paging_filters_and_search_stay_fast_at_10000_files(
+def test_paging_filters_and_search_at_10000_files_look_files_up_by_index(
     big_store: RunStore, query: FileQuery, total: int
 ) -> None:
-    started = time.perf_counter()
-    page = list_files(big_store, query)
-    seconds = time.perf_counter() - started
-    assert seconds < 1.0, f"{query}: {seconds:.3f} s"
+    # Speed is measured in bench/, never timed here (machines are noisy); what keeps a page fast
+    # at any size is that no statement of the listing scans a whole table: every access to
+    # incidents goes through an index, and writes and reviews are looked up per file by path
+    # (SQLite's own query plan says so).
+    statements: list[str] = []
+    big_store.db.set_trace_callback(statements.append)
+    try:
+        page = list_files(big_store, query)
+    finally:
+        big_store.db.set_trace_callback(None)
+    assert statements
+    for sql in statements:
+        plan = [str(row[3]) for row in big_store.db.execute(f"EXPLAIN QUERY PLAN {sql}")]
+        # i, w, r: the aliases of incidents, writes and reviews in the listing's SQL.
+        scans = [step for step in plan if step.startswith(("SCAN i", "SCAN w", "SCAN r"))]
+        assert not scans, f"{query}: full table scans {scans}"
+        # Per file, writes and the review are found by path, not by walking the tree's rows.
+        per_file = [step for step in plan if step.startswith(("SEARCH w", "SEARCH r"))]
+        assert per_file, f"{query}: {plan}"
+        assert all("path=?" in step for step in per_file), f"{query}: {per_file}"
     assert page.total == total
     assert len(page.rows) == min(query.per_page, max(page.total - (query.page - 1) * query.per_page, 0))
     paths = [r.path for r in page.rows]

@@ -119,6 +119,23 @@ def _parse(file: Path) -> object:
     return document
 
 
+def _line_of(file: Path, key: str, value: object) -> int | None:
+    """The line of `key: value` in the file (YAML or JSON), for errors about one scalar; the first
+    such line when several match (the parser meets them in file order too)."""
+    if not key or value is None or not isinstance(value, (str, int, float)):
+        return None
+    shown = str(value).lower() if isinstance(value, bool) else str(value)
+    pattern = re.compile(
+        rb'(?<![\w])"?' + re.escape(key.encode()) + rb'"?[ \t]*:[ \t]*["\']?'
+        + re.escape(shown.encode()) + rb"(?![\w.])"
+    )
+    try:
+        match = pattern.search(file.read_bytes())
+    except OSError:
+        return None
+    return None if match is None else match.string.count(b"\n", 0, match.start()) + 1
+
+
 def _sort_key(incident: Incident, occurrence: int) -> tuple[str, int, str, str, str, int]:
     where = incident.path.as_posix() if incident.path is not None else incident.uri
     return (
@@ -155,7 +172,8 @@ def load_analysis(
     try:
         raw = parse_document(_parse(file))
     except SchemaError as exc:
-        raise AnalysisError(f"{file}: {_one_line(str(exc))}") from exc
+        line = _line_of(file, exc.key, exc.value)
+        raise AnalysisError(f"{file}{f':{line}' if line else ''}: {_one_line(str(exc))}") from exc
 
     decoded = {inc.uri: uri_to_path(inc.uri) for rv in raw.violations for inc in rv.incidents if inc.uri}
     roots = mapping_roots(

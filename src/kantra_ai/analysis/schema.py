@@ -19,11 +19,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from kantra_ai import bounds
 from kantra_ai.analysis.model import Category, Link, Violation
+from kantra_ai.bounds import Bound
 
 
 class SchemaError(ValueError):
-    """The document is not a Konveyor analysis; the message names the field."""
+    """The document is not a Konveyor analysis; the message names the field.
+
+    `key` and `value` name the offending scalar when there is one, so that the loader can point
+    at its line in the file."""
+
+    def __init__(self, message: str, *, key: str = "", value: object = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.value = value
 
 
 @dataclass(frozen=True)
@@ -70,16 +80,23 @@ def _text(value: object, where: str) -> str:
     raise SchemaError(f"{where}: expected text, got {_describe(value)}")
 
 
-def _int(value: object, where: str) -> int | None:
+def _int(value: object, where: str, bound: Bound) -> int | None:
+    """An integer field within `bound` (a line number of 10^20 would overflow the run store)."""
     if value is None:
         return None
+    key = where.rsplit(".", 1)[-1]
     if isinstance(value, bool):  # bool is an int subclass; `effort: true` is still wrong
-        raise SchemaError(f"{where}: expected an integer, got bool")
+        raise SchemaError(f"{where}: expected an integer, got bool", key=key, value=value)
     if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    raise SchemaError(f"{where}: expected an integer, got {_describe(value)}")
+        number = value
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        number = int(value.strip())
+    else:
+        raise SchemaError(f"{where}: expected an integer, got {_describe(value)}", key=key, value=value)
+    problem = bound.problem(number)
+    if problem:
+        raise SchemaError(f"{where}: {problem}", key=key, value=value)
+    return number
 
 
 def _mapping(value: object, where: str) -> Mapping[object, object]:
@@ -148,7 +165,7 @@ def _migration_complexity(raw: Mapping[object, object], labels: tuple[str, ...])
 
 def _incident(raw: object, where: str) -> RawIncident:
     entry = _mapping(raw, where)
-    line = _int(entry.get("lineNumber"), f"{where}.lineNumber")
+    line = _int(entry.get("lineNumber"), f"{where}.lineNumber", bounds.LINE_NUMBER)
     variables = _mapping(entry.get("variables"), f"{where}.variables")
     return RawIncident(
         uri=_text(entry.get("uri"), f"{where}.uri"),
@@ -167,7 +184,7 @@ def _violation(ruleset: str, rule_id: str, raw: object, where: str, *, insight: 
     # Simplified format: the ruleset may be named per violation, and the text may live in `rule`.
     ruleset = _text(entry.get("ruleSet") or rule_map.get("ruleSet"), f"{where}.ruleSet") or ruleset
     description = entry.get("description") or rule_map.get("message") or rule_map.get("description")
-    effort = _int(entry.get("effort"), f"{where}.effort")
+    effort = _int(entry.get("effort"), f"{where}.effort", bounds.EFFORT)
     labels = _labels(entry.get("labels") or rule_map.get("labels"), f"{where}.labels")
     violation = Violation(
         ruleset=ruleset,

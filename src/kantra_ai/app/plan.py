@@ -18,6 +18,7 @@ from kantra_ai.plan.deterministic import RISK_TOLERANCES, RiskTolerance, plan_de
 from kantra_ai.plan.model import Plan, PlanMetadata, dump_plan, write_atomic
 from kantra_ai.plan.phases import group_incidents
 from kantra_ai.prompts.builder import PromptBuilder
+from kantra_ai.redact import redact
 from kantra_ai.report.html import render_plan_html
 
 PLANNERS = ("ai", "deterministic")
@@ -103,5 +104,5 @@ def save_plan(plan: Plan, output: Path) -> tuple[Path, Path]:
     """Write plan.yaml and plan.html into `output` (atomically); returns their paths."""
     output.mkdir(parents=True, exist_ok=True)
     dump_plan(plan, output / "plan.yaml")
-    write_atomic(output / "plan.html", render_plan_html(plan))
+    write_atomic(output / "plan.html", redact(render_plan_html(plan)))
     return output / "plan.yaml", output / "plan.html"

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from kantra_ai import bounds
 from kantra_ai.analysis.model import Incident
 from kantra_ai.analysis.selection import Selection
 from kantra_ai.app.git_delivery import delivery_hooks
@@ -186,8 +187,11 @@ def exit_code(run: JobRun) -> ExitCode:
 
 
 def check_limits(options: RunOptions) -> None:
-    if options.limits.max_cost is not None and options.limits.max_cost <= 0:
-        raise UserError("--max-cost must be a positive amount of USD")
+    """Every front end's options, checked again here: NaN would switch the budget off."""
+    max_cost = options.limits.max_cost
+    problem = None if max_cost is None else bounds.MAX_COST_USD.problem(max_cost)
+    if problem:
+        raise UserError(f"--max-cost must be a positive amount of USD: {problem}")
 
 
 def _choose_and_load(job: Job, options: RunOptions, ui: Ui) -> tuple[ModelChoice, list[Stage]]:
@@ -216,7 +220,10 @@ def dry_run_job(job: Job, options: RunOptions, ui: Ui) -> DryRun:
     """What the job would send and cost; no network, no lock, nothing written."""
     choice, stages = _choose_and_load(job, options, ui)
     session = RunSession(options.input_dir, options.history, ui.say)
-    stages = _skip_done(stages, session, dry_run=True)
+    try:
+        stages = _skip_done(stages, session, dry_run=True)
+    except StoreError as exc:  # a damaged, foreign or linked store: refused as in a real run
+        raise UserError(str(exc)) from None
     prompts = PromptBuilder(choice.format, options.templates)
     batches = {
         s.id: plan_batches(s.incidents, options.input_dir, options.limits.batch, prompts) for s in stages

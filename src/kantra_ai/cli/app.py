@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import sys
+import traceback
 from typing import Annotated
 
 import typer
@@ -63,6 +64,7 @@ from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.delivery.layout import PrStrategy
 from kantra_ai.engine.confidence import LowConfidenceAction
 from kantra_ai.errors import ExitCode, UserError
+from kantra_ai.redact import RedactingStream
 
 app = typer.Typer(
     name="kantra-ai",
@@ -219,8 +221,26 @@ _register_config_commands()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: every error the user can cause becomes one line and a distinct exit code."""
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    """Entry point: every error the user can cause becomes one line and a distinct exit code.
+
+    Everything printed while it runs goes through the redaction layer (`kantra_ai.redact`): no
+    configured secret or credential-shaped string reaches stdout or stderr, not even in a traceback.
+    """
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = RedactingStream(stdout), RedactingStream(stderr)
+    try:
+        return _main(argv)
+    except Exception:  # a bug: show it (for the report), with secrets masked
+        sys.stderr.write(traceback.format_exc())
+        return ExitCode.SOME_FAILED
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = stdout, stderr
+
+
+def _main(argv: list[str] | None) -> int:
+    err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)  # "file:100:" stays text
     args = sys.argv[1:] if argv is None else argv
     try:
         refuse_unbuilt_flags(args)

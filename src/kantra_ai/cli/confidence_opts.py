@@ -16,8 +16,10 @@ from typing import Annotated
 
 import typer
 
+from kantra_ai import bounds
 from kantra_ai.analysis.complexity import Complexity
 from kantra_ai.cli.help import CONFIDENCE
+from kantra_ai.cli.run_options import in_range
 from kantra_ai.config.cli import given, loaded_config
 from kantra_ai.engine.confidence import (
     ConfidencePolicy,
@@ -42,8 +44,7 @@ EnableConfidenceOpt = Annotated[
 MinConfidenceOpt = Annotated[
     float | None,
     typer.Option(
-        min=0.0,
-        max=1.0,
+        callback=in_range(bounds.CONFIDENCE),
         metavar="X",
         rich_help_panel=CONFIDENCE,
         help="Raise every complexity threshold to at least this confidence (turns filtering on).",
@@ -110,4 +111,5 @@ def confidence_policy(
         min_confidence=min_confidence,
         action=LowConfidenceAction(on_low_confidence),
         review_file=review_file or input_dir / DEFAULT_REVIEW_FILE,
+        review_root=input_dir if review_file is None else None,
     )

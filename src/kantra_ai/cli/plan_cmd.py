@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from kantra_ai import bounds
 from kantra_ai.app.plan import PlanRequest, make_plan, save_plan
 from kantra_ai.cli.help import BUDGET, MODEL, OUTPUT, WEB, epilog
 from kantra_ai.cli.options import run_options
@@ -95,7 +96,11 @@ def plan(
     max_phases: Annotated[
         int | None,
         typer.Option(
-            min=1, metavar="N", help="At most N phases (neighbours are merged).", rich_help_panel=OUTPUT
+            min=1,
+            max=bounds.PHASES.high,
+            metavar="N",
+            help="At most N phases (neighbours are merged).",
+            rich_help_panel=OUTPUT,
         ),
     ] = None,
     risk_tolerance: Annotated[
@@ -135,7 +140,8 @@ def plan(
     chunk_tokens: Annotated[
         int,
         typer.Option(
-            min=1000,
+            min=bounds.CHUNK_TOKENS.low,
+            max=bounds.CHUNK_TOKENS.high,
             metavar="TOKENS",
             help="AI planner: input tokens per planning request (large analyses are chunked).",
             rich_help_panel=BUDGET,

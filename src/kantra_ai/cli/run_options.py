@@ -5,11 +5,14 @@ Defaults live here too, so both commands (and the config defaults that mirror th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from kantra_ai import bounds
+from kantra_ai.bounds import Bound
 from kantra_ai.cli import help as panel
 from kantra_ai.engine.ratelimit import RateLimitConfig
 from kantra_ai.engine.runner import BatchSettings
@@ -18,6 +21,20 @@ from kantra_ai.providers.registry import PRESETS
 
 DEFAULT_BATCH = BatchSettings()
 PROVIDER_CHOICES = "[" + "|".join(PRESETS) + "]"
+
+
+def in_range(bound: Bound) -> Callable[[Any], Any]:
+    """An option callback refusing what `bound` does not allow (NaN, infinities, out of range),
+    also when the value came from a config file (click checks default-map values the same way)."""
+
+    def check(value: Any) -> Any:
+        problem = None if value is None else bound.problem(value)
+        if problem:
+            raise typer.BadParameter(problem)
+        return value
+
+    return check
+
 
 AnalysisOpt = Annotated[
     Path,
@@ -96,7 +113,13 @@ CategoriesOpt = Annotated[
 ]
 MaxEffortOpt = Annotated[
     int | None,
-    typer.Option(metavar="N", help="Only violations with effort <= N.", rich_help_panel=panel.SELECTION),
+    typer.Option(
+        min=0,
+        max=bounds.EFFORT.high,
+        metavar="N",
+        help="Only violations with effort <= N.",
+        rich_help_panel=panel.SELECTION,
+    ),
 ]
 IncludeOpt = Annotated[
     list[str] | None,
@@ -124,6 +147,7 @@ MaxCostOpt = Annotated[
     float | None,
     typer.Option(
         metavar="USD",
+        callback=in_range(bounds.MAX_COST_USD),
         help="Never start a request whose worst case would pass this USD total.",
         rich_help_panel=panel.BUDGET,
     ),
@@ -140,12 +164,19 @@ DryRunOpt = Annotated[
 ]
 BatchSizeOpt = Annotated[
     int,
-    typer.Option(min=1, metavar="N", help="At most N incidents per request.", rich_help_panel=panel.BUDGET),
+    typer.Option(
+        min=1,
+        max=bounds.BATCH_SIZE.high,
+        metavar="N",
+        help="At most N incidents per request.",
+        rich_help_panel=panel.BUDGET,
+    ),
 ]
 BatchParallelismOpt = Annotated[
     int,
     typer.Option(
         min=1,
+        max=bounds.PARALLELISM.high,
         metavar="N",
         rich_help_panel=panel.BUDGET,
         help="Most requests in flight. The adaptive limiter starts at 8 and grows toward this "
@@ -164,7 +195,8 @@ RateLimitsOpt = Annotated[
 MaxBatchTokensOpt = Annotated[
     int,
     typer.Option(
-        min=2000,
+        min=bounds.BATCH_TOKENS.low,
+        max=bounds.BATCH_TOKENS.high,
         metavar="TOKENS",
         help="Input-token budget per request; larger files go in windows.",
         rich_help_panel=panel.BUDGET,
@@ -250,6 +282,12 @@ def parse_rate_limits(spec: str | None) -> RateLimitConfig | None:
     if not spec:
         return None
     try:
-        return RateLimitConfig.parse(spec)
-    except ValueError as exc:
-        raise UserError(f"--rate-limits: {exc}") from exc
+        config = RateLimitConfig.parse(spec)
+    except (ValueError, OverflowError) as exc:  # OverflowError: "rpm=inf"
+        raise UserError(f"--rate-limits: {exc}") from None
+    for name in ("requests_per_minute", "input_tokens_per_minute", "output_tokens_per_minute"):
+        value = getattr(config, name)
+        problem = None if value is None else bounds.RATE_LIMIT.problem(value)
+        if problem:
+            raise UserError(f"--rate-limits: {name.replace('_', ' ')}: {problem}")
+    return config

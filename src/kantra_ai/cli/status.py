@@ -14,6 +14,7 @@ from rich.box import HEAVY_HEAD, SIMPLE
 from rich.console import Console
 from rich.table import Table
 
+from kantra_ai import bounds
 from kantra_ai.cli.help import HISTORY, OUTPUT, epilog
 from kantra_ai.cli.run_options import InputOpt
 from kantra_ai.config.cli import ConfigOpt
@@ -54,7 +55,14 @@ def status(
         typer.Option("--json", metavar="", help="Print the store's view as JSON.", rich_help_panel=OUTPUT),
     ] = False,
     runs: Annotated[
-        int, typer.Option(min=1, metavar="N", help="Show the last N runs.", rich_help_panel=OUTPUT)
+        int,
+        typer.Option(
+            min=1,
+            max=bounds.RUNS_SHOWN.high,
+            metavar="N",
+            help="Show the last N runs.",
+            rich_help_panel=OUTPUT,
+        ),
     ] = 10,
     config_file: ConfigOpt = None,  # paths.input from .kantra-ai.yaml
 ) -> None:

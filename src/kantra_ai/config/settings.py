@@ -13,8 +13,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from kantra_ai import bounds
 from kantra_ai.analysis.complexity import Complexity
 from kantra_ai.analysis.model import Category
+from kantra_ai.bounds import Bound
 from kantra_ai.engine.confidence import DEFAULT_THRESHOLDS
 
 
@@ -29,6 +31,7 @@ class Section(BaseModel):
         validate_by_alias=True,
         validate_by_name=True,
         frozen=True,
+        allow_inf_nan=False,  # `max-cost: .nan` would switch the budget off (bounds.py)
     )
 
 
@@ -70,10 +73,17 @@ class PathSettings(Section):
     source_root: str | None = None
 
 
+def _in(bound: Bound, default: Any) -> Any:
+    """A field limited to `bound` (bounds.py): the command line's limits, for the same setting."""
+    if bound.low_open:
+        return Field(default=default, gt=bound.low, le=bound.high)
+    return Field(default=default, ge=bound.low, le=bound.high)
+
+
 class LimitSettings(Section):
-    max_cost: float | None = Field(default=None, gt=0)
-    max_effort: int | None = Field(default=None, ge=0)
-    max_retries: int = Field(default=1, ge=0, le=5)
+    max_cost: float | None = _in(bounds.MAX_COST_USD, None)
+    max_effort: int | None = _in(bounds.EFFORT, None)
+    max_retries: int = _in(bounds.RETRIES, 1)
     # Your tier's limits, as for --rate-limits: "rpm=1000,itpm=450k,otpm=90k".
     rate_limits: str | None = None
 
@@ -132,7 +142,7 @@ class ThresholdSettings(Section):
 
 class ConfidenceSettings(Section):
     enabled: bool = False
-    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    min_confidence: float | None = _in(bounds.CONFIDENCE, None)
     on_low_confidence: Literal["skip", "warn-and-apply", "manual-review-file"] = "skip"
     complexity_thresholds: ThresholdSettings = Field(default_factory=ThresholdSettings)
     review_file: Path | None = None  # default: INPUT/.kantra-ai/manual-review.yaml
@@ -208,9 +218,9 @@ class PromptSettings(Section):
 
 
 class BatchingSettings(Section):
-    batch_size: int = Field(default=25, ge=1)
-    batch_parallelism: int = Field(default=32, ge=1)  # remediate's ceiling for the adaptive limiter
-    max_batch_tokens: int = Field(default=24_000, ge=2000)
+    batch_size: int = _in(bounds.BATCH_SIZE, 25)
+    batch_parallelism: int = _in(bounds.PARALLELISM, 32)  # remediate's ceiling for the adaptive limiter
+    max_batch_tokens: int = _in(bounds.BATCH_TOKENS, 24_000)
 
 
 class PricingSettings(Section):
@@ -220,7 +230,7 @@ class PricingSettings(Section):
 class PlanSettings(Section):
     output: Path = Path(".kantra-ai-plan")
     planner: Literal["ai", "deterministic"] = "ai"
-    max_phases: int | None = Field(default=None, ge=1)
+    max_phases: int | None = _in(bounds.PHASES, None)
     risk_tolerance: Literal["conservative", "balanced", "aggressive"] = "balanced"
 
 

@@ -9,9 +9,15 @@ another worker), because overwriting it would silently lose their change.
 Decisions: utf-8 first (BOM remembered), then cp1252 (the usual legacy encoding of Java sources on
 Windows; its typographic characters read better to a model than latin-1's control characters), then
 latin-1, which decodes any byte, so reading never loses data. A file with mixed newlines is written
-back with its dominant style (`mixed_newlines` tells the caller). Symlinks are followed: the target
-is rewritten and the link stays a link. A file without any write permission bit is not overwritten
-(os.replace would not notice), and owner and group are kept where the OS lets us.
+back with its dominant style (`mixed_newlines` tells the caller). A file without any write
+permission bit is not overwritten (os.replace would not notice), and owner and group are kept
+where the OS lets us.
+
+Symbolic links: a link inside the tree that points inside the tree is followed (the file it points
+to is rewritten, the link stays a link). Anything that leads outside the tree is refused: the write
+goes to the real path the file had when it was read, opened relative to the tree without following
+any link (`_fs.write_atomic` with `root`), so a file or folder swapped for a link while its request
+was in flight is never written through, even when the outside copy has the same bytes.
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
-from kantra_ai._fs import write_atomic
+from kantra_ai._fs import OutsideTreeError, Staged, resolve_inside, write_atomic
 from kantra_ai.killpoints import killpoint
 
 _CHUNK = 1 << 16
@@ -49,22 +56,27 @@ class SourceFile:
     sha256: str  # of the raw bytes as read
     mixed_newlines: bool = False  # the file mixed styles; writing normalises it to `newline`
     raw: bytes = field(default=b"", repr=False, compare=False)  # the bytes as read (to undo a write)
+    real_path: Path | None = None  # where the bytes came from (links resolved); writes go there
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return _sha256_of(handle)
 
 
 def read_source(path: Path) -> SourceFile:
     try:
-        raw = path.read_bytes()
-        mode = stat.S_IMODE(os.stat(path).st_mode)
+        with open(path, "rb") as handle:
+            raw = handle.read()
+            status = os.fstat(handle.fileno())
+        real_path = Path(os.path.realpath(path))
+        now = os.stat(real_path)
     except OSError as exc:
         raise SourceFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if (now.st_dev, now.st_ino) != (status.st_dev, status.st_ino):
+        # A link or the file was swapped while we read it: `real_path` would not be what we read.
+        raise SourceFileError(f"{path} was replaced while it was being read")
+    mode = stat.S_IMODE(status.st_mode)
     if b"\x00" in raw:
         raise SourceFileError(f"{path} looks binary (contains NUL bytes)")
     text, encoding, has_bom = _decode(raw)
@@ -80,7 +92,17 @@ def read_source(path: Path) -> SourceFile:
         sha256=hashlib.sha256(raw).hexdigest(),
         mixed_newlines=mixed,
         raw=raw,
+        real_path=real_path,
     )
+
+
+def check_inside(source: SourceFile, tree: Path) -> None:
+    """SourceFileError if the file was read from outside `tree` (through a link swapped in after
+    the analysis was loaded): its content must not be sent anywhere, nor edits written back."""
+    try:
+        resolve_inside(tree, source.real_path or source.path)
+    except OutsideTreeError as exc:
+        raise SourceFileError(str(exc)) from None
 
 
 def _decode(raw: bytes) -> tuple[str, str, bool]:
@@ -124,49 +146,76 @@ def encode_text(original: SourceFile, new_text: str) -> bytes:
     return (codecs.BOM_UTF8 + data) if original.has_bom else data
 
 
-def write_source_atomic(original: SourceFile, new_text: str) -> str:
+def write_source_atomic(original: SourceFile, new_text: str, *, tree: Path | None = None) -> str:
     """Write `new_text` in `original`'s encoding, BOM, newline style and mode; return its sha256.
 
-    Raises StaleFileError, without writing, if the file on disk no longer has `original.sha256`.
+    Raises what `write_source_bytes` raises.
     """
     # Encoded before touching the disk: unencodable text is refused early.
-    return write_source_bytes(original, encode_text(original, new_text))
+    return write_source_bytes(original, encode_text(original, new_text), tree=tree)
 
 
-def write_source_bytes(original: SourceFile, data: bytes) -> str:
+def write_source_bytes(original: SourceFile, data: bytes, *, tree: Path | None = None) -> str:
     """Replace the file `original` was read from with exactly `data` (keeping its mode), atomically and
-    only if it still holds what was read (StaleFileError otherwise); return the new sha256."""
-    target = Path(os.path.realpath(original.path))
+    only if it still holds what was read; return the new sha256.
 
-    def check_and_keep_mode(tmp: Path) -> None:
-        os.chmod(tmp, original.mode)
+    The file written is the one that was read (`original.real_path`), reached from `tree` (default:
+    its own folder) without following any link. Raises StaleFileError, without writing, if the file
+    on disk no longer has `original.sha256`, and SourceFileError if it is now a link or its real
+    path left the tree since it was read.
+    """
+    real = original.real_path or Path(os.path.realpath(original.path))
+    root = Path(os.path.realpath(tree)) if tree is not None else real.parent
+    if not real.is_relative_to(root) or real == root:
+        raise SourceFileError(f"{original.path} leads outside {tree} (through a symbolic link); not written")
+
+    def check_and_keep_mode(staged: Staged) -> None:
+        _chmod(staged.temp_fd, staged.temp_path, original.mode)
         killpoint("write-tmp")  # crash tests only: a kill here leaves the temp file behind
-        try:
-            status = os.stat(target)
-            # Checked as late as possible: the window left before os.replace is microseconds, where a
-            # blind write would lose whatever happened since the file was read (seconds to minutes).
-            current = sha256_file(target)
-        except FileNotFoundError:
-            raise StaleFileError(f"{original.path} was deleted after it was read") from None
+        # Checked as late as possible: the window left before os.replace is microseconds, where a
+        # blind write would lose whatever happened since the file was read (seconds to minutes).
+        # The target is opened through the folder's handle, never through a link.
+        fd = staged.open_target()
+        if fd is None:
+            raise StaleFileError(f"{original.path} was deleted after it was read")
+        with os.fdopen(fd, "rb") as handle:
+            status = os.fstat(handle.fileno())
+            current = _sha256_of(handle)
         if not status.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
             # os.replace would ignore the missing write bits; someone made this file read-only.
             raise SourceFileError(f"{original.path} is read-only; not overwritten")
-        _copy_owner(status, tmp)
+        _copy_owner(status, staged.temp_fd)
         if current != original.sha256:
             raise StaleFileError(f"{original.path} changed on disk after it was read; not overwritten")
 
     try:
-        write_atomic(target, data, make_parents=False, before_replace=check_and_keep_mode)
+        write_atomic(real, data, make_parents=False, before_replace=check_and_keep_mode, root=root)
+    except OutsideTreeError as exc:
+        raise SourceFileError(f"{original.path}: {exc}; not written") from None
     except OSError as exc:
         raise SourceFileError(f"cannot write {original.path}: {exc.strerror or exc}") from None
     return hashlib.sha256(data).hexdigest()
 
 
-def _copy_owner(status: os.stat_result, tmp: Path) -> None:
+def _sha256_of(handle: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    while chunk := handle.read(_CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _chmod(fd: int, path: Path, mode: int) -> None:
+    if os.chmod in os.supports_fd:
+        os.chmod(fd, mode)
+    else:  # Windows: no fchmod
+        os.chmod(path, mode)
+
+
+def _copy_owner(status: os.stat_result, temp_fd: int) -> None:
     """Keep the file's owner and group when we may (root, or a group we belong to): best effort."""
-    if not hasattr(os, "chown"):
+    if not hasattr(os, "fchown"):
         return
-    tmp_status = os.stat(tmp)
+    tmp_status = os.fstat(temp_fd)
     if (tmp_status.st_uid, tmp_status.st_gid) != (status.st_uid, status.st_gid):
         with contextlib.suppress(OSError):
-            os.chown(tmp, status.st_uid, status.st_gid)
+            os.fchown(temp_fd, status.st_uid, status.st_gid)

@@ -8,6 +8,7 @@ on disk is still the one that was read.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,7 @@ from kantra_ai.edits.files import (
     SourceFile,
     SourceFileError,
     StaleFileError,
+    check_inside,
     encode_text,
     read_source,
     write_source_atomic,
@@ -110,6 +112,7 @@ async def run_batch(batch: Batch, ctx: RunContext) -> list[IncidentOutcome]:
                 source = await ctx.read_file(path)
             else:
                 source = await asyncio.to_thread(read_source, path)
+            check_inside(source, ctx.input_dir)  # a link swapped in since loading: not sent, not written
         except (OSError, SourceFileError) as exc:
             unreadable = _all(batch, Status.FAILED, f"cannot read file: {exc}")
             ctx.observer.batch_finished(str(batch.path), unreadable)
@@ -195,6 +198,9 @@ async def _call(
     ids = tuple(i.id for i in pending)
     started = time.monotonic()
     ctx.observer.request_started(str(batch.path), ids)
+    # The provider reports when the request goes out and when its reply is complete: the store
+    # keeps the reply at that moment, before it travels back through pacing and retries.
+    request = dataclasses.replace(request, events=_WireEvents(ctx.observer, str(batch.path), fingerprint))
     try:
         response = await ctx.provider.complete(
             request, on_progress=lambda n: ctx.observer.request_progress(str(batch.path), n)
@@ -224,6 +230,21 @@ async def _call(
     ctx.observer.response_received(record, fingerprint, response)  # the store keeps it before use
     ctx.observer.request_finished(record)
     return response
+
+
+@dataclass
+class _WireEvents:
+    """`RequestEvents` of one request, passed on to the run's observers."""
+
+    observer: RunObserver
+    path: str
+    fingerprint: str
+
+    def sent(self) -> None:
+        self.observer.request_sent(self.path)
+
+    def completed(self, response: ModelResponse) -> None:
+        self.observer.reply_arrived(self.path, self.fingerprint, response)
 
 
 def _apply(state: _BatchState, proposed: ProposedFix, pending: list[Incident]) -> list[FailedEdit]:
@@ -287,7 +308,9 @@ async def _finish(
                 planned,
                 (state.source.raw, planned_bytes),
             )
-            after_sha = await asyncio.to_thread(write_source_atomic, state.source, state.working)
+            after_sha = await asyncio.to_thread(
+                write_source_atomic, state.source, state.working, tree=ctx.input_dir
+            )
             ctx.observer.file_written(str(batch.path), state.source.sha256, after_sha, list(state.applied))
         except StaleFileError:
             if replan_if_stale:

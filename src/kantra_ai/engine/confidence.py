@@ -79,6 +79,7 @@ class ConfidencePolicy:
     thresholds: Mapping[Complexity, float] = field(default_factory=lambda: DEFAULT_THRESHOLDS)
     action: LowConfidenceAction = LowConfidenceAction.SKIP
     review_file: Path | None = None  # where manual-review-file appends
+    review_root: Path | None = None  # the tree holding the default review file (written as a file of it)
 
     @classmethod
     def build(
@@ -90,13 +91,14 @@ class ConfidencePolicy:
         min_confidence: float | None = None,
         action: LowConfidenceAction = LowConfidenceAction.SKIP,
         review_file: Path | None = None,
+        review_root: Path | None = None,
     ) -> ConfidencePolicy:
         """Defaults, then `thresholds` (config), then `overrides` (--complexity-threshold); finally
         `min_confidence` raises every threshold to at least its value."""
         merged = {**DEFAULT_THRESHOLDS, **(thresholds or {}), **(overrides or {})}
         if min_confidence is not None:
             merged = {c: max(t, min_confidence) for c, t in merged.items()}
-        return cls(enabled, MappingProxyType(merged), action, review_file)
+        return cls(enabled, MappingProxyType(merged), action, review_file, review_root)
 
     @property
     def withholds(self) -> bool:
@@ -250,7 +252,7 @@ class BatchScreen:
         if not entries or self.policy.review_file is None:
             return
         try:
-            append_review_entries(self.policy.review_file, entries)
+            append_review_entries(self.policy.review_file, entries, root=self.policy.review_root)
         except ReviewFileError as exc:
             self.review_error = str(exc)
 

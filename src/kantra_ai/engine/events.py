@@ -15,7 +15,10 @@ class RunObserver:
         pass
 
     def request_started(self, path: str, incident_ids: tuple[str, ...]) -> None:
-        pass
+        """The engine starts a request; it may still wait for its turn (pacing) before it is sent."""
+
+    def request_sent(self, path: str) -> None:
+        """The request is going out to the provider now (again for each retry)."""
 
     def request_progress(self, path: str, received_chars: int) -> None:
         pass
@@ -34,6 +37,10 @@ class RunObserver:
         or a 429/529 the provider answered). Progress displays show it."""
 
     # The run store's hooks (store/observer.py): enough to survive a kill at any moment.
+
+    def reply_arrived(self, path: str, fingerprint: str, response: ModelResponse) -> None:
+        """The reply's last event is in, inside the provider call, before anything else happens:
+        the store keeps it now, so a kill from here on costs no second request."""
 
     def response_received(self, record: RequestRecord, fingerprint: str, response: ModelResponse) -> None:
         """A reply arrived, before it is checked or applied (and before `request_finished`)."""
@@ -70,6 +77,10 @@ class ObserverGroup(RunObserver):
         for o in self.observers:
             o.request_started(path, incident_ids)
 
+    def request_sent(self, path: str) -> None:
+        for o in self.observers:
+            o.request_sent(path)
+
     def request_progress(self, path: str, received_chars: int) -> None:
         for o in self.observers:
             o.request_progress(path, received_chars)
@@ -89,6 +100,10 @@ class ObserverGroup(RunObserver):
     def rate_limit_wait(self, seconds: float) -> None:
         for o in self.observers:
             o.rate_limit_wait(seconds)
+
+    def reply_arrived(self, path: str, fingerprint: str, response: ModelResponse) -> None:
+        for o in self.observers:
+            o.reply_arrived(path, fingerprint, response)
 
     def response_received(self, record: RequestRecord, fingerprint: str, response: ModelResponse) -> None:
         for o in self.observers:

@@ -10,6 +10,7 @@ half a file and a crash never loses earlier entries.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import Any
 import yaml
 from filelock import FileLock
 
-from kantra_ai._fs import write_atomic
+from kantra_ai._fs import make_dirs, write_atomic
+from kantra_ai.redact import redact
 
 REVIEW_VERSION = 1
 _HEADER = (
@@ -71,14 +73,19 @@ def read_review_file(path: Path) -> list[dict[str, Any]]:
     return list(data["entries"])
 
 
-def append_review_entries(path: Path, entries: Sequence[dict[str, Any]]) -> None:
-    """Add entries to the review file atomically; raises ReviewFileError (one line) on failure."""
+def append_review_entries(
+    path: Path, entries: Sequence[dict[str, Any]], *, root: Path | None = None
+) -> None:
+    """Add entries to the review file atomically; raises ReviewFileError (one line) on failure.
+
+    `root`: the tree the file belongs to (the default INPUT/.kantra-ai/manual-review.yaml), written
+    as a file of it, through no symbolic link (`_fs.write_atomic`)."""
     if not entries:
         return
-    path = path.resolve()
+    path = Path(os.path.abspath(path)) if root is not None else path.resolve()
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(path.parent, root=root)
         with _lock(path):
             existing = read_review_file(path)
             document = {
@@ -86,6 +93,6 @@ def append_review_entries(path: Path, entries: Sequence[dict[str, Any]]) -> None
                 "entries": existing + [{**entry, "recorded_at": stamp} for entry in entries],
             }
             text = _HEADER + yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
-            write_atomic(path, text)
+            write_atomic(path, redact(text), root=root)  # redacted: no secret leaves the process
     except OSError as exc:
         raise ReviewFileError(f"cannot write {path}: {exc}") from exc

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 # Re-exported: plan.yaml, plan.html and state.yaml are written with the one atomic writer.
 from kantra_ai._fs import write_atomic as write_atomic
+from kantra_ai.redact import redact
 
 PLAN_VERSION = "1.0"
 DEFAULT_RULESET = "plan"  # ruleset of violations from plans that did not record one
@@ -219,4 +220,4 @@ def plan_document(plan: Plan) -> dict[str, Any]:
 
 def dump_plan(plan: Plan, path: Path) -> None:
     text = yaml.safe_dump(plan_document(plan), sort_keys=False, allow_unicode=True, width=100)
-    write_atomic(path, text)
+    write_atomic(path, redact(text))  # the AI planner's notes are model output: no secret in them

@@ -13,6 +13,8 @@ from kantra_ai.providers.base import (
     ProgressCallback,
     connection_error,
     decode_tool_json,
+    send_hooks,
+    sending,
     status_error,
 )
 from kantra_ai.providers.pricing import Usage
@@ -36,7 +38,11 @@ class AnthropicProvider:
         self.local = local
         self.cache_ttl = cache_ttl
         self._client = anthropic.AsyncAnthropic(
-            api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=max_retries,
+            timeout=timeout,
+            http_client=anthropic.DefaultAsyncHttpxClient(timeout=timeout, event_hooks=send_hooks()),
         )
 
     def _cache_control(self) -> dict[str, str]:
@@ -86,7 +92,9 @@ class AnthropicProvider:
         try:
             # Raw events rather than the SDK's accumulator: it raises on invalid tool JSON, and a
             # garbled reply is a reply to reject, not a crash.
-            stream = await self._client.messages.create(stream=True, **params)
+            with sending(request):  # reports `sent` once the body is on the wire
+                stream = await self._client.messages.create(stream=True, **params)
+            request.notify_sent()  # the response has started: sent, whatever the transport reported
             headers = dict(stream.response.headers)
             async for event in stream:
                 if event.type == "message_start":
@@ -128,13 +136,16 @@ class AnthropicProvider:
         if tool_block is not None:
             raw = "".join(tool_json) or "{}"
             tool_input, tool_error = decode_tool_json(raw)
-        return ModelResponse(
-            text="".join(texts),
-            tool_input=tool_input,
-            stop_reason=stop if stop in {"end_turn", "tool_use", "max_tokens", "refusal"} else "other",
-            usage=usage,
-            tool_input_error=tool_error,
-            headers=headers,
+        # The run store keeps it now, before anything else can happen (a kill would lose it).
+        return request.notify_completed(
+            ModelResponse(
+                text="".join(texts),
+                tool_input=tool_input,
+                stop_reason=stop if stop in {"end_turn", "tool_use", "max_tokens", "refusal"} else "other",
+                usage=usage,
+                tool_input_error=tool_error,
+                headers=headers,
+            )
         )
 
     def set_sdk_retries(self, max_retries: int) -> None:

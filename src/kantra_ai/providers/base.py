@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
 
 from kantra_ai.providers.pricing import Usage
+from kantra_ai.redact import redact
 from kantra_ai.tokens import estimate_tokens
 
 
@@ -35,6 +38,22 @@ class ToolSpec:
         return estimate_tokens(self.as_json())
 
 
+class RequestEvents(Protocol):
+    """What happens to one request on the wire, reported by the provider adapter as it happens.
+
+    The run store keeps a reply the moment its last event is in (`completed`), before the call
+    returns through the pacing and retry layers: a run killed after that reuses it instead of
+    paying for it again. `sent` tells requests that went out from requests still waiting their
+    turn, so that a killed run's recovery counts only those the server received.
+    """
+
+    def sent(self) -> None:
+        """The request is going out now (called again for each retry)."""
+
+    def completed(self, response: ModelResponse) -> None:
+        """The whole reply is in; nothing else has happened to it yet."""
+
+
 @dataclass(frozen=True)
 class ModelRequest:
     """One request, laid out so that what many requests share comes first (cacheable prefix).
@@ -50,6 +69,17 @@ class ModelRequest:
     max_tokens: int
     tool: ToolSpec | None = None  # the tool the model must answer with; None: a plain-text answer
     cache_key: str = ""  # routes OpenAI-compatible prompt caching (prompt_cache_key)
+    # Who to tell when the request goes out and when its reply is complete (not part of what is asked).
+    events: RequestEvents | None = field(default=None, compare=False, repr=False)
+
+    def notify_sent(self) -> None:
+        if self.events is not None:
+            self.events.sent()
+
+    def notify_completed(self, response: ModelResponse) -> ModelResponse:
+        if self.events is not None:
+            self.events.completed(response)
+        return response
 
 
 @dataclass
@@ -83,7 +113,7 @@ class ProviderError(Exception):
         retry_after: float | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(redact(message))  # a server may echo the key it refused
         self.fatal = fatal
         self.status = status
         # Tokens already billed before the failure (a stream that broke off still costs money).
@@ -140,9 +170,44 @@ class Provider(Protocol):
     async def aclose(self) -> None: ...
 
 
+# The request an adapter is sending right now, in this task: the HTTP client's hooks report to it.
+_SENDING: ContextVar[ModelRequest | None] = ContextVar("kantra_ai_sending", default=None)
+
+
+@contextmanager
+def sending(request: ModelRequest) -> Iterator[None]:
+    """Around the SDK call: the HTTP client's hooks (`send_hooks`) tell `request` when its body has
+    been written to the connection, which is when the server has it."""
+    token = _SENDING.set(request)
+    try:
+        yield
+    finally:
+        _SENDING.reset(token)
+
+
+def send_hooks() -> dict[str, list[Callable[[Any], Awaitable[None]]]]:
+    """Event hooks for the SDKs' HTTP client: each request gets a trace callback that reports
+    `sent` once its body is on the wire (not when it was merely handed to the client, nor while it
+    waited for a connection)."""
+
+    async def on_request(http_request: Any) -> None:
+        model_request = _SENDING.get()
+        if model_request is None or model_request.events is None:
+            return
+
+        async def trace(name: str, info: Mapping[str, Any]) -> None:
+            if name.endswith("send_request_body.complete"):
+                model_request.notify_sent()
+
+        http_request.extensions["trace"] = trace
+
+    return {"request": [on_request]}
+
+
 def one_line(text: str, limit: int = 300) -> str:
-    """Errors from SDKs can be long multi-line bodies; reports want one line."""
-    flat = " ".join(str(text).split())
+    """Errors from SDKs can be long multi-line bodies; reports want one line. Secrets are masked
+    (a server may echo the key it refused) before the text is cut, so no part of one survives."""
+    flat = " ".join(redact(str(text)).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

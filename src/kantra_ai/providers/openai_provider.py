@@ -13,6 +13,8 @@ from kantra_ai.providers.base import (
     ProgressCallback,
     connection_error,
     decode_tool_json,
+    send_hooks,
+    sending,
     status_error,
 )
 from kantra_ai.providers.caching import prefix_key
@@ -43,7 +45,11 @@ class OpenAIProvider:
         self._max_tokens_field = max_tokens_field
         self._usage_in_stream = usage_in_stream
         self._client = openai.AsyncOpenAI(
-            api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=max_retries,
+            timeout=timeout,
+            http_client=openai.DefaultAsyncHttpxClient(timeout=timeout, event_hooks=send_hooks()),
         )
 
     def build_params(self, request: ModelRequest) -> dict[str, Any]:
@@ -91,7 +97,9 @@ class OpenAIProvider:
         headers: dict[str, str] = {}
         received = 0
         try:
-            stream = await self._client.chat.completions.create(stream=True, **params)
+            with sending(request):  # reports `sent` once the body is on the wire
+                stream = await self._client.chat.completions.create(stream=True, **params)
+            request.notify_sent()  # the response has started: sent, whatever the transport reported
             headers = dict(stream.response.headers)
             if on_progress is not None:
                 on_progress(0)  # the response has started: the prompt is processed and cached
@@ -137,13 +145,16 @@ class OpenAIProvider:
         if finish is None:
             # A stream that ended without a finish reason was cut off: treat it as truncated.
             stop = "max_tokens"
-        return ModelResponse(
-            text="".join(text_parts),
-            tool_input=tool_input,
-            stop_reason=stop,
-            usage=usage,
-            tool_input_error=tool_error,
-            headers=headers,
+        # The run store keeps it now, before anything else can happen (a kill would lose it).
+        return request.notify_completed(
+            ModelResponse(
+                text="".join(text_parts),
+                tool_input=tool_input,
+                stop_reason=stop,
+                usage=usage,
+                tool_input_error=tool_error,
+                headers=headers,
+            )
         )
 
     def set_sdk_retries(self, max_retries: int) -> None:

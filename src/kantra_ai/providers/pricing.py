@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from kantra_ai import bounds
+
 if TYPE_CHECKING:  # genai-prices loads its whole database on import: only when a price is looked up
     from genai_prices import types as genai_types
 
@@ -252,6 +254,11 @@ def load_price_overrides(path: Path) -> dict[str, ModelPrice]:
             )
         except (TypeError, ValueError) as exc:
             raise PricingError(f"price file {path}: model {model!r}: prices must be numbers") from exc
+        for key in ("input", "output", "cache-write", "cache-write-1h", "cache-read"):
+            # NaN or a negative rate would make every cost (and so --max-cost) meaningless.
+            problem = bounds.PRICE_PER_MTOK.problem(float(entry[key])) if key in entry else None
+            if problem:
+                raise PricingError(f"price file {path}: model {model!r}: {key}: {problem}")
     return result
 
 

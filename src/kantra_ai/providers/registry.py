@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from kantra_ai.providers.base import Provider
+from kantra_ai.redact import add_secret, url_password, watch_env
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ PRESETS: dict[str, Preset] = {
         Preset("llama.cpp", "openai", "default", "http://localhost:8080/v1", None, True, False),
     ]
 }
+# Every preset's key is a secret wherever it shows up (redact.py masks it in all output).
+watch_env(p.key_env for p in PRESETS.values())
 ALIASES = {"anthropic": "claude", "llamacpp": "llama.cpp", "llama-cpp": "llama.cpp"}
 BASE_URL_ENV = {"anthropic": "ANTHROPIC_BASE_URL", "openai": "OPENAI_BASE_URL"}
 
@@ -91,6 +94,7 @@ def create_provider(
     """Build the provider, failing with one line when it cannot possibly work (no key)."""
     key = api_key_for(preset)
     url = base_url or preset.base_url
+    add_secret(url_password(url))  # https://user:password@proxy/...: the password is a secret too
     if preset.key_env and not key:
         raise ProviderConfigError(
             f"{preset.key_env} is not set: export it, or use --dry-run to see what would be sent "

@@ -72,6 +72,7 @@ class SimulatedProvider:
     async def complete(
         self, request: ModelRequest, on_progress: ProgressCallback | None = None
     ) -> ModelResponse:
+        request.notify_sent()
         scripted = self.scripted_request(request)
         reply = self._responder(scripted)
         text, arguments, stop = _generated(reply, scripted)
@@ -93,12 +94,14 @@ class SimulatedProvider:
         tool_error = ""
         if arguments:  # arguments cut short are not JSON: a reply to reject, as from a real stream
             tool_input, tool_error = decode_tool_json(arguments)
-        return ModelResponse(
-            text=text,
-            tool_input=tool_input,
-            stop_reason=stop if stop in NORMALISED_STOPS else "other",
-            usage=self._input_usage(request) + Usage(output_tokens=max(1, output_tokens)),
-            tool_input_error=tool_error,
+        return request.notify_completed(
+            ModelResponse(
+                text=text,
+                tool_input=tool_input,
+                stop_reason=stop if stop in NORMALISED_STOPS else "other",
+                usage=self._input_usage(request) + Usage(output_tokens=max(1, output_tokens)),
+                tool_input_error=tool_error,
+            )
         )
 
     def _input_usage(self, request: ModelRequest) -> Usage:

@@ -8,10 +8,12 @@ shows the whole job: the report is built from the store, never from one invocati
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from kantra_ai._fs import write_atomic
+from kantra_ai.redact import redact_obj
 from kantra_ai.report.job import RECORD_VERSION, job_record
 from kantra_ai.store.schema import StoreError
 from kantra_ai.store.session import TOOL_DIR, open_store
@@ -28,8 +30,9 @@ def default_report_path(input_dir: Path) -> Path:
     return input_dir / TOOL_DIR / REPORT_NAME
 
 
-def save_record(record: dict[str, Any], path: Path) -> None:
-    write_atomic(path, json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+def save_record(record: dict[str, Any], path: Path, *, root: Path | None = None) -> None:
+    text = json.dumps(redact_obj(record), ensure_ascii=False, separators=(",", ":")) + "\n"
+    write_atomic(path, text, root=root)
 
 
 def load_record(path: Path) -> dict[str, Any]:
@@ -49,12 +52,15 @@ def load_record(path: Path) -> dict[str, Any]:
     return data
 
 
-def write_report(record: dict[str, Any], report_path: Path) -> Path:
-    """Save the record next to report.html (`run.json`) and render report.html; returns its path."""
+def write_report(record: dict[str, Any], report_path: Path, *, root: Path | None = None) -> Path:
+    """Save the record next to report.html (`run.json`) and render report.html; returns its path.
+
+    `root`: the tree the report is written into as a file of it (`_fs.write_atomic`), or None."""
     from kantra_ai.report.html import render_report_html
 
-    save_record(record, report_path.parent / RUN_RECORD_NAME)
-    write_atomic(report_path, render_report_html(record))
+    record = redact_obj(record)  # no secret leaves the process (kantra_ai.redact)
+    save_record(record, report_path.parent / RUN_RECORD_NAME, root=root)
+    write_atomic(report_path, render_report_html(record), root=root)
     return report_path
 
 
@@ -70,4 +76,12 @@ def write_job_report(input_dir: Path, state: Path | None, report_path: Path | No
         raise RecordError(str(exc)) from None
     finally:
         store.close()
-    return write_report(record, report_path or default_report_path(input_dir))
+    target = report_path or default_report_path(input_dir)
+    return write_report(record, target, root=input_dir if _inside(target, input_dir) else None)
+
+
+def _inside(path: Path, tree: Path) -> bool:
+    """Whether `path` names a place in `tree` (as written; INPUT/.kantra-ai/report.html, the default):
+    then the report is a file of the tree, written through no symbolic link."""
+    tree_abs = os.path.abspath(tree)
+    return os.path.abspath(path).startswith(tree_abs.rstrip(os.sep) + os.sep)

@@ -55,6 +55,7 @@ class Partition:
     fixed: int = 0  # fixed by earlier runs
     not_applicable: int = 0  # earlier replies said they do not apply
     failed: int = 0  # earlier replies did not fix them; --retry-failed asks again
+    reopened: int = 0  # recorded as fixed, but the fix is no longer in the file: planned again
 
     @property
     def skipped(self) -> int:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
+from kantra_ai._fs import make_dirs, open_inside
 from kantra_ai.store.schema import StoreError
 
 if sys.platform == "win32":
@@ -57,15 +58,23 @@ class LockError(StoreError):
 
 
 class TreeLock:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, root: Path | None = None) -> None:
         self.path = path
+        self.root = root  # the tree the lock file lives in: opened without following links
         self._fd: int | None = None
+
+    def _open(self) -> int:
+        if self.root is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        make_dirs(self.path.parent, root=self.root)
+        relative = self.path.relative_to(self.root)
+        return open_inside(Path(os.path.realpath(self.root)), relative, os.O_RDWR | os.O_CREAT, 0o644)
 
     def acquire(self, *, wait: bool = False, on_wait: Callable[[str], None] | None = None) -> None:
         """Take the lock, or raise LockBusy; with `wait`, poll until it is free (Ctrl-C stops)."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = self._open()
         except OSError as exc:
             raise LockError(f"cannot create the lock file {self.path}: {exc.strerror or exc}") from None
         told = False

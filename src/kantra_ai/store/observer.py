@@ -2,9 +2,14 @@
 
 For one batch (one file, sent once, maybe retried) the commits are:
 
-1. `request_started`: the request, in flight; its incidents in flight, one more attempt each.
-2. `response_received`: the raw reply and its usage and cost, before anything is applied. A kill
-   after this costs nothing: the next run finds the reply by the request's fingerprint.
+1. `request_sent`: the request, in flight, as it goes out (not while it waits for its turn: a
+   killed run counts as lost only requests the server received); its incidents in flight, one
+   more attempt each.
+2. `reply_arrived`: the raw reply, the moment its last event is in, from inside the provider call
+   (no other task runs in between). A kill after this costs nothing: the next run finds the reply
+   by the request's fingerprint and applies it without a new request.
+   `response_received`: its usage and cost, before anything is applied (the reply is kept already;
+   a provider that does not report `completed` gets it kept here).
 3. `write_planned`: the intent to replace the file: old and new content hashes and the outcomes
    the write will decide. A kill between this and step 4 is settled by `store/recovery.py`, which
    looks at the file to tell whether the write happened.
@@ -43,6 +48,8 @@ class StoreObserver(RunObserver):
         self.run_id = run_id
         self.reused_replies = 0
         self._requests: dict[str, int] = {}  # path -> the request in flight for it
+        self._pending: dict[str, tuple[str, ...]] = {}  # path -> incidents of a request not sent yet
+        self._kept: set[str] = set()  # paths whose reply the store has kept already
         self._batches: dict[str, _Batch] = {}
 
     def _batch(self, path: str) -> _Batch:
@@ -53,13 +60,33 @@ class StoreObserver(RunObserver):
         return list(self._requests.values())
 
     def request_started(self, path: str, incident_ids: tuple[str, ...]) -> None:
-        self._requests[path] = self.store.request_started(self.run_id, path, incident_ids)
+        self._pending[path] = incident_ids  # recorded once it is sent: it may wait for its turn
+
+    def request_sent(self, path: str) -> None:
+        if path in self._requests:
+            return  # a retry of a request already recorded
+        self._requests[path] = self.store.request_started(self.run_id, path, self._pending.pop(path, ()))
         killpoint("request-started")
+
+    def _request_id(self, path: str) -> int:
+        """The request's row, recorded now if the provider never reported sending it."""
+        if path not in self._requests:
+            self.request_sent(path)
+        return self._requests[path]
+
+    def reply_arrived(self, path: str, fingerprint: str, response: ModelResponse) -> None:
+        killpoint("reply-arrived")
+        self.store.keep_reply(self._request_id(path), fingerprint, response)
+        self._kept.add(path)
+        killpoint("reply-kept")
 
     def response_received(self, record: RequestRecord, fingerprint: str, response: ModelResponse) -> None:
         killpoint("response-unsaved")
-        request_id = self._requests.pop(record.path)
-        self.store.response_received(request_id, record, fingerprint, response)
+        request_id = self._request_id(record.path)
+        del self._requests[record.path]
+        kept = record.path in self._kept
+        self._kept.discard(record.path)
+        self.store.response_received(request_id, record, fingerprint, response, reply_kept=kept)
         batch = self._batch(record.path)
         batch.fingerprints.append(fingerprint)
         batch.answered.update(record.incident_ids)
@@ -68,8 +95,10 @@ class StoreObserver(RunObserver):
     def request_finished(self, record: RequestRecord) -> None:
         if not record.error:
             return  # recorded with its reply by response_received
+        self._pending.pop(record.path, None)
+        self._kept.discard(record.path)
         request_id = self._requests.pop(record.path, None)
-        if request_id is not None:
+        if request_id is not None:  # None: it never went out
             self.store.request_failed(request_id, record)
 
     def response_reused(self, path: str, incident_ids: tuple[str, ...], fingerprint: str) -> None:

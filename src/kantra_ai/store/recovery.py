@@ -1,7 +1,10 @@
 """What a run does first, under the tree lock: settle whatever a killed run left behind.
 
 - A run still marked "running" died (nobody else can hold the lock): it becomes "crashed"; its
-  requests still in flight become "lost" (their cost is unknown: the reply never arrived).
+  requests still in flight become "lost" (their cost is unknown: the reply never arrived). Only
+  requests that went out are recorded at all (one waiting for its turn is not), so "lost" counts
+  what the server received. A request whose reply was kept (`received`) is not lost: it becomes
+  `ok` with the reply's tokens (its cost is unknown), and its reply is applied on the next run.
 - A write intent that never got its result recorded is checked against the file on disk:
   - the file has the intended new content: the write happened; the outcomes recorded with the
     intent are committed now, and its replies are marked used (nothing is applied twice);
@@ -59,7 +62,9 @@ class Recovery:
         if self.changed_outside:
             parts.append(f"{len(self.changed_outside)} files changed outside kantra-ai will be planned again")
         if self.lost_requests:
-            parts.append(f"{self.lost_requests} requests were in flight (their replies are lost)")
+            parts.append(
+                f"{self.lost_requests} requests had been sent and not answered yet (their replies are lost)"
+            )
         return "; ".join(parts)
 
 
@@ -78,6 +83,11 @@ def recover(store: RunStore, input_dir: Path) -> Recovery:
         db.execute(
             "UPDATE runs SET state=?, finished_at=? WHERE tree=? AND state=?",
             (RunState.CRASHED.value, now, tree, RunState.RUNNING.value),
+        )
+        db.execute(
+            "UPDATE requests SET status='ok' WHERE status='received'"
+            " AND run_id IN (SELECT id FROM runs WHERE tree=?)",
+            (tree,),
         )
         lost = db.execute(
             "UPDATE requests SET status='lost', finished_at=? WHERE status='in_flight'"

@@ -168,7 +168,7 @@ def _revert_file(
         reverts=sorted(ids),
     )
     try:
-        write_source_bytes(current, target)
+        write_source_bytes(current, target, tree=input_dir)  # a file of the tree, through no link
     except StaleFileError:
         store.finish_batch(run_id, [], [], write_id, None)
         return "changed on disk while it was being reverted; left as it is"

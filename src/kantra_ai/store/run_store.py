@@ -23,6 +23,7 @@ from kantra_ai.analysis.model import Incident
 from kantra_ai.edits.model import Edit
 from kantra_ai.engine.outcomes import RequestRecord
 from kantra_ai.providers.base import ModelResponse
+from kantra_ai.redact import redact
 from kantra_ai.store.codec import (
     Decided,
     dump,
@@ -322,17 +323,62 @@ class RunStore:
         " WHERE id=?"
     )
 
-    def response_received(
-        self, request_id: int, record: RequestRecord, fingerprint: str, response: ModelResponse
+    def _insert_reply(
+        self, db: sqlite3.Connection, request_id: int, fingerprint: str, response: ModelResponse
     ) -> None:
-        """The reply and what it cost, in one commit, before anything is applied."""
-        with self.tx() as db:
-            db.execute(self._FINISH_REQUEST, ("ok", fingerprint, *self._usage_columns(record), request_id))
+        """A reply holding something secret-shaped is stored masked (as everything the store keeps)
+        and marked `masked`: applying the masked copy would write `***` into the file, so it is
+        never reused (a run killed before applying it asks again)."""
+        body = reply_to_json(response)
+        state = "unused" if redact(body) == body else "masked"
+        db.execute(
+            "INSERT OR REPLACE INTO replies (tree, fingerprint, request_id, body, state, created_at)"
+            " VALUES (?,?,?,?,?,?)",
+            (self.tree, fingerprint, request_id, body, state, time.time()),
+        )
+
+    def keep_reply(self, request_id: int, fingerprint: str, response: ModelResponse) -> None:
+        """The reply, the moment it is complete: the request is `received` until
+        `response_received` adds what it cost; recovery turns a `received` request into `ok`.
+
+        Safe against a killed process at once; not fsynced on its own (an fsync here would stall
+        the event loop, and with it every other reply still to be read: the replies a kill loses
+        are those not read yet). It reaches the disk with the next durable commit, at the latest
+        its own write intent, which precedes any change to the file: a power cut before that
+        costs the request again, never a wrong file."""
+        u = response.usage
+        with self.tx(durable=False) as db:
             db.execute(
-                "INSERT OR REPLACE INTO replies (tree, fingerprint, request_id, body, state, created_at)"
-                " VALUES (?,?,?,?,'unused',?)",
-                (self.tree, fingerprint, request_id, reply_to_json(response), time.time()),
+                "UPDATE requests SET status='received', fingerprint=?, stop_reason=?, input_tokens=?,"
+                " output_tokens=?, cache_write_tokens=?, cache_read_tokens=?, finished_at=? WHERE id=?",
+                (
+                    fingerprint,
+                    response.stop_reason,
+                    u.input_tokens,
+                    u.output_tokens,
+                    u.cache_write_tokens,
+                    u.cache_read_tokens,
+                    time.time(),
+                    request_id,
+                ),
             )
+            self._insert_reply(db, request_id, fingerprint, response)
+
+    def response_received(
+        self,
+        request_id: int,
+        record: RequestRecord,
+        fingerprint: str,
+        response: ModelResponse,
+        *,
+        reply_kept: bool = False,
+    ) -> None:
+        """What the request cost, and the reply unless `keep_reply` has it already, before anything
+        is applied. Durable only when the reply is new here: a kept reply is safe on disk."""
+        with self.tx(durable=not reply_kept) as db:
+            db.execute(self._FINISH_REQUEST, ("ok", fingerprint, *self._usage_columns(record), request_id))
+            if not reply_kept:
+                self._insert_reply(db, request_id, fingerprint, response)
 
     def request_failed(self, request_id: int, record: RequestRecord) -> None:
         with self.tx() as db:

@@ -14,10 +14,17 @@ which recovery can redo from the files) use `NORMAL` and are synced with the nex
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
 import sqlite3
-from collections.abc import Sequence
+import struct
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+from kantra_ai._fs import TEMP_SUFFIX, link_into_place
+from kantra_ai.redact import Redactor, redactor
 from kantra_ai.store.migrations import MIGRATIONS, SCHEMA_VERSION, Migration
 
 __all__ = ["APPLICATION_ID", "BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "StoreError", "connect"]
@@ -27,7 +34,30 @@ BUSY_TIMEOUT_MS = 10_000
 
 
 class StoreError(Exception):
-    """The run store cannot be used as it is; one line that says what to do."""
+    """The run store cannot be used as it is; one line that says what to do (SQLite's own
+    messages can span lines: they are flattened)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+class RedactingConnection(sqlite3.Connection):
+    """The store's connection: every text parameter passes through the redaction layer
+    (`kantra_ai.redact`) on its way in, so no secret an error message, a reply or an explanation
+    carried is ever written to the file."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        return super().execute(sql, _redacted(parameters, redactor()))
+
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        clean = redactor()  # the environment is read once for every row
+        return super().executemany(sql, (_redacted(row, clean) for row in seq_of_parameters))
+
+
+def _redacted(parameters: Any, clean: Redactor) -> Any:
+    if isinstance(parameters, Mapping):
+        return {k: clean(v) if isinstance(v, str) else v for k, v in parameters.items()}
+    return tuple(clean(v) if isinstance(v, str) else v for v in parameters)
 
 
 def _way_out(path: Path) -> str:
@@ -44,9 +74,13 @@ def connect(
     """
     if not create and not path.is_file():
         raise StoreError(f"no run store at {path} (nothing has run on this tree yet, or see --state)")
+    _refuse_stray_files(path)
+    if create and not os.path.lexists(path):
+        _create(path, migrations)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        db = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, factory=RedactingConnection
+        )
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot open the run store {path}: {exc}") from None
     try:
@@ -58,6 +92,95 @@ def connect(
         db.close()
         raise
     return db
+
+
+def _create(path: Path, migrations: Sequence[Migration]) -> None:
+    """Make a new store under a temporary name and link it into place complete: a file at `path`
+    is always a whole store, so an empty or half-made one found there was not made by us."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+        db = sqlite3.connect(temp, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"cannot create the run store {path}: {exc}") from None
+    try:
+        try:
+            _check_and_migrate(db, path, migrations)
+        finally:
+            db.close()  # the last connection: SQLite checkpoints the log into the file and removes it
+        # Another run may have made it first (one --state shared by two trees): then use theirs.
+        link_into_place(temp, path)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot create the run store {path}: {exc}") from None
+    except OSError as exc:
+        raise StoreError(f"cannot create the run store {path}: {exc.strerror or exc}") from None
+    finally:
+        for leftover in (temp, Path(f"{temp}-wal"), Path(f"{temp}-shm"), Path(f"{temp}-journal")):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+
+# The first 32 bytes of a write-ahead log: magic (0x377f0682 little-endian checksums, 0x377f0683
+# big-endian), format version, page size, checkpoint sequence, two salts, then a checksum of the
+# first 24 bytes (https://sqlite.org/fileformat2.html#walformat).
+_WAL_MAGICS = (0x377F0682, 0x377F0683)
+_WAL_VERSION = 3007000
+
+
+def _refuse_stray_files(path: Path) -> None:
+    """Refuse what SQLite would silently use or drop: an empty store file, a log that is not a
+    write-ahead log of this store (SQLite discards it, and with it whatever it held), a log
+    without its store."""
+    wal = Path(f"{path}-wal")
+    try:
+        size = path.stat().st_size if path.exists() else None
+        wal_size = wal.stat().st_size if wal.exists() else 0
+    except OSError as exc:
+        raise StoreError(f"cannot open the run store {path}: {exc.strerror or exc}") from None
+    if size == 0:
+        raise StoreError(f"{path} is empty (0 bytes): not a kantra-ai run store; {_way_out(path)}")
+    if size is not None and not path.is_file():
+        raise StoreError(f"{path} is not a regular file; {_way_out(path)}")
+    if not wal_size:
+        return
+    if size is None:
+        raise StoreError(
+            f"{wal} is a write-ahead log without its run store {path}; move it aside (mv {wal} {wal}.bad)"
+        )
+    problem = _wal_problem(wal, path)
+    if problem:
+        raise StoreError(
+            f"{wal} is not a write-ahead log of the run store {path} ({problem}); what it held "
+            f"cannot be recovered; move it aside (mv {wal} {wal}.bad) to use the store as it is"
+        )
+
+
+def _wal_problem(wal: Path, store: Path) -> str | None:
+    with open(wal, "rb") as handle:
+        header = handle.read(32)
+    with open(store, "rb") as handle:
+        store_header = handle.read(100)
+    if len(header) < 32:
+        return "shorter than its header"
+    magic, version, page_size = struct.unpack(">III", header[:12])
+    if magic not in _WAL_MAGICS:
+        return "wrong magic number"
+    if version != _WAL_VERSION:
+        return f"unknown log format {version}"
+    order = ">" if magic & 1 else "<"
+    s0 = s1 = 0
+    words = struct.unpack(f"{order}6I", header[:24])
+    for x0, x1 in zip(words[0::2], words[1::2], strict=True):
+        s0 = (s0 + x0 + s1) & 0xFFFFFFFF
+        s1 = (s1 + x1 + s0) & 0xFFFFFFFF
+    if (s0, s1) != struct.unpack(">II", header[24:32]):
+        return "header checksum does not match"
+    if len(store_header) >= 18:
+        store_page = struct.unpack(">H", store_header[16:18])[0]
+        store_page = 65536 if store_page == 1 else store_page
+        if store_page != page_size:
+            return f"page size {page_size}, the store's is {store_page}"
+    return None
 
 
 def _identity(db: sqlite3.Connection) -> tuple[int, int, int]:
@@ -90,9 +213,12 @@ def _check_and_migrate(db: sqlite3.Connection, path: Path, migrations: Sequence[
     db.execute("PRAGMA synchronous = FULL")
     db.execute("PRAGMA foreign_keys = OFF")
     if app_id == APPLICATION_ID:  # an existing store: never migrate (nor use) a damaged one
-        check = db.execute("PRAGMA quick_check").fetchone()[0]
+        check = str(db.execute("PRAGMA quick_check").fetchone()[0])
         if check != "ok":
-            raise StoreError(f"{path} is damaged ({check}); {_way_out(path)}")
+            problems = [line for line in check.splitlines() if line.strip() and not line.startswith("***")]
+            more = f", and {len(problems) - 1} more problems" if len(problems) > 1 else ""
+            first = problems[0] if problems else check
+            raise StoreError(f"{path} is damaged ({first}{more}); {_way_out(path)}")
     if app_id == 0 or version < len(migrations):
         _migrate(db, path, migrations)
 

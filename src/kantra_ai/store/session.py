@@ -23,7 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from kantra_ai._fs import write_atomic
+from kantra_ai._fs import OutsideTreeError, is_link, make_dirs, write_atomic
+from kantra_ai.analysis.model import Incident
 from kantra_ai.analysis.selection import Selection
 from kantra_ai.engine.batch_runner import RunControl
 from kantra_ai.engine.events import RunObserver
@@ -38,6 +39,7 @@ from kantra_ai.store.observer import StoreObserver
 from kantra_ai.store.recovery import Recovery, recover
 from kantra_ai.store.run_store import Known, RunRow, RunState, RunStore
 from kantra_ai.store.schema import StoreError
+from kantra_ai.store.settled import no_longer_fixed
 
 TOOL_DIR = ".kantra-ai"
 STORE_NAME = "state.db"
@@ -49,6 +51,36 @@ def default_store_path(input_dir: Path) -> Path:
     return input_dir / TOOL_DIR / STORE_NAME
 
 
+def tool_dir(input_dir: Path, *, create: bool = True) -> Path:
+    """`INPUT/.kantra-ai`: the lock, the store and the reports live there, so it must be a real
+    folder of the tree. A symbolic link there (to a folder outside, say) is refused, never used."""
+    path = input_dir / TOOL_DIR
+    try:
+        if create:
+            make_dirs(path, root=input_dir)
+        elif is_link(path) or (path.exists() and not path.is_dir()):
+            raise OutsideTreeError(f"{path} is a symbolic link or not a folder")
+    except OutsideTreeError as exc:
+        raise StoreError(
+            f"{exc}; kantra-ai keeps its run store, lock and reports in a real folder of the tree: "
+            f"remove it (rm {path}) and run again"
+        ) from None
+    except OSError as exc:
+        raise StoreError(f"cannot create {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def _refuse_linked_store(path: Path) -> None:
+    """The default store and its companion files are files of the tree, never links (a link to
+    an outside file would become the store); an explicit --state is the user's to point anywhere."""
+    for candidate in (path, *(Path(f"{path}{suffix}") for suffix in ("-wal", "-shm", "-journal"))):
+        if is_link(candidate):
+            raise StoreError(
+                f"{candidate} is a symbolic link; the run store must be a file of the tree: remove the "
+                f"link (rm {candidate}) or keep the store elsewhere with --state PATH"
+            )
+
+
 def tree_key(input_dir: Path, store_path: Path) -> str:
     """The tree's key in the store: "." when the store is inside the tree (it moves with it), else
     the tree's absolute path."""
@@ -58,6 +90,9 @@ def tree_key(input_dir: Path, store_path: Path) -> str:
 
 
 def open_store(input_dir: Path, state: Path | None, *, create: bool) -> RunStore:
+    if state is None:
+        tool_dir(input_dir, create=create)
+        _refuse_linked_store(default_store_path(input_dir))
     path = state or default_store_path(input_dir)
     return RunStore.open(path, tree_key(input_dir, path), create=create)
 
@@ -104,12 +139,20 @@ class RunSession:
         """The selection minus what earlier runs settled. For a real run this first locks the tree
         and recovers what an interrupted run left; the run itself is recorded by `begin`."""
         if dry_run:
-            known = self._peek()
+            known, reopened = self._peek(selection.selected)
         else:
             store = self._open()
             self._decide_resume(store)
             known = store.known()
+            reopened = self._no_longer_fixed(store, selection.selected, known)
+        if reopened:
+            self._say(
+                f"{len(reopened)} incidents recorded as fixed are no longer fixed in their files "
+                "(restored or changed since): planning them again"
+            )
+        known = {k: v for k, v in known.items() if k not in reopened}
         self.partition = partition(selection.selected, known, self.options)
+        self.partition.reopened = len(reopened)
         planned = {i.id for i in self.partition.to_plan}
         self._selected = len(selection.selected)
         self._settled = {
@@ -150,13 +193,16 @@ class RunSession:
         self.observer = StoreObserver(store, self.run_id)
         killpoint("run-started")
 
-    def _peek(self) -> dict[str, Known]:
+    def _peek(self, selected: list[Incident]) -> tuple[dict[str, Known], set[str]]:
         path = self.options.state or default_store_path(self.input_dir)
+        if self.options.state is None:
+            tool_dir(self.input_dir, create=False)  # a dry run refuses a linked store folder too
         if not path.is_file():
-            return {}
+            return {}, set()
         store = open_store(self.input_dir, self.options.state, create=False)
         try:
-            return store.known()
+            known = store.known()
+            return known, self._no_longer_fixed(store, selected, known)
         finally:
             store.close()
 
@@ -164,15 +210,25 @@ class RunSession:
         """Lock the tree, open its store and settle what an interrupted run left (idempotent)."""
         return self._open()
 
+    def _no_longer_fixed(
+        self, store: RunStore, selected: list[Incident], known: dict[str, Known]
+    ) -> set[str]:
+        """Selected incidents the store calls fixed whose fix is gone from the file (store/settled.py)."""
+        if self.options.fresh:
+            return set()
+        fixed = [i for i in selected if i.id in known and known[i.id].status == "fixed"]
+        return no_longer_fixed(store, self.input_dir, fixed)
+
     def _open(self) -> RunStore:
         if self.store is not None:
             return self.store
-        tool_dir = self.input_dir / TOOL_DIR
-        self._lock = TreeLock(tool_dir / LOCK_NAME)
+        folder = tool_dir(self.input_dir)
+        self._lock = TreeLock(folder / LOCK_NAME, root=self.input_dir)
         self._lock.acquire(wait=self.options.wait_lock, on_wait=self._say)
         with contextlib.suppress(OSError):
-            if not (tool_dir / ".gitignore").exists():
-                write_atomic(tool_dir / ".gitignore", "# kantra-ai's run store, lock and reports\n*\n")
+            if not os.path.lexists(folder / ".gitignore"):
+                ignore_all = "# kantra-ai's run store, lock and reports\n*\n"
+                write_atomic(folder / ".gitignore", ignore_all, root=self.input_dir)
         self.store = store = open_store(self.input_dir, self.options.state, create=True)
         self.recovery = recover(store, self.input_dir)
         if self.recovery.anything:
@@ -270,6 +326,7 @@ class RunSession:
             "mode": self.mode,
             "continues_run": self.resumes.id if self.resumes else None,
             "skipped": {"fixed": p.fixed, "not_applicable": p.not_applicable, "failed": p.failed},
+            "reopened": p.reopened,
             "reused_replies": self.observer.reused_replies if self.observer else 0,
             "recovered": {
                 "completed_writes": r.completed_writes,

@@ -16,6 +16,7 @@ import httpx2
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kantra_ai.delivery.forge.api import ForgeError
+from kantra_ai.redact import add_secret, redact
 
 MAX_ATTEMPTS = 4
 MAX_WAIT_SECONDS = 60.0  # a longer rate-limit wait is reported instead of slept through
@@ -30,10 +31,12 @@ ReplyT = TypeVar("ReplyT", bound=Reply)
 
 
 def masked(text: str, secrets: tuple[str, ...]) -> str:
+    """`text` through the redaction layer (kantra_ai.redact), and these secrets masked whatever
+    their length."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, "****")
-    return text
+    return redact(text)
 
 
 class Http:
@@ -52,6 +55,8 @@ class Http:
         self.name = name
         self.api = api.rstrip("/")
         self.secrets = secrets
+        for secret in secrets:
+            add_secret(secret)  # masked in everything that leaves the process, not only forge errors
         self.token_hint = token_hint  # the variable the token came from, for the 401 message
         self.sleep = sleep
         self.client = httpx2.Client(

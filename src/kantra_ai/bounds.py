@@ -1,0 +1,59 @@
+"""The range every number the user gives must lie in: options, config keys, analysis fields.
+
+One table, read by the command line (`cli/run_options.py`), the config file's settings
+(`config/settings.py`) and the analysis loader (`analysis/schema.py`), so that a value is refused at
+the edge, in one line naming where it came from, instead of doing something strange later:
+`--max-cost nan` switching the budget off, `lineNumber: 99999999999999999999` overflowing SQLite.
+NaN and infinities are never in range. Bottom-level: imports nothing from kantra_ai.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Bound:
+    low: float
+    high: float
+    low_open: bool = False  # the low end itself is not allowed (a budget of $0)
+    integer: bool = False
+
+    def problem(self, value: object) -> str | None:
+        """Why `value` is out of range (one phrase), or None when it is fine."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{value!r} is not a number"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{value} is not a finite number"
+        if self.integer and not float(value).is_integer():
+            return f"{value} is not a whole number"
+        too_low = value <= self.low if self.low_open else value < self.low
+        if too_low or value > self.high:
+            return f"{value} is out of range ({self.describe()})"
+        return None
+
+    def describe(self) -> str:
+        low = _show(self.low)
+        high = _show(self.high)
+        return f"more than {low} and at most {high}" if self.low_open else f"{low} to {high}"
+
+
+def _show(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"
+
+
+MAX_COST_USD = Bound(0.0, 1_000_000.0, low_open=True)
+CONFIDENCE = Bound(0.0, 1.0)
+EFFORT = Bound(0, 1_000, integer=True)
+RETRIES = Bound(0, 5, integer=True)
+BATCH_SIZE = Bound(1, 10_000, integer=True)
+PARALLELISM = Bound(1, 1_024, integer=True)
+BATCH_TOKENS = Bound(2_000, 2_000_000, integer=True)
+CHUNK_TOKENS = Bound(1_000, 2_000_000, integer=True)
+PHASES = Bound(1, 10_000, integer=True)
+RUNS_SHOWN = Bound(1, 1_000_000, integer=True)
+RATE_LIMIT = Bound(1, 1_000_000_000_000, integer=True)  # requests or tokens per minute
+PRICE_PER_MTOK = Bound(0.0, 1_000_000.0)  # USD per million tokens
+# An analyzer line number: 1-based, 0 for "the whole file"; no source file has 2^31 lines.
+LINE_NUMBER = Bound(0, 2**31 - 1, integer=True)

@@ -1,0 +1,209 @@
+"""Secrets never leave the process: one redaction layer for everything that does.
+
+Every text kantra-ai shows or keeps (the console, `--json`, run.json, report.html, the run store,
+the review file, plan files, provider error messages) passes through `redact` on its way out, which
+masks:
+
+- configured secrets: the values of the environment variables that hold credentials: the provider
+  keys the presets name (`watch_env`, called by `providers/registry.py`), the forge tokens
+  (`GITHUB_TOKEN`, `GH_TOKEN`, `GITLAB_TOKEN`), and any variable whose name ends in `_API_KEY`,
+  `_TOKEN`, `_SECRET`, `_PASSWORD` or `_ACCESS_KEY`; plus values registered with `add_secret` (the
+  password of a `--base-url`). A value shorter than `MIN_SECRET_LENGTH` is too short to be a real
+  credential and would mask ordinary words, so it is not masked by value;
+- anything shaped like a known credential, configured here or not: Anthropic and OpenAI keys
+  (`sk-ant-…`, `sk-proj-…`, `sk-…`), GitHub (`ghp_…`, `github_pat_…`) and GitLab (`glpat-…`)
+  tokens, AWS access key ids and secret keys, Google (`AIza…`), Groq (`gsk_…`), Hugging Face
+  (`hf_…`) and Slack (`xox…-`) tokens, bearer tokens, `x-api-key` headers, and the password in a
+  URL (`https://user:PASSWORD@host`).
+
+A masked value becomes `***` (shapes keep their recognisable prefix: `sk-ant-***`), which keeps
+JSON valid and says what was there. Bottom-level: imports nothing from kantra_ai.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+MASK = "***"
+MIN_SECRET_LENGTH = 8
+FORGE_TOKEN_ENV = ("GITHUB_TOKEN", "GH_TOKEN", "GITLAB_TOKEN")
+SECRET_ENV_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD", "_ACCESS_KEY", "_SECRET_ACCESS_KEY")
+
+_lock = threading.Lock()
+_watched: set[str] = set(FORGE_TOKEN_ENV)
+_registered: set[str] = set()
+
+# A token of at least N characters with a digit in it: keys have digits, words in code seldom do.
+_TOKEN = r"(?=[A-Za-z0-9_\-]*\d)[A-Za-z0-9_\-]{{{},}}"
+
+# (pattern, replacement): the replacement keeps the part that says what kind of secret it was.
+_SHAPES: list[tuple[re.Pattern[str], str]] = [
+    # The password of a URL: scheme://user:PASSWORD@host
+    (re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@'\"<>]+):[^\s@/'\"<>]+@"), r"\1:" + MASK + "@"),
+    (re.compile(r"\b(sk-ant-)[A-Za-z0-9_\-]{8,}"), r"\1" + MASK),
+    (re.compile(r"\b(sk-(?:proj-|or-v1-|svcacct-|admin-)?)" + _TOKEN.format(16)), r"\1" + MASK),
+    (re.compile(r"\b(gh[pousr]_)[A-Za-z0-9]{20,}"), r"\1" + MASK),
+    (re.compile(r"\b(github_pat_)[A-Za-z0-9_]{20,}"), r"\1" + MASK),
+    (re.compile(r"\b(glpat-)[A-Za-z0-9_\-]{16,}"), r"\1" + MASK),
+    (re.compile(r"\b(AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"), r"\1" + MASK),
+    (
+        re.compile(r"(?i)(aws_secret_access_key[\"']?\s*[=:]\s*[\"']?)[A-Za-z0-9/+=]{30,}"),
+        r"\1" + MASK,
+    ),
+    (re.compile(r"\b(AIza)[0-9A-Za-z_\-]{30,}"), r"\1" + MASK),
+    (re.compile(r"\b(gsk_)[A-Za-z0-9]{20,}"), r"\1" + MASK),
+    (re.compile(r"\b(hf_)[A-Za-z0-9]{20,}"), r"\1" + MASK),
+    (re.compile(r"\b(xox[abposr]-)[A-Za-z0-9\-]{10,}"), r"\1" + MASK),
+    (re.compile(r"(?i)\b(bearer\s+)(?=[A-Za-z0-9._~+/\-]*\d)[A-Za-z0-9._~+/\-]{8,}=*"), r"\1" + MASK),
+    (
+        re.compile(r"(?i)\b(x-api-key[\"']?\s*[:=]\s*[\"']?)(?=[A-Za-z0-9._~+/\-]*\d)[A-Za-z0-9._~+/\-]{8,}"),
+        r"\1" + MASK,
+    ),
+]
+
+
+def watch_env(names: Iterable[str | None]) -> None:
+    """Treat the values of these environment variables as secrets (read at each `redact`)."""
+    with _lock:
+        _watched.update(name for name in names if name)
+
+
+def add_secret(value: str | None) -> None:
+    """Mask this value wherever it appears from now on (e.g. a password given in a URL)."""
+    if value and len(value) >= MIN_SECRET_LENGTH:
+        with _lock:
+            _registered.add(value)
+
+
+def url_password(url: str | None) -> str | None:
+    """The password of `scheme://user:password@host/...`, if the URL carries one."""
+    if not url:
+        return None
+    match = re.match(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]+:([^\s@/]+)@", url)
+    return match.group(1) if match else None
+
+
+def _is_secret_name(name: str) -> bool:
+    upper = name.upper()
+    return upper in _watched or upper.endswith(SECRET_ENV_SUFFIXES)
+
+
+def configured_secrets() -> list[str]:
+    """Every secret value known now, longest first (so that no shorter one masks part of it)."""
+    global _cache
+    with _lock:
+        cache = _cache
+        registered = frozenset(_registered)
+    if cache is not None and cache.registered == registered and cache.signature == _signature(cache.names):
+        return cache.secrets
+    watched = set(_watched)
+    found = set(registered)
+    names: list[str] = []
+    for name, value in os.environ.items():
+        password = url_password(value) if "://" in value else None
+        if name in watched or _is_secret_name(name) or password:
+            names.append(name)
+        if (name in watched or _is_secret_name(name)) and len(value) >= MIN_SECRET_LENGTH:
+            found.add(value)
+        if password and len(password) >= MIN_SECRET_LENGTH:
+            found.add(password)  # HTTPS_PROXY=http://user:password@proxy and the like
+    names += sorted(watched - set(names))
+    secrets = sorted(found, key=len, reverse=True)
+    with _lock:
+        _cache = _Cache(tuple(names), _signature(tuple(names)), registered, secrets)
+    return secrets
+
+
+@dataclass(frozen=True)
+class _Cache:
+    """What the environment held at the last look. Reading all of it costs ~50 µs; its size and the
+    values of the variables that held (or may hold) secrets tell whether to look again."""
+
+    names: tuple[str, ...]
+    signature: tuple[object, ...]
+    registered: frozenset[str]
+    secrets: list[str]
+
+
+_cache: _Cache | None = None
+
+
+def _signature(names: Iterable[str]) -> tuple[object, ...]:
+    return (len(os.environ), *(os.environ.get(name) for name in names))
+
+
+# Cheap first look: a text none of the shapes could match skips the full set of patterns.
+_CANDIDATE = re.compile(
+    r"sk-|gh[pousr]_|github_pat_|glpat-|AKIA|ASIA|ABIA|ACCA|AIza|gsk_|hf_|xox|://|(?i:bearer|x-api-key|"
+    r"aws_secret)"
+)
+
+
+class Redactor:
+    """The secrets known at one moment, applied to many texts (the store redacts thousands of
+    values per statement and reads the environment once for all of them)."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        self.secrets = secrets
+
+    def __call__(self, text: str) -> str:
+        if not text:
+            return text
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        if _CANDIDATE.search(text):
+            for pattern, replacement in _SHAPES:
+                text = pattern.sub(replacement, text)
+        return text
+
+
+def redactor() -> Redactor:
+    return Redactor(configured_secrets())
+
+
+def redact(text: str) -> str:
+    """`text` with every configured secret and every credential-shaped string masked."""
+    return redactor()(text) if text else text
+
+
+def redact_obj(value: Any) -> Any:
+    """A JSON-like value (dicts, lists, strings, numbers) with every string redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact_obj(k): redact_obj(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_obj(v) for v in value]
+    return value
+
+
+class RedactingStream:
+    """A text stream that redacts what is written to it and passes everything else through.
+
+    The command line wraps stdout and stderr in it for the whole run, so nothing printed (rich
+    output, typer's errors, an unexpected traceback) can carry a secret out.
+    """
+
+    def __init__(self, inner: TextIO) -> None:
+        self._inner = inner
+
+    @property
+    def inner(self) -> TextIO:
+        return self._inner
+
+    def write(self, text: str) -> int:
+        self._inner.write(redact(text))
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
