@@ -31,9 +31,13 @@ from kantra_ai.cli.git_opts import (
 from kantra_ai.cli.help import HISTORY, Command, Group, epilog, refuse_unbuilt_flags
 from kantra_ai.cli.run_options import (
     DEFAULT_BATCH,
+    DEFAULT_BATCH_API,
     AnalysisOpt,
     BaseUrlOpt,
+    BatchApiOpt,
+    BatchMaxRequestsOpt,
     BatchParallelismOpt,
+    BatchRetryOpt,
     BatchSizeOpt,
     CategoriesOpt,
     DryRunOpt,
@@ -47,6 +51,7 @@ from kantra_ai.cli.run_options import (
     MaxEffortOpt,
     MaxRetriesOpt,
     ModelOpt,
+    PollIntervalOpt,
     PricesOpt,
     ProgressOpt,
     ProviderOpt,
@@ -57,6 +62,7 @@ from kantra_ai.cli.run_options import (
     TextEditsOpt,
     ViolationIdsOpt,
     WaitLockOpt,
+    WaitOpt,
 )
 from kantra_ai.cli.status import StateOpt
 from kantra_ai.config.cli import ConfigOpt
@@ -158,6 +164,11 @@ def remediate(
         ),
     ] = False,
     wait_lock: WaitLockOpt = False,
+    batch_api: BatchApiOpt = False,
+    wait: WaitOpt = False,
+    poll_interval: PollIntervalOpt = DEFAULT_BATCH_API.poll_seconds,
+    batch_retry: BatchRetryOpt = DEFAULT_BATCH_API.retry,
+    batch_max_requests: BatchMaxRequestsOpt = None,
     enable_confidence: EnableConfidenceOpt = False,
     min_confidence: MinConfidenceOpt = None,
     on_low_confidence: OnLowConfidenceOpt = LowConfidenceAction.SKIP,

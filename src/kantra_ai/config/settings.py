@@ -211,6 +211,9 @@ class BatchingSettings(Section):
     batch_size: int = Field(default=25, ge=1)
     batch_parallelism: int = Field(default=32, ge=1)  # remediate's ceiling for the adaptive limiter
     max_batch_tokens: int = Field(default=24_000, ge=2000)
+    batch_api: bool = False  # --batch-api: the provider's batch API, half the price, within 24 h
+    batch_retry: Literal["batch", "sync"] = "batch"  # --batch-retry
+    poll_interval: float = Field(default=60.0, ge=0.05)  # --poll-interval (with --wait)
 
 
 class PricingSettings(Section):
@@ -277,6 +280,9 @@ BINDINGS: dict[str, Binding] = {
     "batching.batch-size": _b("batch_size"),
     "batching.batch-parallelism": _b("batch_parallelism"),
     "batching.max-batch-tokens": _b("max_batch_tokens"),
+    "batching.batch-api": _b("batch_api", "remediate", "execute"),
+    "batching.batch-retry": _b("batch_retry", "remediate", "execute"),
+    "batching.poll-interval": _b("poll_interval", "remediate", "execute"),
     "pricing.file": _b("prices"),
     "git.commit-strategy": _b("git_commit"),
     "git.create-pr": _b("create_pr"),
