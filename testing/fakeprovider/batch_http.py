@@ -101,6 +101,8 @@ _ROUTES: list[Route] = [
 
 def route(handler: FakeProviderHandler, method: str) -> bool:
     """Serve the request if it is one of the batch endpoints; False when it is not."""
+    if not handler.owner.batches.plan.enabled:
+        return False
     parts = urlsplit(handler.path)
     path = parts.path.rstrip("/")
     for verb, pattern, protocol, serve in _ROUTES:
@@ -116,6 +118,9 @@ def route(handler: FakeProviderHandler, method: str) -> bool:
         except WireError as exc:
             handler._send_error(protocol, exc.status, exc.message)
             return True
+        if verb == "POST" and pattern.pattern.endswith("batches") and book_drops(handler, result):
+            handler._abort_connection()  # created, but the client never hears of it
+            return True
         if isinstance(result, bytes):
             handler.send_response(200)
             handler.send_header("Content-Type", "application/binary")
@@ -126,3 +131,8 @@ def route(handler: FakeProviderHandler, method: str) -> bool:
             handler._send_json(200, result)
         return True
     return False
+
+
+def book_drops(handler: FakeProviderHandler, created: Any) -> bool:
+    batch_id = created.get("id") if isinstance(created, dict) else None
+    return isinstance(batch_id, str) and handler.owner.batches.drops_answer(batch_id)

@@ -51,6 +51,9 @@ class BatchPlan:
     expired_share: float = 0.5  # of an expiring batch: the share answered before it expired
     shuffle: bool = True  # results in a random (seeded) order
     seed: int = 0
+    enabled: bool = True  # False: a server without batch endpoints (every batch route answers 404)
+    # Batch numbers whose create is carried out but whose answer is lost (the connection drops).
+    drop_create_answers: set[int] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,12 @@ class BatchBook:
     def batch_ids(self) -> list[str]:
         with self._lock:
             return list(self._batches)
+
+    def drops_answer(self, batch_id: str) -> bool:
+        """Whether the answer to the create of `batch_id` is to be lost (`drop_create_answers`)."""
+        with self._lock:
+            batch = self._batches.get(batch_id)
+            return batch is not None and batch.number in self.plan.drop_create_answers
 
     @property
     def polls(self) -> int:

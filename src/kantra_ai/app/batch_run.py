@@ -186,7 +186,7 @@ class BatchReport:
 
 
 def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 6)
+    return None if value is None else round(value, 8)
 
 
 class BatchDriver(ReplySource):
@@ -235,6 +235,7 @@ class BatchDriver(ReplySource):
         self._served: set[str] = set()  # of those, the ones the engine has had
         self._reserved: dict[str, float] = {}  # custom_id -> budget reserved by this run
         self._reported: set[str] = set()  # custom_ids whose failure is in the report
+        self._submitted_jobs: set[int] = set()  # submissions made by this run
         self._last_progress = ""
 
     # -- ReplySource: the engine asks before it sends ---------------------------------------------
@@ -324,6 +325,10 @@ class BatchDriver(ReplySource):
                 )
                 self._report_failure(item, "retried synchronously" if again_sync else "submitted again")
                 (turn.sync if again_sync else turn.unsent).append(p)
+            elif item is not None and item.state == SUCCEEDED and item.job_id in self._submitted_jobs:
+                # Answered in this run, and yet asked again (its reply could not be used): never
+                # around the batch loop twice in one run; the engine sends it and says why.
+                turn.sync.append(p)
             else:
                 turn.unsent.append(p)
         return turn
@@ -396,6 +401,7 @@ class BatchDriver(ReplySource):
             tag=tag,
             items=items,
         )
+        self._submitted_jobs.add(job_id)
         killpoint("batchapi-intent")
         try:
             remote = await self.client.submit(entries, tag=tag, sending=lambda: self.ledger.sending(job_id))

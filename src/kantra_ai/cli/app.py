@@ -207,11 +207,13 @@ def _register_phased_commands() -> None:
 
 
 def _register_status_command() -> None:
-    """`status`: the run store's view of a tree (cli/status.py); `undo` (cli/undo_cmd.py)."""
-    from kantra_ai.cli import status, undo_cmd
+    """`status`: the run store's view of a tree (cli/status.py); `undo` (cli/undo_cmd.py);
+    `batches cancel` (cli/batches_cmd.py)."""
+    from kantra_ai.cli import batches_cmd, status, undo_cmd
 
     app.command("status", cls=Command, epilog=status.EPILOG)(status.status)
     app.command("undo", cls=Command, epilog=undo_cmd.EPILOG)(undo_cmd.undo)
+    app.add_typer(batches_cmd.batches_app, name="batches")
 
 
 def _register_config_commands() -> None:

@@ -73,6 +73,7 @@ class JobRow:
     finished_at: float | None
     note: str = ""
     sent_at: float | None = None  # None: certainly never sent (the run died before sending it)
+    polled_at: float | None = None
 
     @property
     def remote_ids(self) -> list[str]:
@@ -100,7 +101,7 @@ class CollectSummary:
 
 _JOB_COLUMNS = (
     "id, run_id, provider, model, base_url, tag, remote_id, candidates, state, status, counts, requests,"
-    " created_at, submitted_at, cancel_requested_at, finished_at, note, sent_at"
+    " created_at, submitted_at, cancel_requested_at, finished_at, note, sent_at, polled_at"
 )
 
 
@@ -124,6 +125,7 @@ def _job(row: Sequence[Any]) -> JobRow:
         finished_at=row[15],
         note=str(row[16]),
         sent_at=row[17],
+        polled_at=row[18],
     )
 
 
@@ -377,3 +379,30 @@ class BatchLedger:
         request_id = cursor.lastrowid
         assert request_id is not None
         return int(request_id)
+
+
+def batch_view(store: RunStore, *, recent: int = 10) -> list[dict[str, Any]]:
+    """Submissions for `kantra-ai status`: every live one and the most recent others, newest first,
+    with the provider's counts as last polled (status makes no network call)."""
+    ledger = BatchLedger(store)
+    live = ledger.jobs(states=LIVE_STATES)
+    shown = {job.id for job in live}
+    others = [job for job in ledger.jobs(limit=recent) if job.id not in shown]
+    rows = []
+    for job in sorted([*live, *others], key=lambda j: -j.id)[: max(recent, len(live))]:
+        rows.append(
+            {
+                "submission": job.id,
+                "batch": job.remote_id,
+                "provider": job.provider,
+                "model": job.model,
+                "state": job.state,
+                "status": job.status,
+                "requests": job.requests,
+                "counts": job.counts,
+                "submitted_at": job.submitted_at or job.created_at,
+                "polled_at": job.polled_at,
+                "note": job.note,
+            }
+        )
+    return rows
