@@ -21,15 +21,15 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from kantra_ai.simulated.contract import FakeRequest, Protocol
+from kantra_ai.simulated.contract import Protocol
 from testing.fakeprovider import anthropic_wire, openai_wire
-from testing.fakeprovider.caching import CacheLookup, PromptCache, Segment
-from testing.fakeprovider.reply import ShapedReply, shape_reply
+from testing.fakeprovider.handler import _CODECS as CODECS  # the synchronous endpoints' codecs
+from testing.fakeprovider.reply import shape_reply
 from testing.fakeprovider.wire import Usage, WireError, canonical
 
 if TYPE_CHECKING:
@@ -480,8 +480,8 @@ class BatchBook:
     def _answer(self, protocol: Protocol, item: _Item) -> tuple[str, dict[str, Any]]:
         """The request answered as a synchronous, non-streamed one would be: (outcome, result line)."""
         owner = self.owner
-        codec = _CODECS[protocol]
-        message_id = f"{codec.id_prefix}{item.number:06d}"
+        codec = CODECS[protocol]  # what a synchronous request of the protocol goes through
+        message_id = f"{codec.id_prefix}batch_{item.number:06d}"
         try:
             request = codec.parse(item.body)
             lookup = codec.lookup(owner.cache, request.model, codec.segments(request))
@@ -498,7 +498,7 @@ class BatchBook:
             fault=None,
             stop_sequences=codec.stop_sequences(request),
             allow_tools=codec.tools_allowed(request),
-            tool_id_prefix=f"{codec.tool_id_prefix}{item.number:06d}_",
+            tool_id_prefix=f"{codec.tool_id_prefix}batch_{item.number:06d}_",
         )
         lookup.commit()
         body = codec.body(shaped, request, Usage(lookup, shaped.output_tokens), message_id)
@@ -514,42 +514,6 @@ class BatchBook:
             "response": response,
             "error": None,
         }
-
-
-@dataclass(frozen=True)
-class _Codec:
-    parse: Callable[[dict[str, Any]], FakeRequest]
-    segments: Callable[[FakeRequest], list[Segment]]
-    lookup: Callable[[PromptCache, str, list[Segment]], CacheLookup]
-    body: Callable[[ShapedReply, FakeRequest, Usage, str], dict[str, Any]]
-    stop_sequences: Callable[[FakeRequest], list[str]]
-    tools_allowed: Callable[[FakeRequest], bool]
-    id_prefix: str
-    tool_id_prefix: str
-
-
-_CODECS: dict[Protocol, _Codec] = {
-    "anthropic": _Codec(
-        anthropic_wire.parse_request,
-        anthropic_wire.prompt_segments,
-        PromptCache.lookup_anthropic,
-        anthropic_wire.message_json,
-        anthropic_wire.stop_sequences,
-        anthropic_wire.tools_allowed,
-        "msg_fake_batch_",
-        "toolu_fake_batch_",
-    ),
-    "openai": _Codec(
-        openai_wire.parse_request,
-        openai_wire.prompt_segments,
-        PromptCache.lookup_openai,
-        openai_wire.completion_json,
-        openai_wire.stop_sequences,
-        openai_wire.tools_allowed,
-        "chatcmpl-fake-batch-",
-        "call_fake_batch_",
-    ),
-}
 
 
 def _error_line(protocol: Protocol, item: _Item, status: int, message: str) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from tests.cli.helpers import EXAMPLES, analysis_of, copy_example, expected_of, run, tree_differences
+from tests.store.helpers import store_rows
 
 from kantra_ai.simulated.contract import FakeReply, FakeRequest
 from kantra_ai.simulated.recipes import respond
@@ -67,11 +67,7 @@ def _submitted_once(fake: FakeProviderServer) -> None:
 
 
 def _store(app: Path, sql: str) -> list[tuple[Any, ...]]:
-    db = sqlite3.connect(f"file:{app / '.kantra-ai' / 'state.db'}?mode=ro", uri=True)
-    try:
-        return list(db.execute(sql).fetchall())
-    finally:
-        db.close()
+    return store_rows(app / ".kantra-ai" / "state.db", sql)
 
 
 @pytest.mark.parametrize("provider", PROTOCOLS)

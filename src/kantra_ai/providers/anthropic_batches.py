@@ -6,6 +6,7 @@ output, cache writes and reads) is billed at half the normal price.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, cast
@@ -21,11 +22,11 @@ from kantra_ai.providers.batch_api import (
     ERRORED,
     EXPIRED,
     SUCCEEDED,
-    BatchApiError,
     BatchEntry,
     BatchResult,
-    BatchUnsupported,
     RemoteBatch,
+    newest_since,
+    sdk_errors,
 )
 
 MAX_REQUESTS = 100_000
@@ -52,68 +53,45 @@ class AnthropicBatchClient:
     def entry_bytes(self, entry: BatchEntry) -> int:
         return len(json.dumps(self._entry(entry)).encode()) + 2
 
+    def _calls(self, what: str, *, submitting: bool = False) -> contextlib.AbstractContextManager[None]:
+        return sdk_errors(
+            what,
+            status_error=anthropic.APIStatusError,
+            sdk_error=anthropic.AnthropicError,
+            unsupported="this endpoint does not implement the Message Batches API",
+            refused_if_answered=submitting,
+        )
+
     async def probe(self) -> None:
-        try:
+        with self._calls("the batch API"):
             await self._client.messages.batches.list(limit=1)
-        except anthropic.APIStatusError as exc:
-            raise _error(exc, "the batch API") from exc
-        except anthropic.AnthropicError as exc:
-            raise BatchApiError(f"batch API unreachable: {one_line(str(exc))}") from exc
 
     async def submit(self, entries: Sequence[BatchEntry], *, tag: str, sending: Callable[[], None]) -> str:
         # Never retried by the SDK: a create whose answer was lost may have been accepted, and a
-        # retry would submit every request a second time (the caller finds it again by its tag).
+        # retry would submit every request a second time (the caller finds it again at the provider).
         client = self._client.with_options(max_retries=0)
         requests = cast(list[batch_create_params.Request], [self._entry(e) for e in entries])
         sending()
-        try:
+        with self._calls("submitting a batch", submitting=True):
             batch = await client.messages.batches.create(requests=requests)
-        except anthropic.APIStatusError as exc:
-            raise _error(exc, "submitting a batch", accepted=False) from exc
-        except anthropic.AnthropicError as exc:
-            raise BatchApiError(f"submitting a batch: {one_line(str(exc))}", accepted=None) from exc
         return batch.id
 
     async def retrieve(self, batch_id: str) -> RemoteBatch:
-        try:
-            batch = await self._client.messages.batches.retrieve(batch_id)
-        except anthropic.APIStatusError as exc:
-            raise _error(exc, f"batch {batch_id}") from exc
-        except anthropic.AnthropicError as exc:
-            raise BatchApiError(f"batch {batch_id}: {one_line(str(exc))}") from exc
-        return _remote(batch)
+        with self._calls(f"batch {batch_id}"):
+            return _remote(await self._client.messages.batches.retrieve(batch_id))
 
     async def results(self, batch_id: str) -> AsyncIterator[BatchResult]:
-        try:
-            decoder = await self._client.messages.batches.results(batch_id)
-            async for line in decoder:
+        with self._calls(f"results of batch {batch_id}"):
+            async for line in await self._client.messages.batches.results(batch_id):
                 yield _result(line, self._tool_name)
-        except anthropic.APIStatusError as exc:
-            raise _error(exc, f"results of batch {batch_id}") from exc
-        except anthropic.AnthropicError as exc:
-            raise BatchApiError(f"results of batch {batch_id}: {one_line(str(exc))}") from exc
 
     async def cancel(self, batch_id: str) -> RemoteBatch:
-        try:
+        with self._calls(f"cancelling batch {batch_id}"):
             return _remote(await self._client.messages.batches.cancel(batch_id))
-        except anthropic.APIStatusError as exc:
-            raise _error(exc, f"cancelling batch {batch_id}") from exc
-        except anthropic.AnthropicError as exc:
-            raise BatchApiError(f"cancelling batch {batch_id}: {one_line(str(exc))}") from exc
 
     async def recent(self, since: float) -> list[RemoteBatch]:
-        found: list[RemoteBatch] = []
-        try:
-            async for batch in self._client.messages.batches.list(limit=LIST_PAGE):  # newest first
-                remote = _remote(batch)
-                if remote.created_at < since:
-                    break
-                found.append(remote)
-        except anthropic.APIStatusError as exc:
-            raise _error(exc, "listing batches") from exc
-        except anthropic.AnthropicError as exc:
-            raise BatchApiError(f"listing batches: {one_line(str(exc))}") from exc
-        return found
+        with self._calls("listing batches"):
+            return await newest_since(self._client.messages.batches.list(limit=LIST_PAGE), _remote, since)
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -149,14 +127,3 @@ def _result(line: Any, tool_name: str | None) -> BatchResult:
         return BatchResult(line.custom_id, ERRORED, error=one_line(what))
     kind = EXPIRED if result.type == "expired" else CANCELED
     return BatchResult(line.custom_id, kind, error=f"the request {kind} before it was processed")
-
-
-def _error(exc: anthropic.APIStatusError, what: str, *, accepted: bool | None = None) -> BatchApiError:
-    message = f"{what}: HTTP {exc.status_code}: {one_line(str(exc.message))}"
-    if exc.status_code in (404, 405):
-        return BatchUnsupported(
-            f"{message} (this endpoint does not implement the Message Batches API)",
-            status=exc.status_code,
-            accepted=accepted,
-        )
-    return BatchApiError(message, status=exc.status_code, accepted=accepted)

@@ -17,11 +17,12 @@ request the synchronous path would send.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+import contextlib
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from kantra_ai.providers.base import ModelRequest, ModelResponse
+from kantra_ai.providers.base import ModelRequest, ModelResponse, one_line
 from kantra_ai.providers.registry import PRESETS, Preset, ProviderConfigError, api_key_for
 
 # What a batch result says happened to one request.
@@ -114,6 +115,47 @@ class BatchClient(Protocol):
         """The account's batches created at or after `since` (epoch seconds), newest first."""
 
     async def aclose(self) -> None: ...
+
+
+@contextlib.contextmanager
+def sdk_errors(
+    what: str,
+    *,
+    status_error: type[Exception],
+    sdk_error: type[Exception],
+    unsupported: str,
+    refused_if_answered: bool = False,
+    refused_if_silent: bool = False,
+) -> Iterator[None]:
+    """An SDK's errors as BatchApiError, saying `what` failed: an HTTP error with its status (404 and
+    405: BatchUnsupported, with the `unsupported` explanation), any other with its message. For a
+    submission: an error answer means the provider did not take it (`refused_if_answered`); no answer
+    (a broken connection, a timeout) leaves that unknown unless `refused_if_silent`."""
+    answered = False if refused_if_answered else None
+    silent = False if refused_if_silent else None
+    try:
+        yield
+    except status_error as exc:
+        status = getattr(exc, "status_code", None)
+        message = f"{what}: HTTP {status}: {one_line(str(getattr(exc, 'message', exc)))}"
+        if status in (404, 405):
+            raise BatchUnsupported(f"{message} ({unsupported})", status=status, accepted=answered) from exc
+        raise BatchApiError(message, status=status, accepted=answered) from exc
+    except sdk_error as exc:
+        raise BatchApiError(f"{what}: {one_line(str(exc))}", accepted=silent) from exc
+
+
+async def newest_since(
+    listing: AsyncIterable[Any], remote: Callable[[Any], RemoteBatch], since: float
+) -> list[RemoteBatch]:
+    """The batches of a newest-first listing created at or after `since` (no page beyond them)."""
+    found: list[RemoteBatch] = []
+    async for batch in listing:
+        converted = remote(batch)
+        if converted.created_at < since:
+            break
+        found.append(converted)
+    return found
 
 
 def check_supported(preset: Preset) -> None:

@@ -25,8 +25,9 @@ from kantra_ai.providers.batch_api import (
     BatchApiError,
     BatchEntry,
     BatchResult,
-    BatchUnsupported,
     RemoteBatch,
+    newest_since,
+    sdk_errors,
 )
 from kantra_ai.providers.openai_provider import OpenAIProvider, response_from_completion
 
@@ -78,50 +79,49 @@ class OpenAIBatchClient:
     def entry_bytes(self, entry: BatchEntry) -> int:
         return len(self._line(entry))
 
+    def _calls(
+        self, what: str, *, submitting: bool = False, uploading: bool = False
+    ) -> contextlib.AbstractContextManager[None]:
+        return sdk_errors(
+            what,
+            status_error=openai.APIStatusError,
+            sdk_error=openai.OpenAIError,
+            unsupported="this endpoint does not implement the Batch API, /v1/batches",
+            refused_if_answered=submitting or uploading,
+            # An upload whose answer was lost leaves at most a stray file behind, never a batch.
+            refused_if_silent=uploading,
+        )
+
     async def probe(self) -> None:
-        try:
+        with self._calls("the batch API"):
             await self._client.batches.list(limit=1)
-        except openai.APIStatusError as exc:
-            raise _error(exc, "the batch API") from exc
-        except openai.OpenAIError as exc:
-            raise BatchApiError(f"batch API unreachable: {one_line(str(exc))}") from exc
 
     async def submit(self, entries: Sequence[BatchEntry], *, tag: str, sending: Callable[[], None]) -> str:
         content = b"".join(self._line(e) for e in entries)
-        try:
+        with self._calls("uploading the batch file", uploading=True):
             file = await self._client.files.create(file=(f"kantra-ai-{tag}.jsonl", content), purpose="batch")
-        except openai.APIStatusError as exc:
-            raise _error(exc, "uploading the batch file", accepted=False) from exc
-        except openai.OpenAIError as exc:
-            # An upload whose answer was lost leaves at most a stray file behind, never a batch.
-            raise BatchApiError(f"uploading the batch file: {one_line(str(exc))}", accepted=False) from exc
         # Never retried by the SDK: a create whose answer was lost may have been accepted, and a
         # retry would submit every request again (the caller finds it by the tag in its metadata).
         client = self._client.with_options(max_retries=0)
         sending()
         try:
-            batch = await client.batches.create(
-                input_file_id=file.id, endpoint=ENDPOINT, completion_window="24h", metadata={TAG_KEY: tag}
-            )
-        except openai.APIStatusError as exc:
-            with contextlib.suppress(openai.OpenAIError):
-                await self._client.files.delete(file.id)
-            raise _error(exc, "submitting a batch", accepted=False) from exc
-        except openai.OpenAIError as exc:
-            raise BatchApiError(f"submitting a batch: {one_line(str(exc))}", accepted=None) from exc
+            with self._calls("submitting a batch", submitting=True):
+                batch = await client.batches.create(
+                    input_file_id=file.id, endpoint=ENDPOINT, completion_window="24h", metadata={TAG_KEY: tag}
+                )
+        except BatchApiError as exc:
+            if exc.accepted is False:  # refused: its file is of no use
+                with contextlib.suppress(openai.OpenAIError):
+                    await self._client.files.delete(file.id)
+            raise
         return batch.id
 
     async def retrieve(self, batch_id: str) -> RemoteBatch:
-        try:
-            batch = await self._client.batches.retrieve(batch_id)
-        except openai.APIStatusError as exc:
-            raise _error(exc, f"batch {batch_id}") from exc
-        except openai.OpenAIError as exc:
-            raise BatchApiError(f"batch {batch_id}: {one_line(str(exc))}") from exc
-        return _remote(batch)
+        with self._calls(f"batch {batch_id}"):
+            return _remote(await self._client.batches.retrieve(batch_id))
 
     async def results(self, batch_id: str) -> AsyncIterator[BatchResult]:
-        try:
+        with self._calls(f"results of batch {batch_id}"):
             batch = await self._client.batches.retrieve(batch_id)
             for file_id in (batch.output_file_id, batch.error_file_id):
                 if not file_id:
@@ -130,32 +130,14 @@ class OpenAIBatchClient:
                 for raw in content.content.splitlines():
                     if raw.strip():
                         yield _result(json.loads(raw), self._tool_name)
-        except openai.APIStatusError as exc:
-            raise _error(exc, f"results of batch {batch_id}") from exc
-        except openai.OpenAIError as exc:
-            raise BatchApiError(f"results of batch {batch_id}: {one_line(str(exc))}") from exc
 
     async def cancel(self, batch_id: str) -> RemoteBatch:
-        try:
+        with self._calls(f"cancelling batch {batch_id}"):
             return _remote(await self._client.batches.cancel(batch_id))
-        except openai.APIStatusError as exc:
-            raise _error(exc, f"cancelling batch {batch_id}") from exc
-        except openai.OpenAIError as exc:
-            raise BatchApiError(f"cancelling batch {batch_id}: {one_line(str(exc))}") from exc
 
     async def recent(self, since: float) -> list[RemoteBatch]:
-        found: list[RemoteBatch] = []
-        try:
-            async for batch in self._client.batches.list(limit=LIST_PAGE):  # newest first
-                remote = _remote(batch)
-                if remote.created_at < since:
-                    break
-                found.append(remote)
-        except openai.APIStatusError as exc:
-            raise _error(exc, "listing batches") from exc
-        except openai.OpenAIError as exc:
-            raise BatchApiError(f"listing batches: {one_line(str(exc))}") from exc
-        return found
+        with self._calls("listing batches"):
+            return await newest_since(self._client.batches.list(limit=LIST_PAGE), _remote, since)
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -201,14 +183,3 @@ def _result(line: dict[str, Any], tool_name: str | None) -> BatchResult:
     inner = body.get("error") if isinstance(body, dict) else None
     detail = inner.get("message", "") if isinstance(inner, dict) else ""
     return BatchResult(custom_id, ERRORED, error=one_line(f"HTTP {status}: {detail}"))
-
-
-def _error(exc: openai.APIStatusError, what: str, *, accepted: bool | None = None) -> BatchApiError:
-    message = f"{what}: HTTP {exc.status_code}: {one_line(str(exc.message))}"
-    if exc.status_code in (404, 405):
-        return BatchUnsupported(
-            f"{message} (this endpoint does not implement the Batch API, /v1/batches)",
-            status=exc.status_code,
-            accepted=accepted,
-        )
-    return BatchApiError(message, status=exc.status_code, accepted=accepted)

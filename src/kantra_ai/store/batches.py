@@ -312,7 +312,7 @@ class BatchLedger:
                     continue
                 seen.add(result.custom_id)
                 if result.response is not None and result.record is not None:
-                    request_id = self._insert_request(db, run_id, job, item, result.record, "ok", now)
+                    request_id = self._insert_request(db, run_id, job, item, result.record, "ok")
                     db.execute(
                         "INSERT OR REPLACE INTO replies (tree, fingerprint, request_id, body, state,"
                         " created_at) VALUES (?,?,?,?,'unused',?)",
@@ -322,7 +322,7 @@ class BatchLedger:
                     summary.succeeded += 1
                 else:
                     failed = RequestRecord(item.path, item.incident_ids, 0, Usage(), 0.0, "", result.error)
-                    request_id = self._insert_request(db, run_id, job, item, failed, "error", now)
+                    request_id = self._insert_request(db, run_id, job, item, failed, "error")
                     state, error = result.kind, result.error
                     summary.failed[state] = summary.failed.get(state, 0) + 1
                 db.execute(
@@ -333,7 +333,7 @@ class BatchLedger:
                 if custom_id in seen:
                     continue
                 failed = RequestRecord(item.path, item.incident_ids, 0, Usage(), 0.0, "", missing_error)
-                request_id = self._insert_request(db, run_id, job, item, failed, "error", now)
+                request_id = self._insert_request(db, run_id, job, item, failed, "error")
                 db.execute(
                     "UPDATE batch_items SET state=?, error=?, request_id=? WHERE tree=? AND custom_id=?",
                     (missing, missing_error, request_id, self.tree, custom_id),
@@ -343,37 +343,22 @@ class BatchLedger:
         return summary
 
     def _insert_request(
-        self,
-        db: Any,
-        run_id: int,
-        job: JobRow,
-        item: ItemRow,
-        record: RequestRecord,
-        status: str,
-        now: float,
+        self, db: Any, run_id: int, job: JobRow, item: ItemRow, record: RequestRecord, status: str
     ) -> int:
-        u = record.usage
+        """A requests row for a result: usage and cost as the synchronous path records them."""
         cursor = db.execute(
-            "INSERT INTO requests (run_id, path, incident_ids, attempt, status, fingerprint, stop_reason,"
-            " error, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, cost, seconds,"
-            " started_at, finished_at, batch_job) VALUES (?,?,?,0,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO requests (run_id, path, incident_ids, status, fingerprint, started_at, batch_job,"
+            " attempt, stop_reason, error, input_tokens, output_tokens, cache_write_tokens,"
+            " cache_read_tokens, cost, seconds, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 run_id,
                 item.path,
                 dump(list(item.incident_ids)),
                 status,
                 item.fingerprint if status == "ok" else None,
-                record.stop_reason,
-                record.error,
-                u.input_tokens,
-                u.output_tokens,
-                u.cache_write_tokens,
-                u.cache_read_tokens,
-                record.cost,
-                max(0.0, now - (job.submitted_at or job.created_at)),
                 job.submitted_at or job.created_at,
-                now,
                 job.id,
+                *self.store._usage_columns(record),
             ),
         )
         request_id = cursor.lastrowid
