@@ -105,9 +105,9 @@ def test_the_summary_shows_the_batch_price_next_to_the_synchronous_cost(
         "--base-url", fake.anthropic_base_url, "--no-progress", "--batch-api", "--wait", *FAST_POLLS,
     )  # fmt: skip
     assert code == 0
-    err = " ".join(capsys.readouterr().err.split())
-    assert "Batch API" in err and "the same run synchronously" in err and "saved" in err
-    assert "ran through the normal synchronous API" in err
+    out = " ".join(capsys.readouterr().out.split())  # the result goes to stdout
+    assert "Batch API" in out and "the same run synchronously" in out and "saved" in out
+    assert "ran through the normal synchronous API" in out
 
 
 @pytest.mark.parametrize("provider", PROTOCOLS)
@@ -231,7 +231,7 @@ def test_the_dry_run_shows_the_batch_price_next_to_the_normal_one_without_any_ne
     assert totals["batch_api"]["worst_case_cost_usd"] == pytest.approx(totals["worst_case_cost_usd"] / 2)
     assert fake.batches.log == [] and fake.batches.polls == 0 and fake.request_count == 0
     run("remediate", "--analysis", analysis_of(EXAMPLE), "--input", app, "--dry-run", "--batch-api")
-    assert "Through the batch API: estimated cost" in " ".join(capsys.readouterr().err.split())
+    assert "Through the batch API: estimated cost" in " ".join(capsys.readouterr().out.split())
 
 
 @pytest.mark.parametrize(
@@ -354,3 +354,19 @@ def test_a_malformed_batch_reply_is_retried_through_the_normal_api_not_answered_
     assert code == 0, summary
     assert tree_differences(app, expected_of(EXAMPLE)) == []
     assert synchronous == 1  # the retry, at the normal price
+
+
+def test_a_run_that_leaves_requests_with_the_provider_says_how_to_continue(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.batches.plan.polls_to_end = 5
+    app = copy_example(EXAMPLE, tmp_path)
+    code = run(
+        "remediate", "--analysis", analysis_of(EXAMPLE), "--input", app,
+        "--base-url", fake.anthropic_base_url, "--no-progress", "--batch-api",
+    )  # fmt: skip
+    assert code == 75
+    out = " ".join(capsys.readouterr().out.split())
+    [batch] = fake.batches.batch_ids
+    assert f"waiting: 19 incidents are with the provider in {batch}: run the same command again" in out
+    assert "kantra-ai batches cancel" in out

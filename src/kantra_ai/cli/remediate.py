@@ -103,6 +103,13 @@ def print_next_steps(document: Document, run: JobRun, options: RunOptions, conso
             f"  {failed} incidents failed: see why in the report; ask the model again with the same "
             "command plus --retry-failed"
         )
+    waiting = (document.get("batch_api") or {}).get("waiting") or {}
+    if waiting.get("incidents"):
+        say(
+            f"[yellow]waiting[/]: {waiting['incidents']} incidents are with the provider in "
+            f"{escape(', '.join(waiting['batches']))}: run the same command again to apply what has ended "
+            "(--wait keeps polling; kantra-ai batches cancel cancels them)"
+        )
     stopped = document.get("stopped") or {}
     if run.interrupted:
         say("[yellow]interrupted[/]: run the same command again to continue where it stopped")

@@ -58,13 +58,6 @@ def print_batch_summary(summary: Mapping[str, Any], console: Console) -> None:
         if len(failures) > 50:
             console.print(f"… and {len(failures) - 50} more (see --json)")
     console.print(batch["note"], highlight=False, markup=False)
-    if waiting["incidents"]:
-        console.print(
-            "Requests are still with the provider: run the same command again to apply what has ended "
-            "(--wait keeps polling); `kantra-ai batches cancel` cancels them.",
-            highlight=False,
-            markup=False,
-        )
     for other in batch["other_open_batches"]:
         console.print(
             f"batch {other} was submitted with another provider or model: run with those to apply it",
