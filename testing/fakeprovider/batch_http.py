@@ -110,15 +110,19 @@ def route(handler: FakeProviderHandler, method: str) -> bool:
         if verb != method or match is None:
             continue
         query = dict(parse_qsl(parts.query))
+        creating = verb == "POST" and pattern.pattern.endswith("batches")
         try:
             # Read the body even where it is not used: it must not be left on a keep-alive connection.
             raw = handler._read_body() if method != "GET" else b""
+            if creating and handler.owner.batches.loses_create():
+                handler._abort_connection()  # never created, and the client never hears of it
+                return True
             content_type = handler.headers.get("content-type", "")
             result = serve(handler.owner.batches, content_type, raw, query, *match.groups())
         except WireError as exc:
             handler._send_error(protocol, exc.status, exc.message)
             return True
-        if verb == "POST" and pattern.pattern.endswith("batches") and book_drops(handler, result):
+        if creating and book_drops(handler, result):
             handler._abort_connection()  # created, but the client never hears of it
             return True
         if isinstance(result, bytes):

@@ -54,6 +54,8 @@ class BatchPlan:
     enabled: bool = True  # False: a server without batch endpoints (every batch route answers 404)
     # Batch numbers whose create is carried out but whose answer is lost (the connection drops).
     drop_create_answers: set[int] = field(default_factory=set)
+    # Create calls (1-based, both protocols) lost on the way: nothing is created, no answer comes.
+    lose_creates: set[int] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,7 @@ class BatchBook:
         self._files: dict[str, _File] = {}
         self._log: list[LoggedItem] = []
         self._polls = 0
+        self._creates = 0
         self._rng = random.Random(self.plan.seed)
 
     # -- observability ---------------------------------------------------------------------------
@@ -138,6 +141,12 @@ class BatchBook:
     def batch_ids(self) -> list[str]:
         with self._lock:
             return list(self._batches)
+
+    def loses_create(self) -> bool:
+        """Count a create call; whether it is to be lost on the way (`lose_creates`)."""
+        with self._lock:
+            self._creates += 1
+            return self._creates in self.plan.lose_creates
 
     def drops_answer(self, batch_id: str) -> bool:
         """Whether the answer to the create of `batch_id` is to be lost (`drop_create_answers`)."""

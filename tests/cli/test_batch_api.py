@@ -21,6 +21,7 @@ import yaml
 from tests.cli.helpers import EXAMPLES, analysis_of, copy_example, expected_of, run, tree_differences
 from tests.store.helpers import store_rows
 
+from kantra_ai.app import batch_run
 from kantra_ai.simulated.contract import FakeReply, FakeRequest
 from kantra_ai.simulated.recipes import respond
 from testing.fakeprovider.batches import BatchPlan
@@ -370,3 +371,23 @@ def test_a_run_that_leaves_requests_with_the_provider_says_how_to_continue(
     [batch] = fake.batches.batch_ids
     assert f"waiting: 19 incidents are with the provider in {batch}: run the same command again" in out
     assert "kantra-ai batches cancel" in out
+
+
+@pytest.mark.parametrize("provider", PROTOCOLS)
+def test_a_submission_lost_on_the_way_waits_and_is_sent_again_only_once_certainly_lost(
+    tmp_path: Path, fake: FakeProviderServer, provider: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake.batches.plan.lose_creates = {1}  # the create never reaches the provider; no answer either
+    app = copy_example(EXAMPLE, tmp_path)
+    code, summary = _batch_run(app, fake, provider)
+    assert code == 75 and fake.batches.batch_ids == []  # not sent again at once: it may still arrive
+    assert summary["batch_api"]["waiting"]["batches"] == ["submission #1 (being confirmed)"]
+    code, view = _json_of("status", "--input", app, "--json")
+    assert [(b["state"], b["batch"]) for b in view["batches"]] == [("submitting", None)]
+    monkeypatch.setattr(batch_run, "LOST_GRACE_SECONDS", 0.0)  # as if minutes had passed
+    code, summary = _batch_run(app, fake, provider, "--wait", *FAST_POLLS)
+    assert code == 0, summary
+    assert tree_differences(app, expected_of(EXAMPLE)) == []
+    assert len(fake.batches.batch_ids) == 1 and fake.request_count == 0
+    _submitted_once(fake)
+    assert _store(app, "SELECT state FROM batch_jobs ORDER BY id") == [("abandoned",), ("collected",)]
