@@ -371,6 +371,7 @@ def test_a_run_that_leaves_requests_with_the_provider_says_how_to_continue(
     [batch] = fake.batches.batch_ids
     assert f"waiting: 19 incidents are with the provider in {batch}: run the same command again" in out
     assert "kantra-ai batches cancel" in out
+    assert "stopped early" not in out  # waiting is not stopping short
 
 
 @pytest.mark.parametrize("provider", PROTOCOLS)

@@ -612,8 +612,16 @@ async def probe_batch_api(choice: ModelChoice) -> None:
         await client.aclose()
 
 
-def add_batch_summary(summary: dict[str, Any], report: BatchReport | None) -> None:
-    """The summary's `batch_api` block; incidents still with the provider listed as waiting."""
+def add_batch_summary(
+    summary: dict[str, Any],
+    report: BatchReport | None,
+    *,
+    selected: Sequence[Incident],
+    outcomes: Mapping[str, IncidentOutcome],
+    records: Sequence[RequestRecord],
+) -> None:
+    """The summary's `batch_api` block; incidents still with the provider listed as waiting (not as
+    skipped, and not as what a run that stopped short left unsent)."""
     if report is None:
         return
     summary["batch_api"] = report.as_dict(summary.get("cost_usd"))
@@ -622,6 +630,18 @@ def add_batch_summary(summary: dict[str, Any], report: BatchReport | None) -> No
         batch = report.waiting.get(row["id"])
         if batch is not None and row["status"] == Status.SKIPPED.value and row["reason"] == "not attempted":
             row["status"], row["reason"] = "waiting", f"in batch {batch}: run the same command again to apply"
+    # As report/summary.py counts what a run stopped short of sending, less what is with the provider.
+    sent = {incident_id for r in records for incident_id in r.incident_ids}
+    unsent = Counter(
+        outcomes[i.id].reason if i.id in outcomes else "not attempted"
+        for i in selected
+        if i.id not in sent
+        and i.id not in report.waiting
+        and (i.id not in outcomes or outcomes[i.id].status is Status.SKIPPED)
+    )
+    summary["stopped"] = (
+        {"reason": unsent.most_common(1)[0][0], "not_sent": sum(unsent.values())} if unsent else None
+    )
 
 
 def batch_dry_run(totals: dict[str, Any], batch_total: Estimate | None) -> None:

@@ -200,7 +200,7 @@ def execute_summary(job: ExecuteJob, run: JobRun, options: RunOptions) -> dict[s
         records=run.records,
         price=run.choice.price,
     )
-    add_batch_summary(summary, run.batch)
+    add_batch_summary(summary, run.batch, selected=selected, outcomes=outcomes, records=run.records)
     phase_rows = job.phase_rows()
     summary["phases"] = phase_rows
     summary["store"] = run.store

@@ -64,7 +64,7 @@ def remediate_summary(run: JobRun, options: RunOptions) -> dict[str, Any]:
     )
     if run.delivery is not None:
         summary["git"] = run.delivery
-    add_batch_summary(summary, run.batch)
+    add_batch_summary(summary, run.batch, selected=run.planned, outcomes=run.outcomes, records=run.records)
     summary["store"] = run.store
     summary["changed_files"] = sorted(run.changed_files)
     summary["report"] = str(write_job_report_for(options))
