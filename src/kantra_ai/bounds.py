@@ -55,5 +55,7 @@ PHASES = Bound(1, 10_000, integer=True)
 RUNS_SHOWN = Bound(1, 1_000_000, integer=True)
 RATE_LIMIT = Bound(1, 1_000_000_000_000, integer=True)  # requests or tokens per minute
 PRICE_PER_MTOK = Bound(0.0, 1_000_000.0)  # USD per million tokens
+POLL_SECONDS = Bound(0.05, 86_400.0)  # --poll-interval: a batch API answers within 24 h
+BATCH_REQUESTS = Bound(1, 1_000_000, integer=True)  # --batch-max-requests: above every provider's cap
 # An analyzer line number: 1-based, 0 for "the whole file"; no source file has 2^31 lines.
 LINE_NUMBER = Bound(0, 2**31 - 1, integer=True)

@@ -10,6 +10,7 @@ class ExitCode(IntEnum):
     SOME_FAILED = 1  # the run finished, but some incidents failed or were skipped
     USAGE = 2  # bad flag, bad input file, missing key: nothing was changed
     ABORTED = 3  # the provider refused the run (bad key, unknown model): stopped early
+    PENDING = 75  # --batch-api: requests are still with the provider; run the same command again
     INTERRUPTED = 130  # Ctrl-C
 
 

@@ -21,6 +21,10 @@ The crash tests (tests/store/test_crash_resume.py) use it to land kills determin
 | `git-committed`     | a delivery commit is on its branch, before the store records it          |
 | `git-pushed`        | a branch was pushed, before its pull request is looked up or opened      |
 | `pr-created`        | a pull request was opened, before the store records it                   |
+| `batchapi-intent`   | --batch-api: a submission is recorded, before it is sent                 |
+| `batchapi-unsaved`  | the provider accepted a submission, before the store has its id          |
+| `batchapi-submitted`| the submission's id is in the store                                      |
+| `batchapi-collected`| an ended batch's results are in the store, before any is applied         |
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ POINTS = (
     "git-committed",
     "git-pushed",
     "pr-created",
+    "batchapi-intent",
+    "batchapi-unsaved",
+    "batchapi-submitted",
+    "batchapi-collected",
 )
 
 _reached: Counter[str] = Counter()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from kantra_ai.simulated.contract import FakeRequest, Protocol
-from testing.fakeprovider import anthropic_wire, openai_wire
+from testing.fakeprovider import anthropic_wire, batch_http, openai_wire
 from testing.fakeprovider.caching import CacheLookup, PromptCache, Segment
 from testing.fakeprovider.ratelimit import RateDecision
 from testing.fakeprovider.reply import ShapedReply, shape_reply
@@ -183,6 +183,8 @@ class FakeProviderHandler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
     def do_GET(self) -> None:
+        if batch_http.route(self, "GET"):
+            return
         protocol = self._guess_protocol()
         if urlsplit(self.path).path.rstrip("/") != "/v1/models":
             self._send_error(protocol, 404, f"Not found: {self.path}")
@@ -208,6 +210,8 @@ class FakeProviderHandler(BaseHTTPRequestHandler):
         self.owner._record_auth(
             {k.lower(): v for k, v in self.headers.items() if any(m in k.lower() for m in _SENSITIVE_MARKERS)}
         )
+        if batch_http.route(self, "POST"):
+            return
         try:
             raw = self._read_body()
             body = json.loads(raw) if raw else None
@@ -234,6 +238,10 @@ class FakeProviderHandler(BaseHTTPRequestHandler):
             # A bug in the fake itself: record it for the test to see, and fail the request visibly.
             self.owner._note_internal_error(traceback.format_exc())
             self._abort_connection()
+
+    def do_DELETE(self) -> None:
+        if not batch_http.route(self, "DELETE"):
+            self._send_error(self._guess_protocol(), 404, f"Not found: {self.path}")
 
     # -- endpoints -------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from types import TracebackType
 
 from kantra_ai.simulated.contract import FakeReply, FakeRequest, Responder, ToolCall
+from testing.fakeprovider.batches import BatchBook, BatchPlan
 from testing.fakeprovider.caching import CachingModel, PromptCache
 from testing.fakeprovider.faults import Fault, FaultPlan
 from testing.fakeprovider.handler import FakeHTTPServer, FakeProviderHandler
@@ -30,6 +31,7 @@ from testing.fakeprovider.ratelimit import RateLimiter, RateLimits
 from testing.fakeprovider.wire import ResponseAborted
 
 __all__ = [
+    "BatchPlan",
     "CachingModel",
     "FakeProviderServer",
     "FakeReply",
@@ -60,6 +62,7 @@ class FakeProviderServer:
         latency: LatencyModel | None = None,
         caching: CachingModel | None = None,
         rate_limits: RateLimits | None = None,
+        batch_plan: BatchPlan | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         log_requests: bool = False,
@@ -78,6 +81,8 @@ class FakeProviderServer:
         self.caching = caching or CachingModel()
         self.cache = PromptCache(self.caching)
         self.limiter = RateLimiter(rate_limits) if rate_limits is not None else None
+        # The batch APIs (testing/fakeprovider/batches.py): their state, plan and submission log.
+        self.batches = BatchBook(self, batch_plan)
         self.log_requests = log_requests
         self._host = host
         self._requested_port = port

@@ -18,6 +18,7 @@ from typing import Any
 from kantra_ai.analysis.loader import AnalysisError, load_analysis
 from kantra_ai.analysis.model import Incident
 from kantra_ai.analysis.selection import Selection
+from kantra_ai.app.batch_run import add_batch_summary, batch_dry_run
 from kantra_ai.app.options import RunOptions
 from kantra_ai.app.prepare import Stage, check_input_dir
 from kantra_ai.app.remediate import write_job_report_for
@@ -202,6 +203,7 @@ def execute_summary(job: ExecuteJob, run: JobRun, options: RunOptions) -> dict[s
         records=run.records,
         price=run.choice.price,
     )
+    add_batch_summary(summary, run.batch, selected=selected, outcomes=outcomes, records=run.records)
     phase_rows = job.phase_rows()
     summary["phases"] = phase_rows
     summary["store"] = run.store
@@ -238,4 +240,5 @@ def execute_dry_run(dry: DryRun) -> dict[str, Any]:
         "model": dry.choice.model,
         "price": describe_price(dry.choice.price),
     }
+    batch_dry_run(totals, dry.batch_total)
     return {"dry_run": True, "phases": rows, "totals": totals}

@@ -8,6 +8,7 @@ from kantra_ai.app.options import ModelOptions
 from kantra_ai.errors import UserError
 from kantra_ai.formats import EditFormat, choose_format
 from kantra_ai.providers.base import Provider
+from kantra_ai.providers.batch_api import BatchClient, check_supported, open_batch_client
 from kantra_ai.providers.pricing import ModelPrice, PricingError, no_price_message, resolve_price
 from kantra_ai.providers.registry import Preset, ProviderConfigError, create_provider, resolve_preset
 
@@ -28,6 +29,28 @@ class ModelChoice:
     @property
     def simulated(self) -> bool:
         return self.preset.name == "simulated"
+
+    @property
+    def batch_price(self) -> ModelPrice | None:
+        """The price through the provider's batch API (half of every rate)."""
+        return self.price.batch() if self.price is not None else None
+
+    def check_batch_api(self) -> None:
+        """Refuse `--batch-api` for a provider without one (no network: before anything else)."""
+        try:
+            check_supported(self.preset)
+        except ProviderConfigError as exc:
+            raise UserError(str(exc)) from exc
+
+    def open_batch_client(self) -> BatchClient:
+        """The batch API client (no request yet); a missing key is a one-line UserError."""
+        tool = self.format.tool
+        try:
+            return open_batch_client(
+                self.preset, self.model, base_url=self.base_url, tool_name=tool.name if tool else None
+            )
+        except ProviderConfigError as exc:
+            raise UserError(str(exc)) from exc
 
     def open_provider(self, *, hint: str = "") -> Provider:
         """The provider client (no request yet); a missing key is a one-line UserError, whose

@@ -7,6 +7,7 @@ The CLI builds them in one place (`cli/options.py`) from its parameters.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 from kantra_ai.delivery.deliver import GitOptions
@@ -53,6 +54,24 @@ class LimitOptions:
     rate_limits: RateLimitConfig | None = None  # unknown limits are learned from response headers
 
 
+class BatchRetry(str, Enum):
+    """What happens to a request a batch returned without a reply (errored, expired, cancelled)."""
+
+    BATCH = "batch"  # into the next batch, at batch prices (default)
+    SYNC = "sync"  # at once, through the normal API at the normal price
+
+
+@dataclass(frozen=True)
+class BatchApiOptions:
+    """`--batch-api`: the first pass through the provider's batch API, at half the price."""
+
+    enabled: bool = False
+    wait: bool = False  # --wait: poll until every batch has ended (else submit, apply what ended, stop)
+    poll_seconds: float = 60.0  # --poll-interval: the longest pause between two polls with --wait
+    retry: BatchRetry = BatchRetry.BATCH  # --batch-retry
+    max_requests: int | None = None  # --batch-max-requests: per submission (None: the provider's limit)
+
+
 @dataclass(frozen=True)
 class OutputOptions:
     """Where results go (the CLI prints them; the app writes the report)."""
@@ -72,6 +91,7 @@ class RunOptions:
     templates: CustomTemplates | None = None  # the user's prompt templates, already checked
     history: HistoryOptions = field(default_factory=HistoryOptions)  # run store: --state, --resume, ...
     git: GitOptions = field(default_factory=GitOptions)  # delivery: commits, branches, pull requests
+    batch_api: BatchApiOptions = field(default_factory=BatchApiOptions)  # --batch-api, --wait, ...
     dry_run: bool = False
 
     @property

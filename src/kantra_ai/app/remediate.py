@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from kantra_ai.app.batch_run import add_batch_summary, batch_dry_run
 from kantra_ai.app.options import RunOptions
 from kantra_ai.app.prepare import Stage, load_selection
 from kantra_ai.app.run import DryRun, JobRun
@@ -63,6 +64,7 @@ def remediate_summary(run: JobRun, options: RunOptions) -> dict[str, Any]:
     )
     if run.delivery is not None:
         summary["git"] = run.delivery
+    add_batch_summary(summary, run.batch, selected=run.planned, outcomes=run.outcomes, records=run.records)
     summary["store"] = run.store
     summary["changed_files"] = sorted(run.changed_files)
     summary["report"] = str(write_job_report_for(options))
@@ -89,4 +91,5 @@ def remediate_dry_run(dry: DryRun) -> dict[str, Any]:
         informational=stage.selection.informational,
         unreadable=dry.unreadable,
     )
+    batch_dry_run(totals, dry.batch_total)
     return {"dry_run": True, "requests": dry.request_rows(), "totals": totals}

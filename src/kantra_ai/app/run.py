@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import dataclasses
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from typing import Any, Protocol
 from kantra_ai import bounds
 from kantra_ai.analysis.model import Incident
 from kantra_ai.analysis.selection import Selection
+from kantra_ai.app.batch_run import BatchDriver, BatchReport, probe_batch_api
 from kantra_ai.app.git_delivery import delivery_hooks
 from kantra_ai.app.hooks import RunHook
 from kantra_ai.app.model_choice import ModelChoice, choose_model
@@ -52,6 +54,7 @@ from kantra_ai.errors import ExitCode, UserError
 from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.providers.base import Provider
 from kantra_ai.providers.pricing import describe_price
+from kantra_ai.store.batches import BatchLedger
 from kantra_ai.store.schema import StoreError
 from kantra_ai.store.session import RESUME_HINT, RunSession
 
@@ -90,6 +93,7 @@ class DryRun:
     estimates: dict[str, Estimate]  # by stage id
     total: Estimate
     store: dict[str, Any]  # what the store would skip
+    batch_total: Estimate | None = None  # --batch-api: the same requests at batch prices
 
     def request_rows(self) -> list[dict[str, Any]]:
         return [row for stage in self.stages for row in request_rows(self.batches[stage.id])]
@@ -118,6 +122,7 @@ class JobRun:
     changed_files: set[str] = field(default_factory=set)  # files this run wrote
     wait_observers: list[RunObserver] = field(default_factory=list)  # told of rate-limit waits
     delivery: dict[str, Any] | None = None  # the `git` block: commits, branches, pull requests
+    batch: BatchReport | None = None  # --batch-api: what went through the batch API
 
     @property
     def selected(self) -> list[Incident]:
@@ -176,11 +181,13 @@ class RunHandle:
 
 def exit_code(run: JobRun) -> ExitCode:
     """0 every selected incident settled; 1 some failed or skipped; 3 the provider refused the run;
-    130 interrupted."""
+    75 requests are still with a batch API (run again to continue); 130 interrupted."""
     if run.interrupted:
         return ExitCode.INTERRUPTED
     if run.aborted:
         return ExitCode.ABORTED
+    if run.batch is not None and run.batch.pending:
+        return ExitCode.PENDING
     if run.delivery is not None and run.delivery.get("errors"):
         return ExitCode.SOME_FAILED  # fixed, but not (all) delivered: the same command finishes it
     return ExitCode.OK if run.all_settled else ExitCode.SOME_FAILED
@@ -198,6 +205,8 @@ def _choose_and_load(job: Job, options: RunOptions, ui: Ui) -> tuple[ModelChoice
     """The model and the job's stages, telling the user what is happening from the first moment."""
     check_limits(options)
     choice = choose_model(options.model, max_cost=options.limits.max_cost)
+    if options.batch_api.enabled:
+        choice.check_batch_api()
     if choice.warning:
         ui.say(f"warning: {choice.warning}")
     ui.status(f"reading {job.analysis}")
@@ -234,7 +243,9 @@ def dry_run_job(job: Job, options: RunOptions, ui: Ui) -> DryRun:
         files=[f for b in batches.values() for f in b.files],
         unreadable=[o for b in batches.values() for o in b.unreadable],
     )
-    return DryRun(choice, stages, batches, estimates, estimate(merged, choice.price, parallelism), {})
+    total = estimate(merged, choice.price, parallelism)
+    batch_total = estimate(merged, choice.batch_price, parallelism) if options.batch_api.enabled else None
+    return DryRun(choice, stages, batches, estimates, total, {}, batch_total)
 
 
 def run_job(job: Job, options: RunOptions, ui: Ui, *, handle: RunHandle | None = None) -> JobRun:
@@ -297,7 +308,12 @@ def _run(
         planned=[i for s in todo_stages for i in s.incidents],
         settled=session.settled(),
     )
-    with provider_for(choice, ui, needed=requests > 0) as provider:
+    batch_api = options.batch_api.enabled
+    # --batch-api: batches submitted by earlier runs are looked after even when nothing is planned.
+    needed = requests > 0 or (batch_api and bool(BatchLedger(session.open()).live_jobs()))
+    with provider_for(choice, ui, needed=needed) as provider:
+        if batch_api and needed:
+            asyncio.run(probe_batch_api(choice))  # an endpoint without a batch API: refused here
         session.begin(
             analysis=job.analysis,
             provider=choice.provider_name,
@@ -309,7 +325,8 @@ def _run(
             hook.job_started(session, stages)
         if requests:
             files = sum(len(b.files) for b in first.values())
-            ui.say(f"sending {requests} requests for {len(run.planned)} incidents in {files} files")
+            how = "through the batch API " if batch_api else ""
+            ui.say(f"sending {requests} requests {how}for {len(run.planned)} incidents in {files} files")
         job.started(stages)
         asyncio.run(
             _execute(
@@ -439,6 +456,28 @@ async def _execute(
         _announce_rate_limit_waits(paced, run)
     control = RunControl()
     guard = CostGuard(limits.max_cost, choice.price)  # one budget across every stage
+    stage_observer: RunObserver | None = None
+    live_views: list[RunObserver] = []
+    driver = (
+        _batch_driver(
+            options,
+            ui,
+            session,
+            choice,
+            prompts,
+            paced,
+            guard,
+            control,
+            run,
+            lambda: stage_observer,
+            live_views,
+        )
+        if paced is not None and options.batch_api.enabled
+        else None
+    )
+    if driver is not None:
+        run.batch = driver.report
+    started = time.monotonic()
     session.attach(control)
     if handle is not None:
         handle._bind(session.interrupt)
@@ -446,6 +485,7 @@ async def _execute(
         progress = ui.progress() if paced is not None else contextlib.nullcontext(RunObserver())
         with progress as display:
             run.wait_observers.append(display)
+            live_views.append(display)
             for number, stage in enumerate(stages):
                 stage_observer = job.stage_observer(stage)
                 # The first stage was batched up front; later ones again now, from the files as the
@@ -456,6 +496,7 @@ async def _execute(
                     else plan_batches(stage.incidents, options.input_dir, limits.batch, prompts)
                 )
                 _record_unreadable(batches, stage, stage_observer, run)
+                waiting = False
                 if paced is not None and batches.request_count:
                     observers: list[RunObserver] = [display, _Written(run)]
                     observers += session.observers()
@@ -471,19 +512,27 @@ async def _execute(
                         max_retries=limits.max_retries,
                         confidence=options.confidence,
                         control=control,
-                        replies=session.replies(),
+                        replies=driver if driver is not None else session.replies(),
                     )
-                    result = await execute_batches(batches, ctx, limits.batch.parallelism)
-                    run.outcomes.update(result.outcomes)
-                    run.records.extend(result.records)
-                    for record in result.records:
-                        run.totals.add(record)
-                    run.totals.seconds += result.totals.seconds
-                    run.performance = result.performance
-                    run.aborted = run.aborted or result.aborted
-                interrupted = control.stop.is_set() and not control.fatal_error
+
+                    async def run_engine(planned: RunBatches, ctx: RunContext = ctx) -> None:
+                        result = await execute_batches(planned, ctx, limits.batch.parallelism)
+                        run.outcomes.update(result.outcomes)
+                        run.records.extend(result.records)
+                        for record in result.records:
+                            run.totals.add(record)
+                        run.totals.seconds += result.totals.seconds
+                        run.performance = result.performance
+                        run.aborted = run.aborted or result.aborted
+
+                    if driver is not None:
+                        waiting = not await driver.run_stage(stage, batches, run_engine)
+                        run.aborted = run.aborted or control.fatal_error
+                    else:
+                        await run_engine(batches)
+                interrupted = (control.stop.is_set() and not control.fatal_error) or waiting
                 job.stage_finished(stage, _status_map(run, stage), interrupted=interrupted)
-                if control.stop.is_set():
+                if control.stop.is_set() or waiting:
                     break
                 done = [s.id for s in stages[: number + 1]]
                 for hook in hooks:
@@ -492,5 +541,58 @@ async def _execute(
         if handle is not None:
             handle._unbind()
         session.detach()
+        if driver is not None:
+            # The run's time is the wall time, waiting for batches included (not the engine's share).
+            run.totals.seconds = time.monotonic() - started
+            await driver.client.aclose()
         if paced is not None:
             await paced.aclose()
+
+
+def _batch_driver(
+    options: RunOptions,
+    ui: Ui,
+    session: RunSession,
+    choice: ModelChoice,
+    prompts: PromptBuilder,
+    paced: Provider,
+    guard: CostGuard,
+    control: RunControl,
+    run: JobRun,
+    stage_observer: Callable[[], RunObserver | None],
+    live_views: list[RunObserver],
+) -> BatchDriver:
+    """`--batch-api`: the driver that sends the run's first pass through the provider's batch API."""
+    assert session.run_id is not None
+
+    def record(request: RequestRecord) -> None:  # a batch result, at batch prices
+        run.records.append(request)
+        run.totals.add(request)
+        for view in live_views:  # the live view counts its tokens and cost
+            view.request_finished(request)
+
+    def decided(incident: Incident, outcome: IncidentOutcome) -> None:  # not sent (budget, refused)
+        run.outcomes[incident.id] = outcome
+        observer = stage_observer()
+        if observer is not None:
+            observer.incident_done(incident, outcome)
+
+    return BatchDriver(
+        client=choice.open_batch_client(),
+        ledger=BatchLedger(session.open()),
+        run_id=session.run_id,
+        choice=choice,
+        fingerprint_as=(paced.name, paced.model),
+        prompts=prompts,
+        settings=options.limits.batch,
+        options=options.batch_api,
+        input_dir=options.input_dir,
+        guard=guard,
+        control=control,
+        ui=ui,
+        outcomes=run.outcomes,
+        fallback=session.replies(),
+        fresh=options.history.fresh,
+        on_record=record,
+        on_decided=decided,
+    )

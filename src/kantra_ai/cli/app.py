@@ -32,9 +32,13 @@ from kantra_ai.cli.git_opts import (
 from kantra_ai.cli.help import HISTORY, Command, Group, epilog, refuse_unbuilt_flags
 from kantra_ai.cli.run_options import (
     DEFAULT_BATCH,
+    DEFAULT_BATCH_API,
     AnalysisOpt,
     BaseUrlOpt,
+    BatchApiOpt,
+    BatchMaxRequestsOpt,
     BatchParallelismOpt,
+    BatchRetryOpt,
     BatchSizeOpt,
     CategoriesOpt,
     DryRunOpt,
@@ -48,6 +52,7 @@ from kantra_ai.cli.run_options import (
     MaxEffortOpt,
     MaxRetriesOpt,
     ModelOpt,
+    PollIntervalOpt,
     PricesOpt,
     ProgressOpt,
     ProviderOpt,
@@ -58,6 +63,7 @@ from kantra_ai.cli.run_options import (
     TextEditsOpt,
     ViolationIdsOpt,
     WaitLockOpt,
+    WaitOpt,
 )
 from kantra_ai.cli.status import StateOpt
 from kantra_ai.config.cli import ConfigOpt
@@ -160,6 +166,11 @@ def remediate(
         ),
     ] = False,
     wait_lock: WaitLockOpt = False,
+    batch_api: BatchApiOpt = False,
+    wait: WaitOpt = False,
+    poll_interval: PollIntervalOpt = DEFAULT_BATCH_API.poll_seconds,
+    batch_retry: BatchRetryOpt = DEFAULT_BATCH_API.retry,
+    batch_max_requests: BatchMaxRequestsOpt = None,
     enable_confidence: EnableConfidenceOpt = False,
     min_confidence: MinConfidenceOpt = None,
     on_low_confidence: OnLowConfidenceOpt = LowConfidenceAction.SKIP,
@@ -199,12 +210,14 @@ def _register_phased_commands() -> None:
 
 def _register_status_command() -> None:
     """`status`: the run store's view of a tree (cli/status.py); `undo` (cli/undo_cmd.py); `web`
-    (cli/web_cmd.py: the web stack itself is imported only when it runs)."""
-    from kantra_ai.cli import status, undo_cmd, web_cmd
+    (cli/web_cmd.py: the web stack itself is imported only when it runs); `batches cancel`
+    (cli/batches_cmd.py)."""
+    from kantra_ai.cli import batches_cmd, status, undo_cmd, web_cmd
 
     app.command("status", cls=Command, epilog=status.EPILOG)(status.status)
     app.command("undo", cls=Command, epilog=undo_cmd.EPILOG)(undo_cmd.undo)
     app.command("web", cls=Command, epilog=web_cmd.EPILOG)(web_cmd.web)
+    app.add_typer(batches_cmd.batches_app, name="batches")
 
 
 def _register_config_commands() -> None:

@@ -39,8 +39,12 @@ from kantra_ai.cli.options import run_options
 from kantra_ai.cli.remediate import run_command
 from kantra_ai.cli.run_options import (
     DEFAULT_BATCH,
+    DEFAULT_BATCH_API,
     BaseUrlOpt,
+    BatchApiOpt,
+    BatchMaxRequestsOpt,
     BatchParallelismOpt,
+    BatchRetryOpt,
     BatchSizeOpt,
     DryRunOpt,
     InputOpt,
@@ -49,6 +53,7 @@ from kantra_ai.cli.run_options import (
     MaxCostOpt,
     MaxRetriesOpt,
     ModelOpt,
+    PollIntervalOpt,
     PricesOpt,
     ProgressOpt,
     ProviderOpt,
@@ -58,11 +63,13 @@ from kantra_ai.cli.run_options import (
     SourceRootOpt,
     TextEditsOpt,
     WaitLockOpt,
+    WaitOpt,
 )
 from kantra_ai.cli.status import StateOpt
 from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.delivery.layout import PrStrategy
 from kantra_ai.engine.confidence import LowConfidenceAction
+from kantra_ai.report.batch_summary import print_batch_dry_run, print_batch_summary
 from kantra_ai.report.summary import price_line, print_summary
 
 EPILOG = epilog(
@@ -110,6 +117,11 @@ def execute(
         ),
     ] = False,
     wait_lock: WaitLockOpt = False,
+    batch_api: BatchApiOpt = False,
+    wait: WaitOpt = False,
+    poll_interval: PollIntervalOpt = DEFAULT_BATCH_API.poll_seconds,
+    batch_retry: BatchRetryOpt = DEFAULT_BATCH_API.retry,
+    batch_max_requests: BatchMaxRequestsOpt = None,
     analysis: Annotated[
         Path | None,
         typer.Option(
@@ -176,6 +188,7 @@ def run_execute(request: ExecuteRequest, options: RunOptions, console: Console) 
 
 def _print_result(summary: dict[str, Any], console: Console) -> None:
     print_summary(summary, console)
+    print_batch_summary(summary, console)
     console.print("phases: " + " · ".join(f"{r['id']} {r['status']}" for r in summary["phases"]))
 
 
@@ -196,3 +209,4 @@ def _print_dry_run(document: dict[str, Any], console: Console) -> None:
         )
     console.print(table)
     console.print(price_line(document["totals"]["model"], document["totals"].get("price")), highlight=False)
+    print_batch_dry_run(document["totals"], console)

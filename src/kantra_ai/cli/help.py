@@ -35,7 +35,6 @@ NOT_SUPPORTED_YET: dict[str, str] = {
     "--verify-strategy": "issue 13, verification and repair (prove each fix builds)",
     "--verify-fail-fast": "issue 13, verification and repair (prove each fix builds)",
     "--verify-type": "issue 13, verification and repair (prove each fix builds)",
-    "--batch-api": "issue 17, provider batch APIs (half the price for large jobs)",
 }
 
 
@@ -58,7 +57,8 @@ ENVIRONMENT = (
 EXIT_CODES = (
     "[bold]Exit codes[/]: 0 every selected incident fixed (or does not apply) · 1 some failed or were "
     "skipped, or git delivery could not finish · 2 bad flag or input, nothing changed · 3 the "
-    "provider refused the run · 130 interrupted (run the same command again to continue)."
+    "provider refused the run · 75 --batch-api: requests still with the provider (run the same "
+    "command again) · 130 interrupted (run the same command again to continue)."
 )
 
 

@@ -15,17 +15,27 @@ from typing import Any
 
 import typer
 
-from kantra_ai.app.options import LimitOptions, ModelOptions, OutputOptions, RunOptions, SelectionOptions
+from kantra_ai.app.options import (
+    BatchApiOptions,
+    BatchRetry,
+    LimitOptions,
+    ModelOptions,
+    OutputOptions,
+    RunOptions,
+    SelectionOptions,
+)
 from kantra_ai.cli.confidence_opts import confidence_policy
 from kantra_ai.cli.git_opts import git_options
 from kantra_ai.cli.run_options import parse_rate_limits
 from kantra_ai.cli.status import history_options
-from kantra_ai.config.cli import custom_templates
+from kantra_ai.config.cli import custom_templates, given
 from kantra_ai.engine.confidence import ConfidencePolicy, LowConfidenceAction
 from kantra_ai.engine.runner import BatchSettings
+from kantra_ai.errors import UserError
 
 _DEFAULT_BATCH = BatchSettings()
 _DEFAULT_LIMITS = LimitOptions()
+_DEFAULT_BATCH_API = BatchApiOptions()
 
 
 def _tuple(value: Any) -> tuple[str, ...]:
@@ -92,6 +102,7 @@ def run_options(ctx: typer.Context, values: Mapping[str, Any], *, analysis: Path
         wait_lock=get("wait_lock", False),
     )
     return RunOptions(
+        batch_api=batch_api_options(ctx, p),
         selection=selection,
         model=model,
         limits=limits,
@@ -102,3 +113,20 @@ def run_options(ctx: typer.Context, values: Mapping[str, Any], *, analysis: Path
         git=git_options(ctx, p),
         dry_run=get("dry_run", False),
     )
+
+
+def batch_api_options(ctx: typer.Context, p: Mapping[str, Any]) -> BatchApiOptions:
+    """`--batch-api` and the options that only mean something with it (refused without it)."""
+    enabled = bool(p.get("batch_api"))
+    options = BatchApiOptions(
+        enabled=enabled,
+        wait=bool(p.get("wait")),
+        poll_seconds=p.get("poll_interval") or _DEFAULT_BATCH_API.poll_seconds,
+        retry=BatchRetry(p.get("batch_retry") or _DEFAULT_BATCH_API.retry),
+        max_requests=p.get("batch_max_requests"),
+    )
+    if not enabled:
+        for name in ("wait", "poll_interval", "batch_retry", "batch_max_requests"):
+            if given(ctx, name):
+                raise UserError(f"--{name.replace('_', '-')} only applies with --batch-api")
+    return options

@@ -20,6 +20,7 @@ from kantra_ai.app.remediate import RemediateJob, remediate_dry_run, remediate_s
 from kantra_ai.app.run import DryRun, Job, JobRun, dry_run_job, exit_code, run_job
 from kantra_ai.cli.progress import ConsoleUi
 from kantra_ai.errors import ExitCode
+from kantra_ai.report.batch_summary import print_batch_dry_run, print_batch_summary
 from kantra_ai.report.summary import print_dry_run, print_summary
 
 Document = dict[str, Any]
@@ -102,6 +103,13 @@ def print_next_steps(document: Document, run: JobRun, options: RunOptions, conso
             f"  {failed} incidents failed: see why in the report; ask the model again with the same "
             "command plus --retry-failed"
         )
+    waiting = (document.get("batch_api") or {}).get("waiting") or {}
+    if waiting.get("incidents"):
+        say(
+            f"[yellow]waiting[/]: {waiting['incidents']} incidents are with the provider in "
+            f"{escape(', '.join(waiting['batches']))}: run the same command again to apply what has ended "
+            "(--wait keeps polling; kantra-ai batches cancel cancels them)"
+        )
     stopped = document.get("stopped") or {}
     if run.interrupted:
         say("[yellow]interrupted[/]: run the same command again to continue where it stopped")
@@ -119,10 +127,20 @@ def remediate(options: RunOptions, console: Console) -> int:
         options,
         console,
         dry_document=remediate_dry_run,
-        print_dry=print_dry_run,
+        print_dry=_print_dry_run,
         summarize=lambda run: remediate_summary(run, options),
-        print_result=print_summary,
+        print_result=_print_result,
     )
+
+
+def _print_result(summary: Document, console: Console) -> None:
+    print_summary(summary, console)
+    print_batch_summary(summary, console)
+
+
+def _print_dry_run(document: Document, console: Console) -> None:
+    print_dry_run(document, console)
+    print_batch_dry_run(document["totals"], console)
 
 
 def emit_json(document: Document) -> None:

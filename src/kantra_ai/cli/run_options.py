@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from kantra_ai import bounds
+from kantra_ai.app.options import BatchApiOptions, BatchRetry
 from kantra_ai.bounds import Bound
 from kantra_ai.cli import help as panel
 from kantra_ai.engine.ratelimit import RateLimitConfig
@@ -264,6 +265,54 @@ RetryFailedOpt = Annotated[
         metavar="",
         help="Also ask again about incidents an earlier reply did not fix.",
         rich_help_panel=panel.HISTORY,
+    ),
+]
+DEFAULT_BATCH_API = BatchApiOptions()
+BatchApiOpt = Annotated[
+    bool,
+    typer.Option(
+        "--batch-api/--no-batch-api",
+        metavar="",
+        show_default=False,
+        help="Send the requests through the provider's batch API: half the price, answered within "
+        "24 hours (claude, openai, groq, OpenAI-compatible servers with /v1/batches). Run the same "
+        "command again to apply what has ended and submit what is left; exit 75 while requests wait.",
+        rich_help_panel=panel.BUDGET,
+    ),
+]
+WaitOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wait",
+        metavar="",
+        help="With --batch-api: keep polling until every batch has ended and is applied.",
+        rich_help_panel=panel.BUDGET,
+    ),
+]
+PollIntervalOpt = Annotated[
+    float,
+    typer.Option(
+        metavar="SECONDS",
+        callback=in_range(bounds.POLL_SECONDS),
+        help="With --batch-api --wait: the longest pause between two polls.",
+        rich_help_panel=panel.BUDGET,
+    ),
+]
+BatchRetryOpt = Annotated[
+    BatchRetry,
+    typer.Option(
+        help="With --batch-api: a request a batch returned without a reply (errored, expired, "
+        "cancelled) goes into the next batch, or at once through the normal API at the normal price.",
+        rich_help_panel=panel.BUDGET,
+    ),
+]
+BatchMaxRequestsOpt = Annotated[
+    int | None,
+    typer.Option(
+        metavar="N",
+        callback=in_range(bounds.BATCH_REQUESTS),
+        help="With --batch-api: at most N requests per submitted batch (default: the provider's limit).",
+        rich_help_panel=panel.BUDGET,
     ),
 ]
 WaitLockOpt = Annotated[

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.box import HEAVY_HEAD, SIMPLE
+from rich.box import HEAVY_HEAD, SIMPLE, Box
 from rich.console import Console
 from rich.table import Table
 
@@ -107,7 +107,11 @@ def json_view(view: dict[str, Any]) -> dict[str, Any]:
         }
         for r in view["runs"]
     ]
-    return {**view, "cost_usd": round_cost(view["cost_usd"]), "runs": runs}
+    batches = [
+        {**b, "submitted_at": iso_time(b["submitted_at"]), "polled_at": iso_time(b["polled_at"])}
+        for b in view.get("batches", [])
+    ]
+    return {**view, "cost_usd": round_cost(view["cost_usd"]), "runs": runs, "batches": batches}
 
 
 _SHORT = {"not_applicable": "n/a", "in_flight": "in flight"}
@@ -160,6 +164,7 @@ def print_view(view: dict[str, Any], console: Console) -> None:
             _money(r["cost_usd"]),
         )
     console.print(runs)
+    _print_batches(view.get("batches") or [], console, box)
     violations = Table(title="Incidents per violation", box=box)
     violations.add_column("rule", overflow="fold")
     for s in STATUSES:
@@ -182,5 +187,37 @@ def _print_git(jobs: list[dict[str, Any]], console: Console) -> None:
         state = job["state"] + (f": {job['note']}" if job["note"] else "")
         table.add_row(
             str(job["run"]), job["branch"], state, str(len(job["commits"])), "\n".join(pulls) or "-"
+        )
+    console.print(table)
+
+
+def _age(stamp: float | None) -> str:
+    if not stamp:
+        return ""
+    seconds = max(0, int(time.time() - stamp))
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 48 * 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} days"
+
+
+def _print_batches(rows: list[dict[str, Any]], console: Console, box: Box) -> None:
+    """`--batch-api` submissions: id, provider, requests, counts by state (as last polled), age."""
+    if not rows:
+        return
+    table = Table(title="Batch API submissions (counts as last polled; newest first)", box=box)
+    for column in ("batch", "provider / model", "state", "requests", "counts", "age"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        counts = ", ".join(f"{n} {k}" for k, n in row["counts"].items() if n) or "-"
+        state = row["state"] + (f" ({row['status']})" if row["status"] else "")
+        table.add_row(
+            row["batch"] or f"#{row['submission']} (being confirmed)",
+            f"{row['provider']} / {row['model']}",
+            state,
+            str(row["requests"]),
+            counts,
+            _age(row["submitted_at"]),
         )
     console.print(table)

@@ -221,6 +221,9 @@ class BatchingSettings(Section):
     batch_size: int = _in(bounds.BATCH_SIZE, 25)
     batch_parallelism: int = _in(bounds.PARALLELISM, 32)  # remediate's ceiling for the adaptive limiter
     max_batch_tokens: int = _in(bounds.BATCH_TOKENS, 24_000)
+    batch_api: bool = False  # --batch-api: the provider's batch API, half the price, within 24 h
+    batch_retry: Literal["batch", "sync"] = "batch"  # --batch-retry
+    poll_interval: float = _in(bounds.POLL_SECONDS, 60.0)  # --poll-interval (with --wait)
 
 
 class PricingSettings(Section):
@@ -287,6 +290,9 @@ BINDINGS: dict[str, Binding] = {
     "batching.batch-size": _b("batch_size"),
     "batching.batch-parallelism": _b("batch_parallelism"),
     "batching.max-batch-tokens": _b("max_batch_tokens"),
+    "batching.batch-api": _b("batch_api", "remediate", "execute"),
+    "batching.batch-retry": _b("batch_retry", "remediate", "execute"),
+    "batching.poll-interval": _b("poll_interval", "remediate", "execute"),
     "pricing.file": _b("prices"),
     "git.commit-strategy": _b("git_commit"),
     "git.create-pr": _b("create_pr"),

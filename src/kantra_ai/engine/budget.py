@@ -31,18 +31,24 @@ class CostGuard:
         self._reserved = 0.0
         self._lock = threading.Lock()
 
-    def worst_case(self, input_tokens: int, max_output_tokens: int) -> float:
-        if self.price is None:
+    def worst_case(
+        self, input_tokens: int, max_output_tokens: int, *, price: ModelPrice | None = None
+    ) -> float:
+        """`price`: other rates than the run's (a batch API's); the run's price when None."""
+        rates = price if price is not None else self.price
+        if rates is None:
             return 0.0
-        price = self.price.for_request(input_tokens)  # a long-context surcharge, if it reaches one
+        price = rates.for_request(input_tokens)  # a long-context surcharge, if it reaches one
         # Any input token may be billed as a (1 h) cache write, the dearest way to bill input.
         input_rate = max(price.input, price.cache_write_5m, price.cache_write_1h)
         return (input_tokens * input_rate + max_output_tokens * price.output) / 1_000_000
 
-    def worst_case_of(self, batch: Batch, max_output_tokens: int | None = None) -> float:
+    def worst_case_of(
+        self, batch: Batch, max_output_tokens: int | None = None, *, price: ModelPrice | None = None
+    ) -> float:
         """The most a request for `batch` can cost (output: its whole `max_tokens`)."""
         output = batch.max_output_tokens if max_output_tokens is None else max_output_tokens
-        return self.worst_case(reserved_input_tokens(batch), output)
+        return self.worst_case(reserved_input_tokens(batch), output, price=price)
 
     def try_reserve(self, amount: float) -> bool:
         with self._lock:

@@ -157,6 +157,25 @@ class AnthropicProvider:
         await self._client.close()
 
 
+def response_from_message(message: Any, tool_name: str | None) -> ModelResponse:
+    """A complete (not streamed) Message as the engine takes a reply: a batch result's message."""
+    texts: list[str] = []
+    tool_input: Any = None
+    found = False
+    for block in message.content:
+        if block.type == "text":
+            texts.append(block.text)
+        elif block.type == "tool_use" and block.name == tool_name and not found:
+            tool_input, found = block.input, True
+    stop = str(message.stop_reason or "other")
+    return ModelResponse(
+        text="".join(texts),
+        tool_input=tool_input,
+        stop_reason=stop if stop in {"end_turn", "tool_use", "max_tokens", "refusal"} else "other",
+        usage=_usage_of(message.usage),
+    )
+
+
 def _usage_of(usage: Any) -> Usage:
     return Usage(
         input_tokens=int(getattr(usage, "input_tokens", 0) or 0),

@@ -166,6 +166,29 @@ class OpenAIProvider:
         await self._client.close()
 
 
+def response_from_completion(completion: Any, tool_name: str | None) -> ModelResponse:
+    """A complete (not streamed) ChatCompletion as the engine takes a reply: a batch result's body."""
+    choice = completion.choices[0] if completion.choices else None
+    message = choice.message if choice is not None else None
+    tool_input: Any = None
+    tool_error = ""
+    for call in (message.tool_calls if message is not None else None) or []:
+        function = getattr(call, "function", None)
+        # A call without a name is taken for the one tool offered, as the streamed path takes it.
+        if function is None or tool_name is None or (function.name or tool_name) != tool_name:
+            continue
+        tool_input, tool_error = decode_tool_json(function.arguments or "{}")
+        break
+    finish = choice.finish_reason if choice is not None else None
+    return ModelResponse(
+        text=(message.content or "") if message is not None else "",
+        tool_input=tool_input,
+        stop_reason=_FINISH.get(finish or "", "other") if finish is not None else "max_tokens",
+        usage=_usage_of(completion.usage) if completion.usage is not None else Usage(),
+        tool_input_error=tool_error,
+    )
+
+
 def _usage_of(usage: Any) -> Usage:
     prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
     details = getattr(usage, "prompt_tokens_details", None)

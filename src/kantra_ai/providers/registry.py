@@ -19,6 +19,7 @@ class Preset:
     local: bool = False
     supports_tools: bool = True
     max_tokens_field: str = "max_tokens"
+    batch_api: bool = False  # offers a batch API (half price, answers within 24 h): --batch-api
 
 
 SIMULATED = "simulated"
@@ -26,11 +27,25 @@ SIMULATED = "simulated"
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
-        Preset("claude", "anthropic", "claude-sonnet-5-5", None, "ANTHROPIC_API_KEY"),
+        Preset("claude", "anthropic", "claude-sonnet-5-5", None, "ANTHROPIC_API_KEY", batch_api=True),
         Preset(
-            "openai", "openai", "gpt-5.5", None, "OPENAI_API_KEY", max_tokens_field="max_completion_tokens"
+            "openai",
+            "openai",
+            "gpt-5.5",
+            None,
+            "OPENAI_API_KEY",
+            max_tokens_field="max_completion_tokens",
+            batch_api=True,
         ),
-        Preset("groq", "openai", "llama-3.3-70b-versatile", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
+        # Groq's Batch API speaks OpenAI's (Files upload, /batches, 24 h window) at half price.
+        Preset(
+            "groq",
+            "openai",
+            "llama-3.3-70b-versatile",
+            "https://api.groq.com/openai/v1",
+            "GROQ_API_KEY",
+            batch_api=True,
+        ),
         Preset(
             "together",
             "openai",

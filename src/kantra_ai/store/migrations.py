@@ -253,11 +253,58 @@ CREATE INDEX incidents_path ON incidents (tree, path);
 CREATE INDEX writes_path ON writes (tree, path, id);
 """
 
+# Version 6: submissions to the providers' batch APIs (`--batch-api`) and the requests in them, so
+# that a batch is never submitted twice and its results are applied whenever they arrive.
+V6_BATCHES = """
+CREATE TABLE batch_jobs (           -- one submission to a provider's batch API
+    id INTEGER PRIMARY KEY,
+    tree TEXT NOT NULL,
+    run_id INTEGER NOT NULL,        -- the run that submitted it
+    provider TEXT NOT NULL,         -- the preset (claude, openai, ...)
+    model TEXT NOT NULL,
+    base_url TEXT,                  -- where it went (NULL: the SDK's default endpoint)
+    tag TEXT NOT NULL,              -- ours: the prefix of its custom_ids, and its metadata (OpenAI)
+    remote_id TEXT,                 -- the provider's batch id; NULL until its answer is recorded
+    candidates TEXT NOT NULL DEFAULT '[]',  -- JSON: batches found that may hold it (answer lost)
+    state TEXT NOT NULL,            -- submitting, open, collected, abandoned
+    status TEXT NOT NULL DEFAULT '',    -- the provider's status as last seen
+    counts TEXT NOT NULL DEFAULT '{}',  -- JSON: its requests by state as last seen
+    requests INTEGER NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,       -- recorded, before it was sent
+    sent_at REAL,                   -- about to be sent: from here on the provider may have it
+    submitted_at REAL,              -- the provider's id recorded
+    polled_at REAL,
+    cancel_requested_at REAL,
+    finished_at REAL                -- collected or abandoned
+);
+CREATE INDEX batch_jobs_state ON batch_jobs (tree, state);
+
+CREATE TABLE batch_items (          -- one request in a submission
+    tree TEXT NOT NULL,
+    custom_id TEXT NOT NULL,        -- its batch key: the provider echoes it with the result
+    job_id INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,      -- the request, exactly (engine/replies.py)
+    path TEXT NOT NULL,
+    incident_ids TEXT NOT NULL,     -- JSON list
+    worst_cost REAL,                -- what --max-cost reserved for it, at batch prices
+    state TEXT NOT NULL,            -- submitted, succeeded, errored, expired, canceled, abandoned
+    error TEXT NOT NULL DEFAULT '',
+    request_id INTEGER,             -- the requests row of its result
+    PRIMARY KEY (tree, custom_id)
+) WITHOUT ROWID;
+CREATE INDEX batch_items_fingerprint ON batch_items (tree, fingerprint);
+CREATE INDEX batch_items_job ON batch_items (job_id);
+
+ALTER TABLE requests ADD COLUMN batch_job INTEGER;  -- answered through this batch (batch prices)
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("runs, incidents, outcomes, requests, replies and writes", script(V1_TABLES)),
     Migration("file content of every write, and reverts", script(V2_WRITE_CONTENT)),
     Migration("report data: messages, stages, thresholds, rules, run details", script(V3_REPORT_DATA)),
     Migration("delivery through git: jobs, commits, branches, pull requests", script(V4_GIT_DELIVERY)),
     Migration("review decisions per file; incidents and writes by path", script(V5_REVIEWS)),
+    Migration("batch API submissions and their requests", script(V6_BATCHES)),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

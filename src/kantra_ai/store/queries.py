@@ -9,6 +9,7 @@ import os
 from collections import Counter
 from typing import Any
 
+from kantra_ai.store.batches import batch_view
 from kantra_ai.store.deliveries import git_view
 from kantra_ai.store.run_store import RunState, RunStore
 
@@ -108,6 +109,7 @@ def store_view(store: RunStore, *, runs: int = 20) -> dict[str, Any]:
         "runs": run_rows,
         # Jobs delivered through git: their branches, commits and pull requests (newest first).
         "git": [job for job in git_view(store) if job["commits"] or job["note"]],
+        "batches": batch_view(store),  # --batch-api submissions (live ones and the last few)
         "by_violation": {
             rule: {s: counts.get(s, 0) for s in STATUSES} for rule, counts in sorted(by_violation.items())
         },
