@@ -19,6 +19,12 @@ The crash tests (tests/store/test_crash_resume.py) use it to land kills determin
 | `git-committed`     | a delivery commit is on its branch, before the store records it          |
 | `git-pushed`        | a branch was pushed, before its pull request is looked up or opened      |
 | `pr-created`        | a pull request was opened, before the store records it                   |
+| `check-recorded`    | a verification check's result is in the store, before it is acted on     |
+| `repair-request-started` | a repair request is recorded as in flight, before it is sent        |
+| `repair-response-saved`  | a repair's reply is in the store, before it is checked and applied  |
+| `repair-written`    | a repaired file was replaced, before the store records it                |
+| `repair-saved`      | a file's repair round is committed to the store                          |
+| `reverted`          | a verification revert is done and recorded                               |
 """
 
 from __future__ import annotations
@@ -42,6 +48,12 @@ POINTS = (
     "git-committed",
     "git-pushed",
     "pr-created",
+    "check-recorded",
+    "repair-request-started",
+    "repair-response-saved",
+    "repair-written",
+    "repair-saved",
+    "reverted",
 )
 
 _reached: Counter[str] = Counter()

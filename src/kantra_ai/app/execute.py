@@ -21,7 +21,7 @@ from kantra_ai.analysis.selection import Selection
 from kantra_ai.app.options import RunOptions
 from kantra_ai.app.prepare import Stage, check_input_dir
 from kantra_ai.app.remediate import write_job_report_for
-from kantra_ai.app.run import DryRun, JobRun
+from kantra_ai.app.run import DryRun, JobRun, add_hook_results
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, Status
 from kantra_ai.errors import UserError
@@ -77,6 +77,7 @@ class PhaseStateObserver(RunObserver):
 class ExecuteJob:
     command = "execute"
     resume_hint = EXECUTE_RESUME_HINT
+    verify_strategy = "per-phase"
 
     def __init__(self, request: ExecuteRequest) -> None:
         self.request = request
@@ -205,6 +206,7 @@ def execute_summary(job: ExecuteJob, run: JobRun, options: RunOptions) -> dict[s
     phase_rows = job.phase_rows()
     summary["phases"] = phase_rows
     summary["store"] = run.store
+    add_hook_results(run, summary, "outcomes")
     summary["changed_files"] = sorted(run.changed_files)
     if run.delivery is not None:
         summary["git"] = run.delivery
@@ -238,4 +240,7 @@ def execute_dry_run(dry: DryRun) -> dict[str, Any]:
         "model": dry.choice.model,
         "price": describe_price(dry.choice.price),
     }
-    return {"dry_run": True, "phases": rows, "totals": totals}
+    document: dict[str, Any] = {"dry_run": True, "phases": rows, "totals": totals}
+    if dry.verification is not None:
+        document["verification"] = dry.verification
+    return document

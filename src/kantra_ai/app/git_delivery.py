@@ -68,7 +68,9 @@ class GitDeliveryHook(RunHook):
         self.delivery.deliver(session.store, _staged(run.stages), order, set(done), final=final)
 
     def stage_finished(self, session: RunSession, run: JobRun, stage: Stage, done: Sequence[str]) -> None:
-        if len(done) < len(run.stages):  # the last stage delivers with the job
+        # The last stage delivers with the job; so does every stage while verification has yet to
+        # decide the writes (its at-end strategy): only verified writes are delivered.
+        if len(done) < len(run.stages) and not run.verification_pending:
             self._deliver(session, run, done, final=False)
 
     def job_finished(self, session: RunSession, run: JobRun) -> None:
