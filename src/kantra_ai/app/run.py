@@ -277,9 +277,11 @@ def run_job(job: Job, options: RunOptions, ui: Ui, *, handle: RunHandle | None =
     choice, stages = _choose_and_load(job, options, ui)
     job.check(options)
     verifier = verification_hook(options, job.verify_strategy, ui.say)  # a bad flag fails here
+    # Verification first: git delivery commits only what it accepted (app/git_delivery.py).
+    verify_check = verifier.check_name if verifier else None
     hooks: list[RunHook] = [
         *([verifier] if verifier else []),
-        *delivery_hooks(options.git, options.input_dir, ui.say),
+        *delivery_hooks(options.git, options.input_dir, ui.say, verify_check=verify_check),
     ]
     for hook in hooks:
         hook.check()

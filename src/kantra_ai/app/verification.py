@@ -138,6 +138,13 @@ class VerificationHook(RunHook):
         self.settled: list[Settled] = []
         self.reanalysis: Reanalysis | None = None
 
+    @property
+    def check_name(self) -> str | None:
+        """The check as commit messages name it ("build check `mvn -q -o compile`"); None: no check."""
+        if self.settings is None:
+            return None
+        return f"{self.settings.kind} check `{self.settings.check.command}`"
+
     # -- RunHook (app/hooks.py) ------------------------------------------------------------------
 
     def wants_provider(self, job: JobContext) -> bool:

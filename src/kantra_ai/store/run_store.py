@@ -109,9 +109,7 @@ class RunStore:
         except sqlite3.Error as exc:
             raise StoreError(f"run store {self.path}: {exc}") from None
 
-    def query(
-        self, sql: str, params: Sequence[object] | Mapping[str, object] = ()
-    ) -> list[tuple[Any, ...]]:
+    def query(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> list[tuple[Any, ...]]:
         try:
             return list(self.db.execute(sql, params).fetchall())
         except sqlite3.Error as exc:
