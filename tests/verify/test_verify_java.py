@@ -87,6 +87,7 @@ def test_remediate_verify_build_ends_with_a_tree_that_builds_and_the_users_work_
     assert block["repair_requests"] == 3  # CsvExport once, Summary twice
     assert {f["path"]: f["rounds"] for f in block["files"]} == {CSV_EXPORT: 1, CSV_IMPORT: 0, SUMMARY: 2}
     assert summary["requests"] == 3 + 3  # the fixes and the repairs, paid alike
+    assert summary["changed_files"] == [CSV_EXPORT, CSV_IMPORT]  # Summary is back as it was
     # The fixes equal the expected tree; the user's changes are all still there, git untouched.
     differences = tree_differences(app, EXAMPLE / "expected")
     assert differences == [".git", "NOTES.md", "pom.xml", "src/main/java/com/example/reports/ReportApp.java"]

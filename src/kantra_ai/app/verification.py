@@ -32,6 +32,7 @@ from kantra_ai.store.checks import (
     PendingWrite,
     checks_of,
     find_baseline,
+    live_write_paths,
     pending_writes,
     repair_costs,
     run_chain,
@@ -279,6 +280,11 @@ class VerificationHook(RunHook):
         self.settled += settled
         for item in settled:
             self._apply(job, item)
+        if any(item.state == REVERTED for item in settled):
+            # A file whose every write of ours was reverted is as it was: not a file the run changed.
+            live = live_write_paths(store, self.runs)
+            job.run.changed_files = {p for p in job.run.changed_files if p in live}
+        for item in settled:
             await job.announce(
                 SettledUnit(
                     item.group.key,

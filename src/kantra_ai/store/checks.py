@@ -268,6 +268,16 @@ def pending_writes(store: RunStore, runs: Sequence[int]) -> list[PendingWrite]:
     return found
 
 
+def live_write_paths(store: RunStore, runs: Sequence[int]) -> set[str]:
+    """Files holding a write of `runs` (a fix or a repair) that is not undone."""
+    rows = store.query(
+        "SELECT DISTINCT path FROM writes WHERE tree=? AND state='written' AND kind IN ('fix', 'repair')"
+        f" AND reverted_by IS NULL AND run_id IN ({_in(runs)})",
+        (store.tree, *runs),
+    )
+    return {str(r[0]) for r in rows}
+
+
 def writing_paths(store: RunStore) -> set[str]:
     """Files a write is under way for (its intent recorded, its result not yet): another worker's."""
     rows = store.query("SELECT DISTINCT path FROM writes WHERE tree=? AND state='intent'", (store.tree,))
