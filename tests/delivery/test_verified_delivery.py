@@ -8,9 +8,12 @@ import shlex
 from pathlib import Path
 
 from tests.cli.helpers import EXAMPLES
+from tests.delivery.conftest import TOKEN
 from tests.delivery.helpers import checkout, git, log
 from tests.delivery.runs import remediate
 from tests.verify.helpers import CSV_EXPORT, CSV_IMPORT, SUMMARY, compiles, javac
+
+from testing.fakeforge import FakeForge
 
 UTF8 = EXAMPLES / "utf8-reports"
 
@@ -28,10 +31,12 @@ def _commits(app: Path) -> dict[str, str]:
 def test_the_commits_hold_the_repaired_fixes_and_not_the_reverted_one(tmp_path: Path) -> None:
     repo = checkout(tmp_path, "utf8-reports")
     check = javac(tmp_path / "classes")
-    code, summary = remediate(
-        repo.app, "--verify", "build", "--verify-command", check, "--git-commit", "per-file",
-        example="utf8-reports",
-    )  # fmt: skip
+    with FakeForge(token=TOKEN, remote=repo.remote) as forge:
+        code, summary = remediate(
+            repo.app, "--verify", "build", "--verify-command", check, "--git-commit", "per-file",
+            "--create-pr", "--forge-url", forge.github_api, example="utf8-reports",
+        )  # fmt: skip
+        (pull,) = forge.pulls("acme/inventory")
     assert code == 1  # Summary's fix was reverted
     assert summary["git"]["errors"] == []
     commits = _commits(repo.app)
@@ -48,6 +53,7 @@ def test_the_commits_hold_the_repaired_fixes_and_not_the_reverted_one(tmp_path: 
     shown = f"build check `{check}`"
     assert f"Verification: passed the {shown}: 1 repaired in 1 round\n" in commits[CSV_EXPORT]
     assert f"Verification: passed the {shown}: 1 verified\n" in commits[CSV_IMPORT]
+    assert f"### Verification\n\npassed the {shown}: 1 verified, 1 repaired in 1 round\n" in pull["body"]
     # The working tree is the branch: nothing of ours left over, no fix lost.
     assert git(repo.app, "status", "--porcelain", "--untracked-files=no") == ""
 
