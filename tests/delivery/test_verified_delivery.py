@@ -7,6 +7,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+import pytest
 from tests.cli.helpers import EXAMPLES
 from tests.delivery.conftest import TOKEN
 from tests.delivery.helpers import checkout, git, log
@@ -28,6 +29,7 @@ def _commits(app: Path) -> dict[str, str]:
     return found
 
 
+@pytest.mark.slow  # real compiler runs (the JDK): run once, by scripts/test.sh
 def test_the_commits_hold_the_repaired_fixes_and_not_the_reverted_one(tmp_path: Path) -> None:
     repo = checkout(tmp_path, "utf8-reports")
     check = javac(tmp_path / "classes")

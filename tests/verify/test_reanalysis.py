@@ -8,6 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
 from tests.cli.helpers import run
 from tests.verify.helpers import CSV_EXPORT, CSV_IMPORT, SUMMARY, example, javac, remediate, rows
 
@@ -21,6 +22,7 @@ def _command(*flags: str) -> str:
     return f"{shlex.quote(sys.executable)} {shlex.quote(str(SCRIPT))} {{output}} {' '.join(flags)}".strip()
 
 
+@pytest.mark.slow  # real compiler runs (the JDK): run once, by scripts/test.sh
 def test_a_stricter_rule_sees_the_fixed_incidents_gone_and_a_new_one_of_the_same_rule(
     tmp_path: Path, fake: FakeProviderServer
 ) -> None:

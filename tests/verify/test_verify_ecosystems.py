@@ -13,6 +13,9 @@ from tests.verify.helpers import PROJECTS, TYPESCRIPT, copy_project, remediate, 
 
 from testing.fakeprovider.server import FakeProviderServer
 
+# Real tools (pytest, npm and tsc): run once, by scripts/test.sh, not again in the lowest-versions run.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def venv_python_first(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,6 +33,9 @@ from kantra_ai.simulated.contract import FakeReply, FakeRequest
 from kantra_ai.simulated.recipes import respond
 from testing.fakeprovider.server import FakeProviderServer
 
+# Real compiler runs (the JDK): run once, by scripts/test.sh, not again in the lowest-versions run.
+pytestmark = pytest.mark.slow
+
 EXAMPLE = example("utf8-reports")
 ANALYSIS = EXAMPLE / "output.yaml"
 USER_LINE = "// the user's own work in progress\n"
