@@ -19,4 +19,20 @@ status=0
 echo
 echo "== what changed (diff against the original example)"
 diff -ru "$example/app" "$work" || true
+if command -v javac >/dev/null; then
+  # Verification: an example whose first fixes break the build (the simulated model answers it as a
+  # hurried model would). The JDK compiles the tree before any edit, after each file's fixes and
+  # after each repair; what still fails after the repair rounds is reverted with its diagnostic.
+  verify_example=examples/utf8-reports
+  verify_work=demo-output/utf8-reports
+  rm -rf "$verify_work" demo-output/classes && cp -r "$verify_example/app" "$verify_work"
+  check="javac -d $(pwd)/demo-output/classes \$(find src/main/java -name '*.java')"
+  echo
+  echo "== remediate --verify build on $verify_work (check: $check)"
+  .venv/bin/kantra-ai remediate --analysis "$verify_example/output.yaml" --input "$verify_work" \
+    --provider "$provider" --verify build --verify-command "$check" || true
+  echo
+  echo "== what changed there (verified and repaired fixes kept, the one that stayed broken reverted)"
+  diff -ru "$verify_example/app" "$verify_work" || true
+fi
 exit "$status"

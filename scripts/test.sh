@@ -3,17 +3,33 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Debian packages the tests drive for real, installed when missing (root, or through sudo).
+apt_install() {
+  local runner=()
+  if [ "$(id -u)" != 0 ]; then
+    if ! command -v sudo >/dev/null; then
+      echo "error: $* missing; install these Debian packages first" >&2
+      exit 1
+    fi
+    runner=(sudo)
+  fi
+  "${runner[@]}" apt-get update -qq
+  "${runner[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
 # The HTML report tests open plan.html / report.html in Debian's headless chromium, driven by
 # Playwright's bundled driver (`playwright install` is never run: it downloads a browser).
-if [ ! -x /usr/bin/chromium ]; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  elif command -v sudo >/dev/null; then
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    echo "error: /usr/bin/chromium is missing; install Debian's chromium package first" >&2
-    exit 1
-  fi
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+# Verification (tests/verify) checks real projects: Java with the JDK's javac, TypeScript with tsc
+# run by npm (node and npm from Debian when the machine has none).
+command -v javac >/dev/null || missing+=(default-jdk-headless)
+command -v npm >/dev/null || missing+=(nodejs npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt_install "${missing[@]}"
+fi
+# TypeScript itself from the npm registry, pinned, into .cache/ (ignored by git, kept between runs).
+if [ ! -x .cache/typescript/node_modules/.bin/tsc ]; then
+  npm install --prefix .cache/typescript --no-audit --no-fund --loglevel=error typescript@5.6.3 >/dev/null
 fi
 .venv/bin/ruff check src tests bench testing
 .venv/bin/mypy

@@ -25,6 +25,12 @@ The crash tests (tests/store/test_crash_resume.py) use it to land kills determin
 | `batchapi-unsaved`  | the provider accepted a submission, before the store has its id          |
 | `batchapi-submitted`| the submission's id is in the store                                      |
 | `batchapi-collected`| an ended batch's results are in the store, before any is applied         |
+| `check-recorded`    | a verification check's result is in the store, before it is acted on     |
+| `repair-request-started` | a repair request is recorded as in flight, before it is sent        |
+| `repair-response-saved`  | a repair's reply is in the store, before it is checked and applied  |
+| `repair-written`    | a repaired file was replaced, before the store records it                |
+| `repair-saved`      | a file's repair round is committed to the store                          |
+| `reverted`          | a verification revert is done and recorded                               |
 """
 
 from __future__ import annotations
@@ -54,6 +60,12 @@ POINTS = (
     "batchapi-unsaved",
     "batchapi-submitted",
     "batchapi-collected",
+    "check-recorded",
+    "repair-request-started",
+    "repair-response-saved",
+    "repair-written",
+    "repair-saved",
+    "reverted",
 )
 
 _reached: Counter[str] = Counter()

@@ -18,6 +18,7 @@ LAYERS: list[set[str]] = [
     {"prompts"},
     {"engine"},
     {"store", "plan"},
+    {"verify"},
     {"report", "config", "delivery"},
     {"app"},
     {"web"},  # the web app: over the application layer; the CLI's `web` command starts it

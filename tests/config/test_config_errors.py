@@ -148,7 +148,9 @@ def test_config_show_names_the_source_of_each_setting_and_masks_secrets(
     assert settings["provider.base-url"]["source"] == "env ANTHROPIC_BASE_URL"
     assert "hunter2" not in out and "sk-ant-test-secret-0000" not in out
     assert settings["git.create-pr"] == {"value": "true", "source": "./.kantra-ai.yaml"}
-    assert "not used yet" in settings["verification.enabled"]["source"]
+    # Every section is acted on now: nothing is "accepted, not used yet".
+    assert settings["verification.enabled"] == {"value": "true", "source": "./.kantra-ai.yaml"}
+    assert not any("not used yet" in s["source"] for s in settings.values())
 
 
 def test_config_show_prints_a_table_for_people(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

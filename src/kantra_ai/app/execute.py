@@ -22,7 +22,7 @@ from kantra_ai.app.batch_run import add_batch_summary, batch_dry_run
 from kantra_ai.app.options import RunOptions
 from kantra_ai.app.prepare import Stage, check_input_dir
 from kantra_ai.app.remediate import write_job_report_for
-from kantra_ai.app.run import DryRun, JobRun
+from kantra_ai.app.run import DryRun, JobRun, add_hook_results
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, Status
 from kantra_ai.errors import UserError
@@ -78,6 +78,7 @@ class PhaseStateObserver(RunObserver):
 class ExecuteJob:
     command = "execute"
     resume_hint = EXECUTE_RESUME_HINT
+    verify_strategy = "per-phase"
 
     def __init__(self, request: ExecuteRequest) -> None:
         self.request = request
@@ -207,6 +208,7 @@ def execute_summary(job: ExecuteJob, run: JobRun, options: RunOptions) -> dict[s
     phase_rows = job.phase_rows()
     summary["phases"] = phase_rows
     summary["store"] = run.store
+    add_hook_results(run, summary, "outcomes")
     summary["changed_files"] = sorted(run.changed_files)
     if run.delivery is not None:
         summary["git"] = run.delivery
@@ -241,4 +243,7 @@ def execute_dry_run(dry: DryRun) -> dict[str, Any]:
         "price": describe_price(dry.choice.price),
     }
     batch_dry_run(totals, dry.batch_total)
-    return {"dry_run": True, "phases": rows, "totals": totals}
+    document: dict[str, Any] = {"dry_run": True, "phases": rows, "totals": totals}
+    if dry.verification is not None:
+        document["verification"] = dry.verification
+    return document

@@ -1,6 +1,10 @@
 """Git delivery as a hook of the job pipeline: refuse a dirty file before the run, commit (and open
 pull requests) after each stage and at the end. The mechanics are `delivery/`.
 
+With --verify, verification is the hook before this one: a stage is delivered once its writes are
+checked (repaired, reverted), and only the writes the check accepted are committed; with the at-end
+strategy nothing is decided before the end, so everything is delivered then.
+
 A stage, or the job, that was interrupted (Ctrl-C) or aborted (the provider refused it) delivers
 nothing: the next run continues the job, and delivers once for all of it.
 """
@@ -31,9 +35,11 @@ class GitDeliveryHook(RunHook):
         *,
         env: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] | None = None,
+        verify_check: str | None = None,
     ) -> None:
+        environment = env if env is not None else os.environ
         self.delivery = GitDelivery(
-            options, input_dir, env if env is not None else os.environ, say, sleep=sleep
+            options, input_dir, environment, say, sleep=sleep, verify_check=verify_check
         )
         self.stages: list[Stage] = []
 
@@ -68,7 +74,9 @@ class GitDeliveryHook(RunHook):
         self.delivery.deliver(session.store, _staged(run.stages), order, set(done), final=final)
 
     def stage_finished(self, session: RunSession, run: JobRun, stage: Stage, done: Sequence[str]) -> None:
-        if len(done) < len(run.stages):  # the last stage delivers with the job
+        # The last stage delivers with the job; so does every stage while verification has yet to
+        # decide the writes (its at-end strategy): only verified writes are delivered.
+        if len(done) < len(run.stages) and not run.verification_pending:
             self._deliver(session, run, done, final=False)
 
     def job_finished(self, session: RunSession, run: JobRun) -> None:
@@ -85,5 +93,9 @@ def _staged(stages: Sequence[Stage]) -> dict[str, StagedIncident]:
     return {i.id: StagedIncident(i, stage.id, stage.name) for stage in stages for i in stage.incidents}
 
 
-def delivery_hooks(options: GitOptions, input_dir: Path, say: Callable[[str], None]) -> list[RunHook]:
-    return [GitDeliveryHook(options, input_dir, say)] if options.enabled else []
+def delivery_hooks(
+    options: GitOptions, input_dir: Path, say: Callable[[str], None], *, verify_check: str | None = None
+) -> list[RunHook]:
+    """`verify_check`: --verify's check, when verification runs before delivery (listed before it): only
+    the writes it accepted are committed."""
+    return [GitDeliveryHook(options, input_dir, say, verify_check=verify_check)] if options.enabled else []

@@ -82,6 +82,23 @@ class OutputOptions:
 
 
 @dataclass(frozen=True)
+class VerifyOptions:
+    """Verification (app/verification.py): off unless `kind` is given."""
+
+    kind: str | None = None  # --verify build|test
+    command: str | None = None  # --verify-command: else detected by marker file
+    strategy: str | None = None  # --verify-strategy; None: the job's default (per-file / per-phase)
+    timeout: float = 600.0  # --verify-timeout, seconds per check
+    fail_fast: bool = False  # --verify-fail-fast
+    max_repair_rounds: int = 2  # --max-repair-rounds
+    reanalyze_command: str | None = None  # --reanalyze-command, with {output} for the fresh analysis
+
+    @property
+    def enabled(self) -> bool:
+        return self.kind is not None
+
+
+@dataclass(frozen=True)
 class RunOptions:
     selection: SelectionOptions
     model: ModelOptions = field(default_factory=ModelOptions)
@@ -92,6 +109,7 @@ class RunOptions:
     history: HistoryOptions = field(default_factory=HistoryOptions)  # run store: --state, --resume, ...
     git: GitOptions = field(default_factory=GitOptions)  # delivery: commits, branches, pull requests
     batch_api: BatchApiOptions = field(default_factory=BatchApiOptions)  # --batch-api, --wait, ...
+    verify: VerifyOptions = field(default_factory=VerifyOptions)  # build / test checks, repairs
     dry_run: bool = False
 
     @property

@@ -9,7 +9,7 @@ from typing import Any
 from kantra_ai.app.batch_run import add_batch_summary, batch_dry_run
 from kantra_ai.app.options import RunOptions
 from kantra_ai.app.prepare import Stage, load_selection
-from kantra_ai.app.run import DryRun, JobRun
+from kantra_ai.app.run import DryRun, JobRun, add_hook_results
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.outcomes import Status
 from kantra_ai.errors import UserError
@@ -24,6 +24,7 @@ STAGE_ID = "all"
 class RemediateJob:
     command = ""
     resume_hint = RESUME_HINT
+    verify_strategy = "per-file"
 
     def __init__(self, analysis: Path) -> None:
         self.analysis = analysis
@@ -65,6 +66,7 @@ def remediate_summary(run: JobRun, options: RunOptions) -> dict[str, Any]:
     if run.delivery is not None:
         summary["git"] = run.delivery
     add_batch_summary(summary, run.batch, selected=run.planned, outcomes=run.outcomes, records=run.records)
+    add_hook_results(run, summary, "outcomes")
     summary["store"] = run.store
     summary["changed_files"] = sorted(run.changed_files)
     summary["report"] = str(write_job_report_for(options))
@@ -92,4 +94,7 @@ def remediate_dry_run(dry: DryRun) -> dict[str, Any]:
         unreadable=dry.unreadable,
     )
     batch_dry_run(totals, dry.batch_total)
-    return {"dry_run": True, "requests": dry.request_rows(), "totals": totals}
+    document: dict[str, Any] = {"dry_run": True, "requests": dry.request_rows(), "totals": totals}
+    if dry.verification is not None:
+        document["verification"] = dry.verification
+    return document

@@ -12,9 +12,11 @@ or paid before everything that can be checked has been:
 6. run the stages with the engine: pacing, caching, stored replies, Ctrl-C, progress, store hooks;
 7. close the run in the store; the caller builds the summary and report from the `JobRun`.
 
-Hooks (`app/hooks.py`: git delivery) are called at fixed moments of these steps: a check with the
-job's (before 3), one once the store says what the run will do (after 3, nothing recorded yet), one
-when the run is recorded (after 5), one after each stage and one after the last (before 7).
+Hooks (`app/hooks.py`: verification, git delivery) are called at fixed moments of these steps: a
+check with the job's (before 3), one once the store says what the run will do (after 3, nothing
+recorded yet), one with the provider open before the run is recorded (5: verification's baseline),
+one when the run is recorded (after 5), and in the event loop after each file, after each stage and
+after the last (6), then once more before 7.
 
 A dry run stops after step 4 with a read-only look at the store, and returns the estimate instead.
 """
@@ -26,9 +28,9 @@ import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from kantra_ai import bounds
@@ -36,7 +38,7 @@ from kantra_ai.analysis.model import Incident
 from kantra_ai.analysis.selection import Selection
 from kantra_ai.app.batch_run import BatchDriver, BatchReport, probe_batch_api
 from kantra_ai.app.git_delivery import delivery_hooks
-from kantra_ai.app.hooks import RunHook
+from kantra_ai.app.hooks import JobContext, RunHook
 from kantra_ai.app.model_choice import ModelChoice, choose_model
 from kantra_ai.app.options import RunOptions
 from kantra_ai.app.prepare import Stage, plan_batches
@@ -67,6 +69,7 @@ class Job(Protocol):
     command: str  # recorded in the store with the run's mode ("" for remediate)
     resume_hint: str  # told after Ctrl-C
     analysis: Path  # recorded in the store: what the incidents came from
+    verify_strategy: str  # verification's default strategy: per-file (remediate), per-phase (execute)
 
     def load(self, options: RunOptions) -> list[Stage]:
         """Read the job's input and split it into stages (UserError when it cannot)."""
@@ -94,6 +97,7 @@ class DryRun:
     total: Estimate
     store: dict[str, Any]  # what the store would skip
     batch_total: Estimate | None = None  # --batch-api: the same requests at batch prices
+    verification: dict[str, Any] | None = None  # the check a real run would make (--verify)
 
     def request_rows(self) -> list[dict[str, Any]]:
         return [row for stage in self.stages for row in request_rows(self.batches[stage.id])]
@@ -123,6 +127,17 @@ class JobRun:
     wait_observers: list[RunObserver] = field(default_factory=list)  # told of rate-limit waits
     delivery: dict[str, Any] | None = None  # the `git` block: commits, branches, pull requests
     batch: BatchReport | None = None  # --batch-api: what went through the batch API
+    halted: str = ""  # a hook stopped the run (verification's --verify-fail-fast): why
+    # Outcomes a hook decided after the engine's (verification reverted a fix): they stand over the
+    # engine's, which may be collected later (a file's hook runs before its stage is over).
+    hook_outcomes: dict[str, IncidentOutcome] = field(default_factory=dict)
+    # What hooks add to the result: blocks of the summary (`verification`) and fields of an
+    # incident's row (`verification`: "repaired in 1 round", ...).
+    extras: dict[str, Any] = field(default_factory=dict)
+    incident_extras: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Writes are not final yet: verification decides them at the end (at-end strategy), so git
+    # delivery waits for the end too.
+    verification_pending: bool = False
 
     @property
     def selected(self) -> list[Incident]:
@@ -179,6 +194,15 @@ class RunHandle:
             self._loop = self._press = None
 
 
+def add_hook_results(run: JobRun, document: dict[str, Any], rows_key: str) -> None:
+    """What hooks added (`run.extras`, `run.incident_extras`) into a summary: blocks at the top,
+    fields on each incident row (`rows_key`: "outcomes")."""
+    for key, block in run.extras.items():
+        document[key] = block
+    for row in document.get(rows_key, []):
+        row.update(run.incident_extras.get(str(row.get("id")), {}))
+
+
 def exit_code(run: JobRun) -> ExitCode:
     """0 every selected incident settled; 1 some failed or skipped; 3 the provider refused the run;
     75 requests are still with a batch API (run again to continue); 130 interrupted."""
@@ -227,7 +251,10 @@ def _choose_and_load(job: Job, options: RunOptions, ui: Ui) -> tuple[ModelChoice
 
 def dry_run_job(job: Job, options: RunOptions, ui: Ui) -> DryRun:
     """What the job would send and cost; no network, no lock, nothing written."""
+    from kantra_ai.app.verification import verify_settings  # it builds on this module
+
     choice, stages = _choose_and_load(job, options, ui)
+    settings = verify_settings(options.verify, options.input_dir, job.verify_strategy)
     session = RunSession(options.input_dir, options.history, ui.say)
     try:
         stages = _skip_done(stages, session, dry_run=True)
@@ -243,17 +270,38 @@ def dry_run_job(job: Job, options: RunOptions, ui: Ui) -> DryRun:
         files=[f for b in batches.values() for f in b.files],
         unreadable=[o for b in batches.values() for o in b.unreadable],
     )
+    verification = (
+        {
+            "kind": settings.kind,
+            "command": settings.check.command,
+            "detected_from": settings.check.marker or None,
+            "strategy": settings.strategy,
+            "max_repair_rounds": settings.max_rounds,
+        }
+        if settings is not None
+        else None
+    )
     total = estimate(merged, choice.price, parallelism)
     batch_total = estimate(merged, choice.batch_price, parallelism) if options.batch_api.enabled else None
-    return DryRun(choice, stages, batches, estimates, total, {}, batch_total)
+    return DryRun(
+        choice, stages, batches, estimates, total, {}, batch_total=batch_total, verification=verification
+    )
 
 
 def run_job(job: Job, options: RunOptions, ui: Ui, *, handle: RunHandle | None = None) -> JobRun:
     """Run the job for real, recorded in the tree's run store (see the module docstring); `handle`
     lets another thread stop it as Ctrl-C would."""
+    from kantra_ai.app.verification import verification_hook  # it builds on this module
+
     choice, stages = _choose_and_load(job, options, ui)
     job.check(options)
-    hooks = delivery_hooks(options.git, options.input_dir, ui.say)
+    verifier = verification_hook(options, job.verify_strategy, ui.say)  # a bad flag fails here
+    # Verification first: git delivery commits only what it accepted (app/git_delivery.py).
+    verify_check = verifier.check_name if verifier else None
+    hooks: list[RunHook] = [
+        *([verifier] if verifier else []),
+        *delivery_hooks(options.git, options.input_dir, ui.say, verify_check=verify_check),
+    ]
     for hook in hooks:
         hook.check()
     try:
@@ -308,36 +356,54 @@ def _run(
         planned=[i for s in todo_stages for i in s.incidents],
         settled=session.settled(),
     )
-    batch_api = options.batch_api.enabled
+    context = JobContext(options, stages, todo_stages, run, session, prompts, ui.say, hooks)
     # --batch-api: batches submitted by earlier runs are looked after even when nothing is planned.
-    needed = requests > 0 or (batch_api and bool(BatchLedger(session.open()).live_jobs()))
+    live_batches = options.batch_api.enabled and bool(BatchLedger(session.open()).live_jobs())
+    needed = requests > 0 or live_batches or any(h.wants_provider(context) for h in hooks)
     with provider_for(choice, ui, needed=needed) as provider:
-        if batch_api and needed:
+        if options.batch_api.enabled and needed:
             asyncio.run(probe_batch_api(choice))  # an endpoint without a batch API: refused here
-        session.begin(
-            analysis=job.analysis,
-            provider=choice.provider_name,
-            model=choice.model,
-            stages={i.id: s.id for s in stages for i in s.incidents} if job.command else None,
-            details=run_details(job, options, stages, choice),
-        )
-        for hook in hooks:
-            hook.job_started(session, stages)
-        if requests:
-            files = sum(len(b.files) for b in first.values())
-            how = "through the batch API " if batch_api else ""
-            ui.say(f"sending {requests} requests {how}for {len(run.planned)} incidents in {files} files")
-        job.started(stages)
-        asyncio.run(
-            _execute(
-                job, options, ui, session, choice, prompts, todo_stages, first, provider, run, hooks, handle
-            )
-        )
+        asyncio.run(_job(job, options, ui, session, choice, first, provider, context, handle))
     for hook in hooks:
         hook.job_finished(session, run)
     run.interrupted = session.finish(run.outcomes.values(), run.aborted)
     run.store = session.summary()
     return run
+
+
+async def _job(
+    job: Job,
+    options: RunOptions,
+    ui: Ui,
+    session: RunSession,
+    choice: ModelChoice,
+    first: dict[str, RunBatches],
+    provider: Provider | None,
+    context: JobContext,
+    handle: RunHandle | None = None,
+) -> None:
+    """Prepare (hooks: verification's baseline), record the run, run its stages."""
+    stages, run = context.stages, context.run
+    for hook in context.hooks:
+        await hook.prepare(context)
+    session.begin(
+        analysis=job.analysis,
+        provider=choice.provider_name,
+        model=choice.model,
+        stages={i.id: s.id for s in stages for i in s.incidents} if job.command else None,
+        details=run_details(job, options, stages, choice),
+    )
+    for hook in context.hooks:
+        hook.job_started(session, stages)
+    requests = sum(b.request_count for b in first.values())
+    if requests:
+        files = sum(len(b.files) for b in first.values())
+        how = "through the batch API " if options.batch_api.enabled else ""
+        ui.say(f"sending {requests} requests {how}for {len(run.planned)} incidents in {files} files")
+    job.started(stages)
+    await _execute(
+        job, options, ui, session, choice, context.prompts, context.todo, first, provider, context, handle
+    )
 
 
 @contextlib.contextmanager
@@ -440,11 +506,11 @@ async def _execute(
     stages: list[Stage],
     first: dict[str, RunBatches],
     provider: Provider | None,
-    run: JobRun,
-    hooks: Sequence[RunHook] = (),
+    context: JobContext,
     handle: RunHandle | None = None,
 ) -> None:
     """Run the stages in order; `provider` is None when no stage has anything to send."""
+    run, hooks = context.run, context.hooks
     limits = options.limits
     # Rate-limit buckets, AIMD concurrency, our own retries and cache warm-up (engine/adaptive.py).
     paced = (
@@ -486,8 +552,30 @@ async def _execute(
         with progress as display:
             run.wait_observers.append(display)
             live_views.append(display)
+            shown: list[RunObserver] = [display, _Written(run)]
+            if paced is not None:
+                context.engine = RunContext(
+                    provider=paced,
+                    price=choice.price,
+                    guard=guard,
+                    observer=ObserverGroup(*shown),
+                    input_dir=options.input_dir,
+                    prompts=prompts,
+                    max_retries=limits.max_retries,
+                    confidence=options.confidence,
+                    control=control,
+                    # --batch-api: the first pass's replies come from the batch driver
+                    replies=driver if driver is not None else session.replies(),
+                    tree_lock=context.tree_lock if hooks else None,
+                )
+            for hook in hooks:
+                await hook.started(context)
             for number, stage in enumerate(stages):
+                context.stage = stage
                 stage_observer = job.stage_observer(stage)
+                if context.engine is not None:
+                    with_stage = [*shown, *([stage_observer] if stage_observer is not None else [])]
+                    context.engine = dataclasses.replace(context.engine, observer=ObserverGroup(*with_stage))
                 # The first stage was batched up front; later ones again now, from the files as the
                 # earlier stages left them (windows and line numbers follow their edits).
                 batches = (
@@ -498,26 +586,28 @@ async def _execute(
                 _record_unreadable(batches, stage, stage_observer, run)
                 waiting = False
                 if paced is not None and batches.request_count:
-                    observers: list[RunObserver] = [display, _Written(run)]
-                    observers += session.observers()
+                    observers: list[RunObserver] = [*shown, *session.observers()]
                     if stage_observer is not None:
                         observers.append(stage_observer)
-                    ctx = RunContext(
-                        provider=paced,
-                        price=choice.price,
-                        guard=guard,
-                        observer=ObserverGroup(*observers),
-                        input_dir=options.input_dir,
-                        prompts=prompts,
-                        max_retries=limits.max_retries,
-                        confidence=options.confidence,
-                        control=control,
-                        replies=driver if driver is not None else session.replies(),
-                    )
+                    assert context.engine is not None
+                    ctx = dataclasses.replace(context.engine, observer=ObserverGroup(*observers))
 
-                    async def run_engine(planned: RunBatches, ctx: RunContext = ctx) -> None:
-                        result = await execute_batches(planned, ctx, limits.batch.parallelism)
+                    async def after_file(path: PurePosixPath, stage: Stage = stage) -> None:
+                        for hook in hooks:
+                            await hook.file_finished(context, stage, str(path))
+
+                    async def run_engine(
+                        planned: RunBatches,
+                        ctx: RunContext = ctx,
+                        after_file: Callable[[PurePosixPath], Awaitable[None]] = after_file,
+                    ) -> None:
+                        parallelism = limits.batch.parallelism
+                        if hooks:
+                            result = await execute_batches(planned, ctx, parallelism, after_file=after_file)
+                        else:
+                            result = await execute_batches(planned, ctx, parallelism)
                         run.outcomes.update(result.outcomes)
+                        run.outcomes.update(run.hook_outcomes)
                         run.records.extend(result.records)
                         for record in result.records:
                             run.totals.add(record)
@@ -530,13 +620,20 @@ async def _execute(
                         run.aborted = run.aborted or control.fatal_error
                     else:
                         await run_engine(batches)
-                interrupted = (control.stop.is_set() and not control.fatal_error) or waiting
+                if not waiting:  # a stage with requests still at a batch API is not checked yet
+                    for hook in hooks:
+                        await hook.stage_checked(context, stage)
+                stopped = control.stop.is_set() and not control.fatal_error and not run.halted
+                interrupted = stopped or waiting
                 job.stage_finished(stage, _status_map(run, stage), interrupted=interrupted)
                 if control.stop.is_set() or waiting:
                     break
                 done = [s.id for s in stages[: number + 1]]
                 for hook in hooks:
                     hook.stage_finished(session, run, stage, done)
+            context.stage = None
+            for hook in hooks:
+                await hook.finished(context)
     finally:
         if handle is not None:
             handle._unbind()

@@ -9,7 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from kantra_ai.analysis.complexity import Complexity
-from kantra_ai.app.options import LimitOptions, ModelOptions, OutputOptions, RunOptions, SelectionOptions
+from kantra_ai.app.options import (
+    LimitOptions,
+    ModelOptions,
+    OutputOptions,
+    RunOptions,
+    SelectionOptions,
+    VerifyOptions,
+)
 from kantra_ai.config.settings import Settings
 from kantra_ai.config.templates import load_custom_templates
 from kantra_ai.engine.confidence import ConfidencePolicy, LowConfidenceAction
@@ -34,6 +41,7 @@ def options_from_settings(
             raise UserError(f"limits.rate-limits: {exc}") from None
     confidence = settings.confidence
     thresholds = confidence.complexity_thresholds
+    verification = settings.verification
     return RunOptions(
         selection=SelectionOptions(
             analysis=analysis,
@@ -69,5 +77,14 @@ def options_from_settings(
         ),
         templates=load_custom_templates(settings.prompts),
         history=HistoryOptions(state=state),
+        verify=VerifyOptions(  # `verification.enabled` with `type` is --verify TYPE, as for the CLI
+            kind=verification.type if verification.enabled else None,
+            command=verification.command,
+            strategy=verification.strategy,
+            timeout=verification.timeout,
+            fail_fast=verification.fail_fast,
+            max_repair_rounds=verification.max_repair_rounds,
+            reanalyze_command=verification.reanalyze_command,
+        ),
         dry_run=False,
     )

@@ -2,8 +2,7 @@
 predecessor's flags that are not built yet.
 
 Every option names its panel with `rich_help_panel=` one of the constants below, so `--help` groups
-them the same way on every command. The verification panel fills up as that feature lands (issue
-13); until then its flags are in `NOT_SUPPORTED_YET`.
+them the same way on every command.
 """
 
 from __future__ import annotations
@@ -30,11 +29,6 @@ WEB = "Web app"
 # them, instead of click's "No such option ... did you mean --categories". A change that builds
 # one of them deletes its entry here (tests/cli/test_help_and_conventions.py reads this table).
 NOT_SUPPORTED_YET: dict[str, str] = {
-    "--verify": "issue 13, verification and repair (prove each fix builds)",
-    "--verify-command": "issue 13, verification and repair (prove each fix builds)",
-    "--verify-strategy": "issue 13, verification and repair (prove each fix builds)",
-    "--verify-fail-fast": "issue 13, verification and repair (prove each fix builds)",
-    "--verify-type": "issue 13, verification and repair (prove each fix builds)",
 }
 
 
@@ -44,9 +38,8 @@ def refuse_unbuilt_flags(argv: Sequence[str]) -> None:
         if arg == "--":
             return
         name = arg.split("=", 1)[0]
-        if name in NOT_SUPPORTED_YET or (name.startswith("--verify") and "--verify" in NOT_SUPPORTED_YET):
-            topic = NOT_SUPPORTED_YET.get(name, NOT_SUPPORTED_YET["--verify"])
-            raise UserError(f"{name} is not supported yet: see {topic}")
+        if name in NOT_SUPPORTED_YET:
+            raise UserError(f"{name} is not supported yet: see {NOT_SUPPORTED_YET[name]}")
 
 
 ENVIRONMENT = (

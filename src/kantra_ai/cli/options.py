@@ -23,6 +23,7 @@ from kantra_ai.app.options import (
     OutputOptions,
     RunOptions,
     SelectionOptions,
+    VerifyOptions,
 )
 from kantra_ai.cli.confidence_opts import confidence_policy
 from kantra_ai.cli.git_opts import git_options
@@ -36,6 +37,7 @@ from kantra_ai.errors import UserError
 _DEFAULT_BATCH = BatchSettings()
 _DEFAULT_LIMITS = LimitOptions()
 _DEFAULT_BATCH_API = BatchApiOptions()
+_DEFAULT_VERIFY = VerifyOptions()
 
 
 def _tuple(value: Any) -> tuple[str, ...]:
@@ -101,6 +103,15 @@ def run_options(ctx: typer.Context, values: Mapping[str, Any], *, analysis: Path
         fresh=get("fresh", False),
         wait_lock=get("wait_lock", False),
     )
+    verify = VerifyOptions(
+        kind=p.get("verify"),
+        command=p.get("verify_command"),
+        strategy=p.get("verify_strategy"),
+        timeout=get("verify_timeout", _DEFAULT_VERIFY.timeout),
+        fail_fast=get("verify_fail_fast", False),
+        max_repair_rounds=get("max_repair_rounds", _DEFAULT_VERIFY.max_repair_rounds),
+        reanalyze_command=p.get("reanalyze_command"),
+    )
     return RunOptions(
         batch_api=batch_api_options(ctx, p),
         selection=selection,
@@ -111,6 +122,7 @@ def run_options(ctx: typer.Context, values: Mapping[str, Any], *, analysis: Path
         templates=custom_templates(ctx),  # compiled and checked: a broken one fails here
         history=history,
         git=git_options(ctx, p),
+        verify=verify,
         dry_run=get("dry_run", False),
     )
 

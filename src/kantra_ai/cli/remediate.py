@@ -18,6 +18,7 @@ from rich.markup import escape
 from kantra_ai.app.options import RunOptions
 from kantra_ai.app.remediate import RemediateJob, remediate_dry_run, remediate_summary
 from kantra_ai.app.run import DryRun, Job, JobRun, dry_run_job, exit_code, run_job
+from kantra_ai.app.verification import verification_lines
 from kantra_ai.cli.progress import ConsoleUi
 from kantra_ai.errors import ExitCode
 from kantra_ai.report.batch_summary import print_batch_dry_run, print_batch_summary
@@ -49,15 +50,38 @@ def run_command(
         if options.dry_run:
             dry = dry_run_job(job, options, ui)
             ui.close()
-            _show(dry_document(dry), options, print_dry, out)
+            _show(dry_document(dry), options, _with_verification(print_dry), out)
             return ExitCode.OK
         run = run_job(job, options, ui)
         ui.close()
         document = summarize(run)
-    _show(document, options, print_result, out)
+    _show(document, options, _with_verification(print_result), out)
     if not options.output.json:
         print_next_steps(document, run, options, out)
     return exit_code(run)
+
+
+def _with_verification(printer: Callable[[Document, Console], None]) -> Callable[[Document, Console], None]:
+    """The printer, followed by what verification checked and decided (when it was asked)."""
+
+    def show(document: Document, console: Console) -> None:
+        printer(document, console)
+        block = document.get("verification")
+        if not block:
+            return
+        if document.get("dry_run"):
+            source = f" ({block['detected_from']})" if block.get("detected_from") else ""
+            console.print(
+                f"verification: `{block['command']}`{source}, {block['strategy']}, at most "
+                f"{block['max_repair_rounds']} repair rounds per group",
+                markup=False,
+                highlight=False,
+            )
+            return
+        for line in verification_lines(block):
+            console.print(line, markup=False, highlight=False)
+
+    return show
 
 
 def _show(

@@ -326,6 +326,76 @@ WaitLockOpt = Annotated[
 ]
 
 
+# Verification (app/verification.py): the predecessor's names (`--verify-type` is its spelling).
+VerifyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--verify",
+        "--verify-type",
+        metavar="build|test|off",
+        help="Check every fix: `build` compiles the tree, `test` runs its tests (the command is detected "
+        "from pom.xml, build.gradle, go.mod, package.json, pyproject.toml, ...). Fixes that break it are "
+        "repaired by the model or reverted. `off`: not even when the config turns it on.",
+        show_default=False,
+        rich_help_panel=panel.VERIFICATION,
+    ),
+]
+VerifyCommandOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="CMD",
+        help="The check to run instead of the detected one (through the shell, in the tree).",
+        rich_help_panel=panel.VERIFICATION,
+    ),
+]
+VerifyStrategyOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="per-file|per-violation|per-phase|at-end",
+        help="When to check: after each file's fixes (remediate's default), after each violation's, "
+        "after each phase (execute's default), or once at the end (then bisect what broke it).",
+        show_default=False,
+        rich_help_panel=panel.VERIFICATION,
+    ),
+]
+VerifyTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        min=1,
+        metavar="SECONDS",
+        help="Seconds a check may take; then its whole process tree is killed.",
+        rich_help_panel=panel.VERIFICATION,
+    ),
+]
+VerifyFailFastOpt = Annotated[
+    bool,
+    typer.Option(
+        metavar="",
+        help="Stop the run at the first fix that still fails its check after repair.",
+        rich_help_panel=panel.VERIFICATION,
+    ),
+]
+MaxRepairRoundsOpt = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        max=10,
+        metavar="N",
+        help="Rounds of repair (model requests) before a failing fix is reverted.",
+        rich_help_panel=panel.VERIFICATION,
+    ),
+]
+ReanalyzeCommandOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="CMD",
+        help="A command that writes a fresh analysis to {output} (e.g. 'kantra analyze --input . "
+        "--output {output} ...'): it decides whether the fixed incidents are really gone.",
+        rich_help_panel=panel.VERIFICATION,
+    ),
+]
+
+
 def parse_rate_limits(spec: str | None) -> RateLimitConfig | None:
     """`--rate-limits 'rpm=1000,itpm=450k,otpm=90k'`; a bad spec is a usage error."""
     if not spec:

@@ -144,6 +144,19 @@ def print_view(view: dict[str, Any], console: Console) -> None:
             markup=False,
             highlight=False,
         )
+    checked = view.get("verification") or {}
+    if checked.get("incidents"):
+        counts = checked["incidents"]
+        states = [s for s in ("verified", "repaired", "reverted", "failing") if s in counts]
+        console.print(
+            "verification: "
+            + ", ".join(f"{counts[s]} {s}" for s in states)
+            + f"; {checked['repair_requests']} repair requests, {_money(checked['repair_cost_usd'])}",
+            markup=False,
+            highlight=False,
+        )
+        for row in checked["not_kept"][:20]:
+            console.print(f"  {row['file']} {row['rule']}: {row['detail']}", markup=False, highlight=False)
     box = HEAVY_HEAD if console.is_terminal else SIMPLE  # plain rules when piped
     runs = Table(title="Runs (newest first)", box=box)
     for column in ("#", "started", "state", "mode", "planned", "skipped", "requests", "outcomes"):

@@ -86,6 +86,10 @@ class LoadedConfig:
             value = self.value(key)
             if value is not None:
                 result[binding.param] = plain(value)
+        # Two keys, one flag: `verification.enabled: true` with `type: test` is `--verify test`.
+        if "verify" in params and self.is_set("verification.enabled"):
+            verification = self.settings.verification
+            result["verify"] = verification.type if verification.enabled else "off"
         return result
 
 

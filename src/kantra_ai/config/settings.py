@@ -123,13 +123,17 @@ class GitSettings(Section):
 
 
 class VerificationSettings(Section):
-    """Accepted and validated for the predecessor's config files; not acted on yet."""
+    """`--verify` and its options (`enabled: true` with `type` is `--verify TYPE`)."""
 
     enabled: bool = False
     type: Literal["build", "test"] = "build"
-    strategy: Literal["per-fix", "per-violation", "at-end"] = "at-end"
+    # None: per-file for remediate, per-phase for execute; per-fix is the predecessor's per-file.
+    strategy: Literal["per-file", "per-fix", "per-violation", "per-phase", "at-end"] | None = None
     command: str | None = None
+    timeout: float = Field(default=600.0, gt=0, allow_inf_nan=False)
     fail_fast: bool = False
+    max_repair_rounds: int = Field(default=2, ge=0, le=10)
+    reanalyze_command: str | None = None
 
 
 class ThresholdSettings(Section):
@@ -302,6 +306,13 @@ BINDINGS: dict[str, Binding] = {
     "git.remote": _b("remote"),
     "git.forge": _b("forge"),
     "git.forge-url": _b("forge_url"),
+    # verification.enabled and .type together give --verify its default (see LoadedConfig.default_map)
+    "verification.command": _b("verify_command"),
+    "verification.strategy": _b("verify_strategy"),
+    "verification.timeout": _b("verify_timeout"),
+    "verification.fail-fast": _b("verify_fail_fast"),
+    "verification.max-repair-rounds": _b("max_repair_rounds"),
+    "verification.reanalyze-command": _b("reanalyze_command"),
     "plan.output": _b("output", "plan"),
     "plan.planner": _b("planner", "plan"),
     "plan.max-phases": _b("max_phases", "plan"),
@@ -310,4 +321,4 @@ BINDINGS: dict[str, Binding] = {
 }
 
 # Sections accepted for compatibility whose settings nothing acts on yet.
-NOT_USED_YET = ("verification",)
+NOT_USED_YET: tuple[str, ...] = ()

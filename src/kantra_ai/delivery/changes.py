@@ -2,15 +2,17 @@
 any chosen set of those hunks.
 
 Only writes that happened and were not undone count (a fix reverted after a failed verification, or
-by `undo`, is delivered by nobody). The bytes come from the store (what kantra-ai wrote), never from
-the working tree: a change someone made to a file after kantra-ai wrote it is theirs and is never
-committed.
+by `undo`, is delivered by nobody; with `--verify`, neither is a write its check has not accepted).
+Verification's repairs are delivered with the fixes they repaired. The bytes come from the store
+(what kantra-ai wrote), never from the working tree: a change someone made to a file after
+kantra-ai wrote it is theirs and is never committed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kantra_ai.delivery.hunks import Hunk, HunkEdit, diff_hunks, splice
@@ -33,31 +35,66 @@ Picks = Mapping[int, frozenset[int]]  # write id -> indices of the hunks chosen 
 
 
 def job_writes(
-    store: RunStore, run_ids: Sequence[int], stage_of: Mapping[str, str], default_stage: str
+    store: RunStore,
+    run_ids: Sequence[int],
+    stage_of: Mapping[str, str],
+    default_stage: str,
+    *,
+    accepted: Collection[str] | None = None,
 ) -> tuple[list[WriteChange], list[str]]:
-    """The job's live writes, oldest first, and a note for each write that cannot be delivered."""
+    """The job's live writes, oldest first, and a note for each write that cannot be delivered.
+
+    `accepted`: verification's verdicts a write must have to be delivered (`--verify`: verified,
+    repaired); None takes every live write. A repair (verification's) is delivered as part of the
+    write it repaired: it continues that write's content, so the two are one change of the same
+    incidents (a repair following another repair of the file continues the same change)."""
     if not run_ids:
         return [], []
     marks = ",".join("?" * len(run_ids))
     rows = store.query(
-        "SELECT id, path, before_sha, after_sha, outcomes, edits FROM writes WHERE tree=? AND state='written'"
-        f" AND kind='fix' AND reverted_by IS NULL AND run_id IN ({marks}) ORDER BY id",
+        "SELECT id, path, before_sha, after_sha, outcomes, edits, kind, verified FROM writes WHERE tree=?"
+        " AND state='written' AND kind IN ('fix', 'repair') AND reverted_by IS NULL"
+        f" AND run_id IN ({marks}) ORDER BY id",
         (store.tree, *run_ids),
     )
     found: list[WriteChange] = []
     notes: list[str] = []
-    for write_id, path, before_sha, after_sha, outcomes_json, edits_json in rows:
+    latest: dict[str, tuple[int, str, list[HunkEdit]]] = {}  # path -> (index in found, after sha, edits)
+    for write_id, path, before_sha, after_sha, outcomes_json, edits_json, kind, verified in rows:
+        if accepted is not None and verified not in accepted:
+            note = f"{path}: not committed: its check " + (
+                f"decided {verified!r}" if verified else "has not passed yet (run the same command again)"
+            )
+            if note not in notes:
+                notes.append(note)
+            continue
         before, after = store.content(str(before_sha)), store.content(str(after_sha))
         if before is None or after is None:
             notes.append(f"{path}: written by an older kantra-ai that kept no content; not committed")
             continue
-        outcomes = json.loads(str(outcomes_json))
-        fixed = tuple(o["id"] for o in outcomes if o["status"] == "fixed")
         edits = [
             HunkEdit(e["old_text"], e["new_text"], tuple(e.get("incident_ids", ())))
             for e in json.loads(str(edits_json))
         ]
-        stages = [stage_of[o["id"]] for o in outcomes if o["id"] in stage_of]
+        earlier = latest.get(str(path))
+        if kind == "repair" and earlier is not None and earlier[1] == str(before_sha):
+            index, _, earlier_edits = earlier
+            repaired = found[index]
+            edits = earlier_edits + edits
+            found[index] = dataclasses.replace(
+                repaired, after=after, hunks=tuple(diff_hunks(repaired.before, after, edits, repaired.fixed))
+            )
+            latest[str(path)] = (index, str(after_sha), edits)
+            continue
+        if kind == "repair":  # the write it repaired is not delivered here: the file's incidents own it
+            fixed = tuple(i for w in found if w.path == str(path) for i in w.fixed)
+            stage = next((w.stage for w in found if w.path == str(path)), default_stage)
+        else:
+            outcomes = json.loads(str(outcomes_json))
+            fixed = tuple(o["id"] for o in outcomes if o["status"] == "fixed")
+            stages = [stage_of[o["id"]] for o in outcomes if o["id"] in stage_of]
+            stage = stages[0] if stages else default_stage
+        latest[str(path)] = (len(found), str(after_sha), edits)
         found.append(
             WriteChange(
                 int(write_id),
@@ -65,7 +102,7 @@ def job_writes(
                 before,
                 after,
                 tuple(diff_hunks(before, after, edits, fixed)),
-                stages[0] if stages else default_stage,
+                stage,
                 fixed,
             )
         )

@@ -59,6 +59,10 @@ from kantra_ai.killpoints import killpoint
 from kantra_ai.store import deliveries as records
 from kantra_ai.store.revert import merge_file
 from kantra_ai.store.run_store import RunStore
+from kantra_ai.verify.loop import REPAIRED, VERIFIED
+
+# The verdicts of --verify's check that let a write be committed (not reverted, not failing).
+ACCEPTED_BY_VERIFICATION = (VERIFIED, REPAIRED)
 
 
 class DeliveryConfigError(Exception):
@@ -152,8 +156,12 @@ class GitDelivery:
         say: Callable[[str], None],
         *,
         sleep: Callable[[float], None] | None = None,
+        verify_check: str | None = None,
     ) -> None:
         self.options = options
+        # --verify's check ("build check `CMD`"): only writes it accepted are committed, and every
+        # message says what it decided. None: verification is off, every live write is committed.
+        self.verify_check = verify_check
         self.input_dir = input_dir
         self.env = env
         self.say = say
@@ -313,7 +321,13 @@ class GitDelivery:
         self.report.base = {"sha": row.base_sha, "branch": row.base_branch}
         runs = records.job_runs(store, self.root)
         stage_of = {i: s.stage for i, s in incidents.items()}
-        writes, notes = job_writes(store, runs, stage_of, stage_order[-1] if stage_order else "all")
+        writes, notes = job_writes(
+            store,
+            runs,
+            stage_of,
+            stage_order[-1] if stage_order else "all",
+            accepted=ACCEPTED_BY_VERIFICATION if self.verify_check is not None else None,
+        )
         for note in notes:
             if note not in self.report.notes:
                 self.report.notes.append(note)
@@ -322,7 +336,7 @@ class GitDelivery:
         layout = build_layout(
             writes, infos, stage_order, self.options.commit_strategy, self.options.pr_strategy, base_of
         )
-        facts = Facts(self.root, _model(store, runs))
+        facts = Facts(self.root, _model(store, runs), self.verify_check)
         ready = [u for u in layout.units if self._ready(u, infos, done, final)]
         job = _Branch(row.branch, None, row.base_sha, self.options.pr_base or row.base_branch)
         job.tip = self._build(
@@ -715,8 +729,13 @@ def _infos(
 ) -> dict[str, IncidentInfo]:
     """What messages say about each incident: rule, place, confidence, and its share of the usage.
     Incidents of no stage of this run (an earlier job's) are described from the store."""
-    known = store.query("SELECT id, confidence, rule, path, line FROM incidents WHERE tree=?", (store.tree,))
+    known = store.query(
+        "SELECT id, confidence, rule, path, line, verification, repair_rounds FROM incidents WHERE tree=?",
+        (store.tree,),
+    )
     confidence = {str(r[0]): (None if r[1] is None else float(r[1])) for r in known}
+    # What --verify decided (verification, repair rounds): the messages say it.
+    verified: dict[str, tuple[str, int]] = {str(r[0]): (str(r[5]), int(r[6])) for r in known}
     usage: dict[str, list[float]] = {}
     unknown: set[str] = set()
     marks = ",".join("?" * len(runs)) or "NULL"
@@ -737,14 +756,14 @@ def _infos(
             else:
                 share[2] += float(cost) / len(ids)
     found = {}
-    for incident_id, _, rule, path, line in known:
+    for incident_id, _, rule, path, line, *_ in known:
         if incident_id not in incidents:
             share = usage.get(str(incident_id), [0.0, 0.0, 0.0])
             found[str(incident_id)] = IncidentInfo(
                 str(incident_id), str(rule), "", str(path), None if line is None else int(line),
                 default_stage,
                 default_stage, "", confidence.get(str(incident_id)), round(share[0]), round(share[1]),
-                None if incident_id in unknown else share[2],
+                None if incident_id in unknown else share[2], *verified[str(incident_id)],
             )  # fmt: skip
     for incident_id, staged in incidents.items():
         i = staged.incident
@@ -762,6 +781,7 @@ def _infos(
             round(share[0]),
             round(share[1]),
             None if incident_id in unknown else share[2],
+            *verified.get(incident_id, ("", 0)),
         )
     return found
 

@@ -51,6 +51,8 @@ class IncidentInfo:
     input_tokens: int = 0
     output_tokens: int = 0
     cost: float | None = 0.0
+    verification: str = ""  # what --verify decided: verified, repaired ('': not verified)
+    repair_rounds: int = 0
 
 
 @dataclass

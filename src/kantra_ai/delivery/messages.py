@@ -24,7 +24,26 @@ class Facts:
 
     run: int  # the job's first run
     model: str  # "provider/model"
-    verification: str = "not run"
+    check: str | None = None  # the check of --verify ("build check `mvn -q -o compile`"); None: not run
+
+
+def verification_text(incidents: Sequence[IncidentInfo], facts: Facts) -> str:
+    """What verification (--verify) decided about a change's incidents. Git delivery commits only
+    writes the check accepted (verified, or repaired), so a delivered change normally "passed"."""
+    if facts.check is None:
+        return "not run"
+    verified = sum(1 for i in incidents if i.verification == "verified")
+    repaired = [i for i in incidents if i.verification == "repaired"]
+    rounds = max((i.repair_rounds for i in repaired), default=0)
+    parts = [f"{verified} verified"] if verified else []
+    if repaired:
+        up_to = "up to " if len({i.repair_rounds for i in repaired}) > 1 else ""
+        parts.append(f"{len(repaired)} repaired in {up_to}{rounds} round{'s' if rounds != 1 else ''}")
+    others = Counter(i.verification or "not verified" for i in incidents)
+    del others["verified"], others["repaired"]
+    parts += [f"{count} {state}" for state, count in sorted(others.items())]
+    verdict = "passed the" if not others else "checked with the"
+    return f"{verdict} {facts.check}: {', '.join(parts) or 'nothing to verify'}"
 
 
 def trailers(run: int, unit: str) -> str:
@@ -107,7 +126,7 @@ def usage_lines(incidents: Sequence[IncidentInfo], facts: Facts) -> list[str]:
         f"Tokens: {tokens_in:,} input, {tokens_out:,} output (this change's share)",
         f"Cost: {_money(cost)}",
         f"Confidence: {confidence}",
-        f"Verification: {facts.verification}",
+        f"Verification: {verification_text(incidents, facts)}",
     ]
 
 
@@ -212,7 +231,7 @@ def pr_body(
         "",
         "### Verification",
         "",
-        facts.verification,
+        verification_text(incidents, facts),
         "",
         "### Review checklist",
         "",

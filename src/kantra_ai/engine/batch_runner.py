@@ -8,6 +8,7 @@ on disk is still the one that was read.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import time
@@ -78,14 +79,20 @@ class RunContext:
     cache_ttl: str = "5m"
     # Reads a file for its first request (the scheduler's read-ahead); None: read it now.
     read_file: Callable[[Path], Awaitable[SourceFile]] | None = None
+    # Held while a file of the tree is replaced: verification holds it while a check runs, so a
+    # check never sees a write half-way (None: writes need not wait for anything).
+    tree_lock: asyncio.Lock | None = None
 
 
-class _Skip(Exception):
+class RequestSkipped(Exception):
     """The request was not sent (budget, stop) or failed for good; `status` says which."""
 
     def __init__(self, reason: str, status: Status = Status.SKIPPED) -> None:
         super().__init__(reason)
         self.status = status
+
+
+_Skip = RequestSkipped
 
 
 @dataclass
@@ -185,31 +192,45 @@ def _visible(state: _BatchState) -> str:
 async def _call(
     request: ModelRequest, batch: Batch, pending: list[Incident], attempt: int, ctx: RunContext
 ) -> ModelResponse:
+    worst = ctx.guard.worst_case_of(batch, request.max_tokens)
+    return await send_request(request, str(batch.path), tuple(i.id for i in pending), attempt, worst, ctx)
+
+
+async def send_request(
+    request: ModelRequest,
+    path: str,
+    ids: tuple[str, ...],
+    attempt: int,
+    worst_case: float,
+    ctx: RunContext,
+) -> ModelResponse:
+    """One request, as every request of a run is sent: not after a stop, a stored reply instead of
+    paying again, within the budget (`worst_case` reserved first), recorded through the observer
+    (the store keeps the reply before it is used). RequestSkipped when it was not sent or failed."""
     if ctx.control.stop.is_set():
         raise _Skip(ctx.control.fatal_error or "run stopped before this request")
     fingerprint = request_fingerprint(request, ctx.provider.name, ctx.provider.model)
     stored = ctx.replies.stored_reply(fingerprint) if ctx.replies is not None else None
     if stored is not None:  # paid for by a run that was killed before it could apply it
-        ctx.observer.response_reused(str(batch.path), tuple(i.id for i in pending), fingerprint)
+        ctx.observer.response_reused(path, ids, fingerprint)
         return stored
-    worst = ctx.guard.worst_case_of(batch, request.max_tokens)
+    worst = worst_case
     if not ctx.guard.try_reserve(worst):
         raise _Skip(f"--max-cost ${ctx.guard.max_cost:.4f} would be exceeded by this request")
-    ids = tuple(i.id for i in pending)
     started = time.monotonic()
-    ctx.observer.request_started(str(batch.path), ids)
+    ctx.observer.request_started(path, ids)
     # The provider reports when the request goes out and when its reply is complete: the store
     # keeps the reply at that moment, before it travels back through pacing and retries.
-    request = dataclasses.replace(request, events=_WireEvents(ctx.observer, str(batch.path), fingerprint))
+    request = dataclasses.replace(request, events=_WireEvents(ctx.observer, path, fingerprint))
     try:
         response = await ctx.provider.complete(
-            request, on_progress=lambda n: ctx.observer.request_progress(str(batch.path), n)
+            request, on_progress=lambda n: ctx.observer.request_progress(path, n)
         )
     except ProviderError as exc:
         cost = PriceTable.cost(ctx.price, exc.usage, cache_ttl=ctx.cache_ttl)
         ctx.guard.settle(worst, cost)
         record = RequestRecord(
-            str(batch.path), ids, attempt, exc.usage, cost, "error", str(exc), time.monotonic() - started
+            path, ids, attempt, exc.usage, cost, "error", str(exc), time.monotonic() - started
         )
         ctx.observer.request_finished(record)
         if exc.fatal:
@@ -218,7 +239,7 @@ async def _call(
     cost = PriceTable.cost(ctx.price, response.usage, cache_ttl=ctx.cache_ttl)
     ctx.guard.settle(worst, cost)
     record = RequestRecord(
-        str(batch.path),
+        path,
         ids,
         attempt,
         response.usage,
@@ -295,29 +316,11 @@ async def _finish(
     batch = state.batch
     write_error = ""
     if state.working != state.source.text:
-        try:
-            # The store records the intent (and the outcomes it implies) before the file changes,
-            # so a run killed between the write and the bookkeeping knows the write happened.
-            planned_bytes = encode_text(state.source, state.working)
-            planned_sha = hashlib.sha256(planned_bytes).hexdigest()
-            planned = [_decide(state, incident, "") for incident in batch.incidents]
-            ctx.observer.write_planned(
-                str(batch.path),
-                state.source.sha256,
-                planned_sha,
-                planned,
-                (state.source.raw, planned_bytes),
-            )
-            after_sha = await asyncio.to_thread(
-                write_source_atomic, state.source, state.working, tree=ctx.input_dir
-            )
-            ctx.observer.file_written(str(batch.path), state.source.sha256, after_sha, list(state.applied))
-        except StaleFileError:
-            if replan_if_stale:
-                return None
-            write_error = "file changed on disk during the run; not overwritten"
-        except (OSError, SourceFileError) as exc:
-            write_error = f"cannot write file: {exc}"
+        async with ctx.tree_lock or contextlib.nullcontext():
+            written = await _write(state, ctx, replan_if_stale=replan_if_stale)
+        if written is None:
+            return None
+        write_error = written
     await asyncio.to_thread(state.screen.write_review, str(batch.path))  # manual-review-file
     outcomes = []
     for incident in batch.incidents:
@@ -326,6 +329,36 @@ async def _finish(
         outcomes.append(outcome)
     ctx.observer.batch_finished(str(batch.path), outcomes)
     return outcomes
+
+
+async def _write(state: _BatchState, ctx: RunContext, *, replan_if_stale: bool) -> str | None:
+    """Write the batch's result: "" when written, else why not; None to re-plan (stale file)."""
+    batch = state.batch
+    try:
+        # The store records the intent (and the outcomes it implies) before the file changes,
+        # so a run killed between the write and the bookkeeping knows the write happened.
+        planned_bytes = encode_text(state.source, state.working)
+        planned_sha = hashlib.sha256(planned_bytes).hexdigest()
+        planned = [_decide(state, incident, "") for incident in batch.incidents]
+        ctx.observer.write_planned(
+            str(batch.path),
+            state.source.sha256,
+            planned_sha,
+            planned,
+            (state.source.raw, planned_bytes),
+            list(state.applied),
+        )
+        after_sha = await asyncio.to_thread(
+            write_source_atomic, state.source, state.working, tree=ctx.input_dir
+        )
+        ctx.observer.file_written(str(batch.path), state.source.sha256, after_sha, list(state.applied))
+    except StaleFileError:
+        if replan_if_stale:
+            return None
+        return "file changed on disk during the run; not overwritten"
+    except (OSError, SourceFileError) as exc:
+        return f"cannot write file: {exc}"
+    return ""
 
 
 def _decide(state: _BatchState, incident: Incident, write_error: str) -> IncidentOutcome:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from kantra_ai.analysis.model import Incident
 from kantra_ai.edits.model import Edit
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord
@@ -55,9 +57,11 @@ class RunObserver:
         after_sha: str,
         outcomes: list[IncidentOutcome],
         contents: tuple[bytes, bytes] | None = None,
+        edits: Sequence[Edit] = (),
     ) -> None:
         """About to replace a file; `outcomes` are the batch's outcomes if the write succeeds;
-        `contents`, the file's bytes before and after (kept so the write can be undone)."""
+        `contents`, the file's bytes before and after (kept so the write can be undone); `edits`,
+        the edits the write makes (kept with the intent: a write recovered after a kill has them)."""
 
     def batch_finished(self, path: str, outcomes: list[IncidentOutcome]) -> None:
         """A batch is over: every outcome of it was reported through `incident_done`."""
@@ -120,9 +124,10 @@ class ObserverGroup(RunObserver):
         after_sha: str,
         outcomes: list[IncidentOutcome],
         contents: tuple[bytes, bytes] | None = None,
+        edits: Sequence[Edit] = (),
     ) -> None:
         for o in self.observers:
-            o.write_planned(path, before_sha, after_sha, outcomes, contents)
+            o.write_planned(path, before_sha, after_sha, outcomes, contents, edits)
 
     def batch_finished(self, path: str, outcomes: list[IncidentOutcome]) -> None:
         for o in self.observers:

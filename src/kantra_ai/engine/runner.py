@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -103,8 +103,15 @@ class _Collector(RunObserver):
         self.records.append(record)
 
 
-async def execute_batches(plan: RunBatches, ctx: RunContext, parallelism: int) -> RunResult:
-    """Run every file's batches; files run concurrently, a file's batches strictly in order."""
+async def execute_batches(
+    plan: RunBatches,
+    ctx: RunContext,
+    parallelism: int,
+    *,
+    after_file: Callable[[PurePosixPath], Awaitable[None]] | None = None,
+) -> RunResult:
+    """Run every file's batches; files run concurrently, a file's batches strictly in order.
+    `after_file` is awaited once a file's batches are all done (per-file verification)."""
     started = time.monotonic()
     collector = _Collector()
     outcomes: dict[str, IncidentOutcome] = {o.incident_id: o for o in plan.unreadable}
@@ -127,6 +134,8 @@ async def execute_batches(plan: RunBatches, ctx: RunContext, parallelism: int) -
                 for outcome in await run_batch(batch, run_ctx):
                     # Keyed by identity, never by position: replies complete in any order.
                     outcomes[outcome.incident_id] = outcome
+            if after_file is not None:
+                await after_file(file_batches.path)
 
     try:
         await asyncio.gather(*(run_file(i, f) for i, f in enumerate(prepared.files)))

@@ -8,7 +8,8 @@ The layout keeps what many requests share first, so providers can cache it:
    template was used, so that no custom text can change how the model must answer; shared by the
    requests of files in the same language that hit the same rules;
 3. `prompt`: the file (or a window of it) and its incidents (`fix_request.j2`), or after failed
-   edits the retry (`retry_request.j2`); never customised.
+   edits the retry (`retry_request.j2`), or after a fix broke the build the repair
+   (`repair_request.j2`: the new diagnostics, the edits made, the file); never customised.
 
 The engine sends what `request` builds and `kantra-ai prompt` shows what `first_request` builds:
 one builder, so what is shown is what is sent.
@@ -25,7 +26,7 @@ from kantra_ai.analysis.complexity import complexity_of
 from kantra_ai.analysis.model import Incident, Violation
 from kantra_ai.batching.batches import Batch
 from kantra_ai.edits.apply import plan_region
-from kantra_ai.edits.model import FailedEdit
+from kantra_ai.edits.model import Edit, FailedEdit
 from kantra_ai.formats import TOOL_CALL, EditFormat
 from kantra_ai.prompts.custom import CustomTemplates
 from kantra_ai.prompts.render import (
@@ -33,6 +34,7 @@ from kantra_ai.prompts.render import (
     guidance_text,
     language_of,
     render,
+    repair_prompt,
     retry_prompt,
     system_prompt,
 )
@@ -162,6 +164,39 @@ class PromptBuilder:
             guidance=self.guidance(batch.path, batch.violations, batch.incidents),
             prompt=prompt,
             max_tokens=batch.max_output_tokens if max_tokens is None else max_tokens,
+            tool=self.format.tool,
+            cache_key=CACHE_KEY,
+        )
+
+    def repair_request(
+        self,
+        batch: Batch,
+        content: str,
+        *,
+        total_lines: int,
+        edits: Sequence[Edit],
+        problems: Sequence[str],
+        other_problems: Sequence[str] = (),
+        command: str,
+    ) -> ModelRequest:
+        """A request to repair `batch.path` (its incidents: those the edits fixed) after a check
+        failed: the same system and guidance as its fixes (cached), the diagnostics, the edits."""
+        prompt = repair_prompt(
+            str(batch.path),
+            content,
+            batch.incidents,
+            edits=edits,
+            problems=problems,
+            other_problems=other_problems,
+            command=command,
+            window=batch.window,
+            total_lines=total_lines,
+        )
+        return ModelRequest(
+            system=self.system(),
+            guidance=self.guidance(batch.path, batch.violations, batch.incidents),
+            prompt=prompt,
+            max_tokens=batch.max_output_tokens,
             tool=self.format.tool,
             cache_key=CACHE_KEY,
         )

@@ -10,7 +10,7 @@ from typing import Any
 import jinja2
 
 from kantra_ai.analysis.model import Incident, Violation
-from kantra_ai.edits.model import FailedEdit
+from kantra_ai.edits.model import Edit, FailedEdit
 
 _LANGUAGES = {
     ".java": "java",
@@ -115,6 +115,35 @@ def retry_prompt(
     return render(
         "retry_request.j2",
         failures=failures,
+        path=path,
+        window=window,
+        total_lines=total_lines,
+        language=language_of(path),
+        content=content.rstrip("\n"),
+        incidents=_incident_context(incidents),
+    )
+
+
+def repair_prompt(
+    path: str,
+    content: str,
+    incidents: Sequence[Incident],
+    *,
+    edits: Sequence[Edit],
+    problems: Sequence[str],
+    other_problems: Sequence[str],
+    command: str,
+    window: tuple[int, int] | None,
+    total_lines: int,
+) -> str:
+    """Asks to repair what the edits of a fix broke: the check's new diagnostics (not its log), the
+    edits that were made, the file as it is now and the incidents the edits fixed."""
+    return render(
+        "repair_request.j2",
+        problems=problems,
+        other_problems=other_problems,
+        edits=edits,
+        command=command,
         path=path,
         window=window,
         total_lines=total_lines,

@@ -21,8 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kantra_ai.store.checks import checks_of, repair_costs, repair_rounds_by_path
 from kantra_ai.store.queries import store_view
 from kantra_ai.store.run_store import RunStore
+from kantra_ai.verify.loop import describe
 
 RECORD_VERSION = 2
 CONTEXT_LINES = 3
@@ -128,11 +130,12 @@ def job_record(store: RunStore, input_dir: Path) -> dict[str, Any]:
     incidents: list[dict[str, Any]] = []
     for row in store.query(
         "SELECT id, ruleset, rule, path, line, status, reason, confidence, threshold, explanation, message,"
-        " stage, run_id FROM incidents WHERE tree=? ORDER BY path, line, rule, id",
+        " stage, run_id, verification, repair_rounds, verification_detail FROM incidents WHERE tree=?"
+        " ORDER BY path, line, rule, id",
         (tree,),
     ):
         incident_id, ruleset, rule, path, line, status, reason, confidence, threshold = row[:9]
-        explanation, message, stage, run_id = row[9:]
+        explanation, message, stage, run_id, verification, rounds, detail = row[9:]
         key = (str(ruleset), str(rule))
         if key not in rule_index:  # a store written before the rules were kept
             rule_index[key] = len(rules)
@@ -162,6 +165,8 @@ def job_record(store: RunStore, input_dir: Path) -> dict[str, Any]:
             found = hunks_for(file["hunks"], spans, line if status == "fixed" else None)
             if found:
                 entry["hunks"] = found
+        if verification:  # what its build or test check decided (--verify)
+            entry["verification"] = describe(str(verification), int(rounds), str(detail))
         if len(history.get(str(incident_id), [])) > 1:
             entry["history"] = history[str(incident_id)]
         incidents.append(entry)
@@ -196,6 +201,32 @@ def job_record(store: RunStore, input_dir: Path) -> dict[str, Any]:
         "files": files,
         "incidents": incidents,
         "git": view.get("git", []),  # jobs delivered through git: commits, branches, pull requests
+        "verification": _verification(store, view, [int(r["run"]) for r in runs]),
+    }
+
+
+def _verification(store: RunStore, view: dict[str, Any], runs: list[int]) -> dict[str, Any] | None:
+    """What the checks of the job's runs decided (--verify): None when no run verified."""
+    checks = checks_of(store, runs) if runs else []
+    baseline = next((c for c in reversed(checks) if c.kind == "baseline"), None)
+    if baseline is None:
+        return None
+    costs = repair_costs(store, runs)
+    rounds = repair_rounds_by_path(store)
+    return {
+        "command": baseline.command,
+        "baseline_passed": baseline.exit_code == 0,
+        "checks": sum(1 for c in checks if c.kind == "check"),
+        "incidents": view.get("verification", {}).get("incidents", {}),
+        "files": [
+            {
+                "path": path,
+                "rounds": rounds.get(path, 0),
+                "repair_requests": costs.get(path, (0, 0.0))[0],
+                "repair_cost_usd": costs.get(path, (0, 0.0))[1],
+            }
+            for path in sorted(set(costs) | set(rounds))
+        ],
     }
 
 

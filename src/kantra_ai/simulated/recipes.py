@@ -392,6 +392,59 @@ def _method_rename(old: str, new: str) -> RecipeFn:
     return apply
 
 
+# --- UTF-8 by default (JEP 400) -------------------------------------------------------------------
+
+# One level of nested parentheses is enough for the argument lists the examples hold.
+_ARGS = r"\((?P<args>(?:[^()]|\([^()]*\))*)\)"
+_CHARSET_CONSTRUCTORS = {
+    "io": re.compile(rf"new (?P<cls>FileReader|FileWriter|InputStreamReader|OutputStreamWriter){_ARGS}"),
+    "util": re.compile(rf"new (?P<cls>Formatter|Scanner){_ARGS}"),
+    "urlcodec": re.compile(rf"(?P<cls>URLEncoder\.encode|URLDecoder\.decode){_ARGS}"),
+}
+
+
+def _explicit_charset(kind: str) -> RecipeFn:
+    """ "Supply the appropriate character set": `StandardCharsets.UTF_8` as the last argument. Like a
+    hurried model, it does not check that the class is imported or that such an overload exists,
+    so the first fix can break the build (the bundled `utf8-reports` example shows the repair)."""
+    pattern = _CHARSET_CONSTRUCTORS[kind]
+
+    def apply(doc: _Document, index: int | None, incident: PromptIncident) -> str | None:
+        if index is None:
+            return None
+        match = pattern.search(doc.original[index])
+        if match is None or "charset" in match.group("args").lower() or not match.group("args").strip():
+            return None
+        call = f"{match.group(0)[:-1]}, StandardCharsets.UTF_8)"
+        doc.rewrite(index, lambda text: text.replace(match.group(0), call, 1), incident.id)
+        return f"Passed StandardCharsets.UTF_8 to {match.group('cls')} explicitly."
+
+    return apply
+
+
+# --- Python and TypeScript deprecations (the verification tests' projects) -------------------------
+
+_UTCNOW = re.compile(r"\bdatetime\.utcnow\(\)")
+_TO_PROMISE = re.compile(r"(?P<source>[\w$.]+)\.toPromise\(\)")
+
+
+def _utcnow(doc: _Document, index: int | None, incident: PromptIncident) -> str | None:
+    """`datetime.utcnow()` -> `datetime.now(timezone.utc)`; `timezone` is left unimported (a model's
+    usual slip, which only the tests catch: Python compiles it)."""
+    if index is None or not _UTCNOW.search(doc.original[index]):
+        return None
+    doc.rewrite(index, lambda text: _UTCNOW.sub("datetime.now(timezone.utc)", text), incident.id)
+    return "Replaced the deprecated datetime.utcnow() with an aware datetime.now(timezone.utc)."
+
+
+def _to_promise(doc: _Document, index: int | None, incident: PromptIncident) -> str | None:
+    """RxJS 7: `source.toPromise()` -> `lastValueFrom(source)`, without importing it."""
+    if index is None or not _TO_PROMISE.search(doc.original[index]):
+        return None
+    doc.rewrite(index, lambda text: _TO_PROMISE.sub(r"lastValueFrom(\g<source>)", text), incident.id)
+    return "Replaced the deprecated toPromise() with lastValueFrom()."
+
+
 # --- the recipe book -------------------------------------------------------------------------------
 
 RECIPES: tuple[Recipe, ...] = (
@@ -432,6 +485,13 @@ RECIPES: tuple[Recipe, ...] = (
         re.compile(r"^eap8-ejb-00001$"),
         _method_rename("getCallerIdentity", "getCallerPrincipal"),
     ),
+    Recipe("charset for java.io", re.compile(r"^utf-8-by-default-00000$"), _explicit_charset("io")),
+    Recipe("charset for java.util", re.compile(r"^utf-8-by-default-00010$"), _explicit_charset("util")),
+    Recipe(
+        "charset for URL codecs", re.compile(r"^utf-8-by-default-000[23]0$"), _explicit_charset("urlcodec")
+    ),
+    Recipe("aware utcnow", re.compile(r"^python-datetime-00001$"), _utcnow),
+    Recipe("rxjs toPromise", re.compile(r"^rxjs-7-00001$"), _to_promise),
     Recipe("javax fallback", re.compile(r".*"), _line_rename),
 )
 
@@ -603,10 +663,138 @@ def _as_text(answer: _Answer) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+# --- repairs: what a check said, and how the scripted model answers it --------------------------------
+
+_PROBLEMS = re.compile(r"^## Problems\n(?P<body>.*?)(?=^## )", re.MULTILINE | re.DOTALL)
+_PROBLEM = re.compile(r"^- (?P<path>[^\s:]+):(?P<line>\d+): (?P<message>.*(?:\n  .*)*)", re.MULTILINE)
+# Where the classes a fix names without importing them live.
+_KNOWN_CLASSES = {
+    "StandardCharsets": "java.nio.charset.StandardCharsets",
+    "Charset": "java.nio.charset.Charset",
+}
+_MISSING_SYMBOL = re.compile(r"cannot find symbol\s+symbol:\s+(?:variable|class) (?P<name>\w+)")
+# Python's NameError and tsc's TS2304 for names a fix used without importing them, and their modules.
+_MISSING_NAME = re.compile(r"(?:NameError: name|TS2304: Cannot find name) '(?P<name>\w+)'")
+_NAME_MODULES = {"timezone": "datetime", "lastValueFrom": "rxjs", "firstValueFrom": "rxjs"}
+_NO_CONSTRUCTOR = re.compile(r"no suitable constructor found for Formatter\((?P<args>[^)]*)\)")
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    line: int
+    message: str
+
+
+def parse_problems(text: str) -> list[Problem]:
+    """The `## Problems` of a repair request (the check's diagnostics), empty for a fix request."""
+    section = _PROBLEMS.search(text.replace("\r\n", "\n"))
+    if section is None:
+        return []
+    return [
+        Problem(m.group("path"), int(m.group("line")), " ".join(m.group("message").split()))
+        for m in _PROBLEM.finditer(section.group("body"))
+    ]
+
+
+def _add_import(doc: _Document, qualified: str, owner: str) -> bool:
+    """`import qualified;` where it sorts among the imports (before the first that sorts after it)."""
+    wanted = f"import {qualified};"
+    if any(text is not None and text.strip() == wanted for text in doc.lines):
+        return False
+    imports = [i for i, text in enumerate(doc.lines) if text is not None and _IMPORT.match(text)]
+    if not imports:
+        return False
+    after = next((i for i in imports if str(doc.lines[i]).strip() > wanted), None)
+    if after is None:
+        doc.set(imports[-1], f"{doc.lines[imports[-1]]}\n{wanted}", owner)
+    else:
+        doc.set(after, f"{wanted}\n{doc.lines[after]}", owner)
+    return True
+
+
+def _import_name(doc: _Document, name: str, module: str, owner: str) -> str | None:
+    """Add `name` to the import from `module`: Python `from m import a`, TS `import { a } from "m"`."""
+    python = re.compile(rf"^(?P<head>\s*from {re.escape(module)} import )(?P<names>[\w ,]+?)\s*$")
+    script = re.compile(
+        rf"""^(?P<head>\s*import \{{)(?P<names>[^}}]*)(?P<tail>\}} from ["']{re.escape(module)}["'];?\s*)$"""
+    )
+    for index, text in enumerate(doc.lines):
+        if text is None:
+            continue
+        found = python.match(text) or script.match(text)
+        if found is None:
+            continue
+        names = [n.strip() for n in found.group("names").split(",") if n.strip()]
+        if name in names:
+            return None
+        joined = ", ".join([*names, name])
+        if found.re is script:
+            doc.set(index, f"{found.group('head')} {joined} {found.group('tail')}".rstrip(), owner)
+        else:
+            doc.set(index, f"{found.group('head')}{joined}", owner)
+        return f"Imported {name} from {module}, which the fix used without importing it."
+    return None
+
+
+def _replacing(old: str, new: str) -> Callable[[str], str]:
+    return lambda text: text.replace(old, new, 1)
+
+
+def _repair(doc: _Document, problem: Problem, owner: str) -> str | None:
+    """One diagnostic repaired the way a model shown it would (or would try to)."""
+    missing = _MISSING_SYMBOL.search(problem.message)
+    if missing and missing.group("name") in _KNOWN_CLASSES:
+        qualified = _KNOWN_CLASSES[missing.group("name")]
+        if _add_import(doc, qualified, owner):
+            return f"Imported {qualified}, which the fix used without importing it."
+        return None
+    name = _MISSING_NAME.search(problem.message)
+    if name and name.group("name") in _NAME_MODULES:
+        return _import_name(doc, name.group("name"), _NAME_MODULES[name.group("name")], owner)
+    wrong = _NO_CONSTRUCTOR.search(problem.message)
+    index = problem.line - doc.first_line
+    if wrong and 0 <= index < len(doc.lines) and doc.lines[index] is not None:
+        # A guess that stays wrong: Formatter has no charset overload for an Appendable at all (the
+        # rule does not apply to it), and the scripted model keeps swapping one argument for another.
+        swaps = {
+            "StandardCharsets.UTF_8)": "StandardCharsets.UTF_8.name())",
+            "StandardCharsets.UTF_8.name())": "StandardCharsets.UTF_8)",
+        }
+        for old, new in swaps.items():
+            if old in str(doc.lines[index]):
+                doc.rewrite(index, _replacing(old, new), owner)
+                return f"Passed the charset as {new[:-1]} instead."
+    return None
+
+
+def _repair_answer(prompt: ParsedPrompt, problems: Sequence[Problem]) -> _Answer:
+    lines = prompt.content.split("\n")
+    doc = _Document(lines, prompt.first_line)
+    owner = ",".join(i.id for i in prompt.incidents)
+    notes = [
+        note for problem in problems if problem.path == prompt.path and (note := _repair(doc, problem, owner))
+    ]
+    edits = [
+        _Edit(tuple(i.id for i in prompt.incidents), edit.old_text, edit.new_text)
+        for edit in _build_edits(doc)
+    ]
+    explanation = " ".join(notes) or "No repair known for these problems."
+    status, confidence = ("fixed", FIXED_CONFIDENCE) if edits else ("cannot_fix", CANNOT_FIX_CONFIDENCE)
+    return _Answer(edits, [_verdict(i.id, status, confidence, explanation) for i in prompt.incidents])
+
+
 def respond(request: FakeRequest) -> FakeReply:
-    """Answer one fix (or retry) request with scripted, known-correct edits and verdicts."""
-    prompt = parse_prompt(request.last_user_text())
-    answer = _answer(prompt) if prompt is not None else _Answer([], [])
+    """Answer one fix, retry or repair request with scripted edits and verdicts."""
+    text = request.last_user_text()
+    prompt = parse_prompt(text)
+    problems = parse_problems(text)
+    if prompt is None:
+        answer = _Answer([], [])
+    elif problems:
+        answer = _repair_answer(prompt, problems)
+    else:
+        answer = _answer(prompt)
     if request.tools:
         # The tool offered is the one to call (the request says how to answer, as for a real model).
         return FakeReply(tool_calls=[_as_tool_call(answer, str(request.tools[0].get("name", "")))])

@@ -96,3 +96,10 @@ def edits_to_json(edits: Iterable[Edit]) -> str:
             for e in edits
         ]
     )
+
+
+def edits_from_json(text: str) -> list[Edit]:
+    return [
+        Edit(str(e["old_text"]), str(e["new_text"]), tuple(str(i) for i in e.get("incident_ids", ())))
+        for e in json.loads(text)
+    ]

@@ -299,6 +299,40 @@ CREATE INDEX batch_items_job ON batch_items (job_id);
 ALTER TABLE requests ADD COLUMN batch_job INTEGER;  -- answered through this batch (batch prices)
 """
 
+# Version 7: verification. Every check (the baseline, each check of a scope, the rounds of repair a
+# file is done with) with its diagnostics; each incident's verification result; repair requests and
+# repair writes told apart from fixes, with the scope and round they belong to (what a run resumed
+# mid-loop continues from).
+V7_VERIFICATION = """
+CREATE TABLE checks (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL,
+    tree TEXT NOT NULL,
+    kind TEXT NOT NULL,             -- baseline, check, round-done (a file's repair round wrote
+                                    -- nothing), accepted (problems kept in the tree from then on)
+    scope TEXT NOT NULL,            -- what was checked: '' (baseline), file:PATH, stage:ID, end
+    round INTEGER NOT NULL DEFAULT 0,  -- repair rounds done in the scope before this check
+    path TEXT NOT NULL DEFAULT '',  -- round-done: the file
+    command TEXT NOT NULL DEFAULT '',
+    exit_code INTEGER,              -- NULL: killed (timed out)
+    timed_out INTEGER NOT NULL DEFAULT 0,
+    seconds REAL NOT NULL DEFAULT 0,
+    diagnostics TEXT NOT NULL DEFAULT '[]',  -- JSON: every diagnostic of the output
+    new TEXT NOT NULL DEFAULT '[]',          -- JSON: those the baseline did not have
+    tail TEXT NOT NULL DEFAULT '',           -- the output's last lines
+    created_at REAL NOT NULL
+);
+CREATE INDEX checks_scope ON checks (tree, scope, run_id);
+-- verification: verified, repaired, reverted or failing ('': not verified)
+ALTER TABLE incidents ADD COLUMN verification TEXT NOT NULL DEFAULT '';
+ALTER TABLE incidents ADD COLUMN repair_rounds INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE incidents ADD COLUMN verification_detail TEXT NOT NULL DEFAULT '';  -- the diagnostic
+ALTER TABLE requests ADD COLUMN purpose TEXT NOT NULL DEFAULT 'fix';  -- fix, repair
+ALTER TABLE writes ADD COLUMN scope TEXT NOT NULL DEFAULT '';         -- repair writes: their scope
+ALTER TABLE writes ADD COLUMN round INTEGER NOT NULL DEFAULT 0;       -- and round
+ALTER TABLE writes ADD COLUMN verified TEXT NOT NULL DEFAULT '';      -- what its check decided ('': not yet)
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("runs, incidents, outcomes, requests, replies and writes", script(V1_TABLES)),
     Migration("file content of every write, and reverts", script(V2_WRITE_CONTENT)),
@@ -306,5 +340,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("delivery through git: jobs, commits, branches, pull requests", script(V4_GIT_DELIVERY)),
     Migration("review decisions per file; incidents and writes by path", script(V5_REVIEWS)),
     Migration("batch API submissions and their requests", script(V6_BATCHES)),
+    Migration("verification: checks, results per incident, repairs", script(V7_VERIFICATION)),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

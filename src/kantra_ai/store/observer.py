@@ -21,6 +21,7 @@ Between 3 and 4 the file itself is replaced atomically (`edits/files.py`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kantra_ai.edits.model import Edit
@@ -28,6 +29,7 @@ from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord
 from kantra_ai.killpoints import killpoint
 from kantra_ai.providers.base import ModelResponse
+from kantra_ai.store.checks import mark_round_done
 from kantra_ai.store.codec import Decided
 from kantra_ai.store.run_store import RunStore
 
@@ -114,11 +116,19 @@ class StoreObserver(RunObserver):
         after_sha: str,
         outcomes: list[IncidentOutcome],
         contents: tuple[bytes, bytes] | None = None,
+        edits: Sequence[Edit] = (),
     ) -> None:
         batch = self._batch(path)
         decided = [Decided(o, o.incident_id in batch.answered) for o in outcomes]
         batch.write_id = self.store.write_intent(
-            self.run_id, path, before_sha, after_sha, decided, batch.fingerprints, contents=contents
+            self.run_id,
+            path,
+            before_sha,
+            after_sha,
+            decided,
+            batch.fingerprints,
+            contents=contents,
+            edits=edits,
         )
         batch.written = None
         killpoint("write-intent")
@@ -132,3 +142,68 @@ class StoreObserver(RunObserver):
         decided = [Decided(o, o.incident_id in batch.answered) for o in outcomes]
         self.store.finish_batch(self.run_id, decided, batch.fingerprints, batch.write_id, batch.written)
         killpoint("batch-saved")
+
+
+class RepairObserver(StoreObserver):
+    """Records the requests and writes of one repair round of a verification scope.
+
+    The same commits in the same order as a fix (request, reply before use, write intent, result),
+    with three differences: the request is marked `repair` and leaves its incidents as they are
+    (fixed: only their file is being repaired), the write is of kind `repair` and carries the scope
+    and round it belongs to (what a resumed run counts its rounds by), and nothing about the
+    incidents is decided here (verification records its own results).
+    """
+
+    def __init__(self, store: RunStore, run_id: int, scope: str, round: int) -> None:
+        super().__init__(store, run_id)
+        self.scope = scope
+        self.round = round
+
+    def request_started(self, path: str, incident_ids: tuple[str, ...]) -> None:
+        self._requests[path] = self.store.request_started(self.run_id, path, incident_ids, purpose="repair")
+        killpoint("repair-request-started")
+
+    def response_received(self, record: RequestRecord, fingerprint: str, response: ModelResponse) -> None:
+        super().response_received(record, fingerprint, response)
+        killpoint("repair-response-saved")
+
+    def write_planned(
+        self,
+        path: str,
+        before_sha: str,
+        after_sha: str,
+        outcomes: list[IncidentOutcome],
+        contents: tuple[bytes, bytes] | None = None,
+        edits: Sequence[Edit] = (),
+    ) -> None:
+        batch = self._batch(path)
+        batch.write_id = self.store.write_intent(
+            self.run_id,
+            path,
+            before_sha,
+            after_sha,
+            [],
+            batch.fingerprints,
+            contents=contents,
+            edits=edits,
+            kind="repair",
+            scope=self.scope,
+            round=self.round,
+        )
+        batch.written = None
+        killpoint("write-intent")
+
+    def file_written(self, path: str, before_sha: str, after_sha: str, edits: list[Edit]) -> None:
+        killpoint("repair-written")
+        self._batch(path).written = list(edits)
+
+    def batch_finished(self, path: str, outcomes: list[IncidentOutcome]) -> None:
+        """The file's round is over: its write (if any) settled and its replies used."""
+        batch = self._batches.pop(path, None) or _Batch()
+        if batch.write_id is not None and batch.written is not None:
+            self.store.finish_batch(self.run_id, [], batch.fingerprints, batch.write_id, batch.written)
+        else:
+            if batch.write_id is not None:  # the write did not happen (the file changed meanwhile)
+                self.store.finish_batch(self.run_id, [], [], batch.write_id, None)
+            mark_round_done(self.store, self.run_id, self.scope, self.round, path, batch.fingerprints)
+        killpoint("repair-saved")

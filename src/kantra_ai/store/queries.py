@@ -96,6 +96,27 @@ def store_view(store: RunStore, *, runs: int = 20) -> dict[str, Any]:
         f" FROM requests WHERE run_id IN ({in_tree})",
         (tree,),
     )[0]
+    verification = {
+        str(r[0]): int(r[1])
+        for r in store.query(
+            "SELECT verification, count(*) FROM incidents WHERE tree=? AND verification != ''"
+            " GROUP BY verification",
+            (tree,),
+        )
+    }
+    reverted = [
+        {"id": str(r[0]), "rule": str(r[1]), "file": str(r[2]), "detail": str(r[3])}
+        for r in store.query(
+            "SELECT id, rule, path, verification_detail FROM incidents WHERE tree=? AND verification IN"
+            " ('reverted', 'failing') ORDER BY path, line",
+            (tree,),
+        )
+    ]
+    repairs = store.query(
+        "SELECT count(*), sum(coalesce(cost, 0)), sum(cost IS NULL AND status IN ('ok','error'))"
+        f" FROM requests WHERE purpose='repair' AND run_id IN ({in_tree})",
+        (tree,),
+    )[0]
     unused = store.query("SELECT count(*) FROM replies WHERE tree=? AND state='unused'", (tree,))[0][0]
     intents = store.query("SELECT count(*) FROM writes WHERE tree=? AND state='intent'", (tree,))[0][0]
     return {
@@ -110,6 +131,14 @@ def store_view(store: RunStore, *, runs: int = 20) -> dict[str, Any]:
         # Jobs delivered through git: their branches, commits and pull requests (newest first).
         "git": [job for job in git_view(store) if job["commits"] or job["note"]],
         "batches": batch_view(store),  # --batch-api submissions (live ones and the last few)
+        # Verification (--verify): incidents by what their check decided, the reverted or still
+        # failing ones with the diagnostic, and the repair requests with their cost.
+        "verification": {
+            "incidents": verification,
+            "not_kept": reverted,
+            "repair_requests": int(str(repairs[0] or 0)),
+            "repair_cost_usd": None if repairs[2] else float(str(repairs[1] or 0.0)),
+        },
         "by_violation": {
             rule: {s: counts.get(s, 0) for s in STATUSES} for rule, counts in sorted(by_violation.items())
         },

@@ -57,10 +57,11 @@ class RevertResult:
 def live_writes(
     store: RunStore, *, run_id: int | None = None, path: str | None = None
 ) -> list[RecordedWrite]:
-    """Writes that happened and are not undone, oldest first; by run and/or path if given."""
+    """Writes that happened and are not undone (fixes and their repairs), oldest first; by run
+    and/or path if given."""
     sql = (
         "SELECT id, run_id, path, before_sha, after_sha, outcomes FROM writes"
-        " WHERE tree=? AND state='written' AND kind='fix' AND reverted_by IS NULL"
+        " WHERE tree=? AND state='written' AND kind IN ('fix', 'repair') AND reverted_by IS NULL"
     )
     params: list[object] = [store.tree]
     if run_id is not None:
@@ -134,27 +135,14 @@ def _revert_file(
     decided: list[Decided],
 ) -> str:
     """ "" when the file was reverted, else the reason it was left alone."""
-    history = live_writes(store, path=path)
-    everything = _all_written(store, path)
     try:
         current = read_source(input_dir / path)
     except (OSError, SourceFileError) as exc:
         return f"cannot read it: {exc}"
-    if not everything or current.sha256 != everything[-1]:
-        return "changed since kantra-ai wrote it; left as it is"
+    target = content_without(store, path, current.sha256, current.raw, chosen)
+    if isinstance(target, str):
+        return target
     ids = {w.id for w in chosen}
-    first = next(i for i, w in enumerate(history) if w.id in ids)
-    tail = history[first:]
-    chained = all(b.before_sha == a.after_sha for a, b in itertools.pairwise(tail))
-    if all(w.id in ids for w in tail) and chained and tail[-1].after_sha == current.sha256:
-        target = store.content(tail[0].before_sha)
-        if target is None:
-            return "its content before the write was not recorded (written by an older version)"
-    else:
-        merged = _merged(store, current.raw, chosen)
-        if isinstance(merged, str):
-            return merged
-        target = merged
     after_sha = hashlib.sha256(target).hexdigest()
     write_id = store.write_intent(
         run_id,
@@ -177,6 +165,27 @@ def _revert_file(
         return str(exc)
     store.finish_batch(run_id, decided, [], write_id, [])
     return ""
+
+
+def content_without(
+    store: RunStore, path: str, current_sha: str, current: bytes, chosen: list[RecordedWrite]
+) -> bytes | str:
+    """The file's bytes with the `chosen` writes (of `path`) taken out, or why that cannot be done:
+    the file must still be what kantra-ai last wrote; see the module docstring. Writes nothing."""
+    history = live_writes(store, path=path)
+    everything = _all_written(store, path)
+    if not everything or current_sha != everything[-1]:
+        return "changed since kantra-ai wrote it; left as it is"
+    ids = {w.id for w in chosen}
+    first = next(i for i, w in enumerate(history) if w.id in ids)
+    tail = history[first:]
+    chained = all(b.before_sha == a.after_sha for a, b in itertools.pairwise(tail))
+    if all(w.id in ids for w in tail) and chained and tail[-1].after_sha == current_sha:
+        target = store.content(tail[0].before_sha)
+        if target is None:
+            return "its content before the write was not recorded (written by an older version)"
+        return target
+    return _merged(store, current, chosen)
 
 
 def _all_written(store: RunStore, path: str) -> list[str]:

@@ -110,9 +110,7 @@ class RunStore:
         except sqlite3.Error as exc:
             raise StoreError(f"run store {self.path}: {exc}") from None
 
-    def query(
-        self, sql: str, params: Sequence[object] | Mapping[str, object] = ()
-    ) -> list[tuple[Any, ...]]:
+    def query(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> list[tuple[Any, ...]]:
         try:
             return list(self.db.execute(sql, params).fetchall())
         except sqlite3.Error as exc:
@@ -214,6 +212,7 @@ class RunStore:
                 "INSERT INTO incidents (tree, id, ruleset, rule, path, line, status, run_id, updated_at,"
                 " message, stage) VALUES (?,?,?,?,?,?,'pending',?,?,?,?) ON CONFLICT (tree, id) DO UPDATE SET"
                 " status='pending', reason='', answered=0, confidence=NULL, threshold=NULL, explanation='',"
+                " verification='', repair_rounds=0, verification_detail='',"
                 " line=excluded.line, run_id=excluded.run_id, updated_at=excluded.updated_at,"
                 " message=excluded.message, stage=excluded.stage",
                 rows,
@@ -285,16 +284,22 @@ class RunStore:
 
     # -- requests and replies --------------------------------------------------------------------
 
-    def request_started(self, run_id: int, path: str, incident_ids: Sequence[str]) -> int:
+    def request_started(
+        self, run_id: int, path: str, incident_ids: Sequence[str], *, purpose: str = "fix"
+    ) -> int:
+        """A request in flight; a fix request puts its incidents in flight too (a repair request
+        leaves them as they are: they stay fixed while their file is repaired)."""
         # Not durable: lost in a power cut, the request would only be missing from the statistics.
         with self.tx(durable=False) as db:
             cursor = db.execute(
-                "INSERT INTO requests (run_id, path, incident_ids, status, started_at)"
-                " VALUES (?,?,?,'in_flight',?)",
-                (run_id, path, dump(list(incident_ids)), time.time()),
+                "INSERT INTO requests (run_id, path, incident_ids, status, started_at, purpose)"
+                " VALUES (?,?,?,'in_flight',?,?)",
+                (run_id, path, dump(list(incident_ids)), time.time(), purpose),
             )
             request_id = cursor.lastrowid
             assert request_id is not None
+            if purpose != "fix":
+                return request_id
             db.executemany(
                 "UPDATE incidents SET status='in_flight', attempts=attempts+1, request_id=?"
                 " WHERE tree=? AND id=?",
@@ -403,12 +408,17 @@ class RunStore:
         fingerprints: Sequence[str],
         *,
         contents: tuple[bytes, bytes] | None = None,
+        edits: Sequence[Edit] = (),
         kind: str = "fix",
         reverts: Sequence[int] = (),
+        scope: str = "",
+        round: int = 0,
     ) -> int:
         """Before a file is replaced: what it is, what it will be, and what that decides.
 
         `contents` (the bytes before and after) are kept by hash, so the write can be undone exactly.
+        `kind`: fix, revert, or repair (then `scope` and `round` say which repair round wrote it).
+        `edits` are kept with the intent, so a write that recovery finds done still has them.
         """
         with self.tx() as db:
             db.execute(
@@ -423,7 +433,8 @@ class RunStore:
                 )
             cursor = db.execute(
                 "INSERT INTO writes (run_id, tree, path, before_sha, after_sha, state, outcomes,"
-                " fingerprints, created_at, kind, reverts) VALUES (?,?,?,?,?,'intent',?,?,?,?,?)",
+                " fingerprints, created_at, kind, reverts, scope, round, edits)"
+                " VALUES (?,?,?,?,?,'intent',?,?,?,?,?,?,?,?)",
                 (
                     run_id,
                     self.tree,
@@ -435,6 +446,9 @@ class RunStore:
                     time.time(),
                     kind,
                     dump(list(reverts)),
+                    scope,
+                    round,
+                    edits_to_json(edits),
                 ),
             )
             assert cursor.lastrowid is not None

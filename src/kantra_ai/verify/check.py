@@ -1,0 +1,68 @@
+"""One check of a tree: the command run, its diagnostics parsed, what fails compared with the baseline."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from kantra_ai.verify.command import CommandResult, run_command
+from kantra_ai.verify.detect import CheckCommand, CheckKind
+from kantra_ai.verify.diagnostics import Diagnostic, new_diagnostics, parse_diagnostics
+
+Strategy = Literal["per-file", "per-violation", "per-phase", "at-end"]
+STRATEGIES: tuple[Strategy, ...] = ("per-file", "per-violation", "per-phase", "at-end")
+DEFAULT_TIMEOUT = 600.0
+DEFAULT_REPAIR_ROUNDS = 2
+
+
+@dataclass(frozen=True)
+class VerifySettings:
+    kind: CheckKind
+    check: CheckCommand
+    strategy: Strategy
+    timeout: float = DEFAULT_TIMEOUT  # seconds per check; the process tree is killed after it
+    fail_fast: bool = False  # stop the run at the first group that still fails
+    max_rounds: int = DEFAULT_REPAIR_ROUNDS  # repair rounds before a group is reverted
+
+
+@dataclass(frozen=True)
+class Check:
+    result: CommandResult
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.result.passed
+
+    @property
+    def failures(self) -> list[Diagnostic]:
+        """What makes it fail: its diagnostics, or one standing for output that names nothing."""
+        if self.passed:
+            return []
+        if self.result.timed_out:
+            return [
+                Diagnostic(None, None, "did not finish in time (--verify-timeout); its processes were killed")
+            ]
+        if self.diagnostics:
+            return list(self.diagnostics)
+        return [Diagnostic(None, None, f"failed with exit code {self.result.exit_code}; see its output")]
+
+    def new_against(self, baseline: Check | list[Diagnostic] | None) -> list[Diagnostic]:
+        """The failures the baseline did not have (all of them without a baseline)."""
+        before = baseline.failures if isinstance(baseline, Check) else baseline or []
+        return new_diagnostics(self.failures, before)
+
+
+async def run_check(
+    check: CheckCommand,
+    cwd: Path,
+    *,
+    timeout: float,
+    stop: asyncio.Event | None = None,
+    env: dict[str, str] | None = None,
+) -> Check:
+    """Run the check in `cwd` (the tree or a scratch copy of it) and parse what it says."""
+    result = await run_command(check.command, cwd, timeout=timeout, stop=stop, env=env)
+    return Check(result, parse_diagnostics(result.output, [cwd]))

@@ -1,0 +1,1 @@
+"""Time stamps for the audit log."""

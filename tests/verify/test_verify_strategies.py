@@ -1,0 +1,123 @@
+"""Every strategy ends the bundled example in the same tree: a check after each file, per violation,
+per phase of `execute` (between phases), or once at the end with bisection of what broke it; and a
+check that hangs is killed and its fix reverted."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.cli.helpers import run, tree_differences
+from tests.verify.helpers import CSV_EXPORT, CSV_IMPORT, SUMMARY, compiles, example, javac, remediate, rows
+
+from testing.fakeprovider.server import FakeProviderServer
+
+EXAMPLE = example("utf8-reports")
+
+
+def _app(tmp_path: Path) -> Path:
+    app = tmp_path / "app"
+    shutil.copytree(EXAMPLE / "app", app)
+    return app
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("strategy", "csv_import"),
+    [
+        # CsvImport's fix belongs to the violation whose group (with CsvExport) took a repair round.
+        ("per-violation", "repaired in 1 round"),
+        # At the end, files are the groups; bisection finds Summary among them.
+        ("at-end", "verified"),
+    ],
+)
+def test_every_strategy_reaches_the_same_tree(
+    tmp_path: Path, fake: FakeProviderServer, strategy: str, csv_import: str
+) -> None:
+    app = _app(tmp_path)
+    code, summary = remediate(
+        EXAMPLE / "output.yaml", app, fake,
+        "--verify", "build", "--verify-command", javac(tmp_path / "c"), "--verify-strategy", strategy,
+    )  # fmt: skip
+    assert tree_differences(app, EXAMPLE / "expected") == []
+    states = {path: row["verification"].split(":")[0] for path, row in rows(summary).items()}
+    assert states == {CSV_EXPORT: "repaired in 1 round", CSV_IMPORT: csv_import, SUMMARY: "reverted"}
+    assert summary["verification"]["strategy"] == strategy
+    assert code == 1
+
+
+@pytest.mark.slow
+def test_execute_verifies_each_phase_before_the_next(tmp_path: Path, fake: FakeProviderServer) -> None:
+    app = _app(tmp_path)
+    out = tmp_path / "plan"
+    analysis = EXAMPLE / "output.yaml"
+    assert (
+        run("plan", "--analysis", analysis, "--input", app, "--output", out, "--planner", "deterministic")
+        == 0
+    )
+    plan_file = out / "plan.yaml"
+    data: dict[str, Any] = yaml.safe_load(plan_file.read_text())
+    phase = data["phases"][0]
+    second = dict(phase, id="phase-2", name="java.util", order=2)
+    second["violations"] = [v for v in phase["violations"] if v["violation_id"] == "utf-8-by-default-00010"]
+    phase["violations"] = [v for v in phase["violations"] if v["violation_id"] != "utf-8-by-default-00010"]
+    data["phases"].append(second)
+    plan_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    code = run(
+        "execute", "--plan", plan_file, "--input", app, "--base-url", fake.anthropic_base_url,
+        "--no-progress", "--verify", "build", "--verify-command", javac(tmp_path / "c"),
+    )  # fmt: skip
+    assert code == 1
+    assert tree_differences(app, EXAMPLE / "expected") == []
+    state = yaml.safe_load((out / "state.yaml").read_text())
+    # Phase 1 builds (after one repair); phase 2's fix never does: reverted, the phase failed.
+    assert {p["phase_id"]: p["status"] for p in state["phases"]} == {
+        "phase-1": "completed",
+        "phase-2": "failed",
+    }
+
+
+def test_a_check_that_hangs_before_any_edit_stops_the_run_before_anything_changes(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = _app(tmp_path)
+    code, summary = remediate(
+        EXAMPLE / "output.yaml",
+        app,
+        fake,
+        "--verify",
+        "build",
+        "--verify-command",
+        "sleep 60",
+        "--verify-timeout",
+        "1",
+    )
+    assert (code, summary) == (2, {})
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(
+        "kantra-ai: error: verification: the baseline check `sleep 60` did not finish within 1 s"
+    )
+    assert fake.request_count == 0
+    assert tree_differences(app, EXAMPLE / "app") == []
+
+
+@pytest.mark.slow  # two checks wait for the timeout
+def test_a_fix_that_makes_the_check_hang_is_reverted(tmp_path: Path, fake: FakeProviderServer) -> None:
+    app = _app(tmp_path)
+    # The check hangs once Summary holds its fix (an endless test, a deadlocked build): it is killed
+    # at the timeout, and bisection on a copy shows which fix makes it hang.
+    hangs = f"if grep -q 'Formatter(text, Standard' {SUMMARY}; then sleep 60; fi; {javac(tmp_path / 'c')}"
+    code, summary = remediate(
+        EXAMPLE / "output.yaml", app, fake,
+        "--verify", "build", "--verify-command", hangs, "--verify-timeout", "15", "--max-repair-rounds", "0",
+        "--batch-parallelism", "1",
+    )  # fmt: skip
+    reverted = rows(summary)[SUMMARY]
+    assert reverted["status"] == "failed"
+    assert "did not finish in time" in reverted["reason"]
+    assert (app / SUMMARY).read_text() == (EXAMPLE / "app" / SUMMARY).read_text()
+    assert compiles(app, tmp_path / "check")
+    assert code == 1
