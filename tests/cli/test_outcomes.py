@@ -4,6 +4,7 @@ and figures describe what was sent."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -52,6 +53,53 @@ def test_an_input_one_level_too_high_is_refused_and_the_right_folder_named(
     err = _one_line_error(capsys)
     assert f"(the files are under {app.resolve()})" in err
     assert not (tmp_path / "checkout" / ".kantra-ai").exists()
+
+
+@pytest.mark.parametrize(("below", "levels"), [("src", "one level"), ("src/main", "2 levels")])
+def test_an_input_below_the_analyzed_application_is_refused_and_the_expected_folder_named(
+    below: str, levels: str, tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its Java files map (the analysis seems to match) but pom.xml is lost, and the store, the
+    reports and the incident ids would belong to the wrong folder."""
+    app = copy_example(EXAMPLE, tmp_path)
+    pristine = {p: p.read_bytes() for p in app.rglob("*") if p.is_file()}
+    code = run(
+        "remediate", "-a", analysis_of(EXAMPLE), "-i", app / below, "--base-url", fake.anthropic_base_url
+    )
+    assert code == 2
+    err = _one_line_error(capsys)
+    assert f"--input {app / below} is {levels} below the analyzed application" in err
+    assert f"the analysis expects the folder {app.resolve()}; pass --input {app.resolve()}" in err
+    assert f"--source-root /opt/input/source/{below}" in err  # the way to insist
+    assert {p: p.read_bytes() for p in app.rglob("*") if p.is_file()} == pristine  # no .kantra-ai/
+    assert fake.request_count == 0
+
+
+def test_an_input_below_the_application_is_accepted_with_the_root_the_user_gives(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    args = ["remediate", "-a", analysis_of(EXAMPLE), "-i", app / "src", "--dry-run", "--json"]
+    assert run(*args, "--source-root", "/opt/input/source/src") == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["requests"] and all(r["file"].startswith("main/") for r in plan["requests"])
+
+
+def test_an_input_above_the_analyzed_application_is_refused_though_its_files_map(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """kantra was given a folder named `source`: with --input one level above it, every path maps
+    through the root /opt/input (source/...) and nothing looks missing."""
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    copy_example(EXAMPLE, tmp_path / "copy").rename(checkout / "source")
+    code = run("plan", "-a", analysis_of(EXAMPLE), "-i", checkout, "--planner", "deterministic",
+               "-o", tmp_path / "plan")  # fmt: skip
+    assert code == 2
+    err = _one_line_error(capsys)
+    assert f"--input {checkout} is one level above the analyzed application" in err
+    assert f"pass --input {(checkout / 'source').resolve()}" in err
+    assert not (tmp_path / "plan").exists() and not (checkout / ".kantra-ai").exists()
 
 
 def test_a_few_missing_files_are_named_in_the_summary_and_json(
