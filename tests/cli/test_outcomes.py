@@ -15,6 +15,8 @@ from kantra_ai.analysis.model import Category, Incident, Violation
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, RunTotals, Status
 from kantra_ai.providers.pricing import Usage
 from kantra_ai.report.summary import run_summary
+from kantra_ai.simulated.recipes import respond
+from testing.fakeprovider.faults import Fault, FaultPlan
 from testing.fakeprovider.server import FakeProviderServer
 
 EXAMPLE = "javaee-inventory"
@@ -160,6 +162,29 @@ def test_a_run_stopped_by_a_missing_key_is_not_continued_by_the_next_one(
     err = capsys.readouterr().err
     assert "continuing run" not in err and "crashed" not in err
     assert summary["store"]["run"] == 1 and summary["store"]["continues_run"] is None
+
+
+def test_a_run_the_provider_refused_before_answering_is_not_continued_by_the_next_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A revoked key: 401 on every request. The run is kept for `status` as "refused", and the next
+    run starts afresh instead of "continuing run #1 (aborted)"."""
+    app = copy_example(EXAMPLE, tmp_path)
+    args = ["remediate", "-a", analysis_of(EXAMPLE), "-i", app, "--no-progress"]
+    with FakeProviderServer(respond, faults=FaultPlan.every_request(Fault.status(401), 1000)) as refusing:
+        assert run(*args, "--base-url", refusing.anthropic_base_url) == 3
+    out = capsys.readouterr().out
+    assert "the provider refused the run before answering anything: nothing was done" in out
+    assert "--retry-failed" not in out  # nothing was answered: the next run asks again anyway
+    assert run("status", "-i", app, "--json") == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert [(r["run"], r["state"]) for r in runs] == [(1, "refused")]
+    with FakeProviderServer(respond) as server:
+        code, summary = remediate_json(EXAMPLE, app, server)
+    assert code == 0
+    assert "continuing run" not in capsys.readouterr().err
+    assert summary["store"]["run"] == 2 and summary["store"]["continues_run"] is None
+    assert summary["incidents"]["fixed"] == 19
 
 
 def test_a_no_op_rerun_says_cost_per_fixed_incident_is_not_applicable(
