@@ -164,11 +164,13 @@ class RunStore:
         return RunRow(rows[0][0], RunState(rows[0][1]), *rows[0][2:]) if rows else None
 
     def answered_anything(self, run_id: int) -> bool:
-        """Whether any request of the run got a reply (paid for, kept) or the run wrote any file."""
+        """Whether any request of the run got a reply (paid for, kept), the run wrote any file, or it
+        handed work to a provider's batch API (answers may still come)."""
         rows = self.query(
             "SELECT EXISTS (SELECT 1 FROM requests WHERE run_id=? AND status IN ('ok', 'received'))"
-            " OR EXISTS (SELECT 1 FROM writes WHERE run_id=?)",
-            (run_id, run_id),
+            " OR EXISTS (SELECT 1 FROM writes WHERE run_id=?)"
+            " OR EXISTS (SELECT 1 FROM batch_jobs WHERE run_id=?)",
+            (run_id, run_id, run_id),
         )
         return bool(rows[0][0])
 
