@@ -247,7 +247,7 @@ class RunSession:
         elif last is not None and store.unattempted():
             self.resumes = last  # it finished, but stopped short (--max-cost): not sent yet
         elif self.options.resume:
-            what = f"the last run (#{last.id}) finished all it planned" if last else "no run to continue is recorded"
+            what = f"the last run (#{last.id}) finished all it planned" if last else "no run is recorded"
             raise StoreError(
                 f"--resume: nothing to resume on this tree, {what}; run without --resume to process new "
                 "incidents, or with --retry-failed to ask again about failed ones"
