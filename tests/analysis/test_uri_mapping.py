@@ -18,6 +18,7 @@ from kantra_ai.analysis.uris import (
     is_dependency_path,
     map_uri,
     mapping_roots,
+    misplaced_input,
     uri_to_path,
 )
 
@@ -321,3 +322,31 @@ def test_known_roots_stay_available_after_detection(make_checkout: Callable[...,
 
     assert roots[0] == "/home/u/app"
     assert roots[1:] == list(KNOWN_ROOTS)
+
+
+def test_an_input_below_a_host_root_is_found_by_a_file_of_the_analysis_outside_it(
+    make_checkout: Callable[..., Path],
+) -> None:
+    """A host analysis (no known mount point): `--input` is `src`, and the analysis's pom.xml sits in
+    the folder above it, so that folder is the application."""
+    app = make_checkout([APP, "pom.xml"], name="app")
+    paths = ["/home/ci/work/app/" + APP, "/home/ci/work/app/pom.xml"]
+    root = detect_source_root(paths, app / "src")
+    assert root == "/home/ci/work/app/src"
+    found = misplaced_input(paths, root, app / "src")
+    assert found is not None and (found.expected, found.levels) == (app.resolve(), 1)
+
+
+def test_an_input_below_a_host_root_without_evidence_above_is_left_alone(
+    make_checkout: Callable[..., Path],
+) -> None:
+    """Nothing of the analysis lies outside `src`, and its root is no analyzer's mount point: the
+    analysis may well have been made of `src` alone."""
+    app = make_checkout([APP, "pom.xml"], name="app")
+    paths = ["/home/ci/work/app/" + APP]
+    assert misplaced_input(paths, detect_source_root(paths, app / "src"), app / "src") is None
+
+
+def test_the_right_input_is_not_misplaced(checkout: Path) -> None:
+    paths = ["/opt/input/source/" + APP, "/opt/input/source/pom.xml"]
+    assert misplaced_input(paths, detect_source_root(paths, checkout), checkout) is None

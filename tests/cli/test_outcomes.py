@@ -4,6 +4,7 @@ and figures describe what was sent."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from kantra_ai.analysis.model import Category, Incident, Violation
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, RunTotals, Status
 from kantra_ai.providers.pricing import Usage
 from kantra_ai.report.summary import run_summary
+from kantra_ai.simulated.recipes import respond
+from testing.fakeprovider.faults import Fault, FaultPlan
 from testing.fakeprovider.server import FakeProviderServer
 
 EXAMPLE = "javaee-inventory"
@@ -52,6 +55,53 @@ def test_an_input_one_level_too_high_is_refused_and_the_right_folder_named(
     err = _one_line_error(capsys)
     assert f"(the files are under {app.resolve()})" in err
     assert not (tmp_path / "checkout" / ".kantra-ai").exists()
+
+
+@pytest.mark.parametrize(("below", "levels"), [("src", "one level"), ("src/main", "2 levels")])
+def test_an_input_below_the_analyzed_application_is_refused_and_the_expected_folder_named(
+    below: str, levels: str, tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its Java files map (the analysis seems to match) but pom.xml is lost, and the store, the
+    reports and the incident ids would belong to the wrong folder."""
+    app = copy_example(EXAMPLE, tmp_path)
+    pristine = {p: p.read_bytes() for p in app.rglob("*") if p.is_file()}
+    code = run(
+        "remediate", "-a", analysis_of(EXAMPLE), "-i", app / below, "--base-url", fake.anthropic_base_url
+    )
+    assert code == 2
+    err = _one_line_error(capsys)
+    assert f"--input {app / below} is {levels} below the analyzed application" in err
+    assert f"the analysis expects the folder {app.resolve()}; pass --input {app.resolve()}" in err
+    assert f"--source-root /opt/input/source/{below}" in err  # the way to insist
+    assert {p: p.read_bytes() for p in app.rglob("*") if p.is_file()} == pristine  # no .kantra-ai/
+    assert fake.request_count == 0
+
+
+def test_an_input_below_the_application_is_accepted_with_the_root_the_user_gives(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    args = ["remediate", "-a", analysis_of(EXAMPLE), "-i", app / "src", "--dry-run", "--json"]
+    assert run(*args, "--source-root", "/opt/input/source/src") == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["requests"] and all(r["file"].startswith("main/") for r in plan["requests"])
+
+
+def test_an_input_above_the_analyzed_application_is_refused_though_its_files_map(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """kantra was given a folder named `source`: with --input one level above it, every path maps
+    through the root /opt/input (source/...) and nothing looks missing."""
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    copy_example(EXAMPLE, tmp_path / "copy").rename(checkout / "source")
+    code = run("plan", "-a", analysis_of(EXAMPLE), "-i", checkout, "--planner", "deterministic",
+               "-o", tmp_path / "plan")  # fmt: skip
+    assert code == 2
+    err = _one_line_error(capsys)
+    assert f"--input {checkout} is one level above the analyzed application" in err
+    assert f"pass --input {(checkout / 'source').resolve()}" in err
+    assert not (tmp_path / "plan").exists() and not (checkout / ".kantra-ai").exists()
 
 
 def test_a_few_missing_files_are_named_in_the_summary_and_json(
@@ -112,6 +162,29 @@ def test_a_run_stopped_by_a_missing_key_is_not_continued_by_the_next_one(
     err = capsys.readouterr().err
     assert "continuing run" not in err and "crashed" not in err
     assert summary["store"]["run"] == 1 and summary["store"]["continues_run"] is None
+
+
+def test_a_run_the_provider_refused_before_answering_is_not_continued_by_the_next_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A revoked key: 401 on every request. The run is kept for `status` as "refused", and the next
+    run starts afresh instead of "continuing run #1 (aborted)"."""
+    app = copy_example(EXAMPLE, tmp_path)
+    args = ["remediate", "-a", analysis_of(EXAMPLE), "-i", app, "--no-progress"]
+    with FakeProviderServer(respond, faults=FaultPlan.every_request(Fault.status(401), 1000)) as refusing:
+        assert run(*args, "--base-url", refusing.anthropic_base_url) == 3
+    out = capsys.readouterr().out
+    assert "the provider refused the run before answering anything: nothing was done" in out
+    assert "--retry-failed" not in out  # nothing was answered: the next run asks again anyway
+    assert run("status", "-i", app, "--json") == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert [(r["run"], r["state"]) for r in runs] == [(1, "refused")]
+    with FakeProviderServer(respond) as server:
+        code, summary = remediate_json(EXAMPLE, app, server)
+    assert code == 0
+    assert "continuing run" not in capsys.readouterr().err
+    assert summary["store"]["run"] == 2 and summary["store"]["continues_run"] is None
+    assert summary["incidents"]["fixed"] == 19
 
 
 def test_a_no_op_rerun_says_cost_per_fixed_incident_is_not_applicable(

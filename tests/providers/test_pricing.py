@@ -22,6 +22,7 @@ from kantra_ai.providers.pricing import (
     no_price_message,
     resolve_price,
 )
+from kantra_ai.providers.registry import PRESETS
 
 
 def _genai_cost(usage: Usage, model: str, provider_id: str) -> float:
@@ -53,6 +54,7 @@ def test_dated_snapshots_are_priced_by_their_family_from_genai_prices() -> None:
         ("openai", "gpt-5.5", "openai"),
         ("groq", "llama-3.3-70b-versatile", "groq"),
         ("openrouter", "anthropic/claude-sonnet-5.5", "openrouter"),
+        ("together", "openai/gpt-oss-120b", "together"),
     ],
 )
 def test_every_hosted_preset_default_model_has_a_price(preset: str, model: str, provider_id: str) -> None:
@@ -60,6 +62,20 @@ def test_every_hosted_preset_default_model_has_a_price(preset: str, model: str, 
     assert price is not None and price.source.kind == GENAI_PRICES
     usage = Usage(input_tokens=120_000, output_tokens=30_000, cache_read_tokens=400_000)
     assert PriceTable.cost(price, usage) == pytest.approx(_genai_cost(usage, model, provider_id))
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_presets_default_model_has_a_price_with_its_source(preset: str) -> None:
+    """Whatever preset a user picks, its default model is priced (hosted: by the database or our
+    table, with where from; local: free), so cost, the budget and cost per fixed incident work."""
+    p = PRESETS[preset]
+    price = resolve_price(p.default_model, provider=p.name, local=p.local)
+    assert price is not None, f"{preset}: no price for its default model {p.default_model!r}"
+    if p.local:
+        assert price.source.kind == LOCAL and price.input == price.output == 0
+    else:
+        assert price.source.kind in (BUILT_IN, GENAI_PRICES) and price.input > 0 and price.output > 0
+        assert price.source.detail
 
 
 def test_openai_cached_input_is_priced_at_the_cached_rate_and_not_as_input_too() -> None:

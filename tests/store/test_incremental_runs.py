@@ -77,6 +77,23 @@ def test_a_run_the_provider_aborted_is_continued_with_resume(tmp_path: Path) -> 
     assert tree_differences(app, expected_of("javaee-inventory")) == []
 
 
+def test_a_refused_run_between_does_not_hide_the_run_to_continue(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example("javaee-inventory", tmp_path)
+    with FakeProviderServer(respond, faults={3: Fault.status(401)}) as server:
+        assert remediate("javaee-inventory", app, server, "--batch-parallelism", "1")[0] == 3
+    with FakeProviderServer(respond, faults=FaultPlan.every_request(Fault.status(401), 1000)) as server:
+        code, refused = remediate("javaee-inventory", app, server)
+    assert (code, refused["store"]["state"], refused["store"]["continues_run"]) == (3, "refused", 1)
+    capsys.readouterr()
+    with FakeProviderServer(respond) as server:
+        code, summary = remediate("javaee-inventory", app, server)
+    assert "continuing run #1 (aborted)" in capsys.readouterr().err  # not the refused #2
+    assert (code, summary["store"]["continues_run"]) == (0, 1)
+    assert tree_differences(app, expected_of("javaee-inventory")) == []
+
+
 def test_incidents_whose_requests_failed_without_a_reply_are_retried_by_default(tmp_path: Path) -> None:
     app = copy_example("javaee-inventory", tmp_path)
     # 422 is neither retried by the SDK nor fatal: the first two requests fail for good, unpaid.

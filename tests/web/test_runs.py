@@ -150,3 +150,40 @@ def test_a_run_started_from_the_page_verifies_each_phase_as_the_config_asks(tmp_
     assert phases > 1  # execute's default strategy: a check after each phase
     assert verdicts == {"verified"}
     assert checks.read_text().count("checked") == 1 + phases  # the baseline, then each phase
+
+
+def test_saving_settings_keeps_the_files_comments_key_order_and_quoting(tmp_path: Path) -> None:
+    config = tmp_path / ".kantra-ai.yaml"
+    config.write_text(
+        "# team defaults: ask before changing\n"
+        "limits:\n"
+        "  max-cost: 5   # dollars per run\n"
+        "provider:\n"
+        "  name: openai\n"
+        "  model: 'gpt-5.5'   # pinned\n"
+        "\n"
+        "# delivery\n"
+        "git:\n"
+        "  commit-strategy: per-violation\n"
+    )
+    update_config_file(
+        config,
+        {
+            "limits.max-cost": 2.5,
+            "confidence.enabled": True,
+            "git.branch-prefix": "on",
+            "limits.max-retries": None,
+        },
+    )
+    text = config.read_text()
+    assert text.startswith(
+        "# team defaults: ask before changing\nlimits:\n  max-cost: 2.5 # dollars per run\n"
+    )
+    assert "  model: 'gpt-5.5'   # pinned\n\n# delivery\ngit:\n  commit-strategy: per-violation\n" in text
+    assert [line for line in text.splitlines() if not line.startswith(" ")][1:5] == [
+        "limits:", "provider:", "", "# delivery",
+    ]  # fmt: skip
+    settings = load_config(cwd=tmp_path).settings
+    assert settings.git.branch_prefix == "on"  # quoted: YAML 1.1 would read a plain `on` as true
+    assert settings.limits.max_cost == 2.5 and settings.confidence.enabled
+    assert settings.provider.model == "gpt-5.5"

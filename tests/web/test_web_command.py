@@ -7,6 +7,7 @@ import http.client
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +22,10 @@ from kantra_ai.web.server import is_loopback
 URL = re.compile(r"(http://127\.0\.0\.1:\d+/\?token=[A-Za-z0-9_\-]+)")
 
 
-def start(args: list[str], cwd: Path) -> tuple[subprocess.Popen[str], str]:
+def start(
+    args: list[str], cwd: Path, seen_before: list[str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """Start the command; its URL once printed. `seen_before`: gets the lines printed before it."""
     process = subprocess.Popen(
         [sys.executable, "-m", "kantra_ai.cli.app", *args, "--no-browser"],
         cwd=cwd,
@@ -37,6 +41,8 @@ def start(args: list[str], cwd: Path) -> tuple[subprocess.Popen[str], str]:
         line = process.stderr.readline()
         seen += line
         found = URL.search(line)
+        if seen_before is not None and not found:
+            seen_before.append(line)
         if found:
             return process, found.group(1)
         if not line and process.poll() is not None:
@@ -90,6 +96,25 @@ def test_plan_interactive_web_opens_the_plan_it_made(tmp_path: Path) -> None:
         assert (out / "plan.yaml").is_file()
         status, body = get(url, "/plan", url.rsplit("=", 1)[1])
         assert status == 200 and 'data-phase-id="phase-1"' in body and str(out / "plan.yaml") in body
+    finally:
+        stop(process)
+
+
+def test_another_host_and_port_are_used_with_a_warning_first(tmp_path: Path) -> None:
+    app = copy_example("javaee-inventory", tmp_path)
+    with socket.socket() as probe:  # a port free right now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    before: list[str] = []
+    process, url = start(
+        ["web", "--input", str(app), "--host", "0.0.0.0", "--port", str(port)], tmp_path, before
+    )
+    try:
+        assert url.startswith(f"http://127.0.0.1:{port}/?token=")
+        warning = "".join(before)
+        assert "warning: listening on 0.0.0.0, not only this machine" in warning
+        assert "not encrypted" in warning
+        assert get(url, "/plan", url.rsplit("=", 1)[1])[0] == 200
     finally:
         stop(process)
 

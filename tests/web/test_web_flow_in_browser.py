@@ -224,6 +224,9 @@ def _review(page: Any, site: Site) -> None:
 
 def _settings(page: Any, site: Site) -> None:
     config = site.root / ".kantra-ai.yaml"
+    mine = "# the team's settings: ask Ana before changing the provider\n"
+    config.write_text(mine + config.read_text())
+    provider_line = config.read_text().splitlines()[1]
     page.goto(f"{site.base}/settings")
     assert API_KEY not in page.content()
     assert page.inner_text("#api-key-state") == "set (hidden)"
@@ -233,6 +236,7 @@ def _settings(page: Any, site: Site) -> None:
     saved = yaml.safe_load(config.read_text())
     assert saved["limits"] == {"max-cost": 5.0}
     assert saved["provider"]["base-url"] == site.provider.anthropic_base_url  # kept as it was
+    assert config.read_text().splitlines()[:2] == [mine.strip(), provider_line]  # comment, order, style
 
     before = config.read_bytes()
     page.fill("[name='limits.max-retries']", "9")

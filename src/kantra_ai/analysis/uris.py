@@ -260,3 +260,55 @@ def mapping_roots(paths: Iterable[str], input_dir: Path, source_root: str | None
         return [normalize_root(source_root)]
     roots = detect_source_roots(paths, input_dir)
     return roots + [r for r in KNOWN_ROOTS if r not in roots]
+
+
+@dataclass(frozen=True)
+class MisplacedInput:
+    """`--input` is a folder above or below the one the analysis was made of."""
+
+    expected: Path  # the folder the analysis's paths start at
+    levels: int  # how far --input is from it: > 0 below, < 0 above
+    root: str  # the analyzer root that would map --input as it is
+
+
+def _levels_up(path: Path, n: int) -> Path | None:
+    parents = path.parents
+    return parents[n - 1] if n <= len(parents) - 1 else None
+
+
+def misplaced_input(paths: Iterable[str], used_root: str | None, input_dir: Path) -> MisplacedInput | None:
+    """Whether `input_dir` is one or two levels below or above the folder the analysis describes.
+
+    The analyzer mounts the application at a root (`/opt/input/source`); the detected root says
+    which analyzer folder `--input` stands for. A detected root of `/opt/input/source/src` with an
+    `--input` named `src` means `--input` is the application's `src`: its files map (the analysis
+    seems to match) but every incident outside `src` is lost and the run store, the reports and
+    the incident ids belong to the wrong folder. Evidence is required either way: below, the
+    parent root is an analyzer's own mount point, or a path of the analysis outside `src` exists
+    in the folder above; above, the folder that completes a known mount point exists in `--input`.
+    `paths` are decoded file paths (`uri_to_path`); `used_root` is the root that mapped most.
+    """
+    if used_root is None or not used_root.startswith("/") or used_root == "/":
+        return None
+    tree = input_dir.resolve()
+    components = used_root.split("/")[1:]
+    absolute = [p for p in paths if p.startswith("/") and not is_dependency_path(p)]
+    for n in (1, 2):
+        if len(components) <= n:
+            break
+        above = _levels_up(tree, n)
+        if above is None or list(tree.parts[-n:]) != components[-n:]:
+            continue
+        parent_root = "/" + "/".join(components[:-n])
+        outside = (strip_root(p, parent_root) for p in absolute if strip_root(p, used_root) is None)
+        evidence = parent_root in KNOWN_ROOTS or any(
+            rest is not None and _safe_relative(rest) is not None and (above / rest).is_file()
+            for rest, _ in zip(outside, range(50), strict=False)  # a few stats, not one per incident
+        )
+        if evidence:
+            return MisplacedInput(above, n, used_root)
+    for known in KNOWN_ROOTS:
+        rest = strip_root(known, used_root)
+        if rest and len(rest.split("/")) <= 2 and (tree / rest).is_dir():
+            return MisplacedInput(tree / rest, -len(rest.split("/")), used_root)
+    return None

@@ -13,6 +13,7 @@ from pathlib import Path
 from kantra_ai.analysis.loader import AnalysisError, load_analysis
 from kantra_ai.analysis.model import Analysis, Applicability, Category, Incident
 from kantra_ai.analysis.selection import Selection, SelectionError, select_incidents
+from kantra_ai.analysis.uris import misplaced_input, uri_to_path
 from kantra_ai.app.options import SelectionOptions
 from kantra_ai.engine.runner import BatchSettings, RunBatches, batch_incidents
 from kantra_ai.errors import UserError
@@ -61,6 +62,8 @@ def load_selection(opts: SelectionOptions) -> Selection:
         )
     except (AnalysisError, SelectionError) as exc:
         raise UserError(str(exc)) from exc
+    if opts.source_root is None:  # a root the user gave says which folder --input stands for
+        check_input_level(analysis, opts.input_dir)
     check_tree_matches(analysis, selection, opts.input_dir)
     return selection
 
@@ -68,6 +71,24 @@ def load_selection(opts: SelectionOptions) -> Selection:
 def missing_files(incidents: Iterable[Incident]) -> list[str]:
     """The checkout-relative paths the analysis names that are not in the tree, sorted, once each."""
     return sorted({str(i.path) for i in incidents if i.applicability is Applicability.MISSING_FILE})
+
+
+def check_input_level(analysis: Analysis, input_dir: Path) -> None:
+    """Refuse a `--input` one or two folders below or above the analyzed application: its files may
+    map, but incidents outside it are lost and the store, reports and incident ids land in the
+    wrong folder (see `misplaced_input`)."""
+    paths = (uri_to_path(i.uri) for i in analysis.incidents)
+    misplaced = misplaced_input(paths, analysis.source_root, input_dir)
+    if misplaced is None:
+        return
+    levels = abs(misplaced.levels)
+    distance = "one level" if levels == 1 else f"{levels} levels"
+    where = f"{distance} {'below' if misplaced.levels > 0 else 'above'}"
+    keep = f" (or --source-root {misplaced.root} to use this folder as it is)" if misplaced.levels > 0 else ""
+    raise UserError(
+        f"--input {input_dir} is {where} the analyzed application: the analysis expects the folder "
+        f"{misplaced.expected}; pass --input {misplaced.expected}{keep}"
+    )
 
 
 def check_tree_matches(analysis: Analysis, selection: Selection, input_dir: Path) -> None:

@@ -120,13 +120,17 @@ def print_next_steps(document: Document, run: JobRun, options: RunOptions, conso
     if report:
         uri = Path(report).resolve().as_uri()
         say(f"  report: [link={uri}]{escape(str(report))}[/link]")
-    inc = document["incidents"]
-    failed = inc["failed"]
-    if failed:
+    # Failures the model answered are asked again only with --retry-failed; those whose request
+    # got no reply (refused, timed out) are simply retried by the next run (store/history.py).
+    failed = [o for o in document.get("outcomes", []) if o["status"] == "failed"]
+    answered = [o for o in failed if not o["reason"].startswith("request failed")]
+    if answered:
         say(
-            f"  {failed} incidents failed: see why in the report; ask the model again with the same "
+            f"  {len(answered)} incidents failed: see why in the report; ask the model again with the same "
             "command plus --retry-failed"
         )
+    if len(failed) > len(answered):
+        say(f"  {len(failed) - len(answered)} incidents got no reply: the next run asks again")
     waiting = (document.get("batch_api") or {}).get("waiting") or {}
     if waiting.get("incidents"):
         say(
@@ -135,7 +139,16 @@ def print_next_steps(document: Document, run: JobRun, options: RunOptions, conso
             "(--wait keeps polling; kantra-ai batches cancel cancels them)"
         )
     stopped = document.get("stopped") or {}
-    if run.interrupted:
+    if run.aborted:
+        refused = (document.get("store") or {}).get("state") == "refused"
+        say(
+            "[red]the provider refused the run before answering anything[/]: nothing was done and there is "
+            "nothing to continue; fix what it said (API key, model, endpoint) and run the same command again"
+            if refused
+            else "[yellow]aborted[/]: fix what the provider said and run the same command again to continue "
+            "where it stopped"
+        )
+    elif run.interrupted:
         say("[yellow]interrupted[/]: run the same command again to continue where it stopped")
     elif stopped.get("not_sent"):
         say(

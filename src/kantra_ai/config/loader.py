@@ -13,6 +13,7 @@ line naming file, key, value and what is allowed.
 from __future__ import annotations
 
 import difflib
+import io
 import os
 import typing
 from collections.abc import Mapping
@@ -23,6 +24,10 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import YAMLError as RuamelError
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from kantra_ai._fs import write_atomic
 from kantra_ai.config.settings import BINDINGS, Settings
@@ -356,29 +361,61 @@ def _merge(
 
 def update_config_file(path: Path, changes: Mapping[str, Any], *, label: str | None = None) -> list[str]:
     """Set (or, for None, remove) dotted keys in one config file, checked as `load_config` checks a
-    file: a bad value is a ConfigError of one line and nothing is written. Keys the file sets and
-    `changes` does not name are kept; the file is rewritten atomically (comments are not kept).
-    Returns the file's warnings (unknown keys it already had)."""
+    file: a bad value is a ConfigError of one line and nothing is written. The file is edited, not
+    regenerated: its comments, key order, quoting and the keys `changes` does not name are kept
+    (ruamel.yaml's round trip); the result is read back with the loader every command uses and
+    validated before it replaces the file, atomically. Returns the file's warnings (unknown keys
+    it already had)."""
     item = ConfigFile(path, label or str(path))
-    raw: dict[str, Any] = {}
+    document: Any = CommentedMap()
     if path.is_file():
         try:
-            loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{item.label}: cannot read it to change it: {exc}") from None
+            loaded = _round_trip().load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, RuamelError) as exc:
+            raise ConfigError(f"{item.label}: cannot read it to change it: {_one_line(str(exc))}") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{item.label}: expected a mapping of sections, found {type(loaded).__name__}")
-        raw = loaded or {}
+        document = loaded if loaded is not None else CommentedMap()
     for key, value in changes.items():
-        _set_key(raw, key.split("."), value)
+        _set_key(document, key.split("."), value)
+    out = io.StringIO()
+    _round_trip().dump(document, out)
+    text = out.getvalue() if document else ""
+    raw = yaml.load(text, Loader=_YAML_LOADER) or {}  # as every command will read it
     warnings: list[str] = []
     known = _strip_unknown(raw, Settings, "", item.label, warnings)
     try:
         Settings.model_validate(known)
     except ValidationError as exc:
         raise ConfigError(_describe(item.label, exc)) from None
-    write_atomic(path, yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, width=100))
+    write_atomic(path, text)
     return warnings
+
+
+def _round_trip() -> YAML:
+    """ruamel.yaml's round-trip mode: what it does not change, it writes back as it was."""
+    rt = YAML(typ="rt")
+    rt.preserve_quotes = True
+    rt.width = 100
+    return rt
+
+
+def _as_written(value: Any) -> Any:
+    """A string that the loader (YAML 1.1) would read as something else (`on`, `yes`, `1e3`, `~`)
+    is written quoted; ruamel.yaml writes YAML 1.2, where those are plain strings."""
+    if isinstance(value, str):
+        try:
+            plain = yaml.load(value, Loader=_YAML_LOADER) == value
+        except yaml.YAMLError:
+            plain = False
+        return value if plain else DoubleQuotedScalarString(value)
+    if isinstance(value, list):
+        return [_as_written(v) for v in value]
+    return value
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _set_key(into: dict[str, Any], parts: list[str], value: Any) -> None:
@@ -387,13 +424,13 @@ def _set_key(into: dict[str, Any], parts: list[str], value: Any) -> None:
         if value is None:
             into.pop(head, None)
         else:
-            into[head] = value
+            into[head] = _as_written(value)
         return
     section = into.get(head)
     if not isinstance(section, dict):
         if value is None:
             return
-        section = into[head] = {}
+        section = into[head] = CommentedMap()
     _set_key(section, rest, value)
     if not section:
         del into[head]

@@ -39,7 +39,8 @@ class RunState(str, Enum):
     RUNNING = "running"
     FINISHED = "finished"
     INTERRUPTED = "interrupted"  # Ctrl-C: stopped cleanly
-    ABORTED = "aborted"  # the provider refused the run (bad key, unknown model)
+    ABORTED = "aborted"  # the provider refused the run (bad key, unknown model) after answering some of it
+    REFUSED = "refused"  # the provider refused it before answering anything: nothing to continue
     CRASHED = "crashed"  # found still "running" by a later run: the process died
 
     @property
@@ -153,12 +154,25 @@ class RunStore:
                 )
 
     def last_run(self) -> RunRow | None:
+        """The last run a new one may continue: a run the provider refused outright did nothing, so
+        the one before it is still the one to continue (or none)."""
         rows = self.query(
             "SELECT id, state, mode, analysis, provider, model, started_at, finished_at FROM runs"
-            " WHERE tree=? ORDER BY id DESC LIMIT 1",
-            (self.tree,),
+            " WHERE tree=? AND state != ? ORDER BY id DESC LIMIT 1",
+            (self.tree, RunState.REFUSED.value),
         )
         return RunRow(rows[0][0], RunState(rows[0][1]), *rows[0][2:]) if rows else None
+
+    def answered_anything(self, run_id: int) -> bool:
+        """Whether any request of the run got a reply (paid for, kept), the run wrote any file, or it
+        handed work to a provider's batch API (answers may still come)."""
+        rows = self.query(
+            "SELECT EXISTS (SELECT 1 FROM requests WHERE run_id=? AND status IN ('ok', 'received'))"
+            " OR EXISTS (SELECT 1 FROM writes WHERE run_id=?)"
+            " OR EXISTS (SELECT 1 FROM batch_jobs WHERE run_id=?)",
+            (run_id, run_id, run_id),
+        )
+        return bool(rows[0][0])
 
     # -- incidents -------------------------------------------------------------------------------
 

@@ -8,8 +8,10 @@
         interrupted = session.finish(outcomes, aborted)
 
 A run is recorded only once it begins: a bad template, a missing key or a plan refused before the
-first request leaves no run behind (a run that never started is not a run). Nothing here runs for a
-dry run except a read-only look at the store (no lock, no recovery).
+first request leaves no run behind (a run that never started is not a run). A run the provider
+refused before answering anything (a revoked key: 401 on every request) is kept as "refused", for
+`status` to show, and is never continued: the next run starts as if it had not happened.
+Nothing here runs for a dry run except a read-only look at the store (no lock, no recovery).
 """
 
 from __future__ import annotations
@@ -121,6 +123,7 @@ class RunSession:
         self._lock: TreeLock | None = None
         self._interrupt: GracefulInterrupt | None = None
         self._finished = False
+        self.state: RunState | None = None  # how the run was closed in the store
         self._settled: dict[str, str] = {}  # skipped incidents -> the status earlier runs left
         self._selected = 0
 
@@ -301,14 +304,21 @@ class RunSession:
         state = (
             RunState.INTERRUPTED if self.interrupted else RunState.ABORTED if aborted else RunState.FINISHED
         )
+        if state is RunState.ABORTED and not self._did_anything(store, self.run_id):
+            state = RunState.REFUSED  # the next run starts afresh instead of "continuing" this one
         self._close_run(state, aborted)
         if self.interrupted:
             self._say(self.resume_hint)
         return self.interrupted
 
+    def _did_anything(self, store: RunStore, run_id: int) -> bool:
+        reused = self.observer.reused_replies if self.observer else 0
+        return reused > 0 or store.answered_anything(run_id)
+
     def _close_run(self, state: RunState, note: str = "") -> None:
         assert self.store is not None and self.run_id is not None
         self._finished = True
+        self.state = state
         reused = self.observer.reused_replies if self.observer else 0
         self.store.finish_run(self.run_id, state, reused_replies=reused, note=note)
         if state is not RunState.FINISHED:
@@ -323,6 +333,7 @@ class RunSession:
         return {
             "path": str(self.store.path) if self.store else None,
             "run": self.run_id,
+            "state": self.state.value if self.state else None,  # refused: nothing to continue
             "mode": self.mode,
             "continues_run": self.resumes.id if self.resumes else None,
             "skipped": {"fixed": p.fixed, "not_applicable": p.not_applicable, "failed": p.failed},
