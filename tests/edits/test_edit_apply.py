@@ -167,6 +167,29 @@ def test_not_found_reports_the_closest_lines() -> None:
     assert failure.closest == "    public void cancel(Order order) {\n        if (order.isValid()) {"
 
 
+def test_an_ambiguous_old_text_names_each_place_it_matches_numbered_in_the_result() -> None:
+    # Another edit of the reply adds a line above both places: they are numbered as the result has them.
+    edits = [
+        Edit("if (order.isValid()) {", "if (ok) {"),
+        Edit("import javax.inject.Inject;", "import a;\nimport b;"),
+    ]
+    result = apply_edits(JAVA, edits)
+    failure = result.failed[0]
+    assert failure.reason.startswith("old text matches 2 places")
+    assert [(p.line, p.lines) for p in failure.places] == [
+        (14, ("        if (order.isValid()) {",)),
+        (20, ("        if (order.isValid()) {",)),
+    ]
+    assert result.content.split("\n")[13] == "        if (order.isValid()) {"
+
+
+def test_not_found_numbers_the_closest_lines() -> None:
+    edit = Edit("    public void cancel(Order o) {\n        if (o.isValid()) {", "x")
+    [place] = apply_edits(JAVA, [edit]).failed[0].places
+    assert place.line == 18
+    assert place.lines == ("    public void cancel(Order order) {", "        if (order.isValid()) {")
+
+
 def test_closest_lines_are_capped() -> None:
     content = "".join(f"line {n}\n" for n in range(40))
     old = "".join(f"line {n}x\n" for n in range(10, 30))

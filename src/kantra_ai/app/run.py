@@ -513,6 +513,7 @@ async def _execute(
                         confidence=options.confidence,
                         control=control,
                         replies=driver if driver is not None else session.replies(),
+                        history=session.history(),
                     )
 
                     async def run_engine(planned: RunBatches, ctx: RunContext = ctx) -> None:

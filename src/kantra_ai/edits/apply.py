@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from dataclasses import replace
 
 from kantra_ai.edits.combine import Document, compose
 from kantra_ai.edits.lines import join_content, split_content
@@ -34,17 +35,18 @@ from kantra_ai.edits.locate import (
     Plan,
     Refusal,
     View,
-    closest_lines,
+    closest_place,
     edit_texts,
     edit_variants,
     find_match,
     locate,
+    places_of,
     text_key,
     trivial,
     unnumbered,
     window_lines,
 )
-from kantra_ai.edits.model import ApplyResult, Edit, EditOutcome, EditStatus, Landing
+from kantra_ai.edits.model import ApplyResult, Edit, EditOutcome, EditStatus, Landing, Place
 
 # A new_text found once in the file, for an old_text found nowhere, shows the change was already made
 # only if it looks like old_text at least this much (difflib ratio of the stripped lines).
@@ -95,6 +97,7 @@ def apply_edits(
 
     located: list[tuple[int, Plan]] = []
     later: list[int] = []  # not found in the content as given
+    ambiguous: list[int] = []  # refused as matching several places
     for index, edit in enumerate(edits):
         refusal = trivial(edit, texts[index])
         if refusal is not None:
@@ -111,6 +114,8 @@ def apply_edits(
             located.append((index, found))
         else:
             status[index] = _outcome(edit, found)
+            if isinstance(found, Refusal) and found.places:
+                ambiguous.append(index)
     status.update(compose(doc, edits, located))
 
     progress = True
@@ -127,6 +132,8 @@ def apply_edits(
                 status[index] = EditOutcome(edits[index], EditStatus.APPLIED)
             else:
                 status[index] = _outcome(edits[index], found)
+                if isinstance(found, Refusal) and found.places:
+                    ambiguous.append(index)
 
     if later:
         current = doc.view()
@@ -135,6 +142,9 @@ def apply_edits(
         for index in later:
             status[index] = _not_found(current, edits[index], texts[index], proven, doc)
 
+    for index in ambiguous:
+        # Numbered in the result (the content the retry shows): other edits may have moved them.
+        status[index] = replace(status[index], places=_ambiguous_places(doc.view(), texts[index]))
     return _result(doc, edits, [status[i] for i in range(len(edits))])
 
 
@@ -142,6 +152,17 @@ def _outcome(edit: Edit, found: Refusal | InPlace) -> EditOutcome:
     if isinstance(found, InPlace):
         return EditOutcome(edit, EditStatus.ALREADY_APPLIED, found.reason)
     return EditOutcome(edit, EditStatus.FAILED, found.reason)
+
+
+def _ambiguous_places(view: View, variants: list[EditTexts]) -> tuple[Place, ...]:
+    """Where an ambiguous old_text matches in `view`, for the retry prompt."""
+    for texts in variants:
+        match = find_match(view, texts)
+        if isinstance(match, Refusal) and match.places:
+            return places_of(view, match.places)
+        if isinstance(match, (Exact, LineMatch)):
+            return places_of(view, ((match.first, match.stop),))
+    return ()
 
 
 def _not_found(
@@ -170,8 +191,10 @@ def _not_found(
         wanted = "\n".join(line.strip() for line in texts.old_lines)
         if difflib.SequenceMatcher(None, wanted, there, autojunk=False).ratio() >= _ALREADY_SIMILARITY:
             return EditOutcome(edit, EditStatus.ALREADY_APPLIED, "its new text is already in the file")
-    closest = closest_lines(view, list(variants[-1].old_lines))
-    return EditOutcome(edit, EditStatus.FAILED, "old text not found", closest)
+    place = closest_place(view, list(variants[-1].old_lines))
+    closest = "\n".join(place.lines) if place is not None else ""
+    places = (place,) if place is not None else ()
+    return EditOutcome(edit, EditStatus.FAILED, "old text not found", closest, places)
 
 
 def _evidence(texts: EditTexts) -> set[str]:

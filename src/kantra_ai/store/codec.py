@@ -96,3 +96,10 @@ def edits_to_json(edits: Iterable[Edit]) -> str:
             for e in edits
         ]
     )
+
+
+def edits_from_json(text: str) -> list[Edit]:
+    return [
+        Edit(item["old_text"], item["new_text"], tuple(item.get("incident_ids") or ()))
+        for item in json.loads(text)
+    ]
