@@ -144,6 +144,13 @@ IncludeInformationalOpt = Annotated[
         rich_help_panel=panel.SELECTION,
     ),
 ]
+IncludeGeneratedOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Also fix files in build output and vendored code (target/, build/, node_modules/, "
+        "bower_components/, .git/, git-ignored files), which are otherwise not applicable."
+    ),
+]
 MaxCostOpt = Annotated[
     float | None,
     typer.Option(

@@ -33,17 +33,24 @@ from kantra_ai.engine.relocate import snippet_lines
 
 # "Replace `X` ... with `Y`": the first quoted name after a form of "replace", the first after "with".
 _REPLACEMENT = re.compile(r"\breplac\w*\b[^`\n]*?`([^`\n]+)`[^`]*?\bwith\b[^`\n]*?`([^`\n]+)`", re.IGNORECASE)
+# "... with `Y` and change the schema version number": the replacement is not all the rule asks for.
+_MORE_TO_DO = re.compile(r"\b(?:and|also|then|plus|as well)\b", re.IGNORECASE)
 _MIN_NAME = 3  # shorter quoted names ("a", "==") say too little about a line
 _SIMILAR = 0.5  # a changed line stands for the original line it is at least this similar to
 
 
 def replacements(message: str) -> list[tuple[str, str]]:
-    """The (old, new) pairs the message asks for; none when it names no replacement."""
-    return [
-        (old.strip(), new.strip())
-        for old, new in _REPLACEMENT.findall(message)
-        if len(old.strip()) >= _MIN_NAME and len(new.strip()) >= _MIN_NAME and old.strip() not in new
-    ]
+    """The (old, new) pairs the message asks for; none when it names no replacement, or when the
+    sentence asks for more than the replacement."""
+    pairs: list[tuple[str, str]] = []
+    for match in _REPLACEMENT.finditer(message):
+        old, new = match.group(1).strip(), match.group(2).strip()
+        rest = re.split(r"[.\n]", message[match.end() :], maxsplit=1)[0]
+        if _MORE_TO_DO.search(rest):
+            return []
+        if len(old) >= _MIN_NAME and len(new) >= _MIN_NAME and old not in new:
+            pairs.append((old, new))
+    return pairs
 
 
 def shows_target(message: str, line: str) -> str:
