@@ -55,7 +55,7 @@ from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.history import FileChanges, FileHistory, WriteLog
 from kantra_ai.engine.outcome_rules import Evidence, decide
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, Status
-from kantra_ai.engine.relocate import relocate_batch
+from kantra_ai.engine.relocate import LineMap, relocate_batch
 from kantra_ai.engine.replies import ReplySource, request_fingerprint
 from kantra_ai.prompts.builder import PromptBuilder, line_count, visible_region
 from kantra_ai.providers.base import ModelRequest, ModelResponse, Provider, ProviderError
@@ -235,7 +235,8 @@ async def _converse(state: _BatchState, ctx: RunContext) -> None:
             continue
         problem = ""
         failed = _apply(state, proposed, pending)
-        retry = [i for i in pending if state.of(i.id).edit_failure and i.id not in state.given_up]
+        now = {i.id: i for i in state.batch.incidents}  # where they are after this reply's edits
+        retry = [now[i.id] for i in pending if state.of(i.id).edit_failure and i.id not in state.given_up]
         if not retry:
             return
         retry_ids = {i.id for i in retry}
@@ -374,7 +375,8 @@ def _apply(state: _BatchState, proposed: ProposedFix, pending: list[Incident]) -
 
 
 def _take(state: _BatchState, result: ApplyResult, before: str) -> None:
-    """Keep what the reply changed: content, the region and window the model sees, the landings."""
+    """Keep what the reply changed: content, the region and window the model sees, where the
+    incidents are now (a retry points at their lines as they are), the landings."""
     state.applied += result.applied
     state.already += result.already_applied
     if result.content == before:
@@ -382,10 +384,15 @@ def _take(state: _BatchState, result: ApplyResult, before: str) -> None:
     if state.region is not None:
         start, end = state.region
         state.region = (start, end + len(result.content) - len(before))
+    moves = LineMap([tuple(result.landings)])
     window = state.batch.window
     if window is not None:
-        grown = line_count(result.content) - line_count(before)
-        state.batch = dataclasses.replace(state.batch, window=(window[0], window[1] + grown))
+        window = (window[0], window[1] + line_count(result.content) - line_count(before))
+    incidents = tuple(
+        dataclasses.replace(i, line=moves.line(i.line)) if i.line is not None else i
+        for i in state.batch.incidents
+    )
+    state.batch = dataclasses.replace(state.batch, incidents=incidents, window=window)
     state.working = result.content
     state.landings.append(list(result.landings))
 
