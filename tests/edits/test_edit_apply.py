@@ -9,7 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from kantra_ai.edits.apply import apply_edits, plan_region
-from kantra_ai.edits.model import ApplyResult, Edit
+from kantra_ai.edits.model import ApplyResult, Edit, EditStatus
 
 JAVA = """\
 package com.example;
@@ -572,3 +572,27 @@ def test_landings_say_which_lines_changed_and_by_which_edits() -> None:
         ((3, 4), (3, 5), (0,)),
         ((5, 6), (6, 7), (1,)),
     ]
+
+
+def test_a_repeat_quoting_part_of_a_line_counts_as_made_by_its_sibling_for_the_same_incidents() -> None:
+    # Text blocks add the line break a partial quote does not end with: "import javax.inject\n".
+    whole = Edit("import javax.inject.Inject;", "import jakarta.inject.Inject;", ("i1",))
+    partial = Edit("import javax.inject\n", "import jakarta.inject\n", ("i1",))
+    result = apply_edits(JAVA, [whole, partial])
+    assert [o.status for o in result.outcomes] == [EditStatus.APPLIED, EditStatus.ALREADY_APPLIED]
+    assert result.content == JAVA.replace("javax.inject", "jakarta.inject")
+
+
+def test_a_repeat_too_short_to_be_unique_counts_as_made_by_its_sibling() -> None:
+    whole = Edit("import javax.ejb.Stateless;", "import jakarta.ejb.Stateless;", ("i1",))
+    short = Edit("import javax.", "import jakarta.", ("i1",))  # matches both imports
+    result = apply_edits(JAVA, [short, whole])
+    assert [o.status for o in result.outcomes] == [EditStatus.ALREADY_APPLIED, EditStatus.APPLIED]
+
+
+def test_an_edit_for_other_incidents_is_not_taken_as_made_by_a_sibling() -> None:
+    whole = Edit("import javax.inject.Inject;", "import jakarta.inject.Inject;", ("i1",))
+    partial = Edit("import javax.inject\n", "import jakarta.inject\n", ("i2",))
+    short = Edit("import javax.", "import jakarta.", ("i2",))
+    result = apply_edits(JAVA, [whole, partial, short])
+    assert [o.status for o in result.outcomes] == [EditStatus.APPLIED, EditStatus.FAILED, EditStatus.FAILED]
