@@ -147,8 +147,12 @@ IncludeInformationalOpt = Annotated[
 IncludeGeneratedOpt = Annotated[
     bool,
     typer.Option(
-        help="Also fix files in build output and vendored code (target/, build/, node_modules/, "
-        "bower_components/, .git/, git-ignored files), which are otherwise not applicable."
+        "--include-generated/--no-include-generated",
+        metavar="",
+        show_default=False,
+        help="Also fix build output and vendored code (target/, build/, node_modules/, "
+        "bower_components/, .git/, git-ignored files), otherwise not applicable.",
+        rich_help_panel=panel.SELECTION,
     ),
 ]
 MaxCostOpt = Annotated[
