@@ -240,6 +240,37 @@ def test_an_edit_that_fails_twice_for_the_same_reason_is_not_asked_a_third_time(
     assert "not asked again" in outcomes["a"].reason
 
 
+def test_a_retry_shows_only_the_failures_of_the_incidents_it_asks_about(root: Path) -> None:
+    # a's edit fails twice the same way (given up); b's fails another way: the third request is
+    # for b alone and must not show a's failed edit again.
+    b = incident("b", "Orders.java", 13, "return a * 2;")
+    wrong_a = ("import javax.ejb.Stateles;", FIXED_IMPORT, ["a"])
+    verdicts = [("a", "fixed", 0.9), ("b", "fixed", 0.9)]
+    first = tool_reply([wrong_a, ("        return a * 3;", "        return a + a;", ["b"])], verdicts)
+    second = tool_reply([wrong_a, ("    }\n", "    }\n\n", ["b"])], verdicts)
+    third = tool_reply([("        return a * 2;", "        return a + a;", ["b"])], [("b", "fixed", 0.9)])
+    model = ScriptedProvider(first, second, third)
+    outcomes = _run(root, context(model, root, max_retries=2), A, b)
+    assert len(model.requests) == 3
+    assert "import javax.ejb.Stateles;" in model.requests[1].prompt
+    assert "- id: a " not in model.requests[2].prompt
+    assert "import javax.ejb.Stateles;" not in model.requests[2].prompt
+    assert "old text matches 2 places" in model.requests[2].prompt
+    assert outcomes["a"].status is Status.FAILED and outcomes["b"].status is Status.FIXED
+
+
+def test_an_incident_whose_last_reply_was_cut_off_fails_for_that_reason(root: Path) -> None:
+    # The outcome names the rule that decided: the retry's reply was unusable, which is why the
+    # incident is not fixed (not the first reply's failed edit).
+    wrong = tool_reply([("import javax.ejb.Stateles;", FIXED_IMPORT, ["a"])], [("a", "fixed", 0.9)])
+    cut = tool_reply([(IMPORT, FIXED_IMPORT, ["a"])], [("a", "fixed", 0.9)], stop_reason="max_tokens")
+    model = ScriptedProvider(wrong, cut)
+    outcomes = _run(root, context(model, root), A)
+    assert outcomes["a"].status is Status.FAILED
+    assert outcomes["a"].reason.startswith("reply cut off at max_tokens")
+    assert _file(root) == JAVA
+
+
 def test_a_later_reply_without_an_edit_does_not_make_up_for_a_failed_one(root: Path) -> None:
     wrong = tool_reply([("import javax.ejb.Stateles;", FIXED_IMPORT, ["a"])], [("a", "fixed", 0.9)])
     model = ScriptedProvider(wrong, tool_reply([], [("a", "fixed", 0.9)]))
