@@ -7,6 +7,7 @@ model's own text can do, which no application logic can undo.
 
 from __future__ import annotations
 
+from kantra_ai.edits.apply import plan_region
 from kantra_ai.edits.checked import apply_checked
 from kantra_ai.edits.integrity import check_integrity
 from kantra_ai.edits.model import Edit, EditStatus, Landing
@@ -193,6 +194,20 @@ def test_checked_apply_refuses_every_edit_when_only_their_combination_breaks_the
     assert [o.reason for o in result.outcomes] == [
         "the edited file no longer parses: line 7, column 15: missing ';'"
     ] * 2
+
+
+def test_checked_apply_matches_and_blames_inside_the_window_the_model_saw() -> None:
+    content = (
+        "class A {\n    void f() {\n        x = 1;\n    }\n"
+        "    void g() {\n        x = 1;\n        y = 2;\n    }\n}\n"
+    )
+    window = plan_region(content, 5, 8)  # g() only: `x = 1;` is unique there, not in the file
+    breaks = Edit("        x = 1;", "        x = 1", ("i1",))
+    fine = Edit("        y = 2;", "        y = 3;", ("i2",))
+    result = apply_checked("A.java", content, [breaks, fine], region=window)
+    assert [o.status for o in result.outcomes] == [EditStatus.FAILED, EditStatus.APPLIED]
+    assert result.outcomes[0].reason.startswith("the edited file no longer parses: line 6")
+    assert result.content == content.replace("y = 2;", "y = 3;")
 
 
 def test_checked_apply_keeps_already_applied_edits_and_order() -> None:
