@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 from tests.engine.scripted import incident
 
-from kantra_ai.engine.already_fixed import FileNow, replacements, shows_target, target_state
+from kantra_ai.edits.model import Edit
+from kantra_ai.engine.already_fixed import (
+    FileNow,
+    fixed_by_earlier_write,
+    replacements,
+    shows_target,
+    target_state,
+)
+from kantra_ai.engine.history import EarlierWrite
 
 
 @pytest.mark.parametrize(
@@ -54,3 +62,25 @@ def test_an_unchanged_line_or_a_file_that_is_not_the_analysed_one_shows_nothing(
     fixed = ORIGINAL.replace("javax", "jakarta")
     assert target_state(other, FileNow(ORIGINAL, fixed)) == ""
     assert target_state(incident("c", "A.java", 3), FileNow(ORIGINAL, fixed)) == ""  # no snippet
+
+
+_OLD, _NEW = "import javax.ejb.Stateless;", "import jakarta.ejb.Stateless;"
+_EARLIER = EarlierWrite((Edit(_OLD, _NEW, ("a",)),), frozenset({"a"}))
+
+
+def test_an_earlier_runs_fix_counts_only_while_its_edits_stand() -> None:
+    a = incident("a", "A.java", 1)
+    assert fixed_by_earlier_write(a, [_EARLIER], f"{_NEW}\nclass A {{}}\n")
+    assert not fixed_by_earlier_write(a, [_EARLIER], f"{_OLD}\nclass A {{}}\n")  # undone by hand
+
+
+def test_a_later_write_for_other_incidents_does_not_hide_an_earlier_fix() -> None:
+    later = EarlierWrite((Edit("class A {}", "class A { }", ("b",)),), frozenset({"b"}))
+    assert fixed_by_earlier_write(incident("a", "A.java", 1), [_EARLIER, later], _NEW + "\nclass A { }\n")
+
+
+def test_a_write_that_reported_it_fixed_without_an_edit_for_it_is_no_evidence() -> None:
+    # The latest word on the incident wins: a write that said fixed with no edit of its own proves
+    # nothing, even when an older write's edit for it still stands.
+    bare = EarlierWrite((Edit("class A {}", "class A { }", ("b",)),), frozenset({"a", "b"}))
+    assert not fixed_by_earlier_write(incident("a", "A.java", 1), [_EARLIER, bare], _NEW + "\nclass A { }\n")

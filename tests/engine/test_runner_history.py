@@ -152,6 +152,20 @@ def test_an_incident_an_earlier_run_fixed_whose_edits_stand_is_not_asked(tmp_pat
     assert model.requests == []
 
 
+def test_an_incident_whose_earlier_fix_was_undone_by_hand_is_asked_again(tmp_path: Path) -> None:
+    edit = Edit(IMPORTS[1], "import jakarta.ejb.Bean1;", ("a",))
+    (tmp_path / "Big.java").write_text(JAVA, encoding="utf-8")  # the fix is gone
+    a = incident("a", "Big.java", 4)
+    model = ScriptedProvider(tool_reply([(IMPORTS[1], edit.new_text, ["a"])], [("a", "fixed", 0.9)]))
+    history = FileHistory((EarlierWrite((edit,), frozenset({"a"})),), JAVA)
+    outcomes = _outcomes(
+        asyncio.run(run_batch(batch("Big.java", a), context(model, tmp_path, history=Log(history))))
+    )
+    assert len(model.requests) == 1
+    assert outcomes["a"].status is Status.FIXED and outcomes["a"].reason == ""
+    assert (tmp_path / "Big.java").read_text(encoding="utf-8") == JAVA.replace(IMPORTS[1], edit.new_text)
+
+
 def test_files_run_concurrently_and_one_files_batches_in_order(tmp_path: Path) -> None:
     (tmp_path / "Big.java").write_text(JAVA, encoding="utf-8")
     (tmp_path / "Other.java").write_text(JAVA, encoding="utf-8")
