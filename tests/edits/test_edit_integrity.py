@@ -113,6 +113,27 @@ def test_a_line_changed_outside_every_landing_is_caught() -> None:
     ]
 
 
+def test_a_line_removed_between_two_edits_is_blamed_on_those_two_only() -> None:
+    imports = Edit("import javax.ejb.Stateless;", "import jakarta.ejb.Stateless;")
+    scope = Edit("@Stateless", "@ApplicationScoped")
+    end = Edit("}", "} // end")
+    after = (
+        JAVA.replace("javax.ejb", "jakarta.ejb")
+        .replace("@Stateless", "@ApplicationScoped")
+        .replace("List;\n\n", "List;\n")  # the blank line before the annotation is gone
+        .replace("}\n", "} // end\n")
+    )
+    landings = [
+        Landing((2, 3), (2, 3), (imports,), (0,)),
+        Landing((5, 6), (4, 5), (scope,), (1,)),
+        Landing((8, 9), (7, 8), (end,), (2,)),
+    ]
+    problems = check_integrity("A.java", JAVA, after, landings)
+    assert [(p.reason, p.edits) for p in problems] == [
+        ("line 5 changed although no edit named it: '' became (removed)", (0, 1))
+    ]
+
+
 def test_an_import_removed_while_its_name_is_still_used_is_caught() -> None:
     edit = Edit("import java.util.List;\n", "")
     after = JAVA.replace("import java.util.List;\n", "")
