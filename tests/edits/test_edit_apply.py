@@ -9,6 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from kantra_ai.edits.apply import apply_edits, plan_region
+from kantra_ai.edits.locate import unnumbered
 from kantra_ai.edits.model import ApplyResult, Edit, EditStatus
 
 JAVA = """\
@@ -596,3 +597,18 @@ def test_an_edit_for_other_incidents_is_not_taken_as_made_by_a_sibling() -> None
     short = Edit("import javax.", "import jakarta.", ("i2",))
     result = apply_edits(JAVA, [whole, partial, short])
     assert [o.status for o in result.outcomes] == [EditStatus.APPLIED, EditStatus.FAILED, EditStatus.FAILED]
+
+
+@pytest.mark.parametrize(
+    "line, text",
+    [
+        ("12: import x;", "import x;"),
+        ("  12 |     import x;", "import x;"),
+        ("7\tint a;", "int a;"),
+        ("   3  return;", "return;"),
+        ("    return 12;", "return 12;"),  # a number that is the code, not a line number
+        ("42", ""),
+    ],
+)
+def test_a_line_number_copied_from_the_window_is_not_part_of_the_line(line: str, text: str) -> None:
+    assert unnumbered(line) == text
