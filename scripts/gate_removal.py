@@ -37,6 +37,12 @@ GATES: list[tuple[str, str, str, str]] = [
         "            proposed = ProposedFix([], [])\n"
         "        if False:\n",
     ),
+    (
+        "the model sees only the window",
+        RUNNER,
+        "        visible_region(source.text, moved),\n",
+        "        None,\n",
+    ),
     ("syntax gate", CHECKED, "broken = breaks_syntax(path, content, result.content)", "broken = None"),
     (
         "integrity gate",

@@ -108,6 +108,41 @@ def test_a_malformed_reply_is_never_applied_and_its_retry_says_why(root: Path) -
     assert recorder.rejected and "malformed reply" in recorder.rejected[0]
 
 
+def test_a_malformed_reply_fails_its_incidents_saying_so(root: Path) -> None:
+    model = ScriptedProvider(text_reply("I would change the import."))
+    outcomes = _run(root, context(model, root, max_retries=0), A)
+    assert outcomes["a"].status is Status.FAILED
+    assert outcomes["a"].reason.startswith("malformed reply: ")
+    assert _file(root) == JAVA
+
+
+def test_the_model_sees_only_the_window_and_its_edits_match_only_there(root: Path) -> None:
+    # `    }` closes both methods; inside the window (the second method) it is unique.
+    b = incident("b", "Orders.java", 13, "return a * 2;")
+    reply = tool_reply([("    }", "    } // twice", ["b"])], [("b", "fixed", 0.9)])
+    model = ScriptedProvider(reply)
+    outcomes = _run(root, context(model, root, max_retries=0), b, window=(12, 14))
+    assert "public int twice" in model.requests[0].prompt
+    assert "public int count" not in model.requests[0].prompt
+    assert outcomes["b"].status is Status.FIXED
+    assert _file(root) == JAVA.replace(
+        "        return a * 2;\n    }", "        return a * 2;\n    } // twice"
+    )
+
+
+def test_every_incident_whose_edit_landed_is_fixed_by_it(root: Path) -> None:
+    b = incident(
+        "b", "Orders.java", 6, "@Stateless", message="Replace `@Stateless` with `@ApplicationScoped`"
+    )
+    reply = tool_reply(
+        [(IMPORT, FIXED_IMPORT, ["a"]), ("@Stateless", "@ApplicationScoped", ["b"])],
+        [("a", "fixed", 0.9), ("b", "fixed", 0.9)],
+    )
+    outcomes = _run(root, context(ScriptedProvider(reply), root, max_retries=0), A, b)
+    # Fixed by their own edits (rule 10), not by the target state their lines show (rule 8).
+    assert [(o.status, o.reason) for o in outcomes.values()] == [(Status.FIXED, "")] * 2
+
+
 def test_an_edit_that_breaks_the_syntax_is_refused(root: Path) -> None:
     # Parses before, not after (a missing semicolon): only the syntax gate can see it.
     broken = tool_reply([("        return a * 2;", "        return a * 2", ["a"])], [("a", "fixed", 0.9)])
