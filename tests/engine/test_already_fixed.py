@@ -55,6 +55,14 @@ def test_the_line_is_followed_from_the_file_as_analysed() -> None:
     assert target_state(a, FileNow(ORIGINAL, moved)) == "line 5 shows `jakarta.ejb` instead of `javax.ejb`"
 
 
+def test_a_line_is_followed_past_lines_inserted_above_it_from_the_first_line_to_the_last() -> None:
+    file = FileNow(ORIGINAL, "//\n//\n" + ORIGINAL)
+    assert file.line_now(incident("a", "A.java", 1, "package a;")) == 2
+    assert file.line_now(incident("b", "A.java", 4, "import javax.ejb.EJB;")) == 5
+    assert file.line_now(incident("c", "A.java", 6, "class A {}")) == 7
+    assert file.line_now(incident("d", "A.java", 7, "class A {}")) is None  # past the end
+
+
 def test_an_unchanged_line_or_a_file_that_is_not_the_analysed_one_shows_nothing() -> None:
     a = incident("a", "A.java", 3, "import javax.ejb.Stateless;")
     assert target_state(a, FileNow(ORIGINAL, ORIGINAL)) == ""
