@@ -49,6 +49,9 @@ EDIT_KINDS = (
 # Per reply.
 REPLY_KINDS = ("reverse", "duplicate")
 KINDS = EDIT_KINDS + REPLY_KINDS
+# What the SEARCH/REPLACE text format can carry: its blocks are whole lines, so line breaks at the
+# edges of a text, and the kind of line break, do not exist there.
+TEXT_KINDS = tuple(k for k in KINDS if k not in ("newline_asymmetry", "final_newline", "crlf"))
 
 
 # --- files and the intended result ----------------------------------------------------------------------
@@ -127,6 +130,44 @@ def ops_from_diff(before: list[str], after: list[str]) -> tuple[Op, ...]:
 
 def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8").replace("\r\n", "\n")
+
+
+def case_from_edits(path: str, content: str, edits: Sequence[Edit]) -> Case:
+    """The change well-formed edits make to `content`, one operation per edit, as a Case.
+
+    The edits are applied in order, each replacing whole lines (a deletion may carry the line
+    break before or after its lines) found exactly once in the content as the edits before it
+    left it, and in line order, as a careful model (or `kantra_ai.simulated.recipes`) writes them.
+    Raises ValueError for anything else."""
+    running = content.replace("\r\n", "\n")
+    ops: list[Op] = []
+    growth = 0
+    for edit in edits:
+        old, new = edit.old_text, edit.new_text
+        if not old or occurrences(running, old) != 1:
+            raise ValueError(f"old text not found exactly once: {old!r}")
+        lead = 1 if old.startswith("\n") else 0
+        pos = running.find(old) + lead
+        body = old[lead:]
+        if pos and running[pos - 1] != "\n":
+            raise ValueError(f"old text does not start a line: {old!r}")
+        end = running.find(old) + len(old)
+        if end < len(running) and not old.endswith("\n") and running[end] != "\n":
+            raise ValueError(f"old text does not end a line: {old!r}")
+        first = running.count("\n", 0, pos) - growth
+        old_lines = body[:-1].split("\n") if body.endswith("\n") else body.split("\n")
+        if not new:
+            new_lines: tuple[str, ...] = ()
+        elif old.endswith("\n") and new.endswith("\n"):
+            new_lines = tuple(new[:-1].split("\n"))
+        else:
+            new_lines = tuple(new.split("\n"))
+        if ops and first < ops[-1].stop:
+            raise ValueError("edits out of line order")
+        ops.append(Op(first, first + len(old_lines), new_lines))
+        growth += len(new_lines) - len(old_lines)
+        running = running.replace(old, new, 1)
+    return Case(path, path, content.replace("\r\n", "\n"), tuple(ops))
 
 
 def example_cases() -> list[Case]:

@@ -1,7 +1,7 @@
 """Run the fake provider from a shell, for the demo and for manual runs against the real CLI.
 
     python -m testing.fakeprovider --port 8089 --responder kantra_ai.simulated.recipes:respond \
-        --ttft 1.0 --tps 80 --fault-rate-529 0.03
+        --ttft 1.0 --tps 80 --fault-rate-529 0.03 --drift-rate 0.3
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import threading
 from collections.abc import Sequence
 
 from kantra_ai.simulated.contract import Responder
+from testing.drift import KINDS
 from testing.fakeprovider.caching import CachingModel
+from testing.fakeprovider.drift import DriftSettings
 from testing.fakeprovider.faults import FaultPlan
 from testing.fakeprovider.latency import LatencyModel
 from testing.fakeprovider.ratelimit import RateLimits
@@ -53,6 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rpm", type=int, default=None, help="requests per minute limit")
     parser.add_argument("--itpm", type=int, default=None, help="input tokens per minute limit")
     parser.add_argument("--otpm", type=int, default=None, help="output tokens per minute limit")
+    parser.add_argument(
+        "--drift-rate", type=float, default=None, help="drift mode: share of edits (and replies) drifted"
+    )
+    parser.add_argument(
+        "--drift-kinds",
+        default=",".join(KINDS),
+        help=f"drift mode: kinds to mix, comma-separated (default: all of {', '.join(KINDS)})",
+    )
+    parser.add_argument("--drift-seed", type=int, default=0, help="drift mode: seed")
     parser.add_argument("--no-cache", action="store_true", help="disable prompt caching")
     parser.add_argument("--cache-min-tokens", type=int, default=1024, help="Anthropic min. cacheable prefix")
     parser.add_argument("--verbose", action="store_true", help="log every HTTP request")
@@ -68,6 +79,13 @@ def server_from_args(args: argparse.Namespace) -> FakeProviderServer:
         seed=args.fault_seed,
         retry_after_ms=args.retry_after_ms,
     )
+    drift = None
+    if args.drift_rate is not None:
+        kinds = tuple(k.strip() for k in args.drift_kinds.split(",") if k.strip())
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown:
+            raise ValueError(f"--drift-kinds: unknown kind {unknown[0]!r}; known: {', '.join(KINDS)}")
+        drift = DriftSettings(args.drift_rate, kinds, args.drift_seed)
     limits = None
     if args.rpm is not None or args.itpm is not None or args.otpm is not None:
         limits = RateLimits(args.rpm, args.itpm, args.otpm)
@@ -77,6 +95,7 @@ def server_from_args(args: argparse.Namespace) -> FakeProviderServer:
         latency=LatencyModel(ttft=args.ttft, tps=args.tps),
         caching=CachingModel(enabled=not args.no_cache, anthropic_default_min_tokens=args.cache_min_tokens),
         rate_limits=limits,
+        drift=drift,
         host=args.host,
         port=args.port,
         log_requests=args.verbose,

@@ -7,7 +7,9 @@ Completions wire protocols, so the official SDK clients talk to it unchanged.
         assert server.request_count == 2
 
 Usage is counted with `estimate_tokens`, prompt caching and rate limits follow the real APIs'
-accounting, and faults (HTTP errors, bad content, broken streams) are injected on demand.
+accounting, and faults (HTTP errors, bad content, broken streams) are injected on demand. In drift
+mode (`drift=DriftSettings(rate, kinds)`) the responder's edits come out drifted the way real
+models drift them, and `server.drift.log` says how.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from types import TracebackType
 from kantra_ai.simulated.contract import FakeReply, FakeRequest, Responder, ToolCall
 from testing.fakeprovider.batches import BatchBook, BatchPlan
 from testing.fakeprovider.caching import CachingModel, PromptCache
+from testing.fakeprovider.drift import DriftingResponder, DriftSettings
 from testing.fakeprovider.faults import Fault, FaultPlan
 from testing.fakeprovider.handler import FakeHTTPServer, FakeProviderHandler
 from testing.fakeprovider.latency import LatencyModel
@@ -33,6 +36,7 @@ from testing.fakeprovider.wire import ResponseAborted
 __all__ = [
     "BatchPlan",
     "CachingModel",
+    "DriftSettings",
     "FakeProviderServer",
     "FakeReply",
     "FakeRequest",
@@ -63,6 +67,7 @@ class FakeProviderServer:
         caching: CachingModel | None = None,
         rate_limits: RateLimits | None = None,
         batch_plan: BatchPlan | None = None,
+        drift: DriftSettings | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         log_requests: bool = False,
@@ -76,6 +81,11 @@ class FakeProviderServer:
         if not loopback:
             raise ValueError(f"the fake provider only listens on IPv4 loopback, not {host!r}")
         self.responder: Responder = responder or ok_responder
+        # Drift mode: the responder's edits drifted the way real models drift them (drift.py).
+        self.drift: DriftingResponder | None = None
+        if drift is not None:
+            self.drift = DriftingResponder(self.responder, drift)
+            self.responder = self.drift
         self.faults = faults if isinstance(faults, FaultPlan) else FaultPlan(scripted=dict(faults or {}))
         self.latency = latency or LatencyModel()
         self.caching = caching or CachingModel()

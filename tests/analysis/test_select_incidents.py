@@ -93,6 +93,7 @@ def test_without_filters_everything_fixable_and_non_informational_is_selected() 
         Applicability.MISSING_FILE: 1,
         Applicability.NO_FILE: 0,
         Applicability.OUTSIDE_INPUT: 1,
+        Applicability.GENERATED: 0,
     }
     _assert_accounted(selection, analysis)
 

@@ -71,3 +71,28 @@ def test_planning_is_deterministic() -> None:
     first = batch_file(PATH, _lines(600), incidents, **args)  # type: ignore[arg-type]
     second = batch_file(PATH, _lines(600), list(reversed(incidents)), **args)  # type: ignore[arg-type]
     assert first == second
+
+
+def test_incidents_on_one_line_are_never_split_between_requests() -> None:
+    # Two rules on line 12: one edit usually fixes both, and the model can only tie it to what it sees.
+    incidents = [
+        _incident(1, 10),
+        _incident(2, 11),
+        _incident(3, 12),
+        _incident(4, 12, RULE_B),
+        _incident(5, 13),
+    ]
+    plan = batch_file(PATH, _lines(40), incidents, fixed_tokens=500, max_batch_tokens=20_000, batch_size=3)
+    assert [[i.id for i in b.incidents] for b in plan.batches] == [
+        ["id0001", "id0002", "id0003", "id0004"],
+        ["id0005"],
+    ]
+
+
+def test_incidents_on_one_line_share_a_window_even_over_the_budget() -> None:
+    lines = _lines(400)
+    incidents = [_incident(1, 200), _incident(2, 200, RULE_B)]
+    one = batch_file(PATH, lines, incidents[:1], fixed_tokens=500, max_batch_tokens=1_500, batch_size=25)
+    budget = one.batches[0].estimated_input_tokens + 5  # room for one incident's window, not two
+    plan = batch_file(PATH, lines, incidents, fixed_tokens=500, max_batch_tokens=budget, batch_size=25)
+    assert [len(b.incidents) for b in plan.batches] == [2]

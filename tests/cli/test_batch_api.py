@@ -337,14 +337,16 @@ def test_execute_runs_a_plan_through_the_batch_api(tmp_path: Path, fake: FakePro
 def test_a_malformed_batch_reply_is_retried_through_the_normal_api_not_answered_by_itself_again(
     tmp_path: Path,
 ) -> None:
-    """A retry of the same request (after a reply that did not call the tool) must reach the
-    provider: the batch result that failed answers its request once."""
+    """A retry (after a reply that did not call the tool) must reach the provider: the batch result
+    that failed answers its request once. The retry says why the first reply could not be used, so
+    the model is told apart by file, not by the request's text."""
     asked: Counter[str] = Counter()
 
     def first_answer_garbled(request: FakeRequest) -> FakeReply:
         text = request.last_user_text()
-        asked[text] += 1
-        if "Resources.java" in text and asked[text] == 1:
+        if "Resources.java" in text:
+            asked["Resources.java"] += 1
+        if "Resources.java" in text and asked["Resources.java"] == 1:
             return FakeReply(text="I would rather describe the fix in prose.")
         return respond(request)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -217,3 +218,30 @@ def test_an_edit_that_does_not_match_is_retried_with_the_closest_lines(tmp_path:
     assert tree_differences(app, expected_of(EXAMPLE)) == []
     assert "closest lines" in seen[1]
     assert "could not be applied" in seen[1]
+
+
+def test_a_retry_after_a_malformed_reply_reaches_the_model(tmp_path: Path) -> None:
+    """A model whose first answer per file is prose, not a tool call: the retry must not be served
+    the stored bad reply again; every incident is fixed with one retry per file."""
+    app = copy_example(EXAMPLE, tmp_path)
+    asked: dict[str, int] = {}
+
+    def prose_first(request: FakeRequest) -> FakeReply:
+        text = request.last_user_text()
+        path = text.split("## File: ", 1)[1].split("\n", 1)[0]
+        asked[path] = asked.get(path, 0) + 1
+        if asked[path] == 1:
+            return FakeReply(text="I would replace the javax imports with jakarta ones.")
+        assert "could not be used" in text  # the retry says what was wrong
+        return respond(request)
+
+    with FakeProviderServer(prose_first) as server:
+        code, summary = _remediate(app, server, "--max-retries", "3")
+    assert code == 0, summary
+    assert tree_differences(app, expected_of(EXAMPLE)) == []
+    assert set(asked.values()) == {2}
+    assert summary["requests"] == 2 * len(asked)
+    db = sqlite3.connect(app / ".kantra-ai" / "state.db")
+    states = sorted({row[0] for row in db.execute("SELECT state FROM replies")})
+    db.close()
+    assert states == ["unusable", "used"]

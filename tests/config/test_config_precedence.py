@@ -18,6 +18,8 @@ from testing.fakeprovider.server import FakeProviderServer
 
 EXAMPLE = "javaee-inventory"
 INCIDENTS, FILES = 19, 7
+# With --batch-size 1, one request per incident, except that two incidents on one line share it.
+ONE_PER_LINE = 18
 
 
 def _write(path: Path, data: dict[str, Any]) -> Path:
@@ -60,7 +62,7 @@ def test_a_project_config_value_applies_when_no_flag_is_given(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _write(project / ".kantra-ai.yaml", {"batching": {"batch-size": 1}})
-    assert _dry_run(capsys, *_app_args(project))["totals"]["requests"] == INCIDENTS
+    assert _dry_run(capsys, *_app_args(project))["totals"]["requests"] == ONE_PER_LINE
 
 
 def test_an_explicit_flag_equal_to_its_default_beats_the_config_file(
@@ -130,7 +132,7 @@ def test_files_are_layered_key_by_key(
     _write(user_home / ".kantra-ai.yaml", {"batching": {"batch-size": 1}, "provider": {"model": "x-user"}})
     _write(project / ".kantra-ai.yaml", {"provider": {"model": "claude-opus-4-8"}})
     plan = _dry_run(capsys, *_app_args(project))
-    assert plan["totals"]["requests"] == INCIDENTS  # from the user file
+    assert plan["totals"]["requests"] == ONE_PER_LINE  # from the user file
     assert plan["totals"]["model"] == "claude-opus-4-8"  # from the project file
 
 

@@ -9,7 +9,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from kantra_ai.edits.apply import apply_edits, plan_region
-from kantra_ai.edits.model import ApplyResult, Edit
+from kantra_ai.edits.locate import unnumbered
+from kantra_ai.edits.model import ApplyResult, Edit, EditStatus
 
 JAVA = """\
 package com.example;
@@ -165,6 +166,29 @@ def test_not_found_reports_the_closest_lines() -> None:
     failure = result.failed[0]
     assert failure.reason == "old text not found"
     assert failure.closest == "    public void cancel(Order order) {\n        if (order.isValid()) {"
+
+
+def test_an_ambiguous_old_text_names_each_place_it_matches_numbered_in_the_result() -> None:
+    # Another edit of the reply adds a line above both places: they are numbered as the result has them.
+    edits = [
+        Edit("if (order.isValid()) {", "if (ok) {"),
+        Edit("import javax.inject.Inject;", "import a;\nimport b;"),
+    ]
+    result = apply_edits(JAVA, edits)
+    failure = result.failed[0]
+    assert failure.reason.startswith("old text matches 2 places")
+    assert [(p.line, p.lines) for p in failure.places] == [
+        (14, ("        if (order.isValid()) {",)),
+        (20, ("        if (order.isValid()) {",)),
+    ]
+    assert result.content.split("\n")[13] == "        if (order.isValid()) {"
+
+
+def test_not_found_numbers_the_closest_lines() -> None:
+    edit = Edit("    public void cancel(Order o) {\n        if (o.isValid()) {", "x")
+    [place] = apply_edits(JAVA, [edit]).failed[0].places
+    assert place.line == 18
+    assert place.lines == ("    public void cancel(Order order) {", "        if (order.isValid()) {")
 
 
 def test_closest_lines_are_capped() -> None:
@@ -549,3 +573,42 @@ def test_landings_say_which_lines_changed_and_by_which_edits() -> None:
         ((3, 4), (3, 5), (0,)),
         ((5, 6), (6, 7), (1,)),
     ]
+
+
+def test_a_repeat_quoting_part_of_a_line_counts_as_made_by_its_sibling_for_the_same_incidents() -> None:
+    # Text blocks add the line break a partial quote does not end with: "import javax.inject\n".
+    whole = Edit("import javax.inject.Inject;", "import jakarta.inject.Inject;", ("i1",))
+    partial = Edit("import javax.inject\n", "import jakarta.inject\n", ("i1",))
+    result = apply_edits(JAVA, [whole, partial])
+    assert [o.status for o in result.outcomes] == [EditStatus.APPLIED, EditStatus.ALREADY_APPLIED]
+    assert result.content == JAVA.replace("javax.inject", "jakarta.inject")
+
+
+def test_a_repeat_too_short_to_be_unique_counts_as_made_by_its_sibling() -> None:
+    whole = Edit("import javax.ejb.Stateless;", "import jakarta.ejb.Stateless;", ("i1",))
+    short = Edit("import javax.", "import jakarta.", ("i1",))  # matches both imports
+    result = apply_edits(JAVA, [short, whole])
+    assert [o.status for o in result.outcomes] == [EditStatus.ALREADY_APPLIED, EditStatus.APPLIED]
+
+
+def test_an_edit_for_other_incidents_is_not_taken_as_made_by_a_sibling() -> None:
+    whole = Edit("import javax.inject.Inject;", "import jakarta.inject.Inject;", ("i1",))
+    partial = Edit("import javax.inject\n", "import jakarta.inject\n", ("i2",))
+    short = Edit("import javax.", "import jakarta.", ("i2",))
+    result = apply_edits(JAVA, [whole, partial, short])
+    assert [o.status for o in result.outcomes] == [EditStatus.APPLIED, EditStatus.FAILED, EditStatus.FAILED]
+
+
+@pytest.mark.parametrize(
+    "line, text",
+    [
+        ("12: import x;", "import x;"),
+        ("  12 |     import x;", "import x;"),
+        ("7\tint a;", "int a;"),
+        ("   3  return;", "return;"),
+        ("    return 12;", "return 12;"),  # a number that is the code, not a line number
+        ("42", ""),
+    ],
+)
+def test_a_line_number_copied_from_the_window_is_not_part_of_the_line(line: str, text: str) -> None:
+    assert unnumbered(line) == text

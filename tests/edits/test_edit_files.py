@@ -12,6 +12,7 @@ import pytest
 from kantra_ai.edits.files import (
     SourceFileError,
     StaleFileError,
+    decode_text,
     read_source,
     sha256_file,
     write_source_atomic,
@@ -181,3 +182,9 @@ def test_owner_and_group_are_kept_when_permitted(tmp_path: Path) -> None:
     os.chown(path, 1234, 5678)
     write_source_atomic(read_source(path), "b\n")
     assert (path.stat().st_uid, path.stat().st_gid) == (1234, 5678)
+
+
+@pytest.mark.parametrize("raw", [b"a\r\nb\r\n", b"a\rb\r", b"a\nb\n", b"\xef\xbb\xbfa\r\nb\n"])
+def test_stored_bytes_decode_to_the_text_a_read_gives(tmp_path: Path, raw: bytes) -> None:
+    # The run store keeps a file's bytes as written; they are compared with what read_source reads.
+    assert decode_text(raw) == read_source(write_bytes(tmp_path, raw)).text == "a\nb\n"

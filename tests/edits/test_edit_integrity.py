@@ -7,6 +7,7 @@ model's own text can do, which no application logic can undo.
 
 from __future__ import annotations
 
+from kantra_ai.edits.apply import plan_region
 from kantra_ai.edits.checked import apply_checked
 from kantra_ai.edits.integrity import check_integrity
 from kantra_ai.edits.model import Edit, EditStatus, Landing
@@ -112,6 +113,27 @@ def test_a_line_changed_outside_every_landing_is_caught() -> None:
     ]
 
 
+def test_a_line_removed_between_two_edits_is_blamed_on_those_two_only() -> None:
+    imports = Edit("import javax.ejb.Stateless;", "import jakarta.ejb.Stateless;")
+    scope = Edit("@Stateless", "@ApplicationScoped")
+    end = Edit("}", "} // end")
+    after = (
+        JAVA.replace("javax.ejb", "jakarta.ejb")
+        .replace("@Stateless", "@ApplicationScoped")
+        .replace("List;\n\n", "List;\n")  # the blank line before the annotation is gone
+        .replace("}\n", "} // end\n")
+    )
+    landings = [
+        Landing((2, 3), (2, 3), (imports,), (0,)),
+        Landing((5, 6), (4, 5), (scope,), (1,)),
+        Landing((8, 9), (7, 8), (end,), (2,)),
+    ]
+    problems = check_integrity("A.java", JAVA, after, landings)
+    assert [(p.reason, p.edits) for p in problems] == [
+        ("line 5 changed although no edit named it: '' became (removed)", (0, 1))
+    ]
+
+
 def test_an_import_removed_while_its_name_is_still_used_is_caught() -> None:
     edit = Edit("import java.util.List;\n", "")
     after = JAVA.replace("import java.util.List;\n", "")
@@ -193,6 +215,20 @@ def test_checked_apply_refuses_every_edit_when_only_their_combination_breaks_the
     assert [o.reason for o in result.outcomes] == [
         "the edited file no longer parses: line 7, column 15: missing ';'"
     ] * 2
+
+
+def test_checked_apply_matches_and_blames_inside_the_window_the_model_saw() -> None:
+    content = (
+        "class A {\n    void f() {\n        x = 1;\n    }\n"
+        "    void g() {\n        x = 1;\n        y = 2;\n    }\n}\n"
+    )
+    window = plan_region(content, 5, 8)  # g() only: `x = 1;` is unique there, not in the file
+    breaks = Edit("        x = 1;", "        x = 1", ("i1",))
+    fine = Edit("        y = 2;", "        y = 3;", ("i2",))
+    result = apply_checked("A.java", content, [breaks, fine], region=window)
+    assert [o.status for o in result.outcomes] == [EditStatus.FAILED, EditStatus.APPLIED]
+    assert result.outcomes[0].reason.startswith("the edited file no longer parses: line 6")
+    assert result.content == content.replace("y = 2;", "y = 3;")
 
 
 def test_checked_apply_keeps_already_applied_edits_and_order() -> None:

@@ -11,14 +11,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import yaml
 
+from kantra_ai.analysis.ignore import GitIgnored
 from kantra_ai.analysis.model import Analysis, Applicability, Incident, incident_identity
 from kantra_ai.analysis.schema import SchemaError, parse_document
 from kantra_ai.analysis.uris import (
     MappedPath,
+    generated_path,
     is_dependency_path,
     map_uri,
     mapping_roots,
@@ -154,6 +156,7 @@ def load_analysis(
     *,
     source_root: str | None = None,
     include_informational: bool = False,
+    include_generated: bool = False,
 ) -> Analysis:
     """Load the analysis at `path` (a file, or a directory holding output.yaml / output.json)
     and map its incidents onto the checkout at `input_dir`.
@@ -161,7 +164,8 @@ def load_analysis(
     `source_root` forces the analyzer root to strip (e.g. `/opt/input/source`); by default it is
     detected from the files that exist under `input_dir`. Informational incidents (insights and
     rules without effort) are always loaded; `include_informational` makes them fixable
-    candidates (see `Analysis.fixable` and `select_incidents`).
+    candidates (see `Analysis.fixable` and `select_incidents`). Incidents in build output or vendored
+    code (`uris.generated_path`) are not applicable (GENERATED) unless `include_generated`.
     """
     file = _find_file(Path(path))
     if not Path(input_dir).is_dir():
@@ -180,6 +184,11 @@ def load_analysis(
         (p for p in decoded.values() if not is_dependency_path(p)), Path(input_dir), source_root
     )
 
+    ignored = GitIgnored(Path(input_dir))
+
+    def generated(rel: PurePosixPath) -> bool:
+        return generated_path(rel, ignored)
+
     mapped: dict[tuple[str, bool], MappedPath] = {}
     occurrences: dict[tuple[str, str, str, int | None, str], int] = {}
     keyed: list[tuple[tuple[str, int, str, str, str, int], Incident]] = []
@@ -187,7 +196,13 @@ def load_analysis(
     for rv, inc in ((r, i) for r in raw.violations for i in r.incidents):
         cache_key = (inc.uri, inc.dependency)
         if cache_key not in mapped:
-            mapped[cache_key] = map_uri(inc.uri, Path(input_dir), roots, dependency=inc.dependency)
+            mapped[cache_key] = map_uri(
+                inc.uri,
+                Path(input_dir),
+                roots,
+                dependency=inc.dependency,
+                generated=None if include_generated else generated,
+            )
         target = mapped[cache_key]
         v = rv.violation
         # The identity uses the checkout-relative path when there is one, so that re-running the

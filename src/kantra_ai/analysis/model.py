@@ -27,6 +27,9 @@ class Applicability(str, Enum):
     MISSING_FILE = "missing-file"  # mapped path does not exist in --input
     NO_FILE = "no-file"  # empty uri (tag-only insights)
     OUTSIDE_INPUT = "outside-input"  # would escape --input (traversal): refused
+    # Build output or vendored code (target/, build/, node_modules/, bower_components/, .git/, what
+    # .gitignore ignores): a copy of a source or someone else's code; fixed only when asked for.
+    GENERATED = "generated"
 
 
 @dataclass(frozen=True)

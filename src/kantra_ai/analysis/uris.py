@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
 
+from kantra_ai.analysis.ignore import GitIgnored
 from kantra_ai.analysis.model import Applicability
 
 # Where analyzers are known to mount the application. Tried after any root found on disk, so a
@@ -29,6 +30,12 @@ KNOWN_ROOTS: tuple[str, ...] = ("/opt/input/source", "/shared/source", "/source"
 # `/addon/.m2/`, `/cache/m2/`) and the java provider's temp dirs (Go's MkdirTemp("java-bin-")
 # appends digits). They are not the user's code, so they are never edited.
 _DEPENDENCY_PATTERN = re.compile(r"(?:^|/)(?:\.m2|cache/m2|java-bin-\d+)/")
+
+# Build output and vendored code: a copy of a source (Maven's target/classes holds src/main/resources)
+# or someone else's code. Anywhere in a path; `target` and `build` only outside `src/` (a Java
+# package may well be called `build`).
+VENDORED_DIRS = frozenset({"node_modules", "bower_components", ".git"})
+BUILD_DIRS = frozenset({"target", "build"})
 
 # Upper bound on extra roots found on disk: a real analysis has one or two (kantra's container
 # root plus, in merged outputs, a host root). More would mean the votes are noise.
@@ -41,6 +48,16 @@ class MappedPath:
 
     path: PurePosixPath | None  # relative to input_dir; None when there is nothing safe to name
     applicability: Applicability
+
+
+def generated_path(rel: PurePosixPath, ignored: GitIgnored | None = None) -> bool:
+    """Whether a checkout path is build output or vendored code: under one of `VENDORED_DIRS`, under
+    a `BUILD_DIRS` folder that is not inside `src/`, or ignored by the checkout's .gitignore files."""
+    folders = rel.parts[:-1]
+    for depth, name in enumerate(folders):
+        if name in VENDORED_DIRS or (name in BUILD_DIRS and "src" not in folders[:depth]):
+            return True
+    return ignored is not None and ignored.is_ignored(rel, is_dir=False)
 
 
 def uri_to_path(uri: str) -> str:
@@ -117,6 +134,7 @@ def map_uri(
     roots: Sequence[str] = KNOWN_ROOTS,
     *,
     dependency: bool = False,
+    generated: Callable[[PurePosixPath], bool] | None = None,
 ) -> MappedPath:
     """Map one incident URI onto `input_dir`.
 
@@ -124,7 +142,8 @@ def map_uri(
     stripped. Relative paths are taken relative to `input_dir` as they are. The result's path is
     never outside `input_dir`: `..`, an absolute path no root explains, and symlinks leading out
     of the tree are all refused as OUTSIDE_INPUT (with no path). `dependency` is the analyzer's
-    own `isDependencyIncident` flag.
+    own `isDependencyIncident` flag. `generated` says which existing files are build output or
+    vendored code (GENERATED); None: none are.
     """
     if not uri.strip():
         return MappedPath(None, Applicability.NO_FILE)
@@ -156,6 +175,8 @@ def map_uri(
         return MappedPath(None, Applicability.OUTSIDE_INPUT)
     if not real.is_file():
         return MappedPath(rel, Applicability.MISSING_FILE)
+    if generated is not None and generated(rel):
+        return MappedPath(rel, Applicability.GENERATED)
     return MappedPath(rel, Applicability.SOURCE)
 
 

@@ -105,7 +105,13 @@ class ExecuteJob:
                 except AnalysisError as exc:
                     raise UserError(str(exc)) from exc
                 check_against_analysis(plan, analysis, str(path))
-            incidents = plan_incidents(plan, path, options.input_dir, source_root=source_root)
+            incidents = plan_incidents(
+                plan,
+                path,
+                options.input_dir,
+                source_root=source_root,
+                include_generated=options.selection.include_generated,
+            )
         except PlanError as exc:
             raise UserError(str(exc)) from exc
         self.plan, self.incidents = plan, incidents

@@ -31,6 +31,7 @@ class SelectionOptions:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     include_informational: bool = False
+    include_generated: bool = False  # build output and vendored code are not applicable unless asked
 
 
 @dataclass(frozen=True)

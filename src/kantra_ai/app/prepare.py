@@ -50,6 +50,7 @@ def load_selection(opts: SelectionOptions) -> Selection:
             opts.input_dir,
             source_root=opts.source_root,
             include_informational=opts.include_informational,
+            include_generated=opts.include_generated,
         )
         selection = select_incidents(
             analysis,

@@ -567,6 +567,7 @@ async def _execute(
                     # --batch-api: the first pass's replies come from the batch driver
                     replies=driver if driver is not None else session.replies(),
                     tree_lock=context.tree_lock if hooks else None,
+                    history=session.history(),
                 )
             for hook in hooks:
                 await hook.started(context)

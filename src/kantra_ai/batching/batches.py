@@ -2,8 +2,9 @@
 
 One request carries one file, sent once, with all of its selected incidents from all violations.
 A file whose incidents exceed `batch_size` is split into several requests that run one after the
-other (each sees the file as the previous one left it). A file too large for the token budget is
-sent as windows of lines around its incidents instead of whole.
+other (each sees the file as the previous one left it), never between incidents on the same line:
+one edit often fixes both, and the model can only tie it to the incidents it was shown. A file too
+large for the token budget is sent as windows of lines around its incidents instead of whole.
 """
 
 from __future__ import annotations
@@ -93,8 +94,7 @@ def batch_file(
     ordered = sorted(incidents, key=lambda i: (i.line or 0, i.id))
     plan = FileBatches(path)
     file_tokens = estimate_tokens("".join(lines))
-    groups = [ordered[i : i + batch_size] for i in range(0, len(ordered), max(batch_size, 1))]
-    for group in groups:
+    for group in _groups(ordered, batch_size):
         cost = fixed_tokens + PROMPT_OVERHEAD_TOKENS + sum(_incident_tokens(i) for i in group)
         if cost + file_tokens <= max_batch_tokens:
             plan.batches.append(
@@ -109,6 +109,21 @@ def batch_file(
         else:
             plan.batches.extend(_windows(path, lines, group, fixed_tokens, max_batch_tokens))
     return plan
+
+
+def _same_line(a: Incident, b: Incident) -> bool:
+    return a.line is not None and a.line == b.line
+
+
+def _groups(ordered: Sequence[Incident], batch_size: int) -> list[list[Incident]]:
+    """At most `batch_size` incidents each, except that incidents on one line stay together."""
+    groups: list[list[Incident]] = []
+    for incident in ordered:
+        if groups and (len(groups[-1]) < max(batch_size, 1) or _same_line(groups[-1][-1], incident)):
+            groups[-1].append(incident)
+        else:
+            groups.append([incident])
+    return groups
 
 
 def _windows(
@@ -140,7 +155,8 @@ def _windows(
             cost = (
                 fixed_tokens + PROMPT_OVERHEAD_TOKENS + sum(_incident_tokens(i) for i in [*current, incident])
             )
-            if cost + span_tokens(merged_first, merged_last) <= max_batch_tokens:
+            fits = cost + span_tokens(merged_first, merged_last) <= max_batch_tokens
+            if fits or _same_line(current[-1], incident):
                 current.append(incident)
                 first, last = merged_first, merged_last
                 continue

@@ -64,6 +64,7 @@ def run_options(ctx: typer.Context, values: Mapping[str, Any], *, analysis: Path
         include=_tuple(p.get("include")),
         exclude=_tuple(p.get("exclude")),
         include_informational=get("include_informational", False),
+        include_generated=get("include_generated", False),
     )
     model = ModelOptions(
         provider=get("provider", ModelOptions.provider),

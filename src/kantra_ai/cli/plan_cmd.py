@@ -26,6 +26,7 @@ from kantra_ai.cli.run_options import (
     BatchSizeOpt,
     CategoriesOpt,
     ExcludeOpt,
+    IncludeGeneratedOpt,
     IncludeInformationalOpt,
     IncludeOpt,
     InputOpt,
@@ -93,6 +94,7 @@ def plan(
     include: IncludeOpt = None,
     exclude: ExcludeOpt = None,
     include_informational: IncludeInformationalOpt = False,
+    include_generated: IncludeGeneratedOpt = False,
     max_phases: Annotated[
         int | None,
         typer.Option(

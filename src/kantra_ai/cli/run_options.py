@@ -144,6 +144,17 @@ IncludeInformationalOpt = Annotated[
         rich_help_panel=panel.SELECTION,
     ),
 ]
+IncludeGeneratedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--include-generated/--no-include-generated",
+        metavar="",
+        show_default=False,
+        help="Also fix build output and vendored code (target/, build/, node_modules/, "
+        "bower_components/, .git/, git-ignored files), otherwise not applicable.",
+        rich_help_panel=panel.SELECTION,
+    ),
+]
 MaxCostOpt = Annotated[
     float | None,
     typer.Option(

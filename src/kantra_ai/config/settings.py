@@ -94,6 +94,7 @@ class FilterSettings(Section):
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
     include_informational: bool = False
+    include_generated: bool = False
 
     @field_validator("categories", "violation_ids", "include", "exclude", mode="before")
     @classmethod
@@ -287,6 +288,7 @@ BINDINGS: dict[str, Binding] = {
     "filters.include": _b("include"),
     "filters.exclude": _b("exclude"),
     "filters.include-informational": _b("include_informational"),
+    "filters.include-generated": _b("include_generated"),
     "confidence.enabled": _b("enable_confidence"),
     "confidence.min-confidence": _b("min_confidence"),
     "confidence.on-low-confidence": _b("on_low_confidence"),

@@ -13,7 +13,9 @@ combine, `combine.py`. This module runs them and decides what was not found:
 3. an edit not found in the content as given is tried on the result of the others (it may build on
    one of them), as long as that makes progress;
 4. one still not found is `ALREADY_APPLIED` if its change is in the content (`_not_found` says what
-   counts as proof), else failed with the closest lines of the file for the retry prompt.
+   counts as proof), else failed with the closest lines of the file for the retry prompt; one
+   refused as ambiguous is `ALREADY_APPLIED` when an edit of the reply for the same incidents made
+   its change (a repeat quoting too little), else failed with the places it matches.
 
 `ALREADY_APPLIED` is not a failure: the change is there (a repeated edit, one another edit of the
 reply covers, one made by an earlier attempt or run), so nothing needs asking again.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from dataclasses import replace
 
 from kantra_ai.edits.combine import Document, compose
 from kantra_ai.edits.lines import join_content, split_content
@@ -34,17 +37,18 @@ from kantra_ai.edits.locate import (
     Plan,
     Refusal,
     View,
-    closest_lines,
+    closest_place,
     edit_texts,
     edit_variants,
     find_match,
     locate,
+    places_of,
     text_key,
     trivial,
     unnumbered,
     window_lines,
 )
-from kantra_ai.edits.model import ApplyResult, Edit, EditOutcome, EditStatus, Landing
+from kantra_ai.edits.model import ApplyResult, Edit, EditOutcome, EditStatus, Landing, Place
 
 # A new_text found once in the file, for an old_text found nowhere, shows the change was already made
 # only if it looks like old_text at least this much (difflib ratio of the stripped lines).
@@ -95,6 +99,7 @@ def apply_edits(
 
     located: list[tuple[int, Plan]] = []
     later: list[int] = []  # not found in the content as given
+    ambiguous: list[int] = []  # refused as matching several places
     for index, edit in enumerate(edits):
         refusal = trivial(edit, texts[index])
         if refusal is not None:
@@ -111,6 +116,8 @@ def apply_edits(
             located.append((index, found))
         else:
             status[index] = _outcome(edit, found)
+            if isinstance(found, Refusal) and found.places:
+                ambiguous.append(index)
     status.update(compose(doc, edits, located))
 
     progress = True
@@ -127,14 +134,24 @@ def apply_edits(
                 status[index] = EditOutcome(edits[index], EditStatus.APPLIED)
             else:
                 status[index] = _outcome(edits[index], found)
+                if isinstance(found, Refusal) and found.places:
+                    ambiguous.append(index)
 
     if later:
         current = doc.view()
         landed = (EditStatus.APPLIED, EditStatus.ALREADY_APPLIED)
         proven = {text_key(texts[i][0]) for i, outcome in status.items() if outcome.status in landed} | before
         for index in later:
-            status[index] = _not_found(current, edits[index], texts[index], proven, doc)
+            status[index] = _not_found(current, edits[index], texts[index], proven, doc, edits)
 
+    for index in ambiguous:
+        if _made_by_sibling(edits[index], texts[index], doc, edits):
+            # A repeat quoting too little to be unique, whose change an edit for the same incidents made.
+            reason = "another edit of this reply for the same incidents already made its change"
+            status[index] = EditOutcome(edits[index], EditStatus.ALREADY_APPLIED, reason)
+            continue
+        # Numbered in the result (the content the retry shows): other edits may have moved them.
+        status[index] = replace(status[index], places=_ambiguous_places(doc.view(), texts[index]))
     return _result(doc, edits, [status[i] for i in range(len(edits))])
 
 
@@ -144,8 +161,19 @@ def _outcome(edit: Edit, found: Refusal | InPlace) -> EditOutcome:
     return EditOutcome(edit, EditStatus.FAILED, found.reason)
 
 
+def _ambiguous_places(view: View, variants: list[EditTexts]) -> tuple[Place, ...]:
+    """Where an ambiguous old_text matches in `view`, for the retry prompt."""
+    for texts in variants:
+        match = find_match(view, texts)
+        if isinstance(match, Refusal) and match.places:
+            return places_of(view, match.places)
+        if isinstance(match, (Exact, LineMatch)):
+            return places_of(view, ((match.first, match.stop),))
+    return ()
+
+
 def _not_found(
-    view: View, edit: Edit, variants: list[EditTexts], proven: set[_Key], doc: Document
+    view: View, edit: Edit, variants: list[EditTexts], proven: set[_Key], doc: Document, edits: list[Edit]
 ) -> EditOutcome:
     """Already applied, if its change is in the content; else failed, with the closest lines.
 
@@ -153,7 +181,10 @@ def _not_found(
     quotes) standing in the window are enough: other edits may have changed its context since. For
     any other edit, its whole new text must stand once in the content, none of the lines it removes
     or rewrites next to it, and it must be a change of this reply's or look like old_text (a
-    misquoted old_text proves nothing)."""
+    misquoted old_text proves nothing). A repeat of an edit of this reply for the same incidents may
+    quote part of a line (a text format then adds the line break the line does not end with): its
+    change is made when what it adds stands in the lines that edit changed, and what it removes
+    does not."""
     if _repeats(view, variants, proven):
         return EditOutcome(edit, EditStatus.ALREADY_APPLIED, _APPLIED_BEFORE)
     for texts in variants:
@@ -170,8 +201,30 @@ def _not_found(
         wanted = "\n".join(line.strip() for line in texts.old_lines)
         if difflib.SequenceMatcher(None, wanted, there, autojunk=False).ratio() >= _ALREADY_SIMILARITY:
             return EditOutcome(edit, EditStatus.ALREADY_APPLIED, "its new text is already in the file")
-    closest = closest_lines(view, list(variants[-1].old_lines))
-    return EditOutcome(edit, EditStatus.FAILED, "old text not found", closest)
+    if _made_by_sibling(edit, variants, doc, edits):
+        reason = "another edit of this reply for the same incidents already made its change"
+        return EditOutcome(edit, EditStatus.ALREADY_APPLIED, reason)
+    place = closest_place(view, list(variants[-1].old_lines))
+    closest = "\n".join(place.lines) if place is not None else ""
+    places = (place,) if place is not None else ()
+    return EditOutcome(edit, EditStatus.FAILED, "old text not found", closest, places)
+
+
+def _made_by_sibling(edit: Edit, variants: list[EditTexts], doc: Document, edits: list[Edit]) -> bool:
+    if not edit.incident_ids:
+        return False
+    for block in doc.blocks:
+        if not any(set(edits[i].incident_ids) == set(edit.incident_ids) for i in block.owners):
+            continue
+        made = [line.strip() for line in block.lines]
+        for texts in variants:
+            evidence = _evidence(texts)
+            kept = {line.strip() for line in texts.new_lines}
+            gone = {line.strip() for line in texts.old_lines if line.strip() and line.strip() not in kept}
+            added = evidence and all(any(piece in line for line in made) for piece in evidence)
+            if added and not any(piece in line for piece in gone for line in made):
+                return True
+    return False
 
 
 def _evidence(texts: EditTexts) -> set[str]:

@@ -105,6 +105,11 @@ def check_inside(source: SourceFile, tree: Path) -> None:
         raise SourceFileError(str(exc)) from None
 
 
+def decode_text(raw: bytes) -> str:
+    """The text of a file's bytes as `read_source` reads it ("\n" newlines, no BOM)."""
+    return _decode(raw)[0].replace("\r\n", "\n").replace("\r", "\n")
+
+
 def _decode(raw: bytes) -> tuple[str, str, bool]:
     has_bom = raw.startswith(codecs.BOM_UTF8)
     try:

@@ -45,9 +45,10 @@ from kantra_ai.edits.lines import (
     text_lines,
     unify_newlines,
 )
-from kantra_ai.edits.model import Edit
+from kantra_ai.edits.model import Edit, Place
 
 CLOSEST_MAX_LINES = 8
+MAX_PLACES = 6  # candidate places shown for an ambiguous old_text
 # difflib's ratio is quadratic; only this many windows (ranked by shared words, which is cheap) get
 # it, which keeps "not found" fast on files with thousands of lines.
 _CLOSEST_CANDIDATES = 25
@@ -200,6 +201,8 @@ class Plan:
 @dataclass(frozen=True)
 class Refusal:
     reason: str
+    # "matches N places": the places, as line spans [first, stop) of the view (for the retry prompt).
+    places: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -256,7 +259,8 @@ def find_match(view: View, texts: EditTexts) -> Exact | LineMatch | Refusal | No
         # also starts a longer one.
         whole = [m for m in exact if not m.prefix.strip() and not m.suffix.strip()]
         if len(whole) != 1:
-            return Refusal(f"old text matches {len(exact)} places")
+            spans = tuple(dict.fromkeys((m.first, m.stop) for m in exact))
+            return Refusal(f"old text matches {len(exact)} places", spans)
         exact = whole
     if exact:
         return exact[0]
@@ -267,7 +271,8 @@ def find_match(view: View, texts: EditTexts) -> Exact | LineMatch | Refusal | No
         starts = range(view.first, view.stop - len(old_lines) + 1)
         matches = [m for i in starts if (m := matcher(view.lines, i, old_lines))]
         if len(matches) > 1:
-            return Refusal(f"old text matches {len(matches)} places (ignoring whitespace)")
+            spans = tuple((m.first, m.stop) for m in matches)
+            return Refusal(f"old text matches {len(matches)} places (ignoring whitespace)", spans)
         if matches:
             return matches[0]
     return None
@@ -532,12 +537,18 @@ def unnumbered(line: str) -> str:
 
 def closest_lines(view: View, old_lines: list[str]) -> str:
     """The window of file lines most similar to `old_lines`, at most CLOSEST_MAX_LINES long."""
+    place = closest_place(view, old_lines)
+    return "\n".join(place.lines) if place is not None else ""
+
+
+def closest_place(view: View, old_lines: list[str]) -> Place | None:
+    """`closest_lines` with the number of its first line; None when there is nothing to show."""
     lines, first_line, stop_line = view.lines, view.first, view.stop
     size = max(1, len(old_lines))
     target = "\n".join(line.strip() for line in old_lines)
     starts = range(first_line, max(first_line + 1, stop_line - size + 1))
     if first_line >= stop_line:
-        return ""
+        return None
     # Cheap ranking first: how many of the target's words each window shares (a sliding sum over
     # per-line counts); difflib's exact ratio, quadratic, only scores the best few windows.
     target_words = set(_WORD.findall(target))
@@ -563,4 +574,12 @@ def closest_lines(view: View, old_lines: list[str]) -> str:
         if score > best_score:
             best_score, best_first = score, first
     shown = lines[best_first : min(best_first + size, best_first + CLOSEST_MAX_LINES, stop_line)]
-    return "\n".join(shown) if any(line.strip() for line in shown) else ""
+    return Place(best_first + 1, tuple(shown)) if any(line.strip() for line in shown) else None
+
+
+def places_of(view: View, spans: tuple[tuple[int, int], ...]) -> tuple[Place, ...]:
+    """The lines of each span, numbered, at most MAX_PLACES of them and CLOSEST_MAX_LINES lines each."""
+    return tuple(
+        Place(first + 1, tuple(view.lines[first : min(stop, first + CLOSEST_MAX_LINES)]))
+        for first, stop in spans[:MAX_PLACES]
+    )

@@ -49,10 +49,21 @@ class EditStatus(str, Enum):
 
 
 @dataclass(frozen=True)
+class Place:
+    """Lines of the content as they are: `line` is the 1-based number of the first of `lines`."""
+
+    line: int
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class FailedEdit:
     edit: Edit
     reason: str  # one line: "old text not found", "old text matches 3 places", ...
     closest: str = ""  # the closest lines of the file, for the retry prompt
+    # Where to look, for the retry prompt: the closest lines ("not found"), or each place old_text
+    # matched ("matches N places"), with their line numbers in the content given.
+    places: tuple[Place, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,7 @@ class EditOutcome:
     status: EditStatus
     reason: str = ""  # FAILED: why; ALREADY_APPLIED: how we know
     closest: str = ""  # FAILED with "old text not found": the closest lines of the file
+    places: tuple[Place, ...] = ()  # FAILED: see FailedEdit.places
 
 
 @dataclass(frozen=True)
@@ -93,5 +105,6 @@ class ApplyResult:
             elif outcome.status is EditStatus.ALREADY_APPLIED:
                 result.already_applied.append(outcome.edit)
             else:
-                result.failed.append(FailedEdit(outcome.edit, outcome.reason, outcome.closest))
+                failed = FailedEdit(outcome.edit, outcome.reason, outcome.closest, outcome.places)
+                result.failed.append(failed)
         return result

@@ -1,8 +1,18 @@
 """Runs one planned batch: request, check, apply, retry failed edits, write, decide outcomes.
 
 Nothing reaches the user's file unless the reply was complete (not cut off at max_tokens), parsed,
-its edits matched the file as it is, the result still parses where it parsed before, and the file
-on disk is still the one that was read.
+its edits matched the file as it is, the result passed both gates of `edits/checked.py` (it still
+parses where it parsed before; no line changed that no edit named, no lines glued, no used import
+removed, line counts the edits explain), and the file on disk is still the one that was read.
+
+Before asking, incidents whose fix is already in the file are settled (`already_fixed.py`); the rest
+are shown where they are now (`relocate.py`: earlier batches of the file moved their lines). Edits
+made before (earlier attempts, batches and runs) are passed to the edit library as `applied_before`,
+so a reply repeating one of them costs no retry. A retry names each edit that failed and why, with
+the lines to look at (the candidate places of an ambiguous old_text, the closest lines of one not
+found); an incident whose edit fails twice for the same reason is not asked a third time. A reply
+that cannot be used (cut off, malformed) is marked so in the store and the retry reaches the model.
+How each incident ends is `outcome_rules.py`.
 """
 
 from __future__ import annotations
@@ -11,14 +21,15 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
+import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kantra_ai.analysis.model import Incident
 from kantra_ai.batching.batches import MAX_OUTPUT_TOKENS, Batch
-from kantra_ai.edits.apply import apply_edits
+from kantra_ai.edits.checked import apply_checked
 from kantra_ai.edits.files import (
     SourceFile,
     SourceFileError,
@@ -28,14 +39,24 @@ from kantra_ai.edits.files import (
     read_source,
     write_source_atomic,
 )
-from kantra_ai.edits.model import Edit, FailedEdit, ProposedFix, Verdict, VerdictStatus
+from kantra_ai.edits.model import (
+    ApplyResult,
+    Edit,
+    EditStatus,
+    FailedEdit,
+    Landing,
+    ProposedFix,
+    VerdictStatus,
+)
 from kantra_ai.edits.parse import MalformedReply
-from kantra_ai.edits.syntax import breaks_syntax
+from kantra_ai.engine.already_fixed import FileNow, already_fixed, target_state
 from kantra_ai.engine.budget import CostGuard
 from kantra_ai.engine.confidence import BatchScreen, ConfidencePolicy
 from kantra_ai.engine.events import RunObserver
+from kantra_ai.engine.history import FileChanges, FileHistory, WriteLog
+from kantra_ai.engine.outcome_rules import Evidence, decide
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, Status
-from kantra_ai.engine.relocate import relocate_batch
+from kantra_ai.engine.relocate import LineMap, relocate_batch
 from kantra_ai.engine.replies import ReplySource, request_fingerprint
 from kantra_ai.prompts.builder import PromptBuilder, line_count, visible_region
 from kantra_ai.providers.base import ModelRequest, ModelResponse, Provider, ProviderError
@@ -43,6 +64,7 @@ from kantra_ai.providers.pricing import ModelPrice, PriceTable
 
 # A file changed on disk while its batch ran: re-read it and run the batch again this many times.
 STALE_REPLANS = 1
+NOT_ASKED_AGAIN = "failed twice for the same reason; not asked again"
 
 
 class RunControl:
@@ -64,7 +86,7 @@ class RunControl:
 @dataclass(frozen=True)
 class RunContext:
     """What every batch of a run shares. Frozen: a run's settings never change under its batches;
-    what does change lives in `control`."""
+    what does change lives in `control` and `changes`."""
 
     provider: Provider
     price: ModelPrice | None
@@ -76,12 +98,16 @@ class RunContext:
     confidence: ConfidencePolicy = field(default_factory=ConfidencePolicy)  # off unless enabled
     control: RunControl = field(default_factory=RunControl)
     replies: ReplySource | None = None  # replies paid for by an earlier, killed run (the run store)
+    history: WriteLog | None = None  # what earlier runs wrote to each file (the run store)
     cache_ttl: str = "5m"
     # Reads a file for its first request (the scheduler's read-ahead); None: read it now.
     read_file: Callable[[Path], Awaitable[SourceFile]] | None = None
     # Held while a file of the tree is replaced: verification holds it while a check runs, so a
     # check never sees a write half-way (None: writes need not wait for anything).
     tree_lock: asyncio.Lock | None = None
+    # What earlier batches of this run wrote, by path: valid for the batches planned together with
+    # them (execute_batches gives every planning its own).
+    changes: dict[str, FileChanges] = field(default_factory=dict)
 
 
 class RequestSkipped(Exception):
@@ -97,18 +123,27 @@ _Skip = RequestSkipped
 
 @dataclass
 class _BatchState:
-    batch: Batch
+    batch: Batch  # relocated: incidents and window where they are in the file now
     source: SourceFile
     working: str
-    region: tuple[int, int] | None
-    verdicts: dict[str, Verdict] = field(default_factory=dict)
-    failed_reason: dict[str, str] = field(default_factory=dict)  # incident id -> why it failed
-    skipped_reason: dict[str, str] = field(default_factory=dict)  # incident id -> why it was not tried
-    edited: set[str] = field(default_factory=set)  # incidents with at least one applied edit
-    unattributed_edit: bool = False  # an edit with no incident ids applied
-    applied: list[Edit] = field(default_factory=list)
+    region: tuple[int, int] | None  # the characters of `working` the model is shown
+    original: str  # the file as analysed (to follow incidents' lines through every change since)
+    applied_before: list[Edit] = field(default_factory=list)  # earlier batches and runs
+    evidence: dict[str, Evidence] = field(default_factory=dict)  # per incident of the batch
+    applied: list[Edit] = field(default_factory=list)  # edits that changed `working`
+    already: list[Edit] = field(default_factory=list)  # edits whose change was already there
+    landings: list[list[Landing]] = field(default_factory=list)  # each application's, in order
+    failure_kinds: dict[str, str] = field(default_factory=dict)  # incident -> its last edit failure
+    given_up: set[str] = field(default_factory=set)  # failed twice the same way
     # Low-confidence fixes: which edits to withhold, and what that means for the outcomes.
     screen: BatchScreen = field(default_factory=lambda: BatchScreen(ConfidencePolicy(), ()))
+
+    @property
+    def window(self) -> tuple[int, int] | None:
+        return self.batch.window
+
+    def of(self, incident_id: str) -> Evidence:
+        return self.evidence.setdefault(incident_id, Evidence())
 
 
 async def run_batch(batch: Batch, ctx: RunContext) -> list[IncidentOutcome]:
@@ -124,10 +159,7 @@ async def run_batch(batch: Batch, ctx: RunContext) -> list[IncidentOutcome]:
             unreadable = _all(batch, Status.FAILED, f"cannot read file: {exc}")
             ctx.observer.batch_finished(str(batch.path), unreadable)
             return unreadable
-        # Earlier fixes may have moved the incidents' lines: point the prompt where they are now.
-        state = _BatchState(relocate_batch(batch, source.text), source, source.text, None)
-        state.screen = BatchScreen(ctx.confidence, batch.incidents)
-        state.region = visible_region(source.text, batch)
+        state = _prepare(batch, source, ctx)
         await _converse(state, ctx)
         # A file changed on disk since it was read is never overwritten: read it again, plan again.
         outcomes = await _finish(state, ctx, replan_if_stale=replan < STALE_REPLANS)
@@ -136,50 +168,87 @@ async def run_batch(batch: Batch, ctx: RunContext) -> list[IncidentOutcome]:
     raise AssertionError("unreachable: the last pass never asks to re-plan")
 
 
+def _prepare(batch: Batch, source: SourceFile, ctx: RunContext) -> _BatchState:
+    """The batch as it stands in the file now: incidents and window where they are, what was written
+    before, and the incidents whose fix is already there (settled, not asked)."""
+    key = str(batch.path)
+    history = ctx.history.file_history(key) if ctx.history is not None else FileHistory()
+    changes = ctx.changes.get(key)
+    # Earlier batches of this run moved lines: incidents and the window follow (relocate.py).
+    moved = relocate_batch(batch, source.text, changes.moves if changes is not None else None)
+    original = (
+        history.original
+        if history.original is not None
+        else changes.original
+        if changes is not None
+        else source.text
+    )
+    before = [edit for write in history.writes for edit in write.edits]
+    before += changes.edits if changes is not None else []
+    state = _BatchState(
+        moved,
+        source,
+        source.text,
+        visible_region(source.text, moved),
+        original,
+        applied_before=list(dict.fromkeys(before)),
+    )
+    state.screen = BatchScreen(ctx.confidence, moved.incidents)
+    if original != source.text or history.writes:
+        file = FileNow(original, source.text)
+        for incident in moved.incidents:
+            why = already_fixed(incident, history.writes, source.text, file)
+            if why:
+                state.of(incident.id).settled = IncidentOutcome(incident.id, Status.FIXED, why)
+    return state
+
+
 async def _converse(state: _BatchState, ctx: RunContext) -> None:
-    batch = state.batch
-    total_lines = line_count(state.source.text)
-    pending: list[Incident] = list(batch.incidents)
+    pending = [i for i in state.batch.incidents if state.of(i.id).settled is None]
+    if not pending:
+        return  # every incident's fix is already in the file: nothing to ask
     failures: list[FailedEdit] = []
-    max_tokens = batch.max_output_tokens
+    problem = ""  # why the last reply could not be used, for the retry prompt
+    max_tokens = state.batch.max_output_tokens
     for attempt in range(1 + ctx.max_retries):
         request = ctx.prompts.request(
-            batch,
+            state.batch,
             _visible(state),
-            total_lines=total_lines,
+            total_lines=line_count(state.working),
             pending=pending,
-            failures=failures if attempt else (),
+            failures=failures,
+            problem=problem,
             max_tokens=max_tokens,
         )
         try:
-            response = await _call(request, batch, pending, attempt, ctx)
+            response, fingerprint = await _call(request, state.batch, pending, attempt, ctx)
         except _Skip as skip:
-            # Edits of earlier attempts stay (they are checked and will be written); only the
-            # incidents this request was for are affected.
-            reasons = state.skipped_reason if skip.status is Status.SKIPPED else state.failed_reason
-            for incident in pending:
-                if skip.status is Status.SKIPPED and incident.id in state.failed_reason:
-                    continue  # it already failed for a better-known reason
-                reasons[incident.id] = str(skip)
+            _skipped(state, pending, skip)
             return
-        ids = [i.id for i in pending]
+        path = str(state.batch.path)
         if response.truncated:
-            _fail(state, pending, f"reply cut off at max_tokens ({max_tokens}); nothing applied")
-            max_tokens = min(max_tokens * 2, MAX_OUTPUT_TOKENS)
-            failures = []
+            reason = f"reply cut off at max_tokens ({max_tokens}); nothing applied"
+            ctx.observer.reply_rejected(path, fingerprint, reason)
+            _reply_problem(state, pending, reason)
+            max_tokens = min(max_tokens * 2, MAX_OUTPUT_TOKENS)  # same question, more room
             continue
         try:
-            proposed: ProposedFix = ctx.prompts.format.parse(response, ids)
+            proposed: ProposedFix = ctx.prompts.format.parse(response, [i.id for i in pending])
         except MalformedReply as exc:
-            _fail(state, pending, f"malformed reply: {exc}; nothing applied")
-            failures = []
+            reason = f"malformed reply: {exc}; nothing applied"
+            ctx.observer.reply_rejected(path, fingerprint, reason)
+            _reply_problem(state, pending, reason)
+            problem = f"it was malformed ({exc})"
             continue
-        proposed = state.screen.screen(proposed, pending)  # withholds low-confidence edits
-        failures = _apply(state, proposed, pending)
-        if not failures:
+        problem = ""
+        failed = _apply(state, proposed, pending)
+        now = {i.id: i for i in state.batch.incidents}  # where they are after this reply's edits
+        retry = [now[i.id] for i in pending if state.of(i.id).edit_failure and i.id not in state.given_up]
+        if not retry:
             return
-        retry_ids = {i for f in failures for i in f.edit.incident_ids} or set(ids)
-        pending = [i for i in pending if i.id in retry_ids]
+        retry_ids = {i.id for i in retry}
+        failures = [f for f in failed if not f.edit.incident_ids or retry_ids & set(f.edit.incident_ids)]
+        pending = retry
 
 
 def _visible(state: _BatchState) -> str:
@@ -189,11 +258,31 @@ def _visible(state: _BatchState) -> str:
     return state.working[start:end]
 
 
+def _skipped(state: _BatchState, pending: Sequence[Incident], skip: _Skip) -> None:
+    """The request for `pending` was not sent, or failed for good. Edits of earlier attempts stay
+    (they are checked and will be written); only the incidents this request was for are affected."""
+    for incident in pending:
+        evidence = state.of(incident.id)
+        if skip.status is Status.SKIPPED:
+            if not evidence.edit_failure and not evidence.reply_problem:
+                evidence.skipped = str(skip)  # else it failed for a better-known reason
+        else:
+            evidence.reply_problem = str(skip)
+
+
+def _reply_problem(state: _BatchState, pending: Sequence[Incident], reason: str) -> None:
+    for incident in pending:
+        state.of(incident.id).reply_problem = reason
+
+
 async def _call(
     request: ModelRequest, batch: Batch, pending: list[Incident], attempt: int, ctx: RunContext
-) -> ModelResponse:
+) -> tuple[ModelResponse, str]:
+    """The reply to `request` and the request's fingerprint."""
     worst = ctx.guard.worst_case_of(batch, request.max_tokens)
-    return await send_request(request, str(batch.path), tuple(i.id for i in pending), attempt, worst, ctx)
+    ids = tuple(i.id for i in pending)
+    response = await send_request(request, str(batch.path), ids, attempt, worst, ctx)
+    return response, request_fingerprint(request, ctx.provider.name, ctx.provider.model)
 
 
 async def send_request(
@@ -253,6 +342,12 @@ async def send_request(
     return response
 
 
+def _tied(edit: Edit, pending_ids: Collection[str]) -> set[str]:
+    """The incidents an edit is for: those it names, or every incident of its request if it names none."""
+    named = {i for i in edit.incident_ids if i in pending_ids}
+    return named if named or edit.incident_ids else set(pending_ids)
+
+
 @dataclass
 class _WireEvents:
     """`RequestEvents` of one request, passed on to the run's observers."""
@@ -269,43 +364,100 @@ class _WireEvents:
 
 
 def _apply(state: _BatchState, proposed: ProposedFix, pending: list[Incident]) -> list[FailedEdit]:
+    """Apply one reply for `pending`; update the evidence; return the edits that failed."""
     pending_ids = {i.id for i in pending}
+    for incident_id in pending_ids:
+        state.of(incident_id).reply_problem = ""  # this reply could be used
     for verdict in proposed.verdicts:
         if verdict.incident_id in pending_ids:
-            state.verdicts[verdict.incident_id] = verdict
+            state.of(verdict.incident_id).verdict = verdict
+    reported_fixed = {
+        i for i in pending_ids if (v := state.of(i).verdict) is not None and v.status is VerdictStatus.FIXED
+    }
+    # Verdicts that contradict edits: an edit is for incidents the reply reports fixed, or none.
+    kept: list[Edit] = []
+    for edit in proposed.edits:
+        tied = _tied(edit, pending_ids)
+        if tied & reported_fixed:
+            kept.append(edit)
+        else:
+            for incident_id in tied:
+                state.of(incident_id).withheld = True
+    screened = state.screen.screen(ProposedFix(kept, proposed.verdicts), pending)
     before = state.working
-    result = apply_edits(before, proposed.edits, region=state.region)
-    failures = list(result.failed)
-    applied = list(result.applied)
-    if applied:
-        broken = breaks_syntax(str(state.batch.path), before, result.content)
-        if broken:
-            # We cannot tell which edit broke the file: drop this attempt's edits and ask again.
-            failures += [FailedEdit(e, f"the edited file no longer parses: {broken}") for e in applied]
-            applied = []
+    result = apply_checked(
+        str(state.batch.path),
+        before,
+        screened.edits,
+        region=state.region,
+        applied_before=[*state.applied_before, *state.applied, *state.already],
+    )
+    _take(state, result, before)
+    _judge_edits(state, result, pending_ids)
+    return list(result.failed)
+
+
+def _take(state: _BatchState, result: ApplyResult, before: str) -> None:
+    """Keep what the reply changed: content, the region and window the model sees, where the
+    incidents are now (a retry points at their lines as they are), the landings."""
+    state.applied += result.applied
+    state.already += result.already_applied
+    if result.content == before:
+        return
+    if state.region is not None:
+        start, end = state.region
+        state.region = (start, end + len(result.content) - len(before))
+    moves = LineMap([tuple(result.landings)])
+    window = state.batch.window
+    if window is not None:
+        window = (window[0], window[1] + line_count(result.content) - line_count(before))
+    incidents = tuple(
+        dataclasses.replace(i, line=moves.line(i.line)) if i.line is not None else i
+        for i in state.batch.incidents
+    )
+    state.batch = dataclasses.replace(state.batch, incidents=incidents, window=window)
+    state.working = result.content
+    state.landings.append(list(result.landings))
+
+
+def _judge_edits(state: _BatchState, result: ApplyResult, pending_ids: set[str]) -> None:
+    failed_now: dict[str, str] = {}
+    landed_now: set[str] = set()
+    for outcome in result.outcomes:
+        tied = _tied(outcome.edit, pending_ids)
+        if outcome.status is EditStatus.FAILED:
+            for incident_id in tied:
+                failed_now.setdefault(incident_id, outcome.reason)
         else:
-            if state.region is not None:
-                start, end = state.region
-                state.region = (start, end + len(result.content) - len(before))
-            state.working = result.content
-    for edit in applied:
-        state.applied.append(edit)
-        if edit.incident_ids:
-            state.edited.update(edit.incident_ids)
-        else:
-            state.unattributed_edit = True
+            landed_now |= tied
     for incident_id in pending_ids:
-        state.failed_reason.pop(incident_id, None)  # this attempt's result replaces the last one's
-    for failure in failures:
-        for incident_id in failure.edit.incident_ids or tuple(pending_ids):
-            if incident_id in pending_ids:
-                state.failed_reason[incident_id] = f"edit not applied: {failure.reason}"
-    return failures
+        evidence = state.of(incident_id)
+        evidence.landed = evidence.landed or incident_id in landed_now
+        verdict = evidence.verdict
+        if incident_id in failed_now:
+            reason = failed_now[incident_id]
+            kind = re.sub(r"\d+", "N", reason)
+            if state.failure_kinds.get(incident_id) == kind:
+                state.given_up.add(incident_id)
+                reason = f"{reason} ({NOT_ASKED_AGAIN})"
+            state.failure_kinds[incident_id] = kind
+            evidence.edit_failure = f"edit not applied: {reason}"
+        elif incident_id in landed_now or (verdict is not None and verdict.status is not VerdictStatus.FIXED):
+            evidence.edit_failure = ""  # made up for, or the model no longer claims a fix
+        # Otherwise an earlier failure stands: this reply sent nothing that made up for it.
 
 
-def _fail(state: _BatchState, pending: list[Incident], reason: str) -> None:
-    for incident in pending:
-        state.failed_reason[incident.id] = reason
+def _fixed_without_edit(state: _BatchState) -> None:
+    """Rule 8's exception: reported fixed with no edit of its own, but its line (changed by this
+    batch's other edits, or before) shows the rule's target state."""
+    file: FileNow | None = None
+    for incident in state.batch.incidents:
+        evidence = state.of(incident.id)
+        verdict = evidence.verdict
+        if verdict is None or verdict.status is not VerdictStatus.FIXED or evidence.landed:
+            continue
+        file = file or FileNow(state.original, state.working)
+        evidence.target_shown = target_state(incident, file)
 
 
 async def _finish(
@@ -314,6 +466,7 @@ async def _finish(
     """Write and report the outcomes; None (nothing reported) when the file changed on disk and
     `replan_if_stale` asks the caller to read it again and redo the batch."""
     batch = state.batch
+    _fixed_without_edit(state)
     write_error = ""
     if state.working != state.source.text:
         async with ctx.tree_lock or contextlib.nullcontext():
@@ -352,6 +505,7 @@ async def _write(state: _BatchState, ctx: RunContext, *, replan_if_stale: bool) 
             write_source_atomic, state.source, state.working, tree=ctx.input_dir
         )
         ctx.observer.file_written(str(batch.path), state.source.sha256, after_sha, list(state.applied))
+        _remember(state, ctx)
     except StaleFileError:
         if replan_if_stale:
             return None
@@ -361,35 +515,21 @@ async def _write(state: _BatchState, ctx: RunContext, *, replan_if_stale: bool) 
     return ""
 
 
+def _remember(state: _BatchState, ctx: RunContext) -> None:
+    """The file was written: later batches of it in this run know the edits and how lines moved."""
+    changes = ctx.changes.setdefault(str(state.batch.path), FileChanges(state.source.text))
+    changes.edits += [*state.applied, *state.already]
+    for landings in state.landings:
+        changes.moves.add(landings)
+
+
 def _decide(state: _BatchState, incident: Incident, write_error: str) -> IncidentOutcome:
-    """The incident's outcome, as the confidence policy sees it (withheld fixes are skipped)."""
-    return state.screen.adjust(incident, _decide_reply(state, incident, write_error))
-
-
-def _decide_reply(state: _BatchState, incident: Incident, write_error: str) -> IncidentOutcome:
-    verdict = state.verdicts.get(incident.id)
-    failed = state.failed_reason.get(incident.id)
-    if incident.id in state.skipped_reason and failed is None:
-        return IncidentOutcome(incident.id, Status.SKIPPED, state.skipped_reason[incident.id])
-    confidence = verdict.confidence if verdict else None
-    explanation = verdict.explanation if verdict else ""
-
-    def outcome(status: Status, reason: str = "") -> IncidentOutcome:
-        return IncidentOutcome(incident.id, status, reason, confidence, explanation)
-
-    if verdict is None:
-        return outcome(Status.FAILED, failed or "the reply gave no verdict for this incident")
-    if verdict.status is VerdictStatus.NOT_APPLICABLE:
-        return outcome(Status.NOT_APPLICABLE, "model: does not apply")
-    if verdict.status is VerdictStatus.CANNOT_FIX:
-        return outcome(Status.FAILED, f"model could not fix it: {explanation or 'no reason given'}")
-    if failed:
-        return outcome(Status.FAILED, failed)
-    if incident.id not in state.edited and not state.unattributed_edit:
-        return outcome(Status.FAILED, "model said fixed but sent no edit for it")
-    if write_error:
-        return outcome(Status.FAILED, write_error)
-    return outcome(Status.FIXED)
+    """The incident's outcome (`outcome_rules.decide`), as the confidence policy sees it (withheld
+    fixes are skipped)."""
+    outcome = decide(incident.id, state.of(incident.id), write_error)
+    if state.of(incident.id).settled is not None:
+        return outcome
+    return state.screen.adjust(incident, outcome)
 
 
 def _all(batch: Batch, status: Status, reason: str) -> list[IncidentOutcome]:

@@ -50,6 +50,10 @@ class RunObserver:
     def response_reused(self, path: str, incident_ids: tuple[str, ...], fingerprint: str) -> None:
         """A stored reply stands in for a request that was paid for by an earlier, killed run."""
 
+    def reply_rejected(self, path: str, fingerprint: str, reason: str) -> None:
+        """A reply could not be used (it did not parse, or was cut off): it must never stand in for
+        its request again, so that the retry reaches the model."""
+
     def write_planned(
         self,
         path: str,
@@ -116,6 +120,10 @@ class ObserverGroup(RunObserver):
     def response_reused(self, path: str, incident_ids: tuple[str, ...], fingerprint: str) -> None:
         for o in self.observers:
             o.response_reused(path, incident_ids, fingerprint)
+
+    def reply_rejected(self, path: str, fingerprint: str, reason: str) -> None:
+        for o in self.observers:
+            o.reply_rejected(path, fingerprint, reason)
 
     def write_planned(
         self,

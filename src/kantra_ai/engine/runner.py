@@ -124,6 +124,7 @@ async def execute_batches(
         cache_ttl=prepared.cache_ttl,
         read_file=prepared.read,
         observer=ObserverGroup(collector, ctx.observer),
+        changes={},  # line moves are relative to the files as these batches were planned
     )
     run_ctx.observer.run_planned(plan.request_count, plan.incident_count)
 

@@ -48,13 +48,24 @@ def _document(plan: Plan) -> list[dict[str, Any]]:
 
 
 def plan_incidents(
-    plan: Plan, plan_path: Path, input_dir: Path, *, source_root: str | None = None
+    plan: Plan,
+    plan_path: Path,
+    input_dir: Path,
+    *,
+    source_root: str | None = None,
+    include_generated: bool = False,
 ) -> PlanIncidents:
     with tempfile.TemporaryDirectory(prefix="kantra-ai-plan-") as tmp:
         document = Path(tmp) / "output.json"
         document.write_text(json.dumps(_document(plan)), encoding="utf-8")
         try:
-            analysis = load_analysis(document, input_dir, source_root=source_root, include_informational=True)
+            analysis = load_analysis(
+                document,
+                input_dir,
+                source_root=source_root,
+                include_informational=True,
+                include_generated=include_generated,
+            )
         except AnalysisError as exc:
             raise PlanError(str(exc).replace(str(document), str(plan_path))) from exc
     phase_of = {

@@ -147,15 +147,23 @@ class PromptBuilder:
         total_lines: int,
         pending: Sequence[Incident] | None = None,
         failures: Sequence[FailedEdit] = (),
+        problem: str = "",
         max_tokens: int | None = None,
     ) -> ModelRequest:
         """A request for `batch`: `content` is what the model is shown (the file or its window, as it
-        is now); with `failures`, the retry for the `pending` incidents whose edits did not apply."""
+        is now; `batch.window` numbers its lines); with `failures` (edits that did not apply) or a
+        `problem` (the last reply could not be used), the retry for the `pending` incidents."""
         incidents = batch.incidents if pending is None else pending
         path = str(batch.path)
-        if failures:
+        if failures or problem:
             prompt = retry_prompt(
-                path, content, incidents, failures, window=batch.window, total_lines=total_lines
+                path,
+                content,
+                incidents,
+                failures,
+                window=batch.window,
+                total_lines=total_lines,
+                problem=problem,
             )
         else:
             prompt = fix_prompt(path, content, incidents, window=batch.window, total_lines=total_lines)

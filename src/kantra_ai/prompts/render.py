@@ -102,6 +102,17 @@ def fix_prompt(
     )
 
 
+def _failure_context(failure: FailedEdit) -> dict[str, Any]:
+    return {
+        "incident_ids": list(failure.edit.incident_ids),
+        "reason": failure.reason,
+        "old_text": failure.edit.old_text,
+        # "old text matches N places": each place; "not found": the closest lines. Numbered.
+        "places": [{"line": p.line, "lines": list(p.lines)} for p in failure.places],
+        "ambiguous": failure.reason.startswith("old text matches"),
+    }
+
+
 def retry_prompt(
     path: str,
     content: str,
@@ -110,11 +121,14 @@ def retry_prompt(
     *,
     window: tuple[int, int] | None,
     total_lines: int,
+    problem: str = "",
 ) -> str:
-    """Asks again for the incidents whose edits failed, showing the file as it is now."""
+    """Asks again for the incidents whose edits failed (each failure named, with the places to look
+    at) or whose reply could not be used (`problem`), showing the file as it is now."""
     return render(
         "retry_request.j2",
-        failures=failures,
+        problem=problem,
+        failures=[_failure_context(f) for f in failures],
         path=path,
         window=window,
         total_lines=total_lines,

@@ -83,6 +83,10 @@ def run_summary(
             "not_applicable_by_model": counts.get(Status.NOT_APPLICABLE.value, 0),
             "not_applicable": len(not_applicable),
             "not_applicable_reasons": dict(Counter(i.applicability.value for i in not_applicable)),
+            # Build output and vendored code, left alone unless --include-generated: which files.
+            "generated_files": sorted(
+                {str(i.path) for i in not_applicable if i.applicability is Applicability.GENERATED}
+            ),
             "informational": informational,
             "sent": sent,
         },

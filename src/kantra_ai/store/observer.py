@@ -10,6 +10,8 @@ For one batch (one file, sent once, maybe retried) the commits are:
    by the request's fingerprint and applies it without a new request.
    `response_received`: its usage and cost, before anything is applied (the reply is kept already;
    a provider that does not report `completed` gets it kept here).
+   A reply that turns out unusable (it does not parse, or was cut off) is marked so at once
+   (`reply_rejected`): it never stands in for its request again, so the retry reaches the model.
 3. `write_planned`: the intent to replace the file: old and new content hashes and the outcomes
    the write will decide. A kill between this and step 4 is settled by `store/recovery.py`, which
    looks at the file to tell whether the write happened.
@@ -108,6 +110,9 @@ class StoreObserver(RunObserver):
         batch.fingerprints.append(fingerprint)
         batch.answered.update(incident_ids)
         self.reused_replies += 1
+
+    def reply_rejected(self, path: str, fingerprint: str, reason: str) -> None:
+        self.store.reject_reply(fingerprint)
 
     def write_planned(
         self,

@@ -20,14 +20,18 @@ from typing import Any
 
 from kantra_ai.analysis.complexity import complexity_of
 from kantra_ai.analysis.model import Incident
+from kantra_ai.edits.files import decode_text
 from kantra_ai.edits.model import Edit
-from kantra_ai.engine.outcomes import RequestRecord
+from kantra_ai.engine.history import EarlierWrite, FileHistory
+from kantra_ai.engine.outcomes import RequestRecord, Status
 from kantra_ai.providers.base import ModelResponse
 from kantra_ai.redact import redact
 from kantra_ai.store.codec import (
     Decided,
     dump,
+    edits_from_json,
     edits_to_json,
+    outcomes_from_json,
     outcomes_to_json,
     reply_from_json,
     reply_to_json,
@@ -404,11 +408,44 @@ class RunStore:
             db.execute(self._FINISH_REQUEST, ("error", None, *self._usage_columns(record), request_id))
 
     def stored_reply(self, fingerprint: str) -> ModelResponse | None:
+        """A reply received for this request and neither applied nor found unusable."""
         rows = self.query(
             "SELECT body FROM replies WHERE tree=? AND fingerprint=? AND state='unused'",
             (self.tree, fingerprint),
         )
         return reply_from_json(str(rows[0][0])) if rows else None
+
+    def reject_reply(self, fingerprint: str) -> None:
+        """The reply cannot be used (it did not parse, or was cut off): never serve it again, so the
+        retry of the same request reaches the model."""
+        with self.tx(durable=False) as db:
+            db.execute(
+                "UPDATE replies SET state='unusable' WHERE tree=? AND fingerprint=? AND state='unused'",
+                (self.tree, fingerprint),
+            )
+
+    def file_history(self, path: str) -> FileHistory:
+        """The writes of ours to `path` that still stand (not undone), oldest first, and the file's
+        text before the first write of ours (when the store kept it: since schema version 2)."""
+        rows = self.query(
+            "SELECT edits, outcomes, reverted_by, before_sha FROM writes WHERE tree=? AND path=?"
+            " AND state='written' AND kind='fix' ORDER BY id",
+            (self.tree, path),
+        )
+        writes = tuple(
+            EarlierWrite(
+                tuple(edits_from_json(str(edits))),
+                frozenset(
+                    d.outcome.incident_id
+                    for d in outcomes_from_json(str(outcomes))
+                    if d.outcome.status is Status.FIXED
+                ),
+            )
+            for edits, outcomes, reverted_by, _ in rows
+            if reverted_by is None
+        )
+        raw = self.content(str(rows[0][3])) if rows else None
+        return FileHistory(writes, decode_text(raw) if raw is not None else None)
 
     # -- writes and batches ----------------------------------------------------------------------
 
@@ -509,6 +546,6 @@ class RunStore:
 
     def use_replies(self, db: sqlite3.Connection, fingerprints: Iterable[str]) -> None:
         db.executemany(
-            "UPDATE replies SET state='used' WHERE tree=? AND fingerprint=?",
+            "UPDATE replies SET state='used' WHERE tree=? AND fingerprint=? AND state='unused'",
             [(self.tree, fp) for fp in fingerprints],
         )

@@ -30,6 +30,7 @@ from kantra_ai.analysis.model import Incident
 from kantra_ai.analysis.selection import Selection
 from kantra_ai.engine.batch_runner import RunControl
 from kantra_ai.engine.events import RunObserver
+from kantra_ai.engine.history import FileHistory
 from kantra_ai.engine.interrupt import GracefulInterrupt
 from kantra_ai.engine.outcomes import IncidentOutcome
 from kantra_ai.killpoints import killpoint
@@ -286,6 +287,13 @@ class RunSession:
 
     def stored_reply(self, fingerprint: str) -> ModelResponse | None:
         return self.store.stored_reply(fingerprint) if self.store is not None else None
+
+    def history(self) -> RunSession | None:
+        """Where the run finds what earlier runs wrote to each file (none with --fresh)."""
+        return None if self.options.fresh else self
+
+    def file_history(self, path: str) -> FileHistory:
+        return self.store.file_history(path) if self.store is not None else FileHistory()
 
     # -- after the run ---------------------------------------------------------------------------
 

@@ -1,0 +1,145 @@
+"""Remove each safety gate of the engine in turn and check that a test fails (docs/testing.md).
+
+    .venv/bin/python scripts/gate_removal.py            # every gate, about a minute per ten gates
+    .venv/bin/python scripts/gate_removal.py "syntax gate"
+
+Each gate is one small source change that switches it off (the code a reviewer would delete). The
+scripted-provider tests of the engine run against it; a gate whose removal no test notices is
+reported as SURVIVED and the script exits 1. The source is restored after every gate, also on
+Ctrl-C. Not part of CI: `scripts/test.sh` runs the tests themselves; this checks that they guard.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNNER = "src/kantra_ai/engine/batch_runner.py"
+RULES = "src/kantra_ai/engine/outcome_rules.py"
+CHECKED = "src/kantra_ai/edits/checked.py"
+TESTS = [
+    "tests/engine/test_batch_runner.py",
+    "tests/engine/test_runner_history.py",
+    "tests/engine/test_outcome_rules.py",
+    "tests/edits/test_edit_integrity.py",
+]
+
+# (gate, file, the code that makes it, the code without it)
+GATES: list[tuple[str, str, str, str]] = [
+    ("reply cut off at max_tokens", RUNNER, "if response.truncated:", "if False:"),
+    (
+        "malformed reply",
+        RUNNER,
+        "        except MalformedReply as exc:\n",
+        "        except MalformedReply as exc:\n"
+        "            proposed = ProposedFix([], [])\n"
+        "        if False:\n",
+    ),
+    (
+        "the model sees only the window",
+        RUNNER,
+        "        visible_region(source.text, moved),\n",
+        "        None,\n",
+    ),
+    ("syntax gate", CHECKED, "broken = breaks_syntax(path, content, result.content)", "broken = None"),
+    (
+        "integrity gate",
+        CHECKED,
+        "for problem in check_integrity(path, content, result.content, result.landings):",
+        "for problem in []:",
+    ),
+    (
+        "edits match inside the window",
+        CHECKED,
+        "content, [edits[i] for i in active], region=region,",
+        "content, [edits[i] for i in active], region=None,",
+    ),
+    (
+        "fixed needs an edit",
+        RULES,
+        "        if not evidence.target_shown:\n"
+        "            return outcome(Status.FAILED, FIXED_NEEDS_AN_EDIT)\n",
+        "",
+    ),
+    ("a failed edit fails its incident", RULES, "    if evidence.edit_failure:\n", "    if False:\n"),
+    (
+        "an unusable last reply decides",
+        RULES,
+        "    if evidence.reply_problem:\n        return outcome(Status.FAILED, evidence.reply_problem)\n",
+        "",
+    ),
+    ("verdicts that contradict edits", RUNNER, "if tied & reported_fixed:", "if True:"),
+    (
+        "stale file never overwritten",
+        "src/kantra_ai/edits/files.py",
+        "if current != original.sha256:",
+        "if False:",
+    ),
+    (
+        "--max-cost budget",
+        RUNNER,
+        "if not ctx.guard.try_reserve(worst):",
+        "if not (ctx.guard.try_reserve(worst) or True):",
+    ),
+    ("no request after a stop", RUNNER, "if ctx.control.stop.is_set():", "if False:"),
+    ("a fatal provider error stops the run", RUNNER, 'ctx.control.abort(f"run aborted: {exc}")', "pass"),
+    (
+        "low confidence withheld",
+        RUNNER,
+        "screened = state.screen.screen(ProposedFix(kept, proposed.verdicts), pending)",
+        "screened = ProposedFix(kept, proposed.verdicts)",
+    ),
+    ("not asked a third time", RUNNER, "state.given_up.add(incident_id)", "pass"),
+    (
+        "a retry shows only its incidents' failures",
+        RUNNER,
+        "if not f.edit.incident_ids or retry_ids & set(f.edit.incident_ids)]",
+        "if True]",
+    ),
+    (
+        "edits applied before are known",
+        RUNNER,
+        "applied_before=[*state.applied_before, *state.applied, *state.already],",
+        "applied_before=[],",
+    ),
+    ("an incident already fixed is not asked", RUNNER, "            if why:\n", "            if False:\n"),
+    (
+        "windows follow moved incidents",
+        RUNNER,
+        "moved = relocate_batch(batch, source.text, changes.moves if changes is not None else None)",
+        "moved = batch",
+    ),
+]
+
+
+def main(names: list[str]) -> int:
+    survived = 0
+    for name, relative, gate, without in GATES:
+        if names and name not in names:
+            continue
+        path = ROOT / relative
+        text = path.read_text(encoding="utf-8")
+        if text.count(gate) != 1:
+            print(f"{name}: the gate's code is not found once in {relative}; update this script")
+            return 2
+        path.write_text(text.replace(gate, without), encoding="utf-8")
+        try:
+            run = subprocess.run(
+                [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *TESTS],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        finally:
+            path.write_text(text, encoding="utf-8")
+        failed = next((line for line in run.stdout.splitlines() if line.startswith("FAILED")), "")
+        survived += run.returncode == 0
+        print(f"{name}: {'caught by ' + failed.split()[1] if run.returncode else 'SURVIVED'}", flush=True)
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,152 @@
+"""Drift mode: the fake model's edits, drifted the way real models drift them (`testing/drift.py`).
+
+`DriftingResponder` wraps a responder that writes well-formed edits (the scripted model of
+`kantra_ai.simulated.recipes`): it asks it for an `apply_fixes` call, turns the edits into
+`testing.drift` operations on the file as the prompt shows it, drifts each edit with probability
+`rate` by one (now and then two) of `kinds`, drifts the reply (order, a duplicate) likewise, and
+answers in the format the request asked for: the tool call on either protocol, or SEARCH/REPLACE
+text when no tool was offered (where only `TEXT_KINDS` can be expressed).
+
+Every reply is logged (`DriftLog`): which edits drifted how and which incidents they were for, and
+whether the request was a retry (it asked about an incident asked about before), so a benchmark can
+say, per drift kind, what became of the drifted edits and what their retries cost.
+
+Deterministic: each reply's drift is seeded from the seed and the request's text, whatever order
+concurrent requests arrive in. A reply the wrapper cannot read as well-formed edits goes out as it
+came.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import random
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kantra_ai.edits.model import Edit
+from kantra_ai.simulated.contract import FakeReply, FakeRequest, Responder, ToolCall
+from kantra_ai.simulated.recipes import parse_prompt
+from testing.drift import KINDS, TEXT_KINDS, Sent, case_from_edits, drift_reply
+
+TOOL_NAME = "apply_fixes"
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    rate: float = 0.3  # the probability that an edit (and, separately, a reply) drifts
+    kinds: tuple[str, ...] = KINDS  # which drifts to choose from (text replies: those it can carry)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DriftedEdit:
+    kinds: tuple[str, ...]  # () for an edit sent as the scripted model wrote it
+    incident_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DriftedReply:
+    path: str
+    incident_ids: tuple[str, ...]  # the incidents the request asked about
+    retry: bool  # one of them was asked about before
+    edits: tuple[DriftedEdit, ...]
+    content: str = field(default="", repr=False)  # the file (or window) as the request showed it
+    given: tuple[Edit, ...] = field(default=(), repr=False)  # the edits before they drifted
+
+
+@dataclass
+class DriftLog:
+    replies: list[DriftedReply] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _asked: set[str] = field(default_factory=set, repr=False)
+
+    def record(
+        self,
+        path: str,
+        incident_ids: Sequence[str],
+        edits: Sequence[DriftedEdit],
+        content: str = "",
+        given: Sequence[Edit] = (),
+    ) -> None:
+        with self._lock:
+            retry = bool(self._asked & set(incident_ids))
+            self._asked |= set(incident_ids)
+            self.replies.append(
+                DriftedReply(path, tuple(incident_ids), retry, tuple(edits), content, tuple(given))
+            )
+
+
+class DriftingResponder:
+    """A responder whose edits drift; see the module docstring."""
+
+    def __init__(self, inner: Responder, settings: DriftSettings | None = None) -> None:
+        self.inner = inner
+        self.settings = settings or DriftSettings()
+        self.log = DriftLog()
+
+    def __call__(self, request: FakeRequest) -> FakeReply:
+        text = request.last_user_text()
+        prompt = parse_prompt(text)
+        wants_text = not request.tools
+        asked = request if request.tools else dataclasses.replace(request, tools=[{"name": TOOL_NAME}])
+        reply = self.inner(asked)
+        if prompt is None or not reply.tool_calls:
+            return reply
+        call = reply.tool_calls[0]
+        edits = [
+            Edit(str(e["old_text"]), str(e["new_text"]), tuple(e.get("incident_ids") or ()))
+            for e in call.input.get("edits", [])
+        ]
+        kinds = tuple(k for k in self.settings.kinds if not wants_text or k in TEXT_KINDS)
+        try:
+            case = case_from_edits(prompt.path, prompt.content, edits)
+        except ValueError:
+            return _as_text(call.input) if wants_text else reply
+        digest = hashlib.sha256(f"{self.settings.seed}\x1f{text}".encode()).digest()
+        rng = random.Random(int.from_bytes(digest[:8], "big"))
+        sents = drift_reply(case, rng, self.settings.rate, kinds)
+        sent_edits = [_with_ids(sent, edits) for sent in sents]
+        drifted = [DriftedEdit(s.kinds, e.incident_ids) for s, e in zip(sents, sent_edits, strict=True)]
+        self.log.record(prompt.path, [i.id for i in prompt.incidents], drifted, prompt.content, edits)
+        answer = {
+            "edits": [
+                {"incident_ids": list(e.incident_ids), "old_text": e.old_text, "new_text": e.new_text}
+                for e in sent_edits
+            ],
+            "incidents": call.input.get("incidents", []),
+        }
+        if wants_text:
+            return _as_text(answer)
+        return FakeReply(tool_calls=[ToolCall(call.name, answer)])
+
+
+def _with_ids(sent: Sent, edits: Sequence[Edit]) -> Edit:
+    """The drifted edit, tied to the incidents of the operations it performs (one per edit given)."""
+    ids: list[str] = []
+    for op in sorted(sent.ops):
+        ids += [i for i in edits[op].incident_ids if i not in ids]
+    return Edit(sent.edit.old_text, sent.edit.new_text, tuple(ids))
+
+
+def _as_text(answer: dict[str, Any]) -> FakeReply:
+    """SEARCH/REPLACE blocks (whole lines: a text's line break at either edge goes), then the verdicts."""
+    parts = ["Here are the edits."]
+    for edit in answer.get("edits", []):
+        old = _lines(str(edit["old_text"]))
+        new = _lines(str(edit["new_text"]))
+        block = [f"<<<<<<< SEARCH [{', '.join(edit.get('incident_ids') or [])}]", old, "======="]
+        if new:
+            block.append(new)
+        block.append(">>>>>>> REPLACE")
+        parts.append("\n".join(block))
+    parts.append("```json\n" + json.dumps({"incidents": answer.get("incidents", [])}, indent=2) + "\n```")
+    return FakeReply(text="\n\n".join(parts) + "\n")
+
+
+def _lines(text: str) -> str:
+    text = text[:-1] if text.endswith("\n") else text
+    return text[1:] if text.startswith("\n") else text

@@ -1,0 +1,389 @@
+"""One batch against a scripted model: every gate between a reply and the user's file.
+
+Each test scripts the model's replies, runs the batch on a real file in a temporary folder and checks
+the file and the outcomes. The gates: a reply cut off at max_tokens, a malformed reply, the syntax
+gate, the integrity gate, "fixed needs an edit", verdicts that contradict edits, retries (what they
+show, when they stop), a file changed on disk during the request, confidence withholding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from tests.engine.scripted import (
+    Recorder,
+    ScriptedProvider,
+    batch,
+    context,
+    incident,
+    text_reply,
+    tool_reply,
+)
+
+from kantra_ai.engine.batch_runner import RunContext, run_batch
+from kantra_ai.engine.confidence import ConfidencePolicy, LowConfidenceAction
+from kantra_ai.engine.outcomes import IncidentOutcome, Status
+from kantra_ai.providers.base import ProviderError
+
+JAVA = """\
+package shop;
+
+import javax.ejb.Stateless;
+import java.util.List;
+
+@Stateless
+public class Orders {
+    public int count(List<String> names) {
+        return names.size();
+    }
+
+    public int twice(int a) {
+        return a * 2;
+    }
+}
+"""
+IMPORT = "import javax.ejb.Stateless;"
+FIXED_IMPORT = "import jakarta.ejb.Stateless;"
+
+
+def _run(
+    root: Path, ctx: RunContext, *incidents_: object, window: tuple[int, int] | None = None
+) -> dict[str, IncidentOutcome]:
+    planned = batch("Orders.java", *incidents_, window=window)  # type: ignore[arg-type]
+    return {o.incident_id: o for o in asyncio.run(run_batch(planned, ctx))}
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "Orders.java").write_text(JAVA, encoding="utf-8")
+    return tmp_path
+
+
+def _file(root: Path) -> str:
+    return (root / "Orders.java").read_text(encoding="utf-8")
+
+
+A = incident("a", "Orders.java", 3, IMPORT)
+
+
+def test_a_good_reply_is_applied_and_the_incident_fixed(root: Path) -> None:
+    model = ScriptedProvider(tool_reply([(IMPORT, FIXED_IMPORT, ["a"])], [("a", "fixed", 0.9)]))
+    outcomes = _run(root, context(model, root), A)
+    assert outcomes["a"].status is Status.FIXED
+    assert _file(root) == JAVA.replace(IMPORT, FIXED_IMPORT)
+    assert len(model.requests) == 1
+
+
+def test_a_reply_cut_off_at_max_tokens_is_never_applied(root: Path) -> None:
+    cut = tool_reply([(IMPORT, FIXED_IMPORT, ["a"])], [("a", "fixed", 0.9)], stop_reason="max_tokens")
+    model = ScriptedProvider(cut)
+    recorder = Recorder()
+    outcomes = _run(root, context(model, root, max_retries=0, observer=recorder), A)
+    assert outcomes["a"].status is Status.FAILED
+    assert "cut off at max_tokens (1000)" in outcomes["a"].reason
+    assert _file(root) == JAVA
+    assert recorder.rejected  # the store marks it unusable
+
+
+def test_after_a_cut_off_reply_the_same_question_is_asked_with_twice_the_room(root: Path) -> None:
+    cut = tool_reply([(IMPORT, FIXED_IMPORT, ["a"])], [("a", "fixed", 0.9)], stop_reason="max_tokens")
+    good = tool_reply([(IMPORT, FIXED_IMPORT, ["a"])], [("a", "fixed", 0.9)])
+    model = ScriptedProvider(cut, good)
+    outcomes = _run(root, context(model, root), A)
+    assert outcomes["a"].status is Status.FIXED
+    assert [r.max_tokens for r in model.requests] == [1000, 2000]
+    assert model.requests[0].prompt == model.requests[1].prompt
+
+
+def test_a_malformed_reply_is_never_applied_and_its_retry_says_why(root: Path) -> None:
+    good = tool_reply([(IMPORT, FIXED_IMPORT, ["a"])], [("a", "fixed", 0.9)])
+    model = ScriptedProvider(text_reply("I would change the import."), good)
+    recorder = Recorder()
+    outcomes = _run(root, context(model, root, observer=recorder), A)
+    assert outcomes["a"].status is Status.FIXED
+    assert len(model.requests) == 2
+    assert "could not be used" in model.requests[1].prompt
+    assert recorder.rejected and "malformed reply" in recorder.rejected[0]
+
+
+def test_a_malformed_reply_fails_its_incidents_saying_so(root: Path) -> None:
+    model = ScriptedProvider(text_reply("I would change the import."))
+    outcomes = _run(root, context(model, root, max_retries=0), A)
+    assert outcomes["a"].status is Status.FAILED
+    assert outcomes["a"].reason.startswith("malformed reply: ")
+    assert _file(root) == JAVA
+
+
+def test_the_model_sees_only_the_window_and_its_edits_match_only_there(root: Path) -> None:
+    # `    }` closes both methods; inside the window (the second method) it is unique.
+    b = incident("b", "Orders.java", 13, "return a * 2;")
+    reply = tool_reply([("    }", "    } // twice", ["b"])], [("b", "fixed", 0.9)])
+    model = ScriptedProvider(reply)
+    outcomes = _run(root, context(model, root, max_retries=0), b, window=(12, 14))
+    assert "public int twice" in model.requests[0].prompt
+    assert "public int count" not in model.requests[0].prompt
+    assert outcomes["b"].status is Status.FIXED
+    assert _file(root) == JAVA.replace(
+        "        return a * 2;\n    }", "        return a * 2;\n    } // twice"
+    )
+
+
+def test_every_incident_whose_edit_landed_is_fixed_by_it(root: Path) -> None:
+    b = incident(
+        "b", "Orders.java", 6, "@Stateless", message="Replace `@Stateless` with `@ApplicationScoped`"
+    )
+    reply = tool_reply(
+        [(IMPORT, FIXED_IMPORT, ["a"]), ("@Stateless", "@ApplicationScoped", ["b"])],
+        [("a", "fixed", 0.9), ("b", "fixed", 0.9)],
+    )
+    outcomes = _run(root, context(ScriptedProvider(reply), root, max_retries=0), A, b)
+    # Fixed by their own edits (rule 10), not by the target state their lines show (rule 8).
+    assert [(o.status, o.reason) for o in outcomes.values()] == [(Status.FIXED, "")] * 2
+
+
+def test_an_edit_that_breaks_the_syntax_is_refused(root: Path) -> None:
+    # Parses before, not after (a missing semicolon): only the syntax gate can see it.
+    broken = tool_reply([("        return a * 2;", "        return a * 2", ["a"])], [("a", "fixed", 0.9)])
+    model = ScriptedProvider(broken)
+    outcomes = _run(root, context(model, root, max_retries=0), A)
+    assert outcomes["a"].status is Status.FAILED
+    assert "no longer parses" in outcomes["a"].reason
+    assert _file(root) == JAVA
+
+
+def test_an_edit_that_removes_a_used_import_is_refused_by_the_integrity_gate(root: Path) -> None:
+    # The file still parses; the name `List` is still used.
+    removal = tool_reply([("import java.util.List;\n", "", ["a"])], [("a", "fixed", 0.9)])
+    model = ScriptedProvider(removal)
+    outcomes = _run(root, context(model, root, max_retries=0), A)
+    assert outcomes["a"].status is Status.FAILED
+    assert "List" in outcomes["a"].reason
+    assert _file(root) == JAVA
+
+
+def test_only_the_edit_a_gate_blames_is_refused(root: Path) -> None:
+    b = incident("b", "Orders.java", 13, "return a * 2;")
+    reply = tool_reply(
+        [(IMPORT, FIXED_IMPORT, ["a"]), ("        return a * 2;", "        return a * 2", ["b"])],
+        [("a", "fixed", 0.9), ("b", "fixed", 0.9)],
+    )
+    model = ScriptedProvider(reply)
+    outcomes = _run(root, context(model, root, max_retries=0), A, b)
+    assert outcomes["a"].status is Status.FIXED
+    assert outcomes["b"].status is Status.FAILED
+    assert _file(root) == JAVA.replace(IMPORT, FIXED_IMPORT)
+
+
+def test_fixed_needs_an_edit(root: Path) -> None:
+    model = ScriptedProvider(tool_reply([], [("a", "fixed", 0.9)]))
+    outcomes = _run(root, context(model, root, max_retries=0), A)
+    assert outcomes["a"].status is Status.FAILED
+    assert outcomes["a"].reason == "model said fixed but sent no edit for it"
+
+
+def test_an_edit_for_another_incident_does_not_fix_this_one(root: Path) -> None:
+    b = incident(
+        "b", "Orders.java", 6, "@Stateless", message="Replace `@Stateless` with `@ApplicationScoped`"
+    )
+    reply = tool_reply([(IMPORT, FIXED_IMPORT, ["a"])], [("a", "fixed", 0.9), ("b", "fixed", 0.9)])
+    outcomes = _run(root, context(ScriptedProvider(reply), root, max_retries=0), A, b)
+    assert outcomes["a"].status is Status.FIXED
+    assert outcomes["b"].status is Status.FAILED
+
+
+def test_an_edit_naming_no_incident_is_tied_to_every_incident_of_its_request(root: Path) -> None:
+    reply = tool_reply([(IMPORT, FIXED_IMPORT, [])], [("a", "fixed", 0.9)])
+    outcomes = _run(root, context(ScriptedProvider(reply), root), A)
+    assert outcomes["a"].status is Status.FIXED
+
+
+def test_an_incident_without_a_verdict_fails_and_its_edits_are_not_applied(root: Path) -> None:
+    reply = tool_reply([(IMPORT, FIXED_IMPORT, ["a"])], [])
+    outcomes = _run(root, context(ScriptedProvider(reply), root, max_retries=0), A)
+    assert outcomes["a"].status is Status.FAILED
+    assert "no verdict" in outcomes["a"].reason and "not applied" in outcomes["a"].reason
+    assert _file(root) == JAVA
+
+
+@pytest.mark.parametrize(
+    "verdict, status", [("not_applicable", Status.NOT_APPLICABLE), ("cannot_fix", Status.FAILED)]
+)
+def test_edits_of_an_incident_the_reply_does_not_report_fixed_are_not_applied(
+    root: Path, verdict: str, status: Status
+) -> None:
+    reply = tool_reply([(IMPORT, FIXED_IMPORT, ["a"])], [("a", verdict, 0.9)])
+    outcomes = _run(root, context(ScriptedProvider(reply), root, max_retries=0), A)
+    assert outcomes["a"].status is status
+    assert "its edits were not applied" in outcomes["a"].reason
+    assert _file(root) == JAVA
+
+
+def test_an_edit_shared_with_an_incident_reported_fixed_is_applied(root: Path) -> None:
+    b = incident("b", "Orders.java", 3, IMPORT)
+    reply = tool_reply([(IMPORT, FIXED_IMPORT, ["a", "b"])], [("a", "fixed", 0.9), ("b", "cannot_fix", 0.9)])
+    outcomes = _run(root, context(ScriptedProvider(reply), root, max_retries=0), A, b)
+    assert (outcomes["a"].status, outcomes["b"].status) == (Status.FIXED, Status.FAILED)
+    assert _file(root) == JAVA.replace(IMPORT, FIXED_IMPORT)
+
+
+def test_a_failed_edit_is_retried_with_its_reason_and_the_closest_lines_numbered(root: Path) -> None:
+    wrong = tool_reply([("import javax.ejb.Stateles;", FIXED_IMPORT, ["a"])], [("a", "fixed", 0.9)])
+    right = tool_reply([(IMPORT, FIXED_IMPORT, ["a"])], [("a", "fixed", 0.9)])
+    model = ScriptedProvider(wrong, right)
+    outcomes = _run(root, context(model, root), A)
+    assert outcomes["a"].status is Status.FIXED
+    retry = model.requests[1].prompt
+    assert "old text not found" in retry
+    assert f"3 | {IMPORT}" in retry  # the closest line, with its number
+    assert _file(root) == JAVA.replace(IMPORT, FIXED_IMPORT)
+
+
+def test_a_retry_for_an_ambiguous_old_text_shows_every_place_it_matches(root: Path) -> None:
+    b = incident("b", "Orders.java", 9, "return names.size();")
+    ambiguous = tool_reply([("    }\n", "    }\n\n", ["b"])], [("b", "fixed", 0.9)])
+    model = ScriptedProvider(ambiguous, tool_reply([], [("b", "cannot_fix", 0.5)]))
+    _run(root, context(model, root), b)
+    retry = model.requests[1].prompt
+    assert "old text matches 2 places" in retry
+    assert "10 |     }" in retry and "14 |     }" in retry
+
+
+def test_a_retry_is_only_for_the_incidents_whose_edits_failed(root: Path) -> None:
+    b = incident(
+        "b", "Orders.java", 6, "@Stateless", message="Replace `@Stateless` with `@ApplicationScoped`"
+    )
+    first = tool_reply(
+        [(IMPORT, FIXED_IMPORT, ["a"]), ("@Statelez", "@ApplicationScoped", ["b"])],
+        [("a", "fixed", 0.9), ("b", "fixed", 0.9)],
+    )
+    second = tool_reply([("@Stateless\n", "@ApplicationScoped\n", ["b"])], [("b", "fixed", 0.9)])
+    model = ScriptedProvider(first, second)
+    outcomes = _run(root, context(model, root), A, b)
+    assert {o.status for o in outcomes.values()} == {Status.FIXED}
+    assert "- id: b " in model.requests[1].prompt and "- id: a " not in model.requests[1].prompt
+    assert FIXED_IMPORT in model.requests[1].prompt  # it shows the file as it is now
+
+
+def test_an_edit_that_fails_twice_for_the_same_reason_is_not_asked_a_third_time(root: Path) -> None:
+    wrong = tool_reply([("import javax.ejb.Stateles;", FIXED_IMPORT, ["a"])], [("a", "fixed", 0.9)])
+    model = ScriptedProvider(wrong, wrong, wrong, wrong)
+    outcomes = _run(root, context(model, root, max_retries=3), A)
+    assert len(model.requests) == 2
+    assert outcomes["a"].status is Status.FAILED
+    assert "not asked again" in outcomes["a"].reason
+
+
+def test_a_retry_shows_only_the_failures_of_the_incidents_it_asks_about(root: Path) -> None:
+    # a's edit fails twice the same way (given up); b's fails another way: the third request is
+    # for b alone and must not show a's failed edit again.
+    b = incident("b", "Orders.java", 13, "return a * 2;")
+    wrong_a = ("import javax.ejb.Stateles;", FIXED_IMPORT, ["a"])
+    verdicts = [("a", "fixed", 0.9), ("b", "fixed", 0.9)]
+    first = tool_reply([wrong_a, ("        return a * 3;", "        return a + a;", ["b"])], verdicts)
+    second = tool_reply([wrong_a, ("    }\n", "    }\n\n", ["b"])], verdicts)
+    third = tool_reply([("        return a * 2;", "        return a + a;", ["b"])], [("b", "fixed", 0.9)])
+    model = ScriptedProvider(first, second, third)
+    outcomes = _run(root, context(model, root, max_retries=2), A, b)
+    assert len(model.requests) == 3
+    assert "import javax.ejb.Stateles;" in model.requests[1].prompt
+    assert "- id: a " not in model.requests[2].prompt
+    assert "import javax.ejb.Stateles;" not in model.requests[2].prompt
+    assert "old text matches 2 places" in model.requests[2].prompt
+    assert outcomes["a"].status is Status.FAILED and outcomes["b"].status is Status.FIXED
+
+
+def test_an_incident_whose_last_reply_was_cut_off_fails_for_that_reason(root: Path) -> None:
+    # The outcome names the rule that decided: the retry's reply was unusable, which is why the
+    # incident is not fixed (not the first reply's failed edit).
+    wrong = tool_reply([("import javax.ejb.Stateles;", FIXED_IMPORT, ["a"])], [("a", "fixed", 0.9)])
+    cut = tool_reply([(IMPORT, FIXED_IMPORT, ["a"])], [("a", "fixed", 0.9)], stop_reason="max_tokens")
+    model = ScriptedProvider(wrong, cut)
+    outcomes = _run(root, context(model, root), A)
+    assert outcomes["a"].status is Status.FAILED
+    assert outcomes["a"].reason.startswith("reply cut off at max_tokens")
+    assert _file(root) == JAVA
+
+
+def test_a_later_reply_without_an_edit_does_not_make_up_for_a_failed_one(root: Path) -> None:
+    wrong = tool_reply([("import javax.ejb.Stateles;", FIXED_IMPORT, ["a"])], [("a", "fixed", 0.9)])
+    model = ScriptedProvider(wrong, tool_reply([], [("a", "fixed", 0.9)]))
+    outcomes = _run(root, context(model, root), A)
+    assert outcomes["a"].status is Status.FAILED
+    assert "old text not found" in outcomes["a"].reason
+
+
+def test_a_repeated_edit_costs_no_retry(root: Path) -> None:
+    twice = tool_reply(
+        [(IMPORT + "\n", FIXED_IMPORT, ["a"]), (IMPORT, FIXED_IMPORT, ["a"])], [("a", "fixed", 0.9)]
+    )
+    model = ScriptedProvider(twice)
+    outcomes = _run(root, context(model, root, max_retries=2), A)
+    assert outcomes["a"].status is Status.FIXED
+    assert len(model.requests) == 1
+    assert _file(root) == JAVA.replace(IMPORT, FIXED_IMPORT)
+
+
+def test_a_file_changed_during_the_request_is_never_overwritten_and_planned_again(root: Path) -> None:
+    def edit_by_hand(number: int) -> None:
+        if number == 1:
+            (root / "Orders.java").write_text("// edited by hand\n" + JAVA, encoding="utf-8")
+
+    reply = tool_reply([(IMPORT, FIXED_IMPORT, ["a"])], [("a", "fixed", 0.9)])
+    model = ScriptedProvider(reply, reply, during=edit_by_hand)
+    outcomes = _run(root, context(model, root), A)
+    assert len(model.requests) == 2
+    assert "// edited by hand" in model.requests[1].prompt  # planned again from what is there now
+    assert outcomes["a"].status is Status.FIXED
+    assert _file(root) == "// edited by hand\n" + JAVA.replace(IMPORT, FIXED_IMPORT)
+
+
+def test_a_file_that_keeps_changing_is_left_alone(root: Path) -> None:
+    def edit_by_hand(number: int) -> None:
+        (root / "Orders.java").write_text(f"// edit {number}\n" + JAVA, encoding="utf-8")
+
+    reply = tool_reply([(IMPORT, FIXED_IMPORT, ["a"])], [("a", "fixed", 0.9)])
+    model = ScriptedProvider(reply, reply, during=edit_by_hand)
+    outcomes = _run(root, context(model, root), A)
+    assert outcomes["a"].status is Status.FAILED
+    assert "changed on disk" in outcomes["a"].reason
+    assert _file(root) == "// edit 2\n" + JAVA
+
+
+def test_a_low_confidence_fix_is_withheld(root: Path, tmp_path: Path) -> None:
+    policy = ConfidencePolicy.build(enabled=True)
+    reply = tool_reply([(IMPORT, FIXED_IMPORT, ["a"])], [("a", "fixed", 0.5)])
+    outcomes = _run(root, context(ScriptedProvider(reply), root, confidence=policy), A)
+    assert outcomes["a"].status is Status.SKIPPED
+    assert "below the trivial threshold" in outcomes["a"].reason
+    assert _file(root) == JAVA
+
+
+def test_a_low_confidence_fix_is_applied_with_warn_and_apply(root: Path) -> None:
+    policy = ConfidencePolicy.build(enabled=True, action=LowConfidenceAction.WARN_AND_APPLY)
+    reply = tool_reply([(IMPORT, FIXED_IMPORT, ["a"])], [("a", "fixed", 0.5)])
+    outcomes = _run(root, context(ScriptedProvider(reply), root, confidence=policy), A)
+    assert outcomes["a"].status is Status.FIXED
+    assert _file(root) == JAVA.replace(IMPORT, FIXED_IMPORT)
+
+
+def test_a_request_that_fails_fails_its_incidents_and_a_fatal_error_stops_the_run(root: Path) -> None:
+    model = ScriptedProvider(ProviderError("bad key", fatal=True, status=401))
+    ctx = context(model, root)
+    outcomes = _run(root, ctx, A)
+    assert outcomes["a"].status is Status.FAILED and "request failed" in outcomes["a"].reason
+    assert ctx.control.stop.is_set()
+    assert _run(root, ctx, A)["a"].status is Status.SKIPPED  # no request starts after that
+    assert len(model.requests) == 1
+
+
+def test_a_request_over_the_budget_is_not_sent(root: Path) -> None:
+    from kantra_ai.engine.budget import CostGuard
+    from kantra_ai.providers.pricing import ModelPrice
+
+    model = ScriptedProvider()
+    ctx = context(model, root, guard=CostGuard(0.000001, ModelPrice(3.0, 15.0, 3.75, 6.0, 0.3)))
+    outcomes = _run(root, ctx, A)
+    assert outcomes["a"].status is Status.SKIPPED and "--max-cost" in outcomes["a"].reason
+    assert model.requests == []
