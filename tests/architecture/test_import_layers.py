@@ -20,6 +20,7 @@ LAYERS: list[set[str]] = [
     {"store", "plan"},
     {"report", "config", "delivery"},
     {"app"},
+    {"portfolio"},  # many applications: the per-application unit over app/, engines (embedded, Ray)
     {"web"},  # the web app: over the application layer; the CLI's `web` command starts it
     {"cli"},
 ]
