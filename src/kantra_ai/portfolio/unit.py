@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from kantra_ai._fs import write_atomic
 from kantra_ai.app.options import RunOptions
 from kantra_ai.app.remediate import RemediateJob, write_job_report_for
-from kantra_ai.app.run import JobRun, run_job
+from kantra_ai.app.run import JobRun, RunHandle, run_job
 from kantra_ai.app.settings_options import options_from_settings
 from kantra_ai.app.ui import SilentUi, Ui
 from kantra_ai.config.settings import Settings
@@ -37,6 +37,9 @@ from kantra_ai.delivery.layout import CommitStrategy, PrStrategy
 from kantra_ai.engine.outcomes import Status
 from kantra_ai.engine.ratelimit import RateBuckets
 from kantra_ai.errors import UserError
+from kantra_ai.store.history import HistoryOptions
+from kantra_ai.store.queries import store_view
+from kantra_ai.store.session import default_store_path, open_store
 
 RESULT_FILE = "result.json"
 TREE_DIR = "tree"
@@ -121,12 +124,17 @@ def run_application(
     limiter: RateBuckets | None = None,
     max_cost: float | None = None,
     ui: Ui | None = None,
+    spent_since: float | None = None,
+    handle: RunHandle | None = None,
 ) -> AppResult:
     """Run one application in `workdir/NAME/tree` (see the module docstring).
 
     `limiter`: the portfolio's shared rate-limit buckets (None: this run's own); `max_cost`: this
     application's share of the portfolio budget (the run never spends more; None: no limit beyond
-    the application's own `limits.max-cost`). The result is also written to `workdir/NAME/result.json`.
+    the application's own `limits.max-cost`). `spent_since` (epoch seconds, the portfolio run's
+    start): what runs on the tree since then spent (an attempt on a machine that died) counts
+    against `max_cost`, and `cost` in the result is all of it. `handle` stops the run from another
+    thread as Ctrl-C would. The result is also written to `workdir/NAME/result.json`.
     """
     ui = ui or SilentUi()
     folder = app_folder(workdir, spec.name)
@@ -137,9 +145,14 @@ def run_application(
         tree = materialise(spec, folder / TREE_DIR)
         result.tree = str(tree)
         analysis = _analysis(spec, tree, folder / ANALYSIS_DIR)
+        earlier = spent_on(tree, spent_since) if spent_since is not None else 0.0
+        if max_cost is not None:
+            max_cost = max(max_cost - earlier, 1e-9)  # never zero: --max-cost must be positive
         options = application_options(spec, tree, analysis, limiter=limiter, max_cost=max_cost)
-        run = run_job(RemediateJob(analysis), options, ui)
+        run = run_job(RemediateJob(analysis), options, ui, handle=handle)
         _fill(result, run)
+        if spent_since is not None:
+            result.cost = round(spent_on(tree, spent_since), 6)
         result.report = str(write_job_report_for(options))
         if spec.verify_command and result.state != AppState.INTERRUPTED:
             result.verification = verify(spec.verify_command, tree)
@@ -158,6 +171,18 @@ def run_application(
         with contextlib.suppress(OSError):
             write_atomic(folder / RESULT_FILE, json.dumps(result.as_dict(), indent=2) + "\n")
     return result
+
+
+def spent_on(tree: Path, since: float) -> float:
+    """What the runs on the tree that started at or after `since` (epoch seconds) cost."""
+    if not default_store_path(tree).is_file():
+        return 0.0
+    store = open_store(tree, None, create=False)
+    try:
+        runs = store_view(store, runs=1_000_000)["runs"]
+    finally:
+        store.close()
+    return sum(float(r["cost_usd"] or 0.0) for r in runs if float(r["started_at"]) >= since)
 
 
 def _fill(result: AppResult, run: JobRun) -> None:
@@ -265,8 +290,10 @@ def application_options(
     own = limits.max_cost
     cost = max_cost if own is None else (own if max_cost is None else min(own, max_cost))
     limits = dataclasses.replace(limits, max_cost=cost, shared_buckets=limiter)
+    # A retried attempt waits for the store of one that is still dying instead of failing.
+    history = HistoryOptions(wait_lock=True)
     return with_verification(
-        dataclasses.replace(options, limits=limits, git=git_options(settings, spec.branch)),
+        dataclasses.replace(options, limits=limits, history=history, git=git_options(settings, spec.branch)),
         spec.verify_command,
     )
 
