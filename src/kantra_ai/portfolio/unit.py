@@ -151,6 +151,7 @@ def run_application(
         options = application_options(spec, tree, analysis, limiter=limiter, max_cost=max_cost)
         run = run_job(RemediateJob(analysis), options, ui, handle=handle)
         _fill(result, run)
+        _delivered(result, tree)
         if spent_since is not None:
             result.cost = round(spent_on(tree, spent_since), 6)
         result.report = str(write_job_report_for(options))
@@ -173,16 +174,33 @@ def run_application(
     return result
 
 
-def spent_on(tree: Path, since: float) -> float:
-    """What the runs on the tree that started at or after `since` (epoch seconds) cost."""
+def _store_view(tree: Path) -> dict[str, Any] | None:
     if not default_store_path(tree).is_file():
-        return 0.0
+        return None
     store = open_store(tree, None, create=False)
     try:
-        runs = store_view(store, runs=1_000_000)["runs"]
+        return store_view(store, runs=1_000_000)
     finally:
         store.close()
+
+
+def spent_on(tree: Path, since: float) -> float:
+    """What the runs on the tree that started at or after `since` (epoch seconds) cost."""
+    view = _store_view(tree)
+    runs = view["runs"] if view else []
     return sum(float(r["cost_usd"] or 0.0) for r in runs if float(r["started_at"]) >= since)
+
+
+def _delivered(result: AppResult, tree: Path) -> None:
+    """Branches and pull requests of every job on the tree (a rerun with nothing left to do, or an
+    attempt after a lost one, still names the pull requests an earlier attempt opened)."""
+    view = _store_view(tree)
+    for job in view["git"] if view else []:
+        for branch in job["branches"]:
+            if branch["name"] and branch["name"] not in result.branches:
+                result.branches.append(str(branch["name"]))
+            if branch["pr_url"] and branch["pr_url"] not in result.pr_urls:
+                result.pr_urls.append(str(branch["pr_url"]))
 
 
 def _fill(result: AppResult, run: JobRun) -> None:
@@ -194,8 +212,6 @@ def _fill(result: AppResult, run: JobRun) -> None:
     result.cost = round(run.totals.cost, 6)
     result.requests = run.totals.requests
     delivery = run.delivery or {}
-    result.pr_urls = [str(pr["url"]) for pr in delivery.get("pull_requests", []) if pr.get("url")]
-    result.branches = [str(b["name"]) for b in delivery.get("branches", []) if b.get("name")]
     if run.interrupted:
         result.state, result.reason = AppState.INTERRUPTED, "interrupted"
     elif run.aborted:
