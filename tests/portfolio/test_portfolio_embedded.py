@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from kantra_ai.engine.ratelimit import RateLimitConfig
 from kantra_ai.portfolio.manifest import load_manifest
 from kantra_ai.portfolio.run import PortfolioOptions, run_portfolio
 from kantra_ai.simulated.recipes import respond
+from testing.fakeprovider.latency import LatencyModel
 from testing.fakeprovider.ratelimit import RateLimits
 from testing.fakeprovider.server import FakeProviderServer
 
@@ -179,3 +181,32 @@ def test_the_bundled_portfolio_runs_offline_without_importing_ray(tmp_path: Path
         example = Path(app["analysis"]).parent
         assert tree_differences(tmp_path / "work" / app["name"] / "tree", example / "expected") == []
     assert "portfolio: inventory: done" in done.stderr
+
+
+def test_ctrl_c_stops_every_application_and_the_rerun_finishes_them(
+    tmp_path: Path, apps: list[App], git_config: Path, server: FakeProviderServer
+) -> None:
+    twins = [make_app(tmp_path, f"twin-{app.name}", app.example, git_config) for app in apps[:2]]
+    baseline = write_manifest(tmp_path / "baseline.yaml", twins, server, workspace="baseline")
+    portfolio("run", baseline)
+    needed = server.request_count  # what the two applications ask without interruption
+    for twin in twins:
+        twin.forge.stop()
+    with FakeProviderServer(respond, latency=LatencyModel(ttft=1.0)) as slow:
+        manifest = write_manifest(tmp_path / "portfolio.yaml", apps[:2], slow)
+        argv = [sys.executable, "-m", "kantra_ai.cli.app", "portfolio", "run", str(manifest)]
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while slow.request_count < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 130, err
+        assert 0 < slow.request_count < needed  # stopped part-way
+        code, document, _ = portfolio("run", manifest, "--json")
+        assert code == 1 and [a["state"] for a in document["apps"]] == ["done", "partial"]
+        for app in apps[:2]:
+            tree = tmp_path / "work" / app.name / "tree"
+            assert tree_differences(tree, EXAMPLES / app.example / "expected") == []
+        # The requests in flight at Ctrl-C finished and were saved: the rerun asked only for the rest.
+        assert slow.request_count == needed

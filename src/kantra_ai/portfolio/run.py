@@ -6,12 +6,11 @@ it starts and settles it when the application ends; one application failing neve
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,22 +143,15 @@ def _run_embedded(
             spec, loaded.workspace, limiter=buckets, max_cost=share, spent_since=since, handle=handle
         )
 
-    # Builds and file work are limited to the cores; the model's requests are paced by the buckets.
-    workers = max(1, min(options.max_apps, len(loaded.apps)))
-    with _stoppable(handles):
-        return schedule(loaded.apps, workers, budget, progress, one)
-
-
-@contextlib.contextmanager
-def _stoppable(handles: dict[str, RunHandle]) -> Iterator[None]:
-    """Ctrl-C stops every running application as Ctrl-C stops one run (finish and save what is in
-    flight), then the portfolio ends; rerunning resumes."""
-    try:
-        yield
-    except KeyboardInterrupt:
+    def stop() -> None:
+        """Ctrl-C stops every running application as Ctrl-C stops one run (finish and save what is
+        in flight), then the portfolio ends; rerunning resumes."""
         for handle in handles.values():
             handle.stop()
-        raise
+
+    # Builds and file work are limited to the cores; the model's requests are paced by the buckets.
+    workers = max(1, min(options.max_apps, len(loaded.apps)))
+    return schedule(loaded.apps, workers, budget, progress, one, on_interrupt=stop)
 
 
 def schedule(
@@ -168,8 +160,11 @@ def schedule(
     budget: PortfolioBudget,
     progress: Progress,
     runner: Runner,
+    *,
+    on_interrupt: Callable[[], None] | None = None,
 ) -> list[AppResult]:
-    """Run every application through `runner` on `workers` threads, each with its budget share."""
+    """Run every application through `runner` on `workers` threads, each with its budget share;
+    Ctrl-C starts no further application and calls `on_interrupt` before waiting for the others."""
     results: list[AppResult] = []
     queue = list(apps)
     running: dict[Future[AppResult], tuple[AppSpec, float | None]] = {}
@@ -192,6 +187,8 @@ def schedule(
                     progress.finished(result)
                     results.append(result)
         except KeyboardInterrupt:
+            if on_interrupt is not None:
+                on_interrupt()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
     return results
