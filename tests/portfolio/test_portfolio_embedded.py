@@ -210,3 +210,21 @@ def test_ctrl_c_stops_every_application_and_the_rerun_finishes_them(
             assert tree_differences(tree, EXAMPLES / app.example / "expected") == []
         # The requests in flight at Ctrl-C finished and were saved: the rerun asked only for the rest.
         assert slow.request_count == needed
+
+
+def test_a_token_in_a_url_never_reaches_the_result_or_the_report(tmp_path: Path) -> None:
+    """A URL with its credentials in an application's failure (here the analysis command's last
+    line) is written with the credentials masked."""
+    secret = "ghp-in-the-url-5e1f"
+    command = f"echo 'cannot fetch https://x-token:{secret}@git.example.com/acme/a.git' >&2; exit 1"
+    manifest = tmp_path / "portfolio.yaml"
+    app = {"name": "a", "source": str(EXAMPLES / "javaee-inventory" / "app"), "analysis-command": command}
+    manifest.write_text(yaml.safe_dump({"apps": [app]}))
+    code, document, err = portfolio("run", manifest, "--json")
+    assert code == 1
+    assert document["apps"][0]["reason"] == (
+        "analysis command failed: cannot fetch https://****@git.example.com/acme/a.git"
+    )
+    written = [p.read_text() for p in (tmp_path / ".kantra-ai-portfolio").glob("*/*.*") if p.is_file()]
+    written += [p.read_text() for p in (tmp_path / ".kantra-ai-portfolio").glob("*.*")]
+    assert secret not in json.dumps(document) + err + "".join(written)
