@@ -4,7 +4,6 @@ own `insteadOf` in the test's global git config), its own fake forge, the fake m
 
 from __future__ import annotations
 
-import filecmp
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tests.cli.helpers import tree_differences as cli_tree_differences
 
 from testing.fakeforge import FakeForge
 from testing.fakeprovider.server import FakeProviderServer
@@ -96,15 +96,5 @@ def write_manifest(
 
 
 def tree_differences(tree: Path, expected: Path) -> list[str]:
-    """Relative paths that differ between a fixed tree and the example's expected tree."""
-    diffs: list[str] = []
-
-    def walk(cmp: filecmp.dircmp[str], prefix: str) -> None:
-        diffs.extend(prefix + n for n in cmp.left_only + cmp.right_only + cmp.funny_files)
-        _, mismatch, errors = filecmp.cmpfiles(cmp.left, cmp.right, cmp.common_files, shallow=False)
-        diffs.extend(prefix + n for n in mismatch + errors)
-        for name, sub in cmp.subdirs.items():
-            walk(sub, f"{prefix}{name}/")
-
-    walk(filecmp.dircmp(tree, expected, ignore=[".kantra-ai", ".git"]), "")
-    return sorted(diffs)
+    """Relative paths that differ between a fixed tree (a clone: its .git left out) and another."""
+    return cli_tree_differences(tree, expected, ignore=(".kantra-ai", ".git"))

@@ -12,6 +12,7 @@ imports Ray.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from kantra_ai.portfolio.run import PortfolioOptions, Progress
 from kantra_ai.portfolio.unit import AppResult, AppSpec, AppState, run_application
 
 TASK_RETRIES = 3  # a worker or node lost mid-application: Ray starts it again, it resumes
-LIMITER_NAME = "kantra-ai-rate-limit"
+LIMITER_NAME = "kantra-ai-rate-limit-{}"  # per workspace: a rerun of a portfolio finds its own
 HEAD_NODE = "node:__internal_head__"  # Ray's resource that only the head node has
 
 
@@ -97,7 +98,13 @@ def run_on_ray(
             raise UserError(f"--ray-address {options.ray_address}: {first}") from None
     actor: Any = (
         ray.remote(SharedBuckets)
-        .options(name=LIMITER_NAME, resources={HEAD_NODE: 0.001}, num_cpus=0, max_restarts=-1)
+        .options(
+            name=LIMITER_NAME.format(hashlib.sha256(str(loaded.workspace).encode()).hexdigest()[:12]),
+            get_if_exists=True,
+            resources={HEAD_NODE: 0.001},
+            num_cpus=0,
+            max_restarts=-1,
+        )
         .remote(options.rate_limits, options.minute_seconds)
     )
     buckets = RayBuckets(actor)

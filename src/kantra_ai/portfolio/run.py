@@ -74,9 +74,6 @@ class Progress:
             share = f" (budget ${budget:.4f})" if budget is not None else ""
             self.say(f"portfolio: {name}: started{share}; {self._counts()}")
 
-    def retried(self, name: str, reason: str) -> None:
-        self.say(f"portfolio: {name}: attempt lost ({reason}); retrying from its run store")
-
     def finished(self, result: AppResult) -> None:
         with self._lock:
             self.running.discard(result.name)
