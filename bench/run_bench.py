@@ -169,7 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     if args.from_json is not None:
         figures = rerender(args.from_json)
-        args.out.write_text(keeping_section(args.out, render(figures)), encoding="utf-8")
+        kept = keeping_section(args.out, keep_section(args.out, render(figures)))
+        args.out.write_text(kept, encoding="utf-8")
         return 0
     if args.work_dir is not None:
         args.work_dir.mkdir(parents=True, exist_ok=True)

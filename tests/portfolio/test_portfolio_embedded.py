@@ -223,7 +223,7 @@ def test_a_token_in_a_url_never_reaches_the_result_or_the_report(tmp_path: Path)
     code, document, err = portfolio("run", manifest, "--json")
     assert code == 1
     assert document["apps"][0]["reason"] == (
-        "analysis command failed: cannot fetch https://****@git.example.com/acme/a.git"
+        "analysis command failed: cannot fetch https://x-token:***@git.example.com/acme/a.git"
     )
     written = [p.read_text() for p in (tmp_path / ".kantra-ai-portfolio").glob("*/*.*") if p.is_file()]
     written += [p.read_text() for p in (tmp_path / ".kantra-ai-portfolio").glob("*.*")]

@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import re
 import shutil
 import subprocess
 import time
@@ -38,12 +37,12 @@ from kantra_ai.delivery.layout import CommitStrategy, PrStrategy
 from kantra_ai.engine.outcomes import Status
 from kantra_ai.engine.ratelimit import RateBuckets
 from kantra_ai.errors import UserError
+from kantra_ai.redact import redact
 from kantra_ai.store.history import HistoryOptions
 from kantra_ai.store.queries import store_view
 from kantra_ai.store.session import default_store_path, open_store
 
 RESULT_FILE = "result.json"
-_CREDENTIALS = re.compile(r"([a-z][a-z0-9+.-]*://)[^/@\s]+@", re.I)
 TREE_DIR = "tree"
 ANALYSIS_DIR = "analysis"  # where an analysis command writes ($KANTRA_AI_ANALYSIS_DIR)
 VERIFY_TIMEOUT_SECONDS = 1800.0
@@ -170,7 +169,7 @@ def run_application(
     except Exception as exc:  # one application's bug or broken input never stops the others
         result.state, result.reason = AppState.FAILED, f"{type(exc).__name__}: {exc}"
     finally:
-        result.reason = redact(result.reason)
+        result.reason = redact(result.reason)  # a URL with its credentials, a key echoed by a tool
         result.seconds = round(time.monotonic() - started, 3)
         with contextlib.suppress(OSError):
             write_atomic(folder / RESULT_FILE, json.dumps(result.as_dict(), indent=2) + "\n")
@@ -258,10 +257,6 @@ def _git(cwd: Path, *args: str) -> None:
         last = (done.stderr.strip().splitlines() or ["failed"])[-1]
         raise UserError(f"git {args[0]}: {last}")
 
-
-def redact(text: str) -> str:
-    """Credentials in URLs (`https://user:token@host`) never reach a result, a log or a report."""
-    return _CREDENTIALS.sub(r"\1****@", text)
 
 
 def _analysis(spec: AppSpec, tree: Path, out: Path) -> Path:
