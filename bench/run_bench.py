@@ -23,6 +23,7 @@ from typing import Any
 from bench.batch_bench import keep_section
 from bench.fake import Realism, ServerProcess
 from bench.markdown import render
+from bench.portfolio_bench import keeping_section
 from bench.report import lower_bound, metrics, summarize, targets
 from bench.strategies import StrategyResult, run_ours, run_predecessor, server_stats
 from bench.workloads import DEFAULT_REAL, Workload, real, synthetic
@@ -168,7 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     if args.from_json is not None:
         figures = rerender(args.from_json)
-        args.out.write_text(render(figures), encoding="utf-8")
+        kept = keeping_section(args.out, keep_section(args.out, render(figures)))
+        args.out.write_text(kept, encoding="utf-8")
         return 0
     if args.work_dir is not None:
         args.work_dir.mkdir(parents=True, exist_ok=True)
@@ -180,8 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures["command"] = command.strip()
     if not args.no_write:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        # The batch API's section (bench/batch_bench.py) is measured on its own: kept as it is.
-        args.out.write_text(keep_section(args.out, render(figures)), encoding="utf-8")
+        # The batch API's and the portfolio's sections (bench/batch_bench.py, bench/portfolio_bench.py)
+        # are measured on their own: kept as they are.
+        kept = keeping_section(args.out, keep_section(args.out, render(figures)))
+        args.out.write_text(kept, encoding="utf-8")
         if not args.quiet:
             print(f"wrote {args.out}", file=sys.stderr)
     if args.json:

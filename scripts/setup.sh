@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates .venv (if missing) and installs kantra-ai with its test tools. Safe to run repeatedly.
+# Creates .venv (if missing) and installs kantra-ai with its test tools (and the ray extra: the
+# portfolio's Ray tests start a local cluster). Safe to run repeatedly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -13,7 +14,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   log=.venv/install.log
   # pip's own chatter (build backend notices, index warnings) goes to the log; shown if it fails.
   if ! { .venv/bin/python -m pip install --quiet --upgrade pip \
-         && .venv/bin/python -m pip install --quiet -e '.[dev]'; } >"$log" 2>&1; then
+         && .venv/bin/python -m pip install --quiet -e '.[dev,ray]'; } >"$log" 2>&1; then
     cat "$log" >&2
     echo "error: installing kantra-ai failed (log above, also in $log)" >&2
     exit 1

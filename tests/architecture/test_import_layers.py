@@ -21,6 +21,7 @@ LAYERS: list[set[str]] = [
     {"verify"},
     {"report", "config", "delivery"},
     {"app"},
+    {"portfolio"},  # many applications: the per-application unit over app/, engines (embedded, Ray)
     {"web"},  # the web app: over the application layer; the CLI's `web` command starts it
     {"cli"},
 ]

@@ -30,8 +30,9 @@ def expected_of(name: str) -> Path:
     return EXAMPLES / name / "expected"
 
 
-def tree_differences(left: Path, right: Path) -> list[str]:
-    """Relative paths that differ (content or presence) between two trees, byte for byte."""
+def tree_differences(left: Path, right: Path, ignore: tuple[str, ...] = (".kantra-ai",)) -> list[str]:
+    """Relative paths that differ (content or presence) between two trees, byte for byte; names in
+    `ignore` are left out at any depth."""
     diffs: list[str] = []
 
     def walk(cmp: filecmp.dircmp[str], prefix: str) -> None:
@@ -41,7 +42,7 @@ def tree_differences(left: Path, right: Path) -> list[str]:
         for name, sub in cmp.subdirs.items():
             walk(sub, f"{prefix}{name}/")
 
-    walk(filecmp.dircmp(left, right, ignore=[".kantra-ai"]), "")
+    walk(filecmp.dircmp(left, right, ignore=list(ignore)), "")
     return sorted(diffs)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kantra_ai.delivery.deliver import GitOptions
 from kantra_ai.engine.confidence import ConfidencePolicy
-from kantra_ai.engine.ratelimit import RateLimitConfig
+from kantra_ai.engine.ratelimit import RateBuckets, RateLimitConfig
 from kantra_ai.engine.runner import BatchSettings
 from kantra_ai.prompts.custom import CustomTemplates
 from kantra_ai.store.history import HistoryOptions
@@ -53,6 +53,7 @@ class LimitOptions:
     max_retries: int = 1
     batch: BatchSettings = field(default_factory=BatchSettings)
     rate_limits: RateLimitConfig | None = None  # unknown limits are learned from response headers
+    shared_buckets: RateBuckets | None = None  # a portfolio's buckets, shared by every application
 
 
 class BatchRetry(str, Enum):

@@ -514,7 +514,12 @@ async def _execute(
     limits = options.limits
     # Rate-limit buckets, AIMD concurrency, our own retries and cache warm-up (engine/adaptive.py).
     paced = (
-        wrap_provider(provider, limits=limits.rate_limits, max_in_flight=limits.batch.parallelism)
+        wrap_provider(
+            provider,
+            limits=limits.rate_limits,
+            max_in_flight=limits.batch.parallelism,
+            buckets=limits.shared_buckets,
+        )
         if provider is not None
         else None
     )

@@ -244,9 +244,17 @@ def _register_config_commands() -> None:
     app.add_typer(config_cmd.config_app, name="config")
 
 
+def _register_portfolio_commands() -> None:
+    """`portfolio run|status|report` (cli/portfolio_cmd.py)."""
+    from kantra_ai.cli import portfolio_cmd
+
+    app.add_typer(portfolio_cmd.portfolio_app, name="portfolio")
+
+
 _register_phased_commands()
 _register_status_command()
 _register_config_commands()
+_register_portfolio_commands()
 
 
 def main(argv: list[str] | None = None) -> int:

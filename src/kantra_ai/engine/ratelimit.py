@@ -12,6 +12,11 @@ headers), so a request only starts when the provider will accept it, and a conge
   one request duration (a single 529 from a shared fleet is noise, a cluster is a signal);
 - at most one cut per round trip: only a request sent after the last cut can cause the next one.
 
+The buckets are a `RateBuckets`: the limiter's own (`BucketSet`), or one set shared by every worker
+of a portfolio (on Ray a named actor holds a `BucketSet`; `kantra_ai.portfolio.ray_engine`). A
+request reserves its estimate before it starts and settles with its real usage after; the window
+stays each worker's own, so a 429 still backs that worker off.
+
 `time_scale` runs the limiter's notion of a minute faster (benchmarks shrink latency and rate-limit
 windows together); it is 1 in real use.
 """
@@ -21,10 +26,12 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from kantra_ai.providers.pricing import Usage
 
@@ -142,6 +149,145 @@ _HEADER_LIMITS = {
 }
 
 
+_HEADER_REMAINING = {
+    "requests": ("anthropic-ratelimit-requests-remaining", "x-ratelimit-remaining-requests"),
+    "input": ("anthropic-ratelimit-input-tokens-remaining", "x-ratelimit-remaining-tokens"),
+    "output": ("anthropic-ratelimit-output-tokens-remaining",),
+}
+
+
+class RateBuckets(Protocol):
+    """The per-minute buckets a limiter takes from; async so that they may live in another process."""
+
+    async def take(self, amounts: Mapping[str, float]) -> float:
+        """Take `amounts` (requests, input, output) if every bucket holds them and return 0; else
+        take nothing and return how many seconds until they would."""
+
+    async def true_up(self, reserved: Mapping[str, float], billed: Mapping[str, float]) -> None:
+        """A finished request: give back what was reserved beyond its real usage (or take more)."""
+
+    async def learn(self, limits: Mapping[str, int]) -> None:
+        """Limits the provider announced, for dimensions nobody configured."""
+
+    async def sync_remaining(self, remaining: Mapping[str, float]) -> None:
+        """After a 429 the provider's count of what is left beats ours: never assume more."""
+
+    def known_limits(self) -> dict[str, int]:
+        """The limits known so far (configured or learned; a shared set: as of the last call)."""
+
+
+class BucketSet:
+    """The buckets themselves, thread-safe: a limiter's own, or what a portfolio's shared actor
+    holds for every worker (`RateBuckets`)."""
+
+    def __init__(
+        self,
+        limits: RateLimitConfig | None = None,
+        *,
+        window_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.minute = window_seconds
+        self.clock = clock
+        self.buckets: dict[str, TokenBucket] = {}
+        self._lock = threading.Lock()
+        limits = limits or RateLimitConfig()
+        for name, value in (
+            ("requests", limits.requests_per_minute),
+            ("input", limits.input_tokens_per_minute),
+            ("output", limits.output_tokens_per_minute),
+        ):
+            if value is not None:
+                self.buckets[name] = TokenBucket(value, window_seconds, clock())
+        self.configured = set(self.buckets)
+
+    def take_now(self, amounts: Mapping[str, float]) -> float:
+        with self._lock:
+            now = self.clock()
+            wait = 0.0
+            for name, bucket in self.buckets.items():
+                bucket.refill(now)
+                wait = max(wait, bucket.wait_for(amounts.get(name, 0.0)))
+            if wait > 0:
+                return wait
+            for name, bucket in self.buckets.items():
+                bucket.adjust(-min(amounts.get(name, 0.0), float(bucket.limit)))
+            return 0.0
+
+    def true_up_now(self, reserved: Mapping[str, float], billed: Mapping[str, float]) -> None:
+        with self._lock:
+            if "input" in self.buckets:
+                bucket = self.buckets["input"]
+                bucket.adjust(min(reserved.get("input", 0.0), bucket.limit) - billed.get("input", 0.0))
+            if "output" in self.buckets:
+                bucket = self.buckets["output"]
+                spare = min(reserved.get("output", 0.0), bucket.limit) - billed.get("output", 0.0)
+                bucket.adjust(max(0.0, spare))
+
+    def learn_now(self, limits: Mapping[str, int]) -> None:
+        with self._lock:
+            for name, limit in limits.items():
+                if name in self.configured or limit <= 0:
+                    continue
+                bucket = self.buckets.get(name)
+                if bucket is None:
+                    # Start half full: what the provider has already seen is unknown; be careful.
+                    bucket = TokenBucket(limit, self.minute, self.clock())
+                    bucket.level = limit / 2
+                    self.buckets[name] = bucket
+                elif bucket.limit != limit:
+                    bucket.limit, bucket.rate = limit, limit / self.minute
+                    bucket.level = min(bucket.level, float(limit))
+
+    def sync_remaining_now(self, remaining: Mapping[str, float]) -> None:
+        with self._lock:
+            for name, value in remaining.items():
+                bucket = self.buckets.get(name)
+                if bucket is not None:
+                    bucket.refill(self.clock())
+                    bucket.level = min(bucket.level, value)
+
+    def known_limits(self) -> dict[str, int]:
+        with self._lock:
+            return {name: bucket.limit for name, bucket in self.buckets.items()}
+
+    # RateBuckets, in process: nothing to wait for.
+    async def take(self, amounts: Mapping[str, float]) -> float:
+        return self.take_now(amounts)
+
+    async def true_up(self, reserved: Mapping[str, float], billed: Mapping[str, float]) -> None:
+        self.true_up_now(reserved, billed)
+
+    async def learn(self, limits: Mapping[str, int]) -> None:
+        self.learn_now(limits)
+
+    async def sync_remaining(self, remaining: Mapping[str, float]) -> None:
+        self.sync_remaining_now(remaining)
+
+
+def header_limits(headers: Mapping[str, str]) -> dict[str, int]:
+    """The per-minute limits a response announces."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    found: dict[str, int] = {}
+    for name, candidates in _HEADER_LIMITS.items():
+        for header in candidates:
+            value = lowered.get(header)
+            if value is not None and value.isdigit() and int(value) > 0:
+                found[name] = int(value)
+                break
+    return found
+
+
+def header_remaining(headers: Mapping[str, str]) -> dict[str, float]:
+    lowered = {k.lower(): v for k, v in headers.items()}
+    found: dict[str, float] = {}
+    for name, candidates in _HEADER_REMAINING.items():
+        value = next((lowered[h] for h in candidates if h in lowered), None)
+        if value is not None and value.isdigit():
+            found[name] = float(value)
+    return found
+
+
 class AdaptiveLimiter:
     def __init__(
         self,
@@ -152,7 +298,9 @@ class AdaptiveLimiter:
         time_scale: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        buckets: RateBuckets | None = None,
     ) -> None:
+        """`buckets`: shared with other workers (a portfolio); None: this limiter's own, from `limits`."""
         self.time_scale = time_scale
         self.minute = 60.0 / time_scale
         self.clock = clock
@@ -163,16 +311,7 @@ class AdaptiveLimiter:
         self.in_flight = 0
         self.stats = LimiterStats()
         self._started = clock()
-        self._buckets: dict[str, TokenBucket] = {}
-        limits = limits or RateLimitConfig()
-        for name, value in (
-            ("requests", limits.requests_per_minute),
-            ("input", limits.input_tokens_per_minute),
-            ("output", limits.output_tokens_per_minute),
-        ):
-            if value is not None:
-                self._buckets[name] = TokenBucket(value, self.minute, clock())
-        self._configured = set(self._buckets)
+        self.buckets: RateBuckets = buckets or BucketSet(limits, window_seconds=self.minute, clock=clock)
         self._admission = asyncio.Lock()  # first come, first served: big requests are not starved
         self._changed = asyncio.Condition()
         self._last_cut = -math.inf
@@ -181,15 +320,13 @@ class AdaptiveLimiter:
 
     @property
     def limits(self) -> dict[str, int]:
-        return {name: bucket.limit for name, bucket in self._buckets.items()}
+        return self.buckets.known_limits()
 
-    def _budget_wait(self, amounts: Mapping[str, float]) -> float:
-        now = self.clock()
-        wait = 0.0
-        for name, bucket in self._buckets.items():
-            bucket.refill(now)
-            wait = max(wait, bucket.wait_for(amounts[name]))
-        return wait
+    @property
+    def _buckets(self) -> dict[str, TokenBucket]:
+        """The buckets of a limiter that holds its own (tests look at their levels)."""
+        assert isinstance(self.buckets, BucketSet), "shared buckets live elsewhere"
+        return self.buckets.buckets
 
     async def acquire(self, input_tokens: int, output_tokens: int) -> Ticket:
         """Wait until a request of this size fits the window and every bucket, then take its share."""
@@ -198,10 +335,8 @@ class AdaptiveLimiter:
         async with self._admission:
             async with self._changed:
                 await self._changed.wait_for(lambda: self.in_flight < int(self.window))
-            while (wait := self._budget_wait(amounts)) > 0:
+            while (wait := await self.buckets.take(amounts)) > 0:
                 await self.sleep(min(wait, self.minute / 12))
-            for name, bucket in self._buckets.items():
-                bucket.adjust(-min(amounts[name], float(bucket.limit)))
             self.in_flight += 1
         now = self.clock()
         self.stats.requests += 1
@@ -220,11 +355,21 @@ class AdaptiveLimiter:
         """Settle a finished request: true up the buckets, learn limits, move the window."""
         now = self.clock()
         self.in_flight -= 1
-        self._learn(headers)
-        if status == 429:
-            self._sync_remaining(headers)
+        if headers:
+            announced = header_limits(headers)
+            if announced:
+                await self.buckets.learn(announced)
+            if status == 429:
+                await self.buckets.sync_remaining(header_remaining(headers))
         if usage is not None:
-            self._true_up(ticket, usage)
+            # Input: cache reads are free against the limit; writes and uncached input count.
+            await self.buckets.true_up(
+                {"input": float(ticket.input_tokens), "output": float(ticket.output_tokens)},
+                {
+                    "input": float(usage.input_tokens + usage.cache_write_tokens),
+                    "output": float(usage.output_tokens),
+                },
+            )
         if status is None:
             self._duration = 0.8 * self._duration + 0.2 * max(now - ticket.sent_at, 1e-3)
             self._grow()
@@ -243,16 +388,6 @@ class AdaptiveLimiter:
         async with self._changed:
             self._changed.notify_all()
 
-    def _true_up(self, ticket: Ticket, usage: Usage) -> None:
-        # Input: cache reads are free against the limit; writes and uncached input count.
-        billed_input = usage.input_tokens + usage.cache_write_tokens
-        if "input" in self._buckets:
-            bucket = self._buckets["input"]
-            bucket.adjust(min(ticket.input_tokens, bucket.limit) - billed_input)
-        if "output" in self._buckets:
-            bucket = self._buckets["output"]
-            bucket.adjust(max(0, min(ticket.output_tokens, bucket.limit) - usage.output_tokens))
-
     def _grow(self) -> None:
         step = 1.0 if self.window < self.threshold else 1.0 / self.window
         self.window = min(float(self.max_window), self.window + step)
@@ -270,45 +405,6 @@ class AdaptiveLimiter:
 
     def _record(self) -> None:
         self.stats.window_history.append((round(self.clock() - self._started, 3), round(self.window, 2)))
-
-    def _learn(self, headers: Mapping[str, str]) -> None:
-        """Adopt limits the provider announces for dimensions the user did not configure."""
-        if not headers:
-            return
-        lowered = {k.lower(): v for k, v in headers.items()}
-        for name, candidates in _HEADER_LIMITS.items():
-            if name in self._configured:
-                continue
-            for header in candidates:
-                value = lowered.get(header)
-                if value is None or not value.isdigit() or int(value) <= 0:
-                    continue
-                limit = int(value)
-                bucket = self._buckets.get(name)
-                if bucket is None:
-                    # Start empty-ish: what the provider has already seen is unknown; be careful.
-                    bucket = TokenBucket(limit, self.minute, self.clock())
-                    bucket.level = limit / 2
-                    self._buckets[name] = bucket
-                elif bucket.limit != limit:
-                    bucket.limit, bucket.rate = limit, limit / self.minute
-                    bucket.level = min(bucket.level, float(limit))
-                break
-
-    def _sync_remaining(self, headers: Mapping[str, str]) -> None:
-        """After a 429 the provider's count of what is left beats ours: never assume more."""
-        lowered = {k.lower(): v for k, v in headers.items()}
-        names = {
-            "requests": ("anthropic-ratelimit-requests-remaining", "x-ratelimit-remaining-requests"),
-            "input": ("anthropic-ratelimit-input-tokens-remaining", "x-ratelimit-remaining-tokens"),
-            "output": ("anthropic-ratelimit-output-tokens-remaining",),
-        }
-        for name, candidates in names.items():
-            bucket = self._buckets.get(name)
-            value = next((lowered[h] for h in candidates if h in lowered), None)
-            if bucket is not None and value is not None and value.isdigit():
-                bucket.refill(self.clock())
-                bucket.level = min(bucket.level, float(value))
 
     def pushback_delay(self, attempt: int, retry_after: float | None) -> float:
         """How long to wait before retrying: the server's word, else exponential backoff."""

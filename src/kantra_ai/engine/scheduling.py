@@ -25,7 +25,7 @@ from typing import Any
 from kantra_ai.batching.batches import FileBatches
 from kantra_ai.edits.files import SourceFile, read_source
 from kantra_ai.engine.adaptive import AdaptiveProvider
-from kantra_ai.engine.ratelimit import AdaptiveLimiter, RateLimitConfig
+from kantra_ai.engine.ratelimit import AdaptiveLimiter, RateBuckets, RateLimitConfig
 from kantra_ai.providers.base import Provider
 from kantra_ai.providers.caching import choose_ttl
 
@@ -75,6 +75,7 @@ def wrap_provider(
     max_in_flight: int = 32,
     time_scale: float = 1.0,
     protocol: str | None = None,
+    buckets: RateBuckets | None = None,
 ) -> AdaptiveProvider:
     """Put `provider` behind the adaptive limiter (idempotent), with the SDK's retries off."""
     if isinstance(provider, AdaptiveProvider):
@@ -90,6 +91,7 @@ def wrap_provider(
         initial_window=max_in_flight if known else min(INITIAL_WINDOW, max_in_flight),
         max_window=max_in_flight,
         time_scale=time_scale,
+        buckets=buckets,
     )
     if protocol is None:
         protocol = "anthropic" if hasattr(provider, "cache_ttl") else "openai"

@@ -148,3 +148,19 @@ def render_report_html(record: dict[str, Any]) -> str:
             not_applicable=Counter(row["reason"] for row in record["not_applicable"]),
         )
     )
+
+
+def render_portfolio_html(meta: dict[str, Any], apps: Sequence[dict[str, Any]]) -> str:
+    """The portfolio's report: one row per application (state, incidents, verification, pull
+    requests, cost) linking to the application's own report (`report_link`, relative)."""
+    states = Counter(str(a["state"]) for a in apps)
+    cards = [
+        ("applications", len(apps)),
+        ("done", states.get("done", 0)),
+        ("partial", states.get("partial", 0)),
+        ("failed", states.get("failed", 0)),
+        ("incidents fixed", sum(int(a["fixed"]) for a in apps)),
+        ("incidents not fixed", sum(int(a["failed"]) for a in apps)),
+        ("cost", money(sum(float(a["cost"]) for a in apps))),
+    ]
+    return _environment().get_template("portfolio.html.j2").render(meta=meta, apps=apps, cards=cards)

@@ -1,0 +1,142 @@
+"""`--engine ray`: one Ray task per application on an existing cluster (`--ray-address`), its CPU
+request its build's parallelism (`cpus` in the manifest), and one rate limit for every worker.
+
+The rate limit: a named actor on the head node holds the portfolio's buckets (`BucketSet`, the
+limiter's own code); every application's limiter reserves from it before a request and settles with
+the real usage after (`RayBuckets`), while its concurrency window (and a 429's back-off) stays its
+own. A task whose worker or node dies is retried by Ray; the retry resumes from the application's
+run store (replies already paid for are reused, commits found again by their trailers), provided the
+workspace is storage the nodes share. Imported only for `--engine ray`: the embedded engine never
+imports Ray.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.exceptions import RayError
+
+from kantra_ai.engine.ratelimit import BucketSet, RateLimitConfig
+from kantra_ai.errors import UserError
+from kantra_ai.portfolio.budget import PortfolioBudget
+from kantra_ai.portfolio.manifest import LoadedManifest
+from kantra_ai.portfolio.run import PortfolioOptions, Progress
+from kantra_ai.portfolio.unit import AppResult, AppSpec, AppState, run_application
+
+TASK_RETRIES = 3  # a worker or node lost mid-application: Ray starts it again, it resumes
+LIMITER_NAME = "kantra-ai-rate-limit-{}"  # per workspace: a rerun of a portfolio finds its own
+HEAD_NODE = "node:__internal_head__"  # Ray's resource that only the head node has
+
+
+class SharedBuckets:
+    """The actor: the portfolio's buckets, one instance for the whole cluster."""
+
+    def __init__(self, limits: RateLimitConfig | None, window_seconds: float) -> None:
+        self.core = BucketSet(limits, window_seconds=window_seconds)
+
+    def take(self, amounts: dict[str, float]) -> tuple[float, dict[str, int]]:
+        return self.core.take_now(amounts), self.core.known_limits()
+
+    def true_up(self, reserved: dict[str, float], billed: dict[str, float]) -> None:
+        self.core.true_up_now(reserved, billed)
+
+    def learn(self, limits: dict[str, int]) -> None:
+        self.core.learn_now(limits)
+
+    def sync_remaining(self, remaining: dict[str, float]) -> None:
+        self.core.sync_remaining_now(remaining)
+
+
+class RayBuckets:
+    """`RateBuckets` over the actor: what each application's limiter is given (picklable)."""
+
+    def __init__(self, actor: Any) -> None:
+        self.actor = actor
+        self._limits: dict[str, int] = {}
+
+    async def take(self, amounts: Mapping[str, float]) -> float:
+        wait, self._limits = await self.actor.take.remote(dict(amounts))
+        return float(wait)
+
+    async def true_up(self, reserved: Mapping[str, float], billed: Mapping[str, float]) -> None:
+        await self.actor.true_up.remote(dict(reserved), dict(billed))
+
+    async def learn(self, limits: Mapping[str, int]) -> None:
+        await self.actor.learn.remote(dict(limits))
+
+    async def sync_remaining(self, remaining: Mapping[str, float]) -> None:
+        await self.actor.sync_remaining.remote(dict(remaining))
+
+    def known_limits(self) -> dict[str, int]:
+        return dict(self._limits)
+
+
+def _attempt(
+    spec: AppSpec, workdir: str, buckets: RayBuckets, share: float | None, since: float
+) -> dict[str, Any]:
+    """One attempt at one application, on whichever node Ray chose."""
+    result = run_application(spec, Path(workdir), limiter=buckets, max_cost=share, spent_since=since)
+    return result.as_dict()
+
+
+def run_on_ray(
+    loaded: LoadedManifest,
+    options: PortfolioOptions,
+    budget: PortfolioBudget,
+    progress: Progress,
+    since: float,
+) -> list[AppResult]:
+    if not ray.is_initialized():
+        try:
+            ray.init(address=options.ray_address, log_to_driver=False, configure_logging=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            first = (str(exc).strip().splitlines() or ["cannot connect"])[0]
+            raise UserError(f"--ray-address {options.ray_address}: {first}") from None
+    actor: Any = (
+        ray.remote(SharedBuckets)
+        .options(
+            name=LIMITER_NAME.format(hashlib.sha256(str(loaded.workspace).encode()).hexdigest()[:12]),
+            get_if_exists=True,
+            resources={HEAD_NODE: 0.001},
+            num_cpus=0,
+            max_restarts=-1,
+        )
+        .remote(options.rate_limits, options.minute_seconds)
+    )
+    buckets = RayBuckets(actor)
+    task = ray.remote(_attempt)
+    queue = list(loaded.apps)
+    running: dict[Any, tuple[AppSpec, float | None]] = {}
+    results: list[AppResult] = []
+    try:
+        while queue or running:
+            while queue and len(running) < options.max_apps:
+                spec = queue.pop(0)
+                share = budget.reserve()
+                progress.started(spec.name, share)
+                ref = task.options(
+                    num_cpus=loaded.cpus.get(spec.name, 1.0), max_retries=TASK_RETRIES, retry_exceptions=False
+                ).remote(spec, str(loaded.workspace), buckets, share, since)
+                running[ref] = (spec, share)
+            done, _ = ray.wait(list(running), num_returns=1)
+            for ref in done:
+                spec, share = running.pop(ref)
+                try:
+                    result = AppResult.from_dict(ray.get([ref])[0])
+                except RayError as exc:
+                    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    result = AppResult(spec.name, AppState.FAILED, reason=f"ray: {first}")
+                budget.settle(share, result.cost)
+                progress.finished(result)
+                results.append(result)
+    except KeyboardInterrupt:
+        for ref in running:
+            ray.cancel(ref)
+        raise
+    finally:
+        ray.kill(actor)
+    return results

@@ -1,0 +1,356 @@
+"""One application of a portfolio: materialise its tree, get its analysis, run the single-app job.
+
+`run_application` is the per-application unit every portfolio engine (embedded, Ray) and the Hub
+addon call. It never raises for a problem of the application (clone error, broken analysis, a build
+that never passes): that is a failed `AppResult` with its reason, so one application never stops
+the others. The tree lives in `workdir` with its own run store, so calling it again resumes.
+
+The application's own options are `.kantra-ai.yaml` settings (the same keys, validated by the same
+model): a portfolio's defaults with the application's overrides laid over them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from kantra_ai._fs import write_atomic
+from kantra_ai.app.options import RunOptions
+from kantra_ai.app.remediate import RemediateJob, write_job_report_for
+from kantra_ai.app.run import JobRun, RunHandle, run_job
+from kantra_ai.app.settings_options import options_from_settings
+from kantra_ai.app.ui import SilentUi, Ui
+from kantra_ai.config.settings import Settings
+from kantra_ai.delivery.deliver import GitOptions
+from kantra_ai.delivery.layout import CommitStrategy, PrStrategy
+from kantra_ai.engine.outcomes import Status
+from kantra_ai.engine.ratelimit import RateBuckets
+from kantra_ai.errors import UserError
+from kantra_ai.redact import redact
+from kantra_ai.store.history import HistoryOptions
+from kantra_ai.store.queries import store_view
+from kantra_ai.store.session import default_store_path, open_store
+
+RESULT_FILE = "result.json"
+TREE_DIR = "tree"
+ANALYSIS_DIR = "analysis"  # where an analysis command writes ($KANTRA_AI_ANALYSIS_DIR)
+VERIFY_TIMEOUT_SECONDS = 1800.0
+GIT_TIMEOUT_SECONDS = 600.0
+
+
+class AppState:
+    """What became of an application (strings: they are stored in result.json and shown as is)."""
+
+    DONE = "done"  # every selected incident fixed or not applicable, verified when asked
+    PARTIAL = "partial"  # the run finished with incidents left failed (or verification failed)
+    FAILED = "failed"  # the application could not be run: `reason` says why
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """One application, with every path already absolute."""
+
+    name: str  # unique in the portfolio; also the folder in the workspace
+    source: str  # a git URL, a local git repository, or a plain local folder (copied)
+    analysis: Path | None = None  # output.yaml / output.json or a folder holding one
+    analysis_command: str | None = None  # run in the tree; writes into $KANTRA_AI_ANALYSIS_DIR
+    ref: str | None = None  # branch or tag to check out after cloning
+    verify_command: str | None = None  # run in the tree after the fixes; exit 0 means verified
+    settings: Mapping[str, Any] = field(default_factory=dict)  # .kantra-ai.yaml keys for this app
+    branch: str | None = None  # the job's branch (`--branch`); default PREFIX/RUN
+
+
+@dataclass
+class AppResult:
+    """What one application's unit did: small and JSON-serialisable (Ray returns it, status reads it)."""
+
+    name: str
+    state: str
+    fixed: int = 0
+    failed: int = 0
+    not_applicable: int = 0
+    verification: str | None = None  # "passed" | "failed" | None (not asked)
+    pr_urls: list[str] = field(default_factory=list)
+    branches: list[str] = field(default_factory=list)
+    cost: float = 0.0
+    requests: int = 0
+    report: str | None = None  # the application's own report.html
+    tree: str | None = None
+    reason: str = ""
+    seconds: float = 0.0
+    budget: float | None = None  # the share of the portfolio's budget this attempt was given
+
+    @property
+    def pr_url(self) -> str | None:
+        return self.pr_urls[0] if self.pr_urls else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AppResult:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def app_folder(workdir: Path, name: str) -> Path:
+    return workdir / name
+
+
+def read_result(workdir: Path, name: str) -> AppResult | None:
+    """The result the last finished attempt left, or None."""
+    path = app_folder(workdir, name) / RESULT_FILE
+    try:
+        return AppResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def run_application(
+    spec: AppSpec,
+    workdir: Path,
+    *,
+    limiter: RateBuckets | None = None,
+    max_cost: float | None = None,
+    ui: Ui | None = None,
+    spent_since: float | None = None,
+    handle: RunHandle | None = None,
+) -> AppResult:
+    """Run one application in `workdir/NAME/tree` (see the module docstring).
+
+    `limiter`: the portfolio's shared rate-limit buckets (None: this run's own); `max_cost`: this
+    application's share of the portfolio budget (the run never spends more; None: no limit beyond
+    the application's own `limits.max-cost`). `spent_since` (epoch seconds, the portfolio run's
+    start): what runs on the tree since then spent (an attempt on a machine that died) counts
+    against `max_cost`, and `cost` in the result is all of it. `handle` stops the run from another
+    thread as Ctrl-C would. The result is also written to `workdir/NAME/result.json`.
+    """
+    ui = ui or SilentUi()
+    folder = app_folder(workdir, spec.name)
+    started = time.monotonic()
+    result = AppResult(name=spec.name, state=AppState.FAILED, budget=max_cost)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tree = materialise(spec, folder / TREE_DIR)
+        result.tree = str(tree)
+        analysis = _analysis(spec, tree, folder / ANALYSIS_DIR)
+        earlier = spent_on(tree, spent_since) if spent_since is not None else 0.0
+        if max_cost is not None:
+            max_cost = max(max_cost - earlier, 1e-9)  # never zero: --max-cost must be positive
+        options = application_options(spec, tree, analysis, limiter=limiter, max_cost=max_cost)
+        run = run_job(RemediateJob(analysis), options, ui, handle=handle)
+        _fill(result, run)
+        _delivered(result, tree)
+        if spent_since is not None:
+            result.cost = round(spent_on(tree, spent_since), 6)
+        result.report = str(write_job_report_for(options))
+        if spec.verify_command and result.state != AppState.INTERRUPTED:
+            result.verification = verify(spec.verify_command, tree)
+            if result.verification != "passed" and result.state == AppState.DONE:
+                result.state = AppState.PARTIAL
+                result.reason = "verification failed"
+    except UserError as exc:
+        result.state, result.reason = AppState.FAILED, str(exc)
+    except KeyboardInterrupt:
+        result.state, result.reason = AppState.INTERRUPTED, "interrupted"
+        raise
+    except Exception as exc:  # one application's bug or broken input never stops the others
+        result.state, result.reason = AppState.FAILED, f"{type(exc).__name__}: {exc}"
+    finally:
+        result.reason = redact(result.reason)  # a URL with its credentials, a key echoed by a tool
+        result.seconds = round(time.monotonic() - started, 3)
+        with contextlib.suppress(OSError):
+            write_atomic(folder / RESULT_FILE, json.dumps(result.as_dict(), indent=2) + "\n")
+    return result
+
+
+def _store_view(tree: Path) -> dict[str, Any] | None:
+    if not default_store_path(tree).is_file():
+        return None
+    store = open_store(tree, None, create=False)
+    try:
+        return store_view(store, runs=1_000_000)
+    finally:
+        store.close()
+
+
+def spent_on(tree: Path, since: float) -> float:
+    """What the runs on the tree that started at or after `since` (epoch seconds) cost."""
+    view = _store_view(tree)
+    runs = view["runs"] if view else []
+    return sum(float(r["cost_usd"] or 0.0) for r in runs if float(r["started_at"]) >= since)
+
+
+def _delivered(result: AppResult, tree: Path) -> None:
+    """Branches and pull requests of every job on the tree (a rerun with nothing left to do, or an
+    attempt after a lost one, still names the pull requests an earlier attempt opened)."""
+    view = _store_view(tree)
+    for job in view["git"] if view else []:
+        for branch in job["branches"]:
+            if branch["name"] and branch["name"] not in result.branches:
+                result.branches.append(str(branch["name"]))
+            if branch["pr_url"] and branch["pr_url"] not in result.pr_urls:
+                result.pr_urls.append(str(branch["pr_url"]))
+
+
+def _fill(result: AppResult, run: JobRun) -> None:
+    statuses = [run.status_of(i.id) for i in run.selected]
+    result.fixed = sum(s is Status.FIXED for s in statuses)
+    result.not_applicable = sum(s is Status.NOT_APPLICABLE for s in statuses) + len(run.not_applicable)
+    result.failed = sum(s is not None and s not in (Status.FIXED, Status.NOT_APPLICABLE) for s in statuses)
+    result.failed += sum(s is None for s in statuses)  # never attempted (budget, stop): not fixed
+    result.cost = round(run.totals.cost, 6)
+    result.requests = run.totals.requests
+    delivery = run.delivery or {}
+    if run.interrupted:
+        result.state, result.reason = AppState.INTERRUPTED, "interrupted"
+    elif run.aborted:
+        result.state, result.reason = AppState.FAILED, run.aborted
+    elif delivery.get("errors"):
+        result.state, result.reason = AppState.PARTIAL, "; ".join(map(str, delivery["errors"]))
+    elif run.all_settled:
+        result.state = AppState.DONE
+    else:
+        result.state, result.reason = AppState.PARTIAL, f"{result.failed} incidents not fixed"
+
+
+def materialise(spec: AppSpec, tree: Path) -> Path:
+    """The application's working tree: cloned (git URL or local repository) or copied, once; a
+    later attempt finds it with its run store and resumes."""
+    if tree.is_dir():
+        return tree
+    partial = tree.with_name(tree.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    source = Path(spec.source)
+    if source.is_dir() and not (source / ".git").exists():
+        shutil.copytree(source, partial, symlinks=True)
+    else:
+        if not source.exists() and "://" not in spec.source and "@" not in spec.source:
+            raise UserError(f"source {spec.source}: no such folder or git URL")
+        _git(tree.parent, "clone", "--quiet", spec.source, str(partial))
+        if spec.ref:
+            _git(partial, "checkout", "--quiet", spec.ref)
+    os.replace(partial, tree)  # a clone killed half-way is never mistaken for a tree
+    return tree
+
+
+def _git(cwd: Path, *args: str) -> None:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=GIT_TIMEOUT_SECONDS, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UserError(f"git {args[0]}: {exc}") from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["failed"])[-1]
+        raise UserError(f"git {args[0]}: {last}")
+
+
+
+def _analysis(spec: AppSpec, tree: Path, out: Path) -> Path:
+    """The analysis file or folder: given, or produced by the application's analysis command."""
+    if spec.analysis_command:
+        out.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "KANTRA_AI_ANALYSIS_DIR": str(out)}
+        try:
+            done = subprocess.run(
+                spec.analysis_command,
+                shell=True,
+                cwd=tree,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=VERIFY_TIMEOUT_SECONDS,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise UserError("analysis command timed out") from None
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+            raise UserError(f"analysis command failed: {last}")
+        return spec.analysis if spec.analysis is not None else out
+    if spec.analysis is None:
+        raise UserError("no analysis: give analysis or analysis-command")
+    if not spec.analysis.exists():
+        raise UserError(f"analysis {spec.analysis}: no such file or folder")
+    return spec.analysis
+
+
+def application_options(
+    spec: AppSpec,
+    tree: Path,
+    analysis: Path,
+    *,
+    limiter: RateBuckets | None = None,
+    max_cost: float | None = None,
+) -> RunOptions:
+    """The run's options from the application's settings, with the portfolio's share of the
+    budget and its shared limiter."""
+    try:
+        settings = Settings.model_validate(dict(spec.settings))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        raise UserError(f"settings: {key}: {first['msg']}") from None
+    options = options_from_settings(settings, input_dir=tree, analysis=analysis)
+    limits = options.limits
+    own = limits.max_cost
+    cost = max_cost if own is None else (own if max_cost is None else min(own, max_cost))
+    limits = dataclasses.replace(limits, max_cost=cost, shared_buckets=limiter)
+    # A retried attempt waits for the store of one that is still dying instead of failing.
+    history = HistoryOptions(wait_lock=True)
+    return with_verification(
+        dataclasses.replace(options, limits=limits, history=history, git=git_options(settings, spec.branch)),
+        spec.verify_command,
+    )
+
+
+def git_options(settings: Settings, branch: str | None) -> GitOptions:
+    """Delivery as the settings' `git` section asks (off unless a commit strategy or create-pr)."""
+    git = settings.git
+    if git.commit_strategy is None and not git.create_pr:
+        return GitOptions()
+    return GitOptions(
+        commit=CommitStrategy(git.commit_strategy) if git.commit_strategy else None,
+        branch=branch,
+        branch_prefix=git.branch_prefix or GitOptions.branch_prefix,
+        create_pr=git.create_pr,
+        pr_strategy=PrStrategy(git.pr_strategy),
+        pr_base=git.pr_base,
+        pr_comment_threshold=git.pr_comment_threshold,
+        remote=git.remote,
+        forge=git.forge,
+        forge_url=git.forge_url,
+    )
+
+
+def with_verification(options: RunOptions, command: str | None) -> RunOptions:
+    """Where the application's verify command meets the run's own verification (issue 13).
+
+    Until `RunOptions.verify` exists on main the command runs once after the run (`verify`); when
+    it lands this becomes `dataclasses.replace(options, verify=VerifyOptions(kind="build",
+    command=command))` and the post-run check goes."""
+    return options
+
+
+def verify(command: str, tree: Path) -> str:
+    """Run the verify command in the tree: "passed" on exit 0, else "failed"."""
+    try:
+        done = subprocess.run(
+            command, shell=True, cwd=tree, capture_output=True, timeout=VERIFY_TIMEOUT_SECONDS, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return "failed"
+    return "passed" if done.returncode == 0 else "failed"

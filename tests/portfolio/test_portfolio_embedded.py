@@ -1,0 +1,230 @@
+"""`portfolio run` with the embedded engine: real git remotes, fake forges, the fake model server."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.portfolio.helpers import EXAMPLES, App, make_app, tree_differences, write_manifest
+
+from kantra_ai.cli.app import main
+from kantra_ai.engine.ratelimit import RateLimitConfig
+from kantra_ai.portfolio.manifest import load_manifest
+from kantra_ai.portfolio.run import PortfolioOptions, run_portfolio
+from kantra_ai.simulated.recipes import respond
+from testing.fakeprovider.latency import LatencyModel
+from testing.fakeprovider.ratelimit import RateLimits
+from testing.fakeprovider.server import FakeProviderServer
+
+EXAMPLE_OF = {"inventory": "javaee-inventory", "orders": "multi-violation", "stock": "javaee-inventory"}
+
+
+def portfolio(*args: str | Path) -> tuple[int, dict[str, Any], str]:
+    """`kantra-ai portfolio ...` in this process: (exit code, --json document or {}, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["portfolio", *map(str, args)])
+    text = out.getvalue()
+    return code, (json.loads(text) if text.strip().startswith("{") else {}), err.getvalue()
+
+
+@pytest.fixture
+def apps(tmp_path: Path, git_config: Path) -> list[App]:
+    made = [make_app(tmp_path, name, example, git_config) for name, example in EXAMPLE_OF.items()]
+    yield made
+    for app in made:
+        app.forge.stop()
+
+
+def test_every_application_ends_with_its_expected_tree_and_one_pull_request(
+    tmp_path: Path, apps: list[App], server: FakeProviderServer
+) -> None:
+    manifest = write_manifest(tmp_path / "portfolio.yaml", apps, server, verify="test -d src")
+    code, document, _ = portfolio("run", manifest, "--max-apps", "3", "--json")
+    by_name = {a["name"]: a for a in document["apps"]}
+    assert code == 1  # orders holds one incident the scripted model cannot fix: partial
+    assert by_name["inventory"]["state"] == by_name["stock"]["state"] == "done"
+    assert by_name["orders"]["state"] == "partial" and by_name["orders"]["failed"] == 1
+    for app in apps:
+        tree = tmp_path / "work" / app.name / "tree"
+        assert tree_differences(tree, EXAMPLES / app.example / "expected") == []
+        pulls = app.forge.pulls(f"acme/{app.name}")
+        assert len(pulls) == 1
+        assert by_name[app.name]["pr_urls"] == [pulls[0]["html_url"]]
+        assert by_name[app.name]["verification"] == "passed"
+    # The portfolio's report links every application's own report.
+    report = Path(document["report"]).read_text()
+    for app in apps:
+        link = f"{app.name}/tree/.kantra-ai/report.html"
+        assert f'href="{link}"' in report and (Path(document["report"]).parent / link).is_file()
+
+
+def test_rerunning_resumes_without_asking_or_delivering_twice(
+    tmp_path: Path, apps: list[App], server: FakeProviderServer
+) -> None:
+    manifest = write_manifest(tmp_path / "portfolio.yaml", apps[:1], server)
+    assert portfolio("run", manifest)[0] == 0
+    asked = server.request_count
+    assert asked > 0
+    code, document, _ = portfolio("run", manifest, "--json")
+    assert code == 0 and server.request_count == asked
+    assert document["apps"][0]["fixed"] == 19
+    assert len(apps[0].forge.pulls("acme/inventory")) == 1
+    code, status, _ = portfolio("status", manifest, "--json")
+    assert status["apps"][0]["state"] == "done" and status["apps"][0]["pr_urls"]
+
+
+def test_one_application_failing_never_stops_the_others(
+    tmp_path: Path, apps: list[App], server: FakeProviderServer
+) -> None:
+    manifest = write_manifest(tmp_path / "portfolio.yaml", apps[:1], server)
+    raw = yaml.safe_load(manifest.read_text())
+    raw["apps"] += [
+        {"name": "gone", "source": "https://github.com/acme/no-such-app.git", "analysis": "x.yaml"},
+        {**raw["apps"][0], "name": "no-analysis", "analysis": str(tmp_path / "missing.yaml")},
+        {**raw["apps"][0], "name": "bad-command", "analysis": None, "analysis-command": "exit 3"},
+    ]
+    manifest.write_text(yaml.safe_dump(raw))
+    code, document, _ = portfolio("run", manifest, "--json")
+    by_name = {a["name"]: a for a in document["apps"]}
+    assert code == 1
+    assert by_name["inventory"]["state"] == "done"
+    assert by_name["gone"]["state"] == "failed" and "git clone" in by_name["gone"]["reason"]
+    assert by_name["no-analysis"]["state"] == "failed" and "missing.yaml" in by_name["no-analysis"]["reason"]
+    assert by_name["bad-command"]["reason"] == "analysis command failed: exit 3"
+
+
+def test_the_portfolio_budget_is_never_exceeded(
+    tmp_path: Path, apps: list[App], server: FakeProviderServer
+) -> None:
+    manifest = write_manifest(tmp_path / "portfolio.yaml", apps, server)
+    # What the whole portfolio costs without a limit, on a copy: then a third of that as the limit.
+    unlimited = write_manifest(tmp_path / "copy.yaml", apps, server, workspace="free")
+    full = portfolio("run", unlimited, "--json")[1]
+    total = sum(a["cost"] for a in full["apps"])
+    assert total > 0
+    limit = round(total / 3, 6)
+    code, document, _ = portfolio("run", manifest, "--max-apps", "3", "--max-cost", str(limit), "--json")
+    assert code == 1
+    spent = sum(a["cost"] for a in document["apps"])
+    assert 0 < spent <= limit
+    assert any(a["state"] == "partial" for a in document["apps"])
+
+
+def test_one_rate_limit_for_all_applications(tmp_path: Path, apps: list[App], git_config: Path) -> None:
+    """Three applications at once under one requests-per-minute limit: the provider (the fake
+    server's own buckets, its minute shortened to 6 s) never refuses one. Each application with its
+    own limiter would take the whole limit three times over. (The portfolio is given 7 of the
+    provider's 8: the provider counts a request when it arrives, a little after it was sent.)"""
+    start = time.monotonic()
+    scaled = RateLimits(requests_per_minute=8, clock=lambda: start + (time.monotonic() - start) * 10)
+    with FakeProviderServer(respond, rate_limits=scaled) as limited:
+        manifest = write_manifest(tmp_path / "portfolio.yaml", apps, limited)
+        options = PortfolioOptions(
+            max_apps=3, rate_limits=RateLimitConfig(requests_per_minute=7), minute_seconds=6.0
+        )
+        result = run_portfolio(load_manifest(manifest), options, lambda line: None)
+        assert [a.state for a in result.apps] == ["done", "partial", "done"]
+        assert limited.request_count > 8  # the limit binds
+        assert limited.rate_limited_count == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("apps: []\n", "apps: List should have at least 1 item"),
+        ("apps:\n  - {name: a, source: x}\n", "give analysis (a file or folder) or analysis-command"),
+        ("apps:\n  - {name: a, source: x, analysis: y, colour: red}\n", "apps.0.colour: Extra inputs"),
+        ("apps:\n  - {name: a/b, source: x, analysis: y}\n", "apps.0.name: Value error, letters"),
+        ("apps:\n  - {name: a, source: x, analysis: y}\n  - {name: a, source: z, analysis: y}\n", "two"),
+        ("apps:\n  - {name: a, source: x, analysis: y, settings: {limits: {max-cost: -1}}}\n",
+         "apps.a.settings: limits.max-cost"),
+        ("max-apps: 0\napps:\n  - {name: a, source: x, analysis: y}\n", "max-apps: Input should be greater"),
+        ("apps: [\n", "not valid YAML"),
+    ],
+)  # fmt: skip
+def test_a_bad_manifest_is_one_line_and_nothing_runs(tmp_path: Path, text: str, message: str) -> None:
+    manifest = tmp_path / "portfolio.yaml"
+    manifest.write_text(text)
+    code, _, err = portfolio("run", manifest)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("kantra-ai: error: ") and message in err, err
+    assert not (tmp_path / ".kantra-ai-portfolio").exists()
+
+
+def test_the_bundled_portfolio_runs_offline_without_importing_ray(tmp_path: Path) -> None:
+    """`examples/portfolio.yaml` as the README says to run it, workspace moved to a tmp folder."""
+    manifest = tmp_path / "portfolio.yaml"
+    raw = yaml.safe_load((EXAMPLES / "portfolio.yaml").read_text())
+    raw["workspace"] = str(tmp_path / "work")
+    for app in raw["apps"]:
+        app["source"] = str(EXAMPLES / app["source"])
+        app["analysis"] = str(EXAMPLES / app["analysis"])
+    manifest.write_text(yaml.safe_dump(raw))
+    script = (
+        "import sys; from kantra_ai.cli.app import main; code = main(['portfolio', 'run', sys.argv[1]]);"
+        "print('RAY' if 'ray' in sys.modules else 'NO-RAY'); sys.exit(code)"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(manifest)], capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr  # the orders app keeps its one unfixable incident
+    assert done.stdout.strip().endswith("NO-RAY")
+    for app in raw["apps"]:
+        example = Path(app["analysis"]).parent
+        assert tree_differences(tmp_path / "work" / app["name"] / "tree", example / "expected") == []
+    assert "portfolio: inventory: done" in done.stderr
+
+
+def test_ctrl_c_stops_every_application_and_the_rerun_finishes_them(
+    tmp_path: Path, apps: list[App], git_config: Path, server: FakeProviderServer
+) -> None:
+    twins = [make_app(tmp_path, f"twin-{app.name}", app.example, git_config) for app in apps[:2]]
+    baseline = write_manifest(tmp_path / "baseline.yaml", twins, server, workspace="baseline")
+    portfolio("run", baseline)
+    needed = server.request_count  # what the two applications ask without interruption
+    for twin in twins:
+        twin.forge.stop()
+    with FakeProviderServer(respond, latency=LatencyModel(ttft=1.0)) as slow:
+        manifest = write_manifest(tmp_path / "portfolio.yaml", apps[:2], slow)
+        argv = [sys.executable, "-m", "kantra_ai.cli.app", "portfolio", "run", str(manifest)]
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while slow.request_count < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 130, err
+        assert 0 < slow.request_count < needed  # stopped part-way
+        code, document, _ = portfolio("run", manifest, "--json")
+        assert code == 1 and [a["state"] for a in document["apps"]] == ["done", "partial"]
+        for app in apps[:2]:
+            tree = tmp_path / "work" / app.name / "tree"
+            assert tree_differences(tree, EXAMPLES / app.example / "expected") == []
+        # The requests in flight at Ctrl-C finished and were saved: the rerun asked only for the rest.
+        assert slow.request_count == needed
+
+
+def test_a_token_in_a_url_never_reaches_the_result_or_the_report(tmp_path: Path) -> None:
+    """A URL with its credentials in an application's failure (here the analysis command's last
+    line) is written with the credentials masked."""
+    secret = "ghp-in-the-url-5e1f"
+    command = f"echo 'cannot fetch https://x-token:{secret}@git.example.com/acme/a.git' >&2; exit 1"
+    manifest = tmp_path / "portfolio.yaml"
+    app = {"name": "a", "source": str(EXAMPLES / "javaee-inventory" / "app"), "analysis-command": command}
+    manifest.write_text(yaml.safe_dump({"apps": [app]}))
+    code, document, err = portfolio("run", manifest, "--json")
+    assert code == 1
+    assert document["apps"][0]["reason"] == (
+        "analysis command failed: cannot fetch https://x-token:***@git.example.com/acme/a.git"
+    )
+    written = [p.read_text() for p in (tmp_path / ".kantra-ai-portfolio").glob("*/*.*") if p.is_file()]
+    written += [p.read_text() for p in (tmp_path / ".kantra-ai-portfolio").glob("*.*")]
+    assert secret not in json.dumps(document) + err + "".join(written)
