@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"store", "plan"},
     {"report", "config", "delivery"},
     {"app"},
-    {"web"},  # the web app: over the application layer; the CLI's `web` command starts it
+    {"web", "hub"},  # the web app; the Konveyor Hub addon: both over the application layer
     {"cli"},
 ]
 LAYER_OF = {package: n for n, layer in enumerate(LAYERS) for package in layer}

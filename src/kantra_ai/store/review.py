@@ -97,16 +97,18 @@ SELECT * FROM (
         r.decision AS decided, r.after_sha AS decided_sha
     FROM (
         SELECT i.path AS path, count(*) AS incidents,
-            sum(i.status='fixed') AS fixed, sum(i.status='failed') AS failed,
-            sum(i.status='skipped') AS skipped, sum(i.status='not_applicable') AS not_applicable,
-            sum(i.status IN ('pending','in_flight')) AS open,
+            sum(CASE WHEN i.status='fixed' THEN 1 ELSE 0 END) AS fixed,
+            sum(CASE WHEN i.status='failed' THEN 1 ELSE 0 END) AS failed,
+            sum(CASE WHEN i.status='skipped' THEN 1 ELSE 0 END) AS skipped,
+            sum(CASE WHEN i.status='not_applicable' THEN 1 ELSE 0 END) AS not_applicable,
+            sum(CASE WHEN i.status IN ('pending','in_flight') THEN 1 ELSE 0 END) AS open,
             min(CASE WHEN i.status='fixed' THEN i.confidence END) AS lowest,
-            max(:search = '' OR instr(lower(i.rule), :search) > 0) AS rule_hit
+            max(CASE WHEN :search = '' OR instr(lower(i.rule), :search) > 0 THEN 1 ELSE 0 END) AS rule_hit
         FROM incidents i WHERE i.tree=:tree GROUP BY i.path
     ) f
     LEFT JOIN reviews r ON r.tree = :tree AND r.path = f.path
     WHERE (:search = '' OR instr(lower(f.path), :search) > 0 OR f.rule_hit = 1)
-) f WHERE 1
+) f WHERE 1 = 1
 """
 _COLUMNS = (
     "f.path, f.incidents, f.fixed, f.failed, f.skipped, f.not_applicable, f.open, f.lowest, f.live,"
@@ -123,7 +125,7 @@ _STATUS_WHERE = {
 }
 _REVIEW_WHERE = {
     "any": "",
-    "to_review": " AND f.live > 0 AND coalesce(f.decided_sha = f.last_sha, 0) = 0",
+    "to_review": " AND f.live > 0 AND (f.decided_sha IS NULL OR f.decided_sha <> f.last_sha)",
     "accepted": f" AND f.decided = '{ACCEPTED}' AND f.decided_sha = f.last_sha",
     "rejected": f" AND f.decided = '{REJECTED}' AND f.decided_sha = f.last_sha",
 }
@@ -134,7 +136,7 @@ def list_files(store: RunStore, query: FileQuery) -> FilePage:
     if query.low_confidence:
         where += f" AND f.lowest < {LOW_CONFIDENCE}"
     params: dict[str, Any] = {"tree": store.tree, "search": query.search.strip().lower()}
-    total = int(store.query(f"SELECT count(*) FROM ({_FILES}{where})", params)[0][0])
+    total = int(store.query(f"SELECT count(*) FROM ({_FILES}{where}) AS page", params)[0][0])
     params |= {"limit": query.per_page, "offset": (query.page - 1) * query.per_page}
     sql = _FILES.replace("SELECT * FROM (", f"SELECT {_COLUMNS} FROM (", 1)
     rows = store.query(f"{sql}{where} ORDER BY f.path LIMIT :limit OFFSET :offset", params)
