@@ -55,6 +55,7 @@ from kantra_ai.errors import ExitCode, UserError
 from kantra_ai.hub.client import Application, HubClient, HubError, Identity, Task
 from kantra_ai.hub.insights import write_analysis
 from kantra_ai.hub.unit import run_application
+from kantra_ai.redact import add_secret
 from kantra_ai.report.record import RUN_RECORD_NAME
 from kantra_ai.store.history import HistoryOptions
 from kantra_ai.store.restore import restore_writes
@@ -197,6 +198,9 @@ class HubUi:
 def run_addon(env: Mapping[str, str], log: Any) -> int:
     """The addon, start to end; its exit code (a one-line reason raised as UserError)."""
     settings = AddonSettings.from_env(env)
+    # The Hub's variable is TOKEN (no _TOKEN suffix the redaction layer watches): registered here,
+    # it is masked in everything kantra-ai shows or keeps (the log, the store, report, attachments).
+    add_secret(settings.token)
     hub = HubClient(settings.hub_url, settings.token)
     try:
         try:

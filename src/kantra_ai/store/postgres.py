@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from kantra_ai.redact import Redactor, add_secret, redactor, url_password
 from kantra_ai.store.migrations import Migration
 
 SCHEMES = ("postgresql://", "postgres://")
@@ -165,11 +166,19 @@ def translate(sql: str, catalog: Catalog, *, returning: bool) -> tuple[str, bool
     return text, False
 
 
-def _params(params: Sequence[object] | Mapping[str, object]) -> Sequence[object] | Mapping[str, object]:
-    """SQLite stores a bool as 0/1 in an INTEGER column; PostgreSQL refuses a boolean there."""
+def _params(
+    params: Sequence[object] | Mapping[str, object], clean: Redactor
+) -> Sequence[object] | Mapping[str, object]:
+    """Every text through the redaction layer on its way in (as the SQLite store's connection does:
+    no secret is ever written to the database); a bool as 0/1 (SQLite stores it so in an INTEGER
+    column, PostgreSQL refuses a boolean there)."""
+
+    def value(v: object) -> object:
+        return int(v) if isinstance(v, bool) else clean(v) if isinstance(v, str) else v
+
     if isinstance(params, Mapping):
-        return {k: int(v) if isinstance(v, bool) else v for k, v in params.items()}
-    return [int(v) if isinstance(v, bool) else v for v in params]
+        return {k: value(v) for k, v in params.items()}
+    return [value(v) for v in params]
 
 
 # -- the connection ----------------------------------------------------------------------------------
@@ -217,14 +226,15 @@ class PostgresConnection:
         if word == "BEGIN":
             return self._begin()
         text, returns_id = self._translate(sql, returning=True)
-        values = _params(params)
+        values = _params(params, redactor())
         counted: list[int] = []
         rows = self._run(lambda cur: counted.append(cur.execute(text, values).rowcount), fetch=True)
         return Cursor(rows, int(rows[0][0]) if returns_id and rows else None, counted[0])
 
     def executemany(self, sql: str, seq: Iterable[Sequence[object] | Mapping[str, object]], /) -> Cursor:
         text, _ = self._translate(sql, returning=False)
-        batch = [_params(p) for p in seq]
+        clean = redactor()  # the environment is read once for every row
+        batch = [_params(p, clean) for p in seq]
         if batch:
             self._run(lambda cur: cur.executemany(text, batch), fetch=False)
         return Cursor([])
@@ -319,6 +329,7 @@ def connect_postgres(url: str, migrations: Sequence[Migration], *, create: bool)
     import psycopg
 
     shown = display_url(url)
+    add_secret(url_password(url))  # masked wherever it might surface (a driver's message, a log)
     try:
         conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
     except psycopg.Error as exc:

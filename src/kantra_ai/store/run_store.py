@@ -346,7 +346,7 @@ class RunStore:
     )
 
     def _insert_reply(
-        self, db: sqlite3.Connection, request_id: int, fingerprint: str, response: ModelResponse
+        self, db: StoreConnection, request_id: int, fingerprint: str, response: ModelResponse
     ) -> None:
         """A reply holding something secret-shaped is stored masked (as everything the store keeps)
         and marked `masked`: applying the masked copy would write `***` into the file, so it is
