@@ -24,6 +24,9 @@ missing=()
 # run by npm (node and npm from Debian when the machine has none).
 command -v javac >/dev/null || missing+=(default-jdk-headless)
 command -v npm >/dev/null || missing+=(nodejs npm)
+# The PostgreSQL run store's tests start Debian's PostgreSQL themselves (a throwaway server on
+# loopback in a temporary folder, testing/postgres.py); only the binaries are needed.
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   apt_install "${missing[@]}"
 fi

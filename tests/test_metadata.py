@@ -1,5 +1,6 @@
 """The package metadata tells the truth: the Python the README promises is the one pyproject states,
-and every third-party package the code imports is a declared dependency."""
+every third-party package the code imports is a declared dependency, and the packages of an optional
+extra (`postgres`) are imported only where they are used, so kantra-ai runs without them."""
 
 from __future__ import annotations
 
@@ -28,23 +29,44 @@ def test_the_readme_promises_the_python_the_metadata_requires() -> None:
     assert tools["mypy"]["python_version"] == floor.group(1)
 
 
-def test_every_imported_third_party_package_is_declared() -> None:
-    declared = {_name(r) for r in PROJECT["dependencies"]}
-    # An optional extra's package (`ray`) counts too: the code imports it only when it is asked for.
-    extras = PROJECT.get("optional-dependencies", {})
-    declared |= {_name(r) for name, reqs in extras.items() if name != "dev" for r in reqs}
+OPTIONAL = {
+    _name(r) for extra, reqs in PROJECT["optional-dependencies"].items() if extra != "dev" for r in reqs
+}
+
+
+def _imports(nodes: list[ast.AST]) -> set[str]:
+    found: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return {m for m in found if m not in sys.stdlib_module_names and m != "kantra_ai"}
+
+
+def _distributions(modules: set[str]) -> dict[str, set[str]]:
     providers = packages_distributions()
+    return {m: {_name(d) for d in providers.get(m, [m])} for m in sorted(modules)}
+
+
+SOURCES = sorted((ROOT / "src" / "kantra_ai").rglob("*.py"))
+
+
+def test_every_imported_third_party_package_is_declared() -> None:
+    declared = {_name(r) for r in PROJECT["dependencies"]} | OPTIONAL
     imported: set[str] = set()
-    for path in (ROOT / "src" / "kantra_ai").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                imported |= {alias.name.split(".")[0] for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                imported.add(node.module.split(".")[0])
-    third_party = {m for m in imported if m not in sys.stdlib_module_names and m != "kantra_ai"}
-    undeclared = {
-        module: providers.get(module, [module])
-        for module in sorted(third_party)
-        if not {_name(d) for d in providers.get(module, [module])} & declared
-    }
+    for path in SOURCES:
+        imported |= _imports(list(ast.walk(ast.parse(path.read_text(encoding="utf-8")))))
+    undeclared = {m: d for m, d in _distributions(imported).items() if not d & declared}
     assert undeclared == {}
+
+
+def test_an_optional_extras_package_is_never_imported_at_module_level() -> None:
+    required = {_name(r) for r in PROJECT["dependencies"]}
+    eager = {}
+    for path in SOURCES:
+        top = _imports(list(ast.parse(path.read_text(encoding="utf-8")).body))
+        for module, distributions in _distributions(top).items():
+            if not distributions & required:
+                eager[str(path.relative_to(ROOT))] = module
+    assert OPTIONAL and eager == {}

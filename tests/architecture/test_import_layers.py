@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"report", "config", "delivery"},
     {"app"},
     {"portfolio"},  # many applications: the per-application unit over app/, engines (embedded, Ray)
-    {"web"},  # the web app: over the application layer; the CLI's `web` command starts it
+    {"web", "hub"},  # the web app; the Konveyor Hub addon: both over the application layer
     {"cli"},
 ]
 LAYER_OF = {package: n for n, layer in enumerate(LAYERS) for package in layer}

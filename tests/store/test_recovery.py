@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path, PurePosixPath
 
 import pytest
+from tests.store.conftest import StoreAt
 
 from kantra_ai.analysis.model import Category, Incident, Violation
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, Status
@@ -31,12 +32,12 @@ def _sha(text: str) -> str:
 class Killed:
     """A run recorded up to its write intent, then killed (the store closed without finishing)."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, store_at: StoreAt) -> None:
         self.tree = tmp_path / "app"
         self.file = self.tree / "src" / "A.java"
         self.file.parent.mkdir(parents=True)
         self.file.write_text(OLD)
-        self.db = tmp_path / "state.db"
+        self.db = store_at("state.db")
         store = RunStore.open(self.db, ".")
         self.run = store.begin_run(
             mode="incremental",
@@ -61,8 +62,10 @@ class Killed:
         return store, recover(store, self.tree)
 
 
-def test_a_write_that_happened_before_the_kill_is_recorded_and_not_repeated(tmp_path: Path) -> None:
-    killed = Killed(tmp_path)
+def test_a_write_that_happened_before_the_kill_is_recorded_and_not_repeated(
+    tmp_path: Path, store_at: StoreAt
+) -> None:
+    killed = Killed(tmp_path, store_at)
     killed.file.write_text(NEW)  # the rename happened, the bookkeeping did not
     store, recovery = killed.restart()
     assert recovery.completed_writes == ["src/A.java"]
@@ -73,8 +76,10 @@ def test_a_write_that_happened_before_the_kill_is_recorded_and_not_repeated(tmp_
     assert killed.file.read_text() == NEW
 
 
-def test_a_write_that_never_happened_keeps_its_paid_reply_for_the_next_run(tmp_path: Path) -> None:
-    killed = Killed(tmp_path)
+def test_a_write_that_never_happened_keeps_its_paid_reply_for_the_next_run(
+    tmp_path: Path, store_at: StoreAt
+) -> None:
+    killed = Killed(tmp_path, store_at)
     store, recovery = killed.restart()
     assert recovery.undone_writes == ["src/A.java"]
     assert store.known()[INCIDENT.id].status == "pending"
@@ -83,8 +88,10 @@ def test_a_write_that_never_happened_keeps_its_paid_reply_for_the_next_run(tmp_p
     assert store.query("SELECT count(*) FROM outcomes") == [(0,)]
 
 
-def test_a_file_changed_by_someone_else_is_planned_again_not_overwritten(tmp_path: Path) -> None:
-    killed = Killed(tmp_path)
+def test_a_file_changed_by_someone_else_is_planned_again_not_overwritten(
+    tmp_path: Path, store_at: StoreAt
+) -> None:
+    killed = Killed(tmp_path, store_at)
     killed.file.write_text(OLD + "// the user's edit\n")
     store, recovery = killed.restart()
     assert recovery.changed_outside == ["src/A.java"]
@@ -92,8 +99,8 @@ def test_a_file_changed_by_someone_else_is_planned_again_not_overwritten(tmp_pat
     assert killed.file.read_text() == OLD + "// the user's edit\n"
 
 
-def test_a_temporary_file_left_by_a_kill_mid_write_is_removed(tmp_path: Path) -> None:
-    killed = Killed(tmp_path)
+def test_a_temporary_file_left_by_a_kill_mid_write_is_removed(tmp_path: Path, store_at: StoreAt) -> None:
+    killed = Killed(tmp_path, store_at)
     leftover = killed.file.parent / ".A.java.x1y2z3.kantra-tmp"
     leftover.write_text(NEW[:10])
     unrelated = killed.file.parent / ".B.java.x1y2z3.kantra-tmp"
@@ -103,8 +110,10 @@ def test_a_temporary_file_left_by_a_kill_mid_write_is_removed(tmp_path: Path) ->
     assert not leftover.exists() and unrelated.exists()
 
 
-def test_a_request_in_flight_at_the_kill_is_marked_lost_and_its_incidents_pending(tmp_path: Path) -> None:
-    db = tmp_path / "state.db"
+def test_a_request_in_flight_at_the_kill_is_marked_lost_and_its_incidents_pending(
+    tmp_path: Path, store_at: StoreAt
+) -> None:
+    db = store_at("state.db")
     store = RunStore.open(db, ".")
     run = store.begin_run(
         mode="incremental",
@@ -128,8 +137,8 @@ def test_a_request_in_flight_at_the_kill_is_marked_lost_and_its_incidents_pendin
 
 
 @pytest.mark.parametrize("tree", [".", "/elsewhere/app"])
-def test_one_store_keeps_the_trees_it_serves_apart(tmp_path: Path, tree: str) -> None:
-    shared = RunStore.open(tmp_path / "shared.db", "/other/tree")
+def test_one_store_keeps_the_trees_it_serves_apart(tmp_path: Path, store_at: StoreAt, tree: str) -> None:
+    shared = RunStore.open(store_at("shared.db"), "/other/tree")
     run = shared.begin_run(
         mode="incremental",
         analysis="a",
@@ -142,6 +151,6 @@ def test_one_store_keeps_the_trees_it_serves_apart(tmp_path: Path, tree: str) ->
     )
     shared.register(run, [INCIDENT])
     shared.close()
-    mine = RunStore.open(tmp_path / "shared.db", tree)
+    mine = RunStore.open(store_at("shared.db"), tree)
     assert mine.known() == {} and mine.last_run() is None
     assert recover(mine, tmp_path).crashed_runs == []  # the other tree's run is not ours to settle

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from tests.store.conftest import StoreAt
+
 from kantra_ai.edits.files import read_source
 from kantra_ai.engine.outcomes import IncidentOutcome, Status
 from kantra_ai.store.codec import Decided
@@ -14,8 +16,8 @@ from kantra_ai.store.run_store import RunStore
 ORIGINAL = b"line 1\nline 2\nline 3\nline 4\nline 5\nline 6\n"
 
 
-def _store(tmp_path: Path) -> tuple[RunStore, int]:
-    store = RunStore.open(tmp_path / "state.db", ".")
+def _store(store_at: StoreAt) -> tuple[RunStore, int]:
+    store = RunStore.open(store_at("state.db"), ".")
     run = store.begin_run(
         mode="test", analysis="", provider="", model="", resumes=None, selected=0, planned=0, skipped_done=0
     )
@@ -40,8 +42,8 @@ def _write(store: RunStore, run: int, tree: Path, path: str, new: bytes, fixed: 
     return write_id
 
 
-def test_the_last_write_of_a_file_is_undone_to_its_exact_bytes(tmp_path: Path) -> None:
-    store, run = _store(tmp_path)
+def test_the_last_write_of_a_file_is_undone_to_its_exact_bytes(tmp_path: Path, store_at: StoreAt) -> None:
+    store, run = _store(store_at)
     (tmp_path / "a.txt").write_bytes(ORIGINAL)
     first = _write(store, run, tmp_path, "a.txt", ORIGINAL.replace(b"line 2", b"LINE 2"))
     result = revert_writes(store, tmp_path, [first], run_id=run, status=Status.SKIPPED, reason="undone")
@@ -50,8 +52,10 @@ def test_the_last_write_of_a_file_is_undone_to_its_exact_bytes(tmp_path: Path) -
     assert live_writes(store) == []  # marked undone: never undone twice
 
 
-def test_an_earlier_write_is_taken_out_under_a_later_one_that_does_not_overlap(tmp_path: Path) -> None:
-    store, run = _store(tmp_path)
+def test_an_earlier_write_is_taken_out_under_a_later_one_that_does_not_overlap(
+    tmp_path: Path, store_at: StoreAt
+) -> None:
+    store, run = _store(store_at)
     (tmp_path / "a.txt").write_bytes(ORIGINAL)
     first = _write(store, run, tmp_path, "a.txt", ORIGINAL.replace(b"line 1", b"LINE 1"), "i1")
     both = ORIGINAL.replace(b"line 1", b"LINE 1").replace(b"line 6", b"LINE 6")
@@ -64,8 +68,10 @@ def test_an_earlier_write_is_taken_out_under_a_later_one_that_does_not_overlap(t
     assert decided == [("fixed", ""), ("skipped", "undone")]
 
 
-def test_an_earlier_write_that_a_later_one_rewrote_is_refused_and_the_file_kept(tmp_path: Path) -> None:
-    store, run = _store(tmp_path)
+def test_an_earlier_write_that_a_later_one_rewrote_is_refused_and_the_file_kept(
+    tmp_path: Path, store_at: StoreAt
+) -> None:
+    store, run = _store(store_at)
     (tmp_path / "a.txt").write_bytes(ORIGINAL)
     first = _write(store, run, tmp_path, "a.txt", ORIGINAL.replace(b"line 3", b"LINE 3"))
     _write(store, run, tmp_path, "a.txt", ORIGINAL.replace(b"line 3", b"Line three"))
@@ -75,8 +81,8 @@ def test_an_earlier_write_that_a_later_one_rewrote_is_refused_and_the_file_kept(
     assert (tmp_path / "a.txt").read_bytes() == kept
 
 
-def test_a_file_someone_else_changed_is_never_touched(tmp_path: Path) -> None:
-    store, run = _store(tmp_path)
+def test_a_file_someone_else_changed_is_never_touched(tmp_path: Path, store_at: StoreAt) -> None:
+    store, run = _store(store_at)
     (tmp_path / "a.txt").write_bytes(ORIGINAL)
     first = _write(store, run, tmp_path, "a.txt", ORIGINAL.replace(b"line 4", b"LINE 4"))
     theirs = ORIGINAL.replace(b"line 4", b"LINE 4") + b"their line\n"
@@ -86,8 +92,10 @@ def test_a_file_someone_else_changed_is_never_touched(tmp_path: Path) -> None:
     assert (tmp_path / "a.txt").read_bytes() == theirs
 
 
-def test_a_user_edit_between_two_of_our_writes_survives_the_undo_of_both(tmp_path: Path) -> None:
-    store, run = _store(tmp_path)
+def test_a_user_edit_between_two_of_our_writes_survives_the_undo_of_both(
+    tmp_path: Path, store_at: StoreAt
+) -> None:
+    store, run = _store(store_at)
     (tmp_path / "a.txt").write_bytes(ORIGINAL)
     first = _write(store, run, tmp_path, "a.txt", ORIGINAL.replace(b"line 1", b"LINE 1"))
     users = (tmp_path / "a.txt").read_bytes().replace(b"line 3", b"user's line 3")

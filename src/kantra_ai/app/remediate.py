@@ -76,7 +76,14 @@ def remediate_summary(run: JobRun, options: RunOptions) -> dict[str, Any]:
 def write_job_report_for(options: RunOptions) -> Path:
     """The job's report (every run on the tree, from the store), where the options say."""
     try:
-        return write_job_report(options.input_dir, options.history.state, options.output.report)
+        history = options.history
+        return write_job_report(
+            options.input_dir,
+            history.state,
+            options.output.report,
+            store_url=history.store,
+            store_key=history.store_key,
+        )
     except RecordError as exc:
         raise UserError(str(exc)) from None
 

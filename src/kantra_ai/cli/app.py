@@ -73,7 +73,7 @@ from kantra_ai.cli.run_options import (
     WaitLockOpt,
     WaitOpt,
 )
-from kantra_ai.cli.status import StateOpt
+from kantra_ai.cli.status import StateOpt, StoreOpt
 from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.delivery.layout import PrStrategy
 from kantra_ai.engine.confidence import LowConfidenceAction
@@ -155,6 +155,7 @@ def remediate(
     report: ReportOpt = None,
     progress: ProgressOpt = True,
     state: StateOpt = None,
+    store_url: StoreOpt = None,
     resume: Annotated[
         bool,
         typer.Option(
@@ -227,13 +228,14 @@ def _register_phased_commands() -> None:
 def _register_status_command() -> None:
     """`status`: the run store's view of a tree (cli/status.py); `undo` (cli/undo_cmd.py); `web`
     (cli/web_cmd.py: the web stack itself is imported only when it runs); `batches cancel`
-    (cli/batches_cmd.py)."""
-    from kantra_ai.cli import batches_cmd, status, undo_cmd, web_cmd
+    (cli/batches_cmd.py); `hub-addon` (cli/hub_cmd.py: the Konveyor Hub addon's entrypoint)."""
+    from kantra_ai.cli import batches_cmd, hub_cmd, status, undo_cmd, web_cmd
 
     app.command("status", cls=Command, epilog=status.EPILOG)(status.status)
     app.command("undo", cls=Command, epilog=undo_cmd.EPILOG)(undo_cmd.undo)
     app.command("web", cls=Command, epilog=web_cmd.EPILOG)(web_cmd.web)
     app.add_typer(batches_cmd.batches_app, name="batches")
+    app.command("hub-addon", cls=Command, epilog=hub_cmd.EPILOG)(hub_cmd.hub_addon)
 
 
 def _register_config_commands() -> None:

@@ -73,7 +73,7 @@ from kantra_ai.cli.run_options import (
     WaitLockOpt,
     WaitOpt,
 )
-from kantra_ai.cli.status import StateOpt
+from kantra_ai.cli.status import StateOpt, StoreOpt
 from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.delivery.layout import PrStrategy
 from kantra_ai.engine.confidence import LowConfidenceAction
@@ -101,6 +101,7 @@ def execute(
     ],
     input_dir: InputOpt,
     state: StateOpt = None,
+    store_url: StoreOpt = None,
     phase: Annotated[
         str | None,
         typer.Option(metavar="ID", help="Run only this phase id (even if deferred).", rich_help_panel=INPUT),

@@ -45,7 +45,8 @@ def refuse_unbuilt_flags(argv: Sequence[str]) -> None:
 ENVIRONMENT = (
     "[bold]Environment[/]: ANTHROPIC_API_KEY, OPENAI_API_KEY, GROQ_API_KEY, TOGETHER_API_KEY, "
     "OPENROUTER_API_KEY (API keys, never read from a file); ANTHROPIC_BASE_URL, OPENAI_BASE_URL "
-    "(endpoints); GITHUB_TOKEN or GH_TOKEN, GITLAB_TOKEN (--create-pr); NO_COLOR (plain output)."
+    "(endpoints); GITHUB_TOKEN or GH_TOKEN, GITLAB_TOKEN (--create-pr); KANTRA_AI_STORE (--store); "
+    "NO_COLOR (plain output)."
 )
 EXIT_CODES = (
     "[bold]Exit codes[/]: 0 every selected incident fixed (or does not apply) · 1 some failed or were "

@@ -103,6 +103,7 @@ def run_options(ctx: typer.Context, values: Mapping[str, Any], *, analysis: Path
         retry_failed=get("retry_failed", False),
         fresh=get("fresh", False),
         wait_lock=get("wait_lock", False),
+        store=p.get("store_url"),
     )
     verify = VerifyOptions(
         kind=p.get("verify"),

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from kantra_ai.cli.help import INPUT, OUTPUT, epilog
-from kantra_ai.cli.status import StateOpt
+from kantra_ai.cli.status import StateOpt, StoreOpt, check_store_url
 from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.errors import ExitCode, UserError
 from kantra_ai.report.record import (
@@ -39,6 +39,7 @@ def report(
         ),
     ] = None,
     state: StateOpt = None,
+    store_url: StoreOpt = None,
     run: Annotated[
         Path | None,
         typer.Option(metavar="FILE", help="Render a saved run.json instead.", rich_help_panel=INPUT),
@@ -62,7 +63,12 @@ def report(
         elif input_dir is not None:
             if not input_dir.is_dir():
                 raise UserError(f"--input {input_dir}: not a directory")
-            target = write_job_report(input_dir, state, output or default_report_path(input_dir))
+            target = write_job_report(
+                input_dir,
+                state,
+                output or default_report_path(input_dir),
+                store_url=check_store_url(store_url),
+            )
         else:
             raise UserError("give --input DIR (the checkout runs worked on) or --run FILE (a run.json)")
     except RecordError as exc:

@@ -20,6 +20,7 @@ from kantra_ai.cli.run_options import InputOpt
 from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.errors import UserError
 from kantra_ai.store.history import HistoryOptions
+from kantra_ai.store.postgres import display_url, is_postgres_url
 from kantra_ai.store.queries import STATUSES, store_view
 from kantra_ai.store.schema import StoreError
 from kantra_ai.store.session import open_store
@@ -34,12 +35,37 @@ StateOpt = Annotated[
     ),
 ]
 
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        metavar="URL",
+        envvar="KANTRA_AI_STORE",
+        show_envvar=True,
+        help="The run store in PostgreSQL (postgresql://USER@HOST/DB; password in PGPASSWORD or "
+        "~/.pgpass, never on the command line), shared by machines; default: the SQLite file (--state).",
+        rich_help_panel=HISTORY,
+    ),
+]
+
+
+def check_store_url(store: str | None) -> str | None:
+    if store and not is_postgres_url(store):
+        raise UserError(f"--store {display_url(store)}: not a postgresql:// URL (the SQLite file is --state)")
+    return store or None
+
 
 def history_options(
-    *, state: Path | None, resume: bool, retry_failed: bool, fresh: bool, wait_lock: bool
+    *,
+    state: Path | None,
+    resume: bool,
+    retry_failed: bool,
+    fresh: bool,
+    wait_lock: bool,
+    store: str | None = None,
 ) -> HistoryOptions:
     try:
-        return HistoryOptions(state, resume, retry_failed, fresh, wait_lock)
+        return HistoryOptions(state, resume, retry_failed, fresh, wait_lock, check_store_url(store))
     except ValueError as exc:
         raise UserError(str(exc)) from None
 
@@ -50,6 +76,7 @@ EPILOG = epilog("kantra-ai status -i ./my-app", "kantra-ai status -i ./my-app --
 def status(
     input_dir: InputOpt,
     state: StateOpt = None,
+    store_url: StoreOpt = None,
     json_output: Annotated[
         bool,
         typer.Option("--json", metavar="", help="Print the store's view as JSON.", rich_help_panel=OUTPUT),
@@ -70,7 +97,7 @@ def status(
     if not input_dir.is_dir():
         raise UserError(f"--input {input_dir}: not a directory")
     try:
-        store = open_store(input_dir, state, create=False)
+        store = open_store(input_dir, state, create=False, store=check_store_url(store_url))
         try:
             view = store_view(store, runs=runs)
         finally:

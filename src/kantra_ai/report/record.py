@@ -64,10 +64,18 @@ def write_report(record: dict[str, Any], report_path: Path, *, root: Path | None
     return report_path
 
 
-def write_job_report(input_dir: Path, state: Path | None, report_path: Path | None = None) -> Path:
-    """Build the job's record from the tree's run store and write report.html and run.json."""
+def write_job_report(
+    input_dir: Path,
+    state: Path | None,
+    report_path: Path | None = None,
+    *,
+    store_url: str | None = None,
+    store_key: str | None = None,
+) -> Path:
+    """Build the job's record from the tree's run store (the SQLite file `state`, or the database
+    at `store_url`) and write report.html and run.json."""
     try:
-        store = open_store(input_dir, state, create=False)
+        store = open_store(input_dir, state, create=False, store=store_url, key=store_key)
     except StoreError as exc:
         raise RecordError(str(exc)) from None
     try:

@@ -34,6 +34,8 @@ class HistoryOptions:
     retry_failed: bool = False  # --retry-failed
     fresh: bool = False  # --fresh: ignore history
     wait_lock: bool = False  # --wait-lock: wait for another run on the tree instead of refusing
+    store: str | None = None  # --store: a postgresql:// URL (default: the SQLite file of `state`)
+    store_key: str | None = None  # the tree's name in a shared store (default: its absolute path)
 
     def __post_init__(self) -> None:
         if self.fresh and (self.resume or self.retry_failed):

@@ -14,8 +14,17 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-Step = Callable[[sqlite3.Connection], None]
+
+class Connection(Protocol):
+    """What a migration uses of a connection: SQLite's, or the PostgreSQL store's (which takes the
+    same statements, `store/postgres.py`)."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+
+Step = Callable[[Connection], None]
 
 
 @dataclass(frozen=True)
@@ -45,7 +54,7 @@ def script(sql: str) -> Step:
     """
     steps = statements(sql)
 
-    def run(db: sqlite3.Connection) -> None:
+    def run(db: Connection) -> None:
         for statement in steps:
             db.execute(statement)
 

@@ -98,16 +98,18 @@ SELECT * FROM (
         r.decision AS decided, r.after_sha AS decided_sha
     FROM (
         SELECT i.path AS path, count(*) AS incidents,
-            sum(i.status='fixed') AS fixed, sum(i.status='failed') AS failed,
-            sum(i.status='skipped') AS skipped, sum(i.status='not_applicable') AS not_applicable,
-            sum(i.status IN ('pending','in_flight')) AS open,
+            sum(CASE WHEN i.status='fixed' THEN 1 ELSE 0 END) AS fixed,
+            sum(CASE WHEN i.status='failed' THEN 1 ELSE 0 END) AS failed,
+            sum(CASE WHEN i.status='skipped' THEN 1 ELSE 0 END) AS skipped,
+            sum(CASE WHEN i.status='not_applicable' THEN 1 ELSE 0 END) AS not_applicable,
+            sum(CASE WHEN i.status IN ('pending','in_flight') THEN 1 ELSE 0 END) AS open,
             min(CASE WHEN i.status='fixed' THEN i.confidence END) AS lowest,
-            max(:search = '' OR instr(lower(i.rule), :search) > 0) AS rule_hit
+            max(CASE WHEN :search = '' OR instr(lower(i.rule), :search) > 0 THEN 1 ELSE 0 END) AS rule_hit
         FROM incidents i WHERE i.tree=:tree{paths} GROUP BY i.path
     ) f
     LEFT JOIN reviews r ON r.tree = :tree AND r.path = f.path
     WHERE (:search = '' OR instr(lower(f.path), :search) > 0 OR f.rule_hit = 1)
-) f WHERE 1
+) f WHERE 1 = 1
 """
 _COLUMNS = (
     "f.path, f.incidents, f.fixed, f.failed, f.skipped, f.not_applicable, f.open, f.lowest, f.live,"
@@ -124,7 +126,7 @@ _STATUS_WHERE = {
 }
 _REVIEW_WHERE = {
     "any": "",
-    "to_review": " AND f.live > 0 AND coalesce(f.decided_sha = f.last_sha, 0) = 0",
+    "to_review": " AND f.live > 0 AND (f.decided_sha IS NULL OR f.decided_sha <> f.last_sha)",
     "accepted": f" AND f.decided = '{ACCEPTED}' AND f.decided_sha = f.last_sha",
     "rejected": f" AND f.decided = '{REJECTED}' AND f.decided_sha = f.last_sha",
 }
@@ -134,7 +136,13 @@ _REVIEW_WHERE = {
 # that page's files: its cost does not grow with the tree (bench/review_bench.py). A filter has to
 # look at every file to know which match, so a filtered page costs one pass over the tree.
 _PATHS = "SELECT DISTINCT i.path FROM incidents i WHERE i.tree=:tree"
-_ONLY_PATHS = " AND i.path IN (SELECT value FROM json_each(:paths))"
+
+
+def _only_paths(paths: list[str], params: dict[str, Any]) -> str:
+    """`AND i.path IN (...)` for this page's paths, one parameter each (SQLite and PostgreSQL alike)."""
+    names = [f"path{n}" for n in range(len(paths))]
+    params.update(zip(names, paths, strict=True))
+    return f" AND i.path IN ({', '.join(':' + name for name in names)})" if paths else " AND 1 = 0"
 
 
 def list_files(store: RunStore, query: FileQuery) -> FilePage:
@@ -146,14 +154,15 @@ def list_files(store: RunStore, query: FileQuery) -> FilePage:
     page = {"limit": query.per_page, "offset": (query.page - 1) * query.per_page}
     sql = _FILES.replace("SELECT * FROM (", f"SELECT {_COLUMNS} FROM (", 1)
     if not where and not search:
-        total = int(store.query(f"SELECT count(*) FROM ({_PATHS})", params)[0][0])
+        total = int(store.query(f"SELECT count(*) FROM ({_PATHS}) AS page", params)[0][0])
         paths = [
             r[0] for r in store.query(f"{_PATHS} ORDER BY i.path LIMIT :limit OFFSET :offset", params | page)
         ]
-        params["paths"] = json.dumps(paths)
-        rows = store.query(f"{sql.format(paths=_ONLY_PATHS)} ORDER BY f.path", params)
+        only = _only_paths(paths, params)
+        rows = store.query(f"{sql.format(paths=only)} ORDER BY f.path", params)
     else:
-        total = int(store.query(f"SELECT count(*) FROM ({_FILES.format(paths='')}{where})", params)[0][0])
+        counted = f"SELECT count(*) FROM ({_FILES.format(paths='')}{where}) AS page"
+        total = int(store.query(counted, params)[0][0])
         rows = store.query(
             f"{sql.format(paths='')}{where} ORDER BY f.path LIMIT :limit OFFSET :offset", params | page
         )

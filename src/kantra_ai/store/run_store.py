@@ -36,7 +36,11 @@ from kantra_ai.store.codec import (
     reply_from_json,
     reply_to_json,
 )
-from kantra_ai.store.schema import StoreError, connect
+from kantra_ai.store.postgres import PostgresConnection, PostgresError, is_postgres_url
+from kantra_ai.store.schema import StoreError, connect, connect_url
+
+StoreConnection = sqlite3.Connection | PostgresConnection
+_ERRORS = (sqlite3.Error, PostgresError)
 
 
 class RunState(str, Enum):
@@ -73,21 +77,39 @@ class Known:
 
 
 class RunStore:
-    def __init__(self, db: sqlite3.Connection, path: Path, tree: str) -> None:
+    """One tree's view of a store: an SQLite file, or a PostgreSQL database (`--store URL`) that
+    takes the same statements (`store/postgres.py`)."""
+
+    def __init__(self, db: StoreConnection, path: Path | str, tree: str) -> None:
         self.db = db
-        self.path = path
+        self.path = path  # the file, or the database's URL without its password
         self.tree = tree
         self._synchronous = "FULL"  # as `connect` leaves it
 
     @classmethod
-    def open(cls, path: Path, tree: str, *, create: bool = True) -> RunStore:
-        return cls(connect(path, create=create), path, tree)
+    def open(cls, location: Path | str, tree: str, *, create: bool = True) -> RunStore:
+        """`location`: the SQLite file, or a `postgresql://` URL."""
+        if is_postgres_url(location):
+            db = connect_url(str(location), create=create)
+            return cls(db, db.location, tree)
+        return cls(connect(Path(location), create=create), Path(location), tree)
+
+    def take_lease(self, holder: str) -> int | None:
+        """Make this the only attempt that may write for the tree (PostgreSQL: a fencing token that
+        every later write transaction checks; an earlier attempt's writes are refused from now on).
+        SQLite: None, the tree lock (`store/lock.py`) keeps other runs out."""
+        if isinstance(self.db, PostgresConnection):
+            try:
+                return self.db.take_lease(self.tree, holder)
+            except PostgresError as exc:
+                raise StoreError(f"run store {self.path}: {exc}") from None
+        return None
 
     def close(self) -> None:
         self.db.close()
 
     @contextmanager
-    def tx(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+    def tx(self, *, durable: bool = True) -> Iterator[StoreConnection]:
         """One transaction; any SQLite failure becomes a one-line StoreError.
 
         `durable`: on disk (fsync) before this returns. Otherwise the commit is durable against a
@@ -100,25 +122,25 @@ class RunStore:
                 self.db.execute(f"PRAGMA synchronous = {wanted}")
                 self._synchronous = wanted
             self.db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
+        except _ERRORS as exc:
             raise StoreError(f"run store {self.path}: {exc}") from None
         try:
             yield self.db
         except BaseException as exc:
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
+            if isinstance(exc, _ERRORS):
                 raise StoreError(f"run store {self.path}: {exc}") from None
             raise
         try:
             self.db.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except _ERRORS as exc:
             raise StoreError(f"run store {self.path}: {exc}") from None
 
     def query(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> list[tuple[Any, ...]]:
         try:
             return list(self.db.execute(sql, params).fetchall())
-        except sqlite3.Error as exc:
+        except _ERRORS as exc:
             raise StoreError(f"run store {self.path}: {exc}") from None
 
     # -- runs ------------------------------------------------------------------------------------
@@ -258,7 +280,7 @@ class RunStore:
             db.execute("UPDATE runs SET details=? WHERE id=?", (dump(dict(details)), run_id))
 
     def record_outcomes(
-        self, db: sqlite3.Connection, run_id: int, decided: Sequence[Decided], *, recovered: bool = False
+        self, db: StoreConnection, run_id: int, decided: Sequence[Decided], *, recovered: bool = False
     ) -> None:
         """Inside a transaction: each incident's new status, plus a line of history."""
         now = time.time()
@@ -347,7 +369,7 @@ class RunStore:
     )
 
     def _insert_reply(
-        self, db: sqlite3.Connection, request_id: int, fingerprint: str, response: ModelResponse
+        self, db: StoreConnection, request_id: int, fingerprint: str, response: ModelResponse
     ) -> None:
         """A reply holding something secret-shaped is stored masked (as everything the store keeps)
         and marked `masked`: applying the masked copy would write `***` into the file, so it is
@@ -510,7 +532,7 @@ class RunStore:
         rows = self.query("SELECT content FROM blobs WHERE sha=?", (sha,))
         return bytes(rows[0][0]) if rows else None
 
-    def settle_revert(self, db: sqlite3.Connection, write_id: int) -> None:
+    def settle_revert(self, db: StoreConnection, write_id: int) -> None:
         """A revert write happened: the writes it undoes are marked as undone by it."""
         rows = db.execute("SELECT reverts FROM writes WHERE id=?", (write_id,)).fetchall()
         undone = json.loads(str(rows[0][0])) if rows else []
@@ -544,7 +566,7 @@ class RunStore:
                 )
             self.use_replies(db, fingerprints)
 
-    def use_replies(self, db: sqlite3.Connection, fingerprints: Iterable[str]) -> None:
+    def use_replies(self, db: StoreConnection, fingerprints: Iterable[str]) -> None:
         db.executemany(
             "UPDATE replies SET state='used' WHERE tree=? AND fingerprint=? AND state='unused'",
             [(self.tree, fp) for fp in fingerprints],

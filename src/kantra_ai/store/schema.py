@@ -26,8 +26,15 @@ from typing import Any
 from kantra_ai._fs import TEMP_SUFFIX, link_into_place
 from kantra_ai.redact import Redactor, redactor
 from kantra_ai.store.migrations import MIGRATIONS, SCHEMA_VERSION, Migration
+from kantra_ai.store.postgres import (
+    NoStore,
+    PostgresConnection,
+    PostgresError,
+    connect_postgres,
+    display_url,
+)
 
-__all__ = ["APPLICATION_ID", "BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "StoreError", "connect"]
+__all__ = ["APPLICATION_ID", "BUSY_TIMEOUT_MS", "SCHEMA_VERSION", "StoreError", "connect", "connect_url"]
 
 APPLICATION_ID = 0x4B414931  # "KAI1"
 BUSY_TIMEOUT_MS = 10_000
@@ -58,6 +65,10 @@ def _redacted(parameters: Any, clean: Redactor) -> Any:
     if isinstance(parameters, Mapping):
         return {k: clean(v) if isinstance(v, str) else v for k, v in parameters.items()}
     return tuple(clean(v) if isinstance(v, str) else v for v in parameters)
+
+
+class MissingStore(StoreError):
+    """Opened to read where nothing has run yet."""
 
 
 def _way_out(path: Path) -> str:
@@ -181,6 +192,23 @@ def _wal_problem(wal: Path, store: Path) -> str | None:
         if store_page != page_size:
             return f"page size {page_size}, the store's is {store_page}"
     return None
+
+
+def connect_url(
+    url: str, *, create: bool = True, migrations: Sequence[Migration] = MIGRATIONS
+) -> PostgresConnection:
+    """Open the PostgreSQL store at `url` (the same migrations, the same refusals as a file)."""
+    try:
+        return connect_postgres(url, migrations, create=create)
+    except ModuleNotFoundError:
+        raise StoreError(
+            f"the run store {display_url(url)} is on PostgreSQL, which needs psycopg: "
+            "pip install 'kantra-ai[postgres]'"
+        ) from None
+    except NoStore as exc:
+        raise MissingStore(f"{exc}") from None
+    except PostgresError as exc:
+        raise StoreError(f"run store: {exc}") from None
 
 
 def _identity(db: sqlite3.Connection) -> tuple[int, int, int]:

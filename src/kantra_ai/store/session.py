@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import socket
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -41,7 +42,7 @@ from kantra_ai.store.lock import TreeLock
 from kantra_ai.store.observer import StoreObserver
 from kantra_ai.store.recovery import Recovery, recover
 from kantra_ai.store.run_store import Known, RunRow, RunState, RunStore
-from kantra_ai.store.schema import StoreError
+from kantra_ai.store.schema import MissingStore, StoreError
 from kantra_ai.store.settled import no_longer_fixed
 
 TOOL_DIR = ".kantra-ai"
@@ -92,12 +93,23 @@ def tree_key(input_dir: Path, store_path: Path) -> str:
     return "." if tree in store.parents else str(tree)
 
 
-def open_store(input_dir: Path, state: Path | None, *, create: bool) -> RunStore:
+def open_store(
+    input_dir: Path, state: Path | None, *, create: bool, store: str | None = None, key: str | None = None
+) -> RunStore:
+    """The tree's run store: the SQLite file `state` (default INPUT/.kantra-ai/state.db), or the
+    PostgreSQL database at `store`, where the tree is `key` (default: its absolute path)."""
+    if store:
+        return RunStore.open(store, key or str(Path(os.path.realpath(input_dir))), create=create)
     if state is None:
         tool_dir(input_dir, create=create)
         _refuse_linked_store(default_store_path(input_dir))
     path = state or default_store_path(input_dir)
     return RunStore.open(path, tree_key(input_dir, path), create=create)
+
+
+def lease_holder() -> str:
+    """Who holds a lease: this process on this machine (a pod's name is its host name)."""
+    return f"{socket.gethostname()} pid {os.getpid()}"
 
 
 class RunSession:
@@ -199,11 +211,14 @@ class RunSession:
 
     def _peek(self, selected: list[Incident]) -> tuple[dict[str, Known], set[str]]:
         path = self.options.state or default_store_path(self.input_dir)
-        if self.options.state is None:
+        if self.options.state is None and not self.options.store:
             tool_dir(self.input_dir, create=False)  # a dry run refuses a linked store folder too
-        if not path.is_file():
+        if not self.options.store and not path.is_file():
             return {}, set()
-        store = open_store(self.input_dir, self.options.state, create=False)
+        try:
+            store = self._open_store(create=False)
+        except MissingStore:
+            return {}, set()  # nothing has run with this database yet
         try:
             known = store.known()
             return known, self._no_longer_fixed(store, selected, known)
@@ -233,11 +248,17 @@ class RunSession:
             if not os.path.lexists(folder / ".gitignore"):
                 ignore_all = "# kantra-ai's run store, lock and reports\n*\n"
                 write_atomic(folder / ".gitignore", ignore_all, root=self.input_dir)
-        self.store = store = open_store(self.input_dir, self.options.state, create=True)
+        self.store = store = self._open_store(create=True)
+        # Before recovery: from here on, an earlier attempt on another machine cannot write.
+        store.take_lease(lease_holder())
         self.recovery = recover(store, self.input_dir)
         if self.recovery.anything:
             self._say(f"recovered what an interrupted run left: {self.recovery.describe()}")
         return store
+
+    def _open_store(self, *, create: bool) -> RunStore:
+        o = self.options
+        return open_store(self.input_dir, o.state, create=create, store=o.store, key=o.store_key)
 
     def _decide_resume(self, store: RunStore) -> None:
         """Whether this run continues an unfinished one (and refuse --resume when there is none)."""

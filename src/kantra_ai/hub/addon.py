@@ -1,0 +1,414 @@
+"""`kantra-ai hub-addon`: one Konveyor Hub task (one application) in one pod.
+
+The Hub starts the addon's container with its task in the environment (tackle2-hub
+`shared/settings/addon.go`): `TASK` (the task's id), `HUB_BASE_URL`, `TOKEN` (a bearer token scoped
+to the task) and `SHARED_PATH` (a volume shared with the pod's extensions). The addon then
+
+1. reads the task and its application (name, repository) and the application's `source` identity;
+2. reads the latest analysis' insights and writes them as the analyzer's output file;
+3. clones the repository (credentials through GIT_ASKPASS from the environment, never on disk);
+4. runs the per-application unit with options from the config files and the task's `data.config`
+   (the same keys as `.kantra-ai.yaml`), the run store on `KANTRA_AI_STORE` (PostgreSQL, keyed
+   by the application) or, by default, SQLite inside the checkout on the shared volume;
+5. reports on the task as it goes (status, activity, total/completed incidents), attaches
+   report.html and run.json, records a fact on the application, and exits.
+
+A pod killed mid-run (exit 137) and re-queued by the Hub runs the same command again: the store
+skips what is settled, reuses the replies already paid for, and repeats no commit.
+
+The provider rate limit is shared statically: the limits the config gives (`limits.rate-limits`, the
+organisation's) are divided by `KANTRA_AI_POD_QUOTA`, the number of addon pods the Hub's quota lets
+run at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shutil
+import stat
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kantra_ai._fs import write_atomic
+from kantra_ai.analysis.model import Incident
+from kantra_ai.app.options import RunOptions
+from kantra_ai.app.remediate import write_job_report_for
+from kantra_ai.app.run import JobRun, exit_code
+from kantra_ai.app.settings_options import options_from_settings
+from kantra_ai.config.loader import load_config
+from kantra_ai.config.settings import GitSettings
+from kantra_ai.delivery.deliver import GitOptions
+from kantra_ai.delivery.layout import CommitStrategy, PrStrategy
+from kantra_ai.engine.events import RunObserver
+from kantra_ai.engine.outcomes import IncidentOutcome
+from kantra_ai.engine.ratelimit import RateLimitConfig
+from kantra_ai.errors import ExitCode, UserError
+from kantra_ai.hub.client import Application, HubClient, HubError, Identity, Task
+from kantra_ai.hub.insights import write_analysis
+from kantra_ai.hub.unit import run_application
+from kantra_ai.redact import add_secret
+from kantra_ai.report.record import RUN_RECORD_NAME
+from kantra_ai.store.history import HistoryOptions
+from kantra_ai.store.restore import restore_writes
+from kantra_ai.store.schema import MissingStore, StoreError
+from kantra_ai.store.session import open_store
+
+PUSH_EVERY_SECONDS = 2.0  # progress reaches the Hub at most this often (and at every activity line)
+FACT_KEY = "kantra-ai:remediation"
+
+
+@dataclass(frozen=True)
+class AddonSettings:
+    """What the Hub (and the Addon resource) put in the pod's environment."""
+
+    task: int
+    hub_url: str
+    token: str
+    shared: Path
+    store: str | None = None  # KANTRA_AI_STORE: the PostgreSQL run store
+    pod_quota: int = 1  # KANTRA_AI_POD_QUOTA: addon pods running at once, sharing the rate limit
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AddonSettings:
+        raw_task = env.get("TASK", "")
+        if not raw_task.strip().isdigit() or int(raw_task) <= 0:
+            raise UserError("TASK: not set to a task id (the Hub sets it when it starts the addon's pod)")
+        raw_quota = env.get("KANTRA_AI_POD_QUOTA", "1").strip() or "1"
+        if not raw_quota.isdigit() or int(raw_quota) <= 0:
+            raise UserError(f"KANTRA_AI_POD_QUOTA: expected a positive number of pods, got {raw_quota!r}")
+        return cls(
+            task=int(raw_task),
+            hub_url=env.get("HUB_BASE_URL", "http://localhost:8080"),
+            token=env.get("TOKEN", ""),
+            shared=Path(env.get("SHARED_PATH", "/shared")),
+            store=env.get("KANTRA_AI_STORE") or None,
+            pod_quota=int(raw_quota),
+        )
+
+
+@dataclass
+class TaskReport:
+    """The task's report as the Hub keeps it (api.TaskReport), pushed as it changes."""
+
+    hub: HubClient
+    task: int
+    status: str = "Running"
+    total: int = 0
+    completed: int = 0
+    activity: list[str] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    attached: list[dict[str, Any]] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)
+    _created: bool = False
+    _pushed_at: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "status": self.status,
+            "total": self.total,
+            "completed": self.completed,
+            "activity": list(self.activity),
+            "errors": list(self.errors),
+            "attached": list(self.attached),
+            "task": self.task,
+        }
+        if self.result:
+            doc["result"] = self.result
+        return doc
+
+    def started(self) -> None:
+        self.hub.delete_report(self.task)  # a re-queued pod starts a fresh report, as the Go adapter
+        self.push(force=True)
+
+    def say(self, line: str) -> None:
+        with self._lock:
+            self.activity.extend(line.splitlines() or [""])
+        self.push(force=True)
+
+    def push(self, *, force: bool = False) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if not force and now - self._pushed_at < PUSH_EVERY_SECONDS:
+                return
+            self._pushed_at = now
+            self.hub.report(self.task, self.document(), create=not self._created)
+            self._created = True
+
+    def attach(self, file_id: int, name: str) -> None:
+        self.attached.append({"id": file_id, "name": name, "activity": len(self.activity)})
+        self.push(force=True)
+
+    def finish(self, status: str, error: str = "") -> None:
+        self.status = status
+        if error:
+            self.errors.append({"severity": "Error", "description": error})
+        if status == "Succeeded":
+            self.completed = self.total
+        self.push(force=True)
+
+
+class HubProgress(RunObserver):
+    """The run's progress as the task's total/completed incidents."""
+
+    def __init__(self, report: TaskReport) -> None:
+        self.report = report
+
+    def run_planned(self, requests: int, incidents: int) -> None:
+        self.report.total = self.report.completed + incidents
+        self.report.push(force=True)
+
+    def incident_done(self, incident: Incident, outcome: IncidentOutcome) -> None:
+        self.report.completed += 1
+        self.report.push()
+
+    def batch_finished(self, path: str, outcomes: list[IncidentOutcome]) -> None:
+        self.report.push(force=True)  # a file done: one push per request at most, whatever the pace
+
+
+class HubUi:
+    """The application layer's Ui, shown on the task: lines become activity, progress the counts;
+    the same lines go to the pod's log (stderr)."""
+
+    def __init__(self, report: TaskReport, log: Any) -> None:
+        self.report = report
+        self.log = log
+
+    def say(self, text: str, *, emphasis: bool = False) -> None:
+        self.log(text)
+        self.report.say(text)
+
+    def status(self, text: str) -> None:
+        self.log(text)
+
+    @contextlib.contextmanager
+    def progress(self) -> Iterator[RunObserver]:
+        yield HubProgress(self.report)
+
+
+def run_addon(env: Mapping[str, str], log: Any) -> int:
+    """The addon, start to end; its exit code (a one-line reason raised as UserError)."""
+    settings = AddonSettings.from_env(env)
+    # The Hub's variable is TOKEN (no _TOKEN suffix the redaction layer watches): registered here,
+    # it is masked in everything kantra-ai shows or keeps (the log, the store, report, attachments).
+    add_secret(settings.token)
+    hub = HubClient(settings.hub_url, settings.token)
+    try:
+        try:
+            task = hub.task(settings.task)  # a wrong token stops here, before anything else
+        except HubError as exc:
+            raise UserError(str(exc)) from None
+        report = TaskReport(hub, task.id)
+        try:
+            report.started()
+            return _run_task(settings, hub, task, report, log)
+        except (HubError, UserError) as exc:
+            with contextlib.suppress(HubError):
+                report.finish("Failed", str(exc))
+            raise UserError(str(exc)) from None
+    finally:
+        hub.close()
+
+
+def _run_task(settings: AddonSettings, hub: HubClient, task: Task, report: TaskReport, log: Any) -> int:
+    ui = HubUi(report, log)
+    if task.application is None:
+        raise UserError(f"task {task.id} names no application")
+    app = hub.application(task.application.id)
+    ui.say(f"application {app.name} (id {app.id})")
+    insights = hub.latest_insights(app.id)
+    incidents = sum(len(i.incidents) for i in insights)
+    ui.say(f"latest analysis: {len(insights)} insights, {incidents} incidents")
+    work = settings.shared / "kantra-ai" / f"application-{app.id}"
+    analysis = write_analysis(insights, work / "analysis" / "output.yaml")
+    source, fresh = _checkout(app, hub.source_identity(app.id), work, ui)
+    options = _options(settings, task, app, source, analysis, work)
+    if fresh and options.history.store:
+        _restore(options, ui)
+    limits = options.limits.rate_limits
+    if limits is not None and not limits.empty:
+        share_of = f"1/{settings.pod_quota} of limits.rate-limits"
+        ui.say(f"rate limits of this pod: {describe_limits(limits)} ({share_of})")
+    if task.retries:
+        ui.say(f"attempt {task.retries + 1}: continuing from the run store")
+    run = run_application(options, ui)
+    code = exit_code(run)
+    _attach(hub, report, options, app)
+    result = _result(run, code)
+    report.result = result
+    with contextlib.suppress(HubError):  # a fact is a convenience; the report holds the same
+        hub.put_fact(app.id, FACT_KEY, result)
+    if code in (ExitCode.OK, ExitCode.SOME_FAILED):
+        ui.say(
+            f"done: {result['fixed']} fixed, {result['failed']} failed, {result['skipped']} skipped"
+            f" (cost ${result['cost_usd']:.4f})"
+        )
+        report.finish("Succeeded")
+        return int(ExitCode.OK)
+    reason = run.aborted or ("interrupted" if run.interrupted else f"exit {int(code)}")
+    report.finish("Failed", reason)
+    return int(code)
+
+
+def _checkout(app: Application, identity: Identity | None, work: Path, ui: HubUi) -> tuple[Path, bool]:
+    """The application's source, and whether it was cloned just now: cloned once onto the shared
+    volume (a pod re-queued onto the same volume finds it there, with the fixes already written)."""
+    repo = app.repository
+    if repo is None or not repo.url:
+        raise UserError(f"application {app.name} has no source repository on the Hub")
+    if repo.kind and repo.kind != "git":
+        raise UserError(f"application {app.name}: {repo.kind} repositories are not supported (git only)")
+    checkout = work / "source"
+    fresh = not (checkout / ".git").is_dir()
+    if fresh:
+        shutil.rmtree(checkout, ignore_errors=True)  # a clone the kill interrupted
+        ui.say(f"cloning {repo.url}" + (f" ({repo.branch or repo.tag})" if repo.branch or repo.tag else ""))
+        ref = ["--branch", repo.branch or repo.tag] if repo.branch or repo.tag else []
+        _git(["clone", "--quiet", *ref, "--", repo.url, str(checkout)], identity, work)
+    else:
+        ui.say("the checkout of an earlier attempt is on the shared volume: continuing in it")
+    tree = checkout / repo.path if repo.path else checkout
+    if not tree.is_dir():
+        raise UserError(f"application {app.name}: no folder {repo.path!r} in its repository")
+    return tree, fresh
+
+
+def _restore(options: RunOptions, ui: HubUi) -> None:
+    """A fresh clone, a shared store: put back what earlier attempts wrote (on another volume)."""
+    history = options.history
+    try:
+        store = open_store(options.input_dir, None, create=False, store=history.store, key=history.store_key)
+    except MissingStore:
+        return  # nothing has run with this database yet
+    except StoreError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        restored = restore_writes(store, options.input_dir)
+    except StoreError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        store.close()
+    if restored:
+        ui.say(f"put back {len(restored)} files an earlier attempt fixed (their contents from the run store)")
+
+
+def _git(args: list[str], identity: Identity | None, work: Path) -> None:
+    """git with the identity's user and password handed over by an askpass program that reads them
+    from git's environment: they are never written to disk or into the clone's config."""
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0")
+    if identity is not None and (identity.user or identity.password):
+        askpass = work / "askpass.sh"
+        write_atomic(
+            askpass,
+            '#!/bin/sh\ncase "$1" in\n  Username*) printf "%s\\n" "$KANTRA_AI_GIT_USER" ;;\n'
+            '  *) printf "%s\\n" "$KANTRA_AI_GIT_PASSWORD" ;;\nesac\n',
+        )
+        askpass.chmod(askpass.stat().st_mode | stat.S_IXUSR)
+        env |= {
+            "GIT_ASKPASS": str(askpass),
+            "KANTRA_AI_GIT_USER": identity.user,
+            "KANTRA_AI_GIT_PASSWORD": identity.password,
+        }
+    done = subprocess.run(["git", *args], env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        secrets = [s for s in (identity.password if identity else "",) if s]
+        text = " ".join((done.stderr or done.stdout).split())
+        for secret in secrets:
+            text = text.replace(secret, "****")
+        raise UserError(f"git {args[0]} failed: {text[:300]}")
+
+
+def _options(
+    settings: AddonSettings, task: Task, app: Application, source: Path, analysis: Path, work: Path
+) -> RunOptions:
+    """The config files (ADDON_HOME's .kantra-ai.yaml, the user's) under the task's `data.config`."""
+    explicit = None
+    data = task.data if isinstance(task.data, dict) else {}
+    config = data.get("config")
+    if config is not None:
+        if not isinstance(config, dict):
+            raise UserError(f"task {task.id}: data.config must be a mapping of .kantra-ai.yaml keys")
+        explicit = work / "task-config.yaml"
+        write_atomic(explicit, yaml.safe_dump(config, sort_keys=False))
+    loaded = load_config(explicit, cwd=source)
+    options = options_from_settings(loaded.settings, input_dir=source, analysis=analysis)
+    history = HistoryOptions(store=settings.store, store_key=f"hub/application/{app.id}")
+    limits = options.limits
+    if limits.rate_limits is not None and settings.pod_quota > 1:
+        limits = dataclasses.replace(limits, rate_limits=share(limits.rate_limits, settings.pod_quota))
+    return dataclasses.replace(options, history=history, limits=limits, git=git_options(loaded.settings.git))
+
+
+def git_options(git: GitSettings) -> GitOptions:
+    """Delivery through git from the `git.*` keys (the CLI's flags have no stand-in in a pod). The
+    job's branch is PREFIX/RUN of the job's first run: a re-queued pod continues the same branch."""
+    return GitOptions(
+        commit=CommitStrategy(git.commit_strategy) if git.commit_strategy else None,
+        branch_prefix=git.branch_prefix or GitOptions.branch_prefix,
+        create_pr=git.create_pr,
+        pr_strategy=PrStrategy(git.pr_strategy),
+        pr_base=git.pr_base,
+        pr_comment_threshold=git.pr_comment_threshold,
+        remote=git.remote,
+        forge=git.forge,
+        forge_url=git.forge_url,
+    )
+
+
+def share(limits: RateLimitConfig, pods: int) -> RateLimitConfig:
+    """One pod's part of the organisation's limits: the Hub runs up to `pods` at once."""
+
+    def part(value: int | None) -> int | None:
+        return None if value is None else max(value // pods, 1)
+
+    return RateLimitConfig(
+        part(limits.requests_per_minute),
+        part(limits.input_tokens_per_minute),
+        part(limits.output_tokens_per_minute),
+    )
+
+
+def describe_limits(limits: RateLimitConfig) -> str:
+    named = (
+        ("rpm", limits.requests_per_minute),
+        ("itpm", limits.input_tokens_per_minute),
+        ("otpm", limits.output_tokens_per_minute),
+    )
+    return ",".join(f"{name}={value}" for name, value in named if value is not None)
+
+
+def _attach(hub: HubClient, report: TaskReport, options: RunOptions, app: Application) -> None:
+    """The job's report (every attempt on the application, from the store) and its run data."""
+    html = write_job_report_for(options)
+    for path in (html, html.parent / RUN_RECORD_NAME):
+        if path.is_file():
+            name = f"kantra-ai-application-{app.id}-{path.name}"
+            ref = hub.upload(path, name)
+            report.attach(ref.id, name)
+
+
+def _result(run: JobRun, code: ExitCode) -> dict[str, Any]:
+    statuses = [run.status_of(i.id) for i in run.selected]
+    count = {
+        s: sum(1 for x in statuses if x is not None and x.value == s) for s in ("fixed", "failed", "skipped")
+    }
+    cost = sum((r.cost or 0.0) for r in run.records)
+    return {
+        "fixed": count["fixed"],
+        "failed": count["failed"],
+        "skipped": count["skipped"],
+        "incidents": len(statuses),
+        "requests": len(run.records),
+        "cost_usd": round(cost, 6),
+        "exit": int(code),
+        "git": run.delivery or {},
+    }

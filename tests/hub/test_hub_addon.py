@@ -1,0 +1,165 @@
+"""`kantra-ai hub-addon` as the Hub runs it: a process per pod, its task in the environment, the Hub's
+REST API (the fake Hub), the application's real git repository, the fake model server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from tests.cli.helpers import expected_of, tree_differences
+from tests.hub.conftest import HUB_TOKEN, PROVIDER_KEY, HubSetup
+
+from kantra_ai.engine.ratelimit import RateLimitConfig
+from kantra_ai.errors import UserError
+from kantra_ai.hub.addon import AddonSettings, share
+
+EXAMPLE = "javaee-inventory"
+SECRETS = (HUB_TOKEN, PROVIDER_KEY, "git-password-secret")
+
+
+def _no_secret_in(setup: HubSetup, task: int, *texts: str) -> None:
+    shown = "\n".join(texts) + json.dumps(setup.hub.pushes(task))
+    shown += "".join(content.decode("utf-8", "replace") for _, content in setup.hub.state.files.values())
+    for secret in SECRETS:
+        assert secret not in shown
+
+
+def _differences(checkout: Path) -> list[str]:
+    return [d for d in tree_differences(checkout, expected_of(EXAMPLE)) if not d.startswith(".git")]
+
+
+def test_a_task_fixes_the_application_reports_progress_and_attaches_the_report(hub_setup: HubSetup) -> None:
+    task = hub_setup.task_for(EXAMPLE)
+    pod = hub_setup.pod(task)
+    assert pod.code == 0, pod.log
+    assert _differences(hub_setup.checkout(task)) == []
+    report = hub_setup.hub.report(task)
+    assert report["status"] == "Succeeded" and report["total"] == report["completed"] == 19
+    assert any("latest analysis: " in line for line in report["activity"])
+    pushes = hub_setup.hub.pushes(task)
+    assert pushes[0]["status"] == "Running" and 0 < len(pushes) < 60  # progress, not a flood
+    assert any(0 < p["completed"] < 19 for p in pushes)  # seen while it ran
+    names = sorted(a["name"].rsplit("-", 1)[-1] for a in report["attached"])
+    assert names == ["report.html", "run.json"]
+    record = next(
+        json.loads(hub_setup.hub.file(a["id"])[1]) for a in report["attached"] if a["name"].endswith(".json")
+    )
+    assert sum(1 for i in record["incidents"] if i["status"] == "fixed") == 19
+    app = hub_setup.hub.state.tasks[task]["application"]["id"]
+    assert hub_setup.hub.fact(app, "kantra-ai:remediation")["fixed"] == 19
+    _no_secret_in(hub_setup, task, pod.log)
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_a_killed_pod_requeued_resumes_without_repeating_a_paid_request(
+    hub_setup: HubSetup, store: str, request: pytest.FixtureRequest
+) -> None:
+    env = {"KANTRA_AI_STORE": request.getfixturevalue("postgres_url")} if store == "postgresql" else {}
+    task = hub_setup.task_for(EXAMPLE, one_at_a_time=True)
+    # Killed with the third reply paid for and stored, not yet applied.
+    killed = hub_setup.pod(task, KANTRA_AI_TEST_KILL_AT="response-saved:3", **env)
+    assert killed.code == -9, killed.log  # SIGKILL: the pod's exit 137
+    assert hub_setup.hub.report(task)["status"] == "Running"
+    assert hub_setup.provider.request_count == 3
+    hub_setup.hub.requeue(task)
+    resumed = hub_setup.pod(task, **env)
+    assert resumed.code == 0, resumed.log
+    assert hub_setup.provider.request_count == 7  # a clean run's requests: none paid twice
+    assert _differences(hub_setup.checkout(task)) == []
+    report = hub_setup.hub.report(task)
+    assert report["status"] == "Succeeded"
+    assert any("attempt 2: continuing from the run store" in line for line in report["activity"])
+    assert any("skipping" in line and "settled by earlier runs" in line for line in report["activity"])
+    _no_secret_in(hub_setup, task, killed.log, resumed.log)
+
+
+def test_a_pod_requeued_onto_an_empty_volume_gets_the_earlier_fixes_back_from_the_database(
+    hub_setup: HubSetup, postgres_url: str
+) -> None:
+    task = hub_setup.task_for(EXAMPLE, one_at_a_time=True)
+    killed = hub_setup.pod(task, KANTRA_AI_TEST_KILL_AT="batch-saved:4", KANTRA_AI_STORE=postgres_url)
+    assert killed.code == -9, killed.log
+    shutil.rmtree(hub_setup.shared)  # the new pod's volume: nothing of the killed one's
+    hub_setup.hub.requeue(task)
+    resumed = hub_setup.pod(task, KANTRA_AI_STORE=postgres_url)
+    assert resumed.code == 0, resumed.log
+    assert _differences(hub_setup.checkout(task)) == []  # the 4 files it wrote, too
+    assert hub_setup.provider.request_count == 7
+    assert "put back 4 files an earlier attempt fixed" in resumed.log
+
+
+def test_a_pod_killed_between_commits_resumes_without_repeating_a_commit(hub_setup: HubSetup) -> None:
+    task = hub_setup.task_for(EXAMPLE, git={"commit-strategy": "per-violation"})
+    killed = hub_setup.pod(task, KANTRA_AI_TEST_KILL_AT="git-committed:2")
+    assert killed.code == -9, killed.log
+    hub_setup.hub.requeue(task)
+    resumed = hub_setup.pod(task)
+    assert resumed.code == 0, resumed.log
+    assert hub_setup.provider.request_count == 7
+    checkout = hub_setup.checkout(task)
+    assert _differences(checkout) == []
+    app = hub_setup.hub.state.tasks[task]["application"]["id"]
+    delivered = hub_setup.hub.fact(app, "kantra-ai:remediation")["git"]
+    log = subprocess.run(
+        ["git", "-C", str(checkout), "log", "--format=%s", f"main..{delivered['branch']}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert len(log) == len(delivered["commits"]) >= 5
+    assert len(set(log)) == len(log)  # each violation's commit once, the two before the kill included
+
+
+def test_a_bad_token_stops_the_pod_with_one_line_and_touches_nothing(hub_setup: HubSetup) -> None:
+    task = hub_setup.task_for(EXAMPLE)
+    pod = hub_setup.pod(task, token="not-the-task-token-9999")
+    assert pod.code == 2
+    assert pod.log.strip().count("\n") == 0 and "token (401)" in pod.log, pod.log
+    assert "not-the-task-token-9999" not in pod.log
+    assert hub_setup.hub.pushes(task) == [] and hub_setup.provider.request_count == 0
+    assert not hub_setup.shared.exists()
+
+
+def test_a_hub_error_that_echoes_the_token_is_reported_without_it(hub_setup: HubSetup) -> None:
+    task = hub_setup.task_for(EXAMPLE)
+    hub_setup.hub.fail("POST", r"^/files/", 500, {"error": "storage full; request had Bearer {token}"})
+    pod = hub_setup.pod(task)
+    assert pod.code == 2
+    line = pod.log.strip().splitlines()[-1]
+    assert "answered 500 to upload" in line and "storage full" in line, pod.log
+    report = hub_setup.hub.report(task)
+    assert report["status"] == "Failed" and "storage full" in report["errors"][0]["description"]
+    _no_secret_in(hub_setup, task, pod.log)
+
+
+def test_an_application_without_analysis_fails_its_task_with_the_reason(hub_setup: HubSetup) -> None:
+    task = hub_setup.task_for(EXAMPLE, analysed=False)
+    pod = hub_setup.pod(task)
+    assert pod.code == 2
+    line = pod.log.strip().splitlines()[-1]
+    assert line.startswith("kantra-ai: error:") and "has no analysis on the Hub" in line, pod.log
+    report = hub_setup.hub.report(task)
+    assert report["status"] == "Failed"
+    assert "has no analysis on the Hub" in report["errors"][0]["description"]
+    assert hub_setup.provider.request_count == 0
+
+
+def test_each_pod_runs_with_its_share_of_the_organisations_rate_limit(hub_setup: HubSetup) -> None:
+    task = hub_setup.task_for(EXAMPLE)
+    hub_setup.hub.state.tasks[task]["data"]["config"]["limits"] = {"rate-limits": "rpm=1200,otpm=400k"}
+    pod = hub_setup.pod(task, KANTRA_AI_POD_QUOTA="4")
+    assert pod.code == 0, pod.log
+    assert "rate limits of this pod: rpm=300,otpm=100000 (1/4 of limits.rate-limits)" in pod.log
+
+
+def test_the_rate_limit_is_shared_by_the_pod_quota() -> None:
+    org = RateLimitConfig(requests_per_minute=100, input_tokens_per_minute=90_000)
+    assert share(org, 4) == RateLimitConfig(25, 22_500, None)
+    assert share(RateLimitConfig(requests_per_minute=3), 8) == RateLimitConfig(1, None, None)
+    env = {"TASK": "7", "KANTRA_AI_POD_QUOTA": "4"}
+    assert AddonSettings.from_env(env).pod_quota == 4
+    with pytest.raises(UserError, match="KANTRA_AI_POD_QUOTA"):
+        AddonSettings.from_env({"TASK": "7", "KANTRA_AI_POD_QUOTA": "zero"})
+    with pytest.raises(UserError, match="TASK: not set"):
+        AddonSettings.from_env({})
