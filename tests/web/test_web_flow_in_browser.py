@@ -239,4 +239,9 @@ def _settings(page: Any, site: Site) -> None:
     click(page, "#save-settings")
     assert "limits.max-retries" in page.inner_text("#error")
     assert config.read_bytes() == before
+
+    # A page that echoes what it was asked (here an error naming the path) shows no secret.
+    page.goto(f"{site.base}/review/file?path=src/{API_KEY}.java")
+    assert API_KEY not in page.content()
+    assert page.inner_text("#error") == "src/***.java: no run knows this file"
     shot(page, "08-settings")
