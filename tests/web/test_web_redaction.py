@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -140,10 +141,13 @@ def served(
 
 
 def test_a_run_error_and_notes_carrying_secrets_reach_neither_the_json_nor_the_event_stream(
-    served: tuple[Any, WebContext], secret: Secrets
+    served: tuple[Any, WebContext], secret: Secrets, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app, ctx = served
-    ctx.runs.progress.note(f"pushed with token {secret.forge}")
+    # A password that pages and JSON escape (not the same bytes there as in the environment); its
+    # tail `rd-42` is the same in every escaping: the test looks for that.
+    monkeypatch.setenv("PROXY_PASSWORD", 'pä&ss"<w>\\rd-42')
+    ctx.runs.progress.note(f"pushed with token {secret.forge} through {os.environ['PROXY_PASSWORD']}")
     ctx.runs.progress.end("failed", error=f"internal error: {secret.url} refused key {secret.key}", code=1)
     answers = {
         "/progress": call(app, "GET", "/progress", accept="application/json"),
@@ -154,10 +158,11 @@ def test_a_run_error_and_notes_carrying_secrets_reach_neither_the_json_nor_the_e
         assert answer.status == 200, (path, answer.body[:300])
         assert secret.leaks(answer.body) == [], path
         assert "refused key ***" in answer.body, path  # masked, not dropped
+        assert "rd-42" not in answer.body, path
     progress = json.loads(answers["/progress"].body)
     assert progress["error"] == "internal error: https://kantra:***@llm-proxy.example.com/v1 refused key ***"
     event = answers["/events"].body.split("data: ", 1)[1].split("\n", 1)[0]
-    assert json.loads(event)["notes"] == ["pushed with token ***"]
+    assert json.loads(event)["notes"] == ["pushed with token *** through ***"]
 
 
 def test_error_pages_and_json_errors_that_echo_the_request_show_no_secret(

@@ -9,7 +9,8 @@ A body sent whole (a `content-length` header: every page, JSON answer and static
 whole and its length set again; a streamed one (the event stream: one event per chunk) is redacted
 chunk by chunk as it goes. Bodies that are not text (none today) pass untouched: masking bytes of an
 image would only break it. `set-cookie` carries the page token, which `security.new_token` never
-makes credential-shaped, and is left as it is.
+makes credential-shaped, and is left as it is. (The layer masks a configured secret also as pages
+and JSON answers escape it: a password with a `&` or a `"` is not the same bytes there.)
 """
 
 from __future__ import annotations
