@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from kantra_ai.redact import Redactor, redactor
 
 _TEXT_TYPES = (b"text/", b"application/json", b"application/javascript", b"image/svg+xml")
+_BODY_BY_REFERENCE = ("http.response.pathsend", "http.response.zerocopysend")
 _UNTOUCHED_HEADERS = (b"set-cookie", b"content-length", b"content-type")
 
 
@@ -46,6 +47,11 @@ class RedactResponses:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # Bodies must come as bytes to be redacted: no sending a file by its path from under us.
+        extensions = scope.get("extensions") or {}
+        if any(name in extensions for name in _BODY_BY_REFERENCE):
+            kept = {name: value for name, value in extensions.items() if name not in _BODY_BY_REFERENCE}
+            scope = {**scope, "extensions": kept}
         head = scope.get("method") == "HEAD"
         start: Message | None = None
         whole = False  # the body's length was announced: collect it, redact it whole
