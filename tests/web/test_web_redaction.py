@@ -12,6 +12,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,9 @@ def call(
             assert int(headers["content-length"]) == len(data)  # the length follows the masking
         return Response(start["status"], headers, data.decode())
 
-    return asyncio.run(go())
+    # In a thread of its own: the browser tests' Playwright keeps an event loop in the main thread.
+    with ThreadPoolExecutor(1) as worker:
+        return worker.submit(lambda: asyncio.run(go())).result()
 
 
 @pytest.fixture
