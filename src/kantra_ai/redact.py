@@ -22,6 +22,8 @@ JSON valid and says what was there. Bottom-level: imports nothing from kantra_ai
 
 from __future__ import annotations
 
+import html
+import json
 import os
 import re
 import threading
@@ -102,21 +104,38 @@ def configured_secrets() -> list[str]:
     if cache is not None and cache.registered == registered and cache.signature == _signature(cache.names):
         return cache.secrets
     watched = set(_watched)
-    found = set(registered)
+    found = {spelling for value in registered for spelling in _spellings(value)}
     names: list[str] = []
     for name, value in os.environ.items():
         password = url_password(value) if "://" in value else None
         if name in watched or _is_secret_name(name) or password:
             names.append(name)
         if (name in watched or _is_secret_name(name)) and len(value) >= MIN_SECRET_LENGTH:
-            found.add(value)
+            found.update(_spellings(value))
         if password and len(password) >= MIN_SECRET_LENGTH:
-            found.add(password)  # HTTPS_PROXY=http://user:password@proxy and the like
+            found.update(_spellings(password))  # HTTPS_PROXY=http://user:password@proxy and the like
     names += sorted(watched - set(names))
     secrets = sorted(found, key=len, reverse=True)
     with _lock:
         _cache = _Cache(tuple(names), _signature(tuple(names)), registered, secrets)
     return secrets
+
+
+def _spellings(secret: str) -> set[str]:
+    """The secret, and the secret as JSON (`--json`, run.json, the web app's answers and events) and
+    HTML (pages, report.html) write it: a password with a `"`, a `&` or an `ä` is not the same bytes
+    there, and is masked wherever it is redacted, before or after the escaping."""
+    found = {secret}
+    if not secret.isascii() or any(c in secret for c in "\"\\&<>'") or not secret.isprintable():
+        found.update(
+            (
+                json.dumps(secret)[1:-1],
+                json.dumps(secret, ensure_ascii=False)[1:-1],
+                html.escape(secret),
+                html.escape(secret).replace("&quot;", "&#34;").replace("&#x27;", "&#39;"),  # markupsafe's
+            )
+        )
+    return found
 
 
 @dataclass(frozen=True)

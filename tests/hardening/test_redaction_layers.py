@@ -4,10 +4,13 @@ the review file, plan.yaml and plan.html. (test_secrets_never_leave.py runs them
 
 from __future__ import annotations
 
+import html
 import io
+import json
 import sqlite3
 from pathlib import Path
 
+import markupsafe
 import pytest
 from tests.cli.helpers import analysis_of, copy_example, run
 
@@ -15,6 +18,7 @@ from kantra_ai.engine.outcomes import RequestRecord
 from kantra_ai.engine.review_file import append_review_entries
 from kantra_ai.providers.base import ModelResponse, ProviderError, one_line, status_error
 from kantra_ai.providers.pricing import Usage
+from kantra_ai.redact import redact
 from kantra_ai.report.record import load_record, write_report
 from kantra_ai.store.run_store import RunStore
 
@@ -130,3 +134,21 @@ def test_a_stream_wrapper_passes_through_what_holds_no_secret() -> None:
     stream.write("plain line\n")
     stream.write(f"key {CONFIGURED}\n")
     assert inner.getvalue() == "plain line\nkey ***\n"
+
+
+def test_a_secret_is_masked_also_as_json_and_html_escape_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `--json`, run.json and the web app's answers escape what they carry; a redaction after the
+    # escaping must still find the secret. Its tail `rd-42` reads the same in every escaping.
+    odd = 'pä&ss"<w>\\rd-42'
+    monkeypatch.setenv("PROXY_PASSWORD", odd)
+    document = {"error": f"proxy refused {odd}"}
+    escaped = [
+        json.dumps(document),
+        json.dumps(document, ensure_ascii=False),
+        html.escape(document["error"]),
+        str(markupsafe.escape(document["error"])),
+        odd,
+    ]
+    assert all("rd-42" in text for text in escaped)  # the case is real
+    assert [("rd-42" in redact(text)) for text in escaped] == [False] * len(escaped)
+    assert json.loads(redact(json.dumps(document))) == {"error": "proxy refused ***"}  # still JSON

@@ -12,6 +12,7 @@ import pytest
 from tests.cli.helpers import analysis_of, copy_example, run
 
 from kantra_ai.redact import redact
+from kantra_ai.simulated.contract import FakeReply, FakeRequest
 from kantra_ai.simulated.recipes import respond
 from testing.fakeprovider.faults import Fault, FaultPlan
 from testing.fakeprovider.server import FakeProviderServer
@@ -90,3 +91,57 @@ def test_redaction_masks_configured_secrets_and_known_key_shapes(monkeypatch: py
         "Bearer authentication": "Bearer authentication",
     }
     assert [redact(text) for text in texts] == list(texts.values())
+
+
+def test_a_finished_job_leaves_no_secret_in_any_file_or_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Plan, then run, with secrets of every kind about: the API key, a forge token, the password of
+    the base URL; a model that repeats all three in its explanations (and is unsure of some fixes,
+    so the review file is written). Every byte of stdout, stderr (console and `--json`) and every file
+    under the working folder (the tree, `.kantra-ai/`: state.db and its log, run.json, report.html,
+    the review file; the plan folder: plan.yaml, plan.html) is searched: none of them holds one."""
+    key = "sk-ant-api03-" + secrets.token_urlsafe(40)
+    forge = "ghp_" + secrets.token_hex(18)
+    password = "pw" + secrets.token_hex(12)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+    monkeypatch.setenv("GITHUB_TOKEN", forge)
+    app = copy_example("javaee-inventory", tmp_path)
+    said = f" (sent with key {key}, token {forge}, password {password})"
+
+    def chatty(request: FakeRequest) -> FakeReply:
+        reply = respond(request)
+        for call in reply.tool_calls:
+            for n, verdict in enumerate(call.input["incidents"]):
+                verdict["explanation"] = str(verdict.get("explanation", "")) + said
+                if n % 2:
+                    verdict["confidence"] = 0.3  # withheld: written to the review file
+        return reply
+
+    with FakeProviderServer(chatty) as server:
+        base_url = server.anthropic_base_url.replace("http://", f"http://kantra:{password}@")
+        common = ("--analysis", analysis_of("javaee-inventory"), "--input", app, "--base-url", base_url)
+        plan_dir = tmp_path / "plan"
+        assert run("plan", *common, "--output", plan_dir, "--no-browser") == 0
+        console = run("remediate", *common, "--no-progress", "--on-low-confidence", "manual-review-file")
+        as_json = run(
+            "remediate", *common, "--no-progress", "--json", "--retry-failed", "--on-low-confidence",
+            "manual-review-file",
+        )  # fmt: skip
+        served = len(server.requests)
+    out, err = capsys.readouterr()
+    assert served > 0 and console in (0, 1) and as_json in (0, 1), err
+    outputs = _every_output(tmp_path, out, err)
+    store = f"{app.name}/.kantra-ai"
+    written = set(outputs)
+    assert {"plan/plan.yaml", "plan/plan.html", f"{store}/state.db", f"{store}/run.json"} <= written
+    assert {f"{store}/report.html", f"{store}/manual-review.yaml"} <= written
+    leaks = {
+        (name, what): data.count(value.encode())
+        for name, data in outputs.items()
+        for what, value in (("key", key), ("forge", forge), ("password", password))
+        if value.encode() in data
+    }
+    assert leaks == {}
+    # The explanations were kept, masked: the secrets were there to leak.
+    assert b"sent with key ***, token ***, password ***" in outputs[f"{store}/manual-review.yaml"]

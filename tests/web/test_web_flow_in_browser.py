@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import yaml
@@ -243,4 +244,9 @@ def _settings(page: Any, site: Site) -> None:
     click(page, "#save-settings")
     assert "limits.max-retries" in page.inner_text("#error")
     assert config.read_bytes() == before
+
+    # A page that echoes what it was asked (here the notice it is to show) shows no secret.
+    page.goto(f"{site.base}/settings?" + urlencode({"notice": f"sent with {API_KEY}"}))
+    assert API_KEY not in page.content()
+    assert page.inner_text("p.notice") == "sent with ***"
     shot(page, "08-settings")

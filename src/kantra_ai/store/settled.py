@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kantra_ai.analysis.model import Incident
+from kantra_ai.redact import redact
 from kantra_ai.store.run_store import RunStore
 
 _READERS = 8
@@ -106,4 +107,15 @@ def _still_fixed(incident_id: str, history: _FileHistory, sha: str, text: str) -
     if not replacements:
         return True  # changed since, and no edit to look for: nothing shows the fix is gone
     flat = _flat(text)
-    return all(_flat(new) in flat for new in replacements)
+    masked: str | None = None
+    for new in replacements:
+        wanted = _flat(new)
+        if wanted in flat:
+            continue
+        # The store keeps edits as it keeps every text, through the redaction layer: a fix that
+        # wrote something credential-shaped is recorded masked, and found in the file masked alike.
+        if masked is None:
+            masked = _flat(redact(text))
+        if wanted not in masked:
+            return False
+    return True

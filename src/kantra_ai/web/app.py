@@ -24,6 +24,7 @@ import jinja2
 from markupsafe import escape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -48,6 +49,7 @@ from kantra_ai.store.queries import store_view
 from kantra_ai.store.review import LOW_CONFIDENCE, REVIEW_FILTERS, STATUS_FILTERS, FileQuery
 from kantra_ai.store.schema import StoreError
 from kantra_ai.store.session import default_store_path, open_store
+from kantra_ai.web.redaction import RedactResponses
 from kantra_ai.web.runs import RunManager
 from kantra_ai.web.security import TOKEN_FIELD
 from kantra_ai.web.settings_form import changed_keys, settings_sections
@@ -642,7 +644,9 @@ def build_app(ctx: WebContext) -> Starlette:
             Route("/settings", settings_save, methods=["POST"]),
             Route("/report", report_page),
             Mount("/static", app=static, name="static"),
-        ]
+        ],
+        # Every page, JSON answer, event and error page passes through the redaction layer.
+        middleware=[Middleware(RedactResponses)],
     )
     app.state.ctx = ctx
     return app

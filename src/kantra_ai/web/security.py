@@ -23,6 +23,8 @@ from http import cookies
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from kantra_ai.redact import redact
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -50,7 +52,12 @@ CSP = (
 
 
 def new_token() -> str:
-    return secrets.token_urlsafe(32)
+    """A random token the redaction layer leaves alone (pages carry it; `web/redaction.py` masks
+    anything credential-shaped in them, and one time in many thousands a random token is)."""
+    while True:
+        token = secrets.token_urlsafe(32)
+        if redact(token) == token:
+            return token
 
 
 def host_names(host: str, port: int, extra: Iterable[str] = ()) -> frozenset[str]:

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from kantra_ai.config.loader import LoadedConfig
 from kantra_ai.config.settings import Settings
 from kantra_ai.errors import UserError
+from kantra_ai.redact import redact
 
 # The sections the page shows, in this order (the provider, budget, confidence,
 # verification and git first); their keys come from the model.
@@ -153,8 +154,10 @@ def changed_keys(sections: list[Section], form: dict[str, list[str]]) -> dict[st
             if field.key not in form:
                 continue
             text = form[field.key][-1].strip()
-            if text == field.value:
-                continue  # unchanged (a masked URL sent back as shown is never written)
+            if text in (field.value, redact(field.value)):
+                # unchanged: a masked URL, or a value the page showed through the redaction layer
+                # (web/redaction.py), sent back as shown is never written over the real one
+                continue
             changes[field.key] = _parse(field, text)
     return changes
 
