@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -66,6 +67,30 @@ def test_every_application_ends_with_its_expected_tree_and_one_pull_request(
     for app in apps:
         link = f"{app.name}/tree/.kantra-ai/report.html"
         assert f'href="{link}"' in report and (Path(document["report"]).parent / link).is_file()
+
+
+def test_verification_given_as_settings_checks_every_fix_inside_the_applications_job(
+    tmp_path: Path, apps: list[App], server: FakeProviderServer
+) -> None:
+    checks = tmp_path / "checks.log"
+    manifest = write_manifest(tmp_path / "portfolio.yaml", apps[:1], server)
+    document = yaml.safe_load(manifest.read_text())
+    document["settings"]["verification"] = {
+        "enabled": True,
+        "type": "build",
+        "command": f"echo checked >> {checks}",
+    }
+    manifest.write_text(yaml.safe_dump(document, sort_keys=False))
+    code, result, _ = portfolio("run", manifest, "--json")
+    assert code == 0 and result["apps"][0]["state"] == "done"
+    tree = tmp_path / "work" / apps[0].name / "tree"
+    db = sqlite3.connect(tree / ".kantra-ai" / "state.db")
+    try:
+        verdicts = {str(r[0]) for r in db.execute("SELECT verification FROM incidents WHERE status='fixed'")}
+    finally:
+        db.close()
+    assert verdicts == {"verified"}  # the job's own verification, not an after-the-fact command
+    assert checks.read_text().count("checked") >= 2  # the baseline, then the fixed files
 
 
 def test_rerunning_resumes_without_asking_or_delivering_twice(

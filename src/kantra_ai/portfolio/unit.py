@@ -311,9 +311,8 @@ def application_options(
     limits = dataclasses.replace(limits, max_cost=cost, shared_buckets=limiter)
     # A retried attempt waits for the store of one that is still dying instead of failing.
     history = HistoryOptions(wait_lock=True)
-    return with_verification(
-        dataclasses.replace(options, limits=limits, history=history, git=git_options(settings, spec.branch)),
-        spec.verify_command,
+    return dataclasses.replace(
+        options, limits=limits, history=history, git=git_options(settings, spec.branch)
     )
 
 
@@ -336,17 +335,11 @@ def git_options(settings: Settings, branch: str | None) -> GitOptions:
     )
 
 
-def with_verification(options: RunOptions, command: str | None) -> RunOptions:
-    """Where the application's verify command meets the run's own verification (issue 13).
-
-    Until `RunOptions.verify` exists on main the command runs once after the run (`verify`); when
-    it lands this becomes `dataclasses.replace(options, verify=VerifyOptions(kind="build",
-    command=command))` and the post-run check goes."""
-    return options
-
-
 def verify(command: str, tree: Path) -> str:
-    """Run the verify command in the tree: "passed" on exit 0, else "failed"."""
+    """The manifest's `verify`: an acceptance check of the finished tree, run once after the job
+    ("passed" on exit 0, else "failed"). Per-fix verification with repair and revert is the job's
+    own (`settings: {verification: {enabled: true, type: build, command: ...}}`, as in
+    `.kantra-ai.yaml`): it runs inside the run, before git delivery commits anything."""
     try:
         done = subprocess.run(
             command, shell=True, cwd=tree, capture_output=True, timeout=VERIFY_TIMEOUT_SECONDS, check=False
