@@ -39,13 +39,14 @@ from kantra_ai.app.git_delivery import delivery_hooks
 from kantra_ai.app.hooks import RunHook
 from kantra_ai.app.model_choice import ModelChoice, choose_model
 from kantra_ai.app.options import RunOptions
-from kantra_ai.app.prepare import Stage, plan_batches
+from kantra_ai.app.prepare import Stage, plan_batches, run_prompts
 from kantra_ai.app.ui import Ui
 from kantra_ai.edits.model import Edit
 from kantra_ai.engine.adaptive import AdaptiveProvider
 from kantra_ai.engine.batch_runner import RunContext, RunControl
 from kantra_ai.engine.budget import CostGuard
-from kantra_ai.engine.estimate import Estimate, estimate, request_rows
+from kantra_ai.engine.calibration import Calibration
+from kantra_ai.engine.estimate import Estimate, TokenModel, estimate, request_rows
 from kantra_ai.engine.events import ObserverGroup, RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, RunTotals, Status
 from kantra_ai.engine.runner import RunBatches, execute_batches
@@ -53,6 +54,7 @@ from kantra_ai.engine.scheduling import wrap_provider
 from kantra_ai.errors import ExitCode, UserError
 from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.providers.base import Provider
+from kantra_ai.providers.caching import min_cacheable_tokens
 from kantra_ai.providers.pricing import describe_price
 from kantra_ai.store.batches import BatchLedger
 from kantra_ai.store.schema import StoreError
@@ -229,28 +231,38 @@ def dry_run_job(job: Job, options: RunOptions, ui: Ui) -> DryRun:
     """What the job would send and cost; no network, no lock, nothing written."""
     choice, stages = _choose_and_load(job, options, ui)
     session = RunSession(options.input_dir, options.history, ui.say)
+    everything = [i for s in stages for i in s.incidents]
     try:
         stages = _skip_done(stages, session, dry_run=True)
     except StoreError as exc:  # a damaged, foreign or linked store: refused as in a real run
         raise UserError(str(exc)) from None
-    prompts = PromptBuilder(choice.format, options.templates)
+    calibration = session.calibration(choice.provider_name, choice.model)
+    prompts = run_prompts(choice, options, everything, token_ratio=calibration.input_ratio)
     batches = {
         s.id: plan_batches(s.incidents, options.input_dir, options.limits.batch, prompts) for s in stages
     }
     parallelism = options.limits.batch.parallelism
-    estimates = {s.id: estimate(batches[s.id], choice.price, parallelism) for s in stages}
+    model = token_model(choice, prompts, calibration)
+    estimates = {s.id: estimate(batches[s.id], choice.price, parallelism, model) for s in stages}
     merged = RunBatches(
         files=[f for b in batches.values() for f in b.files],
         unreadable=[o for b in batches.values() for o in b.unreadable],
     )
-    total = estimate(merged, choice.price, parallelism)
-    batch_total = estimate(merged, choice.batch_price, parallelism) if options.batch_api.enabled else None
+    total = estimate(merged, choice.price, parallelism, model)
+    batch_total = (
+        estimate(merged, choice.batch_price, parallelism, model) if options.batch_api.enabled else None
+    )
     return DryRun(choice, stages, batches, estimates, total, {}, batch_total)
 
 
-def run_job(job: Job, options: RunOptions, ui: Ui, *, handle: RunHandle | None = None) -> JobRun:
+def run_job(
+    job: Job, options: RunOptions, ui: Ui, *, handle: RunHandle | None = None, time_scale: float = 1.0
+) -> JobRun:
     """Run the job for real, recorded in the tree's run store (see the module docstring); `handle`
-    lets another thread stop it as Ctrl-C would."""
+    lets another thread stop it as Ctrl-C would.
+
+    `time_scale` is for benchmarks only, whose fake provider runs its clock that many times faster
+    (rate-limit windows, retry waits): the limiter's minute follows. Users never set it."""
     choice, stages = _choose_and_load(job, options, ui)
     job.check(options)
     hooks = delivery_hooks(options.git, options.input_dir, ui.say)
@@ -264,7 +276,7 @@ def run_job(job: Job, options: RunOptions, ui: Ui, *, handle: RunHandle | None =
             command=job.command,
             resume_hint=job.resume_hint or RESUME_HINT,
         ) as session:
-            return _run(job, options, ui, session, choice, stages, hooks, handle)
+            return _run(job, options, ui, session, choice, stages, hooks, handle, time_scale)
     except StoreError as exc:  # lock held, damaged or foreign store, nothing to resume
         raise UserError(str(exc)) from None
     except asyncio.CancelledError:  # a second Ctrl-C abandoned the requests in flight
@@ -294,11 +306,18 @@ def _run(
     stages: list[Stage],
     hooks: Sequence[RunHook] = (),
     handle: RunHandle | None = None,
+    time_scale: float = 1.0,
 ) -> JobRun:
     todo_stages = _skip_done(stages, session, dry_run=False)
     for hook in hooks:
         hook.before_begin(session, todo_stages)
-    prompts = PromptBuilder(choice.format, options.templates)
+    calibration = session.calibration(choice.provider_name, choice.model)
+    # The rule book covers every selected incident, settled or not: a rerun or a resume sends the
+    # same prefix (the cache still holds it) and the same requests (replies a killed run paid for
+    # are found again by their fingerprint).
+    prompts = run_prompts(
+        choice, options, [i for s in stages for i in s.incidents], token_ratio=calibration.input_ratio
+    )
     batch_settings = options.limits.batch
     first = {s.id: plan_batches(s.incidents, options.input_dir, batch_settings, prompts) for s in todo_stages}
     requests = sum(b.request_count for b in first.values())
@@ -328,16 +347,45 @@ def _run(
             how = "through the batch API " if batch_api else ""
             ui.say(f"sending {requests} requests {how}for {len(run.planned)} incidents in {files} files")
         job.started(stages)
+        pacing = Pacing(calibration, time_scale)
         asyncio.run(
             _execute(
-                job, options, ui, session, choice, prompts, todo_stages, first, provider, run, hooks, handle
+                job,
+                options,
+                ui,
+                session,
+                choice,
+                prompts,
+                todo_stages,
+                first,
+                provider,
+                run,
+                pacing,
+                hooks,
+                handle,
             )
         )
+        if provider is not None:
+            session.save_calibration(choice.provider_name, choice.model, calibration)
     for hook in hooks:
         hook.job_finished(session, run)
     run.interrupted = session.finish(run.outcomes.values(), run.aborted)
     run.store = session.summary()
     return run
+
+
+@dataclass(frozen=True)
+class Pacing:
+    calibration: Calibration  # what earlier runs and this one learned about token counts
+    time_scale: float = 1.0  # benchmarks only (see run_job)
+
+
+def token_model(choice: ModelChoice, prompts: PromptBuilder, calibration: Calibration) -> TokenModel:
+    """What the estimator needs to know about the run's tokens and the model's cache."""
+    minimum = (
+        None if choice.preset.local else min_cacheable_tokens(choice.model, protocol=choice.preset.protocol)
+    )
+    return TokenModel(calibration, shared_prefix_tokens=prompts.shared_tokens(), cache_minimum=minimum)
 
 
 @contextlib.contextmanager
@@ -441,6 +489,7 @@ async def _execute(
     first: dict[str, RunBatches],
     provider: Provider | None,
     run: JobRun,
+    pacing: Pacing,
     hooks: Sequence[RunHook] = (),
     handle: RunHandle | None = None,
 ) -> None:
@@ -448,7 +497,13 @@ async def _execute(
     limits = options.limits
     # Rate-limit buckets, AIMD concurrency, our own retries and cache warm-up (engine/adaptive.py).
     paced = (
-        wrap_provider(provider, limits=limits.rate_limits, max_in_flight=limits.batch.parallelism)
+        wrap_provider(
+            provider,
+            limits=limits.rate_limits,
+            max_in_flight=limits.batch.parallelism,
+            time_scale=pacing.time_scale,
+            calibration=pacing.calibration,
+        )
         if provider is not None
         else None
     )
@@ -513,6 +568,7 @@ async def _execute(
                         confidence=options.confidence,
                         control=control,
                         replies=driver if driver is not None else session.replies(),
+                        calibration=pacing.calibration,
                     )
 
                     async def run_engine(planned: RunBatches, ctx: RunContext = ctx) -> None:

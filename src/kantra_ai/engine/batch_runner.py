@@ -31,6 +31,7 @@ from kantra_ai.edits.model import Edit, FailedEdit, ProposedFix, Verdict, Verdic
 from kantra_ai.edits.parse import MalformedReply
 from kantra_ai.edits.syntax import breaks_syntax
 from kantra_ai.engine.budget import CostGuard
+from kantra_ai.engine.calibration import Calibration
 from kantra_ai.engine.confidence import BatchScreen, ConfidencePolicy
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, Status
@@ -54,6 +55,10 @@ class RunControl:
     def __init__(self) -> None:
         self.stop = asyncio.Event()
         self.fatal_error = ""
+        # Fingerprints of the replies this run received: a stored reply is reused only when an
+        # earlier, killed run paid for it, never to answer this run's own retry of the same request
+        # (a cut-off or malformed reply would come back instead of a new one).
+        self.received: set[str] = set()
 
     def abort(self, reason: str) -> None:
         self.fatal_error = self.fatal_error or reason
@@ -78,6 +83,8 @@ class RunContext:
     cache_ttl: str = "5m"
     # Reads a file for its first request (the scheduler's read-ahead); None: read it now.
     read_file: Callable[[Path], Awaitable[SourceFile]] | None = None
+    # What the run's replies taught about output sizes: sizes max_tokens (None: the static budget).
+    calibration: Calibration | None = None
 
 
 class _Skip(Exception):
@@ -134,8 +141,13 @@ async def _converse(state: _BatchState, ctx: RunContext) -> None:
     total_lines = line_count(state.source.text)
     pending: list[Incident] = list(batch.incidents)
     failures: list[FailedEdit] = []
+    calibration = ctx.calibration
     max_tokens = batch.max_output_tokens
-    for attempt in range(1 + ctx.max_retries):
+    if calibration is not None:  # from the output seen for these rules, not above the static budget
+        max_tokens = calibration.max_tokens_for(pending, batch.max_output_tokens)
+    attempts = 1 + ctx.max_retries
+    attempt = 0
+    while attempt < attempts:
         request = ctx.prompts.request(
             batch,
             _visible(state),
@@ -155,14 +167,23 @@ async def _converse(state: _BatchState, ctx: RunContext) -> None:
                     continue  # it already failed for a better-known reason
                 reasons[incident.id] = str(skip)
             return
+        attempt += 1
         ids = [i.id for i in pending]
         if response.truncated:
             _fail(state, pending, f"reply cut off at max_tokens ({max_tokens}); nothing applied")
-            max_tokens = min(max_tokens * 2, MAX_OUTPUT_TOKENS)
+            if calibration is not None:
+                calibration.observe_truncation()
+            if max_tokens < batch.max_output_tokens and attempts == 1 + ctx.max_retries:
+                # Our evidence-based sizing asked for less than the static budget and was wrong: that
+                # costs the incidents no repair round (once per batch), the next request has the room.
+                attempts += 1
+            max_tokens = min(max(max_tokens * 2, batch.max_output_tokens), MAX_OUTPUT_TOKENS)
             failures = []
             continue
+        if calibration is not None:
+            calibration.observe_output(pending, response.usage.output_tokens)
         try:
-            proposed: ProposedFix = ctx.prompts.format.parse(response, ids)
+            proposed: ProposedFix = ctx.prompts.parse(response, batch, pending)
         except MalformedReply as exc:
             _fail(state, pending, f"malformed reply: {exc}; nothing applied")
             failures = []
@@ -188,8 +209,10 @@ async def _call(
     if ctx.control.stop.is_set():
         raise _Skip(ctx.control.fatal_error or "run stopped before this request")
     fingerprint = request_fingerprint(request, ctx.provider.name, ctx.provider.model)
-    stored = ctx.replies.stored_reply(fingerprint) if ctx.replies is not None else None
+    reusable = ctx.replies is not None and fingerprint not in ctx.control.received
+    stored = ctx.replies.stored_reply(fingerprint) if reusable and ctx.replies is not None else None
     if stored is not None:  # paid for by a run that was killed before it could apply it
+        ctx.control.received.add(fingerprint)
         ctx.observer.response_reused(str(batch.path), tuple(i.id for i in pending), fingerprint)
         return stored
     worst = ctx.guard.worst_case_of(batch, request.max_tokens)
@@ -209,7 +232,15 @@ async def _call(
         cost = PriceTable.cost(ctx.price, exc.usage, cache_ttl=ctx.cache_ttl)
         ctx.guard.settle(worst, cost)
         record = RequestRecord(
-            str(batch.path), ids, attempt, exc.usage, cost, "error", str(exc), time.monotonic() - started
+            str(batch.path),
+            ids,
+            attempt,
+            exc.usage,
+            cost,
+            "error",
+            str(exc),
+            time.monotonic() - started,
+            request.max_tokens,
         )
         ctx.observer.request_finished(record)
         if exc.fatal:
@@ -226,7 +257,9 @@ async def _call(
         response.stop_reason,
         "",
         time.monotonic() - started,
+        request.max_tokens,
     )
+    ctx.control.received.add(fingerprint)
     ctx.observer.response_received(record, fingerprint, response)  # the store keeps it before use
     ctx.observer.request_finished(record)
     return response

@@ -12,6 +12,14 @@ headers), so a request only starts when the provider will accept it, and a conge
   one request duration (a single 529 from a shared fleet is noise, a cluster is a signal);
 - at most one cut per round trip: only a request sent after the last cut can cause the next one.
 
+A 429 also says the provider's count is lower than ours: every bucket is emptied (nothing more is
+sent until they refill), and when the answer carries no rate-limit headers the limiter learns from
+the 429 itself. With unknown limits it adopts, per dimension, what was sent in the last minute (a
+little less), and raises these learned limits slowly while no 429 comes. With known limits the
+provider disagrees with our accounting: first suspect is the output refund (some providers keep a
+request's whole `max_tokens` spent, used or not), so refunds stop; after that, the busiest
+dimension's limit is lowered by a tenth per 429.
+
 `time_scale` runs the limiter's notion of a minute faster (benchmarks shrink latency and rate-limit
 windows together); it is 1 in real use.
 """
@@ -33,6 +41,13 @@ OVERLOAD_CUT = 0.8
 RATE_LIMIT_CUT = 0.5
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 30.0
+LEARNED_SHARE = 0.9  # a limit learned from a 429: this share of the rate sent over the last minute
+ADOPTED_GROWTH = 1.5  # limits adopted from nothing grow this much per minute without a 429...
+LOWERED_GROWTH = 1.05  # ...limits lowered below the configured ones this much (up to them)
+LIMIT_CUT = 0.9  # a known limit the provider disagrees with, lowered by this per 429
+# Refunds stop being trusted when a 429 arrives after at least this share of the output limit was
+# given back within the last minute (below it, the refunds cannot explain the refusal).
+REFUND_SUSPECT_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -114,10 +129,15 @@ class LimiterStats:
     budget_wait_seconds: float = 0.0  # total time requests waited for rate-limit budget
     window_history: list[tuple[float, float]] = field(default_factory=list)  # (seconds, window)
 
+    learned_limits: int = 0  # limits adopted or lowered from 429s without headers
+    refunds_stopped: bool = False  # the provider keeps unused output reserved: we no longer refund it
+
     def as_dict(self) -> dict[str, object]:
         return {
             "requests": self.requests,
             "rate_limited_429": self.rate_limited,
+            "limits_learned_from_429": self.learned_limits,
+            "output_refunds_stopped": self.refunds_stopped,
             "overloaded_529": self.overloaded,
             "other_errors": self.other_errors,
             "concurrency_cuts": self.window_cuts,
@@ -173,6 +193,13 @@ class AdaptiveLimiter:
             if value is not None:
                 self._buckets[name] = TokenBucket(value, self.minute, clock())
         self._configured = set(self._buckets)
+        self._ceiling = {name: bucket.limit for name, bucket in self._buckets.items()}  # as configured
+        self._learned: set[str] = set()  # limits adopted or lowered from 429s (they grow back)
+        self._adopted: set[str] = set()  # of those, the ones nobody configured
+        self._last_growth = clock()
+        self.refund_output = True  # give back the output a reply did not use (until a 429 says no)
+        self._sent: deque[tuple[float, float, float, float]] = deque()  # (time, requests, input, output)
+        self._refunds: deque[tuple[float, float]] = deque()  # (time, output tokens given back)
         self._admission = asyncio.Lock()  # first come, first served: big requests are not starved
         self._changed = asyncio.Condition()
         self._last_cut = -math.inf
@@ -204,6 +231,8 @@ class AdaptiveLimiter:
                 bucket.adjust(-min(amounts[name], float(bucket.limit)))
             self.in_flight += 1
         now = self.clock()
+        self._sent.append((now, 1.0, float(input_tokens), float(output_tokens)))
+        self._forget(now)
         self.stats.requests += 1
         self.stats.budget_wait_seconds += now - asked
         self.stats.peak_in_flight = max(self.stats.peak_in_flight, self.in_flight)
@@ -222,12 +251,16 @@ class AdaptiveLimiter:
         self.in_flight -= 1
         self._learn(headers)
         if status == 429:
-            self._sync_remaining(headers)
+            if not self._sync_remaining(headers):
+                self._learn_from_429(now)
+            self._empty_buckets(now)
+            self._last_growth = now  # learned limits grow only while no 429 comes
         if usage is not None:
             self._true_up(ticket, usage)
         if status is None:
             self._duration = 0.8 * self._duration + 0.2 * max(now - ticket.sent_at, 1e-3)
             self._grow()
+            self._grow_learned(now)
         elif status == 429:
             self.stats.rate_limited += 1
             self._cut(ticket, RATE_LIMIT_CUT)
@@ -249,9 +282,11 @@ class AdaptiveLimiter:
         if "input" in self._buckets:
             bucket = self._buckets["input"]
             bucket.adjust(min(ticket.input_tokens, bucket.limit) - billed_input)
-        if "output" in self._buckets:
+        if "output" in self._buckets and self.refund_output:
             bucket = self._buckets["output"]
-            bucket.adjust(max(0, min(ticket.output_tokens, bucket.limit) - usage.output_tokens))
+            refund = max(0, min(ticket.output_tokens, bucket.limit) - usage.output_tokens)
+            bucket.adjust(refund)
+            self._refunds.append((self.clock(), float(refund)))
 
     def _grow(self) -> None:
         step = 1.0 if self.window < self.threshold else 1.0 / self.window
@@ -295,20 +330,83 @@ class AdaptiveLimiter:
                     bucket.level = min(bucket.level, float(limit))
                 break
 
-    def _sync_remaining(self, headers: Mapping[str, str]) -> None:
-        """After a 429 the provider's count of what is left beats ours: never assume more."""
+    def _forget(self, now: float) -> None:
+        while self._sent and self._sent[0][0] < now - self.minute:
+            self._sent.popleft()
+        while self._refunds and self._refunds[0][0] < now - self.minute:
+            self._refunds.popleft()
+
+    def _empty_buckets(self, now: float) -> None:
+        """The provider refused: whatever we thought was left, it has none. Wait for the refill."""
+        for bucket in self._buckets.values():
+            bucket.refill(now)
+            bucket.level = min(bucket.level, 0.0)
+
+    def _learn_from_429(self, now: float) -> None:
+        """A 429 without rate-limit headers: adopt, or correct, limits from what was sent."""
+        self._forget(now)
+        sent = {
+            "requests": sum(s[1] for s in self._sent),
+            "input": sum(s[2] for s in self._sent),
+            "output": sum(s[3] for s in self._sent),
+        }
+        unknown = [name for name in sent if name not in self._buckets]
+        if unknown and not self._configured:
+            # What was sent per minute (a run younger than a minute: at the rate it went).
+            span = max(min(self.minute, now - self._started), self.minute / 60)
+            for name in unknown:
+                limit = max(1, int(sent[name] * self.minute / span * LEARNED_SHARE))
+                self._buckets[name] = TokenBucket(limit, self.minute, now)
+                self._learned.add(name)
+                self._adopted.add(name)
+            self._last_growth = now
+            self.stats.learned_limits += 1
+            return
+        output = self._buckets.get("output")
+        refunded = sum(r[1] for r in self._refunds)
+        if output is not None and self.refund_output and refunded >= REFUND_SUSPECT_SHARE * output.limit:
+            # The provider does not give back unused output: stop assuming it does.
+            self.refund_output = False
+            self.stats.refunds_stopped = True
+            return
+        busiest = max(self._buckets, key=lambda name: sent.get(name, 0.0) / self._buckets[name].limit)
+        bucket = self._buckets[busiest]
+        bucket.limit = max(1, int(bucket.limit * LIMIT_CUT))
+        bucket.rate = bucket.limit / self.minute
+        self._learned.add(busiest)
+        self._last_growth = now
+        self.stats.learned_limits += 1
+
+    def _grow_learned(self, now: float) -> None:
+        """Learned limits creep back up while the provider accepts everything."""
+        if not self._learned or now - self._last_growth < self.minute:
+            return
+        self._last_growth = now
+        for name in self._learned:
+            bucket = self._buckets[name]
+            growth = ADOPTED_GROWTH if name in self._adopted else LOWERED_GROWTH
+            grown = int(bucket.limit * growth) + 1
+            bucket.limit = min(grown, self._ceiling.get(name, grown))  # never above what was configured
+            bucket.rate = bucket.limit / self.minute
+
+    def _sync_remaining(self, headers: Mapping[str, str]) -> bool:
+        """After a 429 the provider's count of what is left beats ours: never assume more. False
+        when the answer said nothing about what is left."""
         lowered = {k.lower(): v for k, v in headers.items()}
         names = {
             "requests": ("anthropic-ratelimit-requests-remaining", "x-ratelimit-remaining-requests"),
             "input": ("anthropic-ratelimit-input-tokens-remaining", "x-ratelimit-remaining-tokens"),
             "output": ("anthropic-ratelimit-output-tokens-remaining",),
         }
+        said = False
         for name, candidates in names.items():
             bucket = self._buckets.get(name)
             value = next((lowered[h] for h in candidates if h in lowered), None)
+            said = said or value is not None
             if bucket is not None and value is not None and value.isdigit():
                 bucket.refill(self.clock())
                 bucket.level = min(bucket.level, float(value))
+        return said
 
     def pushback_delay(self, attempt: int, retry_after: float | None) -> float:
         """How long to wait before retrying: the server's word, else exponential backoff."""

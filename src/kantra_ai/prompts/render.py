@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any
 
 import jinja2
-
-from kantra_ai.analysis.model import Incident, Violation
-from kantra_ai.edits.model import FailedEdit
 
 _LANGUAGES = {
     ".java": "java",
@@ -58,60 +55,38 @@ def system_prompt(protocol: str) -> str:
     return render("system.j2").rstrip() + "\n\n" + protocol.rstrip() + "\n"
 
 
-def _rule_context(v: Violation) -> dict[str, Any]:
-    return {
-        "rule_id": v.rule_id,
-        "category": v.category.value,
-        "effort": v.effort,
-        "description": v.description.strip(),
-        "links": [{"url": link.url, "title": link.title} for link in v.links],
-    }
-
-
-def guidance_text(violations: Sequence[Violation]) -> str:
-    """The rules section: shared by every request whose file hit the same rules (cacheable)."""
-    if not violations:
-        return ""
-    return render("guidance.j2", rules=[_rule_context(v) for v in violations]).strip() + "\n"
-
-
-def _incident_context(incidents: Sequence[Incident]) -> list[dict[str, Any]]:
-    return [
-        {"id": i.id, "line": i.line, "rule_id": i.violation.rule_id, "message": i.message.strip()}
-        for i in incidents
-    ]
-
-
 def fix_prompt(
     path: str,
     content: str,
-    incidents: Sequence[Incident],
+    incidents: Sequence[Mapping[str, Any]],
     *,
     window: tuple[int, int] | None,
     total_lines: int,
 ) -> str:
+    """The file (or window) and its incidents; each incident a mapping with `handle`, `line`,
+    `rule` (its number in the rule book) and `message` ("" when its rule's message applies)."""
     return render(
         "fix_request.j2",
-        rules=[],
         path=path,
         window=window,
         total_lines=total_lines,
         language=language_of(path),
         content=content.rstrip("\n"),
-        incidents=_incident_context(incidents),
+        incidents=incidents,
     )
 
 
 def retry_prompt(
     path: str,
     content: str,
-    incidents: Sequence[Incident],
-    failures: Sequence[FailedEdit],
+    incidents: Sequence[Mapping[str, Any]],
+    failures: Sequence[Mapping[str, Any]],
     *,
     window: tuple[int, int] | None,
     total_lines: int,
 ) -> str:
-    """Asks again for the incidents whose edits failed, showing the file as it is now."""
+    """Asks again for the incidents whose edits failed, showing the file as it is now; each failure a
+    mapping with `handles`, `reason`, `old_text` and `closest`."""
     return render(
         "retry_request.j2",
         failures=failures,
@@ -120,5 +95,5 @@ def retry_prompt(
         total_lines=total_lines,
         language=language_of(path),
         content=content.rstrip("\n"),
-        incidents=_incident_context(incidents),
+        incidents=incidents,
     )

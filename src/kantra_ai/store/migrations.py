@@ -299,6 +299,20 @@ CREATE INDEX batch_items_job ON batch_items (job_id);
 ALTER TABLE requests ADD COLUMN batch_job INTEGER;  -- answered through this batch (batch prices)
 """
 
+# Version 7: calibration of the token estimates by provider and model (engine/calibration.py): what the
+# provider reported against what we estimated, summed over runs (store/calibration.py).
+CALIBRATION_TABLE = """
+CREATE TABLE calibration (
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    key TEXT NOT NULL,              -- "input" or "output:<violation key>"
+    total REAL NOT NULL,            -- input: tokens reported; output: tokens per output unit, summed
+    count REAL NOT NULL,            -- input: tokens estimated; output: units seen
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (provider, model, key)
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("runs, incidents, outcomes, requests, replies and writes", script(V1_TABLES)),
     Migration("file content of every write, and reverts", script(V2_WRITE_CONTENT)),
@@ -306,5 +320,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("delivery through git: jobs, commits, branches, pull requests", script(V4_GIT_DELIVERY)),
     Migration("review decisions per file; incidents and writes by path", script(V5_REVIEWS)),
     Migration("batch API submissions and their requests", script(V6_BATCHES)),
+    Migration("calibration of token estimates by provider and model", script(CALIBRATION_TABLE)),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
