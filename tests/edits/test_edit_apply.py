@@ -339,6 +339,14 @@ def test_new_text_without_old_texts_final_newline_never_glues_the_next_line_on()
     assert "@ApplicationScoped\npublic class OrderService {" in annotation.content
 
 
+def test_a_tab_only_line_new_text_starts_with_is_kept_when_it_left_out_old_texts_break() -> None:
+    content = "class A {\n\tprivate Audit audit;\n\t\n\tprivate int processed;\n}\n"
+    edit = Edit("\n\t\n\tprivate int processed;\n", "\t\n\tprivate int processedV2;\n")
+    result = apply_edits(content, [edit])
+    assert [o.status for o in result.outcomes] == [EditStatus.APPLIED]
+    assert result.content == content.replace("processed;", "processedV2;")
+
+
 def test_new_text_with_a_newline_old_text_lacks_adds_no_line() -> None:
     result = apply_edits(JAVA, [Edit("import javax.ejb.Stateless;", "import jakarta.ejb.Stateless;\n")])
     assert result.content == JAVA.replace("javax.ejb.Stateless", "jakarta.ejb.Stateless")

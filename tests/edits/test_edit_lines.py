@@ -37,6 +37,16 @@ def test_a_blank_line_new_text_starts_with_is_kept_when_it_lines_up_with_old_tex
     assert normalise_pair("x=1\n\n# next\n", "\n# next\n") == ("x=1\n\n# next\n", "\n# next\n")
 
 
+def test_a_whitespace_only_first_line_of_new_text_is_a_line_when_old_text_has_it_after_its_break() -> None:
+    # Found by the fidelity fuzzer (seed 1271): new_text dropped old_text's leading break, and its
+    # first line is the tab-only line old_text has after that break. Read as a break, the line was lost.
+    old, new = "\n\t\n\tprivate int processed;\n", "\t\n\tprivate int processedV2;\n"
+    assert normalise_pair(old, new) == (old, "\n" + new)
+    assert edit_line_counts(old, new) == (2, 2)
+    # A break with other trailing whitespace before it is still a break (not old_text's first line).
+    assert normalise_pair("\n\tx;\n", " \n\ty;\n") == ("\n\tx;\n", " \n\ty;\n")
+
+
 def test_blank_new_text_deletes_unless_it_is_a_blank_line_old_text_keeps() -> None:
     assert normalise_pair("import a.B;\n", "   ") == ("import a.B;\n", "")
     assert normalise_pair("import a.B;\n", "\n") == ("import a.B;\n", "")

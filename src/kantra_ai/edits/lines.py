@@ -11,6 +11,9 @@ literally is normalised here, the same way for applying an edit and for checking
   difference is deliberate (a blank line added or removed) and kept; and where only `new_text` has
   them but reading them as blank lines lines it up better with `old_text` (a blank context line
   after a deleted one: `old_text` "x;\\n\\ny;\\n", `new_text` "\\ny;\\n"), they are blank lines;
+  and where `new_text` starts with a whitespace-only line that `old_text` has as its first line
+  after the break it starts with (`old_text` "\\n\\t\\nx;", `new_text` "\\t\\ny;"), that line is a
+  line, and `new_text` left out the break: read as a break, the line would be lost;
 - spaces or tabs after a text's last line break are the next line's indentation, copied by accident;
 - a blank `new_text` deletes what `old_text` names (whole lines when it names whole lines), unless it
   is blank lines that `old_text` ends or starts with, kept.
@@ -67,11 +70,22 @@ def normalise_pair(old_text: str, new_text: str) -> tuple[str, str]:
         new = "\n" * old_lead + new
     elif new_lead and not old_lead:
         new = _better_aligned(old, new, _LEADING_BREAKS.sub("", new))
+    elif old_lead and _lead_is_old_first_line(old, new):
+        new = old[: edge_break_chars(old)[0]] + new
     if old_trail and not new_trail:
         new = new + "\n" * old_trail
     elif new_trail and not old_trail:
         new = _better_aligned(old, new, _TRAILING_BREAKS.sub("", new))
     return old, new
+
+
+def _lead_is_old_first_line(old: str, new: str) -> bool:
+    """Whether what would be read as `new`'s leading break ("\\t\\n") is, in `old`, not its break but
+    the whitespace-only line after it: `new` then starts with that line and left out the break."""
+    old_break, new_break = edge_break_chars(old)[0], edge_break_chars(new)[0]
+    if not old_break or not new_break or old[:old_break] == new[:new_break]:
+        return False
+    return old[old_break : old_break + new_break] == new[:new_break]
 
 
 def _better_aligned(old: str, as_written: str, normalised: str) -> str:
