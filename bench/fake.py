@@ -1,8 +1,10 @@
 """The fake provider in realistic mode, with time scaling, and the scripted model for every layout.
 
-Realistic mode: about 1 s to the first token, 80 output tokens/s, Anthropic caching semantics
-(minimum length, breakpoints, TTL), rate limits (1,000 requests, 450,000 input tokens and 90,000
-output tokens per minute by default) and a few percent of 529s.
+Realistic mode: about 1 s to the first token, 80 output tokens/s, Anthropic and OpenAI caching
+semantics (each model's minimum length, breakpoints, TTL), tokens counted with a real BPE of the
+fake's own (never the product's estimator), rate limits (1,000 requests, 450,000 input tokens and
+90,000 output tokens per minute by default) and a few percent of 529s. `strict=True`: the limits
+of a harsher provider, which keeps unused output reserved and says nothing in its 429s.
 
 `time_scale` s runs the whole world s times faster and consistently: latency divided by s, output
 speed times s, and the rate-limit windows, cache TTLs and `retry-after` values shrink by s (the
@@ -24,8 +26,9 @@ from multiprocessing.connection import Connection
 
 from kantra_ai.edits.apply import apply_edits
 from kantra_ai.edits.parse import parse_tool_input
+from kantra_ai.formats.base import FULL_VERDICTS_MARKER
 from kantra_ai.simulated.contract import FakeReply, FakeRequest
-from kantra_ai.simulated.recipes import ParsedPrompt, parse_prompt, respond
+from kantra_ai.simulated.recipes import ParsedPrompt, parse_prompt, request_text, respond
 from testing.fakeprovider.caching import CachingModel
 from testing.fakeprovider.faults import FaultPlan
 from testing.fakeprovider.latency import LatencyModel
@@ -46,6 +49,7 @@ class Realism:
     rate_529: float = 0.03
     seed: int = 1
     time_scale: float = 10.0
+    strict: bool = False  # no refund of unused output, no rate-limit headers, no retry-after
 
     def describe(self) -> str:
         return (
@@ -81,6 +85,7 @@ def realistic_server(realism: Realism) -> FakeProviderServer:
         realism.input_tokens_per_minute,
         realism.output_tokens_per_minute,
         clock=clock,
+        strict=realism.strict,
     )
     server = FakeProviderServer(
         bench_responder,
@@ -97,12 +102,12 @@ def _fixed_content(prompt: ParsedPrompt, request: FakeRequest, upto: int) -> str
     """The file as the recipes fix it, considering only the first `upto` incidents."""
     text = request.last_user_text()
     if upto < len(prompt.incidents):
-        cut = text.find(f"- id: {prompt.incidents[upto].id} ")
-        text = text[:cut] if cut > 0 else text
+        cut = text.find(f"\n#{prompt.incidents[upto].id} line ")
+        text = text[: cut + 1] if cut > 0 else text
     scripted = FakeRequest(
         protocol="anthropic",
         model=request.model,
-        system="",
+        system=FULL_VERDICTS_MARKER,  # every incident gets a verdict: the edits are all we need
         messages=[{"role": "user", "content": text}],
         tools=[{"name": "apply_fixes"}],
         max_tokens=request.max_tokens,
@@ -120,7 +125,7 @@ def bench_responder(request: FakeRequest) -> FakeReply:
     """Our protocol gets the recipes' edits; the predecessor's layouts get whole files."""
     if WHOLE_FILE_MARKER not in request.system:
         return respond(request)
-    prompt = parse_prompt(request.last_user_text())
+    prompt = parse_prompt(request_text(request))
     if prompt is None:
         return FakeReply(text="")
     fence = prompt.language
@@ -153,6 +158,7 @@ class ServerProcess:
     def __init__(self, realism: Realism) -> None:
         self.realism = realism
         self.anthropic_base_url = ""
+        self.openai_base_url = ""
         self.stats = ServerStats(0, 0, {})
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
@@ -163,7 +169,7 @@ class ServerProcess:
         self._process = context.Process(target=_serve, args=(self.realism, child), daemon=True)
         self._process.start()
         self._conn = parent
-        self.anthropic_base_url = str(parent.recv())
+        self.anthropic_base_url, self.openai_base_url = parent.recv()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -177,7 +183,7 @@ class ServerProcess:
 
 def _serve(realism: Realism, conn: Connection) -> None:
     with realistic_server(realism) as server:
-        conn.send(server.anthropic_base_url)
+        conn.send((server.anthropic_base_url, server.openai_base_url))
         conn.recv()  # "stop"
         conn.send(
             {

@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import itertools
 import json
 import os
 import shutil
+import sqlite3
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -41,6 +43,7 @@ from typing import Any
 from bench.workloads import synthetic
 from kantra_ai.cli.app import main as cli
 from kantra_ai.simulated.recipes import respond
+from kantra_ai.store.session import default_store_path
 from testing.drift import KINDS, TEXT_KINDS, Case, case_from_edits
 from testing.fakeprovider.drift import DriftedReply, DriftSettings
 from testing.fakeprovider.server import FakeProviderServer
@@ -124,7 +127,43 @@ def run(workload: Workload, mode: str, work: Path, drift: DriftSettings) -> Run:
         assert server.drift is not None
         replies = list(server.drift.log.replies)
     summary: dict[str, Any] = json.loads(out.getvalue())
-    return Run(app, summary, replies)
+    return Run(app, summary, _with_incident_ids(replies, _handles(app)))
+
+
+def _handles(app: Path) -> dict[str, dict[str, str]]:
+    """{path: {number the request showed: incident id}} from the run store: requests name incidents
+    by their position in the file's batch (one batch per file here), so the first request for a
+    file lists them in that order."""
+    handles: dict[str, dict[str, str]] = {}
+    with contextlib.closing(sqlite3.connect(default_store_path(app))) as db:
+        rows = db.execute("SELECT path, incident_ids FROM requests WHERE attempt = 0 ORDER BY id")
+        for path, ids in rows:
+            handles.setdefault(path, {str(n): i for n, i in enumerate(json.loads(ids), 1)})
+    return handles
+
+
+def _with_incident_ids(
+    replies: Sequence[DriftedReply], handles: dict[str, dict[str, str]]
+) -> list[DriftedReply]:
+    """The drift log's replies with the numbers the requests showed turned back into incident ids."""
+
+    def ids(path: str, numbers: Sequence[str]) -> tuple[str, ...]:
+        known = handles.get(path, {})
+        return tuple(known.get(n, f"{path}#{n}") for n in numbers)
+
+    return [
+        dataclasses.replace(
+            reply,
+            incident_ids=ids(reply.path, reply.incident_ids),
+            edits=tuple(
+                dataclasses.replace(e, incident_ids=ids(reply.path, e.incident_ids)) for e in reply.edits
+            ),
+            given=tuple(
+                dataclasses.replace(e, incident_ids=ids(reply.path, e.incident_ids)) for e in reply.given
+            ),
+        )
+        for reply in replies
+    ]
 
 
 # --- judging ------------------------------------------------------------------------------------------

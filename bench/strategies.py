@@ -4,8 +4,11 @@
     predecessor's direct mode).
 (b) the predecessor's batch layout as designed: one request per (violation, file, at most 10
     incidents), the file sent with each request, the complete file returned for each incident.
-(c) ours: the real engine (`batch_incidents` + `execute_batches`, the Anthropic adapter, the adaptive
-    limiter, cache layout and scheduling), exactly as `kantra-ai remediate` runs it.
+(c) ours: the application layer's `run_job`, exactly as `kantra-ai remediate` runs it (selection,
+    run store, batching, rule book and cache layout, the adaptive limiter with the benchmark's
+    limits given as `--rate-limits`, calibration, the official SDK of the protocol), over the
+    Anthropic or the OpenAI protocol. Its only extra is `time_scale`, a keyword of `run_job` that
+    no user option reaches: the limiter's minute follows the fake's faster clock.
 
 (a) and (b) are re-implemented faithfully with the same official SDK: 8 requests in flight (the
 predecessor's default), the SDK's default 2 retries, no prompt caching. They get one favour the
@@ -17,13 +20,14 @@ with such `max_tokens` is refused by the SDK).
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import anthropic
@@ -33,19 +37,18 @@ from bench.workloads import Workload
 from kantra_ai.analysis.loader import load_analysis
 from kantra_ai.analysis.model import Incident
 from kantra_ai.analysis.selection import select_incidents
+from kantra_ai.app.options import LimitOptions, ModelOptions, OutputOptions, RunOptions, SelectionOptions
+from kantra_ai.app.remediate import RemediateJob
+from kantra_ai.app.run import dry_run_job, run_job
+from kantra_ai.app.ui import SilentUi
+from kantra_ai.batching.batches import Batch
 from kantra_ai.edits.files import read_source
-from kantra_ai.engine.batch_runner import RunContext
-from kantra_ai.engine.budget import CostGuard
-from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.outcomes import Status
 from kantra_ai.engine.ratelimit import RateLimitConfig
-from kantra_ai.engine.runner import BatchSettings, batch_incidents, execute_batches
-from kantra_ai.engine.scheduling import wrap_provider
-from kantra_ai.formats import TOOL_CALL
 from kantra_ai.prompts.builder import PromptBuilder
-from kantra_ai.prompts.render import fix_prompt, guidance_text
-from kantra_ai.providers.anthropic_provider import AnthropicProvider
 from kantra_ai.providers.pricing import ModelPrice, PriceTable, Usage, resolve_price
+from kantra_ai.store.calibration import load_calibration, save_calibration
+from kantra_ai.store.session import open_store
 from kantra_ai.tokens import estimate_tokens
 
 MODEL = "claude-sonnet-5-5"
@@ -77,6 +80,7 @@ class StrategyResult:
     http_requests: int = 0  # every HTTP attempt the server saw, 429/529 answers included
     rate_limited: int = 0  # 429s from the server's rate limiter
     overloaded: int = 0  # injected 529s
+    max_tokens_asked: int = 0  # max_tokens of the requests that got an answer (ours only)
     seconds: float = 0.0  # real wall time
     time_scale: float = 1.0  # how much faster than real the fake's world ran for this strategy
     file_sends: Counter[str] = field(default_factory=Counter)
@@ -176,11 +180,11 @@ async def run_predecessor(
         content = source.text
         lines = content.count("\n") + 1
         for group in groups:
-            user = (
-                guidance_text([group[0].violation])
-                + "\n"
-                + fix_prompt(path, content, group, window=None, total_lines=lines)
+            # The same file and incidents as ours (the rules of this request, numbered incidents).
+            sent = PromptBuilder().request(
+                Batch(PurePosixPath(path), tuple(group), None, 0, 0), content, total_lines=lines
             )
+            user = sent.guidance + "\n" + sent.prompt
             per_copy = int(estimate_tokens(content) * 1.25) + 200
             max_tokens = min(MAX_TOKENS_CEILING, per_copy * len(group))
             async with slots:
@@ -217,50 +221,63 @@ async def run_predecessor(
     return result
 
 
-# -- (c): ours, through the real engine ------------------------------------------------------------
+# -- (c): ours, through the application layer ---------------------------------------------------------
 
 
-class _Sends(RunObserver):
-    def __init__(self) -> None:
-        self.sends: Counter[str] = Counter()
+@dataclass
+class DryRunFigures:
+    """What `remediate --dry-run` said before the run, and whether it had a calibration to use."""
 
-    def request_started(self, path: str, incident_ids: tuple[str, ...]) -> None:
-        self.sends[path] += 1
+    calibrated: bool
+    input_tokens: int
+    output_tokens: int
+    cost: float | None
 
 
-async def run_ours(
-    workload: Workload, server: ServerProcess, realism: Realism, work_dir: Path
+def run_ours(
+    workload: Workload,
+    server: ServerProcess,
+    realism: Realism,
+    work_dir: Path,
+    *,
+    protocol: str,
+    calibration_from: Path | None = None,
 ) -> StrategyResult:
-    app = fresh_copy(workload, work_dir / "c")
+    """`kantra-ai remediate` on a fresh copy, after its dry run. `calibration_from`: a tree whose run
+    store's calibration is copied in first (what a rerun on the same tree would start from)."""
+    mode = "strict" if realism.strict else "lenient"
+    key = f"c-{protocol}-{mode}"
+    app = fresh_copy(workload, work_dir / key)
     incidents = selected_incidents(workload, app)
-    result = StrategyResult("c", "(c) kantra-ai", len(incidents))
-    settings = BatchSettings()
-    prompts = PromptBuilder(TOOL_CALL)
-    plan = batch_incidents(incidents, app, settings, prompts)
-    price = _price()
-    limits = RateLimitConfig(
-        realism.requests_per_minute, realism.input_tokens_per_minute, realism.output_tokens_per_minute
+    label = f"(c) kantra-ai, {'Anthropic' if protocol == 'anthropic' else 'OpenAI'}, {mode} limits"
+    result = StrategyResult(key, label, len(incidents))
+    provider = "claude" if protocol == "anthropic" else "openai"
+    base_url = server.anthropic_base_url if protocol == "anthropic" else server.openai_base_url
+    os.environ.setdefault("ANTHROPIC_API_KEY", "bench-key")
+    os.environ.setdefault("OPENAI_API_KEY", "bench-key")
+    options = RunOptions(
+        selection=SelectionOptions(analysis=workload.analysis, input_dir=app),
+        # One price for both protocols (as `--prices`): the model's own, whoever serves it.
+        model=ModelOptions(provider=provider, model=MODEL, base_url=base_url, prices=_prices_file(work_dir)),
+        limits=LimitOptions(
+            rate_limits=RateLimitConfig(
+                realism.requests_per_minute, realism.input_tokens_per_minute, realism.output_tokens_per_minute
+            )
+        ),
+        output=OutputOptions(progress=False),
     )
-    provider = wrap_provider(
-        AnthropicProvider(MODEL, api_key="bench-key", base_url=server.anthropic_base_url),
-        limits=limits,
-        max_in_flight=settings.parallelism,
-        time_scale=realism.time_scale,
-    )
-    sends = _Sends()
-    ctx = RunContext(
-        provider=provider,
-        price=price,
-        guard=CostGuard(None, price),
-        observer=sends,
-        input_dir=app,
-        prompts=prompts,
+    if calibration_from is not None:
+        _copy_calibration(calibration_from, app, provider)
+    job = RemediateJob(workload.analysis)
+    dry = dry_run_job(job, options, SilentUi())
+    result.extra["dry_run"] = DryRunFigures(
+        calibration_from is not None,
+        dry.total.input_tokens,
+        dry.total.expected_output_tokens,
+        dry.total.expected_cost,
     )
     started = time.monotonic()
-    try:
-        run = await execute_batches(plan, ctx, settings.parallelism)
-    finally:
-        await provider.aclose()
+    run = run_job(job, options, SilentUi(), time_scale=realism.time_scale)
     result.seconds = time.monotonic() - started
     result.time_scale = realism.time_scale
     statuses = Counter(o.status for o in run.outcomes.values())
@@ -273,8 +290,39 @@ async def run_ours(
     result.lost_to_pushback = len(pushback)
     result.failed_other = statuses[Status.FAILED] + statuses[Status.SKIPPED] - len(pushback)
     result.usage = run.totals.usage
-    result.cost = run.totals.cost
-    result.requests = run.totals.requests
-    result.file_sends = sends.sends
-    result.extra = {"performance": run.performance, "not_applicable": statuses[Status.NOT_APPLICABLE]}
+    result.cost = run.totals.cost or 0.0
+    result.requests = sum(1 for r in run.records if not r.error)
+    result.file_sends = Counter(r.path for r in run.records)
+    result.max_tokens_asked = sum(r.max_tokens for r in run.records if not r.error)
+    result.extra.update(
+        performance=run.performance,
+        not_applicable=statuses[Status.NOT_APPLICABLE],
+        protocol=protocol,
+        mode=mode,
+        tree=str(app),
+    )
     return result
+
+
+def _prices_file(work_dir: Path) -> Path:
+    """The benchmark model's prices as a `--prices` file, so that the OpenAI protocol is priced alike."""
+    price = _price()
+    path = work_dir / "prices.yaml"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f"{MODEL}: {{input: {price.input}, output: {price.output}, cache-write: {price.cache_write_5m}, "
+        f"cache-write-1h: {price.cache_write_1h}, cache-read: {price.cache_read}}}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _copy_calibration(source_tree: Path, target_tree: Path, provider: str) -> None:
+    """Seed the target tree's run store with the calibration the source tree's runs learned."""
+    source = open_store(source_tree, None, create=False)
+    target = open_store(target_tree, None, create=True)
+    try:
+        save_calibration(target, provider, MODEL, load_calibration(source, provider, MODEL))
+    finally:
+        source.close()
+        target.close()

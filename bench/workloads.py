@@ -3,9 +3,11 @@
 - `synthetic`: Java EE services generated from a seed: javax imports, `@Stateless` beans,
   `@PersistenceContext` fields, `getCallerIdentity()` calls and JNDI lookups (which the scripted
   model honestly cannot fix), reported under five real rule ids with their real-style messages.
-- `real`: a real analyzer output from `tests/data/konveyor/` (default: the coolstore run of
-  kantra-cli-tests); the analysed sources are not published, so every file is rebuilt from the
-  incidents' `codeSnip` lines (at their line numbers) with neutral filler lines in between.
+  `small=True` makes many small classes (a few methods each) instead of services of real size.
+- `real`: a real analyzer output from `tests/data/konveyor/` (the same files as `../shared/data`;
+  default: the coolstore run of kantra-cli-tests); the analysed sources are not published, so every
+  file is rebuilt from the incidents' `codeSnip` lines (at their line numbers) with filler lines of
+  ordinary code in between, up to a little past its last incident: files of their real size.
 
 Both write `output.yaml` and `app/` under a directory and return a `Workload`.
 """
@@ -100,7 +102,9 @@ def _incident(path: str, line: int, message: str, **variables: str) -> dict[str,
     }
 
 
-def _java_file(rng: random.Random, index: int) -> tuple[str, str, list[tuple[str, int, str]]]:
+def _java_file(
+    rng: random.Random, index: int, small: bool = False
+) -> tuple[str, str, list[tuple[str, int, str]]]:
     """(relative path, text, [(rule id, line, message)]) of one generated service class."""
     package = f"com.acme.shop.module{index % 12}"
     name = f"Service{index:04d}"
@@ -141,10 +145,10 @@ def _java_file(rng: random.Random, index: int) -> tuple[str, str, list[tuple[str
         )
         lines.append("    private EntityManager em;")
         lines.append("")
-    for method in range(rng.randint(3, 9)):
+    for method in range(rng.randint(2, 3) if small else rng.randint(3, 9)):
         lines.append(f"    public List<String> operation{method}(String key, int limit) {{")
         lines.append(f'        LOG.fine("operation{method} " + key);')
-        for step in range(rng.randint(3, 14)):
+        for step in range(rng.randint(1, 4) if small else rng.randint(3, 14)):
             lines.append(f"        int value{step} = key.length() * {step + 1} + limit;")
             if step % 4 == 3:
                 lines.append(f"        if (value{step} > limit) {{ limit = value{step} % 97; }}")
@@ -183,13 +187,15 @@ def _write_output(
     return path
 
 
-def synthetic(target: Path, *, files: int = 220, seed: int = 7) -> Workload:
-    """At least `files` generated Java files (about 5 incidents each) under five rules."""
+def synthetic(
+    target: Path, *, files: int = 220, seed: int = 7, small: bool = False, name: str = "synthetic"
+) -> Workload:
+    """`files` generated Java files (about 5 incidents each) under five rules."""
     rng = random.Random(seed)
     app = target / "app"
     by_rule: dict[str, list[dict[str, Any]]] = {}
     for index in range(files):
-        path, text, found = _java_file(rng, index)
+        path, text, found = _java_file(rng, index, small)
         full = app / path
         full.parent.mkdir(parents=True, exist_ok=True)
         full.write_text(text, encoding="utf-8")
@@ -197,29 +203,52 @@ def synthetic(target: Path, *, files: int = 220, seed: int = 7) -> Workload:
             by_rule.setdefault(rule_id, []).append(_incident(path, line, message))
     analysis = _write_output(target, _RULES, by_rule)
     count = sum(len(v) for v in by_rule.values())
+    size = "small generated Java EE classes" if small else "generated Java EE services"
     return Workload(
-        "synthetic",
+        name,
         analysis,
         app,
         files,
         count,
         len(by_rule),
-        f"{count} incidents in {files} generated Java EE files, {len(by_rule)} rules (seed {seed})",
+        f"{count} incidents in {files} {size}, {len(by_rule)} rules (seed {seed})",
     )
 
 
 _SNIP_LINE = re.compile(r"^\s*(\d+)  (.*)$")
 
 
+_JAVA_FILLER = (
+    "        int total{n} = order.getQuantity() * item.getPrice() + shipping.costFor(order);",
+    "        if (customer{n} != null && customer{n}.isActive()) {{ audit.record(customer{n}.getId()); }}",
+    '        LOG.debug("processing step {n} for order " + order.getId());',
+    "        List<LineItem> items{n} = repository.findItems(order.getId(), PageRequest.of(0, 50));",
+    '        String label{n} = String.format("%s-%05d", prefix, sequence.next());',
+    "    }}",
+    "",
+    "    private BigDecimal subtotal{n}(Order order) {{",
+    "        return order.getItems().stream().map(LineItem::getTotal).reduce(BigDecimal.ZERO, Sum::of);",
+)
+_XML_FILLER = (
+    '    <property name="setting.{n}" value="value-{n}"/>',
+    "    <!-- configuration block {n} -->",
+    '    <entry key="option{n}">enabled</entry>',
+)
+_PROPERTIES_FILLER = ("app.setting.{n}=value-{n}", "# section {n}", "service.timeout.{n}=30s")
+
+
 def _filler(path: str, number: int) -> str:
+    """An ordinary line of the file's kind, so that rebuilt files have a realistic token density."""
     if path.endswith((".xml", ".html", ".xhtml")):
-        return f"<!-- line {number} -->"
-    if path.endswith(".properties"):
-        return f"# line {number}"
-    return f"    // line {number}"
+        kinds = _XML_FILLER
+    elif path.endswith((".properties", ".yaml", ".yml")):
+        kinds = _PROPERTIES_FILLER
+    else:
+        kinds = _JAVA_FILLER
+    return kinds[number % len(kinds)].format(n=number)
 
 
-def real(target: Path, *, source: str = DEFAULT_REAL) -> Workload:
+def real(target: Path, *, source: str = DEFAULT_REAL, name: str = "real") -> Workload:
     """A real analyzer output; the files its incidents point at rebuilt from their code snippets."""
     raw = yaml.load((DATA_DIR / source).read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
     known: dict[str, dict[int, str]] = {}
@@ -243,7 +272,7 @@ def real(target: Path, *, source: str = DEFAULT_REAL) -> Workload:
                 rules.add(rule_id)
     app = target / "app"
     for path, lines in known.items():
-        last = max(lines, default=0) + 3
+        last = max(lines, default=0) + 12  # the file goes on a little after its last incident
         text = "\n".join(lines.get(n, _filler(path, n)) for n in range(1, last + 1)) + "\n"
         full = app / PurePosixPath(path)
         full.parent.mkdir(parents=True, exist_ok=True)
@@ -251,12 +280,12 @@ def real(target: Path, *, source: str = DEFAULT_REAL) -> Workload:
     analysis = target / "output.yaml"
     analysis.write_text((DATA_DIR / source).read_text(encoding="utf-8"), encoding="utf-8")
     return Workload(
-        "real",
+        name,
         analysis,
         app,
         len(known),
         incidents,
         len(rules),
         f"{source}: {incidents} source incidents in {len(known)} files, {len(rules)} rules "
-        "(files rebuilt from the incidents' code snippets)",
+        "(files rebuilt at their real length from the incidents' code snippets)",
     )

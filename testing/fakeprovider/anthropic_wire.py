@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 from kantra_ai.simulated.contract import FakeRequest
-from kantra_ai.tokens import estimate_tokens
 from testing.fakeprovider.caching import MAX_BREAKPOINTS, TTL_SECONDS, Segment
 from testing.fakeprovider.reply import ShapedReply
+from testing.fakeprovider.tokens import ANTHROPIC_VOCABULARY, count_tokens
 from testing.fakeprovider.wire import (
     Frame,
     Usage,
@@ -19,6 +19,12 @@ from testing.fakeprovider.wire import (
     strip_cache_control,
     token_chunks,
 )
+
+VOCABULARY = ANTHROPIC_VOCABULARY
+
+
+def _count(text: str) -> int:
+    return count_tokens(text, VOCABULARY)
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -121,15 +127,15 @@ def prompt_segments(request: FakeRequest) -> list[Segment]:
         if not isinstance(tool, dict):
             raise WireError(400, "tools: each tool must be an object")
         bare = strip_cache_control(tool)
-        segments.append(Segment("tool\x00" + canonical(bare), estimate_tokens(json.dumps(bare)), _ttl(tool)))
+        segments.append(Segment("tool\x00" + canonical(bare), _count(json.dumps(bare)), _ttl(tool)))
     system = request.raw.get("system")
     if isinstance(system, str) and system:
-        segments.append(Segment("system\x00" + system, estimate_tokens(system)))
+        segments.append(Segment("system\x00" + system, _count(system)))
     elif isinstance(system, list):
         for block in system:
             if isinstance(block, dict):
                 text = str(block.get("text", ""))
-                segments.append(Segment("system\x00" + text, estimate_tokens(text), _ttl(block)))
+                segments.append(Segment("system\x00" + text, _count(text), _ttl(block)))
     for message in request.messages:
         role = str(message.get("role", ""))
         content = message.get("content")
@@ -143,7 +149,7 @@ def prompt_segments(request: FakeRequest) -> list[Segment]:
                 raise WireError(400, "messages.content: each block must be an object")
             marker = f"msg:{role}" if position == 0 else "block"
             key = f"{marker}\x00{canonical(strip_cache_control(block))}"
-            segments.append(Segment(key, estimate_tokens(_block_text(block)), _ttl(block)))
+            segments.append(Segment(key, _count(_block_text(block)), _ttl(block)))
     breakpoints = sum(1 for s in segments if s.cache_ttl is not None)
     if breakpoints > MAX_BREAKPOINTS:
         raise WireError(
@@ -218,7 +224,7 @@ def stream_frames(shaped: ShapedReply, request: FakeRequest, usage: Usage, messa
                 event="content_block_start",
             )
         )
-        for chunk, tokens in token_chunks(shaped.text):
+        for chunk, tokens in token_chunks(shaped.text, VOCABULARY):
             delta = {
                 "type": "content_block_delta",
                 "index": index,
@@ -241,7 +247,7 @@ def stream_frames(shaped: ShapedReply, request: FakeRequest, usage: Usage, messa
             "delta": {"type": "input_json_delta", "partial_json": ""},
         }
         frames.append(sse(first, event="content_block_delta"))
-        for chunk, tokens in token_chunks(call.arguments):
+        for chunk, tokens in token_chunks(call.arguments, VOCABULARY):
             delta = {
                 "type": "content_block_delta",
                 "index": index,

@@ -33,6 +33,19 @@ class Segment:
     cache_ttl: str | None = None  # Anthropic: "5m" or "1h" when the block carries cache_control
 
 
+# The shortest prefix each Anthropic model caches, from Anthropic's prompt-caching documentation,
+# written down here independently of the product's own table (providers/caching.py), so that a
+# wrong entry there shows up as missing cache reads in tests and benchmarks. Keyed by a substring of
+# the model name; the longest matching key wins; models not listed get 1,024 (Sonnet, Opus).
+ANTHROPIC_MIN_CACHEABLE: dict[str, int] = {
+    "haiku": 2048,  # Claude 3 and 3.5 Haiku
+    "claude-haiku-4-5": 4096,
+    "claude-opus-4-5": 4096,
+    "sonnet": 1024,
+    "opus": 1024,
+}
+
+
 @dataclass
 class CachingModel:
     """How the fake provider caches. `CachingModel(enabled=False)` turns caching off entirely."""
@@ -40,7 +53,7 @@ class CachingModel:
     enabled: bool = True
     anthropic_default_min_tokens: int = 1024
     # Keyed by a substring of the model name; the longest matching key wins.
-    anthropic_min_tokens: Mapping[str, int] = field(default_factory=lambda: {"haiku": 2048})
+    anthropic_min_tokens: Mapping[str, int] = field(default_factory=lambda: dict(ANTHROPIC_MIN_CACHEABLE))
     openai_min_tokens: int = 1024
     openai_step_tokens: int = 128
     openai_ttl_seconds: float = 600.0

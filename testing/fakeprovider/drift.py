@@ -7,9 +7,11 @@
 answers in the format the request asked for: the tool call on either protocol, or SEARCH/REPLACE
 text when no tool was offered (where only `TEXT_KINDS` can be expressed).
 
-Every reply is logged (`DriftLog`): which edits drifted how and which incidents they were for, and
-whether the request was a retry (it asked about an incident asked about before), so a benchmark can
-say, per drift kind, what became of the drifted edits and what their retries cost.
+Every reply is logged (`DriftLog`): which edits drifted how and which incidents they were for (by
+the numbers the request showed them by, #1, #2, ...: the request carries no incident ids), and
+whether the request was a retry (it asked about an incident of the file asked about before, or
+said that edits failed or a reply was unusable), so a benchmark can say, per drift kind, what became
+of the drifted edits and what their retries cost.
 
 Deterministic: each reply's drift is seeded from the seed and the request's text, whatever order
 concurrent requests arrive in. A reply the wrapper cannot read as well-formed edits goes out as it
@@ -29,10 +31,12 @@ from typing import Any
 
 from kantra_ai.edits.model import Edit
 from kantra_ai.simulated.contract import FakeReply, FakeRequest, Responder, ToolCall
-from kantra_ai.simulated.recipes import parse_prompt
+from kantra_ai.simulated.recipes import parse_prompt, request_text
 from testing.drift import KINDS, TEXT_KINDS, Sent, case_from_edits, drift_reply
 
 TOOL_NAME = "apply_fixes"
+# What a retry request says (prompts/templates/retry_request.j2).
+RETRY_MARKERS = ("could not be applied to the file as it is now", "Your previous answer could not be used")
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,8 @@ class DriftedEdit:
 @dataclass(frozen=True)
 class DriftedReply:
     path: str
-    incident_ids: tuple[str, ...]  # the incidents the request asked about
-    retry: bool  # one of them was asked about before
+    incident_ids: tuple[str, ...]  # the incidents the request asked about (their numbers in it)
+    retry: bool  # one of them was asked about before, or the request said it was a retry
     edits: tuple[DriftedEdit, ...]
     content: str = field(default="", repr=False)  # the file (or window) as the request showed it
     given: tuple[Edit, ...] = field(default=(), repr=False)  # the edits before they drifted
@@ -71,10 +75,13 @@ class DriftLog:
         edits: Sequence[DriftedEdit],
         content: str = "",
         given: Sequence[Edit] = (),
+        *,
+        retry: bool = False,
     ) -> None:
+        asked = {f"{path}#{i}" for i in incident_ids}
         with self._lock:
-            retry = bool(self._asked & set(incident_ids))
-            self._asked |= set(incident_ids)
+            retry = retry or bool(self._asked & asked)
+            self._asked |= asked
             self.replies.append(
                 DriftedReply(path, tuple(incident_ids), retry, tuple(edits), content, tuple(given))
             )
@@ -89,7 +96,7 @@ class DriftingResponder:
         self.log = DriftLog()
 
     def __call__(self, request: FakeRequest) -> FakeReply:
-        text = request.last_user_text()
+        text = request_text(request)
         prompt = parse_prompt(text)
         wants_text = not request.tools
         asked = request if request.tools else dataclasses.replace(request, tools=[{"name": TOOL_NAME}])
@@ -97,10 +104,7 @@ class DriftingResponder:
         if prompt is None or not reply.tool_calls:
             return reply
         call = reply.tool_calls[0]
-        edits = [
-            Edit(str(e["old_text"]), str(e["new_text"]), tuple(e.get("incident_ids") or ()))
-            for e in call.input.get("edits", [])
-        ]
+        edits = [_edit(e) for e in call.input.get("edits", [])]
         kinds = tuple(k for k in self.settings.kinds if not wants_text or k in TEXT_KINDS)
         try:
             case = case_from_edits(prompt.path, prompt.content, edits)
@@ -111,17 +115,36 @@ class DriftingResponder:
         sents = drift_reply(case, rng, self.settings.rate, kinds)
         sent_edits = [_with_ids(sent, edits) for sent in sents]
         drifted = [DriftedEdit(s.kinds, e.incident_ids) for s, e in zip(sents, sent_edits, strict=True)]
-        self.log.record(prompt.path, [i.id for i in prompt.incidents], drifted, prompt.content, edits)
-        answer = {
+        retry = any(marker in request.last_user_text() for marker in RETRY_MARKERS)
+        numbers = [i.id for i in prompt.incidents]
+        self.log.record(prompt.path, numbers, drifted, prompt.content, edits, retry=retry)
+        answer: dict[str, Any] = {
             "edits": [
-                {"incident_ids": list(e.incident_ids), "old_text": e.old_text, "new_text": e.new_text}
+                {"ids": [_number(i) for i in e.incident_ids], "old": e.old_text, "new": e.new_text}
                 for e in sent_edits
             ],
-            "incidents": call.input.get("incidents", []),
         }
+        if "verdicts" in call.input:
+            answer["verdicts"] = call.input["verdicts"]
         if wants_text:
             return _as_text(answer)
         return FakeReply(tool_calls=[ToolCall(call.name, answer)])
+
+
+def _number(handle: str) -> int | str:
+    return int(handle) if handle.isdigit() else handle
+
+
+def _edit(given: dict[str, Any]) -> Edit:
+    """An edit of the tool call (`new`, or `sub`: [from, to] pairs replaced in turn inside `old`)."""
+    old = str(given["old"])
+    if "new" in given:
+        new = str(given["new"])
+    else:
+        new = old
+        for before, after in given.get("sub") or ():
+            new = new.replace(str(before), str(after))
+    return Edit(old, new, tuple(str(i) for i in given.get("ids") or ()))
 
 
 def _with_ids(sent: Sent, edits: Sequence[Edit]) -> Edit:
@@ -134,16 +157,17 @@ def _with_ids(sent: Sent, edits: Sequence[Edit]) -> Edit:
 
 def _as_text(answer: dict[str, Any]) -> FakeReply:
     """SEARCH/REPLACE blocks (whole lines: a text's line break at either edge goes), then the verdicts."""
-    parts = ["Here are the edits."]
+    parts = []
     for edit in answer.get("edits", []):
-        old = _lines(str(edit["old_text"]))
-        new = _lines(str(edit["new_text"]))
-        block = [f"<<<<<<< SEARCH [{', '.join(edit.get('incident_ids') or [])}]", old, "======="]
+        plain = _edit(edit)
+        old, new = _lines(plain.old_text), _lines(plain.new_text)
+        block = [f"<<<<<<< SEARCH [{', '.join(plain.incident_ids)}]", old, "======="]
         if new:
             block.append(new)
         block.append(">>>>>>> REPLACE")
         parts.append("\n".join(block))
-    parts.append("```json\n" + json.dumps({"incidents": answer.get("incidents", [])}, indent=2) + "\n```")
+    if "verdicts" in answer or not parts:
+        parts.append("```json\n" + json.dumps({"verdicts": answer.get("verdicts", [])}) + "\n```")
     return FakeReply(text="\n\n".join(parts) + "\n")
 
 

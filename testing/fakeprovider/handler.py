@@ -20,6 +20,7 @@ from testing.fakeprovider import anthropic_wire, batch_http, openai_wire
 from testing.fakeprovider.caching import CacheLookup, PromptCache, Segment
 from testing.fakeprovider.ratelimit import RateDecision
 from testing.fakeprovider.reply import ShapedReply, shape_reply
+from testing.fakeprovider.tokens import ANTHROPIC_VOCABULARY, OPENAI_VOCABULARY, Vocabulary
 from testing.fakeprovider.wire import Frame, ResponseAborted, Usage, WireError
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ class _Codec:
     tools_allowed: Callable[[FakeRequest], bool]
     id_prefix: str
     tool_id_prefix: str
+    vocabulary: Vocabulary
 
 
 _CODECS: dict[Protocol, _Codec] = {
@@ -58,6 +60,7 @@ _CODECS: dict[Protocol, _Codec] = {
         tools_allowed=anthropic_wire.tools_allowed,
         id_prefix="msg_fake_",
         tool_id_prefix="toolu_fake_",
+        vocabulary=ANTHROPIC_VOCABULARY,
     ),
     "openai": _Codec(
         parse=openai_wire.parse_request,
@@ -71,6 +74,7 @@ _CODECS: dict[Protocol, _Codec] = {
         tools_allowed=openai_wire.tools_allowed,
         id_prefix="chatcmpl-fake-",
         tool_id_prefix="call_fake_",
+        vocabulary=OPENAI_VOCABULARY,
     ),
 }
 
@@ -310,12 +314,13 @@ class FakeProviderHandler(BaseHTTPRequestHandler):
                 stop_sequences=codec.stop_sequences(request),
                 allow_tools=codec.tools_allowed(request),
                 tool_id_prefix=f"{codec.tool_id_prefix}{number:06d}_",
+                vocabulary=codec.vocabulary,
             )
             output_tokens = shaped.output_tokens
             if fault is not None:
                 owner._note_fault(fault.label)
             headers = {id_header: request_id}
-            if decision is not None:
+            if decision is not None and not owner.limiter_is_strict:
                 headers.update(
                     decision.anthropic_headers() if protocol == "anthropic" else decision.openai_headers()
                 )
@@ -343,6 +348,13 @@ class FakeProviderHandler(BaseHTTPRequestHandler):
     def _refuse_rate_limited(
         self, protocol: Protocol, request: FakeRequest, decision: RateDecision, request_id: str
     ) -> None:
+        if self.owner.limiter_is_strict:  # says nothing: no retry-after, no limits, no remaining
+            message = "Rate limit exceeded. Please slow down."
+            if protocol == "anthropic":
+                self._send_error(protocol, 429, message, request_id=request_id)
+            else:
+                self._send_json(429, openai_wire.error_json(429, message), {"x-request-id": request_id})
+            return
         wait_ms = max(1, math.ceil(decision.retry_after_s * 1000))
         headers = _retry_headers(wait_ms, None)
         state = decision.states[decision.exceeded]

@@ -7,10 +7,16 @@ import time
 from typing import Any
 
 from kantra_ai.simulated.contract import FakeRequest, StopReason
-from kantra_ai.tokens import estimate_tokens
 from testing.fakeprovider.caching import Segment
 from testing.fakeprovider.reply import ShapedReply
+from testing.fakeprovider.tokens import OPENAI_VOCABULARY, count_tokens
 from testing.fakeprovider.wire import Frame, Usage, WireError, canonical, require_int, sse, token_chunks
+
+VOCABULARY = OPENAI_VOCABULARY
+
+
+def _count(text: str) -> int:
+    return count_tokens(text, VOCABULARY)
 
 # Requests without max_tokens may generate up to the model's limit; this stands in for it.
 DEFAULT_MAX_TOKENS = 16_384
@@ -81,7 +87,7 @@ def parse_request(body: dict[str, Any]) -> FakeRequest:
 
 def prompt_segments(request: FakeRequest) -> list[Segment]:
     """Tools, then every message as sent (system messages in place): the prefix OpenAI caches."""
-    segments = [Segment("tool\x00" + canonical(t), estimate_tokens(json.dumps(t))) for t in request.tools]
+    segments = [Segment("tool\x00" + canonical(t), _count(json.dumps(t))) for t in request.tools]
     for message in request.raw["messages"]:
         text = content_text(message.get("content"))
         calls = message.get("tool_calls")
@@ -89,7 +95,7 @@ def prompt_segments(request: FakeRequest) -> list[Segment]:
             for call in calls:
                 function = call.get("function", {}) if isinstance(call, dict) else {}
                 text += str(function.get("name", "")) + str(function.get("arguments", ""))
-        segments.append(Segment(f"msg:{message.get('role')}\x00{canonical(message)}", estimate_tokens(text)))
+        segments.append(Segment(f"msg:{message.get('role')}\x00{canonical(message)}", _count(text)))
     return segments
 
 
@@ -157,7 +163,7 @@ def stream_frames(shaped: ShapedReply, request: FakeRequest, usage: Usage, compl
         return sse(payload, tokens=tokens)
 
     frames = [chunk({"role": "assistant", "content": "", "refusal": None})]
-    for text, tokens in token_chunks(shaped.text):
+    for text, tokens in token_chunks(shaped.text, VOCABULARY):
         frames.append(chunk({"content": text}, tokens=tokens))
     for index, call in enumerate(shaped.tool_calls):
         opening = {
@@ -167,7 +173,7 @@ def stream_frames(shaped: ShapedReply, request: FakeRequest, usage: Usage, compl
             "function": {"name": call.name, "arguments": ""},
         }
         frames.append(chunk({"tool_calls": [opening]}))
-        for fragment, tokens in token_chunks(call.arguments):
+        for fragment, tokens in token_chunks(call.arguments, VOCABULARY):
             frames.append(
                 chunk({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}, tokens=tokens)
             )

@@ -3,6 +3,10 @@
 Buckets refill continuously (limit / 60 per second) up to the per-minute limit. A request takes one
 request slot, its uncached input tokens (cache reads are free, as on current Anthropic models) and
 its whole `max_tokens` of output up front; unused output is handed back when the response ends.
+
+`strict=True` is the harsher provider clients must also survive: unused output is never handed
+back (the whole `max_tokens` stays spent), and no response says anything about the limits: no
+rate-limit headers, and 429s without `retry-after`.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ class RateLimits:
     input_tokens_per_minute: int | None = None
     output_tokens_per_minute: int | None = None
     clock: Callable[[], float] = time.monotonic
+    strict: bool = False  # no refund of unused output; no rate-limit headers, no retry-after
 
 
 class _Bucket:
@@ -131,7 +136,7 @@ class RateLimiter:
 
     def settle(self, output_reserved: int, output_used: int) -> None:
         bucket = self._buckets.get("output_tokens")
-        if bucket is None:
+        if bucket is None or self.limits.strict:
             return
         refund = min(output_reserved, bucket.limit) - output_used
         if refund <= 0:

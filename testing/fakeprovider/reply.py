@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kantra_ai.simulated.contract import FakeReply, StopReason, ToolCall
-from kantra_ai.tokens import cut_to_tokens, estimate_tokens
 from testing.fakeprovider.faults import Fault
+from testing.fakeprovider.tokens import ANTHROPIC_VOCABULARY, Vocabulary, count_tokens, cut_to_tokens
 
 GARBAGE_TEXT = "¿¿ }{ ### <garbage> not-json ,,, ]] ~~ the reply was scrambled by fault injection ~~ ### {{"
 # Not even a prefix of valid JSON, so partial-JSON parsers (the Anthropic stream helper) reject it too.
@@ -53,7 +53,11 @@ def shape_reply(
     stop_sequences: Sequence[str],
     allow_tools: bool,
     tool_id_prefix: str,
+    vocabulary: Vocabulary = ANTHROPIC_VOCABULARY,
 ) -> ShapedReply:
+    def tokens_of(text: str) -> int:
+        return count_tokens(text, vocabulary)
+
     text = reply.text
     calls: list[ToolCall] = list(reply.tool_calls)
     if not allow_tools and calls:
@@ -76,28 +80,28 @@ def shape_reply(
         calls, arguments, inputs = [], [], []
         stop_reason = "stop_sequence"
 
-    natural = estimate_tokens(text) + sum(estimate_tokens(a) for a in arguments)
+    natural = tokens_of(text) + sum(tokens_of(a) for a in arguments)
     budget = max_tokens
     if fault is not None and fault.kind == "truncate":
         budget = min(budget, max(1, int(natural * fault.fraction)))
     truncated = natural > budget or (fault is not None and fault.kind == "truncate")
 
     if natural > budget:
-        text_tokens = estimate_tokens(text)
+        text_tokens = tokens_of(text)
         if text_tokens >= budget:
-            text = cut_to_tokens(text, budget)
+            text = cut_to_tokens(text, budget, vocabulary)
             calls, arguments, inputs = [], [], []
         else:
             remaining = budget - text_tokens
             kept = 0
             for i, argument in enumerate(arguments):
-                cost = estimate_tokens(argument)
+                cost = tokens_of(argument)
                 if cost <= remaining:
                     remaining -= cost
                     kept = i + 1
                     continue
                 if remaining > 0:
-                    arguments[i] = cut_to_tokens(argument, remaining)
+                    arguments[i] = cut_to_tokens(argument, remaining, vocabulary)
                     inputs[i] = _loads_object(arguments[i])
                     kept = i + 1
                 break

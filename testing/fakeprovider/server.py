@@ -6,8 +6,9 @@ Completions wire protocols, so the official SDK clients talk to it unchanged.
         client.messages.create(model="claude-sonnet-5", max_tokens=100, messages=[...])
         assert server.request_count == 2
 
-Usage is counted with `estimate_tokens`, prompt caching and rate limits follow the real APIs'
-accounting, and faults (HTTP errors, bad content, broken streams) are injected on demand. In drift
+Usage is counted with a real BPE (`tokens.py`, never the product's estimator), prompt caching and
+rate limits follow the real APIs' accounting (`RateLimits(strict=True)`: the harsher variant), and
+faults (HTTP errors, bad content, broken streams) are injected on demand. In drift
 mode (`drift=DriftSettings(rate, kinds)`) the responder's edits come out drifted the way real
 models drift them, and `server.drift.log` says how.
 """
@@ -250,6 +251,10 @@ class FakeProviderServer:
             self._rate_limited = 0
             self._responder_errors.clear()
             self._internal_errors.clear()
+
+    @property
+    def limiter_is_strict(self) -> bool:
+        return self.limiter is not None and self.limiter.limits.strict
 
     def clear_cache(self) -> None:
         self.cache.clear()

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from kantra_ai.tokens import estimate_tokens
+from testing.fakeprovider import tokens
 from testing.fakeprovider.caching import CacheLookup
 
-# The same pieces `estimate_tokens` counts, so chunks cut on piece boundaries add up to the whole.
-_PIECE = re.compile(r"[A-Za-z_]+|\d+|[^\sA-Za-z_\d]|\s+")
 DELTA_TOKENS = 6  # roughly what real APIs put in one streamed delta
 
 
@@ -45,21 +42,9 @@ def sse(payload: dict[str, Any], *, event: str | None = None, tokens: int = 0) -
     return Frame(f"{head}data: {json.dumps(payload)}\n\n".encode(), tokens)
 
 
-def token_chunks(text: str, size: int = DELTA_TOKENS) -> list[tuple[str, int]]:
-    """`text` split into consecutive chunks of about `size` tokens, each with its token count."""
-    chunks: list[tuple[str, int]] = []
-    current: list[str] = []
-    count = 0
-    for match in _PIECE.finditer(text):
-        piece = match.group()
-        current.append(piece)
-        count += estimate_tokens(piece)
-        if count >= size:
-            chunks.append(("".join(current), count))
-            current, count = [], 0
-    if current:
-        chunks.append(("".join(current), count))
-    return chunks
+def token_chunks(text: str, vocabulary: tokens.Vocabulary, size: int = DELTA_TOKENS) -> list[tuple[str, int]]:
+    """`text` split into consecutive chunks of `size` tokens, each with its token count."""
+    return tokens.token_chunks(text, size, vocabulary)
 
 
 def strip_cache_control(block: dict[str, Any]) -> dict[str, Any]:

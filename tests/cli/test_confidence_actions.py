@@ -18,7 +18,7 @@ from tests.cli.helpers import analysis_of, copy_example, expected_of, remediate_
 from kantra_ai.edits.apply import apply_edits
 from kantra_ai.edits.model import Edit
 from kantra_ai.simulated.contract import FakeReply, FakeRequest, Responder
-from kantra_ai.simulated.recipes import parse_prompt, respond
+from kantra_ai.simulated.recipes import parse_prompt, request_text, respond
 from testing.fakeprovider.server import FakeProviderServer
 
 EXAMPLE = "javaee-inventory"
@@ -31,11 +31,11 @@ def lowered(rules: re.Pattern[str], confidence: float = 0.5) -> Responder:
 
     def answer(request: FakeRequest) -> FakeReply:
         reply = respond(request)
-        prompt = parse_prompt(request.last_user_text())
+        prompt = parse_prompt(request_text(request))
         low = {i.id for i in prompt.incidents if rules.search(i.rule_id)} if prompt else set()
         for call in reply.tool_calls:
-            for verdict in call.input["incidents"]:
-                if verdict["id"] in low:
+            for verdict in call.input.get("verdicts", []):
+                if str(verdict["id"]) in low:
                     verdict["confidence"] = confidence
         return reply
 

@@ -238,10 +238,10 @@ def test_a_run_stopped_by_max_cost_says_why_and_how_to_continue(
 ) -> None:
     app = copy_example(EXAMPLE, tmp_path)
     code = run("remediate", "-a", analysis_of(EXAMPLE), "-i", app, "--base-url", fake.anthropic_base_url,
-               "--no-progress", "--max-cost", "0.03", "--batch-parallelism", "1")  # fmt: skip
+               "--no-progress", "--max-cost", "0.02", "--batch-parallelism", "1")  # fmt: skip
     assert code == 1
     out = capsys.readouterr().out
     stopped = next(line for line in out.splitlines() if line.startswith("stopped early"))
-    assert "--max-cost $0.0300 would be exceeded" in stopped
+    assert "--max-cost $0.0200 would be exceeded" in stopped
     assert re.search(r"\d+ incidents were not sent\. Run the same command again", stopped)
     assert 0 < fake.request_count < 7

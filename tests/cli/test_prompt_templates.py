@@ -10,7 +10,7 @@ import pytest
 import yaml
 from tests.cli.helpers import analysis_of, copy_example, expected_of, run, tree_differences
 
-from kantra_ai.simulated.recipes import parse_prompt
+from kantra_ai.simulated.recipes import parse_prompt, request_text
 from testing.fakeprovider.server import FakeProviderServer
 
 EXAMPLE = "javaee-inventory"
@@ -38,11 +38,13 @@ def _remediate(app: Path, fake: FakeProviderServer, *extra: str) -> int:
 
 
 def _guidance_of(fake: FakeProviderServer, file_name: str) -> str:
+    """What the request for the file carries of its own before the file: the user's template (or,
+    with templates configured, the built-in notes), then the answer format."""
     for request in fake.requests:
-        parsed = parse_prompt(request.last_user_text())
+        parsed = parse_prompt(request_text(request))
         if parsed is not None and parsed.path.endswith(file_name):
             blocks = request.messages[0]["content"]
-            return str(blocks[0]["text"])
+            return str(blocks[-1]["text"]).split("## File:")[0]
     raise AssertionError(f"no request for {file_name}")
 
 

@@ -59,10 +59,34 @@ def test_one_truncated_reply_is_retried_with_more_room_and_succeeds(tmp_path: Pa
 def _ambiguous(request: FakeRequest) -> FakeReply:
     reply = respond(request)
     edits = [
-        {"incident_ids": e["incident_ids"], "old_text": "import", "new_text": "export"}
+        {"ids": e["ids"], "old": "import", "new": "export"}
         for e in reply.tool_calls[0].input["edits"]
     ]
     return FakeReply(tool_calls=[ToolCall("apply_fixes", {**reply.tool_calls[0].input, "edits": edits})])
+
+
+def test_a_reply_cut_off_at_a_max_tokens_sized_from_evidence_costs_no_repair_round(tmp_path: Path) -> None:
+    """Once replies were seen, max_tokens is sized from them (below the static budget); when that was
+    too little, the incidents still get their repair round after the request with more room."""
+    app = copy_example(EXAMPLE, tmp_path)
+    answers: dict[str, int] = {}
+
+    def cut_then_ambiguous_then_right(request: FakeRequest) -> FakeReply:
+        path = request.last_user_text().split("## File: ", 1)[-1].split("\n", 1)[0]
+        if len(answers) < 2 and path not in answers:  # the first files answer normally: evidence
+            answers[path] = 99
+        answers[path] = answers.get(path, 0) + 1
+        if answers[path] == 1:
+            return FakeReply(tool_calls=respond(request).tool_calls, stop_reason="max_tokens")
+        if answers[path] == 2:
+            return _ambiguous(request)
+        return respond(request)
+
+    with FakeProviderServer(cut_then_ambiguous_then_right) as server:
+        code, summary = _remediate(app, server, "--batch-parallelism", "1")
+    assert len(answers) > 2 and all(n == 3 for n in answers.values() if n < 99)
+    assert code == 0, _reasons(summary)
+    assert tree_differences(app, expected_of(EXAMPLE)) == []
 
 
 def test_ambiguous_edits_are_refused_and_the_file_is_untouched(tmp_path: Path) -> None:
@@ -209,7 +233,7 @@ def test_an_edit_that_does_not_match_is_retried_with_the_closest_lines(tmp_path:
         if len(seen) > 1:
             return reply
         call = reply.tool_calls[0]
-        edits = [{**e, "old_text": e["old_text"].replace("import", "imprt")} for e in call.input["edits"]]
+        edits = [{**e, "old": e["old"].replace("import", "imprt")} for e in call.input["edits"]]
         return FakeReply(tool_calls=[ToolCall("apply_fixes", {**call.input, "edits": edits})])
 
     with FakeProviderServer(sloppy_first) as server:

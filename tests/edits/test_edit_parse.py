@@ -65,12 +65,12 @@ def test_tool_input_that_is_not_an_object_is_malformed(data: object) -> None:
 @pytest.mark.parametrize(
     ("data", "where"),
     [
-        ({"edits": []}, "incidents"),
+        ({"edits": []}, "verdicts"),
         ({"incidents": []}, "edits"),
-        (tool_input(edits=[{"incident_ids": [], "new_text": "x"}]), "edits.0.old_text"),
+        (tool_input(edits=[{"incident_ids": [], "new_text": "x"}]), "edits.0.old"),
         (tool_input(incidents=[{"id": "inc-1", "confidence": 0.9}]), "incidents.0.status"),
         (tool_input(incidents=[{"status": "fixed", "confidence": 0.9}]), "incidents.0.id"),
-        (tool_input(incidents=[{"id": "inc-1", "status": "fixed"}]), "incidents.0.confidence"),
+        (tool_input(incidents=[{"id": "inc-1", "status": "fixed"}]), "verdicts.0.confidence"),
     ],
 )
 def test_missing_required_field_is_malformed(data: dict[str, Any], where: str) -> None:
@@ -114,7 +114,7 @@ def test_confidence_float_noise_is_clamped() -> None:
 
 
 def test_empty_old_text_is_malformed() -> None:
-    with pytest.raises(MalformedReply, match="edit 1: old_text is empty"):
+    with pytest.raises(MalformedReply, match="edit 1: old is empty"):
         parse_tool_input(
             tool_input(edits=[{"incident_ids": ["inc-1"], "old_text": " \n", "new_text": "x"}]), IDS
         )
@@ -260,7 +260,7 @@ def test_bare_verdict_object_without_fence_is_accepted() -> None:
 
 
 def test_text_reply_verdicts_are_validated_like_tool_input() -> None:
-    with pytest.raises(MalformedReply, match=r"incidents\.0\.status"):
+    with pytest.raises(MalformedReply, match=r"verdicts\.0\.status"):
         parse_text_reply(
             TEXT_REPLY.replace('"status": "fixed", "confidence": 0.95', '"status": "ok", "confidence": 0.95'),
             IDS,
@@ -282,3 +282,94 @@ def test_tool_input_crlf_in_edit_text_becomes_lf() -> None:
 def test_single_incident_id_string_is_read_as_a_list() -> None:
     data = tool_input(edits=[{"incident_ids": "inc-2", "old_text": "a", "new_text": "b"}])
     assert parse_tool_input(data, IDS).edits[0].incident_ids == ("inc-2",)
+
+
+# --- terse replies with numbered incidents (the protocol requests use) ---------------------------------
+
+HANDLES = {"1": "inc-1", "2": "inc-2", "3": "inc-3"}
+
+
+def test_terse_reply_edits_mark_their_incidents_fixed_and_verdicts_cover_the_rest() -> None:
+    data = {
+        "edits": [
+            {"ids": [1, 2], "old": "import javax.ejb.Stateless;", "new": "import jakarta.ejb.Stateless;"}
+        ],
+        "verdicts": [{"id": 3, "status": "cannot_fix", "reason": "needs a human"}],
+    }
+    fix = parse_tool_input(data, HANDLES, full_verdicts=False)
+    assert fix.edits[0].incident_ids == ("inc-1", "inc-2")
+    statuses = {v.incident_id: (v.status, v.confidence) for v in fix.verdicts}
+    assert statuses == {
+        "inc-1": (VerdictStatus.FIXED, None),
+        "inc-2": (VerdictStatus.FIXED, None),
+        "inc-3": (VerdictStatus.CANNOT_FIX, None),
+    }
+    assert fix.verdicts[0].explanation == "needs a human"
+
+
+@pytest.mark.parametrize("written", [2, "2", "#2", " 2 "])
+def test_handles_may_be_numbers_or_strings(written: object) -> None:
+    data = {"edits": [{"ids": [written], "old": "a", "new": "b"}]}
+    assert parse_tool_input(data, HANDLES, full_verdicts=False).edits[0].incident_ids == ("inc-2",)
+
+
+def test_terse_reply_that_accounts_for_nothing_is_malformed() -> None:
+    with pytest.raises(MalformedReply, match="neither edits"):
+        parse_tool_input({"edits": []}, HANDLES, full_verdicts=False)
+
+
+def test_full_mode_does_not_count_an_edit_as_a_verdict() -> None:
+    data = {"edits": [{"ids": [1], "old": "a", "new": "b"}], "verdicts": []}
+    assert parse_tool_input(data, HANDLES).verdicts == []
+
+
+def test_an_explicit_verdict_beats_the_one_an_edit_implies() -> None:
+    data = {
+        "edits": [{"ids": [1], "old": "a", "new": "b"}],
+        "verdicts": [{"id": 1, "status": "not_applicable", "reason": "generated code"}],
+    }
+    fix = parse_tool_input(data, HANDLES, full_verdicts=False)
+    assert [(v.incident_id, v.status) for v in fix.verdicts] == [("inc-1", VerdictStatus.NOT_APPLICABLE)]
+
+
+def test_terse_text_reply_needs_no_verdict_block_when_every_incident_was_edited() -> None:
+    reply = (
+        "<<<<<<< SEARCH [1, 2]\nimport javax.ejb.Stateless;\n=======\n"
+        "import jakarta.ejb.Stateless;\n>>>>>>> REPLACE\n"
+    )
+    fix = parse_text_reply(reply, HANDLES, full_verdicts=False)
+    assert sorted(v.incident_id for v in fix.verdicts) == ["inc-1", "inc-2"]
+    with pytest.raises(MalformedReply, match="no ```json block"):
+        parse_text_reply(reply, HANDLES)  # full mode: the verdicts are required
+
+
+def test_terse_text_reply_without_blocks_or_verdicts_is_malformed() -> None:
+    with pytest.raises(MalformedReply, match="neither edits"):
+        parse_text_reply("I could not do it.", HANDLES, full_verdicts=False)
+
+
+def test_sub_pairs_rename_every_occurrence_inside_old() -> None:
+    data = {
+        "edits": [
+            {"ids": [1, 2], "old": "import javax.a.A;\nimport javax.b.B;", "sub": [["javax.", "jakarta."]]}
+        ]
+    }
+    (edit,) = parse_tool_input(data, HANDLES, full_verdicts=False).edits
+    assert edit == Edit(
+        "import javax.a.A;\nimport javax.b.B;", "import jakarta.a.A;\nimport jakarta.b.B;", ("inc-1", "inc-2")
+    )
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        ({"ids": [1], "old": "a"}, "missing field edits.0.new"),
+        ({"ids": [1], "old": "a", "sub": [["z", "y"]]}, "sub 'z' does not occur in old"),
+        ({"ids": [1], "old": "a", "sub": [["", "y"]]}, "does not occur in old"),
+    ],
+)
+def test_an_edit_without_new_text_or_with_a_sub_that_does_not_apply_is_malformed(
+    edit: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(MalformedReply, match=reason):
+        parse_tool_input({"edits": [edit]}, HANDLES, full_verdicts=False)

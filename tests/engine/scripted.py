@@ -1,6 +1,10 @@
 """An in-process scripted provider for engine tests: it answers each request with the next scripted
 reply (or a function of the request), records what it was asked, and can do something while "the
-model is thinking" (change the file on disk, for the stale-file gate)."""
+model is thinking" (change the file on disk, for the stale-file gate).
+
+Requests name incidents by numbers (#1, #2: their place in the batch; `PromptBuilder.handles`).
+The scripts here name them by their ids, which reads better in a test: `context` gives the engine
+a builder whose requests show each incident by its id (`IdHandles`), everything else as sent."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from kantra_ai.engine.batch_runner import RunContext
 from kantra_ai.engine.budget import CostGuard
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome
+from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.providers.base import ModelRequest, ModelResponse, ProgressCallback, ProviderError
 from kantra_ai.providers.pricing import Usage
 
@@ -119,7 +124,17 @@ class Recorder(RunObserver):
         self.done.append(outcome)
 
 
+class IdHandles(PromptBuilder):
+    """The request builder, with incidents shown (and answered) by their ids instead of numbers."""
+
+    @staticmethod
+    def handles(batch: Batch, incidents: Sequence[Incident] | None = None) -> dict[str, str]:
+        chosen = batch.incidents if incidents is None else incidents
+        return {i.id: i.id for i in chosen}
+
+
 def context(provider: ScriptedProvider, root: Path, **options: Any) -> RunContext:
+    options.setdefault("prompts", IdHandles())
     options.setdefault("observer", Recorder())
     options.setdefault("price", None)
     options.setdefault("guard", CostGuard(None, options["price"]))

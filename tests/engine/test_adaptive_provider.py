@@ -28,7 +28,8 @@ GUIDANCE = "## Rules involved\n\n### Rule javax-to-jakarta-import-00001 (mandato
 
 def _request(n: int, guidance: str = GUIDANCE) -> ModelRequest:
     prompt = f"## File: src/F{n}.java\n\n```java\nclass F{n} {{}}\n```\n\n## Incidents\n"
-    system = PromptBuilder(TOOL_CALL).system()
+    # Instructions long enough to be cached on their own (with worked examples, as a padded run has).
+    system = PromptBuilder(TOOL_CALL).system() + "\n" + TOOL_CALL.example
     return ModelRequest(system, guidance, prompt, max_tokens=400, tool=TOOL_CALL.tool)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from tests.engine.scripted import (
+    IdHandles,
     Recorder,
     ScriptedProvider,
     batch,
@@ -200,11 +201,21 @@ def test_an_edit_naming_no_incident_is_tied_to_every_incident_of_its_request(roo
 
 
 def test_an_incident_without_a_verdict_fails_and_its_edits_are_not_applied(root: Path) -> None:
+    # When every incident is asked for a verdict (confidence filtering); terse replies (the default)
+    # leave the verdicts of edited incidents out (the test after this one).
     reply = tool_reply([(IMPORT, FIXED_IMPORT, ["a"])], [])
-    outcomes = _run(root, context(ScriptedProvider(reply), root, max_retries=0), A)
+    full = IdHandles(full_verdicts=True)
+    outcomes = _run(root, context(ScriptedProvider(reply), root, max_retries=0, prompts=full), A)
     assert outcomes["a"].status is Status.FAILED
     assert "no verdict" in outcomes["a"].reason and "not applied" in outcomes["a"].reason
     assert _file(root) == JAVA
+
+
+def test_in_a_terse_reply_an_edited_incident_without_a_verdict_is_fixed(root: Path) -> None:
+    reply = tool_reply([(IMPORT, FIXED_IMPORT, ["a"])], [])
+    outcomes = _run(root, context(ScriptedProvider(reply), root, max_retries=0), A)
+    assert outcomes["a"].status is Status.FIXED
+    assert _file(root) == JAVA.replace(IMPORT, FIXED_IMPORT)
 
 
 @pytest.mark.parametrize(
@@ -262,7 +273,7 @@ def test_a_retry_is_only_for_the_incidents_whose_edits_failed(root: Path) -> Non
     model = ScriptedProvider(first, second)
     outcomes = _run(root, context(model, root), A, b)
     assert {o.status for o in outcomes.values()} == {Status.FIXED}
-    assert "- id: b " in model.requests[1].prompt and "- id: a " not in model.requests[1].prompt
+    assert "#b line" in model.requests[1].prompt and "#a line" not in model.requests[1].prompt
     assert FIXED_IMPORT in model.requests[1].prompt  # it shows the file as it is now
 
 
@@ -288,7 +299,7 @@ def test_a_retry_shows_only_the_failures_of_the_incidents_it_asks_about(root: Pa
     outcomes = _run(root, context(model, root, max_retries=2), A, b)
     assert len(model.requests) == 3
     assert "import javax.ejb.Stateles;" in model.requests[1].prompt
-    assert "- id: a " not in model.requests[2].prompt
+    assert "#a line" not in model.requests[2].prompt
     assert "import javax.ejb.Stateles;" not in model.requests[2].prompt
     assert "old text matches 2 places" in model.requests[2].prompt
     assert outcomes["a"].status is Status.FAILED and outcomes["b"].status is Status.FIXED

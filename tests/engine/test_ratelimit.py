@@ -152,3 +152,40 @@ def test_backoff_follows_retry_after_and_otherwise_grows_exponentially() -> None
     lim, _ = limiter(time_scale=1.0)
     assert lim.pushback_delay(0, 2.5) == 2.5
     assert lim.pushback_delay(4, None) > lim.pushback_delay(0, None)
+
+
+async def test_a_429_empties_every_bucket_until_it_refills() -> None:
+    made, time = limiter(RateLimitConfig(requests_per_minute=60))
+    ticket = await made.acquire(10, 10)
+    await made.release(ticket, usage=None, headers={}, status=429)
+    started = time.now
+    await made.acquire(10, 10)
+    assert time.now - started >= 0.99  # one request's worth (1 s at 60 per minute) had to refill
+
+
+async def test_without_headers_a_429_teaches_the_limits_nobody_configured() -> None:
+    made, time = limiter()
+    for _ in range(30):
+        ticket = await made.acquire(100, 50)
+        await made.release(ticket, usage=Usage(input_tokens=100, output_tokens=50), headers={})
+        time.now += 1.0  # 30 requests over 30 s: one a second
+    ticket = await made.acquire(100, 50)
+    await made.release(ticket, usage=None, headers={}, status=429)
+    assert made.stats.learned_limits == 1
+    # What was sent per minute (31 requests in 30 s is 62 a minute), a little less.
+    assert 50 <= made.limits["requests"] <= 62
+
+
+async def test_a_provider_that_keeps_unused_output_makes_the_limiter_stop_refunding() -> None:
+    made, time = limiter(RateLimitConfig(output_tokens_per_minute=1000))
+    ticket = await made.acquire(10, 800)
+    await made.release(ticket, usage=Usage(input_tokens=10, output_tokens=10), headers={})
+    assert made.refund_output  # 790 handed back, as a lenient provider does
+    ticket = await made.acquire(10, 800)
+    await made.release(ticket, usage=None, headers={}, status=429)  # but this one did not
+    assert not made.refund_output and made.stats.refunds_stopped
+    ticket = await made.acquire(10, 800)
+    await made.release(ticket, usage=Usage(input_tokens=10, output_tokens=10), headers={})
+    started = time.now
+    await made.acquire(10, 800)
+    assert time.now - started >= 47  # 800 tokens at 1000 a minute: nothing was handed back

@@ -47,7 +47,7 @@ def test_a_later_window_follows_lines_an_earlier_batch_inserted(tmp_path: Path) 
     def second(request: ModelRequest) -> ModelResponse:
         # The window must show the incident's line, where it is now (30 lines further down).
         assert BODY[100] in request.prompt, request.prompt
-        assert f"line: {LINE_OF_VALUE_100 + 30} " in request.prompt
+        assert f" line {LINE_OF_VALUE_100 + 30} R" in request.prompt
         return tool_reply(
             [(BODY[100], BODY[100].replace("value100", "renamed"), ["low"])], [("low", "fixed", 0.9)]
         )
@@ -72,7 +72,7 @@ def test_a_window_follows_an_incident_an_earlier_run_moved(tmp_path: Path) -> No
     low = incident("low", "Big.java", LINE_OF_VALUE_100, BODY[100].strip(), message="Rename value100")
 
     def answer(request: ModelRequest) -> ModelResponse:
-        assert BODY[100] in request.prompt and f"line: {LINE_OF_VALUE_100 + 30} " in request.prompt
+        assert BODY[100] in request.prompt and f" line {LINE_OF_VALUE_100 + 30} R" in request.prompt
         return tool_reply([], [("low", "cannot_fix", 0.5)])
 
     model = ScriptedProvider(answer)
@@ -173,9 +173,9 @@ def test_files_run_concurrently_and_one_files_batches_in_order(tmp_path: Path) -
 
     def answer(request: ModelRequest) -> ModelResponse:
         path = "Big.java" if "## File: Big.java" in request.prompt else "Other.java"
-        n = 0 if "- id: first" in request.prompt or "- id: other" in request.prompt else 1
+        n = 0 if "#first line" in request.prompt or "#other line" in request.prompt else 1
         order.append(f"{path}:{n}")
-        ids = [line.split()[2] for line in request.prompt.splitlines() if line.startswith("- id: ")]
+        ids = [line.split()[0][1:] for line in request.prompt.splitlines() if line.startswith("#")]
         return tool_reply(
             [(IMPORTS[n], IMPORTS[n].replace("javax", "jakarta"), ids)], [(i, "fixed", 0.9) for i in ids]
         )

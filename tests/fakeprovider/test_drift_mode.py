@@ -2,44 +2,56 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 import pytest
 
+from kantra_ai.analysis.model import Category, Incident, Violation
+from kantra_ai.batching.batches import Batch
 from kantra_ai.edits.model import Edit
 from kantra_ai.edits.parse import parse_text_reply, parse_tool_input
+from kantra_ai.formats import SEARCH_REPLACE, TOOL_CALL
+from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.simulated.contract import FakeRequest
 from kantra_ai.simulated.recipes import respond
 from testing.drift import case_from_edits
 from testing.fakeprovider.drift import DriftingResponder, DriftSettings
 
-PROMPT = """## File: src/A.java
-
-```java
-package a;
+CONTENT = """package a;
 
 import javax.ejb.Stateless;
 import javax.inject.Inject;
 
 @Stateless
 public class A {
-}
-```
+}"""
 
-## Incidents
 
-- id: i1  line: 3  rule: javax-to-jakarta-import-00001
-  Replace the `javax.ejb` import statement with `jakarta.ejb`
+def _incident(number: int, line: int, message: str) -> Incident:
+    violation = Violation("rs", "javax-to-jakarta-import-00001", "javax to jakarta", Category.MANDATORY, 1)
+    return Incident(f"i{number}", violation, "file:///src/A.java", PurePosixPath("src/A.java"), line, message)
 
-- id: i2  line: 4  rule: javax-to-jakarta-import-00001
-  Replace the `javax.inject` import statement with `jakarta.inject`
-"""
+
+BATCH = Batch(
+    PurePosixPath("src/A.java"),
+    (
+        _incident(1, 3, "Replace the `javax.ejb` import statement with `jakarta.ejb`"),
+        _incident(2, 4, "Replace the `javax.inject` import statement with `jakarta.inject`"),
+    ),
+    None,
+    0,
+    8192,
+)
 
 
 def _request(*, tools: bool = True) -> FakeRequest:
+    """The request the tool sends for BATCH (its own builder: rule book, file, numbered incidents)."""
+    sent = PromptBuilder(TOOL_CALL if tools else SEARCH_REPLACE).request(BATCH, CONTENT, total_lines=8)
     return FakeRequest(
         protocol="anthropic",
         model="m",
-        system="",
-        messages=[{"role": "user", "content": PROMPT}],
+        system=sent.system,
+        messages=[{"role": "user", "content": sent.guidance + "\n" + sent.prompt}],
         tools=[{"name": "apply_fixes"}] if tools else [],
         max_tokens=1000,
         stream=False,
@@ -52,13 +64,13 @@ def test_every_edit_drifts_at_rate_one_and_is_logged_with_its_incidents() -> Non
     reply = drifting(_request())
     plain = respond(_request()).tool_calls[0].input
     drifted = reply.tool_calls[0].input
-    assert drifted["incidents"] == plain["incidents"]
-    assert [e["old_text"] for e in drifted["edits"]] != [e["old_text"] for e in plain["edits"]]
+    assert drifted.get("verdicts") == plain.get("verdicts")
+    assert [e["old"] for e in drifted["edits"]] != [e["old"] for e in plain["edits"]]
     [logged] = drifting.log.replies
-    assert logged.path == "src/A.java" and logged.incident_ids == ("i1", "i2") and not logged.retry
+    assert logged.path == "src/A.java" and logged.incident_ids == ("1", "2") and not logged.retry
     assert {e.kinds for e in logged.edits} == {("indentation",)}
-    assert sorted(i for e in logged.edits for i in e.incident_ids) == ["i1", "i2"]
-    assert parse_tool_input(drifted, ["i1", "i2"]).edits  # still a well-formed reply
+    assert sorted(i for e in logged.edits for i in e.incident_ids) == ["1", "2"]
+    assert parse_tool_input(drifted, {"1": "i1", "2": "i2"}, full_verdicts=False).edits  # still well-formed
 
 
 def test_drift_is_a_function_of_the_request_and_the_seed() -> None:
@@ -77,9 +89,10 @@ def test_a_second_request_about_the_same_incident_is_logged_as_a_retry() -> None
 def test_text_mode_answers_search_replace_blocks_with_the_drifted_edits() -> None:
     drifting = DriftingResponder(respond, DriftSettings(1.0, ("trailing_whitespace",), seed=2))
     reply = drifting(_request(tools=False))
-    assert reply.tool_calls == [] and "<<<<<<< SEARCH [i1]" in reply.text
-    parsed = parse_text_reply(reply.text, ["i1", "i2"])
-    assert len(parsed.edits) == 2 and {v.incident_id for v in parsed.verdicts} == {"i1", "i2"}
+    # Adjacent lines changed for the same rule: one edit for both incidents (simulated/recipes.py).
+    assert reply.tool_calls == [] and "<<<<<<< SEARCH [1, 2]" in reply.text
+    parsed = parse_text_reply(reply.text, {"1": "i1", "2": "i2"}, full_verdicts=False)
+    assert len(parsed.edits) == 1 and {i for e in parsed.edits for i in e.incident_ids} == {"i1", "i2"}
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ import anthropic
 import pytest
 
 from kantra_ai.simulated.contract import FakeReply, FakeRequest, ToolCall
-from kantra_ai.tokens import estimate_tokens
 from testing.fakeprovider.server import FakeProviderServer
+from testing.fakeprovider.tokens import count_tokens
 
 MODEL = "claude-sonnet-5"
 EDIT_TOOL: Any = {
@@ -56,10 +56,10 @@ def test_json_text_reply_carries_responder_text_and_estimated_usage(
     assert [b.type for b in message.content] == ["text"]
     assert message.content[0].type == "text" and message.content[0].text == "Use jakarta.persistence instead."
     assert message.stop_reason == "end_turn"
-    assert message.usage.input_tokens == estimate_tokens("You fix Java migration issues.") + estimate_tokens(
+    assert message.usage.input_tokens == count_tokens("You fix Java migration issues.") + count_tokens(
         "Fix the javax import."
     )
-    assert message.usage.output_tokens == estimate_tokens("Use jakarta.persistence instead.")
+    assert message.usage.output_tokens == count_tokens("Use jakarta.persistence instead.")
     assert message.usage.cache_read_input_tokens == 0
     assert message.usage.cache_creation_input_tokens == 0
 
@@ -97,7 +97,7 @@ def test_json_tool_use_reply_has_parsed_input_and_tool_use_stop_reason(
     assert tool.input == EDIT_INPUT
     assert tool.id.startswith("toolu_")
     assert message.stop_reason == "tool_use"
-    expected_output = estimate_tokens("Applying the edit.") + estimate_tokens(json.dumps(EDIT_INPUT))
+    expected_output = count_tokens("Applying the edit.") + count_tokens(json.dumps(EDIT_INPUT))
     assert message.usage.output_tokens == expected_output
 
 
@@ -119,7 +119,7 @@ def test_stream_helper_assembles_text_and_tool_use_from_sse_events(
     assert final.stop_reason == "tool_use"
     assert final.content[0].type == "text" and final.content[0].text == "Applying the edit."
     assert final.content[1].type == "tool_use" and final.content[1].input == EDIT_INPUT
-    assert final.usage.output_tokens == estimate_tokens("Applying the edit.") + estimate_tokens(
+    assert final.usage.output_tokens == count_tokens("Applying the edit.") + count_tokens(
         json.dumps(EDIT_INPUT)
     )
     assert final.usage.input_tokens > 0
@@ -146,7 +146,7 @@ def test_raw_stream_sends_event_lines_ping_and_cumulative_usage(
     deltas = "".join(d["delta"]["text"] for d in datas if d["type"] == "content_block_delta")
     assert deltas == text
     message_delta = datas[-2]
-    assert message_delta["usage"]["output_tokens"] == estimate_tokens(text)
+    assert message_delta["usage"]["output_tokens"] == count_tokens(text)
     assert message_delta["usage"]["input_tokens"] == datas[0]["message"]["usage"]["input_tokens"]
 
 
@@ -187,14 +187,14 @@ def test_text_longer_than_max_tokens_is_cut_with_max_tokens_stop_reason(
     assert message.usage.output_tokens == 20
     text = message.content[0].text if message.content[0].type == "text" else ""
     assert long_text.startswith(text)
-    assert 0 < estimate_tokens(text) <= 20
+    assert 0 < count_tokens(text) <= 20
 
 
 def test_tool_input_cut_by_max_tokens_streams_partial_json(
     make_server: ServerFactory, anthropic_for: Sync
 ) -> None:
     server = make_server(edit_responder)
-    budget = estimate_tokens("Applying the edit.") + 12
+    budget = count_tokens("Applying the edit.") + 12
     with anthropic_for(server).messages.with_streaming_response.create(
         model=MODEL,
         max_tokens=budget,

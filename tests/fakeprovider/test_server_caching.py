@@ -11,17 +11,17 @@ import anthropic
 import openai
 import pytest
 
-from kantra_ai.tokens import estimate_tokens
 from testing.fakeprovider.caching import CachingModel
 from testing.fakeprovider.latency import LatencyModel
 from testing.fakeprovider.server import FakeProviderServer
+from testing.fakeprovider.tokens import OPENAI_VOCABULARY, count_tokens
 
 ServerFactory = Callable[..., FakeProviderServer]
 Sync = Callable[..., anthropic.Anthropic]
 
 # Well above every default minimum (1024, haiku 2048).
 LONG = "Migrate javax.persistence imports to jakarta.persistence in every entity class. " * 150
-LONG_TOKENS = estimate_tokens(LONG)
+LONG_TOKENS = count_tokens(LONG)
 SHORT = "Keep the public API unchanged."
 
 
@@ -53,10 +53,10 @@ def test_first_request_writes_the_cache_and_second_reads_it(
     second = ask(client, "Fix Invoice.java")
     assert first.usage.cache_creation_input_tokens == LONG_TOKENS
     assert first.usage.cache_read_input_tokens == 0
-    assert first.usage.input_tokens == estimate_tokens("Fix Order.java")
+    assert first.usage.input_tokens == count_tokens("Fix Order.java")
     assert second.usage.cache_read_input_tokens == LONG_TOKENS
     assert second.usage.cache_creation_input_tokens == 0
-    assert second.usage.input_tokens == estimate_tokens("Fix Invoice.java")
+    assert second.usage.input_tokens == count_tokens("Fix Invoice.java")
 
 
 def test_streamed_usage_reports_cache_read_too(make_server: ServerFactory, anthropic_for: Sync) -> None:
@@ -79,16 +79,18 @@ def test_prefix_below_model_minimum_is_not_cached(make_server: ServerFactory, an
         message = ask(client, "question", system=cached_system(SHORT))
         assert message.usage.cache_creation_input_tokens == 0
         assert message.usage.cache_read_input_tokens == 0
-        assert message.usage.input_tokens == estimate_tokens(SHORT) + estimate_tokens("question")
+        assert message.usage.input_tokens == count_tokens(SHORT) + count_tokens("question")
 
 
-def test_haiku_minimum_is_higher_than_the_default(make_server: ServerFactory, anthropic_for: Sync) -> None:
-    medium = "word " * 700  # 1400 estimated tokens: above 1024, below 2048
-    assert 1024 <= estimate_tokens(medium) < 2048
+def test_each_model_has_its_own_minimum(make_server: ServerFactory, anthropic_for: Sync) -> None:
+    medium = "word " * 2500  # above Sonnet's 1,024 and Claude 3 Haiku's 2,048, below Haiku 4.5's 4,096
+    assert 2048 <= count_tokens(medium) < 4096
     client = anthropic_for(make_server())
     sonnet = ask(client, "q", system=cached_system(medium), model="claude-sonnet-5")
+    old_haiku = ask(client, "q", system=cached_system(medium), model="claude-3-5-haiku")
     haiku = ask(client, "q", system=cached_system(medium), model="claude-haiku-4-5")
-    assert sonnet.usage.cache_creation_input_tokens == estimate_tokens(medium)
+    assert sonnet.usage.cache_creation_input_tokens == count_tokens(medium)
+    assert old_haiku.usage.cache_creation_input_tokens == count_tokens(medium)
     assert haiku.usage.cache_creation_input_tokens == 0
 
 
@@ -159,7 +161,7 @@ def test_growing_conversation_reads_earlier_breakpoint_through_lookback(
         ],
     )
     assert second.usage.cache_read_input_tokens == LONG_TOKENS
-    assert second.usage.cache_creation_input_tokens == estimate_tokens("Done.") + estimate_tokens(follow_up)
+    assert second.usage.cache_creation_input_tokens == count_tokens("Done.") + count_tokens(follow_up)
     assert second.usage.input_tokens == 0
 
 
@@ -167,7 +169,7 @@ def test_tokens_split_into_read_write_and_uncached_add_up(
     make_server: ServerFactory, anthropic_for: Sync
 ) -> None:
     tool = {"name": "apply_edit", "description": LONG, "input_schema": {"type": "object"}}
-    tool_tokens = estimate_tokens(json.dumps(tool))
+    tool_tokens = count_tokens(json.dumps(tool))
     cached_tool: Any = dict(tool, cache_control={"type": "ephemeral"})
     client = anthropic_for(make_server())
     client.messages.create(
@@ -185,7 +187,7 @@ def test_tokens_split_into_read_write_and_uncached_add_up(
     )
     assert both.usage.cache_read_input_tokens == tool_tokens
     assert both.usage.cache_creation_input_tokens == LONG_TOKENS
-    assert both.usage.input_tokens == estimate_tokens("tail question")
+    assert both.usage.input_tokens == count_tokens("tail question")
 
 
 def test_more_than_four_breakpoints_is_a_400(make_server: ServerFactory, anthropic_for: Sync) -> None:
@@ -206,7 +208,7 @@ def test_disabled_caching_reports_no_cache_tokens(make_server: ServerFactory, an
     second = ask(client, "q")
     assert second.usage.cache_read_input_tokens == 0
     assert second.usage.cache_creation_input_tokens == 0
-    assert second.usage.input_tokens == LONG_TOKENS + estimate_tokens("q")
+    assert second.usage.input_tokens == LONG_TOKENS + count_tokens("q")
 
 
 async def test_parallel_identical_requests_all_pay_the_write(
@@ -246,7 +248,7 @@ def test_openai_caches_repeated_long_prefix_in_128_token_steps(
 
     assert call("Fix Order.java") == 0
     cached = call("Fix Invoice.java")
-    assert cached == (LONG_TOKENS // 128) * 128
+    assert cached == (count_tokens(LONG, OPENAI_VOCABULARY) // 128) * 128
     assert cached > 0 and cached % 128 == 0
 
 

@@ -12,10 +12,10 @@ import openai
 import pytest
 
 from kantra_ai.simulated.contract import FakeReply, FakeRequest, ToolCall
-from kantra_ai.tokens import estimate_tokens
 from testing.fakeprovider.faults import Fault, FaultPlan
 from testing.fakeprovider.reply import GARBAGE_TEXT
 from testing.fakeprovider.server import FakeProviderServer
+from testing.fakeprovider.tokens import count_tokens
 
 ServerFactory = Callable[..., FakeProviderServer]
 Sync = Callable[..., anthropic.Anthropic]
@@ -154,7 +154,7 @@ def test_truncate_fault_cuts_text_and_reports_max_tokens(
     assert message.stop_reason == "max_tokens"
     text = message.content[0].text if message.content[0].type == "text" else ""
     assert TEXT.startswith(text) and len(text) < len(TEXT) / 2
-    assert message.usage.output_tokens == int(estimate_tokens(TEXT) * 0.25)
+    assert message.usage.output_tokens == int(count_tokens(TEXT) * 0.25)
     assert server.faults_injected == {"truncate": 1}
 
 

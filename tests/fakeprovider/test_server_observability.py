@@ -117,7 +117,7 @@ async def test_thirty_two_concurrent_streams_all_complete(
 def test_time_to_first_token_and_output_rate_shape_a_stream(
     make_server: ServerFactory, openai_for: Callable[..., openai.OpenAI]
 ) -> None:
-    text = "word " * 50  # 100 estimated tokens: 0.4 s at 250 tokens/s
+    text = "word " * 100  # 100 tokens: 0.4 s at 250 tokens/s
     server = make_server(lambda r: FakeReply(text=text), latency=LatencyModel(ttft=0.2, tps=250))
     client = openai_for(server)
     # Warm up (on an instant server): the SDK builds its chunk models on first use, which would
@@ -138,7 +138,7 @@ def test_time_to_first_token_and_output_rate_shape_a_stream(
 def test_latency_applies_to_json_responses_as_total_time(
     make_server: ServerFactory, anthropic_for: Sync
 ) -> None:
-    server = make_server(lambda r: FakeReply(text="word " * 50), latency=LatencyModel(ttft=0.1, tps=500))
+    server = make_server(lambda r: FakeReply(text="word " * 100), latency=LatencyModel(ttft=0.1, tps=500))
     started = time.monotonic()
     anthropic_for(server).messages.create(model="claude-sonnet-5", max_tokens=500, messages=MESSAGES)
     assert 0.3 <= time.monotonic() - started < 1.0  # 0.1 s + 100 tokens / 500 per s

@@ -10,8 +10,13 @@ import openai
 import pytest
 
 from kantra_ai.simulated.contract import FakeReply, FakeRequest, ToolCall
-from kantra_ai.tokens import estimate_tokens
 from testing.fakeprovider.server import FakeProviderServer
+from testing.fakeprovider.tokens import OPENAI_VOCABULARY
+from testing.fakeprovider.tokens import count_tokens as _count
+
+
+def count_tokens(text: str) -> int:
+    return _count(text, OPENAI_VOCABULARY)
 
 MODEL = "gpt-5"
 EDIT_TOOL: Any = {
@@ -59,10 +64,10 @@ def test_json_text_reply_with_usage_from_estimates(make_server: ServerFactory, o
     assert choice.finish_reason == "stop"
     usage = completion.usage
     assert usage is not None
-    assert usage.prompt_tokens == estimate_tokens("You fix Java migration issues.") + estimate_tokens(
+    assert usage.prompt_tokens == count_tokens("You fix Java migration issues.") + count_tokens(
         "Fix the javax import."
     )
-    assert usage.completion_tokens == estimate_tokens("Use jakarta.persistence instead.")
+    assert usage.completion_tokens == count_tokens("Use jakarta.persistence instead.")
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
     assert usage.prompt_tokens_details is not None and usage.prompt_tokens_details.cached_tokens == 0
 
@@ -104,8 +109,8 @@ def test_json_tool_call_reply_has_function_arguments_as_json_string(
     assert call.function.name == "apply_edit"
     assert json.loads(call.function.arguments) == EDIT_INPUT
     assert completion.usage is not None
-    assert completion.usage.completion_tokens == estimate_tokens(json.dumps(EDIT_INPUT))
-    assert completion.usage.prompt_tokens == estimate_tokens("Fix.") + estimate_tokens(json.dumps(EDIT_TOOL))
+    assert completion.usage.completion_tokens == count_tokens(json.dumps(EDIT_INPUT))
+    assert completion.usage.prompt_tokens == count_tokens("Fix.") + count_tokens(json.dumps(EDIT_TOOL))
 
 
 def test_stream_sends_role_then_content_then_finish_then_usage(
@@ -128,7 +133,7 @@ def test_stream_sends_role_then_content_then_finish_then_usage(
     assert "".join(c.choices[0].delta.content or "" for c in content_chunks) == text
     assert chunks[-2].choices[0].finish_reason == "stop"
     assert chunks[-1].choices == []
-    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == estimate_tokens(text)
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == count_tokens(text)
     assert all(c.usage is None for c in chunks[:-1])
 
 
@@ -203,7 +208,7 @@ def test_max_completion_tokens_cut_gives_finish_reason_length(
     assert completion.choices[0].finish_reason == "length"
     assert completion.usage is not None and completion.usage.completion_tokens == 15
     content = completion.choices[0].message.content or ""
-    assert ("word " * 200).startswith(content) and 0 < estimate_tokens(content) <= 15
+    assert ("word " * 200).startswith(content) and 0 < count_tokens(content) <= 15
 
 
 def test_tool_arguments_cut_by_max_tokens_are_partial_json(

@@ -14,6 +14,7 @@ from testing.fakeprovider.caching import CachingModel
 from testing.fakeprovider.latency import LatencyModel
 from testing.fakeprovider.ratelimit import RateLimiter, RateLimits
 from testing.fakeprovider.server import FakeProviderServer
+from testing.fakeprovider.tokens import count_tokens
 
 ServerFactory = Callable[..., FakeProviderServer]
 Sync = Callable[..., anthropic.Anthropic]
@@ -83,14 +84,15 @@ async def test_output_is_reserved_from_max_tokens_while_a_request_runs(
 def test_cache_reads_do_not_count_against_input_token_limit(
     make_server: ServerFactory, anthropic_for: Sync
 ) -> None:
-    long_text = "Migrate javax.persistence imports to jakarta.persistence in every entity class. " * 150
+    long_text = "Migrate javax.persistence imports to jakarta.persistence in every entity class. " * 360
     system: Any = [{"type": "text", "text": long_text, "cache_control": {"type": "ephemeral"}}]
-    # 5100 prompt tokens against a 6000 budget: only a free cache read lets the second request in.
+    # About 5,000 prompt tokens against a 6000 budget: only a free cache read lets the second one in.
     limits = RateLimits(input_tokens_per_minute=6000)
     server = make_server(rate_limits=limits, caching=CachingModel())
     client = anthropic_for(server)
     first = client.messages.create(model="claude-sonnet-5", max_tokens=10, system=system, messages=MESSAGES)
-    assert first.usage.cache_creation_input_tokens == 5100
+    assert 3000 < count_tokens(long_text) <= 6000
+    assert first.usage.cache_creation_input_tokens == count_tokens(long_text)
     second = client.messages.create(model="claude-sonnet-5", max_tokens=10, system=system, messages=MESSAGES)
     assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
 
@@ -105,3 +107,35 @@ def test_buckets_refill_continuously() -> None:
     assert refused.retry_after_s == pytest.approx(1.0)
     now[0] += 1.0
     assert limiter.acquire(0, 0).allowed
+
+
+async def test_strict_mode_keeps_unused_output_reserved(
+    make_server: ServerFactory, async_anthropic_for: Callable[..., anthropic.AsyncAnthropic]
+) -> None:
+    limits = RateLimits(output_tokens_per_minute=1000, strict=True)
+    server = make_server(rate_limits=limits)
+    client = async_anthropic_for(server)
+    await client.messages.create(model="claude-sonnet-5", max_tokens=800, messages=MESSAGES)
+    # The reply was one token, but all 800 stay spent: a second request of 800 does not fit.
+    with pytest.raises(anthropic.RateLimitError):
+        await client.messages.create(model="claude-sonnet-5", max_tokens=800, messages=MESSAGES)
+
+
+def test_strict_mode_says_nothing_about_the_limits(
+    make_server: ServerFactory, anthropic_for: Sync, openai_for: Callable[..., openai.OpenAI]
+) -> None:
+    server = make_server(rate_limits=RateLimits(requests_per_minute=2, strict=True))
+    client = anthropic_for(server)
+    ok = client.messages.with_raw_response.create(model="claude-sonnet-5", max_tokens=10, messages=MESSAGES)
+    assert not any(name.lower().startswith("anthropic-ratelimit") for name in ok.headers)
+    client.messages.create(model="claude-sonnet-5", max_tokens=10, messages=MESSAGES)
+    with pytest.raises(anthropic.RateLimitError) as caught:
+        client.messages.create(model="claude-sonnet-5", max_tokens=10, messages=MESSAGES)
+    headers = {name.lower() for name in caught.value.response.headers}
+    assert not headers & {"retry-after", "retry-after-ms"}
+    assert not any(name.startswith("anthropic-ratelimit") for name in headers)
+    with pytest.raises(openai.RateLimitError) as refused:
+        openai_for(server).chat.completions.create(model="gpt-5", messages=MESSAGES)
+    assert not any(
+        name.lower().startswith(("x-ratelimit", "retry-after")) for name in refused.value.response.headers
+    )

@@ -43,20 +43,14 @@ class _StrictLimiter(RateLimiter):
         return _Unannounced(d.allowed, d.retry_after_s / SCALE, d.exceeded, d.states)
 
 
-@pytest.mark.slow  # about 20 s once the limiter keeps retrying
-@pytest.mark.xfail(
-    strict=True,
-    reason="performance issue (the adaptive limiter, engine/adaptive.py, owned by the performance "
-    "helper): it gives a request up after a fixed number of 429/529 attempts instead of retrying "
-    "while it is retryable; remove this mark when that change lands (strict: it then fails as XPASS)",
-)
+@pytest.mark.slow  # about 20 s: the limiter waits every refusal out
 def test_strict_limits_and_overload_without_rate_limits_lose_no_incident(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     workload = synthetic(tmp_path / "work", files=30)
     origin = time.monotonic()
     limits = RateLimits(
-        requests_per_minute=30,
+        requests_per_minute=10,  # 30 files: one request each, most of them must wait
         input_tokens_per_minute=60_000,
         output_tokens_per_minute=15_000,
         clock=lambda: (time.monotonic() - origin) * SCALE,

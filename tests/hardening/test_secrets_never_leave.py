@@ -112,8 +112,8 @@ def test_a_finished_job_leaves_no_secret_in_any_file_or_output(
     def chatty(request: FakeRequest) -> FakeReply:
         reply = respond(request)
         for call in reply.tool_calls:
-            for n, verdict in enumerate(call.input["incidents"]):
-                verdict["explanation"] = str(verdict.get("explanation", "")) + said
+            for n, verdict in enumerate(call.input.get("verdicts", [])):
+                verdict["reason"] = str(verdict.get("reason", "")) + said  # the model's explanation
                 if n % 2:
                     verdict["confidence"] = 0.3  # withheld: written to the review file
         return reply

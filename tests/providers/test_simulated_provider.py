@@ -10,19 +10,18 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 from tests.cli.helpers import analysis_of, copy_example, expected_of, run, tree_differences
 
 from kantra_ai.analysis.loader import load_analysis
 from kantra_ai.analysis.model import Incident
+from kantra_ai.batching.batches import Batch
 from kantra_ai.edits.apply import apply_edits
 from kantra_ai.edits.model import VerdictStatus
-from kantra_ai.edits.parse import parse_text_reply, parse_tool_input
 from kantra_ai.formats import SEARCH_REPLACE, TOOL_CALL
 from kantra_ai.prompts.builder import PromptBuilder
-from kantra_ai.prompts.render import fix_prompt
 from kantra_ai.providers.base import ModelRequest
 from kantra_ai.providers.registry import create_provider, resolve_preset
 from kantra_ai.providers.simulated import SimulatedProvider
@@ -45,16 +44,19 @@ def _incidents() -> list[Incident]:
     return incidents
 
 
+def _batch() -> Batch:
+    return Batch(PurePosixPath(FILE), tuple(_incidents()), None, 0, 4000)
+
+
+def _builder(use_tools: bool = True) -> PromptBuilder:
+    return PromptBuilder(TOOL_CALL if use_tools else SEARCH_REPLACE)
+
+
 def _request(*, use_tools: bool = True, max_tokens: int = 4000) -> ModelRequest:
-    """The first request for the example's service class, rendered by the tool's templates."""
-    incidents = _incidents()
+    """The first request for the example's service class, built by the tool's request builder."""
     content = _original_file()
-    return ModelRequest(
-        system=PromptBuilder(TOOL_CALL if use_tools else SEARCH_REPLACE).system(),
-        guidance="Move javax.* to jakarta.* where Jakarta EE took the package over.\n",
-        prompt=fix_prompt(FILE, content, incidents, window=None, total_lines=content.count("\n")),
-        max_tokens=max_tokens,
-        tool=TOOL_CALL.tool if use_tools else None,
+    return _builder(use_tools).request(
+        _batch(), content, total_lines=content.count("\n"), max_tokens=max_tokens
     )
 
 
@@ -70,7 +72,7 @@ async def test_tool_reply_carries_edits_that_turn_the_file_into_the_expected_one
     response = await SimulatedProvider("simulated-model").complete(_request())
     assert response.stop_reason == "tool_use" and not response.truncated
     assert response.tool_input_error == ""
-    reply = parse_tool_input(response.tool_input, _incident_ids())
+    reply = _builder().parse(response, _batch(), _batch().incidents)
     assert sorted(v.incident_id for v in reply.verdicts) == sorted(_incident_ids())
     assert {v.status for v in reply.verdicts} == {VerdictStatus.FIXED}
     assert apply_edits(_original_file(), reply.edits).content == _expected_file()
@@ -80,7 +82,7 @@ async def test_without_tools_the_answer_is_search_replace_text() -> None:
     response = await SimulatedProvider("simulated-model").complete(_request(use_tools=False))
     assert response.stop_reason == "end_turn" and response.tool_input is None
     assert "<<<<<<< SEARCH" in response.text
-    reply = parse_text_reply(response.text, _incident_ids())
+    reply = _builder(False).parse(response, _batch(), _batch().incidents)
     assert {v.status for v in reply.verdicts} == {VerdictStatus.FIXED}
     assert apply_edits(_original_file(), reply.edits).content == _expected_file()
 
@@ -102,7 +104,10 @@ async def test_progress_is_reported_like_a_stream() -> None:
 
 async def test_usage_counts_the_shared_prefix_written_once_then_read() -> None:
     provider = SimulatedProvider("simulated-model")
-    request = _request()
+    # The run's prefix lengthened as a bound builder does when it is short of the cache minimum.
+    request = _builder().replace(padding=TOOL_CALL.example).request(
+        _batch(), _original_file(), total_lines=_original_file().count("\n")
+    )
     first = (await provider.complete(request)).usage
     second = (await provider.complete(request)).usage
     assert first.cache_write_tokens > 0 and first.cache_read_tokens == 0

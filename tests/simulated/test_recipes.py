@@ -1,9 +1,9 @@
 """The scripted responder: from our own prompt to known-correct edits, in both reply formats.
 
-Prompts are rendered here straight from the Jinja2 templates, with the same context the tool uses
-(content without its final newline, messages stripped), so a template change that the responder
-can no longer read fails these tests rather than a benchmark. Edits are applied by plain exact,
-unique replacement: the responder must never lean on the tool's tolerant matching.
+Prompts are built here by the tool's own request builder (rule book, file, numbered incidents), so
+a template change that the responder can no longer read fails these tests rather than a benchmark.
+Edits are applied by plain exact, unique replacement: the responder must never lean on the tool's
+tolerant matching.
 """
 
 from __future__ import annotations
@@ -11,27 +11,28 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 import yaml
-from jinja2 import Environment, FileSystemLoader
 
+from kantra_ai.analysis.model import Category, Incident, Violation
+from kantra_ai.batching.batches import Batch
 from kantra_ai.edits.model import Edit, FailedEdit
 from kantra_ai.edits.parse import parse_text_reply
+from kantra_ai.formats import SEARCH_REPLACE, TOOL_CALL
+from kantra_ai.formats.base import FULL_VERDICTS_MARKER
 from kantra_ai.formats.tool_call import TOOL_INPUT_SCHEMA, TOOL_NAME
+from kantra_ai.prompts.builder import PromptBuilder
+from kantra_ai.simulated import recipes
 from kantra_ai.simulated.contract import FakeReply, FakeRequest
 from kantra_ai.simulated.recipes import CANNOT_FIX_CONFIDENCE, FIXED_CONFIDENCE, parse_prompt, respond
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ROOT / "src" / "kantra_ai" / "prompts" / "templates"
 EXAMPLES = ROOT / "examples"
 SOURCE_ROOTS = {"javaee-inventory": "file:///opt/input/source/", "multi-violation": "file:///shared/source/"}
 TOOLS = [{"name": TOOL_NAME, "description": "apply", "input_schema": TOOL_INPUT_SCHEMA}]
-LANGUAGES = {".java": "java", ".xml": "xml"}
-
-_env = Environment(loader=FileSystemLoader(str(TEMPLATES)), keep_trailing_newline=True)
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -42,6 +43,22 @@ def incident(rule_id: str, line: int | None, message: str = "", n: int = 0) -> d
     return {"id": digest, "line": line, "rule_id": rule_id, "message": message.strip()}
 
 
+def _incidents(path: str, incidents: list[dict[str, Any]]) -> tuple[Incident, ...]:
+    """The dicts as the tool's incidents; each dict gets the `handle` its request shows it by."""
+    made = []
+    for handle, i in enumerate(incidents, 1):
+        i["handle"] = handle
+        violation = Violation("rs", i["rule_id"], f"Rule {i['rule_id']}.", Category.MANDATORY, 1)
+        made.append(
+            Incident(i["id"], violation, f"file:///{path}", PurePosixPath(path), i["line"], i["message"])
+        )
+    return tuple(made)
+
+
+def _batch(path: str, incidents: list[dict[str, Any]], window: tuple[int, int] | None) -> Batch:
+    return Batch(PurePosixPath(path), _incidents(path, incidents), window, 0, 8192)
+
+
 def render_fix(
     path: str,
     content: str,
@@ -50,24 +67,21 @@ def render_fix(
     window: tuple[int, int] | None = None,
     total_lines: int | None = None,
     strip_final_newline: bool = True,
-    rules: list[dict[str, Any]] | None = None,
 ) -> str:
-    return _env.get_template("fix_request.j2").render(
-        rules=rules or [],
-        path=path,
-        window=window,
-        total_lines=total_lines if total_lines is not None else content.count("\n") + 1,
-        language=LANGUAGES.get(Path(path).suffix, ""),
-        content=content.rstrip("\n") if strip_final_newline else content,
-        incidents=incidents,
-    )
+    """The user turn of the request the tool sends: the rule book, then the file and its incidents."""
+    batch = _batch(path, incidents, window)
+    lines = total_lines if total_lines is not None else content.count("\n") + 1
+    shown = content.rstrip("\n") if strip_final_newline else content
+    sent = PromptBuilder().request(batch, shown, total_lines=lines)
+    return sent.guidance + "\n" + sent.prompt
 
 
-def request(prompt: str | list[dict[str, Any]], *, tools: bool = True) -> FakeRequest:
+def request(prompt: str | list[dict[str, Any]], *, tools: bool = True, full: bool = False) -> FakeRequest:
+    builder = PromptBuilder(TOOL_CALL if tools else SEARCH_REPLACE, full_verdicts=full)
     return FakeRequest(
         protocol="anthropic",
         model="claude-sonnet-5-5",
-        system="You are an expert software engineer migrating an application.",
+        system=builder.system(),
         messages=[{"role": "user", "content": prompt}],
         tools=TOOLS if tools else [],
         max_tokens=8192,
@@ -89,12 +103,27 @@ def apply_exact(content: str, edits: list[tuple[str, str]]) -> str:
     return content
 
 
+def _new(edit: dict[str, Any]) -> str:
+    """An edit's new text: `new`, or `old` with its `sub` pairs applied (as the parser does)."""
+    if "new" in edit:
+        return str(edit["new"])
+    text = str(edit["old"])
+    for before, after in edit["sub"]:
+        assert before in text
+        text = text.replace(before, after)
+    return text
+
+
 def tool_edits(reply: FakeReply) -> list[tuple[str, str]]:
-    return [(e["old_text"], e["new_text"]) for e in tool_input(reply)["edits"]]
+    return [(e["old"], _new(e)) for e in tool_input(reply)["edits"]]
 
 
-def verdicts(reply: FakeReply) -> dict[str, dict[str, Any]]:
-    return {v["id"]: v for v in tool_input(reply)["incidents"]}
+def verdicts(reply: FakeReply) -> dict[int, dict[str, Any]]:
+    return {v["id"]: v for v in tool_input(reply).get("verdicts", [])}
+
+
+def handles(incidents: list[dict[str, Any]]) -> dict[str, str]:
+    return {str(i["handle"]): i["id"] for i in incidents}
 
 
 def normalized(path: Path) -> str:
@@ -119,6 +148,13 @@ def example_files() -> list[tuple[str, str, list[dict[str, Any]]]]:
 
 
 EXAMPLE_FILES = example_files()
+
+
+def test_the_responder_reads_the_full_verdict_marker_the_formats_write() -> None:
+    assert recipes.FULL_VERDICTS_MARKER == FULL_VERDICTS_MARKER
+    for edit_format in (TOOL_CALL, SEARCH_REPLACE):
+        assert FULL_VERDICTS_MARKER in edit_format.protocol_for(full_verdicts=True)
+        assert FULL_VERDICTS_MARKER not in edit_format.protocol_for(full_verdicts=False)
 
 
 # --- the examples, end to end ----------------------------------------------------------------------
@@ -147,7 +183,7 @@ def test_text_reply_parses_and_gives_the_same_result(
     reply = respond(request(render_fix(path, before, incidents), tools=False))
     assert reply.tool_calls == []
     ids = [i["id"] for i in incidents]
-    parsed = parse_text_reply(reply.text, ids)
+    parsed = parse_text_reply(reply.text, handles(incidents), full_verdicts=False)
     assert parsed.notes == []
     after = apply_exact(before, [(e.old_text, e.new_text) for e in parsed.edits])
     assert after == normalized(EXAMPLES / example / "expected" / path)
@@ -157,21 +193,36 @@ def test_text_reply_parses_and_gives_the_same_result(
 @pytest.mark.parametrize(
     ("example", "path", "incidents"), EXAMPLE_FILES, ids=[f"{e}:{p}" for e, p, _ in EXAMPLE_FILES]
 )
-def test_every_incident_gets_one_verdict_and_every_edit_names_its_incidents(
+def test_asked_for_full_verdicts_every_incident_gets_one_and_every_edit_names_its_incidents(
+    example: str, path: str, incidents: list[dict[str, Any]]
+) -> None:
+    before = normalized(EXAMPLES / example / "app" / path)
+    data = tool_input(respond(request(render_fix(path, before, incidents), full=True)))
+    numbers = [i["handle"] for i in incidents]
+    assert [v["id"] for v in data["verdicts"]] == numbers
+    fixed = {v["id"] for v in data["verdicts"] if v["status"] == "fixed"}
+    for edit in data["edits"]:
+        assert edit["ids"] and set(edit["ids"]) <= fixed
+    assert {i for e in data["edits"] for i in e["ids"]} == fixed
+    for verdict in data["verdicts"]:
+        assert verdict["reason"]
+        expected = FIXED_CONFIDENCE if verdict["status"] == "fixed" else CANNOT_FIX_CONFIDENCE
+        assert verdict["confidence"] == expected
+
+
+@pytest.mark.parametrize(
+    ("example", "path", "incidents"), EXAMPLE_FILES, ids=[f"{e}:{p}" for e, p, _ in EXAMPLE_FILES]
+)
+def test_terse_replies_give_verdicts_only_for_incidents_no_edit_fixes(
     example: str, path: str, incidents: list[dict[str, Any]]
 ) -> None:
     before = normalized(EXAMPLES / example / "app" / path)
     data = tool_input(respond(request(render_fix(path, before, incidents))))
-    ids = [i["id"] for i in incidents]
-    assert [v["id"] for v in data["incidents"]] == ids
-    fixed = {v["id"] for v in data["incidents"] if v["status"] == "fixed"}
-    for edit in data["edits"]:
-        assert edit["incident_ids"] and set(edit["incident_ids"]) <= fixed
-    assert {i for e in data["edits"] for i in e["incident_ids"]} == fixed
-    for verdict in data["incidents"]:
-        assert verdict["explanation"]
-        expected = FIXED_CONFIDENCE if verdict["status"] == "fixed" else CANNOT_FIX_CONFIDENCE
-        assert verdict["confidence"] == expected
+    edited = {i for e in data["edits"] for i in e["ids"]}
+    explained = {v["id"] for v in data.get("verdicts", [])}
+    assert edited | explained == {i["handle"] for i in incidents}
+    assert not edited & explained
+    assert all(v["status"] != "fixed" and "confidence" not in v for v in data.get("verdicts", []))
 
 
 def test_tool_input_matches_the_apply_fixes_schema() -> None:
@@ -179,11 +230,17 @@ def test_tool_input_matches_the_apply_fixes_schema() -> None:
     data = tool_input(
         respond(request(render_fix(path, normalized(EXAMPLES / example / "app" / path), incidents)))
     )
-    assert set(data) == set(TOOL_INPUT_SCHEMA["required"])
+    assert set(data) <= set(TOOL_INPUT_SCHEMA["properties"])
+    assert set(TOOL_INPUT_SCHEMA["required"]) <= set(data)
     edit_keys = set(TOOL_INPUT_SCHEMA["properties"]["edits"]["items"]["properties"])
-    verdict_keys = set(TOOL_INPUT_SCHEMA["properties"]["incidents"]["items"]["properties"])
-    assert all(set(e) == edit_keys for e in data["edits"])
-    assert all(set(v) == verdict_keys for v in data["incidents"])
+    verdict_keys = set(TOOL_INPUT_SCHEMA["properties"]["verdicts"]["items"]["properties"])
+    assert all(set(e) in (edit_keys - {"sub"}, edit_keys - {"new"}) for e in data["edits"])
+    full = tool_input(
+        respond(
+            request(render_fix(path, normalized(EXAMPLES / example / "app" / path), incidents), full=True)
+        )
+    )
+    assert all(set(v) == verdict_keys for v in full["verdicts"])
     json.dumps(data)  # what the wire encoders send must be plain JSON
 
 
@@ -214,10 +271,11 @@ def test_rule_without_recipe_is_reported_cannot_fix_without_edits() -> None:
     local = incident("localhost-http-00001", 16, "The app is trying to access local resource by HTTP.")
     reply = respond(request(render_fix("src/Things.java", JAVA, [local])))
     assert tool_edits(reply) == []
-    verdict = verdicts(reply)[local["id"]]
+    verdict = verdicts(reply)[local["handle"]]
     assert verdict["status"] == "cannot_fix"
-    assert verdict["confidence"] == CANNOT_FIX_CONFIDENCE
-    assert "localhost-http-00001" in verdict["explanation"]
+    assert "localhost-http-00001" in verdict["reason"]
+    full = respond(request(render_fix("src/Things.java", JAVA, [local]), full=True))
+    assert verdicts(full)[local["handle"]]["confidence"] == CANNOT_FIX_CONFIDENCE
 
 
 def test_fallback_moves_jakarta_ee_packages_for_rules_without_a_recipe() -> None:
@@ -227,21 +285,22 @@ def test_fallback_moves_jakarta_ee_packages_for_rules_without_a_recipe() -> None
     )
     reply = respond(request(render_fix("src/main/webapp/WEB-INF/web.xml", xml, [servlet])))
     assert apply_exact(xml, tool_edits(reply)) == xml.replace("javax.faces", "jakarta.faces")
-    assert verdicts(reply)[servlet["id"]]["status"] == "fixed"
+    assert tool_input(reply)["edits"][0]["ids"] == [servlet["handle"]]
+    assert servlet["handle"] not in verdicts(reply)
 
 
 def test_jdk_javax_packages_are_never_renamed() -> None:
     naming = incident("javax-to-jakarta-import-00001", 4, "Replace the `javax.naming` import statement")
     reply = respond(request(render_fix("src/Things.java", JAVA, [naming])))
     assert tool_edits(reply) == []
-    assert verdicts(reply)[naming["id"]]["status"] == "cannot_fix"
+    assert verdicts(reply)[naming["handle"]]["status"] == "cannot_fix"
 
 
 def test_named_persistence_unit_is_left_for_a_human() -> None:
     context = incident("persistence-to-quarkus-00010", 12, "Replace `@PersistenceContext` with `@Inject`")
     reply = respond(request(render_fix("src/Things.java", JAVA, [context])))
     assert tool_edits(reply) == []
-    assert verdicts(reply)[context["id"]]["status"] == "cannot_fix"
+    assert verdicts(reply)[context["handle"]]["status"] == "cannot_fix"
 
 
 def test_stateless_swap_adds_the_scope_import_when_the_ejb_import_is_a_wildcard() -> None:
@@ -266,7 +325,7 @@ def test_stateful_bean_becomes_session_scoped_with_its_import_swapped() -> None:
         "package a;\n\nimport jakarta.enterprise.context.SessionScoped;\n\n"
         "@SessionScoped\npublic class Cart {\n}\n"
     )
-    assert verdicts(reply)[stateful["id"]]["status"] == "fixed"
+    assert verdicts(reply) == {}
 
 
 def test_incidents_on_one_line_share_one_edit() -> None:
@@ -274,11 +333,11 @@ def test_incidents_on_one_line_share_one_edit() -> None:
         c for c in EXAMPLE_FILES if c[0] == "multi-violation" and c[1].endswith(".xml")
     )
     content = normalized(EXAMPLES / example / "app" / path)
-    on_line_6 = {i["id"] for i in incidents if i["line"] == 6}
-    assert len(on_line_6) == 2
     edits = tool_input(respond(request(render_fix(path, content, incidents))))["edits"]
-    sharing = [e for e in edits if on_line_6 & set(e["incident_ids"])]
-    assert len(sharing) == 1 and set(sharing[0]["incident_ids"]) == on_line_6
+    on_line_6 = {i["handle"] for i in incidents if i["line"] == 6}
+    assert len(on_line_6) == 2
+    sharing = [e for e in edits if on_line_6 & set(e["ids"])]
+    assert len(sharing) == 1 and on_line_6 <= set(sharing[0]["ids"])
 
 
 def test_version_incident_reported_on_a_child_line_is_fixed_at_the_root_tag() -> None:
@@ -291,7 +350,7 @@ def test_version_incident_reported_on_a_child_line_is_fixed_at_the_root_tag() ->
     child = incident("javaee-to-jakarta-namespaces-00033", 6, message)
     reply = respond(request(render_fix("persistence.xml", xml, [child])))
     assert apply_exact(xml, tool_edits(reply)) == xml.replace('version="2.1"', 'version="3.0"')
-    assert verdicts(reply)[child["id"]]["status"] == "fixed"
+    assert verdicts(reply) == {}
 
 
 def test_a_repeated_line_is_made_unique_with_a_neighbouring_line() -> None:
@@ -328,7 +387,7 @@ def test_incident_outside_the_window_is_not_guessed_at() -> None:
     far = incident("javax-to-jakarta-import-00001", 5, "Replace the `javax.ejb` import statement")
     reply = respond(request(render_fix("src/Things.java", shown, [far], window=(9, 12), total_lines=19)))
     assert tool_edits(reply) == []
-    assert "outside" in verdicts(reply)[far["id"]]["explanation"]
+    assert "outside" in verdicts(reply)[far["handle"]]["reason"]
 
 
 def test_retry_prompt_is_answered_from_the_current_file() -> None:
@@ -340,16 +399,12 @@ def test_retry_prompt_is_answered_from_the_current_file() -> None:
         Edit("import javax.ejb.Stateles;", "import jakarta.ejb.Stateless;", (stateless["id"],)),
         "old text not found",
     )
-    prompt = _env.get_template("retry_request.j2").render(
-        failures=[failure],
-        path="src/Things.java",
-        window=None,
-        total_lines=19,
-        language="java",
-        content=current.rstrip("\n"),
-        incidents=[stateless],
+    batch = _batch("src/Things.java", [stateless], None)
+    sent = PromptBuilder().request(
+        batch, current.rstrip("\n"), total_lines=19, pending=batch.incidents, failures=[failure]
     )
-    reply = respond(request(prompt))
+    assert "incidents [1]" in sent.prompt
+    reply = respond(request(sent.guidance + "\n" + sent.prompt))
     assert apply_exact(current, tool_edits(reply)) == current.replace(
         "javax.ejb.Stateless", "jakarta.ejb.Stateless"
     )
@@ -358,17 +413,7 @@ def test_retry_prompt_is_answered_from_the_current_file() -> None:
 def test_prompt_sent_as_content_blocks_is_read_like_a_plain_string() -> None:
     example, path, incidents = EXAMPLE_FILES[0]
     content = normalized(EXAMPLES / example / "app" / path)
-    rules = [
-        {
-            "rule_id": i["rule_id"],
-            "category": "mandatory",
-            "effort": 1,
-            "description": "The package 'javax' has been replaced by 'jakarta'.",
-            "links": [{"url": "https://jakarta.ee/", "title": "Jakarta EE"}],
-        }
-        for i in incidents[:1]
-    ]
-    prompt = render_fix(path, content, incidents, rules=rules)
+    prompt = render_fix(path, content, incidents)
     head, tail = prompt.split("## File:", 1)
     assert "## Rules involved" in head
     blocks: list[dict[str, Any]] = [
@@ -386,15 +431,15 @@ def test_replies_are_deterministic() -> None:
 
 
 def test_a_message_without_our_file_block_gets_an_empty_answer() -> None:
-    assert tool_input(respond(request("Hello, are you there?"))) == {"edits": [], "incidents": []}
+    assert tool_input(respond(request("Hello, are you there?"))) == {"edits": []}
     text = respond(request("Hello, are you there?", tools=False)).text
-    assert parse_text_reply(text, []).edits == []
+    assert parse_text_reply(text, [], full_verdicts=False).edits == []
 
 
 def test_incident_messages_that_look_like_markup_do_not_confuse_the_parser() -> None:
     tricky = (
         "Replace JNDI lookups with CDI injection:\n```java\n## File: Fake.java\n"
-        "- id: nope  line: 1  rule: fake\n```\n\n## Incidents\n"
+        "#9 line 1 R7: fake\n```\n\n## Incidents\n"
     )
     jndi = incident("jndi-to-quarkus-00001", 16, tricky)
     stateless = incident("javax-to-jakarta-import-00001", 5, "Replace the `javax.ejb` import statement", 1)
@@ -403,7 +448,16 @@ def test_incident_messages_that_look_like_markup_do_not_confuse_the_parser() -> 
     assert parsed.path == "src/Things.java"
     assert parsed.content == JAVA.rstrip("\n")
     assert [(i.id, i.line, i.rule_id) for i in parsed.incidents] == [
-        (jndi["id"], 16, "jndi-to-quarkus-00001"),
-        (stateless["id"], 5, "javax-to-jakarta-import-00001"),
+        ("1", 16, "jndi-to-quarkus-00001"),
+        ("2", 5, "javax-to-jakarta-import-00001"),
     ]
     assert parsed.incidents[0].message == tricky.strip()
+
+
+def test_a_rename_inside_the_old_lines_is_sent_as_a_substitution_not_repeated() -> None:
+    java = "package a;\n\nimport javax.inject.Inject;\nimport javax.ws.rs.GET;\n\nclass A {}\n"
+    imports = [incident("javax-to-jakarta-import-00001", n, "Replace the javax import", n) for n in (3, 4)]
+    reply = respond(request(render_fix("src/A.java", java, imports)))
+    (edit,) = tool_input(reply)["edits"]
+    assert "new" not in edit and edit["sub"]
+    assert apply_exact(java, tool_edits(reply)) == java.replace("javax.", "jakarta.")

@@ -58,7 +58,9 @@ def test_fresh_ignores_the_history(tmp_path: Path, fake: FakeProviderServer) -> 
     remediate("javaee-inventory", app, fake)
     first = fake.request_count
     _, summary = remediate("javaee-inventory", app, fake, "--fresh")
-    assert fake.request_count == 2 * first
+    # Every file asked again (a reply sized from the first run's edits may be cut off and asked
+    # once more: "already migrated" verdicts are longer than the edits they replace).
+    assert fake.request_count >= 2 * first
     assert summary["store"]["skipped"] == {"fixed": 0, "not_applicable": 0, "failed": 0}
     assert tree_differences(app, expected_of("javaee-inventory")) == []  # nothing fixed twice
 
@@ -128,7 +130,8 @@ def test_incidents_are_recognised_after_earlier_fixes_moved_their_lines(
 
 def test_the_store_records_requests_edits_and_outcomes(tmp_path: Path, fake: FakeProviderServer) -> None:
     app = copy_example("javaee-inventory", tmp_path)
-    remediate("javaee-inventory", app, fake)
+    # Confidence filtering on: every reply carries a verdict with confidence and explanation.
+    remediate("javaee-inventory", app, fake, "--enable-confidence")
     db = app / ".kantra-ai" / "state.db"
     assert store_rows(db, "SELECT status, count(*) FROM incidents GROUP BY status") == [("fixed", 19)]
     requests = store_rows(
@@ -155,7 +158,7 @@ def test_state_puts_the_store_where_asked(tmp_path: Path, fake: FakeProviderServ
 def test_a_run_stopped_by_max_cost_is_continued_with_resume(tmp_path: Path, fake: FakeProviderServer) -> None:
     app = copy_example("javaee-inventory", tmp_path)
     # A budget for a few of the 7 requests: the rest are skipped, never sent.
-    code, first = remediate("javaee-inventory", app, fake, "--max-cost", "0.05", "--batch-parallelism", "1")
+    code, first = remediate("javaee-inventory", app, fake, "--max-cost", "0.025", "--batch-parallelism", "1")
     assert code == 1 and 0 < first["incidents"]["skipped"] < 19
     code, summary = remediate("javaee-inventory", app, fake, "--resume")
     assert code == 0

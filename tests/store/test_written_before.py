@@ -12,14 +12,21 @@ from typing import Any
 
 import yaml
 from tests.cli.helpers import run
-from tests.engine.scripted import ScriptedProvider, batch, context, incident, text_reply, tool_reply
+from tests.engine.scripted import (
+    IdHandles,
+    ScriptedProvider,
+    batch,
+    context,
+    incident,
+    text_reply,
+    tool_reply,
+)
 from tests.store.helpers import store_rows
 
 from kantra_ai.edits.model import Edit
 from kantra_ai.engine.batch_runner import run_batch
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, Status
 from kantra_ai.engine.replies import request_fingerprint
-from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.providers.pricing import Usage
 from kantra_ai.simulated.recipes import respond
 from kantra_ai.store.codec import Decided
@@ -53,7 +60,7 @@ def test_a_stored_reply_that_does_not_parse_is_used_once_then_the_model_is_asked
     )
     store.register(run_id, [a])
     # A killed run paid for a reply to the first request, and it was prose, not a tool call.
-    first = PromptBuilder().first_request(planned, JAVA)
+    first = IdHandles().first_request(planned, JAVA)  # the builder `context` gives the engine
     fingerprint = request_fingerprint(first, "scripted", "scripted-model")
     request_id = store.request_started(run_id, "Orders.java", ["a"])
     record = RequestRecord("Orders.java", ("a",), 0, Usage(1, 1), 0.0, "end_turn")

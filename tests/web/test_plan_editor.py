@@ -78,9 +78,11 @@ def test_split_and_merge_keep_every_violation_once_and_estimate_the_new_phases(e
     plan = after_split.plan
     assert [p.id for p in plan.ordered_phases()] == ["phase-1", "phase-3", "phase-2"]
     assert [v.key for v in plan.phase("phase-3").violations] == keys[:2]
-    total = plan.phase("phase-1").estimated_cost + plan.phase("phase-3").estimated_cost
-    assert plan.phase("phase-3").estimated_cost > 0  # estimated by the run's estimator (claude prices)
-    assert total == pytest.approx(seen.plan.phase("phase-1").estimated_cost, rel=0.35)
+    whole = seen.plan.phase("phase-1").estimated_cost
+    # Estimated by the run's estimator (claude prices): each part sends fewer incidents than the whole
+    # (and, estimated alone, writes the run's cached prefix as the whole did).
+    for part in ("phase-1", "phase-3"):
+        assert 0 < plan.phase(part).estimated_cost < whole
 
     def merge(plan: Plan) -> list[str]:
         edits.merge(plan, "phase-1", "phase-3")
@@ -88,6 +90,7 @@ def test_split_and_merge_keep_every_violation_once_and_estimate_the_new_phases(e
 
     merged = editor.change(after_split.sha256, merge)
     assert sorted(v.key for v in merged.plan.phase("phase-1").violations) == sorted(keys)
+    assert merged.plan.phase("phase-1").estimated_cost == pytest.approx(whole)  # re-estimated as before
     assert sum(p.incident_count for p in merged.plan.phases) == sum(
         p.incident_count for p in seen.plan.phases
     )

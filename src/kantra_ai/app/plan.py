@@ -8,8 +8,8 @@ from pathlib import Path
 
 from kantra_ai.app.model_choice import choose_model
 from kantra_ai.app.options import RunOptions
-from kantra_ai.app.prepare import load_selection
-from kantra_ai.app.run import provider_for
+from kantra_ai.app.prepare import load_selection, run_prompts
+from kantra_ai.app.run import provider_for, token_model
 from kantra_ai.app.ui import Ui
 from kantra_ai.errors import UserError
 from kantra_ai.plan.ai_planner import AiPlan, PlannerFailure, plan_with_model
@@ -17,9 +17,9 @@ from kantra_ai.plan.build import build_plan
 from kantra_ai.plan.deterministic import RISK_TOLERANCES, RiskTolerance, plan_deterministic
 from kantra_ai.plan.model import Plan, PlanMetadata, dump_plan, write_atomic
 from kantra_ai.plan.phases import group_incidents
-from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.redact import redact
 from kantra_ai.report.html import render_plan_html
+from kantra_ai.store.session import RunSession
 
 PLANNERS = ("ai", "deterministic")
 
@@ -89,6 +89,16 @@ def make_plan(options: RunOptions, request: PlanRequest, ui: Ui) -> Plan:
         metadata.notes = result.notes
         cost = "unknown" if result.cost is None else f"${result.cost:.4f}"
         ui.say(f"AI planner: {result.requests} request(s), planning cost {cost}")
+    # Estimated as `execute` will run it: one rule book for the phases it runs, the calibration
+    # earlier runs on the tree left.
+    by_key = {g.key: g for g in groups}
+    executed = [
+        i for d in drafts if not d.deferred for key in d.keys for i in by_key[key].incidents if i.fixable
+    ]
+    calibration = RunSession(options.input_dir, options.history, ui.say).calibration(
+        choice.provider_name, choice.model
+    )
+    prompts = run_prompts(choice, options, executed, token_ratio=calibration.input_ratio)
     return build_plan(
         drafts,
         groups,
@@ -96,7 +106,8 @@ def make_plan(options: RunOptions, request: PlanRequest, ui: Ui) -> Plan:
         input_dir=options.input_dir,
         batch=options.limits.batch,
         price=choice.price,
-        prompts=PromptBuilder(choice.format, options.templates),
+        prompts=prompts,
+        tokens=token_model(choice, prompts, calibration),
     )
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 from kantra_ai._fs import write_atomic
 from kantra_ai.app.model_choice import choose_model
 from kantra_ai.app.options import RunOptions
+from kantra_ai.app.prepare import run_prompts
+from kantra_ai.app.run import token_model
 from kantra_ai.engine.estimate import estimate
 from kantra_ai.engine.runner import batch_incidents
 from kantra_ai.errors import UserError
@@ -33,8 +35,8 @@ from kantra_ai.plan.model import (
     plan_from_text,
     validate_plan,
 )
-from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.report.html import render_plan_html
+from kantra_ai.store.session import RunSession
 
 # A change: edits the plan in place, returns the ids of phases whose estimates it made stale.
 Change = Callable[[Plan], Iterable[str]]
@@ -114,11 +116,17 @@ class PlanEditor:
     def _estimate(self, plan: Plan, incidents: PlanIncidents, phase_ids: list[str]) -> None:
         """Cost and time of these phases, as `plan` estimates them (the run's batching and estimator)."""
         choice = choose_model(self.options.model)
-        prompts = PromptBuilder(choice.format, self.options.templates)
+        # One rule book for the phases `execute` runs, and the calibration earlier runs left, as `plan`.
+        executed = [i for p in plan.ordered_phases() if not p.deferred for i in incidents.by_phase[p.id]]
+        calibration = RunSession(self.options.input_dir, self.options.history, lambda _: None).calibration(
+            choice.provider_name, choice.model
+        )
+        prompts = run_prompts(choice, self.options, executed, token_ratio=calibration.input_ratio)
+        tokens = token_model(choice, prompts, calibration)
         batch = self.options.limits.batch
         for phase_id in phase_ids:
             phase = plan.phase(phase_id)
             batches = batch_incidents(incidents.by_phase[phase_id], self.options.input_dir, batch, prompts)
-            expected = estimate(batches, choice.price, batch.parallelism)
+            expected = estimate(batches, choice.price, batch.parallelism, tokens)
             phase.estimated_cost = round(expected.expected_cost or 0.0, 4)
             phase.estimated_duration_minutes = expected.minutes

@@ -14,10 +14,12 @@ from kantra_ai.analysis.loader import AnalysisError, load_analysis
 from kantra_ai.analysis.model import Analysis, Applicability, Category, Incident
 from kantra_ai.analysis.selection import Selection, SelectionError, select_incidents
 from kantra_ai.analysis.uris import misplaced_input, uri_to_path
-from kantra_ai.app.options import SelectionOptions
+from kantra_ai.app.model_choice import ModelChoice
+from kantra_ai.app.options import RunOptions, SelectionOptions
 from kantra_ai.engine.runner import BatchSettings, RunBatches, batch_incidents
 from kantra_ai.errors import UserError
 from kantra_ai.prompts.builder import PromptBuilder
+from kantra_ai.providers.caching import min_cacheable_tokens
 
 
 def split_list(values: Iterable[str]) -> list[str]:
@@ -146,3 +148,18 @@ def plan_batches(
     batches = batch_incidents(incidents, input_dir, settings, prompts)
     prompts.check(batch for file_batches in batches.files for batch in file_batches.batches)
     return batches
+
+
+def run_prompts(
+    choice: ModelChoice, options: RunOptions, incidents: Sequence[Incident], *, token_ratio: float = 1.0
+) -> PromptBuilder:
+    """The request builder of a run: bound to all its incidents (one rule book, one shared prefix
+    for every request, lengthened to the model's cache minimum), asking for full verdicts only when
+    something uses each fix's confidence (confidence filtering, pull request comments on fixes below a
+    threshold). `token_ratio`: the calibrated real/estimated token ratio."""
+    uses_confidence = options.confidence.enabled or options.git.pr_comment_threshold is not None
+    builder = PromptBuilder(choice.format, options.templates, full_verdicts=uses_confidence)
+    minimum = (
+        None if choice.preset.local else min_cacheable_tokens(choice.model, protocol=choice.preset.protocol)
+    )
+    return builder.with_rules(incidents, cache_minimum=minimum, token_ratio=token_ratio)

@@ -14,13 +14,12 @@ from typing import Any
 from kantra_ai.analysis.selection import Selection
 from kantra_ai.app.model_choice import ModelChoice, choose_model
 from kantra_ai.app.options import RunOptions
-from kantra_ai.app.prepare import load_selection, plan_batches
+from kantra_ai.app.prepare import load_selection, plan_batches, run_prompts
 from kantra_ai.batching.batches import Batch
 from kantra_ai.edits.files import SourceFileError, read_source
 from kantra_ai.engine.estimate import batches_of
 from kantra_ai.engine.runner import RunBatches
 from kantra_ai.errors import UserError
-from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.providers.base import ModelRequest
 from kantra_ai.tokens import estimate_tokens
 
@@ -40,7 +39,7 @@ class ShownRequest:
 def show_request(options: RunOptions, spec: str) -> ShownRequest:
     choice = choose_model(options.model)
     selection = load_selection(options.selection)
-    prompts = PromptBuilder(choice.format, options.templates)
+    prompts = run_prompts(choice, options, selection.selected)
     batches = plan_batches(selection.selected, options.input_dir, options.limits.batch, prompts)
     batch = find_batch(batches, selection, spec)
     try:

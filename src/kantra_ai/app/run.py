@@ -41,13 +41,14 @@ from kantra_ai.app.git_delivery import delivery_hooks
 from kantra_ai.app.hooks import JobContext, RunHook
 from kantra_ai.app.model_choice import ModelChoice, choose_model
 from kantra_ai.app.options import RunOptions
-from kantra_ai.app.prepare import Stage, plan_batches
+from kantra_ai.app.prepare import Stage, plan_batches, run_prompts
 from kantra_ai.app.ui import Ui
 from kantra_ai.edits.model import Edit
 from kantra_ai.engine.adaptive import AdaptiveProvider
 from kantra_ai.engine.batch_runner import RunContext, RunControl
 from kantra_ai.engine.budget import CostGuard
-from kantra_ai.engine.estimate import Estimate, estimate, request_rows
+from kantra_ai.engine.calibration import Calibration
+from kantra_ai.engine.estimate import Estimate, TokenModel, estimate, request_rows
 from kantra_ai.engine.events import ObserverGroup, RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, RunTotals, Status
 from kantra_ai.engine.runner import RunBatches, execute_batches
@@ -55,6 +56,7 @@ from kantra_ai.engine.scheduling import wrap_provider
 from kantra_ai.errors import ExitCode, UserError
 from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.providers.base import Provider
+from kantra_ai.providers.caching import min_cacheable_tokens
 from kantra_ai.providers.pricing import describe_price
 from kantra_ai.store.batches import BatchLedger
 from kantra_ai.store.schema import StoreError
@@ -256,16 +258,19 @@ def dry_run_job(job: Job, options: RunOptions, ui: Ui) -> DryRun:
     choice, stages = _choose_and_load(job, options, ui)
     settings = verify_settings(options.verify, options.input_dir, job.verify_strategy)
     session = RunSession(options.input_dir, options.history, ui.say)
+    everything = [i for s in stages for i in s.incidents]
     try:
         stages = _skip_done(stages, session, dry_run=True)
     except StoreError as exc:  # a damaged, foreign or linked store: refused as in a real run
         raise UserError(str(exc)) from None
-    prompts = PromptBuilder(choice.format, options.templates)
+    calibration = session.calibration(choice.provider_name, choice.model)
+    prompts = run_prompts(choice, options, everything, token_ratio=calibration.input_ratio)
     batches = {
         s.id: plan_batches(s.incidents, options.input_dir, options.limits.batch, prompts) for s in stages
     }
     parallelism = options.limits.batch.parallelism
-    estimates = {s.id: estimate(batches[s.id], choice.price, parallelism) for s in stages}
+    model = token_model(choice, prompts, calibration)
+    estimates = {s.id: estimate(batches[s.id], choice.price, parallelism, model) for s in stages}
     merged = RunBatches(
         files=[f for b in batches.values() for f in b.files],
         unreadable=[o for b in batches.values() for o in b.unreadable],
@@ -281,16 +286,23 @@ def dry_run_job(job: Job, options: RunOptions, ui: Ui) -> DryRun:
         if settings is not None
         else None
     )
-    total = estimate(merged, choice.price, parallelism)
-    batch_total = estimate(merged, choice.batch_price, parallelism) if options.batch_api.enabled else None
+    total = estimate(merged, choice.price, parallelism, model)
+    batch_total = (
+        estimate(merged, choice.batch_price, parallelism, model) if options.batch_api.enabled else None
+    )
     return DryRun(
         choice, stages, batches, estimates, total, {}, batch_total=batch_total, verification=verification
     )
 
 
-def run_job(job: Job, options: RunOptions, ui: Ui, *, handle: RunHandle | None = None) -> JobRun:
+def run_job(
+    job: Job, options: RunOptions, ui: Ui, *, handle: RunHandle | None = None, time_scale: float = 1.0
+) -> JobRun:
     """Run the job for real, recorded in the tree's run store (see the module docstring); `handle`
-    lets another thread stop it as Ctrl-C would."""
+    lets another thread stop it as Ctrl-C would.
+
+    `time_scale` is for benchmarks only, whose fake provider runs its clock that many times faster
+    (rate-limit windows, retry waits): the limiter's minute follows. Users never set it."""
     from kantra_ai.app.verification import verification_hook  # it builds on this module
 
     choice, stages = _choose_and_load(job, options, ui)
@@ -312,7 +324,7 @@ def run_job(job: Job, options: RunOptions, ui: Ui, *, handle: RunHandle | None =
             command=job.command,
             resume_hint=job.resume_hint or RESUME_HINT,
         ) as session:
-            return _run(job, options, ui, session, choice, stages, hooks, handle)
+            return _run(job, options, ui, session, choice, stages, hooks, handle, time_scale)
     except StoreError as exc:  # lock held, damaged or foreign store, nothing to resume
         raise UserError(str(exc)) from None
     except asyncio.CancelledError:  # a second Ctrl-C abandoned the requests in flight
@@ -342,11 +354,18 @@ def _run(
     stages: list[Stage],
     hooks: Sequence[RunHook] = (),
     handle: RunHandle | None = None,
+    time_scale: float = 1.0,
 ) -> JobRun:
     todo_stages = _skip_done(stages, session, dry_run=False)
     for hook in hooks:
         hook.before_begin(session, todo_stages)
-    prompts = PromptBuilder(choice.format, options.templates)
+    calibration = session.calibration(choice.provider_name, choice.model)
+    # The rule book covers every selected incident, settled or not: a rerun or a resume sends the
+    # same prefix (the cache still holds it) and the same requests (replies a killed run paid for
+    # are found again by their fingerprint).
+    prompts = run_prompts(
+        choice, options, [i for s in stages for i in s.incidents], token_ratio=calibration.input_ratio
+    )
     batch_settings = options.limits.batch
     first = {s.id: plan_batches(s.incidents, options.input_dir, batch_settings, prompts) for s in todo_stages}
     requests = sum(b.request_count for b in first.values())
@@ -363,7 +382,10 @@ def _run(
     with provider_for(choice, ui, needed=needed) as provider:
         if options.batch_api.enabled and needed:
             asyncio.run(probe_batch_api(choice))  # an endpoint without a batch API: refused here
-        asyncio.run(_job(job, options, ui, session, choice, first, provider, context, handle))
+        pacing = Pacing(calibration, time_scale)
+        asyncio.run(_job(job, options, ui, session, choice, first, provider, context, pacing, handle))
+        if provider is not None:
+            session.save_calibration(choice.provider_name, choice.model, calibration)
     for hook in hooks:
         hook.job_finished(session, run)
     run.interrupted = session.finish(run.outcomes.values(), run.aborted)
@@ -380,6 +402,7 @@ async def _job(
     first: dict[str, RunBatches],
     provider: Provider | None,
     context: JobContext,
+    pacing: Pacing,
     handle: RunHandle | None = None,
 ) -> None:
     """Prepare (hooks: verification's baseline), record the run, run its stages."""
@@ -402,8 +425,33 @@ async def _job(
         ui.say(f"sending {requests} requests {how}for {len(run.planned)} incidents in {files} files")
     job.started(stages)
     await _execute(
-        job, options, ui, session, choice, context.prompts, context.todo, first, provider, context, handle
+        job,
+        options,
+        ui,
+        session,
+        choice,
+        context.prompts,
+        context.todo,
+        first,
+        provider,
+        context,
+        pacing,
+        handle,
     )
+
+
+@dataclass(frozen=True)
+class Pacing:
+    calibration: Calibration  # what earlier runs and this one learned about token counts
+    time_scale: float = 1.0  # benchmarks only (see run_job)
+
+
+def token_model(choice: ModelChoice, prompts: PromptBuilder, calibration: Calibration) -> TokenModel:
+    """What the estimator needs to know about the run's tokens and the model's cache."""
+    minimum = (
+        None if choice.preset.local else min_cacheable_tokens(choice.model, protocol=choice.preset.protocol)
+    )
+    return TokenModel(calibration, shared_prefix_tokens=prompts.shared_tokens(), cache_minimum=minimum)
 
 
 @contextlib.contextmanager
@@ -507,6 +555,7 @@ async def _execute(
     first: dict[str, RunBatches],
     provider: Provider | None,
     context: JobContext,
+    pacing: Pacing,
     handle: RunHandle | None = None,
 ) -> None:
     """Run the stages in order; `provider` is None when no stage has anything to send."""
@@ -519,6 +568,8 @@ async def _execute(
             limits=limits.rate_limits,
             max_in_flight=limits.batch.parallelism,
             buckets=limits.shared_buckets,
+            time_scale=pacing.time_scale,
+            calibration=pacing.calibration,
         )
         if provider is not None
         else None
@@ -573,6 +624,7 @@ async def _execute(
                     replies=driver if driver is not None else session.replies(),
                     tree_lock=context.tree_lock if hooks else None,
                     history=session.history(),
+                    calibration=pacing.calibration,
                 )
             for hook in hooks:
                 await hook.started(context)

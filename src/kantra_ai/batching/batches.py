@@ -16,15 +16,17 @@ from pathlib import PurePosixPath
 from kantra_ai.analysis.model import Incident, Violation
 from kantra_ai.tokens import estimate_tokens
 
-# Output sizing: a verdict costs about 60 tokens, an edit a few lines each way. Sizing max_tokens
-# to the need matters because providers reserve output rate limit from max_tokens up front: every
-# token reserved and not used is rate limit held idle while the request runs. A reply cut off at
+# Output sizing before any evidence: replies are terse (an edit names its incidents; verdicts only
+# for incidents not fixed), so a low-effort incident costs its changed lines twice (old and new
+# text) and a little JSON. Sizing max_tokens to the need matters because providers reserve output
+# rate limit from max_tokens up front (and some never give back what a reply did not use). Once a
+# run has seen replies for a rule, engine/calibration.py sizes from them instead. A reply cut off at
 # max_tokens is never applied; its batch is retried with twice the room.
-OUTPUT_BASE_TOKENS = 200
-OUTPUT_TOKENS_PER_INCIDENT = 250  # a low-effort incident: one or two small edits and its verdict
+OUTPUT_BASE_TOKENS = 120
+OUTPUT_TOKENS_PER_INCIDENT = 150  # a low-effort incident: one or two small edits
 MAX_OUTPUT_TOKENS = 32_000
 WINDOW_CONTEXT_LINES = 40
-PROMPT_OVERHEAD_TOKENS = 120  # headings, incident list framing, tool schema share
+PROMPT_OVERHEAD_TOKENS = 40  # the file heading and fences, the incident list heading
 
 
 @dataclass(frozen=True)
@@ -73,8 +75,12 @@ def incident_units(incidents: Sequence[Incident]) -> int:
     return units
 
 
+IncidentTokens = Callable[[Incident], int]
+
+
 def _incident_tokens(incident: Incident) -> int:
-    return estimate_tokens(incident.message) + 20
+    """An incident as a request lists it: "#3 line 12 R2: its message"."""
+    return estimate_tokens(incident.message) + 8
 
 
 def batch_file(
@@ -85,17 +91,20 @@ def batch_file(
     fixed_tokens: int,
     max_batch_tokens: int,
     batch_size: int,
+    incident_tokens: IncidentTokens = _incident_tokens,
 ) -> FileBatches:
     """Plan the requests for one file.
 
     `lines` is the file's text split into lines (newlines kept); `fixed_tokens` is what every
-    request pays regardless of the file (system prompt, tool schema, rule guidance).
+    request pays regardless of the file (system prompt, tool schema, rule guidance);
+    `incident_tokens` what listing one incident costs (the request builder knows which messages
+    its rule book already carries).
     """
     ordered = sorted(incidents, key=lambda i: (i.line or 0, i.id))
     plan = FileBatches(path)
     file_tokens = estimate_tokens("".join(lines))
     for group in _groups(ordered, batch_size):
-        cost = fixed_tokens + PROMPT_OVERHEAD_TOKENS + sum(_incident_tokens(i) for i in group)
+        cost = fixed_tokens + PROMPT_OVERHEAD_TOKENS + sum(incident_tokens(i) for i in group)
         if cost + file_tokens <= max_batch_tokens:
             plan.batches.append(
                 Batch(
@@ -107,7 +116,7 @@ def batch_file(
                 )
             )
         else:
-            plan.batches.extend(_windows(path, lines, group, fixed_tokens, max_batch_tokens))
+            plan.batches.extend(_windows(path, lines, group, fixed_tokens, max_batch_tokens, incident_tokens))
     return plan
 
 
@@ -132,6 +141,7 @@ def _windows(
     incidents: Sequence[Incident],
     fixed_tokens: int,
     max_batch_tokens: int,
+    incident_tokens: IncidentTokens = _incident_tokens,
 ) -> list[Batch]:
     """Cover the incidents with line windows that each fit the budget.
 
@@ -153,14 +163,16 @@ def _windows(
         if current:
             merged_first, merged_last = min(first, lo), max(last, hi)
             cost = (
-                fixed_tokens + PROMPT_OVERHEAD_TOKENS + sum(_incident_tokens(i) for i in [*current, incident])
+                fixed_tokens + PROMPT_OVERHEAD_TOKENS + sum(incident_tokens(i) for i in [*current, incident])
             )
             fits = cost + span_tokens(merged_first, merged_last) <= max_batch_tokens
             if fits or _same_line(current[-1], incident):
                 current.append(incident)
                 first, last = merged_first, merged_last
                 continue
-            batches.append(_window_batch(path, current, first, last, fixed_tokens, span_tokens))
+            batches.append(
+                _window_batch(path, current, first, last, fixed_tokens, span_tokens, incident_tokens)
+            )
         current, first, last = [incident], lo, hi
         # A single window can still be too big (very long lines): shrink it around the incident.
         while (
@@ -171,7 +183,7 @@ def _windows(
             if first == line and last == line:
                 break
     if current:
-        batches.append(_window_batch(path, current, first, last, fixed_tokens, span_tokens))
+        batches.append(_window_batch(path, current, first, last, fixed_tokens, span_tokens, incident_tokens))
     return batches
 
 
@@ -182,8 +194,9 @@ def _window_batch(
     last: int,
     fixed_tokens: int,
     span_tokens: Callable[[int, int], int],
+    incident_tokens: IncidentTokens = _incident_tokens,
 ) -> Batch:
     tokens = fixed_tokens + PROMPT_OVERHEAD_TOKENS + span_tokens(first, last)
-    tokens += sum(_incident_tokens(i) for i in incidents)
+    tokens += sum(incident_tokens(i) for i in incidents)
     budget = output_budget(len(incidents), incident_units(incidents))
     return Batch(path, tuple(incidents), (first, last), tokens, budget)

@@ -25,7 +25,7 @@ class Edit:
 class Verdict:
     incident_id: str
     status: VerdictStatus
-    confidence: float  # 0..1
+    confidence: float | None  # 0..1; None: not asked for (an edit without a verdict means "fixed")
     explanation: str = ""
 
 

@@ -3,18 +3,31 @@
 Two shapes arrive: the `apply_fixes` tool input (a dict, or the JSON string OpenAI sends as function
 arguments) and the plain-text SEARCH/REPLACE format. Both end up in the same validation.
 
+Requests name their incidents by short handles (`1`, `2`, ...), not by their 12-hex-digit ids: the
+caller passes the handles it used (`{handle: incident id}`), and the reply comes back in ids.
+
+Two ways of answering (`full_verdicts`):
+- terse (the default for runs without confidence filtering): an incident named by an edit counts
+  as fixed; verdicts (`not_applicable`, `cannot_fix`, with a short reason) only for the others.
+  A reply that neither edits nor gives any verdict is refused.
+- full (confidence filtering on): every incident needs a verdict with a confidence; an incident
+  without one gets none (the caller marks it failed), whatever the edits say.
+
 Decisions:
-- Refused (MalformedReply): not an object, invalid JSON, a missing `edits`/`incidents`/`old_text`/
-  `new_text`/`id`/`status`/`confidence`, an unknown status, a confidence that is not a number or lies
-  outside [0, 1] (beyond float noise, which is clamped), an empty `old_text`, contradictory verdicts
-  for one incident, a SEARCH block that never closes, a text reply without its JSON verdicts.
-- Tolerated: a missing `explanation` or `incident_ids` (informational only), status spelling
-  ("Fixed", "not-applicable"), extra keys, text around blocks, CRLF, a block without its id list.
-- Unknown incident ids (the model invented or mistyped them) are dropped, with a note, never
-  refused: they cannot mark a real incident fixed because only expected ids survive, and refusing
+- Refused (MalformedReply): not an object, invalid JSON, a missing `edits`/`old`/`new`/`id`/`status`
+  (and in full mode `verdicts` and `confidence`), an unknown status, a confidence that is not a number
+  or lies outside [0, 1] (beyond float noise, which is clamped), an empty `old`, contradictory
+  verdicts for one incident, a SEARCH block that never closes, a full-mode text reply without its
+  JSON verdicts.
+- Tolerated: the long key names of earlier versions (`old_text`, `new_text`, `incident_ids`,
+  `incidents`, `explanation`), handles written as numbers or strings (`1`, `"1"`, `"#1"`), a missing
+  `reason` or `ids`, status spelling ("Fixed", "not-applicable"), extra keys, text around blocks,
+  CRLF, a block without its id list.
+- Unknown incident handles (the model invented or mistyped them) are dropped, with a note, never
+  refused: they cannot mark a real incident fixed because only expected ones survive, and refusing
   would throw away (and pay again for) the valid rest of the reply. An edit keeps applying after its
   unknown ids are dropped; if it cited none it is attributed to no incident.
-- Incidents the model did not mention get no verdict; the caller marks them failed ("no verdict").
+- Incidents the reply does not account for get no verdict; the caller marks them failed ("no verdict").
 """
 
 from __future__ import annotations
@@ -23,11 +36,11 @@ import json
 import logging
 import math
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kantra_ai.edits.model import Edit, ProposedFix, Verdict, VerdictStatus
 
@@ -52,22 +65,52 @@ class ParsedReply(ProposedFix):
     notes: list[str] = field(default_factory=list)
 
 
+def _handle(value: object) -> object:
+    """A handle as the model wrote it: 3, "3" and "#3" are the same; other values fail validation."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str):
+        return value.strip().removeprefix("#")
+    return value
+
+
 class _EditIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    incident_ids: list[Annotated[str, Field(strict=True)]] = []
-    old_text: Annotated[str, Field(strict=True)]
-    new_text: Annotated[str, Field(strict=True)]
+    incident_ids: list[Annotated[str, Field(strict=True)]] = Field(
+        default=[], validation_alias=AliasChoices("ids", "incident_ids")
+    )
+    old_text: Annotated[str, Field(strict=True, validation_alias=AliasChoices("old", "old_text"))]
+    new_text: Annotated[str | None, Field(strict=True, validation_alias=AliasChoices("new", "new_text"))] = (
+        None
+    )
+    # Instead of `new`: [from, to] pairs; every occurrence of `from` in `old` becomes `to`.
+    sub: list[tuple[Annotated[str, Field(strict=True)], Annotated[str, Field(strict=True)]]] | None = None
 
     @field_validator("incident_ids", mode="before")
     @classmethod
     def _single_id(cls, value: object) -> object:
-        return [value] if isinstance(value, str) else value  # "inc-1" for ["inc-1"]: harmless to accept
+        # "inc-1" for ["inc-1"], 3 for [3]: harmless to accept.
+        items = value if isinstance(value, list) else [value] if isinstance(value, (str, int)) else value
+        return [_handle(item) for item in items] if isinstance(items, list) else items
 
     @field_validator("old_text", "new_text", mode="after")
     @classmethod
-    def _lf_newlines(cls, value: str) -> str:
-        return value.replace("\r\n", "\n")  # file content is matched with "\n" newlines
+    def _lf_newlines(cls, value: str | None) -> str | None:
+        return None if value is None else value.replace("\r\n", "\n")  # content is matched with "\n"
+
+    def replacement(self, number: int) -> str:
+        """The new text: `new` as given, or `old` with the `sub` pairs applied in order."""
+        if self.new_text is not None:
+            return self.new_text
+        if not self.sub:
+            raise MalformedReply(f"missing field edits.{number - 1}.new")
+        text = self.old_text
+        for before, after in self.sub:
+            if not before or before not in text:
+                raise MalformedReply(f"edit {number}: sub {before!r} does not occur in old")
+            text = text.replace(before, after)
+        return text
 
 
 class _VerdictIn(BaseModel):
@@ -75,8 +118,13 @@ class _VerdictIn(BaseModel):
 
     id: Annotated[str, Field(strict=True)]
     status: VerdictStatus
-    confidence: float
-    explanation: str = ""
+    confidence: float | None = None
+    explanation: str = Field(default="", validation_alias=AliasChoices("reason", "explanation"))
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_handle(cls, value: object) -> object:
+        return _handle(value)
 
     @field_validator("status", mode="before")
     @classmethod
@@ -89,13 +137,17 @@ class _VerdictIn(BaseModel):
     @classmethod
     def _number_only(cls, value: object) -> object:
         # "0.9" or true are not numbers: a model that writes them is not following the schema.
+        if value is None:
+            return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"confidence must be a number, got {json.dumps(value, default=repr)[:20]}")
         return value
 
     @field_validator("confidence", mode="after")
     @classmethod
-    def _check_confidence(cls, value: float) -> float:
+    def _check_confidence(cls, value: float | None) -> float | None:
+        if value is None:
+            return None
         if not math.isfinite(value) or not -_CONFIDENCE_SLACK <= value <= 1 + _CONFIDENCE_SLACK:
             raise ValueError(f"confidence {value} is outside [0, 1]")
         return min(1.0, max(0.0, float(value)))
@@ -110,10 +162,22 @@ class _ReplyIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     edits: list[_EditIn]
-    incidents: list[_VerdictIn]
+    verdicts: list[_VerdictIn] | None = Field(
+        default=None, validation_alias=AliasChoices("verdicts", "incidents")
+    )
 
 
-def parse_tool_input(data: object, expected_ids: Collection[str]) -> ParsedReply:
+Expected = Collection[str] | Mapping[str, str]
+
+
+def handle_map(expected: Expected) -> dict[str, str]:
+    """{handle: incident id}: a mapping as given, or ids that are their own handles."""
+    if isinstance(expected, Mapping):
+        return {str(k): str(v) for k, v in expected.items()}
+    return {str(i): str(i) for i in expected}
+
+
+def parse_tool_input(data: object, expected: Expected, *, full_verdicts: bool = True) -> ParsedReply:
     """Validate the `apply_fixes` tool input: a dict, or its JSON text (OpenAI function arguments)."""
     if isinstance(data, (bytes, bytearray)):
         data = data.decode("utf-8", errors="replace")
@@ -124,35 +188,42 @@ def parse_tool_input(data: object, expected_ids: Collection[str]) -> ParsedReply
             raise MalformedReply(f"tool input is not valid JSON: {exc.msg} at position {exc.pos}") from None
     if not isinstance(data, dict):
         raise MalformedReply(f"tool input must be an object, got {type(data).__name__}")
-    return _validate(data, expected_ids)
+    return _validate(data, expected, full_verdicts)
 
 
-def _validate(data: dict[str, Any], expected_ids: Collection[str]) -> ParsedReply:
+def _validate(data: dict[str, Any], expected: Expected, full_verdicts: bool) -> ParsedReply:
     try:
         reply = _ReplyIn.model_validate(data)
     except ValidationError as exc:
         raise MalformedReply(_describe(exc)) from None
-    expected = set(expected_ids)
+    handles = handle_map(expected)
     result = ParsedReply()
     unknown: set[str] = set()
+    verdicts_in = reply.verdicts
+    if full_verdicts:
+        if verdicts_in is None:
+            raise MalformedReply("missing field verdicts")
+        for number, verdict_in in enumerate(verdicts_in):
+            if verdict_in.confidence is None:
+                raise MalformedReply(f"missing field verdicts.{number}.confidence")
 
     for number, edit_in in enumerate(reply.edits, start=1):
         if not edit_in.old_text.strip():
-            raise MalformedReply(f"edit {number}: old_text is empty")
+            raise MalformedReply(f"edit {number}: old is empty")
         ids: list[str] = []
-        for incident_id in edit_in.incident_ids:
-            incident_id = incident_id.strip()
-            if incident_id not in expected:
-                unknown.add(incident_id)
+        for handle in edit_in.incident_ids:
+            incident_id = handles.get(handle.strip())
+            if incident_id is None:
+                unknown.add(handle.strip())
             elif incident_id not in ids:
                 ids.append(incident_id)
-        result.edits.append(Edit(edit_in.old_text, edit_in.new_text, tuple(ids)))
+        result.edits.append(Edit(edit_in.old_text, edit_in.replacement(number), tuple(ids)))
 
     by_id: dict[str, Verdict] = {}
-    for verdict_in in reply.incidents:
-        incident_id = verdict_in.id.strip()
-        if incident_id not in expected:
-            unknown.add(incident_id)
+    for verdict_in in verdicts_in or []:
+        incident_id = handles.get(verdict_in.id.strip())
+        if incident_id is None:
+            unknown.add(verdict_in.id.strip())
             continue
         verdict = Verdict(
             incident_id, verdict_in.status, verdict_in.confidence, verdict_in.explanation.strip()
@@ -165,9 +236,16 @@ def _validate(data: dict[str, Any], expected_ids: Collection[str]) -> ParsedRepl
                     f"{previous.status.value} and {verdict.status.value}"
                 )
             # Repeated with the same status: keep the less confident one, the cautious reading.
-            if verdict.confidence >= previous.confidence:
+            if (verdict.confidence or 0.0) >= (previous.confidence or 0.0):
                 continue
         by_id[incident_id] = verdict
+    if not full_verdicts:
+        if not result.edits and not by_id and handles:
+            raise MalformedReply("the reply neither edits the file nor gives a verdict for any incident")
+        # Terse answers: an incident an edit names, without a verdict of its own, was fixed.
+        for edit in result.edits:
+            for incident_id in edit.incident_ids:
+                by_id.setdefault(incident_id, Verdict(incident_id, VerdictStatus.FIXED, None))
     result.verdicts = list(by_id.values())
 
     if unknown:
@@ -193,11 +271,13 @@ _SEARCH = re.compile(r"^\s*<{5,9}\s*SEARCH\b\s*(?:\[(?P<ids>[^\]]*)\])?.*$")
 _DIVIDER = re.compile(r"^\s*={5,9}\s*$")
 _REPLACE = re.compile(r"^\s*>{5,9}\s*REPLACE\b.*$")
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*(?P<lang>[\w+-]*)\s*$")
-_INCIDENTS_OBJECT = re.compile(r'\{\s*"incidents"\s*:')
+_VERDICTS_OBJECT = re.compile(r'\{\s*"(?:verdicts|incidents)"\s*:')
+_VERDICT_KEYS = ("verdicts", "incidents")
 
 
-def parse_text_reply(text: str, expected_ids: Collection[str]) -> ParsedReply:
-    """Parse SEARCH/REPLACE blocks plus the ```json verdict block (see protocol_text.j2)."""
+def parse_text_reply(text: str, expected: Expected, *, full_verdicts: bool = True) -> ParsedReply:
+    """Parse SEARCH/REPLACE blocks plus the ```json verdict block (formats/search_replace.txt); in
+    terse mode the verdict block may be left out when every incident was edited."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     edits: list[dict[str, Any]] = []
     outside: list[str] = []  # lines not inside a SEARCH/REPLACE block: where the verdicts live
@@ -214,8 +294,11 @@ def parse_text_reply(text: str, expected_ids: Collection[str]) -> ParsedReply:
         edits.append(
             {"incident_ids": _split_ids(opening.group("ids")), "old_text": _join(old), "new_text": _join(new)}
         )
-    incidents = _find_verdicts(outside)
-    return _validate({"edits": edits, "incidents": incidents}, expected_ids)
+    verdicts = _find_verdicts(outside, required=full_verdicts)
+    reply: dict[str, Any] = {"edits": edits}
+    if verdicts is not None:
+        reply["verdicts"] = verdicts
+    return _validate(reply, expected, full_verdicts)
 
 
 def _collect(lines: list[str], i: int, end: re.Pattern[str], start: int) -> tuple[list[str], int]:
@@ -244,8 +327,18 @@ def _split_ids(raw: str | None) -> list[str]:
     return [part.strip().strip("\"'`") for part in raw.split(",") if part.strip().strip("\"'`")]
 
 
-def _find_verdicts(lines: list[str]) -> object:
-    """The `incidents` list of the last ```json block (or, failing that, bare object) holding one."""
+def _verdict_list(value: object) -> object:
+    """The verdict list of a decoded object (`verdicts`, or `incidents` as earlier versions wrote)."""
+    if isinstance(value, dict):
+        for key in _VERDICT_KEYS:
+            if key in value:
+                return value[key]
+    return None
+
+
+def _find_verdicts(lines: list[str], *, required: bool) -> object:
+    """The verdict list of the last ```json block (or, failing that, bare object) holding one;
+    None when there is none and none is `required`."""
     found: object = None
     i = 0
     while i < len(lines):
@@ -261,21 +354,23 @@ def _find_verdicts(lines: list[str]) -> object:
             try:
                 value = json.loads(body)
             except json.JSONDecodeError as exc:
-                if '"incidents"' in body:
+                if '"incidents"' in body or '"verdicts"' in body:
                     raise MalformedReply(f"verdict JSON is invalid: {exc.msg} (line {exc.lineno})") from None
             else:
-                if isinstance(value, dict) and "incidents" in value:
-                    found = value["incidents"]
+                if _verdict_list(value) is not None:
+                    found = _verdict_list(value)
         i = closing + 1
     if found is not None:
         return found
-    # No fenced block: accept a bare {"incidents": ...} object written straight into the text.
+    # No fenced block: accept a bare {"verdicts": ...} object written straight into the text.
     joined = "\n".join(lines)
-    for match in reversed(list(_INCIDENTS_OBJECT.finditer(joined))):
+    for match in reversed(list(_VERDICTS_OBJECT.finditer(joined))):
         try:
             value, _ = json.JSONDecoder().raw_decode(joined, match.start())
         except json.JSONDecodeError:
             continue
-        if isinstance(value, dict):
-            return value["incidents"]
-    raise MalformedReply('no ```json block with {"incidents": [...]} found')
+        if _verdict_list(value) is not None:
+            return _verdict_list(value)
+    if required:
+        raise MalformedReply('no ```json block with {"verdicts": [...]} found')
+    return None

@@ -4,8 +4,12 @@
 retries of its own, so that every 429 and 529 reaches the limiter):
 
 - pacing: each attempt waits for the `AdaptiveLimiter` (rate-limit buckets and the AIMD window);
-- retries: 429, 529/503, 5xx and dropped connections are retried after the server's `retry-after`
-  or an exponential backoff, up to `max_attempts`; the tokens of failed attempts are still billed;
+- retries: a rate-limited (429) or overloaded (529/503) request waits its turn as long as it takes:
+  it is never given up for pushback alone, only when the run's deadline passes (`deadline_seconds`,
+  none by default). Other retryable failures (5xx, dropped connections) are retried up to
+  `max_attempts`; a non-retryable one (bad key, bad request) fails at once. Waits follow the
+  server's `retry-after`, else an exponential backoff, and the limiter's buckets (a 429 empties
+  them); the tokens of failed attempts are still billed;
 - cache warming: requests sharing a cacheable prefix (the instructions, then the rule guidance)
   do not all write it in parallel. The first request for a prefix goes alone; the others wait until
   its response has started (the provider has then written the cache) and read it instead.
@@ -14,8 +18,10 @@ retries of its own, so that every 429 and 529 reaches the limiter):
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 
+from kantra_ai.engine.calibration import Calibration
 from kantra_ai.engine.ratelimit import AdaptiveLimiter
 from kantra_ai.providers.base import ModelRequest, ModelResponse, ProgressCallback, Provider, ProviderError
 from kantra_ai.providers.caching import min_cacheable_tokens, prefix_key, prefix_tokens, static_prefix_tokens
@@ -59,6 +65,8 @@ class AdaptiveProvider:
         protocol: str = "anthropic",
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         warm_prefixes: bool = True,
+        calibration: Calibration | None = None,
+        deadline_seconds: float | None = None,
     ) -> None:
         self.inner = inner
         self.name = inner.name
@@ -72,6 +80,10 @@ class AdaptiveProvider:
         self._gates: dict[str, _Gate] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._min_cacheable = min_cacheable_tokens(inner.model, protocol=protocol)
+        # Real/estimated token ratios learned from usage: pacing and cache decisions use real counts.
+        self.calibration = calibration if calibration is not None else Calibration()
+        self.deadline = None if deadline_seconds is None else time.monotonic() + deadline_seconds
+        self.pushback_retries = 0  # 429/529 answers retried (never given up on before the deadline)
 
     def set_cache_ttl(self, ttl: str) -> None:
         """The TTL of the cache entries the inner provider asks for (Anthropic; OpenAI has none)."""
@@ -89,9 +101,10 @@ class AdaptiveProvider:
         full = prefix_tokens(request)
         static_request = ModelRequest(request.system, "", "", 0, request.tool)
         found = []
-        if static >= self._min_cacheable:
+        real = self.calibration.real_tokens  # the minimum is in the provider's tokens, not ours
+        if real(static) >= self._min_cacheable:
             found.append((prefix_key(static_request, self.model), static))
-        if request.guidance and full >= self._min_cacheable:
+        if request.guidance and real(full) >= self._min_cacheable:
             found.append((prefix_key(request, self.model), full))
         return found
 
@@ -128,12 +141,14 @@ class AdaptiveProvider:
         shared = prefix_tokens(request)
         body_tokens = estimate_tokens(request.prompt)
         billed_before = Usage()
-        for attempt in range(self.max_attempts):
+        failures = 0  # failed attempts other than pushback
+        pushbacks = 0
+        while True:
             leading = [key for key, _ in prefixes if await self._enter(key)]
             self.cache_stats.leaders += bool(leading)
             warm = bool(prefixes) and all(self._gates[key].warm for key, _ in prefixes)
             # Cache reads do not count against input-token limits: a warm prefix costs no budget.
-            estimate = body_tokens + (0 if warm else shared)
+            estimate = self.calibration.real_tokens(body_tokens + (0 if warm else shared))
             self.cache_stats.prefix_tokens += shared
             if prefixes:
                 self.cache_stats.cacheable_prefix_tokens += max(t for _, t in prefixes)
@@ -141,20 +156,32 @@ class AdaptiveProvider:
                 response = await self._attempt(request, estimate, leading, on_progress)
             except ProviderError as exc:
                 billed_before = billed_before + exc.usage
-                if not exc.retryable or attempt == self.max_attempts - 1:
+                pushback = exc.overloaded
+                if pushback:
+                    pushbacks += 1
+                    self.pushback_retries += 1
+                else:
+                    failures += 1
+                late = self.deadline is not None and time.monotonic() >= self.deadline
+                if not exc.retryable or failures >= self.max_attempts or late:
+                    reason = f"{exc} (the run's deadline passed)" if late and exc.retryable else str(exc)
                     raise ProviderError(
-                        str(exc),
+                        reason,
                         fatal=exc.fatal,
                         status=exc.status,
                         usage=billed_before,
                         retry_after=exc.retry_after,
                         headers=exc.headers,
                     ) from exc
-                await self.limiter.sleep(self.limiter.pushback_delay(attempt, exc.retry_after))
+                attempt = pushbacks if pushback else failures
+                await self.limiter.sleep(self.limiter.pushback_delay(attempt - 1, exc.retry_after))
                 continue
             response.usage = billed_before + response.usage
+            # What the provider counted against what we estimated: the next estimates are real counts.
+            self.calibration.observe_input(
+                shared + body_tokens, response.usage.total_input - billed_before.total_input
+            )
             return response
-        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _attempt(
         self,

@@ -51,6 +51,7 @@ from kantra_ai.edits.model import (
 from kantra_ai.edits.parse import MalformedReply
 from kantra_ai.engine.already_fixed import FileNow, already_fixed, target_state
 from kantra_ai.engine.budget import CostGuard
+from kantra_ai.engine.calibration import Calibration
 from kantra_ai.engine.confidence import BatchScreen, ConfidencePolicy
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.history import FileChanges, FileHistory, WriteLog
@@ -77,6 +78,10 @@ class RunControl:
     def __init__(self) -> None:
         self.stop = asyncio.Event()
         self.fatal_error = ""
+        # Fingerprints of the replies this run received: a stored reply is reused only when an
+        # earlier, killed run paid for it, never to answer this run's own retry of the same request
+        # (a cut-off or malformed reply would come back instead of a new one).
+        self.received: set[str] = set()
 
     def abort(self, reason: str) -> None:
         self.fatal_error = self.fatal_error or reason
@@ -108,6 +113,8 @@ class RunContext:
     # What earlier batches of this run wrote, by path: valid for the batches planned together with
     # them (execute_batches gives every planning its own).
     changes: dict[str, FileChanges] = field(default_factory=dict)
+    # What the run's replies taught about output sizes: sizes max_tokens (None: the static budget).
+    calibration: Calibration | None = None
 
 
 class RequestSkipped(Exception):
@@ -209,8 +216,13 @@ async def _converse(state: _BatchState, ctx: RunContext) -> None:
         return  # every incident's fix is already in the file: nothing to ask
     failures: list[FailedEdit] = []
     problem = ""  # why the last reply could not be used, for the retry prompt
+    calibration = ctx.calibration
     max_tokens = state.batch.max_output_tokens
-    for attempt in range(1 + ctx.max_retries):
+    if calibration is not None:  # from the output seen for these rules, not above the static budget
+        max_tokens = calibration.max_tokens_for(pending, state.batch.max_output_tokens)
+    attempts = 1 + ctx.max_retries
+    attempt = 0
+    while attempt < attempts:
         request = ctx.prompts.request(
             state.batch,
             _visible(state),
@@ -225,21 +237,33 @@ async def _converse(state: _BatchState, ctx: RunContext) -> None:
         except _Skip as skip:
             _skipped(state, pending, skip)
             return
+        attempt += 1
         path = str(state.batch.path)
         if response.truncated:
             reason = f"reply cut off at max_tokens ({max_tokens}); nothing applied"
             ctx.observer.reply_rejected(path, fingerprint, reason)
             _reply_problem(state, pending, reason)
-            max_tokens = min(max_tokens * 2, MAX_OUTPUT_TOKENS)  # same question, more room
+            if calibration is not None:
+                calibration.observe_truncation()
+            if max_tokens < state.batch.max_output_tokens and attempts == 1 + ctx.max_retries:
+                # Our evidence-based sizing asked for less than the static budget and was wrong: that
+                # costs the incidents no repair round (once per batch), the next request has the room.
+                attempts += 1
+            # Same question, more room.
+            max_tokens = min(max(max_tokens * 2, state.batch.max_output_tokens), MAX_OUTPUT_TOKENS)
             continue
         try:
-            proposed: ProposedFix = ctx.prompts.format.parse(response, [i.id for i in pending])
+            proposed: ProposedFix = ctx.prompts.parse(response, state.batch, pending)
         except MalformedReply as exc:
             reason = f"malformed reply: {exc}; nothing applied"
             ctx.observer.reply_rejected(path, fingerprint, reason)
             _reply_problem(state, pending, reason)
             problem = f"it was malformed ({exc})"
             continue
+        if calibration is not None:
+            # Only an answer in the format asked for says how much output the incidents need (prose
+            # instead of a tool call is short, and would size the next requests too small).
+            calibration.observe_output(pending, response.usage.output_tokens)
         problem = ""
         failed = _apply(state, proposed, pending)
         now = {i.id: i for i in state.batch.incidents}  # where they are after this reply's edits
@@ -299,8 +323,10 @@ async def send_request(
     if ctx.control.stop.is_set():
         raise _Skip(ctx.control.fatal_error or "run stopped before this request")
     fingerprint = request_fingerprint(request, ctx.provider.name, ctx.provider.model)
-    stored = ctx.replies.stored_reply(fingerprint) if ctx.replies is not None else None
+    reusable = ctx.replies is not None and fingerprint not in ctx.control.received
+    stored = ctx.replies.stored_reply(fingerprint) if reusable and ctx.replies is not None else None
     if stored is not None:  # paid for by a run that was killed before it could apply it
+        ctx.control.received.add(fingerprint)
         ctx.observer.response_reused(path, ids, fingerprint)
         return stored
     worst = worst_case
@@ -319,7 +345,15 @@ async def send_request(
         cost = PriceTable.cost(ctx.price, exc.usage, cache_ttl=ctx.cache_ttl)
         ctx.guard.settle(worst, cost)
         record = RequestRecord(
-            path, ids, attempt, exc.usage, cost, "error", str(exc), time.monotonic() - started
+            path,
+            ids,
+            attempt,
+            exc.usage,
+            cost,
+            "error",
+            str(exc),
+            time.monotonic() - started,
+            request.max_tokens,
         )
         ctx.observer.request_finished(record)
         if exc.fatal:
@@ -336,7 +370,9 @@ async def send_request(
         response.stop_reason,
         "",
         time.monotonic() - started,
+        request.max_tokens,
     )
+    ctx.control.received.add(fingerprint)
     ctx.observer.response_received(record, fingerprint, response)  # the store keeps it before use
     ctx.observer.request_finished(record)
     return response

@@ -163,9 +163,11 @@ class BatchScreen:
             if verdict.status is not VerdictStatus.FIXED:
                 continue
             threshold = self.policy.threshold_for(incident.violation)
-            if verdict.confidence < threshold:
+            # No confidence given (a terse reply) cannot pass a threshold: held as the lowest.
+            confidence = 0.0 if verdict.confidence is None else verdict.confidence
+            if confidence < threshold:
                 complexity = complexity_of(incident.violation)
-                self.low[verdict.incident_id] = LowVerdict(verdict.confidence, threshold, complexity)
+                self.low[verdict.incident_id] = LowVerdict(confidence, threshold, complexity)
         low_now = [i for i in pending_ids if i in self.low]
         if not low_now or not self.policy.withholds:
             return proposed

@@ -35,6 +35,7 @@ class RequestRecord:
     stop_reason: str
     error: str = ""
     seconds: float = 0.0
+    max_tokens: int = 0  # the output the request asked room for
 
 
 @dataclass

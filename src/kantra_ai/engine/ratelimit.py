@@ -12,6 +12,14 @@ headers), so a request only starts when the provider will accept it, and a conge
   one request duration (a single 529 from a shared fleet is noise, a cluster is a signal);
 - at most one cut per round trip: only a request sent after the last cut can cause the next one.
 
+A 429 also says the provider's count is lower than ours: every bucket is emptied (nothing more is
+sent until they refill), and when the answer carries no rate-limit headers the limiter learns from
+the 429 itself. With unknown limits it adopts, per dimension, what was sent in the last minute (a
+little less), and raises these learned limits slowly while no 429 comes. With known limits the
+provider disagrees with our accounting: first suspect is the output refund (some providers keep a
+request's whole `max_tokens` spent, used or not), so refunds stop; after that, the busiest
+dimension's limit is lowered by a tenth per 429.
+
 The buckets are a `RateBuckets`: the limiter's own (`BucketSet`), or one set shared by every worker
 of a portfolio (on Ray a named actor holds a `BucketSet`; `kantra_ai.portfolio.ray_engine`). A
 request reserves its estimate before it starts and settles with its real usage after; the window
@@ -40,6 +48,13 @@ OVERLOAD_CUT = 0.8
 RATE_LIMIT_CUT = 0.5
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 30.0
+LEARNED_SHARE = 0.9  # a limit learned from a 429: this share of the rate sent over the last minute
+ADOPTED_GROWTH = 1.5  # limits adopted from nothing grow this much per minute without a 429...
+LOWERED_GROWTH = 1.05  # ...limits lowered below the configured ones this much (up to them)
+LIMIT_CUT = 0.9  # a known limit the provider disagrees with, lowered by this per 429
+# Refunds stop being trusted when a 429 arrives after at least this share of the output limit was
+# given back within the last minute (below it, the refunds cannot explain the refusal).
+REFUND_SUSPECT_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -121,10 +136,15 @@ class LimiterStats:
     budget_wait_seconds: float = 0.0  # total time requests waited for rate-limit budget
     window_history: list[tuple[float, float]] = field(default_factory=list)  # (seconds, window)
 
+    learned_limits: int = 0  # limits adopted or lowered from 429s without headers
+    refunds_stopped: bool = False  # the provider keeps unused output reserved: we no longer refund it
+
     def as_dict(self) -> dict[str, object]:
         return {
             "requests": self.requests,
             "rate_limited_429": self.rate_limited,
+            "limits_learned_from_429": self.learned_limits,
+            "output_refunds_stopped": self.refunds_stopped,
             "overloaded_529": self.overloaded,
             "other_errors": self.other_errors,
             "concurrency_cuts": self.window_cuts,
@@ -156,6 +176,11 @@ _HEADER_REMAINING = {
 }
 
 
+# What `RateBuckets.refused` learned from a 429 (stats count it).
+LEARNED_LIMITS = "learned limits"
+STOPPED_REFUNDS = "stopped refunds"
+
+
 class RateBuckets(Protocol):
     """The per-minute buckets a limiter takes from; async so that they may live in another process."""
 
@@ -169,8 +194,13 @@ class RateBuckets(Protocol):
     async def learn(self, limits: Mapping[str, int]) -> None:
         """Limits the provider announced, for dimensions nobody configured."""
 
-    async def sync_remaining(self, remaining: Mapping[str, float]) -> None:
-        """After a 429 the provider's count of what is left beats ours: never assume more."""
+    async def refused(self, remaining: Mapping[str, float], *, said: bool) -> str:
+        """A 429: the provider's count of what is left (`remaining`, when the answer `said` it)
+        beats ours; without it, learn from the 429 itself. Every bucket is emptied. Returns
+        LEARNED_LIMITS, STOPPED_REFUNDS or "" (what was learned)."""
+
+    async def grow_learned(self) -> None:
+        """A request went through: limits learned from 429s creep back up (once a minute)."""
 
     def known_limits(self) -> dict[str, int]:
         """The limits known so far (configured or learned; a shared set: as of the last call)."""
@@ -178,7 +208,8 @@ class RateBuckets(Protocol):
 
 class BucketSet:
     """The buckets themselves, thread-safe: a limiter's own, or what a portfolio's shared actor
-    holds for every worker (`RateBuckets`)."""
+    holds for every worker (`RateBuckets`). It remembers what was sent and given back in the last
+    minute, which is what a 429 without headers is learned from."""
 
     def __init__(
         self,
@@ -200,6 +231,14 @@ class BucketSet:
             if value is not None:
                 self.buckets[name] = TokenBucket(value, window_seconds, clock())
         self.configured = set(self.buckets)
+        self._started = clock()
+        self._ceiling = {name: bucket.limit for name, bucket in self.buckets.items()}  # as configured
+        self._learned: set[str] = set()  # limits adopted or lowered from 429s (they grow back)
+        self._adopted: set[str] = set()  # of those, the ones nobody configured
+        self._last_growth = clock()
+        self.refund_output = True  # give back the output a reply did not use (until a 429 says no)
+        self._sent: deque[tuple[float, float, float, float]] = deque()  # (time, requests, input, output)
+        self._refunds: deque[tuple[float, float]] = deque()  # (time, output tokens given back)
 
     def take_now(self, amounts: Mapping[str, float]) -> float:
         with self._lock:
@@ -212,6 +251,9 @@ class BucketSet:
                 return wait
             for name, bucket in self.buckets.items():
                 bucket.adjust(-min(amounts.get(name, 0.0), float(bucket.limit)))
+            sent = (amounts.get("requests", 0.0), amounts.get("input", 0.0), amounts.get("output", 0.0))
+            self._sent.append((now, *sent))
+            self._forget(now)
             return 0.0
 
     def true_up_now(self, reserved: Mapping[str, float], billed: Mapping[str, float]) -> None:
@@ -219,10 +261,11 @@ class BucketSet:
             if "input" in self.buckets:
                 bucket = self.buckets["input"]
                 bucket.adjust(min(reserved.get("input", 0.0), bucket.limit) - billed.get("input", 0.0))
-            if "output" in self.buckets:
+            if "output" in self.buckets and self.refund_output:
                 bucket = self.buckets["output"]
-                spare = min(reserved.get("output", 0.0), bucket.limit) - billed.get("output", 0.0)
-                bucket.adjust(max(0.0, spare))
+                refund = max(0.0, min(reserved.get("output", 0.0), bucket.limit) - billed.get("output", 0.0))
+                bucket.adjust(refund)
+                self._refunds.append((self.clock(), refund))
 
     def learn_now(self, limits: Mapping[str, int]) -> None:
         with self._lock:
@@ -241,11 +284,82 @@ class BucketSet:
 
     def sync_remaining_now(self, remaining: Mapping[str, float]) -> None:
         with self._lock:
-            for name, value in remaining.items():
-                bucket = self.buckets.get(name)
-                if bucket is not None:
-                    bucket.refill(self.clock())
-                    bucket.level = min(bucket.level, value)
+            self._sync_remaining(remaining)
+
+    def _sync_remaining(self, remaining: Mapping[str, float]) -> None:
+        for name, value in remaining.items():
+            bucket = self.buckets.get(name)
+            if bucket is not None:
+                bucket.refill(self.clock())
+                bucket.level = min(bucket.level, value)
+
+    def refused_now(self, remaining: Mapping[str, float], *, said: bool) -> str:
+        with self._lock:
+            now = self.clock()
+            learned = ""
+            if said:
+                self._sync_remaining(remaining)
+            else:
+                learned = self._learn_from_429(now)
+            # The provider refused: whatever we thought was left, it has none. Wait for the refill.
+            for bucket in self.buckets.values():
+                bucket.refill(now)
+                bucket.level = min(bucket.level, 0.0)
+            self._last_growth = now  # learned limits grow only while no 429 comes
+            return learned
+
+    def _forget(self, now: float) -> None:
+        while self._sent and self._sent[0][0] < now - self.minute:
+            self._sent.popleft()
+        while self._refunds and self._refunds[0][0] < now - self.minute:
+            self._refunds.popleft()
+
+    def _learn_from_429(self, now: float) -> str:
+        """A 429 without rate-limit headers: adopt, or correct, limits from what was sent."""
+        self._forget(now)
+        sent = {
+            "requests": sum(s[1] for s in self._sent),
+            "input": sum(s[2] for s in self._sent),
+            "output": sum(s[3] for s in self._sent),
+        }
+        unknown = [name for name in sent if name not in self.buckets]
+        if unknown and not self.configured:
+            # What was sent per minute (a run younger than a minute: at the rate it went).
+            span = max(min(self.minute, now - self._started), self.minute / 60)
+            for name in unknown:
+                limit = max(1, int(sent[name] * self.minute / span * LEARNED_SHARE))
+                self.buckets[name] = TokenBucket(limit, self.minute, now)
+                self._learned.add(name)
+                self._adopted.add(name)
+            return LEARNED_LIMITS
+        output = self.buckets.get("output")
+        refunded = sum(r[1] for r in self._refunds)
+        if output is not None and self.refund_output and refunded >= REFUND_SUSPECT_SHARE * output.limit:
+            # The provider does not give back unused output: stop assuming it does.
+            self.refund_output = False
+            return STOPPED_REFUNDS
+        if not self.buckets:
+            return ""
+        busiest = max(self.buckets, key=lambda name: sent.get(name, 0.0) / self.buckets[name].limit)
+        bucket = self.buckets[busiest]
+        bucket.limit = max(1, int(bucket.limit * LIMIT_CUT))
+        bucket.rate = bucket.limit / self.minute
+        self._learned.add(busiest)
+        return LEARNED_LIMITS
+
+    def grow_learned_now(self) -> None:
+        """Learned limits creep back up while the provider accepts everything."""
+        with self._lock:
+            now = self.clock()
+            if not self._learned or now - self._last_growth < self.minute:
+                return
+            self._last_growth = now
+            for name in self._learned:
+                bucket = self.buckets[name]
+                growth = ADOPTED_GROWTH if name in self._adopted else LOWERED_GROWTH
+                grown = int(bucket.limit * growth) + 1
+                bucket.limit = min(grown, self._ceiling.get(name, grown))  # never above what was configured
+                bucket.rate = bucket.limit / self.minute
 
     def known_limits(self) -> dict[str, int]:
         with self._lock:
@@ -261,8 +375,11 @@ class BucketSet:
     async def learn(self, limits: Mapping[str, int]) -> None:
         self.learn_now(limits)
 
-    async def sync_remaining(self, remaining: Mapping[str, float]) -> None:
-        self.sync_remaining_now(remaining)
+    async def refused(self, remaining: Mapping[str, float], *, said: bool) -> str:
+        return self.refused_now(remaining, said=said)
+
+    async def grow_learned(self) -> None:
+        self.grow_learned_now()
 
 
 def header_limits(headers: Mapping[str, str]) -> dict[str, int]:
@@ -286,6 +403,12 @@ def header_remaining(headers: Mapping[str, str]) -> dict[str, float]:
         if value is not None and value.isdigit():
             found[name] = float(value)
     return found
+
+
+def says_remaining(headers: Mapping[str, str]) -> bool:
+    """Whether a response says anything about what is left (a 429 without it is learned from)."""
+    lowered = {k.lower() for k in headers}
+    return any(h in lowered for candidates in _HEADER_REMAINING.values() for h in candidates)
 
 
 class AdaptiveLimiter:
@@ -321,6 +444,12 @@ class AdaptiveLimiter:
     @property
     def limits(self) -> dict[str, int]:
         return self.buckets.known_limits()
+
+    @property
+    def refund_output(self) -> bool:
+        """Whether unused output is given back (until a 429 says the provider keeps it reserved)."""
+        own = self.buckets.refund_output if isinstance(self.buckets, BucketSet) else True
+        return own and not self.stats.refunds_stopped
 
     @property
     def _buckets(self) -> dict[str, TokenBucket]:
@@ -359,8 +488,14 @@ class AdaptiveLimiter:
             announced = header_limits(headers)
             if announced:
                 await self.buckets.learn(announced)
-            if status == 429:
-                await self.buckets.sync_remaining(header_remaining(headers))
+        if status == 429:
+            # A 429 without a word about what is left: learn from the 429 itself (see BucketSet.refused).
+            remaining = header_remaining(headers)
+            learned = await self.buckets.refused(remaining, said=says_remaining(headers))
+            if learned == LEARNED_LIMITS:
+                self.stats.learned_limits += 1
+            elif learned == STOPPED_REFUNDS:
+                self.stats.refunds_stopped = True
         if usage is not None:
             # Input: cache reads are free against the limit; writes and uncached input count.
             await self.buckets.true_up(
@@ -373,6 +508,7 @@ class AdaptiveLimiter:
         if status is None:
             self._duration = 0.8 * self._duration + 0.2 * max(now - ticket.sent_at, 1e-3)
             self._grow()
+            await self.buckets.grow_learned()
         elif status == 429:
             self.stats.rate_limited += 1
             self._cut(ticket, RATE_LIMIT_CUT)

@@ -2,8 +2,10 @@
 
 A run that was killed after a reply arrived but before it was applied must not pay for the same
 reply again. The engine fingerprints every request (everything that determines the answer: provider,
-model, the full prompt, the output budget, the answer protocol) and asks a `ReplySource` (the run
-store) for an unused reply with that fingerprint before it calls the provider.
+model, the full prompt, the answer protocol) and asks a `ReplySource` (the run store) for an unused
+reply with that fingerprint before it calls the provider. The output budget (`max_tokens`) is left
+out: it is sized from the replies a run has seen so far, so a resumed run may size the same request
+differently, and a complete reply does not depend on it (a cut-off one is never applied anyway).
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ def request_fingerprint(request: ModelRequest, provider: str, model: str) -> str
             request.system,
             request.guidance,
             request.prompt,
-            request.max_tokens,
             request.tool is not None,
         ],
         ensure_ascii=False,

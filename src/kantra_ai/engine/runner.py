@@ -81,6 +81,7 @@ def batch_incidents(
                 fixed_tokens=system_tokens + guidance_tokens,
                 max_batch_tokens=settings.max_batch_tokens,
                 batch_size=settings.batch_size,
+                incident_tokens=prompts.incident_tokens,
             )
         )
     return plan
@@ -125,6 +126,7 @@ async def execute_batches(
         read_file=prepared.read,
         observer=ObserverGroup(collector, ctx.observer),
         changes={},  # line moves are relative to the files as these batches were planned
+        calibration=ctx.calibration or prepared.provider.calibration,
     )
     run_ctx.observer.run_planned(plan.request_count, plan.incident_count)
 
@@ -138,8 +140,20 @@ async def execute_batches(
             if after_file is not None:
                 await after_file(file_batches.path)
 
+    files = list(enumerate(prepared.files))
+    calibration = run_ctx.calibration
     try:
-        await asyncio.gather(*(run_file(i, f) for i, f in enumerate(prepared.files)))
+        if (
+            files
+            and calibration is not None
+            and not calibration.has_output_evidence
+            and not ctx.provider.local
+        ):
+            # Nothing is known yet about how long replies are: the first file goes alone, so that
+            # every other request's max_tokens (which rate limits reserve) is sized from its reply
+            # rather than from the static budget. One request's latency, once per tree.
+            await run_file(*files.pop(0))
+        await asyncio.gather(*(run_file(i, f) for i, f in files))
     finally:
         prepared.close()
     totals = RunTotals(seconds=time.monotonic() - started)

@@ -25,6 +25,7 @@ from typing import Any
 from kantra_ai.batching.batches import FileBatches
 from kantra_ai.edits.files import SourceFile, read_source
 from kantra_ai.engine.adaptive import AdaptiveProvider
+from kantra_ai.engine.calibration import Calibration
 from kantra_ai.engine.ratelimit import AdaptiveLimiter, RateBuckets, RateLimitConfig
 from kantra_ai.providers.base import Provider
 from kantra_ai.providers.caching import choose_ttl
@@ -76,6 +77,7 @@ def wrap_provider(
     time_scale: float = 1.0,
     protocol: str | None = None,
     buckets: RateBuckets | None = None,
+    calibration: Calibration | None = None,
 ) -> AdaptiveProvider:
     """Put `provider` behind the adaptive limiter (idempotent), with the SDK's retries off."""
     if isinstance(provider, AdaptiveProvider):
@@ -95,7 +97,7 @@ def wrap_provider(
     )
     if protocol is None:
         protocol = "anthropic" if hasattr(provider, "cache_ttl") else "openai"
-    return AdaptiveProvider(provider, limiter, protocol=protocol)
+    return AdaptiveProvider(provider, limiter, protocol=protocol, calibration=calibration)
 
 
 class Prefetcher:
@@ -179,6 +181,8 @@ class PreparedRun:
             "concurrency": {"final_window": round(limiter.window, 1), "max_window": limiter.max_window},
             "pacing": limiter.stats.as_dict(),
             "prefix_warming": self.provider.cache_stats.as_dict(),
+            "input_token_ratio": round(self.provider.calibration.input_ratio, 4),  # real / estimated
+            "pushback_retries": self.provider.pushback_retries,
             "read_ahead": {"hits": self.prefetcher.hits, "misses": self.prefetcher.misses},
         }
 

@@ -1,12 +1,14 @@
-"""The tool-call format: the model answers by calling `apply_fixes` with edits and verdicts.
+"""The tool-call format: the model answers by calling `apply_fixes` with edits and, where needed, verdicts.
 
-The same JSON schema serves Anthropic tool use and OpenAI function calling. Providers without tool
-support get the plain-text format (`search_replace.py`).
+The same JSON schema serves Anthropic tool use and OpenAI function calling. Keys are short (`old`,
+`new`, `ids`), incidents are numbers, and an edit that only renames something inside `old` may say
+so (`sub`: [from, to] pairs) instead of repeating the lines: output is what a run pays most for.
+Providers without tool support get the plain-text format (`search_replace.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Mapping
 from typing import Any
 
 from kantra_ai.edits.parse import MalformedReply, ParsedReply, parse_tool_input
@@ -14,10 +16,7 @@ from kantra_ai.formats.base import EditFormat
 from kantra_ai.providers.base import ModelResponse, ToolSpec
 
 TOOL_NAME = "apply_fixes"
-TOOL_DESCRIPTION = (
-    "Apply targeted edits to the file shown and report, for every incident id given, "
-    "whether it was fixed, with a confidence and a one-sentence explanation."
-)
+TOOL_DESCRIPTION = "Apply targeted edits to the file shown; give verdicts as the instructions ask."
 
 VERDICT_STATUSES = ("fixed", "not_applicable", "cannot_fix")
 
@@ -26,32 +25,35 @@ TOOL_INPUT_SCHEMA: dict[str, Any] = {
     "properties": {
         "edits": {
             "type": "array",
-            "description": "Replacements, applied in order. old_text must occur exactly once in the file.",
             "items": {
                 "type": "object",
                 "properties": {
-                    "incident_ids": {"type": "array", "items": {"type": "string"}},
-                    "old_text": {"type": "string"},
-                    "new_text": {"type": "string"},
+                    "ids": {"type": "array", "items": {"type": "integer"}},
+                    "old": {"type": "string"},
+                    "new": {"type": "string"},
+                    "sub": {
+                        "type": "array",
+                        "items": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2},
+                    },
                 },
-                "required": ["incident_ids", "old_text", "new_text"],
+                "required": ["ids", "old"],
             },
         },
-        "incidents": {
+        "verdicts": {
             "type": "array",
             "items": {
                 "type": "object",
                 "properties": {
-                    "id": {"type": "string"},
+                    "id": {"type": "integer"},
                     "status": {"type": "string", "enum": list(VERDICT_STATUSES)},
                     "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-                    "explanation": {"type": "string"},
+                    "reason": {"type": "string"},
                 },
-                "required": ["id", "status", "confidence", "explanation"],
+                "required": ["id", "status"],
             },
         },
     },
-    "required": ["edits", "incidents"],
+    "required": ["edits"],
 }
 
 
@@ -59,13 +61,26 @@ class ToolCallFormat(EditFormat):
     name = "tool-call"
     tool = ToolSpec(TOOL_NAME, TOOL_DESCRIPTION, TOOL_INPUT_SCHEMA)
     protocol_file = "tool_call.txt"
+    example_file = "tool_call_example.txt"
+    terse_verdicts = (
+        "- `verdicts`: only for incidents you did not fix: `id`, `status` (`not_applicable`: the finding\n"
+        "  does not apply to this code; `cannot_fix`: it needs a human) and a short `reason`. An incident\n"
+        "  named in an edit's `ids` and without a verdict counts as fixed."
+    )
+    full_verdicts = (
+        "- `verdicts`: one per incident: `id`, `status` (`fixed`; `not_applicable`: the finding does not\n"
+        "  apply to this code; `cannot_fix`: it needs a human), `confidence` (0 to 1) and a one-sentence\n"
+        "  `reason`."
+    )
 
-    def parse(self, response: ModelResponse, expected_ids: Collection[str]) -> ParsedReply:
+    def parse(
+        self, response: ModelResponse, handles: Mapping[str, str], *, full_verdicts: bool
+    ) -> ParsedReply:
         if response.tool_input_error:
             raise MalformedReply(response.tool_input_error)
         if response.tool_input is None:
             raise MalformedReply(f"the reply did not call the {TOOL_NAME} tool")
-        return parse_tool_input(response.tool_input, expected_ids)
+        return parse_tool_input(response.tool_input, handles, full_verdicts=full_verdicts)
 
 
 TOOL_CALL = ToolCallFormat()

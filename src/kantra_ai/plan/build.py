@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from kantra_ai.engine.estimate import estimate
+from kantra_ai.engine.estimate import TokenModel, estimate
 from kantra_ai.engine.runner import BatchSettings, batch_incidents
 from kantra_ai.plan.model import Plan, PlanMetadata
 from kantra_ai.plan.phases import PhaseDraft, ViolationGroup, assemble
@@ -32,6 +32,7 @@ def build_plan(
     batch: BatchSettings,
     price: ModelPrice | None,
     prompts: PromptBuilder,
+    tokens: TokenModel | None = None,
 ) -> Plan:
     """The plan, each phase with the cost and duration `execute` is expected to take for it (the
     same batching, prompts and estimator as `remediate --dry-run`)."""
@@ -41,7 +42,8 @@ def build_plan(
     for phase, draft in zip(plan.phases, drafts, strict=True):
         # Only incidents with a file of the checkout to edit are ever sent.
         incidents = [i for key in draft.keys for i in by_key[key].incidents if i.fixable]
-        expected = estimate(batch_incidents(incidents, input_dir, batch, prompts), price, batch.parallelism)
+        batches = batch_incidents(incidents, input_dir, batch, prompts)
+        expected = estimate(batches, price, batch.parallelism, tokens)
         phase.estimated_cost = round(expected.expected_cost or 0.0, 4)
         phase.estimated_duration_minutes = expected.minutes
     plan.metadata.cost_known = price is not None

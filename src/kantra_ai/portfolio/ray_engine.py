@@ -47,8 +47,11 @@ class SharedBuckets:
     def learn(self, limits: dict[str, int]) -> None:
         self.core.learn_now(limits)
 
-    def sync_remaining(self, remaining: dict[str, float]) -> None:
-        self.core.sync_remaining_now(remaining)
+    def refused(self, remaining: dict[str, float], said: bool) -> str:
+        return self.core.refused_now(remaining, said=said)
+
+    def grow_learned(self) -> None:
+        self.core.grow_learned_now()
 
 
 class RayBuckets:
@@ -68,8 +71,11 @@ class RayBuckets:
     async def learn(self, limits: Mapping[str, int]) -> None:
         await self.actor.learn.remote(dict(limits))
 
-    async def sync_remaining(self, remaining: Mapping[str, float]) -> None:
-        await self.actor.sync_remaining.remote(dict(remaining))
+    async def refused(self, remaining: Mapping[str, float], *, said: bool) -> str:
+        return str(await self.actor.refused.remote(dict(remaining), said))
+
+    async def grow_learned(self) -> None:
+        await self.actor.grow_learned.remote()
 
     def known_limits(self) -> dict[str, int]:
         return dict(self._limits)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any
 
 import jinja2
 
-from kantra_ai.analysis.model import Incident, Violation
-from kantra_ai.edits.model import Edit, FailedEdit
+from kantra_ai.edits.model import FailedEdit
 
 _LANGUAGES = {
     ".java": "java",
@@ -58,53 +57,31 @@ def system_prompt(protocol: str) -> str:
     return render("system.j2").rstrip() + "\n\n" + protocol.rstrip() + "\n"
 
 
-def _rule_context(v: Violation) -> dict[str, Any]:
-    return {
-        "rule_id": v.rule_id,
-        "category": v.category.value,
-        "effort": v.effort,
-        "description": v.description.strip(),
-        "links": [{"url": link.url, "title": link.title} for link in v.links],
-    }
-
-
-def guidance_text(violations: Sequence[Violation]) -> str:
-    """The rules section: shared by every request whose file hit the same rules (cacheable)."""
-    if not violations:
-        return ""
-    return render("guidance.j2", rules=[_rule_context(v) for v in violations]).strip() + "\n"
-
-
-def _incident_context(incidents: Sequence[Incident]) -> list[dict[str, Any]]:
-    return [
-        {"id": i.id, "line": i.line, "rule_id": i.violation.rule_id, "message": i.message.strip()}
-        for i in incidents
-    ]
-
-
 def fix_prompt(
     path: str,
     content: str,
-    incidents: Sequence[Incident],
+    incidents: Sequence[Mapping[str, Any]],
     *,
     window: tuple[int, int] | None,
     total_lines: int,
 ) -> str:
+    """The file (or window) and its incidents; each incident a mapping with `handle`, `line`,
+    `rule` (its number in the rule book) and `message` ("" when its rule's message applies)."""
     return render(
         "fix_request.j2",
-        rules=[],
         path=path,
         window=window,
         total_lines=total_lines,
         language=language_of(path),
         content=content.rstrip("\n"),
-        incidents=_incident_context(incidents),
+        incidents=incidents,
     )
 
 
-def _failure_context(failure: FailedEdit) -> dict[str, Any]:
+def failure_context(failure: FailedEdit, handles: Sequence[str]) -> dict[str, Any]:
+    """A failed edit as the retry names it: `handles` are the numbers of its incidents."""
     return {
-        "incident_ids": list(failure.edit.incident_ids),
+        "handles": list(handles),
         "reason": failure.reason,
         "old_text": failure.edit.old_text,
         # "old text matches N places": each place; "not found": the closest lines. Numbered.
@@ -116,34 +93,35 @@ def _failure_context(failure: FailedEdit) -> dict[str, Any]:
 def retry_prompt(
     path: str,
     content: str,
-    incidents: Sequence[Incident],
-    failures: Sequence[FailedEdit],
+    incidents: Sequence[Mapping[str, Any]],
+    failures: Sequence[Mapping[str, Any]],
     *,
     window: tuple[int, int] | None,
     total_lines: int,
     problem: str = "",
 ) -> str:
-    """Asks again for the incidents whose edits failed (each failure named, with the places to look
-    at) or whose reply could not be used (`problem`), showing the file as it is now."""
+    """Asks again for the incidents whose edits failed (each failure named by the numbers of its
+    incidents, with the places to look at; see `failure_context`) or whose reply could not be used
+    (`problem`), showing the file as it is now."""
     return render(
         "retry_request.j2",
         problem=problem,
-        failures=[_failure_context(f) for f in failures],
+        failures=failures,
         path=path,
         window=window,
         total_lines=total_lines,
         language=language_of(path),
         content=content.rstrip("\n"),
-        incidents=_incident_context(incidents),
+        incidents=incidents,
     )
 
 
 def repair_prompt(
     path: str,
     content: str,
-    incidents: Sequence[Incident],
+    incidents: Sequence[Mapping[str, Any]],
     *,
-    edits: Sequence[Edit],
+    edits: Sequence[Mapping[str, Any]],
     problems: Sequence[str],
     other_problems: Sequence[str],
     command: str,
@@ -151,7 +129,8 @@ def repair_prompt(
     total_lines: int,
 ) -> str:
     """Asks to repair what the edits of a fix broke: the check's new diagnostics (not its log), the
-    edits that were made, the file as it is now and the incidents the edits fixed."""
+    edits that were made (each a mapping with `handles`, `old_text` and `new_text`), the file as it
+    is now and the incidents the edits fixed (mappings as for `fix_prompt`)."""
     return render(
         "repair_request.j2",
         problems=problems,
@@ -163,5 +142,5 @@ def repair_prompt(
         total_lines=total_lines,
         language=language_of(path),
         content=content.rstrip("\n"),
-        incidents=_incident_context(incidents),
+        incidents=incidents,
     )

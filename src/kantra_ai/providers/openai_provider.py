@@ -53,14 +53,19 @@ class OpenAIProvider:
         )
 
     def build_params(self, request: ModelRequest) -> dict[str, Any]:
-        """The request body (minus `stream`): exposed so dry runs and `prompt` can show it."""
-        user = f"{request.guidance}\n\n{request.prompt}" if request.guidance else request.prompt
+        """The request body (minus `stream`): exposed so dry runs and `prompt` can show it.
+
+        The instructions and the run's rule book make the system message, the file and its incidents
+        the user message: the shared part is a whole message, the prefix OpenAI caches (1024+
+        tokens) ends where the request's own text begins, on any server's notion of a prefix.
+        """
+        system = f"{request.system}\n\n{request.guidance}" if request.guidance else request.system
         params: dict[str, Any] = {
             "model": self.model,
             self._max_tokens_field: request.max_tokens,
             "messages": [
-                {"role": "system", "content": request.system},
-                {"role": "user", "content": user},
+                {"role": "system", "content": system},
+                {"role": "user", "content": request.prompt},
             ],
         }
         if request.tool is not None and self.supports_tools:
@@ -77,9 +82,8 @@ class OpenAIProvider:
             ]
             params["tool_choice"] = {"type": "function", "function": {"name": tool.name}}
         if request.cache_key and not self.local:
-            # Requests with the same instructions and rule guidance share a key, so they are routed
-            # to the same cache; the instructions come first and the guidance opens the user turn,
-            # so the shared part is a stable prefix (OpenAI caches prefixes of 1024+ tokens).
+            # Requests with the same instructions and rule book share a key, so they are routed to
+            # the same cache.
             params["prompt_cache_key"] = f"{request.cache_key}-{prefix_key(request, self.model)}"
         return params
 

@@ -62,6 +62,10 @@ def performance_metrics(
         "incidents_per_minute": round(incidents / minutes, 1) if minutes else None,
         "cost_usd": cost,
         "cost_per_fixed_incident_usd": (cost / fixed) if cost is not None and fixed else None,
+        # Output room asked for (max_tokens, which rate limits reserve) per output token used.
+        "max_tokens_per_output_token": _ratio(
+            sum(r.max_tokens for r in records if not r.error), usage.output_tokens, 2
+        ),
         "seconds": round(seconds, 2),
     }
     if run:

@@ -1,16 +1,19 @@
 """A scripted "model": it reads our fix prompt and answers with known-correct edits.
 
 `--provider simulated` (the demo without an API key), the tests and the benchmarks need a model
-whose answers are right, repeatable and free. This responder parses the prompt rendered from
+whose answers are right, repeatable and free. This responder parses the prompt: the rule book
+(`guidance.j2`: rules numbered R1, R2, ... with their shared messages) and the request rendered from
 `fix_request.j2` (or `retry_request.j2`, which repeats the same `## File:` and `## Incidents`
-sections), applies hand-written recipes chosen by rule id *and* by what the incident's line
-contains, and answers in the format the request asked for: an `apply_fixes` tool call when tools
-were offered, else the SEARCH/REPLACE text of `protocol_text.j2`.
+sections, incidents numbered #1, #2, ...), applies hand-written recipes chosen by rule id *and* by
+what the incident's line contains, and answers in the format the request asked for: an
+`apply_fixes` tool call when tools were offered, else SEARCH/REPLACE text.
 
-Edits are produced the way a careful model would write them: one edit per changed line, `old_text`
-being the whole original line, widened with a neighbouring line only when the line alone is not
-unique; incidents that touch the same line share that edit. An incident no recipe can handle gets a
-`cannot_fix` verdict with a reason, never a guess.
+Edits are produced the way a careful model would write them: one edit per run of adjacent changed
+lines, `old` being the whole original lines, widened with a neighbouring line only when the lines
+alone are not unique; incidents that touch the same lines share that edit. An incident no recipe can
+handle gets a `cannot_fix` verdict with a reason, never a guess. Answers are terse (verdicts only
+for incidents not fixed) unless the instructions ask for a verdict per incident, which then carry a
+confidence and an explanation.
 
 Pure function of the request: no I/O, no randomness, no clock.
 """
@@ -38,8 +41,12 @@ _FILE_HEADER = re.compile(
 _OPEN_FENCE = re.compile(r"\n\n```(?P<lang>[^\n]*)\n")
 _CLOSE_FENCE = "\n```\n\n## Incidents"
 _INCIDENT_HEADER = re.compile(
-    r"^- id: (?P<id>\S+)  line: (?P<line>\d+|unknown)  rule: (?P<rule>\S+)[ \t]*$", re.MULTILINE
+    r"^#(?P<id>\d+) line (?P<line>\d+|unknown) R(?P<rule>\d+)(?:: (?P<message>.*))?$", re.MULTILINE
 )
+_RULE_HEADER = re.compile(r"^R(?P<number>\d+) (?P<rule>\S+) \(", re.MULTILINE)
+_RULE_MESSAGE = "  Message: "
+# Instructions that want a verdict for every incident say this (formats/base.py FULL_VERDICTS_MARKER).
+FULL_VERDICTS_MARKER = "one per incident"
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,28 @@ class ParsedPrompt:
     content: str  # the file text (or window) exactly as shown, "\n" newlines
     first_line: int  # the absolute line number of the content's first line
     incidents: tuple[PromptIncident, ...]
+
+
+@dataclass(frozen=True)
+class _Rule:
+    rule_id: str
+    message: str  # the message its incidents share ("" when none)
+
+
+def _rule_book(text: str) -> dict[str, _Rule]:
+    """R number -> rule, from the rule book at the start of the request."""
+    rules: dict[str, _Rule] = {}
+    for header in _RULE_HEADER.finditer(text):
+        following = text[header.end() :].split("\n")[1:]
+        message: list[str] = []
+        if following and following[0].startswith(_RULE_MESSAGE):
+            message.append(following[0][len(_RULE_MESSAGE) :])
+            for line in following[1:]:
+                if not line.startswith("    "):
+                    break
+                message.append(line[4:])
+        rules.setdefault(header.group("number"), _Rule(header.group("rule"), "\n".join(message).strip()))
+    return rules
 
 
 def parse_prompt(text: str) -> ParsedPrompt | None:
@@ -79,26 +108,31 @@ def parse_prompt(text: str) -> ParsedPrompt | None:
             language=fence.group("lang").strip(),
             content=content,
             first_line=first,
-            incidents=tuple(_parse_incidents(text[close + len(_CLOSE_FENCE) :])),
+            incidents=tuple(
+                _parse_incidents(text[close + len(_CLOSE_FENCE) :], _rule_book(text[: header.start()]))
+            ),
         )
     return None
 
 
-def _parse_incidents(section: str) -> list[PromptIncident]:
+def _parse_incidents(section: str, rules: dict[str, _Rule]) -> list[PromptIncident]:
     headers = list(_INCIDENT_HEADER.finditer(section))
     incidents = []
     for number, header in enumerate(headers):
         end = headers[number + 1].start() if number + 1 < len(headers) else len(section)
         body = section[header.end() : end].split("\n")[1:]
-        # The template indents messages by two spaces (blank lines stay empty): undo exactly that.
-        message = "\n".join(line[2:] if line.startswith("  ") else line for line in body).strip("\n")
+        # The template indents further message lines by two spaces (blank lines stay empty).
+        own = [header.group("message") or ""]
+        own += [line[2:] if line.startswith("  ") else line for line in body]
+        message = "\n".join(own).strip("\n").rstrip()
+        rule = rules.get(header.group("rule"), _Rule(f"R{header.group('rule')}", ""))
         raw_line = header.group("line")
         incidents.append(
             PromptIncident(
                 id=header.group("id"),
                 line=None if raw_line == "unknown" else int(raw_line),
-                rule_id=header.group("rule"),
-                message=message.rstrip(),
+                rule_id=rule.rule_id,
+                message=message or rule.message,
             )
         )
     return incidents
@@ -123,6 +157,7 @@ class _Document:
     # Incidents whose explanation quotes what their line finally became (index of that line): a later
     # recipe may rewrite or remove the same line, and the verdict must describe the edit as sent.
     quoted_lines: dict[str, int] = field(default_factory=dict)
+    rule_of: dict[str, str] = field(default_factory=dict)  # incident handle -> its rule id
 
     def __post_init__(self) -> None:
         self.lines = list(self.original)
@@ -543,7 +578,7 @@ def _build_edits(doc: _Document) -> list[_Edit]:
     content = "\n".join(doc.original)
     # Each round widens a hunk by a line or merges two, so coverage of the content bounds the rounds.
     for _ in range(2 * len(doc.original) + 2):
-        hunks = _merge(hunks)
+        hunks = _merge(hunks, doc)
         problem = _first_ambiguous(doc, hunks, content)
         if problem is None:
             break
@@ -566,10 +601,25 @@ def _build_edits(doc: _Document) -> list[_Edit]:
     return edits
 
 
-def _merge(hunks: list[list[int]]) -> list[list[int]]:
+def _merge(hunks: list[list[int]], doc: _Document) -> list[list[int]]:
+    """Overlapping hunks as one, and adjacent ones made for the same rules: one edit per run of lines
+    one rule changed. Adjacent lines of different rules stay separate edits, as a careful model keeps
+    them (each commit of a per-violation delivery then holds only its own rule's lines)."""
+
+    def owners(first: int, last: int) -> frozenset[str]:
+        return frozenset(
+            doc.rule_of.get(x, x)
+            for i in range(first, last + 1)
+            if doc.lines[i] != doc.original[i]
+            for x in doc.owners[i]
+        )
+
     merged: list[list[int]] = []
     for first, last in sorted(hunks):
-        if merged and first <= merged[-1][1]:
+        if merged and (
+            first <= merged[-1][1]
+            or (first == merged[-1][1] + 1 and owners(first, last) == owners(*merged[-1]))
+        ):
             merged[-1][1] = max(merged[-1][1], last)
         else:
             merged.append([first, last])
@@ -598,7 +648,7 @@ class _Answer:
 
 def _answer(prompt: ParsedPrompt) -> _Answer:
     lines = prompt.content.split("\n")
-    doc = _Document(lines, prompt.first_line)
+    doc = _Document(lines, prompt.first_line, rule_of={i.id: i.rule_id for i in prompt.incidents})
     explanations: dict[str, str] = {}
     for incident in prompt.incidents:
         index = None
@@ -617,7 +667,7 @@ def _answer(prompt: ParsedPrompt) -> _Answer:
             verdicts.append(_verdict(incident.id, "fixed", FIXED_CONFIDENCE, explanations[incident.id]))
         elif incident.id in explanations:
             # The recipe applied but the text already reads as it should: nothing to edit or claim.
-            reason = "The code already has the change this rule asks for; no edit needed."
+            reason = "Already migrated; nothing to edit."
             verdicts.append(_verdict(incident.id, "cannot_fix", CANNOT_FIX_CONFIDENCE, reason))
         else:
             verdicts.append(
@@ -628,27 +678,93 @@ def _answer(prompt: ParsedPrompt) -> _Answer:
 
 def _why_not(incident: PromptIncident, prompt: ParsedPrompt) -> str:
     if incident.line is None:
-        return "The incident has no line number and no recipe locates it in the file."
+        return "No line given; cannot locate it."
     last = prompt.first_line + len(prompt.content.split("\n")) - 1
     if not prompt.first_line <= incident.line <= last:
-        return f"Line {incident.line} is outside the part of the file that was shown."
-    return f"No known safe rewrite for {incident.rule_id} here; this needs a human decision."
+        return f"Line {incident.line} is outside the lines shown."
+    return f"{incident.rule_id}: no safe rewrite known; needs a human."
 
 
 def _verdict(incident_id: str, status: str, confidence: float, explanation: str) -> dict[str, Any]:
-    return {"id": incident_id, "status": status, "confidence": confidence, "explanation": explanation}
+    return {"id": _number(incident_id), "status": status, "confidence": confidence, "reason": explanation}
 
 
-def _as_tool_call(answer: _Answer, tool_name: str) -> ToolCall:
-    edits = [
-        {"incident_ids": list(e.incident_ids), "old_text": e.old_text, "new_text": e.new_text}
-        for e in answer.edits
+def _number(handle: str) -> int | str:
+    """Handles are numbers in the request; answered as JSON numbers, as the schema asks."""
+    return int(handle) if handle.isdigit() else handle
+
+
+def _terse(verdicts: list[dict[str, Any]], full: bool) -> list[dict[str, Any]]:
+    """Full: every verdict as is. Terse: only incidents not fixed, without confidence."""
+    if full:
+        return verdicts
+    return [
+        {"id": v["id"], "status": v["status"], "reason": v["reason"]}
+        for v in verdicts
+        if v["status"] != "fixed"
     ]
-    return ToolCall(name=tool_name, input={"edits": edits, "incidents": answer.verdicts})
 
 
-def _as_text(answer: _Answer) -> str:
-    parts = ["Here are the edits for this file."]
+_WORDISH = re.compile(r"[\w$]")
+
+
+def _substitutions(old: str, new: str) -> list[list[str]] | None:
+    """[from, to] pairs (whole words) that turn `old` into `new` when every occurrence of each is
+    replaced in turn, as the tool format's `sub` says; None when the change is not of that kind."""
+    old_lines, new_lines = old.split("\n"), new.split("\n")
+    if len(old_lines) != len(new_lines):
+        return None
+    pairs: list[list[str]] = []
+    for a, b in zip(old_lines, new_lines, strict=True):
+        if a == b:
+            continue
+        start = 0
+        while start < min(len(a), len(b)) and a[start] == b[start]:
+            start += 1
+        tail = 0
+        while tail < min(len(a), len(b)) - start and a[-1 - tail] == b[-1 - tail]:
+            tail += 1
+        while start > 0 and _WORDISH.match(a[start - 1]):
+            start -= 1
+        end_a, end_b = len(a) - tail, len(b) - tail
+        while end_a < len(a) and _WORDISH.match(a[end_a]):
+            end_a, end_b = end_a + 1, end_b + 1
+        pair = [a[start:end_a], b[start:end_b]]
+        if not pair[0]:
+            return None
+        if pair not in pairs:
+            pairs.append(pair)
+    text = old
+    for before, after in pairs:
+        if before not in text:
+            return None
+        text = text.replace(before, after)
+    return pairs if text == new and pairs else None
+
+
+def _tool_edit(edit: _Edit) -> dict[str, Any]:
+    """An edit as a careful model writes it: `sub` when only words inside `old` change and that is
+    shorter than repeating the lines, else `new`."""
+    out: dict[str, Any] = {"ids": [_number(i) for i in edit.incident_ids], "old": edit.old_text}
+    pairs = _substitutions(edit.old_text, edit.new_text)
+    if pairs is not None and len(json.dumps(pairs)) < len(json.dumps(edit.new_text)):
+        out["sub"] = pairs
+    else:
+        out["new"] = edit.new_text
+    return out
+
+
+def _as_tool_call(answer: _Answer, tool_name: str, full: bool) -> ToolCall:
+    edits = [_tool_edit(e) for e in answer.edits]
+    tool_input: dict[str, Any] = {"edits": edits}
+    verdicts = _terse(answer.verdicts, full)
+    if verdicts or full:
+        tool_input["verdicts"] = verdicts
+    return ToolCall(name=tool_name, input=tool_input)
+
+
+def _as_text(answer: _Answer, full: bool) -> str:
+    parts = []
     for edit in answer.edits:
         # Blocks hold whole lines; the parser re-adds each line's newline, so a deletion that carried
         # its newline in old_text is written without it.
@@ -659,7 +775,9 @@ def _as_text(answer: _Answer) -> str:
             block.append(edit.new_text)
         block.append(">>>>>>> REPLACE")
         parts.append("\n".join(block))
-    parts.append("```json\n" + json.dumps({"incidents": answer.verdicts}, indent=2) + "\n```")
+    verdicts = _terse(answer.verdicts, full)
+    if verdicts or full or not parts:
+        parts.append("```json\n" + json.dumps({"verdicts": verdicts}) + "\n```")
     return "\n\n".join(parts) + "\n"
 
 
@@ -784,18 +902,25 @@ def _repair_answer(prompt: ParsedPrompt, problems: Sequence[Problem]) -> _Answer
     return _Answer(edits, [_verdict(i.id, status, confidence, explanation) for i in prompt.incidents])
 
 
+def request_text(request: FakeRequest) -> str:
+    """What the model reads: the system text (over OpenAI it carries the rule book) and the last
+    user turn (over Anthropic the rule book opens it)."""
+    return f"{request.system}\n\n{request.last_user_text()}"
+
+
 def respond(request: FakeRequest) -> FakeReply:
     """Answer one fix, retry or repair request with scripted edits and verdicts."""
-    text = request.last_user_text()
+    text = request_text(request)
     prompt = parse_prompt(text)
-    problems = parse_problems(text)
+    problems = parse_problems(request.last_user_text())
     if prompt is None:
         answer = _Answer([], [])
     elif problems:
         answer = _repair_answer(prompt, problems)
     else:
         answer = _answer(prompt)
+    full = FULL_VERDICTS_MARKER in request.system
     if request.tools:
         # The tool offered is the one to call (the request says how to answer, as for a real model).
-        return FakeReply(tool_calls=[_as_tool_call(answer, str(request.tools[0].get("name", "")))])
-    return FakeReply(text=_as_text(answer))
+        return FakeReply(tool_calls=[_as_tool_call(answer, str(request.tools[0].get("name", "")), full)])
+    return FakeReply(text=_as_text(answer, full))

@@ -342,6 +342,20 @@ ALTER TABLE writes ADD COLUMN round INTEGER NOT NULL DEFAULT 0;       -- and rou
 ALTER TABLE writes ADD COLUMN verified TEXT NOT NULL DEFAULT '';      -- what its check decided ('': not yet)
 """
 
+# Version 8: calibration of the token estimates by provider and model (engine/calibration.py): what the
+# provider reported against what we estimated, summed over runs (store/calibration.py).
+CALIBRATION_TABLE = """
+CREATE TABLE calibration (
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    key TEXT NOT NULL,              -- "input" or "output:<violation key>"
+    total REAL NOT NULL,            -- input: tokens reported; output: tokens per output unit, summed
+    count REAL NOT NULL,            -- input: tokens estimated; output: units seen
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (provider, model, key)
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("runs, incidents, outcomes, requests, replies and writes", script(V1_TABLES)),
     Migration("file content of every write, and reverts", script(V2_WRITE_CONTENT)),
@@ -350,5 +364,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("review decisions per file; incidents and writes by path", script(V5_REVIEWS)),
     Migration("batch API submissions and their requests", script(V6_BATCHES)),
     Migration("verification: checks, results per incident, repairs", script(V7_VERIFICATION)),
+    Migration("calibration of token estimates by provider and model", script(CALIBRATION_TABLE)),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

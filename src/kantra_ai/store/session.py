@@ -30,12 +30,14 @@ from kantra_ai._fs import OutsideTreeError, is_link, make_dirs, write_atomic
 from kantra_ai.analysis.model import Incident
 from kantra_ai.analysis.selection import Selection
 from kantra_ai.engine.batch_runner import RunControl
+from kantra_ai.engine.calibration import Calibration
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.history import FileHistory
 from kantra_ai.engine.interrupt import GracefulInterrupt
 from kantra_ai.engine.outcomes import IncidentOutcome
 from kantra_ai.killpoints import killpoint
 from kantra_ai.providers.base import ModelResponse
+from kantra_ai.store.calibration import load_calibration, save_calibration
 from kantra_ai.store.codec import Decided
 from kantra_ai.store.history import HistoryOptions, Partition, partition
 from kantra_ai.store.lock import TreeLock
@@ -305,6 +307,23 @@ class RunSession:
     def settled(self) -> dict[str, str]:
         """What the store says earlier runs ended with, by incident id (before this run changes it)."""
         return dict(self._settled)
+
+    def calibration(self, provider: str, model: str) -> Calibration:
+        """What earlier runs on this tree learned about token counts (empty without a store)."""
+        if self.store is not None:
+            return load_calibration(self.store, provider, model)
+        path = self.options.state or default_store_path(self.input_dir)
+        if not path.is_file():
+            return Calibration()
+        store = open_store(self.input_dir, self.options.state, create=False)
+        try:
+            return load_calibration(store, provider, model)
+        finally:
+            store.close()
+
+    def save_calibration(self, provider: str, model: str, calibration: Calibration) -> None:
+        if self.store is not None:
+            save_calibration(self.store, provider, model, calibration)
 
     def stored_reply(self, fingerprint: str) -> ModelResponse | None:
         return self.store.stored_reply(fingerprint) if self.store is not None else None

@@ -125,7 +125,7 @@ async def repair_file(job: RepairJob, ctx: RunContext) -> RepairResult:
         note = "the repair was cut off at max_tokens; nothing applied"
     else:
         try:
-            proposed = ctx.prompts.format.parse(response, list(ids))
+            proposed = ctx.prompts.parse(response, batch, job.incidents)
         except MalformedReply as exc:
             note = f"malformed repair: {exc}"
         else:

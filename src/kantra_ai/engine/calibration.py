@@ -1,0 +1,169 @@
+"""What the provider's own counts teach a run about its estimates, kept for the next run.
+
+The offline token estimate (`tokens.py`) is within a few percent of a real BPE on average, but a
+model's tokenizer is its own, and how much a model writes per incident cannot be known offline.
+Every response reports real usage, so a run learns:
+
+- the ratio of real to estimated input tokens (`input_ratio`): it corrects the rate-limit pacing
+  (input tokens per minute), the cache decisions (is the shared prefix over the model's minimum?)
+  and the dry run's token and cost figures;
+- the output tokens per incident, by rule (`expected_output`), and from them `max_tokens` for the
+  next request (`max_tokens_for`): providers reserve output rate limit from `max_tokens` up front,
+  and some never give back what a reply did not use, so asking for four times what a reply needs
+  costs throughput. Until a rule has been seen a few times the static budget of the batcher
+  applies; a reply cut off at `max_tokens` is never applied, its request is sent again with twice
+  the room (batch_runner.py), and the headroom of later requests grows.
+
+The run store keeps the figures by provider and model (`store/calibration.py`); the next run, and
+its dry run, start from them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from kantra_ai.analysis.model import Incident
+from kantra_ai.batching.batches import MAX_OUTPUT_TOKENS, incident_units
+
+# Until this many input tokens were both estimated and reported, the ratio stays 1.
+MIN_INPUT_SAMPLE = 2_000
+# A rule's output figure is trusted once this many incidents of it were answered.
+MIN_OUTPUT_SAMPLE = 3
+HEADROOM = 1.5  # max_tokens: the expected output times this, or the most seen per unit and a tenth,
+PEAK_HEADROOM = 1.1  # whichever is more (a cut-off reply is paid for and asked again: costlier
+HEADROOM_SLACK = 16  # than room reserved and not used), plus this many tokens
+UNSEEN_RULE_FACTOR = 1.5  # a rule not seen yet: the run's average output, half as much again
+MAX_HEADROOM = 3.0
+MIN_MAX_TOKENS = 48  # a verdict with a short reason fits
+# The first figure for an unknown rule: what an incident of effort 0-1 takes in a terse reply
+# (a changed line as old text and the words that change, in JSON), per output unit (`incident_units`).
+DEFAULT_OUTPUT_PER_UNIT = 20.0
+
+
+@dataclass
+class _Mean:
+    total: float = 0.0
+    count: float = 0.0
+    peak: float = 0.0  # the highest value seen (this run; not stored)
+
+    def add(self, value: float, weight: float = 1.0) -> None:
+        self.total += value * weight
+        self.count += weight
+        self.peak = max(self.peak, value)
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+
+@dataclass
+class Calibration:
+    """Learned figures of one provider and model (see the module docstring)."""
+
+    input_estimated: float = 0.0
+    input_reported: float = 0.0
+    output: dict[str, _Mean] = field(default_factory=dict)  # rule key -> output tokens per unit
+    headroom: float = HEADROOM
+    truncations: int = 0
+
+    # -- input -------------------------------------------------------------------------------------
+
+    def observe_input(self, estimated: int, reported: int) -> None:
+        if estimated > 0 and reported > 0:
+            self.input_estimated += estimated
+            self.input_reported += reported
+
+    @property
+    def input_ratio(self) -> float:
+        """Real input tokens per estimated one (1.0 until enough was seen)."""
+        if self.input_estimated < MIN_INPUT_SAMPLE:
+            return 1.0
+        return self.input_reported / self.input_estimated
+
+    def real_tokens(self, estimated: float) -> int:
+        return math.ceil(estimated * self.input_ratio)
+
+    # -- output ------------------------------------------------------------------------------------
+
+    def observe_output(self, incidents: Sequence[Incident], output_tokens: int) -> None:
+        """A complete reply for `incidents` took `output_tokens`: shared out by their output units."""
+        units = incident_units(incidents)
+        if not incidents or units <= 0 or output_tokens <= 0:
+            return
+        per_unit = output_tokens / units
+        for incident in incidents:
+            weight = incident_units([incident])
+            self.output.setdefault(incident.violation.key, _Mean()).add(per_unit, weight)
+
+    def observe_truncation(self) -> None:
+        """A reply was cut off at max_tokens: ask for more room from now on."""
+        self.truncations += 1
+        self.headroom = min(MAX_HEADROOM, self.headroom * 1.25)
+
+    def _per_unit(self, rule_key: str) -> float | None:
+        seen = self.output.get(rule_key)
+        if seen is None or seen.count < MIN_OUTPUT_SAMPLE:
+            return None
+        return seen.mean
+
+    def _room_per_unit(self, rule_key: str) -> float | None:
+        """Output room per unit for the rule: its mean with headroom, or its peak, whichever is more."""
+        seen = self.output.get(rule_key)
+        if seen is None or seen.count < MIN_OUTPUT_SAMPLE:
+            return None
+        return max(seen.mean * self.headroom, seen.peak * PEAK_HEADROOM)
+
+    def _fallback_per_unit(self) -> float:
+        """For a rule not seen yet: the average of those seen, else the default."""
+        total = sum(m.total for m in self.output.values())
+        count = sum(m.count for m in self.output.values())
+        return total / count if count >= MIN_OUTPUT_SAMPLE else DEFAULT_OUTPUT_PER_UNIT
+
+    def expected_output(self, incidents: Iterable[Incident]) -> float:
+        """Expected output tokens of a reply for these incidents."""
+        fallback = self._fallback_per_unit()
+        total = 0.0
+        for incident in incidents:
+            per_unit = self._per_unit(incident.violation.key)
+            total += (fallback if per_unit is None else per_unit) * incident_units([incident])
+        return total
+
+    @property
+    def has_output_evidence(self) -> bool:
+        """Replies were seen (in this run or an earlier one): output can be sized from them."""
+        return sum(m.count for m in self.output.values()) >= MIN_OUTPUT_SAMPLE
+
+    def max_tokens_for(self, incidents: Sequence[Incident], planned: int) -> int:
+        """`max_tokens` for a request: from the evidence once there is some (a rule not seen yet
+        counts at twice the run's average), else `planned` (the batcher's static budget); never
+        above `planned` nor the provider's ceiling."""
+        if not incidents or not self.has_output_evidence:
+            return planned
+        fallback = self._fallback_per_unit() * UNSEEN_RULE_FACTOR * self.headroom
+        room = 0.0
+        for incident in incidents:
+            per_unit = self._room_per_unit(incident.violation.key)
+            room += (fallback if per_unit is None else per_unit) * incident_units([incident])
+        sized = math.ceil(room + HEADROOM_SLACK)
+        return max(MIN_MAX_TOKENS, min(planned, sized, MAX_OUTPUT_TOKENS))
+
+    # -- persistence -------------------------------------------------------------------------------
+
+    def rows(self) -> list[tuple[str, float, float]]:
+        """(key, total, count) rows for the run store: "input" (reported, estimated) and
+        "output:<rule key>" (tokens, units)."""
+        rows = [("input", self.input_reported, self.input_estimated)]
+        rows += [(f"output:{key}", m.total, m.count) for key, m in sorted(self.output.items())]
+        return rows
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[tuple[str, float, float]]) -> Calibration:
+        calibration = cls()
+        for key, total, count in rows:
+            if key == "input":
+                calibration.input_reported, calibration.input_estimated = total, count
+            elif key.startswith("output:"):
+                calibration.output[key.removeprefix("output:")] = _Mean(total, count)
+        return calibration
