@@ -12,7 +12,6 @@ import pytest
 from tests.cli.helpers import analysis_of, copy_example, run
 from tests.cli.terminal import cli_env, in_terminal, piped
 
-from kantra_ai.cli.help import NOT_SUPPORTED_YET
 from testing.fakeprovider.server import FakeProviderServer
 
 EXAMPLE = "javaee-inventory"
@@ -56,17 +55,6 @@ def test_the_short_flags_of_kantra_work(tmp_path: Path, capsys: pytest.CaptureFi
     app = copy_example(EXAMPLE, tmp_path)
     assert run("remediate", "-a", analysis_of(EXAMPLE), "-i", app, "--dry-run", "--json") == 0
     assert json.loads(capsys.readouterr().out)["dry_run"] is True
-
-
-@pytest.mark.parametrize("flag", sorted(NOT_SUPPORTED_YET))
-def test_a_predecessor_flag_not_built_yet_says_where_to_follow_it(
-    flag: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert run("remediate", "-a", "x.yaml", "-i", ".", f"{flag}=1" if flag == "--port" else flag) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1
-    assert f"{flag} is not supported yet: see issue " in err
-    assert "did you mean" not in err.lower()
 
 
 def test_plan_interactive_shows_its_answer_keys_in_a_terminal(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from kantra_ai.cli.git_opts import (
     PrStrategyOpt,
     RemoteOpt,
 )
-from kantra_ai.cli.help import HISTORY, Command, Group, epilog, refuse_unbuilt_flags
+from kantra_ai.cli.help import HISTORY, Command, Group, epilog
 from kantra_ai.cli.run_options import (
     DEFAULT_BATCH,
     DEFAULT_BATCH_API,
@@ -282,7 +282,6 @@ def _main(argv: list[str] | None) -> int:
     err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)  # "file:100:" stays text
     args = sys.argv[1:] if argv is None else argv
     try:
-        refuse_unbuilt_flags(args)
         result = app(args=args, prog_name="kantra-ai", standalone_mode=False)
     except typer.TyperException as exc:  # typer's (vendored click) usage errors
         if type(exc).__name__ == "NoArgsIsHelpError":  # `kantra-ai` alone: typer printed the help

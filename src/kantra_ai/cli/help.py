@@ -7,12 +7,9 @@ them the same way on every command.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from typer.core import TyperCommand, TyperGroup
-
-from kantra_ai.errors import UserError
 
 INPUT = "Input"
 MODEL = "Model"
@@ -24,23 +21,6 @@ VERIFICATION = "Verification"
 GIT = "Git"
 OUTPUT = "Output"
 WEB = "Web app"
-
-# The predecessor's flags whose features are being built: "not supported yet" and where to follow
-# them, instead of click's "No such option ... did you mean --categories". A change that builds
-# one of them deletes its entry here (tests/cli/test_help_and_conventions.py reads this table).
-NOT_SUPPORTED_YET: dict[str, str] = {
-}
-
-
-def refuse_unbuilt_flags(argv: Sequence[str]) -> None:
-    """One line naming the first predecessor flag that is not built yet, and where to follow it."""
-    for arg in argv:
-        if arg == "--":
-            return
-        name = arg.split("=", 1)[0]
-        if name in NOT_SUPPORTED_YET:
-            raise UserError(f"{name} is not supported yet: see {NOT_SUPPORTED_YET[name]}")
-
 
 ENVIRONMENT = (
     "[bold]Environment[/]: ANTHROPIC_API_KEY, OPENAI_API_KEY, GROQ_API_KEY, TOGETHER_API_KEY, "
