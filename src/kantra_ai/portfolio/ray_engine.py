@@ -82,10 +82,12 @@ class RayBuckets:
 
 
 def _attempt(
-    spec: AppSpec, workdir: str, buckets: RayBuckets, share: float | None, since: float
+    spec: AppSpec, workdir: str, buckets: RayBuckets, share: float | None, since: float, store: str | None
 ) -> dict[str, Any]:
     """One attempt at one application, on whichever node Ray chose."""
-    result = run_application(spec, Path(workdir), limiter=buckets, max_cost=share, spent_since=since)
+    result = run_application(
+        spec, Path(workdir), limiter=buckets, max_cost=share, spent_since=since, store=store
+    )
     return result.as_dict()
 
 
@@ -126,7 +128,7 @@ def run_on_ray(
                 progress.started(spec.name, share)
                 ref = task.options(
                     num_cpus=loaded.cpus.get(spec.name, 1.0), max_retries=TASK_RETRIES, retry_exceptions=False
-                ).remote(spec, str(loaded.workspace), buckets, share, since)
+                ).remote(spec, str(loaded.workspace), buckets, share, since, options.store)
                 running[ref] = (spec, share)
             done, _ = ray.wait(list(running), num_returns=1)
             for ref in done:

@@ -37,6 +37,7 @@ class PortfolioOptions:
     max_cost_per_app: float | None = None
     rate_limits: RateLimitConfig | None = None  # shared by every application
     minute_seconds: float = 60.0  # the buckets' window (benchmarks shrink it with the fake server's)
+    store: str | None = None  # every application's run store in PostgreSQL (default: SQLite per tree)
 
 
 @dataclass
@@ -137,7 +138,13 @@ def _run_embedded(
     def one(spec: AppSpec, share: float | None) -> AppResult:
         handle = handles.setdefault(spec.name, RunHandle())
         return run_application(
-            spec, loaded.workspace, limiter=buckets, max_cost=share, spent_since=since, handle=handle
+            spec,
+            loaded.workspace,
+            limiter=buckets,
+            max_cost=share,
+            spent_since=since,
+            handle=handle,
+            store=options.store,
         )
 
     def stop() -> None:
