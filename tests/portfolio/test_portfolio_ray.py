@@ -6,8 +6,6 @@ Ray is imported only inside the fixture: without the `ray` extra this module sti
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import threading
 import time
@@ -31,10 +29,10 @@ from tests.portfolio.helpers import write_manifest as manifest_of
 from kantra_ai.engine.ratelimit import RateLimitConfig
 from kantra_ai.portfolio.manifest import load_manifest
 from kantra_ai.portfolio.run import PortfolioOptions, PortfolioResult, run_portfolio
-from kantra_ai.simulated.recipes import respond
+from kantra_ai.simulated.recipes import parse_prompt, request_text, respond
 from kantra_ai.store.session import open_store
 from testing.fakeprovider.ratelimit import RateLimits
-from testing.fakeprovider.server import FakeProviderServer, FakeRequest
+from testing.fakeprovider.server import FakeProviderServer
 from testing.postgres import PostgresServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -116,19 +114,19 @@ def _build(marks: Path) -> dict[str, Any]:
     return {"verification": {"enabled": True, "type": "build", "command": command}}
 
 
-def _prompt(request: FakeRequest) -> str:
-    """What a request asked: its own part, the file and its incidents (the same question asked
-    twice is the same text). Not the run-wide prefix nor `max_tokens`: both follow the token
+def _asked(server: FakeProviderServer) -> Counter[tuple[str, str, int | None, str]]:
+    """Every incident the provider answered a question about (paid for), by file, rule, line and
+    message, counted once per answered request that asked about it. Incidents, not request bodies:
+    how incidents are grouped into requests, the run-wide prefix and `max_tokens` follow the token
     estimates' calibration, which the applications share through the database, so they depend on
     which applications finished first."""
-    asked = json.dumps(request.messages, sort_keys=True)
-    return hashlib.sha256(asked.encode()).hexdigest()
-
-
-def _answered(server: FakeProviderServer) -> Counter[str]:
-    """The requests the provider answered in full (paid for), by prompt."""
-    done = zip(server.requests, server.completion_times, strict=True)
-    return Counter(_prompt(request) for request, finished in done if finished is not None)
+    asked: Counter[tuple[str, str, int | None, str]] = Counter()
+    for request, finished in zip(server.requests, server.completion_times, strict=True):
+        prompt = parse_prompt(request_text(request))
+        assert prompt is not None
+        if finished is not None:
+            asked.update((prompt.path, i.rule_id, i.line, i.message) for i in prompt.incidents)
+    return asked
 
 
 def _scaled_minute() -> RateLimits:
@@ -165,8 +163,8 @@ def test_a_node_lost_while_an_application_builds_is_retried_without_paying_twice
             max_apps=4, rate_limits=shared, minute_seconds=MINUTE, store=embedded_store
         )
         embedded = run_portfolio(load_manifest(manifest), options, lambda line: None)
-        expected_prompts = _answered(server)
-        assert server.request_count == sum(expected_prompts.values())
+        expected_asked = _asked(server)
+        assert all(r is not None for r in server.completion_times)
         assert server.rate_limited_count == 0
 
     # On Ray, every application's run store in PostgreSQL.
@@ -194,9 +192,9 @@ def test_a_node_lost_while_an_application_builds_is_retried_without_paying_twice
         killed, killed_pid = _kill_the_node_of_the_first_fix_build(cluster, marks)
         runner.join(timeout=240)
         assert outcome, "the portfolio did not finish"
-        # No paid request repeated: every question answered once, as without the lost node (a
-        # request in flight when the node died was never answered, so never paid).
-        assert _answered(server) == expected_prompts
+        # No paid request repeated: every incident asked about as often as without the lost node
+        # (a request in flight when the node died was never answered, so never paid).
+        assert _asked(server) == expected_asked
         # No minute over the limit: the provider refused nothing, though the limit held it back.
         assert server.rate_limited_count == 0
         assert server.request_count > PROVIDER_RPM
