@@ -54,8 +54,8 @@ FAST_HEALTH_CHECKS = {
     "health_check_failure_threshold": 3,
 }
 MINUTE = 6.0  # the provider's minute, shortened: its clock runs ten times as fast
-PROVIDER_RPM = 16
-PORTFOLIO_RPM = 15  # of the provider's 16: it counts a request when it arrives, a little after it left
+PROVIDER_RPM = 8
+PORTFOLIO_RPM = 7  # of the provider's 8: it counts a request when it arrives, a little after it left
 
 
 @pytest.fixture(scope="module")
