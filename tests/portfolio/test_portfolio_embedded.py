@@ -22,6 +22,7 @@ from kantra_ai.engine.ratelimit import RateLimitConfig
 from kantra_ai.portfolio.manifest import load_manifest
 from kantra_ai.portfolio.run import PortfolioOptions, run_portfolio
 from kantra_ai.simulated.recipes import respond
+from kantra_ai.store.session import open_store
 from testing.fakeprovider.latency import LatencyModel
 from testing.fakeprovider.ratelimit import RateLimits
 from testing.fakeprovider.server import FakeProviderServer
@@ -108,6 +109,30 @@ def test_rerunning_resumes_without_asking_or_delivering_twice(
     assert status["apps"][0]["state"] == "done" and status["apps"][0]["pr_urls"]
 
 
+def test_every_applications_run_store_can_be_one_postgresql_database(
+    tmp_path: Path, apps: list[App], server: FakeProviderServer, postgres_url: str
+) -> None:
+    manifest = write_manifest(tmp_path / "portfolio.yaml", apps[:2], server)
+    code, document, _ = portfolio("run", manifest, "--store", postgres_url, "--json")
+    assert code == 1 and [a["state"] for a in document["apps"]] == ["done", "partial"]
+    asked = server.request_count
+    for app in apps[:2]:
+        tree = tmp_path / "work" / app.name / "tree"
+        assert tree_differences(tree, EXAMPLES / app.example / "expected") == []
+        assert not (tree / ".kantra-ai" / "state.db").exists()
+        store = open_store(tree, None, create=False, store=postgres_url)
+        try:
+            assert store.last_run() is not None
+        finally:
+            store.close()
+    # The same database named in the manifest: the rerun finds everything settled there.
+    raw = yaml.safe_load(manifest.read_text())
+    manifest.write_text(yaml.safe_dump({**raw, "store": postgres_url}))
+    code, document, _ = portfolio("run", manifest, "--json")
+    assert code == 1 and server.request_count == asked
+    assert [len(a["pr_urls"]) for a in document["apps"]] == [1, 1]
+
+
 def test_one_application_failing_never_stops_the_others(
     tmp_path: Path, apps: list[App], server: FakeProviderServer
 ) -> None:
@@ -179,6 +204,8 @@ def test_one_rate_limit_for_all_applications(tmp_path: Path, apps: list[App], gi
          "apps.a.settings: limits.max-cost"),
         ("max-apps: 0\napps:\n  - {name: a, source: x, analysis: y}\n", "max-apps: Input should be greater"),
         ("apps: [\n", "not valid YAML"),
+        ("store: state.db\napps:\n  - {name: a, source: x, analysis: y}\n", "store: Value error, a postgresql://"),
+        ("store: postgresql://u:pw-9@db/k\napps:\n  - {name: a, source: x, analysis: y}\n", "no password in"),
     ],
 )  # fmt: skip
 def test_a_bad_manifest_is_one_line_and_nothing_runs(tmp_path: Path, text: str, message: str) -> None:
