@@ -22,7 +22,7 @@ from kantra_ai.engine.ratelimit import BucketSet, RateBuckets, RateLimitConfig
 from kantra_ai.errors import UserError
 from kantra_ai.portfolio.budget import PortfolioBudget
 from kantra_ai.portfolio.manifest import LoadedManifest
-from kantra_ai.portfolio.unit import AppResult, AppSpec, AppState, run_application
+from kantra_ai.portfolio.unit import AppResult, AppSpec, AppState, run_unit
 
 ENGINES = ("embedded", "ray")
 PORTFOLIO_FILE = "portfolio.json"
@@ -137,7 +137,7 @@ def _run_embedded(
 
     def one(spec: AppSpec, share: float | None) -> AppResult:
         handle = handles.setdefault(spec.name, RunHandle())
-        return run_application(
+        return run_unit(
             spec,
             loaded.workspace,
             limiter=buckets,
@@ -145,7 +145,7 @@ def _run_embedded(
             spent_since=since,
             handle=handle,
             store=options.store,
-        )
+        ).result
 
     def stop() -> None:
         """Ctrl-C stops every running application as Ctrl-C stops one run (finish and save what is

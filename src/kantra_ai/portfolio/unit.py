@@ -1,12 +1,11 @@
 """One application of a portfolio: materialise its tree, get its analysis, run the single-app job.
 
-`run_application` is the per-application unit every portfolio engine (embedded, Ray) calls, and
-`run_unit` the same unit for the Hub addon (which also needs the job's run and options: its exit
-code, its attachments). It never raises for a problem of the application (clone error, broken
-analysis, a build that never passes): that is a failed `AppResult` with its reason, so one
-application never stops the others. The tree lives in `workdir` with its own run store (SQLite
-inside the tree, or the PostgreSQL database `store` where the application is `store_key`), so
-calling it again resumes.
+`run_unit` is the per-application unit every portfolio engine (embedded, Ray) and the Hub addon
+call (the addon also uses the job's run and options it returns: its exit code, its attachments).
+It never raises for a problem of the application (clone error, broken analysis, a build that never
+passes): that is a failed `AppResult` with its reason, so one application never stops the others.
+The tree lives in `workdir` with its own run store (SQLite inside the tree, or the PostgreSQL
+database `store` where the application is `store_key`), so calling it again resumes.
 
 The application's own options are `.kantra-ai.yaml` settings (the same keys, validated by the same
 model): a portfolio's defaults with the application's overrides laid over them.
@@ -132,32 +131,6 @@ class UnitRun:
     result: AppResult
     run: JobRun | None = None
     options: RunOptions | None = None
-
-
-def run_application(
-    spec: AppSpec,
-    workdir: Path,
-    *,
-    limiter: RateBuckets | None = None,
-    max_cost: float | None = None,
-    ui: Ui | None = None,
-    spent_since: float | None = None,
-    handle: RunHandle | None = None,
-    store: str | None = None,
-    store_key: str | None = None,
-) -> AppResult:
-    """Run one application in `workdir/NAME/tree` (see the module docstring and `run_unit`)."""
-    return run_unit(
-        spec,
-        workdir,
-        limiter=limiter,
-        max_cost=max_cost,
-        ui=ui,
-        spent_since=spent_since,
-        handle=handle,
-        store=store,
-        store_key=store_key,
-    ).result
 
 
 def run_unit(
