@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
+import re
 import signal
 import sqlite3
 import subprocess
@@ -19,8 +21,10 @@ from tests.portfolio.helpers import EXAMPLES, App, make_app, tree_differences, w
 
 from kantra_ai.cli.app import main
 from kantra_ai.engine.ratelimit import RateLimitConfig
+from kantra_ai.errors import UserError
 from kantra_ai.portfolio.manifest import load_manifest
 from kantra_ai.portfolio.run import PortfolioOptions, run_portfolio
+from kantra_ai.portfolio.unit import AppSpec, application_tree
 from kantra_ai.simulated.recipes import respond
 from kantra_ai.store.session import open_store
 from testing.fakeprovider.latency import LatencyModel
@@ -131,6 +135,17 @@ def test_every_applications_run_store_can_be_one_postgresql_database(
     code, document, _ = portfolio("run", manifest, "--json")
     assert code == 1 and server.request_count == asked
     assert [len(a["pr_urls"]) for a in document["apps"]] == [1, 1]
+
+
+def test_an_applications_folder_inside_its_repository_never_leads_out_of_it(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "services" / "orders").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    spec = AppSpec(name="orders", source="x", path="services/orders")
+    assert application_tree(spec, tree) == (tree / "services" / "orders").resolve()
+    for outside in ("../elsewhere", str(tmp_path / "elsewhere"), "services/missing"):
+        with pytest.raises(UserError, match=f"no folder '{re.escape(outside)}' in the repository of orders"):
+            application_tree(dataclasses.replace(spec, path=outside), tree)
 
 
 def test_one_application_failing_never_stops_the_others(

@@ -48,7 +48,15 @@ from kantra_ai.engine.ratelimit import RateLimitConfig
 from kantra_ai.errors import ExitCode, UserError
 from kantra_ai.hub.client import Application, HubClient, HubError, Identity, Task
 from kantra_ai.hub.insights import write_analysis
-from kantra_ai.portfolio.unit import TREE_DIR, AppSpec, AppState, app_folder, materialise, run_unit
+from kantra_ai.portfolio.unit import (
+    TREE_DIR,
+    AppSpec,
+    AppState,
+    app_folder,
+    application_tree,
+    materialise,
+    run_unit,
+)
 from kantra_ai.redact import add_secret, redact
 from kantra_ai.report.record import RUN_RECORD_NAME
 from kantra_ai.store.restore import restore_writes
@@ -226,7 +234,7 @@ def _run_task(settings: AddonSettings, hub: HubClient, task: Task, report: TaskR
     spec = _spec(app)
     work = app_folder(workdir, spec.name)
     analysis = write_analysis(insights, work / "analysis" / "output.yaml")
-    source, fresh = _checkout(app, spec, hub.source_identity(app.id), work, ui)
+    source, fresh = _checkout(spec, hub.source_identity(app.id), work, ui)
     spec = dataclasses.replace(spec, analysis=analysis, settings=_settings(settings, task, source, work))
     key = f"hub/application/{app.id}"
     if fresh and settings.store:
@@ -275,9 +283,7 @@ def _spec(app: Application) -> AppSpec:
     )
 
 
-def _checkout(
-    app: Application, spec: AppSpec, identity: Identity | None, work: Path, ui: HubUi
-) -> tuple[Path, bool]:
+def _checkout(spec: AppSpec, identity: Identity | None, work: Path, ui: HubUi) -> tuple[Path, bool]:
     """The application's folder in its checkout, and whether it was cloned just now: cloned once onto
     the shared volume (a pod re-queued onto the same volume finds it there, with the fixes already
     written) by the unit's own `materialise`, with the identity's user and password handed over
@@ -293,10 +299,7 @@ def _checkout(
             raise UserError(redact(str(exc))) from None  # the identity's password is a known secret
     else:
         ui.say("the checkout of an earlier attempt is on the shared volume: continuing in it")
-    tree = checkout / spec.path if spec.path else checkout
-    if not tree.is_dir():
-        raise UserError(f"application {app.name}: no folder {spec.path!r} in its repository")
-    return tree, fresh
+    return application_tree(spec, checkout), fresh
 
 
 def _git_env(identity: Identity | None, work: Path) -> dict[str, str]:
