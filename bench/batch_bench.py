@@ -196,12 +196,13 @@ def write_section(path: Path, section: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def keep_section(path: Path, rendered: str) -> str:
-    """`rendered` (a new docs/performance.md) with the batch section `path` holds now kept at its end."""
+def keep_section(path: Path, rendered: str, begin: str = BEGIN, end: str = END) -> str:
+    """`rendered` (a new docs/performance.md) with the section from `begin` to `end` (default: the
+    batch section) that `path` holds now kept at its end."""
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if BEGIN not in text or END not in text:
+    if begin not in text or end not in text.split(begin, 1)[1]:
         return rendered
-    section = BEGIN + text.split(BEGIN, 1)[1].split(END, 1)[0] + END + "\n"
+    section = begin + text.split(begin, 1)[1].split(end, 1)[0] + end + "\n"
     return rendered.rstrip("\n") + "\n\n" + section
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from bench.batch_bench import keep_section
 from bench.workloads import synthetic
 from kantra_ai.engine.ratelimit import RateLimitConfig
 from kantra_ai.portfolio.manifest import load_manifest
@@ -186,9 +187,7 @@ def render(figures: dict[str, Any], seconds: float) -> str:
 def keeping_section(doc: Path, text: str) -> str:
     """`text` (a whole new docs/performance.md from `bench.run_bench`) with the portfolio section
     the file already holds kept at its end."""
-    old = doc.read_text(encoding="utf-8") if doc.is_file() else ""
-    found = re.search(re.escape(START) + r".*?" + re.escape(END), old, re.S)
-    return text if found is None else text.rstrip("\n") + "\n\n" + found.group(0) + "\n"
+    return keep_section(doc, text, START, END)
 
 
 def write_section(doc: Path, section: str) -> None:

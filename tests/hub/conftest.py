@@ -117,7 +117,7 @@ class HubSetup:
 
     def checkout(self, task: int) -> Path:
         app = self.hub.state.tasks[task]["application"]["id"]
-        return self.shared / "kantra-ai" / f"application-{app}" / "source"
+        return self.shared / "kantra-ai" / f"application-{app}" / "tree"
 
 
 @pytest.fixture

@@ -64,13 +64,16 @@ def write_manifest(
     server: FakeProviderServer,
     *,
     verify: str | None = None,
+    settings: dict[str, Any] | None = None,
     **top: Any,
 ) -> Path:
+    """The manifest of `apps`; `settings`: more .kantra-ai.yaml keys for every application."""
     manifest = {
         "workspace": "work",
         "settings": {
             "provider": {"name": "claude", "base-url": server.anthropic_base_url},
             "batching": {"batch-parallelism": 2},
+            **(settings or {}),
         },
         "apps": [
             {

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
+import re
 import signal
 import sqlite3
 import subprocess
@@ -19,9 +21,12 @@ from tests.portfolio.helpers import EXAMPLES, App, make_app, tree_differences, w
 
 from kantra_ai.cli.app import main
 from kantra_ai.engine.ratelimit import RateLimitConfig
+from kantra_ai.errors import UserError
 from kantra_ai.portfolio.manifest import load_manifest
 from kantra_ai.portfolio.run import PortfolioOptions, run_portfolio
+from kantra_ai.portfolio.unit import AppSpec, application_tree
 from kantra_ai.simulated.recipes import respond
+from kantra_ai.store.session import open_store
 from testing.fakeprovider.latency import LatencyModel
 from testing.fakeprovider.ratelimit import RateLimits
 from testing.fakeprovider.server import FakeProviderServer
@@ -108,6 +113,41 @@ def test_rerunning_resumes_without_asking_or_delivering_twice(
     assert status["apps"][0]["state"] == "done" and status["apps"][0]["pr_urls"]
 
 
+def test_every_applications_run_store_can_be_one_postgresql_database(
+    tmp_path: Path, apps: list[App], server: FakeProviderServer, postgres_url: str
+) -> None:
+    manifest = write_manifest(tmp_path / "portfolio.yaml", apps[:2], server)
+    code, document, _ = portfolio("run", manifest, "--store", postgres_url, "--json")
+    assert code == 1 and [a["state"] for a in document["apps"]] == ["done", "partial"]
+    asked = server.request_count
+    for app in apps[:2]:
+        tree = tmp_path / "work" / app.name / "tree"
+        assert tree_differences(tree, EXAMPLES / app.example / "expected") == []
+        assert not (tree / ".kantra-ai" / "state.db").exists()
+        store = open_store(tree, None, create=False, store=postgres_url)
+        try:
+            assert store.last_run() is not None
+        finally:
+            store.close()
+    # The same database named in the manifest: the rerun finds everything settled there.
+    raw = yaml.safe_load(manifest.read_text())
+    manifest.write_text(yaml.safe_dump({**raw, "store": postgres_url}))
+    code, document, _ = portfolio("run", manifest, "--json")
+    assert code == 1 and server.request_count == asked
+    assert [len(a["pr_urls"]) for a in document["apps"]] == [1, 1]
+
+
+def test_an_applications_folder_inside_its_repository_never_leads_out_of_it(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "services" / "orders").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    spec = AppSpec(name="orders", source="x", path="services/orders")
+    assert application_tree(spec, tree) == (tree / "services" / "orders").resolve()
+    for outside in ("../elsewhere", str(tmp_path / "elsewhere"), "services/missing"):
+        with pytest.raises(UserError, match=f"no folder '{re.escape(outside)}' in the repository of orders"):
+            application_tree(dataclasses.replace(spec, path=outside), tree)
+
+
 def test_one_application_failing_never_stops_the_others(
     tmp_path: Path, apps: list[App], server: FakeProviderServer
 ) -> None:
@@ -179,6 +219,8 @@ def test_one_rate_limit_for_all_applications(tmp_path: Path, apps: list[App], gi
          "apps.a.settings: limits.max-cost"),
         ("max-apps: 0\napps:\n  - {name: a, source: x, analysis: y}\n", "max-apps: Input should be greater"),
         ("apps: [\n", "not valid YAML"),
+        ("store: state.db\napps:\n  - {name: a, source: x, analysis: y}\n", "store: Value error, a postgresql://"),
+        ("store: postgresql://u:pw-9@db/k\napps:\n  - {name: a, source: x, analysis: y}\n", "no password in"),
     ],
 )  # fmt: skip
 def test_a_bad_manifest_is_one_line_and_nothing_runs(tmp_path: Path, text: str, message: str) -> None:

@@ -1,6 +1,7 @@
 """`--engine ray` on a real local Ray cluster (a head and two worker nodes, fast health checks):
-real git remotes, fake forges, the fake model server. One worker node is killed while an
-application builds; the application is retried on the other node and resumes from its run store.
+Debian's PostgreSQL on loopback as the run store, real git remotes, fake forges, the fake model
+server. Six applications; one worker node is killed while an application's per-fix verification
+build runs; the application is retried on the other node and resumes from its run store.
 Ray is imported only inside the fixture: without the `ray` extra this module still collects."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,24 +29,38 @@ from tests.portfolio.helpers import write_manifest as manifest_of
 from kantra_ai.engine.ratelimit import RateLimitConfig
 from kantra_ai.portfolio.manifest import load_manifest
 from kantra_ai.portfolio.run import PortfolioOptions, PortfolioResult, run_portfolio
-from kantra_ai.simulated.recipes import respond
+from kantra_ai.simulated.recipes import parse_prompt, request_text, respond
+from kantra_ai.store.session import open_store
 from testing.fakeprovider.ratelimit import RateLimits
 from testing.fakeprovider.server import FakeProviderServer
+from testing.postgres import PostgresServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
-EXAMPLE_OF = {"inventory": "javaee-inventory", "orders": "multi-violation", "stock": "javaee-inventory"}
+# (utf8-reports needs a real compiler to reach its expected tree: its build is a stand-in here.)
+EXAMPLE_OF = {
+    "inventory": "javaee-inventory",
+    "orders": "multi-violation",
+    "stock": "javaee-inventory",
+    "billing": "multi-violation",
+    "catalog": "javaee-inventory",
+    "shipping": "multi-violation",
+}
+STATES = {"javaee-inventory": "done", "multi-violation": "partial"}
 SMALL_STORE = 80 * 1024 * 1024
 FAST_HEALTH_CHECKS = {
     "health_check_initial_delay_ms": 0,
     "health_check_period_ms": 500,
     "health_check_failure_threshold": 3,
 }
+MINUTE = 6.0  # the provider's minute, shortened: its clock runs ten times as fast
+PROVIDER_RPM = 8
+PORTFOLIO_RPM = 7  # of the provider's 8: it counts a request when it arrives, a little after it left
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """One cluster for the session (Ray starts slowly). Its workers inherit this environment:
+    """One cluster for the module (Ray starts slowly). Its workers inherit this environment:
     the git config the tests add their remotes to, the forge token and the model key."""
     import ray
     from ray.cluster_utils import Cluster
@@ -89,73 +105,134 @@ def _raylet_of(pid: int) -> int:
     return int(stat.rsplit(")", 1)[1].split()[1])
 
 
-def test_a_node_lost_while_an_application_builds_is_retried_without_paying_twice(
-    cluster: Any, tmp_path: Path
-) -> None:
-    # The embedded engine on the same manifest: what the trees and the requests should be.
+def _build(marks: Path) -> dict[str, Any]:
+    """The job's own per-fix verification (`verification` settings), a build that records which
+    worker ran it (one line per check: the baseline, then one per fixed file) in a file named
+    after the application; its second check, the first after a fix, takes a few seconds."""
+    log = f'"{marks}/$(basename "$(dirname "$PWD")")"'
+    command = f'echo "$PPID" >> {log}; [ "$(wc -l < {log})" -ne 2 ] || sleep 4'
+    return {"verification": {"enabled": True, "type": "build", "command": command}}
+
+
+def _asked(server: FakeProviderServer) -> Counter[tuple[str, str, int | None, str]]:
+    """Every incident the provider answered a question about (paid for), by file, rule, line and
+    message, counted once per answered request that asked about it. Incidents, not request bodies:
+    how incidents are grouped into requests, the run-wide prefix and `max_tokens` follow the token
+    estimates' calibration, which the applications share through the database, so they depend on
+    which applications finished first."""
+    asked: Counter[tuple[str, str, int | None, str]] = Counter()
+    for request, finished in zip(server.requests, server.completion_times, strict=True):
+        prompt = parse_prompt(request_text(request))
+        assert prompt is not None
+        if finished is not None:
+            asked.update((prompt.path, i.rule_id, i.line, i.message) for i in prompt.incidents)
+    return asked
+
+
+def _scaled_minute() -> RateLimits:
     start = time.monotonic()
-    minute = RateLimits(requests_per_minute=8, clock=lambda: start + (time.monotonic() - start) * 10)
-    shared = RateLimitConfig(requests_per_minute=7)  # of the provider's 8: see the embedded test
+    return RateLimits(requests_per_minute=PROVIDER_RPM, clock=lambda: start + (time.monotonic() - start) * 10)
+
+
+def _verified(store_url: str, tree: Path) -> set[str]:
+    store = open_store(tree, None, create=False, store=store_url)
+    try:
+        sql = "SELECT verification FROM incidents WHERE tree=? AND status='fixed'"
+        rows = store.query(sql, (store.tree,))
+    finally:
+        store.close()
+    return {str(row[0]) for row in rows}
+
+
+def test_a_node_lost_while_an_application_builds_is_retried_without_paying_twice(
+    cluster: Any, tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    shared = RateLimitConfig(requests_per_minute=PORTFOLIO_RPM)
+
+    # The embedded engine on the same manifest: what the trees and the requests should be.
     embedded_apps = _apps(tmp_path / "embedded", "e", cluster.git_config)
-    with FakeProviderServer(respond, rate_limits=minute) as server:
-        manifest = manifest_of(tmp_path / "embedded.yaml", embedded_apps, server, workspace="embedded-work")
-        options = PortfolioOptions(max_apps=3, rate_limits=shared, minute_seconds=6.0)
+    embedded_marks = tmp_path / "embedded-building"
+    embedded_marks.mkdir()
+    embedded_store = postgres_server.fresh_url()
+    with FakeProviderServer(respond, rate_limits=_scaled_minute()) as server:
+        manifest = manifest_of(
+            tmp_path / "embedded.yaml", embedded_apps, server, workspace="embedded-work",
+            settings=_build(embedded_marks),
+        )  # fmt: skip
+        options = PortfolioOptions(
+            max_apps=4, rate_limits=shared, minute_seconds=MINUTE, store=embedded_store
+        )
         embedded = run_portfolio(load_manifest(manifest), options, lambda line: None)
-        expected_requests = server.request_count
+        expected_asked = _asked(server)
+        assert all(r is not None for r in server.completion_times)
         assert server.rate_limited_count == 0
 
-    # On Ray: every application's build writes its worker's pid, then takes a while.
+    # On Ray, every application's run store in PostgreSQL.
     marks = tmp_path / "building"
     marks.mkdir()
     ray_apps = _apps(tmp_path / "ray", "r", cluster.git_config)
-    start = time.monotonic()
-    with FakeProviderServer(respond, rate_limits=minute) as server:
+    store = postgres_server.fresh_url()
+    with FakeProviderServer(respond, rate_limits=_scaled_minute()) as server:
         manifest = manifest_of(
-            tmp_path / "ray.yaml", ray_apps, server, workspace="ray-work",
-            verify=f'echo "$PPID" >> "{marks}/$(basename "$(dirname "$PWD")")"; sleep 4',
-        )  # fmt: skip
+            tmp_path / "ray.yaml", ray_apps, server, workspace="ray-work", settings=_build(marks)
+        )
         options = PortfolioOptions(
-            engine="ray", ray_address=cluster.address, max_apps=3, rate_limits=shared, minute_seconds=6.0
+            engine="ray",
+            ray_address=cluster.address,
+            max_apps=4,
+            rate_limits=shared,
+            minute_seconds=MINUTE,
+            store=store,
         )
         outcome: list[PortfolioResult] = []
         runner = threading.Thread(
             target=lambda: outcome.append(run_portfolio(load_manifest(manifest), options, lambda line: None))
         )
         runner.start()
-        killed = _kill_the_node_of_the_first_build(cluster, marks)
+        killed, killed_pid = _kill_the_node_of_the_first_fix_build(cluster, marks)
         runner.join(timeout=240)
         assert outcome, "the portfolio did not finish"
-        assert server.request_count == expected_requests  # no paid request repeated
+        # No paid request repeated: every incident asked about as often as without the lost node
+        # (a request in flight when the node died was never answered, so never paid).
+        assert _asked(server) == expected_asked
+        # No minute over the limit: the provider refused nothing, though the limit held it back.
         assert server.rate_limited_count == 0
+        assert server.request_count > PROVIDER_RPM
 
     result = {a.name: a for a in outcome[0].apps}
-    assert (
-        [a.state for a in outcome[0].apps] == [a.state for a in embedded.apps] == ["done", "partial", "done"]
-    )
-    # The killed application built twice: its first attempt was lost with the node.
-    assert len((marks / killed).read_text().split()) == 2
+    expected_states = [STATES[example] for example in EXAMPLE_OF.values()]
+    assert [a.state for a in outcome[0].apps] == [a.state for a in embedded.apps] == expected_states
+    # The killed application's first attempt died in its first check after a fix; the retry, on
+    # the other node, checked the rest and every fix it kept is verified.
+    builders = (marks / killed).read_text().split()
+    assert builders[:2] == [str(killed_pid)] * 2 and str(killed_pid) not in builders[2:]
+    assert len(builders) > 2
+    assert _verified(store, tmp_path / "ray-work" / killed / "tree") == {"verified"}
     for app, twin in zip(ray_apps, embedded_apps, strict=True):
         tree = tmp_path / "ray-work" / app.name / "tree"
         assert tree_differences(tree, EXAMPLES / app.example / "expected") == []
         assert tree_differences(tree, tmp_path / "embedded-work" / twin.name / "tree") == []
+        assert not (tree / ".kantra-ai" / "state.db").exists()  # the store is the database
         pulls = app.forge.pulls(f"acme/{app.name}")
         assert len(pulls) == 1
         assert result[app.name].pr_urls == [pulls[0]["html_url"]]
-        assert result[app.name].verification == "passed"
     for app in embedded_apps + ray_apps:
         app.forge.stop()
 
 
-def _kill_the_node_of_the_first_build(cluster: Any, marks: Path) -> str:
-    """Wait for the first application to start building; kill the worker node it builds on."""
+def _kill_the_node_of_the_first_fix_build(cluster: Any, marks: Path) -> tuple[str, int]:
+    """Wait for the first application to start its first check after a fix; kill the worker node
+    it runs on. Its name and the pid of the worker that was running it."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        started = sorted(marks.iterdir())
-        if started:
-            name = started[0].name
-            raylet = _raylet_of(int(started[0].read_text().split()[0]))
-            node = next(n for n in cluster.worker_nodes if n.all_processes["raylet"][0].process.pid == raylet)
-            cluster.remove_node(node, allow_graceful=False)
-            return name
+        for mark in sorted(marks.iterdir()):
+            builders = mark.read_text().split()
+            if len(builders) >= 2:
+                worker = int(builders[1])
+                raylet = _raylet_of(worker)
+                nodes = cluster.worker_nodes
+                node = next(n for n in nodes if n.all_processes["raylet"][0].process.pid == raylet)
+                cluster.remove_node(node, allow_graceful=False)
+                return mark.name, worker
         time.sleep(0.05)
     raise AssertionError("no application started building")

@@ -7,6 +7,8 @@ import dataclasses
 import os
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -18,8 +20,10 @@ from tests.store.helpers import one_line_error, remediate
 from kantra_ai.analysis.model import Category, Incident, Violation
 from kantra_ai.report.job import job_record
 from kantra_ai.simulated.recipes import respond
+from kantra_ai.store.checks import find_baseline, unrecorded_reverts
 from kantra_ai.store.history import HistoryOptions
 from kantra_ai.store.migrations import MIGRATIONS
+from kantra_ai.store.postgres import _MIGRATION_LOCK as MIGRATION_LOCK
 from kantra_ai.store.queries import store_view
 from kantra_ai.store.review import FileQuery, list_files, record_decision
 from kantra_ai.store.run_store import RunStore
@@ -106,6 +110,36 @@ def test_leases_are_per_application(postgres_url: str) -> None:
     other.take_lease("pod-b")
     _begin(one)  # another application's attempt does not fence this one
     assert one.last_run() is not None and other.last_run() is None
+
+
+def test_applications_opening_a_new_database_at_once_all_get_the_one_store(postgres_url: str) -> None:
+    """A portfolio's first applications start together on an empty database: one creates the
+    store, the others wait for it and then find it (none mistakes it for someone else's). The
+    test holds the store's creation lock until all six have looked and are waiting for it."""
+    with psycopg.connect(postgres_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        with ThreadPoolExecutor(6) as pool:
+            opened = [pool.submit(RunStore.open, postgres_url, f"app-{n}") for n in range(6)]
+            waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            deadline = time.monotonic() + 30
+            while holder.execute(waiting).fetchone() != (6,) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            holder.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+            stores = [future.result() for future in opened]
+    try:
+        assert sorted(_begin(store) for store in stores) == list(range(1, 7))
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_the_verification_of_a_first_run_reads_no_earlier_runs_from_postgresql(postgres_url: str) -> None:
+    store = RunStore.open(postgres_url, ".")
+    try:
+        assert unrecorded_reverts(store, [], "reverted") == []
+        assert find_baseline(store, []) is None
+    finally:
+        store.close()
 
 
 def test_an_older_store_is_brought_up_by_the_same_migrations(postgres_url: str) -> None:

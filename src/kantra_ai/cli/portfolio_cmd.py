@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from kantra_ai.cli.help import BUDGET, MODEL, OUTPUT, Command, Group, epilog
+from kantra_ai.cli.status import StoreOpt, check_store_url
 from kantra_ai.engine.ratelimit import RateLimitConfig
 from kantra_ai.errors import ExitCode, UserError
 from kantra_ai.portfolio.manifest import load_manifest
@@ -105,6 +106,7 @@ def run(
             rich_help_panel=MODEL,
         ),
     ] = None,
+    store_url: StoreOpt = None,
     json_output: JsonOpt = False,
 ) -> int:
     """Run every application of the manifest (rerun: resumes); then write the portfolio's report."""
@@ -128,6 +130,7 @@ def run(
         max_cost=max_cost if max_cost is not None else spec.max_cost,
         max_cost_per_app=max_cost_per_app if max_cost_per_app is not None else spec.max_cost_per_app,
         rate_limits=parsed,
+        store=check_store_url(store_url) or spec.store,
     )
     result = run_portfolio(loaded, options, lambda line: err.print(line, markup=False))
     report = write_portfolio_report(loaded)

@@ -7,9 +7,10 @@ to the task) and `SHARED_PATH` (a volume shared with the pod's extensions). The 
 1. reads the task and its application (name, repository) and the application's `source` identity;
 2. reads the latest analysis' insights and writes them as the analyzer's output file;
 3. clones the repository (credentials through GIT_ASKPASS from the environment, never on disk);
-4. runs the per-application unit with options from the config files and the task's `data.config`
-   (the same keys as `.kantra-ai.yaml`), the run store on `KANTRA_AI_STORE` (PostgreSQL, keyed
-   by the application) or, by default, SQLite inside the checkout on the shared volume;
+4. runs the portfolio's per-application unit (`portfolio/unit.py`, what `portfolio run` runs for
+   each application) with settings from the config files and the task's `data.config` (the same
+   keys as `.kantra-ai.yaml`), the run store on `KANTRA_AI_STORE` (PostgreSQL, keyed by the
+   application) or, by default, SQLite inside the checkout on the shared volume;
 5. reports on the task as it goes (status, activity, total/completed incidents), attaches
    report.html and run.json, records a fact on the application, and exits.
 
@@ -26,9 +27,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import shutil
 import stat
-import subprocess
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -40,24 +39,26 @@ import yaml
 
 from kantra_ai._fs import write_atomic
 from kantra_ai.analysis.model import Incident
-from kantra_ai.app.options import RunOptions
-from kantra_ai.app.remediate import write_job_report_for
 from kantra_ai.app.run import JobRun, exit_code
-from kantra_ai.app.settings_options import options_from_settings
 from kantra_ai.config.loader import load_config
-from kantra_ai.config.settings import GitSettings
-from kantra_ai.delivery.deliver import GitOptions
-from kantra_ai.delivery.layout import CommitStrategy, PrStrategy
+from kantra_ai.config.settings import Settings
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome
 from kantra_ai.engine.ratelimit import RateLimitConfig
 from kantra_ai.errors import ExitCode, UserError
 from kantra_ai.hub.client import Application, HubClient, HubError, Identity, Task
 from kantra_ai.hub.insights import write_analysis
-from kantra_ai.hub.unit import run_application
-from kantra_ai.redact import add_secret
+from kantra_ai.portfolio.unit import (
+    TREE_DIR,
+    AppSpec,
+    AppState,
+    app_folder,
+    application_tree,
+    materialise,
+    run_unit,
+)
+from kantra_ai.redact import add_secret, redact
 from kantra_ai.report.record import RUN_RECORD_NAME
-from kantra_ai.store.history import HistoryOptions
 from kantra_ai.store.restore import restore_writes
 from kantra_ai.store.schema import MissingStore, StoreError
 from kantra_ai.store.session import open_store
@@ -228,29 +229,37 @@ def _run_task(settings: AddonSettings, hub: HubClient, task: Task, report: TaskR
     insights = hub.latest_insights(app.id)
     incidents = sum(len(i.incidents) for i in insights)
     ui.say(f"latest analysis: {len(insights)} insights, {incidents} incidents")
-    work = settings.shared / "kantra-ai" / f"application-{app.id}"
+    # The unit's folder for the application: SHARED_PATH/kantra-ai/application-ID/{tree,analysis}.
+    workdir = settings.shared / "kantra-ai"
+    spec = _spec(app)
+    work = app_folder(workdir, spec.name)
     analysis = write_analysis(insights, work / "analysis" / "output.yaml")
-    source, fresh = _checkout(app, hub.source_identity(app.id), work, ui)
-    options = _options(settings, task, app, source, analysis, work)
-    if fresh and options.history.store:
-        _restore(options, ui)
-    limits = options.limits.rate_limits
+    source, fresh = _checkout(spec, hub.source_identity(app.id), work, ui)
+    spec = dataclasses.replace(spec, analysis=analysis, settings=_settings(settings, task, source, work))
+    key = f"hub/application/{app.id}"
+    if fresh and settings.store:
+        _restore(source, settings.store, key, ui)
+    limits = _rate_limits(spec.settings)
     if limits is not None and not limits.empty:
         share_of = f"1/{settings.pod_quota} of limits.rate-limits"
         ui.say(f"rate limits of this pod: {describe_limits(limits)} ({share_of})")
     if task.retries:
         ui.say(f"attempt {task.retries + 1}: continuing from the run store")
-    run = run_application(options, ui)
+    unit = run_unit(spec, workdir, ui=ui, store=settings.store, store_key=key)
+    run, result = unit.run, unit.result
+    if run is None or (result.state == AppState.FAILED and not run.aborted):
+        raise UserError(result.reason or "the run did not start")
     code = exit_code(run)
-    _attach(hub, report, options, app)
-    result = _result(run, code)
-    report.result = result
+    if result.report:
+        _attach(hub, report, Path(result.report), app)
+    fact = _result(run, code)
+    report.result = fact
     with contextlib.suppress(HubError):  # a fact is a convenience; the report holds the same
-        hub.put_fact(app.id, FACT_KEY, result)
+        hub.put_fact(app.id, FACT_KEY, fact)
     if code in (ExitCode.OK, ExitCode.SOME_FAILED):
         ui.say(
-            f"done: {result['fixed']} fixed, {result['failed']} failed, {result['skipped']} skipped"
-            f" (cost ${result['cost_usd']:.4f})"
+            f"done: {fact['fixed']} fixed, {fact['failed']} failed, {fact['skipped']} skipped"
+            f" (cost ${fact['cost_usd']:.4f})"
         )
         report.finish("Succeeded")
         return int(ExitCode.OK)
@@ -259,53 +268,44 @@ def _run_task(settings: AddonSettings, hub: HubClient, task: Task, report: TaskR
     return int(code)
 
 
-def _checkout(app: Application, identity: Identity | None, work: Path, ui: HubUi) -> tuple[Path, bool]:
-    """The application's source, and whether it was cloned just now: cloned once onto the shared
-    volume (a pod re-queued onto the same volume finds it there, with the fixes already written)."""
+def _spec(app: Application) -> AppSpec:
+    """The application as the per-application unit takes it (its analysis and settings come later)."""
     repo = app.repository
     if repo is None or not repo.url:
         raise UserError(f"application {app.name} has no source repository on the Hub")
     if repo.kind and repo.kind != "git":
         raise UserError(f"application {app.name}: {repo.kind} repositories are not supported (git only)")
-    checkout = work / "source"
-    fresh = not (checkout / ".git").is_dir()
+    return AppSpec(
+        name=f"application-{app.id}",
+        source=repo.url,
+        ref=repo.branch or repo.tag or None,
+        path=repo.path or None,
+    )
+
+
+def _checkout(spec: AppSpec, identity: Identity | None, work: Path, ui: HubUi) -> tuple[Path, bool]:
+    """The application's folder in its checkout, and whether it was cloned just now: cloned once onto
+    the shared volume (a pod re-queued onto the same volume finds it there, with the fixes already
+    written) by the unit's own `materialise`, with the identity's user and password handed over
+    by an askpass program that reads them from git's environment: they are never written to disk or
+    into the clone's config. The unit then finds the tree and runs in it."""
+    checkout = work / TREE_DIR
+    fresh = not checkout.is_dir()
     if fresh:
-        shutil.rmtree(checkout, ignore_errors=True)  # a clone the kill interrupted
-        ui.say(f"cloning {repo.url}" + (f" ({repo.branch or repo.tag})" if repo.branch or repo.tag else ""))
-        ref = ["--branch", repo.branch or repo.tag] if repo.branch or repo.tag else []
-        _git(["clone", "--quiet", *ref, "--", repo.url, str(checkout)], identity, work)
+        ui.say(f"cloning {spec.source}" + (f" ({spec.ref})" if spec.ref else ""))
+        try:
+            materialise(spec, checkout, env=_git_env(identity, work))
+        except UserError as exc:
+            raise UserError(redact(str(exc))) from None  # the identity's password is a known secret
     else:
         ui.say("the checkout of an earlier attempt is on the shared volume: continuing in it")
-    tree = checkout / repo.path if repo.path else checkout
-    if not tree.is_dir():
-        raise UserError(f"application {app.name}: no folder {repo.path!r} in its repository")
-    return tree, fresh
+    return application_tree(spec, checkout), fresh
 
 
-def _restore(options: RunOptions, ui: HubUi) -> None:
-    """A fresh clone, a shared store: put back what earlier attempts wrote (on another volume)."""
-    history = options.history
-    try:
-        store = open_store(options.input_dir, None, create=False, store=history.store, key=history.store_key)
-    except MissingStore:
-        return  # nothing has run with this database yet
-    except StoreError as exc:
-        raise UserError(str(exc)) from None
-    try:
-        restored = restore_writes(store, options.input_dir)
-    except StoreError as exc:
-        raise UserError(str(exc)) from None
-    finally:
-        store.close()
-    if restored:
-        ui.say(f"put back {len(restored)} files an earlier attempt fixed (their contents from the run store)")
-
-
-def _git(args: list[str], identity: Identity | None, work: Path) -> None:
-    """git with the identity's user and password handed over by an askpass program that reads them
-    from git's environment: they are never written to disk or into the clone's config."""
+def _git_env(identity: Identity | None, work: Path) -> dict[str, str]:
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0")
     if identity is not None and (identity.user or identity.password):
+        add_secret(identity.password)
         askpass = work / "askpass.sh"
         write_atomic(
             askpass,
@@ -318,19 +318,30 @@ def _git(args: list[str], identity: Identity | None, work: Path) -> None:
             "KANTRA_AI_GIT_USER": identity.user,
             "KANTRA_AI_GIT_PASSWORD": identity.password,
         }
-    done = subprocess.run(["git", *args], env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        secrets = [s for s in (identity.password if identity else "",) if s]
-        text = " ".join((done.stderr or done.stdout).split())
-        for secret in secrets:
-            text = text.replace(secret, "****")
-        raise UserError(f"git {args[0]} failed: {text[:300]}")
+    return env
 
 
-def _options(
-    settings: AddonSettings, task: Task, app: Application, source: Path, analysis: Path, work: Path
-) -> RunOptions:
-    """The config files (ADDON_HOME's .kantra-ai.yaml, the user's) under the task's `data.config`."""
+def _restore(tree: Path, store_url: str, key: str, ui: HubUi) -> None:
+    """A fresh clone, a shared store: put back what earlier attempts wrote (on another volume)."""
+    try:
+        store = open_store(tree, None, create=False, store=store_url, key=key)
+    except MissingStore:
+        return  # nothing has run with this database yet
+    except StoreError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        restored = restore_writes(store, tree)
+    except StoreError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        store.close()
+    if restored:
+        ui.say(f"put back {len(restored)} files an earlier attempt fixed (their contents from the run store)")
+
+
+def _settings(settings: AddonSettings, task: Task, source: Path, work: Path) -> Settings:
+    """The config files (ADDON_HOME's .kantra-ai.yaml, the user's) under the task's `data.config`;
+    `limits.rate-limits` cut to this pod's share."""
     explicit = None
     data = task.data if isinstance(task.data, dict) else {}
     config = data.get("config")
@@ -339,29 +350,22 @@ def _options(
             raise UserError(f"task {task.id}: data.config must be a mapping of .kantra-ai.yaml keys")
         explicit = work / "task-config.yaml"
         write_atomic(explicit, yaml.safe_dump(config, sort_keys=False))
-    loaded = load_config(explicit, cwd=source)
-    options = options_from_settings(loaded.settings, input_dir=source, analysis=analysis)
-    history = HistoryOptions(store=settings.store, store_key=f"hub/application/{app.id}")
-    limits = options.limits
-    if limits.rate_limits is not None and settings.pod_quota > 1:
-        limits = dataclasses.replace(limits, rate_limits=share(limits.rate_limits, settings.pod_quota))
-    return dataclasses.replace(options, history=history, limits=limits, git=git_options(loaded.settings.git))
+    loaded = load_config(explicit, cwd=source).settings
+    limits = _rate_limits(loaded)
+    if limits is None or settings.pod_quota <= 1:
+        return loaded
+    ours = describe_limits(share(limits, settings.pod_quota))
+    return loaded.model_copy(update={"limits": loaded.limits.model_copy(update={"rate_limits": ours})})
 
 
-def git_options(git: GitSettings) -> GitOptions:
-    """Delivery through git from the `git.*` keys (the CLI's flags have no stand-in in a pod). The
-    job's branch is PREFIX/RUN of the job's first run: a re-queued pod continues the same branch."""
-    return GitOptions(
-        commit=CommitStrategy(git.commit_strategy) if git.commit_strategy else None,
-        branch_prefix=git.branch_prefix or GitOptions.branch_prefix,
-        create_pr=git.create_pr,
-        pr_strategy=PrStrategy(git.pr_strategy),
-        pr_base=git.pr_base,
-        pr_comment_threshold=git.pr_comment_threshold,
-        remote=git.remote,
-        forge=git.forge,
-        forge_url=git.forge_url,
-    )
+def _rate_limits(settings: Settings | Any) -> RateLimitConfig | None:
+    text = settings.limits.rate_limits if isinstance(settings, Settings) else None
+    if not text:
+        return None
+    try:
+        return RateLimitConfig.parse(text)
+    except ValueError as exc:
+        raise UserError(f"limits.rate-limits: {exc}") from None
 
 
 def share(limits: RateLimitConfig, pods: int) -> RateLimitConfig:
@@ -386,9 +390,8 @@ def describe_limits(limits: RateLimitConfig) -> str:
     return ",".join(f"{name}={value}" for name, value in named if value is not None)
 
 
-def _attach(hub: HubClient, report: TaskReport, options: RunOptions, app: Application) -> None:
+def _attach(hub: HubClient, report: TaskReport, html: Path, app: Application) -> None:
     """The job's report (every attempt on the application, from the store) and its run data."""
-    html = write_job_report_for(options)
     for path in (html, html.parent / RUN_RECORD_NAME):
         if path.is_file():
             name = f"kantra-ai-application-{app.id}-{path.name}"

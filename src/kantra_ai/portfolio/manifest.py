@@ -7,6 +7,7 @@ key (`UserError`, exit 2) and nothing runs.
     max-cost: 10.0                      # the whole portfolio (--max-cost)
     max-cost-per-app: 2.0               # each application (--max-cost-per-app)
     rate-limits: "rpm=1000,itpm=450k,otpm=90k"   # shared by every application (--rate-limits)
+    store: postgresql://kantra@db/kantra         # every application's run store (--store; default SQLite)
     settings: {provider: {name: claude}}         # .kantra-ai.yaml keys for every application
     apps:
       - name: inventory
@@ -31,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from kantra_ai.config.settings import Settings
 from kantra_ai.errors import UserError
 from kantra_ai.portfolio.unit import AppSpec
+from kantra_ai.store.postgres import display_url, is_postgres_url
 
 DEFAULT_WORKSPACE = ".kantra-ai-portfolio"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -77,8 +79,20 @@ class Manifest(_Model):
     max_cost: float | None = Field(default=None, gt=0)
     max_cost_per_app: float | None = Field(default=None, gt=0)
     rate_limits: str | None = None
+    store: str | None = None
     settings: dict[str, Any] = Field(default_factory=dict)
     apps: list[AppEntry] = Field(min_length=1)
+
+    @field_validator("store")
+    @classmethod
+    def _database(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not is_postgres_url(value):
+            raise ValueError("a postgresql:// URL (the default, SQLite inside each tree, needs no key)")
+        if display_url(value) != value:  # a manifest is shared and committed: no password in it
+            raise ValueError("no password in the manifest: give it in PGPASSWORD or ~/.pgpass")
+        return value
 
     @model_validator(mode="after")
     def _unique_names(self) -> Manifest:

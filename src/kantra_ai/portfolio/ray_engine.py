@@ -25,7 +25,7 @@ from kantra_ai.errors import UserError
 from kantra_ai.portfolio.budget import PortfolioBudget
 from kantra_ai.portfolio.manifest import LoadedManifest
 from kantra_ai.portfolio.run import PortfolioOptions, Progress
-from kantra_ai.portfolio.unit import AppResult, AppSpec, AppState, run_application
+from kantra_ai.portfolio.unit import AppResult, AppSpec, AppState, run_unit
 
 TASK_RETRIES = 3  # a worker or node lost mid-application: Ray starts it again, it resumes
 LIMITER_NAME = "kantra-ai-rate-limit-{}"  # per workspace: a rerun of a portfolio finds its own
@@ -82,11 +82,11 @@ class RayBuckets:
 
 
 def _attempt(
-    spec: AppSpec, workdir: str, buckets: RayBuckets, share: float | None, since: float
+    spec: AppSpec, workdir: str, buckets: RayBuckets, share: float | None, since: float, store: str | None
 ) -> dict[str, Any]:
     """One attempt at one application, on whichever node Ray chose."""
-    result = run_application(spec, Path(workdir), limiter=buckets, max_cost=share, spent_since=since)
-    return result.as_dict()
+    unit = run_unit(spec, Path(workdir), limiter=buckets, max_cost=share, spent_since=since, store=store)
+    return unit.result.as_dict()
 
 
 def run_on_ray(
@@ -126,7 +126,7 @@ def run_on_ray(
                 progress.started(spec.name, share)
                 ref = task.options(
                     num_cpus=loaded.cpus.get(spec.name, 1.0), max_retries=TASK_RETRIES, retry_exceptions=False
-                ).remote(spec, str(loaded.workspace), buckets, share, since)
+                ).remote(spec, str(loaded.workspace), buckets, share, since, options.store)
                 running[ref] = (spec, share)
             done, _ = ray.wait(list(running), num_returns=1)
             for ref in done:

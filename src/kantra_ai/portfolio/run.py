@@ -22,7 +22,7 @@ from kantra_ai.engine.ratelimit import BucketSet, RateBuckets, RateLimitConfig
 from kantra_ai.errors import UserError
 from kantra_ai.portfolio.budget import PortfolioBudget
 from kantra_ai.portfolio.manifest import LoadedManifest
-from kantra_ai.portfolio.unit import AppResult, AppSpec, AppState, run_application
+from kantra_ai.portfolio.unit import AppResult, AppSpec, AppState, run_unit
 
 ENGINES = ("embedded", "ray")
 PORTFOLIO_FILE = "portfolio.json"
@@ -37,6 +37,7 @@ class PortfolioOptions:
     max_cost_per_app: float | None = None
     rate_limits: RateLimitConfig | None = None  # shared by every application
     minute_seconds: float = 60.0  # the buckets' window (benchmarks shrink it with the fake server's)
+    store: str | None = None  # every application's run store in PostgreSQL (default: SQLite per tree)
 
 
 @dataclass
@@ -136,9 +137,15 @@ def _run_embedded(
 
     def one(spec: AppSpec, share: float | None) -> AppResult:
         handle = handles.setdefault(spec.name, RunHandle())
-        return run_application(
-            spec, loaded.workspace, limiter=buckets, max_cost=share, spent_since=since, handle=handle
-        )
+        return run_unit(
+            spec,
+            loaded.workspace,
+            limiter=buckets,
+            max_cost=share,
+            spent_since=since,
+            handle=handle,
+            store=options.store,
+        ).result
 
     def stop() -> None:
         """Ctrl-C stops every running application as Ctrl-C stops one run (finish and save what is

@@ -1,9 +1,11 @@
 """One application of a portfolio: materialise its tree, get its analysis, run the single-app job.
 
-`run_application` is the per-application unit every portfolio engine (embedded, Ray) and the Hub
-addon call. It never raises for a problem of the application (clone error, broken analysis, a build
-that never passes): that is a failed `AppResult` with its reason, so one application never stops
-the others. The tree lives in `workdir` with its own run store, so calling it again resumes.
+`run_unit` is the per-application unit every portfolio engine (embedded, Ray) and the Hub addon
+call (the addon also uses the job's run and options it returns: its exit code, its attachments).
+It never raises for a problem of the application (clone error, broken analysis, a build that never
+passes): that is a failed `AppResult` with its reason, so one application never stops the others.
+The tree lives in `workdir` with its own run store (SQLite inside the tree, or the PostgreSQL
+database `store` where the application is `store_key`), so calling it again resumes.
 
 The application's own options are `.kantra-ai.yaml` settings (the same keys, validated by the same
 model): a portfolio's defaults with the application's overrides laid over them.
@@ -40,6 +42,7 @@ from kantra_ai.errors import UserError
 from kantra_ai.redact import redact
 from kantra_ai.store.history import HistoryOptions
 from kantra_ai.store.queries import store_view
+from kantra_ai.store.schema import MissingStore
 from kantra_ai.store.session import default_store_path, open_store
 
 RESULT_FILE = "result.json"
@@ -68,8 +71,10 @@ class AppSpec:
     analysis_command: str | None = None  # run in the tree; writes into $KANTRA_AI_ANALYSIS_DIR
     ref: str | None = None  # branch or tag to check out after cloning
     verify_command: str | None = None  # run in the tree after the fixes; exit 0 means verified
-    settings: Mapping[str, Any] = field(default_factory=dict)  # .kantra-ai.yaml keys for this app
+    # .kantra-ai.yaml keys for this app, or settings already loaded (the Hub addon's config files)
+    settings: Mapping[str, Any] | Settings = field(default_factory=dict)
     branch: str | None = None  # the job's branch (`--branch`); default PREFIX/RUN
+    path: str | None = None  # the application's folder inside the repository (default: its root)
 
 
 @dataclass
@@ -118,7 +123,17 @@ def read_result(workdir: Path, name: str) -> AppResult | None:
         return None
 
 
-def run_application(
+@dataclass
+class UnitRun:
+    """What one call of the unit did: its result, and the job's run and options when it got that
+    far (None when the application failed before its job started)."""
+
+    result: AppResult
+    run: JobRun | None = None
+    options: RunOptions | None = None
+
+
+def run_unit(
     spec: AppSpec,
     workdir: Path,
     *,
@@ -127,7 +142,9 @@ def run_application(
     ui: Ui | None = None,
     spent_since: float | None = None,
     handle: RunHandle | None = None,
-) -> AppResult:
+    store: str | None = None,
+    store_key: str | None = None,
+) -> UnitRun:
     """Run one application in `workdir/NAME/tree` (see the module docstring).
 
     `limiter`: the portfolio's shared rate-limit buckets (None: this run's own); `max_cost`: this
@@ -135,26 +152,34 @@ def run_application(
     the application's own `limits.max-cost`). `spent_since` (epoch seconds, the portfolio run's
     start): what runs on the tree since then spent (an attempt on a machine that died) counts
     against `max_cost`, and `cost` in the result is all of it. `handle` stops the run from another
-    thread as Ctrl-C would. The result is also written to `workdir/NAME/result.json`.
+    thread as Ctrl-C would. `store`: the run store in PostgreSQL (a `postgresql://` URL; default the
+    SQLite file inside the tree), where the application is `store_key` (default: its tree's absolute
+    path). The result is also written to `workdir/NAME/result.json`.
     """
     ui = ui or SilentUi()
     folder = app_folder(workdir, spec.name)
     started = time.monotonic()
     result = AppResult(name=spec.name, state=AppState.FAILED, budget=max_cost)
+    unit = UnitRun(result)
+    history = HistoryOptions(wait_lock=True, store=store, store_key=store_key)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tree = materialise(spec, folder / TREE_DIR)
+        tree = application_tree(spec, materialise(spec, folder / TREE_DIR))
         result.tree = str(tree)
         analysis = _analysis(spec, tree, folder / ANALYSIS_DIR)
-        earlier = spent_on(tree, spent_since) if spent_since is not None else 0.0
+        earlier = spent_on(tree, spent_since, history) if spent_since is not None else 0.0
         if max_cost is not None:
             max_cost = max(max_cost - earlier, 1e-9)  # never zero: --max-cost must be positive
-        options = application_options(spec, tree, analysis, limiter=limiter, max_cost=max_cost)
+        options = application_options(
+            spec, tree, analysis, limiter=limiter, max_cost=max_cost, history=history
+        )
+        unit.options = options
         run = run_job(RemediateJob(analysis), options, ui, handle=handle)
+        unit.run = run
         _fill(result, run)
-        _delivered(result, tree)
+        _delivered(result, tree, history)
         if spent_since is not None:
-            result.cost = round(spent_on(tree, spent_since), 6)
+            result.cost = round(spent_on(tree, spent_since, history), 6)
         result.report = str(write_job_report_for(options))
         if spec.verify_command and result.state != AppState.INTERRUPTED:
             result.verification = verify(spec.verify_command, tree)
@@ -173,30 +198,33 @@ def run_application(
         result.seconds = round(time.monotonic() - started, 3)
         with contextlib.suppress(OSError):
             write_atomic(folder / RESULT_FILE, json.dumps(result.as_dict(), indent=2) + "\n")
-    return result
+    return unit
 
 
-def _store_view(tree: Path) -> dict[str, Any] | None:
-    if not default_store_path(tree).is_file():
+def _store_view(tree: Path, history: HistoryOptions) -> dict[str, Any] | None:
+    if not history.store and not default_store_path(tree).is_file():
         return None
-    store = open_store(tree, None, create=False)
+    try:
+        store = open_store(tree, None, create=False, store=history.store, key=history.store_key)
+    except MissingStore:
+        return None  # nothing has run on this application in the database yet
     try:
         return store_view(store, runs=1_000_000)
     finally:
         store.close()
 
 
-def spent_on(tree: Path, since: float) -> float:
+def spent_on(tree: Path, since: float, history: HistoryOptions) -> float:
     """What the runs on the tree that started at or after `since` (epoch seconds) cost."""
-    view = _store_view(tree)
+    view = _store_view(tree, history)
     runs = view["runs"] if view else []
     return sum(float(r["cost_usd"] or 0.0) for r in runs if float(r["started_at"]) >= since)
 
 
-def _delivered(result: AppResult, tree: Path) -> None:
+def _delivered(result: AppResult, tree: Path, history: HistoryOptions) -> None:
     """Branches and pull requests of every job on the tree (a rerun with nothing left to do, or an
     attempt after a lost one, still names the pull requests an earlier attempt opened)."""
-    view = _store_view(tree)
+    view = _store_view(tree, history)
     for job in view["git"] if view else []:
         for branch in job["branches"]:
             if branch["name"] and branch["name"] not in result.branches:
@@ -226,9 +254,10 @@ def _fill(result: AppResult, run: JobRun) -> None:
         result.state, result.reason = AppState.PARTIAL, f"{result.failed} incidents not fixed"
 
 
-def materialise(spec: AppSpec, tree: Path) -> Path:
+def materialise(spec: AppSpec, tree: Path, *, env: Mapping[str, str] | None = None) -> Path:
     """The application's working tree: cloned (git URL or local repository) or copied, once; a
-    later attempt finds it with its run store and resumes."""
+    later attempt finds it with its run store and resumes. `env`: git's environment (the Hub
+    addon's credentials through GIT_ASKPASS); default this process's."""
     if tree.is_dir():
         return tree
     partial = tree.with_name(tree.name + ".partial")
@@ -239,24 +268,39 @@ def materialise(spec: AppSpec, tree: Path) -> Path:
     else:
         if not source.exists() and "://" not in spec.source and "@" not in spec.source:
             raise UserError(f"source {spec.source}: no such folder or git URL")
-        _git(tree.parent, "clone", "--quiet", spec.source, str(partial))
+        _git(tree.parent, "clone", "--quiet", "--", spec.source, str(partial), env=env)
         if spec.ref:
-            _git(partial, "checkout", "--quiet", spec.ref)
+            _git(partial, "checkout", "--quiet", spec.ref, env=env)
     os.replace(partial, tree)  # a clone killed half-way is never mistaken for a tree
     return tree
 
 
-def _git(cwd: Path, *args: str) -> None:
+def application_tree(spec: AppSpec, tree: Path) -> Path:
+    """The folder the job runs in: the tree, or the application's `path` inside it."""
+    if not spec.path:
+        return tree
+    folder = (tree / spec.path).resolve()
+    if not folder.is_relative_to(tree.resolve()) or not folder.is_dir():
+        raise UserError(f"no folder {spec.path!r} in the repository of {spec.name}")
+    return folder
+
+
+def _git(cwd: Path, *args: str, env: Mapping[str, str] | None = None) -> None:
     try:
         done = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=GIT_TIMEOUT_SECONDS, check=False
+            ["git", *args],
+            cwd=cwd,
+            env=None if env is None else dict(env),
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT_SECONDS,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise UserError(f"git {args[0]}: {exc}") from None
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["failed"])[-1]
         raise UserError(f"git {args[0]}: {last}")
-
 
 
 def _analysis(spec: AppSpec, tree: Path, out: Path) -> Path:
@@ -295,22 +339,26 @@ def application_options(
     *,
     limiter: RateBuckets | None = None,
     max_cost: float | None = None,
+    history: HistoryOptions | None = None,
 ) -> RunOptions:
     """The run's options from the application's settings, with the portfolio's share of the
-    budget and its shared limiter."""
-    try:
-        settings = Settings.model_validate(dict(spec.settings))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"settings: {key}: {first['msg']}") from None
+    budget, its shared limiter and the run store (`history`; default SQLite in the tree)."""
+    if isinstance(spec.settings, Settings):
+        settings = spec.settings
+    else:
+        try:
+            settings = Settings.model_validate(dict(spec.settings))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(p) for p in first["loc"])
+            raise UserError(f"settings: {key}: {first['msg']}") from None
     options = options_from_settings(settings, input_dir=tree, analysis=analysis)
     limits = options.limits
     own = limits.max_cost
     cost = max_cost if own is None else (own if max_cost is None else min(own, max_cost))
     limits = dataclasses.replace(limits, max_cost=cost, shared_buckets=limiter)
     # A retried attempt waits for the store of one that is still dying instead of failing.
-    history = HistoryOptions(wait_lock=True)
+    history = history or HistoryOptions(wait_lock=True)
     return dataclasses.replace(
         options, limits=limits, history=history, git=git_options(settings, spec.branch)
     )

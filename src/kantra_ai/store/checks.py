@@ -69,7 +69,9 @@ def run_chain(store: RunStore, run_id: int) -> list[int]:
 
 
 def _in(runs: Sequence[int]) -> str:
-    return ",".join("?" * len(runs))
+    """The placeholders of `run_id IN (...)`. No runs: `IN (NULL)`, which matches no row in SQLite
+    and PostgreSQL alike (`IN ()` is SQLite's only: PostgreSQL refuses it as a syntax error)."""
+    return ",".join("?" * len(runs)) or "NULL"
 
 
 def record_check(

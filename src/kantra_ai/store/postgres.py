@@ -21,6 +21,7 @@ PostgreSQL store is opened.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -350,9 +351,21 @@ def _check_and_migrate(db: PostgresConnection, migrations: Sequence[Migration], 
         raise NoStore(f"no run store in {db.location} (nothing has run with it yet)")
     if exists and _version(db, len(migrations)) == len(migrations):
         return
+    # The lock is taken before the transaction begins, not inside it: a transaction's start is when
+    # the server drops what this connection remembers of the catalog, so the table a process that
+    # held the lock just created is seen (taken inside, the look above stays remembered as "no such
+    # table" while that process's `runs` is seen: "not a kantra-ai run store").
+    db._raw("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+    try:
+        _create_or_migrate(db, migrations)
+    finally:
+        with contextlib.suppress(PostgresError):
+            db._raw("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+
+
+def _create_or_migrate(db: PostgresConnection, migrations: Sequence[Migration]) -> None:
     db._run(lambda cur: cur.execute("BEGIN"), fetch=False)
     try:
-        db._raw("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
         # Another process may have created or migrated the store since we looked: look again.
         if db._raw("SELECT to_regclass(%s) IS NULL", (SCHEMA_TABLE,))[0][0]:
             if db._raw("SELECT to_regclass('runs') IS NOT NULL")[0][0]:
