@@ -7,6 +7,7 @@ import dataclasses
 import io
 import json
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -135,6 +136,26 @@ def test_every_applications_run_store_can_be_one_postgresql_database(
     code, document, _ = portfolio("run", manifest, "--json")
     assert code == 1 and server.request_count == asked
     assert [len(a["pr_urls"]) for a in document["apps"]] == [1, 1]
+
+
+def test_a_machine_lost_with_its_disk_loses_no_fix_and_pays_nothing_again(
+    tmp_path: Path, apps: list[App], server: FakeProviderServer, postgres_url: str
+) -> None:
+    manifest = write_manifest(tmp_path / "portfolio.yaml", apps[:2], server)
+    code, first, _ = portfolio("run", manifest, "--store", postgres_url, "--json")
+    assert code == 1 and [a["state"] for a in first["apps"]] == ["done", "partial"]
+    asked = server.request_count
+    # The next attempt runs on a machine with none of this one's files: a fresh clone of each
+    # application, the run store in PostgreSQL as the only memory of what was fixed.
+    shutil.rmtree(tmp_path / "work")
+    code, again, _ = portfolio("run", manifest, "--store", postgres_url, "--json")
+    assert code == 1 and [a["state"] for a in again["apps"]] == ["done", "partial"]
+    assert server.request_count == asked  # the fixes came back from the store, not from the model
+    assert [a["pr_urls"] for a in again["apps"]] == [a["pr_urls"] for a in first["apps"]]
+    assert all(len(a["pr_urls"]) == 1 for a in again["apps"])
+    for app in apps[:2]:
+        tree = tmp_path / "work" / app.name / "tree"
+        assert tree_differences(tree, EXAMPLES / app.example / "expected") == []
 
 
 def test_an_applications_folder_inside_its_repository_never_leads_out_of_it(tmp_path: Path) -> None:

@@ -55,13 +55,11 @@ from kantra_ai.portfolio.unit import (
     app_folder,
     application_tree,
     materialise,
+    restore_earlier_writes,
     run_unit,
 )
 from kantra_ai.redact import add_secret, redact
 from kantra_ai.report.record import RUN_RECORD_NAME
-from kantra_ai.store.restore import restore_writes
-from kantra_ai.store.schema import MissingStore, StoreError
-from kantra_ai.store.session import open_store
 
 PUSH_EVERY_SECONDS = 2.0  # progress reaches the Hub at most this often (and at every activity line)
 FACT_KEY = "kantra-ai:remediation"
@@ -238,7 +236,7 @@ def _run_task(settings: AddonSettings, hub: HubClient, task: Task, report: TaskR
     spec = dataclasses.replace(spec, analysis=analysis, settings=_settings(settings, task, source, work))
     key = f"hub/application/{app.id}"
     if fresh and settings.store:
-        _restore(source, settings.store, key, ui)
+        restore_earlier_writes(source, settings.store, key, ui)
     limits = _rate_limits(spec.settings)
     if limits is not None and not limits.empty:
         share_of = f"1/{settings.pod_quota} of limits.rate-limits"
@@ -319,24 +317,6 @@ def _git_env(identity: Identity | None, work: Path) -> dict[str, str]:
             "KANTRA_AI_GIT_PASSWORD": identity.password,
         }
     return env
-
-
-def _restore(tree: Path, store_url: str, key: str, ui: HubUi) -> None:
-    """A fresh clone, a shared store: put back what earlier attempts wrote (on another volume)."""
-    try:
-        store = open_store(tree, None, create=False, store=store_url, key=key)
-    except MissingStore:
-        return  # nothing has run with this database yet
-    except StoreError as exc:
-        raise UserError(str(exc)) from None
-    try:
-        restored = restore_writes(store, tree)
-    except StoreError as exc:
-        raise UserError(str(exc)) from None
-    finally:
-        store.close()
-    if restored:
-        ui.say(f"put back {len(restored)} files an earlier attempt fixed (their contents from the run store)")
 
 
 def _settings(settings: AddonSettings, task: Task, source: Path, work: Path) -> Settings:

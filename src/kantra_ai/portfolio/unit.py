@@ -42,7 +42,8 @@ from kantra_ai.errors import UserError
 from kantra_ai.redact import redact
 from kantra_ai.store.history import HistoryOptions
 from kantra_ai.store.queries import store_view
-from kantra_ai.store.schema import MissingStore
+from kantra_ai.store.restore import restore_writes
+from kantra_ai.store.schema import MissingStore, StoreError
 from kantra_ai.store.session import default_store_path, open_store
 
 RESULT_FILE = "result.json"
@@ -164,8 +165,12 @@ def run_unit(
     history = HistoryOptions(wait_lock=True, store=store, store_key=store_key)
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        fresh = not (folder / TREE_DIR).is_dir()
         tree = application_tree(spec, materialise(spec, folder / TREE_DIR))
         result.tree = str(tree)
+        if fresh and store:
+            # An attempt on another machine (a lost node, a new pod) wrote fixes this clone lacks.
+            restore_earlier_writes(tree, store, store_key, ui)
         analysis = _analysis(spec, tree, folder / ANALYSIS_DIR)
         earlier = spent_on(tree, spent_since, history) if spent_since is not None else 0.0
         if max_cost is not None:
@@ -199,6 +204,27 @@ def run_unit(
         with contextlib.suppress(OSError):
             write_atomic(folder / RESULT_FILE, json.dumps(result.as_dict(), indent=2) + "\n")
     return unit
+
+
+def restore_earlier_writes(tree: Path, store_url: str, key: str | None, ui: Ui) -> list[str]:
+    """A fresh clone, a shared store: put back what earlier attempts wrote on another machine's
+    disk (their bytes are in the store), so that they are neither lost nor asked for again; the
+    paths put back. A file someone else changed since is refused (store/restore.py)."""
+    try:
+        store_handle = open_store(tree, None, create=False, store=store_url, key=key)
+    except MissingStore:
+        return []  # nothing has run on this application in the database yet
+    except StoreError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        restored = restore_writes(store_handle, tree)
+    except StoreError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        store_handle.close()
+    if restored:
+        ui.say(f"put back {len(restored)} files an earlier attempt fixed (their contents from the run store)")
+    return restored
 
 
 def _store_view(tree: Path, history: HistoryOptions) -> dict[str, Any] | None:
