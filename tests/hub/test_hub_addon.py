@@ -111,6 +111,30 @@ def test_a_pod_killed_between_commits_resumes_without_repeating_a_commit(hub_set
     assert len(set(log)) == len(log)  # each violation's commit once, the two before the kill included
 
 
+def test_a_pod_killed_between_commits_requeued_onto_an_empty_volume_makes_each_commit_once(
+    hub_setup: HubSetup, postgres_url: str
+) -> None:
+    task = hub_setup.task_for(EXAMPLE, git={"commit-strategy": "per-violation"})
+    killed = hub_setup.pod(task, KANTRA_AI_TEST_KILL_AT="git-committed:2", KANTRA_AI_STORE=postgres_url)
+    assert killed.code == -9, killed.log
+    shutil.rmtree(hub_setup.shared)  # the commits and fixes of the killed pod are gone with its volume
+    hub_setup.hub.requeue(task)
+    resumed = hub_setup.pod(task, KANTRA_AI_STORE=postgres_url)
+    assert resumed.code == 0, resumed.log
+    assert hub_setup.provider.request_count == 7  # nothing asked again
+    checkout = hub_setup.checkout(task)
+    assert _differences(checkout) == []
+    app = hub_setup.hub.state.tasks[task]["application"]["id"]
+    delivered = hub_setup.hub.fact(app, "kantra-ai:remediation")["git"]
+    log = subprocess.run(
+        ["git", "-C", str(checkout), "log", "--format=%H %s", f"main..{delivered['branch']}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert [line.split(" ", 1)[0] for line in log][::-1] == [c["sha"] for c in delivered["commits"]]
+    subjects = [line.split(" ", 1)[1] for line in log]
+    assert len(subjects) == len(set(subjects)) >= 5  # each violation's commit once
+
+
 def test_a_bad_token_stops_the_pod_with_one_line_and_touches_nothing(hub_setup: HubSetup) -> None:
     task = hub_setup.task_for(EXAMPLE)
     pod = hub_setup.pod(task, token="not-the-task-token-9999")
