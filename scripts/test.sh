@@ -27,6 +27,8 @@ command -v npm >/dev/null || missing+=(nodejs npm)
 # The PostgreSQL run store's tests start Debian's PostgreSQL themselves (a throwaway server on
 # loopback in a temporary folder, testing/postgres.py); only the binaries are needed.
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
+# The Hub addon clones a repository behind SSH from Debian's sshd on loopback (tests/hub).
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 if [ ${#missing[@]} -gt 0 ]; then
   apt_install "${missing[@]}"
 fi

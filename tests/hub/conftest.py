@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import contextlib
+import getpass
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -58,6 +61,52 @@ def bare_repository(example: str, where: Path) -> Path:
 
 
 @dataclass
+class SshServer:
+    """Debian's sshd on loopback, serving git over SSH to the holder of one key."""
+
+    port: int
+    user: str
+    key: str  # the client's private key, as a Hub identity holds it
+
+    def url(self, repository: Path) -> str:
+        return f"ssh://{self.user}@127.0.0.1:{self.port}{repository}"
+
+
+@pytest.fixture(scope="session")
+def ssh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    where = tmp_path_factory.mktemp("sshd")
+    for name in ("host", "client"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(where / name)], check=True)
+    (where / "authorized_keys").write_text((where / "client.pub").read_text())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (where / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {where / 'host'}\n"
+        f"AuthorizedKeysFile {where / 'authorized_keys'}\nPasswordAuthentication no\n"
+        f"KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPidFile {where / 'sshd.pid'}\n"
+    )
+    with contextlib.suppress(OSError):
+        Path("/run/sshd").mkdir(exist_ok=True)  # its privilege separation folder, when run as root
+    server = subprocess.Popen(
+        ["/usr/sbin/sshd", "-D", "-e", "-f", str(where / "sshd_config")],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stderr is not None
+    for line in server.stderr:
+        if "Server listening" in line:
+            break
+    else:
+        raise RuntimeError(f"sshd did not start (exit {server.wait()})")
+    try:
+        yield SshServer(port, getpass.getuser(), (where / "client").read_text())
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@dataclass
 class Pod:
     """One addon pod's process: its exit code and its log."""
 
@@ -80,12 +129,15 @@ class HubSetup:
         identity: bool = True,
         one_at_a_time: bool = False,
         git: dict[str, Any] | None = None,
+        ssh: SshServer | None = None,
     ) -> int:
         bare = bare_repository(example, self.tmp)
+        url = f"file://{bare}" if ssh is None else ssh.url(bare)
+        credentials = {"user": "dev", "password": "git-password-secret"} if ssh is None else {"key": ssh.key}
         app = self.hub.add_application(
             example,
-            repository={"kind": "git", "url": f"file://{bare}", "branch": "main", "tag": "", "path": ""},
-            identity={"name": "git", "user": "dev", "password": "git-password-secret"} if identity else None,
+            repository={"kind": "git", "url": url, "branch": "main", "tag": "", "path": ""},
+            identity={"name": "git", **credentials} if identity else None,
         )
         if analysed:
             self.hub.add_analysis(app, hub_insights(example))

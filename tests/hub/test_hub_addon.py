@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from tests.cli.helpers import expected_of, tree_differences
-from tests.hub.conftest import HUB_TOKEN, PROVIDER_KEY, HubSetup
+from tests.hub.conftest import HUB_TOKEN, PROVIDER_KEY, HubSetup, SshServer
 
 from kantra_ai.engine.ratelimit import RateLimitConfig
 from kantra_ai.errors import UserError
-from kantra_ai.hub.addon import AddonSettings, share
+from kantra_ai.hub.addon import SSH_KEY_FILE, AddonSettings, share
 
 EXAMPLE = "javaee-inventory"
 SECRETS = (HUB_TOKEN, PROVIDER_KEY, "git-password-secret")
@@ -133,6 +133,23 @@ def test_a_pod_killed_between_commits_requeued_onto_an_empty_volume_makes_each_c
     assert [line.split(" ", 1)[0] for line in log][::-1] == [c["sha"] for c in delivered["commits"]]
     subjects = [line.split(" ", 1)[1] for line in log]
     assert len(subjects) == len(set(subjects)) >= 5  # each violation's commit once
+
+
+def test_a_repository_behind_ssh_is_cloned_with_the_identitys_key_which_leaves_no_trace(
+    hub_setup: HubSetup, ssh_server: SshServer
+) -> None:
+    task = hub_setup.task_for(EXAMPLE, ssh=ssh_server)
+    pod = hub_setup.pod(task)
+    assert pod.code == 0, pod.log
+    assert f"cloning ssh://{ssh_server.user}@127.0.0.1:{ssh_server.port}/" in pod.log
+    assert _differences(hub_setup.checkout(task)) == []
+    # The key was on disk for the clone only; no line of it in the log, the report or the volume.
+    assert not list(hub_setup.shared.rglob(SSH_KEY_FILE))
+    body = ssh_server.key.strip().splitlines()[1]
+    assert body not in pod.log and body not in json.dumps(hub_setup.hub.state.tasks[task])
+    for path in hub_setup.shared.rglob("*"):
+        if path.is_file() and ".git" not in path.parts:
+            assert body.encode() not in path.read_bytes(), path
 
 
 def test_a_bad_token_stops_the_pod_with_one_line_and_touches_nothing(hub_setup: HubSetup) -> None:

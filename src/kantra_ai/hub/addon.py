@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shlex
 import stat
 import threading
 import time
@@ -63,6 +64,7 @@ from kantra_ai.report.record import RUN_RECORD_NAME
 
 PUSH_EVERY_SECONDS = 2.0  # progress reaches the Hub at most this often (and at every activity line)
 FACT_KEY = "kantra-ai:remediation"
+SSH_KEY_FILE = "ssh-identity"  # in the application's work folder, while the clone runs
 
 
 @dataclass(frozen=True)
@@ -286,15 +288,20 @@ def _checkout(spec: AppSpec, identity: Identity | None, work: Path, ui: HubUi) -
     the shared volume (a pod re-queued onto the same volume finds it there, with the fixes already
     written) by the unit's own `materialise`, with the identity's user and password handed over
     by an askpass program that reads them from git's environment: they are never written to disk or
-    into the clone's config. The unit then finds the tree and runs in it."""
+    into the clone's config. An identity with an SSH key (a repository at an ssh:// or scp-style
+    address) has its key in a file only the pod's user can read, for the clone only, removed after
+    it. The unit then finds the tree and runs in it."""
     checkout = work / TREE_DIR
     fresh = not checkout.is_dir()
     if fresh:
         ui.say(f"cloning {spec.source}" + (f" ({spec.ref})" if spec.ref else ""))
+        key_file = work / SSH_KEY_FILE
         try:
             materialise(spec, checkout, env=_git_env(identity, work))
         except UserError as exc:
             raise UserError(redact(str(exc))) from None  # the identity's password is a known secret
+        finally:
+            key_file.unlink(missing_ok=True)  # the key is on disk for the clone only
     else:
         ui.say("the checkout of an earlier attempt is on the shared volume: continuing in it")
     return application_tree(spec, checkout), fresh
@@ -316,6 +323,23 @@ def _git_env(identity: Identity | None, work: Path) -> dict[str, str]:
             "KANTRA_AI_GIT_USER": identity.user,
             "KANTRA_AI_GIT_PASSWORD": identity.password,
         }
+    if identity is not None and identity.key.strip():
+        key = identity.key.strip()
+        add_secret(key)
+        for line in key.splitlines()[1:-1]:  # the key's body, should a tool print part of it
+            add_secret(line.strip())
+        key_file = work / SSH_KEY_FILE
+        write_atomic(key_file, key + "\n")  # a new file: mode 0600, as ssh insists
+        known_hosts = work / "known_hosts"
+        # The Hub holds no host keys: the one the server shows is accepted and kept beside the
+        # key (trust on first use) rather than a prompt a pod cannot answer.
+        env["GIT_SSH_COMMAND"] = " ".join(
+            shlex.quote(part)
+            for part in (
+                "ssh", "-i", str(key_file), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+                "-o", "StrictHostKeyChecking=accept-new", "-o", f"UserKnownHostsFile={known_hosts}",
+            )
+        )  # fmt: skip
     return env
 
 
