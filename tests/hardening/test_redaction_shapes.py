@@ -58,7 +58,8 @@ def _every_pattern(text: str) -> str:
 
 def test_gated_masking_masks_exactly_what_every_pattern_would() -> None:
     rng = random.Random(11)
-    pieces = [c for c, _ in SECRETS] + ["://", "file:///a", "sk-", "bearer ", "BeArEr\n", "é", " ", "\n", "@", ":"]
+    pieces = [c for c, _ in SECRETS] + ["://", "file:///a", "sk-", "bearer ", "BeArEr\n", "é", " ", "\n"]
+    pieces += ["@", ":"]
     pieces += ["x-api-key", "aws_secret_access_key=", "0123456789", "abcXYZ", "_", "-", "'", '"']
     for _ in range(3000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
