@@ -19,6 +19,7 @@ import yaml
 
 from kantra_ai.analysis.ignore import GitIgnored
 from kantra_ai.analysis.model import Analysis, Applicability, Incident, incident_identity
+from kantra_ai.analysis.plain_yaml import NotPlain, load_plain
 from kantra_ai.analysis.schema import SchemaError, parse_document
 from kantra_ai.analysis.uris import (
     MappedPath,
@@ -80,8 +81,14 @@ def _one_line(text: str) -> str:
 
 
 def _parse_yaml(data: bytes, file: Path) -> object:
+    blanked = _blank_ignored_blocks(data)
+    if _YamlLoader is not yaml.SafeLoader:  # plain_yaml reads libyaml's events
+        try:
+            return load_plain(blanked)
+        except NotPlain:
+            pass  # tags, anchors or a syntax error: PyYAML reads the rest of YAML and words errors
     try:
-        return yaml.load(_blank_ignored_blocks(data), Loader=_YamlLoader)
+        return yaml.load(blanked, Loader=_YamlLoader)
     except yaml.YAMLError:
         pass
     # Report the error of the untouched text, in case blanking itself was the cause.
