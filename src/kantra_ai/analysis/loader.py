@@ -23,6 +23,7 @@ from kantra_ai.analysis.plain_yaml import NotPlain, load_plain
 from kantra_ai.analysis.schema import SchemaError, parse_document
 from kantra_ai.analysis.uris import (
     MappedPath,
+    TreeLocator,
     generated_path,
     is_dependency_path,
     map_uri,
@@ -214,6 +215,7 @@ def _load(
     )
 
     ignored = GitIgnored(Path(input_dir))
+    locator = TreeLocator(Path(input_dir))
 
     def generated(rel: PurePosixPath) -> bool:
         return generated_path(rel, ignored)
@@ -231,6 +233,7 @@ def _load(
                 roots,
                 dependency=inc.dependency,
                 generated=None if include_generated else generated,
+                locator=locator,
             )
         target = mapped[cache_key]
         v = rv.violation
