@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from kantra_ai.analysis.plain_yaml import NotPlain, load_plain
+from kantra_ai.analysis.plain_yaml import NotPlain, dump_plain, load_plain
 
 PLAIN_DOCUMENTS = [
     "- name: r\n  violations:\n    rule-1:\n      effort: 3\n      incidents:\n      - uri: file:///a.java\n"
@@ -57,3 +57,35 @@ def test_equal_strings_are_stored_once() -> None:
 def test_everything_else_is_handed_back_to_yaml_load(text: str) -> None:
     with pytest.raises(NotPlain):
         load_plain(text.encode("utf-8"))
+
+
+DUMPED_DOCUMENTS: list[object] = [
+    {"version": "1.0", "metadata": {"created_at": "2026-12-06T09:00:00Z", "notes": []}, "phases": []},
+    {"strings": ["true", "12", "1.5", "~", "", " lead", "trail ", "a: b", "- x", "#c", "'q'", '"d"', "@at"]},
+    {"multi": "line one\nline two\n", "tabs": "a\tb", "unicode": "café – ✓", "control": "bell\x07"},
+    {"long": "word " * 60, "url": "file:///opt/input/source/src/main/java/A.java", "colon": "x:y"},
+    {1: "int key", False: "bool key", None: "null key", 1.5: "float key", "nested": [[1, [2]], {"a": {}}]},
+    {"numbers": [0, -7, 10**20, 0.1, 1e-7, 2.5e300, float("inf"), -float("inf"), float("nan")]},
+    {"empty": {}, "none": [], "flags": [True, False, None]},
+    ["top", "level", "list"],
+    "just a string",
+    12,
+]
+
+
+@pytest.mark.parametrize("data", DUMPED_DOCUMENTS)
+def test_plain_dumps_write_what_yaml_dump_writes(data: object) -> None:
+    expected = yaml.dump(data, Dumper=yaml.CSafeDumper, sort_keys=False, allow_unicode=True, width=100)
+    assert dump_plain(data) == expected
+
+
+@pytest.mark.parametrize("data", [{"t": (1, 2)}, {"b": b"bytes"}, {"s": {1, 2}}])
+def test_other_types_are_handed_back_to_yaml_dump(data: object) -> None:
+    with pytest.raises(NotPlain):
+        dump_plain(data)
+
+
+def test_an_object_that_appears_twice_is_handed_back_since_yaml_dump_writes_an_alias() -> None:
+    shared = {"a": 1}
+    with pytest.raises(NotPlain):
+        dump_plain({"x": shared, "y": shared})
