@@ -4,10 +4,12 @@ literal part of every match) is found, and that must never let a shape through."
 from __future__ import annotations
 
 import random
+import re
+import sys
 
 import pytest
 
-from kantra_ai.redact import _SHAPES, MASK, redact
+from kantra_ai.redact import _SHAPES, ASCII_LETTER_LOOKALIKES, MASK, redact
 
 # One credential per shape (and case variants for the shapes that ignore case).
 SECRETS = [
@@ -64,3 +66,26 @@ def test_gated_masking_masks_exactly_what_every_pattern_would() -> None:
     for _ in range(3000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
         assert redact(text) == _every_pattern(text), text
+
+
+def test_the_ascii_letter_lookalikes_are_all_the_characters_that_match_ascii_letters_ignoring_case() -> None:
+    letter = re.compile("(?i)[a-z]")
+    found = "".join(chr(c) for c in range(128, sys.maxunicode + 1) if letter.match(chr(c)))
+    assert found == ASCII_LETTER_LOOKALIKES
+
+
+def test_url_passwords_are_masked_wherever_the_url_stands() -> None:
+    # Masked around each `://` only: at the start and end of the text, after a word character,
+    # next to other links, several in one stretch without whitespace.
+    texts = [
+        "https://u:Pa55word-1@h",
+        "see https://u:Pa55word-1@h/x.",
+        'href="https://u:Pa55word-1@h">https://docs.example.com</a>',
+        "a,ftp://u:Pa55word-1@h,b;git+ssh://v:Pa55word-2@g",
+        "x_https://u:Pa55word-1@h",  # no word boundary before the scheme: not a URL to mask
+        "file:///opt/a.java\nhttps://u:Pa55word-1@h\tfile:///b",
+        "https://a.b/c?x=https://u:Pa55word-1@h",
+    ]
+    for text in texts:
+        assert redact(text) == _every_pattern(text), text
+    assert "Pa55word" not in redact(" ".join(texts[:4]))
