@@ -218,23 +218,38 @@ def _lowers_to_ascii_only(text: str) -> bool:
     return text.isascii() or not any(c in text for c in ASCII_LETTER_LOOKALIKES)
 
 
+_CHUNK = 1 << 20  # characters lower-cased at a time: a copy of a 24 MB report each time was not
+
+
+def _caseless_gates_found(text: str) -> set[str]:
+    """The caseless gates that occur in `text`, ignoring case; lower-cased a chunk at a time (each
+    chunk overlapping the next by a gate's length, so that no occurrence is cut in two)."""
+    gates = [shape.gate for shape in _SHAPES if shape.caseless]
+    if not _lowers_to_ascii_only(text):  # Unicode case rules (the Kelvin sign is a `k`)
+        return {gate.pattern for gate in gates if _CASELESS_GATES[gate.pattern].search(text)}
+    overlap = max(len(gate.pattern) for gate in gates)
+    found: set[str] = set()
+    for offset in range(0, len(text), _CHUNK):
+        lowered = text[offset : offset + _CHUNK + overlap].lower()
+        found.update(gate.pattern for gate in gates if gate.search(lowered))
+    return found
+
+
 def _mask_shapes(text: str) -> str:
-    lowered: str | None = None  # the lower-cased ASCII text, for the caseless gates
+    caseless: set[str] | None = None  # the caseless gates in the text, once needed
     for shape in _SHAPES:
         if not shape.caseless:
             found = shape.gate.search(text) is not None
-        elif _lowers_to_ascii_only(text):  # ignoring case is then lower-casing both sides
-            lowered = text.lower() if lowered is None else lowered
-            found = shape.gate.search(lowered) is not None
-        else:  # Unicode case rules (the Kelvin sign is a `k`): the regular expression's own
-            found = _CASELESS_GATES[shape.gate.pattern].search(text) is not None
+        else:
+            caseless = _caseless_gates_found(text) if caseless is None else caseless
+            found = shape.gate.pattern in caseless
         if found:
             if shape is _URL_PASSWORD:
                 masked = _mask_urls(text)
             else:
                 masked = shape.pattern.sub(shape.replacement, text)
             if masked != text:
-                text, lowered = masked, None
+                text, caseless = masked, None
     return text
 
 
@@ -244,18 +259,28 @@ def _mask_urls(text: str) -> str:
     whitespace and has one `://`, its gate, right after its scheme: it lies in the stretch from the
     run of scheme characters before a gate (and the character before that, for `\\b`) to the next
     whitespace, and the pattern finds the same matches in that stretch as in the whole text."""
-    pieces: list[str] = []
+    masked: list[tuple[int, int, str]] = []  # (start, end, the stretch masked), where it changed
     done = 0  # the text before this is settled
     for gate in _URL_PASSWORD.gate.finditer(text):
         if gate.start() < done:
-            continue  # in the stretch just masked
+            continue  # in the stretch just looked at
         start = gate.start()
         while start > done and text[start - 1] in _SCHEME_CHARS:
             start -= 1
         start = max(done, start - 1)
         space = _WHITESPACE.search(text, gate.end())
         end = len(text) if space is None else space.start()
-        pieces += [text[done:start], _URL_PASSWORD.pattern.sub(_URL_PASSWORD.replacement, text[start:end])]
+        stretch = text[start:end]
+        new = _URL_PASSWORD.pattern.sub(_URL_PASSWORD.replacement, stretch)
+        if new != stretch:
+            masked.append((start, end, new))
+        done = end
+    if not masked:
+        return text  # no copy of a large text that holds no password
+    pieces: list[str] = []
+    done = 0
+    for start, end, new in masked:
+        pieces += [text[done:start], new]
         done = end
     pieces.append(text[done:])
     return "".join(pieces)

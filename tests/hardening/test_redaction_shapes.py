@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from kantra_ai.redact import _SHAPES, ASCII_LETTER_LOOKALIKES, MASK, redact
+from kantra_ai.redact import _CHUNK, _SHAPES, ASCII_LETTER_LOOKALIKES, MASK, redact
 
 # One credential per shape (and case variants for the shapes that ignore case).
 SECRETS = [
@@ -89,3 +89,13 @@ def test_url_passwords_are_masked_wherever_the_url_stands() -> None:
     for text in texts:
         assert redact(text) == _every_pattern(text), text
     assert "Pa55word" not in redact(" ".join(texts[:4]))
+
+
+@pytest.mark.parametrize("cut", [1, 3, 5, 9])
+def test_a_caseless_shape_cut_by_a_chunk_boundary_is_still_masked(cut: int) -> None:
+    # Caseless gates are looked for a chunk of the text at a time: `cut` characters of the header
+    # fall before the boundary.
+    for header in ("Bearer ", "X-Api-Key: "):
+        text = "x " * ((_CHUNK - cut) // 2) + " " * ((_CHUNK - cut) % 2) + header + "0123456789abcdef\n"
+        assert text[_CHUNK - cut : _CHUNK - cut + 3] == header[:3]
+        assert "0123456789abcdef" not in redact(text)

@@ -78,13 +78,16 @@ def batch_incidents(
     for n, chunk_contents in enumerate(read):
         contents[n::workers] = chunk_contents
     plan = RunBatches(files=[])
+    last_guidance, guidance_tokens = "", 0
     for path, content in zip(paths, contents, strict=True):
         if isinstance(content, str):
             plan.unreadable += [IncidentOutcome(i.id, Status.FAILED, content) for i in by_file[path]]
             continue
         violations = {i.violation.key: i.violation for i in by_file[path]}
         guidance = prompts.guidance(path, [violations[k] for k in sorted(violations)], by_file[path])
-        guidance_tokens = estimate_tokens(guidance)
+        # A run's rule book is usually every file's guidance: estimated once, not once per file.
+        if guidance != last_guidance or not guidance:
+            last_guidance, guidance_tokens = guidance, estimate_tokens(guidance)
         plan.files.append(
             batch_file(
                 path,
