@@ -8,11 +8,9 @@ deterministic order. Anything wrong with the file raises `AnalysisError` with on
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 import yaml
@@ -32,6 +30,7 @@ from kantra_ai.analysis.uris import (
     strip_root,
     uri_to_path,
 )
+from kantra_ai.collector import collector_paused
 
 try:  # libyaml is ~10x faster on multi-megabyte outputs; pure Python still works without it
     _YamlLoader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = yaml.CSafeLoader
@@ -106,19 +105,6 @@ def _parse_yaml(data: bytes, file: Path) -> object:
         raise AnalysisError(f"{file}: YAML syntax error{where}: {_one_line(problem)}") from exc
     except yaml.YAMLError as exc:
         raise AnalysisError(f"{file}: YAML syntax error: {_one_line(str(exc))}") from exc
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """A 100,000-incident analysis builds millions of objects and none of them is garbage:
-    collection passes while loading are pure cost, so the collector waits until it is built."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _parse(file: Path) -> object:
@@ -196,7 +182,7 @@ def load_analysis(
     if source_root is not None and not normalize_root(source_root).startswith("/"):
         raise AnalysisError(f"{file}: source root must be an absolute path, got {source_root!r}")
 
-    with _collector_paused():
+    with collector_paused():
         return _load(file, Path(input_dir), source_root, include_informational, include_generated)
 
 
