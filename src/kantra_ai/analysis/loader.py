@@ -190,7 +190,7 @@ def _load(
     file: Path, input_dir: Path, source_root: str | None, include_informational: bool, include_generated: bool
 ) -> Analysis:
     try:
-        raw = parse_document(_parse(file))
+        raw = parse_document(_parse(file), consume=True)
     except SchemaError as exc:
         line = _line_of(file, exc.key, exc.value)
         raise AnalysisError(f"{file}{f':{line}' if line else ''}: {_one_line(str(exc))}") from exc
@@ -210,37 +210,41 @@ def _load(
     occurrences: dict[tuple[str, str, str, int | None, str], int] = {}
     keyed: list[tuple[tuple[str, int, str, str, str, int], Incident]] = []
     # Analyzer order, so that `occurrence` numbers exact duplicates the same way on every load.
-    for rv, inc in ((r, i) for r in raw.violations for i in r.incidents):
-        cache_key = (inc.uri, inc.dependency)
-        if cache_key not in mapped:
-            mapped[cache_key] = map_uri(
-                inc.uri,
-                Path(input_dir),
-                roots,
-                dependency=inc.dependency,
-                generated=None if include_generated else generated,
-                locator=locator,
-            )
-        target = mapped[cache_key]
+    # Each raw incident is let go once its incident is made: the two are not held side by side.
+    for rv in raw.violations:
         v = rv.violation
-        # The identity uses the checkout-relative path when there is one, so that re-running the
-        # analyzer in a container or on the host (different URIs, same file) keeps every id.
-        where = target.path.as_posix() if target.path is not None else inc.uri
-        dup_key = (v.ruleset, v.rule_id, where, inc.line, inc.message)
-        occurrence = occurrences.get(dup_key, 0)
-        occurrences[dup_key] = occurrence + 1
-        incident = Incident(
-            id=incident_identity(v.ruleset, v.rule_id, where, inc.line, inc.message, occurrence),
-            violation=v,
-            uri=inc.uri,
-            path=target.path,
-            line=inc.line,
-            message=inc.message,
-            code_snip=inc.code_snip,
-            variables=dict(inc.variables),
-            applicability=target.applicability,
-        )
-        keyed.append((_sort_key(incident, occurrence), incident))
+        pending, rv.incidents = rv.incidents[::-1], []
+        while pending:
+            inc = pending.pop()
+            cache_key = (inc.uri, inc.dependency)
+            if cache_key not in mapped:
+                mapped[cache_key] = map_uri(
+                    inc.uri,
+                    Path(input_dir),
+                    roots,
+                    dependency=inc.dependency,
+                    generated=None if include_generated else generated,
+                    locator=locator,
+                )
+            target = mapped[cache_key]
+            # The identity uses the checkout-relative path when there is one, so that re-running the
+            # analyzer in a container or on the host (different URIs, same file) keeps every id.
+            where = target.path.as_posix() if target.path is not None else inc.uri
+            dup_key = (v.ruleset, v.rule_id, where, inc.line, inc.message)
+            occurrence = occurrences.get(dup_key, 0)
+            occurrences[dup_key] = occurrence + 1
+            incident = Incident(
+                id=incident_identity(v.ruleset, v.rule_id, where, inc.line, inc.message, occurrence),
+                violation=v,
+                uri=inc.uri,
+                path=target.path,
+                line=inc.line,
+                message=inc.message,
+                code_snip=inc.code_snip,
+                variables=inc.variables,  # made for this incident by parse_document, let go here
+                applicability=target.applicability,
+            )
+            keyed.append((_sort_key(incident, occurrence), incident))
 
     keyed.sort(key=lambda pair: pair[0])
     violations = sorted(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -22,6 +22,7 @@ from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.tokens import estimate_tokens
 
 _READERS = 8  # threads reading the files of a run while its requests are planned
+_READ_AHEAD = 256  # files read ahead of the planning
 
 
 @dataclass(frozen=True)
@@ -68,37 +69,41 @@ def batch_incidents(
     def load_all(chunk: Sequence[PurePosixPath]) -> list[list[str] | str]:
         return [load(path) for path in chunk]
 
-    # A slice of the files per thread (reads overlap on a slow disk), not a task per file: with
-    # 16,000 files, handing out tasks cost more than reading them from the page cache.
-    workers = max(1, min(_READERS, len(paths)))
-    chunks = [paths[n::workers] for n in range(workers)]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        read = list(pool.map(load_all, chunks))
-    contents: list[list[str] | str] = [[]] * len(paths)
-    for n, chunk_contents in enumerate(read):
-        contents[n::workers] = chunk_contents
+    def contents(pool: ThreadPoolExecutor, workers: int) -> Iterator[tuple[PurePosixPath, list[str] | str]]:
+        """Each file with its lines, read `_READ_AHEAD` files at a time: memory holds a window of
+        files, never the whole tree. A slice of the window per thread (reads overlap on a slow
+        disk), not a task per file: handing out 16,000 tasks cost more than reading the files."""
+        for first in range(0, len(paths), _READ_AHEAD):
+            window = paths[first : first + _READ_AHEAD]
+            read: list[list[str] | str] = [[]] * len(window)
+            for n, part in enumerate(pool.map(load_all, [window[n::workers] for n in range(workers)])):
+                read[n::workers] = part
+            yield from zip(window, read, strict=True)
+
     plan = RunBatches(files=[])
     last_guidance, guidance_tokens = "", 0
-    for path, content in zip(paths, contents, strict=True):
-        if isinstance(content, str):
-            plan.unreadable += [IncidentOutcome(i.id, Status.FAILED, content) for i in by_file[path]]
-            continue
-        violations = {i.violation.key: i.violation for i in by_file[path]}
-        guidance = prompts.guidance(path, [violations[k] for k in sorted(violations)], by_file[path])
-        # A run's rule book is usually every file's guidance: estimated once, not once per file.
-        if guidance != last_guidance or not guidance:
-            last_guidance, guidance_tokens = guidance, estimate_tokens(guidance)
-        plan.files.append(
-            batch_file(
-                path,
-                content,
-                by_file[path],
-                fixed_tokens=system_tokens + guidance_tokens,
-                max_batch_tokens=settings.max_batch_tokens,
-                batch_size=settings.batch_size,
-                incident_tokens=prompts.incident_tokens,
+    workers = max(1, min(_READERS, len(paths)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for path, content in contents(pool, workers):
+            if isinstance(content, str):
+                plan.unreadable += [IncidentOutcome(i.id, Status.FAILED, content) for i in by_file[path]]
+                continue
+            violations = {i.violation.key: i.violation for i in by_file[path]}
+            guidance = prompts.guidance(path, [violations[k] for k in sorted(violations)], by_file[path])
+            # A run's rule book is usually every file's guidance: estimated once, not once per file.
+            if guidance != last_guidance or not guidance:
+                last_guidance, guidance_tokens = guidance, estimate_tokens(guidance)
+            plan.files.append(
+                batch_file(
+                    path,
+                    content,
+                    by_file[path],
+                    fixed_tokens=system_tokens + guidance_tokens,
+                    max_batch_tokens=settings.max_batch_tokens,
+                    batch_size=settings.batch_size,
+                    incident_tokens=prompts.incident_tokens,
+                )
             )
-        )
     return plan
 
 
