@@ -48,7 +48,7 @@ def load_plain(data: bytes) -> object:
     """The document in `data`, as `yaml.load(data, Loader=yaml.CSafeLoader)` would return it."""
     try:
         return _Reader(data).document()
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, RecursionError) as exc:  # nested deeper than Python's stack: yaml.load's C
         raise NotPlain(str(exc)) from exc
 
 
