@@ -35,9 +35,12 @@ from yaml.resolver import Resolver
 _STR_TAG = "tag:yaml.org,2002:str"
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
-# The first characters of the plain scalars that may be something else than text ("true", "12",
-# "~", "2024-01-01"...); any other plain scalar is text without asking the resolver.
-_MAYBE_TYPED = frozenset(key for key in Resolver.yaml_implicit_resolvers if key)
+
+
+def _maybe_typed(resolver: Resolver) -> frozenset[str]:
+    """The first characters of the plain scalars that may be something else than text ("true",
+    "12", "~", "2024-01-01"...) to this resolver; any other plain scalar is text without asking."""
+    return frozenset(key for key in resolver.yaml_implicit_resolvers if key)
 
 
 class NotPlain(Exception):
@@ -56,7 +59,7 @@ class _Reader:
     def __init__(self, data: bytes) -> None:
         self._loader = yaml.CSafeLoader(data)
         self._next: Callable[[], Event | None] = self._loader.get_event
-        self._resolver = Resolver()
+        self._maybe_typed = _maybe_typed(self._loader)  # the loader's own rules, as yaml.load's
         self._strings: dict[str, str] = {}
 
     def document(self) -> object:
@@ -109,8 +112,8 @@ class _Reader:
         if event.anchor is not None or event.tag is not None:
             raise NotPlain("an anchor or a tag")
         value: str = event.value
-        if event.implicit[0] and (not value or value[0] in _MAYBE_TYPED):
-            tag = self._resolver.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
+        if event.implicit[0] and (not value or value[0] in self._maybe_typed):
+            tag = self._loader.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
             if tag != _STR_TAG:
                 construct = self._loader.yaml_constructors.get(tag)
                 if construct is None:
@@ -138,7 +141,7 @@ class _Writer:
 
     def __init__(self, dumper: yaml.CSafeDumper) -> None:
         self._dumper = dumper
-        self._resolver = Resolver()
+        self._maybe_typed = _maybe_typed(dumper)  # the dumper's own rules, as yaml.dump's
         self._seen: set[int] = set()
 
     def events(self, data: object) -> Iterator[Event]:
@@ -176,8 +179,8 @@ class _Writer:
     def _scalar(self, tag: str, value: str) -> ScalarEvent:
         # Plain when the value reads back as its own type; quoted when only quoting keeps it (a
         # string "true" or "12"), exactly the serializer's two questions to the resolver.
-        if not value or value[0] in _MAYBE_TYPED:
-            plain = self._resolver.resolve(yaml.ScalarNode, value, (True, False)) == tag  # type: ignore[no-untyped-call]
+        if not value or value[0] in self._maybe_typed:
+            plain = self._dumper.resolve(yaml.ScalarNode, value, (True, False)) == tag  # type: ignore[no-untyped-call]
         else:
             plain = tag == _STR_TAG
         return ScalarEvent(None, tag, (plain, tag == _STR_TAG), value)
