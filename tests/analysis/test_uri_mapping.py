@@ -13,6 +13,7 @@ import pytest
 from kantra_ai.analysis.model import Applicability
 from kantra_ai.analysis.uris import (
     KNOWN_ROOTS,
+    TreeLocator,
     detect_source_root,
     detect_source_roots,
     is_dependency_path,
@@ -350,3 +351,20 @@ def test_an_input_below_a_host_root_without_evidence_above_is_left_alone(
 def test_the_right_input_is_not_misplaced(checkout: Path) -> None:
     paths = ["/opt/input/source/" + APP, "/opt/input/source/pom.xml"]
     assert misplaced_input(paths, detect_source_root(paths, checkout), checkout) is None
+
+
+def test_a_link_escaping_the_tree_is_refused_in_a_folder_already_resolved(tmp_path: Path) -> None:
+    # One locator for the whole analysis: the folder is resolved for A.java, and B.java (a link out
+    # of the tree) next to it must still be followed.
+    (tmp_path / "secret.java").write_text("class S {}")
+    checkout = tmp_path / "checkout"
+    (checkout / "src").mkdir(parents=True)
+    (checkout / "src" / "A.java").write_text("class A {}")
+    os.symlink(tmp_path / "secret.java", checkout / "src" / "B.java")
+    os.symlink(checkout / "src" / "A.java", checkout / "src" / "C.java")
+    locator = TreeLocator(checkout)
+
+    assert map_uri("src/A.java", checkout, locator=locator).applicability is Applicability.SOURCE
+    assert map_uri("src/B.java", checkout, locator=locator).applicability is Applicability.OUTSIDE_INPUT
+    assert map_uri("src/C.java", checkout, locator=locator).applicability is Applicability.SOURCE
+    assert map_uri("src/D.java", checkout, locator=locator).applicability is Applicability.MISSING_FILE

@@ -22,52 +22,56 @@ class GitIgnored:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._specs: dict[PurePosixPath, pathspec.GitIgnoreSpec | None] = {}
-        self._answers: dict[tuple[PurePosixPath, bool], bool] = {}
+        # Keyed by the POSIX text of a folder ("" for the root): a 100,000-incident analysis asks
+        # about every file, and building a path object per folder level cost more than the answers.
+        self._specs: dict[str, pathspec.GitIgnoreSpec | None] = {}
+        self._answers: dict[tuple[str, bool], bool] = {}
 
     def is_ignored(self, path: str | PurePosixPath, *, is_dir: bool | None = None) -> bool:
         """True when git would ignore `path` (relative to the root, POSIX separators). `is_dir`
         None means: look at the disk (a folder-only pattern like `build/` needs to know)."""
         rel = PurePosixPath(path)
-        if rel.is_absolute() or ".." in rel.parts:
+        parts = rel.parts
+        if rel.is_absolute() or ".." in parts:
             raise ValueError(f"{path}: not a path inside the checkout")
         if is_dir is None:
-            is_dir = (self.root / rel).is_dir()
+            is_dir = self.root.joinpath(*parts).is_dir()
         # Git does not look inside an ignored folder: an ignored ancestor decides.
-        for depth in range(1, len(rel.parts)):
-            if self._own_rule(PurePosixPath(*rel.parts[:depth]), True):
+        for depth in range(1, len(parts)):
+            if self._own_rule(parts[:depth], True):
                 return True
-        return bool(rel.parts) and self._own_rule(rel, is_dir)
+        return bool(parts) and self._own_rule(parts, is_dir)
 
-    def _own_rule(self, rel: PurePosixPath, is_dir: bool) -> bool:
-        key = (rel, is_dir)
-        if key not in self._answers:
-            self._answers[key] = self._decide(rel, is_dir)
-        return self._answers[key]
+    def _own_rule(self, parts: tuple[str, ...], is_dir: bool) -> bool:
+        key = ("/".join(parts), is_dir)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = self._answers[key] = self._decide(parts, is_dir)
+        return answer
 
-    def _decide(self, rel: PurePosixPath, is_dir: bool) -> bool:
+    def _decide(self, parts: tuple[str, ...], is_dir: bool) -> bool:
         # The deepest .gitignore with a matching line decides; within one, the last line does.
-        folders = [PurePosixPath(*rel.parts[:depth]) for depth in range(len(rel.parts) - 1, -1, -1)]
-        for folder in folders:
-            spec = self._spec(folder)
+        for depth in range(len(parts) - 1, -1, -1):
+            spec = self._spec(parts[:depth])
             if spec is None:
                 continue
-            inner = rel.relative_to(folder).as_posix() + ("/" if is_dir else "")
+            inner = "/".join(parts[depth:]) + ("/" if is_dir else "")
             include = spec.check_file(inner).include
             if include is not None:
                 return include
         return False
 
-    def _spec(self, folder: PurePosixPath) -> pathspec.GitIgnoreSpec | None:
-        if folder not in self._specs:
+    def _spec(self, folder: tuple[str, ...]) -> pathspec.GitIgnoreSpec | None:
+        key = "/".join(folder)
+        if key not in self._specs:
             lines: list[str] = []
-            sources = [self.root / folder / GITIGNORE]
-            if not folder.parts:
+            sources = [self.root.joinpath(*folder, GITIGNORE)]
+            if not folder:
                 sources.insert(0, self.root / ".git" / "info" / "exclude")
             for source in sources:
                 try:
                     lines += source.read_text(encoding="utf-8", errors="replace").splitlines()
                 except OSError:  # none here (or unreadable): no rules from it
                     continue
-            self._specs[folder] = pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
-        return self._specs[folder]
+            self._specs[key] = pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
+        return self._specs[key]

@@ -8,20 +8,20 @@ deterministic order. Anything wrong with the file raises `AnalysisError` with on
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 import yaml
 
 from kantra_ai.analysis.ignore import GitIgnored
 from kantra_ai.analysis.model import Analysis, Applicability, Incident, incident_identity
+from kantra_ai.analysis.plain_yaml import NotPlain, load_plain
 from kantra_ai.analysis.schema import SchemaError, parse_document
 from kantra_ai.analysis.uris import (
     MappedPath,
+    TreeLocator,
     generated_path,
     is_dependency_path,
     map_uri,
@@ -30,6 +30,7 @@ from kantra_ai.analysis.uris import (
     strip_root,
     uri_to_path,
 )
+from kantra_ai.collector import collector_paused
 
 try:  # libyaml is ~10x faster on multi-megabyte outputs; pure Python still works without it
     _YamlLoader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = yaml.CSafeLoader
@@ -80,8 +81,14 @@ def _one_line(text: str) -> str:
 
 
 def _parse_yaml(data: bytes, file: Path) -> object:
+    blanked = _blank_ignored_blocks(data)
+    if _YamlLoader is not yaml.SafeLoader:  # plain_yaml reads libyaml's events
+        try:
+            return load_plain(blanked)
+        except NotPlain:
+            pass  # tags, anchors or a syntax error: PyYAML reads the rest of YAML and words errors
     try:
-        return yaml.load(_blank_ignored_blocks(data), Loader=_YamlLoader)
+        return yaml.load(blanked, Loader=_YamlLoader)
     except yaml.YAMLError:
         pass
     # Report the error of the untouched text, in case blanking itself was the cause.
@@ -98,19 +105,6 @@ def _parse_yaml(data: bytes, file: Path) -> object:
         raise AnalysisError(f"{file}: YAML syntax error{where}: {_one_line(problem)}") from exc
     except yaml.YAMLError as exc:
         raise AnalysisError(f"{file}: YAML syntax error: {_one_line(str(exc))}") from exc
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """A 100,000-incident analysis builds millions of objects and none of them is garbage:
-    collection passes while loading are pure cost, so the collector waits until it is built."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _parse(file: Path) -> object:
@@ -188,7 +182,7 @@ def load_analysis(
     if source_root is not None and not normalize_root(source_root).startswith("/"):
         raise AnalysisError(f"{file}: source root must be an absolute path, got {source_root!r}")
 
-    with _collector_paused():
+    with collector_paused():
         return _load(file, Path(input_dir), source_root, include_informational, include_generated)
 
 
@@ -196,7 +190,7 @@ def _load(
     file: Path, input_dir: Path, source_root: str | None, include_informational: bool, include_generated: bool
 ) -> Analysis:
     try:
-        raw = parse_document(_parse(file))
+        raw = parse_document(_parse(file), consume=True)
     except SchemaError as exc:
         line = _line_of(file, exc.key, exc.value)
         raise AnalysisError(f"{file}{f':{line}' if line else ''}: {_one_line(str(exc))}") from exc
@@ -207,6 +201,7 @@ def _load(
     )
 
     ignored = GitIgnored(Path(input_dir))
+    locator = TreeLocator(Path(input_dir))
 
     def generated(rel: PurePosixPath) -> bool:
         return generated_path(rel, ignored)
@@ -215,36 +210,41 @@ def _load(
     occurrences: dict[tuple[str, str, str, int | None, str], int] = {}
     keyed: list[tuple[tuple[str, int, str, str, str, int], Incident]] = []
     # Analyzer order, so that `occurrence` numbers exact duplicates the same way on every load.
-    for rv, inc in ((r, i) for r in raw.violations for i in r.incidents):
-        cache_key = (inc.uri, inc.dependency)
-        if cache_key not in mapped:
-            mapped[cache_key] = map_uri(
-                inc.uri,
-                Path(input_dir),
-                roots,
-                dependency=inc.dependency,
-                generated=None if include_generated else generated,
-            )
-        target = mapped[cache_key]
+    # Each raw incident is let go once its incident is made: the two are not held side by side.
+    for rv in raw.violations:
         v = rv.violation
-        # The identity uses the checkout-relative path when there is one, so that re-running the
-        # analyzer in a container or on the host (different URIs, same file) keeps every id.
-        where = target.path.as_posix() if target.path is not None else inc.uri
-        dup_key = (v.ruleset, v.rule_id, where, inc.line, inc.message)
-        occurrence = occurrences.get(dup_key, 0)
-        occurrences[dup_key] = occurrence + 1
-        incident = Incident(
-            id=incident_identity(v.ruleset, v.rule_id, where, inc.line, inc.message, occurrence),
-            violation=v,
-            uri=inc.uri,
-            path=target.path,
-            line=inc.line,
-            message=inc.message,
-            code_snip=inc.code_snip,
-            variables=dict(inc.variables),
-            applicability=target.applicability,
-        )
-        keyed.append((_sort_key(incident, occurrence), incident))
+        pending, rv.incidents = rv.incidents[::-1], []
+        while pending:
+            inc = pending.pop()
+            cache_key = (inc.uri, inc.dependency)
+            if cache_key not in mapped:
+                mapped[cache_key] = map_uri(
+                    inc.uri,
+                    Path(input_dir),
+                    roots,
+                    dependency=inc.dependency,
+                    generated=None if include_generated else generated,
+                    locator=locator,
+                )
+            target = mapped[cache_key]
+            # The identity uses the checkout-relative path when there is one, so that re-running the
+            # analyzer in a container or on the host (different URIs, same file) keeps every id.
+            where = target.path.as_posix() if target.path is not None else inc.uri
+            dup_key = (v.ruleset, v.rule_id, where, inc.line, inc.message)
+            occurrence = occurrences.get(dup_key, 0)
+            occurrences[dup_key] = occurrence + 1
+            incident = Incident(
+                id=incident_identity(v.ruleset, v.rule_id, where, inc.line, inc.message, occurrence),
+                violation=v,
+                uri=inc.uri,
+                path=target.path,
+                line=inc.line,
+                message=inc.message,
+                code_snip=inc.code_snip,
+                variables=inc.variables,  # made for this incident by parse_document, let go here
+                applicability=target.applicability,
+            )
+            keyed.append((_sort_key(incident, occurrence), incident))
 
     keyed.sort(key=lambda pair: pair[0])
     violations = sorted(

@@ -36,7 +36,7 @@ class SchemaError(ValueError):
         self.value = value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RawIncident:
     uri: str
     message: str
@@ -177,7 +177,9 @@ def _incident(raw: object, where: str) -> RawIncident:
     )
 
 
-def _violation(ruleset: str, rule_id: str, raw: object, where: str, *, insight: bool) -> RawViolation:
+def _violation(
+    ruleset: str, rule_id: str, raw: object, where: str, *, insight: bool, consume: bool
+) -> RawViolation:
     entry = _mapping(raw, where)
     rule = entry.get("rule")
     rule_map = rule if isinstance(rule, Mapping) else {}
@@ -197,10 +199,12 @@ def _violation(ruleset: str, rule_id: str, raw: object, where: str, *, insight: 
         informational=insight or not effort,
         migration_complexity=_migration_complexity(entry, labels),
     )
-    incidents = [
-        _incident(item, f"{where}.incidents[{i}]")
-        for i, item in enumerate(_list(entry.get("incidents"), f"{where}.incidents"))
-    ]
+    items = _list(entry.get("incidents"), f"{where}.incidents")
+    incidents: list[RawIncident] = []
+    for i, item in enumerate(items):
+        incidents.append(_incident(item, f"{where}.incidents[{i}]"))
+        if consume:
+            items[i] = None  # read: not held in two shapes at once
     return RawViolation(violation, incidents)
 
 
@@ -222,25 +226,38 @@ def _simplified_id(raw: object, where: str) -> str:
     raise SchemaError(f"{where}: violation has no id (expected 'id', 'ruleID' or 'name')")
 
 
-def _section(ruleset: str, value: object, where: str, *, insight: bool) -> list[RawViolation]:
+def _section(ruleset: str, value: object, where: str, *, insight: bool, consume: bool) -> list[RawViolation]:
     if isinstance(value, list):
         return [
-            _violation(ruleset, _simplified_id(item, f"{where}[{i}]"), item, f"{where}[{i}]", insight=insight)
+            _violation(
+                ruleset,
+                _simplified_id(item, f"{where}[{i}]"),
+                item,
+                f"{where}[{i}]",
+                insight=insight,
+                consume=consume,
+            )
             for i, item in enumerate(value)
         ]
     return [
-        _violation(ruleset, _text(rule_id, where), raw, f"{where}.{rule_id}", insight=insight)
+        _violation(
+            ruleset, _text(rule_id, where), raw, f"{where}.{rule_id}", insight=insight, consume=consume
+        )
         for rule_id, raw in _mapping(value, where).items()
     ]
 
 
-def _ruleset(raw: object, where: str) -> tuple[list[RawViolation], dict[str, str]]:
+def _ruleset(raw: object, where: str, *, consume: bool) -> tuple[list[RawViolation], dict[str, str]]:
     entry = _mapping(raw, where)
     name = _text(entry.get("name"), f"{where}.name")
     if name:
         where = f"{where} ({_one_line(name, 60)})"
-    violations = _section(name, entry.get("violations"), f"{where}.violations", insight=False)
-    violations += _section(name, entry.get("insights"), f"{where}.insights", insight=True)
+    sections = (("violations", False), ("insights", True))
+    violations = [
+        found
+        for key, insight in sections
+        for found in _section(name, entry.get(key), f"{where}.{key}", insight=insight, consume=consume)
+    ]
     errors = {
         f"{name}/{_text(rule_id, f'{where}.errors')}": _text(text, f"{where}.errors.{rule_id}")
         for rule_id, text in _mapping(entry.get("errors"), f"{where}.errors").items()
@@ -248,8 +265,10 @@ def _ruleset(raw: object, where: str) -> tuple[list[RawViolation], dict[str, str
     return violations, errors
 
 
-def parse_document(document: object) -> RawAnalysis:
-    """Read a parsed output.yaml / output.json document of any supported generation."""
+def parse_document(document: object, *, consume: bool = False) -> RawAnalysis:
+    """Read a parsed output.yaml / output.json document of any supported generation. `consume`:
+    each incident of `document` is dropped from it once read (the loader's own document: 100,000
+    incidents are then not held as parsed YAML and as raw incidents at once)."""
     if isinstance(document, Mapping):
         if "violations" not in document and "insights" not in document:
             keys = ", ".join(sorted(str(k) for k in document)[:5]) or "none"
@@ -266,7 +285,7 @@ def parse_document(document: object) -> RawAnalysis:
     violations: list[RawViolation] = []
     errors: dict[str, str] = {}
     for index, raw in enumerate(rulesets):
-        found, found_errors = _ruleset(raw, f"ruleset[{index}]")
+        found, found_errors = _ruleset(raw, f"ruleset[{index}]", consume=consume)
         violations += found
         errors.update(found_errors)
     return RawAnalysis(rulesets=len(rulesets), violations=violations, errors=errors)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -128,6 +129,36 @@ def _resolve_inside(root_real: Path, rel: PurePosixPath) -> Path | None:
     return None
 
 
+class TreeLocator:
+    """Where the paths of one checkout really are, following symlinks, each folder resolved once:
+    resolving every file from the root costs a system call per path component, and an analysis
+    names thousands of files in a few dozen folders."""
+
+    def __init__(self, input_dir: Path) -> None:
+        self.root = input_dir.resolve()
+        self._folders: dict[PurePosixPath, Path | None] = {}
+
+    def locate(self, rel: PurePosixPath) -> tuple[Path | None, bool]:
+        """The real location of `rel` if it is inside the checkout (None: it leads out of it, or
+        cannot be resolved), and whether it is a regular file."""
+        parent = rel.parent
+        if parent not in self._folders:
+            self._folders[parent] = _resolve_inside(self.root, parent)
+        folder = self._folders[parent]
+        if folder is not None:
+            candidate = folder / rel.name
+            try:
+                status = os.lstat(candidate)
+            except OSError:
+                status = None
+            # Not a link: its real location is its folder's (a link, or nothing there, is
+            # resolved in full below).
+            if status is not None and not stat.S_ISLNK(status.st_mode):
+                return candidate, stat.S_ISREG(status.st_mode)
+        real = _resolve_inside(self.root, rel)
+        return real, real is not None and real.is_file()
+
+
 def map_uri(
     uri: str,
     input_dir: Path,
@@ -135,6 +166,7 @@ def map_uri(
     *,
     dependency: bool = False,
     generated: Callable[[PurePosixPath], bool] | None = None,
+    locator: TreeLocator | None = None,
 ) -> MappedPath:
     """Map one incident URI onto `input_dir`.
 
@@ -143,7 +175,8 @@ def map_uri(
     never outside `input_dir`: `..`, an absolute path no root explains, and symlinks leading out
     of the tree are all refused as OUTSIDE_INPUT (with no path). `dependency` is the analyzer's
     own `isDependencyIncident` flag. `generated` says which existing files are build output or
-    vendored code (GENERATED); None: none are.
+    vendored code (GENERATED); None: none are. `locator`: one for `input_dir`, shared by the calls
+    of one analysis.
     """
     if not uri.strip():
         return MappedPath(None, Applicability.NO_FILE)
@@ -169,11 +202,10 @@ def map_uri(
         # The URI names the root itself: a project-level finding with no file to edit.
         return MappedPath(None, Applicability.NO_FILE)
 
-    root_real = input_dir.resolve()
-    real = _resolve_inside(root_real, rel)
+    real, is_file = (locator or TreeLocator(input_dir)).locate(rel)
     if real is None:
         return MappedPath(None, Applicability.OUTSIDE_INPUT)
-    if not real.is_file():
+    if not is_file:
         return MappedPath(rel, Applicability.MISSING_FILE)
     if generated is not None and generated(rel):
         return MappedPath(rel, Applicability.GENERATED)

@@ -11,6 +11,7 @@ from kantra_ai.app.options import RunOptions
 from kantra_ai.app.prepare import load_selection, run_prompts
 from kantra_ai.app.run import provider_for, token_model
 from kantra_ai.app.ui import Ui
+from kantra_ai.collector import collector_paused
 from kantra_ai.errors import UserError
 from kantra_ai.plan.ai_planner import AiPlan, PlannerFailure, plan_with_model
 from kantra_ai.plan.build import build_plan
@@ -45,6 +46,11 @@ class PlanRequest:
 
 def make_plan(options: RunOptions, request: PlanRequest, ui: Ui) -> Plan:
     """The plan for the selection (nothing written); phases estimated as `execute` will run them."""
+    with collector_paused():  # bounded bulk work: see collector.py
+        return _make_plan(options, request, ui)
+
+
+def _make_plan(options: RunOptions, request: PlanRequest, ui: Ui) -> Plan:
     tolerance = request.check()
     choice = choose_model(options.model)
     selection = load_selection(options.selection)
@@ -114,6 +120,7 @@ def make_plan(options: RunOptions, request: PlanRequest, ui: Ui) -> Plan:
 def save_plan(plan: Plan, output: Path) -> tuple[Path, Path]:
     """Write plan.yaml and plan.html into `output` (atomically); returns their paths."""
     output.mkdir(parents=True, exist_ok=True)
-    dump_plan(plan, output / "plan.yaml")
-    write_atomic(output / "plan.html", redact(render_plan_html(plan)))
+    with collector_paused():
+        dump_plan(plan, output / "plan.yaml")
+        write_atomic(output / "plan.html", redact(render_plan_html(plan)))
     return output / "plan.yaml", output / "plan.html"

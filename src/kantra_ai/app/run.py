@@ -43,6 +43,7 @@ from kantra_ai.app.model_choice import ModelChoice, choose_model
 from kantra_ai.app.options import RunOptions
 from kantra_ai.app.prepare import Stage, plan_batches, run_prompts
 from kantra_ai.app.ui import Ui
+from kantra_ai.collector import collector_paused
 from kantra_ai.edits.model import Edit
 from kantra_ai.engine.adaptive import AdaptiveProvider
 from kantra_ai.engine.batch_runner import RunContext, RunControl
@@ -253,6 +254,11 @@ def _choose_and_load(job: Job, options: RunOptions, ui: Ui) -> tuple[ModelChoice
 
 def dry_run_job(job: Job, options: RunOptions, ui: Ui) -> DryRun:
     """What the job would send and cost; no network, no lock, nothing written."""
+    with collector_paused():  # bounded bulk work: see collector.py
+        return _dry_run(job, options, ui)
+
+
+def _dry_run(job: Job, options: RunOptions, ui: Ui) -> DryRun:
     from kantra_ai.app.verification import verify_settings  # it builds on this module
 
     choice, stages = _choose_and_load(job, options, ui)

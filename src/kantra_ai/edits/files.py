@@ -77,8 +77,7 @@ def read_source(path: Path) -> SourceFile:
         # A link or the file was swapped while we read it: `real_path` would not be what we read.
         raise SourceFileError(f"{path} was replaced while it was being read")
     mode = stat.S_IMODE(status.st_mode)
-    if b"\x00" in raw:
-        raise SourceFileError(f"{path} looks binary (contains NUL bytes)")
+    _check_not_binary(raw, path)
     text, encoding, has_bom = _decode(raw)
     newline, mixed = _newline_style(text)
     normalised = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -103,6 +102,22 @@ def check_inside(source: SourceFile, tree: Path) -> None:
         resolve_inside(tree, source.real_path or source.path)
     except OutsideTreeError as exc:
         raise SourceFileError(str(exc)) from None
+
+
+def read_text(path: Path) -> str:
+    """The file's text as `read_source` reads it, without what writing it back takes (hash, real
+    path, permissions): for sizing requests, which reads every file of the run once."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SourceFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    _check_not_binary(raw, path)
+    return decode_text(raw)
+
+
+def _check_not_binary(raw: bytes, path: Path) -> None:
+    if b"\x00" in raw:
+        raise SourceFileError(f"{path} looks binary (contains NUL bytes)")
 
 
 def decode_text(raw: bytes) -> str:

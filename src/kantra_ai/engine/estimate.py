@@ -81,13 +81,12 @@ def estimate(
     cached = bool(batches) and model.cache_minimum is not None and shared >= model.cache_minimum
     write = shared if cached else 0
     read = shared * (len(batches) - 1) if cached else 0
-    expected_output = round(sum(calibration.expected_output(b.incidents) for b in batches))
+    # Once per request: the duration and the cost below need it again.
+    output_of = {id(b): calibration.expected_output(b.incidents) for b in batches}
+    expected_output = round(sum(output_of.values()))
     # Each file's requests run one after the other; files share the parallel slots.
     per_file = [
-        sum(
-            REQUEST_LATENCY_SECONDS + calibration.expected_output(b.incidents) / OUTPUT_TOKENS_PER_SECOND
-            for b in f.batches
-        )
+        sum(REQUEST_LATENCY_SECONDS + output_of[id(b)] / OUTPUT_TOKENS_PER_SECOND for b in f.batches)
         for f in plan.files
     ]
     slots = max(1, min(parallelism, len(per_file)))
@@ -103,7 +102,7 @@ def estimate(
             prefix = min(shared, total) if cached else 0
             usage = Usage(
                 input_tokens=total - prefix,
-                output_tokens=round(calibration.expected_output(batch.incidents)),
+                output_tokens=round(output_of[id(batch)]),
                 cache_write_tokens=prefix if number == 0 else 0,
                 cache_read_tokens=prefix if number else 0,
             )

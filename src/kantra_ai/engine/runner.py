@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -13,13 +13,16 @@ from typing import Any
 
 from kantra_ai.analysis.model import Incident
 from kantra_ai.batching.batches import FileBatches, batch_file
-from kantra_ai.edits.files import SourceFileError, read_source
+from kantra_ai.edits.files import SourceFileError, read_text
 from kantra_ai.engine.batch_runner import RunContext, run_batch
 from kantra_ai.engine.events import ObserverGroup, RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, RunTotals, Status
 from kantra_ai.engine.scheduling import prepare_run
 from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.tokens import estimate_tokens
+
+_READERS = 8  # threads reading the files of a run while its requests are planned
+_READ_AHEAD = 256  # files read ahead of the planning
 
 
 @dataclass(frozen=True)
@@ -59,31 +62,48 @@ def batch_incidents(
 
     def load(path: PurePosixPath) -> list[str] | str:
         try:
-            return read_source(input_dir / path).text.splitlines(keepends=True)
+            return read_text(input_dir / path).splitlines(keepends=True)
         except (OSError, SourceFileError) as exc:
             return f"cannot read file: {exc}"
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        contents = list(pool.map(load, paths))
+    def load_all(chunk: Sequence[PurePosixPath]) -> list[list[str] | str]:
+        return [load(path) for path in chunk]
+
+    def contents(pool: ThreadPoolExecutor, workers: int) -> Iterator[tuple[PurePosixPath, list[str] | str]]:
+        """Each file with its lines, read `_READ_AHEAD` files at a time: memory holds a window of
+        files, never the whole tree. A slice of the window per thread (reads overlap on a slow
+        disk), not a task per file: handing out 16,000 tasks cost more than reading the files."""
+        for first in range(0, len(paths), _READ_AHEAD):
+            window = paths[first : first + _READ_AHEAD]
+            read: list[list[str] | str] = [[]] * len(window)
+            for n, part in enumerate(pool.map(load_all, [window[n::workers] for n in range(workers)])):
+                read[n::workers] = part
+            yield from zip(window, read, strict=True)
+
     plan = RunBatches(files=[])
-    for path, content in zip(paths, contents, strict=True):
-        if isinstance(content, str):
-            plan.unreadable += [IncidentOutcome(i.id, Status.FAILED, content) for i in by_file[path]]
-            continue
-        violations = {i.violation.key: i.violation for i in by_file[path]}
-        guidance = prompts.guidance(path, [violations[k] for k in sorted(violations)], by_file[path])
-        guidance_tokens = estimate_tokens(guidance)
-        plan.files.append(
-            batch_file(
-                path,
-                content,
-                by_file[path],
-                fixed_tokens=system_tokens + guidance_tokens,
-                max_batch_tokens=settings.max_batch_tokens,
-                batch_size=settings.batch_size,
-                incident_tokens=prompts.incident_tokens,
+    last_guidance, guidance_tokens = "", 0
+    workers = max(1, min(_READERS, len(paths)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for path, content in contents(pool, workers):
+            if isinstance(content, str):
+                plan.unreadable += [IncidentOutcome(i.id, Status.FAILED, content) for i in by_file[path]]
+                continue
+            violations = {i.violation.key: i.violation for i in by_file[path]}
+            guidance = prompts.guidance(path, [violations[k] for k in sorted(violations)], by_file[path])
+            # A run's rule book is usually every file's guidance: estimated once, not once per file.
+            if guidance != last_guidance or not guidance:
+                last_guidance, guidance_tokens = guidance, estimate_tokens(guidance)
+            plan.files.append(
+                batch_file(
+                    path,
+                    content,
+                    by_file[path],
+                    fixed_tokens=system_tokens + guidance_tokens,
+                    max_batch_tokens=settings.max_batch_tokens,
+                    batch_size=settings.batch_size,
+                    incident_tokens=prompts.incident_tokens,
+                )
             )
-        )
     return plan
 
 

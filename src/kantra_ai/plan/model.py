@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 # Re-exported: plan.yaml, plan.html and state.yaml are written with the one atomic writer.
 from kantra_ai._fs import write_atomic as write_atomic
+from kantra_ai.analysis.plain_yaml import NotPlain, dump_plain
 from kantra_ai.redact import redact
 
 PLAN_VERSION = "1.0"
@@ -223,6 +224,17 @@ def plan_document(plan: Plan) -> dict[str, Any]:
 _Dumper: type[yaml.SafeDumper] | type[yaml.CSafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
+def plan_yaml(plan: Plan) -> str:
+    """The text of plan.yaml. Fed to libyaml's emitter as events (`dump_plain`): `yaml.dump`'s
+    representer builds a node per scalar in Python first, most of its time on a large plan."""
+    document = plan_document(plan)
+    if _Dumper is not yaml.SafeDumper:
+        try:
+            return dump_plain(document, width=100)
+        except NotPlain:
+            pass
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+
+
 def dump_plan(plan: Plan, path: Path) -> None:
-    text = yaml.dump(plan_document(plan), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
-    write_atomic(path, redact(text))  # the AI planner's notes are model output: no secret in them
+    write_atomic(path, redact(plan_yaml(plan)))  # the AI planner's notes are model output: no secret in them
