@@ -53,6 +53,7 @@ class FileBatches:
 
     path: PurePosixPath
     batches: list[Batch] = field(default_factory=list)
+    fixed_tokens: int = 0  # of each batch's estimate, what every request carries (prefix, guidance)
 
     @property
     def incident_count(self) -> int:
@@ -76,6 +77,33 @@ def incident_units(incidents: Sequence[Incident]) -> int:
 
 
 IncidentTokens = Callable[[Incident], int]
+
+# The output prior from an incident's shape: an edit quotes its line and gives the new one (or the
+# words that change), with its incident numbers and a little JSON. Used to size max_tokens before a
+# run has seen replies for the incident's rule (engine/calibration.py); the static budget above stays
+# the ceiling, and a reply cut off is asked again with twice the room.
+EDIT_FRAME_TOKENS = 12  # {"ids": [3], "old": "", "new": ""}
+SAME_LINE_TOKENS = 3  # one more number in the ids of an edit already counted
+NO_LINE_TOKENS = 40  # an incident without a usable line: a short edit or a verdict with a reason
+
+
+def output_prior(incidents: Sequence[Incident], lines: Sequence[str]) -> dict[str, int]:
+    """Expected output tokens per incident from the lines it is on (`lines`: the file as it is now,
+    newlines kept): its line twice (quoted, then changed) and an edit's frame, times its output
+    weight; an incident on a line another one already accounts for adds its number only."""
+    prior: dict[str, int] = {}
+    seen: set[int] = set()
+    for incident in sorted(incidents, key=lambda i: (i.line or 0, i.id)):
+        units = incident_units([incident])
+        line = incident.line
+        if line is None or not 1 <= line <= len(lines):
+            prior[incident.id] = NO_LINE_TOKENS * units
+        elif line in seen:
+            prior[incident.id] = SAME_LINE_TOKENS
+        else:
+            seen.add(line)
+            prior[incident.id] = (2 * estimate_tokens(lines[line - 1].strip()) + EDIT_FRAME_TOKENS) * units
+    return prior
 
 
 def _incident_tokens(incident: Incident) -> int:
@@ -101,7 +129,7 @@ def batch_file(
     its rule book already carries).
     """
     ordered = sorted(incidents, key=lambda i: (i.line or 0, i.id))
-    plan = FileBatches(path)
+    plan = FileBatches(path, fixed_tokens=fixed_tokens)
     file_tokens = estimate_tokens("".join(lines))
     for group in _groups(ordered, batch_size):
         cost = fixed_tokens + PROMPT_OVERHEAD_TOKENS + sum(incident_tokens(i) for i in group)

@@ -24,7 +24,8 @@ one builder, so what is shown is what is sent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import PurePosixPath
 from typing import Any
@@ -55,6 +56,7 @@ CACHE_MINIMUM_MARGIN = 1.3
 __all__ = [
     "BUILTIN_LANGUAGES",
     "CACHE_KEY",
+    "PackPart",
     "PromptBuilder",
     "language_guidance",
     "line_count",
@@ -93,6 +95,17 @@ def _rule(v: Violation) -> dict[str, Any]:
         "labels": list(v.labels),
         "links": [{"url": link.url, "title": link.title} for link in v.links],
     }
+
+
+@dataclass(frozen=True)
+class PackPart:
+    """One file of a packed request: its batch, what the model is shown (the file as it is now),
+    its line count and the incidents still to fix."""
+
+    batch: Batch
+    content: str
+    total_lines: int
+    pending: Sequence[Incident]
 
 
 class PromptBuilder:
@@ -233,9 +246,12 @@ class PromptBuilder:
         chosen = batch.incidents if incidents is None else incidents
         return {str(position[i.id]): i.id for i in chosen}
 
-    def _incidents(self, batch: Batch, incidents: Sequence[Incident]) -> list[dict[str, Any]]:
+    def _incidents(
+        self, batch: Batch, incidents: Sequence[Incident], handles: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
         book = self.book(batch.incidents)
-        numbers = {incident_id: handle for handle, incident_id in self.handles(batch, incidents).items()}
+        shown = self.handles(batch, incidents) if handles is None else handles
+        numbers = {incident_id: handle for handle, incident_id in shown.items()}
         return [
             {
                 "handle": numbers[i.id],
@@ -289,6 +305,54 @@ class PromptBuilder:
             tool=self.format.tool,
             cache_key=CACHE_KEY,
         )
+
+    # -- several small files in one request (batching/packing.py) ---------------------------------
+
+    @property
+    def can_pack(self) -> bool:
+        """Packed requests need what every request shares to be the run's: a bound rule book and no
+        user templates (those add text of their own to each file's request)."""
+        return self.rules is not None and self.custom is None
+
+    @staticmethod
+    def pack_handles(batches: Sequence[Batch]) -> list[dict[str, str]]:
+        """{number shown: incident id} for each file of a pack: numbers run across the pack, each
+        file's from its incidents' positions in its batch (so they are stable while it is asked)."""
+        handles: list[dict[str, str]] = []
+        offset = 0
+        for batch in batches:
+            handles.append({str(offset + n): i.id for n, i in enumerate(batch.incidents, 1)})
+            offset += len(batch.incidents)
+        return handles
+
+    def pack_request(self, parts: Sequence[PackPart], *, max_tokens: int) -> ModelRequest:
+        """One request for several files: each as a fix request would show it (`fix_request.j2`),
+        one after the other, with the incidents still to fix numbered across the pack."""
+        assert self.can_pack and parts
+        bodies = []
+        for part, handles in zip(parts, self.pack_handles([p.batch for p in parts]), strict=True):
+            listed = self._incidents(part.batch, part.pending, handles)
+            path = str(part.batch.path)
+            bodies.append(
+                fix_prompt(path, part.content, listed, window=part.batch.window, total_lines=part.total_lines)
+            )
+        return ModelRequest(
+            system=self.system(),
+            guidance=self.shared_guidance(parts[0].batch.path, parts[0].batch.incidents),
+            prompt="\n".join(bodies),
+            max_tokens=max_tokens,
+            tool=self.format.tool,
+            cache_key=CACHE_KEY,
+        )
+
+    def parse_pack(self, response: ModelResponse, parts: Sequence[PackPart]) -> ParsedReply:
+        """The reply to a packed request, in incident ids (MalformedReply when it is not in the format
+        asked for); which file each edit is for is the engine's to sort out (`engine/packed.py`)."""
+        handles: dict[str, str] = {}
+        for part, numbers in zip(parts, self.pack_handles([p.batch for p in parts]), strict=True):
+            pending = {i.id for i in part.pending}
+            handles.update({n: i for n, i in numbers.items() if i in pending})
+        return self.format.parse(response, handles, full_verdicts=self.full_verdicts)
 
     def repair_request(
         self,
