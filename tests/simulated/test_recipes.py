@@ -8,6 +8,7 @@ tolerant matching.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections import defaultdict
@@ -469,20 +470,18 @@ def test_a_request_packing_several_files_gets_each_files_edits_under_its_own_num
     cases = [c for c in EXAMPLE_FILES if c[0] == "javaee-inventory"][:4]
     assert len(cases) >= 2
     parts, contents = [], {}
+    offset = 0
     for example, path, incidents in cases:
         content = normalized(EXAMPLES / example / "app" / path)
         contents[path] = content
-        batch = _batch(path, incidents, None)
+        batch = dataclasses.replace(_batch(path, incidents, None), handle_offset=offset)
+        offset += len(batch.incidents)
         parts.append(PackPart(batch, content.rstrip("\n"), content.count("\n") + 1, batch.incidents))
     every = [i for part in parts for i in part.batch.incidents]
     builder = PromptBuilder().with_rules(every)
     sent = builder.pack_request(parts, max_tokens=8192)
     reply = respond(request(sent.guidance + "\n" + sent.prompt))
-    owner = {
-        n: path
-        for (_, path, _), numbers in zip(cases, builder.pack_handles([p.batch for p in parts]), strict=True)
-        for n in numbers
-    }
+    owner = {n: str(part.batch.path) for part in parts for n in builder.handles(part.batch)}
     by_file: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for edit in tool_input(reply)["edits"]:
         files = {owner[str(n)] for n in edit["ids"]}

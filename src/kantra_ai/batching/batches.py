@@ -38,6 +38,9 @@ class Batch:
     window: tuple[int, int] | None  # 1-based inclusive lines; None: the whole file
     estimated_input_tokens: int
     max_output_tokens: int
+    # Requests number the batch's incidents from this plus one: 0 alone; in a request packing several
+    # files, the incidents of the files before it (batching/packing.py), kept for its retries.
+    handle_offset: int = 0
 
     @property
     def violations(self) -> list[Violation]:

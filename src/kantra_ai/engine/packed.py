@@ -18,6 +18,7 @@ A file is never in two requests at once: the pack holds all its files until ever
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -66,7 +67,11 @@ class _Member:
 async def run_pack(batches: Sequence[Batch], ctx: RunContext) -> list[IncidentOutcome]:
     """Fix the files of `batches` (one whole-file batch each, distinct files) with one shared
     request, then each file's retries alone; the outcomes of all their incidents."""
-    members = [_Member(batch) for batch in batches]
+    # Incident numbers run across the pack; each file keeps its own for its retries alone.
+    offsets = ctx.prompts.pack_offsets(batches)
+    members = [
+        _Member(dataclasses.replace(b, handle_offset=n)) for b, n in zip(batches, offsets, strict=True)
+    ]
     for member in members:
         await _read(member, ctx)
     asking = [m for m in members if m.state is not None and m.pending]
@@ -186,5 +191,5 @@ async def _finish_alone(member: _Member, ctx: RunContext) -> None:
         await _converse(state, ctx, member.resume)
     outcomes = await _finish(state, ctx, replan_if_stale=True)
     if outcomes is None:  # the file changed on disk meanwhile: read it again and ask it alone
-        outcomes = await run_batch(member.batch, ctx)
+        outcomes = await run_batch(dataclasses.replace(member.batch, handle_offset=0), ctx)
     member.outcomes = outcomes

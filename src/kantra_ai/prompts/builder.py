@@ -24,7 +24,7 @@ one builder, so what is shown is what is sent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import PurePosixPath
@@ -242,16 +242,13 @@ class PromptBuilder:
     def handles(batch: Batch, incidents: Sequence[Incident] | None = None) -> dict[str, str]:
         """{number shown: incident id} for `incidents` (default: the whole batch). Numbers are
         positions in the batch, so a retry names an incident as its first request did."""
-        position = {incident.id: n for n, incident in enumerate(batch.incidents, 1)}
+        position = {incident.id: n for n, incident in enumerate(batch.incidents, batch.handle_offset + 1)}
         chosen = batch.incidents if incidents is None else incidents
         return {str(position[i.id]): i.id for i in chosen}
 
-    def _incidents(
-        self, batch: Batch, incidents: Sequence[Incident], handles: Mapping[str, str] | None = None
-    ) -> list[dict[str, Any]]:
+    def _incidents(self, batch: Batch, incidents: Sequence[Incident]) -> list[dict[str, Any]]:
         book = self.book(batch.incidents)
-        shown = self.handles(batch, incidents) if handles is None else handles
-        numbers = {incident_id: handle for handle, incident_id in shown.items()}
+        numbers = {incident_id: handle for handle, incident_id in self.handles(batch, incidents).items()}
         return [
             {
                 "handle": numbers[i.id],
@@ -315,23 +312,23 @@ class PromptBuilder:
         return self.rules is not None and self.custom is None
 
     @staticmethod
-    def pack_handles(batches: Sequence[Batch]) -> list[dict[str, str]]:
-        """{number shown: incident id} for each file of a pack: numbers run across the pack, each
-        file's from its incidents' positions in its batch (so they are stable while it is asked)."""
-        handles: list[dict[str, str]] = []
-        offset = 0
+    def pack_offsets(batches: Sequence[Batch]) -> list[int]:
+        """Where each file's incident numbers start in a pack: they run across the pack, in file
+        order, and a file keeps them for its retries alone (`Batch.handle_offset`)."""
+        offsets = []
+        total = 0
         for batch in batches:
-            handles.append({str(offset + n): i.id for n, i in enumerate(batch.incidents, 1)})
-            offset += len(batch.incidents)
-        return handles
+            offsets.append(total)
+            total += len(batch.incidents)
+        return offsets
 
     def pack_request(self, parts: Sequence[PackPart], *, max_tokens: int) -> ModelRequest:
         """One request for several files: each as a fix request would show it (`fix_request.j2`),
-        one after the other, with the incidents still to fix numbered across the pack."""
+        one after the other, the incidents still to fix numbered by their batch's `handle_offset`."""
         assert self.can_pack and parts
         bodies = []
-        for part, handles in zip(parts, self.pack_handles([p.batch for p in parts]), strict=True):
-            listed = self._incidents(part.batch, part.pending, handles)
+        for part in parts:
+            listed = self._incidents(part.batch, part.pending)
             path = str(part.batch.path)
             bodies.append(
                 fix_prompt(path, part.content, listed, window=part.batch.window, total_lines=part.total_lines)
@@ -349,9 +346,8 @@ class PromptBuilder:
         """The reply to a packed request, in incident ids (MalformedReply when it is not in the format
         asked for); which file each edit is for is the engine's to sort out (`engine/packed.py`)."""
         handles: dict[str, str] = {}
-        for part, numbers in zip(parts, self.pack_handles([p.batch for p in parts]), strict=True):
-            pending = {i.id for i in part.pending}
-            handles.update({n: i for n, i in numbers.items() if i in pending})
+        for part in parts:
+            handles.update(self.handles(part.batch, part.pending))
         return self.format.parse(response, handles, full_verdicts=self.full_verdicts)
 
     def repair_request(

@@ -133,6 +133,21 @@ def _parse_section(text: str, header: re.Match[str], rules: dict[str, _Rule]) ->
     )
 
 
+_NAMES_ONLY = re.compile(r"`[^`\n]+`(?: `[^`\n]+`)*")
+_SLOT = re.compile(r"\$(\d+)")
+
+
+def _filled(rule_message: str, own: str) -> str:
+    """An incident listed with names only, under a rule whose message has `$1`, `$2`, ... slots:
+    the message the names fill in; any other message as it is."""
+    if not _SLOT.search(rule_message) or not _NAMES_ONLY.fullmatch(own):
+        return own
+    names = re.findall(r"`([^`\n]+)`", own)
+    return _SLOT.sub(
+        lambda m: names[int(m.group(1)) - 1] if int(m.group(1)) <= len(names) else m.group(0), rule_message
+    )
+
+
 def _parse_incidents(section: str, rules: dict[str, _Rule]) -> list[PromptIncident]:
     headers = list(_INCIDENT_HEADER.finditer(section))
     incidents = []
@@ -150,7 +165,7 @@ def _parse_incidents(section: str, rules: dict[str, _Rule]) -> list[PromptIncide
                 id=header.group("id"),
                 line=None if raw_line == "unknown" else int(raw_line),
                 rule_id=rule.rule_id,
-                message=message or rule.message,
+                message=_filled(rule.message, message) if message else rule.message,
             )
         )
     return incidents
