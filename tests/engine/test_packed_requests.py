@@ -10,7 +10,7 @@ import asyncio
 import re
 from pathlib import Path, PurePosixPath
 
-from tests.engine.scripted import Recorder, ScriptedProvider, context, incident, tool_reply
+from tests.engine.scripted import Recorder, ScriptedProvider, context, incident, text_reply, tool_reply
 
 from kantra_ai.analysis.model import Incident
 from kantra_ai.batching.batches import Batch, FileBatches
@@ -148,17 +148,43 @@ def test_an_edit_naming_incidents_of_two_files_is_applied_to_neither_and_asked_a
         assert _read(tmp_path, name) == java(name).replace(IMPORT, FIXED)
 
 
-def test_a_packed_reply_cut_off_sends_each_file_alone_without_using_a_repair_round(tmp_path: Path) -> None:
+def test_a_packed_reply_cut_off_is_asked_again_with_twice_the_room(tmp_path: Path) -> None:
     incidents = _tree(tmp_path, ["A", "B"])
     cut = tool_reply([], stop_reason="max_tokens")
-    model = ScriptedProvider(cut, fix_all, fix_all)
+    model = ScriptedProvider(cut, fix_all)
+    ctx = context(model, tmp_path, prompts=_prompts(incidents), max_retries=0)
+    outcomes = {o.incident_id: o for o in asyncio.run(run_pack([_batch(i) for i in incidents], ctx))}
+    assert [len(numbers(r)) for r in model.requests] == [2, 2]
+    assert model.requests[1].max_tokens == 2 * model.requests[0].max_tokens
+    assert {i: o.status for i, o in outcomes.items()} == dict.fromkeys("AB", Status.FIXED)
+
+
+def test_a_packed_reply_cut_off_twice_sends_each_file_alone_without_using_a_repair_round(
+    tmp_path: Path,
+) -> None:
+    incidents = _tree(tmp_path, ["A", "B"])
+    cut = tool_reply([], stop_reason="max_tokens")
+    model = ScriptedProvider(cut, cut, fix_all, fix_all)
     recorder = Recorder()
     ctx = context(model, tmp_path, prompts=_prompts(incidents), observer=recorder, max_retries=0)
     outcomes = {o.incident_id: o for o in asyncio.run(run_pack([_batch(i) for i in incidents], ctx))}
-    assert len(model.requests) == 3
-    assert all(len(numbers(r)) == 1 for r in model.requests[1:])
+    assert len(model.requests) == 4
+    assert all(len(numbers(r)) == 1 for r in model.requests[2:])
     assert {i: o.status for i, o in outcomes.items()} == dict.fromkeys("AB", Status.FIXED)
     assert any("cut off" in reason for reason in recorder.rejected)
+
+
+def test_a_malformed_packed_reply_sends_each_file_alone(tmp_path: Path) -> None:
+    incidents = _tree(tmp_path, ["A", "B"])
+    prose = text_reply("Sure, here are the fixes.")
+    model = ScriptedProvider(prose, fix_all, fix_all)
+    ctx = context(model, tmp_path, prompts=_prompts(incidents), max_retries=0)
+    outcomes = {o.incident_id: o for o in asyncio.run(run_pack([_batch(i) for i in incidents], ctx))}
+    assert [sorted(numbers(r)) for r in model.requests[1:]] in (
+        [["A.java"], ["B.java"]],
+        [["B.java"], ["A.java"]],
+    )
+    assert {i: o.status for i, o in outcomes.items()} == dict.fromkeys("AB", Status.FIXED)
 
 
 def test_a_file_is_never_in_two_requests_at_once(tmp_path: Path) -> None:

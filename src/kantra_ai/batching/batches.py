@@ -85,7 +85,10 @@ IncidentTokens = Callable[[Incident], int]
 # words that change), with its incident numbers and a little JSON. Used to size max_tokens before a
 # run has seen replies for the incident's rule (engine/calibration.py); the static budget above stays
 # the ceiling, and a reply cut off is asked again with twice the room.
-EDIT_FRAME_TOKENS = 12  # {"ids": [3], "old": "", "new": ""}
+EDIT_FRAME_TOKENS = 10  # {"ids": [3], "old": "", "new": ""}
+# Harder rules change more than their line, but not in proportion to their effort (measured on the
+# benchmark's coolstore and daytrader analyses): weights by `incident_units`.
+PRIOR_WEIGHTS = {1: 1.0, 2: 1.25, 3: 1.5}
 SAME_LINE_TOKENS = 3  # one more number in the ids of an edit already counted
 NO_LINE_TOKENS = 40  # an incident without a usable line: a short edit or a verdict with a reason
 
@@ -97,15 +100,16 @@ def output_prior(incidents: Sequence[Incident], lines: Sequence[str]) -> dict[st
     prior: dict[str, int] = {}
     seen: set[int] = set()
     for incident in sorted(incidents, key=lambda i: (i.line or 0, i.id)):
-        units = incident_units([incident])
+        units = PRIOR_WEIGHTS[incident_units([incident])]
         line = incident.line
         if line is None or not 1 <= line <= len(lines):
-            prior[incident.id] = NO_LINE_TOKENS * units
+            prior[incident.id] = round(NO_LINE_TOKENS * units)
         elif line in seen:
             prior[incident.id] = SAME_LINE_TOKENS
         else:
             seen.add(line)
-            prior[incident.id] = (2 * estimate_tokens(lines[line - 1].strip()) + EDIT_FRAME_TOKENS) * units
+            quoted = 2 * estimate_tokens(lines[line - 1].strip())
+            prior[incident.id] = round((quoted + EDIT_FRAME_TOKENS) * units)
     return prior
 
 

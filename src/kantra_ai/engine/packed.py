@@ -8,8 +8,9 @@ used for one file never costs the others their edits:
 
 - an edit that names incidents of several files is applied to none; those incidents are asked
   again, in a request for their file alone, with the rest of that file's retries;
-- a reply that cannot be used at all (cut off, malformed), or a pack refused by the `--max-cost`
-  guard, sends each file alone, as if it had never been packed (no repair round is used up);
+- a reply cut off at `max_tokens` is asked again with twice the room, once; a reply that cannot be
+  used at all (cut off again, malformed), or a pack refused by the `--max-cost` guard, sends each
+  file alone, as if it had never been packed (no repair round is used up);
 - a file that changed on disk while the pack ran is run again alone from the start.
 
 A file is never in two requests at once: the pack holds all its files until every one is finished.
@@ -50,6 +51,9 @@ from kantra_ai.engine.replies import request_fingerprint
 from kantra_ai.prompts.builder import PackPart, line_count
 
 SEVERAL_FILES = "edit not applied: it names incidents of several files of the request"
+# A packed reply cut off at max_tokens is asked again with twice the room this many times, before its
+# files are asked alone (as a file alone is: the same question, more room).
+PACK_CUT_OFF_RETRIES = 1
 
 
 @dataclass
@@ -109,41 +113,47 @@ async def _ask_together(members: Sequence[_Member], ctx: RunContext) -> None:
     ]
     sizes = [planned_max_tokens(s, m.pending, ctx) for m, s in zip(members, states, strict=True)]
     max_tokens = min(sum(sizes), MAX_OUTPUT_TOKENS)
-    request = ctx.prompts.pack_request(parts, max_tokens=max_tokens)
     path = str(parts[0].batch.path)  # the request is recorded under its first file
+    others = tuple(str(m.batch.path) for m in members[1:])
     ids = tuple(i.id for m in members for i in m.pending)
-    worst = sum(ctx.guard.worst_case_of(s.batch, size) for s, size in zip(states, sizes, strict=True))
-    try:
-        others = tuple(str(m.batch.path) for m in members[1:])
-        response = await send_request(request, path, ids, 0, worst, ctx, others)
-    except RequestSkipped as skip:
-        if skip.status is Status.SKIPPED and not ctx.control.stop.is_set():
-            return  # the pack would exceed --max-cost: each file is asked alone, as it fits
-        for member, state in zip(members, states, strict=True):
-            _skipped(state, member.pending, skip)
-            member.done = True
-        return
-    fingerprint = request_fingerprint(request, ctx.provider.name, ctx.provider.model)
-    for member in members[1:]:
-        ctx.observer.reply_shared(str(member.batch.path), tuple(i.id for i in member.pending), fingerprint)
-    if response.truncated:
-        problem = f"reply cut off at max_tokens ({max_tokens}); nothing applied"
-        if ctx.calibration is not None:
-            ctx.calibration.observe_truncation()
-    else:
+    problem = ""
+    for attempt in range(1 + PACK_CUT_OFF_RETRIES):
+        request = ctx.prompts.pack_request(parts, max_tokens=max_tokens)
+        worst = sum(ctx.guard.worst_case_of(s.batch, size) for s, size in zip(states, sizes, strict=True))
+        worst *= max_tokens / max(1, sum(sizes))
+        try:
+            response = await send_request(request, path, ids, attempt, worst, ctx, others)
+        except RequestSkipped as skip:
+            if skip.status is Status.SKIPPED and not ctx.control.stop.is_set():
+                return  # the pack would exceed --max-cost: each file is asked alone, as it fits
+            for member, state in zip(members, states, strict=True):
+                _skipped(state, member.pending, skip)
+                member.done = True
+            return
+        fingerprint = request_fingerprint(request, ctx.provider.name, ctx.provider.model)
+        for member in members[1:]:
+            ctx.observer.reply_shared(
+                str(member.batch.path), tuple(i.id for i in member.pending), fingerprint
+            )
+        if response.truncated:
+            problem = f"reply cut off at max_tokens ({max_tokens}); nothing applied"
+            ctx.observer.reply_rejected(path, fingerprint, problem)
+            if ctx.calibration is not None:
+                ctx.calibration.observe_truncation()
+            max_tokens = min(max_tokens * 2, MAX_OUTPUT_TOKENS)  # the same question, more room
+            continue
         try:
             proposed = ctx.prompts.parse_pack(response, parts)
         except MalformedReply as exc:
             problem = f"malformed reply: {exc}; nothing applied"
-        else:
-            if ctx.calibration is not None:
-                ctx.calibration.observe_output(
-                    [i for m in members for i in m.pending], response.usage.output_tokens
-                )
-            _split_and_apply(members, proposed)
-            return
-    # Nothing of the reply can be used: each file is asked alone, as if it had not been packed.
-    ctx.observer.reply_rejected(path, fingerprint, problem)
+            ctx.observer.reply_rejected(path, fingerprint, problem)
+            break
+        if ctx.calibration is not None:
+            asked = [i for m in members for i in m.pending]
+            ctx.calibration.observe_output(asked, response.usage.output_tokens)
+        _split_and_apply(members, proposed)
+        return
+    # Nothing of the replies could be used: each file is asked alone, as if it had not been packed.
     for member, state in zip(members, states, strict=True):
         _reply_problem(state, member.pending, problem)
 
