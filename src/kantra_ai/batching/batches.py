@@ -85,7 +85,7 @@ IncidentTokens = Callable[[Incident], int]
 # words that change), with its incident numbers and a little JSON. Used to size max_tokens before a
 # run has seen replies for the incident's rule (engine/calibration.py); the static budget above stays
 # the ceiling, and a reply cut off is asked again with twice the room.
-EDIT_FRAME_TOKENS = 10  # {"ids": [3], "old": "", "new": ""}
+EDIT_FRAME_TOKENS = 12  # {"ids": [3], "old": "", "new": ""}
 # Harder rules change more than their line, but not in proportion to their effort (measured on the
 # benchmark's coolstore and daytrader analyses): weights by `incident_units`.
 PRIOR_WEIGHTS = {1: 1.0, 2: 1.25, 3: 1.5}
@@ -95,21 +95,23 @@ NO_LINE_TOKENS = 40  # an incident without a usable line: a short edit or a verd
 
 def output_prior(incidents: Sequence[Incident], lines: Sequence[str]) -> dict[str, int]:
     """Expected output tokens per incident from the lines it is on (`lines`: the file as it is now,
-    newlines kept): its line twice (quoted, then changed) and an edit's frame, times its output
-    weight; an incident on a line another one already accounts for adds its number only."""
+    newlines kept): its line twice (quoted, then changed) and an edit's frame, by its output weight;
+    the line right after another incident's shares that edit's frame (adjacent lines go in one
+    edit), and an incident on a line another one already accounts for adds its number only."""
     prior: dict[str, int] = {}
     seen: set[int] = set()
     for incident in sorted(incidents, key=lambda i: (i.line or 0, i.id)):
-        units = PRIOR_WEIGHTS[incident_units([incident])]
+        weight = PRIOR_WEIGHTS[incident_units([incident])]
         line = incident.line
         if line is None or not 1 <= line <= len(lines):
-            prior[incident.id] = round(NO_LINE_TOKENS * units)
+            prior[incident.id] = round(NO_LINE_TOKENS * weight)
         elif line in seen:
             prior[incident.id] = SAME_LINE_TOKENS
         else:
+            frame = SAME_LINE_TOKENS if line - 1 in seen else EDIT_FRAME_TOKENS
             seen.add(line)
             quoted = 2 * estimate_tokens(lines[line - 1].strip())
-            prior[incident.id] = round((quoted + EDIT_FRAME_TOKENS) * units)
+            prior[incident.id] = round((quoted + frame) * weight)
     return prior
 
 
