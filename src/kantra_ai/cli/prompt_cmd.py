@@ -89,6 +89,7 @@ def prompt(
             "file": str(batch.path),
             "window": list(batch.window) if batch.window else None,
             "incident_ids": [i.id for i in batch.incidents],
+            "packed_with": list(shown.packed_with),
             "estimated_input_tokens": shown.tokens,
             "planned_input_tokens": batch.estimated_input_tokens,
             "body": shown.wire_body(),
@@ -105,6 +106,11 @@ def _as_text(shown: ShownRequest) -> str:
     tool = request.tool
     header = [
         f"# Request for {batch.path} ({lines}), {len(batch.incidents)} incident(s): {ids}",
+        *(
+            [f"# Packed with {len(shown.packed_with)} other small file(s): {', '.join(shown.packed_with)}"]
+            if shown.packed_with
+            else []
+        ),
         f"# Provider {shown.choice.provider_name}, model {shown.choice.model}, "
         f"max_tokens {request.max_tokens}, "
         + ("answer by tool call" if tool else "answer as SEARCH/REPLACE text"),
