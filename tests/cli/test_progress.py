@@ -32,12 +32,13 @@ def _plain(text: str) -> str:
 def test_the_live_view_shows_what_is_happening_cost_files_in_flight_and_rate_limit_waits(
     tmp_path: Path,
 ) -> None:
-    app = copy_example(EXAMPLE, tmp_path)
+    app = copy_example(EXAMPLE, tmp_path)  # every file alone (--pack-files 1): several requests to watch
     with FakeProviderServer(respond, latency=LatencyModel(ttft=0.4)) as server:
         started = time.monotonic()
         child = in_terminal(
             "remediate", "-a", analysis_of(EXAMPLE), "-i", app, "--base-url", server.anthropic_base_url,
-            "--max-cost", "5", "--batch-parallelism", "1", "--rate-limits", "rpm=3", cwd=tmp_path,
+            "--max-cost", "5", "--batch-parallelism", "1", "--rate-limits", "rpm=3", "--pack-files", "1",
+            cwd=tmp_path,
         )  # fmt: skip
         # What is happening, from before the first request: reading, then what was found.
         child.expect("reading .*output.yaml")
@@ -66,7 +67,7 @@ def test_after_ctrl_c_the_bar_stops_where_the_run_stopped_and_says_once_how_to_c
     with FakeProviderServer(respond, latency=LatencyModel(ttft=0.5)) as server:
         child = in_terminal(
             "remediate", "-a", analysis_of(EXAMPLE), "-i", app, "--base-url", server.anthropic_base_url,
-            "--batch-parallelism", "1", cwd=tmp_path,
+            "--batch-parallelism", "1", "--pack-files", "1", cwd=tmp_path,
         )  # fmt: skip
         seen = io.StringIO()
         child.logfile_read = seen

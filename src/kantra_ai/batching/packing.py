@@ -36,6 +36,7 @@ class PackSettings:
     input_tokens: int = PACK_INPUT_TOKENS
     output_tokens: int = PACK_OUTPUT_TOKENS
     file_tokens: int = SMALL_FILE_TOKENS
+    max_incidents: int = 10_000  # a pack's incidents (the run's --batch-size: incidents per request)
 
     @property
     def enabled(self) -> bool:
@@ -68,19 +69,21 @@ def pack_files(files: Sequence[FileBatches], settings: PackSettings) -> list[lis
     small = sorted((f for f in files if packable(f, settings)), key=lambda f: str(f.path))
     packs: list[list[FileBatches]] = []
     current: list[FileBatches] = []
-    tokens = output = 0
+    tokens = output = incidents = 0
     for file_plan in small:
         batch = file_plan.batches[0]
         size = own_tokens(file_plan)
         fits = (
             len(current) < settings.max_files
+            and incidents + len(batch.incidents) <= settings.max_incidents
             and tokens + size <= settings.input_tokens
             and output + batch.max_output_tokens <= min(settings.output_tokens, MAX_OUTPUT_TOKENS)
         )
         if current and not fits:
             packs.append(current)
-            current, tokens, output = [], 0, 0
+            current, tokens, output, incidents = [], 0, 0, 0
         current.append(file_plan)
+        incidents += len(batch.incidents)
         tokens += size
         output += batch.max_output_tokens
     if current:

@@ -30,6 +30,7 @@ from kantra_ai.cli.run_options import (
     MaxBatchTokensOpt,
     MaxEffortOpt,
     ModelOpt,
+    PackFilesOpt,
     ProviderOpt,
     SourceRootOpt,
     TextEditsOpt,
@@ -69,6 +70,7 @@ def prompt(
     include_informational: IncludeInformationalOpt = False,
     include_generated: IncludeGeneratedOpt = False,
     batch_size: BatchSizeOpt = DEFAULT_BATCH.batch_size,
+    pack_files: PackFilesOpt = DEFAULT_BATCH.packing.max_files,
     max_batch_tokens: MaxBatchTokensOpt = DEFAULT_BATCH.max_batch_tokens,
     text_edits: TextEditsOpt = False,
     json_output: Annotated[

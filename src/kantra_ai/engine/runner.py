@@ -74,7 +74,8 @@ def batch_incidents(
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         contents = list(pool.map(load, paths))
-    plan = RunBatches(files=[], packing=settings.packing if prompts.can_pack else NO_PACKING)
+    packing = dataclasses.replace(settings.packing, max_incidents=settings.batch_size)  # per request
+    plan = RunBatches(files=[], packing=packing if prompts.can_pack else NO_PACKING)
     for path, content in zip(paths, contents, strict=True):
         if isinstance(content, str):
             plan.unreadable += [IncidentOutcome(i.id, Status.FAILED, content) for i in by_file[path]]
