@@ -111,7 +111,8 @@ def test_without_a_terminal_progress_lines_go_to_stderr_and_the_summary_to_stdou
     app = copy_example(EXAMPLE, tmp_path)
     with FakeProviderServer(respond, latency=LatencyModel(ttft=0.9)) as server:
         done = piped("remediate", "-a", analysis_of(EXAMPLE), "-i", app, "--base-url",
-                     server.anthropic_base_url, "--batch-parallelism", "1", cwd=tmp_path)  # fmt: skip
+                     server.anthropic_base_url, "--batch-parallelism", "1", "--pack-files", "1",
+                     cwd=tmp_path)  # fmt: skip  (one file per request: a run long enough for two lines)
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("kantra-ai: progress: ")]
     assert len(lines) >= 2, done.stderr  # every few seconds, and once at the end
