@@ -225,6 +225,7 @@ def test_execute_honours_the_config(project: Path, fake: FakeProviderServer) -> 
 def test_pack_files_one_sends_every_file_in_a_request_of_its_own(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert _dry_run(capsys, *_app_args(project), "--pack-files", "1")["totals"]["requests"] == FILES
+    args = _app_args(project)
+    assert _dry_run(capsys, *args, "--pack-files", "1")["totals"]["requests"] == FILES
     _write(project / ".kantra-ai.yaml", {"batching": {"pack-files": 1}})
-    assert _dry_run(capsys, *_app_args(project))["totals"]["requests"] == FILES
+    assert _dry_run(capsys, *args)["totals"]["requests"] == FILES
