@@ -93,21 +93,21 @@ SAME_LINE_TOKENS = 3  # one more number in the ids of an edit already counted
 NO_LINE_TOKENS = 40  # an incident without a usable line: a short edit or a verdict with a reason
 
 
-MARKUP_SUFFIXES = (".xml", ".pom", ".xhtml", ".html", ".jsp")
-
-
-def _markup(incident: Incident) -> bool:
-    """In markup an element's fix tends to take its neighbours along (a dependency's group, artifact
-    and version lines): the prior quotes the line around the incident's."""
-    return incident.path is not None and incident.path.suffix.lower() in MARKUP_SUFFIXES
+def _build_descriptor(incident: Incident) -> bool:
+    """In a Maven POM a dependency's fix takes its neighbours along (its group, artifact and version
+    lines): the prior quotes the lines around the incident's."""
+    if incident.path is None:
+        return False
+    name = incident.path.name.lower()
+    return name == "pom.xml" or name.endswith(".pom")
 
 
 def output_prior(incidents: Sequence[Incident], lines: Sequence[str]) -> dict[str, int]:
     """Expected output tokens per incident from the lines it is on (`lines`: the file as it is now,
     newlines kept): its line twice (quoted, then changed) and an edit's frame, by its output weight;
     the line right after another incident's shares that edit's frame (adjacent lines go in one
-    edit), and an incident on a line another one already accounts for adds its number only. In
-    markup the lines around the incident's count too."""
+    edit), and an incident on a line another one already accounts for adds its number only. In a
+    Maven POM the lines around the incident's count too."""
     prior: dict[str, int] = {}
     seen: set[int] = set()
     for incident in sorted(incidents, key=lambda i: (i.line or 0, i.id)):
@@ -120,7 +120,9 @@ def output_prior(incidents: Sequence[Incident], lines: Sequence[str]) -> dict[st
         else:
             frame = SAME_LINE_TOKENS if line - 1 in seen else EDIT_FRAME_TOKENS
             seen.add(line)
-            shown = lines[max(0, line - 2) : line + 1] if _markup(incident) else lines[line - 1 : line]
+            shown = (
+                lines[max(0, line - 2) : line + 1] if _build_descriptor(incident) else lines[line - 1 : line]
+            )
             quoted = 2 * sum(estimate_tokens(text.strip()) for text in shown)
             prior[incident.id] = round((quoted + frame) * weight)
     return prior
