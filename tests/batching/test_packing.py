@@ -36,7 +36,7 @@ def test_small_files_are_packed_and_large_split_or_windowed_ones_go_alone() -> N
     split = _file("split.java", 10, incidents=4, batch_size=2)
     windowed = _file("windowed.java", 2_000, budget=2_000)
     assert len(split.batches) == 2 and windowed.batches[0].window is not None
-    groups = pack_files([large, *small, split, windowed], PackSettings(file_tokens=1_000))
+    groups = pack_files([large, *small, split, windowed], PackSettings(file_tokens=1_000, min_files=2))
     assert [[str(f.path) for f in g] for g in groups] == [
         ["large.java"],
         ["s0.java", "s1.java", "s2.java"],
@@ -47,11 +47,19 @@ def test_small_files_are_packed_and_large_split_or_windowed_ones_go_alone() -> N
 
 def test_a_pack_stops_at_its_file_count_and_token_budget() -> None:
     files = [_file(f"s{n:02d}.java", 10) for n in range(10)]
-    by_count = pack_files(files, PackSettings(max_files=4))
+    by_count = pack_files(files, PackSettings(max_files=4, min_files=2))
     assert [len(g) for g in by_count] == [4, 4, 2]
     budget = 2 * own_tokens(files[0]) + 1  # room for two files' own tokens, not three
-    by_tokens = pack_files(files, PackSettings(input_tokens=budget))
+    by_tokens = pack_files(files, PackSettings(input_tokens=budget, min_files=2))
     assert {len(g) for g in by_tokens} == {2}
+    by_incidents = pack_files(files, PackSettings(max_incidents=5, min_files=2))  # two incidents each
+    assert {len(g) for g in by_incidents} == {2}
+
+
+def test_a_run_with_few_small_files_sends_each_alone() -> None:
+    files = [_file(f"s{n:02d}.java", 10) for n in range(5)]
+    assert [len(g) for g in pack_files(files, PackSettings(min_files=6))] == [1] * 5
+    assert [len(g) for g in pack_files(files, PackSettings(min_files=5))] == [5]
 
 
 def test_without_packing_every_file_is_its_own_request() -> None:

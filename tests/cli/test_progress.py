@@ -32,13 +32,12 @@ def _plain(text: str) -> str:
 def test_the_live_view_shows_what_is_happening_cost_files_in_flight_and_rate_limit_waits(
     tmp_path: Path,
 ) -> None:
-    app = copy_example(EXAMPLE, tmp_path)  # every file alone (--pack-files 1): several requests to watch
+    app = copy_example(EXAMPLE, tmp_path)
     with FakeProviderServer(respond, latency=LatencyModel(ttft=0.4)) as server:
         started = time.monotonic()
         child = in_terminal(
             "remediate", "-a", analysis_of(EXAMPLE), "-i", app, "--base-url", server.anthropic_base_url,
-            "--max-cost", "5", "--batch-parallelism", "1", "--rate-limits", "rpm=3", "--pack-files", "1",
-            cwd=tmp_path,
+            "--max-cost", "5", "--batch-parallelism", "1", "--rate-limits", "rpm=3", cwd=tmp_path,
         )  # fmt: skip
         # What is happening, from before the first request: reading, then what was found.
         child.expect("reading .*output.yaml")
@@ -67,7 +66,7 @@ def test_after_ctrl_c_the_bar_stops_where_the_run_stopped_and_says_once_how_to_c
     with FakeProviderServer(respond, latency=LatencyModel(ttft=0.5)) as server:
         child = in_terminal(
             "remediate", "-a", analysis_of(EXAMPLE), "-i", app, "--base-url", server.anthropic_base_url,
-            "--batch-parallelism", "1", "--pack-files", "1", cwd=tmp_path,
+            "--batch-parallelism", "1", cwd=tmp_path,
         )  # fmt: skip
         seen = io.StringIO()
         child.logfile_read = seen
@@ -111,8 +110,7 @@ def test_without_a_terminal_progress_lines_go_to_stderr_and_the_summary_to_stdou
     app = copy_example(EXAMPLE, tmp_path)
     with FakeProviderServer(respond, latency=LatencyModel(ttft=0.9)) as server:
         done = piped("remediate", "-a", analysis_of(EXAMPLE), "-i", app, "--base-url",
-                     server.anthropic_base_url, "--batch-parallelism", "1", "--pack-files", "1",
-                     cwd=tmp_path)  # fmt: skip  (one file per request: a run long enough for two lines)
+                     server.anthropic_base_url, "--batch-parallelism", "1", cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("kantra-ai: progress: ")]
     assert len(lines) >= 2, done.stderr  # every few seconds, and once at the end

@@ -18,8 +18,6 @@ from testing.fakeprovider.server import FakeProviderServer
 
 EXAMPLE = "javaee-inventory"
 INCIDENTS, FILES = 19, 7
-# By default its seven small files go in one request (--pack-files).
-PACKED = 1
 # With --batch-size 1, one request per incident, except that two incidents on one line share it.
 ONE_PER_LINE = 18
 
@@ -56,7 +54,7 @@ def test_without_any_config_file_the_defaults_apply(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     plan = _dry_run(capsys, *_app_args(project))
-    assert plan["totals"]["requests"] == PACKED
+    assert plan["totals"]["requests"] == FILES
     assert plan["totals"]["model"] == "claude-sonnet-5-5"
 
 
@@ -72,7 +70,7 @@ def test_an_explicit_flag_equal_to_its_default_beats_the_config_file(
 ) -> None:
     _write(project / ".kantra-ai.yaml", {"batching": {"batch-size": 1}})
     plan = _dry_run(capsys, *_app_args(project), "--batch-size", "25")  # 25 is the default
-    assert plan["totals"]["requests"] == PACKED
+    assert plan["totals"]["requests"] == FILES
 
 
 def test_an_explicit_flag_beats_every_config_file(
@@ -166,7 +164,7 @@ def test_an_explicit_no_flag_equal_to_its_default_beats_the_config_file(
     args = _app_args(project)
     code = run("remediate", *args, "--no-dry-run", "--json", "--no-progress")
     assert code == 0
-    assert fake.request_count == PACKED
+    assert fake.request_count == FILES
     assert tree_differences(Path(args[3]), expected_of(EXAMPLE)) == []
 
 
@@ -220,12 +218,3 @@ def test_execute_honours_the_config(project: Path, fake: FakeProviderServer) -> 
     assert run("execute", "--plan", out / "plan.yaml", "--input", app, "--no-progress") == 0
     assert fake.request_count > 0
     assert tree_differences(app, expected_of(EXAMPLE)) == []
-
-
-def test_pack_files_one_sends_every_file_in_a_request_of_its_own(
-    project: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    args = _app_args(project)
-    assert _dry_run(capsys, *args, "--pack-files", "1")["totals"]["requests"] == FILES
-    _write(project / ".kantra-ai.yaml", {"batching": {"pack-files": 1}})
-    assert _dry_run(capsys, *args)["totals"]["requests"] == FILES

@@ -3,7 +3,8 @@
 A request pays a fixed part whatever it carries: the run-wide prefix (read from the provider's cache,
 at a tenth of the input price, but on every request) and the request's own framing. For a file of a
 few hundred tokens that part weighs as much as the file, so small files are packed: several of them,
-each with its incidents, in one request, up to a token budget. Only whole small files are packed:
+each with its incidents, in one request, up to a token budget, once a run has enough of them
+(`PACK_MIN_FILES`). Only whole small files are packed:
 a file the batcher split into several requests (they must run one after the other) or sent as
 windows goes alone, as does any file at or over `PackSettings.file_tokens`.
 
@@ -28,6 +29,10 @@ PACK_INPUT_TOKENS = 6_000  # the files and incidents of a pack (estimated, witho
 # need at most, so that a cut-off reply is not dear to ask again.
 PACK_OUTPUT_TOKENS = 10_000
 SMALL_FILE_TOKENS = 1_200  # a file (with its incidents) under this is small enough to pack
+# A run with fewer small files sends each alone: packing them would save a few cache reads (a tenth of
+# the input price of the shared prefix, per file) and cost the parallelism of their requests (a packed
+# reply streams all its files' edits one after the other).
+PACK_MIN_FILES = 12
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class PackSettings:
     output_tokens: int = PACK_OUTPUT_TOKENS
     file_tokens: int = SMALL_FILE_TOKENS
     max_incidents: int = 10_000  # a pack's incidents (the run's --batch-size: incidents per request)
+    min_files: int = PACK_MIN_FILES  # small files a run needs before any are packed
 
     @property
     def enabled(self) -> bool:
@@ -67,6 +73,8 @@ def pack_files(files: Sequence[FileBatches], settings: PackSettings) -> list[lis
     if not settings.enabled:
         return [[f] for f in files]
     small = sorted((f for f in files if packable(f, settings)), key=lambda f: str(f.path))
+    if len(small) < settings.min_files:
+        return [[f] for f in files]
     packs: list[list[FileBatches]] = []
     current: list[FileBatches] = []
     tokens = output = incidents = 0

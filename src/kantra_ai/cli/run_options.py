@@ -190,8 +190,8 @@ PackFilesOpt = Annotated[
         min=1,
         max=bounds.PACK_FILES.high,
         metavar="N",
-        help="Send up to N small files in one request (each still fixed, checked and written on its "
-        "own); 1 sends every file alone.",
+        help="In a run with many small files, send up to N of them in one request (each still fixed, "
+        "checked and written on its own); 1 sends every file alone.",
         rich_help_panel=panel.BUDGET,
     ),
 ]
