@@ -56,12 +56,16 @@ def show_request(options: RunOptions, spec: str) -> ShownRequest:
             text = _read(options, member)
             numbered = dataclasses.replace(member, handle_offset=offset)
             parts.append(PackPart(numbered, text, line_count(text), numbered.incidents))
-        room = min(sum(_first_max_tokens(p.batch, p.content) for p in parts), MAX_OUTPUT_TOKENS)
+        room = min(
+            sum(_first_max_tokens(p.batch, p.content, full_verdicts=prompts.full_verdicts) for p in parts),
+            MAX_OUTPUT_TOKENS,
+        )
         request = prompts.pack_request(parts, max_tokens=room)
     else:
         text = _read(options, batch)
         request = dataclasses.replace(
-            prompts.first_request(batch, text), max_tokens=_first_max_tokens(batch, text)
+            prompts.first_request(batch, text),
+            max_tokens=_first_max_tokens(batch, text, full_verdicts=prompts.full_verdicts),
         )
     tokens = {
         "system": prompts.system_tokens(),
@@ -73,10 +77,10 @@ def show_request(options: RunOptions, spec: str) -> ShownRequest:
     return ShownRequest(choice, batch, request, tokens, others)
 
 
-def _first_max_tokens(batch: Batch, text: str) -> int:
+def _first_max_tokens(batch: Batch, text: str, *, full_verdicts: bool) -> int:
     """max_tokens of the batch's first request in a run with no replies seen yet: from its incidents'
     lines (`output_prior`), never above the static budget."""
-    prior = output_prior(batch.incidents, text.splitlines(keepends=True))
+    prior = output_prior(batch.incidents, text.splitlines(keepends=True), full_verdicts=full_verdicts)
     return Calibration().max_tokens_for(batch.incidents, batch.max_output_tokens, prior)
 
 

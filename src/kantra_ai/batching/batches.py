@@ -91,6 +91,7 @@ EDIT_FRAME_TOKENS = 12  # {"ids": [3], "old": "", "new": ""}
 PRIOR_WEIGHTS = {1: 1.0, 2: 1.25, 3: 1.5}
 SAME_LINE_TOKENS = 3  # one more number in the ids of an edit already counted
 NO_LINE_TOKENS = 40  # an incident without a usable line: a short edit or a verdict with a reason
+VERDICT_TOKENS = 45  # a verdict with confidence and a one-sentence reason (confidence filtering)
 
 
 def _build_descriptor(incident: Incident) -> bool:
@@ -102,12 +103,15 @@ def _build_descriptor(incident: Incident) -> bool:
     return name == "pom.xml" or name.endswith(".pom")
 
 
-def output_prior(incidents: Sequence[Incident], lines: Sequence[str]) -> dict[str, int]:
+def output_prior(
+    incidents: Sequence[Incident], lines: Sequence[str], *, full_verdicts: bool = False
+) -> dict[str, int]:
     """Expected output tokens per incident from the lines it is on (`lines`: the file as it is now,
     newlines kept): its line twice (quoted, then changed) and an edit's frame, by its output weight;
     the line right after another incident's shares that edit's frame (adjacent lines go in one
     edit), and an incident on a line another one already accounts for adds its number only. In a
-    Maven POM the lines around the incident's count too."""
+    Maven POM the lines around the incident's count too; `full_verdicts`: every incident also gets a
+    verdict with confidence and a reason."""
     prior: dict[str, int] = {}
     seen: set[int] = set()
     for incident in sorted(incidents, key=lambda i: (i.line or 0, i.id)):
@@ -125,6 +129,8 @@ def output_prior(incidents: Sequence[Incident], lines: Sequence[str]) -> dict[st
             )
             quoted = 2 * sum(estimate_tokens(text.strip()) for text in shown)
             prior[incident.id] = round((quoted + frame) * weight)
+    if full_verdicts:
+        prior = {key: tokens + VERDICT_TOKENS for key, tokens in prior.items()}
     return prior
 
 

@@ -232,7 +232,8 @@ def planned_max_tokens(state: _BatchState, pending: Sequence[Incident], ctx: Run
     calibration = ctx.calibration
     if calibration is None:
         return state.batch.max_output_tokens
-    prior = output_prior(pending, state.working.splitlines(keepends=True))
+    lines = state.working.splitlines(keepends=True)
+    prior = output_prior(pending, lines, full_verdicts=ctx.prompts.full_verdicts)
     return calibration.max_tokens_for(pending, state.batch.max_output_tokens, prior)
 
 
