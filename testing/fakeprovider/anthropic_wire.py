@@ -26,7 +26,6 @@ VOCABULARY = ANTHROPIC_VOCABULARY
 def _count(text: str) -> int:
     return count_tokens(text, VOCABULARY)
 
-
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",

@@ -58,7 +58,10 @@ def test_one_truncated_reply_is_retried_with_more_room_and_succeeds(tmp_path: Pa
 
 def _ambiguous(request: FakeRequest) -> FakeReply:
     reply = respond(request)
-    edits = [{"ids": e["ids"], "old": "import", "new": "export"} for e in reply.tool_calls[0].input["edits"]]
+    edits = [
+        {"ids": e["ids"], "old": "import", "new": "export"}
+        for e in reply.tool_calls[0].input["edits"]
+    ]
     return FakeReply(tool_calls=[ToolCall("apply_fixes", {**reply.tool_calls[0].input, "edits": edits})])
 
 

@@ -105,10 +105,8 @@ async def test_progress_is_reported_like_a_stream() -> None:
 async def test_usage_counts_the_shared_prefix_written_once_then_read() -> None:
     provider = SimulatedProvider("simulated-model")
     # The run's prefix lengthened as a bound builder does when it is short of the cache minimum.
-    request = (
-        _builder()
-        .replace(padding=TOOL_CALL.example)
-        .request(_batch(), _original_file(), total_lines=_original_file().count("\n"))
+    request = _builder().replace(padding=TOOL_CALL.example).request(
+        _batch(), _original_file(), total_lines=_original_file().count("\n")
     )
     first = (await provider.complete(request)).usage
     second = (await provider.complete(request)).usage
