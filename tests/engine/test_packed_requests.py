@@ -61,6 +61,14 @@ def fix_all(request: ModelRequest) -> ModelResponse:
     return tool_reply(edits)
 
 
+def b_is_wrong(request: ModelRequest) -> ModelResponse:
+    """A.java's import fixed; B.java's edit quotes a line B.java does not have."""
+    shown = numbers(request)
+    return tool_reply(
+        [(IMPORT, FIXED, shown["A.java"]), ("import javax.nothing.Here;", FIXED, shown["B.java"])]
+    )
+
+
 def _read(root: Path, name: str) -> str:
     return (root / f"{name}.java").read_text(encoding="utf-8")
 
@@ -82,12 +90,6 @@ def test_small_files_share_one_request_and_each_is_fixed_and_written(tmp_path: P
 def test_one_files_bad_edit_in_a_packed_reply_does_not_lose_the_others_edits(tmp_path: Path) -> None:
     incidents = _tree(tmp_path, ["A", "B"])
 
-    def b_is_wrong(request: ModelRequest) -> ModelResponse:
-        shown = numbers(request)
-        return tool_reply(
-            [(IMPORT, FIXED, shown["A.java"]), ("import javax.nothing.Here;", FIXED, shown["B.java"])]
-        )
-
     def b_alone(request: ModelRequest) -> ModelResponse:
         assert set(numbers(request)) == {"B.java"}  # the retry is for the failed file alone
         assert "could not be applied" in request.prompt
@@ -105,12 +107,6 @@ def test_one_files_bad_edit_in_a_packed_reply_does_not_lose_the_others_edits(tmp
 
 def test_a_failed_file_of_a_pack_keeps_its_repair_round_and_the_others_their_edits(tmp_path: Path) -> None:
     incidents = _tree(tmp_path, ["A", "B"])
-
-    def b_is_wrong(request: ModelRequest) -> ModelResponse:
-        shown = numbers(request)
-        return tool_reply(
-            [(IMPORT, FIXED, shown["A.java"]), ("import javax.nothing.Here;", FIXED, shown["B.java"])]
-        )
 
     def still_wrong(request: ModelRequest) -> ModelResponse:
         return tool_reply([("import javax.nothing.There;", FIXED, numbers(request)["B.java"])])
