@@ -132,13 +132,19 @@ def run(workload: Workload, mode: str, work: Path, drift: DriftSettings) -> Run:
 
 def _handles(app: Path) -> dict[str, dict[str, str]]:
     """{path: {number the request showed: incident id}} from the run store: requests name incidents
-    by their position in the file's batch (one batch per file here), so the first request for a
-    file lists them in that order."""
+    by their position in the file's batch (one batch per file here), counted on across the files of
+    a request that packs several (each file keeps its numbers for its retries), so the first request
+    a file was in lists them in that order."""
     handles: dict[str, dict[str, str]] = {}
     with contextlib.closing(sqlite3.connect(default_store_path(app))) as db:
-        rows = db.execute("SELECT path, incident_ids FROM requests WHERE attempt = 0 ORDER BY id")
-        for path, ids in rows:
-            handles.setdefault(path, {str(n): i for n, i in enumerate(json.loads(ids), 1)})
+        path_of = dict(db.execute("SELECT id, path FROM incidents").fetchall())
+        rows = db.execute("SELECT incident_ids FROM requests WHERE attempt = 0 ORDER BY id")
+        for (ids,) in rows:
+            numbered: dict[str, dict[str, str]] = {}
+            for n, incident_id in enumerate(json.loads(ids), 1):
+                numbered.setdefault(path_of[incident_id], {})[str(n)] = incident_id
+            for path, numbers in numbered.items():
+                handles.setdefault(path, numbers)
     return handles
 
 

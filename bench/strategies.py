@@ -292,7 +292,7 @@ def run_ours(
     result.usage = run.totals.usage
     result.cost = run.totals.cost or 0.0
     result.requests = sum(1 for r in run.records if not r.error)
-    result.file_sends = Counter(r.path for r in run.records)
+    result.file_sends = Counter(path for r in run.records for path in r.paths)
     result.max_tokens_asked = sum(r.max_tokens for r in run.records if not r.error)
     result.extra.update(
         performance=run.performance,

@@ -31,7 +31,7 @@ from typing import Any
 
 from kantra_ai.edits.model import Edit
 from kantra_ai.simulated.contract import FakeReply, FakeRequest, Responder, ToolCall
-from kantra_ai.simulated.recipes import parse_prompt, request_text
+from kantra_ai.simulated.recipes import parse_prompts, request_text
 from testing.drift import KINDS, TEXT_KINDS, Sent, case_from_edits, drift_reply
 
 TOOL_NAME = "apply_fixes"
@@ -97,27 +97,35 @@ class DriftingResponder:
 
     def __call__(self, request: FakeRequest) -> FakeReply:
         text = request_text(request)
-        prompt = parse_prompt(text)
+        prompts = parse_prompts(text)
         wants_text = not request.tools
         asked = request if request.tools else dataclasses.replace(request, tools=[{"name": TOOL_NAME}])
         reply = self.inner(asked)
-        if prompt is None or not reply.tool_calls:
+        if not prompts or not reply.tool_calls:
             return reply
         call = reply.tool_calls[0]
         edits = [_edit(e) for e in call.input.get("edits", [])]
         kinds = tuple(k for k in self.settings.kinds if not wants_text or k in TEXT_KINDS)
-        try:
-            case = case_from_edits(prompt.path, prompt.content, edits)
-        except ValueError:
-            return _as_text(call.input) if wants_text else reply
         digest = hashlib.sha256(f"{self.settings.seed}\x1f{text}".encode()).digest()
         rng = random.Random(int.from_bytes(digest[:8], "big"))
-        sents = drift_reply(case, rng, self.settings.rate, kinds)
-        sent_edits = [_with_ids(sent, edits) for sent in sents]
-        drifted = [DriftedEdit(s.kinds, e.incident_ids) for s, e in zip(sents, sent_edits, strict=True)]
         retry = any(marker in request.last_user_text() for marker in RETRY_MARKERS)
-        numbers = [i.id for i in prompt.incidents]
-        self.log.record(prompt.path, numbers, drifted, prompt.content, edits, retry=retry)
+        # A request packing several files: each file's edits (those naming its incidents) drift on
+        # the file as shown and are logged under it.
+        sent_edits: list[Edit] = []
+        for prompt in prompts:
+            numbers = [i.id for i in prompt.incidents]
+            own = [e for e in edits if set(e.incident_ids) <= set(numbers)] if len(prompts) > 1 else edits
+            try:
+                case = case_from_edits(prompt.path, prompt.content, own)
+            except ValueError:
+                return _as_text(call.input) if wants_text else reply
+            sents = drift_reply(case, rng, self.settings.rate, kinds)
+            drifted_edits = [_with_ids(sent, own) for sent in sents]
+            drifted = [
+                DriftedEdit(s.kinds, e.incident_ids) for s, e in zip(sents, drifted_edits, strict=True)
+            ]
+            self.log.record(prompt.path, numbers, drifted, prompt.content, own, retry=retry)
+            sent_edits += drifted_edits
         answer: dict[str, Any] = {
             "edits": [
                 {"ids": [_number(i) for i in e.incident_ids], "old": e.old_text, "new": e.new_text}

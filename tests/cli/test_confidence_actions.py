@@ -18,7 +18,7 @@ from tests.cli.helpers import analysis_of, copy_example, expected_of, remediate_
 from kantra_ai.edits.apply import apply_edits
 from kantra_ai.edits.model import Edit
 from kantra_ai.simulated.contract import FakeReply, FakeRequest, Responder
-from kantra_ai.simulated.recipes import parse_prompt, request_text, respond
+from kantra_ai.simulated.recipes import parse_prompts, request_text, respond
 from testing.fakeprovider.server import FakeProviderServer
 
 EXAMPLE = "javaee-inventory"
@@ -31,8 +31,8 @@ def lowered(rules: re.Pattern[str], confidence: float = 0.5) -> Responder:
 
     def answer(request: FakeRequest) -> FakeReply:
         reply = respond(request)
-        prompt = parse_prompt(request_text(request))
-        low = {i.id for i in prompt.incidents if rules.search(i.rule_id)} if prompt else set()
+        prompts = parse_prompts(request_text(request))  # several files when small ones are packed
+        low = {i.id for prompt in prompts for i in prompt.incidents if rules.search(i.rule_id)}
         for call in reply.tool_calls:
             for verdict in call.input.get("verdicts", []):
                 if str(verdict["id"]) in low:

@@ -16,6 +16,7 @@ from tests.cli.helpers import analysis_of, copy_example, expected_of, run, tree_
 from tests.store.helpers import store_rows
 
 import kantra_ai.app.run as app_run
+from kantra_ai.batching.packing import NO_PACKING
 from kantra_ai.engine.batch_runner import RunContext
 from kantra_ai.engine.events import ObserverGroup, RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome
@@ -249,6 +250,9 @@ def test_execute_interrupted_in_phase_one_resumes_from_the_run_store_without_ask
 
     async def ctrl_c_in_first_phase(plan: RunBatches, ctx: RunContext, parallelism: int) -> RunResult:
         ctx = dataclasses.replace(ctx, observer=ObserverGroup(ctx.observer, _CtrlCAfterFirstBatch()))
+        # One request per file, so that the stop falls between two requests of phase one (packed, its
+        # small files would all come back in the one reply that was paid for, and be applied).
+        plan = dataclasses.replace(plan, packing=NO_PACKING)
         return await real_execute_plan(plan, ctx, parallelism)
 
     monkeypatch.setattr(app_run, "execute_batches", ctrl_c_in_first_phase)

@@ -8,6 +8,7 @@ tolerant matching.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections import defaultdict
@@ -461,3 +462,32 @@ def test_a_rename_inside_the_old_lines_is_sent_as_a_substitution_not_repeated() 
     (edit,) = tool_input(reply)["edits"]
     assert "new" not in edit and edit["sub"]
     assert apply_exact(java, tool_edits(reply)) == java.replace("javax.", "jakarta.")
+
+
+def test_a_request_packing_several_files_gets_each_files_edits_under_its_own_numbers() -> None:
+    from kantra_ai.prompts.builder import PackPart
+
+    cases = [c for c in EXAMPLE_FILES if c[0] == "javaee-inventory"][:4]
+    assert len(cases) >= 2
+    parts, contents = [], {}
+    offset = 0
+    for example, path, incidents in cases:
+        content = normalized(EXAMPLES / example / "app" / path)
+        contents[path] = content
+        batch = dataclasses.replace(_batch(path, incidents, None), handle_offset=offset)
+        offset += len(batch.incidents)
+        parts.append(PackPart(batch, content.rstrip("\n"), content.count("\n") + 1, batch.incidents))
+    every = [i for part in parts for i in part.batch.incidents]
+    builder = PromptBuilder().with_rules(every)
+    sent = builder.pack_request(parts, max_tokens=8192)
+    reply = respond(request(sent.guidance + "\n" + sent.prompt))
+    owner = {n: str(part.batch.path) for part in parts for n in builder.handles(part.batch)}
+    by_file: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for edit in tool_input(reply)["edits"]:
+        files = {owner[str(n)] for n in edit["ids"]}
+        assert len(files) == 1, edit  # an edit is for one file
+        by_file[files.pop()].append((edit["old"], _new(edit)))
+    for _, path, incidents in cases:
+        alone = respond(request(render_fix(path, contents[path], incidents)))
+        # Packed or alone, the same file comes out.
+        assert apply_exact(contents[path], by_file[path]) == apply_exact(contents[path], tool_edits(alone))

@@ -116,8 +116,8 @@ class Played:
     statuses: Counter[str]
     decisions_per_incident: Counter[str]  # outcome rows per incident id, over all runs
     incidents: set[str]
-    paid_twice: list[str]  # request fingerprints with two successful (billed) requests
-    tokens: tuple[int, int]  # input (all kinds) and output tokens of the billed requests
+    paid_twice: list[str]  # request fingerprints with two usable (billed, complete) replies
+    tokens: tuple[int, int]  # input (all kinds) and output tokens of the billed, complete replies
     run_states: list[str]
     log: str = field(repr=False, default="")
 
@@ -138,9 +138,12 @@ def _start(argv: list[str], env: dict[str, str], log: Path, kill_after: float) -
 def _measure(app: Path) -> dict[str, object]:
     db = sqlite3.connect(f"file:{app / '.kantra-ai' / 'state.db'}?mode=ro", uri=True)
     try:
+        # Replies cut off at max_tokens are left out: one is never used (its question is asked
+        # again with more room), and its size is the max_tokens of the moment, which follows what
+        # the run had learned of output sizes by then (a resumed run has learned it differently).
         tokens = db.execute(
             "SELECT sum(input_tokens + cache_write_tokens + cache_read_tokens), sum(output_tokens)"
-            " FROM requests WHERE status='ok'"
+            " FROM requests WHERE status='ok' AND stop_reason != 'max_tokens'"
         ).fetchone()
         return {
             "statuses": Counter(dict(db.execute("SELECT status, count(*) FROM incidents GROUP BY status"))),
@@ -151,7 +154,8 @@ def _measure(app: Path) -> dict[str, object]:
             "paid_twice": [
                 r[0]
                 for r in db.execute(
-                    "SELECT fingerprint FROM requests WHERE status='ok'"
+                    # (the same question asked again with more room has the same fingerprint)
+                    "SELECT fingerprint FROM requests WHERE status='ok' AND stop_reason != 'max_tokens'"
                     " GROUP BY fingerprint HAVING count(*) > 1"
                 )
             ],

@@ -1,12 +1,14 @@
 """`prompt`: the exact request `remediate` would send for one incident, with its token estimate.
 
 Plans the run exactly as `remediate` does (same selection, batching, templates and request builder),
-finds the request that carries the incident, and builds it from the file as it is. No network.
+finds the request that carries the incident, and builds it from the file as it is (with the other
+small files packed into it, if any). No network.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -15,11 +17,13 @@ from kantra_ai.analysis.selection import Selection
 from kantra_ai.app.model_choice import ModelChoice, choose_model
 from kantra_ai.app.options import RunOptions
 from kantra_ai.app.prepare import load_selection, plan_batches, run_prompts
-from kantra_ai.batching.batches import Batch
+from kantra_ai.batching.batches import MAX_OUTPUT_TOKENS, Batch, output_prior
 from kantra_ai.edits.files import SourceFileError, read_source
+from kantra_ai.engine.calibration import Calibration
 from kantra_ai.engine.estimate import batches_of
 from kantra_ai.engine.runner import RunBatches
 from kantra_ai.errors import UserError
+from kantra_ai.prompts.builder import PackPart, line_count
 from kantra_ai.providers.base import ModelRequest
 from kantra_ai.tokens import estimate_tokens
 
@@ -30,6 +34,7 @@ class ShownRequest:
     batch: Batch
     request: ModelRequest
     tokens: dict[str, int]  # system (with the tool definition), guidance, prompt, total
+    packed_with: tuple[str, ...] = ()  # the other small files the request carries (batching/packing.py)
 
     def wire_body(self) -> dict[str, Any]:
         """The body the provider's SDK would send (built offline; the client never connects)."""
@@ -42,18 +47,48 @@ def show_request(options: RunOptions, spec: str) -> ShownRequest:
     prompts = run_prompts(choice, options, selection.selected)
     batches = plan_batches(selection.selected, options.input_dir, options.limits.batch, prompts)
     batch = find_batch(batches, selection, spec)
-    try:
-        text = read_source(options.input_dir / batch.path).text
-    except (OSError, SourceFileError) as exc:
-        raise UserError(f"{batch.path}: cannot read file: {exc}") from None
-    request = prompts.first_request(batch, text)
+    unit = next(u for u in batches.units() if any(f.path == batch.path for f in u))
+    if len(unit) > 1:  # a small file packed with others: the request carries them all
+        members = [f.batches[0] for f in unit]
+        offsets = prompts.pack_offsets(members)
+        parts = []
+        for member, offset in zip(members, offsets, strict=True):
+            text = _read(options, member)
+            numbered = dataclasses.replace(member, handle_offset=offset)
+            parts.append(PackPart(numbered, text, line_count(text), numbered.incidents))
+        room = min(
+            sum(_first_max_tokens(p.batch, p.content, full_verdicts=prompts.full_verdicts) for p in parts),
+            MAX_OUTPUT_TOKENS,
+        )
+        request = prompts.pack_request(parts, max_tokens=room)
+    else:
+        text = _read(options, batch)
+        request = dataclasses.replace(
+            prompts.first_request(batch, text),
+            max_tokens=_first_max_tokens(batch, text, full_verdicts=prompts.full_verdicts),
+        )
     tokens = {
         "system": prompts.system_tokens(),
         "guidance": estimate_tokens(request.guidance),
         "prompt": estimate_tokens(request.prompt),
     }
     tokens["total"] = sum(tokens.values())
-    return ShownRequest(choice, batch, request, tokens)
+    others = tuple(str(f.path) for f in unit if f.path != batch.path)
+    return ShownRequest(choice, batch, request, tokens, others)
+
+
+def _first_max_tokens(batch: Batch, text: str, *, full_verdicts: bool) -> int:
+    """max_tokens of the batch's first request in a run with no replies seen yet: from its incidents'
+    lines (`output_prior`), never above the static budget."""
+    prior = output_prior(batch.incidents, text.splitlines(keepends=True), full_verdicts=full_verdicts)
+    return Calibration().max_tokens_for(batch.incidents, batch.max_output_tokens, prior)
+
+
+def _read(options: RunOptions, batch: Batch) -> str:
+    try:
+        return read_source(options.input_dir / batch.path).text
+    except (OSError, SourceFileError) as exc:
+        raise UserError(f"{batch.path}: cannot read file: {exc}") from None
 
 
 def find_batch(plan: RunBatches, selection: Selection, spec: str) -> Batch:

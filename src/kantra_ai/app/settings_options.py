@@ -6,6 +6,7 @@ CLI fail (a bad rate-limit spec, a broken template) fails here with the same one
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from kantra_ai.analysis.complexity import Complexity
@@ -17,6 +18,7 @@ from kantra_ai.app.options import (
     SelectionOptions,
     VerifyOptions,
 )
+from kantra_ai.batching.packing import DEFAULT_PACKING
 from kantra_ai.config.settings import Settings
 from kantra_ai.config.templates import load_custom_templates
 from kantra_ai.engine.confidence import ConfidencePolicy, LowConfidenceAction
@@ -64,7 +66,12 @@ def options_from_settings(
         limits=LimitOptions(
             max_cost=limits.max_cost,
             max_retries=limits.max_retries,
-            batch=BatchSettings(batching.max_batch_tokens, batching.batch_size, batching.batch_parallelism),
+            batch=BatchSettings(
+                batching.max_batch_tokens,
+                batching.batch_size,
+                batching.batch_parallelism,
+                dataclasses.replace(DEFAULT_PACKING, max_files=batching.pack_files),
+            ),
             rate_limits=rate_limits,
         ),
         output=OutputOptions(json=False, progress=False),

@@ -38,6 +38,9 @@ class Batch:
     window: tuple[int, int] | None  # 1-based inclusive lines; None: the whole file
     estimated_input_tokens: int
     max_output_tokens: int
+    # Requests number the batch's incidents from this plus one: 0 alone; in a request packing several
+    # files, the incidents of the files before it (batching/packing.py), kept for its retries.
+    handle_offset: int = 0
 
     @property
     def violations(self) -> list[Violation]:
@@ -53,6 +56,7 @@ class FileBatches:
 
     path: PurePosixPath
     batches: list[Batch] = field(default_factory=list)
+    fixed_tokens: int = 0  # of each batch's estimate, what every request carries (prefix, guidance)
 
     @property
     def incident_count(self) -> int:
@@ -76,6 +80,58 @@ def incident_units(incidents: Sequence[Incident]) -> int:
 
 
 IncidentTokens = Callable[[Incident], int]
+
+# The output prior from an incident's shape: an edit quotes its line and gives the new one (or the
+# words that change), with its incident numbers and a little JSON. Used to size max_tokens before a
+# run has seen replies for the incident's rule (engine/calibration.py); the static budget above stays
+# the ceiling, and a reply cut off is asked again with twice the room.
+EDIT_FRAME_TOKENS = 12  # {"ids": [3], "old": "", "new": ""}
+# Harder rules change more than their line, but not in proportion to their effort (measured on the
+# benchmark's coolstore and daytrader analyses): weights by `incident_units`.
+PRIOR_WEIGHTS = {1: 1.0, 2: 1.25, 3: 1.5}
+SAME_LINE_TOKENS = 3  # one more number in the ids of an edit already counted
+NO_LINE_TOKENS = 40  # an incident without a usable line: a short edit or a verdict with a reason
+VERDICT_TOKENS = 45  # a verdict with confidence and a one-sentence reason (confidence filtering)
+
+
+def _build_descriptor(incident: Incident) -> bool:
+    """In a Maven POM a dependency's fix takes its neighbours along (its group, artifact and version
+    lines): the prior quotes the lines around the incident's."""
+    if incident.path is None:
+        return False
+    name = incident.path.name.lower()
+    return name == "pom.xml" or name.endswith(".pom")
+
+
+def output_prior(
+    incidents: Sequence[Incident], lines: Sequence[str], *, full_verdicts: bool = False
+) -> dict[str, int]:
+    """Expected output tokens per incident from the lines it is on (`lines`: the file as it is now,
+    newlines kept): its line twice (quoted, then changed) and an edit's frame, by its output weight;
+    the line right after another incident's shares that edit's frame (adjacent lines go in one
+    edit), and an incident on a line another one already accounts for adds its number only. In a
+    Maven POM the lines around the incident's count too; `full_verdicts`: every incident also gets a
+    verdict with confidence and a reason."""
+    prior: dict[str, int] = {}
+    seen: set[int] = set()
+    for incident in sorted(incidents, key=lambda i: (i.line or 0, i.id)):
+        weight = PRIOR_WEIGHTS[incident_units([incident])]
+        line = incident.line
+        if line is None or not 1 <= line <= len(lines):
+            prior[incident.id] = round(NO_LINE_TOKENS * weight)
+        elif line in seen:
+            prior[incident.id] = SAME_LINE_TOKENS
+        else:
+            frame = SAME_LINE_TOKENS if line - 1 in seen else EDIT_FRAME_TOKENS
+            seen.add(line)
+            shown = (
+                lines[max(0, line - 2) : line + 1] if _build_descriptor(incident) else lines[line - 1 : line]
+            )
+            quoted = 2 * sum(estimate_tokens(text.strip()) for text in shown)
+            prior[incident.id] = round((quoted + frame) * weight)
+    if full_verdicts:
+        prior = {key: tokens + VERDICT_TOKENS for key, tokens in prior.items()}
+    return prior
 
 
 def _incident_tokens(incident: Incident) -> int:
@@ -101,7 +157,7 @@ def batch_file(
     its rule book already carries).
     """
     ordered = sorted(incidents, key=lambda i: (i.line or 0, i.id))
-    plan = FileBatches(path)
+    plan = FileBatches(path, fixed_tokens=fixed_tokens)
     file_tokens = estimate_tokens("".join(lines))
     for group in _groups(ordered, batch_size):
         cost = fixed_tokens + PROMPT_OVERHEAD_TOKENS + sum(incident_tokens(i) for i in group)

@@ -9,6 +9,7 @@ with the same default, wherever it appears.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,9 @@ def run_options(ctx: typer.Context, values: Mapping[str, Any], *, analysis: Path
             get("max_batch_tokens", _DEFAULT_BATCH.max_batch_tokens),
             get("batch_size", _DEFAULT_BATCH.batch_size),
             get("batch_parallelism", _DEFAULT_BATCH.parallelism),
+            dataclasses.replace(
+                _DEFAULT_BATCH.packing, max_files=get("pack_files", _DEFAULT_BATCH.packing.max_files)
+            ),
         ),
         rate_limits=parse_rate_limits(p.get("rate_limits")),
     )

@@ -33,6 +33,7 @@ from kantra_ai.cli.run_options import (
     MaxBatchTokensOpt,
     MaxEffortOpt,
     ModelOpt,
+    PackFilesOpt,
     PricesOpt,
     ProviderOpt,
     SourceRootOpt,
@@ -137,6 +138,7 @@ def plan(
     browser: BrowserOpt = True,
     prices: PricesOpt = None,
     batch_size: BatchSizeOpt = DEFAULT_BATCH.batch_size,
+    pack_files: PackFilesOpt = DEFAULT_BATCH.packing.max_files,
     batch_parallelism: BatchParallelismOpt = DEFAULT_BATCH.parallelism,
     max_batch_tokens: MaxBatchTokensOpt = DEFAULT_BATCH.max_batch_tokens,
     chunk_tokens: Annotated[

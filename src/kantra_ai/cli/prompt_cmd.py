@@ -30,6 +30,7 @@ from kantra_ai.cli.run_options import (
     MaxBatchTokensOpt,
     MaxEffortOpt,
     ModelOpt,
+    PackFilesOpt,
     ProviderOpt,
     SourceRootOpt,
     TextEditsOpt,
@@ -69,6 +70,7 @@ def prompt(
     include_informational: IncludeInformationalOpt = False,
     include_generated: IncludeGeneratedOpt = False,
     batch_size: BatchSizeOpt = DEFAULT_BATCH.batch_size,
+    pack_files: PackFilesOpt = DEFAULT_BATCH.packing.max_files,
     max_batch_tokens: MaxBatchTokensOpt = DEFAULT_BATCH.max_batch_tokens,
     text_edits: TextEditsOpt = False,
     json_output: Annotated[
@@ -89,6 +91,7 @@ def prompt(
             "file": str(batch.path),
             "window": list(batch.window) if batch.window else None,
             "incident_ids": [i.id for i in batch.incidents],
+            "packed_with": list(shown.packed_with),
             "estimated_input_tokens": shown.tokens,
             "planned_input_tokens": batch.estimated_input_tokens,
             "body": shown.wire_body(),
@@ -105,6 +108,11 @@ def _as_text(shown: ShownRequest) -> str:
     tool = request.tool
     header = [
         f"# Request for {batch.path} ({lines}), {len(batch.incidents)} incident(s): {ids}",
+        *(
+            [f"# Packed with {len(shown.packed_with)} other small file(s): {', '.join(shown.packed_with)}"]
+            if shown.packed_with
+            else []
+        ),
         f"# Provider {shown.choice.provider_name}, model {shown.choice.model}, "
         f"max_tokens {request.max_tokens}, "
         + ("answer by tool call" if tool else "answer as SEARCH/REPLACE text"),

@@ -184,6 +184,17 @@ BatchSizeOpt = Annotated[
         rich_help_panel=panel.BUDGET,
     ),
 ]
+PackFilesOpt = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        max=bounds.PACK_FILES.high,
+        metavar="N",
+        help="In a run with many small files, send up to N of them in one request (each still fixed, "
+        "checked and written on its own); 1 sends every file alone.",
+        rich_help_panel=panel.BUDGET,
+    ),
+]
 BatchParallelismOpt = Annotated[
     int,
     typer.Option(

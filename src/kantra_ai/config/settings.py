@@ -224,6 +224,7 @@ class PromptSettings(Section):
 
 class BatchingSettings(Section):
     batch_size: int = _in(bounds.BATCH_SIZE, 25)
+    pack_files: int = _in(bounds.PACK_FILES, 8)  # --pack-files: small files per request
     batch_parallelism: int = _in(bounds.PARALLELISM, 32)  # remediate's ceiling for the adaptive limiter
     max_batch_tokens: int = _in(bounds.BATCH_TOKENS, 24_000)
     batch_api: bool = False  # --batch-api: the provider's batch API, half the price, within 24 h
@@ -294,6 +295,7 @@ BINDINGS: dict[str, Binding] = {
     "confidence.on-low-confidence": _b("on_low_confidence"),
     "confidence.review-file": _b("review_file"),
     "batching.batch-size": _b("batch_size"),
+    "batching.pack-files": _b("pack_files"),
     "batching.batch-parallelism": _b("batch_parallelism"),
     "batching.max-batch-tokens": _b("max_batch_tokens"),
     "batching.batch-api": _b("batch_api", "remediate", "execute"),

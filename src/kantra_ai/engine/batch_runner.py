@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kantra_ai.analysis.model import Incident
-from kantra_ai.batching.batches import MAX_OUTPUT_TOKENS, Batch
+from kantra_ai.batching.batches import MAX_OUTPUT_TOKENS, Batch, output_prior
 from kantra_ai.edits.checked import apply_checked
 from kantra_ai.edits.files import (
     SourceFile,
@@ -210,18 +210,43 @@ def _prepare(batch: Batch, source: SourceFile, ctx: RunContext) -> _BatchState:
     return state
 
 
-async def _converse(state: _BatchState, ctx: RunContext) -> None:
-    pending = [i for i in state.batch.incidents if state.of(i.id).settled is None]
+@dataclass
+class Resume:
+    """Where a batch's conversation stands after a request it shared with other files (a packed
+    request, `engine/packed.py`): the incidents to ask again, the edits that failed, the requests
+    already made for it."""
+
+    pending: list[Incident]
+    failures: list[FailedEdit] = field(default_factory=list)
+    attempts_made: int = 1
+
+
+def pending_of(state: _BatchState) -> list[Incident]:
+    """The batch's incidents whose fix is not already in the file."""
+    return [i for i in state.batch.incidents if state.of(i.id).settled is None]
+
+
+def planned_max_tokens(state: _BatchState, pending: Sequence[Incident], ctx: RunContext) -> int:
+    """max_tokens for a request for `pending`: from the output seen for their rules, else from their
+    lines' shape (`output_prior`), never above the static budget."""
+    calibration = ctx.calibration
+    if calibration is None:
+        return state.batch.max_output_tokens
+    lines = state.working.splitlines(keepends=True)
+    prior = output_prior(pending, lines, full_verdicts=ctx.prompts.full_verdicts)
+    return calibration.max_tokens_for(pending, state.batch.max_output_tokens, prior)
+
+
+async def _converse(state: _BatchState, ctx: RunContext, resume: Resume | None = None) -> None:
+    pending = pending_of(state) if resume is None else resume.pending
     if not pending:
         return  # every incident's fix is already in the file: nothing to ask
-    failures: list[FailedEdit] = []
+    failures: list[FailedEdit] = [] if resume is None else resume.failures
     problem = ""  # why the last reply could not be used, for the retry prompt
     calibration = ctx.calibration
-    max_tokens = state.batch.max_output_tokens
-    if calibration is not None:  # from the output seen for these rules, not above the static budget
-        max_tokens = calibration.max_tokens_for(pending, state.batch.max_output_tokens)
+    max_tokens = planned_max_tokens(state, pending, ctx)
     attempts = 1 + ctx.max_retries
-    attempt = 0
+    attempt = 0 if resume is None else resume.attempts_made
     while attempt < attempts:
         request = ctx.prompts.request(
             state.batch,
@@ -265,14 +290,22 @@ async def _converse(state: _BatchState, ctx: RunContext) -> None:
             # instead of a tool call is short, and would size the next requests too small).
             calibration.observe_output(pending, response.usage.output_tokens)
         problem = ""
-        failed = _apply(state, proposed, pending)
-        now = {i.id: i for i in state.batch.incidents}  # where they are after this reply's edits
-        retry = [now[i.id] for i in pending if state.of(i.id).edit_failure and i.id not in state.given_up]
-        if not retry:
+        pending, failures = take_reply(state, proposed, pending)
+        if not pending:
             return
-        retry_ids = {i.id for i in retry}
-        failures = [f for f in failed if not f.edit.incident_ids or retry_ids & set(f.edit.incident_ids)]
-        pending = retry
+
+
+def take_reply(
+    state: _BatchState, proposed: ProposedFix, pending: list[Incident]
+) -> tuple[list[Incident], list[FailedEdit]]:
+    """Apply a usable reply for `pending`: the incidents to ask again (where they are now) and the
+    failed edits to show them."""
+    failed = _apply(state, proposed, pending)
+    now = {i.id: i for i in state.batch.incidents}  # where they are after this reply's edits
+    retry = [now[i.id] for i in pending if state.of(i.id).edit_failure and i.id not in state.given_up]
+    retry_ids = {i.id for i in retry}
+    failures = [f for f in failed if not f.edit.incident_ids or retry_ids & set(f.edit.incident_ids)]
+    return retry, failures
 
 
 def _visible(state: _BatchState) -> str:
@@ -316,10 +349,12 @@ async def send_request(
     attempt: int,
     worst_case: float,
     ctx: RunContext,
+    shared_with: tuple[str, ...] = (),
 ) -> ModelResponse:
     """One request, as every request of a run is sent: not after a stop, a stored reply instead of
     paying again, within the budget (`worst_case` reserved first), recorded through the observer
-    (the store keeps the reply before it is used). RequestSkipped when it was not sent or failed."""
+    (the store keeps the reply before it is used). RequestSkipped when it was not sent or failed.
+    `shared_with`: the other files of a packed request (recorded under `path`)."""
     if ctx.control.stop.is_set():
         raise _Skip(ctx.control.fatal_error or "run stopped before this request")
     fingerprint = request_fingerprint(request, ctx.provider.name, ctx.provider.model)
@@ -354,6 +389,7 @@ async def send_request(
             str(exc),
             time.monotonic() - started,
             request.max_tokens,
+            shared_with,
         )
         ctx.observer.request_finished(record)
         if exc.fatal:
@@ -371,6 +407,7 @@ async def send_request(
         "",
         time.monotonic() - started,
         request.max_tokens,
+        shared_with,
     )
     ctx.control.received.add(fingerprint)
     ctx.observer.response_received(record, fingerprint, response)  # the store keeps it before use

@@ -21,7 +21,7 @@ its dry run, start from them.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kantra_ai.analysis.model import Incident
@@ -135,17 +135,26 @@ class Calibration:
         """Replies were seen (in this run or an earlier one): output can be sized from them."""
         return sum(m.count for m in self.output.values()) >= MIN_OUTPUT_SAMPLE
 
-    def max_tokens_for(self, incidents: Sequence[Incident], planned: int) -> int:
-        """`max_tokens` for a request: from the evidence once there is some (a rule not seen yet
-        counts at twice the run's average), else `planned` (the batcher's static budget); never
-        above `planned` nor the provider's ceiling."""
-        if not incidents or not self.has_output_evidence:
+    def max_tokens_for(
+        self, incidents: Sequence[Incident], planned: int, prior: Mapping[str, int] | None = None
+    ) -> int:
+        """`max_tokens` for a request: from the evidence once there is some, else from `prior` (the
+        expected output of each incident from its shape, `batching.output_prior`), else `planned`
+        (the batcher's static budget); never above `planned` nor the provider's ceiling. An incident
+        of a rule not seen yet counts at its prior, or at twice the run's average without one."""
+        evidence = self.has_output_evidence
+        if not incidents or (not evidence and prior is None):
             return planned
         fallback = self._fallback_per_unit() * UNSEEN_RULE_FACTOR * self.headroom
         room = 0.0
         for incident in incidents:
             per_unit = self._room_per_unit(incident.violation.key)
-            room += (fallback if per_unit is None else per_unit) * incident_units([incident])
+            if per_unit is not None:
+                room += per_unit * incident_units([incident])
+            elif prior is not None and incident.id in prior:
+                room += prior[incident.id] * self.headroom
+            else:
+                room += fallback * incident_units([incident])
         sized = math.ceil(room + HEADROOM_SLACK)
         return max(MIN_MAX_TOKENS, min(planned, sized, MAX_OUTPUT_TOKENS))
 

@@ -16,7 +16,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from kantra_ai.analysis.model import Incident
 from kantra_ai.batching.batches import Batch
+from kantra_ai.batching.packing import own_tokens
 from kantra_ai.engine.budget import CostGuard
 from kantra_ai.engine.calibration import Calibration
 from kantra_ai.engine.runner import RunBatches
@@ -70,26 +72,53 @@ def batches_of(plan: RunBatches) -> list[Batch]:
     return [batch for file_batches in plan.files for batch in file_batches.batches]
 
 
+@dataclass(frozen=True)
+class _Request:
+    """One request as planned: a batch, or a pack of small files (one fixed part, their own parts)."""
+
+    input_tokens: int
+    incidents: tuple[Incident, ...]
+
+
+def _requests(plan: RunBatches) -> list[_Request]:
+    requests: list[_Request] = []
+    for unit in plan.units():
+        if len(unit) == 1:
+            requests += [_Request(b.estimated_input_tokens, b.incidents) for b in unit[0].batches]
+        else:
+            tokens = unit[0].fixed_tokens + sum(own_tokens(f) for f in unit)
+            requests.append(_Request(tokens, tuple(i for f in unit for b in f.batches for i in b.incidents)))
+    return requests
+
+
 def estimate(
     plan: RunBatches, price: ModelPrice | None, parallelism: int, model: TokenModel | None = None
 ) -> Estimate:
     model = model or TokenModel()
     calibration = model.calibration
     batches = batches_of(plan)
-    input_tokens = sum(calibration.real_tokens(b.estimated_input_tokens) for b in batches)
+    requests = _requests(plan)
+    input_tokens = sum(calibration.real_tokens(r.input_tokens) for r in requests)
     shared = calibration.real_tokens(model.shared_prefix_tokens) if model.shared_prefix_tokens else 0
-    cached = bool(batches) and model.cache_minimum is not None and shared >= model.cache_minimum
+    cached = bool(requests) and model.cache_minimum is not None and shared >= model.cache_minimum
     write = shared if cached else 0
-    read = shared * (len(batches) - 1) if cached else 0
-    # Once per request: the duration and the cost below need it again.
-    output_of = {id(b): calibration.expected_output(b.incidents) for b in batches}
-    expected_output = round(sum(output_of.values()))
-    # Each file's requests run one after the other; files share the parallel slots.
+    read = shared * (len(requests) - 1) if cached else 0
+    # Once per incident list (a file's batch, or a pack's): the duration and the cost need it again.
+    outputs: dict[int, float] = {}
+
+    def output(incidents: tuple[Incident, ...]) -> float:
+        if id(incidents) not in outputs:
+            outputs[id(incidents)] = calibration.expected_output(incidents)
+        return outputs[id(incidents)]
+
+    expected_output = round(sum(output(r.incidents) for r in requests))
+    # Each file's requests run one after the other; files share the parallel slots (a pack of small
+    # files counts as one of them).
     per_file = [
-        sum(REQUEST_LATENCY_SECONDS + output_of[id(b)] / OUTPUT_TOKENS_PER_SECOND for b in f.batches)
+        sum(REQUEST_LATENCY_SECONDS + output(b.incidents) / OUTPUT_TOKENS_PER_SECOND for b in f.batches)
         for f in plan.files
     ]
-    slots = max(1, min(parallelism, len(per_file)))
+    slots = max(1, min(parallelism, len(requests)))
     seconds = max(sum(per_file) / slots, max(per_file, default=0.0))
     ttl = choose_ttl(seconds)
     expected: float | None = None
@@ -97,12 +126,12 @@ def estimate(
         # Each request priced on its own (long-context tiers apply per request): the first writes
         # the shared prefix, the others read it.
         expected = 0.0
-        for number, batch in enumerate(batches):
-            total = calibration.real_tokens(batch.estimated_input_tokens)
+        for number, request in enumerate(requests):
+            total = calibration.real_tokens(request.input_tokens)
             prefix = min(shared, total) if cached else 0
             usage = Usage(
                 input_tokens=total - prefix,
-                output_tokens=round(output_of[id(batch)]),
+                output_tokens=round(output(request.incidents)),
                 cache_write_tokens=prefix if number == 0 else 0,
                 cache_read_tokens=prefix if number else 0,
             )
@@ -110,7 +139,7 @@ def estimate(
     guard = CostGuard(None, price)
     worst = sum(guard.worst_case_of(b) for b in batches) if price is not None else None
     return Estimate(
-        requests=len(batches),
+        requests=len(requests),
         incidents=plan.incident_count,
         files=len(plan.files),
         input_tokens=input_tokens,

@@ -50,6 +50,10 @@ class RunObserver:
     def response_reused(self, path: str, incident_ids: tuple[str, ...], fingerprint: str) -> None:
         """A stored reply stands in for a request that was paid for by an earlier, killed run."""
 
+    def reply_shared(self, path: str, incident_ids: tuple[str, ...], fingerprint: str) -> None:
+        """A request recorded under another file (a packed request, `engine/packed.py`) also asked
+        for these incidents of `path`: its reply answers them too."""
+
     def reply_rejected(self, path: str, fingerprint: str, reason: str) -> None:
         """A reply could not be used (it did not parse, or was cut off): it must never stand in for
         its request again, so that the retry reaches the model."""
@@ -120,6 +124,10 @@ class ObserverGroup(RunObserver):
     def response_reused(self, path: str, incident_ids: tuple[str, ...], fingerprint: str) -> None:
         for o in self.observers:
             o.response_reused(path, incident_ids, fingerprint)
+
+    def reply_shared(self, path: str, incident_ids: tuple[str, ...], fingerprint: str) -> None:
+        for o in self.observers:
+            o.reply_shared(path, incident_ids, fingerprint)
 
     def reply_rejected(self, path: str, fingerprint: str, reason: str) -> None:
         for o in self.observers:

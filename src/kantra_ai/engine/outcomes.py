@@ -36,6 +36,12 @@ class RequestRecord:
     error: str = ""
     seconds: float = 0.0
     max_tokens: int = 0  # the output the request asked room for
+    shared_with: tuple[str, ...] = ()  # the other files of a packed request (engine/packed.py)
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """Every file the request carried."""
+        return (self.path, *self.shared_with)
 
 
 @dataclass

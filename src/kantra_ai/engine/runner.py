@@ -13,10 +13,12 @@ from typing import Any
 
 from kantra_ai.analysis.model import Incident
 from kantra_ai.batching.batches import FileBatches, batch_file
+from kantra_ai.batching.packing import DEFAULT_PACKING, NO_PACKING, PackSettings, pack_files
 from kantra_ai.edits.files import SourceFileError, read_text
 from kantra_ai.engine.batch_runner import RunContext, run_batch
 from kantra_ai.engine.events import ObserverGroup, RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, RunTotals, Status
+from kantra_ai.engine.packed import run_pack
 from kantra_ai.engine.scheduling import prepare_run
 from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.tokens import estimate_tokens
@@ -30,16 +32,23 @@ class BatchSettings:
     max_batch_tokens: int = 24_000
     batch_size: int = 25
     parallelism: int = 32  # the ceiling; the adaptive limiter starts lower (engine/scheduling.py)
+    packing: PackSettings = DEFAULT_PACKING  # several small files per request, when the prompts allow
 
 
 @dataclass
 class RunBatches:
     files: list[FileBatches]
     unreadable: list[IncidentOutcome] = field(default_factory=list)  # files we could not even read
+    packing: PackSettings = NO_PACKING  # small files asked together (batching/packing.py)
+
+    def units(self, files: Sequence[FileBatches] | None = None) -> list[list[FileBatches]]:
+        """The files (default: all, in plan order) grouped as they are asked: a group of several is
+        one packed request, a single file its own requests."""
+        return pack_files(self.files if files is None else files, self.packing)
 
     @property
     def request_count(self) -> int:
-        return sum(len(f.batches) for f in self.files)
+        return sum(len(u[0].batches) if len(u) == 1 else 1 for u in self.units())
 
     @property
     def incident_count(self) -> int:
@@ -80,7 +89,8 @@ def batch_incidents(
                 read[n::workers] = part
             yield from zip(window, read, strict=True)
 
-    plan = RunBatches(files=[])
+    packing = dataclasses.replace(settings.packing, max_incidents=settings.batch_size)  # per request
+    plan = RunBatches(files=[], packing=packing if prompts.can_pack else NO_PACKING)
     last_guidance, guidance_tokens = "", 0
     workers = max(1, min(_READERS, len(paths)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -150,30 +160,42 @@ async def execute_batches(
     )
     run_ctx.observer.run_planned(plan.request_count, plan.incident_count)
 
-    async def run_file(index: int, file_batches: FileBatches) -> None:
+    # Small files packed into shared requests, each group where its first file was in the order.
+    units = plan.units(prepared.files)
+    prepared.files = [f for unit in units for f in unit]
+    starts = [0]
+    for unit in units[:-1]:
+        starts.append(starts[-1] + len(unit))
+
+    async def run_unit(index: int, unit: list[FileBatches]) -> None:
         async with semaphore:
             prepared.read_ahead(index)
-            for batch in file_batches.batches:
-                for outcome in await run_batch(batch, run_ctx):
-                    # Keyed by identity, never by position: replies complete in any order.
+            if len(unit) == 1:
+                for batch in unit[0].batches:
+                    for outcome in await run_batch(batch, run_ctx):
+                        # Keyed by identity, never by position: replies complete in any order.
+                        outcomes[outcome.incident_id] = outcome
+            else:
+                for outcome in await run_pack([f.batches[0] for f in unit], run_ctx):
                     outcomes[outcome.incident_id] = outcome
             if after_file is not None:
-                await after_file(file_batches.path)
+                for file_batches in unit:
+                    await after_file(file_batches.path)
 
-    files = list(enumerate(prepared.files))
+    queue = list(zip(starts, units, strict=True))
     calibration = run_ctx.calibration
     try:
         if (
-            files
+            queue
             and calibration is not None
             and not calibration.has_output_evidence
             and not ctx.provider.local
         ):
-            # Nothing is known yet about how long replies are: the first file goes alone, so that
+            # Nothing is known yet about how long replies are: the first request goes alone, so that
             # every other request's max_tokens (which rate limits reserve) is sized from its reply
             # rather than from the static budget. One request's latency, once per tree.
-            await run_file(*files.pop(0))
-        await asyncio.gather(*(run_file(i, f) for i, f in files))
+            await run_unit(*queue.pop(0))
+        await asyncio.gather(*(run_unit(i, u) for i, u in queue))
     finally:
         prepared.close()
     totals = RunTotals(seconds=time.monotonic() - started)

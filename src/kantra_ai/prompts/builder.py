@@ -25,6 +25,7 @@ one builder, so what is shown is what is sent.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import PurePosixPath
 from typing import Any
@@ -55,6 +56,7 @@ CACHE_MINIMUM_MARGIN = 1.3
 __all__ = [
     "BUILTIN_LANGUAGES",
     "CACHE_KEY",
+    "PackPart",
     "PromptBuilder",
     "language_guidance",
     "line_count",
@@ -93,6 +95,17 @@ def _rule(v: Violation) -> dict[str, Any]:
         "labels": list(v.labels),
         "links": [{"url": link.url, "title": link.title} for link in v.links],
     }
+
+
+@dataclass(frozen=True)
+class PackPart:
+    """One file of a packed request: its batch, what the model is shown (the file as it is now),
+    its line count and the incidents still to fix."""
+
+    batch: Batch
+    content: str
+    total_lines: int
+    pending: Sequence[Incident]
 
 
 class PromptBuilder:
@@ -229,7 +242,7 @@ class PromptBuilder:
     def handles(batch: Batch, incidents: Sequence[Incident] | None = None) -> dict[str, str]:
         """{number shown: incident id} for `incidents` (default: the whole batch). Numbers are
         positions in the batch, so a retry names an incident as its first request did."""
-        position = {incident.id: n for n, incident in enumerate(batch.incidents, 1)}
+        position = {incident.id: n for n, incident in enumerate(batch.incidents, batch.handle_offset + 1)}
         chosen = batch.incidents if incidents is None else incidents
         return {str(position[i.id]): i.id for i in chosen}
 
@@ -289,6 +302,53 @@ class PromptBuilder:
             tool=self.format.tool,
             cache_key=CACHE_KEY,
         )
+
+    # -- several small files in one request (batching/packing.py) ---------------------------------
+
+    @property
+    def can_pack(self) -> bool:
+        """Packed requests need what every request shares to be the run's: a bound rule book and no
+        user templates (those add text of their own to each file's request)."""
+        return self.rules is not None and self.custom is None
+
+    @staticmethod
+    def pack_offsets(batches: Sequence[Batch]) -> list[int]:
+        """Where each file's incident numbers start in a pack: they run across the pack, in file
+        order, and a file keeps them for its retries alone (`Batch.handle_offset`)."""
+        offsets = []
+        total = 0
+        for batch in batches:
+            offsets.append(total)
+            total += len(batch.incidents)
+        return offsets
+
+    def pack_request(self, parts: Sequence[PackPart], *, max_tokens: int) -> ModelRequest:
+        """One request for several files: each as a fix request would show it (`fix_request.j2`),
+        one after the other, the incidents still to fix numbered by their batch's `handle_offset`."""
+        assert self.can_pack and parts
+        bodies = []
+        for part in parts:
+            listed = self._incidents(part.batch, part.pending)
+            path = str(part.batch.path)
+            bodies.append(
+                fix_prompt(path, part.content, listed, window=part.batch.window, total_lines=part.total_lines)
+            )
+        return ModelRequest(
+            system=self.system(),
+            guidance=self.shared_guidance(parts[0].batch.path, parts[0].batch.incidents),
+            prompt="\n".join(bodies),
+            max_tokens=max_tokens,
+            tool=self.format.tool,
+            cache_key=CACHE_KEY,
+        )
+
+    def parse_pack(self, response: ModelResponse, parts: Sequence[PackPart]) -> ParsedReply:
+        """The reply to a packed request, in incident ids (MalformedReply when it is not in the format
+        asked for); which file each edit is for is the engine's to sort out (`engine/packed.py`)."""
+        handles: dict[str, str] = {}
+        for part in parts:
+            handles.update(self.handles(part.batch, part.pending))
+        return self.format.parse(response, handles, full_verdicts=self.full_verdicts)
 
     def repair_request(
         self,

@@ -31,8 +31,8 @@ def performance_metrics(
 ) -> dict[str, Any]:
     """`run` is `RunResult.performance` (pacing, cache warming, read-ahead), when available."""
     usage = sum((r.usage for r in records), Usage())
-    sends = Counter(r.path for r in records)
-    first_sends = Counter(r.path for r in records if r.attempt == 0)
+    sends = Counter(path for r in records for path in r.paths)
+    first_sends = Counter(path for r in records if r.attempt == 0 for path in r.paths)
     minutes = seconds / 60 if seconds else 0.0
     all_input = usage.input_tokens + usage.cache_write_tokens + usage.cache_read_tokens
     written_or_read = usage.cache_write_tokens + usage.cache_read_tokens

@@ -89,30 +89,63 @@ def _rule_book(text: str) -> dict[str, _Rule]:
 
 
 def parse_prompt(text: str) -> ParsedPrompt | None:
-    """The file block and incident list of a fix or retry prompt; None when the text has neither."""
+    """The file block and incident list of a fix or retry prompt; None when the text has neither.
+    A request packing several files: the first of them (`parse_prompts` reads them all)."""
+    prompts = parse_prompts(text)
+    return prompts[0] if prompts else None
+
+
+def parse_prompts(text: str) -> list[ParsedPrompt]:
+    """Every file block and its incident list: one for a fix or retry prompt, one per file for a
+    request that packs several files (each `## File:` section followed by its `## Incidents`)."""
     text = text.replace("\r\n", "\n")
-    for header in _FILE_HEADER.finditer(text):
-        fence = _OPEN_FENCE.match(text, header.end())
-        if fence is None:
-            continue
-        body_start = fence.end()
-        # The last closing fence before "## Incidents": the file itself may contain ``` lines, and
-        # incident messages (Markdown) come after it, so searching backwards finds the right one.
-        close = text.rfind(_CLOSE_FENCE, body_start - 1)
-        if close < body_start - 1:
-            continue
-        content = text[body_start:close] if close >= body_start else ""
-        first = int(header.group("first")) if header.group("first") else 1
-        return ParsedPrompt(
-            path=header.group("path").strip(),
-            language=fence.group("lang").strip(),
-            content=content,
-            first_line=first,
-            incidents=tuple(
-                _parse_incidents(text[close + len(_CLOSE_FENCE) :], _rule_book(text[: header.start()]))
-            ),
-        )
-    return None
+    starts = [
+        header for header in _FILE_HEADER.finditer(text) if _OPEN_FENCE.match(text, header.end()) is not None
+    ]
+    prompts = []
+    rules = _rule_book(text[: starts[0].start()]) if starts else {}
+    for number, header in enumerate(starts):
+        end = starts[number + 1].start() if number + 1 < len(starts) else len(text)
+        parsed = _parse_section(text[:end], header, rules)
+        if parsed is not None:
+            prompts.append(parsed)
+    return prompts
+
+
+def _parse_section(text: str, header: re.Match[str], rules: dict[str, _Rule]) -> ParsedPrompt | None:
+    fence = _OPEN_FENCE.match(text, header.end())
+    if fence is None:
+        return None
+    body_start = fence.end()
+    # The last closing fence before "## Incidents": the file itself may contain ``` lines, and
+    # incident messages (Markdown) come after it, so searching backwards finds the right one.
+    close = text.rfind(_CLOSE_FENCE, body_start - 1)
+    if close < body_start - 1:
+        return None
+    content = text[body_start:close] if close >= body_start else ""
+    first = int(header.group("first")) if header.group("first") else 1
+    return ParsedPrompt(
+        path=header.group("path").strip(),
+        language=fence.group("lang").strip(),
+        content=content,
+        first_line=first,
+        incidents=tuple(_parse_incidents(text[close + len(_CLOSE_FENCE) :], rules)),
+    )
+
+
+_NAMES_ONLY = re.compile(r"`[^`\n]+`(?: `[^`\n]+`)*")
+_SLOT = re.compile(r"\$(\d+)")
+
+
+def _filled(rule_message: str, own: str) -> str:
+    """An incident listed with names only, under a rule whose message has `$1`, `$2`, ... slots:
+    the message the names fill in; any other message as it is."""
+    if not _SLOT.search(rule_message) or not _NAMES_ONLY.fullmatch(own):
+        return own
+    names = re.findall(r"`([^`\n]+)`", own)
+    return _SLOT.sub(
+        lambda m: names[int(m.group(1)) - 1] if int(m.group(1)) <= len(names) else m.group(0), rule_message
+    )
 
 
 def _parse_incidents(section: str, rules: dict[str, _Rule]) -> list[PromptIncident]:
@@ -132,7 +165,7 @@ def _parse_incidents(section: str, rules: dict[str, _Rule]) -> list[PromptIncide
                 id=header.group("id"),
                 line=None if raw_line == "unknown" else int(raw_line),
                 rule_id=rule.rule_id,
-                message=message or rule.message,
+                message=_filled(rule.message, message) if message else rule.message,
             )
         )
     return incidents
@@ -911,14 +944,17 @@ def request_text(request: FakeRequest) -> str:
 def respond(request: FakeRequest) -> FakeReply:
     """Answer one fix, retry or repair request with scripted edits and verdicts."""
     text = request_text(request)
-    prompt = parse_prompt(text)
+    prompts = parse_prompts(text)
     problems = parse_problems(request.last_user_text())
-    if prompt is None:
+    if not prompts:
         answer = _Answer([], [])
     elif problems:
-        answer = _repair_answer(prompt, problems)
+        answer = _repair_answer(prompts[0], problems)
     else:
-        answer = _answer(prompt)
+        # Several files in one request: each answered as alone; their incident numbers run across
+        # the request, so the edits of all of them go in one answer.
+        answers = [_answer(prompt) for prompt in prompts]
+        answer = _Answer([e for a in answers for e in a.edits], [v for a in answers for v in a.verdicts])
     full = FULL_VERDICTS_MARKER in request.system
     if request.tools:
         # The tool offered is the one to call (the request says how to answer, as for a real model).

@@ -1,6 +1,7 @@
 """Records a run in the store as it happens, in the order that makes a kill at any moment harmless.
 
-For one batch (one file, sent once, maybe retried) the commits are:
+For one batch (one file, sent once, maybe retried) the commits are (a request packing several small
+files is recorded under its first file; `reply_shared` ties its reply to the others):
 
 1. `request_sent`: the request, in flight, as it goes out (not while it waits for its turn: a
    killed run counts as lost only requests the server received); its incidents in flight, one
@@ -110,6 +111,13 @@ class StoreObserver(RunObserver):
         batch.fingerprints.append(fingerprint)
         batch.answered.update(incident_ids)
         self.reused_replies += 1
+
+    def reply_shared(self, path: str, incident_ids: tuple[str, ...], fingerprint: str) -> None:
+        # The file's outcomes are decided by (and mark used) the reply of a request recorded under
+        # another file of its pack.
+        batch = self._batch(path)
+        batch.fingerprints.append(fingerprint)
+        batch.answered.update(incident_ids)
 
     def reply_rejected(self, path: str, fingerprint: str, reason: str) -> None:
         self.store.reject_reply(fingerprint)

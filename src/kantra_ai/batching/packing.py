@@ -1,0 +1,108 @@
+"""Several small files in one request.
+
+A request pays a fixed part whatever it carries: the run-wide prefix (read from the provider's cache,
+at a tenth of the input price, but on every request) and the request's own framing. For a file of a
+few hundred tokens that part weighs as much as the file, so small files are packed: several of them,
+each with its incidents, in one request, up to a token budget, once a run has enough of them
+(`PACK_MIN_FILES`). Only whole small files are packed:
+a file the batcher split into several requests (they must run one after the other) or sent as
+windows goes alone, as does any file at or over `PackSettings.file_tokens`.
+
+Packing changes requests, not files: each file of a pack is read, checked, written and recorded on
+its own (`engine/packed.py`), a file is in one pack only, and a pack's files are never in another
+request while it is in flight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from kantra_ai.batching.batches import MAX_OUTPUT_TOKENS, FileBatches
+
+# Measured on the benchmark's small and coolstore workloads (docs/performance.md): beyond about eight
+# files a pack saves little more (the cache reads it removes are already a tenth of the input price),
+# while a longer reply streams longer and a cut-off reply costs more to ask again.
+PACK_MAX_FILES = 8
+PACK_INPUT_TOKENS = 6_000  # the files and incidents of a pack (estimated, without the shared prefix)
+# The sum of the files' static output budgets (about 60 low-effort incidents): the reply a pack may
+# need at most, so that a cut-off reply is not dear to ask again.
+PACK_OUTPUT_TOKENS = 10_000
+SMALL_FILE_TOKENS = 1_200  # a file (with its incidents) under this is small enough to pack
+# A run with fewer small files sends each alone: packing them would save a few cache reads (a tenth of
+# the input price of the shared prefix, per file) and cost the parallelism of their requests (a packed
+# reply streams all its files' edits one after the other).
+PACK_MIN_FILES = 12
+
+
+@dataclass(frozen=True)
+class PackSettings:
+    max_files: int = PACK_MAX_FILES
+    input_tokens: int = PACK_INPUT_TOKENS
+    output_tokens: int = PACK_OUTPUT_TOKENS
+    file_tokens: int = SMALL_FILE_TOKENS
+    max_incidents: int = 10_000  # a pack's incidents (the run's --batch-size: incidents per request)
+    min_files: int = PACK_MIN_FILES  # small files a run needs before any are packed
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_files > 1
+
+
+DEFAULT_PACKING = PackSettings()
+NO_PACKING = PackSettings(max_files=1)
+
+
+def own_tokens(file_plan: FileBatches) -> int:
+    """The estimated tokens of the file's request beyond what every request carries."""
+    return sum(b.estimated_input_tokens for b in file_plan.batches) - file_plan.fixed_tokens
+
+
+def packable(file_plan: FileBatches, settings: PackSettings) -> bool:
+    """One whole-file request, small enough."""
+    if len(file_plan.batches) != 1 or file_plan.batches[0].window is not None:
+        return False
+    return own_tokens(file_plan) < settings.file_tokens
+
+
+def pack_files(files: Sequence[FileBatches], settings: PackSettings) -> list[list[FileBatches]]:
+    """The run's requests as groups of files: each group of two or more is one packed request, each
+    single file goes as it was planned. Every file is in exactly one group. Small files are packed in
+    path order (neighbours in a tree tend to be alike), greedily up to the pack's budgets; the groups
+    keep the order of their first file in `files`."""
+    if not settings.enabled:
+        return [[f] for f in files]
+    small = sorted((f for f in files if packable(f, settings)), key=lambda f: str(f.path))
+    if len(small) < settings.min_files:
+        return [[f] for f in files]
+    packs: list[list[FileBatches]] = []
+    current: list[FileBatches] = []
+    tokens = output = incidents = 0
+    for file_plan in small:
+        batch = file_plan.batches[0]
+        size = own_tokens(file_plan)
+        fits = (
+            len(current) < settings.max_files
+            and incidents + len(batch.incidents) <= settings.max_incidents
+            and tokens + size <= settings.input_tokens
+            and output + batch.max_output_tokens <= min(settings.output_tokens, MAX_OUTPUT_TOKENS)
+        )
+        if current and not fits:
+            packs.append(current)
+            current, tokens, output, incidents = [], 0, 0, 0
+        current.append(file_plan)
+        incidents += len(batch.incidents)
+        tokens += size
+        output += batch.max_output_tokens
+    if current:
+        packs.append(current)
+    group_of = {id(f): pack for pack in packs for f in pack}
+    groups: list[list[FileBatches]] = []
+    placed: set[int] = set()
+    for file_plan in files:
+        group = group_of.get(id(file_plan), [file_plan])
+        if id(group[0]) in placed:
+            continue
+        placed.add(id(group[0]))
+        groups.append(group)
+    return groups

@@ -1,0 +1,205 @@
+"""Runs a pack: several small files asked in one request (`batching/packing.py`), fixed one by one.
+
+Only the first request is shared. Each file is read, relocated and settled as its own batch
+(`batch_runner._prepare`); the reply is parsed once and split by file, each edit going to the file
+whose incidents it names (incident numbers run across the pack); each file's part is applied behind
+the same gates as a reply of its own, and written, recorded and decided on its own. What cannot be
+used for one file never costs the others their edits:
+
+- an edit that names incidents of several files is applied to none; those incidents are asked
+  again, in a request for their file alone, with the rest of that file's retries;
+- a reply cut off at `max_tokens` is asked again with twice the room, once; a reply that cannot be
+  used at all (cut off again, malformed), or a pack refused by the `--max-cost` guard, sends each
+  file alone, as if it had never been packed (no repair round is used up);
+- a file that changed on disk while the pack ran is run again alone from the start.
+
+A file is never in two requests at once: the pack holds all its files until every one is finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from kantra_ai.analysis.model import Incident
+from kantra_ai.batching.batches import MAX_OUTPUT_TOKENS, Batch
+from kantra_ai.edits.files import SourceFileError, check_inside, read_source
+from kantra_ai.edits.model import ProposedFix, VerdictStatus
+from kantra_ai.edits.parse import MalformedReply
+from kantra_ai.engine.batch_runner import (
+    RequestSkipped,
+    Resume,
+    RunContext,
+    _all,
+    _BatchState,
+    _converse,
+    _finish,
+    _prepare,
+    _reply_problem,
+    _skipped,
+    _visible,
+    pending_of,
+    planned_max_tokens,
+    run_batch,
+    send_request,
+    take_reply,
+)
+from kantra_ai.engine.outcomes import IncidentOutcome, Status
+from kantra_ai.engine.replies import request_fingerprint
+from kantra_ai.prompts.builder import PackPart, line_count
+
+SEVERAL_FILES = "edit not applied: it names incidents of several files of the request"
+# A packed reply cut off at max_tokens is asked again with twice the room this many times, before its
+# files are asked alone (as a file alone is: the same question, more room).
+PACK_CUT_OFF_RETRIES = 1
+
+
+@dataclass
+class _Member:
+    """One file of a pack: its batch as planned and, once read, its state."""
+
+    batch: Batch
+    state: _BatchState | None = None
+    outcomes: list[IncidentOutcome] = field(default_factory=list)
+    pending: list[Incident] = field(default_factory=list)
+    resume: Resume | None = None  # after the shared request: what is left to ask alone
+    done: bool = False  # nothing left to ask (answered, skipped or failed for good)
+
+
+async def run_pack(batches: Sequence[Batch], ctx: RunContext) -> list[IncidentOutcome]:
+    """Fix the files of `batches` (one whole-file batch each, distinct files) with one shared
+    request, then each file's retries alone; the outcomes of all their incidents."""
+    # Incident numbers run across the pack; each file keeps its own for its retries alone.
+    offsets = ctx.prompts.pack_offsets(batches)
+    members = [
+        _Member(dataclasses.replace(b, handle_offset=n)) for b, n in zip(batches, offsets, strict=True)
+    ]
+    for member in members:
+        await _read(member, ctx)
+    asking = [m for m in members if m.state is not None and m.pending]
+    if len(asking) >= 2:
+        await _ask_together(asking, ctx)
+    await asyncio.gather(*(_finish_alone(m, ctx) for m in members if m.state is not None))
+    return [outcome for member in members for outcome in member.outcomes]
+
+
+async def _read(member: _Member, ctx: RunContext) -> None:
+    path = ctx.input_dir / member.batch.path
+    try:
+        if ctx.read_file is not None:
+            source = await ctx.read_file(path)
+        else:
+            source = await asyncio.to_thread(read_source, path)
+        check_inside(source, ctx.input_dir)  # a link swapped in since loading: not sent, not written
+    except (OSError, SourceFileError) as exc:
+        member.outcomes = _all(member.batch, Status.FAILED, f"cannot read file: {exc}")
+        ctx.observer.batch_finished(str(member.batch.path), member.outcomes)
+        return
+    member.state = _prepare(member.batch, source, ctx)
+    member.pending = pending_of(member.state)
+
+
+def _states(members: Sequence[_Member]) -> list[_BatchState]:
+    return [m.state for m in members if m.state is not None]
+
+
+async def _ask_together(members: Sequence[_Member], ctx: RunContext) -> None:
+    states = _states(members)
+    parts = [
+        PackPart(s.batch, _visible(s), line_count(s.working), m.pending)
+        for m, s in zip(members, states, strict=True)
+    ]
+    sizes = [planned_max_tokens(s, m.pending, ctx) for m, s in zip(members, states, strict=True)]
+    max_tokens = min(sum(sizes), MAX_OUTPUT_TOKENS)
+    path = str(parts[0].batch.path)  # the request is recorded under its first file
+    others = tuple(str(m.batch.path) for m in members[1:])
+    ids = tuple(i.id for m in members for i in m.pending)
+    problem = ""
+    for attempt in range(1 + PACK_CUT_OFF_RETRIES):
+        request = ctx.prompts.pack_request(parts, max_tokens=max_tokens)
+        worst = sum(ctx.guard.worst_case_of(s.batch, size) for s, size in zip(states, sizes, strict=True))
+        worst *= max_tokens / max(1, sum(sizes))
+        try:
+            response = await send_request(request, path, ids, attempt, worst, ctx, others)
+        except RequestSkipped as skip:
+            if skip.status is Status.SKIPPED and not ctx.control.stop.is_set():
+                return  # the pack would exceed --max-cost: each file is asked alone, as it fits
+            for member, state in zip(members, states, strict=True):
+                _skipped(state, member.pending, skip)
+                member.done = True
+            return
+        fingerprint = request_fingerprint(request, ctx.provider.name, ctx.provider.model)
+        for member in members[1:]:
+            ctx.observer.reply_shared(
+                str(member.batch.path), tuple(i.id for i in member.pending), fingerprint
+            )
+        if response.truncated:
+            problem = f"reply cut off at max_tokens ({max_tokens}); nothing applied"
+            ctx.observer.reply_rejected(path, fingerprint, problem)
+            if ctx.calibration is not None:
+                ctx.calibration.observe_truncation()
+            max_tokens = min(max_tokens * 2, MAX_OUTPUT_TOKENS)  # the same question, more room
+            continue
+        try:
+            proposed = ctx.prompts.parse_pack(response, parts)
+        except MalformedReply as exc:
+            problem = f"malformed reply: {exc}; nothing applied"
+            ctx.observer.reply_rejected(path, fingerprint, problem)
+            break
+        if ctx.calibration is not None:
+            asked = [i for m in members for i in m.pending]
+            ctx.calibration.observe_output(asked, response.usage.output_tokens)
+        _split_and_apply(members, proposed)
+        return
+    # Nothing of the replies could be used: each file is asked alone, as if it had not been packed.
+    for member, state in zip(members, states, strict=True):
+        _reply_problem(state, member.pending, problem)
+
+
+def _split_and_apply(members: Sequence[_Member], proposed: ProposedFix) -> None:
+    """Each file's edits and verdicts applied to it; incidents named by an edit for several files
+    are asked again alone."""
+    owner = {i.id: index for index, m in enumerate(members) for i in m.pending}
+    parts = [ProposedFix() for _ in members]
+    across: set[str] = set()
+    for edit in proposed.edits:
+        files = {owner[i] for i in edit.incident_ids if i in owner}
+        if len(files) == 1:
+            parts[files.pop()].edits.append(edit)
+        else:  # several files (or none of the pack's: an edit naming nothing cannot be placed)
+            across.update(i for i in edit.incident_ids if i in owner)
+    for verdict in proposed.verdicts:
+        if verdict.incident_id in owner:
+            parts[owner[verdict.incident_id]].verdicts.append(verdict)
+    for member, part in zip(members, parts, strict=True):
+        state = member.state
+        assert state is not None
+        retry, failures = take_reply(state, part, member.pending)
+        again = {i.id for i in retry}
+        for incident in member.pending:
+            evidence = state.of(incident.id)
+            said = evidence.verdict
+            declined = said is not None and said.status is not VerdictStatus.FIXED
+            if incident.id in across and incident.id not in again and not evidence.landed and not declined:
+                evidence.edit_failure = SEVERAL_FILES
+                again.add(incident.id)
+        if again:
+            now = {i.id: i for i in state.batch.incidents}
+            member.resume = Resume([now[i.id] for i in member.pending if i.id in again], failures)
+        else:
+            member.done = True
+
+
+async def _finish_alone(member: _Member, ctx: RunContext) -> None:
+    """The rest of the file's conversation alone (retries, or everything when the shared request
+    could not be used), then its write and outcomes."""
+    state = member.state
+    assert state is not None
+    if not member.done:
+        await _converse(state, ctx, member.resume)
+    outcomes = await _finish(state, ctx, replan_if_stale=True)
+    if outcomes is None:  # the file changed on disk meanwhile: read it again and ask it alone
+        outcomes = await run_batch(dataclasses.replace(member.batch, handle_offset=0), ctx)
+    member.outcomes = outcomes
