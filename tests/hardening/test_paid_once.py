@@ -105,3 +105,33 @@ def _wait_until_stable(server: FakeProviderServer, quiet: float = 1.5, limit: fl
             return count
         time.sleep(0.05)
     raise AssertionError(f"the run never settled at some requests in flight ({count})")
+
+
+@pytest.mark.parametrize("moment", ["reply-kept:1", "response-unsaved:1"])
+def test_a_packed_reply_that_arrived_before_the_kill_serves_every_file_in_it_without_a_new_request(
+    moment: str, tmp_path: Path
+) -> None:
+    """Small files share requests (packing): a kill after one packed reply arrived whole must not ask
+    it again for any of its files, and the tree ends as an uninterrupted run leaves it."""
+    workload = synthetic(tmp_path / "work", files=14, small=True, name="small")
+    reference = tmp_path / "reference"
+    shutil.copytree(workload.app, reference)
+
+    def argv(app: Path, base_url: str) -> list[str]:
+        return [
+            "remediate", "--analysis", str(workload.analysis), "--input", str(app),
+            "--base-url", base_url, "--no-progress", "--batch-parallelism", "1",
+        ]  # fmt: skip
+
+    with FakeProviderServer(respond) as server:
+        expected_code = _run(argv(reference, server.anthropic_base_url), tmp_path / "reference.log")
+        uninterrupted = server.request_count
+    assert uninterrupted < 14  # the files did share requests
+    with FakeProviderServer(respond) as server:
+        killed = _run(argv(workload.app, server.anthropic_base_url), tmp_path / "killed.log",
+                      {"KANTRA_AI_TEST_KILL_AT": moment})  # fmt: skip
+        assert killed == -9
+        assert server.request_count == 1  # the first packed reply arrived whole, then the kill
+        assert _run(argv(workload.app, server.anthropic_base_url), tmp_path / "again.log") == expected_code
+        assert server.request_count == uninterrupted  # the packed reply was not asked again
+    assert tree_differences(workload.app, reference) == []
