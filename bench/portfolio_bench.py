@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -31,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from bench.batch_bench import keep_section
+from bench.batch_bench import keep_section, write_section
 from bench.workloads import synthetic
 from kantra_ai.engine.ratelimit import RateLimitConfig
 from kantra_ai.portfolio.manifest import load_manifest
@@ -190,17 +189,6 @@ def keeping_section(doc: Path, text: str) -> str:
     return keep_section(doc, text, START, END)
 
 
-def write_section(doc: Path, section: str) -> None:
-    """Replace the portfolio section of `doc`, or append it; every other section stays as it is."""
-    text = doc.read_text(encoding="utf-8") if doc.is_file() else ""
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text)
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + section
-    doc.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     summary = (__doc__ or "").split("\n")[0]
     parser = argparse.ArgumentParser(prog="python -m bench.portfolio_bench", description=summary)
@@ -223,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         sys.stdout.write(json.dumps(figures, indent=2) + "\n")
     if not args.no_write:
-        write_section(args.out, render(figures, seconds))
+        write_section(args.out, render(figures, seconds), START, END)
         print(f"wrote the portfolio section of {args.out}", file=sys.stderr)
     return 0
 

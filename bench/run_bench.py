@@ -63,6 +63,22 @@ def run_c(
     return result
 
 
+def run_both_modes(
+    workload: Workload, realism: Realism, work_dir: Path, protocol: str = "anthropic"
+) -> tuple[StrategyResult, StrategyResult]:
+    """Ours against lenient limits, then against strict ones on a fresh copy that starts from the
+    lenient run's calibration, as a rerun on the same tree would."""
+    lenient = run_c(workload, replace(realism, strict=False), work_dir, protocol)
+    strict = run_c(
+        workload,
+        replace(realism, strict=True),
+        work_dir,
+        protocol,
+        calibration_from=Path(lenient.extra["tree"]),
+    )
+    return lenient, strict
+
+
 def _log(log: bool, workload: Workload, result: StrategyResult, started: float) -> None:
     if log:
         print(
@@ -210,14 +226,7 @@ def run(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
         workload = synthetic(target, files=args.long_run_files, seed=args.seed + 1)
         if not args.quiet:
             print(f"long run: {workload.description}", file=sys.stderr, flush=True)
-        lenient = run_c(workload, replace(realism, strict=False), work_dir / "long", "anthropic")
-        strict = run_c(
-            workload,
-            replace(realism, strict=True),
-            work_dir / "long",
-            "anthropic",
-            calibration_from=Path(lenient.extra["tree"]),
-        )
+        lenient, strict = run_both_modes(workload, realism, work_dir / "long")
         figures["long_run"] = {
             "workload": workload.description,
             "runs": {r.key: metrics(r, realism) for r in (lenient, strict)},

@@ -26,9 +26,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from bench.batch_bench import write_section
 from bench.fake import Realism
 from bench.report import metrics
-from bench.run_bench import run_c
+from bench.run_bench import run_both_modes
 from bench.workloads import synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,15 +56,7 @@ def measure(
         target = work_dir / label.replace(" ", "-")
         target.mkdir(parents=True, exist_ok=True)
         workload = synthetic(target / "input", files=files, seed=seed)
-        lenient = run_c(workload, replace(realism, strict=False), target / "runs", "anthropic")
-        # The strict run starts from the lenient run's calibration, as a rerun on the same tree does.
-        strict = run_c(
-            workload,
-            replace(realism, strict=True),
-            target / "runs",
-            "anthropic",
-            calibration_from=Path(lenient.extra["tree"]),
-        )
+        lenient, strict = run_both_modes(workload, realism, target / "runs")
         for result in (lenient, strict):
             row = metrics(result, realism)
             row["setting"] = label
@@ -123,18 +116,6 @@ def render(figures: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(doc: Path, section: str) -> None:
-    """Replace this benchmark's section of `doc`, or append it; every other section stays as it is."""
-    text = doc.read_text(encoding="utf-8") if doc.is_file() else ""
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + section
-    doc.write_text(text, encoding="utf-8")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.throughput_bench", description=__doc__.splitlines()[0]
@@ -156,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures["load"] = {"cpus": os.cpu_count(), "start": load_at_start, "end": os.getloadavg()[0]}
     figures["command"] = " ".join(["bench.throughput_bench", *shown])
     if not args.no_write:
-        write_section(args.out, render(figures))
+        write_section(args.out, render(figures), BEGIN, END)
     if args.json:
         sys.stdout.write(json.dumps(figures, indent=2, default=str) + "\n")
     return 0

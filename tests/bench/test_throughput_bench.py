@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from bench.batch_bench import write_section
 from bench.markdown import keep_marked_sections
-from bench.throughput_bench import BEGIN, END, measure, render, write_section
+from bench.throughput_bench import BEGIN, END, measure, render
 
 
 @pytest.mark.slow
@@ -23,8 +24,8 @@ def test_a_tiny_throughput_run_reports_both_modes_and_writes_only_its_section(tm
     figures.update(bench_seconds=1.0, load=load, command="bench.throughput_bench")
     doc = tmp_path / "performance.md"
     doc.write_text("# Performance\n\nkept as it is\n")
-    write_section(doc, render(figures))
-    write_section(doc, render(figures))  # again: replaced, not added twice
+    write_section(doc, render(figures), BEGIN, END)
+    write_section(doc, render(figures), BEGIN, END)  # again: replaced, not added twice
     text = doc.read_text()
     assert text.startswith("# Performance\n\nkept as it is\n")
     assert text.count(BEGIN) == 1 and text.count(END) == 1
