@@ -317,6 +317,7 @@ class FakeProviderHandler(BaseHTTPRequestHandler):
                 vocabulary=codec.vocabulary,
             )
             output_tokens = shaped.output_tokens
+            owner._note_stop_reason(number, shaped.stop_reason)
             if fault is not None:
                 owner._note_fault(fault.label)
             headers = {id_header: request_id}

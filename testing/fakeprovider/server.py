@@ -106,6 +106,7 @@ class FakeProviderServer:
         self._requests: list[FakeRequest] = []
         self._arrivals: list[float] = []
         self._completions: dict[int, float] = {}
+        self._stop_reasons: dict[int, str] = {}
         self._auth: list[dict[str, str]] = []
         self._connections = 0
         self._count_tokens_calls = 0
@@ -193,6 +194,14 @@ class FakeProviderServer:
             return [self._completions.get(n) for n in range(1, len(self._requests) + 1)]
 
     @property
+    def stop_reasons(self) -> list[str | None]:
+        """Why the reply to each of `requests` ended ("end_turn", "tool_use", "max_tokens",
+        "stop_sequence"; None: refused, or no reply generated yet). A reply cut off at `max_tokens`
+        is a question the client may rightly ask again with more room."""
+        with self._lock:
+            return [self._stop_reasons.get(n) for n in range(1, len(self._requests) + 1)]
+
+    @property
     def request_count(self) -> int:
         with self._lock:
             return len(self._requests)
@@ -244,6 +253,7 @@ class FakeProviderServer:
             self._requests.clear()
             self._arrivals.clear()
             self._completions.clear()
+            self._stop_reasons.clear()
             self._auth.clear()
             self._connections = 0
             self._count_tokens_calls = 0
@@ -283,6 +293,10 @@ class FakeProviderServer:
     def _note_completed(self, number: int) -> None:
         with self._lock:
             self._completions[number] = time.monotonic()
+
+    def _note_stop_reason(self, number: int, stop_reason: str) -> None:
+        with self._lock:
+            self._stop_reasons[number] = stop_reason
 
     def _note_count_tokens(self) -> None:
         with self._lock:

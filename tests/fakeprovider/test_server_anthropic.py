@@ -190,6 +190,14 @@ def test_text_longer_than_max_tokens_is_cut_with_max_tokens_stop_reason(
     assert 0 < count_tokens(text) <= 20
 
 
+def test_the_server_records_why_each_reply_ended(make_server: ServerFactory, anthropic_for: Sync) -> None:
+    server = make_server(lambda r: FakeReply(text="word " * 200))
+    client = anthropic_for(server)
+    for budget in (20, 1000):
+        client.messages.create(model=MODEL, max_tokens=budget, messages=[{"role": "user", "content": "hi"}])
+    assert server.stop_reasons == ["max_tokens", "end_turn"]
+
+
 def test_tool_input_cut_by_max_tokens_streams_partial_json(
     make_server: ServerFactory, anthropic_for: Sync
 ) -> None:

@@ -119,12 +119,15 @@ def _asked(server: FakeProviderServer) -> Counter[tuple[str, str, int | None, st
     message, counted once per answered request that asked about it. Incidents, not request bodies:
     how incidents are grouped into requests, the run-wide prefix and `max_tokens` follow the token
     estimates' calibration, which the applications share through the database, so they depend on
-    which applications finished first."""
+    which applications finished first. A reply cut off at `max_tokens` is left out: asking that
+    question again with more room is not paying twice, and whether a reply is cut off follows the
+    same calibration."""
     asked: Counter[tuple[str, str, int | None, str]] = Counter()
-    for request, finished in zip(server.requests, server.completion_times, strict=True):
+    replies = zip(server.requests, server.completion_times, server.stop_reasons, strict=True)
+    for request, finished, stop_reason in replies:
         prompt = parse_prompt(request_text(request))
         assert prompt is not None
-        if finished is not None:
+        if finished is not None and stop_reason != "max_tokens":
             asked.update((prompt.path, i.rule_id, i.line, i.message) for i in prompt.incidents)
     return asked
 
