@@ -19,8 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 RUNNER = "src/kantra_ai/engine/batch_runner.py"
 RULES = "src/kantra_ai/engine/outcome_rules.py"
 CHECKED = "src/kantra_ai/edits/checked.py"
+ANCHOR = "src/kantra_ai/edits/anchor.py"
 TESTS = [
     "tests/engine/test_batch_runner.py",
+    "tests/edits/test_edits_on_incident_lines.py",
     "tests/engine/test_runner_history.py",
     "tests/engine/test_outcome_rules.py",
     "tests/edits/test_edit_integrity.py",
@@ -106,6 +108,24 @@ GATES: list[tuple[str, str, str, str]] = [
     ),
     ("an incident already fixed is not asked", RUNNER, "            if why:\n", "            if False:\n"),
     (
+        "an edit without old goes only on its incidents' lines shown",
+        ANCHOR,
+        "        if not first < line <= stop:\n",
+        "        if False:\n",
+    ),
+    (
+        "an edit without old whose sub applies nowhere is refused",
+        ANCHOR,
+        "        if not any(before in lines[n] for n in numbers):\n",
+        "        if False:\n",
+    ),
+    (
+        "an edit without old quotes its lines uniquely",
+        ANCHOR,
+        'while _occurrences(window_text, "\\n".join(lines[top : bottom + 1])) > 1:',
+        "while False:",
+    ),
+    (
         "windows follow moved incidents",
         RUNNER,
         "moved = relocate_batch(batch, source.text, changes.moves if changes is not None else None)",
@@ -127,7 +147,7 @@ def main(names: list[str]) -> int:
         path.write_text(text.replace(gate, without), encoding="utf-8")
         try:
             run = subprocess.run(
-                [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *TESTS],
+                [sys.executable, "-m", "pytest", "-q", "-x", "-rfE", "-p", "no:cacheprovider", *TESTS],
                 cwd=ROOT,
                 capture_output=True,
                 text=True,

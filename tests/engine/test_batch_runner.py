@@ -26,7 +26,8 @@ from tests.engine.scripted import (
 from kantra_ai.engine.batch_runner import RunContext, run_batch
 from kantra_ai.engine.confidence import ConfidencePolicy, LowConfidenceAction
 from kantra_ai.engine.outcomes import IncidentOutcome, Status
-from kantra_ai.providers.base import ProviderError
+from kantra_ai.providers.base import ModelResponse, ProviderError
+from kantra_ai.providers.pricing import Usage
 
 JAVA = """\
 package shop;
@@ -398,3 +399,30 @@ def test_a_request_over_the_budget_is_not_sent(root: Path) -> None:
     outcomes = _run(root, ctx, A)
     assert outcomes["a"].status is Status.SKIPPED and "--max-cost" in outcomes["a"].reason
     assert model.requests == []
+
+
+def _sub_reply(
+    ids: list[str], pairs: list[list[str]], quoted: tuple[tuple[str, str, list[str]], ...] = ()
+) -> ModelResponse:
+    """A terse reply whose first edit leaves `old` out: `pairs` go on the lines of `ids`."""
+    edits: list[dict[str, object]] = [{"ids": ids, "sub": pairs}]
+    edits += [{"ids": i, "old": o, "new": n} for o, n, i in quoted]
+    return ModelResponse(text="", tool_input={"edits": edits}, stop_reason="tool_use", usage=Usage(100, 50))
+
+
+def test_an_edit_on_its_incidents_lines_follows_them_where_an_earlier_reply_moved_them(root: Path) -> None:
+    """#b's edit adds a line above #a's, and #a's first edit fails: the retry shows #a one line
+    lower, and an edit naming #a's line lands there, never on the line that now stands at 3."""
+    b = incident("b", "Orders.java", 2, "")
+    first = _sub_reply(
+        ["a"], [["javax.persistence", "x"]], (("package shop;", "package shop;\n// migrated", ["b"]),)
+    )
+    retry = _sub_reply(["a"], [["javax.", "jakarta."]])
+    model = ScriptedProvider(first, retry)
+    outcomes = _run(root, context(model, root, prompts=IdHandles(full_verdicts=False)), A, b)
+    assert outcomes["a"].status is Status.FIXED and outcomes["b"].status is Status.FIXED
+    assert "occurs on none of the incidents' lines" in model.requests[1].prompt
+    assert "#a line 4" in model.requests[1].prompt
+    assert _file(root) == JAVA.replace("package shop;", "package shop;\n// migrated").replace(
+        IMPORT, FIXED_IMPORT
+    )

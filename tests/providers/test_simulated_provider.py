@@ -18,7 +18,7 @@ from tests.cli.helpers import analysis_of, copy_example, expected_of, run, tree_
 from kantra_ai.analysis.loader import load_analysis
 from kantra_ai.analysis.model import Incident
 from kantra_ai.batching.batches import Batch
-from kantra_ai.edits.apply import apply_edits
+from kantra_ai.edits.checked import apply_checked
 from kantra_ai.edits.model import VerdictStatus
 from kantra_ai.formats import SEARCH_REPLACE, TOOL_CALL
 from kantra_ai.prompts.builder import PromptBuilder
@@ -75,7 +75,10 @@ async def test_tool_reply_carries_edits_that_turn_the_file_into_the_expected_one
     reply = _builder().parse(response, _batch(), _batch().incidents)
     assert sorted(v.incident_id for v in reply.verdicts) == sorted(_incident_ids())
     assert {v.status for v in reply.verdicts} == {VerdictStatus.FIXED}
-    assert apply_edits(_original_file(), reply.edits).content == _expected_file()
+    lines = {i.id: i.line for i in _incidents()}
+    assert (
+        apply_checked(FILE, _original_file(), reply.edits, incident_lines=lines).content == _expected_file()
+    )
 
 
 async def test_without_tools_the_answer_is_search_replace_text() -> None:
@@ -84,7 +87,10 @@ async def test_without_tools_the_answer_is_search_replace_text() -> None:
     assert "<<<<<<< SEARCH" in response.text
     reply = _builder(False).parse(response, _batch(), _batch().incidents)
     assert {v.status for v in reply.verdicts} == {VerdictStatus.FIXED}
-    assert apply_edits(_original_file(), reply.edits).content == _expected_file()
+    lines = {i.id: i.line for i in _incidents()}
+    assert (
+        apply_checked(FILE, _original_file(), reply.edits, incident_lines=lines).content == _expected_file()
+    )
 
 
 async def test_a_reply_longer_than_max_tokens_is_cut_off_and_says_so() -> None:
@@ -105,8 +111,10 @@ async def test_progress_is_reported_like_a_stream() -> None:
 async def test_usage_counts_the_shared_prefix_written_once_then_read() -> None:
     provider = SimulatedProvider("simulated-model")
     # The run's prefix lengthened as a bound builder does when it is short of the cache minimum.
-    request = _builder().replace(padding=TOOL_CALL.example).request(
-        _batch(), _original_file(), total_lines=_original_file().count("\n")
+    request = (
+        _builder()
+        .replace(padding=TOOL_CALL.example)
+        .request(_batch(), _original_file(), total_lines=_original_file().count("\n"))
     )
     first = (await provider.complete(request)).usage
     second = (await provider.complete(request)).usage

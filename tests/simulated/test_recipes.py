@@ -20,8 +20,9 @@ import yaml
 
 from kantra_ai.analysis.model import Category, Incident, Violation
 from kantra_ai.batching.batches import Batch
+from kantra_ai.edits.checked import apply_checked
 from kantra_ai.edits.model import Edit, FailedEdit
-from kantra_ai.edits.parse import parse_text_reply
+from kantra_ai.edits.parse import parse_text_reply, parse_tool_input
 from kantra_ai.formats import SEARCH_REPLACE, TOOL_CALL
 from kantra_ai.formats.base import FULL_VERDICTS_MARKER
 from kantra_ai.formats.tool_call import TOOL_INPUT_SCHEMA, TOOL_NAME
@@ -77,12 +78,19 @@ def render_fix(
     return sent.guidance + "\n" + sent.prompt
 
 
-def request(prompt: str | list[dict[str, Any]], *, tools: bool = True, full: bool = False) -> FakeRequest:
+def request(
+    prompt: str | list[dict[str, Any]], *, tools: bool = True, full: bool = False, own_lines: bool = False
+) -> FakeRequest:
+    """The request the tool sends. Unless `own_lines`, without the instruction that lets an edit leave
+    `old` out: every edit then quotes its lines and can be checked by plain exact replacement."""
     builder = PromptBuilder(TOOL_CALL if tools else SEARCH_REPLACE, full_verdicts=full)
+    system = builder.system()
+    if not own_lines:
+        system = system.replace(recipes.OWN_LINES_MARKER, "keep `old`")
     return FakeRequest(
         protocol="anthropic",
         model="claude-sonnet-5-5",
-        system=builder.system(),
+        system=system,
         messages=[{"role": "user", "content": prompt}],
         tools=TOOLS if tools else [],
         max_tokens=8192,
@@ -172,6 +180,42 @@ def test_tool_reply_turns_each_example_file_into_its_expected_version(
     prompt = render_fix(path, before, incidents, strip_final_newline=strip_final_newline)
     reply = respond(request(prompt))
     assert apply_exact(before, tool_edits(reply)) == normalized(EXAMPLES / example / "expected" / path)
+
+
+def test_the_responder_reads_the_own_lines_marker_the_tool_format_writes() -> None:
+    assert recipes.OWN_LINES_MARKER in TOOL_CALL.protocol
+    assert recipes.OWN_LINES_MARKER not in SEARCH_REPLACE.protocol
+
+
+@pytest.mark.parametrize(
+    ("example", "path", "incidents"), EXAMPLE_FILES, ids=[f"{e}:{p}" for e, p, _ in EXAMPLE_FILES]
+)
+def test_edits_on_the_incidents_own_lines_turn_each_example_file_into_its_expected_version(
+    example: str, path: str, incidents: list[dict[str, Any]]
+) -> None:
+    """Told it may, the responder leaves `old` out where only words on its incidents' lines change;
+    placed on those lines by the tool's applier, the reply still gives exactly the expected file."""
+    before = normalized(EXAMPLES / example / "app" / path)
+    reply = respond(request(render_fix(path, before, incidents), own_lines=True))
+    edits = tool_input(reply)["edits"]
+    quoted = respond(request(render_fix(path, before, incidents)))
+    assert len(edits) == len(tool_input(quoted)["edits"])
+    parsed = parse_tool_input(tool_input(reply), handles(incidents), full_verdicts=False)
+    lines = {i["id"]: i["line"] for i in incidents}
+    result = apply_checked(path, before, parsed.edits, incident_lines=lines)
+    assert result.failed == []
+    assert result.content == normalized(EXAMPLES / example / "expected" / path)
+
+
+def test_some_example_edits_leave_old_out_and_others_quote_it() -> None:
+    """Both kinds occur across the examples (a line deleted, or a change beyond the incidents' own
+    lines, needs `old`), so the test above checks both."""
+    kinds: set[bool] = set()
+    for _, path, incidents in EXAMPLE_FILES:
+        before = normalized(EXAMPLES / _ / "app" / path)
+        reply = respond(request(render_fix(path, before, incidents), own_lines=True))
+        kinds.update("old" in e for e in tool_input(reply)["edits"])
+    assert kinds == {True, False}
 
 
 @pytest.mark.parametrize(

@@ -81,11 +81,13 @@ def incident_units(incidents: Sequence[Incident]) -> int:
 
 IncidentTokens = Callable[[Incident], int]
 
-# The output prior from an incident's shape: an edit quotes its line and gives the new one (or the
-# words that change), with its incident numbers and a little JSON. Used to size max_tokens before a
-# run has seen replies for the incident's rule (engine/calibration.py); the static budget above stays
-# the ceiling, and a reply cut off is asked again with twice the room.
-EDIT_FRAME_TOKENS = 12  # {"ids": [3], "old": "", "new": ""}
+# The output prior from an incident's shape: an edit gives the words that change on its line (or,
+# quoting the line, the new one), with its incident numbers and a little JSON: about the line once
+# (`QUOTED_LINES`). Used to size max_tokens before a run has seen replies for the incident's rule
+# (engine/calibration.py); the static budget above stays the ceiling, and a reply cut off is asked
+# again with twice the room.
+EDIT_FRAME_TOKENS = 12  # {"ids": [3], "sub": [["", ""]]}
+QUOTED_LINES = 1.0
 # Harder rules change more than their line, but not in proportion to their effort (measured on the
 # benchmark's coolstore and daytrader analyses): weights by `incident_units`.
 PRIOR_WEIGHTS = {1: 1.0, 2: 1.25, 3: 1.5}
@@ -107,7 +109,8 @@ def output_prior(
     incidents: Sequence[Incident], lines: Sequence[str], *, full_verdicts: bool = False
 ) -> dict[str, int]:
     """Expected output tokens per incident from the lines it is on (`lines`: the file as it is now,
-    newlines kept): its line twice (quoted, then changed) and an edit's frame, by its output weight;
+    newlines kept): its line (the words that change, or the line quoted and changed) and an edit's
+    frame, by its output weight;
     the line right after another incident's shares that edit's frame (adjacent lines go in one
     edit), and an incident on a line another one already accounts for adds its number only. In a
     Maven POM the lines around the incident's count too; `full_verdicts`: every incident also gets a
@@ -127,7 +130,7 @@ def output_prior(
             shown = (
                 lines[max(0, line - 2) : line + 1] if _build_descriptor(incident) else lines[line - 1 : line]
             )
-            quoted = 2 * sum(estimate_tokens(text.strip()) for text in shown)
+            quoted = QUOTED_LINES * sum(estimate_tokens(text.strip()) for text in shown)
             prior[incident.id] = round((quoted + frame) * weight)
     if full_verdicts:
         prior = {key: tokens + VERDICT_TOKENS for key, tokens in prior.items()}

@@ -10,8 +10,9 @@ if none does alone, on every edit that applied (the error comes from their combi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+from kantra_ai.edits.anchor import anchor_edits
 from kantra_ai.edits.apply import apply_edits
 from kantra_ai.edits.integrity import check_integrity
 from kantra_ai.edits.model import ApplyResult, Edit, EditOutcome, EditStatus, Landing
@@ -25,10 +26,15 @@ def apply_checked(
     *,
     region: tuple[int, int] | None = None,
     applied_before: Sequence[Edit] = (),
+    incident_lines: Mapping[str, int | None] | None = None,
 ) -> ApplyResult:
-    """`apply_edits` for the file at `path`, with the edits the gates blame refused."""
-    edits = list(edits)
-    refused: dict[int, str] = {}
+    """`apply_edits` for the file at `path`, with the edits the gates blame refused. Edits that name
+    their lines through their incidents (`anchor.py`) are placed with `incident_lines` (incident id
+    -> its line in `content`, 1-based) first; without it they are refused."""
+    edits, unplaced = anchor_edits(content, edits, incident_lines, region=region)
+    refused: dict[int, str] = {index: refusal.reason for index, refusal in unplaced.items()}
+    for index, refusal in unplaced.items():
+        edits[index] = refusal.shown  # the retry prompt shows the lines it named
     while True:
         active = [i for i in range(len(edits)) if i not in refused]
         result = apply_edits(

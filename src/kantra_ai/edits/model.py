@@ -14,11 +14,18 @@ class VerdictStatus(str, Enum):
 
 @dataclass(frozen=True)
 class Edit:
-    """Replace `old_text` (which must occur exactly once) with `new_text`."""
+    """Replace `old_text` (which must occur exactly once) with `new_text`.
+
+    A reply may leave `old` out of an edit that only replaces words on its incidents' own lines:
+    such an edit arrives with empty texts and its [from, to] pairs in `line_sub`, and `anchor.py`
+    turns it into one quoting those lines before anything is applied (an edit left with an empty
+    `old_text` is refused by the applier, so none can slip through unresolved).
+    """
 
     old_text: str
     new_text: str
     incident_ids: tuple[str, ...] = ()
+    line_sub: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,9 @@ Two ways of answering (`full_verdicts`):
   without one gets none (the caller marks it failed), whatever the edits say.
 
 Decisions:
+- An edit may leave `old` out when it gives `sub`: the pairs then apply to the lines of the incidents
+  it names (`anchor.py` resolves it against the file; here it only carries the pairs). Without `sub`
+  a missing `old` is refused, and such an edit naming no known incident is dropped with a note.
 - Refused (MalformedReply): not an object, invalid JSON, a missing `edits`/`old`/`new`/`id`/`status`
   (and in full mode `verdicts` and `confidence`), an unknown status, a confidence that is not a number
   or lies outside [0, 1] (beyond float noise, which is clamped), an empty `old`, contradictory
@@ -80,7 +83,11 @@ class _EditIn(BaseModel):
     incident_ids: list[Annotated[str, Field(strict=True)]] = Field(
         default=[], validation_alias=AliasChoices("ids", "incident_ids")
     )
-    old_text: Annotated[str, Field(strict=True, validation_alias=AliasChoices("old", "old_text"))]
+    # None: left out, which only an edit giving `sub` may do (the pairs then apply to its incidents'
+    # own lines, `anchor.py`).
+    old_text: Annotated[str | None, Field(strict=True, validation_alias=AliasChoices("old", "old_text"))] = (
+        None
+    )
     new_text: Annotated[str | None, Field(strict=True, validation_alias=AliasChoices("new", "new_text"))] = (
         None
     )
@@ -105,7 +112,7 @@ class _EditIn(BaseModel):
             return self.new_text
         if not self.sub:
             raise MalformedReply(f"missing field edits.{number - 1}.new")
-        text = self.old_text
+        text = self.old_text or ""
         for before, after in self.sub:
             if not before or before not in text:
                 raise MalformedReply(f"edit {number}: sub {before!r} does not occur in old")
@@ -208,8 +215,6 @@ def _validate(data: dict[str, Any], expected: Expected, full_verdicts: bool) -> 
                 raise MalformedReply(f"missing field verdicts.{number}.confidence")
 
     for number, edit_in in enumerate(reply.edits, start=1):
-        if not edit_in.old_text.strip():
-            raise MalformedReply(f"edit {number}: old is empty")
         ids: list[str] = []
         for handle in edit_in.incident_ids:
             incident_id = handles.get(handle.strip())
@@ -217,6 +222,15 @@ def _validate(data: dict[str, Any], expected: Expected, full_verdicts: bool) -> 
                 unknown.add(handle.strip())
             elif incident_id not in ids:
                 ids.append(incident_id)
+        if edit_in.old_text is None:
+            anchored = _anchored(edit_in, number, ids)
+            if anchored is None:
+                result.notes.append(f"ignored edit {number}: it has no old and names no known incident")
+            else:
+                result.edits.append(anchored)
+            continue
+        if not edit_in.old_text.strip():
+            raise MalformedReply(f"edit {number}: old is empty")
         result.edits.append(Edit(edit_in.old_text, edit_in.replacement(number), tuple(ids)))
 
     by_id: dict[str, Verdict] = {}
@@ -253,6 +267,20 @@ def _validate(data: dict[str, Any], expected: Expected, full_verdicts: bool) -> 
         result.notes.append(note)
         log.warning("model reply %s", note)
     return result
+
+
+def _anchored(edit_in: _EditIn, number: int, ids: list[str]) -> Edit | None:
+    """An edit without `old`: its `sub` pairs for the lines of the incidents it names (None when it
+    names no known incident: there is nowhere to apply it). Without `sub` it is malformed: `new`
+    alone would replace lines nobody quoted."""
+    if edit_in.new_text is not None or not edit_in.sub:
+        raise MalformedReply(f"missing field edits.{number - 1}.old")
+    for before, _ in edit_in.sub:
+        if not before:
+            raise MalformedReply(f"edit {number}: sub has an empty text to replace")
+    if not ids:
+        return None
+    return Edit("", "", tuple(ids), line_sub=tuple((before, after) for before, after in edit_in.sub))
 
 
 def _describe(exc: ValidationError) -> str:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from kantra_ai.analysis.model import Incident
 from kantra_ai.batching.batches import MAX_OUTPUT_TOKENS, Batch, output_prior
+from kantra_ai.edits.anchor import anchor_edits
 from kantra_ai.edits.checked import apply_checked
 from kantra_ai.edits.files import (
     SourceFile,
@@ -447,9 +448,14 @@ def _apply(state: _BatchState, proposed: ProposedFix, pending: list[Incident]) -
     reported_fixed = {
         i for i in pending_ids if (v := state.of(i).verdict) is not None and v.status is VerdictStatus.FIXED
     }
+    # Where the request showed each incident: an edit may name its lines through them. Placed
+    # before screening, so that withheld edits quote their lines like any other; the applier
+    # refuses (with the reason) those that could not be placed.
+    incident_lines = {i.id: i.line for i in state.batch.incidents}
+    placed, _ = anchor_edits(state.working, proposed.edits, incident_lines, region=state.region)
     # Verdicts that contradict edits: an edit is for incidents the reply reports fixed, or none.
     kept: list[Edit] = []
-    for edit in proposed.edits:
+    for edit in placed:
         tied = _tied(edit, pending_ids)
         if tied & reported_fixed:
             kept.append(edit)
@@ -464,6 +470,7 @@ def _apply(state: _BatchState, proposed: ProposedFix, pending: list[Incident]) -
         screened.edits,
         region=state.region,
         applied_before=[*state.applied_before, *state.applied, *state.already],
+        incident_lines=incident_lines,
     )
     _take(state, result, before)
     _judge_edits(state, result, pending_ids)

@@ -2,7 +2,8 @@
 
 The same JSON schema serves Anthropic tool use and OpenAI function calling. Keys are short (`old`,
 `new`, `ids`), incidents are numbers, and an edit that only renames something inside `old` may say
-so (`sub`: [from, to] pairs) instead of repeating the lines: output is what a run pays most for.
+so (`sub`: [from, to] pairs) instead of repeating the lines; one that only renames words on its
+incidents' own lines may leave `old` out too (`edits/anchor.py`): output is what a run pays most for.
 Providers without tool support get the plain-text format (`search_replace.py`).
 """
 
@@ -36,7 +37,9 @@ TOOL_INPUT_SCHEMA: dict[str, Any] = {
                         "items": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2},
                     },
                 },
-                "required": ["ids", "old"],
+                # `old` may be left out when `sub` is given (the pairs then apply to the lines of
+                # the incidents in `ids`): the parser enforces that, the schema cannot say it.
+                "required": ["ids"],
             },
         },
         "verdicts": {

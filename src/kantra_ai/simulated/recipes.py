@@ -47,6 +47,8 @@ _RULE_HEADER = re.compile(r"^R(?P<number>\d+) (?P<rule>\S+) \(", re.MULTILINE)
 _RULE_MESSAGE = "  Message: "
 # Instructions that want a verdict for every incident say this (formats/base.py FULL_VERDICTS_MARKER).
 FULL_VERDICTS_MARKER = "one per incident"
+# Instructions that let an edit leave `old` out say this (formats/tool_call.txt).
+OWN_LINES_MARKER = "leave `old` out"
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,7 @@ class _Document:
     # recipe may rewrite or remove the same line, and the verdict must describe the edit as sent.
     quoted_lines: dict[str, int] = field(default_factory=dict)
     rule_of: dict[str, str] = field(default_factory=dict)  # incident handle -> its rule id
+    incident_lines: dict[str, int] = field(default_factory=dict)  # incident handle -> its line index
 
     def __post_init__(self) -> None:
         self.lines = list(self.original)
@@ -581,6 +584,9 @@ class _Edit:
     incident_ids: tuple[str, ...]
     old_text: str
     new_text: str
+    # [from, to] pairs that make the whole change on the incidents' own lines, when the instructions
+    # let an edit leave `old` out and such pairs exist (`_on_own_lines`); None otherwise.
+    line_sub: list[list[str]] | None = None
 
 
 def _count(haystack: str, needle: str) -> int:
@@ -630,8 +636,34 @@ def _build_edits(doc: _Document) -> list[_Edit]:
         for i in range(first, last + 1):
             if doc.lines[i] != doc.original[i]:
                 ids.extend(x for x in doc.owners[i] if x not in ids)
-        edits.append(_Edit(tuple(ids), old, new))
+        edits.append(_Edit(tuple(ids), old, new, _on_own_lines(doc, first, last, ids, old, new)))
     return edits
+
+
+def _on_own_lines(
+    doc: _Document, first: int, last: int, ids: list[str], old: str, new: str
+) -> list[list[str]] | None:
+    """The `sub` pairs of an edit that can leave `old` out: applied to each line of its incidents
+    they make exactly the change of the hunk [first, last], and leave their other lines (outside the
+    hunk) as they are. None when that is not so, or the incidents' lines are unknown."""
+    pairs = _substitutions(old, new)
+    if pairs is None:
+        return None
+    own = {doc.incident_lines.get(i) for i in ids}
+    if None in own or not own:
+        return None
+    changed = {i for i in range(first, last + 1) if doc.lines[i] != doc.original[i]}
+    if not changed <= own:
+        return None
+    for index in own:
+        assert index is not None
+        text = doc.original[index]
+        for before, after in pairs:
+            text = text.replace(before, after)
+        wanted = doc.lines[index] if index in changed else doc.original[index]
+        if text != wanted:
+            return None
+    return pairs
 
 
 def _merge(hunks: list[list[int]], doc: _Document) -> list[list[int]]:
@@ -681,7 +713,16 @@ class _Answer:
 
 def _answer(prompt: ParsedPrompt) -> _Answer:
     lines = prompt.content.split("\n")
-    doc = _Document(lines, prompt.first_line, rule_of={i.id: i.rule_id for i in prompt.incidents})
+    doc = _Document(
+        lines,
+        prompt.first_line,
+        rule_of={i.id: i.rule_id for i in prompt.incidents},
+        incident_lines={
+            i.id: i.line - prompt.first_line
+            for i in prompt.incidents
+            if i.line is not None and 0 <= i.line - prompt.first_line < len(lines)
+        },
+    )
     explanations: dict[str, str] = {}
     for incident in prompt.incidents:
         index = None
@@ -775,10 +816,14 @@ def _substitutions(old: str, new: str) -> list[list[str]] | None:
     return pairs if text == new and pairs else None
 
 
-def _tool_edit(edit: _Edit) -> dict[str, Any]:
-    """An edit as a careful model writes it: `sub` when only words inside `old` change and that is
-    shorter than repeating the lines, else `new`."""
-    out: dict[str, Any] = {"ids": [_number(i) for i in edit.incident_ids], "old": edit.old_text}
+def _tool_edit(edit: _Edit, own_lines: bool) -> dict[str, Any]:
+    """An edit as a careful model writes it: `sub` alone when the instructions allow it (`own_lines`)
+    and only words on its incidents' lines change; `sub` when only words inside `old` change and that
+    is shorter than repeating the lines; else `new`."""
+    ids = [_number(i) for i in edit.incident_ids]
+    if own_lines and edit.line_sub is not None:
+        return {"ids": ids, "sub": edit.line_sub}
+    out: dict[str, Any] = {"ids": ids, "old": edit.old_text}
     pairs = _substitutions(edit.old_text, edit.new_text)
     if pairs is not None and len(json.dumps(pairs)) < len(json.dumps(edit.new_text)):
         out["sub"] = pairs
@@ -787,8 +832,8 @@ def _tool_edit(edit: _Edit) -> dict[str, Any]:
     return out
 
 
-def _as_tool_call(answer: _Answer, tool_name: str, full: bool) -> ToolCall:
-    edits = [_tool_edit(e) for e in answer.edits]
+def _as_tool_call(answer: _Answer, tool_name: str, full: bool, own_lines: bool) -> ToolCall:
+    edits = [_tool_edit(e, own_lines) for e in answer.edits]
     tool_input: dict[str, Any] = {"edits": edits}
     verdicts = _terse(answer.verdicts, full)
     if verdicts or full:
@@ -958,5 +1003,7 @@ def respond(request: FakeRequest) -> FakeReply:
     full = FULL_VERDICTS_MARKER in request.system
     if request.tools:
         # The tool offered is the one to call (the request says how to answer, as for a real model).
-        return FakeReply(tool_calls=[_as_tool_call(answer, str(request.tools[0].get("name", "")), full)])
+        name = str(request.tools[0].get("name", ""))
+        own_lines = OWN_LINES_MARKER in request.system
+        return FakeReply(tool_calls=[_as_tool_call(answer, name, full, own_lines)])
     return FakeReply(text=_as_text(answer, full))
