@@ -31,7 +31,7 @@ from typing import Any
 
 from kantra_ai.edits.model import Edit
 from kantra_ai.simulated.contract import FakeReply, FakeRequest, Responder, ToolCall
-from kantra_ai.simulated.recipes import parse_prompts, request_text
+from kantra_ai.simulated.recipes import OWN_LINES_MARKER, parse_prompts, request_text
 from testing.drift import KINDS, TEXT_KINDS, Sent, case_from_edits, drift_reply
 
 TOOL_NAME = "apply_fixes"
@@ -100,6 +100,11 @@ class DriftingResponder:
         prompts = parse_prompts(text)
         wants_text = not request.tools
         asked = request if request.tools else dataclasses.replace(request, tools=[{"name": TOOL_NAME}])
+        # Drifts are made on quoted text: the scripted model is asked as if edits could not leave
+        # `old` out, so every edit it writes quotes its lines.
+        asked = dataclasses.replace(
+            asked, system=asked.system.replace(OWN_LINES_MARKER, "quote `old` always")
+        )
         reply = self.inner(asked)
         if not prompts or not reply.tool_calls:
             return reply
