@@ -66,7 +66,6 @@ def test_tool_input_that_is_not_an_object_is_malformed(data: object) -> None:
     ("data", "where"),
     [
         ({"edits": []}, "verdicts"),
-        ({"incidents": []}, "edits"),
         (tool_input(edits=[{"incident_ids": [], "new_text": "x"}]), "edits.0.old"),
         (tool_input(incidents=[{"id": "inc-1", "confidence": 0.9}]), "incidents.0.status"),
         (tool_input(incidents=[{"status": "fixed", "confidence": 0.9}]), "incidents.0.id"),

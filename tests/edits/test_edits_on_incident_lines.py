@@ -160,3 +160,28 @@ def test_an_edit_without_old_naming_no_known_incident_is_dropped_with_a_note() -
     parsed = parse_tool_input(data, HANDLES, full_verdicts=False)
     assert parsed.edits == []
     assert any("no old" in note for note in parsed.notes)
+
+
+def test_subs_say_words_replaced_on_the_incidents_lines_in_brief() -> None:
+    data = {"subs": [[[1, 2], "javax.", "jakarta."], ["#3", "@Stateless", "@Singleton", "ejb", "cdi"]]}
+    parsed = parse_tool_input(data, HANDLES, full_verdicts=False)
+    assert parsed.edits == [
+        Edit("", "", ("inc-1", "inc-2"), line_sub=(("javax.", "jakarta."),)),
+        Edit("", "", ("inc-3",), line_sub=(("@Stateless", "@Singleton"), ("ejb", "cdi"))),
+    ]
+    assert {v.incident_id for v in parsed.verdicts} == {"inc-1", "inc-2", "inc-3"}
+
+
+def test_subs_and_quoting_edits_come_together_in_one_reply() -> None:
+    data = {"edits": [{"ids": [2], "old": "a", "new": "b"}], "subs": [[1, "javax.", "jakarta."]]}
+    parsed = parse_tool_input(data, HANDLES, full_verdicts=False)
+    assert [e.incident_ids for e in parsed.edits] == [("inc-2",), ("inc-1",)]
+
+
+@pytest.mark.parametrize(
+    "item",
+    [[1, "javax."], [1, "javax.", "jakarta.", "x"], "1 javax. jakarta.", [1, "javax.", 7], [1]],
+)
+def test_a_subs_item_not_made_of_ids_and_text_pairs_is_malformed(item: object) -> None:
+    with pytest.raises(MalformedReply, match="subs.0"):
+        parse_tool_input({"subs": [item]}, HANDLES, full_verdicts=False)

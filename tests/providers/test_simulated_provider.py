@@ -94,9 +94,9 @@ async def test_without_tools_the_answer_is_search_replace_text() -> None:
 
 
 async def test_a_reply_longer_than_max_tokens_is_cut_off_and_says_so() -> None:
-    response = await SimulatedProvider("simulated-model").complete(_request(max_tokens=40))
+    response = await SimulatedProvider("simulated-model").complete(_request(max_tokens=20))
     assert response.truncated
-    assert response.usage.output_tokens == 40
+    assert response.usage.output_tokens == 20
     assert response.tool_input is None and "not valid JSON" in response.tool_input_error
 
 

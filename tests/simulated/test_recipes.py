@@ -193,13 +193,14 @@ def test_the_responder_reads_the_own_lines_marker_the_tool_format_writes() -> No
 def test_edits_on_the_incidents_own_lines_turn_each_example_file_into_its_expected_version(
     example: str, path: str, incidents: list[dict[str, Any]]
 ) -> None:
-    """Told it may, the responder leaves `old` out where only words on its incidents' lines change;
-    placed on those lines by the tool's applier, the reply still gives exactly the expected file."""
+    """Told it may, the responder puts words replaced on its incidents' own lines in `subs` (no
+    quoting); placed on those lines by the tool's applier, the reply still gives exactly the
+    expected file."""
     before = normalized(EXAMPLES / example / "app" / path)
     reply = respond(request(render_fix(path, before, incidents), own_lines=True))
-    edits = tool_input(reply)["edits"]
+    answer = tool_input(reply)
     quoted = respond(request(render_fix(path, before, incidents)))
-    assert len(edits) == len(tool_input(quoted)["edits"])
+    assert len(answer.get("edits", [])) + len(answer.get("subs", [])) == len(tool_input(quoted)["edits"])
     parsed = parse_tool_input(tool_input(reply), handles(incidents), full_verdicts=False)
     lines = {i["id"]: i["line"] for i in incidents}
     result = apply_checked(path, before, parsed.edits, incident_lines=lines)
@@ -207,15 +208,16 @@ def test_edits_on_the_incidents_own_lines_turn_each_example_file_into_its_expect
     assert result.content == normalized(EXAMPLES / example / "expected" / path)
 
 
-def test_some_example_edits_leave_old_out_and_others_quote_it() -> None:
+def test_some_example_changes_go_in_subs_and_others_in_quoting_edits() -> None:
     """Both kinds occur across the examples (a line deleted, or a change beyond the incidents' own
-    lines, needs `old`), so the test above checks both."""
-    kinds: set[bool] = set()
-    for _, path, incidents in EXAMPLE_FILES:
-        before = normalized(EXAMPLES / _ / "app" / path)
-        reply = respond(request(render_fix(path, before, incidents), own_lines=True))
-        kinds.update("old" in e for e in tool_input(reply)["edits"])
-    assert kinds == {True, False}
+    lines, needs an edit quoting `old`), so the test above checks both."""
+    kinds: set[str] = set()
+    for example, path, incidents in EXAMPLE_FILES:
+        before = normalized(EXAMPLES / example / "app" / path)
+        answer = tool_input(respond(request(render_fix(path, before, incidents), own_lines=True)))
+        kinds.update(key for key in ("edits", "subs") if answer.get(key))
+        assert all("old" in edit for edit in answer.get("edits", []))
+    assert kinds == {"edits", "subs"}
 
 
 @pytest.mark.parametrize(

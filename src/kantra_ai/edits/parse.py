@@ -14,9 +14,11 @@ Two ways of answering (`full_verdicts`):
   without one gets none (the caller marks it failed), whatever the edits say.
 
 Decisions:
-- An edit may leave `old` out when it gives `sub`: the pairs then apply to the lines of the incidents
-  it names (`anchor.py` resolves it against the file; here it only carries the pairs). Without `sub`
-  a missing `old` is refused, and such an edit naming no known incident is dropped with a note.
+- Words replaced on the incidents' own lines come as `subs` items, [ids, from, to, ...] (the
+  compact form the instructions ask for), or as an edit that leaves `old` out and gives `sub`: the
+  pairs then apply to the lines of the incidents named (`anchor.py` resolves them against the file;
+  here they are only carried). Without `sub` a missing `old` is refused, and such an edit naming no
+  known incident is dropped with a note. `edits` may be left out when `subs` says everything.
 - Refused (MalformedReply): not an object, invalid JSON, a missing `edits`/`old`/`new`/`id`/`status`
   (and in full mode `verdicts` and `confidence`), an unknown status, a confidence that is not a number
   or lies outside [0, 1] (beyond float noise, which is clamped), an empty `old`, contradictory
@@ -168,7 +170,8 @@ class _VerdictIn(BaseModel):
 class _ReplyIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    edits: list[_EditIn]
+    # May be left out when `subs` says everything (or nothing is edited).
+    edits: list[_EditIn] = Field(default_factory=list)
     verdicts: list[_VerdictIn] | None = Field(
         default=None, validation_alias=AliasChoices("verdicts", "incidents")
     )
@@ -199,6 +202,11 @@ def parse_tool_input(data: object, expected: Expected, *, full_verdicts: bool = 
 
 
 def _validate(data: dict[str, Any], expected: Expected, full_verdicts: bool) -> ParsedReply:
+    if "subs" in data:
+        edits = data.get("edits")
+        if edits is not None and not isinstance(edits, list):
+            raise MalformedReply("edits: Input should be a valid list")
+        data = {**data, "edits": [*(edits or []), *_subs_as_edits(data["subs"])]}
     try:
         reply = _ReplyIn.model_validate(data)
     except ValidationError as exc:
@@ -267,6 +275,21 @@ def _validate(data: dict[str, Any], expected: Expected, full_verdicts: bool) -> 
         result.notes.append(note)
         log.warning("model reply %s", note)
     return result
+
+
+def _subs_as_edits(subs: object) -> list[dict[str, Any]]:
+    """`subs` items, [ids, from, to, from, to, ...] (ids: a number or a list of them), as the edits
+    without `old` they stand for."""
+    if not isinstance(subs, list):
+        raise MalformedReply("subs: Input should be a valid list")
+    edits: list[dict[str, Any]] = []
+    for number, item in enumerate(subs):
+        texts = item[1:] if isinstance(item, list) else []
+        if len(texts) < 2 or len(texts) % 2 or not all(isinstance(text, str) for text in texts):
+            raise MalformedReply(f"subs.{number}: should be [ids, from, to, ...] with texts in pairs")
+        pairs = [[texts[k], texts[k + 1]] for k in range(0, len(texts), 2)]
+        edits.append({"ids": item[0], "sub": pairs})
+    return edits
 
 
 def _anchored(edit_in: _EditIn, number: int, ids: list[str]) -> Edit | None:

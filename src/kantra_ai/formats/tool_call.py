@@ -2,8 +2,9 @@
 
 The same JSON schema serves Anthropic tool use and OpenAI function calling. Keys are short (`old`,
 `new`, `ids`), incidents are numbers, and an edit that only renames something inside `old` may say
-so (`sub`: [from, to] pairs) instead of repeating the lines; one that only renames words on its
-incidents' own lines may leave `old` out too (`edits/anchor.py`): output is what a run pays most for.
+so (`sub`: [from, to] pairs) instead of repeating the lines, and words renamed on the incidents' own
+lines need no quoting at all (`subs`: [ids, from, to, ...], placed by `edits/anchor.py`): output is
+what a run pays most for.
 Providers without tool support get the plain-text format (`search_replace.py`).
 """
 
@@ -38,9 +39,14 @@ TOOL_INPUT_SCHEMA: dict[str, Any] = {
                     },
                 },
                 # `old` may be left out when `sub` is given (the pairs then apply to the lines of
-                # the incidents in `ids`): the parser enforces that, the schema cannot say it.
+                # the incidents in `ids`, as `subs` says more briefly): the parser enforces that.
                 "required": ["ids"],
             },
+        },
+        # [ids, from, to, ...]: words replaced on the incidents' own lines (`edits/anchor.py`).
+        "subs": {
+            "type": "array",
+            "items": {"type": "array", "minItems": 3, "items": {"type": ["integer", "array", "string"]}},
         },
         "verdicts": {
             "type": "array",
@@ -56,7 +62,7 @@ TOOL_INPUT_SCHEMA: dict[str, Any] = {
             },
         },
     },
-    "required": ["edits"],
+    "required": [],
 }
 
 

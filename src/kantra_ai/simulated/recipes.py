@@ -47,8 +47,9 @@ _RULE_HEADER = re.compile(r"^R(?P<number>\d+) (?P<rule>\S+) \(", re.MULTILINE)
 _RULE_MESSAGE = "  Message: "
 # Instructions that want a verdict for every incident say this (formats/base.py FULL_VERDICTS_MARKER).
 FULL_VERDICTS_MARKER = "one per incident"
-# Instructions that let an edit leave `old` out say this (formats/tool_call.txt).
-OWN_LINES_MARKER = "leave `old` out"
+# Instructions that let words replaced on the incidents' own lines go in `subs` say this
+# (formats/tool_call.txt).
+OWN_LINES_MARKER = "Such a change needs no edit"
 
 
 @dataclass(frozen=True)
@@ -816,14 +817,10 @@ def _substitutions(old: str, new: str) -> list[list[str]] | None:
     return pairs if text == new and pairs else None
 
 
-def _tool_edit(edit: _Edit, own_lines: bool) -> dict[str, Any]:
-    """An edit as a careful model writes it: `sub` alone when the instructions allow it (`own_lines`)
-    and only words on its incidents' lines change; `sub` when only words inside `old` change and that
-    is shorter than repeating the lines; else `new`."""
-    ids = [_number(i) for i in edit.incident_ids]
-    if own_lines and edit.line_sub is not None:
-        return {"ids": ids, "sub": edit.line_sub}
-    out: dict[str, Any] = {"ids": ids, "old": edit.old_text}
+def _tool_edit(edit: _Edit) -> dict[str, Any]:
+    """An edit as a careful model writes it: `sub` when only words inside `old` change and that is
+    shorter than repeating the lines, else `new`."""
+    out: dict[str, Any] = {"ids": [_number(i) for i in edit.incident_ids], "old": edit.old_text}
     pairs = _substitutions(edit.old_text, edit.new_text)
     if pairs is not None and len(json.dumps(pairs)) < len(json.dumps(edit.new_text)):
         out["sub"] = pairs
@@ -832,9 +829,21 @@ def _tool_edit(edit: _Edit, own_lines: bool) -> dict[str, Any]:
     return out
 
 
+def _sub_item(edit: _Edit) -> list[Any]:
+    """A `subs` item: [ids, from, to, ...], a single incident number written bare."""
+    ids = [_number(i) for i in edit.incident_ids]
+    assert edit.line_sub is not None
+    return [ids[0] if len(ids) == 1 else ids, *(text for pair in edit.line_sub for text in pair)]
+
+
 def _as_tool_call(answer: _Answer, tool_name: str, full: bool, own_lines: bool) -> ToolCall:
-    edits = [_tool_edit(e, own_lines) for e in answer.edits]
-    tool_input: dict[str, Any] = {"edits": edits}
+    """The `apply_fixes` call. When the instructions allow it (`own_lines`), words replaced on the
+    incidents' own lines go in `subs`, and `edits` is left out if nothing else needs one."""
+    subs = [_sub_item(e) for e in answer.edits if own_lines and e.line_sub is not None]
+    edits = [_tool_edit(e) for e in answer.edits if not (own_lines and e.line_sub is not None)]
+    tool_input: dict[str, Any] = {"subs": subs} if subs else {}
+    if edits or not subs:
+        tool_input["edits"] = edits
     verdicts = _terse(answer.verdicts, full)
     if verdicts or full:
         tool_input["verdicts"] = verdicts
