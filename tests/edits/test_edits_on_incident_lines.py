@@ -185,3 +185,19 @@ def test_subs_and_quoting_edits_come_together_in_one_reply() -> None:
 def test_a_subs_item_not_made_of_ids_and_text_pairs_is_malformed(item: object) -> None:
     with pytest.raises(MalformedReply, match="subs.0"):
         parse_tool_input({"subs": [item]}, HANDLES, full_verdicts=False)
+
+
+def test_lines_apart_combine_with_a_quoting_edit_between_them() -> None:
+    """Placed as one span (lines 3 to 8, the lines between kept), the edit still combines with
+    another edit changing a line inside that span."""
+    between = Edit("import java.util.List;\n", "", ("inc-3",))
+    on_lines = _on_lines(
+        "inc-1", "inc-2", sub=[("javax.ejb.Stateless", "jakarta.ejb.Stateless"), ("@Stateless", "@Singleton")]
+    )
+    result = _apply(on_lines, between, lines={"inc-1": 3, "inc-2": 8, "inc-3": 5})
+    assert [o.status for o in result.outcomes] == [EditStatus.APPLIED, EditStatus.APPLIED]
+    assert result.content == (
+        JAVA.replace("javax.ejb.Stateless;", "jakarta.ejb.Stateless;")
+        .replace("@Stateless", "@Singleton")
+        .replace("import java.util.List;\n", "")
+    )

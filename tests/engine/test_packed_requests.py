@@ -20,6 +20,7 @@ from kantra_ai.engine.packed import run_pack
 from kantra_ai.engine.runner import RunBatches, execute_batches
 from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.providers.base import ModelRequest, ModelResponse
+from kantra_ai.providers.pricing import Usage
 
 IMPORT = "import javax.ejb.Stateless;"
 FIXED = "import jakarta.ejb.Stateless;"
@@ -142,6 +143,37 @@ def test_an_edit_naming_incidents_of_two_files_is_applied_to_neither_and_asked_a
     assert {i: o.status for i, o in outcomes.items()} == dict.fromkeys("ABC", Status.FIXED)
     for name in "ABC":
         assert _read(tmp_path, name) == java(name).replace(IMPORT, FIXED)
+
+
+def test_words_replaced_on_incidents_lines_of_several_files_are_made_in_each_file(tmp_path: Path) -> None:
+    """One `subs` item for the incidents of every file: each file gets the pairs for its own lines,
+    in the one request; a file whose line lacks the words is asked again alone, the others kept."""
+    incidents = _tree(tmp_path, ["A", "B", "C"])
+    (tmp_path / "C.java").write_text(
+        java("C").replace(IMPORT, "import javax.ejb.Singleton;"), encoding="utf-8"
+    )
+
+    def one_item(request: ModelRequest) -> ModelResponse:
+        everyone = [int(n) for shown in numbers(request).values() for n in shown]
+        item = [everyone, "javax.ejb.Stateless", "jakarta.ejb.Stateless"]
+        return ModelResponse(
+            text="", tool_input={"subs": [item]}, stop_reason="tool_use", usage=Usage(100, 50)
+        )
+
+    def c_alone(request: ModelRequest) -> ModelResponse:
+        assert list(numbers(request)) == ["C.java"]
+        return tool_reply(
+            [("import javax.ejb.Singleton;", "import jakarta.ejb.Singleton;", numbers(request)["C.java"])]
+        )
+
+    model = ScriptedProvider(one_item, c_alone)
+    ctx = context(model, tmp_path, prompts=_prompts(incidents))
+    outcomes = {o.incident_id: o for o in asyncio.run(run_pack([_batch(i) for i in incidents], ctx))}
+    assert {i: o.status for i, o in outcomes.items()} == dict.fromkeys("ABC", Status.FIXED)
+    assert "occurs on none of the incidents' lines" in model.requests[1].prompt
+    for name in "AB":
+        assert _read(tmp_path, name) == java(name).replace(IMPORT, FIXED)
+    assert _read(tmp_path, "C") == java("C").replace(IMPORT, "import jakarta.ejb.Singleton;")
 
 
 def test_a_packed_reply_cut_off_is_asked_again_with_twice_the_room(tmp_path: Path) -> None:

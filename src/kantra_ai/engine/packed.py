@@ -6,8 +6,10 @@ whose incidents it names (incident numbers run across the pack); each file's par
 the same gates as a reply of its own, and written, recorded and decided on its own. What cannot be
 used for one file never costs the others their edits:
 
-- an edit that names incidents of several files is applied to none; those incidents are asked
-  again, in a request for their file alone, with the rest of that file's retries;
+- an edit quoting text that names incidents of several files is applied to none; those incidents
+  are asked again, in a request for their file alone, with the rest of that file's retries (words
+  replaced on the incidents' own lines, `subs`, are split by file instead: each file's lines are
+  known);
 - a reply cut off at `max_tokens` is asked again with twice the room, once; a reply that cannot be
   used at all (cut off again, malformed), or a pack refused by the `--max-cost` guard, sends each
   file alone, as if it had never been packed (no repair round is used up);
@@ -159,8 +161,8 @@ async def _ask_together(members: Sequence[_Member], ctx: RunContext) -> None:
 
 
 def _split_and_apply(members: Sequence[_Member], proposed: ProposedFix) -> None:
-    """Each file's edits and verdicts applied to it; incidents named by an edit for several files
-    are asked again alone."""
+    """Each file's edits and verdicts applied to it; incidents named by an edit quoting text for
+    several files are asked again alone (words replaced on incidents' own lines are split by file)."""
     owner = {i.id: index for index, m in enumerate(members) for i in m.pending}
     parts = [ProposedFix() for _ in members]
     across: set[str] = set()
@@ -168,6 +170,12 @@ def _split_and_apply(members: Sequence[_Member], proposed: ProposedFix) -> None:
         files = {owner[i] for i in edit.incident_ids if i in owner}
         if len(files) == 1:
             parts[files.pop()].edits.append(edit)
+        elif files and edit.line_sub:
+            # Words replaced on the incidents' own lines: each file gets the pairs for its incidents'
+            # lines (placed and checked there like any edit of its own).
+            for index in sorted(files):
+                mine = tuple(i for i in edit.incident_ids if owner.get(i) == index)
+                parts[index].edits.append(dataclasses.replace(edit, incident_ids=mine))
         else:  # several files (or none of the pack's: an edit naming nothing cannot be placed)
             across.update(i for i in edit.incident_ids if i in owner)
     for verdict in proposed.verdicts:

@@ -839,7 +839,16 @@ def _sub_item(edit: _Edit) -> list[Any]:
 def _as_tool_call(answer: _Answer, tool_name: str, full: bool, own_lines: bool) -> ToolCall:
     """The `apply_fixes` call. When the instructions allow it (`own_lines`), words replaced on the
     incidents' own lines go in `subs`, and `edits` is left out if nothing else needs one."""
-    subs = [_sub_item(e) for e in answer.edits if own_lines and e.line_sub is not None]
+    # One item per set of pairs: the same words replaced on the lines of several incidents (of any
+    # file of the request) are said once.
+    grouped: dict[str, _Edit] = {}
+    for edit in answer.edits:
+        if own_lines and edit.line_sub is not None:
+            key = json.dumps(edit.line_sub)
+            seen = grouped.get(key)
+            ids = edit.incident_ids if seen is None else seen.incident_ids + edit.incident_ids
+            grouped[key] = _Edit(tuple(dict.fromkeys(ids)), "", "", edit.line_sub)
+    subs = [_sub_item(e) for e in grouped.values()]
     edits = [_tool_edit(e) for e in answer.edits if not (own_lines and e.line_sub is not None)]
     tool_input: dict[str, Any] = {"subs": subs} if subs else {}
     if edits or not subs:
