@@ -31,7 +31,7 @@ from typing import Any
 
 from kantra_ai.edits.model import Edit
 from kantra_ai.simulated.contract import FakeReply, FakeRequest, Responder, ToolCall
-from kantra_ai.simulated.recipes import OWN_LINES_MARKER, parse_prompts, request_text
+from kantra_ai.simulated.recipes import parse_prompts, quoting, request_text
 from testing.drift import KINDS, TEXT_KINDS, Sent, case_from_edits, drift_reply
 
 TOOL_NAME = "apply_fixes"
@@ -100,10 +100,8 @@ class DriftingResponder:
         prompts = parse_prompts(text)
         wants_text = not request.tools
         asked = request if request.tools else dataclasses.replace(request, tools=[{"name": TOOL_NAME}])
-        # Drifts are made on quoted text: the scripted model is asked as if edits could not leave
-        # `old` out, so every edit it writes quotes its lines.
-        asked = dataclasses.replace(
-            asked, system=asked.system.replace(OWN_LINES_MARKER, "quote `old` always")
+        # Drifts are made on quoted text: every edit the scripted model writes quotes its lines.
+        asked = quoting(asked)
         )
         reply = self.inner(asked)
         if not prompts or not reply.tool_calls:

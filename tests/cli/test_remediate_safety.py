@@ -11,7 +11,7 @@ import pytest
 from tests.cli.helpers import analysis_of, copy_example, expected_of, remediate_json, run, tree_differences
 
 from kantra_ai.simulated.contract import FakeReply, FakeRequest, ToolCall
-from kantra_ai.simulated.recipes import respond
+from kantra_ai.simulated.recipes import quoting, respond
 from testing.fakeprovider.faults import Fault, FaultPlan
 from testing.fakeprovider.server import FakeProviderServer
 
@@ -57,11 +57,8 @@ def test_one_truncated_reply_is_retried_with_more_room_and_succeeds(tmp_path: Pa
 
 
 def _ambiguous(request: FakeRequest) -> FakeReply:
-    reply = respond(request)
-    edits = [
-        {"ids": e["ids"], "old": "import", "new": "export"}
-        for e in reply.tool_calls[0].input["edits"]
-    ]
+    reply = respond(quoting(request))
+    edits = [{"ids": e["ids"], "old": "import", "new": "export"} for e in reply.tool_calls[0].input["edits"]]
     return FakeReply(tool_calls=[ToolCall("apply_fixes", {**reply.tool_calls[0].input, "edits": edits})])
 
 
@@ -229,9 +226,9 @@ def test_an_edit_that_does_not_match_is_retried_with_the_closest_lines(tmp_path:
 
     def sloppy_first(request: FakeRequest) -> FakeReply:
         seen.append(request.last_user_text())
-        reply = respond(request)
         if len(seen) > 1:
-            return reply
+            return respond(request)
+        reply = respond(quoting(request))
         call = reply.tool_calls[0]
         edits = [{**e, "old": e["old"].replace("import", "imprt")} for e in call.input["edits"]]
         return FakeReply(tool_calls=[ToolCall("apply_fixes", {**call.input, "edits": edits})])

@@ -183,7 +183,7 @@ def test_subs_and_quoting_edits_come_together_in_one_reply() -> None:
     [[1, "javax."], [1, "javax.", "jakarta.", "x"], "1 javax. jakarta.", [1, "javax.", 7], [1]],
 )
 def test_a_subs_item_not_made_of_ids_and_text_pairs_is_malformed(item: object) -> None:
-    with pytest.raises(MalformedReply, match="subs.0"):
+    with pytest.raises(MalformedReply, match=r"subs\.0"):
         parse_tool_input({"subs": [item]}, HANDLES, full_verdicts=False)
 
 

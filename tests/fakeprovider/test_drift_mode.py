@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import PurePosixPath
 
 import pytest
@@ -14,7 +13,7 @@ from kantra_ai.edits.parse import parse_text_reply, parse_tool_input
 from kantra_ai.formats import SEARCH_REPLACE, TOOL_CALL
 from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.simulated.contract import FakeRequest
-from kantra_ai.simulated.recipes import OWN_LINES_MARKER, respond
+from kantra_ai.simulated.recipes import quoting, respond
 from testing.drift import case_from_edits
 from testing.fakeprovider.drift import DriftingResponder, DriftSettings
 
@@ -64,11 +63,7 @@ def test_every_edit_drifts_at_rate_one_and_is_logged_with_its_incidents() -> Non
     drifting = DriftingResponder(respond, DriftSettings(1.0, ("indentation",), seed=3))
     reply = drifting(_request())
     # Drifts are made on quoted edits: compared with the scripted model told to quote every `old`.
-    quoting = _request()
-    quoting = dataclasses.replace(
-        quoting, system=quoting.system.replace(OWN_LINES_MARKER, "quote `old` always")
-    )
-    plain = respond(quoting).tool_calls[0].input
+    plain = respond(quoting(_request())).tool_calls[0].input
     drifted = reply.tool_calls[0].input
     assert drifted.get("verdicts") == plain.get("verdicts")
     assert [e["old"] for e in drifted["edits"]] != [e["old"] for e in plain["edits"]]

@@ -81,22 +81,21 @@ def render_fix(
 def request(
     prompt: str | list[dict[str, Any]], *, tools: bool = True, full: bool = False, own_lines: bool = False
 ) -> FakeRequest:
-    """The request the tool sends. Unless `own_lines`, without the instruction that lets an edit leave
-    `old` out: every edit then quotes its lines and can be checked by plain exact replacement."""
+    """The request the tool sends. Unless `own_lines`, without the instruction that lets words replaced
+    on the incidents' own lines go in `subs`: every change is then an edit quoting its lines, which
+    plain exact replacement can check."""
     builder = PromptBuilder(TOOL_CALL if tools else SEARCH_REPLACE, full_verdicts=full)
-    system = builder.system()
-    if not own_lines:
-        system = system.replace(recipes.OWN_LINES_MARKER, "keep `old`")
-    return FakeRequest(
+    sent = FakeRequest(
         protocol="anthropic",
         model="claude-sonnet-5-5",
-        system=system,
+        system=builder.system(),
         messages=[{"role": "user", "content": prompt}],
         tools=TOOLS if tools else [],
         max_tokens=8192,
         stream=False,
         raw={},
     )
+    return sent if own_lines else recipes.quoting(sent)
 
 
 def tool_input(reply: FakeReply) -> dict[str, Any]:

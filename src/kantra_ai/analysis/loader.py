@@ -137,8 +137,11 @@ def _line_of(file: Path, key: str, value: object) -> int | None:
         return None
     shown = str(value).lower() if isinstance(value, bool) else str(value)
     pattern = re.compile(
-        rb'(?<![\w])"?' + re.escape(key.encode()) + rb'"?[ \t]*:[ \t]*["\']?'
-        + re.escape(shown.encode()) + rb"(?![\w.])"
+        rb'(?<![\w])"?'
+        + re.escape(key.encode())
+        + rb'"?[ \t]*:[ \t]*["\']?'
+        + re.escape(shown.encode())
+        + rb"(?![\w.])"
     )
     try:
         match = pattern.search(file.read_bytes())

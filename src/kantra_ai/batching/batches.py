@@ -9,6 +9,7 @@ large for the token budget is sent as windows of lines around its incidents inst
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -92,6 +93,8 @@ QUOTED_LINES = 1.0
 # benchmark's coolstore and daytrader analyses): weights by `incident_units`.
 PRIOR_WEIGHTS = {1: 1.0, 2: 1.25, 3: 1.5}
 SAME_LINE_TOKENS = 3  # one more number in the ids of an edit already counted
+DECLINED_TOKENS = 32  # {"id": 3, "status": "cannot_fix", "reason": "..."}: a terse verdict
+_RENAME = re.compile(r"`[^`\n]+`.*`[^`\n]+`")  # a message naming two things: replace one by the other
 NO_LINE_TOKENS = 40  # an incident without a usable line: a short edit or a verdict with a reason
 VERDICT_TOKENS = 45  # a verdict with confidence and a one-sentence reason (confidence filtering)
 
@@ -106,32 +109,47 @@ def _build_descriptor(incident: Incident) -> bool:
 
 
 def output_prior(
-    incidents: Sequence[Incident], lines: Sequence[str], *, full_verdicts: bool = False
+    incidents: Sequence[Incident],
+    lines: Sequence[str],
+    *,
+    full_verdicts: bool = False,
+    said: set[tuple[str, str]] | None = None,
 ) -> dict[str, int]:
     """Expected output tokens per incident from the lines it is on (`lines`: the file as it is now,
-    newlines kept): its line (the words that change, or the line quoted and changed) and an edit's
-    frame, by its output weight;
-    the line right after another incident's shares that edit's frame (adjacent lines go in one
-    edit), and an incident on a line another one already accounts for adds its number only. In a
-    Maven POM the lines around the incident's count too; `full_verdicts`: every incident also gets a
-    verdict with confidence and a reason."""
+    newlines kept), by its output weight.
+
+    A rename (a message naming what to replace with what) costs the words that change on its line
+    and a change's frame; the same rename again (same rule and message, in this file or, through
+    `said`, another file of the same request) only its number, as the same words are replaced on
+    all their lines at once. Any other finding costs its line and a frame, or a verdict with a reason
+    if that is more (it may be declined, however often it occurs). An incident on a line another one
+    accounts for adds its number only, and the line right after another incident's shares its frame.
+    In a Maven POM the lines around the incident's count too; `full_verdicts`: every incident also
+    gets a verdict with confidence and a reason."""
     prior: dict[str, int] = {}
     seen: set[int] = set()
+    said = set() if said is None else said  # renames already counted
     for incident in sorted(incidents, key=lambda i: (i.line or 0, i.id)):
         weight = PRIOR_WEIGHTS[incident_units([incident])]
         line = incident.line
+        finding = (incident.violation.key, incident.message)
+        rename = _RENAME.search(incident.message) is not None
         if line is None or not 1 <= line <= len(lines):
             prior[incident.id] = round(NO_LINE_TOKENS * weight)
-        elif line in seen:
-            prior[incident.id] = SAME_LINE_TOKENS
-        else:
-            frame = SAME_LINE_TOKENS if line - 1 in seen else EDIT_FRAME_TOKENS
+            continue
+        if line in seen or (rename and finding in said):
             seen.add(line)
-            shown = (
-                lines[max(0, line - 2) : line + 1] if _build_descriptor(incident) else lines[line - 1 : line]
-            )
-            quoted = QUOTED_LINES * sum(estimate_tokens(text.strip()) for text in shown)
-            prior[incident.id] = round((quoted + frame) * weight)
+            prior[incident.id] = SAME_LINE_TOKENS
+            continue
+        frame = SAME_LINE_TOKENS if line - 1 in seen else EDIT_FRAME_TOKENS
+        seen.add(line)
+        shown = lines[max(0, line - 2) : line + 1] if _build_descriptor(incident) else lines[line - 1 : line]
+        tokens = QUOTED_LINES * sum(estimate_tokens(text.strip()) for text in shown) + frame
+        if rename:
+            said.add(finding)
+        else:
+            tokens = max(tokens, DECLINED_TOKENS)
+        prior[incident.id] = round(tokens * weight)
     if full_verdicts:
         prior = {key: tokens + VERDICT_TOKENS for key, tokens in prior.items()}
     return prior

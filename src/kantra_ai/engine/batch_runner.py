@@ -230,12 +230,33 @@ def pending_of(state: _BatchState) -> list[Incident]:
 def planned_max_tokens(state: _BatchState, pending: Sequence[Incident], ctx: RunContext) -> int:
     """max_tokens for a request for `pending`: from the output seen for their rules, else from their
     lines' shape (`output_prior`), never above the static budget."""
+    return shared_max_tokens([(state, pending)], ctx)
+
+
+Asked = Sequence[tuple["_BatchState", Sequence[Incident]]]
+
+
+def request_prior(parts: Asked, ctx: RunContext) -> dict[str, int]:
+    """The output each incident of one request is expected to take from its line's shape
+    (`output_prior`); the files of a pack share what was already counted."""
+    prior: dict[str, int] = {}
+    said: set[tuple[str, str]] = set()
+    for state, pending in parts:
+        lines = state.working.splitlines(keepends=True)
+        prior.update(output_prior(pending, lines, full_verdicts=ctx.prompts.full_verdicts, said=said))
+    return prior
+
+
+def shared_max_tokens(parts: Asked, ctx: RunContext, prior: dict[str, int] | None = None) -> int:
+    """max_tokens for one request asking about one file's incidents or several files' (a pack):
+    sized once for all of them (one headroom, one floor), never above their static budgets
+    together."""
+    planned = sum(state.batch.max_output_tokens for state, _ in parts)
     calibration = ctx.calibration
     if calibration is None:
-        return state.batch.max_output_tokens
-    lines = state.working.splitlines(keepends=True)
-    prior = output_prior(pending, lines, full_verdicts=ctx.prompts.full_verdicts)
-    return calibration.max_tokens_for(pending, state.batch.max_output_tokens, prior)
+        return planned
+    prior = request_prior(parts, ctx) if prior is None else prior
+    return calibration.max_tokens_for([i for _, pending in parts for i in pending], planned, prior)
 
 
 async def _converse(state: _BatchState, ctx: RunContext, resume: Resume | None = None) -> None:
@@ -245,7 +266,8 @@ async def _converse(state: _BatchState, ctx: RunContext, resume: Resume | None =
     failures: list[FailedEdit] = [] if resume is None else resume.failures
     problem = ""  # why the last reply could not be used, for the retry prompt
     calibration = ctx.calibration
-    max_tokens = planned_max_tokens(state, pending, ctx)
+    prior = request_prior([(state, pending)], ctx) if calibration is not None else {}
+    max_tokens = shared_max_tokens([(state, pending)], ctx, prior)
     attempts = 1 + ctx.max_retries
     attempt = 0 if resume is None else resume.attempts_made
     while attempt < attempts:

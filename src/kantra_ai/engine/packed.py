@@ -44,8 +44,10 @@ from kantra_ai.engine.batch_runner import (
     _visible,
     pending_of,
     planned_max_tokens,
+    request_prior,
     run_batch,
     send_request,
+    shared_max_tokens,
     take_reply,
 )
 from kantra_ai.engine.outcomes import IncidentOutcome, Status
@@ -114,7 +116,9 @@ async def _ask_together(members: Sequence[_Member], ctx: RunContext) -> None:
         for m, s in zip(members, states, strict=True)
     ]
     sizes = [planned_max_tokens(s, m.pending, ctx) for m, s in zip(members, states, strict=True)]
-    max_tokens = min(sum(sizes), MAX_OUTPUT_TOKENS)
+    asked = [(s, m.pending) for m, s in zip(members, states, strict=True)]
+    prior = request_prior(asked, ctx) if ctx.calibration is not None else {}
+    max_tokens = min(shared_max_tokens(asked, ctx, prior), sum(sizes), MAX_OUTPUT_TOKENS)
     path = str(parts[0].batch.path)  # the request is recorded under its first file
     others = tuple(str(m.batch.path) for m in members[1:])
     ids = tuple(i.id for m in members for i in m.pending)
@@ -151,8 +155,8 @@ async def _ask_together(members: Sequence[_Member], ctx: RunContext) -> None:
             ctx.observer.reply_rejected(path, fingerprint, problem)
             break
         if ctx.calibration is not None:
-            asked = [i for m in members for i in m.pending]
-            ctx.calibration.observe_output(asked, response.usage.output_tokens)
+            everyone = [i for m in members for i in m.pending]
+            ctx.calibration.observe_output(everyone, response.usage.output_tokens)
         _split_and_apply(members, proposed)
         return
     # Nothing of the replies could be used: each file is asked alone, as if it had not been packed.

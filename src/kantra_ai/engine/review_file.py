@@ -73,9 +73,7 @@ def read_review_file(path: Path) -> list[dict[str, Any]]:
     return list(data["entries"])
 
 
-def append_review_entries(
-    path: Path, entries: Sequence[dict[str, Any]], *, root: Path | None = None
-) -> None:
+def append_review_entries(path: Path, entries: Sequence[dict[str, Any]], *, root: Path | None = None) -> None:
     """Add entries to the review file atomically; raises ReviewFileError (one line) on failure.
 
     `root`: the tree the file belongs to (the default INPUT/.kantra-ai/manual-review.yaml), written

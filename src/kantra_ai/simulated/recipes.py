@@ -20,6 +20,7 @@ Pure function of the request: no I/O, no randomness, no clock.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -1002,6 +1003,13 @@ def request_text(request: FakeRequest) -> str:
     """What the model reads: the system text (over OpenAI it carries the rule book) and the last
     user turn (over Anthropic the rule book opens it)."""
     return f"{request.system}\n\n{request.last_user_text()}"
+
+
+def quoting(request: FakeRequest) -> FakeRequest:
+    """The request without the instruction that lets words replaced on the incidents' own lines go
+    in `subs`: answered, every change is an edit quoting its lines (what drifting, and tests that
+    spoil quoted text, work on)."""
+    return dataclasses.replace(request, system=request.system.replace(OWN_LINES_MARKER, "quote `old` always"))
 
 
 def respond(request: FakeRequest) -> FakeReply:
