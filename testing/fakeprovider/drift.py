@@ -102,7 +102,6 @@ class DriftingResponder:
         asked = request if request.tools else dataclasses.replace(request, tools=[{"name": TOOL_NAME}])
         # Drifts are made on quoted text: every edit the scripted model writes quotes its lines.
         asked = quoting(asked)
-        )
         reply = self.inner(asked)
         if not prompts or not reply.tool_calls:
             return reply
