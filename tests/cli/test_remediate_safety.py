@@ -11,7 +11,7 @@ import pytest
 from tests.cli.helpers import analysis_of, copy_example, expected_of, remediate_json, run, tree_differences
 
 from kantra_ai.simulated.contract import FakeReply, FakeRequest, ToolCall
-from kantra_ai.simulated.recipes import quoting, respond
+from kantra_ai.simulated.recipes import parse_prompts, quoting, request_text, respond
 from testing.fakeprovider.faults import Fault, FaultPlan
 from testing.fakeprovider.server import FakeProviderServer
 
@@ -266,3 +266,67 @@ def test_a_retry_after_a_malformed_reply_reaches_the_model(tmp_path: Path) -> No
     states = sorted({row[0] for row in db.execute("SELECT state FROM replies")})
     db.close()
     assert states == ["unusable", "used"]
+
+
+def _spoil_subs(spoil: Any) -> Any:
+    """A responder whose first answer for each file has its `subs` spoiled by `spoil(item, handles)`
+    (the handles the request showed); later answers are the scripted model's own."""
+    asked: set[str] = set()
+
+    def responder(request: FakeRequest) -> FakeReply:
+        reply = respond(request)
+        paths = {prompt.path for prompt in parse_prompts(request_text(request))}
+        if paths & asked or not reply.tool_calls or "subs" not in reply.tool_calls[0].input:
+            return reply
+        asked.update(paths)
+        call = reply.tool_calls[0]
+        subs = [spoil(item) for item in call.input["subs"]]
+        return FakeReply(tool_calls=[ToolCall("apply_fixes", {**call.input, "subs": subs})])
+
+    return responder
+
+
+def _only_expected_changes(app: Path, summary: dict[str, Any], pristine: Path) -> None:
+    """Every file with no failed incident is exactly the expected one; in the others every line that
+    changed is a line of the expected file (nothing the fixes would not write)."""
+    failed = {o["file"] for o in summary["outcomes"] if o["status"] != "fixed"}
+    expected = expected_of(EXAMPLE)
+    assert set(tree_differences(app, expected)) <= failed
+    for name in failed:
+        before = set((pristine / name).read_text(encoding="utf-8").splitlines())
+        wanted = set((expected / name).read_text(encoding="utf-8").splitlines())
+        assert set((app / name).read_text(encoding="utf-8").splitlines()) - before <= wanted
+
+
+def test_subs_whose_words_stand_on_none_of_their_lines_change_nothing_and_are_asked_again(
+    tmp_path: Path,
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+
+    def misspelt(item: list[Any]) -> list[Any]:
+        return [item[0], *(t.upper() if k % 2 == 0 else t for k, t in enumerate(item[1:]))]
+
+    with FakeProviderServer(_spoil_subs(misspelt)) as server:
+        code, summary = _remediate(app, server, "--batch-parallelism", "1")
+    assert code == 0
+    assert tree_differences(app, expected_of(EXAMPLE)) == []
+    files = len({o["file"] for o in summary["outcomes"]})
+    assert summary["requests"] > files  # the spoiled answers were not taken as fixes
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        # Incident numbers the request never showed: dropped; the incidents they meant are not fixed.
+        lambda item: [[900, 901], *item[1:]],
+        # Numbers shifted by one: the words go on the lines of the incidents named, where they stand.
+        lambda item: [[i + 1 for i in (item[0] if isinstance(item[0], list) else [item[0]])], *item[1:]],
+    ],
+    ids=["unknown-numbers", "shifted-numbers"],
+)
+def test_subs_naming_the_wrong_incidents_change_only_what_the_fixes_would(tmp_path: Path, spoil: Any) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    with FakeProviderServer(_spoil_subs(spoil)) as server:
+        _, summary = _remediate(app, server, "--batch-parallelism", "1")
+    _only_expected_changes(app, summary, copy_example(EXAMPLE, tmp_path / "pristine"))
+    assert summary["incidents"]["fixed"] > 0

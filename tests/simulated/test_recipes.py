@@ -199,7 +199,10 @@ def test_edits_on_the_incidents_own_lines_turn_each_example_file_into_its_expect
     reply = respond(request(render_fix(path, before, incidents), own_lines=True))
     answer = tool_input(reply)
     quoted = respond(request(render_fix(path, before, incidents)))
-    assert len(answer.get("edits", [])) + len(answer.get("subs", [])) == len(tool_input(quoted)["edits"])
+    named = {i for e in answer.get("edits", []) for i in e["ids"]}
+    for item in answer.get("subs", []):
+        named.update(item[0] if isinstance(item[0], list) else [item[0]])
+    assert named == {i for e in tool_input(quoted)["edits"] for i in e["ids"]}
     parsed = parse_tool_input(tool_input(reply), handles(incidents), full_verdicts=False)
     lines = {i["id"]: i["line"] for i in incidents}
     result = apply_checked(path, before, parsed.edits, incident_lines=lines)

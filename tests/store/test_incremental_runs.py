@@ -158,7 +158,7 @@ def test_state_puts_the_store_where_asked(tmp_path: Path, fake: FakeProviderServ
 def test_a_run_stopped_by_max_cost_is_continued_with_resume(tmp_path: Path, fake: FakeProviderServer) -> None:
     app = copy_example("javaee-inventory", tmp_path)
     # A budget for a few of the 7 requests: the rest are skipped, never sent.
-    code, first = remediate("javaee-inventory", app, fake, "--max-cost", "0.025", "--batch-parallelism", "1")
+    code, first = remediate("javaee-inventory", app, fake, "--max-cost", "0.012", "--batch-parallelism", "1")
     assert code == 1 and 0 < first["incidents"]["skipped"] < 19
     code, summary = remediate("javaee-inventory", app, fake, "--resume")
     assert code == 0
