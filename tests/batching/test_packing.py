@@ -8,7 +8,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kantra_ai.analysis.model import Category, Incident, Violation
-from kantra_ai.batching.batches import FileBatches, batch_file, output_prior
+from kantra_ai.batching.batches import (
+    DECLINED_TOKENS,
+    SAME_LINE_TOKENS,
+    FileBatches,
+    batch_file,
+    output_prior,
+)
 from kantra_ai.batching.packing import NO_PACKING, PackSettings, own_tokens, pack_files
 from kantra_ai.engine.calibration import Calibration
 
@@ -89,3 +95,30 @@ def test_max_tokens_before_any_reply_is_sized_from_the_incidents_lines() -> None
     assert sized < static / 4  # about the lines quoted and changed, with headroom
     assert sized >= sum(prior.values())
     assert Calibration().max_tokens_for(incidents, static) == static  # no prior: the static budget
+
+
+def _finding(path: str, n: int, line: int, message: str) -> Incident:
+    return Incident(f"{path}#{n}", RULE, f"file:///{path}", PurePosixPath(path), line, message)
+
+
+def test_the_same_rename_again_counts_only_its_number_even_in_another_file_of_the_request() -> None:
+    """Words replaced on several lines are said once (`subs`): a rename repeated in the request, in the
+    same file or another one, adds an incident number; what is not a rename is never discounted."""
+    lines = [f"line {n} with some words in it;\n" for n in range(40)]
+    rename = "Replace the `javax.ejb` import statement with `jakarta.ejb`"
+    said: set[tuple[str, str]] = set()
+    first = output_prior(
+        [_finding("a.java", 0, 3, rename), _finding("a.java", 1, 20, rename)], lines, said=said
+    )
+    other_file = output_prior([_finding("b.java", 0, 30, rename)], lines, said=said)
+    assert first["a.java#1"] == SAME_LINE_TOKENS < first["a.java#0"]
+    assert other_file["b.java#0"] == SAME_LINE_TOKENS
+    alone = output_prior([_finding("b.java", 0, 30, rename)], lines)
+    assert alone["b.java#0"] == first["a.java#0"]
+
+
+def test_a_finding_that_is_not_a_rename_is_sized_at_least_for_a_verdict_every_time() -> None:
+    lines = ["x;\n"] * 40
+    message = "Stateful session beans have no equivalent here; review the conversation state"
+    prior = output_prior([_finding("a.java", n, 5 + 10 * n, message) for n in range(3)], lines)
+    assert sorted(prior.values()) == [DECLINED_TOKENS] * 3
