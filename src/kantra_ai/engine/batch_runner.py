@@ -311,7 +311,7 @@ async def _converse(state: _BatchState, ctx: RunContext, resume: Resume | None =
         if calibration is not None:
             # Only an answer in the format asked for says how much output the incidents need (prose
             # instead of a tool call is short, and would size the next requests too small).
-            calibration.observe_output(pending, response.usage.output_tokens)
+            calibration.observe_output(pending, response.usage.output_tokens, prior)
         problem = ""
         pending, failures = take_reply(state, proposed, pending)
         if not pending:

@@ -65,6 +65,11 @@ class Calibration:
     input_estimated: float = 0.0
     input_reported: float = 0.0
     output: dict[str, _Mean] = field(default_factory=dict)  # rule key -> output tokens per unit
+    # rule key -> output tokens per token of the prior (`batching.output_prior`): how far the shape
+    # of a rule's incidents says what its replies take. A reply's output is not spread over its
+    # incidents evenly: a rename repeated in a request costs a number, a declined finding a verdict,
+    # and the prior already knows which is which.
+    prior_ratio: dict[str, _Mean] = field(default_factory=dict)
     headroom: float = HEADROOM
     truncations: int = 0
 
@@ -87,8 +92,12 @@ class Calibration:
 
     # -- output ------------------------------------------------------------------------------------
 
-    def observe_output(self, incidents: Sequence[Incident], output_tokens: int) -> None:
-        """A complete reply for `incidents` took `output_tokens`: shared out by their output units."""
+    def observe_output(
+        self, incidents: Sequence[Incident], output_tokens: int, prior: Mapping[str, int] | None = None
+    ) -> None:
+        """A complete reply for `incidents` took `output_tokens`: shared out by their output units
+        (what the dry run's estimate uses) and, with the `prior` the request was sized from, as a
+        ratio to it for each of their rules (what sizes the next requests)."""
         units = incident_units(incidents)
         if not incidents or units <= 0 or output_tokens <= 0:
             return
@@ -96,6 +105,12 @@ class Calibration:
         for incident in incidents:
             weight = incident_units([incident])
             self.output.setdefault(incident.violation.key, _Mean()).add(per_unit, weight)
+        expected = sum(prior.get(i.id, 0) for i in incidents) if prior else 0
+        if expected <= 0:
+            return
+        ratio = output_tokens / expected
+        for incident in incidents:
+            self.prior_ratio.setdefault(incident.violation.key, _Mean()).add(ratio)
 
     def observe_truncation(self) -> None:
         """A reply was cut off at max_tokens: ask for more room from now on."""
@@ -111,6 +126,14 @@ class Calibration:
     def _room_per_unit(self, rule_key: str) -> float | None:
         """Output room per unit for the rule: its mean with headroom, or its peak, whichever is more."""
         seen = self.output.get(rule_key)
+        if seen is None or seen.count < MIN_OUTPUT_SAMPLE:
+            return None
+        return max(seen.mean * self.headroom, seen.peak * PEAK_HEADROOM)
+
+    def _room_per_prior(self, rule_key: str) -> float | None:
+        """Room per token of the prior for the rule: its mean ratio with headroom, or its peak, whichever
+        is more (None until enough of its incidents were answered)."""
+        seen = self.prior_ratio.get(rule_key)
         if seen is None or seen.count < MIN_OUTPUT_SAMPLE:
             return None
         return max(seen.mean * self.headroom, seen.peak * PEAK_HEADROOM)
@@ -148,8 +171,11 @@ class Calibration:
         fallback = self._fallback_per_unit() * UNSEEN_RULE_FACTOR * self.headroom
         room = 0.0
         for incident in incidents:
+            ratio = self._room_per_prior(incident.violation.key)
             per_unit = self._room_per_unit(incident.violation.key)
-            if per_unit is not None:
+            if ratio is not None and prior is not None and incident.id in prior:
+                room += prior[incident.id] * ratio
+            elif per_unit is not None:
                 room += per_unit * incident_units([incident])
             elif prior is not None and incident.id in prior:
                 room += prior[incident.id] * self.headroom
@@ -161,10 +187,11 @@ class Calibration:
     # -- persistence -------------------------------------------------------------------------------
 
     def rows(self) -> list[tuple[str, float, float]]:
-        """(key, total, count) rows for the run store: "input" (reported, estimated) and
-        "output:<rule key>" (tokens, units)."""
+        """(key, total, count) rows for the run store: "input" (reported, estimated),
+        "output:<rule key>" (tokens, units) and "prior:<rule key>" (ratios to the prior, incidents)."""
         rows = [("input", self.input_reported, self.input_estimated)]
         rows += [(f"output:{key}", m.total, m.count) for key, m in sorted(self.output.items())]
+        rows += [(f"prior:{key}", m.total, m.count) for key, m in sorted(self.prior_ratio.items())]
         return rows
 
     @classmethod
@@ -175,4 +202,7 @@ class Calibration:
                 calibration.input_reported, calibration.input_estimated = total, count
             elif key.startswith("output:"):
                 calibration.output[key.removeprefix("output:")] = _Mean(total, count)
+            elif key.startswith("prior:"):
+                # The peak is not stored: a mean learned earlier is sized with headroom alone.
+                calibration.prior_ratio[key.removeprefix("prior:")] = _Mean(total, count)
         return calibration
