@@ -122,7 +122,7 @@ GATES: list[tuple[str, str, str, str]] = [
     (
         "an edit without old quotes its lines uniquely",
         ANCHOR,
-        'while _occurrences(window_text, "\\n".join(lines[top : bottom + 1])) > 1:',
+        'while len(find_all(window_text, "\\n".join(lines[top : bottom + 1]), 0, len(window_text))) > 1:',
         "while False:",
     ),
     (

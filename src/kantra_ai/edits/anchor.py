@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from kantra_ai.edits.lines import split_content
-from kantra_ai.edits.locate import window_lines
+from kantra_ai.edits.locate import find_all, window_lines
 from kantra_ai.edits.model import Edit
 
 
@@ -94,7 +94,7 @@ def _anchor(
         raise AnchorRefused("edit changes nothing", named)
     top, bottom = min(changed), max(changed)
     window_text = "\n".join(lines[first:stop])
-    while _occurrences(window_text, "\n".join(lines[top : bottom + 1])) > 1:
+    while len(find_all(window_text, "\n".join(lines[top : bottom + 1]), 0, len(window_text))) > 1:
         if top > first:
             top -= 1
         elif bottom + 1 < stop:
@@ -115,12 +115,3 @@ def _quoted(lines: list[str], top: int, bottom: int, edit: Edit) -> Edit:
     for before, after in edit.line_sub:
         new = new.replace(before, after)
     return Edit(old, new, edit.incident_ids)
-
-
-def _occurrences(haystack: str, needle: str) -> int:
-    """Occurrences, overlapping ones included (as the applier counts them)."""
-    count, start = 0, haystack.find(needle)
-    while start >= 0:
-        count += 1
-        start = haystack.find(needle, start + 1)
-    return count
