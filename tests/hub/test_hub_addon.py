@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.cli.helpers import expected_of, tree_differences
@@ -25,6 +26,19 @@ def _no_secret_in(setup: HubSetup, task: int, *texts: str) -> None:
     shown += "".join(content.decode("utf-8", "replace") for _, content in setup.hub.state.files.values())
     for secret in SECRETS:
         assert secret not in shown
+
+
+def _delivered(
+    setup: HubSetup, task: int, checkout: Path, log_format: str
+) -> tuple[dict[str, Any], list[str]]:
+    """The delivery the task's fact reports, and its branch's commits in `checkout` (git log format)."""
+    app = setup.hub.state.tasks[task]["application"]["id"]
+    delivered: dict[str, Any] = setup.hub.fact(app, "kantra-ai:remediation")["git"]
+    log = subprocess.run(
+        ["git", "-C", str(checkout), "log", f"--format={log_format}", f"main..{delivered['branch']}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    return delivered, log
 
 
 def _differences(checkout: Path) -> list[str]:
@@ -101,12 +115,7 @@ def test_a_pod_killed_between_commits_resumes_without_repeating_a_commit(hub_set
     assert hub_setup.provider.request_count == 7
     checkout = hub_setup.checkout(task)
     assert _differences(checkout) == []
-    app = hub_setup.hub.state.tasks[task]["application"]["id"]
-    delivered = hub_setup.hub.fact(app, "kantra-ai:remediation")["git"]
-    log = subprocess.run(
-        ["git", "-C", str(checkout), "log", "--format=%s", f"main..{delivered['branch']}"],
-        capture_output=True, text=True, check=True,
-    ).stdout.splitlines()  # fmt: skip
+    delivered, log = _delivered(hub_setup, task, checkout, "%s")
     assert len(log) == len(delivered["commits"]) >= 5
     assert len(set(log)) == len(log)  # each violation's commit once, the two before the kill included
 
@@ -124,12 +133,7 @@ def test_a_pod_killed_between_commits_requeued_onto_an_empty_volume_makes_each_c
     assert hub_setup.provider.request_count == 7  # nothing asked again
     checkout = hub_setup.checkout(task)
     assert _differences(checkout) == []
-    app = hub_setup.hub.state.tasks[task]["application"]["id"]
-    delivered = hub_setup.hub.fact(app, "kantra-ai:remediation")["git"]
-    log = subprocess.run(
-        ["git", "-C", str(checkout), "log", "--format=%H %s", f"main..{delivered['branch']}"],
-        capture_output=True, text=True, check=True,
-    ).stdout.splitlines()  # fmt: skip
+    delivered, log = _delivered(hub_setup, task, checkout, "%H %s")
     assert [line.split(" ", 1)[0] for line in log][::-1] == [c["sha"] for c in delivered["commits"]]
     subjects = [line.split(" ", 1)[1] for line in log]
     assert len(subjects) == len(set(subjects)) >= 5  # each violation's commit once

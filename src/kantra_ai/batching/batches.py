@@ -83,12 +83,11 @@ def incident_units(incidents: Sequence[Incident]) -> int:
 IncidentTokens = Callable[[Incident], int]
 
 # The output prior from an incident's shape: an edit gives the words that change on its line (or,
-# quoting the line, the new one), with its incident numbers and a little JSON: about the line once
-# (`QUOTED_LINES`). Used to size max_tokens before a run has seen replies for the incident's rule
+# quoting the line, the new one), with its incident numbers and a little JSON: about the line once.
+# Used to size max_tokens before a run has seen replies for the incident's rule
 # (engine/calibration.py); the static budget above stays the ceiling, and a reply cut off is asked
 # again with twice the room.
 EDIT_FRAME_TOKENS = 12  # {"ids": [3], "sub": [["", ""]]}
-QUOTED_LINES = 1.0
 # Harder rules change more than their line, but not in proportion to their effort (measured on the
 # benchmark's coolstore and daytrader analyses): weights by `incident_units`.
 PRIOR_WEIGHTS = {1: 1.0, 2: 1.25, 3: 1.5}
@@ -144,7 +143,7 @@ def output_prior(
         frame = SAME_LINE_TOKENS if line - 1 in seen else EDIT_FRAME_TOKENS
         seen.add(line)
         shown = lines[max(0, line - 2) : line + 1] if _build_descriptor(incident) else lines[line - 1 : line]
-        tokens = QUOTED_LINES * sum(estimate_tokens(text.strip()) for text in shown) + frame
+        tokens: float = sum(estimate_tokens(text.strip()) for text in shown) + frame
         if rename:
             said.add(finding)
         else:
