@@ -10,7 +10,13 @@ import asyncio
 
 import pytest
 
-from kantra_ai.engine.ratelimit import OVERLOAD_CUT, RATE_LIMIT_CUT, AdaptiveLimiter, RateLimitConfig
+from kantra_ai.engine.ratelimit import (
+    OVERLOAD_CUT,
+    RATE_LIMIT_CUT,
+    AdaptiveLimiter,
+    BucketSet,
+    RateLimitConfig,
+)
 from kantra_ai.providers.pricing import Usage
 
 
@@ -189,3 +195,18 @@ async def test_a_provider_that_keeps_unused_output_makes_the_limiter_stop_refund
     started = time.now
     await made.acquire(10, 800)
     assert time.now - started >= 47  # 800 tokens at 1000 a minute: nothing was handed back
+
+
+async def test_429s_for_requests_sent_before_a_lesson_do_not_lower_the_limit_again() -> None:
+    made, time = limiter(RateLimitConfig(output_tokens_per_minute=10_000))
+    assert isinstance(made.buckets, BucketSet)
+    made.buckets.refund_output = False  # refunds already ruled out: each lesson lowers the limit
+    together = [await made.acquire(10, 100) for _ in range(6)]
+    time.now = 1.0
+    for ticket in together:  # one overdraft answered six times: one lesson
+        await made.release(ticket, usage=None, headers={}, status=429)
+    assert made.limits["output"] == 9_000 and made.stats.learned_limits == 1
+    time.now = 10.0
+    later = await made.acquire(10, 100)
+    await made.release(later, usage=None, headers={}, status=429)  # sent after it: a new lesson
+    assert made.limits["output"] == 8_100 and made.stats.learned_limits == 2

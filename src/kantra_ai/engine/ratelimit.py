@@ -18,7 +18,8 @@ the 429 itself. With unknown limits it adopts, per dimension, what was sent in t
 little less), and raises these learned limits slowly while no 429 comes. With known limits the
 provider disagrees with our accounting: first suspect is the output refund (some providers keep a
 request's whole `max_tokens` spent, used or not), so refunds stop; after that, the busiest
-dimension's limit is lowered by a tenth per 429.
+dimension's limit is lowered by a tenth per 429. Like the window, the limits learn at most once
+per round trip: the 429s of requests sent before the last lesson answer the same overdraft.
 
 The buckets are a `RateBuckets`: the limiter's own (`BucketSet`), or one set shared by every worker
 of a portfolio (on Ray a named actor holds a `BucketSet`; `kantra_ai.portfolio.ray_engine`). A
@@ -194,10 +195,11 @@ class RateBuckets(Protocol):
     async def learn(self, limits: Mapping[str, int]) -> None:
         """Limits the provider announced, for dimensions nobody configured."""
 
-    async def refused(self, remaining: Mapping[str, float], *, said: bool) -> str:
+    async def refused(self, remaining: Mapping[str, float], *, said: bool, learn: bool = True) -> str:
         """A 429: the provider's count of what is left (`remaining`, when the answer `said` it)
-        beats ours; without it, learn from the 429 itself. Every bucket is emptied. Returns
-        LEARNED_LIMITS, STOPPED_REFUNDS or "" (what was learned)."""
+        beats ours; without it, learn from the 429 itself (unless not to `learn`: a lesson already
+        drawn from the same overdraft). Every bucket is emptied. Returns LEARNED_LIMITS,
+        STOPPED_REFUNDS or "" (what was learned)."""
 
     async def grow_learned(self) -> None:
         """A request went through: limits learned from 429s creep back up (once a minute)."""
@@ -293,13 +295,13 @@ class BucketSet:
                 bucket.refill(self.clock())
                 bucket.level = min(bucket.level, value)
 
-    def refused_now(self, remaining: Mapping[str, float], *, said: bool) -> str:
+    def refused_now(self, remaining: Mapping[str, float], *, said: bool, learn: bool = True) -> str:
         with self._lock:
             now = self.clock()
             learned = ""
             if said:
                 self._sync_remaining(remaining)
-            else:
+            elif learn:
                 learned = self._learn_from_429(now)
             # The provider refused: whatever we thought was left, it has none. Wait for the refill.
             for bucket in self.buckets.values():
@@ -375,8 +377,8 @@ class BucketSet:
     async def learn(self, limits: Mapping[str, int]) -> None:
         self.learn_now(limits)
 
-    async def refused(self, remaining: Mapping[str, float], *, said: bool) -> str:
-        return self.refused_now(remaining, said=said)
+    async def refused(self, remaining: Mapping[str, float], *, said: bool, learn: bool = True) -> str:
+        return self.refused_now(remaining, said=said, learn=learn)
 
     async def grow_learned(self) -> None:
         self.grow_learned_now()
@@ -438,6 +440,7 @@ class AdaptiveLimiter:
         self._admission = asyncio.Lock()  # first come, first served: big requests are not starved
         self._changed = asyncio.Condition()
         self._last_cut = -math.inf
+        self._last_lesson = -math.inf  # when a 429 last taught the buckets something
         self._overloads: deque[float] = deque()
         self._duration = 5.0 / time_scale  # running estimate of one request's duration
 
@@ -491,7 +494,12 @@ class AdaptiveLimiter:
         if status == 429:
             # A 429 without a word about what is left: learn from the 429 itself (see BucketSet.refused).
             remaining = header_remaining(headers)
-            learned = await self.buckets.refused(remaining, said=says_remaining(headers))
+            # Requests sent before the last lesson were refused for the overdraft it answered:
+            # learning from each of them would cut a limit once per request in flight.
+            fresh = ticket.sent_at > self._last_lesson
+            learned = await self.buckets.refused(remaining, said=says_remaining(headers), learn=fresh)
+            if learned:
+                self._last_lesson = now
             if learned == LEARNED_LIMITS:
                 self.stats.learned_limits += 1
             elif learned == STOPPED_REFUNDS:

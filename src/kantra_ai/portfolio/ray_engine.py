@@ -47,8 +47,8 @@ class SharedBuckets:
     def learn(self, limits: dict[str, int]) -> None:
         self.core.learn_now(limits)
 
-    def refused(self, remaining: dict[str, float], said: bool) -> str:
-        return self.core.refused_now(remaining, said=said)
+    def refused(self, remaining: dict[str, float], said: bool, learn: bool) -> str:
+        return self.core.refused_now(remaining, said=said, learn=learn)
 
     def grow_learned(self) -> None:
         self.core.grow_learned_now()
@@ -71,8 +71,8 @@ class RayBuckets:
     async def learn(self, limits: Mapping[str, int]) -> None:
         await self.actor.learn.remote(dict(limits))
 
-    async def refused(self, remaining: Mapping[str, float], *, said: bool) -> str:
-        return str(await self.actor.refused.remote(dict(remaining), said))
+    async def refused(self, remaining: Mapping[str, float], *, said: bool, learn: bool = True) -> str:
+        return str(await self.actor.refused.remote(dict(remaining), said, learn))
 
     async def grow_learned(self) -> None:
         await self.actor.grow_learned.remote()
