@@ -426,3 +426,30 @@ def test_an_edit_on_its_incidents_lines_follows_them_where_an_earlier_reply_move
     assert _file(root) == JAVA.replace("package shop;", "package shop;\n// migrated").replace(
         IMPORT, FIXED_IMPORT
     )
+
+
+B = incident("b", "Orders.java", 7, "public class Orders {", message="Make `Orders` final")
+
+
+def test_an_incident_a_reply_said_nothing_about_is_asked_again_alone_and_told_so(root: Path) -> None:
+    forgot_b = tool_reply([(IMPORT, FIXED_IMPORT, ["a"])], [])  # terse: a fixed by its edit; b forgotten
+    declines_b = tool_reply([], [("b", "not_applicable", 0.9)])
+    model = ScriptedProvider(forgot_b, declines_b)
+    outcomes = _run(root, context(model, root), A, B)
+    assert outcomes["a"].status is Status.FIXED
+    assert outcomes["b"].status is Status.NOT_APPLICABLE
+    assert len(model.requests) == 2
+    again = model.requests[1].prompt
+    assert "said nothing about some of the incidents" in again
+    assert "Make `Orders` final" in again and "jakarta.ejb" not in again.split("## Incidents")[-1]
+    assert _file(root) == JAVA.replace(IMPORT, FIXED_IMPORT)
+
+
+def test_an_incident_said_nothing_about_twice_fails_for_want_of_a_verdict(root: Path) -> None:
+    missed_a_forgot_b = tool_reply([("import javax.ejb.Stateles;", FIXED_IMPORT, ["a"])], [])
+    still_nothing = tool_reply([(IMPORT, FIXED_IMPORT, ["a"])], [])  # a mended, b forgotten again
+    model = ScriptedProvider(missed_a_forgot_b, still_nothing)  # a third request is not scripted
+    outcomes = _run(root, context(model, root, max_retries=3), A, B)
+    assert outcomes["a"].status is Status.FIXED
+    assert outcomes["b"].status is Status.FAILED and "no verdict" in outcomes["b"].reason
+    assert len(model.requests) == 2

@@ -32,7 +32,8 @@ Decisions:
   refused: they cannot mark a real incident fixed because only expected ones survive, and refusing
   would throw away (and pay again for) the valid rest of the reply. An edit keeps applying after its
   unknown ids are dropped; if it cited none it is attributed to no incident.
-- Incidents the reply does not account for get no verdict; the caller marks them failed ("no verdict").
+- Incidents the reply does not account for get no verdict; the caller asks about them once more and
+  then marks them failed ("no verdict").
 """
 
 from __future__ import annotations

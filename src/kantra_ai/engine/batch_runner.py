@@ -143,6 +143,9 @@ class _BatchState:
     landings: list[list[Landing]] = field(default_factory=list)  # each application's, in order
     failure_kinds: dict[str, str] = field(default_factory=dict)  # incident -> its last edit failure
     given_up: set[str] = field(default_factory=set)  # failed twice the same way
+    # Incidents a usable reply said nothing about (no edit, no verdict): asked again once, told so.
+    unanswered: set[str] = field(default_factory=set)  # by the last reply
+    asked_unanswered: set[str] = field(default_factory=set)  # ever asked again for that
     # Low-confidence fixes: which edits to withhold, and what that means for the outcomes.
     screen: BatchScreen = field(default_factory=lambda: BatchScreen(ConfidencePolicy(), ()))
 
@@ -278,6 +281,8 @@ async def _converse(state: _BatchState, ctx: RunContext, resume: Resume | None =
             pending=pending,
             failures=failures,
             problem=problem,
+            # (after a reply that could not be used, what the one before forgot is beside the point)
+            unanswered=not problem and any(i.id in state.unanswered for i in pending),
             max_tokens=max_tokens,
         )
         try:
@@ -322,10 +327,23 @@ def take_reply(
     state: _BatchState, proposed: ProposedFix, pending: list[Incident]
 ) -> tuple[list[Incident], list[FailedEdit]]:
     """Apply a usable reply for `pending`: the incidents to ask again (where they are now) and the
-    failed edits to show them."""
+    failed edits to show them. An incident the reply said nothing about is asked again once (a reply
+    that forgot one is no answer about it); said nothing twice, it fails for want of a verdict."""
     failed = _apply(state, proposed, pending)
+    state.unanswered = {
+        i.id
+        for i in pending
+        if state.of(i.id).verdict is None
+        and not state.of(i.id).edit_failure
+        and i.id not in state.asked_unanswered
+    }
+    state.asked_unanswered |= state.unanswered
     now = {i.id: i for i in state.batch.incidents}  # where they are after this reply's edits
-    retry = [now[i.id] for i in pending if state.of(i.id).edit_failure and i.id not in state.given_up]
+    retry = [
+        now[i.id]
+        for i in pending
+        if (state.of(i.id).edit_failure and i.id not in state.given_up) or i.id in state.unanswered
+    ]
     retry_ids = {i.id for i in retry}
     failures = [f for f in failed if not f.edit.incident_ids or retry_ids & set(f.edit.incident_ids)]
     return retry, failures

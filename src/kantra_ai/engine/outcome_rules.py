@@ -5,7 +5,8 @@ outcome's reason says which one it was.
 
 1. settled before asking: its line already shows the fix (`already_fixed.py`) -> fixed, no request;
 2. never answered (budget, Ctrl-C, a request that failed for good before any reply) -> skipped;
-3. no verdict for it in any usable reply -> failed (the reply's problem, or "no verdict");
+3. no verdict for it in any usable reply (asked again once about it) -> failed (the reply's problem,
+   or "no verdict");
 4. the model says it does not apply -> not applicable (the model explains why no edit was needed);
 5. the model says it cannot fix it -> failed, with the model's reason;
 6. the last reply for it was unusable (cut off, malformed, the request failed) -> failed;

@@ -268,15 +268,17 @@ class PromptBuilder:
         pending: Sequence[Incident] | None = None,
         failures: Sequence[FailedEdit] = (),
         problem: str = "",
+        unanswered: bool = False,
         max_tokens: int | None = None,
     ) -> ModelRequest:
         """A request for `batch`: `content` is what the model is shown (the file or its window, as it
-        is now; `batch.window` numbers its lines); with `failures` (edits that did not apply) or a
-        `problem` (the last reply could not be used), the retry for the `pending` incidents."""
+        is now; `batch.window` numbers its lines); with `failures` (edits that did not apply), a
+        `problem` (the last reply could not be used) or `unanswered` (it said nothing about some of
+        the `pending` incidents), the retry for them."""
         incidents = batch.incidents if pending is None else pending
         path = str(batch.path)
         listed = self._incidents(batch, incidents)
-        if failures or problem:
+        if failures or problem or unanswered:
             numbers = {incident_id: handle for handle, incident_id in self.handles(batch).items()}
             failed = [
                 failure_context(f, [numbers[i] for i in f.edit.incident_ids if i in numbers])
@@ -290,6 +292,7 @@ class PromptBuilder:
                 window=batch.window,
                 total_lines=total_lines,
                 problem=problem,
+                unanswered=unanswered,
             )
         else:
             body = fix_prompt(path, content, listed, window=batch.window, total_lines=total_lines)

@@ -99,13 +99,16 @@ def retry_prompt(
     window: tuple[int, int] | None,
     total_lines: int,
     problem: str = "",
+    unanswered: bool = False,
 ) -> str:
     """Asks again for the incidents whose edits failed (each failure named by the numbers of its
-    incidents, with the places to look at; see `failure_context`) or whose reply could not be used
-    (`problem`), showing the file as it is now."""
+    incidents, with the places to look at; see `failure_context`), whose reply could not be used
+    (`problem`) or that the last reply said nothing about (`unanswered`), showing the file as it is
+    now."""
     return render(
         "retry_request.j2",
         problem=problem,
+        unanswered=unanswered,
         failures=failures,
         path=path,
         window=window,
