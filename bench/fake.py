@@ -144,6 +144,9 @@ class ServerStats:
     request_count: int
     rate_limited_count: int
     faults_injected: dict[str, int]
+    # From the first request's arrival to the last response written (or request refused), in real
+    # seconds: the part of a run that the time scale shrinks (local work before and after does not).
+    busy_seconds: float = 0.0
 
 
 class ServerProcess:
@@ -185,10 +188,13 @@ def _serve(realism: Realism, conn: Connection) -> None:
     with realistic_server(realism) as server:
         conn.send((server.anthropic_base_url, server.openai_base_url))
         conn.recv()  # "stop"
+        arrivals = server.arrival_times
+        ends = [*arrivals, *(t for t in server.completion_times if t is not None)]
         conn.send(
             {
                 "request_count": server.request_count,
                 "rate_limited_count": server.rate_limited_count,
                 "faults_injected": server.faults_injected,
+                "busy_seconds": max(ends) - min(arrivals) if arrivals else 0.0,
             }
         )

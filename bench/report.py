@@ -57,9 +57,18 @@ def _error(estimated: float | None, measured: float | None) -> float | None:
     return round(abs(estimated - measured) / measured, 4) if estimated is not None and measured else None
 
 
+def scaled_wall_minutes(result: StrategyResult) -> float:
+    """The run's wall time as it would be in the real world: the time the fake provider was busy,
+    scaled back (the fake world ran that many times faster), plus the local work before the first
+    request and after the last reply (loading, planning, reports) as measured, since the time scale
+    does not speed it up. Local work between requests stays scaled with them (pessimistic)."""
+    busy = result.seconds if result.provider_seconds is None else result.provider_seconds
+    return (busy * result.time_scale + (result.seconds - busy)) / 60
+
+
 def metrics(result: StrategyResult, realism: Realism) -> dict[str, Any]:
     usage = result.usage
-    scaled_minutes = result.seconds * result.time_scale / 60
+    scaled_minutes = scaled_wall_minutes(result)
     billed_input = usage.input_tokens + usage.cache_write_tokens  # cache reads are free against ITPM
     used = {
         "requests": (result.requests, realism.requests_per_minute),

@@ -82,6 +82,7 @@ class StrategyResult:
     overloaded: int = 0  # injected 529s
     max_tokens_asked: int = 0  # max_tokens of the requests that got an answer (ours only)
     seconds: float = 0.0  # real wall time
+    provider_seconds: float | None = None  # of which the fake provider was busy (None: not measured)
     time_scale: float = 1.0  # how much faster than real the fake's world ran for this strategy
     file_sends: Counter[str] = field(default_factory=Counter)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -109,6 +110,8 @@ def server_stats(result: StrategyResult, server: ServerProcess) -> None:
     result.http_requests = server.stats.request_count
     result.rate_limited = server.stats.rate_limited_count
     result.overloaded = sum(server.stats.faults_injected.values())
+    if server.stats.request_count:
+        result.provider_seconds = min(server.stats.busy_seconds, result.seconds)
 
 
 # -- (a) and (b): the predecessor's layouts ---------------------------------------------------------

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 from bench.markdown import keep_marked_sections, render
+from bench.report import scaled_wall_minutes
 from bench.run_bench import main
+from bench.strategies import StrategyResult
 from bench.workloads import real, synthetic
 
 from kantra_ai.analysis.loader import load_analysis
@@ -84,3 +86,11 @@ def test_a_section_the_new_figures_carry_themselves_is_not_kept_twice() -> None:
     old = "# Performance\n\n" + BATCH_SECTION
     new = "# Performance\n\n" + BATCH_SECTION.replace("46%", "50%")
     assert keep_marked_sections(old, new) == new
+
+
+def test_only_the_time_the_provider_was_busy_is_scaled_back_to_real_minutes() -> None:
+    # 10 s of local work around 6 s of requests in a world 10x faster: 60 s of requests in real time.
+    result = StrategyResult("c", "ours", 1, seconds=16.0, time_scale=10.0, provider_seconds=6.0)
+    assert scaled_wall_minutes(result) == pytest.approx((60.0 + 10.0) / 60)
+    unmeasured = StrategyResult("a", "naive", 1, seconds=16.0, time_scale=10.0)
+    assert scaled_wall_minutes(unmeasured) == pytest.approx(160.0 / 60)  # all of it, as before

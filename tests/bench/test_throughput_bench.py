@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from bench.batch_bench import write_section
 from bench.markdown import keep_marked_sections
-from bench.throughput_bench import BEGIN, END, measure, render
+from bench.throughput_bench import BEGIN, END, measure, render, strict_ceiling
 
 
 @pytest.mark.slow
@@ -33,3 +33,17 @@ def test_a_tiny_throughput_run_reports_both_modes_and_writes_only_its_section(tm
     # The main benchmark regenerating the file keeps the section as it is.
     regenerated = keep_marked_sections(text, "# Performance\n\nnew figures\n")
     assert regenerated.endswith(render(figures))
+
+
+def test_the_strict_ceiling_is_what_reserving_max_tokens_leaves_of_the_bound() -> None:
+    row = {
+        "mode": "strict",
+        "binding_limit": "output tokens",
+        "rate_limit_bound_minutes": 2.0,  # two minutes' output, one of them in the full bucket
+        "rate_limit_bound_minutes_with_full_buckets": 1.0,
+        "max_tokens_per_output_token": 2.0,  # four minutes of reservations: three after the bucket
+    }
+    assert strict_ceiling(row) == pytest.approx(1 / 3)
+    assert strict_ceiling({**row, "max_tokens_per_output_token": 1.0}) == pytest.approx(1.0)
+    assert strict_ceiling({**row, "mode": "lenient"}) is None  # unused output is given back there
+    assert strict_ceiling({**row, "binding_limit": "input tokens"}) is None
