@@ -5,8 +5,11 @@ from __future__ import annotations
 import math
 from pathlib import PurePosixPath
 
+import pytest
+
 from kantra_ai.analysis.model import Category, Incident, Violation
-from kantra_ai.engine.calibration import HEADROOM, HEADROOM_SLACK, Calibration
+from kantra_ai.edits.model import Edit, ProposedFix, Verdict, VerdictStatus
+from kantra_ai.engine.calibration import HEADROOM, HEADROOM_SLACK, Calibration, reply_shares
 
 RENAME = Violation("rs", "javax-to-jakarta", "Replace `javax` with `jakarta`", Category.MANDATORY, 1)
 
@@ -55,3 +58,51 @@ def test_the_ratios_learned_are_kept_for_the_next_run() -> None:
     sized = again.max_tokens_for(many, 4_000, _prior(many))
     assert sized == calibration.max_tokens_for(many, 4_000, _prior(many))
     assert sized == math.ceil(sum(_prior(many).values()) * 2 * HEADROOM + HEADROOM_SLACK)
+
+
+POM = Violation("rs", "javax-dependencies", "Update the dependency", Category.MANDATORY, 1)
+DEPENDENCY_OLD = "<dependency>\n  <groupId>javax</groupId>\n  <artifactId>javaee-api</artifactId>\n"
+DEPENDENCY_NEW = "<dependency>\n  <groupId>jakarta.platform</groupId>\n  <artifactId>jee-api</artifactId>\n"
+
+
+def _mixed() -> tuple[list[Incident], dict[str, int], ProposedFix]:
+    """Three renames said in one `subs` item and a dependency rewritten by a quoting edit: one reply."""
+    renames = _incidents(3)
+    pom = Incident("p0", POM, "file:///pom.xml", PurePosixPath("pom.xml"), 5, "msg")
+    prior = {**_prior(renames), "p0": 26}  # as alike as the shapes make them: 26 tokens each rule
+    reply = ProposedFix(
+        [
+            Edit("", "", tuple(i.id for i in renames), (("javax", "jakarta"),)),
+            Edit(DEPENDENCY_OLD, DEPENDENCY_NEW, ("p0",)),
+        ],
+        # A terse reply's parser says "fixed" for every edited incident: nothing the model wrote.
+        [Verdict(i.id, VerdictStatus.FIXED, None) for i in [*renames, pom]],
+    )
+    return [*renames, pom], prior, reply
+
+
+def test_a_reply_teaches_each_rule_the_share_of_output_its_own_items_took() -> None:
+    asked, prior, reply = _mixed()
+    shares = reply_shares(reply, asked)
+    assert shares["i0"] == shares["i1"] == shares["i2"]  # one item, split among the incidents it names
+    assert shares["p0"] > 3 * shares["i0"]  # the quoted lines cost more than the words
+    calibration = Calibration()
+    calibration.observe_output(asked, 100, prior, reply)
+    rename, dependency = calibration.prior_ratio[RENAME.key].mean, calibration.prior_ratio[POM.key].mean
+    assert rename < 100 / 52 < dependency  # below and above the average the request took
+    assert sum(prior[i.id] for i in asked[:3]) * rename + 26 * dependency == pytest.approx(100)
+    # Without the reply, both rules are taught the request's average: the rename is over-sized.
+    even = Calibration()
+    even.observe_output(asked, 100, prior)
+    assert even.prior_ratio[RENAME.key].mean == even.prior_ratio[POM.key].mean == pytest.approx(100 / 52)
+
+
+def test_verdicts_the_parser_implied_take_no_share_but_written_reasons_do() -> None:
+    asked, _, reply = _mixed()
+    implied = reply_shares(reply, asked)
+    without = reply_shares(ProposedFix(reply.edits, []), asked)
+    assert implied == without
+    declined = ProposedFix(
+        reply.edits, [Verdict("i0", VerdictStatus.NOT_APPLICABLE, None, "generated code, left as is")]
+    )
+    assert reply_shares(declined, asked)["i0"] > without["i0"]

@@ -112,7 +112,8 @@ class RunContext:
     # check never sees a write half-way (None: writes need not wait for anything).
     tree_lock: asyncio.Lock | None = None
     # What earlier batches of this run wrote, by path: valid for the batches planned together with
-    # them (execute_batches gives every planning its own).
+    # them (execute_batches gives every file, or pack of files, its own: the file as it was before
+    # the run is held only while its batches run, not for the whole run).
     changes: dict[str, FileChanges] = field(default_factory=dict)
     # What the run's replies taught about output sizes: sizes max_tokens (None: the static budget).
     calibration: Calibration | None = None
@@ -316,7 +317,7 @@ async def _converse(state: _BatchState, ctx: RunContext, resume: Resume | None =
         if calibration is not None:
             # Only an answer in the format asked for says how much output the incidents need (prose
             # instead of a tool call is short, and would size the next requests too small).
-            calibration.observe_output(pending, response.usage.output_tokens, prior)
+            calibration.observe_output(pending, response.usage.output_tokens, prior, proposed)
         problem = ""
         pending, failures = take_reply(state, proposed, pending)
         if not pending:

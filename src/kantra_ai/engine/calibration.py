@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 
 from kantra_ai.analysis.model import Incident
 from kantra_ai.batching.batches import MAX_OUTPUT_TOKENS, incident_units
+from kantra_ai.edits.model import ProposedFix, VerdictStatus
+from kantra_ai.tokens import estimate_tokens
 
 # Until this many input tokens were both estimated and reported, the ratio stays 1.
 MIN_INPUT_SAMPLE = 2_000
@@ -37,6 +39,7 @@ HEADROOM_SLACK = 16  # than room reserved and not used), plus this many tokens
 UNSEEN_RULE_FACTOR = 1.5  # a rule not seen yet: the run's average output, half as much again
 MAX_HEADROOM = 3.0
 MIN_MAX_TOKENS = 48  # a verdict with a short reason fits
+ITEM_FRAME_TOKENS = 4  # what an edit or verdict costs beyond its texts (keys, brackets, its numbers)
 # The first figure for an unknown rule: what an incident of effort 0-1 takes in a terse reply
 # (a changed line as old text and the words that change, in JSON), per output unit (`incident_units`).
 DEFAULT_OUTPUT_PER_UNIT = 20.0
@@ -93,24 +96,45 @@ class Calibration:
     # -- output ------------------------------------------------------------------------------------
 
     def observe_output(
-        self, incidents: Sequence[Incident], output_tokens: int, prior: Mapping[str, int] | None = None
+        self,
+        incidents: Sequence[Incident],
+        output_tokens: int,
+        prior: Mapping[str, int] | None = None,
+        reply: ProposedFix | None = None,
     ) -> None:
-        """A complete reply for `incidents` took `output_tokens`: shared out by their output units
-        (what the dry run's estimate uses) and, with the `prior` the request was sized from, as a
-        ratio to it for each of their rules (what sizes the next requests)."""
-        units = incident_units(incidents)
-        if not incidents or units <= 0 or output_tokens <= 0:
+        """A complete reply for `incidents` took `output_tokens`: per rule as output per unit (what
+        the dry run's estimate uses) and, with the `prior` the request was sized from, as a ratio to
+        it (what sizes the next requests). With the parsed `reply`, each rule is given the share of
+        the output its incidents' edits and verdicts took (`reply_shares`), so that a rename answered
+        next to costlier findings is not taught their cost; without it, the output is spread evenly."""
+        if not incidents or incident_units(incidents) <= 0 or output_tokens <= 0:
             return
-        per_unit = output_tokens / units
+        by_rule: dict[str, list[Incident]] = {}
         for incident in incidents:
-            weight = incident_units([incident])
-            self.output.setdefault(incident.violation.key, _Mean()).add(per_unit, weight)
-        expected = sum(prior.get(i.id, 0) for i in incidents) if prior else 0
-        if expected <= 0:
+            by_rule.setdefault(incident.violation.key, []).append(incident)
+        per_unit = output_tokens / incident_units(incidents)
+        for key, group in by_rule.items():
+            units = incident_units(group)
+            if units > 0:
+                self.output.setdefault(key, _Mean()).add(per_unit, units)
+        if not prior:
             return
-        ratio = output_tokens / expected
-        for incident in incidents:
-            self.prior_ratio.setdefault(incident.violation.key, _Mean()).add(ratio)
+        expected = {key: sum(prior.get(i.id, 0) for i in group) for key, group in by_rule.items()}
+        all_expected = sum(expected.values())
+        if all_expected <= 0:
+            return
+        shares = reply_shares(reply, incidents) if reply is not None else {}
+        spent = sum(shares.values())
+        # What the items themselves took goes to their rules; the rest (the reply's frame, which
+        # the items cannot account for) is spread by the prior, as without a parsed reply.
+        scale = min(1.0, output_tokens / spent) if spent > 0 else 0.0
+        rest = output_tokens - spent * scale
+        for key, group in by_rule.items():
+            if expected[key] <= 0:
+                continue
+            tokens = sum(shares.get(i.id, 0.0) for i in group) * scale + rest * expected[key] / all_expected
+            for _ in group:
+                self.prior_ratio.setdefault(key, _Mean()).add(tokens / expected[key])
 
     def observe_truncation(self) -> None:
         """A reply was cut off at max_tokens: ask for more room from now on."""
@@ -206,3 +230,29 @@ class Calibration:
                 # The peak is not stored: a mean learned earlier is sized with headroom alone.
                 calibration.prior_ratio[key.removeprefix("prior:")] = _Mean(total, count)
         return calibration
+
+
+def reply_shares(reply: ProposedFix, incidents: Sequence[Incident]) -> dict[str, float]:
+    """How much of a reply went to each incident, in estimated tokens: each edit's texts (or its
+    [from, to] pairs) and frame, split among the incidents it names (all of them when it names
+    none of these), and each verdict's reason and frame. Only the proportions matter: the provider's
+    count of the whole reply is shared out by them."""
+    asked = [i.id for i in incidents]
+    shares = dict.fromkeys(asked, 0.0)
+    for edit in reply.edits:
+        named = [i for i in edit.incident_ids if i in shares] or asked
+        texts = [edit.old_text, edit.new_text, *(word for pair in edit.line_sub for word in pair)]
+        tokens = sum(estimate_tokens(text) for text in texts) + ITEM_FRAME_TOKENS + len(named)
+        for incident_id in named:
+            shares[incident_id] += tokens / len(named)
+    for verdict in reply.verdicts:
+        # A terse reply's edited incidents get "fixed" from the parser (no confidence, no reason):
+        # nothing the model wrote.
+        written = (
+            verdict.confidence is not None
+            or bool(verdict.explanation)
+            or verdict.status is not VerdictStatus.FIXED
+        )
+        if verdict.incident_id in shares and written:
+            shares[verdict.incident_id] += estimate_tokens(verdict.explanation) + ITEM_FRAME_TOKENS
+    return shares

@@ -156,7 +156,7 @@ async def _ask_together(members: Sequence[_Member], ctx: RunContext) -> None:
             break
         if ctx.calibration is not None:
             everyone = [i for m in members for i in m.pending]
-            ctx.calibration.observe_output(everyone, response.usage.output_tokens, prior)
+            ctx.calibration.observe_output(everyone, response.usage.output_tokens, prior, proposed)
         _split_and_apply(members, proposed)
         return
     # Nothing of the replies could be used: each file is asked alone, as if it had not been packed.

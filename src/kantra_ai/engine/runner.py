@@ -155,7 +155,6 @@ async def execute_batches(
         cache_ttl=prepared.cache_ttl,
         read_file=prepared.read,
         observer=ObserverGroup(collector, ctx.observer),
-        changes={},  # line moves are relative to the files as these batches were planned
         calibration=ctx.calibration or prepared.provider.calibration,
     )
     run_ctx.observer.run_planned(plan.request_count, plan.incident_count)
@@ -168,15 +167,19 @@ async def execute_batches(
         starts.append(starts[-1] + len(unit))
 
     async def run_unit(index: int, unit: list[FileBatches]) -> None:
+        # A file's batches are all in its unit: what they wrote (the file before the first of them
+        # among it) is kept for them alone and let go with them. Line moves are relative to the
+        # files as these batches were planned.
+        unit_ctx = dataclasses.replace(run_ctx, changes={})
         async with semaphore:
             prepared.read_ahead(index)
             if len(unit) == 1:
                 for batch in unit[0].batches:
-                    for outcome in await run_batch(batch, run_ctx):
+                    for outcome in await run_batch(batch, unit_ctx):
                         # Keyed by identity, never by position: replies complete in any order.
                         outcomes[outcome.incident_id] = outcome
             else:
-                for outcome in await run_pack([f.batches[0] for f in unit], run_ctx):
+                for outcome in await run_pack([f.batches[0] for f in unit], unit_ctx):
                     outcomes[outcome.incident_id] = outcome
             if after_file is not None:
                 for file_batches in unit:
