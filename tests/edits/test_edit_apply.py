@@ -448,6 +448,19 @@ def test_an_edit_another_edit_of_the_reply_covers_is_already_applied() -> None:
         assert result.content == JAVA.replace("import javax.", "import jakarta.")
 
 
+def test_a_line_inserted_by_one_edit_and_made_again_by_another_replacing_the_next_is_made_once() -> None:
+    # Found by the drift fuzzer: an insertion after a line, the deletion of the line after, and one
+    # edit saying both (the next line replaced by the inserted one). The same change, made once.
+    pom = "<a>1</a>\n<b>1</b>\n<c>1</c>\n"
+    inserted = Edit("<a>1</a>\n", "<a>1</a>\n<!-- moved -->\n")
+    deleted = Edit("<b>1</b>\n", "")
+    both = Edit("<a>1</a>\n<b>1</b>\n", "<a>1</a>\n<!-- moved -->\n")
+    intended = "<a>1</a>\n<!-- moved -->\n<c>1</c>\n"
+    for edits in ([inserted, deleted, both], [both, inserted, deleted], [inserted, both, deleted]):
+        result = apply_edits(pom, edits)
+        assert result.failed == [] and result.content == intended, edits
+
+
 def test_edits_in_reverse_file_order_land() -> None:
     edits = [
         Edit("repo.delete(order);", "repo.remove(order);"),

@@ -273,6 +273,18 @@ def _accept(base: list[str], accepted: list[_Accepted], hunk: Hunk, owner: int) 
     if len(touching) > 1:
         raise _Conflict(touching[0].owner, owner, hunk.start)
     other = touching[0]
+    _merge(base, accepted, other, hunk, owner)
+    # The merged change may now hold, at its edge, an insertion accepted before on its own (one
+    # edit inserts a line, another deletes the next, a third replaces that line with the inserted
+    # one): the same change, aligned differently, made once.
+    for insertion in [a for a in accepted if a is not other and _edge_holds(other.hunk, a.hunk)]:
+        accepted.remove(insertion)
+        other.owners |= insertion.owners
+
+
+def _merge(base: list[str], accepted: list[_Accepted], other: _Accepted, hunk: Hunk, owner: int) -> None:
+    """Merge `hunk` of edit `owner` into `other`, the accepted change it touches (or accept it
+    next to it); _Conflict if they change the same lines differently."""
     mine, theirs = hunk, other.hunk
     if mine == theirs:
         return
