@@ -20,12 +20,14 @@ RUNNER = "src/kantra_ai/engine/batch_runner.py"
 RULES = "src/kantra_ai/engine/outcome_rules.py"
 CHECKED = "src/kantra_ai/edits/checked.py"
 ANCHOR = "src/kantra_ai/edits/anchor.py"
+COMBINE = "src/kantra_ai/edits/combine.py"
 TESTS = [
     "tests/engine/test_batch_runner.py",
     "tests/edits/test_edits_on_incident_lines.py",
     "tests/engine/test_runner_history.py",
     "tests/engine/test_outcome_rules.py",
     "tests/edits/test_edit_integrity.py",
+    "tests/edits/test_edit_apply.py",
 ]
 
 # (gate, file, the code that makes it, the code without it)
@@ -107,6 +109,18 @@ GATES: list[tuple[str, str, str, str]] = [
         "applied_before=[],",
     ),
     ("an incident already fixed is not asked", RUNNER, "            if why:\n", "            if False:\n"),
+    (
+        "an incident a reply said nothing about is asked again",
+        RUNNER,
+        "    state.asked_unanswered |= state.unanswered\n",
+        "    state.unanswered = set()\n",
+    ),
+    (
+        "one change a reply makes twice, aligned differently, is made once",
+        COMBINE,
+        "        accepted.remove(insertion)\n",
+        "        continue\n",
+    ),
     (
         "an edit without old goes only on its incidents' lines shown",
         ANCHOR,
