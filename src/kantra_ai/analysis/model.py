@@ -8,9 +8,23 @@ the file.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import PurePosixPath
+
+# Rule messages quote what they are about between backticks: "Replace `javax.ejb` with `jakarta.ejb`".
+QUOTED_NAME = re.compile(r"`([^`\n]+)`")
+
+
+def quoted_names(message: str) -> tuple[str, ...]:
+    """The names a message quotes, in order."""
+    return tuple(QUOTED_NAME.findall(message))
+
+
+def names_a_rename(message: str) -> bool:
+    """Whether a message names two things on one line: replace the one by the other."""
+    return any(len(quoted_names(line)) >= 2 for line in message.splitlines())
 
 
 class Category(str, Enum):

@@ -9,12 +9,11 @@ large for the token budget is sent as windows of lines around its incidents inst
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from kantra_ai.analysis.model import Incident, Violation
+from kantra_ai.analysis.model import Incident, Violation, names_a_rename
 from kantra_ai.tokens import estimate_tokens
 
 # Output sizing before any evidence: replies are terse (an edit names its incidents; verdicts only
@@ -93,7 +92,6 @@ EDIT_FRAME_TOKENS = 12  # {"ids": [3], "sub": [["", ""]]}
 PRIOR_WEIGHTS = {1: 1.0, 2: 1.25, 3: 1.5}
 SAME_LINE_TOKENS = 3  # one more number in the ids of an edit already counted
 DECLINED_TOKENS = 32  # {"id": 3, "status": "cannot_fix", "reason": "..."}: a terse verdict
-_RENAME = re.compile(r"`[^`\n]+`.*`[^`\n]+`")  # a message naming two things: replace one by the other
 NO_LINE_TOKENS = 40  # an incident without a usable line: a short edit or a verdict with a reason
 VERDICT_TOKENS = 45  # a verdict with confidence and a one-sentence reason (confidence filtering)
 
@@ -132,7 +130,7 @@ def output_prior(
         weight = PRIOR_WEIGHTS[incident_units([incident])]
         line = incident.line
         finding = (incident.violation.key, incident.message)
-        rename = _RENAME.search(incident.message) is not None
+        rename = names_a_rename(incident.message)
         if line is None or not 1 <= line <= len(lines):
             prior[incident.id] = round(NO_LINE_TOKENS * weight)
             continue

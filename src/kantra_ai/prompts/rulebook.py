@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from kantra_ai.analysis.model import Incident, Violation
+from kantra_ai.analysis.model import QUOTED_NAME, Incident, Violation, quoted_names
 from kantra_ai.prompts.render import language_of, render
 
 # Languages with built-in notes in prompts/templates/languages/.
@@ -52,7 +52,6 @@ def _notes(language: str) -> str:
     return _NOTES[language]
 
 
-_QUOTED = re.compile(r"`([^`\n]+)`")
 _SLOT = re.compile(r"\$(\d+)")
 _NAMES_ONLY = re.compile(r"`[^`\n]+`(?: `[^`\n]+`)*")
 
@@ -60,11 +59,11 @@ _NAMES_ONLY = re.compile(r"`[^`\n]+`(?: `[^`\n]+`)*")
 def message_pattern(message: str) -> tuple[str, tuple[str, ...]] | None:
     """The message with its quoted names as slots (`$1`, `$2`, ...) and the names; None when it
     quotes nothing, or could not be told apart from its pattern (it contains a `$` already)."""
-    names = tuple(_QUOTED.findall(message))
+    names = quoted_names(message)
     if not names or "$" in message:
         return None
     slots = iter(range(1, len(names) + 1))
-    return _QUOTED.sub(lambda _: f"`${next(slots)}`", message), names
+    return QUOTED_NAME.sub(lambda _: f"`${next(slots)}`", message), names
 
 
 def fill_pattern(pattern: str, names: Sequence[str]) -> str:
