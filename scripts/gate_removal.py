@@ -116,6 +116,12 @@ GATES: list[tuple[str, str, str, str]] = [
         "    state.unanswered = set()\n",
     ),
     (
+        "a sub is no fix of an incident whose line it leaves as it is",
+        ANCHOR,
+        '    return Edit("\\n".join(old), "\\n".join(new), mine)\n',
+        '    return Edit("\\n".join(old), "\\n".join(new), edit.incident_ids)\n',
+    ),
+    (
         "one change a reply makes twice, aligned differently, is made once",
         COMBINE,
         "        accepted.remove(insertion)\n",

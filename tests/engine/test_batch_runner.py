@@ -453,3 +453,18 @@ def test_an_incident_said_nothing_about_twice_fails_for_want_of_a_verdict(root: 
     assert outcomes["a"].status is Status.FIXED
     assert outcomes["b"].status is Status.FAILED and "no verdict" in outcomes["b"].reason
     assert len(model.requests) == 2
+
+
+def test_an_incident_whose_line_a_sub_leaves_as_it_is_is_not_fixed_by_it_and_is_asked_again(
+    root: Path,
+) -> None:
+    """A `subs` item naming #a and #b whose words stand on #a's line only: #b's line keeps its
+    problem, so the item is no fix of #b (a terse reply's naming implied one), and #b is asked again."""
+    words_on_a_only = _sub_reply(["a", "b"], [["javax.", "jakarta."]])
+    declines_b = tool_reply([], [("b", "not_applicable", 0.9)])
+    model = ScriptedProvider(words_on_a_only, declines_b)
+    outcomes = _run(root, context(model, root, prompts=IdHandles(full_verdicts=False)), A, B)
+    assert outcomes["a"].status is Status.FIXED
+    assert outcomes["b"].status is Status.NOT_APPLICABLE
+    assert len(model.requests) == 2 and "said nothing about" in model.requests[1].prompt
+    assert _file(root) == JAVA.replace(IMPORT, FIXED_IMPORT)

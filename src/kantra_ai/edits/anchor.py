@@ -14,10 +14,12 @@ applier runs on it unchanged. What may not happen, and is refused with a reason 
   or no line changing at all;
 - lines that cannot be quoted uniquely within the part shown, even with every neighbour added.
 
-Lines of the named incidents that the pairs leave as they are take no part (an edit may name an
-incident another edit fixes on another line, as quoted edits may); the quoted span runs from the
-first changed line to the last, the lines between kept as they are, and is widened with neighbouring
-lines, above first, until it occurs once.
+Lines of the named incidents that the pairs leave as they are take no part, and neither do their
+incidents: the placed edit names only the incidents whose lines it changes (words replaced on an
+incident's line are its whole fix; an incident whose line keeps its words was not fixed by them, and
+must not be reported fixed for another line's change). The quoted span runs from the first changed
+line to the last, the lines between kept as they are, and is widened with neighbouring lines, above
+first, until it occurs once.
 """
 
 from __future__ import annotations
@@ -105,7 +107,8 @@ def _anchor(
             )
     old = lines[top : bottom + 1]
     new = [changed.get(top + k, line) for k, line in enumerate(old)]
-    return Edit("\n".join(old), "\n".join(new), edit.incident_ids)
+    mine = tuple(i for i in edit.incident_ids if (incident_lines.get(i) or 0) - 1 in changed)
+    return Edit("\n".join(old), "\n".join(new), mine)
 
 
 def _quoted(lines: list[str], top: int, bottom: int, edit: Edit) -> Edit:

@@ -47,6 +47,7 @@ from kantra_ai.edits.model import (
     FailedEdit,
     Landing,
     ProposedFix,
+    Verdict,
     VerdictStatus,
 )
 from kantra_ai.edits.parse import MalformedReply
@@ -483,17 +484,21 @@ def _apply(state: _BatchState, proposed: ProposedFix, pending: list[Incident]) -
     pending_ids = {i.id for i in pending}
     for incident_id in pending_ids:
         state.of(incident_id).reply_problem = ""  # this reply could be used
-    for verdict in proposed.verdicts:
-        if verdict.incident_id in pending_ids:
-            state.of(verdict.incident_id).verdict = verdict
-    reported_fixed = {
-        i for i in pending_ids if (v := state.of(i).verdict) is not None and v.status is VerdictStatus.FIXED
-    }
     # Where the request showed each incident: an edit may name its lines through them. Placed
     # before screening, so that withheld edits quote their lines like any other; the applier
     # refuses (with the reason) those that could not be placed.
     incident_lines = {i.id: i.line for i in state.batch.incidents}
     placed, _ = anchor_edits(state.working, proposed.edits, incident_lines, region=state.region)
+    # A placed edit names only the incidents whose lines it changes: one it named and no longer
+    # does got no answer from it, and the "fixed" a terse reply implied from the naming is void.
+    named = {i for e in placed for i in e.incident_ids}
+    dropped = {i for e in proposed.edits for i in e.incident_ids} - named
+    for verdict in proposed.verdicts:
+        if verdict.incident_id in pending_ids and not (verdict.incident_id in dropped and _implied(verdict)):
+            state.of(verdict.incident_id).verdict = verdict
+    reported_fixed = {
+        i for i in pending_ids if (v := state.of(i).verdict) is not None and v.status is VerdictStatus.FIXED
+    }
     # Verdicts that contradict edits: an edit is for incidents the reply reports fixed, or none.
     kept: list[Edit] = []
     for edit in placed:
@@ -516,6 +521,12 @@ def _apply(state: _BatchState, proposed: ProposedFix, pending: list[Incident]) -
     _take(state, result, before)
     _judge_edits(state, result, pending_ids)
     return list(result.failed)
+
+
+def _implied(verdict: Verdict) -> bool:
+    """A terse reply's "fixed" with nothing of its own (no confidence, no reason): what the parser
+    reads from an edit naming the incident."""
+    return verdict.status is VerdictStatus.FIXED and verdict.confidence is None and not verdict.explanation
 
 
 def _take(state: _BatchState, result: ApplyResult, before: str) -> None:
