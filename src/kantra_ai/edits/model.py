@@ -35,6 +35,12 @@ class Verdict:
     confidence: float | None  # 0..1; None: not asked for (an edit without a verdict means "fixed")
     explanation: str = ""
 
+    @property
+    def implied(self) -> bool:
+        """A "fixed" with nothing of its own (no confidence, no reason): what a terse reply's parser
+        reads from an edit naming the incident, not something the model wrote."""
+        return self.status is VerdictStatus.FIXED and self.confidence is None and not self.explanation
+
 
 @dataclass
 class ProposedFix:

@@ -47,7 +47,6 @@ from kantra_ai.edits.model import (
     FailedEdit,
     Landing,
     ProposedFix,
-    Verdict,
     VerdictStatus,
 )
 from kantra_ai.edits.parse import MalformedReply
@@ -494,7 +493,7 @@ def _apply(state: _BatchState, proposed: ProposedFix, pending: list[Incident]) -
     named = {i for e in placed for i in e.incident_ids}
     dropped = {i for e in proposed.edits for i in e.incident_ids} - named
     for verdict in proposed.verdicts:
-        if verdict.incident_id in pending_ids and not (verdict.incident_id in dropped and _implied(verdict)):
+        if verdict.incident_id in pending_ids and not (verdict.incident_id in dropped and verdict.implied):
             state.of(verdict.incident_id).verdict = verdict
     reported_fixed = {
         i for i in pending_ids if (v := state.of(i).verdict) is not None and v.status is VerdictStatus.FIXED
@@ -521,12 +520,6 @@ def _apply(state: _BatchState, proposed: ProposedFix, pending: list[Incident]) -
     _take(state, result, before)
     _judge_edits(state, result, pending_ids)
     return list(result.failed)
-
-
-def _implied(verdict: Verdict) -> bool:
-    """A terse reply's "fixed" with nothing of its own (no confidence, no reason): what the parser
-    reads from an edit naming the incident."""
-    return verdict.status is VerdictStatus.FIXED and verdict.confidence is None and not verdict.explanation
 
 
 def _take(state: _BatchState, result: ApplyResult, before: str) -> None:

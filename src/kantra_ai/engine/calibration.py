@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from kantra_ai.analysis.model import Incident
 from kantra_ai.batching.batches import MAX_OUTPUT_TOKENS, incident_units
-from kantra_ai.edits.model import ProposedFix, VerdictStatus
+from kantra_ai.edits.model import ProposedFix
 from kantra_ai.tokens import estimate_tokens
 
 # Until this many input tokens were both estimated and reported, the ratio stays 1.
@@ -246,13 +246,6 @@ def reply_shares(reply: ProposedFix, incidents: Sequence[Incident]) -> dict[str,
         for incident_id in named:
             shares[incident_id] += tokens / len(named)
     for verdict in reply.verdicts:
-        # A terse reply's edited incidents get "fixed" from the parser (no confidence, no reason):
-        # nothing the model wrote.
-        written = (
-            verdict.confidence is not None
-            or bool(verdict.explanation)
-            or verdict.status is not VerdictStatus.FIXED
-        )
-        if verdict.incident_id in shares and written:
+        if verdict.incident_id in shares and not verdict.implied:
             shares[verdict.incident_id] += estimate_tokens(verdict.explanation) + ITEM_FRAME_TOKENS
     return shares
