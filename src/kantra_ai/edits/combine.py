@@ -277,7 +277,8 @@ def _accept(base: list[str], accepted: list[_Accepted], hunk: Hunk, owner: int) 
     # The merged change may now hold, at its edge, an insertion accepted before on its own (one
     # edit inserts a line, another deletes the next, a third replaces that line with the inserted
     # one): the same change, aligned differently, made once.
-    for insertion in [a for a in accepted if a is not other and _edge_holds(other.hunk, a.hunk)]:
+    held = [a for a in accepted if not a.owners & other.owners and _edge_holds(other.hunk, a.hunk)]
+    for insertion in held:
         accepted.remove(insertion)
         other.owners |= insertion.owners
 
