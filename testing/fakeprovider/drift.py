@@ -36,7 +36,11 @@ from testing.drift import KINDS, TEXT_KINDS, Sent, case_from_edits, drift_reply
 
 TOOL_NAME = "apply_fixes"
 # What a retry request says (prompts/templates/retry_request.j2).
-RETRY_MARKERS = ("could not be applied to the file as it is now", "Your previous answer could not be used")
+RETRY_MARKERS = (
+    "could not be applied to the file as it is now",
+    "Your previous answer could not be used",
+    "Your previous answer said nothing about",
+)
 
 
 @dataclass(frozen=True)
