@@ -195,6 +195,7 @@ def render(figures: dict[str, Any], analysis: str | None = None) -> str:
         f"for (c) and {figures['baseline_time_scale']:g}x for (a) and (b): latency, rate-limit windows, "
         "cache TTLs and retry waits all run that many times faster, so tokens, cost and throughput "
         "relative to the limits do not depend on it; wall times are shown scaled back to real minutes "
+        "(the span the fake provider was busy scaled, local work before and after counted as it took) "
         "and as measured. "
         + _prices(figures.get("price"))
         + " "
