@@ -118,8 +118,8 @@ GATES: list[tuple[str, str, str, str]] = [
     (
         "a sub is no fix of an incident whose line it leaves as it is",
         ANCHOR,
-        '    return Edit("\\n".join(old), "\\n".join(new), mine)\n',
-        '    return Edit("\\n".join(old), "\\n".join(new), edit.incident_ids)\n',
+        "    if findings is None:\n        return edit.incident_ids\n",
+        "    return edit.incident_ids\n",
     ),
     (
         "one change a reply makes twice, aligned differently, is made once",

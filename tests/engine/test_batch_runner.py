@@ -468,3 +468,14 @@ def test_an_incident_whose_line_a_sub_leaves_as_it_is_is_not_fixed_by_it_and_is_
     assert outcomes["b"].status is Status.NOT_APPLICABLE
     assert len(model.requests) == 2 and "said nothing about" in model.requests[1].prompt
     assert _file(root) == JAVA.replace(IMPORT, FIXED_IMPORT)
+
+
+def test_a_finding_the_analyzer_reports_at_two_lines_is_fixed_by_a_sub_on_either(root: Path) -> None:
+    """The same rule and message at line 3 and at line 7 (as analyzers report an XML root's
+    attribute at a child element too): one `subs` item naming both, its words on line 3, fixes both."""
+    again = incident("a2", "Orders.java", 7, "public class Orders {")  # A's rule and message
+    model = ScriptedProvider(_sub_reply(["a", "a2"], [["javax.", "jakarta."]]))
+    outcomes = _run(root, context(model, root, prompts=IdHandles(full_verdicts=False)), A, again)
+    assert outcomes["a"].status is Status.FIXED and outcomes["a2"].status is Status.FIXED
+    assert len(model.requests) == 1
+    assert _file(root) == JAVA.replace(IMPORT, FIXED_IMPORT)

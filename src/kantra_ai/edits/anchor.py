@@ -14,12 +14,13 @@ applier runs on it unchanged. What may not happen, and is refused with a reason 
   or no line changing at all;
 - lines that cannot be quoted uniquely within the part shown, even with every neighbour added.
 
-Lines of the named incidents that the pairs leave as they are take no part, and neither do their
-incidents: the placed edit names only the incidents whose lines it changes (words replaced on an
-incident's line are its whole fix; an incident whose line keeps its words was not fixed by them, and
-must not be reported fixed for another line's change). The quoted span runs from the first changed
-line to the last, the lines between kept as they are, and is widened with neighbouring lines, above
-first, until it occurs once.
+Lines of the named incidents that the pairs leave as they are take no part. Their incidents stay
+the edit's only when they report the same finding as an incident whose line it changes (`findings`:
+analyzers report one finding at several lines, e.g. an XML root's attribute at the root and at a
+child element); any other incident whose line keeps its words was not fixed by them, and the placed
+edit no longer names it (it must not be reported fixed for another line's change). The quoted span
+runs from the first changed line to the last, the lines between kept as they are, and is widened
+with neighbouring lines, above first, until it occurs once.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def anchor_edits(
     incident_lines: Mapping[str, int | None] | None,
     *,
     region: tuple[int, int] | None = None,
+    findings: Mapping[str, object] | None = None,
 ) -> tuple[list[Edit], dict[int, AnchorRefused]]:
     """`edits` with every line-addressed one quoting its lines, and the refused ones by position (in
     the list returned they stay as given, texts empty, so the applier refuses them too)."""
@@ -59,14 +61,18 @@ def anchor_edits(
         if not edit.line_sub:
             continue
         try:
-            resolved[index] = _anchor(lines, window, edit, incident_lines or {})
+            resolved[index] = _anchor(lines, window, edit, incident_lines or {}, findings)
         except AnchorRefused as refusal:
             refused[index] = refusal
     return resolved, refused
 
 
 def _anchor(
-    lines: list[str], window: tuple[int, int], edit: Edit, incident_lines: Mapping[str, int | None]
+    lines: list[str],
+    window: tuple[int, int],
+    edit: Edit,
+    incident_lines: Mapping[str, int | None],
+    findings: Mapping[str, object] | None,
 ) -> Edit:
     first, stop = window
     numbers: list[int] = []
@@ -107,8 +113,22 @@ def _anchor(
             )
     old = lines[top : bottom + 1]
     new = [changed.get(top + k, line) for k, line in enumerate(old)]
-    mine = tuple(i for i in edit.incident_ids if (incident_lines.get(i) or 0) - 1 in changed)
-    return Edit("\n".join(old), "\n".join(new), mine)
+    return Edit("\n".join(old), "\n".join(new), _fixed_by(edit, changed, incident_lines, findings))
+
+
+def _fixed_by(
+    edit: Edit,
+    changed: Mapping[int, str],
+    incident_lines: Mapping[str, int | None],
+    findings: Mapping[str, object] | None,
+) -> tuple[str, ...]:
+    """The incidents the placed edit fixes: those whose lines it changes, and those reporting the same
+    finding as one of them (every named one when `findings` is not known)."""
+    if findings is None:
+        return edit.incident_ids
+    on_changed = [i for i in edit.incident_ids if (incident_lines.get(i) or 0) - 1 in changed]
+    fixed = {findings.get(i) for i in on_changed}
+    return tuple(i for i in edit.incident_ids if i in on_changed or findings.get(i) in fixed)
 
 
 def _quoted(lines: list[str], top: int, bottom: int, edit: Edit) -> Edit:

@@ -487,9 +487,12 @@ def _apply(state: _BatchState, proposed: ProposedFix, pending: list[Incident]) -
     # before screening, so that withheld edits quote their lines like any other; the applier
     # refuses (with the reason) those that could not be placed.
     incident_lines = {i.id: i.line for i in state.batch.incidents}
-    placed, _ = anchor_edits(state.working, proposed.edits, incident_lines, region=state.region)
-    # A placed edit names only the incidents whose lines it changes: one it named and no longer
-    # does got no answer from it, and the "fixed" a terse reply implied from the naming is void.
+    findings = {i.id: (i.violation.key, i.message) for i in state.batch.incidents}
+    placed, _ = anchor_edits(
+        state.working, proposed.edits, incident_lines, region=state.region, findings=findings
+    )
+    # A placed edit names only the incidents it fixes (anchor.py): one it named and no longer does
+    # got no answer from it, and the "fixed" a terse reply implied from the naming is void.
     named = {i for e in placed for i in e.incident_ids}
     dropped = {i for e in proposed.edits for i in e.incident_ids} - named
     for verdict in proposed.verdicts:
