@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from kantra_ai.edits.checked import apply_checked
@@ -69,6 +69,15 @@ def test_canonical_edits_turn_each_example_into_its_expected_file(case: Case) ->
     seed=st.integers(min_value=0, max_value=2**32 - 1),
     rate=st.sampled_from([0.3, 0.6, 1.0]),
     kinds=st.lists(st.sampled_from(KINDS), min_size=1, max_size=4, unique=True),
+)
+# Found by this fuzzer, kept: a line inserted, the next deleted, and one edit saying both (combine.py);
+# a first new line quoted from inside its indentation, with whitespace drift (locate.py).
+@example(pick=1822, seed=512, rate=1.0, kinds=["duplicate", "crlf", "neighbour"])
+@example(
+    pick=208,
+    seed=6447031,
+    rate=1.0,
+    kinds=["partial_lines", "trailing_whitespace", "whitespace_only", "crlf"],
 )
 def test_drifted_replies_land_exactly_or_are_refused_cleanly(
     pick: int, seed: int, rate: float, kinds: list[str]

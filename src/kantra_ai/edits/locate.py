@@ -424,6 +424,10 @@ def _tolerant_reindent(match: LineMatch, texts: EditTexts, block: list[str]) -> 
     def convert(rest: str) -> str:
         return rest.replace(unit[0], unit[1]) if unit is not None else rest
 
+    head = indent_of(old_lines[0])
+    cut = len(file_indent) - len(head)
+    partial_head = file_indent[:cut] if cut > 0 and file_indent.endswith(head) else ""
+
     def reindent(j: int, anchor: int | None, line: str) -> str:
         indent = indent_of(line)
         body = line[len(indent) :]
@@ -443,6 +447,10 @@ def _tolerant_reindent(match: LineMatch, texts: EditTexts, block: list[str]) -> 
                 return actual + convert(indent[len(model) :]) + body
         if indent in indent_map:
             return indent_map[indent] + body
+        if j == 0 and partial_head:
+            # The first old line was quoted from inside its indentation, and the first new line
+            # with it (as after an exact match of part of a line): what was left out goes in front.
+            return partial_head + line
         # Not seen among the matched lines: the longest known indentation it extends, with the rest
         # converted the way the known ones were (tabs for spaces or back).
         known = max((k for k in indent_map if indent.startswith(k)), key=len, default=None)
