@@ -107,12 +107,13 @@ class Calibration:
         it (what sizes the next requests). With the parsed `reply`, each rule is given the share of
         the output its incidents' edits and verdicts took (`reply_shares`), so that a rename answered
         next to costlier findings is not taught their cost; without it, the output is spread evenly."""
-        if not incidents or incident_units(incidents) <= 0 or output_tokens <= 0:
+        all_units = incident_units(incidents)
+        if not incidents or all_units <= 0 or output_tokens <= 0:
             return
         by_rule: dict[str, list[Incident]] = {}
         for incident in incidents:
             by_rule.setdefault(incident.violation.key, []).append(incident)
-        per_unit = output_tokens / incident_units(incidents)
+        per_unit = output_tokens / all_units
         for key, group in by_rule.items():
             units = incident_units(group)
             if units > 0:
@@ -133,8 +134,8 @@ class Calibration:
             if expected[key] <= 0:
                 continue
             tokens = sum(shares.get(i.id, 0.0) for i in group) * scale + rest * expected[key] / all_expected
-            for _ in group:
-                self.prior_ratio.setdefault(key, _Mean()).add(tokens / expected[key])
+            # Counted once per incident: a rule's figure weighs what it was learned from.
+            self.prior_ratio.setdefault(key, _Mean()).add(tokens / expected[key], len(group))
 
     def observe_truncation(self) -> None:
         """A reply was cut off at max_tokens: ask for more room from now on."""
@@ -147,17 +148,9 @@ class Calibration:
             return None
         return seen.mean
 
-    def _room_per_unit(self, rule_key: str) -> float | None:
-        """Output room per unit for the rule: its mean with headroom, or its peak, whichever is more."""
-        seen = self.output.get(rule_key)
-        if seen is None or seen.count < MIN_OUTPUT_SAMPLE:
-            return None
-        return max(seen.mean * self.headroom, seen.peak * PEAK_HEADROOM)
-
-    def _room_per_prior(self, rule_key: str) -> float | None:
-        """Room per token of the prior for the rule: its mean ratio with headroom, or its peak, whichever
-        is more (None until enough of its incidents were answered)."""
-        seen = self.prior_ratio.get(rule_key)
+    def _room(self, seen: _Mean | None) -> float | None:
+        """Room for a rule's figure (output per unit, or per token of the prior): its mean with
+        headroom, or its peak, whichever is more (None until enough of its incidents were answered)."""
         if seen is None or seen.count < MIN_OUTPUT_SAMPLE:
             return None
         return max(seen.mean * self.headroom, seen.peak * PEAK_HEADROOM)
@@ -195,8 +188,8 @@ class Calibration:
         fallback = self._fallback_per_unit() * UNSEEN_RULE_FACTOR * self.headroom
         room = 0.0
         for incident in incidents:
-            ratio = self._room_per_prior(incident.violation.key)
-            per_unit = self._room_per_unit(incident.violation.key)
+            ratio = self._room(self.prior_ratio.get(incident.violation.key))
+            per_unit = self._room(self.output.get(incident.violation.key))
             if ratio is not None and prior is not None and incident.id in prior:
                 room += prior[incident.id] * ratio
             elif per_unit is not None:
