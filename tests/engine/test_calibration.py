@@ -106,3 +106,22 @@ def test_verdicts_the_parser_implied_take_no_share_but_written_reasons_do() -> N
         reply.edits, [Verdict("i0", VerdictStatus.NOT_APPLICABLE, None, "generated code, left as is")]
     )
     assert reply_shares(declined, asked)["i0"] > without["i0"]
+
+
+def test_a_cut_off_reply_gives_more_room_to_its_own_rules_only() -> None:
+    calibration = Calibration()
+    renames = _incidents(3)
+    dependencies = [
+        Incident(f"d{n}", POM, "file:///pom.xml", PurePosixPath("pom.xml"), 5 + n, "msg") for n in range(3)
+    ]
+    prior = {**_prior(renames), **{i.id: 30 for i in dependencies}}
+    calibration.observe_output(renames, 24, prior)
+    calibration.observe_output(dependencies, 90, prior)
+    rename_room = calibration.max_tokens_for(renames, 4_000, prior)
+    dependency_room = calibration.max_tokens_for(dependencies, 4_000, prior)
+
+    calibration.observe_truncation(dependencies)
+
+    assert calibration.max_tokens_for(dependencies, 4_000, prior) > dependency_room
+    # The renames' replies were never cut off: their room stays what their own replies say.
+    assert calibration.max_tokens_for(renames, 4_000, prior) == rename_room

@@ -9,6 +9,7 @@ large for the token budget is sent as windows of lines around its incidents inst
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -41,6 +42,10 @@ class Batch:
     # Requests number the batch's incidents from this plus one: 0 alone; in a request packing several
     # files, the incidents of the files before it (batching/packing.py), kept for its retries.
     handle_offset: int = 0
+    # Each incident's expected output from its line (`output_prior`), in the order of `incidents`;
+    # empty when not planned from the file's lines. What a dry run expects of a rule it has no
+    # replies of yet.
+    output_prior: tuple[int, ...] = ()
 
     @property
     def violations(self) -> list[Violation]:
@@ -152,6 +157,26 @@ def output_prior(
     return prior
 
 
+def pack_output_prior(batches: Sequence[Batch]) -> tuple[int, ...]:
+    """The output prior of one request packing these files' batches (each planned with its file's
+    `output_prior`), in the order of their incidents: a rename said in an earlier file of the request
+    costs only its numbers again, as `output_prior` counts it with `said`. Empty when a batch has none."""
+    if any(len(b.output_prior) != len(b.incidents) for b in batches):
+        return ()
+    said: set[tuple[str, str]] = set()
+    prior: list[int] = []
+    for batch in batches:
+        mine: set[tuple[str, str]] = set()
+        for incident, tokens in zip(batch.incidents, batch.output_prior, strict=True):
+            finding = (incident.violation.key, incident.message)
+            if finding in said and names_a_rename(incident.message):
+                tokens = min(tokens, SAME_LINE_TOKENS)
+            mine.add(finding)
+            prior.append(tokens)
+        said |= mine
+    return tuple(prior)
+
+
 def _incident_tokens(incident: Incident) -> int:
     """An incident as a request lists it: "#3 line 12 R2: its message"."""
     return estimate_tokens(incident.message) + 8
@@ -166,6 +191,7 @@ def batch_file(
     max_batch_tokens: int,
     batch_size: int,
     incident_tokens: IncidentTokens = _incident_tokens,
+    full_verdicts: bool = False,
 ) -> FileBatches:
     """Plan the requests for one file.
 
@@ -177,6 +203,7 @@ def batch_file(
     ordered = sorted(incidents, key=lambda i: (i.line or 0, i.id))
     plan = FileBatches(path, fixed_tokens=fixed_tokens)
     file_tokens = estimate_tokens("".join(lines))
+    prior = output_prior(ordered, lines, full_verdicts=full_verdicts)
     for group in _groups(ordered, batch_size):
         cost = fixed_tokens + PROMPT_OVERHEAD_TOKENS + sum(incident_tokens(i) for i in group)
         if cost + file_tokens <= max_batch_tokens:
@@ -187,10 +214,14 @@ def batch_file(
                     None,
                     cost + file_tokens,
                     output_budget(len(group), incident_units(group)),
+                    output_prior=tuple(prior[i.id] for i in group),
                 )
             )
         else:
-            plan.batches.extend(_windows(path, lines, group, fixed_tokens, max_batch_tokens, incident_tokens))
+            windows = _windows(path, lines, group, fixed_tokens, max_batch_tokens, incident_tokens)
+            plan.batches += [
+                dataclasses.replace(b, output_prior=tuple(prior[i.id] for i in b.incidents)) for b in windows
+            ]
     return plan
 
 

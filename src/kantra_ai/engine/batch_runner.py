@@ -298,7 +298,7 @@ async def _converse(state: _BatchState, ctx: RunContext, resume: Resume | None =
             ctx.observer.reply_rejected(path, fingerprint, reason)
             _reply_problem(state, pending, reason)
             if calibration is not None:
-                calibration.observe_truncation()
+                calibration.observe_truncation(pending)
             if max_tokens < state.batch.max_output_tokens and attempts == 1 + ctx.max_retries:
                 # Our evidence-based sizing asked for less than the static budget and was wrong: that
                 # costs the incidents no repair round (once per batch), the next request has the room.

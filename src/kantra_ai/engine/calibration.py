@@ -12,7 +12,8 @@ Every response reports real usage, so a run learns:
   and some never give back what a reply did not use, so asking for four times what a reply needs
   costs throughput. Until a rule has been seen a few times the static budget of the batcher
   applies; a reply cut off at `max_tokens` is never applied, its request is sent again with twice
-  the room (batch_runner.py), and the headroom of later requests grows.
+  the room (batch_runner.py), and the headroom of later requests of the rules it held grows (only
+  theirs: one rule's long replies say nothing about another's).
 
 The run store keeps the figures by provider and model (`store/calibration.py`); the next run, and
 its dry run, start from them.
@@ -73,7 +74,8 @@ class Calibration:
     # incidents evenly: a rename repeated in a request costs a number, a declined finding a verdict,
     # and the prior already knows which is which.
     prior_ratio: dict[str, _Mean] = field(default_factory=dict)
-    headroom: float = HEADROOM
+    headroom: float = HEADROOM  # for every rule not cut off yet
+    rule_headroom: dict[str, float] = field(default_factory=dict)  # rule key -> grown by cut-offs
     truncations: int = 0
 
     # -- input -------------------------------------------------------------------------------------
@@ -137,10 +139,14 @@ class Calibration:
             # Counted once per incident: a rule's figure weighs what it was learned from.
             self.prior_ratio.setdefault(key, _Mean()).add(tokens / expected[key], len(group))
 
-    def observe_truncation(self) -> None:
-        """A reply was cut off at max_tokens: ask for more room from now on."""
+    def observe_truncation(self, incidents: Iterable[Incident]) -> None:
+        """A reply for `incidents` was cut off at max_tokens: more room from now on for their rules."""
         self.truncations += 1
-        self.headroom = min(MAX_HEADROOM, self.headroom * 1.25)
+        for key in {i.violation.key for i in incidents}:
+            self.rule_headroom[key] = min(MAX_HEADROOM, self._headroom(key) * 1.25)
+
+    def _headroom(self, rule_key: str) -> float:
+        return self.rule_headroom.get(rule_key, self.headroom)
 
     def _per_unit(self, rule_key: str) -> float | None:
         seen = self.output.get(rule_key)
@@ -148,12 +154,12 @@ class Calibration:
             return None
         return seen.mean
 
-    def _room(self, seen: _Mean | None) -> float | None:
+    def _room(self, seen: _Mean | None, headroom: float) -> float | None:
         """Room for a rule's figure (output per unit, or per token of the prior): its mean with
         headroom, or its peak, whichever is more (None until enough of its incidents were answered)."""
         if seen is None or seen.count < MIN_OUTPUT_SAMPLE:
             return None
-        return max(seen.mean * self.headroom, seen.peak * PEAK_HEADROOM)
+        return max(seen.mean * headroom, seen.peak * PEAK_HEADROOM)
 
     def _fallback_per_unit(self) -> float:
         """For a rule not seen yet: the average of those seen, else the default."""
@@ -161,13 +167,20 @@ class Calibration:
         count = sum(m.count for m in self.output.values())
         return total / count if count >= MIN_OUTPUT_SAMPLE else DEFAULT_OUTPUT_PER_UNIT
 
-    def expected_output(self, incidents: Iterable[Incident]) -> float:
-        """Expected output tokens of a reply for these incidents."""
+    def expected_output(self, incidents: Sequence[Incident], prior: Sequence[int] = ()) -> float:
+        """Expected output tokens of a reply for these incidents: by what their rules' replies took,
+        and for a rule without replies yet, by each incident's `prior` (its expected output from its
+        line, in the order of `incidents`) when there is one, else by the average of the rules seen."""
         fallback = self._fallback_per_unit()
         total = 0.0
-        for incident in incidents:
+        for n, incident in enumerate(incidents):
             per_unit = self._per_unit(incident.violation.key)
-            total += (fallback if per_unit is None else per_unit) * incident_units([incident])
+            if per_unit is not None:
+                total += per_unit * incident_units([incident])
+            elif n < len(prior):
+                total += prior[n]
+            else:
+                total += fallback * incident_units([incident])
         return total
 
     @property
@@ -185,19 +198,21 @@ class Calibration:
         evidence = self.has_output_evidence
         if not incidents or (not evidence and prior is None):
             return planned
-        fallback = self._fallback_per_unit() * UNSEEN_RULE_FACTOR * self.headroom
+        fallback = self._fallback_per_unit() * UNSEEN_RULE_FACTOR
         room = 0.0
         for incident in incidents:
-            ratio = self._room(self.prior_ratio.get(incident.violation.key))
-            per_unit = self._room(self.output.get(incident.violation.key))
+            key = incident.violation.key
+            headroom = self._headroom(key)
+            ratio = self._room(self.prior_ratio.get(key), headroom)
+            per_unit = self._room(self.output.get(key), headroom)
             if ratio is not None and prior is not None and incident.id in prior:
                 room += prior[incident.id] * ratio
             elif per_unit is not None:
                 room += per_unit * incident_units([incident])
             elif prior is not None and incident.id in prior:
-                room += prior[incident.id] * self.headroom
+                room += prior[incident.id] * headroom
             else:
-                room += fallback * incident_units([incident])
+                room += fallback * headroom * incident_units([incident])
         sized = math.ceil(room + HEADROOM_SLACK)
         return max(MIN_MAX_TOKENS, min(planned, sized, MAX_OUTPUT_TOKENS))
 

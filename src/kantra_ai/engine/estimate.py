@@ -4,7 +4,9 @@ Input tokens are the batcher's estimate of each request (what `execute_batches` 
 into the provider's count by the calibrated ratio earlier runs measured (`engine/calibration.py`).
 When the run's shared prefix (instructions, tool definition, rule book) passes the model's cache
 minimum, it is counted as written once and read by every other request, as the provider bills it.
-Output is what earlier runs saw per incident of each rule, else a default for terse replies. The
+Output is what earlier runs saw per incident of each rule; for a rule not seen yet, what the shape
+of each incident's line says it takes (`batching.output_prior`, planned with the batch; a rename said
+once per packed request), else a default for terse replies. The
 worst case is what the `--max-cost` guard reserves (the request's input as cache writes, its whole
 `max_tokens` as output). Duration assumes a fixed latency per request plus streaming at a typical
 output rate, with the files spread over the parallel slots and each file's requests one after the other.
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kantra_ai.analysis.model import Incident
-from kantra_ai.batching.batches import Batch
+from kantra_ai.batching.batches import Batch, pack_output_prior
 from kantra_ai.batching.packing import own_tokens
 from kantra_ai.engine.budget import CostGuard
 from kantra_ai.engine.calibration import Calibration
@@ -78,16 +80,21 @@ class _Request:
 
     input_tokens: int
     incidents: tuple[Incident, ...]
+    output_prior: tuple[int, ...] = ()  # per incident, as `Batch.output_prior`
 
 
 def _requests(plan: RunBatches) -> list[_Request]:
     requests: list[_Request] = []
     for unit in plan.units():
         if len(unit) == 1:
-            requests += [_Request(b.estimated_input_tokens, b.incidents) for b in unit[0].batches]
+            requests += [
+                _Request(b.estimated_input_tokens, b.incidents, b.output_prior) for b in unit[0].batches
+            ]
         else:
             tokens = unit[0].fixed_tokens + sum(own_tokens(f) for f in unit)
-            requests.append(_Request(tokens, tuple(i for f in unit for b in f.batches for i in b.incidents)))
+            batches = [b for f in unit for b in f.batches]
+            incidents = tuple(i for b in batches for i in b.incidents)
+            requests.append(_Request(tokens, incidents, pack_output_prior(batches)))
     return requests
 
 
@@ -106,16 +113,19 @@ def estimate(
     # Once per incident list (a file's batch, or a pack's): the duration and the cost need it again.
     outputs: dict[int, float] = {}
 
-    def output(incidents: tuple[Incident, ...]) -> float:
+    def output(incidents: tuple[Incident, ...], prior: tuple[int, ...]) -> float:
         if id(incidents) not in outputs:
-            outputs[id(incidents)] = calibration.expected_output(incidents)
+            outputs[id(incidents)] = calibration.expected_output(incidents, prior)
         return outputs[id(incidents)]
 
-    expected_output = round(sum(output(r.incidents) for r in requests))
+    expected_output = round(sum(output(r.incidents, r.output_prior) for r in requests))
     # Each file's requests run one after the other; files share the parallel slots (a pack of small
     # files counts as one of them).
     per_file = [
-        sum(REQUEST_LATENCY_SECONDS + output(b.incidents) / OUTPUT_TOKENS_PER_SECOND for b in f.batches)
+        sum(
+            REQUEST_LATENCY_SECONDS + output(b.incidents, b.output_prior) / OUTPUT_TOKENS_PER_SECOND
+            for b in f.batches
+        )
         for f in plan.files
     ]
     slots = max(1, min(parallelism, len(requests)))
@@ -131,7 +141,7 @@ def estimate(
             prefix = min(shared, total) if cached else 0
             usage = Usage(
                 input_tokens=total - prefix,
-                output_tokens=round(output(request.incidents)),
+                output_tokens=round(output(request.incidents, request.output_prior)),
                 cache_write_tokens=prefix if number == 0 else 0,
                 cache_read_tokens=prefix if number else 0,
             )

@@ -145,7 +145,7 @@ async def _ask_together(members: Sequence[_Member], ctx: RunContext) -> None:
             problem = f"reply cut off at max_tokens ({max_tokens}); nothing applied"
             ctx.observer.reply_rejected(path, fingerprint, problem)
             if ctx.calibration is not None:
-                ctx.calibration.observe_truncation()
+                ctx.calibration.observe_truncation(i for m in members for i in m.pending)
             max_tokens = min(max_tokens * 2, MAX_OUTPUT_TOKENS)  # the same question, more room
             continue
         try:

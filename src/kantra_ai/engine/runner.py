@@ -112,6 +112,7 @@ def batch_incidents(
                     max_batch_tokens=settings.max_batch_tokens,
                     batch_size=settings.batch_size,
                     incident_tokens=prompts.incident_tokens,
+                    full_verdicts=prompts.full_verdicts,
                 )
             )
     return plan
