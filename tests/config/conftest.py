@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from tests.provider_env import isolate_provider_env
 
 from kantra_ai.simulated.recipes import respond
 from testing.fakeprovider.server import FakeProviderServer
@@ -16,8 +17,4 @@ def fake() -> Iterator[FakeProviderServer]:
 
 @pytest.fixture(autouse=True)
 def _provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Tests must never reach a real provider, whatever the developer's shell exports.
-    for name in ("ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", "ANTHROPIC_AUTH_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-secret-0000")
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-test-secret-0000")
+    isolate_provider_env(monkeypatch)

@@ -16,6 +16,7 @@ from bench.report_bench import CHROMIUM
 from bench.report_bench import browser as start_browser
 from tests.cli.conftest import fake
 from tests.cli.helpers import EXAMPLES
+from tests.provider_env import isolate_provider_env
 
 from kantra_ai.simulated.recipes import respond
 from kantra_ai.web.app import WebContext
@@ -80,9 +81,7 @@ def serve_example(root: Path, example: str = "javaee-inventory", *, latency: flo
 
 @pytest.fixture(autouse=True)
 def _provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", "ANTHROPIC_AUTH_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", API_KEY)
+    isolate_provider_env(monkeypatch, anthropic_key=API_KEY, openai_key=None)
 
 
 @pytest.fixture(scope="session")
