@@ -116,7 +116,7 @@ def job_record(store: RunStore, input_dir: Path) -> dict[str, Any]:
         )
 
     files, file_index = _changed_files(store, tree)
-    edits = _edits_by_incident(store, tree)
+    spans_of = _edited_spans(store, tree)
     history: dict[str, list[list[Any]]] = {}
     for run_id, incident_id, status, reason in store.query(
         "SELECT o.run_id, o.incident_id, o.status, o.reason FROM outcomes o JOIN runs r ON r.id = o.run_id"
@@ -161,7 +161,7 @@ def job_record(store: RunStore, input_dir: Path) -> dict[str, Any]:
         changed = file_index.get(str(path))
         if changed is not None:
             file = files[changed]
-            spans = [s for text, old in edits.get(str(incident_id), []) if (s := _line_span(text, old))]
+            spans = spans_of.get(str(incident_id), [])
             found = hunks_for(file["hunks"], spans, line if status == "fixed" else None)
             if found:
                 entry["hunks"] = found
@@ -278,9 +278,11 @@ def _text(store: RunStore, sha: str) -> str | None:
     return content.decode("utf-8", errors="replace").removeprefix("\ufeff").replace("\r\n", "\n")
 
 
-def _edits_by_incident(store: RunStore, tree: str) -> dict[str, list[tuple[str, str]]]:
-    """incident id -> (the text the edit was applied to, the edit's old text), for every write."""
-    found: dict[str, list[tuple[str, str]]] = {}
+def _edited_spans(store: RunStore, tree: str) -> dict[str, list[tuple[int, int]]]:
+    """incident id -> the lines of the original file each edit naming it replaced, for every write.
+    Found write by write: no file's text is held beyond its own write (a run of thousands of files
+    would hold them all)."""
+    found: dict[str, list[tuple[int, int]]] = {}
     first_before: dict[str, str] = {}
     for path, before_sha, edits in store.query(
         "SELECT path, before_sha, edits FROM writes WHERE tree=? AND state='written' ORDER BY id", (tree,)
@@ -294,9 +296,11 @@ def _edits_by_incident(store: RunStore, tree: str) -> dict[str, list[tuple[str, 
         )
         for edit in json.loads(str(edits or "[]")):
             old = str(edit.get("old_text", ""))
-            text = original if old and old in original else own
+            span = _line_span(original if old and old in original else own, old)
+            if span is None:
+                continue
             for incident_id in edit.get("incident_ids", []):
-                found.setdefault(str(incident_id), []).append((text, old))
+                found.setdefault(str(incident_id), []).append(span)
     return found
 
 
