@@ -461,6 +461,17 @@ def test_a_line_inserted_by_one_edit_and_made_again_by_another_replacing_the_nex
         assert result.failed == [] and result.content == intended, edits
 
 
+def test_a_line_kept_as_context_keeps_what_trailed_it_when_a_neighbour_equals_it_but_for_that() -> None:
+    # Found by the placement property test: "x.y" and "x.y " are equal up to trailing whitespace, and
+    # aligning on that alone kept the first as context and deleted the second, which lost its space.
+    text = "javax.ejb\njavax.ejb \nend\n"
+    result = apply_edits(text, [Edit("javax.ejb\njavax.ejb ", "javax\njavax.ejb ")])
+    assert result.content == "javax\njavax.ejb \nend\n"
+    # A model that drops trailing whitespace from a line it quotes as context still changes nothing there.
+    result = apply_edits("a \nb\n", [Edit("a \nb", "a\nB")])
+    assert result.content == "a \nB\n"
+
+
 def test_edits_in_reverse_file_order_land() -> None:
     edits = [
         Edit("repo.delete(order);", "repo.remove(order);"),

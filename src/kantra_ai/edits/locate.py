@@ -345,13 +345,8 @@ def _hunks(
 ) -> tuple[Hunk, ...]:
     """What changes in `block` (the named file lines, aligned with `old_lines`): new lines equal to
     the old line they align with are context and change nothing."""
-    matcher = difflib.SequenceMatcher(
-        None, [line.rstrip() for line in old_lines], [line.rstrip() for line in new_lines], autojunk=False
-    )
     hunks: list[Hunk] = []
-    for tag, o1, o2, n1, n2 in matcher.get_opcodes():
-        if tag == "equal":
-            continue
+    for o1, o2, n1, n2 in _changed_blocks(old_lines, new_lines):
         for i1, i2, j1, j2 in _pair_similar(old_lines, new_lines, o1, o2, n1, n2):
             # The old line each new line stands for: the one it replaces, or the one above (below,
             # at the start) the place it is inserted.
@@ -372,6 +367,30 @@ def _hunks(
             else:
                 hunks.append(Hunk(first + i1, first + i2, tuple(new)))
     return tuple(hunks)
+
+
+def _changed_blocks(old: list[str], new: list[str]) -> list[tuple[int, int, int, int]]:
+    """The (old, new) line ranges that differ. Lines equal as written align first; within what is
+    left, lines equal up to trailing whitespace (which models drop or add) are context too. Equal up
+    to trailing whitespace alone, `a` and `a ` could align a kept line with the wrong one of two
+    such lines, and the line kept would lose (or gain) what trailed it."""
+    blocks: list[tuple[int, int, int, int]] = []
+    exact = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for tag, i1, i2, j1, j2 in exact.get_opcodes():
+        if tag == "equal":
+            continue
+        loose = difflib.SequenceMatcher(
+            None,
+            [line.rstrip() for line in old[i1:i2]],
+            [line.rstrip() for line in new[j1:j2]],
+            autojunk=False,
+        )
+        blocks += [
+            (i1 + o1, i1 + o2, j1 + n1, j1 + n2)
+            for inner, o1, o2, n1, n2 in loose.get_opcodes()
+            if inner != "equal"
+        ]
+    return blocks
 
 
 def _pair_similar(
