@@ -13,7 +13,8 @@ matches more than one place ("old text matches N places"):
    whitespace altogether.
 
 What the named lines become (`Plan.hunks`): new lines equal (up to trailing whitespace) to the old
-line they align with are context and keep the file's line exactly; the others are changes,
+line they align with are context and keep the file's line exactly (lines equal as written align
+first, so that of two lines equal but for what trails them the right one is kept); the others are changes,
 re-indented to fit the file and stripped of trailing whitespace. Re-indenting follows what the model
 did: after an exact match, the first line gets the indentation before the match and the rest is as
 written (when old_text is a single line quoted without its indentation, lines after it that are
