@@ -472,6 +472,15 @@ def test_a_line_kept_as_context_keeps_what_trailed_it_when_a_neighbour_equals_it
     assert result.content == "a \nB\n"
 
 
+def test_two_edits_changing_one_of_two_equal_lines_differently_conflict_rather_than_add_a_line() -> None:
+    text = "import a;\nimport a;\n"
+    first = Edit("import a;\nimport a;", "import b;\nimport a;")
+    second = Edit("import a;\nimport a;", "import c;\nimport a;")
+    result = apply_edits(text, [first, second])
+    assert result.content.count("\n") == 2  # never both: the file keeps its two lines
+    assert [o.status for o in result.outcomes].count(EditStatus.APPLIED) <= 1
+
+
 def test_edits_in_reverse_file_order_land() -> None:
     edits = [
         Edit("repo.delete(order);", "repo.remove(order);"),

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from bench.workloads import synthetic
 from tests.cli.helpers import EXAMPLES, tree_differences
-from tests.store.crash_helpers import fork_context, remediate_argv, run_cli
+from tests.store.crash_helpers import exit_code, fork_context, remediate_argv, run_cli
 from tests.store.helpers import store_rows
 
 from kantra_ai.simulated.recipes import respond
@@ -36,7 +36,7 @@ def _run(argv: list[str], log: Path, env: dict[str, str] | None = None) -> int |
     process.start()
     process.join(120)
     assert not process.is_alive(), log.read_text()
-    return process.exitcode
+    return exit_code(process, log)
 
 
 @pytest.mark.parametrize("moment", ["reply-kept:3", "response-unsaved:3"])

@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import sys
 from multiprocessing.context import ForkServerContext
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import kantra_ai.cli.app
@@ -32,7 +33,19 @@ def run_cli(argv: list[str], env: dict[str, str], log: str) -> None:
     code = kantra_ai.cli.app.main(argv)
     sys.stdout.flush()
     sys.stderr.flush()
+    Path(f"{log}.exit").write_text(str(code), encoding="utf-8")
     os._exit(code)
+
+
+def exit_code(process: BaseProcess, log: str | Path) -> int | None:
+    """The run's exit code. The fork server reports it, but when it cannot (its status pipe failed:
+    multiprocessing then says 255, seen once in CI on a run that had finished normally), the code
+    the run wrote before exiting is taken; a run killed before it could write one keeps the
+    server's figure."""
+    recorded = Path(f"{log}.exit")
+    if process.exitcode == 255 and recorded.exists():
+        return int(recorded.read_text(encoding="utf-8"))
+    return process.exitcode
 
 
 def fork_context() -> ForkServerContext:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from tests.cli.helpers import EXAMPLES, tree_differences
-from tests.store.crash_helpers import fork_context, remediate_argv, run_cli
+from tests.store.crash_helpers import exit_code, fork_context, remediate_argv, run_cli
 
 from kantra_ai.simulated.recipes import respond
 from testing.fakeprovider.batches import BatchPlan
@@ -90,7 +90,7 @@ def _run(argv: list[str], env: dict[str, str], log: Path) -> int | None:
         process.kill()
         process.join()
         raise AssertionError(f"run timed out: {' '.join(argv)}\n{log.read_text()}")
-    return process.exitcode
+    return exit_code(process, log)
 
 
 def play(case: Case | None, provider: str, root: Path) -> Played:

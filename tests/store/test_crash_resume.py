@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 from tests.cli.helpers import EXAMPLES, tree_differences
-from tests.store.crash_helpers import fork_context, remediate_argv, run_cli
+from tests.store.crash_helpers import exit_code, fork_context, remediate_argv, run_cli
 
 from kantra_ai.simulated.recipes import respond
 from testing.fakeprovider.latency import LatencyModel
@@ -132,7 +132,7 @@ def _start(argv: list[str], env: dict[str, str], log: Path, kill_after: float) -
         process.join()
         if not kill_after:
             raise AssertionError(f"run timed out: {' '.join(argv)}")
-    return process.exitcode, time.monotonic() - started
+    return exit_code(process, log), time.monotonic() - started
 
 
 def _measure(app: Path) -> dict[str, object]:

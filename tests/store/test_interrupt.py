@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from tests.cli.helpers import EXAMPLES, expected_of, tree_differences
-from tests.store.crash_helpers import fork_context, remediate_argv, run_cli
+from tests.store.crash_helpers import exit_code, fork_context, remediate_argv, run_cli
 from tests.store.helpers import store_rows
 
 from kantra_ai.simulated.contract import FakeReply, FakeRequest
@@ -48,7 +48,7 @@ def _interrupt(tmp_path: Path, server: FakeProviderServer, presses: int) -> tupl
         os.kill(process.pid or 0, signal.SIGINT)
         time.sleep(0.2)
     process.join(30)
-    return app, process.exitcode, log.read_text()
+    return app, exit_code(process, log), log.read_text()
 
 
 def _finish(app: Path, server: FakeProviderServer, tmp_path: Path) -> int | None:
@@ -56,7 +56,7 @@ def _finish(app: Path, server: FakeProviderServer, tmp_path: Path) -> int | None
     process = fork_context().Process(target=run_cli, args=(argv, KEY, str(tmp_path / "again.log")))
     process.start()
     process.join(60)
-    return process.exitcode
+    return exit_code(process, tmp_path / "again.log")
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from tests.cli.helpers import tree_differences
-from tests.store.crash_helpers import fork_context, remediate_argv, run_cli
+from tests.store.crash_helpers import exit_code, fork_context, remediate_argv, run_cli
 from tests.verify.helpers import example, javac
 
 from kantra_ai.simulated.recipes import respond
@@ -69,7 +69,7 @@ def _run(argv: list[str], env: dict[str, str], log: Path) -> int | None:
         process.kill()
         process.join()
         raise AssertionError(f"run timed out: {' '.join(argv)}")
-    return process.exitcode
+    return exit_code(process, log)
 
 
 def play(root: Path, kill_at: str = "") -> Played:

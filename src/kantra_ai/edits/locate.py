@@ -35,7 +35,7 @@ from __future__ import annotations
 import bisect
 import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from kantra_ai.edits.lines import (
@@ -59,6 +59,7 @@ _NUMBERED = re.compile(r"^[ \t]*(\d{1,7})(?::[ \t]?|[ \t]*\|[ \t]?|\t|[ \t]{1,2}
 # Lines at least this similar (difflib ratio) count as one line changed, not one removed and one added.
 _SIMILAR = 0.6
 _PAIRING_LIMIT = 400  # pairs of lines compared in one replaced block, at most
+_ALIGN_LIMIT = 40_000  # pairs of lines compared to align an edit's old and new lines, at most
 
 Reindent = Callable[[int, "int | None", str], str]  # (new line index, aligned old line, line) -> line
 
@@ -376,22 +377,69 @@ def _changed_blocks(old: list[str], new: list[str]) -> list[tuple[int, int, int,
     to trailing whitespace alone, `a` and `a ` could align a kept line with the wrong one of two
     such lines, and the line kept would lose (or gain) what trailed it."""
     blocks: list[tuple[int, int, int, int]] = []
-    exact = difflib.SequenceMatcher(None, old, new, autojunk=False)
-    for tag, i1, i2, j1, j2 in exact.get_opcodes():
-        if tag == "equal":
-            continue
-        loose = difflib.SequenceMatcher(
-            None,
-            [line.rstrip() for line in old[i1:i2]],
-            [line.rstrip() for line in new[j1:j2]],
-            autojunk=False,
-        )
-        blocks += [
-            (i1 + o1, i1 + o2, j1 + n1, j1 + n2)
-            for inner, o1, o2, n1, n2 in loose.get_opcodes()
-            if inner != "equal"
-        ]
+    for i1, i2, j1, j2 in _gaps(_aligned(old, new), len(old), len(new)):
+        loose = _aligned([line.rstrip() for line in old[i1:i2]], [line.rstrip() for line in new[j1:j2]])
+        blocks += [(i1 + o1, i1 + o2, j1 + n1, j1 + n2) for o1, o2, n1, n2 in _gaps(loose, i2 - i1, j2 - j1)]
     return blocks
+
+
+def _aligned(old: Sequence[str], new: Sequence[str]) -> list[tuple[int, int]]:
+    """The pairs of equal lines (old index, new index) of a longest common subsequence: as many
+    lines as possible kept as context. difflib's matcher takes the longest run first, which is not
+    always the most lines: with repeated lines (`}`, blank lines, two equal imports) it can keep a
+    line as the copy of another and count the one in place as deleted and inserted again, and two
+    edits of one line then read as two insertions instead of one conflict. The common ends are
+    kept first (they are part of some longest subsequence); a middle too large to compare line by
+    line falls back to difflib."""
+    n, m = len(old), len(new)
+    lo = 0
+    while lo < n and lo < m and old[lo] == new[lo]:
+        lo += 1
+    hi = 0
+    while hi < n - lo and hi < m - lo and old[n - 1 - hi] == new[m - 1 - hi]:
+        hi += 1
+    a, b = old[lo : n - hi], new[lo : m - hi]
+    middle: list[tuple[int, int]] = []
+    if a and b and len(a) * len(b) > _ALIGN_LIMIT:
+        matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+        middle = [(i + k, j + k) for i, j, size in matcher.get_matching_blocks() for k in range(size)]
+    elif a and b:
+        # Longest common subsequence lengths of the suffixes, then the earliest pairs that keep it.
+        width = len(b) + 1
+        length = [0] * ((len(a) + 1) * width)
+        for i in range(len(a) - 1, -1, -1):
+            for j in range(len(b) - 1, -1, -1):
+                here = i * width + j
+                if a[i] == b[j]:
+                    length[here] = length[here + width + 1] + 1
+                else:
+                    length[here] = max(length[here + width], length[here + 1])
+        i = j = 0
+        while i < len(a) and j < len(b):
+            here = i * width + j
+            if a[i] == b[j] and length[here] == length[here + width + 1] + 1:
+                middle.append((i, j))
+                i, j = i + 1, j + 1
+            elif length[here + width] >= length[here + 1]:
+                i += 1
+            else:
+                j += 1
+    return (
+        [(k, k) for k in range(lo)]
+        + [(lo + i, lo + j) for i, j in middle]
+        + [(n - hi + k, m - hi + k) for k in range(hi)]
+    )
+
+
+def _gaps(pairs: Sequence[tuple[int, int]], n: int, m: int) -> list[tuple[int, int, int, int]]:
+    """The (old, new) ranges between aligned pairs where something differs."""
+    gaps: list[tuple[int, int, int, int]] = []
+    i = j = 0
+    for pi, pj in [*pairs, (n, m)]:
+        if pi > i or pj > j:
+            gaps.append((i, pi, j, pj))
+        i, j = pi + 1, pj + 1
+    return gaps
 
 
 def _pair_similar(
