@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
@@ -30,21 +31,30 @@ def run_cli(argv: list[str], env: dict[str, str], log: str) -> None:
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
-    code = kantra_ai.cli.app.main(argv)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    Path(f"{log}.exit").write_text(str(code), encoding="utf-8")
+    Path(f"{log}.exit").unlink(missing_ok=True)  # a log used again: only this run's code counts
+    code = 1  # what an exception escaping the command line would end with
+    try:
+        code = kantra_ai.cli.app.main(argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        Path(f"{log}.exit").write_text(str(code), encoding="utf-8")
     os._exit(code)
 
 
 def exit_code(process: BaseProcess, log: str | Path) -> int | None:
-    """The run's exit code. The fork server reports it, but when it cannot (its status pipe failed:
-    multiprocessing then says 255, seen once in CI on a run that had finished normally), the code
-    the run wrote before exiting is taken; a run killed before it could write one keeps the
-    server's figure."""
+    """The run's exit code. The fork server reports it, but now and then it cannot (its status pipe
+    fails under load; multiprocessing then says 255: seen in CI on a run that had finished and on
+    one that was killed). Every run that gets to leave the command line writes its code first, even
+    after an exception; so the code written is the run's, and a run that wrote none was killed
+    (SIGKILL gives it no chance to write)."""
     recorded = Path(f"{log}.exit")
-    if process.exitcode == 255 and recorded.exists():
+    if recorded.exists():
         return int(recorded.read_text(encoding="utf-8"))
+    if process.exitcode == 255:
+        return -signal.SIGKILL
     return process.exitcode
 
 
