@@ -481,6 +481,18 @@ def test_two_edits_changing_one_of_two_equal_lines_differently_conflict_rather_t
     assert [o.status for o in result.outcomes].count(EditStatus.APPLIED) <= 1
 
 
+def test_lines_changed_in_place_stay_in_place_when_one_becomes_what_another_was() -> None:
+    # One edit turns line 2 into what line 3 was and line 3 into something else; another changes
+    # line 2 its own way. Read in place, they conflict on line 2; read as "delete line 2, keep
+    # line 3, insert a line", the second edit's line stood in for the deleted one: a line too many.
+    text = "x\nimport a;\nimport b;\n"
+    shift = Edit("import a;\nimport b;", "import b;\nimport c;")
+    other = Edit("import a;", "import z;")
+    result = apply_edits(text, [shift, other])
+    assert result.content.count("\n") == 3
+    assert result.content in (text, "x\nimport b;\nimport c;\n", "x\nimport z;\nimport b;\n")
+
+
 def test_edits_in_reverse_file_order_land() -> None:
     edits = [
         Edit("repo.delete(order);", "repo.remove(order);"),

@@ -148,9 +148,32 @@ FOUND_CONFLICT = (
 )
 
 
+# Found by this test with other seeds: words replaced on two lines where one line's new text is
+# another's old one. Aligned as a subsequence, the item read as "delete a line, insert one", and
+# the other item's change of the "deleted" line stood in its place: the file gained a line.
+FOUND_SHIFT = (
+    "\njavax.ejb\n@Stateless\n",
+    {"inc-1": 2, "inc-2": 3, "inc-3": None},
+    [
+        Edit("", "", ("inc-1", "inc-2"), line_sub=(("@Stateless", "javax"), ("javax.ejb", "@Stateless"))),
+        Edit("", "", ("inc-1",), line_sub=(("javax.ejb", "javax"),)),
+    ],
+)
+FOUND_CROSSED = (
+    "javax.ejb\njavax.ejb javax.ejb\n",
+    {"inc-1": 1, "inc-2": 1, "inc-3": 2},
+    [
+        Edit("", "", ("inc-1",), line_sub=(("javax.ejb", "javax"),)),
+        Edit("", "", ("inc-1", "inc-2", "inc-3"), line_sub=(("x", "javax.ejb"),)),
+    ],
+)
+
+
 @settings(max_examples=400, deadline=None)
 @given(two_items())
 @example(FOUND_CONFLICT)
+@example(FOUND_SHIFT)
+@example(FOUND_CROSSED)
 def test_two_items_of_one_reply_make_their_own_changes_and_nothing_else(
     case: tuple[str, dict[str, int | None], list[Edit]],
 ) -> None:

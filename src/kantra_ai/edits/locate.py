@@ -377,7 +377,16 @@ def _changed_blocks(old: list[str], new: list[str]) -> list[tuple[int, int, int,
     to trailing whitespace alone, `a` and `a ` could align a kept line with the wrong one of two
     such lines, and the line kept would lose (or gain) what trailed it."""
     blocks: list[tuple[int, int, int, int]] = []
-    for i1, i2, j1, j2 in _gaps(_aligned(old, new), len(old), len(new)):
+    aligned = _aligned(old, new)
+    if len(old) == len(new):
+        # As many lines as before: read as each line changed in place unless that changes more lines
+        # than the subsequence leaves unmatched. A line's new text equal to another line's old one
+        # (words replaced on two lines) otherwise reads as a deletion and an insertion, which another
+        # edit of the "deleted" line merges with as if the line were gone.
+        in_place = [k for k in range(len(old)) if old[k].rstrip() != new[k].rstrip()]
+        if len(in_place) <= 2 * (len(old) - len(aligned)):
+            return [(k, k + 1, k, k + 1) for k in in_place]
+    for i1, i2, j1, j2 in _gaps(aligned, len(old), len(new)):
         loose = _aligned([line.rstrip() for line in old[i1:i2]], [line.rstrip() for line in new[j1:j2]])
         blocks += [(i1 + o1, i1 + o2, j1 + n1, j1 + n2) for o1, o2, n1, n2 in _gaps(loose, i2 - i1, j2 - j1)]
     return blocks
