@@ -479,3 +479,27 @@ def test_a_finding_the_analyzer_reports_at_two_lines_is_fixed_by_a_sub_on_either
     assert outcomes["a"].status is Status.FIXED and outcomes["a2"].status is Status.FIXED
     assert len(model.requests) == 1
     assert _file(root) == JAVA.replace(IMPORT, FIXED_IMPORT)
+
+
+def test_an_incident_inside_lines_another_edit_changed_line_for_line_is_asked_again_at_its_own_line(
+    tmp_path: Path,
+) -> None:
+    # One edit changes lines 3 and 5 (quoting 3-5) for a and b; c, on line 4 between them, was
+    # forgotten. Its retry must point at line 4, not at the edited block's first line (a's import).
+    text = "package shop;\n\nimport javax.a.A;\nimport javax.c.C;\nimport javax.b.B;\n\nclass X {}\n"
+    (tmp_path / "X.java").write_text(text, encoding="utf-8")
+    old = "import javax.a.A;\nimport javax.c.C;\nimport javax.b.B;\n"
+    new = "import jakarta.a.A;\nimport javax.c.C;\nimport jakarta.b.B;\n"
+    first = tool_reply([(old, new, ["a", "b"])], [])
+    second = tool_reply([("import javax.c.C;\n", "import jakarta.c.C;\n", ["c"])], [])
+    model = ScriptedProvider(first, second)
+    a, c, b = (
+        incident(n, "X.java", line, f"import javax.{n}.{n.upper()};")
+        for n, line in (("a", 3), ("c", 4), ("b", 5))
+    )
+    outcomes = {
+        o.incident_id: o for o in asyncio.run(run_batch(batch("X.java", a, b, c), context(model, tmp_path)))
+    }
+    assert all(o.status is Status.FIXED for o in outcomes.values())
+    assert "#c line 4" in model.requests[1].prompt
+    assert (tmp_path / "X.java").read_text(encoding="utf-8") == text.replace("javax", "jakarta")

@@ -6,7 +6,8 @@ from pathlib import PurePosixPath
 
 from kantra_ai.analysis.model import Category, Incident, Violation
 from kantra_ai.batching.batches import Batch
-from kantra_ai.engine.relocate import relocate, relocate_batch, snippet_lines
+from kantra_ai.edits.model import Landing
+from kantra_ai.engine.relocate import LineMap, relocate, relocate_batch, snippet_lines
 
 RULE = Violation("rules", "ee-to-quarkus-00000", "d", Category.POTENTIAL, 1)
 SNIP = (
@@ -59,3 +60,16 @@ def test_a_batch_is_unchanged_when_nothing_moved() -> None:
     assert relocate_batch(batch, ORIGINAL) is batch
     moved = relocate_batch(batch, "// header\n" + ORIGINAL)
     assert moved.incidents[0].line == 7 and moved.path == batch.path
+
+
+def test_inside_a_block_changed_line_for_line_each_line_stays_where_it_was() -> None:
+    # Words replaced on lines 3 and 5 in one edit land as one block 3-5; line 4, not changed and
+    # another incident's, is still line 4 (not the block's first line, which is someone else's).
+    moves = LineMap([(Landing((2, 5), (2, 5), (), ()),)])
+    assert [moves.line(n) for n in (2, 3, 4, 5, 6)] == [2, 3, 4, 5, 6]
+
+
+def test_inside_a_block_that_changed_size_a_line_goes_to_the_block() -> None:
+    moves = LineMap([(Landing((2, 5), (2, 4), (), ()),)])
+    assert [moves.line(n) for n in (3, 4, 5, 6)] == [3, 3, 3, 5]
+    assert moves.line(4, end=True) == 4

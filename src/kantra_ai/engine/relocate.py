@@ -83,7 +83,8 @@ class LineMap:
 
     def line(self, number: int, *, end: bool = False) -> int:
         """Where 1-based line `number` is now. A line inside a changed block goes to the block's
-        first line (`end`: its last line), as the changed lines stand for it."""
+        first line (`end`: its last line), as the changed lines stand for it; inside a block changed
+        line for line (as many lines after as before), to its own line."""
         index = number - 1
         for landings in self.steps:
             index = _through(landings, index, end)
@@ -98,6 +99,10 @@ def _through(landings: Sequence[Landing], index: int, end: bool) -> int:
         if b1 <= index:  # wholly above it (lines inserted at `index` go above it too)
             shift += (a1 - a0) - (b1 - b0)
         elif b0 <= index:  # inside a changed block: the block's lines stand for it
+            if b1 - b0 == a1 - a0:
+                # Changed line for line (words replaced on several lines in one edit): each line
+                # is where it was, not at the block's first line with another incident's text.
+                return a0 + (index - b0)
             if not end:
                 return a0
             return a1 - 1 if a1 > a0 else max(a0 - 1, 0)
