@@ -139,7 +139,7 @@ def output_prior(
         if line is None or not 1 <= line <= len(lines):
             prior[incident.id] = round(NO_LINE_TOKENS * weight)
             continue
-        if line in seen or (rename and finding in said):
+        if line in seen or _said_before(incident, said):
             seen.add(line)
             prior[incident.id] = SAME_LINE_TOKENS
             continue
@@ -157,6 +157,11 @@ def output_prior(
     return prior
 
 
+def _said_before(incident: Incident, said: set[tuple[str, str]]) -> bool:
+    """The same rename (rule and message) was counted earlier in the request: it costs its number."""
+    return names_a_rename(incident.message) and (incident.violation.key, incident.message) in said
+
+
 def pack_output_prior(batches: Sequence[Batch]) -> tuple[int, ...]:
     """The output prior of one request packing these files' batches (each planned with its file's
     `output_prior`), in the order of their incidents: a rename said in an earlier file of the request
@@ -168,10 +173,9 @@ def pack_output_prior(batches: Sequence[Batch]) -> tuple[int, ...]:
     for batch in batches:
         mine: set[tuple[str, str]] = set()
         for incident, tokens in zip(batch.incidents, batch.output_prior, strict=True):
-            finding = (incident.violation.key, incident.message)
-            if finding in said and names_a_rename(incident.message):
+            if _said_before(incident, said):
                 tokens = min(tokens, SAME_LINE_TOKENS)
-            mine.add(finding)
+            mine.add((incident.violation.key, incident.message))
             prior.append(tokens)
         said |= mine
     return tuple(prior)

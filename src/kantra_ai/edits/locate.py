@@ -372,11 +372,12 @@ def _hunks(
 
 
 def _changed_blocks(old: list[str], new: list[str]) -> list[tuple[int, int, int, int]]:
-    """The (old, new) line ranges that differ. Lines equal as written align first; within what is
+    """The (old, new) line ranges that differ. With as many new lines as old, each line is read as
+    changed in place (unless that changes more lines than the alignment below leaves unmatched).
+    Otherwise lines equal as written align first (a longest common subsequence); within what is
     left, lines equal up to trailing whitespace (which models drop or add) are context too. Equal up
     to trailing whitespace alone, `a` and `a ` could align a kept line with the wrong one of two
     such lines, and the line kept would lose (or gain) what trailed it."""
-    blocks: list[tuple[int, int, int, int]] = []
     aligned = _aligned(old, new)
     if len(old) == len(new):
         # As many lines as before: read as each line changed in place unless that changes more lines
@@ -386,6 +387,7 @@ def _changed_blocks(old: list[str], new: list[str]) -> list[tuple[int, int, int,
         in_place = [k for k in range(len(old)) if old[k].rstrip() != new[k].rstrip()]
         if len(in_place) <= 2 * (len(old) - len(aligned)):
             return [(k, k + 1, k, k + 1) for k in in_place]
+    blocks: list[tuple[int, int, int, int]] = []
     for i1, i2, j1, j2 in _gaps(aligned, len(old), len(new)):
         loose = _aligned([line.rstrip() for line in old[i1:i2]], [line.rstrip() for line in new[j1:j2]])
         blocks += [(i1 + o1, i1 + o2, j1 + n1, j1 + n2) for o1, o2, n1, n2 in _gaps(loose, i2 - i1, j2 - j1)]

@@ -74,7 +74,6 @@ class Calibration:
     # incidents evenly: a rename repeated in a request costs a number, a declined finding a verdict,
     # and the prior already knows which is which.
     prior_ratio: dict[str, _Mean] = field(default_factory=dict)
-    headroom: float = HEADROOM  # for every rule not cut off yet
     rule_headroom: dict[str, float] = field(default_factory=dict)  # rule key -> grown by cut-offs
     truncations: int = 0
 
@@ -146,7 +145,7 @@ class Calibration:
             self.rule_headroom[key] = min(MAX_HEADROOM, self._headroom(key) * 1.25)
 
     def _headroom(self, rule_key: str) -> float:
-        return self.rule_headroom.get(rule_key, self.headroom)
+        return self.rule_headroom.get(rule_key, HEADROOM)  # HEADROOM until a cut-off grew it
 
     def _per_unit(self, rule_key: str) -> float | None:
         seen = self.output.get(rule_key)
