@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from kantra_ai.engine.adaptive import AdaptiveProvider
-from kantra_ai.engine.ratelimit import AdaptiveLimiter
+from kantra_ai.engine.ratelimit import AdaptiveLimiter, RateLimitConfig
 from kantra_ai.engine.scheduling import wrap_provider
 from kantra_ai.formats import TOOL_CALL
 from kantra_ai.prompts.builder import PromptBuilder
@@ -129,3 +129,19 @@ async def test_tokens_billed_by_a_broken_stream_are_added_to_the_retried_reply()
     assert server.request_count == 2
     assert single > 0
     assert response.usage.cache_write_tokens + response.usage.cache_read_tokens > 0
+
+
+async def test_the_next_requests_are_sized_for_output_tokens_once_requests_wait_for_them(
+    server: FakeProviderServer,
+) -> None:
+    # An output limit of two requests' max_tokens a minute: of three sent at once, one waits for it.
+    inner = AnthropicProvider(MODEL, api_key="test-key", base_url=server.anthropic_base_url, max_retries=0)
+    limiter = AdaptiveLimiter(RateLimitConfig(output_tokens_per_minute=800), time_scale=60.0)
+    provider = AdaptiveProvider(inner, limiter, warm_prefixes=False)
+    try:
+        await provider.complete(_request(0))
+        assert not provider.calibration.output_bound
+        await asyncio.gather(*(provider.complete(_request(n)) for n in range(1, 4)))
+        assert provider.calibration.output_bound
+    finally:
+        await provider.aclose()

@@ -24,6 +24,7 @@ from tests.engine.scripted import (
 )
 
 from kantra_ai.engine.batch_runner import RunContext, run_batch
+from kantra_ai.engine.calibration import Calibration
 from kantra_ai.engine.confidence import ConfidencePolicy, LowConfidenceAction
 from kantra_ai.engine.outcomes import IncidentOutcome, Status
 from kantra_ai.providers.base import ModelResponse, ProviderError
@@ -503,3 +504,27 @@ def test_an_incident_inside_lines_another_edit_changed_line_for_line_is_asked_ag
     assert all(o.status is Status.FIXED for o in outcomes.values())
     assert "#c line 4" in model.requests[1].prompt
     assert (tmp_path / "X.java").read_text(encoding="utf-8") == text.replace("javax", "jakarta")
+
+
+def test_where_output_binds_a_cut_off_reply_is_asked_again_with_twice_the_room_not_the_static_budget(
+    root: Path,
+) -> None:
+    # Sized from evidence at a few dozen tokens, cut off twice: 2x, then 4x, never the batch's static
+    # 1,000 reserved whole; the cut-offs cost the incident no repair round (max_retries=0).
+    calibration = Calibration()
+    for n in range(3):
+        calibration.observe_output([incident(f"seen{n}", "Orders.java", 3)], 20, {f"seen{n}": 20})
+    calibration.output_bound = True
+    cut = tool_reply([(IMPORT, FIXED_IMPORT, ["a"])], [], stop_reason="max_tokens")
+    good = tool_reply([(IMPORT, FIXED_IMPORT, ["a"])], [])
+    model = ScriptedProvider(cut, cut, good)
+    outcomes = _run(root, context(model, root, max_retries=0, calibration=calibration), A)
+    assert outcomes["a"].status is Status.FIXED
+    first, second, third = (r.max_tokens for r in model.requests)
+    assert first < 100 and (second, third) == (2 * first, 4 * first)
+    # Where output does not bind, the first cut-off asks for the static budget at once.
+    calibration.output_bound = False
+    (root / "Orders.java").write_text(JAVA, encoding="utf-8")
+    model = ScriptedProvider(cut, good)
+    _run(root, context(model, root, max_retries=0, calibration=calibration), A)
+    assert model.requests[1].max_tokens == 1000

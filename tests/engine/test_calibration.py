@@ -9,7 +9,7 @@ import pytest
 
 from kantra_ai.analysis.model import Category, Incident, Violation
 from kantra_ai.edits.model import Edit, ProposedFix, Verdict, VerdictStatus
-from kantra_ai.engine.calibration import HEADROOM, HEADROOM_SLACK, Calibration, reply_shares
+from kantra_ai.engine.calibration import BOUND_HEADROOM, HEADROOM, HEADROOM_SLACK, Calibration, reply_shares
 
 RENAME = Violation("rs", "javax-to-jakarta", "Replace `javax` with `jakarta`", Category.MANDATORY, 1)
 
@@ -125,3 +125,22 @@ def test_a_cut_off_reply_gives_more_room_to_its_own_rules_only() -> None:
     assert calibration.max_tokens_for(dependencies, 4_000, prior) > dependency_room
     # The renames' replies were never cut off: their room stays what their own replies say.
     assert calibration.max_tokens_for(renames, 4_000, prior) == rename_room
+
+
+def test_where_output_binds_a_request_is_sized_a_fifth_above_its_mean_without_peak_or_slack() -> None:
+    calibration = Calibration()
+    for start in (0, 10):
+        asked = _incidents(3, start)
+        calibration.observe_output(asked, 24, _prior(asked))
+    peak = _incidents(3, 20)
+    calibration.observe_output(peak, 60, _prior(peak))  # one long reply: the peak sizes free requests
+    many = _incidents(10, 100)
+    prior = _prior(many)
+    free = calibration.max_tokens_for(many, 4_000, prior)
+    calibration.output_bound = True
+    bound = calibration.max_tokens_for(many, 4_000, prior)
+    ratio = calibration.prior_ratio[RENAME.key].mean
+    assert bound == math.ceil(sum(prior.values()) * ratio * BOUND_HEADROOM)
+    assert bound < free / 1.5
+    calibration.observe_truncation(many)  # a cut-off still gives its rules more room
+    assert calibration.max_tokens_for(many, 4_000, prior) > bound

@@ -210,3 +210,26 @@ async def test_429s_for_requests_sent_before_a_lesson_do_not_lower_the_limit_aga
     later = await made.acquire(10, 100)
     await made.release(later, usage=None, headers={}, status=429)  # sent after it: a new lesson
     assert made.limits["output"] == 8_100 and made.stats.learned_limits == 2
+
+
+def test_a_run_is_output_bound_while_requests_wait_for_output_tokens() -> None:
+    async def scenario() -> None:
+        lim, time = limiter(RateLimitConfig(output_tokens_per_minute=1_000))
+        await lim.acquire(10, 900)
+        assert not lim.output_bound  # nothing waited yet
+        await lim.acquire(10, 900)  # waits for the output bucket to refill
+        assert lim.output_bound and time.now > 0
+        time.now += 61
+        assert not lim.output_bound  # nobody waited for output within the last minute
+
+    asyncio.run(scenario())
+
+
+def test_waiting_for_input_tokens_does_not_make_a_run_output_bound() -> None:
+    async def scenario() -> None:
+        lim, time = limiter(RateLimitConfig(input_tokens_per_minute=1_000, output_tokens_per_minute=1_000))
+        await lim.acquire(900, 10)
+        await lim.acquire(900, 10)
+        assert time.now > 0 and not lim.output_bound
+
+    asyncio.run(scenario())

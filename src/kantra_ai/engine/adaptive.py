@@ -205,6 +205,8 @@ class AdaptiveProvider:
                 on_progress(received)
 
         ticket = await self.limiter.acquire(estimate, request.max_tokens)
+        # Whether the run now waits for output reservations: the next requests are sized for it.
+        self.calibration.output_bound = self.limiter.output_bound
         try:
             response = await self.inner.complete(request, on_progress=progress)
         except ProviderError as exc:

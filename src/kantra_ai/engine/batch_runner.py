@@ -299,12 +299,17 @@ async def _converse(state: _BatchState, ctx: RunContext, resume: Resume | None =
             _reply_problem(state, pending, reason)
             if calibration is not None:
                 calibration.observe_truncation(pending)
-            if max_tokens < state.batch.max_output_tokens and attempts == 1 + ctx.max_retries:
+            bound = calibration is not None and calibration.output_bound
+            if max_tokens < state.batch.max_output_tokens and (bound or attempts == 1 + ctx.max_retries):
                 # Our evidence-based sizing asked for less than the static budget and was wrong: that
-                # costs the incidents no repair round (once per batch), the next request has the room.
+                # costs the incidents no repair round (once per batch; where output binds, each time:
+                # the room doubles from the expected output towards the static budget), the next
+                # request has the room.
                 attempts += 1
-            # Same question, more room.
-            max_tokens = min(max(max_tokens * 2, state.batch.max_output_tokens), MAX_OUTPUT_TOKENS)
+            # Same question, more room (where output binds, twice as much: the static budget would
+            # be reserved, and waited for, whole).
+            room = max_tokens * 2 if bound else max(max_tokens * 2, state.batch.max_output_tokens)
+            max_tokens = min(room, MAX_OUTPUT_TOKENS)
             continue
         try:
             proposed: ProposedFix = ctx.prompts.parse(response, state.batch, pending)

@@ -13,7 +13,12 @@ Every response reports real usage, so a run learns:
   costs throughput. Until a rule has been seen a few times the static budget of the batcher
   applies; a reply cut off at `max_tokens` is never applied, its request is sent again with twice
   the room (batch_runner.py), and the headroom of later requests of the rules it held grows (only
-  theirs: one rule's long replies say nothing about another's).
+  theirs: one rule's long replies say nothing about another's);
+- while requests wait for output tokens per minute (`output_bound`, which the adaptive provider
+  copies from the limiter before each request), every token of `max_tokens` is one the run waits
+  for (a provider that keeps unused output reserved counts all of it): requests are then sized a
+  fifth above the mean, without the peak and the slack, and a reply cut off is asked again with
+  twice its room rather than the static budget.
 
 The run store keeps the figures by provider and model (`store/calibration.py`); the next run, and
 its dry run, start from them.
@@ -39,6 +44,13 @@ PEAK_HEADROOM = 1.1  # whichever is more (a cut-off reply is paid for and asked 
 HEADROOM_SLACK = 16  # than room reserved and not used), plus this many tokens
 UNSEEN_RULE_FACTOR = 1.5  # a rule not seen yet: the run's average output, half as much again
 MAX_HEADROOM = 3.0
+# While output tokens per minute bind (`output_bound`): a fifth above the mean, without the peak term
+# and the slack, whose tokens every request would reserve and wait for. Measured on the replies of
+# bench/throughput_bench.py: reserved / needed 1.35 against 1.8, about one reply in thirty cut off
+# (asked again with twice the room, its input and output paid again); tighter sizing cut off more
+# replies than it saved reservations.
+BOUND_HEADROOM = 1.2
+BOUND_MIN_MAX_TOKENS = 16
 MIN_MAX_TOKENS = 48  # a verdict with a short reason fits
 ITEM_FRAME_TOKENS = 4  # what an edit or verdict costs beyond its texts (keys, brackets, its numbers)
 # The first figure for an unknown rule: what an incident of effort 0-1 takes in a terse reply
@@ -74,8 +86,12 @@ class Calibration:
     # incidents evenly: a rename repeated in a request costs a number, a declined finding a verdict,
     # and the prior already knows which is which.
     prior_ratio: dict[str, _Mean] = field(default_factory=dict)
-    rule_headroom: dict[str, float] = field(default_factory=dict)  # rule key -> grown by cut-offs
+    # rule key -> how much cut-offs of its replies grew its headroom (a quarter each, up to MAX_HEADROOM)
+    rule_growth: dict[str, float] = field(default_factory=dict)
     truncations: int = 0
+    # Requests wait for output tokens per minute (`AdaptiveLimiter.output_bound`, set by the adaptive
+    # provider; not stored): the room a request reserves is then time the run waits.
+    output_bound: bool = False
 
     # -- input -------------------------------------------------------------------------------------
 
@@ -142,10 +158,11 @@ class Calibration:
         """A reply for `incidents` was cut off at max_tokens: more room from now on for their rules."""
         self.truncations += 1
         for key in {i.violation.key for i in incidents}:
-            self.rule_headroom[key] = min(MAX_HEADROOM, self._headroom(key) * 1.25)
+            self.rule_growth[key] = min(MAX_HEADROOM / HEADROOM, self.rule_growth.get(key, 1.0) * 1.25)
 
     def _headroom(self, rule_key: str) -> float:
-        return self.rule_headroom.get(rule_key, HEADROOM)  # HEADROOM until a cut-off grew it
+        base = BOUND_HEADROOM if self.output_bound else HEADROOM
+        return base * self.rule_growth.get(rule_key, 1.0)
 
     def _per_unit(self, rule_key: str) -> float | None:
         seen = self.output.get(rule_key)
@@ -158,6 +175,8 @@ class Calibration:
         headroom, or its peak, whichever is more (None until enough of its incidents were answered)."""
         if seen is None or seen.count < MIN_OUTPUT_SAMPLE:
             return None
+        if self.output_bound:
+            return seen.mean * headroom
         return max(seen.mean * headroom, seen.peak * PEAK_HEADROOM)
 
     def _fallback_per_unit(self) -> float:
@@ -212,6 +231,8 @@ class Calibration:
                 room += prior[incident.id] * headroom
             else:
                 room += fallback * headroom * incident_units([incident])
+        if self.output_bound:  # no slack, and no floor beyond a one-incident answer's frame
+            return max(BOUND_MIN_MAX_TOKENS, min(planned, math.ceil(room), MAX_OUTPUT_TOKENS))
         sized = math.ceil(room + HEADROOM_SLACK)
         return max(MIN_MAX_TOKENS, min(planned, sized, MAX_OUTPUT_TOKENS))
 

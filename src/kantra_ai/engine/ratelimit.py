@@ -207,6 +207,10 @@ class RateBuckets(Protocol):
     def known_limits(self) -> dict[str, int]:
         """The limits known so far (configured or learned; a shared set: as of the last call)."""
 
+    def holding(self) -> str:
+        """The bucket the last `take` that had to wait waited for ("requests", "input", "output";
+        "" before any did; a shared set: as of the last call)."""
+
 
 class BucketSet:
     """The buckets themselves, thread-safe: a limiter's own, or what a portfolio's shared actor
@@ -241,6 +245,7 @@ class BucketSet:
         self.refund_output = True  # give back the output a reply did not use (until a 429 says no)
         self._sent: deque[tuple[float, float, float, float]] = deque()  # (time, requests, input, output)
         self._refunds: deque[tuple[float, float]] = deque()  # (time, output tokens given back)
+        self._holding = ""  # the bucket the last take that had to wait waited for
 
     def take_now(self, amounts: Mapping[str, float]) -> float:
         with self._lock:
@@ -248,7 +253,9 @@ class BucketSet:
             wait = 0.0
             for name, bucket in self.buckets.items():
                 bucket.refill(now)
-                wait = max(wait, bucket.wait_for(amounts.get(name, 0.0)))
+                needed = bucket.wait_for(amounts.get(name, 0.0))
+                if needed > wait:
+                    wait, self._holding = needed, name
             if wait > 0:
                 return wait
             for name, bucket in self.buckets.items():
@@ -367,6 +374,9 @@ class BucketSet:
         with self._lock:
             return {name: bucket.limit for name, bucket in self.buckets.items()}
 
+    def holding(self) -> str:
+        return self._holding
+
     # RateBuckets, in process: nothing to wait for.
     async def take(self, amounts: Mapping[str, float]) -> float:
         return self.take_now(amounts)
@@ -443,6 +453,7 @@ class AdaptiveLimiter:
         self._last_lesson = -math.inf  # when a 429 last taught the buckets something
         self._overloads: deque[float] = deque()
         self._duration = 5.0 / time_scale  # running estimate of one request's duration
+        self._output_held_at = -math.inf  # when a request last waited for output tokens
 
     @property
     def limits(self) -> dict[str, int]:
@@ -453,6 +464,12 @@ class AdaptiveLimiter:
         """Whether unused output is given back (until a 429 says the provider keeps it reserved)."""
         own = self.buckets.refund_output if isinstance(self.buckets, BucketSet) else True
         return own and not self.stats.refunds_stopped
+
+    @property
+    def output_bound(self) -> bool:
+        """Requests waited for the output-token bucket within the last minute: the `max_tokens` a
+        request reserves is what the run is waiting on (`Calibration.output_bound`)."""
+        return self.clock() - self._output_held_at < self.minute
 
     @property
     def _buckets(self) -> dict[str, TokenBucket]:
@@ -468,6 +485,8 @@ class AdaptiveLimiter:
             async with self._changed:
                 await self._changed.wait_for(lambda: self.in_flight < int(self.window))
             while (wait := await self.buckets.take(amounts)) > 0:
+                if self.buckets.holding() == "output":
+                    self._output_held_at = self.clock()
                 await self.sleep(min(wait, self.minute / 12))
             self.in_flight += 1
         now = self.clock()

@@ -38,8 +38,8 @@ class SharedBuckets:
     def __init__(self, limits: RateLimitConfig | None, window_seconds: float) -> None:
         self.core = BucketSet(limits, window_seconds=window_seconds)
 
-    def take(self, amounts: dict[str, float]) -> tuple[float, dict[str, int]]:
-        return self.core.take_now(amounts), self.core.known_limits()
+    def take(self, amounts: dict[str, float]) -> tuple[float, dict[str, int], str]:
+        return self.core.take_now(amounts), self.core.known_limits(), self.core.holding()
 
     def true_up(self, reserved: dict[str, float], billed: dict[str, float]) -> None:
         self.core.true_up_now(reserved, billed)
@@ -60,10 +60,14 @@ class RayBuckets:
     def __init__(self, actor: Any) -> None:
         self.actor = actor
         self._limits: dict[str, int] = {}
+        self._holding = ""
 
     async def take(self, amounts: Mapping[str, float]) -> float:
-        wait, self._limits = await self.actor.take.remote(dict(amounts))
+        wait, self._limits, self._holding = await self.actor.take.remote(dict(amounts))
         return float(wait)
+
+    def holding(self) -> str:
+        return self._holding
 
     async def true_up(self, reserved: Mapping[str, float], billed: Mapping[str, float]) -> None:
         await self.actor.true_up.remote(dict(reserved), dict(billed))
