@@ -45,10 +45,11 @@ HEADROOM_SLACK = 16  # than room reserved and not used), plus this many tokens
 UNSEEN_RULE_FACTOR = 1.5  # a rule not seen yet: the run's average output, half as much again
 MAX_HEADROOM = 3.0
 # While output tokens per minute bind (`output_bound`): a fifth above the mean, without the peak term
-# and the slack, whose tokens every request would reserve and wait for. Measured on the replies of
-# bench/throughput_bench.py: reserved / needed 1.35 against 1.8, about one reply in thirty cut off
-# (asked again with twice the room, its input and output paid again); tighter sizing cut off more
-# replies than it saved reservations.
+# and the slack, whose tokens every request would reserve and wait for. Replayed on the replies of
+# bench/throughput_bench.py's strict run: reserved / needed about 1.35 instead of 1.8, one reply in
+# thirty cut off (asked again with twice the room, its input and output paid again); a tenth above
+# cut off more replies than it saved reservations. (The whole run measured 1.65x: its requests sized
+# before the first wait for output keep the usual headroom.)
 BOUND_HEADROOM = 1.2
 BOUND_MIN_MAX_TOKENS = 16
 MIN_MAX_TOKENS = 48  # a verdict with a short reason fits
