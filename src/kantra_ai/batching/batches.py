@@ -158,8 +158,9 @@ def output_prior(
 
 
 def _said_before(incident: Incident, said: set[tuple[str, str]]) -> bool:
-    """The same rename (rule and message) was counted earlier in the request: it costs its number."""
-    return names_a_rename(incident.message) and (incident.violation.key, incident.message) in said
+    """The same rename (rule and message) was counted earlier in the request: it costs its number.
+    (The set first: the message's pattern is matched only for a finding already counted.)"""
+    return (incident.violation.key, incident.message) in said and names_a_rename(incident.message)
 
 
 def pack_output_prior(batches: Sequence[Batch]) -> tuple[int, ...]:
