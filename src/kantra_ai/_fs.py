@@ -28,12 +28,14 @@ import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
+from typing import BinaryIO
 
 TEMP_SUFFIX = ".kantra-tmp"
 _DIR_FDS = os.open in os.supports_dir_fd and os.mkdir in os.supports_dir_fd
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_WRITE_BUFFER = 1 << 20  # bytes handed to the kernel at a time by `atomic_writer`
 
 
 class OutsideTreeError(OSError):
@@ -86,6 +88,21 @@ def write_atomic(
     rename: set its mode, check the target has not changed (raise to leave the target alone).
     """
     raw = data.encode(encoding) if isinstance(data, str) else data
+    with atomic_writer(path, make_parents=make_parents, before_replace=before_replace, root=root) as out:
+        out.write(raw)
+
+
+@contextlib.contextmanager
+def atomic_writer(
+    path: Path,
+    *,
+    make_parents: bool = True,
+    before_replace: Callable[[Staged], None] | None = None,
+    root: Path | None = None,
+) -> Iterator[BinaryIO]:
+    """`write_atomic` for content written a piece at a time (a plan or a report of a large run,
+    never whole in memory): the bytes written to the file this yields replace `path` when the
+    block ends, and nothing does if it raises (the temporary file is removed)."""
     base, parts = _split(path, root)
     with _open_dir(base, parts[:-1], create=make_parents) as dir_fd:
         name = parts[-1]
@@ -96,9 +113,8 @@ def write_atomic(
         )
         try:
             try:
-                view = memoryview(raw)
-                while view:
-                    view = view[os.write(temp_fd, view) :]
+                with open(temp_fd, "wb", closefd=False, buffering=_WRITE_BUFFER) as out:
+                    yield out
                 os.fsync(temp_fd)
                 if before_replace is not None:
                     before_replace(Staged(dir_fd, name, temp_fd, folder / temp_name))

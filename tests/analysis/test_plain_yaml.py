@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
+
 import pytest
 import yaml
 
-from kantra_ai.analysis.plain_yaml import NotPlain, dump_plain, load_plain
+from kantra_ai.analysis.plain_yaml import NotPlain, dump_plain, emit_plain, load_plain
 
 PLAIN_DOCUMENTS = [
     "- name: r\n  violations:\n    rule-1:\n      effort: 3\n      incidents:\n      - uri: file:///a.java\n"
-    "        lineNumber: 12\n        message: \"x\\ny\"\n        variables: {}\n",
+    '        lineNumber: 12\n        message: "x\\ny"\n        variables: {}\n',
     # Scalars the resolver types: numbers of every base, floats, booleans, nulls, dates, and their
     # quoted twins, which stay text.
     "a: [1, -2, +3, 0x1f, 0o17, 017, 1_000, 1.5, .inf, -.Inf, .nan, 6.02e+23, 1:20]\n",
@@ -90,3 +93,41 @@ def test_an_object_that_appears_twice_is_handed_back_since_yaml_dump_writes_an_a
     shared = {"a": 1}
     with pytest.raises(NotPlain):
         dump_plain({"x": shared, "y": shared})
+
+
+def _emitted(data: object, clean: Callable[[str], str] | None = None) -> str:
+    stream = io.StringIO()
+    emit_plain(data, stream, clean=clean)
+    return stream.getvalue()
+
+
+@pytest.mark.parametrize("data", DUMPED_DOCUMENTS)
+def test_a_document_whose_lists_come_from_generators_is_written_as_the_lists_would_be(data: object) -> None:
+    def lazily(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: lazily(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return (lazily(v) for v in value)  # made while it is written
+        return value
+
+    assert _emitted(lazily(data)) == dump_plain(data)
+
+
+def test_items_a_generator_makes_anew_are_not_taken_for_one_object_appearing_twice() -> None:
+    # Each item is let go once written, so the next one may get its id: that is no alias.
+    items = ({"n": n, "tags": [str(n)]} for n in range(500))
+    expected = dump_plain({"items": [{"n": n, "tags": [str(n)]} for n in range(500)]})
+    assert _emitted({"items": items}) == expected
+
+
+def test_one_object_twice_is_still_found_inside_a_generators_item() -> None:
+    shared = {"a": 1}
+    with pytest.raises(NotPlain):
+        _emitted({"items": ({"x": shared, "y": shared} for _ in range(1))})
+
+
+def test_every_string_written_goes_through_clean_keys_and_values() -> None:
+    data = {"secret key": ["a secret", {"nested": "no secret here"}], "n": 3}
+    written = _emitted(data, clean=lambda text: text.replace("secret", "***"))
+    assert "secret" not in written
+    assert yaml.safe_load(written) == {"*** key": ["a ***", {"nested": "no *** here"}], "n": 3}

@@ -14,8 +14,11 @@ import markupsafe
 import pytest
 from tests.cli.helpers import analysis_of, copy_example, run
 
+from kantra_ai.app.options import RunOptions, SelectionOptions
+from kantra_ai.app.plan_editor import PlanEditor
 from kantra_ai.engine.outcomes import RequestRecord
 from kantra_ai.engine.review_file import append_review_entries
+from kantra_ai.plan.model import Phase, Plan, PlanIncident, PlanMetadata, PlannedViolation
 from kantra_ai.providers.base import ModelResponse, ProviderError, one_line, status_error
 from kantra_ai.providers.pricing import Usage
 from kantra_ai.redact import redact
@@ -124,6 +127,35 @@ def test_plan_files_are_masked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert _clean((output / "plan.yaml").read_bytes())
     assert _clean((output / "plan.html").read_bytes())
     assert "sk-ant-***" in (output / "plan.yaml").read_text()
+
+
+def test_a_plan_the_planner_page_saves_is_masked_in_both_files(tmp_path: Path) -> None:
+    """A phase renamed on the planner page, a hand-edited message: plan.yaml and plan.html are
+    written value by value, each value masked, whoever saves them."""
+    plan = Plan(
+        version="1.0",
+        metadata=PlanMetadata(total_violations=1, notes=[f"note {CONFIGURED}"]),
+        phases=[
+            Phase(
+                id="phase-1",
+                name=f"renamed {SHAPED}",
+                violations=[
+                    PlannedViolation(
+                        violation_id="rule-1",
+                        description=f"about {CONFIGURED}",
+                        incident_count=1,
+                        incidents=[PlanIncident(uri="file:///src/A.java", message=f"uses {SHAPED}")],
+                    )
+                ],
+            )
+        ],
+    )
+    options = RunOptions(SelectionOptions(analysis=tmp_path / "plan.yaml", input_dir=tmp_path))
+    PlanEditor(tmp_path / "plan.yaml", options).save(plan)
+    for name in ("plan.yaml", "plan.html"):
+        written = (tmp_path / name).read_bytes()
+        assert _clean(written), name
+        assert b"renamed sk-ant-***" in written, name
 
 
 def test_a_stream_wrapper_passes_through_what_holds_no_secret() -> None:

@@ -45,11 +45,19 @@ def test_every_shape_is_masked_in_the_middle_of_a_large_text(credential: str, se
     assert MASK in masked
 
 
+@pytest.mark.parametrize(("credential", "secret"), SECRETS, ids=[s[0][:12] for s in SECRETS])
+def test_every_shape_is_masked_in_a_short_text(credential: str, secret: str) -> None:
+    # A report is redacted value by value: short texts are looked at with all the gates at once.
+    for text in (credential, f"see {credential} here"):
+        assert secret not in redact(text), text
+
+
 def test_caseless_shapes_follow_unicode_case_rules_in_non_ascii_text() -> None:
     # The Kelvin sign is a `k` and `İ` an `i` to the regular expression: text that is not ASCII
     # cannot be lower-cased to look for the gate.
     for header in ("X-API-\u212aEY: 0123456789abcdef", "x-apİ-key: 0123456789abcdef"):
         assert "0123456789abcdef" not in redact(f"{FILLER}é {header}\n")
+        assert "0123456789abcdef" not in redact(f"é {header}")  # a short text: one search, all gates
 
 
 def _every_pattern(text: str) -> str:

@@ -150,7 +150,7 @@ def _line_of(file: Path, key: str, value: object) -> int | None:
     return None if match is None else match.string.count(b"\n", 0, match.start()) + 1
 
 
-def _sort_key(incident: Incident, occurrence: int) -> tuple[str, int, str, str, str, int]:
+def _sort_key(incident: Incident) -> tuple[str, int, str, str, str]:
     where = incident.path.as_posix() if incident.path is not None else incident.uri
     return (
         where,
@@ -158,7 +158,6 @@ def _sort_key(incident: Incident, occurrence: int) -> tuple[str, int, str, str, 
         incident.violation.ruleset,
         incident.violation.rule_id,
         incident.message,
-        occurrence,
     )
 
 
@@ -210,8 +209,10 @@ def _load(
         return generated_path(rel, ignored)
 
     mapped: dict[tuple[str, bool], MappedPath] = {}
-    occurrences: dict[tuple[str, str, str, int | None, str], int] = {}
-    keyed: list[tuple[tuple[str, int, str, str, str, int], Incident]] = []
+    # Exact duplicates found by their first copy's id (the id of occurrence 0), a string each
+    # incident holds anyway: a tuple of five fields per incident was the largest thing of a load.
+    later_copies: dict[str, int] = {}
+    incidents: list[Incident] = []
     # Analyzer order, so that `occurrence` numbers exact duplicates the same way on every load.
     # Each raw incident is let go once its incident is made: the two are not held side by side.
     for rv in raw.violations:
@@ -233,11 +234,13 @@ def _load(
             # The identity uses the checkout-relative path when there is one, so that re-running the
             # analyzer in a container or on the host (different URIs, same file) keeps every id.
             where = target.path.as_posix() if target.path is not None else inc.uri
-            dup_key = (v.ruleset, v.rule_id, where, inc.line, inc.message)
-            occurrence = occurrences.get(dup_key, 0)
-            occurrences[dup_key] = occurrence + 1
+            identity = incident_identity(v.ruleset, v.rule_id, where, inc.line, inc.message, 0)
+            occurrence = later_copies.get(identity, 0)
+            later_copies[identity] = occurrence + 1
+            if occurrence:
+                identity = incident_identity(v.ruleset, v.rule_id, where, inc.line, inc.message, occurrence)
             incident = Incident(
-                id=incident_identity(v.ruleset, v.rule_id, where, inc.line, inc.message, occurrence),
+                id=identity,
                 violation=v,
                 uri=inc.uri,
                 path=target.path,
@@ -247,9 +250,10 @@ def _load(
                 variables=inc.variables,  # made for this incident by parse_document, let go here
                 applicability=target.applicability,
             )
-            keyed.append((_sort_key(incident, occurrence), incident))
+            incidents.append(incident)
 
-    keyed.sort(key=lambda pair: pair[0])
+    # Stable: exact duplicates stay in the analyzer's order, that of their occurrence numbers.
+    incidents.sort(key=_sort_key)
     violations = sorted(
         (rv.violation for rv in raw.violations),
         key=lambda v: (v.ruleset, v.rule_id, v.informational),
@@ -258,7 +262,7 @@ def _load(
     return Analysis(
         source=str(file),
         violations=violations,
-        incidents=[incident for _, incident in keyed],
+        incidents=incidents,
         errors=dict(sorted(raw.errors.items())),
         source_root=used_root,
         include_informational=include_informational,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
+from typing import IO
 
 import yaml
 from yaml.events import (
@@ -127,22 +128,37 @@ def dump_plain(data: object, *, width: int = 100) -> str:
     for documents of dicts, lists, strings, numbers, booleans and None (NotPlain for anything else,
     or for a dict or list that appears twice, which `yaml.dump` would write as an alias)."""
     stream = io.StringIO()
+    emit_plain(data, stream, width=width)
+    return stream.getvalue()
+
+
+def emit_plain(
+    data: object, stream: IO[str], *, width: int = 100, clean: Callable[[str], str] | None = None
+) -> None:
+    """`dump_plain` written into the text stream `stream` as libyaml emits it, so that a large
+    document is never one text in memory. Besides lists, any iterator
+    (a generator) is written as a sequence, item by item as it yields them. `clean`, when given,
+    is applied to every string (keys too) before it is written: the redaction of a report.
+
+    Raises NotPlain as `dump_plain` does, possibly after part of the document was written."""
     dumper = yaml.CSafeDumper(stream, allow_unicode=True, width=width, sort_keys=False)
     try:
-        for event in _Writer(dumper).events(data):
+        for event in _Writer(dumper, clean).events(data):
             dumper.emit(event)
     finally:
         dumper.dispose()
-    return stream.getvalue()
 
 
 class _Writer:
     """The events `yaml.dump` would emit: its representer's scalars, its serializer's flags."""
 
-    def __init__(self, dumper: yaml.CSafeDumper) -> None:
+    def __init__(self, dumper: yaml.CSafeDumper, clean: Callable[[str], str] | None = None) -> None:
         self._dumper = dumper
         self._maybe_typed = _maybe_typed(dumper)  # the dumper's own rules, as yaml.dump's
-        self._seen: set[int] = set()
+        # The dicts and lists written so far, a set per iterator item being written: an item an
+        # iterator yields is a new object, let go once written, and its id may come again.
+        self._seen: list[set[int]] = [set()]
+        self._clean = clean
 
     def events(self, data: object) -> Iterator[Event]:
         yield StreamStartEvent()
@@ -154,11 +170,11 @@ class _Writer:
     def _node(self, data: object) -> Iterator[Event]:
         kind = type(data)
         if kind is str:
-            yield self._scalar(_STR_TAG, data)  # type: ignore[arg-type]
+            yield self._scalar(_STR_TAG, data if self._clean is None else self._clean(data))  # type: ignore[arg-type]
         elif kind is dict or kind is list:
-            if id(data) in self._seen:
+            if any(id(data) in seen for seen in self._seen):
                 raise NotPlain("an object that appears twice")
-            self._seen.add(id(data))
+            self._seen[-1].add(id(data))
             if kind is dict:
                 yield MappingStartEvent(None, _MAP_TAG, True, flow_style=False)
                 for key, value in data.items():  # type: ignore[attr-defined]
@@ -173,6 +189,13 @@ class _Writer:
         elif kind in (int, float, bool, type(None)):
             node = self._dumper.yaml_representers[kind](self._dumper, data)
             yield self._scalar(node.tag, node.value)
+        elif isinstance(data, Iterator):  # written as it yields: never a list of the whole
+            yield SequenceStartEvent(None, _SEQ_TAG, True, flow_style=False)
+            for item in data:
+                self._seen.append(set())
+                yield from self._node(item)
+                self._seen.pop()
+            yield SequenceEndEvent()
         else:
             raise NotPlain(f"a {kind.__name__}")
 

@@ -16,10 +16,9 @@ from kantra_ai.errors import UserError
 from kantra_ai.plan.ai_planner import AiPlan, PlannerFailure, plan_with_model
 from kantra_ai.plan.build import build_plan
 from kantra_ai.plan.deterministic import RISK_TOLERANCES, RiskTolerance, plan_deterministic
-from kantra_ai.plan.model import Plan, PlanMetadata, dump_plan, write_atomic
+from kantra_ai.plan.model import Plan, PlanMetadata, dump_plan
 from kantra_ai.plan.phases import group_incidents
-from kantra_ai.redact import redact
-from kantra_ai.report.html import render_plan_html
+from kantra_ai.report.html import write_plan_html
 from kantra_ai.store.session import RunSession
 
 PLANNERS = ("ai", "deterministic")
@@ -122,5 +121,5 @@ def save_plan(plan: Plan, output: Path) -> tuple[Path, Path]:
     output.mkdir(parents=True, exist_ok=True)
     with collector_paused():
         dump_plan(plan, output / "plan.yaml")
-        write_atomic(output / "plan.html", redact(render_plan_html(plan)))
+        write_plan_html(plan, output / "plan.html")
     return output / "plan.yaml", output / "plan.html"

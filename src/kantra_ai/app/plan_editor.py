@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kantra_ai._fs import write_atomic
 from kantra_ai.app.model_choice import choose_model
 from kantra_ai.app.options import RunOptions
 from kantra_ai.app.prepare import run_prompts
@@ -35,7 +34,7 @@ from kantra_ai.plan.model import (
     plan_from_text,
     validate_plan,
 )
-from kantra_ai.report.html import render_plan_html
+from kantra_ai.report.html import write_plan_html
 from kantra_ai.store.session import RunSession
 
 # A change: edits the plan in place, returns the ids of phases whose estimates it made stale.
@@ -106,7 +105,7 @@ class PlanEditor:
         """plan.yaml atomically; plan.html beside it when the plan is a plan.yaml."""
         dump_plan(plan, self.path)
         if self.path.name == "plan.yaml":
-            write_atomic(self.path.with_name("plan.html"), render_plan_html(plan))
+            write_plan_html(plan, self.path.with_name("plan.html"))
 
     def _incidents(self, plan: Plan) -> PlanIncidents:
         return plan_incidents(

@@ -11,18 +11,21 @@ does not match its incident list, a total that does not match the phases.
 
 from __future__ import annotations
 
+import io
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 # Re-exported: plan.yaml, plan.html and state.yaml are written with the one atomic writer.
+from kantra_ai._fs import atomic_writer
 from kantra_ai._fs import write_atomic as write_atomic
-from kantra_ai.analysis.plain_yaml import NotPlain, dump_plain
-from kantra_ai.redact import redact
+from kantra_ai.analysis.plain_yaml import NotPlain, emit_plain
+from kantra_ai.redact import redact_obj, value_redactor
 
 PLAN_VERSION = "1.0"
 DEFAULT_RULESET = "plan"  # ruleset of violations from plans that did not record one
@@ -211,30 +214,86 @@ def plan_document(plan: Plan) -> dict[str, Any]:
     for phase in data["phases"]:
         phase["effort_range"] = list(phase["effort_range"])
         for violation in phase["violations"]:
-            for key in ("labels", "links"):
-                if not violation[key]:
-                    del violation[key]
+            _drop_empty_lists(violation)
     if not data["metadata"]["notes"]:
         del data["metadata"]["notes"]
     return data
 
 
+def _drop_empty_lists(violation: dict[str, Any]) -> None:
+    for key in ("labels", "links"):
+        if not violation[key]:
+            del violation[key]
+
+
 # libyaml's C emitter when PyYAML was built with it: the pure-Python one takes most of `plan`'s
 # time on a 100,000-incident plan. Same YAML either way.
 _Dumper: type[yaml.SafeDumper] | type[yaml.CSafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-def plan_yaml(plan: Plan) -> str:
-    """The text of plan.yaml. Fed to libyaml's emitter as events (`dump_plain`): `yaml.dump`'s
-    representer builds a node per scalar in Python first, most of its time on a large plan."""
-    document = plan_document(plan)
-    if _Dumper is not yaml.SafeDumper:
-        try:
-            return dump_plain(document, width=100)
-        except NotPlain:
-            pass
-    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+_INCIDENTS_AT_ONCE = 1_000  # incidents turned into plain data at a time while plan.yaml is written
+_INCIDENT_LIST: TypeAdapter[list[PlanIncident]] = TypeAdapter(list[PlanIncident])
 
 
 def dump_plan(plan: Plan, path: Path) -> None:
-    write_atomic(path, redact(plan_yaml(plan)))  # the AI planner's notes are model output: no secret in them
+    """Write plan.yaml (atomically), every string redacted (the AI planner's notes are model output,
+    the messages the analyzer's: no secret in either). Written as libyaml emits it from the plan's
+    data made a violation at a time (`emit_plain`): the text of a 100,000-incident plan, or its
+    whole data, is never in memory, and `yaml.dump`'s representer, which builds a node per scalar in
+    Python first, is not needed."""
+    if _Dumper is not yaml.SafeDumper:
+        try:
+            with atomic_writer(path) as out, io.TextIOWrapper(out, encoding="utf-8", newline="") as text:
+                emit_plain(_streamed_document(plan), text, width=100, clean=value_redactor())
+            return
+        except NotPlain:
+            pass  # not expected of a plan's data; `yaml.dump` writes anything it holds
+    with atomic_writer(path) as out:
+        yaml.dump(
+            redact_obj(plan_document(plan)),
+            out,
+            Dumper=_Dumper,
+            sort_keys=False,
+            allow_unicode=True,
+            width=100,
+            encoding="utf-8",
+        )
+
+
+def _streamed_document(plan: Plan) -> dict[str, Any]:
+    """`plan_document(plan)` with its phases, their violations and their incidents as generators:
+    the same document, made while it is written."""
+    data = _dump_with(plan, "phases", (_phase_document(phase) for phase in plan.phases))
+    if not data["metadata"]["notes"]:
+        del data["metadata"]["notes"]
+    return data
+
+
+def _phase_document(phase: Phase) -> dict[str, Any]:
+    data = _dump_with(phase, "violations", (_violation_document(v) for v in phase.violations))
+    data["effort_range"] = list(data["effort_range"])
+    return data
+
+
+def _violation_document(violation: PlannedViolation) -> dict[str, Any]:
+    data = _dump_with(violation, "incidents", _incident_documents(violation.incidents))
+    _drop_empty_lists(data)
+    return data
+
+
+def _incident_documents(incidents: list[PlanIncident]) -> Iterator[dict[str, Any]]:
+    for start in range(0, len(incidents), _INCIDENTS_AT_ONCE):
+        chunk = incidents[start : start + _INCIDENTS_AT_ONCE]
+        yield from _INCIDENT_LIST.dump_python(chunk, mode="json", by_alias=True, exclude_none=True)
+
+
+def _dump_with(model: BaseModel, field: str, items: Iterator[dict[str, Any]]) -> dict[str, Any]:
+    """`model.model_dump(...)` as `plan_document` makes it, with `items` in place of the list `field`
+    (written lazily), in the model's field order."""
+    dumped = model.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={field})
+    data: dict[str, Any] = {}
+    for name, info in type(model).model_fields.items():
+        key = info.alias or name
+        if name == field:
+            data[key] = items
+        elif key in dumped:
+            data[key] = dumped[key]
+    return data

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,10 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
+from kantra_ai._fs import atomic_writer
 from kantra_ai.analysis.uris import KNOWN_ROOTS, detect_source_roots, strip_root, uri_to_path
 from kantra_ai.plan.model import RISK_ORDER, Plan
+from kantra_ai.redact import redact, value_redactor
 from kantra_ai.report.job import LOW_CONFIDENCE
 
 _BAR_COLORS = ("#3b6fb6", "#4c9a6a", "#c98a2b", "#b6453b", "#7a5bb0", "#3b9ab6", "#8a8a8a")
@@ -34,9 +36,22 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_redacted,
     )
     env.filters["money"] = money
     return env
+
+
+@jinja2.pass_context
+def _redacted(context: jinja2.runtime.Context, value: Any) -> Any:
+    """Every value a page prints, redacted before it is escaped (kantra_ai.redact): the templates
+    hold no secret, so neither does a page, which is then written as it is rendered, never whole in
+    memory. With the `redactor` of the render when it passes one (read once, not per value)."""
+    if not isinstance(value, str):
+        return value  # numbers, dates and the like: printed as they are
+    clean = context.get("redactor") or redact
+    cleaned = clean(str(value))
+    return Markup(cleaned) if isinstance(value, Markup) else cleaned
 
 
 def money(value: float | None) -> str:
@@ -88,6 +103,17 @@ def tree_paths(uris: Sequence[str]) -> dict[str, str]:
 
 
 def render_plan_html(plan: Plan) -> str:
+    return "".join(_plan_html_pieces(plan))
+
+
+def write_plan_html(plan: Plan, path: Path) -> None:
+    """plan.html, atomically, written as it is rendered (a 100,000-incident plan's page is ~25 MB)."""
+    with atomic_writer(path) as out:
+        for piece in _plan_html_pieces(plan):
+            out.write(piece.encode("utf-8"))
+
+
+def _plan_html_pieces(plan: Plan) -> Iterator[str]:
     phases = plan.ordered_phases()
     violations = [v for p in phases for v in p.violations]
     by_category = Counter(v.category for v in violations)
@@ -110,7 +136,8 @@ def render_plan_html(plan: Plan) -> str:
     return (
         _environment()
         .get_template("plan.html.j2")
-        .render(
+        .generate(
+            redactor=value_redactor(),
             plan=plan,
             phases=phases,
             charts=charts,

@@ -1,0 +1,111 @@
+"""plan.yaml and plan.html are written as they are made, never whole in memory, and say exactly what
+the whole plan's YAML says."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+import yaml
+
+import kantra_ai.plan.model as plan_model
+from kantra_ai.plan.model import (
+    Phase,
+    Plan,
+    PlanIncident,
+    PlanMetadata,
+    PlannedViolation,
+    dump_plan,
+    load_plan,
+    plan_document,
+)
+from kantra_ai.report.html import render_plan_html, write_plan_html
+
+
+def _plan(notes: list[str]) -> Plan:
+    def violation(name: str, incidents: int, labelled: bool) -> PlannedViolation:
+        return PlannedViolation(
+            violation_id=name,
+            description=f"{name}: replace `javax` with `jakarta`",
+            effort=1,
+            migration_complexity="trivial" if labelled else None,
+            incident_count=incidents,
+            incidents=[
+                PlanIncident(
+                    uri=f"file:///src/{name}/F{n}.java",
+                    message="Replace the import\n with `jakarta.ejb`",
+                    code_snip="" if n % 2 else f"{n}  import javax.ejb.Stateless;",
+                    line_number=n + 1 if n % 3 else None,
+                    variables={"package": "javax.ejb"} if n == 1 else {},
+                )
+                for n in range(incidents)
+            ],
+            ruleset="eap8/eap7",
+            labels=["konveyor.io/target=quarkus"] if labelled else [],
+            links=[{"url": "https://example.com/guide", "title": "Guide"}] if labelled else [],
+        )
+
+    phases = [
+        Phase(
+            id="phase-1",
+            name="Mandatory",
+            order=1,
+            risk="low",
+            effort_range=(1, 3),
+            violations=[violation("rule-a", 5, True), violation("rule-b", 0, False)],
+        ),
+        Phase(
+            id="phase-2",
+            name="Optional",
+            order=2,
+            risk="high",
+            deferred=True,
+            violations=[violation("rule-c", 3, False)],
+        ),
+    ]
+    return Plan(
+        version="1.0",
+        metadata=PlanMetadata(provider="claude", total_violations=3, notes=notes),
+        phases=phases,
+    )
+
+
+@pytest.mark.parametrize("notes", [[], ["phase-2 deferred: high risk"]])
+def test_plan_yaml_written_a_few_incidents_at_a_time_is_the_yaml_of_the_whole_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, notes: list[str]
+) -> None:
+    monkeypatch.setattr(plan_model, "_INCIDENTS_AT_ONCE", 2)  # every violation's incidents in pieces
+    plan = _plan(notes)
+    dump_plan(plan, tmp_path / "plan.yaml")
+    whole = yaml.dump(
+        plan_document(plan), Dumper=yaml.CSafeDumper, sort_keys=False, allow_unicode=True, width=100
+    )
+    assert (tmp_path / "plan.yaml").read_text(encoding="utf-8") == whole
+    assert load_plan(tmp_path / "plan.yaml") == plan
+
+
+def test_plan_html_written_as_it_is_rendered_is_the_page_rendered_whole(tmp_path: Path) -> None:
+    plan = _plan(["a note"])
+    write_plan_html(plan, tmp_path / "plan.html")
+    page = (tmp_path / "plan.html").read_text(encoding="utf-8")
+    assert page == render_plan_html(plan)
+    assert page.count('class="incident"') == 8 and "rule-c" in page
+
+
+def test_a_plan_that_cannot_be_written_leaves_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "plan.yaml"
+    path.write_text("the plan before\n")
+
+    def broken(document: object, stream: io.StringIO, **kwargs: object) -> None:
+        stream.write("version: '1.0'\nmetadata:\n")  # half of a plan, then the disk is full
+        stream.flush()
+        raise OSError("disk full")
+
+    monkeypatch.setattr(plan_model, "emit_plain", broken)
+    with pytest.raises(OSError, match="disk full"):
+        dump_plan(_plan([]), path)
+    assert path.read_text() == "the plan before\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["plan.yaml"]
