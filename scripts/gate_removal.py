@@ -128,6 +128,12 @@ GATES: list[tuple[str, str, str, str]] = [
         "        continue\n",
     ),
     (
+        "an edit that reads two ways lands only where both readings agree",
+        COMBINE,
+        "                        _one_reading(doc.base.lines, [group[a], group[b]])\n",
+        "                        pass\n",
+    ),
+    (
         "an edit without old goes only on its incidents' lines shown",
         ANCHOR,
         "        if not first < line <= stop:\n",

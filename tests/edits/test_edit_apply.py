@@ -493,6 +493,23 @@ def test_lines_changed_in_place_stay_in_place_when_one_becomes_what_another_was(
     assert result.content in (text, "x\nimport b;\nimport c;\n", "x\nimport z;\nimport b;\n")
 
 
+def test_a_line_inserted_after_a_line_another_edit_reads_two_ways_never_lands_on_the_wrong_side() -> None:
+    # "a; b; c;" -> "a; x; b;" reads as b and c changed in place (b -> x, c -> b), or as x inserted
+    # above b and c deleted. A line another edit inserts after b lands after b read the second way,
+    # before it read the first: the two edits are refused together rather than guessed at.
+    text = "a;\nb;\nc;\nend;\n"
+    shift = Edit("a;\nb;\nc;", "a;\nx;\nb;")
+    after_b = Edit("b;", "b;\ny;")
+    for edits in ([shift, after_b], [after_b, shift]):
+        result = apply_edits(text, edits)
+        assert result.content in (text, "a;\nx;\nb;\ny;\nend;\n"), result.content
+        assert [o.status for o in result.outcomes] == [EditStatus.FAILED] * 2
+        assert "differently than another edit" in result.outcomes[0].reason
+    # Read either way next to an edit elsewhere, the edit lands as it says.
+    result = apply_edits(text, [shift, Edit("end;", "end();")])
+    assert result.content == "a;\nx;\nb;\nend();\n"
+
+
 def test_edits_in_reverse_file_order_land() -> None:
     edits = [
         Edit("repo.delete(order);", "repo.remove(order);"),

@@ -71,8 +71,10 @@ def test_canonical_edits_turn_each_example_into_its_expected_file(case: Case) ->
     kinds=st.lists(st.sampled_from(KINDS), min_size=1, max_size=4, unique=True),
 )
 # Found by this fuzzer, kept: a line inserted, the next deleted, and one edit saying both (combine.py);
-# a first new line quoted from inside its indentation, with whitespace drift (locate.py).
+# a first new line quoted from inside its indentation, with whitespace drift (locate.py); a line
+# inserted after one that another edit reads two ways, in place or shifted (`Plan.other_reading`).
 @example(pick=1822, seed=512, rate=1.0, kinds=["duplicate", "crlf", "neighbour"])
+@example(pick=56, seed=227, rate=0.3, kinds=["neighbour"])
 @example(
     pick=208,
     seed=6447031,

@@ -24,7 +24,9 @@ the current lines and `Document.merge` folds it into the blocks it touches.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import difflib
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -165,6 +167,7 @@ def compose(doc: Document, edits: list[Edit], located: list[tuple[int, Plan]]) -
                 for b in range(a + 1, len(group)):
                     try:
                         _combine(doc.base.lines, [group[a], group[b]])
+                        _one_reading(doc.base.lines, [group[a], group[b]])
                     except _Conflict as conflict:
                         conflicts.setdefault(group[a][0], (group[b][0], conflict.line))
                         conflicts.setdefault(group[b][0], (group[a][0], conflict.line))
@@ -198,6 +201,33 @@ def compose(doc: Document, edits: list[Edit], located: list[tuple[int, Plan]]) -
         lines = apply_hunks(doc.base.lines, first, stop, [(a.hunk, a.order) for a in accepted])
         doc.add(Block(first, stop, lines, [index for index, _ in kept]))
     return outcomes
+
+
+def _one_reading(base: list[str], pair: list[tuple[int, Plan]]) -> None:
+    """_Conflict unless the pair gives the same lines whichever way an edit that reads two ways is
+    read (`Plan.other_reading`): "a; b;" -> "c; a;" is a and b changed in place, or c inserted and
+    b deleted, and a line another edit inserts after a lands on either side of it."""
+    if all(plan.other_reading is None for _, plan in pair):
+        return
+    first, stop = min(p.first for _, p in pair), max(p.stop for _, p in pair)
+    results: set[tuple[str, ...] | None] = set()
+    for readings in itertools.product(*([False, True] if p.other_reading else [False] for _, p in pair)):
+        read = [
+            (
+                index,
+                dataclasses.replace(plan, hunks=plan.other_reading) if other and plan.other_reading else plan,
+            )
+            for (index, plan), other in zip(pair, readings, strict=True)
+        ]
+        try:
+            accepted = _combine(base, read)
+        except _Conflict:
+            results.add(None)
+            continue
+        results.add(tuple(apply_hunks(base, first, stop, [(a.hunk, a.order) for a in accepted])))
+    if len(results) > 1:
+        (a, _), (b, _) = pair
+        raise _Conflict(a, b, first)
 
 
 def _needed(base: list[str], group: list[tuple[int, Plan]]) -> list[tuple[int, Plan]]:

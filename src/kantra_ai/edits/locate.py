@@ -198,6 +198,10 @@ class Plan:
     first: int  # the lines the edit names: [first, stop) of the view
     stop: int
     hunks: tuple[Hunk, ...]  # what it changes there, context left out
+    # The same change read the other way, when it reads two ways (`_changed_blocks`): lines changed
+    # in place, or lines kept and shifted by lines inserted and deleted around them. Alone they
+    # give the same text; next to another edit of the reply they may not (`combine.compose`).
+    other_reading: tuple[Hunk, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -305,15 +309,13 @@ def _plan(view: View, texts: EditTexts, match: Exact | LineMatch) -> Plan:
     block = view.lines[match.first : match.stop]
     if isinstance(match, LineMatch):
         reindent = _tolerant_reindent(match, texts, block)
-        hunks = _hunks(match.first, block, list(texts.old_lines), list(texts.new_lines), reindent)
-        return Plan(match.first, match.stop, hunks)
+        return _read(match, block, list(texts.old_lines), list(texts.new_lines), reindent)
     later = _later_lines(texts, block)
     if match.prefix.strip() or match.suffix.strip():
         # Part of a line: replaced literally, inside the named lines.
         new_lines = [line if j == 0 else later(line) for j, line in enumerate(texts.new_lines)]
         replaced = (match.prefix + "\n".join(new_lines) + match.suffix).split("\n")
-        hunks = _hunks(match.first, block, block, replaced, lambda _j, _anchor, line: line)
-        return Plan(match.first, match.stop, hunks)
+        return _read(match, block, block, replaced, lambda _j, _anchor, line: line)
     # Whole lines, though the match may start after (part of) the first line's indentation: the
     # model's first old line is the file's without it, and so is its first new line.
     old_lines = [block[0][len(match.prefix) :], *block[1:]]
@@ -321,8 +323,17 @@ def _plan(view: View, texts: EditTexts, match: Exact | LineMatch) -> Plan:
     def exact_reindent(j: int, _anchor: int | None, line: str) -> str:
         return match.prefix + line if j == 0 else later(line)
 
-    hunks = _hunks(match.first, block, old_lines, list(texts.new_lines), exact_reindent)
-    return Plan(match.first, match.stop, hunks)
+    return _read(match, block, old_lines, list(texts.new_lines), exact_reindent)
+
+
+def _read(
+    match: Exact | LineMatch, block: list[str], old_lines: list[str], new_lines: list[str], reindent: Reindent
+) -> Plan:
+    hunks = _hunks(match.first, block, old_lines, new_lines, reindent)
+    other: tuple[Hunk, ...] | None = None
+    if _reads_in_place(old_lines, new_lines):
+        other = _hunks(match.first, block, old_lines, new_lines, reindent, in_place=False)
+    return Plan(match.first, match.stop, hunks, other if other != hunks else None)
 
 
 def _later_lines(texts: EditTexts, block: list[str]) -> Callable[[str], str]:
@@ -344,11 +355,14 @@ def _hunks(
     old_lines: list[str],
     new_lines: list[str],
     reindent: Reindent,
+    *,
+    in_place: bool = True,
 ) -> tuple[Hunk, ...]:
     """What changes in `block` (the named file lines, aligned with `old_lines`): new lines equal to
-    the old line they align with are context and change nothing."""
+    the old line they align with are context and change nothing. `in_place=False`: never read as
+    lines changed in place (the other reading of `_changed_blocks`)."""
     hunks: list[Hunk] = []
-    for o1, o2, n1, n2 in _changed_blocks(old_lines, new_lines):
+    for o1, o2, n1, n2 in _changed_blocks(old_lines, new_lines, in_place=in_place):
         for i1, i2, j1, j2 in _pair_similar(old_lines, new_lines, o1, o2, n1, n2):
             # The old line each new line stands for: the one it replaces, or the one above (below,
             # at the start) the place it is inserted.
@@ -371,22 +385,37 @@ def _hunks(
     return tuple(hunks)
 
 
-def _changed_blocks(old: list[str], new: list[str]) -> list[tuple[int, int, int, int]]:
+def _reads_in_place(old: list[str], new: list[str]) -> bool:
+    """Whether `_changed_blocks` reads these lines as changed in place, where the subsequence would
+    keep some of them and insert and delete others."""
+    return bool(_in_place(old, new, _aligned(old, new)))
+
+
+def _in_place(old: list[str], new: list[str], aligned: list[tuple[int, int]]) -> list[int] | None:
+    """The lines changed in place, when the edit is read that way: as many new lines as old, and
+    no more of them changed in place than the subsequence `aligned` leaves unmatched. A line's new
+    text equal to another line's old one (words replaced on two lines) otherwise reads as a deletion
+    and an insertion, which another edit of the "deleted" line merges with as if the line were gone."""
+    if len(old) != len(new):
+        return None
+    changed = [k for k in range(len(old)) if old[k].rstrip() != new[k].rstrip()]
+    return changed if len(changed) <= 2 * (len(old) - len(aligned)) else None
+
+
+def _changed_blocks(
+    old: list[str], new: list[str], *, in_place: bool = True
+) -> list[tuple[int, int, int, int]]:
     """The (old, new) line ranges that differ. With as many new lines as old, each line is read as
     changed in place (unless that changes more lines than the alignment below leaves unmatched).
     Otherwise lines equal as written align first (a longest common subsequence); within what is
     left, lines equal up to trailing whitespace (which models drop or add) are context too. Equal up
     to trailing whitespace alone, `a` and `a ` could align a kept line with the wrong one of two
-    such lines, and the line kept would lose (or gain) what trailed it."""
+    such lines, and the line kept would lose (or gain) what trailed it. `in_place=False`: the
+    subsequence's reading only (the edit's other reading, `Plan.other_reading`)."""
     aligned = _aligned(old, new)
-    if len(old) == len(new):
-        # As many lines as before: read as each line changed in place unless that changes more lines
-        # than the subsequence leaves unmatched. A line's new text equal to another line's old one
-        # (words replaced on two lines) otherwise reads as a deletion and an insertion, which another
-        # edit of the "deleted" line merges with as if the line were gone.
-        in_place = [k for k in range(len(old)) if old[k].rstrip() != new[k].rstrip()]
-        if len(in_place) <= 2 * (len(old) - len(aligned)):
-            return [(k, k + 1, k, k + 1) for k in in_place]
+    changed = _in_place(old, new, aligned) if in_place else None
+    if changed is not None:
+        return [(k, k + 1, k, k + 1) for k in changed]
     blocks: list[tuple[int, int, int, int]] = []
     for i1, i2, j1, j2 in _gaps(aligned, len(old), len(new)):
         loose = _aligned([line.rstrip() for line in old[i1:i2]], [line.rstrip() for line in new[j1:j2]])
