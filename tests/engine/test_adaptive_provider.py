@@ -135,8 +135,18 @@ async def test_the_next_requests_are_sized_for_output_tokens_once_requests_wait_
     server: FakeProviderServer,
 ) -> None:
     # An output limit of two requests' max_tokens a minute: of three sent at once, one waits for it.
+    # The limiter's clock moves only when it sleeps, so that no bucket refills while the three are
+    # admitted, however slowly a loaded machine schedules them.
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+        await asyncio.sleep(0)
+
     inner = AnthropicProvider(MODEL, api_key="test-key", base_url=server.anthropic_base_url, max_retries=0)
-    limiter = AdaptiveLimiter(RateLimitConfig(output_tokens_per_minute=800), time_scale=60.0)
+    limiter = AdaptiveLimiter(
+        RateLimitConfig(output_tokens_per_minute=800), clock=lambda: now[0], sleep=sleep
+    )
     provider = AdaptiveProvider(inner, limiter, warm_prefixes=False)
     try:
         await provider.complete(_request(0))

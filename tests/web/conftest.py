@@ -84,10 +84,12 @@ def _provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
     isolate_provider_env(monkeypatch, anthropic_key=API_KEY, openai_key=None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    """One Chromium for the whole session (each test opens its own pages), started the one way the
-    browser tests and the report benchmark start it."""
+    """One Chromium for the web tests (each test opens its own pages), started the one way the
+    browser tests and the report benchmark start it. Closed when they are done, not at the end of
+    the session: sync Playwright keeps an event loop running on the main thread, and a test run
+    after it that calls `asyncio.run` (every command does) would fail."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: scripts/test.sh installs Debian's chromium")
     with start_browser() as instance:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import PurePosixPath
@@ -72,6 +73,11 @@ class Violation:
         return f"{self.ruleset}/{self.rule_id}"
 
 
+# The variables of every incident that has none: one mapping for all, not an empty dict each (read
+# only: typed as a Mapping, and nothing writes an incident's variables).
+NO_VARIABLES: Mapping[str, object] = {}
+
+
 @dataclass(frozen=True, slots=True)  # slots: a 100,000-incident analysis holds 100,000 of them
 class Incident:
     """One place in one file where a rule matched."""
@@ -83,7 +89,7 @@ class Incident:
     line: int | None  # 1-based; None when absent or 0
     message: str
     code_snip: str = ""
-    variables: dict[str, object] = field(default_factory=dict, hash=False, compare=False)
+    variables: Mapping[str, object] = field(default_factory=lambda: NO_VARIABLES, hash=False, compare=False)
     applicability: Applicability = Applicability.SOURCE
 
     @property

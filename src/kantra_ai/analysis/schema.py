@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from kantra_ai import bounds
-from kantra_ai.analysis.model import Category, Link, Violation
+from kantra_ai.analysis.model import NO_VARIABLES, Category, Link, Violation
 from kantra_ai.bounds import Bound
 
 
@@ -42,7 +42,7 @@ class RawIncident:
     message: str
     code_snip: str
     line: int | None
-    variables: dict[str, object]
+    variables: Mapping[str, object]
     dependency: bool  # the analyzer's isDependencyIncident flag
 
 
@@ -172,7 +172,7 @@ def _incident(raw: object, where: str) -> RawIncident:
         message=_text(entry.get("message"), f"{where}.message"),
         code_snip=_text(entry.get("codeSnip"), f"{where}.codeSnip"),
         line=line if line is not None and line > 0 else None,
-        variables={str(k): v for k, v in variables.items()},
+        variables={str(k): v for k, v in variables.items()} if variables else NO_VARIABLES,
         dependency=entry.get("isDependencyIncident") is True,
     )
 

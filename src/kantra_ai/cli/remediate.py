@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -181,4 +181,31 @@ def _print_dry_run(document: Document, console: Console) -> None:
 
 
 def emit_json(document: Document) -> None:
-    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    for piece in json_pieces(document):
+        sys.stdout.write(piece)
+    sys.stdout.write("\n")
+
+
+_PLACE = "\x00list\x00"  # stands in for a top-level list while the rest is written
+
+
+def json_pieces(document: Document) -> Iterator[str]:
+    """`json.dumps(document, indent=2)` in pieces: each item of a top-level list (a dry run's
+    requests, a run's incidents: one per file or incident of a 100,000-incident analysis) written on
+    its own, the whole text never in memory. Every piece is whole JSON values (the redaction of
+    stdout masks each write on its own: no key is parted from its value)."""
+    lists = {key: value for key, value in document.items() if isinstance(value, list) and value}
+    if not lists:
+        yield json.dumps(document, indent=2)
+        return
+    text = json.dumps({key: _PLACE if key in lists else value for key, value in document.items()}, indent=2)
+    parts = text.split(json.dumps(_PLACE))
+    if len(parts) != len(lists) + 1:  # a value that reads as the stand-in: written whole
+        yield json.dumps(document, indent=2)
+        return
+    yield parts[0]
+    for items, after in zip(lists.values(), parts[1:], strict=True):
+        yield "[\n    "
+        for n, item in enumerate(items):
+            yield (",\n    " if n else "") + json.dumps(item, indent=2).replace("\n", "\n    ")
+        yield "\n  ]" + after
