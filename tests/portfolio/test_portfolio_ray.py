@@ -10,7 +10,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,8 @@ FAST_HEALTH_CHECKS = {
 MINUTE = 6.0  # the provider's minute, shortened: its clock runs ten times as fast
 PROVIDER_RPM = 8
 PORTFOLIO_RPM = 7  # of the provider's 8: it counts a request when it arrives, a little after it left
+# A reply finished this long before its worker's node died may not have been stored when it died.
+LOST_REPLY_WINDOW = 2.0
 
 
 @pytest.fixture(scope="module")
@@ -114,20 +116,23 @@ def _build(marks: Path) -> dict[str, Any]:
     return {"verification": {"enabled": True, "type": "build", "command": command}}
 
 
-def _asked(server: FakeProviderServer) -> Counter[tuple[str, str, int | None, str]]:
+def _asked(
+    server: FakeProviderServer, answered: Callable[[float], bool] = lambda _when: True
+) -> Counter[tuple[str, str, int | None, str]]:
     """Every incident the provider answered a question about (paid for), by file, rule, line and
-    message, counted once per answered request that asked about it. Incidents, not request bodies:
-    how incidents are grouped into requests, the run-wide prefix and `max_tokens` follow the token
-    estimates' calibration, which the applications share through the database, so they depend on
-    which applications finished first. A reply cut off at `max_tokens` is left out: asking that
-    question again with more room is not paying twice, and whether a reply is cut off follows the
-    same calibration."""
+    message, counted once per answered request that asked about it (`answered`: only the requests
+    whose reply was complete at such a moment, by the server's `time.monotonic()`). Incidents, not
+    request bodies: how incidents are grouped into requests, the run-wide prefix and `max_tokens`
+    follow the token estimates' calibration, which the applications share through the database, so
+    they depend on which applications finished first. A reply cut off at `max_tokens` is left out:
+    asking that question again with more room is not paying twice, and whether a reply is cut off
+    follows the same calibration."""
     asked: Counter[tuple[str, str, int | None, str]] = Counter()
     replies = zip(server.requests, server.completion_times, server.stop_reasons, strict=True)
     for request, finished, stop_reason in replies:
         prompt = parse_prompt(request_text(request))
         assert prompt is not None
-        if finished is not None and stop_reason != "max_tokens":
+        if finished is not None and stop_reason != "max_tokens" and answered(finished):
             asked.update((prompt.path, i.rule_id, i.line, i.message) for i in prompt.incidents)
     return asked
 
@@ -192,12 +197,20 @@ def test_a_node_lost_while_an_application_builds_is_retried_without_paying_twice
             target=lambda: outcome.append(run_portfolio(load_manifest(manifest), options, lambda line: None))
         )
         runner.start()
-        killed, killed_pid = _kill_the_node_of_the_first_fix_build(cluster, marks)
+        killed, killed_pid, killed_at = _kill_the_node_of_the_first_fix_build(cluster, marks)
         runner.join(timeout=240)
         assert outcome, "the portfolio did not finish"
-        # No paid request repeated: every incident asked about as often as without the lost node
-        # (a request in flight when the node died was never answered, so never paid).
-        assert _asked(server) == expected_asked
+        # No paid request repeated: every incident asked about as often as without the lost node (a
+        # request in flight when the node died was never answered, so never paid), but for a reply
+        # the server finished in the last moment before the node died, which the worker had no time
+        # to store: paid, lost with the node and asked again, a window no client can close.
+        asked = _asked(server)
+        lost = _asked(server, lambda when: killed_at - LOST_REPLY_WINDOW <= when <= killed_at)
+        assert expected_asked - asked == Counter()
+        assert all(extra <= lost[key] for key, extra in (asked - expected_asked).items()), (
+            asked - expected_asked,
+            lost,
+        )
         # No minute over the limit: the provider refused nothing, though the limit held it back.
         assert server.rate_limited_count == 0
         assert server.request_count > PROVIDER_RPM
@@ -223,9 +236,10 @@ def test_a_node_lost_while_an_application_builds_is_retried_without_paying_twice
         app.forge.stop()
 
 
-def _kill_the_node_of_the_first_fix_build(cluster: Any, marks: Path) -> tuple[str, int]:
+def _kill_the_node_of_the_first_fix_build(cluster: Any, marks: Path) -> tuple[str, int, float]:
     """Wait for the first application to start its first check after a fix; kill the worker node
-    it runs on. Its name and the pid of the worker that was running it."""
+    it runs on. Its name, the pid of the worker that was running it, and when the node was gone
+    (`time.monotonic()`)."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         for mark in sorted(marks.iterdir()):
@@ -236,6 +250,6 @@ def _kill_the_node_of_the_first_fix_build(cluster: Any, marks: Path) -> tuple[st
                 nodes = cluster.worker_nodes
                 node = next(n for n in nodes if n.all_processes["raylet"][0].process.pid == raylet)
                 cluster.remove_node(node, allow_graceful=False)
-                return mark.name, worker
+                return mark.name, worker, time.monotonic()
         time.sleep(0.05)
     raise AssertionError("no application started building")
