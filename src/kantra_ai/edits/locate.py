@@ -387,8 +387,9 @@ def _hunks(
 
 def _reads_in_place(old: list[str], new: list[str]) -> bool:
     """Whether `_changed_blocks` reads these lines as changed in place, where the subsequence would
-    keep some of them and insert and delete others."""
-    return bool(_in_place(old, new, _aligned(old, new)))
+    keep some of them and insert and delete others (aligned only where the counts allow it: the
+    alignment is the costly part, and most edits change the number of lines)."""
+    return len(old) == len(new) and bool(_in_place(old, new, _aligned(old, new)))
 
 
 def _in_place(old: list[str], new: list[str], aligned: list[tuple[int, int]]) -> list[int] | None:

@@ -209,21 +209,19 @@ def plan_from_text(text: str, where: str) -> Plan:
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:
-    """The plan as plain data in the predecessor's field order and names."""
-    data = plan.model_dump(mode="json", by_alias=True, exclude_none=True)
-    for phase in data["phases"]:
-        phase["effort_range"] = list(phase["effort_range"])
-        for violation in phase["violations"]:
-            _drop_empty_lists(violation)
-    if not data["metadata"]["notes"]:
-        del data["metadata"]["notes"]
-    return data
+    """The plan as plain data in the predecessor's field order and names (`_streamed_document`, made
+    whole)."""
+    whole = _made_whole(_streamed_document(plan))
+    assert isinstance(whole, dict)
+    return whole
 
 
-def _drop_empty_lists(violation: dict[str, Any]) -> None:
-    for key in ("labels", "links"):
-        if not violation[key]:
-            del violation[key]
+def _made_whole(value: object) -> object:
+    if isinstance(value, dict):
+        return {key: _made_whole(item) for key, item in value.items()}
+    if isinstance(value, (list, Iterator)):
+        return [_made_whole(item) for item in value]
+    return value
 
 
 # libyaml's C emitter when PyYAML was built with it: the pure-Python one takes most of `plan`'s
@@ -259,8 +257,8 @@ def dump_plan(plan: Plan, path: Path) -> None:
 
 
 def _streamed_document(plan: Plan) -> dict[str, Any]:
-    """`plan_document(plan)` with its phases, their violations and their incidents as generators:
-    the same document, made while it is written."""
+    """The plan as plain data in the predecessor's field order and names, with its phases, their
+    violations and their incidents as generators: made while it is written."""
     data = _dump_with(plan, "phases", (_phase_document(phase) for phase in plan.phases))
     if not data["metadata"]["notes"]:
         del data["metadata"]["notes"]
@@ -275,7 +273,9 @@ def _phase_document(phase: Phase) -> dict[str, Any]:
 
 def _violation_document(violation: PlannedViolation) -> dict[str, Any]:
     data = _dump_with(violation, "incidents", _incident_documents(violation.incidents))
-    _drop_empty_lists(data)
+    for key in ("labels", "links"):  # ours, optional: not written when empty
+        if not data[key]:
+            del data[key]
     return data
 
 
@@ -286,8 +286,8 @@ def _incident_documents(incidents: list[PlanIncident]) -> Iterator[dict[str, Any
 
 
 def _dump_with(model: BaseModel, field: str, items: Iterator[dict[str, Any]]) -> dict[str, Any]:
-    """`model.model_dump(...)` as `plan_document` makes it, with `items` in place of the list `field`
-    (written lazily), in the model's field order."""
+    """`model.model_dump(...)` with `items` in place of the list `field` (made lazily), in the
+    model's field order."""
     dumped = model.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={field})
     data: dict[str, Any] = {}
     for name, info in type(model).model_fields.items():
