@@ -144,3 +144,54 @@ def test_where_output_binds_a_request_is_sized_a_fifth_above_its_mean_without_pe
     assert bound < free / 1.5
     calibration.observe_truncation(many)  # a cut-off still gives its rules more room
     assert calibration.max_tokens_for(many, 4_000, prior) > bound
+
+
+def _alternate(calibration: Calibration, rounds: int) -> tuple[list[Incident], list[Incident]]:
+    """One rule answered in two kinds of request, again and again: one incident alone (its reply's
+    frame weighs on it: 40 tokens) and five together (a rename said once, then numbers: 30 tokens).
+    The rule's figure is a mix of both, so it expects too little of the one and too much of the other."""
+    alone, five = _incidents(1, 500), _incidents(5, 600)
+    for _ in range(rounds):
+        calibration.observe_output(alone, 40, _prior(alone))
+        calibration.observe_output(five, 30, _prior(five))
+    return alone, five
+
+
+def test_where_output_binds_requests_are_sized_by_what_like_requests_took_against_their_expectation() -> None:
+    calibration = Calibration()
+    alone, five = _alternate(calibration, 60)
+    calibration.output_bound = True
+    ratio = calibration.prior_ratio[RENAME.key].mean
+    # A fixed fifth above the rule's mean: the request alone is always cut off, the five get 1.4x.
+    assert math.ceil(sum(_prior(alone).values()) * ratio * BOUND_HEADROOM) < 40
+    assert math.ceil(sum(_prior(five).values()) * ratio * BOUND_HEADROOM) >= 30 * 1.4
+    # By each kind's own error: room for what such replies took, and little more.
+    assert 40 <= calibration.max_tokens_for(alone, 4_000, _prior(alone)) <= 42
+    assert 30 <= calibration.max_tokens_for(five, 4_000, _prior(five)) <= 32
+
+
+def test_a_kind_of_request_seen_too_rarely_is_sized_by_the_error_of_any_request() -> None:
+    calibration = Calibration()
+    _alternate(calibration, 10)
+    calibration.output_bound = True
+    three = _incidents(3, 700)  # a kind not asked yet: the run's ratios, not the fixed headroom
+    expected = sum(_prior(three).values()) * calibration.prior_ratio[RENAME.key].mean
+    ratios = sorted(calibration.sizing_error[""])
+    assert calibration.max_tokens_for(three, 4_000, _prior(three)) == math.ceil(expected * ratios[-2])
+
+
+def test_until_enough_replies_were_seen_a_bound_request_keeps_a_fifth_above_the_mean() -> None:
+    calibration = Calibration()
+    _alternate(calibration, 4)  # 8 replies: under both samples' minimum for the run-wide ratios
+    calibration.output_bound = True
+    ten = _incidents(10, 800)
+    expected = sum(_prior(ten).values()) * calibration.prior_ratio[RENAME.key].mean
+    assert calibration.max_tokens_for(ten, 4_000, _prior(ten)) == math.ceil(expected * BOUND_HEADROOM)
+
+
+def test_the_sizing_error_never_sizes_requests_where_output_does_not_bind() -> None:
+    calibration = Calibration()
+    alone, _ = _alternate(calibration, 60)
+    free = calibration.max_tokens_for(alone, 4_000, _prior(alone))
+    calibration.sizing_error.clear()
+    assert calibration.max_tokens_for(alone, 4_000, _prior(alone)) == free

@@ -16,9 +16,11 @@ Every response reports real usage, so a run learns:
   theirs: one rule's long replies say nothing about another's);
 - while requests wait for output tokens per minute (`output_bound`, which the adaptive provider
   copies from the limiter before each request), every token of `max_tokens` is one the run waits
-  for (a provider that keeps unused output reserved counts all of it): requests are then sized a
-  fifth above the mean, without the peak and the slack, and a reply cut off is asked again with
-  twice its room rather than the static budget.
+  for (a provider that keeps unused output reserved counts all of it): requests are then sized by
+  the sizing's own error, the output complete replies of the same rules took against what was
+  expected of them (`ERROR_QUANTILE` of those ratios; a fifth above the mean, without the peak and
+  the slack, until there are enough), and a reply cut off is asked again with twice its room rather
+  than the static budget.
 
 The run store keeps the figures by provider and model (`store/calibration.py`); the next run, and
 its dry run, start from them.
@@ -27,7 +29,8 @@ its dry run, start from them.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kantra_ai.analysis.model import Incident
@@ -51,6 +54,22 @@ MAX_HEADROOM = 3.0
 # cut off more replies than it saved reservations. (The whole run measured 1.65x: its requests sized
 # before the first wait for output keep the usual headroom.)
 BOUND_HEADROOM = 1.2
+# Where output binds and there is evidence enough: max_tokens is the expected output (the rules'
+# means, no headroom) times this quantile of what complete replies of like requests took against
+# what was expected of them. The expectation is biased where a rule's figure was learned in requests
+# unlike this one (a reply's frame spread over few incidents or many, a rename said once for five
+# imports): on bench/throughput_bench.py's strict run, replies of import renames took 0.7 of their
+# expectation, others 0.9-1.1, so one fixed headroom reserved 1.7x the output. Requests are alike
+# when they ask about the same rules and about as many incidents (in powers of two); a kind seen too
+# rarely takes the ratios of any request. A cut-off does not grow the room here: the reply asked
+# again adds its own ratio when it is complete. The quantile mattered little there (0.8, 0.9 and
+# 0.95: 0.54, 0.52 and 0.51 of the bound, with about 17, 10 and 3 replies cut off; each cut-off is
+# paid twice, so not the lowest).
+ERROR_QUANTILE = 0.9
+MIN_ERROR_SAMPLE = 5  # ratios of one kind of request before its own quantile sizes it
+MIN_ANY_ERROR_SAMPLE = 10  # ratios of any requests before theirs size a kind not seen enough
+ERROR_WINDOW = 50  # the most recent ratios kept per kind
+ANY_ERROR_WINDOW = 200  # and for any request
 BOUND_MIN_MAX_TOKENS = 16
 MIN_MAX_TOKENS = 48  # a verdict with a short reason fits
 ITEM_FRAME_TOKENS = 4  # what an edit or verdict costs beyond its texts (keys, brackets, its numbers)
@@ -93,6 +112,9 @@ class Calibration:
     # Requests wait for output tokens per minute (`AdaptiveLimiter.output_bound`, set by the adaptive
     # provider; not stored): the room a request reserves is then time the run waits.
     output_bound: bool = False
+    # kind of request (`_request_kind`) -> output / expected output of its recent complete replies
+    # ("": any request's; this run only, not stored: the bias depends on how its requests are made)
+    sizing_error: dict[str, deque[float]] = field(default_factory=dict)
 
     # -- input -------------------------------------------------------------------------------------
 
@@ -128,6 +150,7 @@ class Calibration:
         all_units = incident_units(incidents)
         if not incidents or all_units <= 0 or output_tokens <= 0:
             return
+        self._observe_error(incidents, output_tokens, prior)
         by_rule: dict[str, list[Incident]] = {}
         for incident in incidents:
             by_rule.setdefault(incident.violation.key, []).append(incident)
@@ -155,6 +178,31 @@ class Calibration:
             # Counted once per incident: a rule's figure weighs what it was learned from.
             self.prior_ratio.setdefault(key, _Mean()).add(tokens / expected[key], len(group))
 
+    def _observe_error(
+        self, incidents: Sequence[Incident], output_tokens: int, prior: Mapping[str, int] | None
+    ) -> None:
+        """Keep what this reply took against what the figures (before they learn from it) expected."""
+        if not self.has_output_evidence and prior is None:
+            return  # sized by the static budget, not by an expectation
+        expected = self._room_for(incidents, prior, lambda _: 1.0, peak=False)
+        if expected <= 0:
+            return
+        ratio = output_tokens / expected
+        for key in (_request_kind(incidents), ""):
+            window = ANY_ERROR_WINDOW if key == "" else ERROR_WINDOW
+            self.sizing_error.setdefault(key, deque(maxlen=window)).append(ratio)
+
+    def error_factor(self, incidents: Sequence[Incident]) -> float | None:
+        """`ERROR_QUANTILE` of output / expected for requests like this one (its rules, about as many
+        incidents), else for any request (None: too few complete replies seen to tell)."""
+        ratios = self.sizing_error.get(_request_kind(incidents), ())
+        if len(ratios) < MIN_ERROR_SAMPLE:
+            ratios = self.sizing_error.get("", ())
+            if len(ratios) < MIN_ANY_ERROR_SAMPLE:
+                return None
+        ranked = sorted(ratios)
+        return ranked[min(len(ranked) - 1, math.ceil(ERROR_QUANTILE * len(ranked)) - 1)]
+
     def observe_truncation(self, incidents: Iterable[Incident]) -> None:
         """A reply for `incidents` was cut off at max_tokens: more room from now on for their rules."""
         self.truncations += 1
@@ -171,12 +219,13 @@ class Calibration:
             return None
         return seen.mean
 
-    def _room(self, seen: _Mean | None, headroom: float) -> float | None:
+    def _room(self, seen: _Mean | None, headroom: float, peak: bool) -> float | None:
         """Room for a rule's figure (output per unit, or per token of the prior): its mean with
-        headroom, or its peak, whichever is more (None until enough of its incidents were answered)."""
+        headroom, or (with `peak`) its peak, whichever is more (None until enough of its incidents
+        were answered)."""
         if seen is None or seen.count < MIN_OUTPUT_SAMPLE:
             return None
-        if self.output_bound:
+        if not peak:
             return seen.mean * headroom
         return max(seen.mean * headroom, seen.peak * PEAK_HEADROOM)
 
@@ -217,13 +266,35 @@ class Calibration:
         evidence = self.has_output_evidence
         if not incidents or (not evidence and prior is None):
             return planned
+        if self.output_bound:  # no slack, and no floor beyond a one-incident answer's frame
+            factor = self.error_factor(incidents)
+            if factor is None:
+                room = self._room_for(incidents, prior, self._headroom, peak=False)
+            else:
+                room = self._room_for(incidents, prior, lambda _: 1.0, peak=False) * factor
+            return max(BOUND_MIN_MAX_TOKENS, min(planned, math.ceil(room), MAX_OUTPUT_TOKENS))
+        room = self._room_for(incidents, prior, self._headroom, peak=True)
+        sized = math.ceil(room + HEADROOM_SLACK)
+        return max(MIN_MAX_TOKENS, min(planned, sized, MAX_OUTPUT_TOKENS))
+
+    def _room_for(
+        self,
+        incidents: Sequence[Incident],
+        prior: Mapping[str, int] | None,
+        headroom_of: Callable[[str], float],
+        *,
+        peak: bool,
+    ) -> float:
+        """The output these incidents are expected to take, each with its rule's headroom (and, with
+        `peak`, at least its rule's peak): by the rule's ratio to the prior, else its output per
+        unit, else the prior, else the run's average for a rule not seen yet."""
         fallback = self._fallback_per_unit() * UNSEEN_RULE_FACTOR
         room = 0.0
         for incident in incidents:
             key = incident.violation.key
-            headroom = self._headroom(key)
-            ratio = self._room(self.prior_ratio.get(key), headroom)
-            per_unit = self._room(self.output.get(key), headroom)
+            headroom = headroom_of(key)
+            ratio = self._room(self.prior_ratio.get(key), headroom, peak)
+            per_unit = self._room(self.output.get(key), headroom, peak)
             if ratio is not None and prior is not None and incident.id in prior:
                 room += prior[incident.id] * ratio
             elif per_unit is not None:
@@ -232,10 +303,7 @@ class Calibration:
                 room += prior[incident.id] * headroom
             else:
                 room += fallback * headroom * incident_units([incident])
-        if self.output_bound:  # no slack, and no floor beyond a one-incident answer's frame
-            return max(BOUND_MIN_MAX_TOKENS, min(planned, math.ceil(room), MAX_OUTPUT_TOKENS))
-        sized = math.ceil(room + HEADROOM_SLACK)
-        return max(MIN_MAX_TOKENS, min(planned, sized, MAX_OUTPUT_TOKENS))
+        return room
 
     # -- persistence -------------------------------------------------------------------------------
 
@@ -259,6 +327,12 @@ class Calibration:
                 # The peak is not stored: a mean learned earlier is sized with headroom alone.
                 calibration.prior_ratio[key.removeprefix("prior:")] = _Mean(total, count)
         return calibration
+
+
+def _request_kind(incidents: Sequence[Incident]) -> str:
+    """What makes requests alike for sizing: the rules they ask about and how many incidents (in
+    powers of two: a reply's frame weighs on one incident, not on twenty)."""
+    return "\n".join([*sorted({i.violation.key for i in incidents}), f"#{len(incidents).bit_length()}"])
 
 
 def reply_shares(reply: ProposedFix, incidents: Sequence[Incident]) -> dict[str, float]:
