@@ -134,6 +134,12 @@ GATES: list[tuple[str, str, str, str]] = [
         "                        pass\n",
     ),
     (
+        "overlapping edits that depend on a reading together, not in pairs, are not all applied",
+        COMBINE,
+        "                    _one_reading(doc.base.lines, group)\n",
+        "                    pass\n",
+    ),
+    (
         "an edit without old goes only on its incidents' lines shown",
         ANCHOR,
         "        if not first < line <= stop:\n",

@@ -510,6 +510,23 @@ def test_a_line_inserted_after_a_line_another_edit_reads_two_ways_never_lands_on
     assert result.content == "a;\nx;\nb;\nend();\n"
 
 
+def test_three_edits_that_agree_in_pairs_but_together_depend_on_a_reading_are_not_all_applied() -> None:
+    # "d; x;" -> "x; d;" swaps two lines in place, or inserts x above d and deletes the old x. Next
+    # to it, one edit changes the line after x and one inserts a line after x. Each pair lands the
+    # same lines whichever way the swap is read; all three do not (y once, or twice), so not all
+    # three land (before, the third was reported as made by the others: "already applied").
+    text = "b;\nd;\nx;\na;\nend;\n"
+    edits = [Edit("d;\nx;\na;", "d;\nx;\ny;"), Edit("d;\nx;", "x;\nd;"), Edit("x;", "x;\ny;")]
+    for a in range(3):
+        for b in range(a + 1, 3):
+            pair = apply_edits(text, [edits[a], edits[b]])
+            assert EditStatus.FAILED not in [o.status for o in pair.outcomes], (a, b)
+    result = apply_edits(text, edits)
+    assert [o.status for o in result.outcomes] == [EditStatus.APPLIED, EditStatus.APPLIED, EditStatus.FAILED]
+    assert "differently than another edit" in result.outcomes[2].reason
+    assert result.content == "b;\nx;\nd;\ny;\nend;\n"
+
+
 def test_edits_in_reverse_file_order_land() -> None:
     edits = [
         Edit("repo.delete(order);", "repo.remove(order);"),

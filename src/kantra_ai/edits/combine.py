@@ -35,6 +35,9 @@ from kantra_ai.edits.model import Edit, EditOutcome, EditStatus
 
 # Lines are merged token by token: a word, a run of whitespace, or one other character.
 _TOKEN = re.compile(r"\w+|\s+|[^\w\s]")
+# Overlapping edits are combined under every reading of those that read two ways (2^n of them);
+# a group with more such edits than this is refused rather than read 2^n times.
+MAX_TWO_WAY = 8
 
 
 @dataclass
@@ -183,6 +186,8 @@ def compose(doc: Document, edits: list[Edit], located: list[tuple[int, Plan]]) -
         while True:
             try:
                 _combine(doc.base.lines, group)
+                if len(group) > 2:  # (pairs were read both ways above)
+                    _one_reading(doc.base.lines, group)
                 break
             except _Conflict as conflict:  # edits that agree in pairs but not all together
                 late, other = max(conflict.first, conflict.second), min(conflict.first, conflict.second)
@@ -203,21 +208,29 @@ def compose(doc: Document, edits: list[Edit], located: list[tuple[int, Plan]]) -
     return outcomes
 
 
-def _one_reading(base: list[str], pair: list[tuple[int, Plan]]) -> None:
-    """_Conflict unless the pair gives the same lines whichever way an edit that reads two ways is
-    read (`Plan.other_reading`): "a; b;" -> "c; a;" is a and b changed in place, or c inserted and
-    b deleted, and a line another edit inserts after a lands on either side of it."""
-    if all(plan.other_reading is None for _, plan in pair):
+def _one_reading(base: list[str], group: list[tuple[int, Plan]]) -> None:
+    """_Conflict unless the overlapping edits give the same lines whichever way each edit that reads
+    two ways is read (`Plan.other_reading`): "a; b;" -> "c; a;" is a and b changed in place, or c
+    inserted and b deleted, and a line another edit inserts after a lands on either side of it. Two
+    edits can agree with a third each while all three depend on the reading (one swaps two lines,
+    one changes the second, one inserts after the first): the whole group is checked too. The
+    conflict names the group's first and last edit (the caller refuses the last and tries again);
+    a group with more than `MAX_TWO_WAY` edits that read two ways is refused that way unread."""
+    two_way = sum(plan.other_reading is not None for _, plan in group)
+    if two_way == 0:
         return
-    first, stop = min(p.first for _, p in pair), max(p.stop for _, p in pair)
+    first, stop = min(p.first for _, p in group), max(p.stop for _, p in group)
+    low, high = min(index for index, _ in group), max(index for index, _ in group)
+    if two_way > MAX_TWO_WAY:
+        raise _Conflict(low, high, first)
     results: set[tuple[str, ...] | None] = set()
-    for readings in itertools.product(*([False, True] if p.other_reading else [False] for _, p in pair)):
+    for readings in itertools.product(*([False, True] if p.other_reading else [False] for _, p in group)):
         read = [
             (
                 index,
                 dataclasses.replace(plan, hunks=plan.other_reading) if other and plan.other_reading else plan,
             )
-            for (index, plan), other in zip(pair, readings, strict=True)
+            for (index, plan), other in zip(group, readings, strict=True)
         ]
         try:
             accepted = _combine(base, read)
@@ -226,8 +239,7 @@ def _one_reading(base: list[str], pair: list[tuple[int, Plan]]) -> None:
             continue
         results.add(tuple(apply_hunks(base, first, stop, [(a.hunk, a.order) for a in accepted])))
     if len(results) > 1:
-        (a, _), (b, _) = pair
-        raise _Conflict(a, b, first)
+        raise _Conflict(low, high, first)
 
 
 def _needed(base: list[str], group: list[tuple[int, Plan]]) -> list[tuple[int, Plan]]:
