@@ -17,10 +17,10 @@ Every response reports real usage, so a run learns:
 - while requests wait for output tokens per minute (`output_bound`, which the adaptive provider
   copies from the limiter before each request), every token of `max_tokens` is one the run waits
   for (a provider that keeps unused output reserved counts all of it): requests are then sized by
-  the sizing's own error, the output complete replies of the same rules took against what was
-  expected of them (`ERROR_QUANTILE` of those ratios; a fifth above the mean, without the peak and
-  the slack, until there are enough), and a reply cut off is asked again with twice its room rather
-  than the static budget.
+  the sizing's own error, what complete replies to like requests (the same rules, about as many
+  incidents) took against what was expected of them (`ERROR_QUANTILE` of those ratios; a fifth above
+  the mean, without the peak and the slack, until there are enough), and a reply cut off is asked
+  again with twice its room rather than the static budget.
 
 The run store keeps the figures by provider and model (`store/calibration.py`); the next run, and
 its dry run, start from them.
