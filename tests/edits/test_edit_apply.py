@@ -8,6 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from kantra_ai.edits import combine
 from kantra_ai.edits.apply import apply_edits, plan_region
 from kantra_ai.edits.locate import unnumbered
 from kantra_ai.edits.model import ApplyResult, Edit, EditStatus
@@ -525,6 +526,31 @@ def test_three_edits_that_agree_in_pairs_but_together_depend_on_a_reading_are_no
     assert [o.status for o in result.outcomes] == [EditStatus.APPLIED, EditStatus.APPLIED, EditStatus.FAILED]
     assert "differently than another edit" in result.outcomes[2].reason
     assert result.content == "b;\nx;\nd;\ny;\nend;\n"
+
+
+def test_copies_of_an_edit_that_reads_two_ways_land_once_however_many() -> None:
+    # Copies say one thing: they are read the same way, not 2^n ways (which the cap on two-way
+    # edits in one group would refuse beyond eight).
+    text = "a;\nb;\nc;\nend;\n"
+    shift = Edit("a;\nb;\nc;", "a;\nx;\nb;")
+    result = apply_edits(text, [shift] * 9)
+    assert result.content == "a;\nx;\nb;\nend;\n"
+    assert [o.status for o in result.outcomes] == [EditStatus.APPLIED] + [EditStatus.ALREADY_APPLIED] * 8
+
+
+def test_overlapping_edits_that_read_two_ways_beyond_the_cap_are_refused_unread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = "a;\nb;\nc;\nend;\n"
+    shift, elsewhere, on_a = Edit("a;\nb;\nc;", "a;\nx;\nb;"), Edit("end;", "end();"), Edit("a;", "A;")
+    assert apply_edits(text, [shift, on_a]).content == "A;\nx;\nb;\nend;\n"  # either reading: the same
+    monkeypatch.setattr(combine, "MAX_TWO_WAY", 0)
+    # Alone, or next to an edit elsewhere, it is never read twice: it lands.
+    assert apply_edits(text, [shift, elsewhere]).content == "a;\nx;\nb;\nend();\n"
+    # Next to an edit it overlaps, reading it both ways is over the cap: both are refused.
+    result = apply_edits(text, [shift, on_a])
+    assert result.content == text
+    assert [o.status for o in result.outcomes] == [EditStatus.FAILED] * 2
 
 
 def test_edits_in_reverse_file_order_land() -> None:

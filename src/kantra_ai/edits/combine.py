@@ -214,23 +214,28 @@ def _one_reading(base: list[str], group: list[tuple[int, Plan]]) -> None:
     inserted and b deleted, and a line another edit inserts after a lands on either side of it. Two
     edits can agree with a third each while all three depend on the reading (one swaps two lines,
     one changes the second, one inserts after the first): the whole group is checked too. The
-    conflict names the group's first and last edit (the caller refuses the last and tries again);
-    a group with more than `MAX_TWO_WAY` edits that read two ways is refused that way unread."""
-    two_way = sum(plan.other_reading is not None for _, plan in group)
-    if two_way == 0:
+    conflict names the group's first and last edit (the caller refuses the last and tries again).
+    Copies of one edit (the same change at the same place) are read the same way: they say one
+    thing. A group with more than `MAX_TWO_WAY` distinct edits that read two ways is refused that
+    way unread."""
+    two_way = list(dict.fromkeys(plan for _, plan in group if plan.other_reading is not None))
+    if not two_way:
         return
     first, stop = min(p.first for _, p in group), max(p.stop for _, p in group)
     low, high = min(index for index, _ in group), max(index for index, _ in group)
-    if two_way > MAX_TWO_WAY:
+    if len(two_way) > MAX_TWO_WAY:
         raise _Conflict(low, high, first)
     results: set[tuple[str, ...] | None] = set()
-    for readings in itertools.product(*([False, True] if p.other_reading else [False] for _, p in group)):
+    for readings in itertools.product([False, True], repeat=len(two_way)):
+        other = {plan for plan, read_other in zip(two_way, readings, strict=True) if read_other}
         read = [
             (
                 index,
-                dataclasses.replace(plan, hunks=plan.other_reading) if other and plan.other_reading else plan,
+                dataclasses.replace(plan, hunks=plan.other_reading)
+                if plan in other and plan.other_reading
+                else plan,
             )
-            for (index, plan), other in zip(group, readings, strict=True)
+            for index, plan in group
         ]
         try:
             accepted = _combine(base, read)
