@@ -21,6 +21,7 @@ RULES = "src/kantra_ai/engine/outcome_rules.py"
 CHECKED = "src/kantra_ai/edits/checked.py"
 ANCHOR = "src/kantra_ai/edits/anchor.py"
 COMBINE = "src/kantra_ai/edits/combine.py"
+CONTINUATION = "src/kantra_ai/engine/continuation.py"
 TESTS = [
     "tests/engine/test_batch_runner.py",
     "tests/edits/test_edits_on_incident_lines.py",
@@ -28,6 +29,7 @@ TESTS = [
     "tests/engine/test_outcome_rules.py",
     "tests/edits/test_edit_integrity.py",
     "tests/edits/test_edit_apply.py",
+    "tests/engine/test_continued_replies.py",
 ]
 
 # (gate, file, the code that makes it, the code without it)
@@ -156,6 +158,13 @@ GATES: list[tuple[str, str, str, str]] = [
         ANCHOR,
         'while len(find_all(window_text, "\\n".join(lines[top : bottom + 1]), 0, len(window_text))) > 1:',
         "while False:",
+    ),
+    (
+        "a continued reply is applied only whole",
+        CONTINUATION,
+        "return Continued(dataclasses.replace(reply, usage=usage), fingerprint, len(parts) + 1)",
+        "return Continued(dataclasses.replace(reply, tool_input=merge_items(parts), tool_input_error='',"
+        " usage=usage), fingerprint, len(parts) + 1)",
     ),
     (
         "windows follow moved incidents",

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Mapping
 from types import TracebackType
 
+from kantra_ai.simulated.continuation import continuing
 from kantra_ai.simulated.contract import FakeReply, FakeRequest, Responder, ToolCall
 from testing.fakeprovider.batches import BatchBook, BatchPlan
 from testing.fakeprovider.caching import CachingModel, PromptCache
@@ -87,6 +88,9 @@ class FakeProviderServer:
         if drift is not None:
             self.drift = DriftingResponder(self.responder, drift)
             self.responder = self.drift
+        # Outermost: a continuation turn reaches the responder (and drift) as the original request,
+        # and is answered with what did not arrive (kantra_ai/simulated/continuation.py).
+        self.responder = continuing(self.responder)
         self.faults = faults if isinstance(faults, FaultPlan) else FaultPlan(scripted=dict(faults or {}))
         self.latency = latency or LatencyModel()
         self.caching = caching or CachingModel()

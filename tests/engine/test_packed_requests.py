@@ -7,6 +7,7 @@ the scripted model reads the incident numbers each request shows for each file a
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from pathlib import Path, PurePosixPath
 
@@ -245,3 +246,29 @@ def test_a_file_is_never_in_two_requests_at_once(tmp_path: Path) -> None:
     assert sorted(asked) == sorted(f"{n}.java" for n in names)  # each file in exactly one request
     assert 1 < len({r.path for r in result.records}) <= 24 // 5 + 1  # packs, not one request per file
     assert all(o.status is Status.FIXED for o in result.outcomes.values())
+
+
+def test_a_packed_reply_cut_off_is_continued_and_each_file_gets_its_part_once_whole(tmp_path: Path) -> None:
+    incidents = _tree(tmp_path, ["A", "B"])
+
+    def edits(request: ModelRequest) -> list[tuple[str, str, list[str]]]:
+        return [(IMPORT, FIXED, handles) for handles in numbers(request).values()]
+
+    def cut_after_the_first_file(request: ModelRequest) -> ModelResponse:
+        raw = json.dumps(tool_reply(edits(request)).tool_input)
+        first = json.dumps(tool_reply(edits(request)[:1]).tool_input["edits"][0])
+        end = raw.index(first) + len(first) + 5
+        return ModelResponse("", None, "max_tokens", Usage(100, 50), "not JSON", tool_arguments=raw[:end])
+
+    def the_rest(request: ModelRequest) -> ModelResponse:
+        return tool_reply(edits(request)[1:])
+
+    model = ScriptedProvider(cut_after_the_first_file, the_rest)
+    ctx = context(model, tmp_path, prompts=_prompts(incidents), max_retries=0)
+    outcomes = {o.incident_id: o for o in asyncio.run(run_pack([_batch(i) for i in incidents], ctx))}
+    first, second = model.requests
+    assert len(numbers(first)) == 2 and second.prompt.startswith(first.prompt)
+    assert "## Your answer was cut off" in second.prompt
+    assert {i: o.status for i, o in outcomes.items()} == dict.fromkeys("AB", Status.FIXED)
+    for name in "AB":
+        assert _read(tmp_path, name) == java(name).replace(IMPORT, FIXED)

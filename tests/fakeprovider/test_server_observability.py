@@ -15,6 +15,7 @@ import httpx2
 import openai
 import pytest
 
+from kantra_ai.simulated.continuation import Continuing
 from kantra_ai.simulated.contract import FakeReply, FakeRequest
 from testing.fakeprovider.__main__ import build_parser, load_responder, server_from_args
 from testing.fakeprovider.latency import LatencyModel
@@ -202,7 +203,7 @@ def test_cli_arguments_configure_the_server() -> None:
     assert server.faults.rate_529 == 0.03
     assert server.limiter is not None and server.limiter.limits.requests_per_minute == 50
     assert server.caching.enabled is False
-    assert server.responder is ok_responder
+    assert isinstance(server.responder, Continuing) and server.responder.inner is ok_responder
 
 
 def test_cli_prints_base_urls_and_serves_until_interrupted() -> None:

@@ -21,11 +21,14 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
+import json
+import math
 import re
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kantra_ai.analysis.model import Incident
 from kantra_ai.batching.batches import MAX_OUTPUT_TOKENS, Batch, output_prior
@@ -50,10 +53,12 @@ from kantra_ai.edits.model import (
     VerdictStatus,
 )
 from kantra_ai.edits.parse import MalformedReply
+from kantra_ai.edits.partial import count_items, named_handles
 from kantra_ai.engine.already_fixed import FileNow, already_fixed, target_state
 from kantra_ai.engine.budget import CostGuard
 from kantra_ai.engine.calibration import Calibration
 from kantra_ai.engine.confidence import BatchScreen, ConfidencePolicy
+from kantra_ai.engine.continuation import RestRoom, continuable, continue_reply
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.history import FileChanges, FileHistory, WriteLog
 from kantra_ai.engine.outcome_rules import Evidence, decide
@@ -63,6 +68,7 @@ from kantra_ai.engine.replies import ReplySource, request_fingerprint
 from kantra_ai.prompts.builder import PromptBuilder, line_count, visible_region
 from kantra_ai.providers.base import ModelRequest, ModelResponse, Provider, ProviderError
 from kantra_ai.providers.pricing import ModelPrice, PriceTable
+from kantra_ai.tokens import estimate_tokens
 
 # A file changed on disk while its batch ran: re-read it and run the batch again this many times.
 STALE_REPLANS = 1
@@ -238,6 +244,7 @@ def planned_max_tokens(state: _BatchState, pending: Sequence[Incident], ctx: Run
 
 
 Asked = Sequence[tuple["_BatchState", Sequence[Incident]]]
+MIN_REST_TOKENS = 16  # the rest of a cut-off reply: at least a short item's room
 
 
 def request_prior(parts: Asked, ctx: RunContext) -> dict[str, int]:
@@ -251,6 +258,28 @@ def request_prior(parts: Asked, ctx: RunContext) -> dict[str, int]:
     return prior
 
 
+def rest_room(parts: Asked, ctx: RunContext, prior: dict[str, int], cut_at: int) -> RestRoom:
+    """max_tokens for the rest of a cut-off reply to one request: room for the incidents that none
+    of the items that arrived named, and for the item the cut fell in (an incident some of whose
+    answer arrived may still have an item to come). Too little room costs one more turn."""
+
+    def room(arrived: Mapping[str, Any]) -> int:
+        named = named_handles(arrived)
+        rest: list[tuple[_BatchState, list[Incident]]] = []
+        for state, pending in parts:
+            handles = ctx.prompts.handles(state.batch, pending)
+            left = {incident_id for handle, incident_id in handles.items() if handle not in named}
+            rest.append((state, [i for i in pending if i.id in left]))
+        asked = [(state, left) for state, left in rest if left]
+        sized = shared_max_tokens(asked, ctx, prior) if asked else 0
+        # The item the cut fell in is sent again whole: about as long as the items that arrived.
+        item = math.ceil(estimate_tokens(json.dumps(arrived)) / max(1, count_items(arrived)))
+        # Never more than the request that was cut off had: the rest is less than the whole.
+        return max(min(sized + item, cut_at), MIN_REST_TOKENS)
+
+    return room
+
+
 def shared_max_tokens(parts: Asked, ctx: RunContext, prior: dict[str, int] | None = None) -> int:
     """max_tokens for one request asking about one file's incidents or several files' (a pack):
     sized once for all of them (one headroom, one floor), never above their static budgets
@@ -260,7 +289,8 @@ def shared_max_tokens(parts: Asked, ctx: RunContext, prior: dict[str, int] | Non
     if calibration is None:
         return planned
     prior = request_prior(parts, ctx) if prior is None else prior
-    return calibration.max_tokens_for([i for _, pending in parts for i in pending], planned, prior)
+    incidents = [i for _, pending in parts for i in pending]
+    return calibration.max_tokens_for(incidents, planned, prior, continued=ctx.prompts.can_continue)
 
 
 async def _converse(state: _BatchState, ctx: RunContext, resume: Resume | None = None) -> None:
@@ -293,6 +323,14 @@ async def _converse(state: _BatchState, ctx: RunContext, resume: Resume | None =
             return
         attempt += 1
         path = str(state.batch.path)
+        if response.truncated and ctx.prompts.can_continue and continuable(response):
+            try:  # (recorded as the attempt that was cut off: a continuation asks nothing new)
+                response, fingerprint = await _continued(
+                    request, response, fingerprint, state, pending, attempt - 1, ctx, prior
+                )
+            except _Skip as skip:
+                _skipped(state, pending, skip)
+                return
         if response.truncated:
             reason = f"reply cut off at max_tokens ({max_tokens}); nothing applied"
             ctx.observer.reply_rejected(path, fingerprint, reason)
@@ -327,6 +365,33 @@ async def _converse(state: _BatchState, ctx: RunContext, resume: Resume | None =
         pending, failures = take_reply(state, proposed, pending)
         if not pending:
             return
+
+
+async def _continued(
+    request: ModelRequest,
+    response: ModelResponse,
+    fingerprint: str,
+    state: _BatchState,
+    pending: list[Incident],
+    attempt: int,
+    ctx: RunContext,
+    prior: dict[str, int],
+) -> tuple[ModelResponse, str]:
+    """The reply to `request` continued from its cut-off `response` (`engine/continuation.py`), or
+    `response` as it was when it cannot be continued; with the fingerprint of the last request."""
+    path = str(state.batch.path)
+    # The cut-off reply stays in the store, unused: a run killed meanwhile continues from it again.
+    continued = await continue_reply(
+        request,
+        response,
+        continuation=ctx.prompts.continuation,
+        send=lambda asked: _call(asked, state.batch, pending, attempt, ctx),
+        rest_room=rest_room([(state, pending)], ctx, prior, request.max_tokens),
+        rejected=lambda rejected, why: ctx.observer.reply_rejected(path, rejected, why),
+    )
+    if continued is None:
+        return response, fingerprint
+    return continued.response, continued.fingerprint
 
 
 def take_reply(

@@ -45,14 +45,17 @@ from kantra_ai.engine.batch_runner import (
     pending_of,
     planned_max_tokens,
     request_prior,
+    rest_room,
     run_batch,
     send_request,
     shared_max_tokens,
     take_reply,
 )
+from kantra_ai.engine.continuation import continuable, continue_reply
 from kantra_ai.engine.outcomes import IncidentOutcome, Status
 from kantra_ai.engine.replies import request_fingerprint
 from kantra_ai.prompts.builder import PackPart, line_count
+from kantra_ai.providers.base import ModelRequest, ModelResponse
 
 SEVERAL_FILES = "edit not applied: it names incidents of several files of the request"
 # A packed reply cut off at max_tokens is asked again with twice the room this many times, before its
@@ -136,11 +139,33 @@ async def _ask_together(members: Sequence[_Member], ctx: RunContext) -> None:
                 _skipped(state, member.pending, skip)
                 member.done = True
             return
-        fingerprint = request_fingerprint(request, ctx.provider.name, ctx.provider.model)
-        for member in members[1:]:
-            ctx.observer.reply_shared(
-                str(member.batch.path), tuple(i.id for i in member.pending), fingerprint
-            )
+        fingerprint = _shared(request, members, ctx)
+
+        async def send(
+            asked: ModelRequest, attempt: int = attempt, worst: float = worst
+        ) -> tuple[ModelResponse, str]:
+            # (the cut-off request's worst case: the rest asks for less output, about the same input)
+            reply = await send_request(asked, path, ids, attempt, worst, ctx, others)
+            return reply, _shared(asked, members, ctx)
+
+        if response.truncated and ctx.prompts.can_continue and continuable(response):
+            # (the cut-off reply stays in the store, unused: a killed run continues from it again)
+            try:
+                continued = await continue_reply(
+                    request,
+                    response,
+                    continuation=ctx.prompts.continuation,
+                    send=send,
+                    rest_room=rest_room(asked, ctx, prior, max_tokens),
+                    rejected=lambda cut, why: ctx.observer.reply_rejected(path, cut, why),
+                )
+            except RequestSkipped as skip:
+                for member, state in zip(members, states, strict=True):
+                    _skipped(state, member.pending, skip)
+                    member.done = True
+                return
+            if continued is not None:
+                response, fingerprint = continued.response, continued.fingerprint
         if response.truncated:
             problem = f"reply cut off at max_tokens ({max_tokens}); nothing applied"
             ctx.observer.reply_rejected(path, fingerprint, problem)
@@ -162,6 +187,15 @@ async def _ask_together(members: Sequence[_Member], ctx: RunContext) -> None:
     # Nothing of the replies could be used: each file is asked alone, as if it had not been packed.
     for member, state in zip(members, states, strict=True):
         _reply_problem(state, member.pending, problem)
+
+
+def _shared(request: ModelRequest, members: Sequence[_Member], ctx: RunContext) -> str:
+    """The fingerprint of a packed request, told as answering the incidents of every file it asked
+    about (it is recorded under the first)."""
+    fingerprint = request_fingerprint(request, ctx.provider.name, ctx.provider.model)
+    for member in members[1:]:
+        ctx.observer.reply_shared(str(member.batch.path), tuple(i.id for i in member.pending), fingerprint)
+    return fingerprint
 
 
 def _split_and_apply(members: Sequence[_Member], proposed: ProposedFix) -> None:

@@ -24,7 +24,8 @@ one builder, so what is shown is what is sent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import PurePosixPath
@@ -38,7 +39,14 @@ from kantra_ai.edits.model import Edit, FailedEdit
 from kantra_ai.edits.parse import ParsedReply
 from kantra_ai.formats import TOOL_CALL, EditFormat
 from kantra_ai.prompts.custom import CustomTemplates
-from kantra_ai.prompts.render import failure_context, fix_prompt, repair_prompt, retry_prompt, system_prompt
+from kantra_ai.prompts.render import (
+    continuation_section,
+    failure_context,
+    fix_prompt,
+    repair_prompt,
+    retry_prompt,
+    system_prompt,
+)
 from kantra_ai.prompts.rulebook import (
     BUILTIN_LANGUAGES,
     RuleBook,
@@ -304,6 +312,19 @@ class PromptBuilder:
             max_tokens=batch.max_output_tokens if max_tokens is None else max_tokens,
             tool=self.format.tool,
             cache_key=CACHE_KEY,
+        )
+
+    @property
+    def can_continue(self) -> bool:
+        """Whether a reply cut off at max_tokens can be continued: a tool call's whole items can be
+        read from its cut JSON (`edits/partial.py`); cut text is asked again whole."""
+        return self.format.tool is not None
+
+    @staticmethod
+    def continuation(request: ModelRequest, arrived: Mapping[str, Any], max_tokens: int) -> ModelRequest:
+        """`request` again, with what arrived of its cut-off reply, asking for the rest only."""
+        return dataclasses.replace(
+            request, prompt=request.prompt + continuation_section(arrived), max_tokens=max_tokens, events=None
         )
 
     # -- several small files in one request (batching/packing.py) ---------------------------------

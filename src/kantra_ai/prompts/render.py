@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import PurePosixPath
@@ -55,6 +56,12 @@ def render(template: str, **context: Any) -> str:
 def system_prompt(protocol: str) -> str:
     """The instructions shared by every request of a run, ending with the answer format's protocol."""
     return render("system.j2").rstrip() + "\n\n" + protocol.rstrip() + "\n"
+
+
+def continuation_section(arrived: Mapping[str, Any]) -> str:
+    """What follows a request's prompt to have a reply cut off at max_tokens continued: the items
+    that arrived whole (as JSON, the way the model wrote them) and the request for the rest."""
+    return render("continuation.j2", arrived=json.dumps(arrived, ensure_ascii=False)).rstrip("\n")
 
 
 def fix_prompt(

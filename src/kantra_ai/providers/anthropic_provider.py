@@ -16,6 +16,7 @@ from kantra_ai.providers.base import (
     send_hooks,
     sending,
     status_error,
+    undecoded,
 )
 from kantra_ai.providers.pricing import Usage
 
@@ -133,6 +134,7 @@ class AnthropicProvider:
 
         tool_input: Any = None
         tool_error = ""
+        raw = ""
         if tool_block is not None:
             raw = "".join(tool_json) or "{}"
             tool_input, tool_error = decode_tool_json(raw)
@@ -145,6 +147,7 @@ class AnthropicProvider:
                 usage=usage,
                 tool_input_error=tool_error,
                 headers=headers,
+                tool_arguments=undecoded(raw, tool_error),
             )
         )
 

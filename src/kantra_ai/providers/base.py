@@ -90,6 +90,9 @@ class ModelResponse:
     usage: Usage
     tool_input_error: str = ""  # the tool arguments were not valid JSON
     headers: dict[str, str] = field(default_factory=dict)
+    # The tool call's arguments as they arrived, kept only when they did not decode: a reply cut
+    # off at max_tokens is continued from the whole items they hold (engine/continuation.py).
+    tool_arguments: str = ""
 
     @property
     def truncated(self) -> bool:
@@ -239,3 +242,8 @@ def decode_tool_json(raw: str) -> tuple[Any, str]:
         return json.loads(raw), ""
     except json.JSONDecodeError as exc:
         return None, f"tool input is not valid JSON ({exc.msg} at char {exc.pos})"
+
+
+def undecoded(raw: str, error: str) -> str:
+    """What a response keeps of the tool arguments: their text when they did not decode."""
+    return raw if error else ""

@@ -16,6 +16,7 @@ from kantra_ai.providers.base import (
     send_hooks,
     sending,
     status_error,
+    undecoded,
 )
 from kantra_ai.providers.caching import prefix_key
 from kantra_ai.providers.pricing import Usage
@@ -138,6 +139,7 @@ class OpenAIProvider:
 
         tool_input: Any = None
         tool_error = ""
+        raw = ""
         wanted = request.tool.name if request.tool is not None else None
         for index in sorted(arguments):
             if wanted is None or names.get(index, wanted) != wanted:
@@ -158,6 +160,7 @@ class OpenAIProvider:
                 usage=usage,
                 tool_input_error=tool_error,
                 headers=headers,
+                tool_arguments=undecoded(raw, tool_error),
             )
         )
 

@@ -16,9 +16,16 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from kantra_ai.providers.base import ModelRequest, ModelResponse, ProgressCallback, decode_tool_json
+from kantra_ai.providers.base import (
+    ModelRequest,
+    ModelResponse,
+    ProgressCallback,
+    decode_tool_json,
+    undecoded,
+)
 from kantra_ai.providers.caching import min_cacheable_tokens, prefix_key, prefix_tokens, static_prefix_tokens
 from kantra_ai.providers.pricing import Usage
+from kantra_ai.simulated.continuation import continuing
 from kantra_ai.simulated.contract import FakeReply, FakeRequest, Responder
 from kantra_ai.simulated.recipes import respond
 from kantra_ai.tokens import cut_to_tokens, estimate_tokens
@@ -33,7 +40,7 @@ class SimulatedProvider:
 
     def __init__(self, model: str, *, responder: Responder = respond) -> None:
         self.model = model
-        self._responder = responder
+        self._responder = continuing(responder)  # a cut-off reply is continued, not asked again
         self._cached_prefixes: set[str] = set()  # a run is short: nothing expires
 
     def scripted_request(self, request: ModelRequest) -> FakeRequest:
@@ -101,6 +108,7 @@ class SimulatedProvider:
                 stop_reason=stop if stop in NORMALISED_STOPS else "other",
                 usage=self._input_usage(request) + Usage(output_tokens=max(1, output_tokens)),
                 tool_input_error=tool_error,
+                tool_arguments=undecoded(arguments, tool_error),
             )
         )
 

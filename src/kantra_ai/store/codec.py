@@ -26,6 +26,7 @@ def reply_to_json(response: ModelResponse) -> str:
             "tool_input": response.tool_input,
             "stop_reason": response.stop_reason,
             "tool_input_error": response.tool_input_error,
+            "tool_arguments": response.tool_arguments,
             "usage": [
                 usage.input_tokens,
                 usage.output_tokens,
@@ -44,6 +45,7 @@ def reply_from_json(text: str) -> ModelResponse:
         stop_reason=data["stop_reason"],
         usage=Usage(*data["usage"]),
         tool_input_error=data["tool_input_error"],
+        tool_arguments=data.get("tool_arguments", ""),  # absent from replies stored before it was kept
     )
 
 
