@@ -155,6 +155,21 @@ def test_inconsistent_indentation_is_matched_ignoring_leading_whitespace() -> No
     assert result.content == "void f() {\n    one();\n\tthree();\n}\n"
 
 
+def test_a_line_inserted_after_a_first_line_quoted_from_inside_its_indentation_keeps_its_own() -> None:
+    # Found by the fidelity fuzzer: the first old line lacks the file's indentation, the lines after
+    # it have the file's (and trailing whitespace drift, so the match is a tolerant one). The inserted
+    # line was written with the file's indentation too: it must not get the first line's again.
+    content = "class A {\n\tvoid f() {\n\t\taudit.record(x);\n\t\tcount++;\n\t}\n}\n"
+    edit = Edit(
+        "audit.record(x);\n\t\tcount++; \n\t}\t\n",
+        "auditV2.record(x);\n\t\tLOG.fine(y);\n\t\tcount++; \n\t}\t\n",
+    )
+    result = apply_edits(content, [edit])
+    assert result.content == content.replace(
+        "\t\taudit.record(x);\n", "\t\tauditV2.record(x);\n\t\tLOG.fine(y);\n"
+    )
+
+
 def test_tolerant_match_that_is_ambiguous_is_refused() -> None:
     result = apply_edits(JAVA, [Edit("if (order.isValid()) {", "if (ok) {")])
     assert result.failed[0].reason.startswith("old text matches 2 places")

@@ -72,7 +72,14 @@ def test_canonical_edits_turn_each_example_into_its_expected_file(case: Case) ->
 )
 # Found by this fuzzer, kept: a line inserted, the next deleted, and one edit saying both (combine.py);
 # a first new line quoted from inside its indentation, with whitespace drift (locate.py); a line
-# inserted after one that another edit reads two ways, in place or shifted (`Plan.other_reading`).
+# inserted after one that another edit reads two ways, in place or shifted (`Plan.other_reading`); a
+# line inserted after a first line quoted from inside its indentation, indented twice (locate.py).
+@example(
+    pick=243,
+    seed=3810,
+    rate=0.6,
+    kinds=["line_numbers", "partial_lines", "whitespace_only", "newline_asymmetry"],
+)
 @example(pick=1822, seed=512, rate=1.0, kinds=["duplicate", "crlf", "neighbour"])
 @example(pick=56, seed=227, rate=0.3, kinds=["neighbour"])
 @example(

@@ -548,7 +548,9 @@ def _tolerant_reindent(match: LineMatch, texts: EditTexts, block: list[str]) -> 
             # Only reachable when indentation is removed (file_indent is ""): a line indented less
             # than the removed prefix loses what indentation it has.
             return body
-        if anchor is not None:
+        # A first old line quoted from inside its indentation is no measure of the lines after it:
+        # the model wrote those with the indentation they have (as the old lines after it show).
+        if anchor is not None and not (anchor == 0 and partial_head and j > 0):
             # Relative to the file line it stands for: right even where the model's indentation
             # maps to different file indentations on different lines.
             model, actual = indent_of(old_lines[anchor]), indent_of(block[anchor])
