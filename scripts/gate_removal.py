@@ -21,6 +21,7 @@ RULES = "src/kantra_ai/engine/outcome_rules.py"
 CHECKED = "src/kantra_ai/edits/checked.py"
 ANCHOR = "src/kantra_ai/edits/anchor.py"
 COMBINE = "src/kantra_ai/edits/combine.py"
+LOCATE = "src/kantra_ai/edits/locate.py"
 CONTINUATION = "src/kantra_ai/engine/continuation.py"
 TESTS = [
     "tests/engine/test_batch_runner.py",
@@ -162,9 +163,20 @@ GATES: list[tuple[str, str, str, str]] = [
     (
         "a continued reply is applied only whole",
         CONTINUATION,
-        "return Continued(dataclasses.replace(reply, usage=usage), fingerprint, len(parts) + 1)",
-        "return Continued(dataclasses.replace(reply, tool_input=merge_items(parts), tool_input_error='',"
-        " usage=usage), fingerprint, len(parts) + 1)",
+        "    return dataclasses.replace(rest, usage=usage)\n",
+        "    return dataclasses.replace(rest, tool_input=_merged(parts), tool_input_error='', usage=usage)\n",
+    ),
+    (
+        "a continued text answer is applied only with a rest that answers",
+        CONTINUATION,
+        "whole = str(_merged(parts)) + rest.text if holds_answer(rest.text) else rest.text",
+        "whole = str(_merged(parts)) + rest.text",
+    ),
+    (
+        "a line after a first line quoted from inside its indentation keeps its own indentation",
+        LOCATE,
+        "if anchor is not None and not (anchor == 0 and partial_head and j > 0):",
+        "if anchor is not None:",
     ),
     (
         "windows follow moved incidents",

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kantra_ai.edits.model import Edit
+from kantra_ai.simulated.continuation import CONTINUED
 from kantra_ai.simulated.contract import FakeReply, FakeRequest, Responder, ToolCall
 from kantra_ai.simulated.recipes import parse_prompts, quoting, request_text
 from testing.drift import KINDS, TEXT_KINDS, Sent, case_from_edits, drift_reply
@@ -130,7 +131,8 @@ class DriftingResponder:
             drifted = [
                 DriftedEdit(s.kinds, e.incident_ids) for s, e in zip(sents, drifted_edits, strict=True)
             ]
-            self.log.record(prompt.path, numbers, drifted, prompt.content, own, retry=retry)
+            if not request.raw.get(CONTINUED):  # (a continuation's edits were logged with its first part)
+                self.log.record(prompt.path, numbers, drifted, prompt.content, own, retry=retry)
             sent_edits += drifted_edits
         answer: dict[str, Any] = {
             "edits": [

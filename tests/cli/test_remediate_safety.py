@@ -62,6 +62,28 @@ def _ambiguous(request: FakeRequest) -> FakeReply:
     return FakeReply(tool_calls=[ToolCall("apply_fixes", {**reply.tool_calls[0].input, "edits": edits})])
 
 
+@pytest.mark.parametrize("mode", [(), ("--text-edits",)], ids=["tool", "text"])
+def test_a_cut_off_reply_is_continued_over_the_wire_and_the_tree_ends_as_expected(
+    tmp_path: Path, mode: tuple[str, ...]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    # One at a time, the third request is the first whose answer has two items (or blocks): cut off
+    # in its second, its first arrived whole.
+    cut = FaultPlan(scripted={3: Fault.truncate(0.8)})
+    with FakeProviderServer(respond, faults=cut) as server:
+        code, summary = _remediate(app, server, "--batch-parallelism", "1", *mode)
+        asked = [r.last_user_text() for r in server.requests]
+        stops = server.stop_reasons
+    assert code == 0, _reasons(summary)
+    assert tree_differences(app, expected_of(EXAMPLE)) == []
+    # The cut-off reply was continued in the request after it: the same question, what arrived, and
+    # the rest asked for (not asked again whole).
+    assert stops[2] == "max_tokens" and "## Your answer was cut off" in asked[3]
+    assert asked[3].startswith(asked[2]) and stops[3] != "max_tokens"
+    files = len({o["file"] for o in summary["outcomes"]})
+    assert summary["requests"] == files + 1
+
+
 def test_a_reply_cut_off_at_a_max_tokens_sized_from_evidence_costs_no_repair_round(tmp_path: Path) -> None:
     """Once replies were seen, max_tokens is sized from them (below the static budget); when that was
     too little, the incidents still get their repair round after the request with more room."""

@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kantra_ai.edits.parse import holds_answer, whole_blocks
 from kantra_ai.edits.partial import count_items, merge_items, named_handles, whole_items
 
 REPLY: dict[str, Any] = {
@@ -75,3 +76,30 @@ def test_any_cut_of_any_object_gives_only_items_it_holds_whole(
         else:
             assert value == reply[key]
     assert whole_items(raw) == {k: v for k, v in reply.items() if v != []}
+
+
+TEXT = (
+    "Here are the edits.\n"
+    "<<<<<<< SEARCH [1, 2]\nimport javax.a;\n=======\nimport jakarta.a;\n>>>>>>> REPLACE\n"
+    "<<<<<<< SEARCH [#3]\n@Stateless\n=======\n@ApplicationScoped\n>>>>>>> REPLACE\n"
+    '```json\n{"verdicts": [{"id": 4, "status": "cannot_fix", "reason": "a human"}]}\n```\n'
+)
+
+
+def test_every_cut_of_a_text_answer_keeps_exactly_its_whole_blocks() -> None:
+    first_end = TEXT.index(">>>>>>> REPLACE\n") + len(">>>>>>> REPLACE\n")
+    second_end = TEXT.index("```json")
+    for end in range(len(TEXT) + 1):
+        blocks, named = whole_blocks(TEXT[:end])
+        if end < first_end:
+            assert (blocks, named) == ("", [])
+        elif end < second_end:
+            assert (blocks, named) == (TEXT[:first_end], ["1", "2"])
+        else:  # the verdicts after the blocks are the rest, whether they arrived or not
+            assert (blocks, named) == (TEXT[:second_end], ["1", "2", "#3"])
+
+
+def test_a_text_rest_answers_only_with_a_block_or_verdicts() -> None:
+    assert holds_answer("<<<<<<< SEARCH [2]\na\n=======\nb\n>>>>>>> REPLACE\n")
+    assert holds_answer('```json\n{"verdicts": []}\n```')
+    assert not holds_answer("That was all of it.")

@@ -9,7 +9,14 @@ import pytest
 
 from kantra_ai.analysis.model import Category, Incident, Violation
 from kantra_ai.edits.model import Edit, ProposedFix, Verdict, VerdictStatus
-from kantra_ai.engine.calibration import BOUND_HEADROOM, HEADROOM, HEADROOM_SLACK, Calibration, reply_shares
+from kantra_ai.engine.calibration import (
+    BOUND_HEADROOM,
+    ERROR_QUANTILE,
+    HEADROOM,
+    HEADROOM_SLACK,
+    Calibration,
+    reply_shares,
+)
 
 RENAME = Violation("rs", "javax-to-jakarta", "Replace `javax` with `jakarta`", Category.MANDATORY, 1)
 
@@ -177,7 +184,8 @@ def test_a_kind_of_request_seen_too_rarely_is_sized_by_the_error_of_any_request(
     three = _incidents(3, 700)  # a kind not asked yet: the run's ratios, not the fixed headroom
     expected = sum(_prior(three).values()) * calibration.prior_ratio[RENAME.key].mean
     ratios = sorted(calibration.sizing_error[""])
-    assert calibration.max_tokens_for(three, 4_000, _prior(three)) == math.ceil(expected * ratios[-2])
+    quantile = ratios[math.ceil(ERROR_QUANTILE * len(ratios)) - 1]
+    assert calibration.max_tokens_for(three, 4_000, _prior(three)) == math.ceil(expected * quantile)
 
 
 def test_until_enough_replies_were_seen_a_bound_request_keeps_a_fifth_above_the_mean() -> None:

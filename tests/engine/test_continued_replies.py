@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.engine.scripted import Recorder, ScriptedProvider, batch, context, incident, text_reply
+from tests.engine.scripted import IdHandles, Recorder, ScriptedProvider, batch, context, incident, text_reply
 
 from kantra_ai.engine import continuation
 from kantra_ai.engine.batch_runner import run_batch
 from kantra_ai.engine.calibration import Calibration
 from kantra_ai.engine.outcomes import IncidentOutcome, Status
+from kantra_ai.formats import SEARCH_REPLACE
 from kantra_ai.providers.base import ModelResponse
 from kantra_ai.providers.pricing import Usage
 
@@ -156,3 +157,39 @@ def test_a_model_that_never_finishes_its_rest_is_given_up_after_the_most_turns(
     assert len(recorder.rejected) == 3  # given up: no part of it may stand in for its request again
     assert _file(root) == JAVA
     assert all("cut off at max_tokens" in o.reason for o in outcomes.values())
+
+
+def _block(edit: dict[str, Any]) -> str:
+    return f"<<<<<<< SEARCH [{edit['ids'][0]}]\n{edit['old']}\n=======\n{edit['new']}\n>>>>>>> REPLACE\n"
+
+
+BLOCKS = "".join(_block(e) for e in (EDIT_A, EDIT_B, EDIT_C))
+
+
+def _text_cut_in_second_block() -> ModelResponse:
+    end = len(_block(EDIT_A)) + 10
+    return ModelResponse(text=BLOCKS[:end], tool_input=None, stop_reason="max_tokens", usage=Usage(100, 50))
+
+
+def _text(text: str) -> ModelResponse:
+    return ModelResponse(text=text, tool_input=None, stop_reason="end_turn", usage=Usage(100, 30))
+
+
+def test_a_cut_off_text_answer_is_continued_from_its_whole_blocks(root: Path) -> None:
+    rest = _block(EDIT_B) + _block(EDIT_C)
+    model = ScriptedProvider(_text_cut_in_second_block(), _text(rest))
+    outcomes = _run(root, model, prompts=IdHandles(SEARCH_REPLACE))
+    assert _file(root) == FIXED
+    assert {o.status for o in outcomes.values()} == {Status.FIXED}
+    first, second = model.requests
+    tail = second.prompt[len(first.prompt) :]
+    assert second.prompt.startswith(first.prompt) and "These blocks of it arrived whole" in tail
+    assert _block(EDIT_A) in tail and _block(EDIT_B) not in tail
+
+
+def test_a_text_rest_that_is_prose_alone_applies_nothing_of_the_blocks_that_arrived(root: Path) -> None:
+    prose = _text("I have nothing to add.")
+    model = ScriptedProvider(_text_cut_in_second_block(), prose, prose)
+    outcomes = _run(root, model, prompts=IdHandles(SEARCH_REPLACE), max_retries=0)
+    assert _file(root) == JAVA
+    assert Status.FIXED not in {o.status for o in outcomes.values()}

@@ -18,7 +18,7 @@ import openai
 
 from kantra_ai.analysis.model import Category, Incident, Violation
 from kantra_ai.batching.batches import Batch
-from kantra_ai.formats import TOOL_CALL
+from kantra_ai.formats import SEARCH_REPLACE, TOOL_CALL
 from kantra_ai.formats.tool_call import TOOL_INPUT_SCHEMA, TOOL_NAME
 from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.providers.base import ModelRequest, ToolSpec
@@ -254,7 +254,8 @@ def test_drifted_reply_is_continued_with_the_same_drift(
     assert edits[:2] + rest["edits"] == edits
     assert rest["verdicts"] == first["verdicts"]
     assert server.drift is not None
-    assert [r.edits for r in server.drift.log.replies] == [server.drift.log.replies[0].edits] * 2
+    # Logged once: the continuation sent the rest of the edits the first reply's entry already lists.
+    assert len(server.drift.log.replies) == 1
 
 
 def tool_request(guidance: str, prompt: str) -> FakeRequest:
@@ -277,3 +278,25 @@ def test_simulated_provider_continues_a_cut_off_reply() -> None:
     prompt = continued(PROMPT, {"subs": [A, B], "edits": [C, D, E]})
     response = asyncio.run(provider.complete(ModelRequest("sys", "rules", prompt, 4000, tool=tool)))
     assert response.tool_input == {"verdicts": [F]}
+
+
+SENT_TEXT = PromptBuilder(SEARCH_REPLACE).request(BATCH, CONTENT, total_lines=11)
+
+
+def text_request(prompt: str) -> FakeRequest:
+    blocks = [{"type": "text", "text": SENT_TEXT.guidance}, {"type": "text", "text": prompt}]
+    return fake_request(blocks, tools=False, system=PromptBuilder(SEARCH_REPLACE).system())
+
+
+def test_scripted_model_continues_its_own_text_answer_after_the_blocks_that_arrived() -> None:
+    whole = respond(text_request(SENT_TEXT.prompt)).text
+    assert whole.count(">>>>>>> REPLACE\n") >= 2
+    shown = whole[: whole.index(">>>>>>> REPLACE\n") + len(">>>>>>> REPLACE\n")]
+    section = (
+        f"{SENT_TEXT.prompt}\n\n## Your answer was cut off\n\n"
+        "Your answer to this request reached its output limit. These blocks of it arrived whole and "
+        f"are kept; do not send them again:\n<arrived>\n{shown}</arrived>\n"
+        "Write the rest of the answer only: the blocks that are not above, then what follows them.\n"
+    )
+    rest = continuing(respond)(text_request(section)).text
+    assert rest and shown + rest == whole

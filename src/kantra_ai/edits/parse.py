@@ -353,6 +353,33 @@ def parse_text_reply(text: str, expected: Expected, *, full_verdicts: bool = Tru
     return _validate(reply, expected, full_verdicts)
 
 
+def whole_blocks(text: str) -> tuple[str, list[str]]:
+    """The start of a SEARCH/REPLACE reply cut short: its text up to the end of the last block that
+    arrived whole (opened, divided, and its REPLACE line ended by a line break), and the incident
+    numbers those blocks name. ("", []) when no block arrived whole."""
+    end = 0
+    offset = 0
+    named: list[str] = []
+    opened: re.Match[str] | None = None
+    divided = False
+    lines = text.split("\n")
+    for line in lines[:-1]:  # the last piece has no line break after it: perhaps cut short
+        offset += len(line) + 1
+        if opening := _SEARCH.match(line):
+            opened, divided = opening, False
+        elif opened is not None and not divided and _DIVIDER.match(line):
+            divided = True
+        elif opened is not None and divided and _REPLACE.match(line):
+            named.extend(_split_ids(opened.group("ids")))
+            end, opened = offset, None
+    return text[:end], named
+
+
+def holds_answer(text: str) -> bool:
+    """Whether `text` holds a SEARCH block or a verdict object: prose alone answers nothing."""
+    return bool(_VERDICTS_OBJECT.search(text)) or any(_SEARCH.match(line) for line in text.splitlines())
+
+
 def _collect(lines: list[str], i: int, end: re.Pattern[str], start: int) -> tuple[list[str], int]:
     """Lines from i up to the `end` marker, and the index after the marker."""
     body: list[str] = []

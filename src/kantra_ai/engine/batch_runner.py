@@ -25,10 +25,9 @@ import json
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from kantra_ai.analysis.model import Incident
 from kantra_ai.batching.batches import MAX_OUTPUT_TOKENS, Batch, output_prior
@@ -53,12 +52,11 @@ from kantra_ai.edits.model import (
     VerdictStatus,
 )
 from kantra_ai.edits.parse import MalformedReply
-from kantra_ai.edits.partial import count_items, named_handles
 from kantra_ai.engine.already_fixed import FileNow, already_fixed, target_state
 from kantra_ai.engine.budget import CostGuard
 from kantra_ai.engine.calibration import Calibration
 from kantra_ai.engine.confidence import BatchScreen, ConfidencePolicy
-from kantra_ai.engine.continuation import RestRoom, continuable, continue_reply
+from kantra_ai.engine.continuation import Arrived, RestRoom, continuable, continue_reply, named_by, pieces
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.history import FileChanges, FileHistory, WriteLog
 from kantra_ai.engine.outcome_rules import Evidence, decide
@@ -259,12 +257,16 @@ def request_prior(parts: Asked, ctx: RunContext) -> dict[str, int]:
 
 
 def rest_room(parts: Asked, ctx: RunContext, prior: dict[str, int], cut_at: int) -> RestRoom:
-    """max_tokens for the rest of a cut-off reply to one request: room for the incidents that none
-    of the items that arrived named, and for the item the cut fell in (an incident some of whose
-    answer arrived may still have an item to come). Too little room costs one more turn."""
+    """max_tokens for the rest of a cut-off reply to one request. Where output tokens bind (every
+    token asked for is one the run may wait for): room for the incidents that none of the items
+    that arrived named, and for the item the cut fell in (an incident some of whose answer arrived
+    may still have an item to come). Elsewhere unused room costs nothing and another turn costs the
+    request's input again: the room the cut-off request had (the rest is less than the whole)."""
 
-    def room(arrived: Mapping[str, Any]) -> int:
-        named = named_handles(arrived)
+    def room(arrived: Arrived) -> int:
+        if ctx.calibration is None or not ctx.calibration.output_bound:
+            return cut_at
+        named = named_by(arrived)
         rest: list[tuple[_BatchState, list[Incident]]] = []
         for state, pending in parts:
             handles = ctx.prompts.handles(state.batch, pending)
@@ -273,7 +275,8 @@ def rest_room(parts: Asked, ctx: RunContext, prior: dict[str, int], cut_at: int)
         asked = [(state, left) for state, left in rest if left]
         sized = shared_max_tokens(asked, ctx, prior) if asked else 0
         # The item the cut fell in is sent again whole: about as long as the items that arrived.
-        item = math.ceil(estimate_tokens(json.dumps(arrived)) / max(1, count_items(arrived)))
+        shown = arrived if isinstance(arrived, str) else json.dumps(arrived)
+        item = math.ceil(estimate_tokens(shown) / pieces(arrived))
         # Never more than the request that was cut off had: the rest is less than the whole.
         return max(min(sized + item, cut_at), MIN_REST_TOKENS)
 
@@ -289,8 +292,7 @@ def shared_max_tokens(parts: Asked, ctx: RunContext, prior: dict[str, int] | Non
     if calibration is None:
         return planned
     prior = request_prior(parts, ctx) if prior is None else prior
-    incidents = [i for _, pending in parts for i in pending]
-    return calibration.max_tokens_for(incidents, planned, prior, continued=ctx.prompts.can_continue)
+    return calibration.max_tokens_for([i for _, pending in parts for i in pending], planned, prior)
 
 
 async def _converse(state: _BatchState, ctx: RunContext, resume: Resume | None = None) -> None:
@@ -323,7 +325,7 @@ async def _converse(state: _BatchState, ctx: RunContext, resume: Resume | None =
             return
         attempt += 1
         path = str(state.batch.path)
-        if response.truncated and ctx.prompts.can_continue and continuable(response):
+        if continuable(response, tool=request.tool is not None):
             try:  # (recorded as the attempt that was cut off: a continuation asks nothing new)
                 response, fingerprint = await _continued(
                     request, response, fingerprint, state, pending, attempt - 1, ctx, prior

@@ -62,11 +62,11 @@ BOUND_HEADROOM = 1.2
 # expectation, others 0.9-1.1, so one fixed headroom reserved 1.7x the output. Requests are alike
 # when they ask about the same rules and about as many incidents (in powers of two); a kind seen too
 # rarely takes the ratios of any request. A cut-off does not grow the room here: the reply asked
-# again adds its own ratio when it is complete. The quantile mattered little there (0.8, 0.9 and
-# 0.95: 0.54, 0.52 and 0.51 of the bound, with about 17, 10 and 3 replies cut off; each cut-off is
-# paid twice, so not the lowest).
-ERROR_QUANTILE = 0.9
-CONTINUED_QUANTILE = 0.5  # the same where a cut-off reply is continued (`engine/continuation.py`)
+# again adds its own ratio when it is complete. The median: a cut-off reply is continued from what
+# arrived whole (`engine/continuation.py`), so a cut costs the item it fell in, not the whole reply
+# (when it was asked again whole, 0.8, 0.9 and 0.95 gave 0.54, 0.52 and 0.51 of the bound; now 0.5
+# gives 0.55 and 0.3 0.56 with a fifth more requests).
+ERROR_QUANTILE = 0.5
 MIN_ERROR_SAMPLE = 5  # ratios of one kind of request before its own quantile sizes it
 MIN_ANY_ERROR_SAMPLE = 10  # ratios of any requests before theirs size a kind not seen enough
 ERROR_WINDOW = 50  # the most recent ratios kept per kind
@@ -193,8 +193,8 @@ class Calibration:
             window = ANY_ERROR_WINDOW if key == "" else ERROR_WINDOW
             self.sizing_error.setdefault(key, deque(maxlen=window)).append(ratio)
 
-    def error_factor(self, incidents: Sequence[Incident], quantile: float = ERROR_QUANTILE) -> float | None:
-        """`quantile` of output / expected for requests like this one (its rules, about as many
+    def error_factor(self, incidents: Sequence[Incident]) -> float | None:
+        """`ERROR_QUANTILE` of output / expected for requests like this one (its rules, about as many
         incidents), else for any request (None: too few complete replies seen to tell)."""
         ratios = self.sizing_error.get(_request_kind(incidents), ())
         if len(ratios) < MIN_ERROR_SAMPLE:
@@ -202,7 +202,7 @@ class Calibration:
             if len(ratios) < MIN_ANY_ERROR_SAMPLE:
                 return None
         ranked = sorted(ratios)
-        return ranked[min(len(ranked) - 1, max(0, math.ceil(quantile * len(ranked)) - 1))]
+        return ranked[min(len(ranked) - 1, math.ceil(ERROR_QUANTILE * len(ranked)) - 1)]
 
     def observe_truncation(self, incidents: Iterable[Incident]) -> None:
         """A reply for `incidents` was cut off at max_tokens: more room from now on for their rules."""
@@ -258,12 +258,7 @@ class Calibration:
         return sum(m.count for m in self.output.values()) >= MIN_OUTPUT_SAMPLE
 
     def max_tokens_for(
-        self,
-        incidents: Sequence[Incident],
-        planned: int,
-        prior: Mapping[str, int] | None = None,
-        *,
-        continued: bool = False,
+        self, incidents: Sequence[Incident], planned: int, prior: Mapping[str, int] | None = None
     ) -> int:
         """`max_tokens` for a request: from the evidence once there is some, else from `prior` (the
         expected output of each incident from its shape, `batching.output_prior`), else `planned`
@@ -273,9 +268,7 @@ class Calibration:
         if not incidents or (not evidence and prior is None):
             return planned
         if self.output_bound:  # no slack, and no floor beyond a one-incident answer's frame
-            # A reply cut off is continued where it can be (only a part of an item is paid twice):
-            # then sized nearer the typical output, else where few are cut off (each paid twice).
-            factor = self.error_factor(incidents, CONTINUED_QUANTILE if continued else ERROR_QUANTILE)
+            factor = self.error_factor(incidents)
             if factor is None:
                 room = self._room_for(incidents, prior, self._headroom, peak=False)
             else:

@@ -148,7 +148,7 @@ async def _ask_together(members: Sequence[_Member], ctx: RunContext) -> None:
             reply = await send_request(asked, path, ids, attempt, worst, ctx, others)
             return reply, _shared(asked, members, ctx)
 
-        if response.truncated and ctx.prompts.can_continue and continuable(response):
+        if continuable(response, tool=request.tool is not None):
             # (the cut-off reply stays in the store, unused: a killed run continues from it again)
             try:
                 continued = await continue_reply(

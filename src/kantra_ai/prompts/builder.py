@@ -314,14 +314,10 @@ class PromptBuilder:
             cache_key=CACHE_KEY,
         )
 
-    @property
-    def can_continue(self) -> bool:
-        """Whether a reply cut off at max_tokens can be continued: a tool call's whole items can be
-        read from its cut JSON (`edits/partial.py`); cut text is asked again whole."""
-        return self.format.tool is not None
-
     @staticmethod
-    def continuation(request: ModelRequest, arrived: Mapping[str, Any], max_tokens: int) -> ModelRequest:
+    def continuation(
+        request: ModelRequest, arrived: Mapping[str, Any] | str, max_tokens: int
+    ) -> ModelRequest:
         """`request` again, with what arrived of its cut-off reply, asking for the rest only."""
         return dataclasses.replace(
             request, prompt=request.prompt + continuation_section(arrived), max_tokens=max_tokens, events=None

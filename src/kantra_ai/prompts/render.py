@@ -58,9 +58,12 @@ def system_prompt(protocol: str) -> str:
     return render("system.j2").rstrip() + "\n\n" + protocol.rstrip() + "\n"
 
 
-def continuation_section(arrived: Mapping[str, Any]) -> str:
-    """What follows a request's prompt to have a reply cut off at max_tokens continued: the items
-    that arrived whole (as JSON, the way the model wrote them) and the request for the rest."""
+def continuation_section(arrived: Mapping[str, Any] | str) -> str:
+    """What follows a request's prompt to have a reply cut off at max_tokens continued: what arrived
+    whole (a tool call's items as JSON, or a text answer's blocks as written) and the request for
+    the rest."""
+    if isinstance(arrived, str):
+        return render("continuation_text.j2", arrived=arrived).rstrip("\n")
     return render("continuation.j2", arrived=json.dumps(arrived, ensure_ascii=False)).rstrip("\n")
 
 

@@ -44,8 +44,11 @@ class Continuing:
         if start < 0:
             return self.inner(request)
         reply = self.inner(original_request(request))
+        if not reply.tool_calls:  # a text answer: what arrived are its SEARCH/REPLACE blocks
+            shown = arrived_text(text[start:])
+            return reply if shown is None else FakeReply(text=rest_of_text(reply.text, shown))
         arrived = arrived_items(text[start:])
-        if arrived is None or not reply.tool_calls:
+        if arrived is None:
             return reply
         call = reply.tool_calls[0]
         return FakeReply(tool_calls=[ToolCall(call.name, rest_of(call.input, arrived))])
@@ -56,9 +59,15 @@ def continuing(inner: Responder) -> Responder:
     return Continuing(inner)
 
 
+# Set in the decoded body of the original request rebuilt for a continuation turn: a responder that
+# keeps a log of what it answered (drift mode) has answered it already and does not log it again.
+CONTINUED = "_fake_continuation_of_a_cut_off_reply"
+
+
 def original_request(request: FakeRequest) -> FakeRequest:
-    """The request as first sent: every text of the last user turn cut at the continuation marker."""
-    raw = dict(request.raw)
+    """The request as first sent: every text of the last user turn cut at the continuation marker
+    (and `CONTINUED` set in its body)."""
+    raw = {**request.raw, CONTINUED: True}
     if isinstance(raw.get("messages"), list):
         raw["messages"] = _cut_last_user(raw["messages"])
     return dataclasses.replace(request, messages=_cut_last_user(request.messages), raw=raw)
@@ -85,6 +94,34 @@ def arrived_items(section: str) -> dict[str, list[Any]] | None:
             return None
         items[key] = given
     return items
+
+
+def arrived_text(section: str) -> str | None:
+    """The text between the `<arrived>` and `</arrived>` lines of `section`, each line ending with
+    a line break (None without them)."""
+    lines = section.split("\n")
+    try:
+        opened = lines.index(ARRIVED_OPEN)
+        closed = lines.index(ARRIVED_CLOSE, opened + 1)
+    except ValueError:
+        return None
+    return "".join(line + "\n" for line in lines[opened + 1 : closed])
+
+
+def rest_of_text(answer: str, shown: str) -> str:
+    """A text answer without what was shown as arrived: its start when the answer starts with it,
+    else each shown block taken out where it occurs first."""
+    if answer.startswith(shown):
+        return answer[len(shown) :]
+    rest = answer
+    block: list[str] = []
+    for line in shown.splitlines(keepends=True):
+        if line.startswith("<<<<<<<"):
+            block = []
+        block.append(line)
+        if line.startswith(">>>>>>>"):
+            rest = rest.replace("".join(block), "", 1)
+    return rest
 
 
 def rest_of(answer: dict[str, Any], arrived: dict[str, list[Any]]) -> dict[str, Any]:
