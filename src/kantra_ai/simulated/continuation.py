@@ -75,14 +75,11 @@ def original_request(request: FakeRequest) -> FakeRequest:
 
 def arrived_items(section: str) -> dict[str, list[Any]] | None:
     """The arrived items by key (from the first `<arrived>` block of `section`); None if unreadable."""
-    lines = section.split("\n")
-    try:
-        opened = lines.index(ARRIVED_OPEN)
-        closed = lines.index(ARRIVED_CLOSE, opened + 1)
-    except ValueError:
+    shown = arrived_text(section)
+    if shown is None:
         return None
     try:
-        value = json.loads("\n".join(lines[opened + 1 : closed]))
+        value = json.loads(shown)
     except ValueError:
         return None
     if not isinstance(value, dict):
