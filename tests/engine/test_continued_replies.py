@@ -16,11 +16,13 @@ from tests.engine.scripted import IdHandles, Recorder, ScriptedProvider, batch, 
 
 from kantra_ai.engine import continuation
 from kantra_ai.engine.batch_runner import run_batch
+from kantra_ai.engine.budget import CostGuard
 from kantra_ai.engine.calibration import Calibration
 from kantra_ai.engine.outcomes import IncidentOutcome, Status
 from kantra_ai.formats import SEARCH_REPLACE
 from kantra_ai.providers.base import ModelResponse
-from kantra_ai.providers.pricing import Usage
+from kantra_ai.providers.pricing import ModelPrice, Usage, resolve_price
+from kantra_ai.tokens import estimate_tokens
 
 JAVA = """\
 package shop;
@@ -193,3 +195,28 @@ def test_a_text_rest_that_is_prose_alone_applies_nothing_of_the_blocks_that_arri
     outcomes = _run(root, model, prompts=IdHandles(SEARCH_REPLACE), max_retries=0)
     assert _file(root) == JAVA
     assert Status.FIXED not in {o.status for o in outcomes.values()}
+
+
+class _Reserving(CostGuard):
+    def __init__(self, price: ModelPrice | None) -> None:
+        super().__init__(None, price)
+        self.reserved: list[float] = []
+
+    def try_reserve(self, amount: float) -> bool:
+        self.reserved.append(amount)
+        return super().try_reserve(amount)
+
+
+def test_the_budget_of_a_continuation_counts_what_arrived_shown_again(root: Path) -> None:
+    price = resolve_price("gpt-5.5", provider="openai")
+    guard = _Reserving(price)
+    whole = {"edits": [EDIT_A, EDIT_B, EDIT_C]}
+    model = ScriptedProvider(_cut_after_first_edit(whole), _call({"edits": [EDIT_B, EDIT_C]}))
+    planned = batch("Orders.java", A, B, C)
+    asyncio.run(run_batch(planned, context(model, root, price=price, guard=guard)))
+    first, second = model.requests
+    shown = estimate_tokens(second.prompt[len(first.prompt) :])
+    assert shown > 0
+    assert guard.reserved[1] == pytest.approx(
+        guard.worst_case_of(planned, second.max_tokens) + guard.worst_case(shown, 0)
+    )

@@ -56,7 +56,15 @@ from kantra_ai.engine.already_fixed import FileNow, already_fixed, target_state
 from kantra_ai.engine.budget import CostGuard
 from kantra_ai.engine.calibration import Calibration
 from kantra_ai.engine.confidence import BatchScreen, ConfidencePolicy
-from kantra_ai.engine.continuation import Arrived, RestRoom, continuable, continue_reply, named_by, pieces
+from kantra_ai.engine.continuation import (
+    Arrived,
+    RestRoom,
+    added_input,
+    continuable,
+    continue_reply,
+    named_by,
+    pieces,
+)
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.history import FileChanges, FileHistory, WriteLog
 from kantra_ai.engine.outcome_rules import Evidence, decide
@@ -387,7 +395,7 @@ async def _continued(
         request,
         response,
         continuation=ctx.prompts.continuation,
-        send=lambda asked: _call(asked, state.batch, pending, attempt, ctx),
+        send=lambda asked: _call(asked, state.batch, pending, attempt, ctx, added_input(asked, request)),
         rest_room=rest_room([(state, pending)], ctx, prior, request.max_tokens),
         rejected=lambda rejected, why: ctx.observer.reply_rejected(path, rejected, why),
     )
@@ -447,10 +455,16 @@ def _reply_problem(state: _BatchState, pending: Sequence[Incident], reason: str)
 
 
 async def _call(
-    request: ModelRequest, batch: Batch, pending: list[Incident], attempt: int, ctx: RunContext
+    request: ModelRequest,
+    batch: Batch,
+    pending: list[Incident],
+    attempt: int,
+    ctx: RunContext,
+    added_input: int = 0,
 ) -> tuple[ModelResponse, str]:
-    """The reply to `request` and the request's fingerprint."""
-    worst = ctx.guard.worst_case_of(batch, request.max_tokens)
+    """The reply to `request` and the request's fingerprint. `added_input`: tokens the request has
+    beyond what its batch is budgeted at (what arrived of a reply it continues)."""
+    worst = ctx.guard.worst_case_of(batch, request.max_tokens) + ctx.guard.worst_case(added_input, 0)
     ids = tuple(i.id for i in pending)
     response = await send_request(request, str(batch.path), ids, attempt, worst, ctx)
     return response, request_fingerprint(request, ctx.provider.name, ctx.provider.model)

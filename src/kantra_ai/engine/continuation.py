@@ -25,6 +25,7 @@ from typing import Any
 from kantra_ai.edits.parse import holds_answer, whole_blocks
 from kantra_ai.edits.partial import count_items, merge_items, named_handles, whole_items
 from kantra_ai.providers.base import ModelRequest, ModelResponse
+from kantra_ai.tokens import estimate_tokens
 
 MAX_CONTINUATIONS = 4
 MAX_CONTINUATION_TOKENS = 32_000
@@ -75,6 +76,12 @@ def _merged(parts: list[Arrived]) -> Arrived:
     if all(isinstance(part, str) for part in parts):
         return "".join(str(part) for part in parts)
     return merge_items(part for part in parts if not isinstance(part, str))
+
+
+def added_input(continued: ModelRequest, request: ModelRequest) -> int:
+    """The input tokens a continuation adds to the request it continues (what arrived, shown again):
+    its budget must count them."""
+    return estimate_tokens(continued.prompt[len(request.prompt) :])
 
 
 def continuable(response: ModelResponse, *, tool: bool) -> bool:

@@ -51,7 +51,7 @@ from kantra_ai.engine.batch_runner import (
     shared_max_tokens,
     take_reply,
 )
-from kantra_ai.engine.continuation import continuable, continue_reply
+from kantra_ai.engine.continuation import added_input, continuable, continue_reply
 from kantra_ai.engine.outcomes import IncidentOutcome, Status
 from kantra_ai.engine.replies import request_fingerprint
 from kantra_ai.prompts.builder import PackPart, line_count
@@ -142,10 +142,12 @@ async def _ask_together(members: Sequence[_Member], ctx: RunContext) -> None:
         fingerprint = _shared(request, members, ctx)
 
         async def send(
-            asked: ModelRequest, attempt: int = attempt, worst: float = worst
+            asked: ModelRequest, attempt: int = attempt, worst: float = worst, cut: ModelRequest = request
         ) -> tuple[ModelResponse, str]:
-            # (the cut-off request's worst case: the rest asks for less output, about the same input)
-            reply = await send_request(asked, path, ids, attempt, worst, ctx, others)
+            # (the cut-off request's worst case, and what arrived, shown again: the rest asks for
+            # less output)
+            extra = ctx.guard.worst_case(added_input(asked, cut), 0)
+            reply = await send_request(asked, path, ids, attempt, worst + extra, ctx, others)
             return reply, _shared(asked, members, ctx)
 
         if continuable(response, tool=request.tool is not None):

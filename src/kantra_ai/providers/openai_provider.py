@@ -179,12 +179,14 @@ def response_from_completion(completion: Any, tool_name: str | None) -> ModelRes
     message = choice.message if choice is not None else None
     tool_input: Any = None
     tool_error = ""
+    raw = ""
     for call in (message.tool_calls if message is not None else None) or []:
         function = getattr(call, "function", None)
         # A call without a name is taken for the one tool offered, as the streamed path takes it.
         if function is None or tool_name is None or (function.name or tool_name) != tool_name:
             continue
-        tool_input, tool_error = decode_tool_json(function.arguments or "{}")
+        raw = function.arguments or "{}"
+        tool_input, tool_error = decode_tool_json(raw)
         break
     finish = choice.finish_reason if choice is not None else None
     return ModelResponse(
@@ -193,6 +195,7 @@ def response_from_completion(completion: Any, tool_name: str | None) -> ModelRes
         stop_reason=_FINISH.get(finish or "", "other") if finish is not None else "max_tokens",
         usage=_usage_of(completion.usage) if completion.usage is not None else Usage(),
         tool_input_error=tool_error,
+        tool_arguments=undecoded(raw, tool_error),
     )
 
 
