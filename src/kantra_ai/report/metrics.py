@@ -51,6 +51,8 @@ def performance_metrics(
         "requests": len(records),
         "failed_requests": sum(1 for r in records if r.error),
         "retry_requests": sum(1 for r in records if r.attempt > 0),
+        # Replies that reached max_tokens: each was continued from what arrived whole, or asked again.
+        "cut_off_replies": sum(1 for r in records if r.stop_reason == "max_tokens" and not r.error),
         "incidents_per_request": _ratio(incidents, len(records), 2),
         "files": len(sends),
         "times_each_file_was_sent": {
@@ -92,6 +94,7 @@ def metric_rows(perf: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("incidents per request", str(perf["incidents_per_request"] or "n/a")),
         ("times each file was sent (mean / max)", f"{sends['mean'] or 0} / {sends['max']}"),
         ("incidents per minute", str(perf["incidents_per_minute"] or "n/a")),
+        ("replies cut off at max_tokens (continued or asked again)", str(perf.get("cut_off_replies", 0))),
     ]
     pacing = (perf.get("run") or {}).get("pacing")
     if pacing:
