@@ -42,7 +42,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -357,22 +357,30 @@ def whole_blocks(text: str) -> tuple[str, list[str]]:
     """The start of a SEARCH/REPLACE reply cut short: its text up to the end of the last block that
     arrived whole (opened, divided, and its REPLACE line ended by a line break), and the incident
     numbers those blocks name. ("", []) when no block arrived whole."""
-    end = 0
+    ends = list(_whole_block_ends(text))
+    return text[: ends[-1][0] if ends else 0], [handle for _, ids in ends for handle in ids]
+
+
+def count_whole_blocks(text: str) -> int:
+    """How many SEARCH/REPLACE blocks `text` holds whole (see `whole_blocks`)."""
+    return sum(1 for _ in _whole_block_ends(text))
+
+
+def _whole_block_ends(text: str) -> Iterator[tuple[int, list[str]]]:
+    """For each block that arrived whole: where it ends (after its REPLACE line's line break) and
+    the incident numbers it names."""
     offset = 0
-    named: list[str] = []
     opened: re.Match[str] | None = None
     divided = False
-    lines = text.split("\n")
-    for line in lines[:-1]:  # the last piece has no line break after it: perhaps cut short
+    for line in text.split("\n")[:-1]:  # the last piece has no line break after it: perhaps cut short
         offset += len(line) + 1
         if opening := _SEARCH.match(line):
             opened, divided = opening, False
         elif opened is not None and not divided and _DIVIDER.match(line):
             divided = True
         elif opened is not None and divided and _REPLACE.match(line):
-            named.extend(_split_ids(opened.group("ids")))
-            end, opened = offset, None
-    return text[:end], named
+            yield offset, _split_ids(opened.group("ids"))
+            opened = None
 
 
 def holds_answer(text: str) -> bool:

@@ -22,13 +22,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kantra_ai.edits.parse import holds_answer, whole_blocks
+from kantra_ai.batching.batches import MAX_OUTPUT_TOKENS
+from kantra_ai.edits.parse import count_whole_blocks, holds_answer, whole_blocks
 from kantra_ai.edits.partial import count_items, merge_items, named_handles, whole_items
 from kantra_ai.providers.base import ModelRequest, ModelResponse
 from kantra_ai.tokens import estimate_tokens
 
 MAX_CONTINUATIONS = 4
-MAX_CONTINUATION_TOKENS = 32_000
 
 # What arrived whole of a reply: a tool call's items, or the text of a SEARCH/REPLACE answer's blocks.
 Arrived = Mapping[str, Any] | str
@@ -67,9 +67,7 @@ def named_by(arrived: Arrived) -> set[str]:
 
 def pieces(arrived: Arrived) -> int:
     """How many items (or blocks) arrived."""
-    if isinstance(arrived, str):
-        return max(1, arrived.count("\n>>>>>>>"))
-    return count_items(arrived)
+    return max(1, count_whole_blocks(arrived)) if isinstance(arrived, str) else count_items(arrived)
 
 
 def _merged(parts: list[Arrived]) -> Arrived:
@@ -119,7 +117,7 @@ async def continue_reply(
             parts.append(more)
             room = rest_room(_merged(parts))
         else:  # not even one item fitted: twice the room
-            room = min(room * 2, MAX_CONTINUATION_TOKENS)
+            room = min(room * 2, MAX_OUTPUT_TOKENS)
     for fingerprint in cut:
         rejected(fingerprint, "reply cut off at max_tokens while continued; given up")
     return None
