@@ -71,12 +71,13 @@ def measure(
 ) -> dict[str, Any]:
     """One workload on one protocol: a synchronous run and a batch run, each on a fresh copy."""
     runs: dict[str, Any] = {}
-    for mode in ("sync", "batch"):
+    batch_flags = ("--batch-api", "--wait", "--poll-interval", "0.2")
+    modes = {"sync": (), "batch": batch_flags, "batch-alone": (*batch_flags, "--pack-files", "1")}
+    for mode, extra in modes.items():
         tree = work / f"{name}-{provider}-{mode}"
         shutil.copytree(app, tree)
         with FakeProviderServer(respond, batch_plan=BatchPlan(polls_to_end=2)) as server:
             url = server.anthropic_base_url if provider == "claude" else server.openai_base_url
-            extra = ("--batch-api", "--wait", "--poll-interval", "0.2") if mode == "batch" else ()
             code, summary, seconds = _remediate(analysis, tree, provider, url, *extra)
             runs[mode] = {
                 "exit": code,
@@ -88,7 +89,7 @@ def measure(
                 "submitted_twice": len(server.batches.log) - len({i.body_sha256 for i in server.batches.log}),
                 "batches": len(server.batches.batch_ids),
             }
-    sync, batch = runs["sync"], runs["batch"]
+    sync, batch, alone = runs["sync"], runs["batch"], runs["batch-alone"]
     block = batch["summary"]["batch_api"]
     figures = {
         "workload": name,
@@ -104,10 +105,14 @@ def measure(
         "same_usage_synchronously_usd": block["same_run_synchronously_usd"],
         "synchronous_run_cost_usd": sync["summary"]["cost_usd"],
         "saved_vs_synchronous_run": None,
-        "trees_identical": _differences(sync["tree"], batch["tree"]) == [],
+        # The same batch run with every file in a request of its own (`--pack-files 1`).
+        "unpacked_requests": alone["summary"]["requests"],
+        "unpacked_batch_cost_usd": alone["summary"]["batch_api"]["cost_usd"],
+        "trees_identical": _differences(sync["tree"], batch["tree"]) == []
+        and _differences(sync["tree"], alone["tree"]) == [],
         "expected_tree": None if expected is None else _differences(batch["tree"], expected) == [],
-        "exit_codes": [sync["exit"], batch["exit"]],
-        "seconds": [sync["seconds"], batch["seconds"]],
+        "exit_codes": [sync["exit"], batch["exit"], alone["exit"]],
+        "seconds": [sync["seconds"], batch["seconds"], alone["seconds"]],
     }
     if figures["synchronous_run_cost_usd"]:
         figures["saved_vs_synchronous_run"] = round(
@@ -145,9 +150,11 @@ def render(figures: dict[str, Any]) -> str:
         f".venv/bin/{figures['command']}",
         "```",
         "",
-        "Each workload runs through the real command line twice per protocol, each time against a fresh fake "
-        "provider (no latency, the scripted model, the official SDKs over loopback): `remediate` as usual, "
-        "and `remediate --batch-api --wait` (each batch answered on its second poll). The batch run's "
+        "Each workload runs through the real command line three times per protocol, each time against a "
+        "fresh fake provider (no latency, the scripted model, the official SDKs over loopback): `remediate` "
+        "as usual, `remediate --batch-api --wait` (each batch answered on its second poll), and the same "
+        "with `--pack-files 1` (every file in a request of its own, as batch runs were before they packed "
+        "small files). The batch run's "
         "results are priced at batch rates (half of every rate, cache reads and writes included) from the "
         'usage each result reports; "same usage synchronously" prices exactly that usage at the normal '
         "rates; the synchronous run is a separate run and caches differently: on Anthropic a short "
@@ -159,11 +166,11 @@ def render(figures: dict[str, Any]) -> str:
         "",
         "| workload | protocol | incidents fixed | requests (batches) | submitted twice "
         "| synchronous requests in the batch run | batch run cost | same usage synchronously "
-        "| synchronous run cost | saved | tree |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| synchronous run cost | saved | each file alone: requests, cost | tree |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in figures["rows"]:
-        tree = "identical to the synchronous run's" if row["trees_identical"] else "DIFFERS"
+        tree = "identical to the synchronous run's (both batch runs)" if row["trees_identical"] else "DIFFERS"
         if row["expected_tree"] is not None:
             tree += ", the expected tree" if row["expected_tree"] else ", NOT the expected tree"
         saved = row["saved_vs_synchronous_run"]
@@ -172,7 +179,8 @@ def render(figures: dict[str, Any]) -> str:
             f"| {row['requests']} ({row['batches']}) | {row['submitted_twice']} "
             f"| {row['synchronous_requests_in_batch_run']} | {_money(row['batch_cost_usd'])} "
             f"| {_money(row['same_usage_synchronously_usd'])} | {_money(row['synchronous_run_cost_usd'])} "
-            f"| {'n/a' if saved is None else f'{saved:.0%}'} | {tree} |"
+            f"| {'n/a' if saved is None else f'{saved:.0%}'} "
+            f"| {row['unpacked_requests']}, {_money(row['unpacked_batch_cost_usd'])} | {tree} |"
         )
     lines += [
         "",

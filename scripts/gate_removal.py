@@ -23,6 +23,7 @@ ANCHOR = "src/kantra_ai/edits/anchor.py"
 COMBINE = "src/kantra_ai/edits/combine.py"
 LOCATE = "src/kantra_ai/edits/locate.py"
 CONTINUATION = "src/kantra_ai/engine/continuation.py"
+STORE = "src/kantra_ai/store/run_store.py"
 TESTS = [
     "tests/engine/test_batch_runner.py",
     "tests/edits/test_edits_on_incident_lines.py",
@@ -31,6 +32,8 @@ TESTS = [
     "tests/edits/test_edit_integrity.py",
     "tests/edits/test_edit_apply.py",
     "tests/engine/test_continued_replies.py",
+    "tests/engine/test_pack_shares.py",
+    "tests/store/test_pack_shares_kept.py",
 ]
 
 # (gate, file, the code that makes it, the code without it)
@@ -183,6 +186,24 @@ GATES: list[tuple[str, str, str, str]] = [
         RUNNER,
         "moved = relocate_batch(batch, source.text, changes.moves if changes is not None else None)",
         "moved = batch",
+    ),
+    (
+        "a kept share of a packed reply answers only the incidents it was made for",
+        RUNNER,
+        "if share is None or set(share.incident_ids) != {i.id for i in pending}:",
+        "if share is None:",
+    ),
+    (
+        "a kept share of a packed reply applies only to the bytes it was made for",
+        STORE,
+        " WHERE tree=? AND path=? AND content_sha=?\"",
+        " WHERE tree=? AND path=? AND ?!=''\"",
+    ),
+    (
+        "a share holding a secret-shaped text is never applied",
+        STORE,
+        'state = "open" if redact(body) == body else "masked"',
+        'state = "open"',
     ),
 ]
 

@@ -13,6 +13,7 @@ The crash tests (tests/store/test_crash_resume.py) use it to land kills determin
 | `reply-kept`        | the store has the reply, before the provider call returns to the engine  |
 | `response-unsaved`  | the engine has the reply, before the store records what it cost          |
 | `response-saved`    | the reply and its cost are in the store, before it is checked and applied |
+| `pack-split`        | a packed reply's shares (one per file) are kept, before any is applied   |
 | `write-intent`      | the store holds the intent to write a file, before the write starts      |
 | `write-tmp`         | the new content is in the temporary file (fsynced), before the rename    |
 | `file-written`      | the file was replaced, before the store records it                       |
@@ -48,6 +49,7 @@ POINTS = (
     "reply-kept",
     "response-unsaved",
     "response-saved",
+    "pack-split",
     "write-intent",
     "write-tmp",
     "file-written",

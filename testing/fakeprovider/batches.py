@@ -45,6 +45,8 @@ class BatchPlan:
     """How the fake's batches behave; change it between steps of a test (`server.batches.plan`)."""
 
     polls_to_end: int = 1  # retrieves answered "in progress" before the batch ends (0: ends at once)
+    # Batch numbers (1-based) -> their own `polls_to_end` (batches of one submission end apart).
+    polls_to_end_of: dict[int, int] = field(default_factory=dict)
     # Submission-order number of a request over the server's life (1-based) -> its fate.
     item_faults: dict[int, ItemFault] = field(default_factory=dict)
     expire_batches: set[int] = field(default_factory=set)  # batch numbers (1-based) that expire
@@ -403,7 +405,8 @@ class BatchBook:
                 item = _Item(custom_id, body, len(self._log) + 1)
                 items.append(item)
                 self._log.append(LoggedItem(protocol, batch_id, custom_id, body_hash(body), item.number))
-            batch = _Batch(batch_id, protocol, number, items, time.time(), self.plan.polls_to_end)
+            polls = self.plan.polls_to_end_of.get(number, self.plan.polls_to_end)
+            batch = _Batch(batch_id, protocol, number, items, time.time(), polls)
             self._batches[batch_id] = batch
             return batch
 

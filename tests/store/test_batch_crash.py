@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from bench.workloads import synthetic
 from tests.cli.helpers import EXAMPLES, tree_differences
 from tests.store.crash_helpers import exit_code, fork_context, remediate_argv, run_cli
 
@@ -40,10 +41,15 @@ FLAGS = ("--batch-api", "--wait", "--poll-interval", "0.05", "--batch-max-reques
 class Case:
     provider: str
     kill_at: str
+    packed: bool = False  # the generated tree of small files, packed several to a request
 
     @property
     def id(self) -> str:
-        return f"{self.provider}-{self.kill_at.replace(':', '-')}"
+        return f"{'packed-' if self.packed else ''}{self.provider}-{self.kill_at.replace(':', '-')}"
+
+    @property
+    def baseline(self) -> str:
+        return f"baseline-{'packed-' if self.packed else ''}{self.provider}"
 
 
 # Submitting and collecting differ by protocol: every point on both.
@@ -61,9 +67,18 @@ APPLY_POINTS = (
     "file-written:5",
     "batch-saved:2",  # two files applied and recorded
 )
+# Small files packed several to a request (20 files: 7 requests, again in submissions of 3, 3 and 1):
+# a kill must not make a pack's files be asked again another way, alone or packed anew.
+PACKED_POINTS = (
+    "batchapi-unsaved:1",
+    "batchapi-collected:1",  # the other packs are still with the provider when the run resumes
+    "batch-saved:2",  # the files of a pack are applied one by one: killed between two of them
+)
+PACKED_FILES = 20
 CASES = [
     *(Case(provider, point) for provider in ("claude", "openai") for point in BATCH_POINTS),
     *(Case("claude", point) for point in APPLY_POINTS),
+    *(Case("claude", point, packed=True) for point in PACKED_POINTS),
 ]
 
 
@@ -93,12 +108,13 @@ def _run(argv: list[str], env: dict[str, str], log: Path) -> int | None:
     return exit_code(process, log)
 
 
-def play(case: Case | None, provider: str, root: Path) -> Played:
+def play(case: Case | None, provider: str, root: Path, source: Path = EXAMPLES / EXAMPLE) -> Played:
+    """`source`: a folder with the analysis (output.yaml) and the tree (app/)."""
     app = root / "app"
-    shutil.copytree(EXAMPLES / EXAMPLE / "app", app)
+    shutil.copytree(source / "app", app)
     with FakeProviderServer(respond, batch_plan=BatchPlan(polls_to_end=1)) as server:
         url = server.anthropic_base_url if provider == "claude" else server.openai_base_url
-        argv = [*remediate_argv(EXAMPLES / EXAMPLE, app, url, *FLAGS), "--provider", provider]
+        argv = [*remediate_argv(source, app, url, *FLAGS), "--provider", provider]
         first_env = {**KEYS, "KANTRA_AI_TEST_KILL_AT": case.kill_at} if case else dict(KEYS)
         first = _run(argv, first_env, root / "first.log")
         again = _run(argv, dict(KEYS), root / "again.log") if case else first
@@ -134,11 +150,22 @@ def play(case: Case | None, provider: str, root: Path) -> Played:
 @pytest.fixture(scope="module")
 def played(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Played]:
     root = tmp_path_factory.mktemp("batch-crash")
+    packed = synthetic(root / "generated", files=PACKED_FILES, seed=3, small=True, name="small")
+    assert packed.analysis == packed.app.parent / "output.yaml"
+
+    def source(case: Case | None) -> Path:
+        return packed.app.parent if case is not None and case.packed else EXAMPLES / EXAMPLE
+
     with ThreadPoolExecutor(max_workers=4) as pool:
-        baselines = {p: pool.submit(play, None, p, root / f"baseline-{p}") for p in ("claude", "openai")}
-        kills = {c.id: pool.submit(play, c, c.provider, root / c.id) for c in CASES}
+        baselines = {
+            f"baseline-{p}": pool.submit(play, None, p, root / f"baseline-{p}") for p in ("claude", "openai")
+        }
+        baselines["baseline-packed-claude"] = pool.submit(
+            play, None, "claude", root / "baseline-packed-claude", packed.app.parent
+        )
+        kills = {c.id: pool.submit(play, c, c.provider, root / c.id, source(c)) for c in CASES}
         return {
-            **{f"baseline-{p}": f.result() for p, f in baselines.items()},
+            **{k: f.result() for k, f in baselines.items()},
             **{k: f.result() for k, f in kills.items()},
         }
 
@@ -153,14 +180,21 @@ def test_an_uninterrupted_batch_run_produces_the_expected_tree(
     assert baseline.batches == 3 and sum(baseline.custom_ids.values()) == 7 and baseline.synchronous == 0
 
 
+def test_an_uninterrupted_batch_run_packs_small_files_several_to_a_request(played: dict[str, Played]) -> None:
+    baseline = played["baseline-packed-claude"]
+    assert baseline.exit_code in (0, 1), baseline.log
+    assert baseline.batches == 3 and sum(baseline.custom_ids.values()) < PACKED_FILES // 2
+    assert baseline.synchronous == 0 and baseline.statuses["fixed"] > 0
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_a_killed_batch_run_finishes_as_if_never_interrupted_each_request_submitted_once(
     case: Case, played: dict[str, Played]
 ) -> None:
-    baseline = played[f"baseline-{case.provider}"]
+    baseline = played[case.baseline]
     result = played[case.id]
     assert result.first_exit == -9, f"the kill point was never reached\n{result.log}"
-    assert result.exit_code == 0, result.log
+    assert result.exit_code == baseline.exit_code == (1 if case.packed else 0), result.log
     assert tree_differences(result.app, baseline.app) == [], result.log
     # Every request reached the provider exactly once, under one custom_id, and none synchronously.
     assert sum(result.bodies.values()) == 7 and set(result.bodies.values()) == {1}, result.log

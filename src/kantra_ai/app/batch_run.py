@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kantra_ai.analysis.model import Incident
@@ -44,13 +45,14 @@ from kantra_ai.app.options import BatchApiOptions, BatchRetry
 from kantra_ai.app.prepare import Stage, plan_batches
 from kantra_ai.app.ui import Ui
 from kantra_ai.batching.batches import Batch, FileBatches
+from kantra_ai.batching.packing import PackSettings, choose_packs, group_files
 from kantra_ai.edits.files import SourceFileError, read_source
 from kantra_ai.engine.batch_runner import RunControl
 from kantra_ai.engine.budget import CostGuard
 from kantra_ai.engine.estimate import Estimate
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, Status
 from kantra_ai.engine.relocate import relocate_batch
-from kantra_ai.engine.replies import ReplySource, request_fingerprint
+from kantra_ai.engine.replies import PackShare, ReplySource, request_fingerprint
 from kantra_ai.engine.runner import BatchSettings, RunBatches
 from kantra_ai.errors import UserError
 from kantra_ai.killpoints import killpoint
@@ -91,11 +93,16 @@ Decided = Callable[[Incident, IncidentOutcome], None]
 
 @dataclass(frozen=True)
 class Planned:
-    """A file's next request in this round, exactly as the engine will build it."""
+    """A file's next request in this round, or the request of a pack of small files (several
+    batches, one per file: `batching/packing.py`), exactly as the engine will build it."""
 
-    batch: Batch
+    batches: tuple[Batch, ...]
     request: ModelRequest
     fingerprint: str
+
+    @property
+    def incidents(self) -> list[Incident]:
+        return [i for batch in self.batches for i in batch.incidents]
 
 
 @dataclass
@@ -250,18 +257,33 @@ class BatchDriver(ReplySource):
             return self.ledger.store.stored_reply(fingerprint)
         return self.fallback.stored_reply(fingerprint) if self.fallback is not None else None
 
+    def pack_share(self, path: str, content_sha: str) -> PackShare | None:
+        """A file's share of a packed reply, kept by a run killed before the file was finished."""
+        return None if self.fresh else self.ledger.store.pack_share(path, content_sha)
+
     # -- a stage -------------------------------------------------------------------------------
 
     async def run_stage(self, stage: Stage, batches: RunBatches, engine: Engine) -> bool:
         """Rounds until the stage has nothing left; False when requests are still with the provider
         (without --wait) or the run was stopped."""
+        # Whether small files are packed is decided once, on the stage's first plan: later rounds
+        # plan fewer files each, too few to be packed by the run's rule, and yet a pack planned
+        # before whose files are still to do must still be packed as it was.
+        packing = batches.packing
+        if choose_packs(batches.files, packing):
+            packing = dataclasses.replace(packing, min_files=0)
         while not self.control.stop.is_set():
             await self.poll()
-            turn = self._classify(batches)
+            turn = self._classify(batches, packing)
             self.report.waiting.clear()  # what still waits is what this round found waiting
             runnable = turn.ready + turn.sync
             if runnable:
-                await engine(RunBatches(files=[FileBatches(p.batch.path, [p.batch]) for p in runnable]))
+                await engine(
+                    RunBatches(
+                        files=[FileBatches(b.path, [b]) for p in runnable for b in p.batches],
+                        packs=[[b.path for b in p.batches] for p in runnable if len(p.batches) > 1],
+                    )
+                )
             elif turn.unsent:
                 await self._submit(turn.unsent)
             elif not turn.waiting:
@@ -276,7 +298,7 @@ class BatchDriver(ReplySource):
             batches = self._replan(stage)
         # Stopped (Ctrl-C, a fatal error): what was submitted stays with the provider.
         self._note_waiting(
-            self._classify(self._replan(stage)).waiting if not self.control.fatal_error else []
+            self._classify(self._replan(stage), packing).waiting if not self.control.fatal_error else []
         )
         return False
 
@@ -292,22 +314,74 @@ class BatchDriver(ReplySource):
     def _first_request(self, batch: Batch) -> Planned | None:
         """The request the engine will send first for `batch`: built by the same builder from the
         file as the engine will read it (`run_batch`), so the fingerprints agree."""
-        try:
-            text = read_source(self.input_dir / batch.path).text
-        except (OSError, SourceFileError):
+        text = self._read(batch)
+        if text is None:
             return None
         request = self.prompts.first_request(relocate_batch(batch, text), text)
-        return Planned(batch, request, request_fingerprint(request, *self.fingerprint_as))
+        return Planned((batch,), request, request_fingerprint(request, *self.fingerprint_as))
 
-    def _classify(self, batches: RunBatches) -> _Round:
+    def _pack_request(self, batches: Sequence[Batch]) -> Planned | None:
+        """The request the engine will send first for a pack of whole small files (`run_pack`: their
+        incidents numbered across the pack, in its order), None when one of them cannot be read."""
+        offsets = self.prompts.pack_offsets(batches)
+        numbered = [dataclasses.replace(b, handle_offset=n) for b, n in zip(batches, offsets, strict=True)]
+        texts = [self._read(batch) for batch in numbered]
+        if any(text is None for text in texts):
+            return None
+        read = [text for text in texts if text is not None]
+        moved = [relocate_batch(batch, text) for batch, text in zip(numbered, read, strict=True)]
+        request = self.prompts.first_pack_request(moved, read)
+        return Planned(tuple(batches), request, request_fingerprint(request, *self.fingerprint_as))
+
+    def _holds_share(self, batch: Batch) -> bool:
+        try:
+            sha = read_source(self.input_dir / batch.path).sha256
+        except (OSError, SourceFileError):
+            return False
+        return self.pack_share(str(batch.path), sha) is not None
+
+    def _read(self, batch: Batch) -> str | None:
+        try:
+            return read_source(self.input_dir / batch.path).text
+        except (OSError, SourceFileError):
+            return None
+
+    def _units(self, batches: RunBatches, packing: PackSettings) -> list[list[FileBatches]]:
+        """This round's requests by file: small files packed as `packing` says, except that a pack
+        already submitted stays as it was while all of its files are still to do, so that its result
+        answers the request the engine makes (packed again another way, its files would be asked and
+        paid for again)."""
+        paths = {i.id: f.path for f in batches.files for b in f.batches for i in b.incidents}
+        kept: list[list[PurePosixPath]] = []
+        for ids in self.ledger.submitted_groups():
+            files = list(dict.fromkeys(paths.get(i) for i in ids))
+            if len(files) >= 2 and None not in files:
+                kept.append([f for f in files if f is not None])
+        return group_files(batches.files, choose_packs(batches.files, packing, kept))
+
+    def _classify(self, batches: RunBatches, packing: PackSettings) -> _Round:
         turn = _Round()
         planned: list[Planned] = []
-        for file_batches in batches.files:
-            first = self._first_request(file_batches.batches[0])
-            if first is None:  # unreadable now: the engine reports it without sending anything
-                turn.sync.append(Planned(file_batches.batches[0], _NO_REQUEST, ""))
+        # A file holding its share of a packed reply (a run was killed before it was finished): the
+        # engine applies the share, nothing is submitted for it.
+        holding = set() if self.fresh else self.ledger.store.pack_share_paths()
+        shared = [f for f in batches.files if str(f.path) in holding and self._holds_share(f.batches[0])]
+        for file_batches in shared:
+            turn.sync.append(Planned((file_batches.batches[0],), _NO_REQUEST, ""))
+        if shared:
+            held = {f.path for f in shared}
+            batches = dataclasses.replace(batches, files=[f for f in batches.files if f.path not in held])
+        for unit in self._units(batches, packing):
+            first = self._pack_request([f.batches[0] for f in unit]) if len(unit) > 1 else None
+            if first is not None:
+                planned.append(first)
                 continue
-            planned.append(first)
+            for file_batches in unit:  # alone (or in a pack with a file that cannot be read now)
+                single = self._first_request(file_batches.batches[0])
+                if single is None:  # unreadable now: the engine reports it without sending anything
+                    turn.sync.append(Planned((file_batches.batches[0],), _NO_REQUEST, ""))
+                    continue
+                planned.append(single)
         latest = self.ledger.latest_items(p.fingerprint for p in planned)
         store = self.ledger.store
         for p in planned:
@@ -344,7 +418,7 @@ class BatchDriver(ReplySource):
     def _note_waiting(self, waiting: Sequence[tuple[Planned, ItemRow]]) -> None:
         remote = {job.id: job.remote_id or f"submission #{job.id} (being confirmed)" for job in self._live()}
         for planned, item in waiting:
-            for incident in planned.batch.incidents:
+            for incident in planned.incidents:
                 self.report.waiting[incident.id] = remote.get(item.job_id, f"submission #{item.job_id}")
 
     # -- submitting ------------------------------------------------------------------------------
@@ -355,14 +429,14 @@ class BatchDriver(ReplySource):
         price = self.choice.batch_price
         fitting: list[tuple[Planned, float]] = []
         for p in planned:
-            worst = self.guard.worst_case_of(p.batch, price=price)
+            worst = sum(self.guard.worst_case_of(batch, price=price) for batch in p.batches)
             if not self.guard.try_reserve(worst):
                 reason = (
                     f"--max-cost ${self.guard.max_cost:.4f} would be exceeded by this request "
                     "(at batch prices)"
                 )
-                self._decide_all(p.batch, Status.SKIPPED, reason)
-                self.report.budget_skipped += len(p.batch.incidents)
+                self._decide_all(p, Status.SKIPPED, reason)
+                self.report.budget_skipped += len(p.incidents)
                 continue
             fitting.append((p, worst))
         for chunk in self._chunks(fitting):
@@ -389,7 +463,7 @@ class BatchDriver(ReplySource):
         entries = [BatchEntry(f"{tag}-{n:05d}", p.request) for n, (p, _) in enumerate(chunk, 1)]
         items = [
             ItemRow(
-                e.custom_id, p.fingerprint, str(p.batch.path), tuple(i.id for i in p.batch.incidents), worst
+                e.custom_id, p.fingerprint, str(p.batches[0].path), tuple(i.id for i in p.incidents), worst
             )
             for e, (p, worst) in zip(entries, chunk, strict=True)
         ]
@@ -410,7 +484,7 @@ class BatchDriver(ReplySource):
                 self.ledger.abandon(job_id, f"refused: {exc}")
                 for p, worst in chunk:
                     self.guard.settle(worst, 0.0)
-                    self._decide_all(p.batch, Status.FAILED, f"the batch API refused the submission: {exc}")
+                    self._decide_all(p, Status.FAILED, f"the batch API refused the submission: {exc}")
                 if exc.status in (401, 403):
                     self.control.abort(f"run aborted: {exc}")
             else:
@@ -430,8 +504,8 @@ class BatchDriver(ReplySource):
             "at batch prices (answered within 24 hours, usually much sooner)"
         )
 
-    def _decide_all(self, batch: Batch, status: Status, reason: str) -> None:
-        for incident in batch.incidents:
+    def _decide_all(self, planned: Planned, status: Status, reason: str) -> None:
+        for incident in planned.incidents:
             self.on_decided(incident, IncidentOutcome(incident.id, status, reason))
 
     # -- polling and collecting ------------------------------------------------------------------

@@ -53,7 +53,7 @@ from kantra_ai.engine.calibration import Calibration
 from kantra_ai.engine.estimate import Estimate, TokenModel, estimate, request_rows
 from kantra_ai.engine.events import ObserverGroup, RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, RunTotals, Status
-from kantra_ai.engine.runner import BatchSettings, RunBatches, execute_batches
+from kantra_ai.engine.runner import RunBatches, execute_batches
 from kantra_ai.engine.scheduling import wrap_provider
 from kantra_ai.errors import ExitCode, UserError
 from kantra_ai.prompts.builder import PromptBuilder
@@ -221,15 +221,6 @@ def exit_code(run: JobRun) -> ExitCode:
     return ExitCode.OK if run.all_settled else ExitCode.SOME_FAILED
 
 
-def batch_settings(options: RunOptions) -> BatchSettings:
-    """How the job's requests are planned: small files are packed into shared requests, except for
-    the batch APIs, which ask one request per batch (`app/batch_run.py`)."""
-    settings = options.limits.batch
-    if options.batch_api.enabled:
-        return dataclasses.replace(settings, packing=NO_PACKING)
-    return settings
-
-
 def check_limits(options: RunOptions) -> None:
     """Every front end's options, checked again here: NaN would switch the budget off."""
     max_cost = options.limits.max_cost
@@ -282,7 +273,7 @@ def _dry_run(job: Job, options: RunOptions, ui: Ui) -> DryRun:
     calibration = session.calibration(choice.provider_name, choice.model)
     prompts = run_prompts(choice, options, everything, token_ratio=calibration.input_ratio)
     batches = {
-        s.id: plan_batches(s.incidents, options.input_dir, batch_settings(options), prompts) for s in stages
+        s.id: plan_batches(s.incidents, options.input_dir, options.limits.batch, prompts) for s in stages
     }
     parallelism = options.limits.batch.parallelism
     model = token_model(choice, prompts, calibration)
@@ -384,8 +375,7 @@ def _run(
         choice, options, [i for s in stages for i in s.incidents], token_ratio=calibration.input_ratio
     )
     first = {
-        s.id: plan_batches(s.incidents, options.input_dir, batch_settings(options), prompts)
-        for s in todo_stages
+        s.id: plan_batches(s.incidents, options.input_dir, options.limits.batch, prompts) for s in todo_stages
     }
     requests = sum(b.request_count for b in first.values())
     run = JobRun(
@@ -658,7 +648,7 @@ async def _execute(
                 batches = (
                     first[stage.id]
                     if number == 0 or paced is None
-                    else plan_batches(stage.incidents, options.input_dir, batch_settings(options), prompts)
+                    else plan_batches(stage.incidents, options.input_dir, options.limits.batch, prompts)
                 )
                 _record_unreadable(batches, stage, stage_observer, run)
                 waiting = False
@@ -758,7 +748,7 @@ def _batch_driver(
         choice=choice,
         fingerprint_as=(paced.name, paced.model),
         prompts=prompts,
-        settings=batch_settings(options),
+        settings=options.limits.batch,
         options=options.batch_api,
         input_dir=options.input_dir,
         guard=guard,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from kantra_ai.batching.batches import MAX_OUTPUT_TOKENS, FileBatches
 
@@ -67,18 +68,32 @@ def packable(file_plan: FileBatches, settings: PackSettings) -> bool:
 
 def pack_files(files: Sequence[FileBatches], settings: PackSettings) -> list[list[FileBatches]]:
     """The run's requests as groups of files: each group of two or more is one packed request, each
-    single file goes as it was planned. Every file is in exactly one group. Small files are packed in
-    path order (neighbours in a tree tend to be alike), greedily up to the pack's budgets; the groups
-    keep the order of their first file in `files`."""
+    single file goes as it was planned. Every file is in exactly one group (see `group_files`)."""
+    return group_files(files, choose_packs(files, settings))
+
+
+def choose_packs(
+    files: Sequence[FileBatches], settings: PackSettings, kept: Sequence[Sequence[PurePosixPath]] = ()
+) -> list[list[PurePosixPath]]:
+    """The packs of two or more files among `files`, by path. `kept`: packs to keep as they are (a
+    request for them is already with a batch API, `app/batch_run.py`), each where all of its files
+    are still packable; the other small files are packed in path order (neighbours in a tree tend to
+    be alike), greedily up to the pack's budgets."""
     if not settings.enabled:
-        return [[f] for f in files]
-    small = sorted((f for f in files if packable(f, settings)), key=lambda f: str(f.path))
-    if len(small) < settings.min_files:
-        return [[f] for f in files]
-    packs: list[list[FileBatches]] = []
-    current: list[FileBatches] = []
+        return []
+    small = {f.path: f for f in files if packable(f, settings)}
+    packs: list[list[PurePosixPath]] = []
+    for pack in kept:
+        if len(pack) >= 2 and all(path in small for path in pack):
+            packs.append(list(pack))
+            for path in pack:
+                del small[path]
+    if len(small) + sum(len(p) for p in packs) < settings.min_files:
+        return packs
+    current: list[PurePosixPath] = []
     tokens = output = incidents = 0
-    for file_plan in small:
+    for path in sorted(small, key=str):
+        file_plan = small[path]
         batch = file_plan.batches[0]
         size = own_tokens(file_plan)
         fits = (
@@ -90,19 +105,34 @@ def pack_files(files: Sequence[FileBatches], settings: PackSettings) -> list[lis
         if current and not fits:
             packs.append(current)
             current, tokens, output, incidents = [], 0, 0, 0
-        current.append(file_plan)
+        current.append(path)
         incidents += len(batch.incidents)
         tokens += size
         output += batch.max_output_tokens
-    if current:
+    if len(current) >= 2:
         packs.append(current)
-    group_of = {id(f): pack for pack in packs for f in pack}
+    return [pack for pack in packs if len(pack) >= 2]
+
+
+def group_files(
+    files: Sequence[FileBatches], packs: Sequence[Sequence[PurePosixPath]]
+) -> list[list[FileBatches]]:
+    """Every file of `files` in exactly one group: the files of each pack together, in the pack's
+    order (a pack's incident numbers run in that order), every other file alone. The groups keep the
+    order of their first file in `files`; a pack with a file not among `files` is not formed."""
+    by_path = {f.path: f for f in files}
+    pack_of: dict[PurePosixPath, list[FileBatches]] = {}
+    for pack in packs:
+        if len(pack) >= 2 and all(path in by_path and path not in pack_of for path in pack):
+            members = [by_path[path] for path in pack]
+            for path in pack:
+                pack_of[path] = members
     groups: list[list[FileBatches]] = []
     placed: set[int] = set()
     for file_plan in files:
-        group = group_of.get(id(file_plan), [file_plan])
-        if id(group[0]) in placed:
+        group = pack_of.get(file_plan.path, [file_plan])
+        if id(group) in placed:
             continue
-        placed.add(id(group[0]))
+        placed.add(id(group))
         groups.append(group)
     return groups

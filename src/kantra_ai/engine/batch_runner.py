@@ -25,7 +25,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -184,7 +184,11 @@ async def run_batch(batch: Batch, ctx: RunContext) -> list[IncidentOutcome]:
             ctx.observer.batch_finished(str(batch.path), unreadable)
             return unreadable
         state = _prepare(batch, source, ctx)
-        await _converse(state, ctx)
+        resumed = resume_from_share(state, ctx) if replan == 0 else None
+        if resumed is None:
+            await _converse(state, ctx)
+        elif resumed.pending:
+            await _converse(state, ctx, resumed)
         # A file changed on disk since it was read is never overwritten: read it again, plan again.
         outcomes = await _finish(state, ctx, replan_if_stale=replan < STALE_REPLANS)
         if outcomes is not None:
@@ -236,6 +240,45 @@ class Resume:
     pending: list[Incident]
     failures: list[FailedEdit] = field(default_factory=list)
     attempts_made: int = 1
+
+
+SEVERAL_FILES = "edit not applied: it names incidents of several files of the request"
+
+
+def take_share(
+    state: _BatchState, part: ProposedFix, pending: list[Incident], across: Iterable[str]
+) -> Resume:
+    """Apply a file's part of a packed reply (`engine/packed.py`): what is left to ask alone. An
+    incident `across` (named by an edit quoting text of several files, applied to none) is asked
+    again, unless something else already fixed or declined it."""
+    retry, failures = take_reply(state, part, pending)
+    again = {i.id for i in retry}
+    several = set(across)
+    for incident in pending:
+        evidence = state.of(incident.id)
+        said = evidence.verdict
+        declined = said is not None and said.status is not VerdictStatus.FIXED
+        if incident.id in several and incident.id not in again and not evidence.landed and not declined:
+            evidence.edit_failure = SEVERAL_FILES
+            again.add(incident.id)
+    now = {i.id: i for i in state.batch.incidents}
+    return Resume([now[i.id] for i in pending if i.id in again], failures)
+
+
+def resume_from_share(state: _BatchState, ctx: RunContext) -> Resume | None:
+    """The file's share of a packed reply that a killed run kept (`engine/replies.py`), applied when
+    it was made for the file exactly as it is now and for exactly the incidents still to fix: what
+    is left to ask. None: there is no such share (ask as usual)."""
+    pending = pending_of(state)
+    if ctx.replies is None or not pending:
+        return None
+    share = ctx.replies.pack_share(str(state.batch.path), state.source.sha256)
+    if share is None or set(share.incident_ids) != {i.id for i in pending}:
+        return None
+    # Its incidents keep the numbers the pack gave them: a retry alone asks as the killed run did.
+    state.batch = dataclasses.replace(state.batch, handle_offset=share.handle_offset)
+    ctx.observer.reply_shared(str(state.batch.path), share.incident_ids, share.fingerprint)
+    return take_share(state, share.reply, pending_of(state), share.across)
 
 
 def pending_of(state: _BatchState) -> list[Incident]:

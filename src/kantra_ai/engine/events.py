@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from kantra_ai.analysis.model import Incident
 from kantra_ai.edits.model import Edit
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord
+from kantra_ai.engine.replies import PackShare
 from kantra_ai.providers.base import ModelResponse
 
 
@@ -53,6 +54,11 @@ class RunObserver:
     def reply_shared(self, path: str, incident_ids: tuple[str, ...], fingerprint: str) -> None:
         """A request recorded under another file (a packed request, `engine/packed.py`) also asked
         for these incidents of `path`: its reply answers them too."""
+
+    def pack_split(self, shares: Sequence[PackShare]) -> None:
+        """A packed reply was split by file, before any file's share is applied: the store keeps
+        the shares, so that a kill after some files of the pack were written costs no new request
+        for the others (`engine/replies.py`)."""
 
     def reply_rejected(self, path: str, fingerprint: str, reason: str) -> None:
         """A reply could not be used (it did not parse, or was cut off): it must never stand in for
@@ -128,6 +134,10 @@ class ObserverGroup(RunObserver):
     def reply_shared(self, path: str, incident_ids: tuple[str, ...], fingerprint: str) -> None:
         for o in self.observers:
             o.reply_shared(path, incident_ids, fingerprint)
+
+    def pack_split(self, shares: Sequence[PackShare]) -> None:
+        for o in self.observers:
+            o.pack_split(shares)
 
     def reply_rejected(self, path: str, fingerprint: str, reason: str) -> None:
         for o in self.observers:

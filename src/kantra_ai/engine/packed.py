@@ -15,6 +15,10 @@ used for one file never costs the others their edits:
   file alone, as if it had never been packed (no repair round is used up);
 - a file that changed on disk while the pack ran is run again alone from the start.
 
+The reply is split by file before any file's part is applied, and each file's share is kept in the
+run store (`engine/replies.py`): a run killed after some files of the pack were written applies the
+others' shares when it runs again, instead of asking the model again for them.
+
 A file is never in two requests at once: the pack holds all its files until every one is finished.
 """
 
@@ -28,7 +32,7 @@ from dataclasses import dataclass, field
 from kantra_ai.analysis.model import Incident
 from kantra_ai.batching.batches import MAX_OUTPUT_TOKENS, Batch
 from kantra_ai.edits.files import SourceFileError, check_inside, read_source
-from kantra_ai.edits.model import ProposedFix, VerdictStatus
+from kantra_ai.edits.model import ProposedFix
 from kantra_ai.edits.parse import MalformedReply
 from kantra_ai.engine.batch_runner import (
     RequestSkipped,
@@ -46,18 +50,18 @@ from kantra_ai.engine.batch_runner import (
     planned_max_tokens,
     request_prior,
     rest_room,
+    resume_from_share,
     run_batch,
     send_request,
     shared_max_tokens,
-    take_reply,
+    take_share,
 )
 from kantra_ai.engine.continuation import added_input, continuable, continue_reply
 from kantra_ai.engine.outcomes import IncidentOutcome, Status
-from kantra_ai.engine.replies import request_fingerprint
+from kantra_ai.engine.replies import PackShare, request_fingerprint
 from kantra_ai.prompts.builder import PackPart, line_count
 from kantra_ai.providers.base import ModelRequest, ModelResponse
 
-SEVERAL_FILES = "edit not applied: it names incidents of several files of the request"
 # A packed reply cut off at max_tokens is asked again with twice the room this many times, before its
 # files are asked alone (as a file alone is: the same question, more room).
 PACK_CUT_OFF_RETRIES = 1
@@ -106,6 +110,11 @@ async def _read(member: _Member, ctx: RunContext) -> None:
         return
     member.state = _prepare(member.batch, source, ctx)
     member.pending = pending_of(member.state)
+    resumed = resume_from_share(member.state, ctx)
+    if resumed is not None:  # answered by the pack a killed run asked: not asked again
+        member.resume = resumed if resumed.pending else None
+        member.done = not resumed.pending
+        member.pending = []
 
 
 def _states(members: Sequence[_Member]) -> list[_BatchState]:
@@ -184,7 +193,13 @@ async def _ask_together(members: Sequence[_Member], ctx: RunContext) -> None:
         if ctx.calibration is not None:
             everyone = [i for m in members for i in m.pending]
             ctx.calibration.observe_output(everyone, response.usage.output_tokens, prior, proposed)
-        _split_and_apply(members, proposed)
+        split = _split(members, proposed)
+        _keep_shares(members, split, fingerprint, ctx)
+        for member, (part, across) in zip(members, split, strict=True):
+            assert member.state is not None
+            resumed = take_share(member.state, part, member.pending, across)
+            member.resume = resumed if resumed.pending else None
+            member.done = not resumed.pending
         return
     # Nothing of the replies could be used: each file is asked alone, as if it had not been packed.
     for member, state in zip(members, states, strict=True):
@@ -200,44 +215,55 @@ def _shared(request: ModelRequest, members: Sequence[_Member], ctx: RunContext) 
     return fingerprint
 
 
-def _split_and_apply(members: Sequence[_Member], proposed: ProposedFix) -> None:
-    """Each file's edits and verdicts applied to it; incidents named by an edit quoting text for
-    several files are asked again alone (words replaced on incidents' own lines are split by file)."""
+def _split(members: Sequence[_Member], proposed: ProposedFix) -> list[tuple[ProposedFix, set[str]]]:
+    """Each file's part of the reply, and its incidents named by an edit quoting text for several
+    files (applied to none, asked again alone; words replaced on the incidents' own lines are split
+    by file)."""
     owner = {i.id: index for index, m in enumerate(members) for i in m.pending}
-    parts = [ProposedFix() for _ in members]
-    across: set[str] = set()
+    parts: list[tuple[ProposedFix, set[str]]] = [(ProposedFix(), set()) for _ in members]
     for edit in proposed.edits:
         files = {owner[i] for i in edit.incident_ids if i in owner}
         if len(files) == 1:
-            parts[files.pop()].edits.append(edit)
+            parts[files.pop()][0].edits.append(edit)
         elif files and edit.line_sub:
             # Words replaced on the incidents' own lines: each file gets the pairs for its incidents'
             # lines (placed and checked there like any edit of its own).
             for index in sorted(files):
                 mine = tuple(i for i in edit.incident_ids if owner.get(i) == index)
-                parts[index].edits.append(dataclasses.replace(edit, incident_ids=mine))
+                parts[index][0].edits.append(dataclasses.replace(edit, incident_ids=mine))
         else:  # several files (or none of the pack's: an edit naming nothing cannot be placed)
-            across.update(i for i in edit.incident_ids if i in owner)
+            for incident_id in edit.incident_ids:
+                if incident_id in owner:
+                    parts[owner[incident_id]][1].add(incident_id)
     for verdict in proposed.verdicts:
         if verdict.incident_id in owner:
-            parts[owner[verdict.incident_id]].verdicts.append(verdict)
-    for member, part in zip(members, parts, strict=True):
+            parts[owner[verdict.incident_id]][0].verdicts.append(verdict)
+    return parts
+
+
+def _keep_shares(
+    members: Sequence[_Member],
+    parts: Sequence[tuple[ProposedFix, set[str]]],
+    fingerprint: str,
+    ctx: RunContext,
+) -> None:
+    """Every file's share, kept before any is applied (see `engine/replies.py`)."""
+    shares = []
+    for member, (part, across) in zip(members, parts, strict=True):
         state = member.state
         assert state is not None
-        retry, failures = take_reply(state, part, member.pending)
-        again = {i.id for i in retry}
-        for incident in member.pending:
-            evidence = state.of(incident.id)
-            said = evidence.verdict
-            declined = said is not None and said.status is not VerdictStatus.FIXED
-            if incident.id in across and incident.id not in again and not evidence.landed and not declined:
-                evidence.edit_failure = SEVERAL_FILES
-                again.add(incident.id)
-        if again:
-            now = {i.id: i for i in state.batch.incidents}
-            member.resume = Resume([now[i.id] for i in member.pending if i.id in again], failures)
-        else:
-            member.done = True
+        shares.append(
+            PackShare(
+                str(member.batch.path),
+                fingerprint,
+                tuple(i.id for i in member.pending),
+                member.batch.handle_offset,
+                state.source.sha256,
+                part,
+                tuple(sorted(across)),
+            )
+        )
+    ctx.observer.pack_split(shares)
 
 
 async def _finish_alone(member: _Member, ctx: RunContext) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from kantra_ai.analysis.model import Incident
 from kantra_ai.batching.batches import FileBatches, batch_file
-from kantra_ai.batching.packing import DEFAULT_PACKING, NO_PACKING, PackSettings, pack_files
+from kantra_ai.batching.packing import DEFAULT_PACKING, NO_PACKING, PackSettings, group_files, pack_files
 from kantra_ai.edits.files import SourceFileError, read_text
 from kantra_ai.engine.batch_runner import RunContext, run_batch
 from kantra_ai.engine.events import ObserverGroup, RunObserver
@@ -40,11 +40,17 @@ class RunBatches:
     files: list[FileBatches]
     unreadable: list[IncidentOutcome] = field(default_factory=list)  # files we could not even read
     packing: PackSettings = NO_PACKING  # small files asked together (batching/packing.py)
+    # The packs as a caller chose them (the batch API's driver: as they were submitted), by path;
+    # None: chosen by `packing`.
+    packs: list[list[PurePosixPath]] | None = None
 
     def units(self, files: Sequence[FileBatches] | None = None) -> list[list[FileBatches]]:
         """The files (default: all, in plan order) grouped as they are asked: a group of several is
         one packed request, a single file its own requests."""
-        return pack_files(self.files if files is None else files, self.packing)
+        files = self.files if files is None else files
+        if self.packs is not None:
+            return group_files(files, self.packs)
+        return pack_files(files, self.packing)
 
     @property
     def request_count(self) -> int:

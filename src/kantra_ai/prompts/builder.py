@@ -33,7 +33,7 @@ from typing import Any
 
 from kantra_ai.analysis.complexity import complexity_of
 from kantra_ai.analysis.model import Incident, Violation
-from kantra_ai.batching.batches import Batch
+from kantra_ai.batching.batches import MAX_OUTPUT_TOKENS, Batch
 from kantra_ai.edits.apply import plan_region
 from kantra_ai.edits.model import Edit, FailedEdit
 from kantra_ai.edits.parse import ParsedReply
@@ -418,6 +418,16 @@ class PromptBuilder:
         region = visible_region(text, batch)
         content = text if region is None else text[region[0] : region[1]]
         return self.request(batch, content, total_lines=line_count(text))
+
+    def first_pack_request(self, batches: Sequence[Batch], texts: Sequence[str]) -> ModelRequest:
+        """The first request for a pack of whole files (each batch numbered from its `handle_offset`,
+        `pack_offsets`), given each file's text as read: room for every file's static budget."""
+        parts = [
+            PackPart(batch, text, line_count(text), batch.incidents)
+            for batch, text in zip(batches, texts, strict=True)
+        ]
+        room = min(sum(batch.max_output_tokens for batch in batches), MAX_OUTPUT_TOKENS)
+        return self.pack_request(parts, max_tokens=room)
 
     def parse(self, response: ModelResponse, batch: Batch, pending: Sequence[Incident]) -> ParsedReply:
         """The reply to a request for `pending` incidents of `batch`, in incident ids (MalformedReply

@@ -193,6 +193,15 @@ class BatchLedger:
                 found[item.fingerprint] = item
         return found
 
+    def submitted_groups(self) -> list[tuple[str, ...]]:
+        """The incidents of every request submitted for this tree (abandoned submissions aside),
+        newest first: which incidents were asked together."""
+        rows = self.store.query(
+            "SELECT incident_ids FROM batch_items WHERE tree=? AND state != 'abandoned' ORDER BY job_id DESC",
+            (self.tree,),
+        )
+        return [tuple(json.loads(str(row[0]))) for row in rows]
+
     def failures(self, fingerprint: str) -> int:
         """How often a request with this fingerprint came back from a batch without a reply."""
         rows = self.store.query(

@@ -1,4 +1,4 @@
-"""JSON forms of what the store keeps: replies, outcomes, edits."""
+"""JSON forms of what the store keeps: replies, outcomes, edits, shares of packed replies."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from kantra_ai.edits.model import Edit
+from kantra_ai.edits.model import Edit, ProposedFix, Verdict, VerdictStatus
 from kantra_ai.engine.outcomes import IncidentOutcome, Status
+from kantra_ai.engine.replies import PackShare
 from kantra_ai.providers.base import ModelResponse
 from kantra_ai.providers.pricing import Usage
 
@@ -105,3 +106,52 @@ def edits_from_json(text: str) -> list[Edit]:
         Edit(str(e["old_text"]), str(e["new_text"]), tuple(str(i) for i in e.get("incident_ids", ())))
         for e in json.loads(text)
     ]
+
+
+def share_to_json(share: PackShare) -> str:
+    """What of a `PackShare` its row does not hold in columns of its own."""
+    return dump(
+        {
+            "incident_ids": list(share.incident_ids),
+            "handle_offset": share.handle_offset,
+            "edits": [
+                {
+                    "old_text": e.old_text,
+                    "new_text": e.new_text,
+                    "incident_ids": list(e.incident_ids),
+                    "line_sub": [list(pair) for pair in e.line_sub],
+                }
+                for e in share.reply.edits
+            ],
+            "verdicts": [
+                [v.incident_id, v.status.value, v.confidence, v.explanation] for v in share.reply.verdicts
+            ],
+            "across": list(share.across),
+        }
+    )
+
+
+def share_from_json(path: str, fingerprint: str, content_sha: str, text: str) -> PackShare:
+    data = json.loads(text)
+    edits = [
+        Edit(
+            str(e["old_text"]),
+            str(e["new_text"]),
+            tuple(str(i) for i in e["incident_ids"]),
+            tuple((str(before), str(after)) for before, after in e["line_sub"]),
+        )
+        for e in data["edits"]
+    ]
+    verdicts = [
+        Verdict(str(incident_id), VerdictStatus(status), confidence, str(explanation))
+        for incident_id, status, confidence, explanation in data["verdicts"]
+    ]
+    return PackShare(
+        path,
+        fingerprint,
+        tuple(str(i) for i in data["incident_ids"]),
+        int(data["handle_offset"]),
+        content_sha,
+        ProposedFix(edits, verdicts),
+        tuple(str(i) for i in data["across"]),
+    )

@@ -356,6 +356,23 @@ CREATE TABLE calibration (
 ) WITHOUT ROWID;
 """
 
+# Version 9: each file's share of a packed reply (several small files in one request), kept until the
+# file is finished: a run killed after some files of a pack were written applies the others' shares
+# instead of asking again (engine/replies.py).
+PACK_SHARES_TABLE = """
+CREATE TABLE pack_shares (
+    tree TEXT NOT NULL,
+    path TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,      -- of the packed request
+    run_id INTEGER NOT NULL,
+    content_sha TEXT NOT NULL,      -- of the file's bytes as the pack showed them
+    share TEXT NOT NULL,            -- JSON: incident ids, handle offset, edits, verdicts, across
+    state TEXT NOT NULL,            -- open, done, masked (held something secret-shaped: never applied)
+    created_at REAL NOT NULL,
+    PRIMARY KEY (tree, path, fingerprint)
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("runs, incidents, outcomes, requests, replies and writes", script(V1_TABLES)),
     Migration("file content of every write, and reverts", script(V2_WRITE_CONTENT)),
@@ -365,5 +382,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("batch API submissions and their requests", script(V6_BATCHES)),
     Migration("verification: checks, results per incident, repairs", script(V7_VERIFICATION)),
     Migration("calibration of token estimates by provider and model", script(CALIBRATION_TABLE)),
+    Migration("each file's share of a packed reply, until the file is finished", script(PACK_SHARES_TABLE)),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from kantra_ai.edits.model import Edit
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord
+from kantra_ai.engine.replies import PackShare
 from kantra_ai.killpoints import killpoint
 from kantra_ai.providers.base import ModelResponse
 from kantra_ai.store.checks import mark_round_done
@@ -119,6 +120,10 @@ class StoreObserver(RunObserver):
         batch.fingerprints.append(fingerprint)
         batch.answered.update(incident_ids)
 
+    def pack_split(self, shares: Sequence[PackShare]) -> None:
+        self.store.keep_pack_shares(self.run_id, shares)
+        killpoint("pack-split")
+
     def reply_rejected(self, path: str, fingerprint: str, reason: str) -> None:
         self.store.reject_reply(fingerprint)
 
@@ -153,7 +158,9 @@ class StoreObserver(RunObserver):
     def batch_finished(self, path: str, outcomes: list[IncidentOutcome]) -> None:
         batch = self._batches.pop(path, None) or _Batch()
         decided = [Decided(o, o.incident_id in batch.answered) for o in outcomes]
-        self.store.finish_batch(self.run_id, decided, batch.fingerprints, batch.write_id, batch.written)
+        self.store.finish_batch(
+            self.run_id, decided, batch.fingerprints, batch.write_id, batch.written, path=path
+        )
         killpoint("batch-saved")
 
 

@@ -24,6 +24,7 @@ from kantra_ai.edits.files import decode_text
 from kantra_ai.edits.model import Edit
 from kantra_ai.engine.history import EarlierWrite, FileHistory
 from kantra_ai.engine.outcomes import RequestRecord, Status
+from kantra_ai.engine.replies import PackShare
 from kantra_ai.providers.base import ModelResponse
 from kantra_ai.redact import redact
 from kantra_ai.store.codec import (
@@ -35,6 +36,8 @@ from kantra_ai.store.codec import (
     outcomes_to_json,
     reply_from_json,
     reply_to_json,
+    share_from_json,
+    share_to_json,
 )
 from kantra_ai.store.postgres import PostgresConnection, PostgresError, is_postgres_url
 from kantra_ai.store.schema import StoreError, connect, connect_url
@@ -437,6 +440,41 @@ class RunStore:
         )
         return reply_from_json(str(rows[0][0])) if rows else None
 
+    def keep_pack_shares(self, run_id: int, shares: Sequence[PackShare]) -> None:
+        """Every file's share of a packed reply, in one commit, before any of them is applied. A
+        share holding something secret-shaped is kept masked and never applied (as a reply is)."""
+        rows = []
+        now = time.time()
+        for share in shares:
+            body = share_to_json(share)
+            state = "open" if redact(body) == body else "masked"
+            rows.append(
+                (self.tree, share.path, share.fingerprint, run_id, share.content_sha, body, state, now)
+            )
+        with self.tx(durable=False) as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO pack_shares"
+                " (tree, path, fingerprint, run_id, content_sha, share, state, created_at)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                rows,
+            )
+
+    def pack_share_paths(self) -> set[str]:
+        """The files holding a share of a packed reply not applied yet."""
+        rows = self.query("SELECT DISTINCT path FROM pack_shares WHERE tree=? AND state='open'", (self.tree,))
+        return {str(row[0]) for row in rows}
+
+    def pack_share(self, path: str, content_sha: str) -> PackShare | None:
+        """The newest share of a packed reply kept for `path`, made for these bytes, not applied."""
+        rows = self.query(
+            "SELECT fingerprint, share FROM pack_shares WHERE tree=? AND path=? AND content_sha=?"
+            " AND state='open' ORDER BY created_at DESC LIMIT 1",
+            (self.tree, path, content_sha),
+        )
+        if not rows:
+            return None
+        return share_from_json(path, str(rows[0][0]), content_sha, str(rows[0][1]))
+
     def reject_reply(self, fingerprint: str) -> None:
         """The reply cannot be used (it did not parse, or was cut off): never serve it again, so the
         retry of the same request reaches the model."""
@@ -545,13 +583,20 @@ class RunStore:
         fingerprints: Sequence[str],
         write_id: int | None,
         written: list[Edit] | None,
+        path: str | None = None,
     ) -> None:
-        """A batch's outcomes, its write's result and its replies marked used, in one commit.
+        """A batch's outcomes, its write's result and its replies marked used (and, with `path`, the
+        file's shares of packed replies), in one commit.
 
         Not durable: lost in a power cut, the write intent is still open and recovery decides the
         same outcomes from the file's content hash."""
         with self.tx(durable=False) as db:
             self.record_outcomes(db, run_id, decided)
+            if path is not None:
+                db.execute(
+                    "UPDATE pack_shares SET state='done' WHERE tree=? AND path=? AND state='open'",
+                    (self.tree, path),
+                )
             if write_id is not None:
                 if written is not None:
                     self.settle_revert(db, write_id)

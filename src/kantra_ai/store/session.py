@@ -35,6 +35,7 @@ from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.history import FileHistory
 from kantra_ai.engine.interrupt import GracefulInterrupt
 from kantra_ai.engine.outcomes import IncidentOutcome
+from kantra_ai.engine.replies import PackShare
 from kantra_ai.killpoints import killpoint
 from kantra_ai.providers.base import ModelResponse
 from kantra_ai.store.calibration import load_calibration, save_calibration
@@ -327,6 +328,9 @@ class RunSession:
 
     def stored_reply(self, fingerprint: str) -> ModelResponse | None:
         return self.store.stored_reply(fingerprint) if self.store is not None else None
+
+    def pack_share(self, path: str, content_sha: str) -> PackShare | None:
+        return self.store.pack_share(path, content_sha) if self.store is not None else None
 
     def history(self) -> RunSession | None:
         """Where the run finds what earlier runs wrote to each file (none with --fresh)."""
