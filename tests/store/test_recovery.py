@@ -9,7 +9,9 @@ import pytest
 from tests.store.conftest import StoreAt
 
 from kantra_ai.analysis.model import Category, Incident, Violation
+from kantra_ai.edits.model import Edit, ProposedFix
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, Status
+from kantra_ai.engine.replies import PackShare
 from kantra_ai.providers.base import ModelResponse
 from kantra_ai.providers.pricing import Usage
 from kantra_ai.store.codec import Decided
@@ -74,6 +76,23 @@ def test_a_write_that_happened_before_the_kill_is_recorded_and_not_repeated(
     assert store.stored_reply("fp-1") is None  # used: never applied a second time
     assert store.query("SELECT state FROM runs") == [("crashed",)]
     assert killed.file.read_text() == NEW
+
+
+def test_a_write_recovered_as_done_spends_its_files_share_of_a_packed_reply(
+    tmp_path: Path, store_at: StoreAt
+) -> None:
+    """Killed after the write of a file of a pack: its share is spent like the reply it came from, so
+    that the file restored to those bytes later (an undo) is never given the same edits unasked."""
+    killed = Killed(tmp_path, store_at)
+    store = RunStore.open(killed.db, ".")
+    edit = Edit(OLD.strip(), NEW.strip(), (INCIDENT.id,))
+    share = PackShare("src/A.java", "fp-1", (INCIDENT.id,), 0, _sha(OLD), ProposedFix([edit], []))
+    store.keep_pack_shares(killed.run, [share])
+    store.close()
+    killed.file.write_text(NEW)
+    store, recovery = killed.restart()
+    assert recovery.completed_writes == ["src/A.java"]
+    assert store.pack_share("src/A.java", _sha(OLD)) is None
 
 
 def test_a_write_that_never_happened_keeps_its_paid_reply_for_the_next_run(

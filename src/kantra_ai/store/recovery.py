@@ -113,6 +113,7 @@ def recover(store: RunStore, input_dir: Path) -> Recovery:
                 decided = outcomes_from_json(str(outcomes))
                 store.record_outcomes(db, int(str(run_id)), decided, recovered=True)
                 store.use_replies(db, json.loads(fingerprints))
+                store.close_pack_shares(db, str(path))
                 store.settle_revert(db, int(write_id))  # a revert: the writes it undoes are undone
                 state = "written"
                 result.completed_writes.append(str(path))

@@ -459,6 +459,12 @@ class RunStore:
                 rows,
             )
 
+    def close_pack_shares(self, db: StoreConnection, path: str) -> None:
+        """The file is finished (its outcomes recorded): its shares of packed replies are spent."""
+        db.execute(
+            "UPDATE pack_shares SET state='done' WHERE tree=? AND path=? AND state='open'", (self.tree, path)
+        )
+
     def pack_share_paths(self) -> set[str]:
         """The files holding a share of a packed reply not applied yet."""
         rows = self.query("SELECT DISTINCT path FROM pack_shares WHERE tree=? AND state='open'", (self.tree,))
@@ -593,10 +599,7 @@ class RunStore:
         with self.tx(durable=False) as db:
             self.record_outcomes(db, run_id, decided)
             if path is not None:
-                db.execute(
-                    "UPDATE pack_shares SET state='done' WHERE tree=? AND path=? AND state='open'",
-                    (self.tree, path),
-                )
+                self.close_pack_shares(db, path)
             if write_id is not None:
                 if written is not None:
                     self.settle_revert(db, write_id)
