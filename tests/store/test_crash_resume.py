@@ -1,4 +1,4 @@
-"""SIGKILL a real `kantra-ai remediate` at 33 different moments, run it again, compare with a run
+"""SIGKILL a real `kantra-ai remediate` at 38 different moments, run it again, compare with a run
 that was never interrupted: the same final tree, every incident decided exactly once, no reply paid
 for twice, the same tokens billed.
 
@@ -34,7 +34,7 @@ from testing.fakeprovider.server import FakeProviderServer
 
 pytestmark = [
     pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and fork are POSIX"),
-    pytest.mark.slow,  # a real run killed at 33 moments: minutes on 2 cores
+    pytest.mark.slow,  # a real run killed at 38 moments: minutes on 2 cores
 ]
 
 TIMEOUT = 60.0
