@@ -46,6 +46,9 @@ class Events(Recorder):
     def write_planned(self, path: str, *args: Any, **kwargs: Any) -> None:
         self.order.append(f"write {path}")
 
+    def response_reused(self, path: str, incident_ids: tuple[str, ...], fingerprint: str) -> None:
+        self.order.append(f"reused {path} {','.join(incident_ids)}")
+
 
 @dataclass
 class KeptShares:
@@ -95,9 +98,11 @@ def test_a_file_holding_its_share_is_fixed_from_it_without_asking_again(tmp_path
     [b] = _tree(resumed, ["B"])
     model = ScriptedProvider(fix_all)
     shares = KeptShares({s.path: s for s in events.shares if s.path == "B.java"})
-    ctx = context(model, resumed, prompts=_prompts([b]), replies=shares)
+    seen = Events()
+    ctx = context(model, resumed, prompts=_prompts([b]), replies=shares, observer=seen)
     outcomes = asyncio.run(run_batch(_batch(b), ctx))
     assert model.requests == []
+    assert seen.order == ["reused B.java B", "write B.java"]  # counted as a reply the killed run paid
     assert [(o.incident_id, o.status) for o in outcomes] == [("B", Status.FIXED)]
     assert _read(resumed, "B") == java("B").replace(IMPORT, FIXED)
 

@@ -277,7 +277,8 @@ def resume_from_share(state: _BatchState, ctx: RunContext) -> Resume | None:
         return None
     # Its incidents keep the numbers the pack gave them: a retry alone asks as the killed run did.
     state.batch = dataclasses.replace(state.batch, handle_offset=share.handle_offset)
-    ctx.observer.reply_shared(str(state.batch.path), share.incident_ids, share.fingerprint)
+    # (counted as a reply reused from the killed run; its incidents as answered)
+    ctx.observer.response_reused(str(state.batch.path), share.incident_ids, share.fingerprint)
     return take_share(state, share.reply, pending_of(state), share.across)
 
 
