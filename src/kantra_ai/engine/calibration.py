@@ -193,7 +193,7 @@ class Calibration:
             window = ANY_ERROR_WINDOW if key == "" else ERROR_WINDOW
             self.sizing_error.setdefault(key, deque(maxlen=window)).append(ratio)
 
-    def error_factor(self, incidents: Sequence[Incident]) -> float | None:
+    def _error_factor(self, incidents: Sequence[Incident]) -> float | None:
         """`ERROR_QUANTILE` of output / expected for requests like this one (its rules, about as many
         incidents), else for any request (None: too few complete replies seen to tell)."""
         ratios = self.sizing_error.get(_request_kind(incidents), ())
@@ -268,7 +268,7 @@ class Calibration:
         if not incidents or (not evidence and prior is None):
             return planned
         if self.output_bound:  # no slack, and no floor beyond a one-incident answer's frame
-            factor = self.error_factor(incidents)
+            factor = self._error_factor(incidents)
             if factor is None:
                 room = self._room_for(incidents, prior, self._headroom, peak=False)
             else:

@@ -102,10 +102,6 @@ def tree_paths(uris: Sequence[str]) -> dict[str, str]:
     return shown
 
 
-def render_plan_html(plan: Plan) -> str:
-    return "".join(_plan_html_pieces(plan))
-
-
 def write_plan_html(plan: Plan, path: Path) -> None:
     """plan.html, atomically, written as it is rendered (a 100,000-incident plan's page is ~25 MB)."""
     with atomic_writer(path) as out:
