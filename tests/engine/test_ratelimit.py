@@ -225,6 +225,24 @@ def test_a_run_is_output_bound_while_requests_wait_for_output_tokens() -> None:
     asyncio.run(scenario())
 
 
+def test_a_run_expecting_more_output_than_a_minutes_allowance_is_output_bound_before_any_wait() -> None:
+    async def scenario() -> None:
+        lim, time = limiter(RateLimitConfig(output_tokens_per_minute=1_000))
+        lim.expect_output(900)
+        assert not lim.output_bound  # it fits the first minute's allowance
+        lim.expect_output(2_500)
+        assert lim.output_bound and time.now == 0  # the first bucket will not hold it
+        for _ in range(2):
+            await lim.release(await lim.acquire(10, 900), usage=Usage(10, 800), headers={})
+        time.now += 61  # (the second request waited for the bucket: that wait is a minute old now)
+        assert not lim.output_bound  # 900 tokens still to come: a minute's allowance holds them
+        unknown, _ = limiter(RateLimitConfig(input_tokens_per_minute=1_000))
+        unknown.expect_output(1_000_000)
+        assert not unknown.output_bound  # no output limit known: nothing to be bound by yet
+
+    asyncio.run(scenario())
+
+
 def test_waiting_for_input_tokens_does_not_make_a_run_output_bound() -> None:
     async def scenario() -> None:
         lim, time = limiter(RateLimitConfig(input_tokens_per_minute=1_000, output_tokens_per_minute=1_000))

@@ -454,6 +454,7 @@ class AdaptiveLimiter:
         self._overloads: deque[float] = deque()
         self._duration = 5.0 / time_scale  # running estimate of one request's duration
         self._output_held_at = -math.inf  # when a request last waited for output tokens
+        self._output_ahead = 0.0  # the output the run still expects to produce (`expect_output`)
 
     @property
     def limits(self) -> dict[str, int]:
@@ -467,9 +468,20 @@ class AdaptiveLimiter:
 
     @property
     def output_bound(self) -> bool:
-        """Requests waited for the output-token bucket within the last minute: the `max_tokens` a
-        request reserves is what the run is waiting on (`Calibration.output_bound`)."""
-        return self.clock() - self._output_held_at < self.minute
+        """The `max_tokens` a request reserves is what the run is waiting on, or soon will be
+        (`Calibration.output_bound`): requests waited for the output-token bucket within the last
+        minute, or the output the run still expects to produce is more than a minute's allowance of
+        a known output limit (then the first bucket is spent on reservations too, before any wait
+        could tell)."""
+        if self.clock() - self._output_held_at < self.minute:
+            return True
+        limit = self.limits.get("output")
+        return limit is not None and self._output_ahead > limit
+
+    def expect_output(self, tokens: float) -> None:
+        """The output the run expects to produce from now on (its plan's estimate); each reply's
+        output is taken off it."""
+        self._output_ahead = max(0.0, tokens)
 
     @property
     def _buckets(self) -> dict[str, TokenBucket]:
@@ -524,6 +536,7 @@ class AdaptiveLimiter:
             elif learned == STOPPED_REFUNDS:
                 self.stats.refunds_stopped = True
         if usage is not None:
+            self._output_ahead = max(0.0, self._output_ahead - usage.output_tokens)
             # Input: cache reads are free against the limit; writes and uncached input count.
             await self.buckets.true_up(
                 {"input": float(ticket.input_tokens), "output": float(ticket.output_tokens)},

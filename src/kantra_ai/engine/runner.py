@@ -165,6 +165,15 @@ async def execute_batches(
         calibration=ctx.calibration or prepared.provider.calibration,
     )
     run_ctx.observer.run_planned(plan.request_count, plan.incident_count)
+    if run_ctx.calibration is not None:
+        # What the run expects to write: a run that will wait for output tokens per minute sizes its
+        # requests for it from the first one (`AdaptiveLimiter.output_bound`).
+        expected = sum(
+            run_ctx.calibration.expected_output(b.incidents, b.output_prior)
+            for f in prepared.files
+            for b in f.batches
+        )
+        prepared.provider.limiter.expect_output(expected)
 
     # Small files packed into shared requests, each group where its first file was in the order.
     units = plan.units(prepared.files)
