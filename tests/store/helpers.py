@@ -8,6 +8,7 @@ from typing import Any
 
 from tests.cli.helpers import remediate_json
 
+from kantra_ai.store.run_store import RunStore
 from testing.fakeprovider.server import FakeProviderServer
 
 
@@ -31,3 +32,17 @@ def one_line_error(err: str) -> str:
     assert err.startswith("kantra-ai: error:"), err
     assert len(err.splitlines()) == 1, err
     return err
+
+
+def begin_run(store: RunStore, incidents: int = 1) -> int:
+    """A run recorded in `store` (an incremental remediate of a scripted model), its id."""
+    return store.begin_run(
+        mode="incremental",
+        analysis="output.yaml",
+        provider="scripted",
+        model="scripted-model",
+        resumes=None,
+        selected=incidents,
+        planned=incidents,
+        skipped_done=0,
+    )

@@ -5,6 +5,7 @@ like a secret (the store keeps it masked, and a masked edit would write `***` in
 from __future__ import annotations
 
 from tests.store.conftest import StoreAt
+from tests.store.helpers import begin_run
 
 from kantra_ai.edits.model import Edit, ProposedFix, Verdict, VerdictStatus
 from kantra_ai.engine.replies import PackShare
@@ -15,17 +16,7 @@ SHA = "a" * 64
 
 def _store(store_at: StoreAt) -> tuple[RunStore, int]:
     store = RunStore.open(store_at("state.db"), ".")
-    run_id = store.begin_run(
-        mode="incremental",
-        analysis="x",
-        provider="scripted",
-        model="scripted-model",
-        resumes=None,
-        selected=2,
-        planned=1,
-        skipped_done=0,
-    )
-    return store, run_id
+    return store, begin_run(store, incidents=3)
 
 
 def _share(path: str, new_text: str = "import jakarta.ejb.Stateless;") -> PackShare:
