@@ -124,3 +124,26 @@ def test_a_pack_still_with_the_provider_keeps_its_files_when_other_requests_end_
     files = _files_of(app)
     assert len({files[i] for i in groups[1]}) >= 2  # the late one was a pack
     assert _tree(app) == synchronous_tree
+
+
+def test_a_pack_returned_without_a_reply_is_reported_incident_by_incident_under_each_ones_file(
+    tmp_path: Path, workload: Workload, synchronous_tree: dict[str, str]
+) -> None:
+    """The first batch expires unanswered: each packed request's incidents are reported under their
+    own files (not all under the file the request is recorded under), then submitted again."""
+    app = tmp_path / "app"
+    shutil.copytree(workload.app, app)
+    plan = BatchPlan(polls_to_end=1, expire_batches={1}, expired_share=0.0)
+    with FakeProviderServer(respond, batch_plan=plan) as fake:
+        code, summary = _remediate(
+            app, workload, fake.anthropic_base_url, "claude", "--batch-api", "--wait", *FAST_POLLS
+        )
+        assert code in (0, 1), summary
+        assert fake.request_count == 0 and len(fake.batches.batch_ids) == 2
+    failures = summary["batch_api"]["failures"]
+    files = _files_of(app)
+    assert len(failures) == len(files)  # every incident, once
+    assert all(row["file"] == files[row["incident"]] for row in failures)
+    assert len({row["file"] for row in failures}) == FILES
+    assert {row["action"] for row in failures} == {"submitted again"}
+    assert _tree(app) == synchronous_tree

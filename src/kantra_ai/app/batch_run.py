@@ -122,6 +122,8 @@ class BatchFailure:
     kind: str  # errored, expired, canceled
     error: str
     action: str
+    # Each incident's own file, where the request packed several (`path` is the first of them).
+    files: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -177,7 +179,7 @@ class BatchReport:
             },
             "failures": [
                 {
-                    "file": f.path,
+                    "file": f.files.get(incident, f.path),
                     "incident": incident,
                     "kind": f.kind,
                     "error": f.error,
@@ -397,7 +399,7 @@ class BatchDriver(ReplySource):
                     self.options.retry is BatchRetry.SYNC
                     or self.ledger.failures(p.fingerprint) >= MAX_BATCH_FAILURES
                 )
-                self._report_failure(item, "retried synchronously" if again_sync else "submitted again")
+                self._report_failure(item, "retried synchronously" if again_sync else "submitted again", p)
                 (turn.sync if again_sync else turn.unsent).append(p)
             elif item is not None and item.state == SUCCEEDED and item.job_id in self._submitted_jobs:
                 # Answered in this run, and yet asked again (its reply could not be used): never
@@ -407,12 +409,13 @@ class BatchDriver(ReplySource):
                 turn.unsent.append(p)
         return turn
 
-    def _report_failure(self, item: ItemRow, action: str) -> None:
+    def _report_failure(self, item: ItemRow, action: str, planned: Planned) -> None:
         if item.custom_id in self._reported:
             return
         self._reported.add(item.custom_id)
+        files = {i.id: str(batch.path) for batch in planned.batches for i in batch.incidents}
         self.report.failures.append(
-            BatchFailure(item.path, item.incident_ids, item.state, item.error, action)
+            BatchFailure(item.path, item.incident_ids, item.state, item.error, action, files)
         )
 
     def _note_waiting(self, waiting: Sequence[tuple[Planned, ItemRow]]) -> None:
