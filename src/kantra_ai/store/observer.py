@@ -13,6 +13,8 @@ files is recorded under its first file; `reply_shared` ties its reply to the oth
    a provider that does not report `completed` gets it kept here).
    A reply that turns out unusable (it does not parse, or was cut off) is marked so at once
    (`reply_rejected`): it never stands in for its request again, so the retry reaches the model.
+   `pack_split` (a packed request): each file's share of the reply, in one commit, before any is
+   applied; a file's share is spent with its step 4 (or by recovery, once its write is found done).
 3. `write_planned`: the intent to replace the file: old and new content hashes and the outcomes
    the write will decide. A kill between this and step 4 is settled by `store/recovery.py`, which
    looks at the file to tell whether the write happened.
