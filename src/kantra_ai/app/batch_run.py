@@ -46,7 +46,7 @@ from kantra_ai.app.prepare import Stage, plan_batches
 from kantra_ai.app.ui import Ui
 from kantra_ai.batching.batches import Batch, FileBatches
 from kantra_ai.batching.packing import PackSettings, choose_packs, group_files
-from kantra_ai.edits.files import SourceFileError, read_source
+from kantra_ai.edits.files import SourceFile, SourceFileError, read_source
 from kantra_ai.engine.batch_runner import RunControl
 from kantra_ai.engine.budget import CostGuard
 from kantra_ai.engine.estimate import Estimate
@@ -336,15 +336,16 @@ class BatchDriver(ReplySource):
         return Planned(tuple(batches), request, request_fingerprint(request, *self.fingerprint_as))
 
     def _holds_share(self, batch: Batch) -> bool:
-        try:
-            sha = read_source(self.input_dir / batch.path).sha256
-        except (OSError, SourceFileError):
-            return False
-        return self.pack_share(str(batch.path), sha) is not None
+        source = self._source(batch)
+        return source is not None and self.pack_share(str(batch.path), source.sha256) is not None
 
     def _read(self, batch: Batch) -> str | None:
+        source = self._source(batch)
+        return None if source is None else source.text
+
+    def _source(self, batch: Batch) -> SourceFile | None:
         try:
-            return read_source(self.input_dir / batch.path).text
+            return read_source(self.input_dir / batch.path)
         except (OSError, SourceFileError):
             return None
 

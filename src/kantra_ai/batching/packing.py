@@ -109,9 +109,8 @@ def choose_packs(
         incidents += len(batch.incidents)
         tokens += size
         output += batch.max_output_tokens
-    if len(current) >= 2:
-        packs.append(current)
-    return [pack for pack in packs if len(pack) >= 2]
+    packs.append(current)
+    return [pack for pack in packs if len(pack) >= 2]  # (a file left alone is no pack)
 
 
 def group_files(

@@ -279,7 +279,7 @@ def resume_from_share(state: _BatchState, ctx: RunContext) -> Resume | None:
     state.batch = dataclasses.replace(state.batch, handle_offset=share.handle_offset)
     # (counted as a reply reused from the killed run; its incidents as answered)
     ctx.observer.response_reused(str(state.batch.path), share.incident_ids, share.fingerprint)
-    return take_share(state, share.reply, pending_of(state), share.across)
+    return take_share(state, share.reply, pending, share.across)
 
 
 def pending_of(state: _BatchState) -> list[Incident]:

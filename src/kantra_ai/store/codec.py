@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,20 +92,32 @@ def outcomes_from_json(text: str) -> list[Decided]:
     ]
 
 
-def edits_to_json(edits: Iterable[Edit]) -> str:
-    return dump(
-        [
-            {"old_text": e.old_text, "new_text": e.new_text, "incident_ids": list(e.incident_ids)}
-            for e in edits
-        ]
+def _edit_to_dict(edit: Edit) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "old_text": edit.old_text,
+        "new_text": edit.new_text,
+        "incident_ids": list(edit.incident_ids),
+    }
+    if edit.line_sub:  # (an edit placed on its incidents' lines has none: a write's never do)
+        data["line_sub"] = [list(pair) for pair in edit.line_sub]
+    return data
+
+
+def _edit_from_dict(data: Mapping[str, Any]) -> Edit:
+    return Edit(
+        str(data["old_text"]),
+        str(data["new_text"]),
+        tuple(str(i) for i in data.get("incident_ids", ())),
+        tuple((str(before), str(after)) for before, after in data.get("line_sub", ())),
     )
 
 
+def edits_to_json(edits: Iterable[Edit]) -> str:
+    return dump([_edit_to_dict(e) for e in edits])
+
+
 def edits_from_json(text: str) -> list[Edit]:
-    return [
-        Edit(str(e["old_text"]), str(e["new_text"]), tuple(str(i) for i in e.get("incident_ids", ())))
-        for e in json.loads(text)
-    ]
+    return [_edit_from_dict(e) for e in json.loads(text)]
 
 
 def share_to_json(share: PackShare) -> str:
@@ -114,15 +126,7 @@ def share_to_json(share: PackShare) -> str:
         {
             "incident_ids": list(share.incident_ids),
             "handle_offset": share.handle_offset,
-            "edits": [
-                {
-                    "old_text": e.old_text,
-                    "new_text": e.new_text,
-                    "incident_ids": list(e.incident_ids),
-                    "line_sub": [list(pair) for pair in e.line_sub],
-                }
-                for e in share.reply.edits
-            ],
+            "edits": [_edit_to_dict(e) for e in share.reply.edits],
             "verdicts": [
                 [v.incident_id, v.status.value, v.confidence, v.explanation] for v in share.reply.verdicts
             ],
@@ -133,15 +137,7 @@ def share_to_json(share: PackShare) -> str:
 
 def share_from_json(path: str, fingerprint: str, content_sha: str, text: str) -> PackShare:
     data = json.loads(text)
-    edits = [
-        Edit(
-            str(e["old_text"]),
-            str(e["new_text"]),
-            tuple(str(i) for i in e["incident_ids"]),
-            tuple((str(before), str(after)) for before, after in e["line_sub"]),
-        )
-        for e in data["edits"]
-    ]
+    edits = [_edit_from_dict(e) for e in data["edits"]]
     verdicts = [
         Verdict(str(incident_id), VerdictStatus(status), confidence, str(explanation))
         for incident_id, status, confidence, explanation in data["verdicts"]
