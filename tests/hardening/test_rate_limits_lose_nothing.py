@@ -62,6 +62,7 @@ def test_strict_limits_and_overload_without_rate_limits_lose_no_incident(
         code = run(
             "remediate", "--analysis", workload.analysis, "--input", workload.app,
             "--base-url", server.anthropic_base_url, "--json", "--no-progress",
+            "--pack-files", "1",  # a request per file: thirty requests against ten a minute
         )  # fmt: skip
         refused = server.rate_limited_count
         overloaded = server.faults_injected.get("overloaded", 0)

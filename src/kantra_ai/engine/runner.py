@@ -19,7 +19,7 @@ from kantra_ai.engine.batch_runner import RunContext, run_batch
 from kantra_ai.engine.events import ObserverGroup, RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, RunTotals, Status
 from kantra_ai.engine.packed import run_pack
-from kantra_ai.engine.scheduling import prepare_run
+from kantra_ai.engine.scheduling import longest_units_first, prepare_run
 from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.tokens import estimate_tokens
 
@@ -175,8 +175,8 @@ async def execute_batches(
         )
         prepared.provider.limiter.expect_output(expected)
 
-    # Small files packed into shared requests, each group where its first file was in the order.
-    units = plan.units(prepared.files)
+    # Small files packed into shared requests; then the longest requests first, packs included.
+    units = longest_units_first(plan.units(prepared.files))
     prepared.files = [f for unit in units for f in unit]
     starts = [0]
     for unit in units[:-1]:

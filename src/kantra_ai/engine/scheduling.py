@@ -64,6 +64,25 @@ def cache_friendly_order(files: Sequence[FileBatches]) -> list[FileBatches]:
     return leaders + rest
 
 
+def longest_units_first(units: Sequence[list[FileBatches]]) -> list[list[FileBatches]]:
+    """The run's requests (`units`: a file alone or a pack of files, in `cache_friendly_order`) with
+    the cache groups' leaders first, as they were, then the longest first, a pack counting all its
+    files' work: a pack of files each small on its own must not be the straggler started last."""
+    seen: set[tuple[str, ...]] = set()
+    leading: set[int] = set()
+    for index, unit in enumerate(units):
+        for file_plan in unit:
+            group = rule_set(file_plan)
+            if group not in seen:
+                seen.add(group)
+                leading.add(index)
+    order = sorted(
+        range(len(units)),
+        key=lambda i: (i not in leading, 0 if i in leading else -sum(_work(f) for f in units[i]), i),
+    )
+    return [units[i] for i in order]
+
+
 def expected_run_seconds(files: Sequence[FileBatches], parallelism: int) -> float:
     requests = sum(len(f.batches) for f in files)
     return requests * TYPICAL_REQUEST_SECONDS / max(1, parallelism)
