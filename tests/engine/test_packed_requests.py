@@ -272,3 +272,23 @@ def test_a_packed_reply_cut_off_is_continued_and_each_file_gets_its_part_once_wh
     assert {i: o.status for i, o in outcomes.items()} == dict.fromkeys("AB", Status.FIXED)
     for name in "AB":
         assert _read(tmp_path, name) == java(name).replace(IMPORT, FIXED)
+
+
+def test_a_pack_holding_more_work_than_a_lone_file_is_asked_before_it(tmp_path: Path) -> None:
+    # One cache group: E (the longest file) leads it. F alone plans 350 output tokens; B, C and D
+    # plan 300 each, 900 together, in one pack: the pack is the longer request and goes first,
+    # though each of its files is shorter than F (the run would otherwise end on it).
+    incidents = _tree(tmp_path, ["B", "C", "D", "E", "F"])
+    work = {"B": 300, "C": 300, "D": 300, "E": 600, "F": 350}
+    files = [
+        FileBatches(i.path, [Batch(i.path, (i,), None, 300, work[i.path.stem])])
+        for i in incidents
+        if i.path is not None
+    ]
+    model = ScriptedProvider(fix_all, fix_all, fix_all)
+    ctx = context(model, tmp_path, prompts=_prompts(incidents))
+    pack = [PurePosixPath(f"{name}.java") for name in ("B", "C", "D")]
+    asyncio.run(execute_batches(RunBatches(files=files, packs=[pack]), ctx, parallelism=1))
+    asked = [sorted(numbers(request)) for request in model.requests]
+    assert asked == [["E.java"], ["B.java", "C.java", "D.java"], ["F.java"]]
+    assert all(_read(tmp_path, name) == java(name).replace(IMPORT, FIXED) for name in work)
