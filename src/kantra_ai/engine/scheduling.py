@@ -2,9 +2,9 @@
 
 - Order: files are grouped by the rule set of their requests (the rule guidance is the cached
   prefix after the instructions). The first file of every group goes first, so that each group's
-  prefix is written once, early; then the longest files first, so the run does not end on a
-  straggler. `AdaptiveProvider` holds a group's followers back until its first request has written
-  the prefix.
+  prefix is written once, early; then the longest requests first, a pack of small files counting
+  all its files' work (`longest_units_first`), so the run does not end on a straggler.
+  `AdaptiveProvider` holds a group's followers back until its first request has written the prefix.
 - Read-ahead: the files of the next requests are read and hashed in worker threads before their
   turn (`Prefetcher`), so no request waits for disk and the event loop never blocks on it.
 - Pacing: the provider is wrapped in an `AdaptiveProvider` (rate-limit buckets, AIMD window,
