@@ -16,11 +16,12 @@ request while it is in flight.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from kantra_ai.batching.batches import MAX_OUTPUT_TOKENS, FileBatches
+from kantra_ai.analysis.model import Incident
+from kantra_ai.batching.batches import MAX_OUTPUT_TOKENS, FileBatches, pack_output_prior
 
 # Measured on the benchmark's small and coolstore workloads (docs/performance.md): beyond about eight
 # files a pack saves little more (the cache reads it removes are already a tenth of the input price),
@@ -142,3 +143,30 @@ def group_files(
         placed.add(id(group))
         groups.append(group)
     return groups
+
+
+@dataclass(frozen=True)
+class PlannedRequest:
+    """One request as planned: a file's batch, or a pack of small files (one fixed part, their own
+    parts; a rename said once for all of them, as `pack_output_prior` counts it)."""
+
+    input_tokens: int
+    incidents: tuple[Incident, ...]
+    output_prior: tuple[int, ...] = ()  # per incident, as `Batch.output_prior`
+
+
+def planned_requests(units: Iterable[Sequence[FileBatches]]) -> list[PlannedRequest]:
+    """The requests a run sends for `units` (as `group_files` makes them): what the dry run prices
+    and what the runner expects its replies to take."""
+    requests: list[PlannedRequest] = []
+    for unit in units:
+        if len(unit) == 1:
+            requests += [
+                PlannedRequest(b.estimated_input_tokens, b.incidents, b.output_prior) for b in unit[0].batches
+            ]
+        else:
+            tokens = unit[0].fixed_tokens + sum(own_tokens(f) for f in unit)
+            batches = [b for f in unit for b in f.batches]
+            incidents = tuple(i for b in batches for i in b.incidents)
+            requests.append(PlannedRequest(tokens, incidents, pack_output_prior(batches)))
+    return requests

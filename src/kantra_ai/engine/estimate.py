@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kantra_ai.analysis.model import Incident
-from kantra_ai.batching.batches import Batch, pack_output_prior
-from kantra_ai.batching.packing import own_tokens
+from kantra_ai.batching.batches import Batch
+from kantra_ai.batching.packing import planned_requests
 from kantra_ai.engine.budget import CostGuard
 from kantra_ai.engine.calibration import Calibration
 from kantra_ai.engine.runner import RunBatches
@@ -74,37 +74,13 @@ def batches_of(plan: RunBatches) -> list[Batch]:
     return [batch for file_batches in plan.files for batch in file_batches.batches]
 
 
-@dataclass(frozen=True)
-class _Request:
-    """One request as planned: a batch, or a pack of small files (one fixed part, their own parts)."""
-
-    input_tokens: int
-    incidents: tuple[Incident, ...]
-    output_prior: tuple[int, ...] = ()  # per incident, as `Batch.output_prior`
-
-
-def _requests(plan: RunBatches) -> list[_Request]:
-    requests: list[_Request] = []
-    for unit in plan.units():
-        if len(unit) == 1:
-            requests += [
-                _Request(b.estimated_input_tokens, b.incidents, b.output_prior) for b in unit[0].batches
-            ]
-        else:
-            tokens = unit[0].fixed_tokens + sum(own_tokens(f) for f in unit)
-            batches = [b for f in unit for b in f.batches]
-            incidents = tuple(i for b in batches for i in b.incidents)
-            requests.append(_Request(tokens, incidents, pack_output_prior(batches)))
-    return requests
-
-
 def estimate(
     plan: RunBatches, price: ModelPrice | None, parallelism: int, model: TokenModel | None = None
 ) -> Estimate:
     model = model or TokenModel()
     calibration = model.calibration
     batches = batches_of(plan)
-    requests = _requests(plan)
+    requests = planned_requests(plan.units())
     input_tokens = sum(calibration.real_tokens(r.input_tokens) for r in requests)
     shared = calibration.real_tokens(model.shared_prefix_tokens) if model.shared_prefix_tokens else 0
     cached = bool(requests) and model.cache_minimum is not None and shared >= model.cache_minimum

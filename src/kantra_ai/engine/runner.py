@@ -13,7 +13,14 @@ from typing import Any
 
 from kantra_ai.analysis.model import Incident
 from kantra_ai.batching.batches import FileBatches, batch_file
-from kantra_ai.batching.packing import DEFAULT_PACKING, NO_PACKING, PackSettings, group_files, pack_files
+from kantra_ai.batching.packing import (
+    DEFAULT_PACKING,
+    NO_PACKING,
+    PackSettings,
+    group_files,
+    pack_files,
+    planned_requests,
+)
 from kantra_ai.edits.files import SourceFileError, read_text
 from kantra_ai.engine.batch_runner import RunContext, run_batch
 from kantra_ai.engine.events import ObserverGroup, RunObserver
@@ -54,7 +61,7 @@ class RunBatches:
 
     @property
     def request_count(self) -> int:
-        return sum(len(u[0].batches) if len(u) == 1 else 1 for u in self.units())
+        return len(planned_requests(self.units()))
 
     @property
     def incident_count(self) -> int:
@@ -164,19 +171,15 @@ async def execute_batches(
         observer=ObserverGroup(collector, ctx.observer),
         calibration=ctx.calibration or prepared.provider.calibration,
     )
-    run_ctx.observer.run_planned(plan.request_count, plan.incident_count)
-    if run_ctx.calibration is not None:
-        # What the run expects to write: a run that will wait for output tokens per minute sizes its
-        # requests for it from the first one (`AdaptiveLimiter.output_bound`).
-        expected = sum(
-            run_ctx.calibration.expected_output(b.incidents, b.output_prior)
-            for f in prepared.files
-            for b in f.batches
-        )
-        prepared.provider.limiter.expect_output(expected)
-
     # Small files packed into shared requests; then the longest requests first, packs included.
     units = longest_units_first(plan.units(prepared.files))
+    requests = planned_requests(units)
+    run_ctx.observer.run_planned(len(requests), plan.incident_count)
+    if run_ctx.calibration is not None:
+        # What the run expects to write (the dry run's figure): a run that will wait for output
+        # tokens per minute sizes its requests for it from the first one (`output_bound`).
+        expected = run_ctx.calibration.expected_output
+        prepared.provider.limiter.expect_output(sum(expected(r.incidents, r.output_prior) for r in requests))
     prepared.files = [f for unit in units for f in unit]
     starts = [0]
     for unit in units[:-1]:
