@@ -313,14 +313,15 @@ def _share(part: int, whole: int) -> str:
     return f"{part} ({part / whole:.1%})" if whole else "0"
 
 
-def render(outcomes: Sequence[Outcome], rate: float, seeds: int, files: int) -> str:
+def render(outcomes: Sequence[Outcome], rate: float, seeds: int, files: int, first_seed: int = 0) -> str:
+    first = f" --first-seed {first_seed}" if first_seed else ""
     lines = [
         "# Edit fidelity end to end",
         "",
         "Made by `bench/fidelity.py` (see its docstring for how it judges); rewrite it with",
         "",
         "```bash",
-        f"{COMMAND} --rate {rate} --seeds {seeds} --files {files}",
+        f"{COMMAND} --rate {rate} --seeds {seeds}{first} --files {files}",
         "```",
         "",
         f"Each workload is fixed in each answer format with {rate:.0%} of the scripted model's edits",
@@ -391,6 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else "")
     parser.add_argument("--rate", type=float, default=0.3, help="share of edits (and replies) drifted")
     parser.add_argument("--seeds", type=int, default=3, help="drift runs per workload and format")
+    parser.add_argument("--first-seed", type=int, default=0, help="the first drift seed (to look further)")
     parser.add_argument("--files", type=int, default=40, help="files of the generated workload (0: none)")
     parser.add_argument("--modes", default=",".join(MODES), help=f"answer formats, of {', '.join(MODES)}")
     parser.add_argument("--no-write", action="store_true", help=f"print, do not rewrite {DOC.name}")
@@ -403,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             base = run(workload, "anthropic", work / f"{number}-baseline", DriftSettings(0.0))
             for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
                 kinds = TEXT_KINDS if mode == "text" else KINDS
-                for seed in range(args.seeds):
+                for seed in range(args.first_seed, args.first_seed + args.seeds):
                     settings = DriftSettings(args.rate, kinds, seed)
                     drifted = run(workload, mode, work / f"{number}-{mode}-{seed}", settings)
                     outcome = judge(workload, mode, base, drifted)
@@ -414,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"{outcome.baseline_requests} -> {outcome.requests} requests",
                         flush=True,
                     )
-    text = render(outcomes, args.rate, args.seeds, args.files)
+    text = render(outcomes, args.rate, args.seeds, args.files, args.first_seed)
     if args.no_write:
         print(text)
     else:

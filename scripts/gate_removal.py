@@ -24,6 +24,7 @@ COMBINE = "src/kantra_ai/edits/combine.py"
 LOCATE = "src/kantra_ai/edits/locate.py"
 CONTINUATION = "src/kantra_ai/engine/continuation.py"
 STORE = "src/kantra_ai/store/run_store.py"
+SCRATCH = "src/kantra_ai/scratch.py"
 TESTS = [
     "tests/engine/test_batch_runner.py",
     "tests/edits/test_edits_on_incident_lines.py",
@@ -34,6 +35,7 @@ TESTS = [
     "tests/engine/test_continued_replies.py",
     "tests/engine/test_pack_shares.py",
     "tests/store/test_pack_shares_kept.py",
+    "tests/test_scratch.py",
 ]
 
 # (gate, file, the code that makes it, the code without it)
@@ -204,6 +206,18 @@ GATES: list[tuple[str, str, str, str]] = [
         STORE,
         'state = "open" if redact(body) == body else "masked"',
         'state = "open"',
+    ),
+    (
+        "only the scratch folders of processes that are gone are removed",
+        SCRATCH,
+        "return pid != os.getpid() and not _alive(pid)",
+        "return True",
+    ),
+    (
+        "only this user's scratch folders are removed",
+        SCRATCH,
+        "or info.st_uid != os.getuid():",
+        ":",
     ),
 ]
 

@@ -12,7 +12,10 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "kantra_ai"
 
 # Lowest first. A module may import its own package and anything in a lower layer.
 LAYERS: list[set[str]] = [
-    {"errors", "tokens", "killpoints", "_fs", "redact", "bounds", "collector", "__init__", "simulated"},
+    {
+        *("errors", "tokens", "killpoints", "_fs", "redact", "bounds", "scratch", "collector"),
+        *("__init__", "simulated"),
+    },
     {"analysis", "edits", "providers"},
     {"batching", "formats"},
     {"prompts"},

@@ -5,6 +5,7 @@ check that hangs is killed and its fix reverted."""
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -81,9 +82,15 @@ def test_execute_verifies_each_phase_before_the_next(tmp_path: Path, fake: FakeP
 
 
 def test_a_check_that_hangs_before_any_edit_stops_the_run_before_anything_changes(
-    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    fake: FakeProviderServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     app = _app(tmp_path)
+    scratch = tmp_path / "tmp"  # the system's temporary folder, for this run alone
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     code, summary = remediate(
         EXAMPLE / "output.yaml",
         app,
@@ -102,6 +109,7 @@ def test_a_check_that_hangs_before_any_edit_stops_the_run_before_anything_change
     )
     assert fake.request_count == 0
     assert tree_differences(app, EXAMPLE / "app") == []
+    assert list(scratch.iterdir()) == []  # the check's scratch folder went with the failed run
 
 
 @pytest.mark.slow  # two checks wait for the timeout

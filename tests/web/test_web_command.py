@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -23,16 +24,21 @@ URL = re.compile(r"(http://127\.0\.0\.1:\d+/\?token=[A-Za-z0-9_\-]+)")
 
 
 def start(
-    args: list[str], cwd: Path, seen_before: list[str] | None = None
+    args: list[str],
+    cwd: Path,
+    seen_before: list[str] | None = None,
+    *,
+    browser: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[str], str]:
-    """Start the command; its URL once printed. `seen_before`: gets the lines printed before it."""
+    """Start the command; its URL once printed. `seen_before`: gets the lines printed before it.
+    `browser`: the environment of a run that opens a browser (else `--no-browser`)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "kantra_ai.cli.app", *args, "--no-browser"],
+        [sys.executable, "-m", "kantra_ai.cli.app", *args, *([] if browser else ["--no-browser"])],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(browser or {})},
     )
     assert process.stderr is not None
     deadline = time.monotonic() + 60
@@ -80,6 +86,36 @@ def test_web_prints_its_url_serves_behind_the_token_and_stops_on_ctrl_c(tmp_path
     finally:
         stop(process)
     assert process.returncode is not None
+
+
+def test_the_browser_gets_the_token_from_a_private_page_that_is_gone_once_the_server_stops(
+    tmp_path: Path,
+) -> None:
+    app = copy_example("javaee-inventory", tmp_path)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    opened = tmp_path / "opened"
+    browser = tmp_path / "browser.sh"  # stands for the user's browser: notes what it was given
+    browser.write_text(f'#!/bin/sh\nprintf "%s" "$1" > {opened}\n')
+    browser.chmod(0o755)
+    process, url = start(
+        ["web", "--input", str(app)], tmp_path, browser={"BROWSER": f"{browser} %s", "TMPDIR": str(scratch)}
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not opened.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        given = opened.read_text()
+        token = url.rsplit("=", 1)[1]
+        assert given.startswith("file://") and token not in given  # never on a command line
+        page = Path(urlsplit(given).path)
+        assert page.parent.parent == scratch and page.parent.name.startswith(f"kantra-ai-web-{process.pid}-")
+        assert stat.S_IMODE(page.stat().st_mode) == 0o600
+        assert stat.S_IMODE(page.parent.stat().st_mode) == 0o700
+        assert url in page.read_text()
+    finally:
+        stop(process)
+    assert list(scratch.iterdir()) == []
 
 
 def test_plan_interactive_web_opens_the_plan_it_made(tmp_path: Path) -> None:

@@ -127,5 +127,9 @@ class RunHook:
     def job_finished(self, session: RunSession, run: JobRun) -> None:
         pass
 
+    def close(self) -> None:
+        """Release what the hook holds outside the tree (scratch folders): called once the hook was
+        checked, however the run ends (an error, Ctrl-C, a stop)."""
+
     async def unit_settled(self, job: JobContext, unit: SettledUnit) -> None:
         pass

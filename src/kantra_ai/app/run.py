@@ -16,7 +16,8 @@ Hooks (`app/hooks.py`: verification, git delivery) are called at fixed moments o
 check with the job's (before 3), one once the store says what the run will do (after 3, nothing
 recorded yet), one with the provider open before the run is recorded (5: verification's baseline),
 one when the run is recorded (after 5), and in the event loop after each file, after each stage and
-after the last (6), then once more before 7.
+after the last (6), then once more before 7; and last, however the run ends, to release what they
+hold outside the tree (scratch folders).
 
 A dry run stops after step 4 with a read-only look at the store, and returns the estimate instead.
 """
@@ -322,9 +323,9 @@ def run_job(
         *([verifier] if verifier else []),
         *delivery_hooks(options.git, options.input_dir, ui.say, verify_check=verify_check),
     ]
-    for hook in hooks:
-        hook.check()
     try:
+        for hook in hooks:
+            hook.check()
         with RunSession(
             options.input_dir,
             options.history,
@@ -337,6 +338,9 @@ def run_job(
         raise UserError(str(exc)) from None
     except asyncio.CancelledError:  # a second Ctrl-C abandoned the requests in flight
         raise KeyboardInterrupt from None
+    finally:
+        for hook in hooks:
+            hook.close()
 
 
 def _skip_done(stages: list[Stage], session: RunSession, *, dry_run: bool) -> list[Stage]:

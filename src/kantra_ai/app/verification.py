@@ -213,6 +213,8 @@ class VerificationHook(RunHook):
             )
             self._apply_reanalysis(job)
         self._report(job)
+
+    def close(self) -> None:
         if self.verifier is not None:
             self.verifier.close()
 

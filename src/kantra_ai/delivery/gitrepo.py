@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from kantra_ai.scratch import scratch_folder
 
 ZERO = "0" * 40
 REGULAR = "100644"
@@ -186,8 +187,8 @@ class GitRepo:
     def tree(self, parent: str, files: Mapping[str, bytes]) -> str:
         """The tree of commit `parent` with `files` (repository paths) replaced, built in a
         temporary index: the user's index and working tree are not touched."""
-        with tempfile.TemporaryDirectory(prefix="kantra-ai-index-") as tmp:
-            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        with scratch_folder("index") as tmp:
+            env = {"GIT_INDEX_FILE": str(tmp / "index")}
             self.run("read-tree", parent, env=env)
             lines = []
             for path, content in sorted(files.items()):

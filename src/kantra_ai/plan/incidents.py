@@ -9,7 +9,6 @@ an incident has the same id in `execute` as it had when the analysis was planned
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from kantra_ai.analysis.loader import AnalysisError, load_analysis
 from kantra_ai.analysis.model import Analysis, Incident
 from kantra_ai.plan.model import DEFAULT_RULESET, Plan, PlanError
+from kantra_ai.scratch import scratch_folder
 
 
 @dataclass
@@ -55,8 +55,8 @@ def plan_incidents(
     source_root: str | None = None,
     include_generated: bool = False,
 ) -> PlanIncidents:
-    with tempfile.TemporaryDirectory(prefix="kantra-ai-plan-") as tmp:
-        document = Path(tmp) / "output.json"
+    with scratch_folder("plan") as tmp:
+        document = tmp / "output.json"
         document.write_text(json.dumps(_document(plan)), encoding="utf-8")
         try:
             analysis = load_analysis(

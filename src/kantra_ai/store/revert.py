@@ -23,13 +23,13 @@ import hashlib
 import itertools
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kantra_ai.edits.files import SourceFileError, StaleFileError, read_source, write_source_bytes
 from kantra_ai.engine.outcomes import IncidentOutcome, Status
+from kantra_ai.scratch import scratch_folder
 from kantra_ai.store.codec import Decided, outcomes_from_json
 from kantra_ai.store.run_store import RunStore
 
@@ -224,8 +224,8 @@ def merge_file(current: bytes, base: bytes, other: bytes) -> bytes | None:
     git = shutil.which("git")
     if git is None:
         return None
-    with tempfile.TemporaryDirectory(prefix="kantra-ai-merge-") as tmp:
-        files = {name: Path(tmp) / name for name in ("current", "base", "other")}
+    with scratch_folder("merge") as tmp:
+        files = {name: tmp / name for name in ("current", "base", "other")}
         for name, data in (("current", current), ("base", base), ("other", other)):
             files[name].write_bytes(data)
         # merge-file CURRENT BASE OTHER; exit status > 0 counts conflicts.

@@ -24,9 +24,6 @@ Only diagnostics new against the baseline (the check before any edit) count.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,6 +35,7 @@ from kantra_ai.engine.events import ObserverGroup, RunObserver
 from kantra_ai.engine.outcomes import Status
 from kantra_ai.errors import UserError
 from kantra_ai.killpoints import killpoint
+from kantra_ai.scratch import make_folder, remove, scratch_folder
 from kantra_ai.store.checks import (
     CheckRow,
     PendingWrite,
@@ -279,7 +277,7 @@ class Verifier:
     def _env(self) -> dict[str, str]:
         """Python's bytecode of a check goes to a scratch folder, never into the user's tree."""
         if self._scratch is None:
-            self._scratch = Path(tempfile.mkdtemp(prefix="kantra-ai-verify-"))
+            self._scratch = make_folder("verify")
         return {"PYTHONPYCACHEPREFIX": str(self._scratch / "pycache")}
 
     async def _run(self, stop: asyncio.Event | None, cwd: Path | None = None) -> Check:
@@ -431,8 +429,7 @@ class Verifier:
         self, groups: Sequence[Group], env: VerifyEnv, others: Sequence[Group] = ()
     ) -> list[Group] | None:
         """Culprits by bisection on a scratch copy (see bisect.py)."""
-        base = Path(tempfile.mkdtemp(prefix="kantra-ai-bisect-"))
-        try:
+        with scratch_folder("bisect") as base:
             try:
                 scratch = ScratchTree(self.tree, base / "tree", env.store)
             except OSError as exc:
@@ -451,11 +448,9 @@ class Verifier:
 
             self.say(f"verification: finding which of {len(groups)} groups broke the check (on a copy)")
             return await find_culprits(groups, probe)
-        finally:
-            shutil.rmtree(base, ignore_errors=True)
 
     def close(self) -> None:
+        """Remove the checks' scratch folder; the pipeline calls this however the run ends."""
         if self._scratch is not None:
-            with contextlib.suppress(OSError):
-                shutil.rmtree(self._scratch)
+            remove(self._scratch)
             self._scratch = None

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import shlex
-import shutil
-import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from typing import Any
 
 from kantra_ai.analysis.loader import AnalysisError, load_analysis
 from kantra_ai.analysis.model import Incident
+from kantra_ai.scratch import make_folder, remove
 from kantra_ai.verify.command import run_command
 
 OUTPUT_PLACEHOLDER = "{output}"
@@ -94,7 +93,7 @@ async def reanalyze(
     say: Callable[[str], None],
 ) -> Reanalysis:
     """Run the command, read what it wrote and compare it with the analysis the job fixed."""
-    folder = Path(tempfile.mkdtemp(prefix="kantra-ai-reanalysis-"))
+    folder = make_folder("reanalysis")
     command = template.replace(OUTPUT_PLACEHOLDER, shlex.quote(str(folder)))
     try:
         say(f"re-analysis: {template}")
@@ -115,4 +114,4 @@ async def reanalyze(
         )
         return found
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        remove(folder)

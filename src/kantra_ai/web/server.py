@@ -14,7 +14,6 @@ import html
 import ipaddress
 import os
 import socket
-import tempfile
 import threading
 import webbrowser
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from types import FrameType
 import uvicorn
 
 from kantra_ai.errors import UserError
+from kantra_ai.scratch import scratch_folder
 from kantra_ai.web.app import WebContext, build_app
 from kantra_ai.web.security import Guard, host_names, new_token
 
@@ -131,9 +131,9 @@ class WebServer:
             runs.join()
 
 
-def open_browser(url: str) -> bool:
-    """Open `url` through a file only this user can read, so the token stays off command lines."""
-    folder = Path(tempfile.mkdtemp(prefix="kantra-ai-web-"))
+def open_browser(url: str, folder: Path) -> bool:
+    """Open `url` through a file only this user can read in `folder` (a private scratch folder the
+    caller removes when the server stops), so the token stays off command lines."""
     page = folder / "open.html"
     target = html.escape(url, quote=True)
     fd = os.open(page, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -166,9 +166,14 @@ def run_web(
     server = WebServer(ctx, host=host, port=port)
     say(f"kantra-ai web app on {ctx.input_dir}: {server.url}")
     say("Ctrl-C stops the server (a run it started is paused first)")
-    if browser:
-        threading.Timer(0.5, open_browser, args=(server.url,)).start()
-    server.serve()
+    if not browser:
+        server.serve()
+        return
+    # The page that hands the token to the browser lives as long as the server: the browser reads
+    # it some time after the call returns, and the token is worthless once the server is gone.
+    with scratch_folder("web") as folder:
+        threading.Timer(0.5, open_browser, args=(server.url, folder)).start()
+        server.serve()
 
 
 def new_context(
