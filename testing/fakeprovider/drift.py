@@ -172,11 +172,17 @@ def _with_ids(sent: Sent, edits: Sequence[Edit]) -> Edit:
 
 
 def _as_text(answer: dict[str, Any]) -> FakeReply:
-    """SEARCH/REPLACE blocks (whole lines: a text's line break at either edge goes), then the verdicts."""
+    """SEARCH/REPLACE blocks (whole lines: a text's line break at either edge goes), then the verdicts.
+
+    Old and new start at the same place in the file. So a line break leading `old` is an edge (the
+    end of the line before), and leads `new` as one too; where `old` starts a line, a line break
+    leading `new` is a blank line of its own (context copied below a deletion: "\nimport b;"),
+    written as one, or the block would delete that line too."""
     parts = []
     for edit in answer.get("edits", []):
         plain = _edit(edit)
-        old, new = _lines(plain.old_text), _lines(plain.new_text)
+        edge = plain.old_text.startswith("\n")
+        old, new = _lines(plain.old_text), _lines(plain.new_text, edge=edge)
         block = [f"<<<<<<< SEARCH [{', '.join(plain.incident_ids)}]", old, "======="]
         if new:
             block.append(new)
@@ -187,6 +193,8 @@ def _as_text(answer: dict[str, Any]) -> FakeReply:
     return FakeReply(text="\n\n".join(parts) + "\n")
 
 
-def _lines(text: str) -> str:
+def _lines(text: str, *, edge: bool = True) -> str:
+    """`text` as a block's lines: its trailing line break goes, and its leading one when it is an
+    edge (`edge`), not a blank line."""
     text = text[:-1] if text.endswith("\n") else text
-    return text[1:] if text.startswith("\n") else text
+    return text[1:] if edge and text.startswith("\n") else text

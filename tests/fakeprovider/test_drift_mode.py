@@ -15,7 +15,7 @@ from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.simulated.contract import FakeRequest
 from kantra_ai.simulated.recipes import quoting, respond
 from testing.drift import case_from_edits
-from testing.fakeprovider.drift import DriftingResponder, DriftSettings
+from testing.fakeprovider.drift import DriftingResponder, DriftSettings, _as_text
 
 CONTENT = """package a;
 
@@ -113,3 +113,14 @@ def test_well_formed_edits_become_one_operation_each(edits: list[Edit], intended
 def test_edits_that_are_not_whole_lines_found_once_are_refused(edit: Edit) -> None:
     with pytest.raises(ValueError):
         case_from_edits("f.txt", "a\nb\nb\n", [edit])
+
+
+def test_text_mode_keeps_a_blank_line_copied_as_context_below_a_deletion() -> None:
+    # context_lines drift on a deleted import: the blank line and the next import copied on both
+    # sides. The block must still delete the import alone, not the blank line with it.
+    content = "import a;\nimport b;\n\nimport c;\n"
+    edit = {"old": "import b;\n\nimport c;", "new": "\nimport c;", "ids": [1]}
+    reply = _as_text({"edits": [edit]})
+    parsed = parse_text_reply(reply.text, {"1": "i1"}, full_verdicts=False)
+    [made] = parsed.edits
+    assert content.replace(made.old_text, made.new_text, 1) == "import a;\n\nimport c;\n"
