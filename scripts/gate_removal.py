@@ -214,6 +214,12 @@ GATES: list[tuple[str, str, str, str]] = [
         "return True",
     ),
     (
+        "only the scratch folders of this pid namespace are removed",
+        SCRATCH,
+        "    if namespace != _namespace():",
+        "    if False:",
+    ),
+    (
         "only this user's scratch folders are removed",
         SCRATCH,
         "or info.st_uid != os.getuid():",

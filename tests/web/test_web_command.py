@@ -109,7 +109,7 @@ def test_the_browser_gets_the_token_from_a_private_page_that_is_gone_once_the_se
         token = url.rsplit("=", 1)[1]
         assert given.startswith("file://") and token not in given  # never on a command line
         page = Path(urlsplit(given).path)
-        assert page.parent.parent == scratch and page.parent.name.startswith(f"kantra-ai-web-{process.pid}-")
+        assert page.parent.parent == scratch and page.parent.name.startswith(f"kantra-ai-web-{process.pid}.")
         assert stat.S_IMODE(page.stat().st_mode) == 0o600
         assert stat.S_IMODE(page.parent.stat().st_mode) == 0o700
         assert url in page.read_text()
