@@ -1,4 +1,5 @@
-"""The range every number the user gives must lie in: options, config keys, analysis fields.
+"""The range every number the user gives must lie in: options, config keys, analysis fields; and
+what a URL option must be (`http_url_problem`).
 
 One table, read by the command line (`cli/run_options.py`), the config file's settings
 (`config/settings.py`) and the analysis loader (`analysis/schema.py`), so that a value is refused at
@@ -9,7 +10,9 @@ NaN and infinities are never in range. Bottom-level: imports nothing from kantra
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import urllib.parse
 from dataclasses import dataclass
 
 
@@ -60,3 +63,24 @@ POLL_SECONDS = Bound(0.05, 86_400.0)  # --poll-interval: a batch API answers wit
 BATCH_REQUESTS = Bound(1, 1_000_000, integer=True)  # --batch-max-requests: above every provider's cap
 # An analyzer line number: 1-based, 0 for "the whole file"; no source file has 2^31 lines.
 LINE_NUMBER = Bound(0, 2**31 - 1, integer=True)
+
+
+def http_url_problem(value: str) -> str | None:
+    """Why `value` is not a usable http(s) URL (one phrase), or None: the scheme, a host, a port in
+    range and a well-formed IPv6 address, checked here rather than met as an HTTP client's traceback
+    when the first request is made."""
+    if not value.startswith(("http://", "https://")):
+        return "expected an http:// or https:// URL"
+    try:
+        parts = urllib.parse.urlsplit(value)
+        host, _port = parts.hostname, parts.port  # `port` raises for a port out of range or not a number
+    except ValueError as exc:
+        return f"not a valid URL ({exc})"
+    if not host:
+        return "the URL names no host"
+    if parts.netloc.rpartition("@")[2].startswith("["):
+        try:
+            ipaddress.IPv6Address(host.partition("%")[0])
+        except ValueError:
+            return f"not a valid URL (bad IPv6 address {host!r})"
+    return None

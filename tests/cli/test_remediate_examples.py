@@ -219,3 +219,34 @@ def test_the_sdk_base_url_environment_variable_is_honoured(
     capsys.readouterr()
     assert code == 0
     assert fake.request_count > 0
+
+
+@pytest.mark.parametrize(
+    "where, url, problem",
+    [
+        ("--base-url", "http://[::1", "Invalid IPv6 URL"),
+        ("--base-url", "http://[zz::1]:8080/", "does not appear to be an IPv4 or IPv6 address"),
+        ("--base-url", "http://localhost:99999", "Port out of range"),
+        ("--base-url", "http://", "the URL names no host"),
+        ("ANTHROPIC_BASE_URL", "http://[::1", "Invalid IPv6 URL"),
+    ],
+)
+def test_a_malformed_endpoint_is_one_line_before_anything_is_read_or_sent(
+    where: str,
+    url: str,
+    problem: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    app = copy_example("javaee-inventory", tmp_path)
+    flags = ["--base-url", url] if where == "--base-url" else []
+    if where != "--base-url":
+        monkeypatch.setenv(where, url)
+    code = run(
+        "remediate", "--analysis", analysis_of("javaee-inventory"), "--input", app, "--no-progress", *flags
+    )
+    [line] = capsys.readouterr().err.strip().splitlines()  # one line, no traceback
+    assert code == 2
+    assert line.startswith(f"kantra-ai: error: {where} {url}: ") and problem in line
+    assert not (app / ".kantra-ai").exists()  # refused before the store was opened

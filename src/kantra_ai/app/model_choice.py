@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from kantra_ai.app.options import ModelOptions
+from kantra_ai.bounds import http_url_problem
 from kantra_ai.errors import UserError
 from kantra_ai.formats import EditFormat, choose_format
 from kantra_ai.providers.base import Provider
 from kantra_ai.providers.batch_api import BatchClient, check_supported, open_batch_client
 from kantra_ai.providers.pricing import ModelPrice, PricingError, no_price_message, resolve_price
-from kantra_ai.providers.registry import Preset, ProviderConfigError, create_provider, resolve_preset
+from kantra_ai.providers.registry import (
+    BASE_URL_ENV,
+    Preset,
+    ProviderConfigError,
+    create_provider,
+    resolve_preset,
+)
 
 
 @dataclass(frozen=True)
@@ -66,12 +74,26 @@ class ModelChoice:
             raise UserError(str(exc)) from exc
 
 
+def check_endpoint(preset: Preset, base_url: str | None) -> None:
+    """Refuse a malformed endpoint (`--base-url`, the config's, or the SDK's *_BASE_URL variable
+    where neither is given) in one line, before anything is read: the SDKs would raise it as a
+    traceback when the provider is opened."""
+    where, url = "--base-url", base_url
+    if url is None and preset.base_url is None:
+        where = BASE_URL_ENV.get(preset.protocol, "")
+        url = os.environ.get(where) if where else None
+    problem = http_url_problem(url) if url else None
+    if problem:
+        raise UserError(f"{where} {url}: {problem}")
+
+
 def choose_model(options: ModelOptions, *, max_cost: float | None = None) -> ModelChoice:
     """Resolve provider, model, price and format; refuse `--max-cost` for a model without a price."""
     try:
         preset = resolve_preset(options.provider)
     except ProviderConfigError as exc:
         raise UserError(str(exc)) from exc
+    check_endpoint(preset, options.base_url)
     model = options.model or preset.default_model
     try:  # the user's file, our table, then genai-prices; each price carries its source
         price = resolve_price(

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from kantra_ai import bounds
 from kantra_ai.analysis.complexity import Complexity
 from kantra_ai.analysis.model import Category
-from kantra_ai.bounds import Bound
+from kantra_ai.bounds import Bound, http_url_problem
 from kantra_ai.engine.confidence import DEFAULT_THRESHOLDS
 
 
@@ -62,8 +62,9 @@ class ProviderSettings(Section):
     @field_validator("base_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("expected an http:// or https:// URL")
+        problem = None if value is None else http_url_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
 
@@ -118,8 +119,9 @@ class GitSettings(Section):
     @field_validator("forge_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("expected an http:// or https:// URL")
+        problem = None if value is None else http_url_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from kantra_ai.bounds import http_url_problem
 from kantra_ai.delivery.forge.api import Forge
 
 TOKEN_VARIABLES = {"github": ("GITHUB_TOKEN", "GH_TOKEN"), "gitlab": ("GITLAB_TOKEN",)}
@@ -87,8 +88,9 @@ def resolve_forge(
             f"--create-pr: the repository has no remote {remote!r} "
             "(add it with `git remote add`, or pass --remote)"
         )
-    if forge_url and not forge_url.startswith(("http://", "https://")):
-        raise ForgeConfigError(f"--forge-url {forge_url}: expected an http:// or https:// URL")
+    problem = http_url_problem(forge_url) if forge_url else None
+    if problem:
+        raise ForgeConfigError(f"--forge-url {forge_url}: {problem}")
     host, repository = split_remote(url)
     kind = forge or _kind_of(host, forge_url)
     if kind not in FORGES:
