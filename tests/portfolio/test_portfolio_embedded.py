@@ -242,6 +242,11 @@ def test_one_rate_limit_for_all_applications(tmp_path: Path, apps: list[App], gi
         ("apps: [\n", "not valid YAML"),
         ("store: state.db\napps:\n  - {name: a, source: x, analysis: y}\n", "store: Value error, a postgresql://"),
         ("store: postgresql://u:pw-9@db/k\napps:\n  - {name: a, source: x, analysis: y}\n", "no password in"),
+        # The workspace holds copies of the sources: inside one it would copy it into itself.
+        ("workspace: x\napps:\n  - {name: a, source: x, analysis: y}\n", "inside the source of a"),
+        ("workspace: x/ws\napps:\n  - {name: a, source: x, analysis: y}\n", "inside the source of a"),
+        ("workspace: .\napps:\n  - {name: a, source: x, analysis: y}\n", "holds the source of a"),
+        ("workspace: portfolio.yaml\napps:\n  - {name: a, source: x, analysis: y}\n", "not a folder"),
     ],
 )  # fmt: skip
 def test_a_bad_manifest_is_one_line_and_nothing_runs(tmp_path: Path, text: str, message: str) -> None:

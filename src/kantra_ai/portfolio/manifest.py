@@ -115,6 +115,26 @@ class LoadedManifest:
         self.workspace = (self.base / manifest.workspace).resolve()
         self.apps = [self._spec(app) for app in manifest.apps]
         self.cpus = {app.name: app.cpus for app in manifest.apps}
+        self._check_workspace()
+
+    def _check_workspace(self) -> None:
+        """The workspace holds a copy of every application's source: inside a source (or holding
+        one) it would copy that folder into itself, without end, in the user's tree."""
+        where = f"{self.path}: workspace {self.workspace}"
+        if self.workspace.exists() and not self.workspace.is_dir():
+            raise UserError(f"{where}: not a folder")
+        for app in self.apps:
+            if "://" in app.source or not Path(app.source).is_absolute():
+                continue  # a git address: cloned into the workspace, nothing of the user's
+            source = Path(app.source)
+            if self.workspace == source or self.workspace.is_relative_to(source):
+                raise UserError(
+                    f"{where}: inside the source of {app.name} ({source}); put it outside every source"
+                )
+            if source.is_relative_to(self.workspace):
+                raise UserError(
+                    f"{where}: holds the source of {app.name} ({source}); put it outside every source"
+                )
 
     def _spec(self, app: AppEntry) -> AppSpec:
         settings = merge(merge(self.manifest.settings, app.settings), self.overrides)
