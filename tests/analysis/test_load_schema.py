@@ -331,6 +331,22 @@ def test_json_syntax_error_names_line(write_analysis: Callable[..., Path], tmp_p
     assert message.startswith(f"{path}: JSON syntax error at line 3")
 
 
+@pytest.mark.parametrize("name", ["output.yaml", "output.json"])
+def test_a_number_too_long_for_python_is_one_line(
+    name: str, write_analysis: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Over 4,300 digits Python refuses to read an integer at all (a ValueError, not a syntax
+    error), before the schema's range check can say the line number is out of range."""
+    document = yaml.safe_load(CURRENT)
+    text = json.dumps(document) if name.endswith(".json") else yaml.safe_dump(document)
+    digits = "9" * 5_000
+    text, count = re.subn(r"(lineNumber\"?: )\d+", rf"\g<1>{digits}", text, count=1)
+    assert count == 1
+    message = _one_line_error(write_analysis(text, name), tmp_path)
+    limit = "Exceeds the limit (4300 digits) for integer string conversion"
+    assert message.endswith(f": a value cannot be read: {limit}")
+
+
 @pytest.mark.parametrize("text", ["", "   \n\n", "# only a comment\n", "---\n"])
 def test_empty_file_is_one_line(text: str, write_analysis: Callable[..., Path], tmp_path: Path) -> None:
     path = write_analysis(text)

@@ -80,6 +80,11 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _first_clause(exc: ValueError) -> str:
+    """Python's own words, without its advice to programmers ("use sys.set_int_max_str_digits()")."""
+    return _one_line(str(exc).split(":")[0])
+
+
 def _parse_yaml(data: bytes, file: Path) -> object:
     blanked = _blank_ignored_blocks(data)
     if _YamlLoader is not yaml.SafeLoader:  # plain_yaml reads libyaml's events
@@ -123,8 +128,15 @@ def _parse(file: Path) -> object:
             ) from exc
         except UnicodeDecodeError as exc:
             raise AnalysisError(f"{file}: not UTF-8 text: {exc.reason}") from exc
+        except ValueError as exc:  # a number of more than 4,300 digits
+            raise AnalysisError(f"{file}: a value cannot be read: {_first_clause(exc)}") from exc
     else:
-        document = _parse_yaml(data, file)
+        try:
+            document = _parse_yaml(data, file)
+        except AnalysisError:
+            raise
+        except ValueError as exc:  # a number of more than 4,300 digits (Python's limit)
+            raise AnalysisError(f"{file}: a value cannot be read: {_first_clause(exc)}") from exc
     if document is None:  # only comments, or a bare `---`
         raise AnalysisError(f"{file}: the file is empty")
     return document
