@@ -135,6 +135,20 @@ def make_dirs(path: Path, *, root: Path | None = None) -> None:
         pass
 
 
+def folder_problem(folder: Path) -> str | None:
+    """Why files cannot be written into `folder` (made when missing, as `write_atomic` makes it),
+    or None: the first part of it that exists must be a folder this process may write into. For
+    output paths the user names, checked before the work whose result they hold."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
+
+
 def resolve_inside(root: Path, path: Path) -> tuple[Path, PurePath]:
     """`path`'s real location as (real root, path relative to it), following the links the tree
     has now; OutsideTreeError if it is not inside `root`. Links inside the tree that point inside

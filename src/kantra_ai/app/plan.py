@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
+from kantra_ai._fs import folder_problem
 from kantra_ai.app.model_choice import choose_model
 from kantra_ai.app.options import RunOptions
 from kantra_ai.app.prepare import load_selection, run_prompts
@@ -116,10 +117,21 @@ def _make_plan(options: RunOptions, request: PlanRequest, ui: Ui) -> Plan:
     )
 
 
+def check_plan_output(output: Path) -> None:
+    """Refuse an `--output` the plan cannot be written into, before planning (an AI plan is paid)."""
+    problem = folder_problem(output)
+    if problem:
+        raise UserError(f"--output {output}: cannot write the plan there: {problem}")
+
+
 def save_plan(plan: Plan, output: Path) -> tuple[Path, Path]:
     """Write plan.yaml and plan.html into `output` (atomically); returns their paths."""
-    output.mkdir(parents=True, exist_ok=True)
-    with collector_paused():
-        dump_plan(plan, output / "plan.yaml")
-        write_plan_html(plan, output / "plan.html")
+    check_plan_output(output)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        with collector_paused():
+            dump_plan(plan, output / "plan.yaml")
+            write_plan_html(plan, output / "plan.html")
+    except OSError as exc:  # changed since the check, or a full disk
+        raise UserError(f"--output {output}: cannot write the plan: {exc.strerror or exc}") from exc
     return output / "plan.yaml", output / "plan.html"

@@ -61,6 +61,7 @@ from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.providers.base import Provider
 from kantra_ai.providers.caching import min_cacheable_tokens
 from kantra_ai.providers.pricing import describe_price
+from kantra_ai.report.record import report_path_problem
 from kantra_ai.store.batches import BatchLedger
 from kantra_ai.store.schema import StoreError
 from kantra_ai.store.session import RESUME_HINT, RunSession
@@ -223,11 +224,16 @@ def exit_code(run: JobRun) -> ExitCode:
 
 
 def check_limits(options: RunOptions) -> None:
-    """Every front end's options, checked again here: NaN would switch the budget off."""
+    """Every front end's options, checked again here: NaN would switch the budget off; a report
+    that cannot be written would fail only once the run had fixed files."""
     max_cost = options.limits.max_cost
     problem = None if max_cost is None else bounds.MAX_COST_USD.problem(max_cost)
     if problem:
         raise UserError(f"--max-cost must be a positive amount of USD: {problem}")
+    report = options.output.report
+    problem = None if report is None else report_path_problem(report)
+    if problem:
+        raise UserError(f"--report {report}: cannot write the report there: {problem}")
 
 
 def _choose_and_load(job: Job, options: RunOptions, ui: Ui) -> tuple[ModelChoice, list[Stage]]:

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kantra_ai import bounds
-from kantra_ai.app.plan import PlanRequest, make_plan, save_plan
+from kantra_ai.app.plan import PlanRequest, check_plan_output, make_plan, save_plan
 from kantra_ai.cli.help import BUDGET, MODEL, OUTPUT, WEB, epilog
 from kantra_ai.cli.options import run_options
 from kantra_ai.cli.progress import ConsoleUi
@@ -168,6 +168,7 @@ def plan(
         max_phases=max_phases,
         chunk_tokens=chunk_tokens,
     )
+    check_plan_output(output)  # before planning: an AI plan is paid for
     plan_doc = make_plan(run_options(ctx, locals()), request, ConsoleUi(console))
     if interactive:
         review_phases(plan_doc, sys.stdin, console)

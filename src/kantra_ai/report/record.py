@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from kantra_ai._fs import write_atomic
+from kantra_ai._fs import folder_problem, write_atomic
 from kantra_ai.redact import redact_obj
 from kantra_ai.report.job import RECORD_VERSION, job_record
 from kantra_ai.store.schema import StoreError
@@ -28,6 +28,14 @@ class RecordError(ValueError):
 
 def default_report_path(input_dir: Path) -> Path:
     return input_dir / TOOL_DIR / REPORT_NAME
+
+
+def report_path_problem(path: Path) -> str | None:
+    """Why report.html (and run.json beside it) cannot be written at `path`, or None: checked before
+    a run, so that a run does not fix files and then fail on its report."""
+    if path.is_dir():
+        return "a folder: name the report file (report.html)"
+    return folder_problem(path.parent)
 
 
 def save_record(record: dict[str, Any], path: Path, *, root: Path | None = None) -> None:
@@ -59,8 +67,14 @@ def write_report(record: dict[str, Any], report_path: Path, *, root: Path | None
     from kantra_ai.report.html import render_report_html
 
     record = redact_obj(record)  # no secret leaves the process (kantra_ai.redact)
-    save_record(record, report_path.parent / RUN_RECORD_NAME, root=root)
-    write_atomic(report_path, render_report_html(record), root=root)
+    problem = report_path_problem(report_path)
+    if problem:
+        raise RecordError(f"{report_path}: cannot write the report: {problem}")
+    try:
+        save_record(record, report_path.parent / RUN_RECORD_NAME, root=root)
+        write_atomic(report_path, render_report_html(record), root=root)
+    except OSError as exc:  # a folder swapped in meanwhile, a full disk
+        raise RecordError(f"{report_path}: cannot write the report: {exc.strerror or exc}") from exc
     return report_path
 
 
