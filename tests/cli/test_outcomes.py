@@ -87,6 +87,21 @@ def test_an_input_below_the_application_is_accepted_with_the_root_the_user_gives
     assert plan["requests"] and all(r["file"].startswith("main/") for r in plan["requests"])
 
 
+@pytest.mark.parametrize("command", ["remediate", "plan"])
+def test_a_source_root_no_incident_is_under_is_refused_instead_of_doing_nothing(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    plan = ["--planner", "deterministic", "-o", tmp_path / "p"]
+    extra = ["-p", "simulated"] if command == "remediate" else plan
+    code = run(command, "-a", analysis_of(EXAMPLE), "-i", app, "--source-root", "/nonexistent/root", *extra)
+    assert code == 2
+    err = _one_line_error(capsys)
+    assert err.startswith("kantra-ai: error: --source-root /nonexistent/root: the files of 19 of 19 selected")
+    assert "(the analysis names file:///opt/input/source/" in err
+    assert not (app / ".kantra-ai").exists() and not (tmp_path / "p").exists()
+
+
 def test_an_input_above_the_analyzed_application_is_refused_though_its_files_map(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -67,6 +67,8 @@ def load_selection(opts: SelectionOptions) -> Selection:
         raise UserError(str(exc)) from exc
     if opts.source_root is None:  # a root the user gave says which folder --input stands for
         check_input_level(analysis, opts.input_dir)
+    else:
+        check_source_root(selection, opts.source_root)
     check_tree_matches(analysis, selection, opts.input_dir)
     return selection
 
@@ -91,6 +93,21 @@ def check_input_level(analysis: Analysis, input_dir: Path) -> None:
     raise UserError(
         f"--input {input_dir} is {where} the analyzed application: the analysis expects the folder "
         f"{misplaced.expected}; pass --input {misplaced.expected}{keep}"
+    )
+
+
+def check_source_root(selection: Selection, source_root: str) -> None:
+    """Refuse a `--source-root` that most selected incidents' files are not under: they map outside
+    --input, nothing would be sent, and the run would end "successfully" having done nothing."""
+    outside = [i for i in selection.not_applicable if i.applicability is Applicability.OUTSIDE_INPUT]
+    wanted = len(selection.selected) + len(outside)
+    if not outside or len(outside) * 2 <= wanted:
+        return
+    example = outside[0].uri
+    raise UserError(
+        f"--source-root {source_root}: the files of {len(outside)} of {wanted} selected incidents are "
+        f"not under it (the analysis names {example}); pass the folder kantra analyzed, as the analysis "
+        "spells it"
     )
 
 
