@@ -136,3 +136,22 @@ def test_status_of_a_tree_without_a_store_is_a_one_line_error(
     assert run("status", "--input", app) == 2
     assert "no run store" in one_line_error(capsys.readouterr().err)
     assert not (app / ".kantra-ai").exists()
+
+
+def test_undo_on_a_store_missing_a_table_touches_no_file(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A table dropped by hand: `undo` restored the first file, then failed on the missing table
+    (exit 2 says nothing changed). The store is refused when opened, before anything is done."""
+    app = copy_example(EXAMPLE, tmp_path)
+    assert remediate(EXAMPLE, app, fake)[0] == 0
+    fixed = {p: p.read_bytes() for p in app.rglob("*") if p.is_file() and ".kantra-ai" not in p.parts}
+    store = app / ".kantra-ai" / "state.db"
+    with sqlite3.connect(store) as db:
+        db.execute("DROP TABLE outcomes")
+    db.close()
+    capsys.readouterr()
+    assert run("undo", "--input", app) == 2
+    error = one_line_error(capsys.readouterr().err)
+    assert "is damaged (table outcomes is missing)" in error and f"mv {store} {store}.bad" in error
+    assert {p: p.read_bytes() for p in app.rglob("*") if p.is_file() and ".kantra-ai" not in p.parts} == fixed
