@@ -89,6 +89,9 @@ def test_an_api_key_in_a_config_file_is_ignored_and_never_echoed(
         ),
         ("batching:\n  batch-size: 0\n", ["batching.batch-size", "0", "greater than or equal to 1"]),
         ("limits:\n  max-cost: cheap\n", ["limits.max-cost", "'cheap'", "valid number"]),
+        # YAML's true is no number: read as 1, it was a $1 budget and a batch of one incident.
+        ("limits:\n  max-cost: true\n", ["limits.max-cost", "True", "expected a number, got true"]),
+        ("batching:\n  batch-size: yes\n", ["batching.batch-size", "True", "expected a number, got true"]),
         ("filters:\n  categories: [urgent]\n", ["filters.categories[0]", "'urgent'", "'mandatory'"]),
         ("provider:\n  name: skynet\n", ["provider.name", "'skynet'", "ollama"]),
         ("provider: claude\n", ["provider", "'claude'", "expected a mapping"]),

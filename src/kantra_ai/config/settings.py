@@ -7,11 +7,12 @@ define (ANTHROPIC_API_KEY, OPENAI_API_KEY, ...).
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from kantra_ai import bounds
 from kantra_ai.analysis.complexity import Complexity
@@ -33,6 +34,18 @@ class Section(BaseModel):
         frozen=True,
         allow_inf_nan=False,  # `max-cost: .nan` would switch the budget off (bounds.py)
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """YAML's `true` is not a number: pydantic would read `max-cost: true` as a $1 budget and
+        `batch-size: true` as 1."""
+        if isinstance(value, bool) and info.field_name in cls.model_fields:
+            annotation = cls.model_fields[info.field_name].annotation
+            kinds = set(typing.get_args(annotation) or (annotation,))
+            if bool not in kinds and {int, float} & kinds:
+                raise ValueError(f"expected a number, got {str(value).lower()}")
+        return value
 
 
 def _split_list(value: Any) -> Any:
