@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from tests.cli.helpers import analysis_of, copy_example, run, tree_differences
 
+from kantra_ai import _fs
 from kantra_ai._fs import folder_problem
 from testing.fakeprovider.server import FakeProviderServer
 
@@ -70,3 +71,10 @@ def test_a_folder_still_to_be_made_is_writable_where_its_first_existing_parent_i
     assert folder_problem(tmp_path / "new" / "deeper") is None
     (tmp_path / "file").write_text("x")
     assert folder_problem(tmp_path / "file" / "deeper") == f"{tmp_path / 'file'} is not a folder"
+
+
+def test_a_folder_this_user_may_not_write_into_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_fs.os, "access", lambda path, mode: Path(path) != tmp_path)
+    assert folder_problem(tmp_path / "new") == f"{tmp_path} is not writable"

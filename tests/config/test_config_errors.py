@@ -130,6 +130,30 @@ def test_a_missing_config_option_file_is_refused(project: Path, capsys: pytest.C
     assert "--config" in _one_line_error(capsys)
 
 
+def test_a_config_option_naming_a_folder_is_refused_as_such(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "configs").mkdir()
+    assert run("config", "show", "--config", project / "configs") == 2
+    assert _one_line_error(capsys).endswith(f"--config {project / 'configs'}: a folder, not a config file")
+
+
+def test_a_home_this_user_may_not_enter_hides_no_config_and_breaks_nothing(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sudo -u` or setpriv keep another user's HOME: looking there is denied, not an error."""
+    denied = project / "other-home"
+    real_is_file = Path.is_file
+
+    def is_file(path: Path) -> bool:
+        if path.is_relative_to(denied):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_is_file(path)
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    assert load_config(None, cwd=project, home=denied, env={}).files == []
+
+
 def test_config_show_names_the_source_of_each_setting_and_masks_secrets(
     project: Path, user_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

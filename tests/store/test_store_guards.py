@@ -11,8 +11,9 @@ import pytest
 from tests.cli.helpers import copy_example, expected_of, run, tree_differences
 from tests.store.helpers import one_line_error, remediate
 
+from kantra_ai.store import schema
 from kantra_ai.store.lock import TreeLock
-from kantra_ai.store.schema import APPLICATION_ID, SCHEMA_VERSION
+from kantra_ai.store.schema import APPLICATION_ID, SCHEMA_VERSION, StoreError
 from testing.fakeprovider.server import FakeProviderServer
 
 EXAMPLE = "javaee-inventory"
@@ -155,3 +156,14 @@ def test_undo_on_a_store_missing_a_table_touches_no_file(
     error = one_line_error(capsys.readouterr().err)
     assert "is damaged (table outcomes is missing)" in error and f"mv {store} {store}.bad" in error
     assert {p: p.read_bytes() for p in app.rglob("*") if p.is_file() and ".kantra-ai" not in p.parts} == fixed
+
+
+def test_a_store_this_user_may_not_open_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A state folder of mode 000 (or another user's): the stat before opening raises."""
+
+    def denied(path: Path) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(schema, "_refuse_stray_files", denied)
+    with pytest.raises(StoreError, match=r"^cannot open the run store .*state\.db: Permission denied$"):
+        schema.connect(tmp_path / ".kantra-ai" / "state.db")

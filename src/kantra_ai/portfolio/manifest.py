@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from kantra_ai._fs import folder_problem
 from kantra_ai.config.settings import Settings
 from kantra_ai.errors import UserError
 from kantra_ai.portfolio.unit import AppSpec
@@ -123,6 +124,9 @@ class LoadedManifest:
         where = f"{self.path}: workspace {self.workspace}"
         if self.workspace.exists() and not self.workspace.is_dir():
             raise UserError(f"{where}: not a folder")
+        problem = folder_problem(self.workspace)
+        if problem:
+            raise UserError(f"{where}: cannot be written: {problem}")
         for app in self.apps:
             if "://" in app.source or not Path(app.source).is_absolute():
                 continue  # a git address: cloned into the workspace, nothing of the user's

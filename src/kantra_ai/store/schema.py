@@ -83,11 +83,14 @@ def connect(
     A store of an earlier schema version is migrated to `len(migrations)` first (tests pass their
     own list to play a newer release).
     """
-    if not create and not path.is_file():
-        raise StoreError(f"no run store at {path} (nothing has run on this tree yet, or see --state)")
-    _refuse_stray_files(path)
-    if create and not os.path.lexists(path):
-        _create(path, migrations)
+    try:
+        if not create and not path.is_file():
+            raise StoreError(f"no run store at {path} (nothing has run on this tree yet, or see --state)")
+        _refuse_stray_files(path)
+        if create and not os.path.lexists(path):
+            _create(path, migrations)
+    except OSError as exc:  # a folder this user may not enter, a full disk
+        raise StoreError(f"cannot open the run store {path}: {exc.strerror or exc}") from None
     try:
         db = sqlite3.connect(
             path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, factory=RedactingConnection
