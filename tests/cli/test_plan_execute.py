@@ -209,6 +209,21 @@ def test_an_unknown_violation_is_refused_when_checked_against_the_analysis(
     assert "unknown violation 'javax-to-jakarta-imprt-00001'" in capsys.readouterr().err
 
 
+def test_a_plan_executed_on_another_application_is_refused_before_anything_is_sent(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As `remediate` and `plan` refuse it: a plan made for one application, run on another."""
+    plan_file = _plan(copy_example("javaee-inventory", tmp_path / "inventory"), tmp_path / "plan")
+    other = copy_example("utf8-reports", tmp_path / "reports")
+    capsys.readouterr()
+    assert _execute(plan_file, other, fake) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert f"--input {other} does not look like the analyzed application" in line
+    assert fake.request_count == 0
+    assert tree_differences(other, copy_example("utf8-reports", tmp_path / "pristine")) == []
+    assert not (other / ".kantra-ai").exists()
+
+
 def test_interactive_planning_defers_the_phases_the_user_defers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

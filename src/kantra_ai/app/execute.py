@@ -20,7 +20,7 @@ from kantra_ai.analysis.model import Incident
 from kantra_ai.analysis.selection import Selection
 from kantra_ai.app.batch_run import add_batch_summary, batch_dry_run
 from kantra_ai.app.options import RunOptions
-from kantra_ai.app.prepare import Stage, check_input_dir
+from kantra_ai.app.prepare import Stage, check_input_dir, check_tree
 from kantra_ai.app.remediate import write_job_report_for
 from kantra_ai.app.run import DryRun, JobRun, add_hook_results
 from kantra_ai.engine.events import RunObserver
@@ -116,6 +116,11 @@ class ExecuteJob:
             raise UserError(str(exc)) from exc
         self.plan, self.incidents = plan, incidents
         self.phases = self._chosen_phases(plan)
+        everything = Selection(
+            selected=[i for p in plan.phases for i in incidents.by_phase[p.id]],
+            not_applicable=[i for p in plan.phases for i in incidents.not_applicable[p.id]],
+        )
+        check_tree(incidents.analysis, everything, options.input_dir, source_root)
         return [
             Stage(
                 p.id,

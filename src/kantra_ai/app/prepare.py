@@ -65,12 +65,18 @@ def load_selection(opts: SelectionOptions) -> Selection:
         )
     except (AnalysisError, SelectionError) as exc:
         raise UserError(str(exc)) from exc
-    if opts.source_root is None:  # a root the user gave says which folder --input stands for
-        check_input_level(analysis, opts.input_dir)
-    else:
-        check_source_root(selection, opts.source_root)
-    check_tree_matches(analysis, selection, opts.input_dir)
+    check_tree(analysis, selection, opts.input_dir, opts.source_root)
     return selection
+
+
+def check_tree(analysis: Analysis, selection: Selection, input_dir: Path, source_root: str | None) -> None:
+    """Refuse a `--input` (or `--source-root`) that is not the analyzed application, for every
+    command that reads incidents (from an analysis, or from a plan made from one)."""
+    if source_root is None:  # a root the user gave says which folder --input stands for
+        check_input_level(analysis, input_dir)
+    else:
+        check_source_root(selection, source_root)
+    check_tree_matches(analysis, selection, input_dir)
 
 
 def missing_files(incidents: Iterable[Incident]) -> list[str]:
