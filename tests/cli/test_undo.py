@@ -120,3 +120,13 @@ def test_undo_of_an_unknown_run_is_one_line(
     assert run("undo", "--input", app, "--run", run_id) == 2
     err = capsys.readouterr().err.strip()
     assert err == "kantra-ai: error: --run 7: no such run on this tree (see `kantra-ai status`)"
+
+
+def test_undo_on_a_tree_where_nothing_ran_changes_and_makes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    assert run("undo", "--input", app) == 0
+    assert "nothing to undo" in capsys.readouterr().err
+    assert not (app / ".kantra-ai").exists()  # no lock, no store made to find there is nothing
+    assert tree_differences(app, copy_example(EXAMPLE, tmp_path / "pristine")) == []

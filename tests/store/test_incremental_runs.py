@@ -189,3 +189,4 @@ def test_inconsistent_history_flags_are_one_line_errors(
     assert fragment in one_line_error(capsys.readouterr().err)
     assert fake.request_count == 0
     assert tree_differences(app, copy_example("javaee-inventory", tmp_path / "pristine")) == []
+    assert not (app / ".kantra-ai").exists()  # no lock, no store made to find there is nothing

@@ -23,7 +23,7 @@ from kantra_ai.store.history import HistoryOptions
 from kantra_ai.store.revert import RecordedWrite, RevertResult, live_writes, revert_writes
 from kantra_ai.store.run_store import RunState, RunStore
 from kantra_ai.store.schema import StoreError
-from kantra_ai.store.session import RunSession
+from kantra_ai.store.session import RunSession, no_store_yet
 
 
 @dataclass
@@ -41,6 +41,8 @@ class UndoReport:
 
 def undo(input_dir: Path, *, run: int | None, state: Path | None, say: Callable[[str], None]) -> UndoReport:
     check_input_dir(input_dir)
+    if no_store_yet(input_dir, HistoryOptions(state=state)):
+        return UndoReport(None)  # nothing ever ran here: nothing to take back, nothing to make
     try:
         with RunSession(input_dir, HistoryOptions(state=state), say, command="undo") as session:
             store = session.open()

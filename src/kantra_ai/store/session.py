@@ -54,6 +54,12 @@ LOCK_NAME = "lock"
 RESUME_HINT = "interrupted: run the same command again (or with --resume) to continue"
 
 
+_NOTHING_TO_RESUME = (
+    "--resume: nothing to resume on this tree, {what}; run without --resume to process new "
+    "incidents, or with --retry-failed to ask again about failed ones"
+)
+
+
 def default_store_path(input_dir: Path) -> Path:
     return input_dir / TOOL_DIR / STORE_NAME
 
@@ -110,6 +116,15 @@ def open_store(
     return RunStore.open(path, tree_key(input_dir, path), create=create)
 
 
+def no_store_yet(input_dir: Path, options: HistoryOptions) -> bool:
+    """True when the tree's SQLite store does not exist: nothing ever ran on it. Asked before a
+    command that only reads history would lock the tree (and make `.kantra-ai/` to hold the lock)
+    just to find that out. A PostgreSQL store is never "not yet": only opening it can tell."""
+    if options.store:
+        return False
+    return not os.path.lexists(options.state or default_store_path(input_dir))
+
+
 def lease_holder() -> str:
     """Who holds a lease: this process on this machine (a pod's name is its host name)."""
     return f"{socket.gethostname()} pid {os.getpid()}"
@@ -160,6 +175,8 @@ class RunSession:
         if dry_run:
             known, reopened = self._peek(selection.selected)
         else:
+            if self.options.resume and no_store_yet(self.input_dir, self.options):
+                raise StoreError(_NOTHING_TO_RESUME.format(what="no run is recorded"))
             store = self._open()
             self._decide_resume(store)
             known = store.known()
@@ -273,10 +290,7 @@ class RunSession:
             self.resumes = last  # it finished, but stopped short (--max-cost): not sent yet
         elif self.options.resume:
             what = f"the last run (#{last.id}) finished all it planned" if last else "no run is recorded"
-            raise StoreError(
-                f"--resume: nothing to resume on this tree, {what}; run without --resume to process new "
-                "incidents, or with --retry-failed to ask again about failed ones"
-            )
+            raise StoreError(_NOTHING_TO_RESUME.format(what=what))
 
     def _say(self, text: str) -> None:
         self.say(text)
