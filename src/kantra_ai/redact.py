@@ -102,6 +102,20 @@ _SHAPES: list[_Shape] = [
         "x-api-key",
         caseless=True,
     ),
+    # A password in a URL's query (JDBC URLs: ...?user=app&password=...), escaped & included.
+    _shape(
+        r"(?i)([?&;](?:amp;)?(?:password|passwd|pwd)=)[^\s&;#'\"<>\\]+",
+        r"\1" + MASK,
+        "(?:password|passwd|pwd)=",
+        caseless=True,
+    ),
+    # The body of a PEM private key, up to its END line (or the end of a text cut short); a JSON
+    # text writes its line breaks as \n.
+    _shape(
+        r"(-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----)(?:\\[nr]|[\sA-Za-z0-9+/=])+",
+        r"\1" + MASK,
+        "-----BEGIN ",
+    ),
 ]
 _CASELESS_GATES = {shape.gate.pattern: re.compile(shape.gate.pattern, re.IGNORECASE) for shape in _SHAPES}
 # Every gate in one pattern: a short text (one value of a report written value by value) that none

@@ -86,9 +86,17 @@ def test_redaction_masks_configured_secrets_and_known_key_shapes(monkeypatch: py
         "glpat-0123456789abcdefghij": "glpat-***",
         "id AKIAIOSFODNN7EXAMPLE": "id AKIA***",
         "Authorization: Bearer eyJhbGciOi.J9abc123": "Authorization: Bearer ***",
+        "jdbc:postgresql://db/app?user=app&password=s3cretPw77": "jdbc:postgresql://db/app?user=app&password=***",
+        "<url>jdbc:x?user=a&amp;pwd=s3cretPw</url>": "<url>jdbc:x?user=a&amp;pwd=***</url>",
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkq\nhkiG9w0BAQEFAASC==\n-----END PRIVATE KEY-----\n": (
+            "-----BEGIN PRIVATE KEY-----***-----END PRIVATE KEY-----\n"
+        ),
+        # As JSON writes it, and cut short before its END line.
+        '"-----BEGIN RSA PRIVATE KEY-----\\nMIIEvQIBADAN"': '"-----BEGIN RSA PRIVATE KEY-----***"',
         # Words in code are left alone: no digit, no known prefix.
         "class sk-loading-spinner-container": "class sk-loading-spinner-container",
         "Bearer authentication": "Bearer authentication",
+        'String password = request.getParameter("pw");': 'String password = request.getParameter("pw");',
     }
     assert [redact(text) for text in texts] == list(texts.values())
 
