@@ -93,6 +93,34 @@ def test_percent_encoded_names_map_to_the_decoded_file(uri: str, rel: str, check
     assert mapped.path == PurePosixPath(rel)
 
 
+def test_a_file_in_a_folder_this_user_may_not_enter_is_missing_not_an_error(
+    checkout: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`chmod 000 src/main/java/com`: `Path.is_file` raises PermissionError there."""
+    denied = str(checkout / "src/main/java/com") + os.sep
+    real_is_file, real_lstat = Path.is_file, os.lstat
+
+    def refuse(path: str | os.PathLike[str]) -> None:
+        if os.fspath(path).startswith(denied):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+
+    def is_file(path: Path) -> bool:
+        refuse(path)
+        return real_is_file(path)
+
+    def lstat(path: str | os.PathLike[str]) -> os.stat_result:
+        refuse(path)
+        return real_lstat(path)
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    monkeypatch.setattr(os, "lstat", lstat)
+    uris = [f"file:///home/dev/work/app/{APP}", "file:///home/dev/work/app/pom.xml"]
+    roots = mapping_roots([uri_to_path(u) for u in uris], checkout)
+    assert roots[0] == "/home/dev/work/app"  # found through the file it can see
+    assert map_uri(uris[0], checkout, roots).applicability is Applicability.MISSING_FILE
+    assert map_uri(uris[1], checkout, roots).applicability is Applicability.SOURCE
+
+
 @pytest.mark.parametrize(
     "uri",
     [
