@@ -15,7 +15,7 @@ from kantra_ai import bounds
 from kantra_ai.app.options import BatchApiOptions, BatchRetry
 from kantra_ai.bounds import Bound
 from kantra_ai.cli import help as panel
-from kantra_ai.engine.ratelimit import RateLimitConfig
+from kantra_ai.engine.ratelimit import RateLimitConfig, checked_rate_limits
 from kantra_ai.engine.runner import BatchSettings
 from kantra_ai.errors import UserError
 from kantra_ai.providers.registry import PRESETS
@@ -423,12 +423,6 @@ def parse_rate_limits(spec: str | None) -> RateLimitConfig | None:
     if not spec:
         return None
     try:
-        config = RateLimitConfig.parse(spec)
-    except (ValueError, OverflowError) as exc:  # OverflowError: "rpm=inf"
+        return checked_rate_limits(spec)
+    except ValueError as exc:
         raise UserError(f"--rate-limits: {exc}") from None
-    for name in ("requests_per_minute", "input_tokens_per_minute", "output_tokens_per_minute"):
-        value = getattr(config, name)
-        problem = None if value is None else bounds.RATE_LIMIT.problem(value)
-        if problem:
-            raise UserError(f"--rate-limits: {name.replace('_', ' ')}: {problem}")
-    return config

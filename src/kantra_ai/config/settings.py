@@ -19,6 +19,7 @@ from kantra_ai.analysis.complexity import Complexity
 from kantra_ai.analysis.model import Category
 from kantra_ai.bounds import Bound, http_url_problem
 from kantra_ai.engine.confidence import DEFAULT_THRESHOLDS
+from kantra_ai.engine.ratelimit import checked_rate_limits
 
 
 def _kebab(name: str) -> str:
@@ -100,6 +101,13 @@ class LimitSettings(Section):
     max_retries: int = _in(bounds.RETRIES, 1)
     # Your tier's limits, as for --rate-limits: "rpm=1000,itpm=450k,otpm=90k".
     rate_limits: str | None = None
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _rate_limits(cls, value: str | None) -> str | None:
+        if value is not None:
+            checked_rate_limits(value)  # its ValueError names what is wrong; the loader adds file and key
+        return value
 
 
 class FilterSettings(Section):

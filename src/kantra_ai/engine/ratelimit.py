@@ -42,6 +42,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from kantra_ai import bounds
 from kantra_ai.providers.pricing import Usage
 
 SLOW_START_THRESHOLD = 64.0
@@ -588,3 +589,18 @@ class AdaptiveLimiter:
             return retry_after
         backoff = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt) / self.time_scale
         return float(backoff * random.uniform(0.75, 1.25))  # jitter: retries must not march in step
+
+
+def checked_rate_limits(spec: str) -> RateLimitConfig:
+    """`spec` parsed and each limit in range (bounds.RATE_LIMIT); ValueError, one phrase, otherwise.
+    The one check of the flag and the config file's key."""
+    try:
+        config = RateLimitConfig.parse(spec)
+    except OverflowError as exc:  # "rpm=inf"
+        raise ValueError(f"rate limits: {exc}") from None
+    for name in ("requests_per_minute", "input_tokens_per_minute", "output_tokens_per_minute"):
+        value = getattr(config, name)
+        problem = None if value is None else bounds.RATE_LIMIT.problem(value)
+        if problem:
+            raise ValueError(f"{name.replace('_', ' ')}: {problem}")
+    return config
