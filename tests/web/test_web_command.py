@@ -155,6 +155,20 @@ def test_another_host_and_port_are_used_with_a_warning_first(tmp_path: Path) -> 
         stop(process)
 
 
+def test_a_host_it_cannot_listen_on_is_one_line_without_the_warning_for_listening_there(
+    tmp_path: Path,
+) -> None:
+    app = copy_example("javaee-inventory", tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "kantra_ai.cli.app", "web", "--input", str(app), "--host", "999.1.1.1",
+         "--no-browser"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [done.stderr.strip()]  # one line: no warning before it
+    assert done.stderr.startswith("kantra-ai: error: cannot listen on 999.1.1.1")
+
+
 def test_only_loopback_names_are_accepted_unless_another_host_is_given() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.7")

@@ -157,13 +157,13 @@ def run_web(
     say: Callable[[str], None],
 ) -> None:
     """Serve until Ctrl-C: print the URL, open the browser unless told not to."""
+    server = WebServer(ctx, host=host, port=port)  # a host it cannot listen on fails here, alone
     if not is_loopback(host):
         say(
             f"warning: listening on {host}, not only this machine: anyone who can reach it and has "
             "the URL (with its token) can change your plan, run it and revert files; the traffic is "
             "not encrypted"
         )
-    server = WebServer(ctx, host=host, port=port)
     say(f"kantra-ai web app on {ctx.input_dir}: {server.url}")
     say("Ctrl-C stops the server (a run it started is paused first)")
     if not browser:
