@@ -96,7 +96,8 @@ def test_the_browser_gets_the_token_from_a_private_page_that_is_gone_once_the_se
     scratch.mkdir()
     opened = tmp_path / "opened"
     browser = tmp_path / "browser.sh"  # stands for the user's browser: notes what it was given
-    browser.write_text(f'#!/bin/sh\nprintf "%s" "$1" > {opened}\n')
+    # Written aside and moved into place: the test must never read it half written.
+    browser.write_text(f'#!/bin/sh\nprintf "%s" "$1" > {opened}.part && mv {opened}.part {opened}\n')
     browser.chmod(0o755)
     process, url = start(
         ["web", "--input", str(app)], tmp_path, browser={"BROWSER": f"{browser} %s", "TMPDIR": str(scratch)}
