@@ -135,6 +135,16 @@ def make_dirs(path: Path, *, root: Path | None = None) -> None:
         pass
 
 
+def visible_file(path: Path) -> bool:
+    """`path` is a regular file this process can see. One in a folder it may not enter is not
+    there for it (`Path.is_file` raises PermissionError instead of saying False): a HOME of another
+    user's kept by `sudo -u`, a `chmod 000` folder of the tree."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def folder_problem(folder: Path) -> str | None:
     """Why files cannot be written into `folder` (made when missing, as `write_atomic` makes it),
     or None: the first part of it that exists must be a folder this process may write into. For

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
 
+from kantra_ai._fs import visible_file
 from kantra_ai.analysis.ignore import GitIgnored
 from kantra_ai.analysis.model import Applicability
 
@@ -156,7 +157,7 @@ class TreeLocator:
             if status is not None and not stat.S_ISLNK(status.st_mode):
                 return candidate, stat.S_ISREG(status.st_mode)
         real = _resolve_inside(self.root, rel)
-        return real, real is not None and _is_file(real)
+        return real, real is not None and visible_file(real)
 
 
 def map_uri(
@@ -228,18 +229,9 @@ def _root_rank(root: str, explained: int) -> tuple[int, int, int, str]:
     return (-explained, 0 if root in KNOWN_ROOTS else 1, len(root), root)
 
 
-def _is_file(path: Path) -> bool:
-    """A regular file this process can see: one in a folder it may not enter is not there for it
-    (`Path.is_file` raises PermissionError for it), so its incidents count as missing files."""
-    try:
-        return path.is_file()
-    except OSError:
-        return False
-
-
 def _rest_is_file(root_real: Path, path: str, root: str) -> bool:
     rest = strip_root(path, root)
-    return rest is not None and rest != "" and _is_file(root_real / rest)
+    return rest is not None and rest != "" and visible_file(root_real / rest)
 
 
 def detect_source_roots(paths: Iterable[str], input_dir: Path) -> list[str]:
@@ -271,7 +263,7 @@ def detect_source_roots(paths: Iterable[str], input_dir: Path) -> list[str]:
             parts = path.split("/")[1:]  # drop the empty string before the leading "/"
             for k in range(1, len(parts)):
                 rest = PurePosixPath(*parts[k:])
-                if _is_file(root_real / rest):
+                if visible_file(root_real / rest):
                     votes.setdefault("/" + "/".join(parts[:k]), set()).add(index)
 
     chosen: list[str] = []
@@ -364,7 +356,7 @@ def misplaced_input(paths: Iterable[str], used_root: str | None, input_dir: Path
         parent_root = "/" + "/".join(components[:-n])
         outside = (strip_root(p, parent_root) for p in absolute if strip_root(p, used_root) is None)
         evidence = parent_root in KNOWN_ROOTS or any(
-            rest is not None and _safe_relative(rest) is not None and _is_file(above / rest)
+            rest is not None and _safe_relative(rest) is not None and visible_file(above / rest)
             for rest, _ in zip(outside, range(50), strict=False)  # a few stats, not one per incident
         )
         if evidence:

@@ -29,7 +29,7 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError as RuamelError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from kantra_ai._fs import write_atomic
+from kantra_ai._fs import visible_file, write_atomic
 from kantra_ai.config.settings import BINDINGS, Settings
 
 CONFIG_NAME = ".kantra-ai.yaml"
@@ -123,15 +123,6 @@ def _display(path: Path, home: Path) -> str:
         return str(path)
 
 
-def _is_file(path: Path) -> bool:
-    """A config file found where it is looked for; a folder this user may not enter (a HOME of
-    another user's, kept by `sudo -u` or setpriv) hides nothing of this user's."""
-    try:
-        return path.is_file()
-    except OSError:
-        return False
-
-
 def discover(
     explicit: Path | None,
     *,
@@ -143,7 +134,7 @@ def discover(
     """The config files that apply, lowest precedence first."""
     found: list[ConfigFile] = []
     xdg_home = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else home / ".config"
-    users = [p for p in (home / CONFIG_NAME, xdg_home / XDG_CONFIG) if _is_file(p)]
+    users = [p for p in (home / CONFIG_NAME, xdg_home / XDG_CONFIG) if visible_file(p)]
     if users:
         # One user file: ~/.kantra-ai.yaml (the predecessor's place) wins over the XDG location.
         found.append(ConfigFile(users[0], _display(users[0], home)))
@@ -152,13 +143,13 @@ def discover(
                 f"{_display(users[1], home)}: ignored, {_display(users[0], home)} is used instead"
             )
     project = cwd / CONFIG_NAME
-    if _is_file(project):
+    if visible_file(project):
         found.append(ConfigFile(project, f"./{CONFIG_NAME}"))
     if explicit is not None:
         path = explicit.expanduser()
         if path.is_dir():
             raise ConfigError(f"--config {explicit}: a folder, not a config file")
-        if not _is_file(path):
+        if not visible_file(path):
             raise ConfigError(f"--config {explicit}: no such file")
         found.append(ConfigFile(path, str(explicit)))
     # The same file reached twice (cwd is home, --config ./.kantra-ai.yaml) counts once, at its

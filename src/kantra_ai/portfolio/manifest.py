@@ -122,16 +122,14 @@ class LoadedManifest:
         """The workspace holds a copy of every application's source: inside a source (or holding
         one) it would copy that folder into itself, without end, in the user's tree."""
         where = f"{self.path}: workspace {self.workspace}"
-        if self.workspace.exists() and not self.workspace.is_dir():
-            raise UserError(f"{where}: not a folder")
-        problem = folder_problem(self.workspace)
+        problem = folder_problem(self.workspace)  # a file there, or a folder it cannot write into
         if problem:
             raise UserError(f"{where}: cannot be written: {problem}")
         for app in self.apps:
             if "://" in app.source or not Path(app.source).is_absolute():
                 continue  # a git address: cloned into the workspace, nothing of the user's
             source = Path(app.source)
-            if self.workspace == source or self.workspace.is_relative_to(source):
+            if self.workspace.is_relative_to(source):  # the source itself included
                 raise UserError(
                     f"{where}: inside the source of {app.name} ({source}); put it outside every source"
                 )
