@@ -198,7 +198,7 @@ GATES: list[tuple[str, str, str, str]] = [
     (
         "a kept share of a packed reply applies only to the bytes it was made for",
         STORE,
-        " WHERE tree=? AND path=? AND content_sha=?\"",
+        ' WHERE tree=? AND path=? AND content_sha=?"',
         " WHERE tree=? AND path=? AND ?!=''\"",
     ),
     (

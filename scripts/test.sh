@@ -36,6 +36,7 @@ fi
 if [ ! -x .cache/typescript/node_modules/.bin/tsc ]; then
   npm install --prefix .cache/typescript --no-audit --no-fund --loglevel=error typescript@5.6.3 >/dev/null
 fi
-.venv/bin/ruff check src tests bench testing
+.venv/bin/ruff check src tests bench testing scripts
+.venv/bin/ruff format --check --quiet src tests bench testing scripts
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"

@@ -26,6 +26,7 @@ VOCABULARY = ANTHROPIC_VOCABULARY
 def _count(text: str) -> int:
     return count_tokens(text, VOCABULARY)
 
+
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",

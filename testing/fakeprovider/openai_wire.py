@@ -18,6 +18,7 @@ VOCABULARY = OPENAI_VOCABULARY
 def _count(text: str) -> int:
     return count_tokens(text, VOCABULARY)
 
+
 # Requests without max_tokens may generate up to the model's limit; this stands in for it.
 DEFAULT_MAX_TOKENS = 16_384
 SYSTEM_ROLES = ("system", "developer")

@@ -18,6 +18,7 @@ from testing.fakeprovider.tokens import count_tokens as _count
 def count_tokens(text: str) -> int:
     return _count(text, OPENAI_VOCABULARY)
 
+
 MODEL = "gpt-5"
 EDIT_TOOL: Any = {
     "type": "function",
