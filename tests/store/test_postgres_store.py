@@ -86,6 +86,7 @@ def test_an_unreachable_database_is_one_line_and_no_file_is_touched(
     assert "pg-secret-1111" not in err
     assert fake.request_count == 0
     assert tree_differences(app, copy_example("javaee-inventory", tmp_path / "again")) == []
+    assert not (app / ".kantra-ai").exists()  # refused before the tree's lock was made
 
 
 def test_a_stale_attempt_cannot_write_once_its_retry_took_the_lease(postgres_url: str) -> None:

@@ -109,6 +109,34 @@ def test_a_store_that_cannot_be_used_is_a_one_line_error_with_a_way_out(
     assert remediate(EXAMPLE, app, fake)[0] == 0
 
 
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        (lambda p: p.mkdir(), "is not a regular file"),
+        (lambda p: p.write_text("notes\n"), "is not a usable kantra-ai run store"),
+    ],
+    ids=["folder", "text-file"],
+)
+def test_a_state_path_that_is_no_store_is_refused_before_the_tree_is_touched(
+    make: object,
+    fragment: str,
+    dry_run: bool,
+    tmp_path: Path,
+    fake: FakeProviderServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    state = tmp_path / "elsewhere"
+    make(state)  # type: ignore[operator]
+    code, _ = remediate(EXAMPLE, app, fake, "--state", str(state), *(["--dry-run"] if dry_run else []))
+    assert code == 2
+    assert fragment in one_line_error(capsys.readouterr().err)
+    assert fake.request_count == 0
+    assert not (app / ".kantra-ai").exists()  # no lock, no .gitignore: nothing made in the tree
+    assert tree_differences(app, _pristine(tmp_path)) == []
+
+
 def test_status_shows_runs_violations_and_cost_so_far(
     tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -85,7 +85,7 @@ def connect(
     own list to play a newer release).
     """
     try:
-        if not create and not path.is_file():
+        if not create and not path.exists():  # a folder or another file there is refused below
             raise StoreError(f"no run store at {path} (nothing has run on this tree yet, or see --state)")
         _refuse_stray_files(path)
         if create and not os.path.lexists(path):

@@ -233,8 +233,8 @@ class RunSession:
         path = self.options.state or default_store_path(self.input_dir)
         if self.options.state is None and not self.options.store:
             tool_dir(self.input_dir, create=False)  # a dry run refuses a linked store folder too
-        if not self.options.store and not path.is_file():
-            return {}, set()
+        if not self.options.store and not os.path.lexists(path):
+            return {}, set()  # a folder or a text file at --state is refused below, as in a real run
         try:
             store = self._open_store(create=False)
         except MissingStore:
@@ -261,14 +261,24 @@ class RunSession:
     def _open(self) -> RunStore:
         if self.store is not None:
             return self.store
-        folder = tool_dir(self.input_dir)
-        self._lock = TreeLock(folder / LOCK_NAME, root=self.input_dir)
-        self._lock.acquire(wait=self.options.wait_lock, on_wait=self._say)
+        # A store kept elsewhere (--state, --store) is opened first: one that cannot be used (a
+        # folder, a text file, a database that does not answer) is refused before the tree gets a
+        # `.kantra-ai/` for the lock. Opening it takes no tree lock: several trees may share it.
+        elsewhere = self.options.state is not None or bool(self.options.store)
+        early = self._open_store(create=True) if elsewhere else None
+        try:
+            folder = tool_dir(self.input_dir)
+            self._lock = TreeLock(folder / LOCK_NAME, root=self.input_dir)
+            self._lock.acquire(wait=self.options.wait_lock, on_wait=self._say)
+        except BaseException:
+            if early is not None:
+                early.close()
+            raise
         with contextlib.suppress(OSError):
             if not os.path.lexists(folder / ".gitignore"):
                 ignore_all = "# kantra-ai's run store, lock and reports\n*\n"
                 write_atomic(folder / ".gitignore", ignore_all, root=self.input_dir)
-        self.store = store = self._open_store(create=True)
+        self.store = store = early or self._open_store(create=True)
         # Before recovery: from here on, an earlier attempt on another machine cannot write.
         store.take_lease(lease_holder())
         self.recovery = recover(store, self.input_dir)
