@@ -325,6 +325,23 @@ def test_yaml_error_after_a_skipped_block_reports_the_true_line(
     assert message.endswith("(while scanning a quoted scalar started at line 6)")
 
 
+@pytest.mark.parametrize("cut", ["file:///opt/input/source/src/main/java/Ap", "message: |-", "  "])
+def test_an_analysis_cut_short_in_the_middle_of_a_line_is_refused(
+    cut: str, write_analysis: Callable[..., Path], tmp_path: Path
+) -> None:
+    # Each cut leaves valid YAML holding part of the analysis: without the check it would load.
+    text = CURRENT[: CURRENT.index(cut) + len(cut)]
+    yaml.safe_load(text)
+    message = _one_line_error(write_analysis(text), tmp_path)
+    assert "ends in the middle of a line" in message and "cut short" in message
+
+
+def test_an_analysis_ending_with_a_line_break_loads(
+    write_analysis: Callable[..., Path], tmp_path: Path
+) -> None:
+    assert load_analysis(write_analysis(CURRENT), tmp_path).incidents
+
+
 def test_json_syntax_error_names_line(write_analysis: Callable[..., Path], tmp_path: Path) -> None:
     path = write_analysis('[\n  {"name": "x",\n   "violations": {,}}\n]', "output.json")
     message = _one_line_error(path, tmp_path)

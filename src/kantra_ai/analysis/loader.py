@@ -112,6 +112,20 @@ def _parse_yaml(data: bytes, file: Path) -> object:
         raise AnalysisError(f"{file}: YAML syntax error: {_one_line(str(exc))}") from exc
 
 
+def _refuse_cut_short(data: bytes, file: Path) -> None:
+    """A YAML analysis cut short (a copy or a transfer that stopped, a disk that filled while kantra
+    wrote it) is mostly still valid YAML: it would load part of the incidents, and the run would
+    look complete. Every analyzer's emitter ends its file with a line break; a file that ends in
+    the middle of a line was cut. (JSON cut short never parses.)"""
+    if data.endswith(b"\n"):
+        return
+    last = _one_line(data[data.rfind(b"\n") + 1 :].decode(errors="replace"))[-40:]
+    raise AnalysisError(
+        f"{file}: the file ends in the middle of a line ({last!r}): "
+        "it looks cut short; analyze again, or end it with a line break if it is complete"
+    )
+
+
 def _parse(file: Path) -> object:
     try:
         data = file.read_bytes()
@@ -131,6 +145,7 @@ def _parse(file: Path) -> object:
         except ValueError as exc:  # a number of more than 4,300 digits
             raise AnalysisError(f"{file}: a value cannot be read: {_first_clause(exc)}") from exc
     else:
+        _refuse_cut_short(data, file)
         try:
             document = _parse_yaml(data, file)
         except AnalysisError:
