@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
 
-from kantra_ai.engine.adaptive import AdaptiveProvider
+from kantra_ai.engine.adaptive import DEFAULT_MAX_ATTEMPTS, UNREACHABLE_ATTEMPTS, AdaptiveProvider
 from kantra_ai.engine.ratelimit import AdaptiveLimiter, RateLimitConfig
 from kantra_ai.engine.scheduling import wrap_provider
 from kantra_ai.formats import TOOL_CALL
@@ -111,6 +113,69 @@ async def test_a_rejected_key_is_not_retried() -> None:
         await provider.aclose()
         assert server.request_count == 1
     assert raised.value.fatal
+
+
+@pytest.fixture
+def hang_up() -> Iterator[tuple[str, list[int]]]:
+    """An endpoint that takes each connection and closes it at once: never an answer. Yields its
+    URL and the count of connections it took."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    taken = [0]
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return  # closed: the test is over
+            taken[0] += 1
+            connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}", taken
+    listener.close()
+    thread.join(timeout=5)
+
+
+async def test_an_endpoint_that_never_answered_stops_the_run_after_a_few_quiet_retries(
+    hang_up: tuple[str, list[int]],
+) -> None:
+    url, taken = hang_up
+    inner = AnthropicProvider(MODEL, api_key="k", base_url=url, max_retries=0)
+    provider = wrap_provider(inner, time_scale=1000.0)
+    announced: list[float] = []
+    quiet = provider.limiter.sleep
+
+    async def announcing(seconds: float) -> None:  # as run.py wraps it: "waiting on the rate limit"
+        announced.append(seconds)
+        await quiet(seconds)
+
+    provider.limiter.sleep = announcing
+    with pytest.raises(ProviderError) as raised:
+        await provider.complete(_request(1))
+    await provider.aclose()
+    assert raised.value.fatal  # the run stops: every other request would wait as long
+    assert "no answer from the provider yet" in str(raised.value)
+    assert taken[0] == UNREACHABLE_ATTEMPTS < DEFAULT_MAX_ATTEMPTS
+    assert announced == []  # a connection retry is not a rate-limit wait
+
+
+async def test_once_the_endpoint_answered_a_dropped_connection_gets_every_attempt() -> None:
+    drops = UNREACHABLE_ATTEMPTS + 1
+    faults = FaultPlan(scripted={n: Fault.drop(0.0) for n in range(2, drops + 2)})
+    with FakeProviderServer(respond, faults=faults) as server:
+        provider = wrap_provider(
+            AnthropicProvider(MODEL, api_key="k", base_url=server.anthropic_base_url, max_retries=0),
+            time_scale=1000.0,
+        )
+        try:
+            await provider.complete(_request(1))
+            response = await provider.complete(_request(2))  # a blip mid-run: patience
+        finally:
+            await provider.aclose()
+        assert server.request_count == drops + 2
+    assert response.stop_reason == "tool_use"
 
 
 async def test_tokens_billed_by_a_broken_stream_are_added_to_the_retried_reply() -> None:

@@ -7,7 +7,8 @@ retries of its own, so that every 429 and 529 reaches the limiter):
 - retries: a rate-limited (429) or overloaded (529/503) request waits its turn as long as it takes:
   it is never given up for pushback alone, only when the run's deadline passes (`deadline_seconds`,
   none by default). Other retryable failures (5xx, dropped connections) are retried up to
-  `max_attempts`; a non-retryable one (bad key, bad request) fails at once. Waits follow the
+  `max_attempts` (an endpoint that has not answered once this run: `UNREACHABLE_ATTEMPTS`, then
+  the run stops); a non-retryable one (bad key, bad request) fails at once. Waits follow the
   server's `retry-after`, else an exponential backoff, and the limiter's buckets (a 429 empties
   them); the tokens of failed attempts are still billed;
 - cache warming: requests sharing a cacheable prefix (the instructions, then the rule guidance)
@@ -29,6 +30,11 @@ from kantra_ai.providers.pricing import Usage
 from kantra_ai.tokens import estimate_tokens
 
 DEFAULT_MAX_ATTEMPTS = 12
+# An endpoint that has not answered once this run (connection refused, unknown host, no route) is
+# given this many attempts of one request, about 15 s of backoff, before the run stops: a mistyped
+# --base-url or a server that is not up fails in seconds, not after every request's twelve
+# attempts. Once it has answered, a dropped connection is a blip and gets `max_attempts`.
+UNREACHABLE_ATTEMPTS = 6
 
 
 @dataclass
@@ -84,6 +90,10 @@ class AdaptiveProvider:
         self.calibration = calibration if calibration is not None else Calibration()
         self.deadline = None if deadline_seconds is None else time.monotonic() + deadline_seconds
         self.pushback_retries = 0  # 429/529 answers retried (never given up on before the deadline)
+        self.answered = False  # the endpoint has answered once this run (any response, any status)
+        # Retries after a failure that is not pushback wait without being announced as a rate-limit
+        # wait (run.py announces the limiter's own sleep): captured before anyone wraps it.
+        self._retry_sleep = limiter.sleep
 
     def set_cache_ttl(self, ttl: str) -> None:
         """The TTL of the cache entries the inner provider asks for (Anthropic; OpenAI has none)."""
@@ -156,6 +166,7 @@ class AdaptiveProvider:
                 response = await self._attempt(request, estimate, leading, on_progress)
             except ProviderError as exc:
                 billed_before = billed_before + exc.usage
+                self.answered = self.answered or exc.status is not None
                 pushback = exc.overloaded
                 if pushback:
                     pushbacks += 1
@@ -163,19 +174,28 @@ class AdaptiveProvider:
                 else:
                     failures += 1
                 late = self.deadline is not None and time.monotonic() >= self.deadline
-                if not exc.retryable or failures >= self.max_attempts or late:
+                unreachable = not self.answered and failures >= UNREACHABLE_ATTEMPTS
+                if not exc.retryable or failures >= self.max_attempts or late or unreachable:
                     reason = f"{exc} (the run's deadline passed)" if late and exc.retryable else str(exc)
+                    if unreachable and not late:
+                        reason = (
+                            f"{exc} ({failures} attempts, no answer from the provider yet this run: "
+                            "check --base-url, the network, or that the server is up)"
+                        )
                     raise ProviderError(
                         reason,
-                        fatal=exc.fatal,
+                        fatal=exc.fatal or unreachable,  # every other request would wait as long
                         status=exc.status,
                         usage=billed_before,
                         retry_after=exc.retry_after,
                         headers=exc.headers,
                     ) from exc
-                attempt = pushbacks if pushback else failures
-                await self.limiter.sleep(self.limiter.pushback_delay(attempt - 1, exc.retry_after))
+                delay = self.limiter.pushback_delay(
+                    (pushbacks if pushback else failures) - 1, exc.retry_after
+                )
+                await (self.limiter.sleep if pushback else self._retry_sleep)(delay)
                 continue
+            self.answered = True
             response.usage = billed_before + response.usage
             # What the provider counted against what we estimated: the next estimates are real counts.
             self.calibration.observe_input(
