@@ -25,6 +25,8 @@ LOCATE = "src/kantra_ai/edits/locate.py"
 CONTINUATION = "src/kantra_ai/engine/continuation.py"
 STORE = "src/kantra_ai/store/run_store.py"
 SCRATCH = "src/kantra_ai/scratch.py"
+DELIVER = "src/kantra_ai/delivery/deliver.py"
+UNDO = "src/kantra_ai/app/undo.py"
 TESTS = [
     "tests/engine/test_batch_runner.py",
     "tests/edits/test_edits_on_incident_lines.py",
@@ -36,6 +38,8 @@ TESTS = [
     "tests/engine/test_pack_shares.py",
     "tests/store/test_pack_shares_kept.py",
     "tests/test_scratch.py",
+    "tests/delivery/test_commits.py::test_a_repository_in_the_middle_of_an_operation_is_refused_before_head_moves",
+    "tests/delivery/test_commits.py::test_undo_waits_while_the_index_is_held_and_then_commits_the_undo",
 ]
 
 # (gate, file, the code that makes it, the code without it)
@@ -225,6 +229,13 @@ GATES: list[tuple[str, str, str, str]] = [
         "or info.st_uid != os.getuid():",
         ":",
     ),
+    (
+        "git delivery waits for a merge, rebase or held index",
+        DELIVER,
+        "        if busy:",
+        "        if False:",
+    ),
+    ("undo waits for a merge, rebase or held index", UNDO, "            if busy:", "            if False:"),
 ]
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.cli.helpers import EXAMPLES
+from tests.cli.helpers import EXAMPLES, run
 from tests.delivery.helpers import Checkout, checkout, files_differing, git, log
 from tests.delivery.runs import EXAMPLE, remediate
 from tests.store.helpers import store_rows
@@ -216,3 +217,82 @@ def test_a_tree_inside_a_larger_repository_commits_its_paths_under_its_folder(tm
     ((_, _, files),) = log(monorepo, "main..kantra-ai/1")
     assert files == [f"services/inventory/{f}" for f in files_differing(EXAMPLES / EXAMPLE / "app", EXPECTED)]
     assert git(monorepo, "status", "--porcelain") == " M README.md\n"
+
+
+WEB_XML = "src/main/webapp/WEB-INF/web.xml"
+
+
+def _diverge(app: Path) -> None:
+    """`other` and `main` change the same line of one file the run does not fix: they conflict."""
+    git(app, "checkout", "-q", "-b", "other")
+    (app / WEB_XML).write_text((app / WEB_XML).read_text() + "<!-- other -->\n")
+    git(app, "commit", "-q", "-am", "other")
+    git(app, "checkout", "-q", "main")
+    (app / WEB_XML).write_text((app / WEB_XML).read_text() + "<!-- main -->\n")
+    git(app, "commit", "-q", "-am", "main")
+
+
+def _mid_merge(app: Path) -> None:
+    _diverge(app)
+    subprocess.run(["git", "merge", "-q", "other"], cwd=app, capture_output=True, check=False)
+
+
+def _mid_rebase(app: Path) -> None:
+    _diverge(app)
+    git(app, "checkout", "-q", "other")
+    subprocess.run(["git", "rebase", "main"], cwd=app, capture_output=True, check=False)
+
+
+def _mid_bisect(app: Path) -> None:
+    git(app, "bisect", "start")
+
+
+def _index_held(app: Path) -> None:
+    (app / ".git" / "index.lock").touch()
+
+
+@pytest.mark.parametrize(
+    ("state", "phrase"),
+    [
+        (_mid_merge, "a merge is in progress"),
+        (_mid_rebase, "a rebase is in progress"),
+        (_mid_bisect, "a bisect is in progress"),
+        (_index_held, "holds the index (.git/index.lock)"),
+    ],
+    ids=["merge", "rebase", "bisect", "index-lock"],
+)
+def test_a_repository_in_the_middle_of_an_operation_is_refused_before_head_moves(
+    repo: Checkout, capsys: pytest.CaptureFixture[str], state: object, phrase: str
+) -> None:
+    state(repo.app)  # type: ignore[operator]
+    head = git(repo.app, "rev-parse", "--symbolic-full-name", "HEAD")
+    status = git(repo.app, "status", "--porcelain")
+    code, _ = remediate(repo.app, "--git-commit", "per-file")
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and phrase in err and len(err.splitlines()) == 1, err
+    # HEAD stays where the user's operation put it: moving it would hand their merge or rebase to
+    # the job's branch.
+    assert git(repo.app, "rev-parse", "--symbolic-full-name", "HEAD") == head
+    assert git(repo.app, "status", "--porcelain") == status
+    assert git(repo.app, "branch", "--list", "kantra-ai/*") == ""
+
+
+def test_undo_waits_while_the_index_is_held_and_then_commits_the_undo(
+    repo: Checkout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert remediate(repo.app, "--git-commit", "per-file")[0] == 0
+    tip = git(repo.app, "rev-parse", "kantra-ai/1")
+    fixed = (repo.app / POM).read_bytes()
+    _index_held(repo.app)
+    capsys.readouterr()
+    assert run("undo", "--input", repo.app) == 2
+    err = capsys.readouterr().err.strip()
+    assert "holds the index" in err and len(err.splitlines()) == 1, err
+    # Nothing restored, nothing committed: a commit after the branch moved would leave the index
+    # holding the fixes, and the user's next commit would make them again.
+    assert (repo.app / POM).read_bytes() == fixed
+    assert git(repo.app, "rev-parse", "kantra-ai/1") == tip
+    (repo.app / ".git" / "index.lock").unlink()
+    assert run("undo", "--input", repo.app) == 0
+    assert files_differing(repo.app, repo.original) == []
+    assert git(repo.app, "status", "--porcelain") == ""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kantra_ai.app.prepare import check_input_dir
-from kantra_ai.delivery.undo import commit_undo
+from kantra_ai.delivery.undo import commit_undo, refuse_busy
 from kantra_ai.engine.outcomes import Status
 from kantra_ai.errors import UserError
 from kantra_ai.store.history import HistoryOptions
@@ -55,6 +55,9 @@ def undo(input_dir: Path, *, run: int | None, state: Path | None, say: Callable[
             writes = live_writes(store, run_id=target)
             if not writes:
                 return UndoReport(target)
+            busy = refuse_busy(store, input_dir, target)
+            if busy:
+                raise UserError(busy)
             undo_run, result = revert_as_run(
                 store,
                 input_dir,

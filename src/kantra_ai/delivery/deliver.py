@@ -186,6 +186,9 @@ class GitDelivery:
             raise DeliveryConfigError(
                 f"{flag}: the repository has no commit yet; commit once, then run again"
             )
+        busy = repo.busy()
+        if busy:
+            raise DeliveryConfigError(f"{flag}: {busy}; then run again")
         for option, name in (("--branch", self.options.branch), ("--pr-base", self.options.pr_base)):
             if name is not None and not repo.valid_branch_name(name):
                 raise DeliveryConfigError(f"{option} {name!r}: not a valid branch name")

@@ -120,6 +120,34 @@ class GitRepo:
         )
         return done.returncode == 0 and not name.startswith("-")
 
+    def busy(self) -> str | None:
+        """What the repository is in the middle of, as a phrase with its way out (None: nothing).
+        Moving HEAD to a job's branch during a merge or a rebase hands the user's operation to that
+        branch (their merge commit lands there, `rebase --continue` rewrites it), and a held index
+        lock fails a commit after its branch has moved."""
+        states = (
+            ("MERGE_HEAD", "a merge is in progress (git merge --continue, or --abort)"),
+            ("rebase-merge", "a rebase is in progress (git rebase --continue, or --abort)"),
+            ("rebase-apply", "a rebase or `git am` is in progress (--continue, or --abort)"),
+            ("CHERRY_PICK_HEAD", "a cherry-pick is in progress (git cherry-pick --continue, or --abort)"),
+            ("REVERT_HEAD", "a revert is in progress (git revert --continue, or --abort)"),
+            ("BISECT_LOG", "a bisect is in progress (git bisect reset)"),
+            (
+                "index.lock",
+                "another git command holds the index (.git/index.lock); if none is running, remove it",
+            ),
+        )
+        paths = self._text(
+            "rev-parse", *(arg for name, _ in states for arg in ("--git-path", name)), check=False
+        )
+        found = paths.splitlines()
+        for (_, phrase), path in zip(states, found, strict=False):
+            if os.path.lexists(self.root / path):
+                return phrase
+        if self._text("ls-files", "--unmerged", check=False):
+            return "the index has unmerged paths (resolve them and commit, or abort the merge)"
+        return None
+
     def dirty(self) -> dict[str, str]:
         """Paths with changes git would show (modified, staged, untracked, conflicted), each with
         its two-letter `git status --porcelain` code. Ignored files are not listed."""

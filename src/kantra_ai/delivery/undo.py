@@ -18,6 +18,22 @@ from kantra_ai.store import deliveries as records
 from kantra_ai.store.run_store import RunStore
 
 
+def refuse_busy(store: RunStore, input_dir: Path, run_id: int) -> str:
+    """Why an undo of `run_id` must wait ("" when it need not): its job was committed to a branch
+    that is checked out, and the repository is in the middle of something (a merge, a rebase, a held
+    index lock). The undo's commit would land under the user's operation, or fail after its branch
+    moved; so nothing is restored either."""
+    row = records.delivery(store, records.job_root(store, run_id))
+    if row is None or not records.commits(store, records.job_root(store, run_id)):
+        return ""
+    repo = GitRepo.find(input_dir)
+    head = repo.head() if repo is not None else None
+    if repo is None or head is None or head.branch != row.branch:
+        return ""
+    busy = repo.busy()
+    return f"undo commits on {row.branch}, but {busy}; then run undo again" if busy else ""
+
+
 def commit_undo(
     store: RunStore, input_dir: Path, run_id: int, undo_run: int, restored: Sequence[str]
 ) -> tuple[str | None, str]:
