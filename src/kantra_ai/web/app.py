@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import stat
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from kantra_ai import __version__
+from kantra_ai._fs import OutsideTreeError, open_inside
 from kantra_ai.app.options import RunOptions
 from kantra_ai.app.plan import PlanRequest, make_plan
 from kantra_ai.app.plan_editor import LoadedPlan, PlanConflict, PlanEditor
@@ -611,14 +613,31 @@ async def settings_save(request: Request) -> Response:
 async def report_page(request: Request) -> Response:
     """The tree's report.html as `kantra-ai report` writes it (self-contained, its own inline script)."""
     ctx: WebContext = request.app.state.ctx
-    path = ctx.report_path()
-    if not path.is_file():
+    text = await run_in_threadpool(_read_report, ctx)
+    if text is None:
         return back("/run", "no report yet: it is written when a run ends")
+    # The file is in the user's tree, where a repository can plant one of its own: served as is on
+    # this origin, its script could open a page of the app, read the token and post settings (a
+    # check command runs). `sandbox` gives it an origin of its own: no popups, no same-origin
+    # access, no cookies; the report's own script (filters) still runs.
     csp = (
-        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
-        "frame-ancestors 'none'"
+        "sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline'; "
+        "style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
     )
-    return HTMLResponse(path.read_text(encoding="utf-8"), headers={"content-security-policy": csp})
+    return HTMLResponse(text, headers={"content-security-policy": csp})
+
+
+def _read_report(ctx: WebContext) -> str | None:
+    """The report's text, never through a link (one in the tree could name any file)."""
+    root = Path(os.path.realpath(ctx.input_dir))
+    try:
+        fd = open_inside(root, ctx.report_path().relative_to(ctx.input_dir))
+    except (OSError, OutsideTreeError):
+        return None
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            return None
+        return file.read().decode("utf-8", errors="replace")
 
 
 async def home(request: Request) -> Response:
