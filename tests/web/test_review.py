@@ -68,6 +68,17 @@ def test_a_file_changed_since_is_never_reverted(fixed_tree: Path) -> None:
     assert target.read_bytes() == mine
 
 
+def test_a_file_replaced_by_a_link_out_of_the_tree_is_not_shown(fixed_tree: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("a secret outside the tree\n")
+    target = fixed_tree / RESOURCE
+    target.unlink()
+    target.symlink_to(outside)
+    found = Review(fixed_tree).file(RESOURCE)
+    assert found is not None and not found.readable
+    assert not any("a secret outside the tree" in line for _, line in found.diff)
+
+
 def test_accepting_holds_for_the_content_it_was_about(fixed_tree: Path) -> None:
     review = Review(fixed_tree)
     found = review.file(RESOURCE)

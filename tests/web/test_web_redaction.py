@@ -228,6 +228,26 @@ def test_the_settings_page_shows_no_secret_and_saving_it_unchanged_keeps_them_in
     assert config.read_bytes() == before  # the password and the token are still in the file, not "***"
 
 
+def test_editing_a_masked_url_but_leaving_its_mask_is_refused_and_the_file_kept(
+    served: tuple[Any, WebContext], secret: Secrets
+) -> None:
+    app, ctx = served
+    config = ctx.cwd / ".kantra-ai.yaml"
+    before = config.read_bytes()
+    shown = _form_values(call(app, "GET", "/settings").body)
+    assert "****" in shown["provider.base-url"]
+    moved = shown["provider.base-url"].replace("llm-proxy.example.com", "llm-proxy2.example.com")
+    answer = call(app, "POST", "/settings", form={**shown, "provider.base-url": moved, "_token": ctx.token})
+    assert answer.status == 400
+    assert "still holds the hidden part" in answer.body
+    assert config.read_bytes() == before  # the password is not replaced by asterisks
+    # Typed whole, credentials included, the new URL is saved.
+    whole = secret.url.replace("llm-proxy.example.com", "llm-proxy2.example.com")
+    saved = call(app, "POST", "/settings", form={**shown, "provider.base-url": whole, "_token": ctx.token})
+    assert saved.status == 303
+    assert whole in config.read_text(encoding="utf-8")
+
+
 def _form_values(html: str) -> dict[str, str]:
     """The text inputs of the settings form as the page shows them."""
     import re

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kantra_ai.app.prepare import check_input_dir
 from kantra_ai.app.undo import revert_as_run
-from kantra_ai.edits.files import SourceFileError, read_source
+from kantra_ai.edits.files import SourceFileError, check_inside, read_source
 from kantra_ai.engine.outcomes import Status
 from kantra_ai.errors import UserError
 from kantra_ai.report.job import diff_hunks
@@ -87,6 +87,7 @@ class Review:
             return None
         try:
             current = read_source(self.input_dir / path)
+            check_inside(current, self.input_dir)  # a link put there since: its target is not shown
         except (OSError, SourceFileError):
             return FileReview(detail, [], changed_outside=detail.current_sha is not None, readable=False)
         before = current.text

@@ -57,6 +57,24 @@ class LockError(StoreError):
     """The lock file cannot be created (read-only tree, ...); one line."""
 
 
+def held_by_another(path: Path) -> str | None:
+    """Who holds the lock at `path` ("pid N, started ...") while another open of it does; None when
+    it is free or there is no lock file. Only looks: never creates the file or its folder, and
+    takes the lock for no longer than the look. (Within one process a second open conflicts with
+    the first too: callers ask about their own runs first.)"""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        if _try_lock(fd):
+            _unlock(fd)
+            return None
+        return TreeLock(path).holder()
+    finally:
+        os.close(fd)
+
+
 class TreeLock:
     def __init__(self, path: Path, *, root: Path | None = None) -> None:
         self.path = path

@@ -41,7 +41,7 @@ from kantra_ai.providers.base import ModelResponse
 from kantra_ai.store.calibration import load_calibration, save_calibration
 from kantra_ai.store.codec import Decided
 from kantra_ai.store.history import HistoryOptions, Partition, partition
-from kantra_ai.store.lock import TreeLock
+from kantra_ai.store.lock import TreeLock, held_by_another
 from kantra_ai.store.observer import StoreObserver
 from kantra_ai.store.recovery import Recovery, recover
 from kantra_ai.store.run_store import Known, RunRow, RunState, RunStore
@@ -114,6 +114,11 @@ def open_store(
         _refuse_linked_store(default_store_path(input_dir))
     path = state or default_store_path(input_dir)
     return RunStore.open(path, tree_key(input_dir, path), create=create)
+
+
+def another_run(input_dir: Path) -> str | None:
+    """Who holds the tree's lock when another run does (see lock.held_by_another); None: nobody."""
+    return held_by_another(input_dir / TOOL_DIR / LOCK_NAME)
 
 
 def no_store_yet(input_dir: Path, options: HistoryOptions) -> bool:

@@ -31,7 +31,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from kantra_ai import __version__
+from kantra_ai import __version__, bounds
 from kantra_ai._fs import OutsideTreeError, open_inside
 from kantra_ai.app.options import RunOptions
 from kantra_ai.app.plan import PlanRequest, make_plan
@@ -50,7 +50,7 @@ from kantra_ai.report.record import default_report_path
 from kantra_ai.store.queries import store_view
 from kantra_ai.store.review import LOW_CONFIDENCE, REVIEW_FILTERS, STATUS_FILTERS, FileQuery
 from kantra_ai.store.schema import StoreError
-from kantra_ai.store.session import default_store_path, open_store
+from kantra_ai.store.session import another_run, default_store_path, open_store
 from kantra_ai.web.redaction import RedactResponses
 from kantra_ai.web.runs import RunManager
 from kantra_ai.web.security import TOKEN_FIELD
@@ -299,6 +299,7 @@ async def plan_edit(request: Request) -> Response:
     try:
         if ctx.runs.active:
             raise UserError("a run is executing this plan: pause or wait for it before changing the plan")
+        _refuse_another_run(ctx, "changing the plan")
         change = _checked(_edit(form))
         loaded: LoadedPlan = await run_in_threadpool(lambda: ctx.editor().change(one(form, "sha"), change))
     except UserError as exc:
@@ -310,6 +311,16 @@ async def plan_edit(request: Request) -> Response:
     if wants_json(request):
         return JSONResponse({"ok": True, "sha": loaded.sha256})
     return back("/plan", "plan saved", one(form, "phase"))
+
+
+def _refuse_another_run(ctx: WebContext, doing: str) -> None:
+    """A run of another process (`kantra-ai execute` in a terminal) holds the tree: it read the plan
+    when it started and goes on by it, so a change now would say one thing and the run do another."""
+    holder = another_run(ctx.input_dir)
+    if holder is not None:
+        raise UserError(
+            f"another kantra-ai run ({holder}) is working on this tree: wait for it before {doing}"
+        )
 
 
 def _safe_plan_view(ctx: WebContext) -> dict[str, Any]:
@@ -327,14 +338,21 @@ async def plan_make(request: Request) -> Response:
         analysis = ctx.analysis_path()
         if analysis is None:
             raise UserError("no analysis to plan from: start with --analysis, or set paths.analysis")
-        max_phases = one(form, "max_phases").strip()
+        typed = one(form, "max_phases").strip()
+        max_phases = _count(typed)
+        if typed and max_phases is None:
+            raise UserError(f"most phases: {typed[:20]!r} is not a whole number")
+        problem = bounds.PHASES.problem(max_phases) if max_phases else None
+        if problem:
+            raise UserError(f"most phases: {problem}")
         plan_request = PlanRequest(
             planner=one(form, "planner", "deterministic"),
             risk_tolerance=one(form, "risk_tolerance", "balanced"),
-            max_phases=int(max_phases) if max_phases.isdigit() and int(max_phases) > 0 else None,
+            max_phases=max_phases or None,
         )
         if ctx.runs.active:
             raise UserError("a run is executing the current plan: wait for it before making a new one")
+        _refuse_another_run(ctx, "making a new plan")
         plan = make_plan(ctx.options(analysis), plan_request, SilentUi())
         editor = ctx.editor()
         editor.path.parent.mkdir(parents=True, exist_ok=True)
@@ -452,6 +470,18 @@ async def progress_json(request: Request) -> Response:
 # -- review ------------------------------------------------------------------------------------------
 
 
+MAX_PAGE = 1_000_000  # of 50 files: far past any tree, and within SQLite's integers
+
+
+def _count(text: str) -> int | None:
+    """A whole number typed in a form or a link (None: empty or not one). ASCII digits only:
+    `str.isdigit` also takes "²", which `int` refuses; at most 18 of them (within SQLite's integers)."""
+    text = text.strip()
+    if not text or len(text) > 18 or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
+
+
 def _query(request: Request) -> FileQuery:
     params = request.query_params
     page_text = params.get("page", "1")
@@ -461,7 +491,7 @@ def _query(request: Request) -> FileQuery:
             review=params.get("review", "any"),
             low_confidence=params.get("low") == "1",
             search=params.get("q", "")[:200],
-            page=int(page_text) if page_text.isdigit() else 1,
+            page=min(_count(page_text) or 1, MAX_PAGE),
             per_page=50,
         )
     except ValueError as exc:

@@ -31,8 +31,9 @@ from kantra_ai.app.run import RunHandle, exit_code, run_job
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, Status
 from kantra_ai.errors import UserError
-from kantra_ai.plan.model import PlanError
+from kantra_ai.plan.model import PlanError, load_plan
 from kantra_ai.plan.state import load_state, plan_hash
+from kantra_ai.store.session import another_run
 
 log = logging.getLogger("kantra_ai.web")
 NOTES = 30  # lines kept for the page
@@ -251,6 +252,18 @@ class RunManager:
                 raise UserError("a run started from this page is still going on: pause or cancel it first")
             request = execute_request(plan_path, phase)
             run_options = options()
+            # Refused here, in one answer, rather than by the run in the background once "started"
+            # was said: an unknown phase, a tree another process's run holds.
+            if phase is not None:
+                try:
+                    load_plan(plan_path).phase(phase)
+                except PlanError as exc:
+                    raise UserError(str(exc)) from None
+            holder = another_run(run_options.input_dir)
+            if holder is not None:
+                raise UserError(
+                    f"another kantra-ai run ({holder}) is working on this tree: wait for it to finish"
+                )
             if retry_failed:
                 history = dataclasses.replace(run_options.history, retry_failed=True)
                 run_options = dataclasses.replace(run_options, history=history)

@@ -158,6 +158,13 @@ def changed_keys(sections: list[Section], form: dict[str, list[str]]) -> dict[st
                 # unchanged: a masked URL, or a value the page showed through the redaction layer
                 # (web/redaction.py), sent back as shown is never written over the real one
                 continue
+            if "***" in text and (field.secret_masked or redact(field.value) != field.value):
+                # an edit of a value shown with a part hidden (a password in a URL): written as
+                # typed, the asterisks would replace the credentials in the file
+                raise UserError(
+                    f"{field.key}: the new value still holds the hidden part (***); type the whole "
+                    "value, credentials included, or leave it as it was"
+                )
             changes[field.key] = _parse(field, text)
     return changes
 
