@@ -27,6 +27,7 @@ STORE = "src/kantra_ai/store/run_store.py"
 SCRATCH = "src/kantra_ai/scratch.py"
 DELIVER = "src/kantra_ai/delivery/deliver.py"
 UNDO = "src/kantra_ai/app/undo.py"
+GIT_HOOK = "src/kantra_ai/app/git_delivery.py"
 TESTS = [
     "tests/engine/test_batch_runner.py",
     "tests/edits/test_edits_on_incident_lines.py",
@@ -40,6 +41,7 @@ TESTS = [
     "tests/test_scratch.py",
     "tests/delivery/test_commits.py::test_a_repository_in_the_middle_of_an_operation_is_refused_before_head_moves",
     "tests/delivery/test_commits.py::test_undo_waits_while_the_index_is_held_and_then_commits_the_undo",
+    "tests/delivery/test_commits.py::test_a_branch_name_taken_by_other_work_is_refused_before_anything_is_sent",
 ]
 
 # (gate, file, the code that makes it, the code without it)
@@ -236,6 +238,12 @@ GATES: list[tuple[str, str, str, str]] = [
         "        if False:",
     ),
     ("undo waits for a merge, rebase or held index", UNDO, "            if busy:", "            if False:"),
+    (
+        "a branch taken by other work is refused before anything is sent",
+        GIT_HOOK,
+        "            self.delivery.refuse_taken_branch(store, continues, store.next_run_id())\n",
+        "",
+    ),
 ]
 
 

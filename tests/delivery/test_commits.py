@@ -296,3 +296,25 @@ def test_undo_waits_while_the_index_is_held_and_then_commits_the_undo(
     assert run("undo", "--input", repo.app) == 0
     assert files_differing(repo.app, repo.original) == []
     assert git(repo.app, "status", "--porcelain") == ""
+
+
+@pytest.mark.parametrize("flags", [(), ("--branch", "other")], ids=["default-name", "branch-flag"])
+def test_a_branch_name_taken_by_other_work_is_refused_before_anything_is_sent(
+    repo: Checkout, capsys: pytest.CaptureFixture[str], flags: tuple[str, ...]
+) -> None:
+    # A branch of that name that does not start from HEAD: left by a store since removed (the
+    # default kantra-ai/1), or another line of work named with --branch.
+    taken = flags[1] if flags else "kantra-ai/1"
+    _diverge(repo.app)
+    git(repo.app, "branch", "-f", taken, "other")
+    before = git(repo.app, "rev-parse", taken)
+    code, _ = remediate(repo.app, "--git-commit", "at-end", *flags)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and f"branch {taken} exists and does not start from" in err, err
+    assert len(err.splitlines()) == 1
+    # Refused before any request: no fix is left uncommitted in the working tree.
+    assert git(repo.app, "status", "--porcelain") == ""
+    assert git(repo.app, "rev-parse", taken) == before
+    # The way out it names works.
+    code, summary = remediate(repo.app, "--git-commit", "at-end", "--branch", "kantra-ai/elsewhere")
+    assert code == 0 and summary["git"]["errors"] == []

@@ -56,6 +56,7 @@ class GitDeliveryHook(RunHook):
         continues = session.resumes.id if session.resumes is not None else None
         try:
             self.delivery.refuse_dirty(store, continues, touched)
+            self.delivery.refuse_taken_branch(store, continues, store.next_run_id())
         except DeliveryConfigError as exc:
             raise UserError(str(exc)) from None
 

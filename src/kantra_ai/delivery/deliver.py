@@ -228,6 +228,32 @@ class GitDelivery:
                 "(git stash), or leave those files out with --exclude"
             )
 
+    def refuse_taken_branch(self, store: RunStore, continues: int | None, next_run: int | None) -> None:
+        """Refuse (DeliveryConfigError) before anything is sent when the job's branch exists and does
+        not start from where the job's commits go (a branch left by an earlier store, `--branch`
+        naming another line of work): found after the run, the fixes were paid for and left
+        uncommitted. `next_run`: the id the run will get (None: not known before, PostgreSQL)."""
+        repo = self._repo()
+        head = repo.head()
+        assert head is not None
+        root = records.job_root(store, continues) if continues is not None else next_run
+        row = records.delivery(store, root) if root is not None else None
+        if row is not None:  # the job's branch was chosen on its first run
+            branch: str | None = row.branch
+            base = row.base_sha
+        else:
+            default = f"{self.options.branch_prefix}/{root}" if root is not None else None
+            branch, base = self.options.branch or default, head.sha
+        tip = repo.ref(branch) if branch else None
+        if branch and tip is not None and not repo.is_ancestor(base, tip):
+            way_out = f"rename it (git branch -m {branch} {branch}-old)"
+            if row is None:
+                way_out += ", or pass --branch NAME"
+            raise DeliveryConfigError(
+                f"branch {branch} exists and does not start from {base[:12]}, where this job's commits "
+                f"go: {way_out}"
+            )
+
     def _ours(self, store: RunStore, continues: int) -> set[str]:
         """Files still exactly as the job's last write of them left them."""
         runs = records.job_runs(store, records.job_root(store, continues))
@@ -295,7 +321,12 @@ class GitDelivery:
                 self.report.errors.append(message)
             if self.root is not None:
                 records.set_delivery_state(store, self.root, "failed", message)
-            self.say(f"git: {message}; what was committed is kept: run the same command again to finish")
+            kept = (
+                "what was committed is kept"
+                if self.root is not None and records.commits(store, self.root)
+                else "nothing was committed: the fixes are in the working tree"
+            )
+            self.say(f"git: {message}; {kept}: run the same command again to finish")
         finally:
             if final and close and self._forge is not None:
                 self._forge.close()

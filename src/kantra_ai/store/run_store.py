@@ -170,6 +170,15 @@ class RunStore:
             assert cursor.lastrowid is not None
             return cursor.lastrowid
 
+    def next_run_id(self) -> int | None:
+        """The id `begin_run` will give next (SQLite hands out one past the largest, and the tree's
+        lock keeps other runs of the tree out meanwhile); None for PostgreSQL, whose sequence is
+        shared by every tree and not known before it is drawn."""
+        if isinstance(self.db, PostgresConnection):
+            return None
+        rows = self.query("SELECT COALESCE(MAX(id), 0) + 1 FROM runs")
+        return int(rows[0][0])
+
     def finish_run(self, run_id: int, state: RunState, *, reused_replies: int = 0, note: str = "") -> None:
         with self.tx() as db:
             db.execute(
