@@ -94,6 +94,27 @@ def test_a_change_needs_the_token_itself_not_only_the_cookie(site: Site) -> None
     assert not site.plan.exists()
 
 
+def test_a_change_with_the_token_only_in_the_address_is_refused(site: Site) -> None:
+    """The address ends up in logs and history: a change carries the token in a header or form."""
+    path = f"/plan/make?token={token_of(site)}"
+    assert (
+        request(site, "POST", path, headers={"Cookie": cookie_of(site)}, body=make_plan_body(site)).status
+        == 403
+    )
+    assert not site.plan.exists()
+
+
+def test_a_body_larger_than_any_form_is_refused_whichever_way_the_token_comes(site: Site) -> None:
+    big = "x=" + "a" * 1_100_000
+    with_header = {"X-Kantra-Token": token_of(site), "Cookie": cookie_of(site)}
+    assert request(site, "POST", "/plan/edit", headers=with_header, body=big).status == 413
+    in_form = make_plan_body(site, **{TOKEN_FIELD: token_of(site)}) + "&" + big
+    assert (
+        request(site, "POST", "/plan/make", headers={"Cookie": cookie_of(site)}, body=in_form).status == 413
+    )
+    assert not site.plan.exists()
+
+
 def test_a_foreign_origin_is_refused_for_changes_and_the_event_stream(site: Site) -> None:
     body = make_plan_body(site, **{TOKEN_FIELD: token_of(site)})
     for origin in ("http://evil.example", "null", f"http://127.0.0.1:{site.server.port + 1}"):

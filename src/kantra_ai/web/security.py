@@ -5,7 +5,8 @@
   `X-Kantra-Token` header, or in the cookie the first visit sets (HttpOnly, SameSite=Strict, one
   per port). A request that changes anything (any method but GET and HEAD) must carry the token
   itself, in the header or in the form's `_token` field: the cookie alone, which a browser attaches
-  to a forged cross-site form, is never enough.
+  to a forged cross-site form, is never enough; nor is the token in its address. Its body is at
+  most MAX_FORM_BYTES (413 otherwise), however the token comes.
 - **Host.** Only the names the server answers to (127.0.0.1, localhost, [::1] on its port, and the
   `--host` given): a page on another name that resolves to this machine (DNS rebinding) is refused.
 - **Origin.** A request that names an origin must name this server's own: a cross-site form, fetch,
@@ -100,9 +101,9 @@ class Guard:
             await _deny(send, "this server takes no websocket or upgrade requests")
             return
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-        presented = headers.get(TOKEN_HEADER) or query.get("token")
         method = scope.get("method", "GET")
         if method in SAFE_METHODS:
+            presented = headers.get(TOKEN_HEADER) or query.get("token")
             if not (self._ok(presented) or self._ok(_cookie(headers, self.cookie))):
                 await _deny(send, "no valid token: open the URL kantra-ai printed (it ends in ?token=...)")
                 return
@@ -111,14 +112,23 @@ class Guard:
                 return
             await self.app(scope, receive, _with_headers(send))
             return
-        body = b""
-        if not self._ok(presented):
-            body, complete = await _read_body(receive)
-            form = dict(parse_qsl(body.decode("utf-8", errors="replace"))) if complete else {}
+        # A change carries the token itself, in the header or the form (never only in the address,
+        # which ends up in logs and history), and a body of at most MAX_FORM_BYTES, whichever way
+        # it is let in: the app reads its forms whole.
+        body, state = await _read_body(receive)
+        if state == "too large":
+            await _deny(
+                send, f"the request is larger than a form of this app ({MAX_FORM_BYTES:,} bytes)", 413
+            )
+            return
+        if state == "gone":
+            return
+        if not self._ok(headers.get(TOKEN_HEADER)):
+            form = dict(parse_qsl(body.decode("utf-8", errors="replace")))
             if not self._ok(form.get(TOKEN_FIELD)):
                 await _deny(send, "a change needs the page's token")
                 return
-        await self.app(scope, _replay(body, receive) if body else receive, _with_headers(send))
+        await self.app(scope, _replay(body, receive), _with_headers(send))
 
     def _ok(self, candidate: str | None) -> bool:
         return candidate is not None and hmac.compare_digest(candidate.encode(), self.token.encode())
@@ -160,18 +170,18 @@ def _cookie(headers: dict[str, str], name: str) -> str | None:
     return morsel.value if morsel is not None else None
 
 
-async def _read_body(receive: Receive) -> tuple[bytes, bool]:
-    """The request body, up to MAX_FORM_BYTES; (body, complete)."""
+async def _read_body(receive: Receive) -> tuple[bytes, str]:
+    """The request body, up to MAX_FORM_BYTES; (body, "complete" | "too large" | "gone")."""
     body = b""
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return body, False
+            return b"", "gone"
         body += message.get("body", b"")
         if len(body) > MAX_FORM_BYTES:
-            return b"", False
+            return b"", "too large"
         if not message.get("more_body", False):
-            return body, True
+            return body, "complete"
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -201,12 +211,12 @@ def _with_headers(send: Send) -> Send:
     return wrapped
 
 
-async def _deny(send: Send, reason: str) -> None:
-    body = f"403 forbidden: {reason}\n".encode()
+async def _deny(send: Send, reason: str, status: int = 403) -> None:
+    body = f"{status} {'forbidden' if status == 403 else 'refused'}: {reason}\n".encode()
     await _with_headers(send)(
         {
             "type": "http.response.start",
-            "status": 403,
+            "status": status,
             "headers": [
                 (b"content-type", b"text/plain; charset=utf-8"),
                 (b"content-length", str(len(body)).encode()),
