@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import stat
 import threading
 from pathlib import Path
 
@@ -135,6 +136,25 @@ def test_a_state_path_that_is_no_store_is_refused_before_the_tree_is_touched(
     assert fake.request_count == 0
     assert not (app / ".kantra-ai").exists()  # no lock, no .gitignore: nothing made in the tree
     assert tree_differences(app, _pristine(tmp_path)) == []
+
+
+def test_a_new_store_and_its_log_are_readable_by_this_user_only(
+    tmp_path: Path, fake: FakeProviderServer
+) -> None:
+    # It keeps the files' text before and after each fix and the model's replies.
+    app = copy_example(EXAMPLE, tmp_path)
+    store = app / ".kantra-ai" / "state.db"
+    assert remediate(EXAMPLE, app, fake)[0] == 0
+    assert stat.S_IMODE(store.stat().st_mode) == 0o600
+    db = sqlite3.connect(store)  # holding it open keeps its write-ahead log
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE IF NOT EXISTS probe (x)")
+        for log in (store.with_name("state.db-wal"), store.with_name("state.db-shm")):
+            assert stat.S_IMODE(log.stat().st_mode) == 0o600, log
+    finally:
+        db.execute("DROP TABLE IF EXISTS probe")
+        db.close()
 
 
 def test_status_shows_runs_violations_and_cost_so_far(

@@ -115,6 +115,9 @@ def _create(path: Path, migrations: Sequence[Migration]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+        # Only this user may read it (as the reports and the lock's folder): it keeps files' text
+        # before and after each fix and the model's replies. SQLite gives its logs the same mode.
+        os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         db = sqlite3.connect(temp, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot create the run store {path}: {exc}") from None
