@@ -283,7 +283,36 @@ class GitRepo:
     def push(self, remote: str, branch: str) -> None:
         """Push a branch under the same name; never forced (a remote branch that moved elsewhere
         is refused by the remote, and the error says so)."""
-        self.run("push", "--porcelain", "--quiet", remote, f"refs/heads/{branch}:refs/heads/{branch}")
+        done = subprocess.run(
+            [self.git, "push", "--porcelain", remote, f"refs/heads/{branch}:refs/heads/{branch}"],
+            cwd=self.root,
+            capture_output=True,
+            check=False,
+            env=_environment(),
+        )
+        if done.returncode != 0:
+            raise GitError(f"git push: {_push_problem(done.stdout, done.stderr)}")
+
+
+def _push_problem(stdout: bytes, stderr: bytes) -> str:
+    """git's error line, with why the ref was rejected (`--porcelain`'s "!" line) and what the
+    remote itself said ("remote: ..." lines: a hook's or a protected branch's reason)."""
+    problem = _first_line(stderr)
+    rejected = [
+        line.split("\t")[-1].strip()
+        for line in stdout.decode("utf-8", "replace").splitlines()
+        if line.startswith("!") and "\t" in line
+    ]
+    remote = [
+        line[len("remote:") :].strip()
+        for line in stderr.decode("utf-8", "replace").splitlines()
+        if line.startswith("remote:") and line[len("remote:") :].strip()
+    ]
+    if rejected:
+        problem += f": {rejected[0]}"
+    if remote:
+        problem += f"; the remote says: {' / '.join(remote[:3])[:300]}"
+    return problem
 
 
 _FALLBACK_IDENTITY = {
