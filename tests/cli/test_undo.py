@@ -74,6 +74,20 @@ def test_a_file_changed_since_the_run_is_left_alone_and_the_others_are_restored(
     assert tree_differences(app, EXAMPLES / EXAMPLE / "app") == [SERVICE]
 
 
+def test_each_message_of_undo_is_one_line_when_read_by_a_program(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    assert remediate_json(EXAMPLE, app, fake)[0] == 0
+    (app / SERVICE).write_text((app / SERVICE).read_text() + "// the user's own change\n")
+    capsys.readouterr()
+    assert run("undo", "--input", app) == 1
+    lines = capsys.readouterr().err.splitlines()
+    # Piped, not a terminal: no line is broken at 80 columns, each path is on its own line whole.
+    assert f"left      {SERVICE}: changed since kantra-ai wrote it; left as it is" in lines
+    assert all(line.startswith(("restored  ", "left      ", "undid run #")) for line in lines), lines
+
+
 def test_undoing_an_earlier_run_keeps_what_a_later_run_wrote_to_the_same_file(
     tmp_path: Path, fake: FakeProviderServer
 ) -> None:

@@ -47,7 +47,7 @@ def cancel(
     config_file: ConfigOpt = None,
 ) -> None:
     """Cancel the tree's batches still with the provider; what they answered first is still applied."""
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)  # a line per message, unbroken
     done = cancel_batches(input_dir, state=state, batch=batch, base_url=base_url)
     if json_output:
         sys.stdout.write(json.dumps([asdict(c) for c in done], indent=2) + "\n")

@@ -36,7 +36,7 @@ def undo(
     config_file: ConfigOpt = None,
 ) -> None:
     """Revert exactly what a run wrote; files changed since it wrote them are left alone."""
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)  # a line per message, unbroken
     report = undo_run(
         input_dir, run=run, state=state, say=lambda text: console.print(f"kantra-ai: {text}", markup=False)
     )
