@@ -225,3 +225,21 @@ def test_inline_comments_mark_fixes_below_the_threshold_once(repo: Checkout, for
         content = git(repo.remote, "show", f"{comment['commit_id']}:{comment['path']}").splitlines()
         assert "jakarta" in content[comment["line"] - 1] and comment["side"] == "RIGHT"
     assert all(c["body"].count("low confidence (0.90, below 0.95)") == 1 for c in comments)
+
+
+def test_the_printed_summary_names_the_commits_and_every_pull_request(
+    repo: Checkout, forge: FakeForge, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run(
+        "remediate", "--analysis", EXAMPLES / EXAMPLE / "output.yaml", "--input", repo.app,
+        "--provider", "simulated", "--no-progress", *_flags(forge),
+    )  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    pulls = forge.pulls(REPO)
+    assert pulls
+    for pull in pulls:
+        assert f"pull request: {pull['html_url']} ({pull['head']['ref']} into {pull['base']['ref']})" in out
+    commits = len(log(repo.app, "main..kantra-ai/1"))
+    assert f"git: {commits} commit(s) on kantra-ai/1" in out
+    assert f"log -p {git(repo.app, 'rev-parse', 'main').strip()[:12]}..kantra-ai/1" in out

@@ -108,14 +108,23 @@ def print_next_steps(document: Document, run: JobRun, options: RunOptions, conso
         console.print(text, soft_wrap=True, highlight=False)
 
     changed = sorted(run.changed_files)
+    git = document.get("git") or {}
+    commits = [c for c in git.get("commits") or [] if c["branch"] == git.get("branch")]  # not the PRs
     if changed:
         names = ", ".join(changed[:6]) + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
         say(f"[green]changed {len(changed)} files[/]: {escape(names)}")
         where = options.input_dir
         review = f"git -C {where} diff" if _git_root(where) else f"diff against your copy of {where}"
+        if commits:  # committed: `git diff` of the working tree shows nothing
+            review = f"git -C {where} log -p {str(git['base']['sha'])[:12]}..{git['branch']}"
         say(f"  review the edits: {escape(review)}")
     elif not run.aborted:
         say("no file was changed in this run")
+    if commits:
+        say(f"  git: {len(commits)} commit(s) on {escape(str(git['branch']))}")
+    for pull in git.get("pull_requests") or []:
+        into = f"{pull['branch']} into {pull['base']}"
+        say(f"  pull request: {escape(str(pull['url']))} ({escape(into)})")
     report = document.get("report")
     if report:
         uri = Path(report).resolve().as_uri()
