@@ -12,7 +12,7 @@ from kantra_ai.app.options import RunOptions, SelectionOptions
 from kantra_ai.app.plan_editor import PlanConflict, PlanEditor
 from kantra_ai.errors import UserError
 from kantra_ai.plan import edits
-from kantra_ai.plan.model import Plan, dump_plan, load_plan
+from kantra_ai.plan.model import Plan, PlanError, dump_plan, load_plan
 
 
 @pytest.fixture
@@ -41,6 +41,15 @@ def test_a_change_is_saved_and_the_new_hash_handed_out(editor: PlanEditor) -> No
     assert load_plan(editor.path).phase("phase-1").name == "Imports first"
     assert changed.sha256 != first.sha256
     assert "Imports first" in editor.path.with_name("plan.html").read_text()
+
+
+@pytest.mark.parametrize("name", ["phase\x00one", "\u202eeno esahp", "tab\x7fbed"])
+def test_a_name_with_control_or_formatting_characters_is_refused(editor: PlanEditor, name: str) -> None:
+    seen = editor.load()
+    before = editor.path.read_bytes()
+    with pytest.raises(PlanError, match="control or formatting characters"):
+        editor.change(seen.sha256, lambda plan: [edits.rename(plan, "phase-1", name)][1:])
+    assert editor.path.read_bytes() == before
 
 
 def test_a_plan_edited_on_disk_meanwhile_is_not_overwritten(editor: PlanEditor) -> None:

@@ -68,6 +68,21 @@ def test_the_printed_url_sets_a_strict_cookie_and_drops_the_token_from_the_addre
     assert request(site, "GET", "/plan", headers={"Cookie": cookie_of(site)}).status == 200
 
 
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("//evil.example/x", "/evil.example/x"),
+        ("/\\evil.example", "/evil.example"),
+        ("/plan%0d%0aX-A:%201", "/"),
+    ],
+)
+def test_the_printed_url_leads_only_to_a_page_of_this_server(site: Site, path: str, location: str) -> None:
+    response = request(site, "GET", f"{path}?token={token_of(site)}")
+    assert response.status == 303
+    assert response.getheader("location") == location
+    assert response.getheader("x-a") is None
+
+
 def test_a_foreign_host_is_refused_even_with_the_token(site: Site) -> None:
     """DNS rebinding: a page on evil.example that resolves to 127.0.0.1 sends its own Host."""
     port = site.server.port

@@ -9,6 +9,8 @@ model: `app/plan_editor.py` estimates the phases a change touched again.
 
 from __future__ import annotations
 
+import unicodedata
+
 from kantra_ai.analysis.complexity import Complexity
 from kantra_ai.plan.model import RISK_ORDER, Phase, Plan, PlanError, PlannedViolation, Risk
 
@@ -73,6 +75,10 @@ def rename(plan: Plan, phase_id: str, name: str) -> None:
         raise PlanError("a phase needs a name")
     if len(text) > MAX_NAME:
         raise PlanError(f"a phase name has at most {MAX_NAME} characters")
+    # Control and format characters (NUL, a right-to-left override) would show the name as
+    # something else in the terminal, the page and plan.yaml's readers.
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in text):
+        raise PlanError("a phase name cannot hold control or formatting characters")
     plan.phase(phase_id).name = text
 
 

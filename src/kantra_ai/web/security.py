@@ -22,7 +22,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from http import cookies
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from kantra_ai.redact import redact
 
@@ -136,7 +136,12 @@ class Guard:
     async def _enter(self, scope: Scope, send: Send, query: dict[str, str]) -> None:
         """The printed URL: set the cookie and go to the same page without the token in the URL."""
         rest = urlencode({k: v for k, v in query.items() if k != "token"})
-        location = scope.get("path", "/") + (f"?{rest}" if rest else "")
+        # Always a path of this server: "//evil.example/x" would be another site's address, and a
+        # control character (a line break) cannot go into a header at all.
+        path = "/" + str(scope.get("path", "/")).lstrip("/\\")
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+            path = "/"
+        location = quote(path, safe="/%:@!$&'()*+,;=-._~") + (f"?{rest}" if rest else "")
         jar = cookies.SimpleCookie()
         jar[self.cookie] = self.token
         jar[self.cookie]["httponly"] = True
