@@ -54,26 +54,32 @@ class Site:
         return self.server.base_url
 
 
-def serve_example(root: Path, example: str = "javaee-inventory", *, latency: float = 0.0) -> Iterator[Site]:
-    """Copy the example under `root`, point the config at the fake provider, serve it."""
+def example_context(root: Path, example: str = "javaee-inventory") -> WebContext:
+    """A copy of the example's tree under `root` (as `root/app`) and the web app's context on it:
+    the plan in `root/.kantra-ai-plan`, the settings read from `root`."""
     tree = root / "app"
     shutil.copytree(EXAMPLES / example / "app", tree)
-    provider = FakeProviderServer(respond, latency=LatencyModel(ttft=latency) if latency else None)
-    provider.start()
-    (root / ".kantra-ai.yaml").write_text(
-        f"provider: {{name: claude, base-url: '{provider.anthropic_base_url}'}}\n", encoding="utf-8"
-    )
-    ctx = WebContext(
+    return WebContext(
         input_dir=tree,
         plan_path=root / ".kantra-ai-plan" / "plan.yaml",
         token=new_token(),
         analysis=EXAMPLES / example / "output.yaml",
         cwd=root,
     )
+
+
+def serve_example(root: Path, example: str = "javaee-inventory", *, latency: float = 0.0) -> Iterator[Site]:
+    """Copy the example under `root`, point the config at the fake provider, serve it."""
+    ctx = example_context(root, example)
+    provider = FakeProviderServer(respond, latency=LatencyModel(ttft=latency) if latency else None)
+    provider.start()
+    (root / ".kantra-ai.yaml").write_text(
+        f"provider: {{name: claude, base-url: '{provider.anthropic_base_url}'}}\n", encoding="utf-8"
+    )
     server = WebServer(ctx)
     server.start()
     try:
-        yield Site(root, tree, ctx.plan_path, server, provider)
+        yield Site(root, ctx.input_dir, ctx.plan_path, server, provider)
     finally:
         server.stop()
         provider.stop()

@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import secrets
-import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from urllib.parse import urlencode
 
 import pytest
 import yaml
-from tests.cli.helpers import EXAMPLES
+from tests.web.conftest import example_context
 
 from kantra_ai.web.app import WebContext, build_app
 from kantra_ai.web.security import new_token
@@ -122,8 +121,7 @@ def served(
 ) -> Iterator[tuple[Any, WebContext]]:
     monkeypatch.setenv("ANTHROPIC_API_KEY", secret.key)
     monkeypatch.setenv("GITHUB_TOKEN", secret.forge)
-    tree = tmp_path / "app"
-    shutil.copytree(EXAMPLES / EXAMPLE / "app", tree)
+    ctx = example_context(tmp_path, EXAMPLE)
     (tmp_path / ".kantra-ai.yaml").write_text(
         yaml.safe_dump(
             {
@@ -132,13 +130,6 @@ def served(
             }
         ),
         encoding="utf-8",
-    )
-    ctx = WebContext(
-        input_dir=tree,
-        plan_path=tmp_path / ".kantra-ai-plan" / "plan.yaml",
-        token=new_token(),
-        analysis=EXAMPLES / EXAMPLE / "output.yaml",
-        cwd=tmp_path,
     )
     yield build_app(ctx), ctx
     ctx.closing.set()

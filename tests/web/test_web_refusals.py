@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,10 +14,10 @@ from typing import Any
 
 import pytest
 from tests.cli.helpers import EXAMPLES, run
+from tests.web.conftest import example_context
 from tests.web.test_web_redaction import call
 
 from kantra_ai.web.app import WebContext, build_app
-from kantra_ai.web.security import new_token
 
 EXAMPLE = "javaee-inventory"
 
@@ -36,16 +35,8 @@ sys.stdin.read()
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Any, WebContext]]:
-    tree = tmp_path / "app"
-    shutil.copytree(EXAMPLES / EXAMPLE / "app", tree)
+    ctx = example_context(tmp_path, EXAMPLE)
     (tmp_path / ".kantra-ai.yaml").write_text("provider: {name: simulated}\n", encoding="utf-8")
-    ctx = WebContext(
-        input_dir=tree,
-        plan_path=tmp_path / ".kantra-ai-plan" / "plan.yaml",
-        token=new_token(),
-        analysis=EXAMPLES / EXAMPLE / "output.yaml",
-        cwd=tmp_path,
-    )
     app = build_app(ctx)
     made = call(app, "POST", "/plan/make", form={"planner": "deterministic", "_token": ctx.token})
     assert made.status == 303 and ctx.plan_path.is_file(), made.body[:300]
