@@ -229,9 +229,54 @@ class Redactor:
         for secret in self.secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
+        if self.secrets and len(text) >= PIECE_LENGTH:
+            text = self._mask_pieces(text)
         if len(text) <= _SHORT_TEXT and _ANY_GATE.search(text) is None:
             return text
         return _mask_shapes(text)
+
+    def _mask_pieces(self, text: str) -> str:
+        """A secret cut in two (a reply stopped at max_tokens inside it, and the continuation that
+        wrote the rest; each kept as JSON, so the cut is not at the end of the text masked): a run
+        of its first or of its last PIECE_LENGTH characters or more is masked too."""
+        for secret in self.secrets:
+            if len(secret) <= PIECE_LENGTH:
+                continue
+            text = _mask_runs(text, secret, first=True)
+            text = _mask_runs(text, secret, first=False)
+        return text
+
+
+# A piece of a configured secret this long is masked on its own: long enough that text of the
+# user's sharing it by chance is unlikely, short enough that little of a cut secret stays shown.
+PIECE_LENGTH = 12
+
+
+def _mask_runs(text: str, secret: str, *, first: bool) -> str:
+    """`text` with each run of the secret's `first` (else last) PIECE_LENGTH characters or more
+    masked: from where the probe is, as far as the text goes on reading as the secret."""
+    probe = secret[:PIECE_LENGTH] if first else secret[-PIECE_LENGTH:]
+    at = text.find(probe)
+    if at < 0:
+        return text
+    pieces: list[str] = []
+    done = 0
+    while at >= 0:
+        size = PIECE_LENGTH
+        if first:
+            while size < len(secret) and at + size < len(text) and text[at + size] == secret[size]:
+                size += 1
+            start, end = at, at + size
+        else:
+            end = at + PIECE_LENGTH
+            while size < len(secret) and end - size > 0 and text[end - size - 1] == secret[-size - 1]:
+                size += 1
+            start = end - size
+        if start >= done:
+            pieces += [text[done:start], MASK]
+            done = end
+        at = text.find(probe, max(at + 1, done))
+    return "".join(pieces) + text[done:]
 
 
 # The characters other than ASCII letters that Python's regular expressions, ignoring case, take

@@ -71,6 +71,26 @@ def test_the_run_store_masks_every_text_it_is_given(tmp_path: Path) -> None:
     assert RunStore.open(db, ".").stored_reply("fp") is None
 
 
+def test_a_reply_cut_off_inside_a_configured_secret_keeps_neither_part(tmp_path: Path) -> None:
+    """A reply stopped at max_tokens in the middle of the secret, and the continuation that wrote
+    its rest: each part, which alone is not the configured value, is masked where the text is cut."""
+    cut = 17
+    db = tmp_path / "state.db"
+    store = RunStore.open(db, ".")
+    run_id = store.begin_run(
+        mode="incremental", analysis="a.yaml", provider="claude", model="m",
+        resumes=None, selected=0, planned=0, skipped_done=0,
+    )  # fmt: skip
+    for n, text in enumerate((f'{{"new": "password = {CONFIGURED[:cut]}', f'{CONFIGURED[cut:]}"}}')):
+        request = store.request_started(run_id, f"src/F{n}.java", [])
+        store.keep_reply(request, f"fp{n}", ModelResponse(text, None, "max_tokens", Usage()))
+    store.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert CONFIGURED[:cut].encode() not in raw and CONFIGURED[cut:].encode() not in raw
+    # Text that shares fewer than a piece's characters with it is left alone.
+    assert redact("the configured- value, and value-9f3k2") == "the configured- value, and value-9f3k2"
+
+
 def test_the_console_masks_what_is_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / f"{SHAPED}-{CONFIGURED}.yaml"
     assert run("remediate", "--analysis", missing, "--input", tmp_path) == 2
