@@ -9,6 +9,7 @@ import hashlib
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,9 @@ def test_a_review_page_past_any_number_sqlite_holds_is_shown_not_a_crash(
 ) -> None:
     app, ctx = served
     analysis = EXAMPLES / EXAMPLE / "output.yaml"
-    assert run("remediate", "--analysis", analysis, "--input", ctx.input_dir, "--provider", "simulated") == 0
+    # In a thread of its own: the browser tests' Playwright keeps an event loop in the main thread.
+    with ThreadPoolExecutor(1) as worker:
+        argv = ("remediate", "--analysis", analysis, "--input", ctx.input_dir, "--provider", "simulated")
+        assert worker.submit(run, *argv).result() == 0
     for page in ("99999999999999999999999", "²", "-1"):
         assert call(app, "GET", f"/review?page={page}").status == 200, page
