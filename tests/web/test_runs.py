@@ -126,6 +126,17 @@ def test_the_settings_form_follows_the_settings_model_and_writes_only_changed_ke
     assert config.read_bytes() == before
 
 
+def test_a_box_is_unchecked_only_by_a_form_that_showed_it(tmp_path: Path) -> None:
+    (tmp_path / ".kantra-ai.yaml").write_text("confidence: {enabled: true}\n")
+    sections = settings_sections(load_config(cwd=tmp_path))
+    # A script posting one key: the boxes it did not send stay as they are.
+    assert changed_keys(sections, {"provider.model": ["claude-opus-4-1"]}) == {
+        "provider.model": "claude-opus-4-1"
+    }
+    # The page shows every box (`_shown`): one it sends unchecked is turned off.
+    assert changed_keys(sections, {"_shown": ["confidence.enabled"]}) == {"confidence.enabled": False}
+
+
 def test_a_run_started_from_the_page_verifies_each_phase_as_the_config_asks(tmp_path: Path) -> None:
     checks = tmp_path / "checks.log"
     with FakeProviderServer(respond) as server:

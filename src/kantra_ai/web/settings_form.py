@@ -147,6 +147,10 @@ def changed_keys(sections: list[Section], form: dict[str, list[str]]) -> dict[st
     for section in sections:
         for field in section.fields:
             if field.kind == "bool":
+                # An unchecked box sends nothing: only a box the form showed (`_shown`) can be
+                # unchecked, so a post that leaves a key out (a script's) leaves it as it is.
+                if field.key not in form and field.key not in form.get("_shown", []):
+                    continue
                 new_bool = form.get(field.key, [""])[-1] in ("on", "true", "1")
                 if new_bool != field.checked:
                     changes[field.key] = new_bool
