@@ -129,3 +129,56 @@ def test_a_fix_that_makes_the_check_hang_is_reverted(tmp_path: Path, fake: FakeP
     assert (app / SUMMARY).read_text() == (EXAMPLE / "app" / SUMMARY).read_text()
     assert compiles(app, tmp_path / "check")
     assert code == 1
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        ("no-such-check-xyz", "cannot run (command not found, exit 127"),
+        ("./build.sh", "cannot run (not executable, exit 126"),
+        ("echo 'Could not resolve host: repo.maven.apache.org'; exit 1", "names no problem"),
+    ],
+    ids=["not-found", "not-executable", "names-nothing"],
+)
+def test_a_check_that_cannot_tell_a_fix_from_its_own_failure_stops_the_run_before_anything_changes(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str], command: str, said: str
+) -> None:
+    # Failing before any edit with output that names no problem, every later failure would read the
+    # same as the baseline's: no fix could fail its check, and every one would be "verified".
+    app = _app(tmp_path)
+    (app / "build.sh").write_text("#!/bin/sh\nexit 0\n")  # not executable
+    code, summary = remediate(
+        EXAMPLE / "output.yaml", app, fake, "--verify", "build", "--verify-command", command
+    )
+    assert (code, summary) == (2, {})
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("kantra-ai: error: verification: the check") and said in err, err
+    assert "(nothing was changed)" in err
+    assert fake.request_count == 0
+    assert tree_differences(app, EXAMPLE / "app") == ["build.sh"]
+
+
+def test_a_blip_that_names_nothing_excuses_no_later_fix(tmp_path: Path, fake: FakeProviderServer) -> None:
+    app = _app(tmp_path)
+    count = tmp_path / "checks"
+    # The second and third checks fail as a network blip does (the first file's check and its probe
+    # on a copy): that file's fix is kept as failing. Summary's fix then makes the check fail with
+    # output that names nothing either: it is a new failure, not the blip again.
+    check = tmp_path / "check.sh"
+    check.write_text(
+        "#!/bin/sh\n"
+        f"n=$(cat {count} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {count}\n"
+        f"if grep -q 'Formatter(text, Standard' {SUMMARY}; then echo 'BUILD FAILURE'; exit 1; fi\n"
+        "if [ $n -ge 2 ] && [ $n -le 3 ]; then echo 'Could not resolve host'; exit 1; fi\n"
+    )
+    check.chmod(0o755)
+    code, summary = remediate(
+        EXAMPLE / "output.yaml", app, fake, "--verify", "build", "--verify-command", str(check),
+        "--batch-parallelism", "1", "--max-repair-rounds", "0",
+    )  # fmt: skip
+    assert rows(summary)[CSV_EXPORT]["verification"].startswith(
+        "failing: fails without kantra-ai's edits too"
+    )
+    assert rows(summary)[SUMMARY]["status"] == "failed"
+    assert (app / SUMMARY).read_text() == (EXAMPLE / "app" / SUMMARY).read_text()
+    assert code == 1

@@ -27,6 +27,18 @@ class VerifySettings:
     max_rounds: int = DEFAULT_REPAIR_ROUNDS  # repair rounds before a group is reverted
 
 
+# What a failure is called when the check's output names no problem of its own (see `failures`).
+_STAND_INS = ("failed with exit code ", "did not finish in time")
+# A shell's exit codes for a command it could not run at all: not found, found but not executable.
+CANNOT_RUN = {126: "not executable", 127: "command not found"}
+
+
+def stands_for_output(diagnostic: Diagnostic) -> bool:
+    """Whether this failure only stands for a check's output that named no problem (any later
+    failure of the kind reads the same, so it can never tell a new problem from an old one)."""
+    return diagnostic.path is None and not diagnostic.file and diagnostic.message.startswith(_STAND_INS)
+
+
 @dataclass(frozen=True)
 class Check:
     result: CommandResult

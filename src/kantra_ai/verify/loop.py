@@ -54,7 +54,7 @@ from kantra_ai.store.observer import RepairObserver
 from kantra_ai.store.revert import revert_writes
 from kantra_ai.store.run_store import RunStore
 from kantra_ai.verify.bisect import ScratchTree, find_culprits
-from kantra_ai.verify.check import Check, VerifySettings, run_check
+from kantra_ai.verify.check import CANNOT_RUN, Check, VerifySettings, run_check, stands_for_output
 from kantra_ai.verify.command import CommandResult
 from kantra_ai.verify.diagnostics import Diagnostic
 from kantra_ai.verify.groups import Attribution, Group, GroupBy, attribute, group_writes
@@ -62,6 +62,12 @@ from kantra_ai.verify.repair import RepairJob, repair_file
 
 VERIFIED, REPAIRED, REVERTED, FAILING = "verified", "repaired", "reverted", "failing"
 REASON_PREFIX = "verification: "
+
+
+def _last_line(output: str) -> str:
+    """The check's last line of output, shortened: what a shell says of a command it cannot run."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    return (lines[-1] if lines else "no output")[:200]
 
 
 def describe(state: str, rounds: int, detail: str) -> str:
@@ -143,6 +149,7 @@ class Verifier:
         if stored is not None and stored.command == command:
             self.baseline = [Diagnostic.from_json(d) for d in stored.new]
             self.baseline_passed = stored.exit_code == 0
+            self._refuse_shapeless_baseline(stored.exit_code, "")
             self.say(
                 f"verification: the baseline recorded by run #{stored.run_id} stands ({self._state(stored)})"
             )
@@ -160,6 +167,13 @@ class Verifier:
         self.baseline_check = check
         self.baseline = check.failures
         self.baseline_passed = check.passed
+        if check.result.exit_code in CANNOT_RUN:
+            raise UserError(
+                f"verification: the check `{command}` cannot run ({CANNOT_RUN[check.result.exit_code]}, exit "
+                f"{check.result.exit_code}: {_last_line(check.result.output)}); fix --verify-command "
+                "(nothing was changed)"
+            )
+        self._refuse_shapeless_baseline(check.result.exit_code, check.result.output)
         if check.passed:
             self.say("verification: the baseline passes")
         else:
@@ -168,6 +182,19 @@ class Verifier:
                 f"verification: the build already fails before any edit ({len(self.baseline)} problems, "
                 f"first: {first}); only new problems will count against a fix"
             )
+
+    def _refuse_shapeless_baseline(self, exit_code: int | None, output: str) -> None:
+        """A check that fails before any edit with output that names no problem (a missing tool, a
+        network error) cannot tell a fix's failure from its own: every later failure would read the
+        same, and every fix would count as verified. Refused before anything is sent."""
+        if self.baseline_passed or not all(stands_for_output(d) for d in self.baseline):
+            return
+        said = f": {_last_line(output)}" if output.strip() else ""
+        raise UserError(
+            f"verification: the check `{self.settings.check.command}` already fails before any edit "
+            f"(exit {exit_code}{said}) and names no problem a fix's check could be compared with; "
+            "make it pass first, or run without --verify (nothing was changed)"
+        )
 
     def record_baseline(self, store: RunStore, run_id: int) -> None:
         if self.baseline_check is not None:
@@ -419,11 +446,14 @@ class Verifier:
         return len({w.round for w in group.writes if w.kind == "repair"})
 
     def _accept_problems(self, problems: Sequence[Diagnostic], env: VerifyEnv) -> None:
-        """Problems kept in the tree from now on: no later group is blamed for them."""
+        """Problems kept in the tree from now on: no later group is blamed for them. Never a failure
+        that only stands for output naming nothing (a blip of the network, a flaky test): accepted,
+        it would excuse every later failure of that kind, a fix's included."""
+        kept = [d for d in problems if not stands_for_output(d)]
         self.reference(env)
         assert self.accepted is not None
-        self.accepted += problems
-        record_accepted(env.store, env.run_id, [d.as_json() for d in problems])
+        self.accepted += kept
+        record_accepted(env.store, env.run_id, [d.as_json() for d in kept])
 
     async def _bisect(
         self, groups: Sequence[Group], env: VerifyEnv, others: Sequence[Group] = ()
