@@ -93,3 +93,24 @@ def test_a_fix_whose_check_kept_failing_stays_in_the_tree_but_is_not_committed(t
         note.startswith(f"{kept}: not committed: its check decided 'failing'")
         for note in summary["git"]["notes"]
     )
+
+
+def test_a_secret_in_the_check_command_reaches_no_commit_nor_pull_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    password = "db-password-7f3k2q9x"
+    shaped = "sk-ant-api03-Zx9vQ2mN7pL4kR8tY1wE5uI0oP3aS6dF"
+    monkeypatch.setenv("DB_PASSWORD", password)
+    repo = checkout(tmp_path)
+    check = f"DB_PASSWORD={password} ANTHROPIC_KEY={shaped} true"
+    with FakeForge(token=TOKEN, remote=repo.remote) as forge:
+        code, _ = remediate(
+            repo.app, "--verify", "build", "--verify-command", check, "--git-commit", "per-file",
+            "--create-pr", "--forge-url", forge.github_api,
+        )  # fmt: skip
+        pulls = forge.pulls("acme/inventory")
+    assert code == 0 and pulls
+    messages = git(repo.app, "log", "--all", "--format=%B")
+    assert "Verification: passed the build check `DB_PASSWORD=*** ANTHROPIC_KEY=sk-ant-*** true`" in messages
+    texts = messages + "".join(f"{p['title']}\n{p['body']}" for p in pulls)
+    assert password not in texts and shaped not in texts

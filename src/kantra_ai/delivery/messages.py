@@ -3,15 +3,34 @@
 Commit: `fix(konveyor): <rule id> - <description>`, then the incidents as file:line, the model,
 tokens, cost, confidence and verification, and trailers naming the job's run and the unit (how a
 rerun finds the commits a killed run already made).
+
+Every text made here leaves the machine (commits get pushed, pull requests are a forge's pages):
+each passes the redaction layer (`outgoing`), the check command of --verify it names included.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from kantra_ai.delivery.layout import IncidentInfo
+from kantra_ai.redact import redact
+
+Text = TypeVar("Text", bound=Callable[..., str])
+
+
+def outgoing(make: Text) -> Text:
+    """`make`'s text through the redaction layer (a secret in --verify-command, say)."""
+
+    @functools.wraps(make)
+    def masked(*args: Any, **kwargs: Any) -> str:
+        return redact(make(*args, **kwargs))
+
+    return cast(Text, masked)
+
 
 RUN_TRAILER = "Kantra-AI-Run"
 UNIT_TRAILER = "Kantra-AI-Unit"
@@ -130,6 +149,7 @@ def usage_lines(incidents: Sequence[IncidentInfo], facts: Facts) -> list[str]:
     ]
 
 
+@outgoing
 def commit_message(key: str, incidents: Sequence[IncidentInfo], files: Sequence[str], facts: Facts) -> str:
     lines = [title(key, incidents), ""]
     also = _also(key, incidents)
@@ -159,6 +179,7 @@ class PrLink:
     url: str
 
 
+@outgoing
 def pr_title(group: str, incidents: Sequence[IncidentInfo], run: int) -> str:
     rules = _rules(incidents)
     if group.startswith("violation:"):
@@ -173,6 +194,7 @@ def pr_title(group: str, incidents: Sequence[IncidentInfo], run: int) -> str:
     )
 
 
+@outgoing
 def pr_body(
     *,
     group: str,
@@ -254,6 +276,7 @@ def comment_marker(incident_id: str) -> str:
     return f"<!-- kantra-ai incident={incident_id} -->"
 
 
+@outgoing
 def review_comment(info: IncidentInfo, threshold: float) -> str:
     confidence = "not given" if info.confidence is None else f"{info.confidence:.2f}"
     return (
