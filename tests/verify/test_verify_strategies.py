@@ -182,3 +182,30 @@ def test_a_blip_that_names_nothing_excuses_no_later_fix(tmp_path: Path, fake: Fa
     assert rows(summary)[SUMMARY]["status"] == "failed"
     assert (app / SUMMARY).read_text() == (EXAMPLE / "app" / SUMMARY).read_text()
     assert code == 1
+
+
+def test_a_repair_never_writes_through_a_link_the_check_put_in_place_of_a_fixed_file(
+    tmp_path: Path, fake: FakeProviderServer
+) -> None:
+    app = _app(tmp_path)
+    outside, kept, marker = tmp_path / "outside.java", tmp_path / "outside.orig", tmp_path / "marker"
+    # The first check after Summary's fix swaps the file for a link to a file outside the tree (a
+    # build script gone wrong), then reports a compile error in it: repair rounds follow.
+    check = tmp_path / "check.sh"
+    check.write_text(
+        "#!/bin/sh\n"
+        f"if [ ! -e {marker} ] && grep -q StandardCharsets {SUMMARY}; then\n"
+        f"  touch {marker}; cp {SUMMARY} {outside}; cp {SUMMARY} {kept}; ln -sf {outside} {SUMMARY}\n"
+        "fi\n"
+        f"if grep -q 'Formatter(text, Standard' {SUMMARY}; then\n"
+        f"  echo '{SUMMARY}:18: error: no suitable constructor found for Formatter(StringBuilder,Charset)'\n"
+        "  exit 1\n"
+        "fi\n"
+    )
+    check.chmod(0o755)
+    remediate(
+        EXAMPLE / "output.yaml", app, fake, "--verify", "build", "--verify-command", str(check),
+        "--batch-parallelism", "1", "--max-repair-rounds", "1",  # (a second round would swap it back)
+    )  # fmt: skip
+    assert marker.exists()  # the swap happened
+    assert outside.read_bytes() == kept.read_bytes()  # nothing of ours went through the link

@@ -42,7 +42,7 @@ def restore_writes(store: RunStore, tree: Path) -> list[str]:
                 "its last write left; check out the commit the earlier attempt started from"
             )
         try:
-            write_source_bytes(source, content)
+            write_source_bytes(source, content, tree=tree)  # a file of the tree, through no link
         except SourceFileError as exc:  # changed while we looked, too
             raise StoreError(f"cannot restore {path}: {exc}") from None
         restored.append(path)

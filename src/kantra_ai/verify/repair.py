@@ -23,6 +23,7 @@ from kantra_ai.edits.files import (
     SourceFile,
     SourceFileError,
     StaleFileError,
+    check_inside,
     encode_text,
     read_source,
     write_source_atomic,
@@ -80,6 +81,7 @@ async def repair_file(job: RepairJob, ctx: RunContext) -> RepairResult:
     observer = ctx.observer
     try:
         source = await asyncio.to_thread(read_source, ctx.input_dir / job.path)
+        check_inside(source, ctx.input_dir)  # a link swapped in since (by the check): not sent, not written
     except (OSError, SourceFileError) as exc:
         observer.batch_finished(job.path, [])
         return RepairResult(note=f"cannot read it: {exc}")
@@ -148,7 +150,7 @@ async def _write(
     after_sha = hashlib.sha256(planned).hexdigest()
     ctx.observer.write_planned(path, source.sha256, after_sha, [], (source.raw, planned), applied)
     try:
-        after = await asyncio.to_thread(write_source_atomic, source, content)
+        after = await asyncio.to_thread(write_source_atomic, source, content, tree=ctx.input_dir)
     except StaleFileError:
         return False, "the file changed on disk during the repair; not overwritten"
     except (OSError, SourceFileError) as exc:
