@@ -36,7 +36,9 @@ def _wait_for(condition: object, timeout: float = 30.0) -> None:
         time.sleep(0.01)
 
 
-def _interrupt(tmp_path: Path, server: FakeProviderServer, presses: int) -> tuple[Path, int | None, str]:
+def _interrupt(
+    tmp_path: Path, server: FakeProviderServer, presses: int, sent: signal.Signals = signal.SIGINT
+) -> tuple[Path, int | None, str]:
     app = tmp_path / "app"
     shutil.copytree(EXAMPLES / EXAMPLE / "app", app)
     argv = remediate_argv(EXAMPLES / EXAMPLE, app, server.anthropic_base_url, "--batch-parallelism", "1")
@@ -45,7 +47,7 @@ def _interrupt(tmp_path: Path, server: FakeProviderServer, presses: int) -> tupl
     process.start()
     _wait_for(lambda: server.request_count >= 2)  # the second request is in flight
     for _ in range(presses):
-        os.kill(process.pid or 0, signal.SIGINT)
+        os.kill(process.pid or 0, sent)
         time.sleep(0.2)
     process.join(30)
     return app, exit_code(process, log), log.read_text()
@@ -99,4 +101,28 @@ def test_a_second_ctrl_c_abandons_the_request_in_flight(tmp_path: Path) -> None:
         assert store_rows(db, "SELECT count(*) FROM incidents WHERE status = 'in_flight'") == [(0,)]
         assert _finish(app, server, tmp_path) == 0
         assert server.request_count == 8  # the abandoned request is the only one asked again
+    assert tree_differences(app, expected_of(EXAMPLE)) == []
+
+
+@pytest.mark.slow
+def test_sigterm_abandons_what_is_in_flight_at_once_and_records_the_run_interrupted(tmp_path: Path) -> None:
+    """What `docker stop`, systemd or a CI cancel send: the run does not die where it stands (a
+    running check orphaned, the run found crashed later) but stops as a second Ctrl-C does."""
+    release = threading.Event()
+    numbers = itertools.count(1)
+
+    def second_hangs(request: FakeRequest) -> FakeReply:
+        if next(numbers) == 2:
+            release.wait(20)
+        return respond(request)
+
+    with FakeProviderServer(second_hangs) as server:
+        app, code, log = _interrupt(tmp_path, server, presses=1, sent=signal.SIGTERM)
+        release.set()
+        assert code == 130, log
+        assert "terminated (SIGTERM)" in log and RESUME_HINT in log
+        db = app / ".kantra-ai" / "state.db"
+        assert store_rows(db, "SELECT state FROM runs") == [("interrupted",)]
+        assert store_rows(db, "SELECT status FROM requests ORDER BY id") == [("ok",), ("cancelled",)]
+        assert _finish(app, server, tmp_path) == 0
     assert tree_differences(app, expected_of(EXAMPLE)) == []

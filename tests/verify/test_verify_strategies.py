@@ -4,8 +4,14 @@ check that hangs is killed and its fix reverted."""
 
 from __future__ import annotations
 
+import contextlib
+import random
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +215,35 @@ def test_a_repair_never_writes_through_a_link_the_check_put_in_place_of_a_fixed_
     )  # fmt: skip
     assert marker.exists()  # the swap happened
     assert outside.read_bytes() == kept.read_bytes()  # nothing of ours went through the link
+
+
+def _running(word: str) -> bool:
+    """Whether a process of this machine has `word` on its command line."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if word.encode() in cmdline.read_bytes():
+                return True
+    return False
+
+
+def test_sigterm_during_the_baseline_check_kills_the_check_with_the_run(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    seconds = f"{random.randint(100, 999)}.{random.randint(1, 9)}"  # a sleep no other process runs
+    argv = [
+        sys.executable, "-m", "kantra_ai.cli.app", "remediate", "--analysis", str(EXAMPLE / "output.yaml"),
+        "--input", str(app), "--provider", "simulated", "--no-progress",
+        "--verify", "build", "--verify-command", f"sleep {seconds}",
+    ]  # fmt: skip
+    run = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    assert run.stderr is not None
+    for line in run.stderr:
+        if "baseline check before any edit" in line:
+            break
+    deadline = time.monotonic() + 30
+    while not _running(f"sleep {seconds}"):
+        assert time.monotonic() < deadline, "the check never started"
+        time.sleep(0.05)
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(30) == 130
+    assert not _running(f"sleep {seconds}")  # not left behind, orphaned
+    assert tree_differences(app, EXAMPLE / "app") == []

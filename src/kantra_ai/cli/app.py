@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -270,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     stdout, stderr = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = RedactingStream(stdout), RedactingStream(stderr)
     try:
-        return _main(argv)
+        with _sigterm_as_interrupt():
+            return _main(argv)
     except Exception:  # a bug: show it (for the report), with secrets masked
         sys.stderr.write(traceback.format_exc())
         return ExitCode.SOME_FAILED
@@ -278,6 +283,25 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         sys.stdout, sys.stderr = stdout, stderr
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (`docker stop`, systemd, CI cancellation) stops the command as Ctrl-C does, not at
+    once: a check it runs is killed with it, the lock released, the run recorded as interrupted.
+    During a run's requests engine/interrupt.py takes it over (abandoning what is in flight)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _main(argv: list[str] | None) -> int:
