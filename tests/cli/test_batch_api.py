@@ -394,3 +394,31 @@ def test_a_submission_lost_on_the_way_waits_and_is_sent_again_only_once_certainl
     assert len(fake.batches.batch_ids) == 1 and fake.request_count == 0
     _submitted_once(fake)
     assert _store(app, "SELECT state FROM batch_jobs ORDER BY id") == [("abandoned",), ("collected",)]
+
+
+@pytest.mark.parametrize("provider", PROTOCOLS)
+def test_a_run_without_the_batch_api_while_requests_are_in_a_batch_is_refused_not_paid_twice(
+    tmp_path: Path, fake: FakeProviderServer, provider: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.batches.plan.polls_to_end = 50
+    app = copy_example(EXAMPLE, tmp_path)
+    assert _batch_run(app, fake, provider)[0] == 75
+    [batch] = fake.batches.batch_ids
+    capsys.readouterr()
+    code, summary = _json_of(
+        "remediate", "--analysis", analysis_of(EXAMPLE), "--input", app, "--provider", provider,
+        "--base-url", _url(fake, provider), "--json", "--no-progress",
+    )  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert (code, summary) == (2, {})
+    assert f"7 requests of this tree are with the provider in batch {batch}" in err
+    assert "batches cancel" in err and len(err.splitlines()) == 1
+    assert fake.request_count == 0  # nothing asked again synchronously
+    assert tree_differences(app, EXAMPLES / EXAMPLE / "app") == []
+    # Cancelled, they are let go: the synchronous run goes ahead.
+    assert _json_of("batches", "cancel", "--input", app, "--json")[0] == 0
+    code, _ = _json_of(
+        "remediate", "--analysis", analysis_of(EXAMPLE), "--input", app, "--provider", provider,
+        "--base-url", _url(fake, provider), "--json", "--no-progress",
+    )  # fmt: skip
+    assert code == 0 and tree_differences(app, expected_of(EXAMPLE)) == []

@@ -363,6 +363,24 @@ def _skip_done(stages: list[Stage], session: RunSession, *, dry_run: bool) -> li
     return [Stage(s.id, s.name, remaining(s)) for s in stages]
 
 
+def _refuse_live_batches(ledger: BatchLedger, input_dir: Path) -> None:
+    """A run without --batch-api while requests of the tree are with a provider's batch API would
+    send them again and pay twice (the provider bills the batch all the same, and its answers
+    would never be collected): refused, saying how to collect or cancel them."""
+    live = [job for job in ledger.live_jobs() if job.cancel_requested_at is None]  # cancelled: let go
+    if not live:
+        return
+    requests = sum(job.requests for job in live)
+    names = ", ".join(job.remote_id or f"#{job.id}" for job in live[:3]) + (" ..." if len(live) > 3 else "")
+    with_what = {f"--provider {job.provider} --model {job.model}" for job in live}
+    raise UserError(
+        f"{requests} requests of this tree are with the provider in batch {names}: collect them with "
+        f"--batch-api ({' or '.join(sorted(with_what))}), or cancel them first "
+        f"(kantra-ai batches cancel --input {input_dir}); without --batch-api they would be sent and "
+        "paid for again"
+    )
+
+
 def _run(
     job: Job,
     options: RunOptions,
@@ -375,6 +393,8 @@ def _run(
     time_scale: float = 1.0,
 ) -> JobRun:
     todo_stages = _skip_done(stages, session, dry_run=False)
+    if not options.batch_api.enabled:
+        _refuse_live_batches(BatchLedger(session.open()), options.input_dir)
     for hook in hooks:
         hook.before_begin(session, todo_stages)
     calibration = session.calibration(choice.provider_name, choice.model)
