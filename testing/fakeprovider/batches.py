@@ -58,6 +58,14 @@ class BatchPlan:
     drop_create_answers: set[int] = field(default_factory=set)
     # Create calls (1-based, both protocols) lost on the way: nothing is created, no answer comes.
     lose_creates: set[int] = field(default_factory=set)
+    # Batch numbers the provider no longer knows (deleted, or lost in a restart): every call about
+    # them answers 404, as the real APIs do for an unknown id.
+    forgotten: set[int] = field(default_factory=set)
+    # The results download answers a body that is not JSON Lines (a proxy's error page).
+    garbled_results: bool = False
+
+
+GARBLED = b"<html><body>502 Bad Gateway</body></html>\n"  # what a proxy in the way answers
 
 
 @dataclass(frozen=True)
@@ -223,6 +231,8 @@ class BatchBook:
             if batch.status != "ended":
                 raise WireError(400, f"Batch {batch_id} has not finished processing; no results yet")
             lines = [item.result for item in self._ordered(batch.items)]
+        if self.plan.garbled_results:
+            return GARBLED
         return b"".join(json.dumps(line).encode() + b"\n" for line in lines if line is not None)
 
     def anthropic_list(self, query: Mapping[str, str]) -> dict[str, Any]:
@@ -272,7 +282,8 @@ class BatchBook:
 
     def file_content(self, file_id: str) -> bytes:
         with self._lock:
-            return self._file(file_id).content
+            file = self._file(file_id)
+            return GARBLED if self.plan.garbled_results and file.purpose == "batch_output" else file.content
 
     def delete_file(self, file_id: str) -> dict[str, Any]:
         with self._lock:
@@ -417,7 +428,7 @@ class BatchBook:
 
     def _get(self, protocol: Protocol, batch_id: str) -> _Batch:
         batch = self._batches.get(batch_id)
-        if batch is None or batch.protocol != protocol:
+        if batch is None or batch.protocol != protocol or batch.number in self.plan.forgotten:
             raise WireError(404, f"No batch with id {batch_id}")
         return batch
 

@@ -422,3 +422,56 @@ def test_a_run_without_the_batch_api_while_requests_are_in_a_batch_is_refused_no
         "--base-url", _url(fake, provider), "--json", "--no-progress",
     )  # fmt: skip
     assert code == 0 and tree_differences(app, expected_of(EXAMPLE)) == []
+
+
+@pytest.mark.parametrize("provider", PROTOCOLS)
+def test_results_that_are_not_json_lines_are_looked_at_again_later_in_one_line(
+    tmp_path: Path, fake: FakeProviderServer, provider: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    assert _batch_run(app, fake, provider)[0] == 75  # it ends at the next look
+    fake.batches.plan.garbled_results = True  # a proxy's error page where the results should be
+    capsys.readouterr()
+    code, _ = _batch_run(app, fake, provider)
+    err = capsys.readouterr().err
+    assert code == 75, err
+    assert "the answer cannot be read" in err and "they are looked at again later" in err
+    assert "Traceback" not in err
+    fake.batches.plan.garbled_results = False
+    assert _batch_run(app, fake, provider)[0] == 0
+    assert tree_differences(app, expected_of(EXAMPLE)) == []
+    assert len(fake.batches.log) == 7 and fake.request_count == 0  # nothing paid twice
+
+
+@pytest.mark.parametrize("provider", PROTOCOLS)
+def test_a_batch_the_provider_no_longer_knows_is_let_go_and_its_requests_sent_again(
+    tmp_path: Path, fake: FakeProviderServer, provider: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.batches.plan.polls_to_end = 50
+    app = copy_example(EXAMPLE, tmp_path)
+    assert _batch_run(app, fake, provider)[0] == 75
+    [lost] = fake.batches.batch_ids
+    fake.batches.plan.forgotten = {1}  # deleted, or the provider restarted without it
+    fake.batches.plan.polls_to_end = 1
+    capsys.readouterr()
+    code, _ = _batch_run(app, fake, provider, "--wait", *FAST_POLLS)
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert f"batch {lost}" in err and "the provider no longer knows it" in err
+    assert "does not implement" not in err
+    assert tree_differences(app, expected_of(EXAMPLE)) == []
+    assert len(fake.batches.batch_ids) == 2 and fake.request_count == 0
+    states = dict(_store(app, "SELECT remote_id, state FROM batch_jobs"))
+    assert states[lost] == "abandoned"
+
+
+def test_cancelling_a_batch_the_provider_no_longer_knows_lets_it_go(
+    tmp_path: Path, fake: FakeProviderServer
+) -> None:
+    fake.batches.plan.polls_to_end = 50
+    app = copy_example(EXAMPLE, tmp_path)
+    assert _batch_run(app, fake, "claude")[0] == 75
+    fake.batches.plan.forgotten = {1}
+    code, cancelled = _json_of("batches", "cancel", "--input", app, "--json")
+    assert code == 0 and cancelled[0]["status"].startswith("gone")
+    assert _json_of("batches", "cancel", "--input", app, "--json") == (0, [])  # nothing left live

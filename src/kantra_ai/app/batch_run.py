@@ -68,6 +68,7 @@ from kantra_ai.providers.batch_api import (
     BatchApiError,
     BatchClient,
     BatchEntry,
+    BatchGone,
     BatchResult,
     RemoteBatch,
 )
@@ -534,7 +535,13 @@ class BatchDriver(ReplySource):
             for job in self._live():
                 if job.state != OPEN:
                     continue
-                remotes = [await self.client.retrieve(r) for r in job.remote_ids]
+                try:
+                    remotes = [await self.client.retrieve(r) for r in job.remote_ids]
+                except BatchGone as exc:  # deleted, or lost by the provider: it will never answer
+                    self.ledger.abandon(job.id, f"gone at the provider: {exc}")
+                    self.ui.say(f"submission #{job.id}: {exc}; its requests are sent again")
+                    changed = True
+                    continue
                 self.ledger.polled(job.id, remotes[0].status, _merged_counts(remotes))
                 if all(r.ended for r in remotes):
                     await self._collect(job, remotes)

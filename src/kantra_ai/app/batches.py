@@ -13,7 +13,7 @@ from pathlib import Path
 
 from kantra_ai.app.prepare import check_input_dir
 from kantra_ai.errors import UserError
-from kantra_ai.providers.batch_api import BatchApiError, BatchClient, open_batch_client
+from kantra_ai.providers.batch_api import BatchApiError, BatchClient, BatchGone, open_batch_client
 from kantra_ai.providers.registry import ProviderConfigError, resolve_preset
 from kantra_ai.store.batches import BatchLedger, JobRow
 from kantra_ai.store.schema import StoreError
@@ -82,6 +82,10 @@ async def _cancel(ledger: BatchLedger, jobs: list[JobRow], base_url: str | None)
             for remote_id in job.remote_ids:
                 try:
                     remote = await client.cancel(remote_id)
+                except BatchGone as exc:  # nothing left to cancel: its requests are let go
+                    ledger.abandon(job.id, f"gone at the provider: {exc}")
+                    done.append(Cancelled(job.id, remote_id, "gone: the provider no longer knows it", True))
+                    continue
                 except BatchApiError as exc:
                     done.append(Cancelled(job.id, remote_id, str(exc), False))
                     continue

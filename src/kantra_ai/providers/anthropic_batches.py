@@ -53,13 +53,16 @@ class AnthropicBatchClient:
     def entry_bytes(self, entry: BatchEntry) -> int:
         return len(json.dumps(self._entry(entry)).encode()) + 2
 
-    def _calls(self, what: str, *, submitting: bool = False) -> contextlib.AbstractContextManager[None]:
+    def _calls(
+        self, what: str, *, submitting: bool = False, one_batch: bool = False
+    ) -> contextlib.AbstractContextManager[None]:
         return sdk_errors(
             what,
             status_error=anthropic.APIStatusError,
             sdk_error=anthropic.AnthropicError,
             unsupported="this endpoint does not implement the Message Batches API",
             refused_if_answered=submitting,
+            one_batch=one_batch,
         )
 
     async def probe(self) -> None:
@@ -77,16 +80,16 @@ class AnthropicBatchClient:
         return batch.id
 
     async def retrieve(self, batch_id: str) -> RemoteBatch:
-        with self._calls(f"batch {batch_id}"):
+        with self._calls(f"batch {batch_id}", one_batch=True):
             return _remote(await self._client.messages.batches.retrieve(batch_id))
 
     async def results(self, batch_id: str) -> AsyncIterator[BatchResult]:
-        with self._calls(f"results of batch {batch_id}"):
+        with self._calls(f"results of batch {batch_id}", one_batch=True):
             async for line in await self._client.messages.batches.results(batch_id):
                 yield _result(line, self._tool_name)
 
     async def cancel(self, batch_id: str) -> RemoteBatch:
-        with self._calls(f"cancelling batch {batch_id}"):
+        with self._calls(f"cancelling batch {batch_id}", one_batch=True):
             return _remote(await self._client.messages.batches.cancel(batch_id))
 
     async def recent(self, since: float) -> list[RemoteBatch]:

@@ -87,6 +87,10 @@ class BatchUnsupported(BatchApiError):
     """The endpoint does not implement the batch API."""
 
 
+class BatchGone(BatchApiError):
+    """The provider does not know a batch it was asked about (deleted, or lost in a restart)."""
+
+
 class BatchClient(Protocol):
     protocol: str  # "anthropic" or "openai"
     max_requests: int  # the most requests one batch may hold
@@ -126,11 +130,14 @@ def sdk_errors(
     unsupported: str,
     refused_if_answered: bool = False,
     refused_if_silent: bool = False,
+    one_batch: bool = False,
 ) -> Iterator[None]:
     """An SDK's errors as BatchApiError, saying `what` failed: an HTTP error with its status (404 and
-    405: BatchUnsupported, with the `unsupported` explanation), any other with its message. For a
-    submission: an error answer means the provider did not take it (`refused_if_answered`); no answer
-    (a broken connection, a timeout) leaves that unknown unless `refused_if_silent`."""
+    405: BatchUnsupported, with the `unsupported` explanation; a 404 about `one_batch`: BatchGone),
+    any other with its message, and an answer that is not what the API sends (not JSON: a proxy's
+    error page, a cut download) as one line too. For a submission: an error answer means the
+    provider did not take it (`refused_if_answered`); no answer (a broken connection, a timeout)
+    leaves that unknown unless `refused_if_silent`."""
     answered = False if refused_if_answered else None
     silent = False if refused_if_silent else None
     try:
@@ -138,11 +145,17 @@ def sdk_errors(
     except status_error as exc:
         status = getattr(exc, "status_code", None)
         message = f"{what}: HTTP {status}: {one_line(str(getattr(exc, 'message', exc)))}"
+        if status == 404 and one_batch:
+            raise BatchGone(f"{message} (the provider no longer knows it)", status=status) from exc
         if status in (404, 405):
             raise BatchUnsupported(f"{message} ({unsupported})", status=status, accepted=answered) from exc
         raise BatchApiError(message, status=status, accepted=answered) from exc
     except sdk_error as exc:
         raise BatchApiError(f"{what}: {one_line(str(exc))}", accepted=silent) from exc
+    except ValueError as exc:  # JSON that does not decode; a shape the SDK cannot read
+        raise BatchApiError(
+            f"{what}: the answer cannot be read ({one_line(str(exc))})", accepted=silent
+        ) from exc
 
 
 async def newest_since(

@@ -80,7 +80,7 @@ class OpenAIBatchClient:
         return len(self._line(entry))
 
     def _calls(
-        self, what: str, *, submitting: bool = False, uploading: bool = False
+        self, what: str, *, submitting: bool = False, uploading: bool = False, one_batch: bool = False
     ) -> contextlib.AbstractContextManager[None]:
         return sdk_errors(
             what,
@@ -90,6 +90,7 @@ class OpenAIBatchClient:
             refused_if_answered=submitting or uploading,
             # An upload whose answer was lost leaves at most a stray file behind, never a batch.
             refused_if_silent=uploading,
+            one_batch=one_batch,
         )
 
     async def probe(self) -> None:
@@ -117,11 +118,11 @@ class OpenAIBatchClient:
         return batch.id
 
     async def retrieve(self, batch_id: str) -> RemoteBatch:
-        with self._calls(f"batch {batch_id}"):
+        with self._calls(f"batch {batch_id}", one_batch=True):
             return _remote(await self._client.batches.retrieve(batch_id))
 
     async def results(self, batch_id: str) -> AsyncIterator[BatchResult]:
-        with self._calls(f"results of batch {batch_id}"):
+        with self._calls(f"results of batch {batch_id}", one_batch=True):
             batch = await self._client.batches.retrieve(batch_id)
             for file_id in (batch.output_file_id, batch.error_file_id):
                 if not file_id:
@@ -132,7 +133,7 @@ class OpenAIBatchClient:
                         yield _result(json.loads(raw), self._tool_name)
 
     async def cancel(self, batch_id: str) -> RemoteBatch:
-        with self._calls(f"cancelling batch {batch_id}"):
+        with self._calls(f"cancelling batch {batch_id}", one_batch=True):
             return _remote(await self._client.batches.cancel(batch_id))
 
     async def recent(self, since: float) -> list[RemoteBatch]:
