@@ -475,3 +475,21 @@ def test_cancelling_a_batch_the_provider_no_longer_knows_lets_it_go(
     code, cancelled = _json_of("batches", "cancel", "--input", app, "--json")
     assert code == 0 and cancelled[0]["status"].startswith("gone")
     assert _json_of("batches", "cancel", "--input", app, "--json") == (0, [])  # nothing left live
+
+
+def test_a_batch_adopted_by_time_and_size_alone_is_never_cancelled_from_here(
+    tmp_path: Path, fake: FakeProviderServer
+) -> None:
+    # Anthropic keeps no metadata: a submission whose answer was lost is matched by its creation
+    # time and size, which another tree on the same key can share. Its results are matched by
+    # custom_id (nothing foreign is applied), but cancelling it could cancel someone else's work.
+    fake.batches.plan.polls_to_end = 50
+    fake.batches.plan.drop_create_answers = {1}
+    app = copy_example(EXAMPLE, tmp_path)
+    assert _batch_run(app, fake, "claude")[0] == 75
+    [batch] = fake.batches.batch_ids
+    code, cancelled = _json_of("batches", "cancel", "--input", app, "--json")
+    assert [(c["batch"], c["cancelled"]) for c in cancelled] == [(batch, False)]
+    assert "may be another tree's batch" in cancelled[0]["status"]
+    assert code != 0
+    assert fake.batches.status_of(batch) == "in_progress"

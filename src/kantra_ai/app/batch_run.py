@@ -73,7 +73,15 @@ from kantra_ai.providers.batch_api import (
     RemoteBatch,
 )
 from kantra_ai.providers.pricing import PriceTable, Usage
-from kantra_ai.store.batches import OPEN, SUBMITTING, BatchLedger, Collected, ItemRow, JobRow
+from kantra_ai.store.batches import (
+    GUESSED_NOTE,
+    OPEN,
+    SUBMITTING,
+    BatchLedger,
+    Collected,
+    ItemRow,
+    JobRow,
+)
 
 # A submission that may have reached the provider (its answer was lost) and is not listed there:
 # how long to keep looking before it is taken as never arrived and its requests are sent again.
@@ -577,7 +585,8 @@ class BatchDriver(ReplySource):
         ]
         if matches:
             ids = [m.id for m in matches]
-            self.ledger.adopt(job.id, ids, f"found at the provider after a lost answer: {', '.join(ids)}")
+            how = "found at the provider after a lost answer" if tagged else GUESSED_NOTE
+            self.ledger.adopt(job.id, ids, f"{how}: {', '.join(ids)}")
             self.ui.say(
                 f"submission #{job.id}, whose answer was lost, is batch {', '.join(ids)}: not sent again"
             )

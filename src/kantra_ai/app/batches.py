@@ -79,6 +79,13 @@ async def _cancel(ledger: BatchLedger, jobs: list[JobRow], base_url: str | None)
                 except ProviderConfigError as exc:
                     raise UserError(str(exc)) from exc
             client = clients[key]
+            if job.guessed:  # it may be someone else's: cancelling it would cost them a day
+                why = (
+                    "not cancelled: found by time and size after a lost answer, it may be another "
+                    "tree's batch on the same key (cancel it at the provider if it is this tree's)"
+                )
+                done += [Cancelled(job.id, remote_id, why, False) for remote_id in job.remote_ids]
+                continue
             for remote_id in job.remote_ids:
                 try:
                     remote = await client.cancel(remote_id)

@@ -51,6 +51,10 @@ class ItemRow:
     job_id: int = 0
 
 
+# The note of a submission adopted by time and size after its answer was lost (see JobRow.guessed).
+GUESSED_NOTE = "found at the provider by time and size after a lost answer"
+
+
 @dataclass(frozen=True)
 class JobRow:
     """One submission as the store knows it."""
@@ -79,6 +83,12 @@ class JobRow:
     def remote_ids(self) -> list[str]:
         """Every provider batch that may hold this submission's requests."""
         return [i for i in (self.remote_id, *self.candidates) if i]
+
+    @property
+    def guessed(self) -> bool:
+        """Adopted after a lost answer by time and size alone (a provider without metadata): it may
+        be a batch of another tree or another user of the key, so it is never cancelled from here."""
+        return self.note.startswith(GUESSED_NOTE)
 
 
 @dataclass(frozen=True)
