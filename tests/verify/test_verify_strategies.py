@@ -247,3 +247,28 @@ def test_sigterm_during_the_baseline_check_kills_the_check_with_the_run(tmp_path
     assert run.wait(30) == 130
     assert not _running(f"sleep {seconds}")  # not left behind, orphaned
     assert tree_differences(app, EXAMPLE / "app") == []
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (("--verify-timeout", "inf"), "--verify-timeout: must be a positive number of seconds, not inf"),
+        (("--verify-strategy", "sometimes"), "--verify-strategy: expected one of"),
+        (("--max-repair-rounds", "-1"), "--max-repair-rounds"),
+    ],
+)
+def test_verification_flags_that_cannot_work_are_one_line_before_anything_runs(
+    tmp_path: Path,
+    fake: FakeProviderServer,
+    capsys: pytest.CaptureFixture[str],
+    flags: tuple[str, ...],
+    said: str,
+) -> None:
+    app = _app(tmp_path)
+    code, _ = remediate(
+        EXAMPLE / "output.yaml", app, fake, "--verify", "build", "--verify-command", "true", *flags
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and said in err and len(err.splitlines()) == 1, err
+    assert fake.request_count == 0
+    assert tree_differences(app, EXAMPLE / "app") == []

@@ -18,6 +18,7 @@ with their stage; the loop itself continues from the run store (`verify/loop.py`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -62,7 +63,7 @@ STRATEGY_ALIASES = {"per-fix": "per-file", "per-incident": "per-file"}  # the pr
 
 def verify_settings(options: VerifyOptions, tree_dir: Any, default_strategy: str) -> VerifySettings | None:
     """The checked settings, with the command detected; None when verification is off."""
-    if options.timeout <= 0:
+    if not math.isfinite(options.timeout) or options.timeout <= 0:  # nan and inf too: no timeout at all
         raise UserError(f"--verify-timeout: must be a positive number of seconds, not {options.timeout:g}")
     if options.max_repair_rounds < 0:
         raise UserError("--max-repair-rounds: must be 0 or more")
