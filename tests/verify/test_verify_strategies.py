@@ -272,3 +272,22 @@ def test_verification_flags_that_cannot_work_are_one_line_before_anything_runs(
     assert code == 2 and said in err and len(err.splitlines()) == 1, err
     assert fake.request_count == 0
     assert tree_differences(app, EXAMPLE / "app") == []
+
+
+def test_the_last_progress_line_counts_a_reverted_fix_as_failed(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = _app(tmp_path)
+    check = tmp_path / "check.sh"
+    check.write_text(
+        f"#!/bin/sh\nif grep -q 'Formatter(text, Standard' {SUMMARY}; then echo 'BUILD FAILURE'; exit 1; fi\n"
+    )
+    check.chmod(0o755)
+    code = run(
+        "remediate", "--analysis", EXAMPLE / "output.yaml", "--input", app,
+        "--base-url", fake.anthropic_base_url,
+        "--verify", "build", "--verify-command", str(check), "--max-repair-rounds", "0",
+    )  # fmt: skip
+    assert code == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if "progress:" in line]
+    assert "(fixed 2, failed 1)" in lines[-1], lines[-1]

@@ -98,6 +98,21 @@ def verify_settings(options: VerifyOptions, tree_dir: Any, default_strategy: str
     )
 
 
+def _change_outcome(job: JobContext, incident_id: str, status: Status, reason: str) -> None:
+    """This run's outcome of the incident, decided again by a hook; the live views follow."""
+    earlier = job.run.outcomes.get(incident_id)
+    after = IncidentOutcome(
+        incident_id,
+        status,
+        reason,
+        earlier.confidence if earlier else None,
+        earlier.explanation if earlier else "",
+    )
+    job.run.hook_outcomes[incident_id] = job.run.outcomes[incident_id] = after
+    if job.engine is not None:
+        job.engine.observer.outcome_changed(incident_id, after)
+
+
 def verification_hook(
     options: RunOptions, default_strategy: str, say: Callable[[str], None]
 ) -> VerificationHook | None:
@@ -314,14 +329,7 @@ class VerificationHook(RunHook):
                 verification=text, verification_state=item.state, repair_rounds=item.rounds
             )
             if item.state == REVERTED:
-                earlier = job.run.outcomes.get(incident_id)
-                job.run.hook_outcomes[incident_id] = job.run.outcomes[incident_id] = IncidentOutcome(
-                    incident_id,
-                    Status.FAILED,
-                    item.reason,
-                    earlier.confidence if earlier else None,
-                    earlier.explanation if earlier else "",
-                )
+                _change_outcome(job, incident_id, Status.FAILED, item.reason)
 
     # -- re-analysis ----------------------------------------------------------------------------
 
@@ -340,15 +348,7 @@ class VerificationHook(RunHook):
         for incident_id in self.reanalysis.still_reported:
             extras = job.run.incident_extras.setdefault(incident_id, {})
             extras["reanalysis"] = "still reported"
-            earlier = job.run.outcomes.get(incident_id)
-            reason = "re-analysis: the analyzer still reports it"
-            job.run.hook_outcomes[incident_id] = job.run.outcomes[incident_id] = IncidentOutcome(
-                incident_id,
-                Status.FAILED,
-                reason,
-                earlier.confidence if earlier else None,
-                earlier.explanation if earlier else "",
-            )
+            _change_outcome(job, incident_id, Status.FAILED, "re-analysis: the analyzer still reports it")
         for incident_id in self.reanalysis.gone:
             job.run.incident_extras.setdefault(incident_id, {})["reanalysis"] = "gone"
 

@@ -62,6 +62,7 @@ class RunProgress(RunObserver):
         self.last_failure = ""
         self.wait_until = 0.0  # a rate-limit wait ends then (clock time)
         self._sent: set[str] = set()
+        self._counted: dict[str, Status] = {}  # what each incident counts as (a hook may change it)
 
     # -- events ------------------------------------------------------------------------------------
 
@@ -94,12 +95,23 @@ class RunProgress(RunObserver):
             self.not_sent += 1
             return
         self.done += 1
+        self._counted[incident.id] = outcome.status
         if outcome.status is Status.FIXED:
             self.fixed += 1
         elif outcome.status is Status.FAILED:
             self.failed += 1
             where = f"{incident.path}:{incident.line}" if incident.line else str(incident.path)
             self.last_failure = f"{where}: {outcome.reason}"
+
+    def outcome_changed(self, incident_id: str, after: IncidentOutcome) -> None:
+        before = self._counted.get(incident_id)
+        if before is None or before is after.status:
+            return  # never counted (not sent), or no change
+        self._counted[incident_id] = after.status
+        self.fixed += (after.status is Status.FIXED) - (before is Status.FIXED)
+        self.failed += (after.status is Status.FAILED) - (before is Status.FAILED)
+        if after.status is Status.FAILED:
+            self.last_failure = after.reason
 
     def rate_limit_wait(self, seconds: float) -> None:
         self.wait_until = max(self.wait_until, self.clock() + seconds)

@@ -35,6 +35,10 @@ class RunObserver:
     def incident_done(self, incident: Incident, outcome: IncidentOutcome) -> None:
         pass
 
+    def outcome_changed(self, incident_id: str, after: IncidentOutcome) -> None:
+        """A hook changed an outcome the engine had reported (verification reverted a fix,
+        re-analysis still finds the incident): displays move it from one count to the other."""
+
     def rate_limit_wait(self, seconds: float) -> None:
         """The run waits this long before the next request: the provider's rate limit (its buckets,
         or a 429/529 the provider answered). Progress displays show it."""
@@ -114,6 +118,10 @@ class ObserverGroup(RunObserver):
     def incident_done(self, incident: Incident, outcome: IncidentOutcome) -> None:
         for o in self.observers:
             o.incident_done(incident, outcome)
+
+    def outcome_changed(self, incident_id: str, after: IncidentOutcome) -> None:
+        for o in self.observers:
+            o.outcome_changed(incident_id, after)
 
     def rate_limit_wait(self, seconds: float) -> None:
         for o in self.observers:

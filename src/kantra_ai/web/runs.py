@@ -57,6 +57,7 @@ class RunProgress(RunObserver):
         self.phase = ""  # the phase running now
         self.planned = 0
         self.counts: dict[str, int] = {s.value: 0 for s in Status}
+        self._counted: dict[str, Status] = {}  # what each incident counts as (a hook may change it)
         self.cost = 0.0
         self.cost_known = True
         self.budget = budget
@@ -169,6 +170,16 @@ class RunProgress(RunObserver):
     def incident_done(self, incident: Incident, outcome: IncidentOutcome) -> None:
         with self._change():
             self.counts[outcome.status.value] += 1
+            self._counted[incident.id] = outcome.status
+
+    def outcome_changed(self, incident_id: str, after: IncidentOutcome) -> None:
+        with self._change():
+            before = self._counted.get(incident_id)
+            if before is None or before is after.status:
+                return
+            self._counted[incident_id] = after.status
+            self.counts[before.value] -= 1
+            self.counts[after.status.value] += 1
 
     def rate_limit_wait(self, seconds: float) -> None:
         with self._change():
