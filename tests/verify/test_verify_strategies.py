@@ -229,10 +229,11 @@ def _running(word: str) -> bool:
 def test_sigterm_during_the_baseline_check_kills_the_check_with_the_run(tmp_path: Path) -> None:
     app = _app(tmp_path)
     seconds = f"{random.randint(100, 999)}.{random.randint(1, 9)}"  # a sleep no other process runs
+    started = tmp_path / "started"
     argv = [
         sys.executable, "-m", "kantra_ai.cli.app", "remediate", "--analysis", str(EXAMPLE / "output.yaml"),
         "--input", str(app), "--provider", "simulated", "--no-progress",
-        "--verify", "build", "--verify-command", f"sleep {seconds}",
+        "--verify", "build", "--verify-command", f"touch {started}; sleep {seconds}",
     ]  # fmt: skip
     run = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
     assert run.stderr is not None
@@ -240,9 +241,12 @@ def test_sigterm_during_the_baseline_check_kills_the_check_with_the_run(tmp_path
         if "baseline check before any edit" in line:
             break
     deadline = time.monotonic() + 30
-    while not _running(f"sleep {seconds}"):
+    while not (started.exists() and _running(f"sleep {seconds}")):
         assert time.monotonic() < deadline, "the check never started"
         time.sleep(0.05)
+    # Signalled while the check runs: not while the process is being started, a window of the
+    # event loop where the check's pid is not known yet.
+    time.sleep(1.0)
     run.send_signal(signal.SIGTERM)
     assert run.wait(30) == 130
     assert not _running(f"sleep {seconds}")  # not left behind, orphaned
