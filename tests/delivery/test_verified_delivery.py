@@ -62,15 +62,20 @@ def test_the_commits_hold_the_repaired_fixes_and_not_the_reverted_one(tmp_path: 
 
 def test_a_fix_whose_check_kept_failing_stays_in_the_tree_but_is_not_committed(tmp_path: Path) -> None:
     """A check that fails from its second run on, whatever the tree holds (the database it needs went
-    away): the first file checked cannot be blamed, so its fix is kept in the tree as `failing`; the
-    problem is known from then on, so the other files pass. Only those are committed."""
+    away, and it says where: a problem with a name): the first file checked cannot be blamed, so its
+    fix is kept in the tree as `failing`; the problem is known from then on, so the other files pass.
+    Only those are committed. (A failure that names nothing is never taken as known: see
+    tests/verify/test_verify_strategies.py.)"""
     repo = checkout(tmp_path)
     count = tmp_path / "checks"
     script = tmp_path / "check.sh"
     script.write_text(
         f"n=$(cat {shlex.quote(str(count))} 2>/dev/null || echo 0)\n"
         f"echo $((n + 1)) > {shlex.quote(str(count))}\n"
-        'if [ "$n" -gt 0 ]; then echo "error: the test database is not reachable"; exit 1; fi\n'
+        'if [ "$n" -gt 0 ]; then\n'
+        '  echo "src/main/java/com/example/inventory/model/StockLevel.java:1: error: no test database"\n'
+        "  exit 1\n"
+        "fi\n"
     )
     code, summary = remediate(
         repo.app, "--verify", "build", "--verify-command", f"sh {shlex.quote(str(script))}",
