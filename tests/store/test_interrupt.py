@@ -79,7 +79,19 @@ def test_ctrl_c_lets_the_request_in_flight_finish_saves_it_and_says_how_to_resum
 
 
 @pytest.mark.slow
-def test_a_second_ctrl_c_abandons_the_request_in_flight(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("presses", "sent", "said"),
+    [
+        (2, signal.SIGINT, "abandoning"),
+        # What `docker stop`, systemd or a CI cancel send: the run does not die where it stands (a
+        # running check orphaned, the run found crashed later) but stops as a second Ctrl-C does.
+        (1, signal.SIGTERM, "terminated (SIGTERM)"),
+    ],
+    ids=["second-ctrl-c", "sigterm"],
+)
+def test_a_second_ctrl_c_or_a_sigterm_abandons_the_request_in_flight(
+    tmp_path: Path, presses: int, sent: signal.Signals, said: str
+) -> None:
     release = threading.Event()
     numbers = itertools.count(1)
 
@@ -90,39 +102,15 @@ def test_a_second_ctrl_c_abandons_the_request_in_flight(tmp_path: Path) -> None:
 
     started = time.monotonic()
     with FakeProviderServer(second_hangs) as server:
-        app, code, log = _interrupt(tmp_path, server, presses=2)
+        app, code, log = _interrupt(tmp_path, server, presses=presses, sent=sent)
         release.set()
         assert code == 130, log
         assert time.monotonic() - started < 15  # it did not wait for the hanging reply
-        assert "abandoning" in log and RESUME_HINT in log
+        assert said in log and RESUME_HINT in log
         db = app / ".kantra-ai" / "state.db"
         assert store_rows(db, "SELECT state FROM runs") == [("interrupted",)]
         assert store_rows(db, "SELECT status FROM requests ORDER BY id") == [("ok",), ("cancelled",)]
         assert store_rows(db, "SELECT count(*) FROM incidents WHERE status = 'in_flight'") == [(0,)]
         assert _finish(app, server, tmp_path) == 0
         assert server.request_count == 8  # the abandoned request is the only one asked again
-    assert tree_differences(app, expected_of(EXAMPLE)) == []
-
-
-@pytest.mark.slow
-def test_sigterm_abandons_what_is_in_flight_at_once_and_records_the_run_interrupted(tmp_path: Path) -> None:
-    """What `docker stop`, systemd or a CI cancel send: the run does not die where it stands (a
-    running check orphaned, the run found crashed later) but stops as a second Ctrl-C does."""
-    release = threading.Event()
-    numbers = itertools.count(1)
-
-    def second_hangs(request: FakeRequest) -> FakeReply:
-        if next(numbers) == 2:
-            release.wait(20)
-        return respond(request)
-
-    with FakeProviderServer(second_hangs) as server:
-        app, code, log = _interrupt(tmp_path, server, presses=1, sent=signal.SIGTERM)
-        release.set()
-        assert code == 130, log
-        assert "terminated (SIGTERM)" in log and RESUME_HINT in log
-        db = app / ".kantra-ai" / "state.db"
-        assert store_rows(db, "SELECT state FROM runs") == [("interrupted",)]
-        assert store_rows(db, "SELECT status FROM requests ORDER BY id") == [("ok",), ("cancelled",)]
-        assert _finish(app, server, tmp_path) == 0
     assert tree_differences(app, expected_of(EXAMPLE)) == []
