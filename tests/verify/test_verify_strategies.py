@@ -295,3 +295,27 @@ def test_the_last_progress_line_counts_a_reverted_fix_as_failed(
     assert code == 1
     lines = [line for line in capsys.readouterr().err.splitlines() if "progress:" in line]
     assert "(fixed 2, failed 1)" in lines[-1], lines[-1]
+
+
+def test_fail_fast_stops_at_the_first_fix_that_fails_and_every_row_has_the_same_fields(
+    tmp_path: Path, fake: FakeProviderServer
+) -> None:
+    app = _app(tmp_path)
+    check = tmp_path / "check.sh"
+    check.write_text(
+        f"#!/bin/sh\nif grep -q 'Formatter(text, Standard' {SUMMARY}; then echo 'BUILD FAILURE'; exit 1; fi\n"
+    )
+    check.chmod(0o755)
+    code, summary = remediate(
+        EXAMPLE / "output.yaml", app, fake, "--verify", "build", "--verify-command", str(check),
+        "--max-repair-rounds", "0", "--verify-fail-fast", "--batch-parallelism", "1",
+    )  # fmt: skip
+    assert code == 1
+    by_file = rows(summary)
+    assert by_file[SUMMARY]["status"] == "failed"  # reverted, and the run stopped there
+    assert by_file[CSV_IMPORT]["status"] == "skipped"  # never sent
+    assert (app / CSV_IMPORT).read_text() == (EXAMPLE / "app" / CSV_IMPORT).read_text()
+    # The skipped incident carries the verification fields too, as null: one shape for every row.
+    fields = {"verification", "verification_state", "repair_rounds"}
+    assert all(fields <= row.keys() for row in summary["outcomes"])
+    assert by_file[CSV_IMPORT]["verification"] is None

@@ -205,8 +205,11 @@ def add_hook_results(run: JobRun, document: dict[str, Any], rows_key: str) -> No
     fields on each incident row (`rows_key`: "outcomes")."""
     for key, block in run.extras.items():
         document[key] = block
+    # Every row has the same fields: an incident a hook never got to (skipped after
+    # --verify-fail-fast, say) has them as null, so that readers of --json need no special case.
+    fields = dict.fromkeys(key for extras in run.incident_extras.values() for key in extras)
     for row in document.get(rows_key, []):
-        row.update(run.incident_extras.get(str(row.get("id")), {}))
+        row.update({**fields, **run.incident_extras.get(str(row.get("id")), {})})
 
 
 def exit_code(run: JobRun) -> ExitCode:
