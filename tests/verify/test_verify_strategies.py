@@ -278,15 +278,21 @@ def test_verification_flags_that_cannot_work_are_one_line_before_anything_runs(
     assert tree_differences(app, EXAMPLE / "app") == []
 
 
-def test_the_last_progress_line_counts_a_reverted_fix_as_failed(
-    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
-) -> None:
-    app = _app(tmp_path)
+def _fails_while_summary_holds_its_fix(tmp_path: Path) -> Path:
+    """A check that fails, naming nothing, whenever Summary holds the fix that does not compile."""
     check = tmp_path / "check.sh"
     check.write_text(
         f"#!/bin/sh\nif grep -q 'Formatter(text, Standard' {SUMMARY}; then echo 'BUILD FAILURE'; exit 1; fi\n"
     )
     check.chmod(0o755)
+    return check
+
+
+def test_the_last_progress_line_counts_a_reverted_fix_as_failed(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = _app(tmp_path)
+    check = _fails_while_summary_holds_its_fix(tmp_path)
     code = run(
         "remediate", "--analysis", EXAMPLE / "output.yaml", "--input", app,
         "--base-url", fake.anthropic_base_url,
@@ -301,11 +307,7 @@ def test_fail_fast_stops_at_the_first_fix_that_fails_and_every_row_has_the_same_
     tmp_path: Path, fake: FakeProviderServer
 ) -> None:
     app = _app(tmp_path)
-    check = tmp_path / "check.sh"
-    check.write_text(
-        f"#!/bin/sh\nif grep -q 'Formatter(text, Standard' {SUMMARY}; then echo 'BUILD FAILURE'; exit 1; fi\n"
-    )
-    check.chmod(0o755)
+    check = _fails_while_summary_holds_its_fix(tmp_path)
     code, summary = remediate(
         EXAMPLE / "output.yaml", app, fake, "--verify", "build", "--verify-command", str(check),
         "--max-repair-rounds", "0", "--verify-fail-fast", "--batch-parallelism", "1",
