@@ -148,6 +148,43 @@ def test_execute_skips_deferred_phases_and_runs_one_phase_on_request(
     assert tree_differences(app, expected_of("javaee-inventory")) == []
 
 
+def test_a_model_without_a_price_is_planned_and_executed_with_its_cost_unknown_never_zero(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example("javaee-inventory", tmp_path)
+    typo = "claude-sonet-5-5"  # a price is known for claude-sonnet-*, not for this
+    plan_file = _plan(app, tmp_path / "plan", "javaee-inventory", "--model", typo)
+    shown = capsys.readouterr()
+    assert f"no price is known for model {typo!r}" in shown.err
+    assert "unknown" in shown.out and "$0.0000" not in shown.out
+    _plan(app, tmp_path / "plan", "javaee-inventory", "--model", typo, "--json")
+    document = json.loads(capsys.readouterr().out)
+    assert document["cost_known"] is False
+    assert [p["estimated_cost"] for p in document["phases"]] == [None]
+    assert _execute(plan_file, app, fake, "--model", typo) == 0
+    state = yaml.safe_load((tmp_path / "plan" / "state.yaml").read_text())
+    assert [p["cost"] for p in state["phases"]] == [None]
+    assert state["execution_summary"]["total_cost"] is None
+
+
+def test_a_rerun_that_fixes_nothing_has_no_cost_per_fixed_incident(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # execute lists every incident of its phases, earlier runs' fixes included; its cost per fixed
+    # incident is this run's cost over this run's fixes, not over the job's.
+    app = copy_example("javaee-inventory", tmp_path)
+    plan_file = _plan(app, tmp_path / "plan")
+    assert _execute(plan_file, app, fake) == 0
+    capsys.readouterr()
+    assert _execute(plan_file, app, fake, "--resume", "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["incidents"]["fixed"], summary["requests"]) == (19, 0)
+    assert summary["cost_per_fixed_incident_usd"] is None
+    assert _execute(plan_file, app, fake, "--resume") == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "cost per fixed incident" in line)
+    assert row.split()[-2] == "n/a", row
+
+
 def test_execute_dry_run_calls_no_model_and_writes_no_state(
     tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -175,6 +212,12 @@ def test_execute_dry_run_calls_no_model_and_writes_no_state(
         (
             lambda d: d["phases"][0]["violations"][0].update(incident_count=99),
             "has incident_count 99 but lists",
+        ),
+        # Emptied by hand, the count left alone: its incidents would silently never be fixed.
+        (lambda d: d["phases"][0]["violations"][0].update(incidents=[]), "but lists 0 incidents"),
+        (
+            lambda d: d["phases"][0]["violations"][0].update(incidents=[], incident_count=0),
+            "lists no incidents; remove the violation",
         ),
         (lambda d: d["metadata"].update(total_violations=3), "metadata.total_violations is 3"),
         (lambda d: d["phases"][0].update(risk="extreme"), "phases[0].risk (phase phase-1)"),

@@ -53,7 +53,7 @@ def _plan(notes: list[str]) -> Plan:
             order=1,
             risk="low",
             effort_range=(1, 3),
-            violations=[violation("rule-a", 5, True), violation("rule-b", 0, False)],
+            violations=[violation("rule-a", 5, True), violation("rule-b", 1, False)],
         ),
         Phase(
             id="phase-2",
@@ -91,7 +91,7 @@ def test_plan_html_written_as_it_is_rendered_is_one_whole_page(tmp_path: Path) -
     page = (tmp_path / "plan.html").read_text(encoding="utf-8")
     assert page.lstrip().lower().startswith("<!doctype html>") and page.rstrip().endswith("</html>")
     assert page.count("<html") == 1 and page.count("</html>") == 1
-    assert page.count('class="incident"') == 8 and "rule-c" in page and "a note" in page
+    assert page.count('class="incident"') == 9 and "rule-c" in page and "a note" in page
 
 
 def test_a_plan_that_cannot_be_written_leaves_the_old_file(

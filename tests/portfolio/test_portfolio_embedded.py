@@ -27,7 +27,9 @@ from kantra_ai.portfolio.manifest import load_manifest
 from kantra_ai.portfolio.run import PortfolioOptions, run_portfolio
 from kantra_ai.portfolio.unit import AppSpec, application_tree
 from kantra_ai.simulated.recipes import respond
+from kantra_ai.store.lock import TreeLock
 from kantra_ai.store.session import open_store
+from testing.fakeprovider.faults import Fault, FaultPlan
 from testing.fakeprovider.latency import LatencyModel
 from testing.fakeprovider.ratelimit import RateLimits
 from testing.fakeprovider.server import FakeProviderServer
@@ -73,6 +75,74 @@ def test_every_application_ends_with_its_expected_tree_and_one_pull_request(
     for app in apps:
         link = f"{app.name}/tree/.kantra-ai/report.html"
         assert f'href="{link}"' in report and (Path(document["report"]).parent / link).is_file()
+
+
+def test_two_applications_of_one_repository_each_deliver_their_own_branch_and_pull_request(
+    tmp_path: Path, apps: list[App], server: FakeProviderServer
+) -> None:
+    # The whole application and its mandatory fixes, as examples/portfolio.yaml has them: run numbers
+    # are per tree, so both pushed kantra-ai/1 and the second push was always rejected.
+    inventory = apps[0]
+    manifest = write_manifest(tmp_path / "portfolio.yaml", [inventory], server)
+    data = yaml.safe_load(manifest.read_text())
+    data["apps"].append(
+        dict(data["apps"][0], name="inventory-mandatory", settings={
+            **data["apps"][0]["settings"], "filters": {"categories": ["mandatory"]}
+        })
+    )  # fmt: skip
+    manifest.write_text(yaml.safe_dump(data, sort_keys=False))
+    code, document, _ = portfolio("run", manifest, "--max-apps", "1", "--json")
+    assert code == 0, document
+    branches = {a["name"]: a["branches"] for a in document["apps"]}
+    assert branches == {
+        "inventory": ["kantra-ai/inventory/1"],
+        "inventory-mandatory": ["kantra-ai/inventory-mandatory/1"],
+    }
+    pulls = inventory.forge.pulls("acme/inventory")
+    assert sorted(p["head"]["ref"] for p in pulls) == sorted(b[0] for b in branches.values())
+
+
+def test_commits_made_without_a_pull_request_name_the_branch_that_holds_them(
+    tmp_path: Path, apps: list[App], server: FakeProviderServer
+) -> None:
+    inventory = apps[0]
+    manifest = write_manifest(tmp_path / "portfolio.yaml", [inventory], server)
+    data = yaml.safe_load(manifest.read_text())
+    data["apps"][0]["settings"]["git"] = {"commit-strategy": "per-violation"}  # committed, not pushed
+    manifest.write_text(yaml.safe_dump(data, sort_keys=False))
+    code, document, _ = portfolio("run", manifest, "--json")
+    assert code == 0
+    assert document["apps"][0]["branches"] == ["kantra-ai/inventory/1"]
+    assert inventory.forge.pulls("acme/inventory") == []
+
+
+def test_an_application_whose_run_the_provider_refused_is_not_verified(
+    tmp_path: Path, apps: list[App]
+) -> None:
+    with FakeProviderServer(respond, faults=FaultPlan(scripted={1: Fault.status(401)})) as refusing:
+        manifest = write_manifest(tmp_path / "portfolio.yaml", [apps[0]], refusing, verify="true")
+        code, document, _ = portfolio("run", manifest, "--json")
+    app = document["apps"][0]
+    assert code == 1
+    assert (app["state"], app["fixed"], app["verification"]) == ("failed", 0, None), app
+
+
+def test_a_source_changed_in_the_manifest_is_never_run_on_the_old_copy(
+    tmp_path: Path, apps: list[App], server: FakeProviderServer
+) -> None:
+    inventory, orders = apps[0], apps[1]
+    manifest = write_manifest(tmp_path / "portfolio.yaml", [inventory], server)
+    right = manifest.read_text()
+    manifest.write_text(right.replace(inventory.url, orders.url))  # the wrong repository by mistake
+    assert portfolio("run", manifest, "--json")[1]["apps"][0]["state"] == "failed"
+    manifest.write_text(right)  # put right: the workspace still holds the other repository's copy
+    code, document, _ = portfolio("run", manifest, "--json")
+    app = document["apps"][0]
+    assert (code, app["state"], app["requests"]) == (1, "failed", 0)
+    assert app["reason"].startswith("its source or ref in the manifest changed since"), app["reason"]
+    shutil.rmtree(tmp_path / "work" / "inventory")  # as the reason says
+    code, document, _ = portfolio("run", manifest, "--json")
+    assert (code, document["apps"][0]["state"]) == (0, "done")
 
 
 def test_verification_given_as_settings_checks_every_fix_inside_the_applications_job(
@@ -197,8 +267,10 @@ def test_the_portfolio_budget_is_never_exceeded(
     # Not much less: each request reserves its worst case (every input token a 1 h cache write, its
     # whole max_tokens of output) before it is sent, and with the run-wide cached prefix that is
     # about what a whole application really costs here. One at a time, the first application's
-    # share (a third) admits no request and goes back unspent; the others share the rest.
-    unlimited = write_manifest(tmp_path / "copy.yaml", apps, server, workspace="free")
+    # share (a third) admits few of its requests; the others share what it leaves.
+    unlimited = write_manifest(
+        tmp_path / "copy.yaml", apps, server, workspace="free", settings={"git": {"branch-prefix": "free"}}
+    )
     full = portfolio("run", unlimited, "--json")[1]
     total = sum(a["cost"] for a in full["apps"])
     assert total > 0
@@ -208,6 +280,11 @@ def test_the_portfolio_budget_is_never_exceeded(
     spent = sum(a["cost"] for a in document["apps"])
     assert 0 < spent <= limit
     assert any(a["state"] == "partial" for a in document["apps"])
+    # What the budget kept from being sent is not sent, not failed, and the reason names the budget.
+    # (The model fixes every incident of inventory that it is sent.)
+    first = document["apps"][0]
+    assert (first["name"], first["failed"]) == ("inventory", 0) and first["fixed"] + first["skipped"] == 19
+    assert first["skipped"] and first["reason"].startswith(f"{first['skipped']} not sent: --max-cost $")
 
 
 def test_one_rate_limit_for_all_applications(tmp_path: Path, apps: list[App], git_config: Path) -> None:
@@ -239,6 +316,8 @@ def test_one_rate_limit_for_all_applications(tmp_path: Path, apps: list[App], gi
         ("apps:\n  - {name: a, source: x, analysis: y, settings: {limits: {max-cost: -1}}}\n",
          "apps.a.settings: limits.max-cost"),
         ("max-apps: 0\napps:\n  - {name: a, source: x, analysis: y}\n", "max-apps: Input should be greater"),
+        # NaN compares false with everything: as a budget it was no budget at all.
+        ("max-cost: .nan\napps:\n  - {name: a, source: x, analysis: y}\n", "max-cost: Input should be a fin"),
         ("apps: [\n", "not valid YAML"),
         ("store: state.db\napps:\n  - {name: a, source: x, analysis: y}\n", "store: Value error, a postgresql://"),
         ("store: postgresql://u:pw-9@db/k\napps:\n  - {name: a, source: x, analysis: y}\n", "no password in"),
@@ -256,6 +335,34 @@ def test_a_bad_manifest_is_one_line_and_nothing_runs(tmp_path: Path, text: str, 
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("kantra-ai: error: ") and message in err, err
     assert not (tmp_path / ".kantra-ai-portfolio").exists()
+
+
+@pytest.mark.parametrize("flag", ["--max-cost", "--max-cost-per-app"])
+@pytest.mark.parametrize("value", ["nan", "inf", "0"])
+def test_a_budget_that_is_not_a_positive_amount_is_refused(tmp_path: Path, flag: str, value: str) -> None:
+    manifest = tmp_path / "portfolio.yaml"
+    manifest.write_text("apps:\n  - {name: a, source: x, analysis: y}\n")
+    code, _, err = portfolio("run", manifest, flag, value)
+    assert code == 2
+    assert err == f"kantra-ai: error: {flag} must be a positive amount of USD, not {value}\n"
+    assert not (tmp_path / ".kantra-ai-portfolio").exists()
+
+
+def test_a_second_portfolio_run_on_the_same_workspace_is_refused_before_it_touches_anything(
+    tmp_path: Path, apps: list[App], server: FakeProviderServer
+) -> None:
+    # Two runs copied the same application into the same folder, one removing the other's half-made
+    # copy: the application was left truncated, and every rerun failed on it.
+    manifest = write_manifest(tmp_path / "portfolio.yaml", apps, server)
+    workspace = load_manifest(manifest).workspace
+    workspace.mkdir()
+    with TreeLock(workspace / "portfolio.lock") as held:
+        held.acquire()
+        code, _, err = portfolio("run", manifest)
+    assert code == 2
+    assert err.startswith("kantra-ai: error: another portfolio run (pid ") and err.count("\n") == 1, err
+    assert server.request_count == 0
+    assert [p.name for p in workspace.iterdir()] == ["portfolio.lock"]
 
 
 def test_the_bundled_portfolio_runs_offline_without_importing_ray(tmp_path: Path) -> None:

@@ -217,6 +217,47 @@ def test_a_repair_never_writes_through_a_link_the_check_put_in_place_of_a_fixed_
     assert outside.read_bytes() == kept.read_bytes()  # nothing of ours went through the link
 
 
+def test_a_check_that_puts_a_fixed_file_back_verifies_nothing_and_stops_the_run(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A check that restores the files it checks (`git checkout .` in a build script) passes the
+    # original code, not the fix: nothing it passed may be called verified.
+    app = _app(tmp_path)
+    original = tmp_path / "original.java"
+    shutil.copy(app / SUMMARY, original)
+    check = tmp_path / "check.sh"
+    check.write_text(f"#!/bin/sh\ncp {original} {SUMMARY}\n")
+    check.chmod(0o755)
+    code, summary = remediate(
+        EXAMPLE / "output.yaml", app, fake, "--verify", "build", "--verify-command", str(check),
+        "--batch-parallelism", "1",
+    )  # fmt: skip
+    assert code == 1
+    block = summary["verification"]
+    assert block["halted"].startswith(f"the check `{check}` changed what it checks while it ran: {SUMMARY}")
+    # Files checked before Summary's fix was written were checked as written; Summary's was not.
+    assert rows(summary)[SUMMARY]["verification"] is None
+    verified = [row["file"] for row in summary["outcomes"] if row["verification"] == "verified"]
+    assert block["incidents"]["verified"] == len(verified) and SUMMARY not in verified
+    assert f"{SUMMARY} was changed" in capsys.readouterr().err
+
+
+def test_a_check_that_deletes_the_run_store_is_refused_before_anything_is_sent(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `git clean -fdx` in a build script: the run would go on writing to a deleted store, and
+    # `status` and `undo` would know nothing of what it did.
+    app = _app(tmp_path)
+    code, summary = remediate(
+        EXAMPLE / "output.yaml", app, fake, "--verify", "build", "--verify-command", "rm -rf .kantra-ai"
+    )
+    assert (code, summary) == (2, {})
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "the run store" in err and "was deleted or replaced" in err and err.endswith("(nothing was sent)")
+    assert fake.request_count == 0
+    assert tree_differences(app, EXAMPLE / "app") == []
+
+
 def _running(word: str) -> bool:
     """Whether a process of this machine has `word` on its command line."""
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):

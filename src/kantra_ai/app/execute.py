@@ -56,18 +56,21 @@ class PhaseStateObserver(RunObserver):
 
     def __init__(self, state: ExecutionState, path: Path, phase_id: str) -> None:
         self.state, self.path, self.phase_id = state, path, phase_id
-        self.cost: dict[str, float] = {}
+        self.cost: dict[str, float | None] = {}  # None: a request of the incident had no price
 
     def request_finished(self, record: RequestRecord) -> None:
-        if record.cost and record.incident_ids:
-            share = record.cost / len(record.incident_ids)
-            for incident_id in record.incident_ids:
-                self.cost[incident_id] = self.cost.get(incident_id, 0.0) + share
+        for incident_id in record.incident_ids:
+            if record.cost is None:
+                self.cost[incident_id] = None
+            else:
+                share = record.cost / len(record.incident_ids)
+                spent = self.cost.get(incident_id, 0.0)
+                self.cost[incident_id] = None if spent is None else spent + share
 
     def incident_done(self, incident: Incident, outcome: IncidentOutcome) -> None:
-        cost = round(self.cost.get(incident.id, 0.0), 6)
+        cost = self.cost.get(incident.id, 0.0)
         phase = self.state.phase(self.phase_id)
-        phase.cost = round(phase.cost + cost, 6)
+        phase.cost = None if cost is None or phase.cost is None else round(phase.cost + cost, 6)
         if outcome.status is Status.FIXED:
             phase.fixes_applied += 1
         if outcome.status not in DONE:
@@ -214,6 +217,7 @@ def execute_summary(job: ExecuteJob, run: JobRun, options: RunOptions) -> dict[s
         confidence=options.confidence,
         records=run.records,
         price=run.choice.price,
+        settled_earlier=earlier.keys() - run.outcomes.keys(),
     )
     add_batch_summary(summary, run.batch, selected=selected, outcomes=outcomes, records=run.records)
     phase_rows = job.phase_rows()

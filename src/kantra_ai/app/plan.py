@@ -53,6 +53,8 @@ def make_plan(options: RunOptions, request: PlanRequest, ui: Ui) -> Plan:
 def _make_plan(options: RunOptions, request: PlanRequest, ui: Ui) -> Plan:
     tolerance = request.check()
     choice = choose_model(options.model)
+    if choice.warning:  # as `remediate` and `execute` say it: the plan's costs will read "unknown"
+        ui.say(f"warning: {choice.warning}")
     selection = load_selection(options.selection)
     groups = group_incidents(selection.selected)
     if not groups:

@@ -221,6 +221,8 @@ def exit_code(run: JobRun) -> ExitCode:
         return ExitCode.ABORTED
     if run.batch is not None and run.batch.pending:
         return ExitCode.PENDING
+    if run.halted:  # a hook stopped the run (--verify-fail-fast, a check that changed the tree)
+        return ExitCode.SOME_FAILED
     if run.delivery is not None and run.delivery.get("errors"):
         return ExitCode.SOME_FAILED  # fixed, but not (all) delivered: the same command finishes it
     return ExitCode.OK if run.all_settled else ExitCode.SOME_FAILED

@@ -280,6 +280,8 @@ class VerificationHook(RunHook):
         store, run_id = job.session.store, job.run_id
         if self.verifier is None or store is None or run_id is None or self._stopped(job):
             return
+        if self.verifier.halted:
+            return
         collector = _Requests()
         env = VerifyEnv(
             store=store,
@@ -292,6 +294,13 @@ class VerificationHook(RunHook):
         )
         async with job.tree_lock:
             settled = await self.verifier.settle(scope, by, env, select=select)
+        if self.verifier.halted and not job.run.halted:
+            # The check changed what it checks: the run stops, its writes stay unverified (recorded
+            # as written: the next run sees what the tree holds and plans again what is gone).
+            job.run.halted = f"verification: {self.verifier.halted}"
+            self.say(f"{job.run.halted}; stopping the run")
+            if job.engine is not None:
+                job.engine.control.stop.set()
         for record in collector.records:  # repairs are paid like fixes: the run's totals include them
             job.run.records.append(record)
             job.run.totals.add(record)
@@ -414,6 +423,7 @@ class VerificationHook(RunHook):
                     for s in self.settled
                 ],
                 unverified=self._stopped(job),
+                halted=self.verifier.halted or None,  # a check changed what it checks (witness.py)
             )
         if self.reanalysis is not None:
             block["reanalysis"] = self.reanalysis.as_dict()
@@ -450,6 +460,8 @@ def verification_lines(block: dict[str, Any]) -> list[str]:
     for group in block["groups_detail"]:
         if group["state"] in (REVERTED, FAILING):
             lines.append(f"  {group['state']} {group['group']}: {group['detail']}")
-    if block.get("unverified"):
+    if block.get("halted"):
+        lines.append(f"  stopped before every fix was verified: {block['halted']}")
+    elif block.get("unverified"):
         lines.append("  stopped before every fix was verified: run the same command again to continue")
     return lines

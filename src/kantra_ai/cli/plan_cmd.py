@@ -43,7 +43,7 @@ from kantra_ai.cli.run_options import (
 from kantra_ai.cli.web_cmd import BrowserOpt, HostOpt, PortOpt, serve
 from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.errors import ExitCode
-from kantra_ai.plan.model import Plan
+from kantra_ai.plan.model import Phase, Plan
 
 EPILOG = epilog(
     "kantra-ai plan -a output.yaml -i ./my-app --planner deterministic",
@@ -194,7 +194,7 @@ def review_phases(plan_doc: Plan, stream: TextIO, console: Console) -> None:
         state = "deferred" if phase.deferred else "approved"
         console.print(
             f"[bold]{phase.id}[/] {phase.name} — {phase.risk} risk, {len(phase.violations)} violation(s), "
-            f"{phase.incident_count} incident(s), ~${phase.estimated_cost:.4f} (now {state})"
+            f"{phase.incident_count} incident(s), ~{_estimate(plan_doc, phase)} (now {state})"
         )
         while True:
             console.print("  [a]pprove, [d]efer, [k]eep as is? ", end="", markup=False, highlight=False)
@@ -212,6 +212,11 @@ def review_phases(plan_doc: Plan, stream: TextIO, console: Console) -> None:
             phase.deferred = True
 
 
+def _estimate(plan_doc: Plan, phase: Phase) -> str:
+    """A phase's estimated cost as people read it: "unknown" when no price is known for the model."""
+    return f"${phase.estimated_cost:.4f}" if plan_doc.metadata.cost_known else "unknown"
+
+
 def _show(plan_doc: Plan, output: Path, json_output: bool, console: Console) -> None:
     phases = plan_doc.ordered_phases()
     if json_output:
@@ -219,6 +224,7 @@ def _show(plan_doc: Plan, output: Path, json_output: bool, console: Console) -> 
             "plan": str(output / "plan.yaml"),
             "html": str(output / "plan.html"),
             "notes": plan_doc.metadata.notes,
+            "cost_known": plan_doc.metadata.cost_known,
             "phases": [
                 {
                     "id": p.id,
@@ -227,7 +233,8 @@ def _show(plan_doc: Plan, output: Path, json_output: bool, console: Console) -> 
                     "deferred": p.deferred,
                     "violations": [v.violation_id for v in p.violations],
                     "incidents": p.incident_count,
-                    "estimated_cost": p.estimated_cost,
+                    # null, not 0.0, when no price is known for the model (metadata.cost_known)
+                    "estimated_cost": p.estimated_cost if plan_doc.metadata.cost_known else None,
                     "estimated_duration_minutes": p.estimated_duration_minutes,
                 }
                 for p in phases
@@ -245,7 +252,7 @@ def _show(plan_doc: Plan, output: Path, json_output: bool, console: Console) -> 
             p.risk,
             str(len(p.violations)),
             str(p.incident_count),
-            f"${p.estimated_cost:.4f}",
+            _estimate(plan_doc, p),
             str(p.estimated_duration_minutes),
             "yes" if p.deferred else "",
         )

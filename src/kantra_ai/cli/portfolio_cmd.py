@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -114,8 +115,8 @@ def run(
     loaded = load_manifest(manifest, overrides={"provider": {"name": provider}} if provider else None)
     spec = loaded.manifest
     for name, value in (("--max-cost", max_cost), ("--max-cost-per-app", max_cost_per_app)):
-        if value is not None and value <= 0:
-            raise UserError(f"{name} must be a positive amount of USD")
+        if value is not None and not (math.isfinite(value) and value > 0):  # nan would be no budget
+            raise UserError(f"{name} must be a positive amount of USD, not {value:g}")
     limits = rate_limits or spec.rate_limits
     try:
         parsed = RateLimitConfig.parse(limits) if limits else None
@@ -181,6 +182,7 @@ def _table(rows: list[dict[str, object]], title: str) -> None:
         "state",
         "fixed",
         "failed",
+        "not sent",
         "verification",
         "pull request",
         "cost",
@@ -197,6 +199,7 @@ def _table(rows: list[dict[str, object]], title: str) -> None:
                     row["state"],
                     row["fixed"],
                     row["failed"],
+                    row.get("skipped", 0),
                     row.get("verification") or "",
                     ", ".join(map(str, urls)) if isinstance(urls, list) else "",
                     f"${float(str(row['cost'])):.4f}",

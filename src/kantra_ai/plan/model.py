@@ -156,10 +156,15 @@ def validate_plan(plan: Plan, where: str) -> None:
                 place = "twice in" if other == phase.id else f"in phases {other} and"
                 raise PlanError(f"{where}: violation {v.violation_id!r} appears {place} {phase.id}")
             seen[v.key] = phase.id
-            if v.incidents and v.incident_count != len(v.incidents):
+            if v.incident_count != len(v.incidents):
                 raise PlanError(
                     f"{where}: phase {phase.id}: violation {v.violation_id!r} has incident_count "
                     f"{v.incident_count} but lists {len(v.incidents)} incidents"
+                )
+            if not v.incidents:  # execute fixes only what the plan lists: it would do nothing
+                raise PlanError(
+                    f"{where}: phase {phase.id}: violation {v.violation_id!r} lists no incidents; "
+                    "remove the violation, or make the plan again"
                 )
     if plan.metadata.total_violations and plan.metadata.total_violations != len(seen):
         raise PlanError(

@@ -37,14 +37,14 @@ class PhaseState(BaseModel):
     started_at: datetime | None = None
     completed_at: datetime | None = None
     fixes_applied: int = 0
-    cost: float = 0.0
+    cost: float | None = 0.0  # None: a request's price is unknown, so the phase's cost is too
 
 
 class ExecutionSummary(BaseModel):
     total_phases: int = 0
     completed_phases: int = 0
     pending_phases: int = 0
-    total_cost: float = 0.0
+    total_cost: float | None = 0.0  # None: some phase's cost is unknown
 
 
 class ExecutionState(BaseModel):
@@ -82,7 +82,9 @@ class ExecutionState(BaseModel):
             total_phases=len(self.phases),
             completed_phases=completed,
             pending_phases=sum(1 for p in self.phases if p.status in ("pending", "in_progress")),
-            total_cost=round(sum(p.cost for p in self.phases), 6),
+            total_cost=None
+            if any(p.cost is None for p in self.phases)
+            else round(sum(p.cost or 0.0 for p in self.phases), 6),
         )
         self.updated_at = _now()
 
@@ -94,6 +96,10 @@ def plan_hash(path: Path) -> str:
 def save_state(state: ExecutionState, path: Path) -> None:
     state.summarize()
     data: dict[str, Any] = state.model_dump(mode="json", exclude_none=True)
+    # An unknown cost is written as null, not left out: a reader must not take it for 0.
+    data["execution_summary"]["total_cost"] = state.execution_summary.total_cost
+    for written, phase in zip(data["phases"], state.phases, strict=True):
+        written["cost"] = phase.cost
     write_atomic(path, yaml.safe_dump(data, sort_keys=False, width=100))
 
 

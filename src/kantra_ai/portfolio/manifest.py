@@ -77,8 +77,8 @@ class AppEntry(_Model):
 class Manifest(_Model):
     workspace: str = DEFAULT_WORKSPACE
     max_apps: int = Field(default=2, ge=1)
-    max_cost: float | None = Field(default=None, gt=0)
-    max_cost_per_app: float | None = Field(default=None, gt=0)
+    max_cost: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    max_cost_per_app: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     rate_limits: str | None = None
     store: str | None = None
     settings: dict[str, Any] = Field(default_factory=dict)

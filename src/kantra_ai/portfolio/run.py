@@ -23,9 +23,11 @@ from kantra_ai.errors import UserError
 from kantra_ai.portfolio.budget import PortfolioBudget
 from kantra_ai.portfolio.manifest import LoadedManifest
 from kantra_ai.portfolio.unit import AppResult, AppSpec, AppState, run_unit
+from kantra_ai.store.lock import LockBusy, LockError, TreeLock
 
 ENGINES = ("embedded", "ray")
 PORTFOLIO_FILE = "portfolio.json"
+LOCK_FILE = "portfolio.lock"
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,8 @@ class Progress:
             reason = f": {result.reason}" if result.reason else ""
             self.say(
                 f"portfolio: {result.name}: {result.state}{reason} (fixed {result.fixed}, failed "
-                f"{result.failed}, ${result.cost:.4f}, {result.seconds:.1f} s); {self._counts()}"
+                f"{result.failed}, not sent {result.skipped}, ${result.cost:.4f}, {result.seconds:.1f} s); "
+                f"{self._counts()}"
             )
 
     def _counts(self) -> str:
@@ -104,6 +107,26 @@ def run_portfolio(
         raise UserError(f"--engine must be one of {', '.join(ENGINES)}, not {options.engine!r}")
     workspace = loaded.workspace
     workspace.mkdir(parents=True, exist_ok=True)
+    # One portfolio run per workspace: two would copy the same application into the same folder
+    # (one removing the other's half-made copy) and count each other's spend as their own.
+    lock = TreeLock(workspace / LOCK_FILE)
+    try:
+        lock.acquire()
+    except LockBusy:
+        raise UserError(
+            f"another portfolio run ({lock.holder()}) is using the workspace {workspace}; "
+            "wait for it to finish (`kantra-ai portfolio status` shows how far it is)"
+        ) from None
+    except LockError as exc:
+        raise UserError(str(exc)) from None
+    with lock:
+        return _run_portfolio(loaded, options, say)
+
+
+def _run_portfolio(
+    loaded: LoadedManifest, options: PortfolioOptions, say: Callable[[str], None]
+) -> PortfolioResult:
+    workspace = loaded.workspace
     started = time.monotonic()
     since = time.time()
     budget = PortfolioBudget(options.max_cost, options.max_cost_per_app, len(loaded.apps))

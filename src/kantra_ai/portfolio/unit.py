@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +50,7 @@ from kantra_ai.store.session import default_store_path, open_store
 
 RESULT_FILE = "result.json"
 TREE_DIR = "tree"
+ORIGIN_FILE = "origin.sha256"  # next to the tree: the source and ref it was made from (`_origin`)
 ANALYSIS_DIR = "analysis"  # where an analysis command writes ($KANTRA_AI_ANALYSIS_DIR)
 VERIFY_TIMEOUT_SECONDS = 1800.0
 GIT_TIMEOUT_SECONDS = 600.0
@@ -85,7 +88,8 @@ class AppResult:
     name: str
     state: str
     fixed: int = 0
-    failed: int = 0
+    failed: int = 0  # the model was asked and did not fix them
+    skipped: int = 0  # never sent: the budget share ran out, the run was stopped (a rerun sends them)
     not_applicable: int = 0
     verification: str | None = None  # "passed" | "failed" | None (not asked)
     pr_urls: list[str] = field(default_factory=list)
@@ -186,7 +190,8 @@ def run_unit(
         if spent_since is not None:
             result.cost = round(spent_on(tree, spent_since, history), 6)
         result.report = str(write_job_report_for(options))
-        if spec.verify_command and result.state != AppState.INTERRUPTED:
+        # An application whose run failed (the provider refused it) was not fixed: nothing to verify.
+        if spec.verify_command and result.state not in (AppState.INTERRUPTED, AppState.FAILED):
             result.verification = verify(spec.verify_command, tree)
             if result.verification != "passed" and result.state == AppState.DONE:
                 result.state = AppState.PARTIAL
@@ -252,6 +257,9 @@ def _delivered(result: AppResult, tree: Path, history: HistoryOptions) -> None:
     attempt after a lost one, still names the pull requests an earlier attempt opened)."""
     view = _store_view(tree, history)
     for job in view["git"] if view else []:
+        # The job's branch holds its commits even when nothing was pushed (commits made locally).
+        if job["branch"] and job["commits"] and job["branch"] not in result.branches:
+            result.branches.append(str(job["branch"]))
         for branch in job["branches"]:
             if branch["name"] and branch["name"] not in result.branches:
                 result.branches.append(str(branch["name"]))
@@ -263,8 +271,8 @@ def _fill(result: AppResult, run: JobRun) -> None:
     statuses = [run.status_of(i.id) for i in run.selected]
     result.fixed = sum(s is Status.FIXED for s in statuses)
     result.not_applicable = sum(s is Status.NOT_APPLICABLE for s in statuses) + len(run.not_applicable)
-    result.failed = sum(s is not None and s not in (Status.FIXED, Status.NOT_APPLICABLE) for s in statuses)
-    result.failed += sum(s is None for s in statuses)  # never attempted (budget, stop): not fixed
+    result.failed = sum(s is Status.FAILED for s in statuses)
+    result.skipped = sum(s is None or s is Status.SKIPPED for s in statuses)  # budget, stop: not sent
     result.cost = round(run.totals.cost, 6)
     result.requests = run.totals.requests
     delivery = run.delivery or {}
@@ -277,14 +285,47 @@ def _fill(result: AppResult, run: JobRun) -> None:
     elif run.all_settled:
         result.state = AppState.DONE
     else:
-        result.state, result.reason = AppState.PARTIAL, f"{result.failed} incidents not fixed"
+        result.state, result.reason = AppState.PARTIAL, _not_fixed(result, run)
+
+
+def _not_fixed(result: AppResult, run: JobRun) -> str:
+    """Why a finished run left incidents: "2 failed; 17 not sent: --max-cost $0.0067 would be ..."."""
+    parts = [f"{result.failed} failed"] if result.failed else []
+    if result.skipped:
+        why = Counter(
+            run.outcomes[i.id].reason
+            for i in run.selected
+            if i.id in run.outcomes and run.outcomes[i.id].status is Status.SKIPPED
+        ).most_common(1)
+        parts.append(f"{result.skipped} not sent" + (f": {why[0][0]}" if why else ""))
+    return "; ".join(parts) or "incidents not fixed"
+
+
+def _origin(spec: AppSpec) -> str:
+    """What a tree was made from, as a hash: the source may carry credentials in its URL."""
+    made_from = json.dumps({"source": spec.source, "ref": spec.ref}, sort_keys=True)
+    return hashlib.sha256(made_from.encode()).hexdigest()
 
 
 def materialise(spec: AppSpec, tree: Path, *, env: Mapping[str, str] | None = None) -> Path:
     """The application's working tree: cloned (git URL or local repository) or copied, once; a
     later attempt finds it with its run store and resumes. `env`: git's environment (the Hub
     addon's credentials through GIT_ASKPASS); default this process's."""
+    origin = tree.with_name(ORIGIN_FILE)
+    made_from = _origin(spec)
     if tree.is_dir():
+        try:
+            recorded = origin.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            recorded = ""  # made by a version that did not record it: taken as it is
+        if recorded and recorded != made_from:
+            raise UserError(
+                f"its source or ref in the manifest changed since {tree} was made from them, and the "
+                f"copy there holds its fixes and run store; remove {tree.parent} to start it again from "
+                "the new source (or put the manifest back)"
+            )
+        if not recorded:
+            write_atomic(origin, made_from + "\n")
         return tree
     partial = tree.with_name(tree.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -297,6 +338,7 @@ def materialise(spec: AppSpec, tree: Path, *, env: Mapping[str, str] | None = No
         _git(tree.parent, "clone", "--quiet", "--", spec.source, str(partial), env=env)
         if spec.ref:
             _git(partial, "checkout", "--quiet", spec.ref, env=env)
+    write_atomic(origin, made_from + "\n")
     os.replace(partial, tree)  # a clone killed half-way is never mistaken for a tree
     return tree
 
@@ -386,19 +428,21 @@ def application_options(
     # A retried attempt waits for the store of one that is still dying instead of failing.
     history = history or HistoryOptions(wait_lock=True)
     return dataclasses.replace(
-        options, limits=limits, history=history, git=git_options(settings, spec.branch)
+        options, limits=limits, history=history, git=git_options(settings, spec.branch, spec.name)
     )
 
 
-def git_options(settings: Settings, branch: str | None) -> GitOptions:
-    """Delivery as the settings' `git` section asks (off unless a commit strategy or create-pr)."""
+def git_options(settings: Settings, branch: str | None, app: str) -> GitOptions:
+    """Delivery as the settings' `git` section asks (off unless a commit strategy or create-pr).
+    The default branch is PREFIX/APP/RUN: run numbers are per tree, so two applications of one
+    repository (the whole application and its mandatory fixes, say) would both push PREFIX/1."""
     git = settings.git
     if git.commit_strategy is None and not git.create_pr:
         return GitOptions()
     return GitOptions(
         commit=CommitStrategy(git.commit_strategy) if git.commit_strategy else None,
         branch=branch,
-        branch_prefix=git.branch_prefix or GitOptions.branch_prefix,
+        branch_prefix=f"{git.branch_prefix or GitOptions.branch_prefix}/{app}",
         create_pr=git.create_pr,
         pr_strategy=PrStrategy(git.pr_strategy),
         pr_base=git.pr_base,

@@ -183,7 +183,8 @@ def render_portfolio_html(meta: dict[str, Any], apps: Sequence[dict[str, Any]]) 
         ("partial", states.get("partial", 0)),
         ("failed", states.get("failed", 0)),
         ("incidents fixed", sum(int(a["fixed"]) for a in apps)),
-        ("incidents not fixed", sum(int(a["failed"]) for a in apps)),
+        ("incidents failed", sum(int(a["failed"]) for a in apps)),
+        ("incidents not sent", sum(int(a.get("skipped") or 0) for a in apps)),
         ("cost", money(sum(float(a["cost"]) for a in apps))),
     ]
     return _environment().get_template("portfolio.html.j2").render(meta=meta, apps=apps, cards=cards)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -50,7 +50,10 @@ def run_summary(
     records: Sequence[RequestRecord] = (),
     performance: Mapping[str, Any] | None = None,
     price: ModelPrice | None = None,
+    settled_earlier: Collection[str] = (),
 ) -> dict[str, Any]:
+    """`settled_earlier`: incidents among `outcomes` that earlier runs settled (execute lists every
+    incident of its phases): counted, but not divided into this run's cost."""
     counts = Counter(outcomes[i.id].status.value for i in selected if i.id in outcomes)
     # Incidents that went out in a request: a run cut short (Ctrl-C, --max-cost) sent fewer than
     # it selected, and its per-request and per-minute figures are about what it sent.
@@ -68,6 +71,11 @@ def run_summary(
         status = outcome.status.value if outcome else Status.SKIPPED.value
         by_violation.setdefault(incident.violation.rule_id, Counter())[status] += 1
     fixed = counts.get(Status.FIXED.value, 0)
+    fixed_now = sum(
+        1
+        for i in selected
+        if i.id not in settled_earlier and i.id in outcomes and outcomes[i.id].status is Status.FIXED
+    )
     usage = totals.usage
     cost = totals.cost if totals.cost_known else None
     cacheable = usage.cache_read_tokens + usage.cache_write_tokens + usage.input_tokens
@@ -105,7 +113,8 @@ def run_summary(
         "cache_hit_ratio": round(usage.cache_read_tokens / cacheable, 4) if cacheable else 0.0,
         "cost_usd": cost,
         "price": describe_price(price),  # the rates and their source (providers/pricing.py)
-        "cost_per_fixed_incident_usd": (cost / fixed) if cost is not None and fixed else None,
+        # This run's cost over the incidents this run fixed: a rerun that fixed nothing has none.
+        "cost_per_fixed_incident_usd": (cost / fixed_now) if cost is not None and fixed_now else None,
         "incidents_per_request": round(sent / totals.requests, 2) if totals.requests else 0.0,
         "incidents_per_minute": round(sent / minutes, 1) if minutes and sent else None,
         "seconds": round(totals.seconds, 2),
@@ -141,7 +150,7 @@ def _per_fixed(summary: dict[str, Any]) -> str:
     """ "unknown" means no price; with nothing fixed there is nothing to divide by: "n/a"."""
     if summary["cost_usd"] is None:
         return "unknown"
-    if not summary["incidents"]["fixed"]:
+    if summary["cost_per_fixed_incident_usd"] is None:
         return "n/a"
     return _money(summary["cost_per_fixed_incident_usd"])
 

@@ -42,6 +42,7 @@ from kantra_ai.store.checks import (
     accepted_problems,
     find_baseline,
     last_check,
+    live_write_paths,
     mark_writes,
     pending_writes,
     record_accepted,
@@ -59,6 +60,7 @@ from kantra_ai.verify.command import CommandResult
 from kantra_ai.verify.diagnostics import Diagnostic
 from kantra_ai.verify.groups import Attribution, Group, GroupBy, attribute, group_writes
 from kantra_ai.verify.repair import RepairJob, repair_file
+from kantra_ai.verify.witness import Witness
 
 VERIFIED, REPAIRED, REVERTED, FAILING = "verified", "repaired", "reverted", "failing"
 REASON_PREFIX = "verification: "
@@ -91,6 +93,10 @@ def label(scope: str) -> str:
 
 class _Stopped(Exception):
     """The run was stopped during a check: the next run continues from the store."""
+
+
+class _TreeChanged(Exception):
+    """The check changed a file our writes made, or the run store (witness.py): no verdict."""
 
 
 @dataclass
@@ -132,6 +138,8 @@ class Verifier:
     # Problems of groups kept although they fail (not ours, or not revertible): known from then on,
     # so they count against no later group. Loaded from the store, so a resumed run knows them too.
     accepted: list[Diagnostic] | None = None
+    # Why the run must stop: a check changed what it checks. Nothing is settled from then on.
+    halted: str = ""
     _scratch: Path | None = None
 
     def reference(self, env: VerifyEnv) -> list[Diagnostic]:
@@ -155,7 +163,10 @@ class Verifier:
             )
             return
         self.say(f"verification: baseline check before any edit: {self.settings.check.describe()}")
-        check = await self._run(stop)
+        try:
+            check = await self._run_on_tree(stop, store, ())
+        except _TreeChanged as exc:  # nothing is written yet: the run has not begun
+            raise UserError(f"verification: {exc} (nothing was sent)") from None
         if check.result.stopped:
             raise KeyboardInterrupt
         if check.result.timed_out:
@@ -222,7 +233,7 @@ class Verifier:
         settled: list[Settled] = []
         stop = env.engine.control.stop if env.engine is not None else None
         while True:
-            if stop is not None and stop.is_set():
+            if (stop is not None and stop.is_set()) or self.halted:
                 return settled
             pending = pending_writes(env.store, env.runs)
             writes = [w for w in pending if select(w)]
@@ -313,11 +324,27 @@ class Verifier:
             self.settings.check, cwd or self.tree, timeout=self.settings.timeout, stop=stop, env=self._env()
         )
 
+    async def _run_on_tree(self, stop: asyncio.Event | None, store: RunStore, runs: Sequence[int]) -> Check:
+        """A check of the user's tree; _TreeChanged when the check changed a file our writes made or
+        the run store (witness.py): no verdict is drawn from it."""
+        store_file = store.path if isinstance(store.path, Path) else None
+        witness = Witness.before(self.tree, live_write_paths(store, runs) if runs else (), store_file)
+        check = await self._run(stop)
+        why = "" if check.result.stopped else witness.verdict(self.settings.check.command)
+        if why:
+            raise _TreeChanged(why)
+        return check
+
     async def _check_and_record(
         self, scope: str, round: int, env: VerifyEnv, stop: asyncio.Event | None, elsewhere: set[str]
     ) -> bool:
-        """Check the tree and record the result; False when the run was stopped meanwhile."""
-        check = await self._run(stop)
+        """Check the tree and record the result; False when the run was stopped meanwhile, or must
+        stop because the check changed what it checks (`halted`: nothing is recorded of it)."""
+        try:
+            check = await self._run_on_tree(stop, env.store, env.runs)
+        except _TreeChanged as exc:
+            self.halted = str(exc)
+            return False
         if check.result.stopped:
             return False
         new = check.new_against(self.reference(env))
