@@ -28,6 +28,9 @@ SCRATCH = "src/kantra_ai/scratch.py"
 DELIVER = "src/kantra_ai/delivery/deliver.py"
 UNDO = "src/kantra_ai/app/undo.py"
 GIT_HOOK = "src/kantra_ai/app/git_delivery.py"
+VERIFY_LOOP = "src/kantra_ai/verify/loop.py"
+PORTFOLIO = "src/kantra_ai/portfolio/run.py"
+PORTFOLIO_UNIT = "src/kantra_ai/portfolio/unit.py"
 TESTS = [
     "tests/engine/test_batch_runner.py",
     "tests/edits/test_edits_on_incident_lines.py",
@@ -42,6 +45,10 @@ TESTS = [
     "tests/delivery/test_commits.py::test_a_repository_in_the_middle_of_an_operation_is_refused_before_head_moves",
     "tests/delivery/test_commits.py::test_undo_waits_while_the_index_is_held_and_then_commits_the_undo",
     "tests/delivery/test_commits.py::test_a_branch_name_taken_by_other_work_is_refused_before_anything_is_sent",
+    "tests/verify/test_verify_strategies.py::test_a_check_that_puts_a_fixed_file_back_verifies_nothing_and_stops_the_run",
+    "tests/verify/test_verify_strategies.py::test_a_check_that_deletes_the_run_store_is_refused_before_anything_is_sent",
+    "tests/portfolio/test_portfolio_embedded.py::test_a_second_portfolio_run_on_the_same_workspace_is_refused_before_it_touches_anything",
+    "tests/portfolio/test_portfolio_embedded.py::test_a_source_changed_in_the_manifest_is_never_run_on_the_old_copy",
 ]
 
 # (gate, file, the code that makes it, the code without it)
@@ -243,6 +250,14 @@ GATES: list[tuple[str, str, str, str]] = [
         GIT_HOOK,
         "            self.delivery.refuse_taken_branch(store, continues, store.next_run_id())\n",
         "",
+    ),
+    ("a check that changes what it checks decides nothing", VERIFY_LOOP, "        if why:", "        if 0:"),
+    ("one portfolio run per workspace", PORTFOLIO, "        lock.acquire()\n", "        pass\n"),
+    (
+        "a changed source is never run on the old copy",
+        PORTFOLIO_UNIT,
+        "        if recorded and recorded != made_from:",
+        "        if False:",
     ),
 ]
 

@@ -14,5 +14,17 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130  # Ctrl-C
 
 
+TOLD = "kantra_ai_told"  # set on a KeyboardInterrupt once the user was told how to continue
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM reached the command (typer would turn a KeyboardInterrupt into a silent
+    exit 130). `told`: the run already said how to continue, so it is not said again."""
+
+    def __init__(self, *, told: bool) -> None:
+        super().__init__("interrupted")
+        self.told = told
+
+
 class UserError(Exception):
     """Something the user must fix; shown as one line, exit code 2, nothing changed."""

@@ -22,6 +22,8 @@ from kantra_ai.engine.events import ObserverGroup, RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome
 from kantra_ai.engine.runner import RunBatches, RunResult, execute_batches
 from kantra_ai.plan.model import load_plan
+from kantra_ai.simulated.recipes import respond
+from testing.fakeprovider.faults import Fault, FaultPlan
 from testing.fakeprovider.server import FakeProviderServer
 
 PHASE_ONE = {"javax-to-jakarta-import-00001"}  # the Java imports; everything else goes to phase two
@@ -185,6 +187,50 @@ def test_a_rerun_that_fixes_nothing_has_no_cost_per_fixed_incident(
     assert row.split()[-2] == "n/a", row
 
 
+def test_resuming_a_plan_that_never_ran_or_was_edited_since_says_what_to_do(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example("javaee-inventory", tmp_path)
+    plan_file = _plan(app, tmp_path / "plan")
+    _two_phases(plan_file)
+    capsys.readouterr()
+    assert _execute(plan_file, app, fake, "--resume") == 2  # nothing to resume: not a silent full run
+    assert "--resume: nothing to resume" in capsys.readouterr().err
+    assert fake.request_count == 0
+    assert _execute(plan_file, app, fake, "--phase", "phase-1") == 0
+    plan_file.write_text(plan_file.read_text().replace("Descriptors and the rest", "The rest"))
+    capsys.readouterr()
+    assert _execute(plan_file, app, fake, "--resume") == 2
+    error = capsys.readouterr().err
+    # The advice that keeps the store's history comes first: --fresh would pay for phase one again.
+    assert "the plan changed since this state was written; remove the state file to start" in error
+    (tmp_path / "plan" / "state.yaml").unlink()
+    db = app / ".kantra-ai" / "state.db"
+    fixed = {i for (i,) in store_rows(db, "SELECT id FROM incidents WHERE status = 'fixed'")}
+    sent = fake.request_count
+    assert fixed and sent
+    assert _execute(plan_file, app, fake) == 0
+    assert tree_differences(app, expected_of("javaee-inventory")) == []
+    later = fake.requests[sent:]
+    assert later and not any(i in r.last_user_text() for r in later for i in fixed)
+
+
+def test_the_summary_counts_add_up_to_the_selected_incidents_when_the_run_stops_in_its_first_phase(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Refused at its first request: phase two never started, and its incidents are skipped, not
+    # left out of every count.
+    app = copy_example("javaee-inventory", tmp_path)
+    plan_file = _plan(app, tmp_path / "plan")
+    _two_phases(plan_file)
+    capsys.readouterr()
+    with FakeProviderServer(respond, faults=FaultPlan.every_request(Fault.status(401), 1000)) as refusing:
+        assert _execute(plan_file, app, refusing, "--json") == 3
+    counts = json.loads(capsys.readouterr().out)["incidents"]
+    settled = counts["fixed"] + counts["failed"] + counts["not_applicable_by_model"]
+    assert (counts["selected"], settled + counts["skipped"]) == (19, 19)
+
+
 def test_execute_dry_run_calls_no_model_and_writes_no_state(
     tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -315,7 +361,10 @@ def test_execute_interrupted_in_phase_one_resumes_from_the_run_store_without_ask
 
     monkeypatch.setattr(app_run, "execute_batches", ctrl_c_in_first_phase)
     assert _execute(plan_file, app, fake, "--batch-parallelism", "1") == 130
-    assert "again with --resume" in capsys.readouterr().err
+    shown = capsys.readouterr()
+    assert "again with --resume" in shown.err
+    # The lines after the summary say it too: without --resume the same command is refused.
+    assert "interrupted: run the same command again with --resume to continue where it stopped" in shown.out
     state = yaml.safe_load((tmp_path / "plan" / "state.yaml").read_text())
     assert {p["phase_id"]: p["status"] for p in state["phases"]} == {
         "phase-1": "in_progress",

@@ -173,15 +173,37 @@ def test_rerunning_resumes_without_asking_or_delivering_twice(
     tmp_path: Path, apps: list[App], server: FakeProviderServer
 ) -> None:
     manifest = write_manifest(tmp_path / "portfolio.yaml", apps[:1], server)
-    assert portfolio("run", manifest)[0] == 0
+    code, first, _ = portfolio("run", manifest, "--json")
+    assert code == 0
     asked = server.request_count
-    assert asked > 0
+    assert asked > 0 and first["apps"][0]["cost"] > 0
     code, document, _ = portfolio("run", manifest, "--json")
     assert code == 0 and server.request_count == asked
-    assert document["apps"][0]["fixed"] == 19
+    assert document["apps"][0]["fixed"] == 19 and document["apps"][0]["cost"] == 0  # this run's
     assert len(apps[0].forge.pulls("acme/inventory")) == 1
     code, status, _ = portfolio("status", manifest, "--json")
     assert status["apps"][0]["state"] == "done" and status["apps"][0]["pr_urls"]
+    assert status["apps"][0]["cost"] == first["apps"][0]["cost"]  # every run's, not the last one's
+
+
+def test_status_after_a_killed_rerun_says_the_application_is_unfinished(
+    tmp_path: Path, apps: list[App], server: FakeProviderServer
+) -> None:
+    manifest = write_manifest(tmp_path / "portfolio.yaml", apps[:1], server)
+    assert portfolio("run", manifest, "--max-cost", "0.0001")[0] == 1  # nothing sent: partial
+    with FakeProviderServer(respond, latency=LatencyModel(ttft=1.0)) as slow:
+        write_manifest(manifest, apps[:1], slow)
+        argv = [sys.executable, "-m", "kantra_ai.cli.app", "portfolio", "run", str(manifest)]
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while slow.request_count < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.kill()  # a lost machine: no result is written
+        process.wait(timeout=60)
+    code, status, _ = portfolio("status", manifest, "--json")
+    app = status["apps"][0]
+    assert code == 0 and app["state"] == "unfinished", app
+    assert app["reason"].startswith("run #2 on its tree started after this result and is crashed"), app
 
 
 def test_every_applications_run_store_can_be_one_postgresql_database(

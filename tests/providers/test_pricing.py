@@ -193,3 +193,15 @@ def test_bad_price_files_are_one_line_errors(tmp_path: Path, text: str) -> None:
     assert "\n" not in str(info.value)
     with pytest.raises(PricingError):
         resolve_price("m", provider="openai", prices_file=path)
+
+
+def test_a_misspelled_rate_in_a_price_file_is_refused_not_replaced_by_the_default(tmp_path: Path) -> None:
+    # `cache_read` is how --json spells the rate; the file's key is `cache-read`.
+    path = tmp_path / "prices.yaml"
+    path.write_text("m: {input: 3, output: 15, cache_read: 99}\n")
+    with pytest.raises(PricingError) as info:
+        load_price_overrides(path)
+    assert str(info.value) == (
+        f"price file {path}: model 'm': unknown key 'cache_read'; the keys are input, output, "
+        "cache-write, cache-write-1h, cache-read"
+    )

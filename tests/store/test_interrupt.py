@@ -107,6 +107,7 @@ def test_a_second_ctrl_c_or_a_sigterm_abandons_the_request_in_flight(
         assert code == 130, log
         assert time.monotonic() - started < 15  # it did not wait for the hanging reply
         assert said in log and RESUME_HINT in log
+        assert log.count("interrupted") == 1, log  # the hint says it; the CLI does not say it again
         db = app / ".kantra-ai" / "state.db"
         assert store_rows(db, "SELECT state FROM runs") == [("interrupted",)]
         assert store_rows(db, "SELECT status FROM requests ORDER BY id") == [("ok",), ("cancelled",)]

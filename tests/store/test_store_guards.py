@@ -187,6 +187,22 @@ def test_status_of_a_tree_without_a_store_is_a_one_line_error(
     assert not (app / ".kantra-ai").exists()
 
 
+@pytest.mark.parametrize("command", ["status", "report"])
+def test_a_store_row_damaged_by_hand_is_a_one_line_error(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    assert remediate(EXAMPLE, app, fake)[0] == 0
+    store = app / ".kantra-ai" / "state.db"
+    with sqlite3.connect(store) as db:
+        db.execute("UPDATE runs SET started_at = 'garbage'")
+    db.close()
+    capsys.readouterr()
+    assert run(command, "--input", app) == 2
+    error = one_line_error(capsys.readouterr().err)
+    assert error.endswith("damaged: run #1 has started_at 'garbage', not a time"), error
+
+
 def test_undo_on_a_store_missing_a_table_touches_no_file(
     tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

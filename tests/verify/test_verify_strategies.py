@@ -290,6 +290,8 @@ def test_sigterm_during_the_baseline_check_kills_the_check_with_the_run(tmp_path
     time.sleep(1.0)
     run.send_signal(signal.SIGTERM)
     assert run.wait(30) == 130
+    # Before the run began, nothing else says it: typer alone would have exited 130 without a word.
+    assert run.stderr.read().strip().splitlines()[-1] == "kantra-ai: interrupted"
     assert not _running(f"sleep {seconds}")  # not left behind, orphaned
     assert tree_differences(app, EXAMPLE / "app") == []
 

@@ -42,11 +42,11 @@ def open_page(browser: Any, site: Site, path: str) -> Any:
     return page
 
 
-def cli_execute(site: Site) -> subprocess.Popen[str]:
+def cli_execute(site: Site, *extra: str) -> subprocess.Popen[str]:
     command = [
         sys.executable, "-m", "kantra_ai.cli.app", "execute", "--plan", str(site.plan),
         "--input", str(site.tree), "--base-url", site.provider.anthropic_base_url,
-        "--no-progress", "--resume",
+        "--no-progress", *extra,
     ]  # fmt: skip
     return subprocess.Popen(command, cwd=site.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -111,7 +111,7 @@ def test_two_tabs_and_the_cli_share_one_tree_safely(site: Site, browser: Any) ->
     click(first, "#start")
     first.close()
     wait_until(lambda: running_runs(site) == 1, "the page's run to hold the tree")
-    refused = cli_execute(site)
+    refused = cli_execute(site, "--resume")  # the plan's phases have run
     assert refused.wait(60) == 2
     assert "another kantra-ai run" in (refused.stderr.read() if refused.stderr else "")
     third = open_page(browser, site, "/run")

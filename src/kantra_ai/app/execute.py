@@ -81,6 +81,7 @@ class PhaseStateObserver(RunObserver):
 class ExecuteJob:
     command = "execute"
     resume_hint = EXECUTE_RESUME_HINT
+    again = "run the same command again with --resume"  # state.yaml holds progress from now on
     verify_strategy = "per-phase"
 
     def __init__(self, request: ExecuteRequest) -> None:
@@ -147,6 +148,11 @@ class ExecuteJob:
         """The phase state: refused before the tree is locked or anything is written."""
         path, digest = self.state_path, plan_hash(self.request.plan_path)
         self.state = ExecutionState(plan_file=str(self.request.plan_path), plan_sha256=digest)
+        if self.request.resume and not path.exists() and not options.history.fresh:
+            raise UserError(
+                f"--resume: nothing to resume: {path} does not exist (no phase of this plan has run); "
+                "run without --resume"
+            )
         if not path.exists() or options.history.fresh or self.request.restart:
             return
         try:
@@ -156,14 +162,16 @@ class ExecuteJob:
         if self.request.resume:
             if state.plan_sha256 and state.plan_sha256 != digest:
                 raise UserError(
-                    f"{path}: the plan changed since this state was written; "
-                    "pass --fresh (or remove the state file) to start over"
+                    f"{path}: the plan changed since this state was written; remove the state file to "
+                    "start its phases over (what runs fixed stays skipped), or pass --fresh to ask "
+                    "everything again"
                 )
             self.state = state
         elif state.has_progress():
             raise UserError(
-                f"{path}: holds progress of an earlier run: pass --resume to continue, "
-                "or --fresh (or remove it) to start over"
+                f"{path}: holds progress of an earlier run: pass --resume to continue, or remove it to "
+                "start the phases over (what runs fixed stays skipped), or pass --fresh to ask "
+                "everything again"
             )
 
     def started(self, stages: Sequence[Stage]) -> None:

@@ -24,6 +24,7 @@ STAGE_ID = "all"
 class RemediateJob:
     command = ""
     resume_hint = RESUME_HINT
+    again = "run the same command again"
     verify_strategy = "per-file"
 
     def __init__(self, analysis: Path) -> None:

@@ -56,7 +56,7 @@ from kantra_ai.engine.events import ObserverGroup, RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, RunTotals, Status
 from kantra_ai.engine.runner import RunBatches, execute_batches
 from kantra_ai.engine.scheduling import wrap_provider
-from kantra_ai.errors import ExitCode, UserError
+from kantra_ai.errors import TOLD, ExitCode, UserError
 from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.providers.base import Provider
 from kantra_ai.providers.caching import min_cacheable_tokens
@@ -74,6 +74,7 @@ class Job(Protocol):
 
     command: str  # recorded in the store with the run's mode ("" for remediate)
     resume_hint: str  # told after Ctrl-C
+    again: str  # how the lines after the summary say to continue ("run the same command again")
     analysis: Path  # recorded in the store: what the incidents came from
     verify_strategy: str  # verification's default strategy: per-file (remediate), per-phase (execute)
 
@@ -347,8 +348,10 @@ def run_job(
             return _run(job, options, ui, session, choice, stages, hooks, handle, time_scale)
     except StoreError as exc:  # lock held, damaged or foreign store, nothing to resume
         raise UserError(str(exc)) from None
-    except asyncio.CancelledError:  # a second Ctrl-C abandoned the requests in flight
-        raise KeyboardInterrupt from None
+    except asyncio.CancelledError as exc:  # a second Ctrl-C abandoned the requests in flight
+        interrupt = KeyboardInterrupt()
+        setattr(interrupt, TOLD, getattr(exc, TOLD, False))  # the session said how to continue
+        raise interrupt from None
     finally:
         for hook in hooks:
             hook.close()

@@ -82,7 +82,7 @@ from kantra_ai.cli.status import StateOpt, StoreOpt
 from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.delivery.layout import PrStrategy
 from kantra_ai.engine.confidence import LowConfidenceAction
-from kantra_ai.errors import ExitCode, UserError
+from kantra_ai.errors import ExitCode, Interrupted, UserError
 from kantra_ai.redact import RedactingStream
 
 app = typer.Typer(
@@ -317,6 +317,10 @@ def _main(argv: list[str] | None) -> int:
     except UserError as exc:
         err.print(f"kantra-ai: error: {exc}", markup=False)
         return ExitCode.USAGE
+    except Interrupted as exc:
+        if not exc.told:
+            err.print("kantra-ai: interrupted", markup=False)
+        return ExitCode.INTERRUPTED
     except (KeyboardInterrupt, typer.Abort):
         err.print("kantra-ai: interrupted", markup=False)
         return ExitCode.INTERRUPTED

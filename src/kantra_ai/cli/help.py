@@ -11,6 +11,8 @@ from typing import Any
 
 from typer.core import TyperCommand, TyperGroup
 
+from kantra_ai.errors import TOLD, Interrupted
+
 INPUT = "Input"
 MODEL = "Model"
 SELECTION = "Selection"
@@ -59,3 +61,9 @@ class Command(TyperCommand):
 class Group(TyperGroup):
     def get_help_option(self, ctx: Any) -> Any:
         return _plain_help_option(super().get_help_option(ctx))
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:  # past typer, which would exit 130 without a word
+            raise Interrupted(told=getattr(exc, TOLD, False)) from None

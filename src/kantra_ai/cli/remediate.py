@@ -57,7 +57,7 @@ def run_command(
         document = summarize(run)
     _show(document, options, _with_verification(print_result), out)
     if not options.output.json:
-        print_next_steps(document, run, options, out)
+        print_next_steps(document, run, options, out, job.again)
     return exit_code(run)
 
 
@@ -100,7 +100,13 @@ def _git_root(path: Path) -> Path | None:
     return None
 
 
-def print_next_steps(document: Document, run: JobRun, options: RunOptions, console: Console) -> None:
+def print_next_steps(
+    document: Document,
+    run: JobRun,
+    options: RunOptions,
+    console: Console,
+    again: str = "run the same command again",
+) -> None:
     """What changed and what to do now: review the diff, open the report, retry, continue. Lines are
     never wrapped: a path or a command cut in two cannot be copied."""
 
@@ -144,7 +150,7 @@ def print_next_steps(document: Document, run: JobRun, options: RunOptions, conso
     if waiting.get("incidents"):
         say(
             f"[yellow]waiting[/]: {waiting['incidents']} incidents are with the provider in "
-            f"{escape(', '.join(waiting['batches']))}: run the same command again to apply what has ended "
+            f"{escape(', '.join(waiting['batches']))}: {again} to apply what has ended "
             "(--wait keeps polling; kantra-ai batches cancel cancels them)"
         )
     stopped = document.get("stopped") or {}
@@ -152,17 +158,16 @@ def print_next_steps(document: Document, run: JobRun, options: RunOptions, conso
         refused = (document.get("store") or {}).get("state") == "refused"
         say(
             "[red]the provider refused the run before answering anything[/]: nothing was done and there is "
-            "nothing to continue; fix what it said (API key, model, endpoint) and run the same command again"
+            f"nothing to continue; fix what it said (API key, model, endpoint) and {again}"
             if refused
-            else "[yellow]aborted[/]: fix what the provider said and run the same command again to continue "
-            "where it stopped"
+            else f"[yellow]aborted[/]: fix what the provider said and {again} to continue where it stopped"
         )
     elif run.interrupted:
-        say("[yellow]interrupted[/]: run the same command again to continue where it stopped")
+        say(f"[yellow]interrupted[/]: {again} to continue where it stopped")
     elif stopped.get("not_sent"):
         say(
             f"[yellow]stopped early[/]: {escape(stopped['reason'])}; {stopped['not_sent']} incidents were "
-            "not sent. Run the same command again (with a higher --max-cost) to continue"
+            f"not sent. {again[0].upper()}{again[1:]} (with a higher --max-cost) to continue"
         )
 
 

@@ -232,7 +232,7 @@ def restore_earlier_writes(tree: Path, store_url: str, key: str | None, ui: Ui) 
     return restored
 
 
-def _store_view(tree: Path, history: HistoryOptions) -> dict[str, Any] | None:
+def tree_store_view(tree: Path, history: HistoryOptions) -> dict[str, Any] | None:
     if not history.store and not default_store_path(tree).is_file():
         return None
     try:
@@ -247,7 +247,7 @@ def _store_view(tree: Path, history: HistoryOptions) -> dict[str, Any] | None:
 
 def spent_on(tree: Path, since: float, history: HistoryOptions) -> float:
     """What the runs on the tree that started at or after `since` (epoch seconds) cost."""
-    view = _store_view(tree, history)
+    view = tree_store_view(tree, history)
     runs = view["runs"] if view else []
     return sum(float(r["cost_usd"] or 0.0) for r in runs if float(r["started_at"]) >= since)
 
@@ -255,7 +255,7 @@ def spent_on(tree: Path, since: float, history: HistoryOptions) -> float:
 def _delivered(result: AppResult, tree: Path, history: HistoryOptions) -> None:
     """Branches and pull requests of every job on the tree (a rerun with nothing left to do, or an
     attempt after a lost one, still names the pull requests an earlier attempt opened)."""
-    view = _store_view(tree, history)
+    view = tree_store_view(tree, history)
     for job in view["git"] if view else []:
         # The job's branch holds its commits even when nothing was pushed (commits made locally).
         if job["branch"] and job["commits"] and job["branch"] not in result.branches:

@@ -231,6 +231,9 @@ class PricingError(ValueError):
     pass
 
 
+PRICE_FILE_KEYS = ("input", "output", "cache-write", "cache-write-1h", "cache-read")  # USD per million
+
+
 def load_price_overrides(path: Path) -> dict[str, ModelPrice]:
     """Read `model: {input: X, output: Y, cache-write?, cache-write-1h?, cache-read?}` per model."""
     try:
@@ -243,6 +246,12 @@ def load_price_overrides(path: Path) -> dict[str, ModelPrice]:
     for model, entry in data.items():
         if not isinstance(entry, dict) or "input" not in entry or "output" not in entry:
             raise PricingError(f"price file {path}: model {model!r} needs numeric 'input' and 'output'")
+        unknown = [str(key) for key in entry if key not in PRICE_FILE_KEYS]
+        if unknown:  # `cache_read` for `cache-read`: the rate would silently be the default
+            raise PricingError(
+                f"price file {path}: model {model!r}: unknown key {unknown[0]!r}; the keys are "
+                f"{', '.join(PRICE_FILE_KEYS)}"
+            )
         try:
             base = ModelPrice.anthropic_style(float(entry["input"]), float(entry["output"]))
             result[str(model)] = ModelPrice(
@@ -254,7 +263,7 @@ def load_price_overrides(path: Path) -> dict[str, ModelPrice]:
             )
         except (TypeError, ValueError) as exc:
             raise PricingError(f"price file {path}: model {model!r}: prices must be numbers") from exc
-        for key in ("input", "output", "cache-write", "cache-write-1h", "cache-read"):
+        for key in PRICE_FILE_KEYS:
             # NaN or a negative rate would make every cost (and so --max-cost) meaningless.
             problem = bounds.PRICE_PER_MTOK.problem(float(entry[key])) if key in entry else None
             if problem:

@@ -87,7 +87,8 @@ def run_summary(
             "selected": len(selected),
             "fixed": fixed,
             "failed": counts.get(Status.FAILED.value, 0),
-            "skipped": counts.get(Status.SKIPPED.value, 0),
+            # Never attempted (a stop, the budget, a refused run) is skipped too: the rows add up.
+            "skipped": counts.get(Status.SKIPPED.value, 0) + sum(1 for i in selected if i.id not in outcomes),
             "not_applicable_by_model": counts.get(Status.NOT_APPLICABLE.value, 0),
             "not_applicable": len(not_applicable),
             "not_applicable_reasons": dict(Counter(i.applicability.value for i in not_applicable)),

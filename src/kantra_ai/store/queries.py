@@ -12,6 +12,7 @@ from typing import Any
 from kantra_ai.store.batches import batch_view
 from kantra_ai.store.deliveries import git_view
 from kantra_ai.store.run_store import RunState, RunStore
+from kantra_ai.store.schema import StoreError
 
 STATUSES = ("fixed", "failed", "skipped", "not_applicable", "pending", "in_flight")
 
@@ -52,6 +53,10 @@ def store_view(store: RunStore, *, runs: int = 20) -> dict[str, Any]:
         (tree, runs),
     ):
         run_id = int(str(row[0]))
+        for name, stamp in (("started_at", row[5]), ("finished_at", row[6])):
+            if stamp is not None and (isinstance(stamp, bool) or not isinstance(stamp, int | float)):
+                shown = f"{name} {str(stamp)[:40]!r}"
+                raise StoreError(f"run store {store.path}: damaged: run #{run_id} has {shown}, not a time")
         state = str(row[1])
         if state == RunState.RUNNING.value and not _alive(int(str(row[11]))):
             state = "crashed"  # the next run on the tree records it so

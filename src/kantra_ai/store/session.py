@@ -36,6 +36,7 @@ from kantra_ai.engine.history import FileHistory
 from kantra_ai.engine.interrupt import GracefulInterrupt
 from kantra_ai.engine.outcomes import IncidentOutcome
 from kantra_ai.engine.replies import PackShare
+from kantra_ai.errors import TOLD
 from kantra_ai.killpoints import killpoint
 from kantra_ai.providers.base import ModelResponse
 from kantra_ai.store.calibration import load_calibration, save_calibration
@@ -444,6 +445,8 @@ class RunSession:
                     self._close_run(RunState.INTERRUPTED if stopped else RunState.CRASHED, str(exc or ""))
                 if stopped:
                     self._say(self.resume_hint)
+                    with contextlib.suppress(AttributeError):
+                        setattr(exc, TOLD, True)  # the CLI does not say "interrupted" again
         finally:
             if self.store is not None:
                 self.store.close()
