@@ -31,6 +31,7 @@ GIT_HOOK = "src/kantra_ai/app/git_delivery.py"
 VERIFY_LOOP = "src/kantra_ai/verify/loop.py"
 PORTFOLIO = "src/kantra_ai/portfolio/run.py"
 PORTFOLIO_UNIT = "src/kantra_ai/portfolio/unit.py"
+HUB_ADDON = "src/kantra_ai/hub/addon.py"
 TESTS = [
     "tests/engine/test_batch_runner.py",
     "tests/edits/test_edits_on_incident_lines.py",
@@ -49,6 +50,8 @@ TESTS = [
     "tests/verify/test_verify_strategies.py::test_a_check_that_deletes_the_run_store_is_refused_before_anything_is_sent",
     "tests/portfolio/test_portfolio_embedded.py::test_a_second_portfolio_run_on_the_same_workspace_is_refused_before_it_touches_anything",
     "tests/portfolio/test_portfolio_embedded.py::test_a_source_changed_in_the_manifest_is_never_run_on_the_old_copy",
+    "tests/hub/test_hub_addon.py::test_a_config_file_committed_in_the_repository_is_never_read_by_the_pod",
+    "tests/hub/test_hub_addon.py::test_the_report_the_hub_is_sent_is_redacted_as_the_log_is",
 ]
 
 # (gate, file, the code that makes it, the code without it)
@@ -258,6 +261,18 @@ GATES: list[tuple[str, str, str, str]] = [
         PORTFOLIO_UNIT,
         "        if recorded and recorded != made_from:",
         "        if False:",
+    ),
+    (
+        "a Hub task never reads a config file committed in the application's repository",
+        HUB_ADDON,
+        "loaded = load_config(explicit, cwd=home, home=home)",
+        "loaded = load_config(explicit, cwd=work / TREE_DIR, home=home)",
+    ),
+    (
+        "what the Hub is told passes the redaction layer",
+        HUB_ADDON,
+        '"activity": [redact(line) for line in self.activity],',
+        '"activity": list(self.activity),',
     ),
 ]
 

@@ -64,7 +64,8 @@ class FakeHub:
         self.state = _State()
         self._lock = threading.Lock()
         self._http: ThreadingHTTPServer | None = None
-        self._scripted: list[tuple[str, re.Pattern[str], int, Any]] = []
+        # (method, path pattern, status, body, answers left: None for every matching call)
+        self._scripted: list[list[Any]] = []
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -94,11 +95,13 @@ class FakeHub:
         assert self._http is not None, "start the fake hub first"
         return f"http://127.0.0.1:{self._http.server_address[1]}"
 
-    def fail(self, method: str, path_pattern: str, status: int, body: Any) -> None:
+    def fail(
+        self, method: str, path_pattern: str, status: int, body: Any, *, times: int | None = None
+    ) -> None:
         """Answer every call matching (method, regex on the path) with this; "{token}" in the body
         is replaced by the token the client sent (a Hub that echoes it must not make the addon
-        print it)."""
-        self._scripted.append((method, re.compile(path_pattern), status, body))
+        print it). `times`: only that many matching calls fail (a Hub that recovers)."""
+        self._scripted.append([method, re.compile(path_pattern), status, body, times])
 
     # -- the Hub's contents ----------------------------------------------------------------------
 
@@ -158,9 +161,13 @@ class FakeHub:
     ) -> tuple[int, Any]:
         if token != self.token:
             return 401, {"error": "Unauthorized"}
-        for scripted_method, pattern, status, scripted in self._scripted:
-            if scripted_method == method and pattern.search(path):
-                return status, json.loads(json.dumps(scripted).replace("{token}", token))
+        with self._lock:
+            for entry in self._scripted:
+                scripted_method, pattern, status, scripted, left = entry
+                if scripted_method == method and pattern.search(path) and (left is None or left > 0):
+                    if left is not None:
+                        entry[4] = left - 1
+                    return status, json.loads(json.dumps(scripted).replace("{token}", token))
         parts = path.strip("/").split("/")
         with self._lock:
             if parts[0] == "tasks" and len(parts) >= 2 and parts[1].isdigit():

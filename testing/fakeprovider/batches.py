@@ -63,6 +63,9 @@ class BatchPlan:
     forgotten: set[int] = field(default_factory=set)
     # The results download answers a body that is not JSON Lines (a proxy's error page).
     garbled_results: bool = False
+    # The results download leaves out its first this many lines (a download cut short) while the
+    # batch's counts still report every answer, as the provider billed them.
+    short_results: int = 0
 
 
 GARBLED = b"<html><body>502 Bad Gateway</body></html>\n"  # what a proxy in the way answers
@@ -233,7 +236,8 @@ class BatchBook:
             lines = [item.result for item in self._ordered(batch.items)]
         if self.plan.garbled_results:
             return GARBLED
-        return b"".join(json.dumps(line).encode() + b"\n" for line in lines if line is not None)
+        kept = [line for line in lines if line is not None][self.plan.short_results :]
+        return b"".join(json.dumps(line).encode() + b"\n" for line in kept)
 
     def anthropic_list(self, query: Mapping[str, str]) -> dict[str, Any]:
         with self._lock:
@@ -283,7 +287,11 @@ class BatchBook:
     def file_content(self, file_id: str) -> bytes:
         with self._lock:
             file = self._file(file_id)
-            return GARBLED if self.plan.garbled_results and file.purpose == "batch_output" else file.content
+            if file.purpose != "batch_output":
+                return file.content
+            if self.plan.garbled_results:
+                return GARBLED
+            return b"".join(file.content.splitlines(keepends=True)[self.plan.short_results :])
 
     def delete_file(self, file_id: str) -> dict[str, Any]:
         with self._lock:

@@ -444,6 +444,25 @@ def test_results_that_are_not_json_lines_are_looked_at_again_later_in_one_line(
 
 
 @pytest.mark.parametrize("provider", PROTOCOLS)
+def test_results_short_of_the_answers_the_provider_counts_are_fetched_again_not_paid_again(
+    tmp_path: Path, fake: FakeProviderServer, provider: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    assert _batch_run(app, fake, provider)[0] == 75  # it ends at the next look
+    fake.batches.plan.short_results = 1  # a download cut short: 6 lines for 7 answers billed
+    capsys.readouterr()
+    code, _ = _batch_run(app, fake, provider)
+    err = capsys.readouterr().err
+    assert code == 75, err
+    assert "hold 6 lines for the 7 answers the provider reports" in err, err
+    assert len(fake.batches.log) == 7  # the missing answer was not submitted again
+    fake.batches.plan.short_results = 0
+    assert _batch_run(app, fake, provider)[0] == 0
+    assert tree_differences(app, expected_of(EXAMPLE)) == []
+    assert len(fake.batches.log) == 7 and fake.request_count == 0  # nothing paid twice
+
+
+@pytest.mark.parametrize("provider", PROTOCOLS)
 def test_a_batch_the_provider_no_longer_knows_is_let_go_and_its_requests_sent_again(
     tmp_path: Path, fake: FakeProviderServer, provider: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

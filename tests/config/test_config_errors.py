@@ -188,6 +188,29 @@ def test_config_show_prints_a_table_for_people(project: Path, capsys: pytest.Cap
     assert "confidence.enabled" in out
 
 
+def test_config_show_masks_credentials_in_a_narrow_table_where_values_fold(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Folded across lines at 80 columns, a URL's password reached the output's redaction in pieces.
+    _config(project, "git:\n  remote: https://ci:supersecretpass99@git.example.com/x.git\n")
+    monkeypatch.setenv("COLUMNS", "80")
+    assert run("config", "show") == 0
+    out = capsys.readouterr().out
+    assert "https://ci:***@" in out.replace(" ", "").replace("│", "").replace("\n", "")
+    for piece in ("supersecret", "pass99", "secretpa"):
+        assert piece not in out
+
+
+def test_a_section_of_the_wrong_shape_is_named_by_its_shape_not_its_contents(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _config(project, "provider:\n  - name: claude\n    api-key: corp-proxy-key-7f3a9c1d2e\n")
+    assert _dry_run(project) == 2
+    error = _one_line_error(capsys)
+    assert "provider: invalid value (a list of 1 items): expected a mapping of keys" in error
+    assert "corp-proxy-key" not in error
+
+
 def test_config_show_takes_the_config_option(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     extra = project / "team.yaml"
     extra.write_text("provider: {name: ollama}\n")

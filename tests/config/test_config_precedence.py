@@ -14,6 +14,8 @@ import pytest
 import yaml
 from tests.cli.helpers import analysis_of, copy_example, expected_of, run, tree_differences
 
+from kantra_ai.app.settings_options import options_from_settings
+from kantra_ai.config.settings import Settings
 from testing.fakeprovider.server import FakeProviderServer
 
 EXAMPLE = "javaee-inventory"
@@ -218,3 +220,10 @@ def test_execute_honours_the_config(project: Path, fake: FakeProviderServer) -> 
     assert run("execute", "--plan", out / "plan.yaml", "--input", app, "--no-progress") == 0
     assert fake.request_count > 0
     assert tree_differences(app, expected_of(EXAMPLE)) == []
+
+
+def test_include_generated_of_a_config_file_reaches_a_portfolio_or_hub_run(tmp_path: Path) -> None:
+    # Portfolio applications and Hub tasks are run from their settings alone: the key was dropped.
+    settings = Settings.model_validate({"filters": {"include-generated": True}})
+    options = options_from_settings(settings, input_dir=tmp_path, analysis=tmp_path / "output.yaml")
+    assert options.selection.include_generated is True

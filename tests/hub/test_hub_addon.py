@@ -16,6 +16,9 @@ from tests.hub.conftest import HUB_TOKEN, PROVIDER_KEY, HubSetup, SshServer
 from kantra_ai.engine.ratelimit import RateLimitConfig
 from kantra_ai.errors import UserError
 from kantra_ai.hub.addon import SSH_KEY_FILE, AddonSettings, share
+from kantra_ai.simulated.recipes import respond
+from testing.fakeprovider.faults import Fault, FaultPlan
+from testing.fakeprovider.server import FakeProviderServer
 
 EXAMPLE = "javaee-inventory"
 SECRETS = (HUB_TOKEN, PROVIDER_KEY, "git-password-secret")
@@ -87,6 +90,12 @@ def test_a_killed_pod_requeued_resumes_without_repeating_a_paid_request(
     assert report["status"] == "Succeeded"
     assert any("attempt 2: continuing from the run store" in line for line in report["activity"])
     assert any("skipping" in line and "settled by earlier runs" in line for line in report["activity"])
+    # The fact is the application's: every attempt's requests and cost, this attempt's apart.
+    app = hub_setup.hub.state.tasks[task]["application"]["id"]
+    fact = hub_setup.hub.fact(app, "kantra-ai:remediation")
+    assert (fact["requests"], fact["attempt"]["requests"]) == (7, 4), fact
+    assert fact["cost_usd"] > fact["attempt"]["cost_usd"] > 0
+    assert report["total"] == 19
     _no_secret_in(hub_setup, task, killed.log, resumed.log)
 
 
@@ -188,6 +197,104 @@ def test_an_application_without_analysis_fails_its_task_with_the_reason(hub_setu
     assert report["status"] == "Failed"
     assert "has no analysis on the Hub" in report["errors"][0]["description"]
     assert hub_setup.provider.request_count == 0
+
+
+def test_a_config_file_committed_in_the_repository_is_never_read_by_the_pod(
+    hub_setup: HubSetup, tmp_path: Path
+) -> None:
+    # Whoever can commit to the application's repository would otherwise choose where the pod's
+    # API key goes (a file wins over ANTHROPIC_BASE_URL), and which files go into its prompts. The
+    # re-queued attempt finds the clone, the file in it, already there.
+    task = hub_setup.task_for(EXAMPLE, one_at_a_time=True)
+    del hub_setup.hub.state.tasks[task]["data"]["config"]["provider"]  # the usual case: set by the pod
+    work = tmp_path / f"{EXAMPLE}-work"
+    (work / ".kantra-ai.yaml").write_text("provider: {base-url: http://127.0.0.1:9}\n")
+    git = ["git", "-c", "user.name=dev", "-c", "user.email=dev@example.com", "-C", str(work)]
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "a config of the repository's own"], check=True)
+    subprocess.run([*git, "push", "-q", str(tmp_path / f"{EXAMPLE}.git"), "main"], check=True)
+    env = {"ANTHROPIC_BASE_URL": hub_setup.provider.anthropic_base_url}
+    killed = hub_setup.pod(task, KANTRA_AI_TEST_KILL_AT="response-saved:3", **env)
+    assert killed.code == -9, killed.log
+    assert (hub_setup.checkout(task) / ".kantra-ai.yaml").is_file()
+    hub_setup.hub.requeue(task)
+    pod = hub_setup.pod(task, **env)
+    assert pod.code == 0, pod.log
+    assert hub_setup.provider.request_count == 7
+    assert hub_setup.hub.report(task)["status"] == "Succeeded"
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        ({"config": {"provider": {"name": "nosuch"}}}, "data.config: provider.name: invalid value 'nosuch'"),
+        ({"config": {"limits": {"max-cost": float("nan")}}}, "data.config: limits.max-cost"),
+        ('{"config": {"limits": {"max-cost": 0.001}}}', "data must be a mapping"),
+        ({"config": {"dry-run": True}}, "data.config: dry-run: not for a portfolio application or a Hub"),
+    ],
+    ids=["unknown-provider", "nan-budget", "data-a-string", "dry-run"],
+)
+def test_a_task_whose_data_cannot_be_used_fails_with_one_line_before_anything_is_cloned(
+    hub_setup: HubSetup, data: Any, said: str
+) -> None:
+    task = hub_setup.task_for(EXAMPLE)
+    hub_setup.hub.state.tasks[task]["data"] = data
+    pod = hub_setup.pod(task)
+    assert pod.code == 2, pod.log
+    line = pod.log.strip().splitlines()[-1]
+    assert line.startswith("kantra-ai: error: ") and said in line and "Traceback" not in pod.log, pod.log
+    report = hub_setup.hub.report(task)
+    assert report["status"] == "Failed" and said in report["errors"][0]["description"]
+    assert hub_setup.provider.request_count == 0 and not hub_setup.checkout(task).exists()
+
+
+def test_a_misspelt_key_of_the_task_is_said_and_its_config_is_not_left_on_the_volume(
+    hub_setup: HubSetup,
+) -> None:
+    task = hub_setup.task_for(EXAMPLE)
+    hub_setup.hub.state.tasks[task]["data"]["config"]["limits"] = {"max-cots": 1}
+    pod = hub_setup.pod(task)
+    assert pod.code == 0, pod.log
+    assert "warning: data.config: unknown key 'limits.max-cots'" in pod.log, pod.log
+    assert any("max-cots" in line for line in hub_setup.hub.report(task)["activity"])
+    assert not list(hub_setup.shared.rglob("task-config.yaml"))
+
+
+def test_a_progress_report_the_hub_fails_to_take_does_not_stop_the_paid_run(hub_setup: HubSetup) -> None:
+    task = hub_setup.task_for(EXAMPLE)
+    hub_setup.hub.fail("PUT", r"^/tasks/\d+/report", 500, {"error": "database is locked"}, times=1)
+    pod = hub_setup.pod(task)
+    assert pod.code == 0, pod.log
+    assert _differences(hub_setup.checkout(task)) == []
+    assert hub_setup.hub.report(task)["status"] == "Succeeded"
+
+
+def test_the_report_the_hub_is_sent_is_redacted_as_the_log_is(hub_setup: HubSetup, tmp_path: Path) -> None:
+    task = hub_setup.task_for(EXAMPLE)
+    app = hub_setup.hub.state.tasks[task]["application"]["id"]
+    secret = "repo-url-password-998877"
+    hub_setup.hub.state.applications[app]["repository"]["url"] = (
+        f"https://deploy:{secret}@127.0.0.1:9/org/app.git"
+    )
+    pod = hub_setup.pod(task)
+    assert pod.code == 2  # nothing listens there: the clone fails
+    assert secret not in pod.log
+    assert secret not in json.dumps(hub_setup.hub.pushes(task))
+    assert "https://deploy:***@127.0.0.1:9/org/app.git" in json.dumps(hub_setup.hub.report(task))
+
+
+def test_a_run_the_provider_refused_says_why_in_the_pods_log(hub_setup: HubSetup) -> None:
+    task = hub_setup.task_for(EXAMPLE)
+    with FakeProviderServer(respond, faults=FaultPlan.every_request(Fault.status(401), 1000)) as refusing:
+        hub_setup.hub.state.tasks[task]["data"]["config"]["provider"]["base-url"] = (
+            refusing.anthropic_base_url
+        )
+        pod = hub_setup.pod(task)
+    assert pod.code == 3
+    line = pod.log.strip().splitlines()[-1]
+    assert line.startswith("kantra-ai: error: run aborted: ") and "401" in line, pod.log
+    assert hub_setup.hub.report(task)["status"] == "Failed"
+    _no_secret_in(hub_setup, task, pod.log)
 
 
 def test_each_pod_runs_with_its_share_of_the_organisations_rate_limit(hub_setup: HubSetup) -> None:

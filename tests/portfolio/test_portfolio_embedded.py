@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from kantra_ai.engine.ratelimit import RateLimitConfig
 from kantra_ai.errors import UserError
 from kantra_ai.portfolio.manifest import load_manifest
 from kantra_ai.portfolio.run import PortfolioOptions, run_portfolio
-from kantra_ai.portfolio.unit import AppSpec, application_tree
+from kantra_ai.portfolio.unit import AppSpec, application_tree, lost_result
 from kantra_ai.simulated.recipes import respond
 from kantra_ai.store.lock import TreeLock
 from kantra_ai.store.session import open_store
@@ -44,6 +45,14 @@ def portfolio(*args: str | Path) -> tuple[int, dict[str, Any], str]:
         code = main(["portfolio", *map(str, args)])
     text = out.getvalue()
     return code, (json.loads(text) if text.strip().startswith("{") else {}), err.getvalue()
+
+
+def _edited(manifest: Path, change: Callable[[dict[str, Any]], None]) -> Path:
+    """The manifest with `change` made to its document, as a user edits the file."""
+    data = yaml.safe_load(manifest.read_text())
+    change(data)
+    manifest.write_text(yaml.safe_dump(data, sort_keys=False))
+    return manifest
 
 
 @pytest.fixture
@@ -83,14 +92,13 @@ def test_two_applications_of_one_repository_each_deliver_their_own_branch_and_pu
     # The whole application and its mandatory fixes, as examples/portfolio.yaml has them: run numbers
     # are per tree, so both pushed kantra-ai/1 and the second push was always rejected.
     inventory = apps[0]
-    manifest = write_manifest(tmp_path / "portfolio.yaml", [inventory], server)
-    data = yaml.safe_load(manifest.read_text())
-    data["apps"].append(
-        dict(data["apps"][0], name="inventory-mandatory", settings={
-            **data["apps"][0]["settings"], "filters": {"categories": ["mandatory"]}
-        })
-    )  # fmt: skip
-    manifest.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    def add_mandatory_twin(data: dict[str, Any]) -> None:
+        whole = data["apps"][0]
+        settings = {**whole["settings"], "filters": {"categories": ["mandatory"]}}
+        data["apps"].append(dict(whole, name="inventory-mandatory", settings=settings))
+
+    manifest = _edited(write_manifest(tmp_path / "portfolio.yaml", [inventory], server), add_mandatory_twin)
     code, document, _ = portfolio("run", manifest, "--max-apps", "1", "--json")
     assert code == 0, document
     branches = {a["name"]: a["branches"] for a in document["apps"]}
@@ -106,10 +114,11 @@ def test_commits_made_without_a_pull_request_name_the_branch_that_holds_them(
     tmp_path: Path, apps: list[App], server: FakeProviderServer
 ) -> None:
     inventory = apps[0]
-    manifest = write_manifest(tmp_path / "portfolio.yaml", [inventory], server)
-    data = yaml.safe_load(manifest.read_text())
-    data["apps"][0]["settings"]["git"] = {"commit-strategy": "per-violation"}  # committed, not pushed
-    manifest.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    def commit_only(data: dict[str, Any]) -> None:
+        data["apps"][0]["settings"]["git"] = {"commit-strategy": "per-violation"}  # not pushed
+
+    manifest = _edited(write_manifest(tmp_path / "portfolio.yaml", [inventory], server), commit_only)
     code, document, _ = portfolio("run", manifest, "--json")
     assert code == 0
     assert document["apps"][0]["branches"] == ["kantra-ai/inventory/1"]
@@ -143,6 +152,22 @@ def test_a_source_changed_in_the_manifest_is_never_run_on_the_old_copy(
     shutil.rmtree(tmp_path / "work" / "inventory")  # as the reason says
     code, document, _ = portfolio("run", manifest, "--json")
     assert (code, document["apps"][0]["state"]) == (0, "done")
+
+
+def test_an_application_whose_every_attempt_was_lost_counts_what_they_spent(
+    tmp_path: Path, apps: list[App], server: FakeProviderServer
+) -> None:
+    # With Ray, a task whose worker died on every attempt: the driver has no result from it, only
+    # the application's run store. Counted as $0, its spend went back to the budget for others.
+    manifest = write_manifest(tmp_path / "portfolio.yaml", apps[:1], server)
+    code, document, _ = portfolio("run", manifest, "--json")
+    spent = document["apps"][0]["cost"]
+    assert code == 0 and spent > 0
+    loaded = load_manifest(manifest)
+    lost = lost_result(loaded.apps[0], loaded.workspace, 0.0, None, "ray: the worker died")
+    assert (lost.state, lost.reason, lost.cost) == ("failed", "ray: the worker died", spent)
+    status = portfolio("status", manifest, "--json")[1]["apps"][0]
+    assert (status["state"], status["reason"], status["cost"]) == ("failed", "ray: the worker died", spent)
 
 
 def test_verification_given_as_settings_checks_every_fix_inside_the_applications_job(
@@ -340,6 +365,10 @@ def test_one_rate_limit_for_all_applications(tmp_path: Path, apps: list[App], gi
         ("max-apps: 0\napps:\n  - {name: a, source: x, analysis: y}\n", "max-apps: Input should be greater"),
         # NaN compares false with everything: as a budget it was no budget at all.
         ("max-cost: .nan\napps:\n  - {name: a, source: x, analysis: y}\n", "max-cost: Input should be a fin"),
+        # Taken silently, a dry run paid and wrote, a batch run paid the full price.
+        ("apps:\n  - {name: a, source: x, analysis: y, settings: {dry-run: true}}\n", "dry-run: not for"),
+        ("apps:\n  - {name: a, source: x, analysis: y, settings: {batching: {batch-api: true}}}\n",
+         "apps.a.settings: batching.batch-api: not for a portfolio application"),
         ("apps: [\n", "not valid YAML"),
         ("store: state.db\napps:\n  - {name: a, source: x, analysis: y}\n", "store: Value error, a postgresql://"),
         ("store: postgresql://u:pw-9@db/k\napps:\n  - {name: a, source: x, analysis: y}\n", "no password in"),

@@ -6,6 +6,8 @@ Ray is imported only inside the fixture: without the `ray` extra this module sti
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import threading
 import time
@@ -26,6 +28,7 @@ from tests.portfolio.helpers import (
 )
 from tests.portfolio.helpers import write_manifest as manifest_of
 
+from kantra_ai.cli.app import main
 from kantra_ai.engine.ratelimit import RateLimitConfig
 from kantra_ai.portfolio.manifest import load_manifest
 from kantra_ai.portfolio.run import PortfolioOptions, PortfolioResult, run_portfolio
@@ -253,3 +256,36 @@ def _kill_the_node_of_the_first_fix_build(cluster: Any, marks: Path) -> tuple[st
                 return mark.name, worker, time.monotonic()
         time.sleep(0.05)
     raise AssertionError("no application started building")
+
+
+@pytest.mark.parametrize(
+    ("address", "said"),
+    [
+        # Ray itself waited for these without end, printing its own warnings, the workspace locked.
+        ("127.0.0.1:1", "--ray-address 127.0.0.1:1: nothing answers there (Connection refused)"),
+        (":6390", "--ray-address :6390: expected auto, HOST:PORT of the head node, or ray://HOST:PORT"),
+    ],
+)
+def test_a_ray_address_where_no_head_node_answers_is_one_line_at_once(
+    tmp_path: Path, address: str, said: str
+) -> None:
+    manifest = tmp_path / "portfolio.yaml"
+    manifest.write_text("apps:\n  - {name: a, source: x, analysis: y}\n")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["portfolio", "run", str(manifest), "--engine", "ray", "--ray-address", address])
+    assert code == 2
+    assert err.getvalue().splitlines()[-1] == f"kantra-ai: error: {said}"
+
+
+def test_a_store_password_on_the_command_line_is_refused_with_the_ray_engine(tmp_path: Path) -> None:
+    # Ray keeps the driver's command line in the cluster's job table, for everyone who can see it.
+    manifest = tmp_path / "portfolio.yaml"
+    manifest.write_text("apps:\n  - {name: a, source: x, analysis: y}\n")
+    argv = ["portfolio", "run", str(manifest), "--engine", "ray", "--ray-address", "auto"]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main([*argv, "--store", "postgresql://kantra:pgS3cretPW@127.0.0.1:1/kantra"])
+    assert code == 2
+    assert "--store: no password in it with --engine ray" in err.getvalue()
+    assert "pgS3cretPW" not in err.getvalue()

@@ -94,6 +94,31 @@ def test_the_plan_is_not_changed_nor_a_run_started_while_another_process_runs_on
     assert ctx.plan_path.read_bytes() != plan
 
 
+def test_a_new_plan_is_never_saved_over_a_plan_changed_since_the_page_read_it(
+    served: tuple[Any, WebContext],
+) -> None:
+    app, ctx = served
+    seen = _sha(ctx.plan_path)  # what this page showed
+    assert _rename(app, ctx).status == 200  # another tab (or a terminal) edits the plan meanwhile
+    edited = ctx.plan_path.read_bytes()
+    form = {"planner": "deterministic", "sha": seen, "_token": ctx.token}
+    answer = call(app, "POST", "/plan/make", form=form)
+    assert answer.status == 409 and "changed on disk since this page read it" in answer.body
+    assert ctx.plan_path.read_bytes() == edited  # the edit is not lost
+    form["sha"] = _sha(ctx.plan_path)  # reloaded: the page has seen the edit
+    assert call(app, "POST", "/plan/make", form=form).status == 303
+    assert ctx.plan_path.read_bytes() != edited
+
+
+def test_a_plan_change_that_names_no_plan_is_refused_as_such(served: tuple[Any, WebContext]) -> None:
+    app, ctx = served
+    plan = ctx.plan_path.read_bytes()
+    form = {"op": "rename", "phase": "phase-1", "name": "First", "_token": ctx.token}
+    answer = call(app, "POST", "/plan/edit", form=form, accept="application/json")
+    assert answer.status == 400 and "must name the plan it was made against (sha)" in answer.body
+    assert ctx.plan_path.read_bytes() == plan
+
+
 def test_a_phase_the_plan_does_not_have_is_refused_before_anything_starts(
     served: tuple[Any, WebContext],
 ) -> None:

@@ -619,6 +619,14 @@ class BatchDriver(ReplySource):
                 collected.append(Collected(result.custom_id, SUCCEEDED, result.response, record))
             else:
                 collected.append(Collected(result.custom_id, result.kind, error=result.error))
+        reported = sum(r.counts.get(SUCCEEDED, 0) for r in remotes)
+        if len(collected) < reported:
+            # Every answer the provider counts as succeeded has a line (and was billed): a download
+            # short of them is cut, not an answer that failed. Sent again, they would be paid twice.
+            raise BatchApiError(
+                f"the results of {', '.join(job.remote_ids)} hold {len(collected)} lines for the {reported} "
+                "answers the provider reports (kantra-ai batches cancel lets them go)"
+            )
         missing, missing_error = _missing(remotes[0])
         self.ledger.collect(job, self.run_id, collected, missing=missing, missing_error=missing_error)
         killpoint("batchapi-collected")

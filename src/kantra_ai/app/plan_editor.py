@@ -101,6 +101,27 @@ class PlanEditor:
             self.save(plan)
             return self.load()
 
+    def file_sha(self) -> str:
+        """The plan file's bytes as a page saw them ("" when there is none): what `replace` checks."""
+        try:
+            return hashlib.sha256(self.path.read_bytes()).hexdigest()
+        except FileNotFoundError:
+            return ""
+        except OSError as exc:
+            raise UserError(f"{self.path}: cannot read: {exc}") from None
+
+    def replace(self, expected_sha256: str, plan: Plan) -> None:
+        """Save a new plan over the file the page saw (`expected_sha256`, "" for none): never over a
+        plan edited since (another tab, a terminal), which would be lost without a word."""
+        with self._lock:
+            if self.file_sha() != expected_sha256:
+                raise PlanConflict(
+                    f"{self.path} changed on disk since this page read it; the new plan was not saved: "
+                    "reload to see the plan as it is now"
+                )
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.save(plan)
+
     def save(self, plan: Plan) -> None:
         """plan.yaml atomically; plan.html beside it when the plan is a plan.yaml."""
         dump_plan(plan, self.path)

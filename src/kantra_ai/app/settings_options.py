@@ -55,6 +55,7 @@ def options_from_settings(
             include=tuple(filters.include),
             exclude=tuple(filters.exclude),
             include_informational=filters.include_informational,
+            include_generated=filters.include_generated,
         ),
         model=ModelOptions(
             provider=settings.provider.name,

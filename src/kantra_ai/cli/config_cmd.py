@@ -26,6 +26,7 @@ from kantra_ai.config.cli import ConfigOpt, loaded_config
 from kantra_ai.config.loader import LoadedConfig
 from kantra_ai.config.settings import NOT_USED_YET
 from kantra_ai.providers.registry import BASE_URL_ENV, Preset, resolve_preset
+from kantra_ai.redact import redact
 
 config_app = typer.Typer(
     name="config",
@@ -106,7 +107,9 @@ def effective_settings(loaded: LoadedConfig, env: Mapping[str, str]) -> list[dic
             shown = "INPUT/.kantra-ai/manual-review.yaml"
         if key.split(".", 1)[0] in NOT_USED_YET:
             source += " (accepted; not used yet)"
-        rows.append({"key": key, "value": shown, "source": source})
+        # Masked here, whole: a table folds a long value across lines, and the output's redaction
+        # then sees each piece alone (a URL's password cut in two is no URL's password).
+        rows.append({"key": key, "value": redact(shown), "source": source})
         if key == "provider.name" and preset is not None:
             rows.append(_api_key_row(preset, env))
     return rows

@@ -21,6 +21,7 @@ from kantra_ai.portfolio.manifest import load_manifest
 from kantra_ai.portfolio.run import ENGINES, PortfolioOptions, run_portfolio
 from kantra_ai.portfolio.status import portfolio_view, write_portfolio_report
 from kantra_ai.portfolio.unit import AppState
+from kantra_ai.store.postgres import display_url
 
 RUN_PANEL = "Portfolio"
 
@@ -45,7 +46,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Print JSON.",
     epilog=epilog(
         "kantra-ai portfolio run examples/portfolio.yaml",
         "kantra-ai portfolio run apps.yaml --max-apps 4 --max-cost 50 --max-cost-per-app 5",
-        "kantra-ai portfolio run apps.yaml --engine ray --ray-address ray://head:10001",
+        "kantra-ai portfolio run apps.yaml --engine ray --ray-address head:6379",
     ),
 )
 def run(
@@ -61,7 +62,9 @@ def run(
     ray_address: Annotated[
         str | None,
         typer.Option(
-            metavar="ADDR", help="The Ray cluster (e.g. ray://head:10001, auto).", rich_help_panel=RUN_PANEL
+            metavar="ADDR",
+            help="The Ray cluster: auto, HOST:PORT of its head node, or ray://HOST:10001 (with ray[client]).",
+            rich_help_panel=RUN_PANEL,
         ),
     ] = None,
     max_apps: Annotated[
@@ -123,7 +126,14 @@ def run(
     except ValueError as exc:
         raise UserError(str(exc)) from None
     if engine == "ray" and not ray_address:
-        raise UserError("--engine ray needs --ray-address (e.g. auto, or ray://HEAD:10001)")
+        raise UserError("--engine ray needs --ray-address (auto, or HOST:PORT of the head node)")
+    store = check_store_url(store_url)
+    if engine == "ray" and store and display_url(store) != store:
+        # Ray keeps the driver's command line in the cluster's job table, for all who can see it.
+        raise UserError(
+            "--store: no password in it with --engine ray (the cluster records the command line); "
+            "give it in PGPASSWORD or ~/.pgpass"
+        )
     options = PortfolioOptions(
         engine=engine,
         ray_address=ray_address,
@@ -131,7 +141,7 @@ def run(
         max_cost=max_cost if max_cost is not None else spec.max_cost,
         max_cost_per_app=max_cost_per_app if max_cost_per_app is not None else spec.max_cost_per_app,
         rate_limits=parsed,
-        store=check_store_url(store_url) or spec.store,
+        store=store or spec.store,
     )
     result = run_portfolio(loaded, options, lambda line: err.print(line, markup=False))
     report = write_portfolio_report(loaded)

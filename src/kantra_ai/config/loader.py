@@ -304,6 +304,12 @@ def _key_of(loc: tuple[int | str, ...]) -> str:
 
 
 def _show(value: Any) -> str:
+    """A wrong value as the message quotes it; a mapping or a list by its shape alone: it may hold
+    a key someone put where a section belongs (`provider: [{api-key: ...}]`)."""
+    if isinstance(value, dict):
+        return f"(a mapping of {len(value)} keys)"
+    if isinstance(value, list | tuple):
+        return f"(a list of {len(value)} items)"
     text = " ".join(repr(plain(value)).split())
     return text if len(text) <= 80 else text[:77] + "..."
 

@@ -41,7 +41,7 @@ import yaml
 from kantra_ai._fs import write_atomic
 from kantra_ai.analysis.model import Incident
 from kantra_ai.app.run import JobRun, exit_code
-from kantra_ai.config.loader import load_config
+from kantra_ai.config.loader import ConfigError, load_config
 from kantra_ai.config.settings import Settings
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome
@@ -56,11 +56,14 @@ from kantra_ai.portfolio.unit import (
     app_folder,
     application_tree,
     materialise,
+    refuse_unsupported,
     restore_earlier_writes,
     run_unit,
+    tree_store_view,
 )
 from kantra_ai.redact import add_secret, redact
 from kantra_ai.report.record import RUN_RECORD_NAME
+from kantra_ai.store.history import HistoryOptions
 
 PUSH_EVERY_SECONDS = 2.0  # progress reaches the Hub at most this often (and at every activity line)
 FACT_KEY = "kantra-ai:remediation"
@@ -114,12 +117,14 @@ class TaskReport:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def document(self) -> dict[str, Any]:
+        """What the Hub is sent: every line through the redaction layer, as the pod's log is (a
+        repository URL with its password, a key a tool echoed)."""
         doc: dict[str, Any] = {
             "status": self.status,
             "total": self.total,
             "completed": self.completed,
-            "activity": list(self.activity),
-            "errors": list(self.errors),
+            "activity": [redact(line) for line in self.activity],
+            "errors": [{k: redact(v) for k, v in error.items()} for error in self.errors],
             "attached": list(self.attached),
             "task": self.task,
         }
@@ -134,7 +139,7 @@ class TaskReport:
     def say(self, line: str) -> None:
         with self._lock:
             self.activity.extend(line.splitlines() or [""])
-        self.push(force=True)
+        self.progress(force=True)
 
     def push(self, *, force: bool = False) -> None:
         with self._lock:
@@ -144,6 +149,14 @@ class TaskReport:
             self._pushed_at = now
             self.hub.report(self.task, self.document(), create=not self._created)
             self._created = True
+
+    def progress(self, *, force: bool = False) -> None:
+        """A push while the run goes on: the Hub failing to take one (a 500, a restart) must not
+        stop a paid run; the next push (and the final one) carries the same report again."""
+        try:
+            self.push(force=force)
+        except HubError:
+            self._pushed_at = 0.0  # the next progress pushes again at once
 
     def attach(self, file_id: int, name: str) -> None:
         self.attached.append({"id": file_id, "name": name, "activity": len(self.activity)})
@@ -166,14 +179,14 @@ class HubProgress(RunObserver):
 
     def run_planned(self, requests: int, incidents: int) -> None:
         self.report.total = self.report.completed + incidents
-        self.report.push(force=True)
+        self.report.progress(force=True)
 
     def incident_done(self, incident: Incident, outcome: IncidentOutcome) -> None:
         self.report.completed += 1
-        self.report.push()
+        self.report.progress()
 
     def batch_finished(self, path: str, outcomes: list[IncidentOutcome]) -> None:
-        self.report.push(force=True)  # a file done: one push per request at most, whatever the pace
+        self.report.progress(force=True)  # a file done: one push per request at most, whatever the pace
 
 
 class HubUi:
@@ -234,8 +247,9 @@ def _run_task(settings: AddonSettings, hub: HubClient, task: Task, report: TaskR
     spec = _spec(app)
     work = app_folder(workdir, spec.name)
     analysis = write_analysis(insights, work / "analysis" / "output.yaml")
+    configured = _settings(settings, task, work, ui)  # a bad data.config: refused before cloning
     source, fresh = _checkout(spec, hub.source_identity(app.id), work, ui)
-    spec = dataclasses.replace(spec, analysis=analysis, settings=_settings(settings, task, source, work))
+    spec = dataclasses.replace(spec, analysis=analysis, settings=configured)
     key = f"hub/application/{app.id}"
     if fresh and settings.store:
         restore_earlier_writes(source, settings.store, key, ui)
@@ -253,6 +267,15 @@ def _run_task(settings: AddonSettings, hub: HubClient, task: Task, report: TaskR
     if result.report:
         _attach(hub, report, Path(result.report), app)
     fact = _result(run, code)
+    # A re-queued task's attempts are one job: what the application cost is every attempt's (the
+    # store has them all), and its incidents are the job's, not only what this attempt had left.
+    view = tree_store_view(source, HistoryOptions(store=settings.store, store_key=key))
+    runs = view["runs"] if view else []
+    if runs and all(r["cost_usd"] is not None for r in runs):
+        fact["attempt"] = {"requests": fact["requests"], "cost_usd": fact["cost_usd"]}
+        fact["requests"] = sum(int(r["requests"]) for r in runs)
+        fact["cost_usd"] = round(sum(float(r["cost_usd"]) for r in runs), 6)
+    report.total = max(report.total, fact["incidents"])
     report.result = fact
     with contextlib.suppress(HubError):  # a fact is a convenience; the report holds the same
         hub.put_fact(app.id, FACT_KEY, fact)
@@ -264,6 +287,7 @@ def _run_task(settings: AddonSettings, hub: HubClient, task: Task, report: TaskR
         report.finish("Succeeded")
         return int(ExitCode.OK)
     reason = run.aborted or ("interrupted" if run.interrupted else f"exit {int(code)}")
+    log(f"error: {reason}")  # the pod's log says why, as for every other failure
     report.finish("Failed", reason)
     return int(code)
 
@@ -343,18 +367,39 @@ def _git_env(identity: Identity | None, work: Path) -> dict[str, str]:
     return env
 
 
-def _settings(settings: AddonSettings, task: Task, source: Path, work: Path) -> Settings:
-    """The config files (ADDON_HOME's .kantra-ai.yaml, the user's) under the task's `data.config`;
-    `limits.rate-limits` cut to this pod's share."""
+def _settings(settings: AddonSettings, task: Task, work: Path, ui: HubUi) -> Settings:
+    """The pod's own config file (its HOME's .kantra-ai.yaml) under the task's `data.config`;
+    `limits.rate-limits` cut to this pod's share. Never a file inside the checkout: whoever can
+    commit to the application's repository would choose where the pod's API key is sent."""
     explicit = None
-    data = task.data if isinstance(task.data, dict) else {}
+    if task.data is None:
+        data: dict[str, Any] = {}
+    elif isinstance(task.data, dict):
+        data = task.data
+    else:  # a JSON string or a list: its budget and settings would be ignored without a word
+        raise UserError(f"task {task.id}: data must be a mapping (with config: .kantra-ai.yaml keys)")
     config = data.get("config")
     if config is not None:
         if not isinstance(config, dict):
             raise UserError(f"task {task.id}: data.config must be a mapping of .kantra-ai.yaml keys")
         explicit = work / "task-config.yaml"
         write_atomic(explicit, yaml.safe_dump(config, sort_keys=False))
-    loaded = load_config(explicit, cwd=source).settings
+    try:
+        home = Path.home()
+        loaded = load_config(explicit, cwd=home, home=home)
+    except ConfigError as exc:
+        message = str(exc).replace(str(explicit), f"task {task.id}: data.config") if explicit else str(exc)
+        raise UserError(message) from None
+    finally:
+        if explicit is not None:  # it may hold what the task should not have put there (a key)
+            explicit.unlink(missing_ok=True)
+    for warning in loaded.warnings:
+        ui.say(f"warning: {warning.replace(str(explicit), 'data.config') if explicit else warning}")
+    refuse_unsupported(loaded.settings, f"task {task.id}: data.config")
+    return _pod_share(settings, loaded.settings)
+
+
+def _pod_share(settings: AddonSettings, loaded: Settings) -> Settings:
     limits = _rate_limits(loaded)
     if limits is None or settings.pod_quota <= 1:
         return loaded

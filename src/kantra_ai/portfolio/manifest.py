@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from kantra_ai._fs import folder_problem
 from kantra_ai.config.settings import Settings
 from kantra_ai.errors import UserError
-from kantra_ai.portfolio.unit import AppSpec
+from kantra_ai.portfolio.unit import AppSpec, refuse_unsupported
 from kantra_ai.store.postgres import display_url, is_postgres_url
 
 DEFAULT_WORKSPACE = ".kantra-ai-portfolio"
@@ -141,9 +141,10 @@ class LoadedManifest:
     def _spec(self, app: AppEntry) -> AppSpec:
         settings = merge(merge(self.manifest.settings, app.settings), self.overrides)
         try:
-            Settings.model_validate(settings)
+            checked = Settings.model_validate(settings)
         except ValidationError as exc:
             raise UserError(f"{self.path}: apps.{app.name}.settings: {_first(exc)}") from None
+        refuse_unsupported(checked, f"{self.path}: apps.{app.name}.settings")
         return AppSpec(
             name=app.name,
             source=self._source(app.source),

@@ -12,7 +12,12 @@ imports Ray.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import signal
+import socket
+import sys
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,11 +30,12 @@ from kantra_ai.errors import UserError
 from kantra_ai.portfolio.budget import PortfolioBudget
 from kantra_ai.portfolio.manifest import LoadedManifest
 from kantra_ai.portfolio.run import PortfolioOptions, Progress
-from kantra_ai.portfolio.unit import AppResult, AppSpec, AppState, run_unit
+from kantra_ai.portfolio.unit import AppResult, AppSpec, lost_result, run_unit
 
 TASK_RETRIES = 3  # a worker or node lost mid-application: Ray starts it again, it resumes
 LIMITER_NAME = "kantra-ai-rate-limit-{}"  # per workspace: a rerun of a portfolio finds its own
 HEAD_NODE = "node:__internal_head__"  # Ray's resource that only the head node has
+PROBE_SECONDS = 5.0  # a head node's port that does not answer within this is not there
 
 
 class SharedBuckets:
@@ -93,6 +99,22 @@ def _attempt(
     return unit.result.as_dict()
 
 
+def probe_address(address: str | None, timeout: float = PROBE_SECONDS) -> None:
+    """A HOST:PORT nobody answers on, or a malformed one, in one line and at once: Ray itself waits
+    for it without end, printing its own warnings, with the workspace locked."""
+    if not address or address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(
+            f"--ray-address {address}: expected auto, HOST:PORT of the head node, or ray://HOST:PORT"
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise UserError(f"--ray-address {address}: nothing answers there ({exc.strerror or exc})") from None
+
+
 def run_on_ray(
     loaded: LoadedManifest,
     options: PortfolioOptions,
@@ -100,12 +122,42 @@ def run_on_ray(
     progress: Progress,
     since: float,
 ) -> list[AppResult]:
-    if not ray.is_initialized():
+    # Ray's driver prints its own notes (a worker that died, a retry) on stdout: they go to stderr,
+    # so that stdout holds only what kantra-ai writes there (`--json`).
+    with contextlib.redirect_stdout(sys.stderr):
+        started = _connect(options.ray_address)
         try:
-            ray.init(address=options.ray_address, log_to_driver=False, configure_logging=False)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            first = (str(exc).strip().splitlines() or ["cannot connect"])[0]
-            raise UserError(f"--ray-address {options.ray_address}: {first}") from None
+            return _run(loaded, options, budget, progress, since)
+        finally:
+            if started:
+                ray.shutdown()
+
+
+def _connect(address: str | None) -> bool:
+    """Connect to the cluster; True when this call did (and so shuts the connection down)."""
+    probe_address(address)
+    if ray.is_initialized():
+        return False
+    on_term = signal.getsignal(signal.SIGTERM)
+    try:
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or ["cannot connect"])[0]
+        raise UserError(f"--ray-address {address}: {first}") from None
+    if threading.current_thread() is threading.main_thread() and on_term is not None:
+        # Ray's driver installs its own crash handler for SIGTERM: kantra-ai's (stop as Ctrl-C
+        # does, exit 130) is put back.
+        signal.signal(signal.SIGTERM, on_term)
+    return True
+
+
+def _run(
+    loaded: LoadedManifest,
+    options: PortfolioOptions,
+    budget: PortfolioBudget,
+    progress: Progress,
+    since: float,
+) -> list[AppResult]:
     actor: Any = (
         ray.remote(SharedBuckets)
         .options(
@@ -137,9 +189,9 @@ def run_on_ray(
                 spec, share = running.pop(ref)
                 try:
                     result = AppResult.from_dict(ray.get([ref])[0])
-                except RayError as exc:
+                except RayError as exc:  # every attempt lost: what they spent is still spent
                     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                    result = AppResult(spec.name, AppState.FAILED, reason=f"ray: {first}")
+                    result = lost_result(spec, loaded.workspace, since, options.store, f"ray: {first}")
                 budget.settle(share, result.cost)
                 progress.finished(result)
                 results.append(result)

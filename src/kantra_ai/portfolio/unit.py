@@ -206,9 +206,30 @@ def run_unit(
     finally:
         result.reason = redact(result.reason)  # a URL with its credentials, a key echoed by a tool
         result.seconds = round(time.monotonic() - started, 3)
-        with contextlib.suppress(OSError):
-            write_atomic(folder / RESULT_FILE, json.dumps(result.as_dict(), indent=2) + "\n")
+        keep_result(workdir, result)
     return unit
+
+
+def keep_result(workdir: Path, result: AppResult) -> None:
+    """`workdir/NAME/result.json`: what `portfolio status` and the report read."""
+    with contextlib.suppress(OSError):
+        write_atomic(
+            app_folder(workdir, result.name) / RESULT_FILE, json.dumps(result.as_dict(), indent=2) + "\n"
+        )
+
+
+def lost_result(spec: AppSpec, workdir: Path, since: float, store: str | None, reason: str) -> AppResult:
+    """An application whose every attempt was lost (its worker or node died each time): failed, with
+    what those attempts spent as its store records it, so that the budget and the report count it."""
+    result = AppResult(spec.name, AppState.FAILED, reason=redact(reason))
+    folder = app_folder(workdir, spec.name) / TREE_DIR
+    if folder.is_dir():
+        tree = application_tree(spec, folder)
+        result.tree = str(tree)
+        with contextlib.suppress(UserError, StoreError, OSError, ValueError):
+            result.cost = round(spent_on(tree, since, HistoryOptions(store=store)), 6)
+    keep_result(workdir, result)
+    return result
 
 
 def restore_earlier_writes(tree: Path, store_url: str, key: str | None, ui: Ui) -> list[str]:
@@ -420,6 +441,7 @@ def application_options(
             first = exc.errors()[0]
             key = ".".join(str(p) for p in first["loc"])
             raise UserError(f"settings: {key}: {first['msg']}") from None
+    refuse_unsupported(settings, "settings")
     options = options_from_settings(settings, input_dir=tree, analysis=analysis)
     limits = options.limits
     own = limits.max_cost
@@ -430,6 +452,21 @@ def application_options(
     return dataclasses.replace(
         options, limits=limits, history=history, git=git_options(settings, spec.branch, spec.name)
     )
+
+
+def refuse_unsupported(settings: Settings, where: str) -> None:
+    """Keys of .kantra-ai.yaml an application of a portfolio or a Hub task cannot honour: taken
+    silently, a dry run would pay and write, a batch run pay the full price."""
+    if settings.dry_run:
+        raise UserError(
+            f"{where}: dry-run: not for a portfolio application or a Hub task; see what one would "
+            "send with `kantra-ai remediate --dry-run` on its tree"
+        )
+    if settings.batching.batch_api:
+        raise UserError(
+            f"{where}: batching.batch-api: not for a portfolio application or a Hub task (each runs to "
+            "its end); run `kantra-ai remediate --batch-api` on its tree"
+        )
 
 
 def git_options(settings: Settings, branch: str | None, app: str) -> GitOptions:

@@ -182,7 +182,7 @@ def _phase_status(ctx: WebContext) -> dict[str, str]:
 def _plan_view(ctx: WebContext) -> dict[str, Any]:
     editor = ctx.editor()
     if not editor.exists():
-        return {"loaded": None, "analysis": str(ctx.analysis_path() or "")}
+        return {"loaded": None, "analysis": str(ctx.analysis_path() or ""), "file_sha": ""}
     loaded = editor.load()
     plan = loaded.plan
     phases = plan.ordered_phases()
@@ -301,6 +301,8 @@ async def plan_edit(request: Request) -> Response:
             raise UserError("a run is executing this plan: pause or wait for it before changing the plan")
         _refuse_another_run(ctx, "changing the plan")
         change = _checked(_edit(form))
+        if not one(form, "sha"):  # not a page of ours (a script): it never read the plan
+            raise UserError("a plan change must name the plan it was made against (sha): reload the page")
         loaded: LoadedPlan = await run_in_threadpool(lambda: ctx.editor().change(one(form, "sha"), change))
     except UserError as exc:
         code = 409 if isinstance(exc, PlanConflict) else 400
@@ -326,8 +328,12 @@ def _refuse_another_run(ctx: WebContext, doing: str) -> None:
 def _safe_plan_view(ctx: WebContext) -> dict[str, Any]:
     try:
         return _plan_view(ctx)
-    except UserError:
-        return {"loaded": None, "analysis": ""}
+    except UserError:  # a plan file that cannot be used: a new plan may replace it
+        try:
+            seen = ctx.editor().file_sha()
+        except UserError:
+            seen = ""
+        return {"loaded": None, "analysis": "", "file_sha": seen}
 
 
 async def plan_make(request: Request) -> Response:
@@ -354,15 +360,14 @@ async def plan_make(request: Request) -> Response:
             raise UserError("a run is executing the current plan: wait for it before making a new one")
         _refuse_another_run(ctx, "making a new plan")
         plan = make_plan(ctx.options(analysis), plan_request, SilentUi())
-        editor = ctx.editor()
-        editor.path.parent.mkdir(parents=True, exist_ok=True)
-        editor.save(plan)
+        ctx.editor().replace(one(form, "sha"), plan)
 
     try:
         await run_in_threadpool(make)
     except UserError as exc:
         view = await run_in_threadpool(_safe_plan_view, ctx)
-        return page(request, "plan.html.j2", ctx, 400, error=str(exc), **view)
+        code = 409 if isinstance(exc, PlanConflict) else 400
+        return page(request, "plan.html.j2", ctx, code, error=str(exc), **view)
     return back("/plan", "new plan made and saved")
 
 
