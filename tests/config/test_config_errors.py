@@ -211,6 +211,21 @@ def test_a_section_of_the_wrong_shape_is_named_by_its_shape_not_its_contents(
     assert "corp-proxy-key" not in error
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("limits: {max-cost: 5}\nlimits: {max-cost: 500}\n", "line 2: not valid YAML: key 'limits' is"),
+        ("limits:\n  max-cost: 5\n  max-cost: 500\n", "line 3: not valid YAML: key 'max-cost' is"),
+    ],
+)
+def test_a_key_given_twice_is_one_line_not_the_last_one_silently_winning(
+    project: Path, capsys: pytest.CaptureFixture[str], text: str, said: str
+) -> None:
+    _config(project, text)
+    assert _dry_run(project) == 2
+    assert _one_line_error(capsys) == f"kantra-ai: error: ./.kantra-ai.yaml: {said} given twice"
+
+
 def test_config_show_takes_the_config_option(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     extra = project / "team.yaml"
     extra.write_text("provider: {name: ollama}\n")

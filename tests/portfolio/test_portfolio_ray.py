@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
+import signal
 import threading
 import time
 from collections import Counter
@@ -34,6 +36,7 @@ from kantra_ai.portfolio.manifest import load_manifest
 from kantra_ai.portfolio.run import PortfolioOptions, PortfolioResult, run_portfolio
 from kantra_ai.simulated.recipes import parse_prompt, request_text, respond
 from kantra_ai.store.session import open_store
+from testing.fakeprovider.latency import LatencyModel
 from testing.fakeprovider.ratelimit import RateLimits
 from testing.fakeprovider.server import FakeProviderServer
 from testing.postgres import PostgresServer
@@ -289,3 +292,52 @@ def test_a_store_password_on_the_command_line_is_refused_with_the_ray_engine(tmp
     assert code == 2
     assert "--store: no password in it with --engine ray" in err.getvalue()
     assert "pgS3cretPW" not in err.getvalue()
+
+
+def test_an_application_asking_more_cpus_than_any_node_has_fails_at_once(
+    cluster: Any, tmp_path: Path
+) -> None:
+    # Ray keeps such a task pending for ever, without a word: the portfolio never ended.
+    manifest = tmp_path / "portfolio.yaml"
+    manifest.write_text("apps:\n  - {name: big, source: x, analysis: y, cpus: 64}\n")
+    options = PortfolioOptions(engine="ray", ray_address=cluster.address, max_cost=1.0)
+    said: list[str] = []
+    result = run_portfolio(load_manifest(manifest), options, said.append)
+    app = result.apps[0]
+    assert app.state == "failed"
+    assert app.reason == "cpus 64: no node of the cluster has that many (the most: 2)"
+    assert any("big: failed: cpus 64" in line for line in said)
+
+
+def test_ctrl_c_at_the_driver_stops_every_task_as_ctrl_c_stops_one_run(cluster: Any, tmp_path: Path) -> None:
+    # Cancelled outright, the tasks left their runs crashed, replies in flight lost (paid again on
+    # the rerun). Told to stop, each run lets them finish, saves them and ends interrupted.
+    shutil.copytree(EXAMPLES / "javaee-inventory" / "app", tmp_path / "inventory")
+    with FakeProviderServer(respond, latency=LatencyModel(ttft=1.0)) as slow:
+        manifest = tmp_path / "portfolio.yaml"
+        manifest.write_text(
+            f"settings: {{provider: {{name: claude, base-url: '{slow.anthropic_base_url}'}}}}\n"
+            "apps:\n  - {name: inventory, source: inventory, "
+            f"analysis: '{EXAMPLES / 'javaee-inventory' / 'output.yaml'}'}}\n"
+        )
+        options = PortfolioOptions(engine="ray", ray_address=cluster.address)
+
+        def press_ctrl_c() -> None:
+            deadline = time.monotonic() + 60
+            while slow.request_count < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        threading.Thread(target=press_ctrl_c, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt):
+            run_portfolio(load_manifest(manifest), options, lambda line: None)
+        asked = slow.request_count
+    tree = tmp_path / ".kantra-ai-portfolio" / "inventory" / "tree"
+    store = open_store(tree, None, create=False)
+    try:
+        assert [str(r[0]) for r in store.query("SELECT state FROM runs")] == ["interrupted"]
+        assert store.query("SELECT count(*) FROM incidents WHERE status = 'in_flight'")[0][0] == 0
+        saved = store.query("SELECT count(*) FROM requests WHERE status = 'ok'")[0][0]
+    finally:
+        store.close()
+    assert saved == asked  # every request sent was answered, saved, and will not be paid again

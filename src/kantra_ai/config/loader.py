@@ -186,6 +186,25 @@ def load_config(
     return loaded
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML as the config files are read: a key given twice in one mapping is an error, not the
+    last one silently winning (`limits: {max-cost: 5}` and, further down, `max-cost: 500`). Config
+    files are small: the pure-Python loader costs nothing here."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool):
+                continue  # an unhashable key is refused by the constructor itself
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_config_file(item: ConfigFile, warnings: list[str]) -> dict[str, Any]:
     """One file's settings: only the keys it sets, validated, relative paths resolved."""
     try:
@@ -193,7 +212,7 @@ def read_config_file(item: ConfigFile, warnings: list[str]) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{item.label}: cannot read: {exc}") from exc
     try:
-        raw = yaml.load(text, Loader=_YAML_LOADER)
+        raw = yaml.load(text, Loader=_UniqueKeys)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

@@ -40,6 +40,11 @@ class PortfolioBudget:
                 self._reserved = max(0.0, self._reserved - reserved)
             self.spent += spent
 
+    def skip(self) -> None:
+        """An application that will not start (it cannot run anywhere): no share, one less to share among."""
+        with self._lock:
+            self._waiting = max(0, self._waiting - 1)
+
     def retry(self) -> None:
         """An application will be started again (a retried attempt takes a share again)."""
         with self._lock:

@@ -25,17 +25,20 @@ from typing import Any
 import ray
 from ray.exceptions import RayError
 
+from kantra_ai.app.run import RunHandle
 from kantra_ai.engine.ratelimit import BucketSet, RateLimitConfig
 from kantra_ai.errors import UserError
 from kantra_ai.portfolio.budget import PortfolioBudget
 from kantra_ai.portfolio.manifest import LoadedManifest
 from kantra_ai.portfolio.run import PortfolioOptions, Progress
-from kantra_ai.portfolio.unit import AppResult, AppSpec, lost_result, run_unit
+from kantra_ai.portfolio.unit import AppResult, AppSpec, AppState, keep_result, lost_result, run_unit
 
 TASK_RETRIES = 3  # a worker or node lost mid-application: Ray starts it again, it resumes
 LIMITER_NAME = "kantra-ai-rate-limit-{}"  # per workspace: a rerun of a portfolio finds its own
 HEAD_NODE = "node:__internal_head__"  # Ray's resource that only the head node has
 PROBE_SECONDS = 5.0  # a head node's port that does not answer within this is not there
+STOP_POLL_SECONDS = 0.5  # how often a task looks whether the driver asked it to stop
+STOP_WAIT_SECONDS = 60.0  # Ctrl-C: how long the driver waits for the tasks to stop and save
 
 
 class SharedBuckets:
@@ -43,6 +46,13 @@ class SharedBuckets:
 
     def __init__(self, limits: RateLimitConfig | None, window_seconds: float) -> None:
         self.core = BucketSet(limits, window_seconds=window_seconds)
+        self.stops = 0  # Ctrl-C at the driver: every task's run stops as Ctrl-C stops one run
+
+    def stop(self) -> None:
+        self.stops += 1
+
+    def stop_count(self) -> int:
+        return self.stops
 
     def take(self, amounts: dict[str, float]) -> tuple[float, dict[str, int], str]:
         return self.core.take_now(amounts), self.core.known_limits(), self.core.holding()
@@ -91,11 +101,62 @@ class RayBuckets:
         return dict(self._limits)
 
 
+def _collect(
+    running: dict[Any, tuple[AppSpec, float | None]],
+    results: list[AppResult],
+    progress: Progress,
+    budget: PortfolioBudget,
+    seconds: float,
+) -> None:
+    """The results of the tasks that end within `seconds` (they were told to stop)."""
+    if not running:
+        return
+    done, _ = ray.wait(list(running), num_returns=len(running), timeout=seconds)
+    for ref in done:
+        _, share = running.pop(ref)
+        with contextlib.suppress(RayError):
+            result = AppResult.from_dict(ray.get([ref])[0])
+            budget.settle(share, result.cost)
+            progress.finished(result)
+            results.append(result)
+
+
+def _largest_node_cpus() -> float:
+    """The most CPUs one live node of the cluster offers: a task asking more never runs."""
+    nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]  # Ray leaves it untyped
+    return max((float(n["Resources"].get("CPU", 0)) for n in nodes if n.get("Alive")), default=0.0)
+
+
 def _attempt(
     spec: AppSpec, workdir: str, buckets: RayBuckets, share: float | None, since: float, store: str | None
 ) -> dict[str, Any]:
-    """One attempt at one application, on whichever node Ray chose."""
-    unit = run_unit(spec, Path(workdir), limiter=buckets, max_cost=share, spent_since=since, store=store)
+    """One attempt at one application, on whichever node Ray chose. A stop asked at the driver (the
+    actor's count) reaches the run as Ctrl-C would: what is in flight finishes and is saved."""
+    handle = RunHandle()
+    done = threading.Event()
+
+    def follow_stops() -> None:
+        seen = 0
+        while not done.wait(STOP_POLL_SECONDS):
+            with contextlib.suppress(RayError):
+                asked = int(ray.get(buckets.actor.stop_count.remote()))
+                for _ in range(asked - seen):
+                    handle.stop()
+                seen = max(seen, asked)
+
+    threading.Thread(target=follow_stops, daemon=True).start()
+    try:
+        unit = run_unit(
+            spec,
+            Path(workdir),
+            limiter=buckets,
+            max_cost=share,
+            spent_since=since,
+            store=store,
+            handle=handle,
+        )
+    finally:
+        done.set()
     return unit.result.as_dict()
 
 
@@ -174,10 +235,24 @@ def _run(
     queue = list(loaded.apps)
     running: dict[Any, tuple[AppSpec, float | None]] = {}
     results: list[AppResult] = []
+    largest = _largest_node_cpus()
     try:
         while queue or running:
             while queue and len(running) < options.max_apps:
                 spec = queue.pop(0)
+                cpus = loaded.cpus.get(spec.name, 1.0)
+                if cpus > largest:  # Ray would keep it pending for ever, without a word
+                    budget.skip()  # no share for it: the others share what it would have had
+                    result = AppResult(
+                        spec.name,
+                        AppState.FAILED,
+                        reason=f"cpus {cpus:g}: no node of the cluster has that many (the most: {largest:g})",
+                    )
+                    keep_result(loaded.workspace, result)
+                    progress.started(spec.name, None)
+                    progress.finished(result)
+                    results.append(result)
+                    continue
                 share = budget.reserve()
                 progress.started(spec.name, share)
                 ref = task.options(
@@ -196,6 +271,12 @@ def _run(
                 progress.finished(result)
                 results.append(result)
     except KeyboardInterrupt:
+        # As the embedded engine: every running application stops as Ctrl-C stops one run (the
+        # replies in flight finish and are saved, the run recorded as interrupted), then the
+        # portfolio ends. A second Ctrl-C (or the wait running out) cancels the tasks outright.
+        actor.stop.remote()
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C: stop waiting
+            _collect(running, results, progress, budget, STOP_WAIT_SECONDS)
         for ref in running:
             ray.cancel(ref)
         raise
