@@ -259,6 +259,8 @@ def _run(
                     num_cpus=loaded.cpus.get(spec.name, 1.0), max_retries=TASK_RETRIES, retry_exceptions=False
                 ).remote(spec, str(loaded.workspace), buckets, share, since, options.store)
                 running[ref] = (spec, share)
+            if not running:  # every application left was refused before it started
+                continue
             done, _ = ray.wait(list(running), num_returns=1)
             for ref in done:
                 spec, share = running.pop(ref)
