@@ -11,6 +11,8 @@ import io
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -341,3 +343,33 @@ def test_ctrl_c_at_the_driver_stops_every_task_as_ctrl_c_stops_one_run(cluster: 
     finally:
         store.close()
     assert saved == asked  # every request sent was answered, saved, and will not be paid again
+
+
+def test_sigterm_to_a_ray_driver_stops_it_as_ctrl_c_does(cluster: Any, tmp_path: Path) -> None:
+    # Ray's driver installs its own crash handler for SIGTERM: a native dump, exit 1, runs crashed.
+    shutil.copytree(EXAMPLES / "javaee-inventory" / "app", tmp_path / "inventory")
+    with FakeProviderServer(respond, latency=LatencyModel(ttft=1.0)) as slow:
+        manifest = tmp_path / "portfolio.yaml"
+        manifest.write_text(
+            f"settings: {{provider: {{name: claude, base-url: '{slow.anthropic_base_url}'}}}}\n"
+            "apps:\n  - {name: inventory, source: inventory, "
+            f"analysis: '{EXAMPLES / 'javaee-inventory' / 'output.yaml'}'}}\n"
+        )
+        argv = [
+            sys.executable, "-m", "kantra_ai.cli.app", "portfolio", "run", str(manifest),
+            "--engine", "ray", "--ray-address", cluster.address, "--json",
+        ]  # fmt: skip
+        driver = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while slow.request_count < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        driver.send_signal(signal.SIGTERM)
+        out, err = driver.communicate(timeout=120)
+    assert driver.returncode == 130, err
+    assert "SIGTERM received" not in err and err.strip().endswith("kantra-ai: interrupted"), err
+    assert out == ""  # nothing of Ray's on stdout
+    store = open_store(tmp_path / ".kantra-ai-portfolio" / "inventory" / "tree", None, create=False)
+    try:
+        assert [str(r[0]) for r in store.query("SELECT state FROM runs")] == ["interrupted"]
+    finally:
+        store.close()
