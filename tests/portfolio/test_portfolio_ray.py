@@ -311,17 +311,25 @@ def test_an_application_asking_more_cpus_than_any_node_has_fails_at_once(
     assert any("big: failed: cpus 64" in line for line in said)
 
 
+def _one_plain_application(tmp_path: Path, server: FakeProviderServer) -> Path:
+    """A manifest of one application copied from a plain folder, its model the given server; its
+    requests one at a time, so that a stop lands with most of them not sent yet."""
+    shutil.copytree(EXAMPLES / "javaee-inventory" / "app", tmp_path / "inventory")
+    manifest = tmp_path / "portfolio.yaml"
+    manifest.write_text(
+        f"settings: {{provider: {{name: claude, base-url: '{server.anthropic_base_url}'}}, "
+        "batching: {batch-parallelism: 1}}\n"
+        "apps:\n  - {name: inventory, source: inventory, "
+        f"analysis: '{EXAMPLES / 'javaee-inventory' / 'output.yaml'}'}}\n"
+    )
+    return manifest
+
+
 def test_ctrl_c_at_the_driver_stops_every_task_as_ctrl_c_stops_one_run(cluster: Any, tmp_path: Path) -> None:
     # Cancelled outright, the tasks left their runs crashed, replies in flight lost (paid again on
     # the rerun). Told to stop, each run lets them finish, saves them and ends interrupted.
-    shutil.copytree(EXAMPLES / "javaee-inventory" / "app", tmp_path / "inventory")
     with FakeProviderServer(respond, latency=LatencyModel(ttft=1.0)) as slow:
-        manifest = tmp_path / "portfolio.yaml"
-        manifest.write_text(
-            f"settings: {{provider: {{name: claude, base-url: '{slow.anthropic_base_url}'}}}}\n"
-            "apps:\n  - {name: inventory, source: inventory, "
-            f"analysis: '{EXAMPLES / 'javaee-inventory' / 'output.yaml'}'}}\n"
-        )
+        manifest = _one_plain_application(tmp_path, slow)
         options = PortfolioOptions(engine="ray", ray_address=cluster.address)
 
         def press_ctrl_c() -> None:
@@ -347,14 +355,8 @@ def test_ctrl_c_at_the_driver_stops_every_task_as_ctrl_c_stops_one_run(cluster: 
 
 def test_sigterm_to_a_ray_driver_stops_it_as_ctrl_c_does(cluster: Any, tmp_path: Path) -> None:
     # Ray's driver installs its own crash handler for SIGTERM: a native dump, exit 1, runs crashed.
-    shutil.copytree(EXAMPLES / "javaee-inventory" / "app", tmp_path / "inventory")
     with FakeProviderServer(respond, latency=LatencyModel(ttft=1.0)) as slow:
-        manifest = tmp_path / "portfolio.yaml"
-        manifest.write_text(
-            f"settings: {{provider: {{name: claude, base-url: '{slow.anthropic_base_url}'}}}}\n"
-            "apps:\n  - {name: inventory, source: inventory, "
-            f"analysis: '{EXAMPLES / 'javaee-inventory' / 'output.yaml'}'}}\n"
-        )
+        manifest = _one_plain_application(tmp_path, slow)
         argv = [
             sys.executable, "-m", "kantra_ai.cli.app", "portfolio", "run", str(manifest),
             "--engine", "ray", "--ray-address", cluster.address, "--json",

@@ -55,6 +55,7 @@ from kantra_ai.portfolio.unit import (
     AppState,
     app_folder,
     application_tree,
+    every_run_cost,
     materialise,
     refuse_unsupported,
     restore_earlier_writes,
@@ -271,10 +272,11 @@ def _run_task(settings: AddonSettings, hub: HubClient, task: Task, report: TaskR
     # store has them all), and its incidents are the job's, not only what this attempt had left.
     view = tree_store_view(source, HistoryOptions(store=settings.store, store_key=key))
     runs = view["runs"] if view else []
-    if runs and all(r["cost_usd"] is not None for r in runs):
+    cost = every_run_cost(view) if view else None
+    if runs and cost is not None:
         fact["attempt"] = {"requests": fact["requests"], "cost_usd": fact["cost_usd"]}
         fact["requests"] = sum(int(r["requests"]) for r in runs)
-        fact["cost_usd"] = round(sum(float(r["cost_usd"]) for r in runs), 6)
+        fact["cost_usd"] = cost
     report.total = max(report.total, fact["incidents"])
     report.result = fact
     with contextlib.suppress(HubError):  # a fact is a convenience; the report holds the same

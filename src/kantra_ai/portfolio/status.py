@@ -16,6 +16,7 @@ from kantra_ai.portfolio.unit import (
     TREE_DIR,
     AppResult,
     app_folder,
+    every_run_cost,
     read_result,
     tree_store_view,
 )
@@ -60,9 +61,9 @@ def _as_the_store_says(row: dict[str, Any], view: dict[str, Any], result_file: P
     cost (a resumed application's cost is not only its last attempt's), and a later attempt that
     has not finished (running now, or killed): then the result is no longer the application's state."""
     runs = view["runs"]
-    costs = [r["cost_usd"] for r in runs]
-    if runs and None not in costs:
-        row["cost"] = round(sum(costs), 6)
+    cost = every_run_cost(view)
+    if runs and cost is not None:
+        row["cost"] = cost
     try:
         written = result_file.stat().st_mtime
     except OSError:

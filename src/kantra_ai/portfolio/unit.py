@@ -266,6 +266,12 @@ def tree_store_view(tree: Path, history: HistoryOptions) -> dict[str, Any] | Non
         store.close()
 
 
+def every_run_cost(view: Mapping[str, Any]) -> float | None:
+    """What every run in a tree's store view cost; None when a run's cost is unknown (no price)."""
+    costs = [r["cost_usd"] for r in view["runs"]]
+    return None if None in costs else round(sum(float(c) for c in costs), 6)
+
+
 def spent_on(tree: Path, since: float, history: HistoryOptions) -> float:
     """What the runs on the tree that started at or after `since` (epoch seconds) cost."""
     view = tree_store_view(tree, history)
