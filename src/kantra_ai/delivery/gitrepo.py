@@ -79,7 +79,17 @@ class GitRepo:
         env: Mapping[str, str] | None = None,
         check: bool = True,
     ) -> bytes:
-        done = subprocess.run(
+        done = self.call(*args, stdin=stdin, env=env)
+        if check and done.returncode != 0:
+            raise GitError(f"git {args[0]}: {_first_line(done.stderr)}")
+        return done.stdout
+
+    def call(
+        self, *args: str, stdin: bytes | None = None, env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
+        """git with `args` in the repository's root, its outputs captured; the caller reads the exit
+        status (for commands whose failure is an answer, such as `merge-base --is-ancestor`)."""
+        return subprocess.run(
             [self.git, *args],
             cwd=self.root,
             input=stdin,
@@ -87,9 +97,6 @@ class GitRepo:
             check=False,
             env=_environment(env),
         )
-        if check and done.returncode != 0:
-            raise GitError(f"git {args[0]}: {_first_line(done.stderr)}")
-        return done.stdout
 
     def _text(self, *args: str, check: bool = True) -> str:
         return self.run(*args, check=check).decode("utf-8", "surrogateescape").strip()
@@ -111,13 +118,7 @@ class GitRepo:
         )
 
     def valid_branch_name(self, name: str) -> bool:
-        done = subprocess.run(
-            [self.git, "check-ref-format", "--branch", name],
-            cwd=self.root,
-            capture_output=True,
-            check=False,
-            env=_environment(),
-        )
+        done = self.call("check-ref-format", "--branch", name)
         return done.returncode == 0 and not name.startswith("-")
 
     def busy(self) -> str | None:
@@ -183,13 +184,7 @@ class GitRepo:
         return self.run("cat-file", "blob", sha)
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
-        done = subprocess.run(
-            [self.git, "merge-base", "--is-ancestor", ancestor, descendant],
-            cwd=self.root,
-            capture_output=True,
-            check=False,
-            env=_environment(),
-        )
+        done = self.call("merge-base", "--is-ancestor", ancestor, descendant)
         return done.returncode == 0
 
     def messages(self, tip: str, stop: str) -> list[tuple[str, str]]:
@@ -239,13 +234,7 @@ class GitRepo:
         )
 
     def _has_identity(self) -> bool:
-        done = subprocess.run(
-            [self.git, "var", "GIT_COMMITTER_IDENT"],
-            cwd=self.root,
-            capture_output=True,
-            check=False,
-            env=_environment(),
-        )
+        done = self.call("var", "GIT_COMMITTER_IDENT")
         return done.returncode == 0 and self.config("user.email") is not None
 
     def move_branch(self, branch: str, new: str, old: str | None, reason: str) -> None:
@@ -283,13 +272,7 @@ class GitRepo:
     def push(self, remote: str, branch: str) -> None:
         """Push a branch under the same name; never forced (a remote branch that moved elsewhere
         is refused by the remote, and the error says so)."""
-        done = subprocess.run(
-            [self.git, "push", "--porcelain", remote, f"refs/heads/{branch}:refs/heads/{branch}"],
-            cwd=self.root,
-            capture_output=True,
-            check=False,
-            env=_environment(),
-        )
+        done = self.call("push", "--porcelain", remote, f"refs/heads/{branch}:refs/heads/{branch}")
         if done.returncode != 0:
             raise GitError(f"git push: {_push_problem(done.stdout, done.stderr)}")
 
