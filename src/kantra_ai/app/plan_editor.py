@@ -11,7 +11,6 @@ with the run's own estimator, and plan.yaml (and plan.html beside it) are writte
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from kantra_ai.plan.model import (
     plan_from_text,
     validate_plan,
 )
+from kantra_ai.plan.state import bytes_hash, plan_hash
 from kantra_ai.report.html import write_plan_html
 from kantra_ai.store.session import RunSession
 
@@ -75,7 +75,7 @@ class PlanEditor:
             raise UserError(f"{self.path}: cannot read: {exc}") from None
         except PlanError as exc:
             raise UserError(str(exc)) from exc
-        return LoadedPlan(plan, hashlib.sha256(data).hexdigest(), self.path)
+        return LoadedPlan(plan, bytes_hash(data), self.path)
 
     def change(self, expected_sha256: str, change: Change) -> LoadedPlan:
         """Apply `change` to the plan made from `expected_sha256`; checked, estimated, saved."""
@@ -104,7 +104,7 @@ class PlanEditor:
     def file_sha(self) -> str:
         """The plan file's bytes as a page saw them ("" when there is none): what `replace` checks."""
         try:
-            return hashlib.sha256(self.path.read_bytes()).hexdigest()
+            return plan_hash(self.path)
         except FileNotFoundError:
             return ""
         except OSError as exc:

@@ -59,7 +59,15 @@ class SourceFile:
     real_path: Path | None = None  # where the bytes came from (links resolved); writes go there
 
 
+def content_sha256(data: bytes) -> str:
+    """A file's identity as the run store records it (before and after each write): the SHA-256
+    of its bytes, as hex. Every hash of a source file's content is made here, so that the store,
+    the engine, repair, undo and the witness can compare them."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def sha256_file(path: Path) -> str:
+    """`content_sha256` of a file, read in chunks."""
     with open(path, "rb") as handle:
         return _sha256_of(handle)
 
@@ -88,7 +96,7 @@ def read_source(path: Path) -> SourceFile:
         newline=newline,
         has_bom=has_bom,
         mode=mode,
-        sha256=hashlib.sha256(raw).hexdigest(),
+        sha256=content_sha256(raw),
         mixed_newlines=mixed,
         raw=raw,
         real_path=real_path,
@@ -214,7 +222,7 @@ def write_source_bytes(original: SourceFile, data: bytes, *, tree: Path | None =
         raise SourceFileError(f"{original.path}: {exc}; not written") from None
     except OSError as exc:
         raise SourceFileError(f"cannot write {original.path}: {exc.strerror or exc}") from None
-    return hashlib.sha256(data).hexdigest()
+    return content_sha256(data)
 
 
 def _sha256_of(handle: BinaryIO) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
 import json
 import math
 import re
@@ -38,6 +37,7 @@ from kantra_ai.edits.files import (
     SourceFileError,
     StaleFileError,
     check_inside,
+    content_sha256,
     encode_text,
     read_source,
     write_source_atomic,
@@ -749,7 +749,7 @@ async def _write(state: _BatchState, ctx: RunContext, *, replan_if_stale: bool) 
         # The store records the intent (and the outcomes it implies) before the file changes,
         # so a run killed between the write and the bookkeeping knows the write happened.
         planned_bytes = encode_text(state.source, state.working)
-        planned_sha = hashlib.sha256(planned_bytes).hexdigest()
+        planned_sha = content_sha256(planned_bytes)
         planned = [_decide(state, incident, "") for incident in batch.incidents]
         ctx.observer.write_planned(
             str(batch.path),

@@ -90,7 +90,13 @@ class ExecutionState(BaseModel):
 
 
 def plan_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """The version of a plan file (state.yaml records the one it was made from; the web app's
+    edits carry the one their page saw)."""
+    return bytes_hash(path.read_bytes())
+
+
+def bytes_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def save_state(state: ExecutionState, path: Path) -> None:

@@ -19,7 +19,6 @@ the revert that undid them. It never runs `git reset`, `git checkout` or `git cl
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import shutil
 import subprocess
@@ -27,7 +26,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kantra_ai.edits.files import SourceFileError, StaleFileError, read_source, write_source_bytes
+from kantra_ai.edits.files import (
+    SourceFileError,
+    StaleFileError,
+    content_sha256,
+    read_source,
+    write_source_bytes,
+)
 from kantra_ai.engine.outcomes import IncidentOutcome, Status
 from kantra_ai.scratch import scratch_folder
 from kantra_ai.store.codec import Decided, outcomes_from_json
@@ -143,7 +148,7 @@ def _revert_file(
     if isinstance(target, str):
         return target
     ids = {w.id for w in chosen}
-    after_sha = hashlib.sha256(target).hexdigest()
+    after_sha = content_sha256(target)
     write_id = store.write_intent(
         run_id,
         path,

@@ -17,7 +17,6 @@ A missing file counts as restored. Incidents found unfixed are planned again lik
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kantra_ai.analysis.model import Incident
+from kantra_ai.edits.files import content_sha256
 from kantra_ai.redact import redact
 from kantra_ai.store.run_store import RunStore
 
@@ -71,7 +71,7 @@ def _current(path: Path) -> tuple[str, str] | None:
         raw = path.read_bytes()
     except OSError:
         return None
-    return hashlib.sha256(raw).hexdigest(), raw.decode("utf-8", errors="replace")
+    return content_sha256(raw), raw.decode("utf-8", errors="replace")
 
 
 def no_longer_fixed(store: RunStore, input_dir: Path, fixed: Iterable[Incident]) -> set[str]:

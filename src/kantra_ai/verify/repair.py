@@ -10,7 +10,6 @@ atomic write. The caller's observer (with a `RepairObserver`) records it as a ro
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -24,6 +23,7 @@ from kantra_ai.edits.files import (
     SourceFileError,
     StaleFileError,
     check_inside,
+    content_sha256,
     encode_text,
     read_source,
     write_source_atomic,
@@ -147,7 +147,7 @@ async def _write(
 ) -> tuple[bool, str]:
     """Intent first (the store can tell afterwards whether it happened), then the atomic write."""
     planned = encode_text(source, content)
-    after_sha = hashlib.sha256(planned).hexdigest()
+    after_sha = content_sha256(planned)
     ctx.observer.write_planned(path, source.sha256, after_sha, [], (source.raw, planned), applied)
     try:
         after = await asyncio.to_thread(write_source_atomic, source, content, tree=ctx.input_dir)

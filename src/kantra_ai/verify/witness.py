@@ -9,11 +9,12 @@ no verdict is drawn from such a check, and the run stops there (verify/loop.py).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from kantra_ai.edits.files import sha256_file
 
 _GONE = "gone"
 
@@ -23,7 +24,7 @@ def _fingerprint(path: Path) -> str:
     try:
         if path.is_symlink():
             return f"link to {os.readlink(path)}"
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return sha256_file(path)
     except FileNotFoundError:
         return _GONE
     except OSError as exc:
