@@ -155,3 +155,17 @@ def test_a_review_page_past_any_number_sqlite_holds_is_shown_not_a_crash(
         assert worker.submit(run, *argv).result() == 0
     for page in ("99999999999999999999999", "²", "-1"):
         assert call(app, "GET", f"/review?page={page}").status == 200, page
+
+
+@pytest.mark.parametrize("endpoint", ["/run/restart", "/review/approve"])
+@pytest.mark.parametrize("accept", ["text/html", "application/json"])
+def test_an_action_no_page_posts_is_a_bad_request_with_nothing_started_or_changed(
+    served: tuple[Any, WebContext], endpoint: str, accept: str
+) -> None:
+    app, ctx = served
+    form = {"path": "pom.xml", "_token": ctx.token}
+    answer = call(app, "POST", endpoint, form=form, accept=accept)
+    assert answer.status == 400, answer.body[:300]
+    assert "unknown action" in answer.body and endpoint.rsplit("/", 1)[1] in answer.body
+    assert not ctx.runs.active
+    assert not (ctx.input_dir / ".kantra-ai").exists()

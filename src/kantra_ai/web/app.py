@@ -62,6 +62,11 @@ KEEPALIVE_SECONDS = 15.0
 _RISK_COLORS = {"low": "#4c9a6a", "medium": "#c98a2b", "high": "#b6453b"}
 
 
+class UnknownAction(UserError):
+    """An action no page of ours posts (a typo in a script): a bad request (400), not a conflict
+    with the tree's state (409), which waiting or reloading could resolve."""
+
+
 @dataclass
 class WebContext:
     """What the server was started on, and what lives as long as it does."""
@@ -430,13 +435,14 @@ async def run_action(request: Request) -> Response:
         elif action == "cancel":
             notice = ctx.runs.cancel()
         else:
-            raise UserError(f"unknown action {action!r}")
+            raise UnknownAction(f"unknown action {action!r}")
     except UserError as exc:
+        code = 400 if isinstance(exc, UnknownAction) else 409
         if wants_json(request):
-            return JSONResponse({"ok": False, "error": str(exc)}, status_code=409)
+            return JSONResponse({"ok": False, "error": str(exc)}, status_code=code)
         view = await run_in_threadpool(_run_view, ctx)
         view["error"] = str(exc)
-        return page(request, "run.html.j2", ctx, 409, **view)
+        return page(request, "run.html.j2", ctx, code, **view)
     if wants_json(request):
         return JSONResponse({"ok": True, "notice": notice})
     return back("/run", notice)
@@ -566,11 +572,19 @@ async def review_action(request: Request) -> Response:
             undone = await run_in_threadpool(partial(review.reject, path, say=lambda text: None))
             notice = f"rejected {path}: {len(undone)} write(s) of kantra-ai taken back"
         else:
-            raise UserError(f"unknown action {action!r}")
+            raise UnknownAction(f"unknown action {action!r}")
     except UserError as exc:
+        code = 400 if isinstance(exc, UnknownAction) else 409
         found = await run_in_threadpool(_safe_file, review, path)
         return page(
-            request, "file.html.j2", ctx, 409, error=str(exc), path=path, review=found, low_bar=LOW_CONFIDENCE
+            request,
+            "file.html.j2",
+            ctx,
+            code,
+            error=str(exc),
+            path=path,
+            review=found,
+            low_bar=LOW_CONFIDENCE,
         )
     return RedirectResponse("/review/file?" + urlencode({"path": path, "notice": notice}), status_code=303)
 
