@@ -255,6 +255,35 @@ def test_what_cannot_use_a_batch_api_is_refused_in_one_line_with_nothing_changed
     assert not (app / ".kantra-ai" / "state.db").exists()
 
 
+@pytest.mark.parametrize("command", ["remediate", "execute"])
+@pytest.mark.parametrize("dry_run", ["--dry-run", "config"])
+def test_wait_in_a_dry_run_is_refused_in_one_line_as_there_is_nothing_to_wait_for(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str], command: str, dry_run: str
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    config = tmp_path / "kantra.yaml"
+    config.write_text(yaml.safe_dump({"dry-run": dry_run == "config"}))
+    if command == "execute":
+        out = tmp_path / "plan"
+        assert run("plan", "--analysis", analysis_of(EXAMPLE), "--input", app, "--output", out,
+                   "--planner", "deterministic") == 0  # fmt: skip
+        source: list[str | Path] = ["execute", "--plan", out / "plan.yaml"]
+    else:
+        source = ["remediate", "--analysis", analysis_of(EXAMPLE)]
+    capsys.readouterr()
+    code = run(
+        *source, "--input", app, "--base-url", fake.anthropic_base_url, "--no-progress", "--config", config,
+        "--batch-api", "--wait", *([dry_run] if dry_run == "--dry-run" else []),
+    )  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "--wait: a dry run" in err and "submits nothing to wait for" in err
+    assert (dry_run if dry_run == "--dry-run" else "dry-run: true in the config") in err
+    assert fake.batches.log == [] and fake.batches.polls == 0 and fake.request_count == 0
+    assert tree_differences(app, EXAMPLES / EXAMPLE / "app") == []
+    assert not (app / ".kantra-ai" / "state.db").exists()
+
+
 @pytest.mark.parametrize("provider", PROTOCOLS)
 def test_an_endpoint_without_batch_endpoints_is_refused_before_the_run_begins(
     tmp_path: Path, provider: str, capsys: pytest.CaptureFixture[str]

@@ -118,8 +118,9 @@ def run_options(ctx: typer.Context, values: Mapping[str, Any], *, analysis: Path
         max_repair_rounds=get("max_repair_rounds", _DEFAULT_VERIFY.max_repair_rounds),
         reanalyze_command=p.get("reanalyze_command"),
     )
+    dry_run = bool(get("dry_run", False))
     return RunOptions(
-        batch_api=batch_api_options(ctx, p),
+        batch_api=batch_api_options(ctx, p, dry_run=dry_run),
         selection=selection,
         model=model,
         limits=limits,
@@ -129,12 +130,13 @@ def run_options(ctx: typer.Context, values: Mapping[str, Any], *, analysis: Path
         history=history,
         git=git_options(ctx, p),
         verify=verify,
-        dry_run=get("dry_run", False),
+        dry_run=dry_run,
     )
 
 
-def batch_api_options(ctx: typer.Context, p: Mapping[str, Any]) -> BatchApiOptions:
-    """`--batch-api` and the options that only mean something with it (refused without it)."""
+def batch_api_options(ctx: typer.Context, p: Mapping[str, Any], *, dry_run: bool = False) -> BatchApiOptions:
+    """`--batch-api` and the options that only mean something with it (refused without it, and
+    `--wait` in a dry run)."""
     enabled = bool(p.get("batch_api"))
     options = BatchApiOptions(
         enabled=enabled,
@@ -147,4 +149,10 @@ def batch_api_options(ctx: typer.Context, p: Mapping[str, Any]) -> BatchApiOptio
         for name in ("wait", "poll_interval", "batch_retry", "batch_max_requests"):
             if given(ctx, name):
                 raise UserError(f"--{name.replace('_', '-')} only applies with --batch-api")
+    if dry_run and options.wait:
+        # A dry run submits nothing, so there would be nothing to wait for (it would end at once).
+        where = "--dry-run" if given(ctx, "dry_run") else "dry-run: true in the config"
+        raise UserError(
+            f"--wait: a dry run ({where}) submits nothing to wait for; drop --wait or the dry run"
+        )
     return options
