@@ -137,6 +137,26 @@ def test_a_run_submits_and_the_same_command_run_again_applies_what_ended(
     assert view["batches"][0]["state"] == "collected" and view["incidents"]["fixed"] == 19
 
 
+def test_status_shows_a_run_that_left_requests_with_the_provider_as_waiting_not_finished(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.batches.plan.polls_to_end = 2
+    app = copy_example(EXAMPLE, tmp_path)
+    assert _batch_run(app, fake)[0] == 75
+    code, view = _json_of("status", "--input", app, "--json")
+    assert code == 0 and [r["state"] for r in view["runs"]] == ["waiting"]
+    assert view["incidents"]["pending"] == 19 and view["incidents"]["fixed"] == 0
+    capsys.readouterr()
+    assert run("status", "--input", app) == 0
+    table = capsys.readouterr().out
+    assert "waiting for batch" in table and "finished" not in table
+    # The same command run again collects the results: that run finished, the first stays waiting.
+    assert _batch_run(app, fake)[0] == 0
+    code, view = _json_of("status", "--input", app, "--json")
+    assert [r["state"] for r in view["runs"]] == ["finished", "waiting"]
+    assert view["incidents"]["fixed"] == 19
+
+
 @pytest.mark.parametrize("provider", PROTOCOLS)
 def test_requests_a_batch_returns_without_a_reply_are_reported_per_incident_and_retried_synchronously(
     tmp_path: Path, fake: FakeProviderServer, provider: str

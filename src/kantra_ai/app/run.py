@@ -435,7 +435,8 @@ def _run(
             session.save_calibration(choice.provider_name, choice.model, calibration)
     for hook in hooks:
         hook.job_finished(session, run)
-    run.interrupted = session.finish(run.outcomes.values(), run.aborted)
+    waiting = run.batch is not None and run.batch.pending
+    run.interrupted = session.finish(run.outcomes.values(), run.aborted, waiting=waiting)
     run.store = session.summary()
     return run
 

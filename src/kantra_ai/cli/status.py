@@ -142,6 +142,7 @@ def json_view(view: dict[str, Any]) -> dict[str, Any]:
 
 
 _SHORT = {"not_applicable": "n/a", "in_flight": "in flight"}
+_RUN_STATES = {"waiting": "waiting for batch"}  # --batch-api, exit 75: run the same command again
 
 
 def _money(cost: float | None) -> str:
@@ -195,7 +196,7 @@ def print_view(view: dict[str, Any], console: Console) -> None:
         runs.add_row(
             str(r["run"]),
             _when(r["started_at"]),
-            r["state"],
+            _RUN_STATES.get(r["state"], r["state"]),
             r["mode"],
             str(r["planned"]),
             str(r["skipped_as_done"]),

@@ -53,6 +53,10 @@ class RunState(str, Enum):
     ABORTED = "aborted"  # the provider refused the run (bad key, unknown model) after answering some of it
     REFUSED = "refused"  # the provider refused it before answering anything: nothing to continue
     CRASHED = "crashed"  # found still "running" by a later run: the process died
+    # --batch-api (exit 75): it ended with requests still with the provider; the same command run
+    # again collects them. Not "finished" (its incidents are not settled), nor "unfinished" in the
+    # sense of a stopped run: the next run takes it up as one that stopped short (`unattempted`).
+    WAITING = "waiting"
 
     @property
     def unfinished(self) -> bool:

@@ -371,8 +371,11 @@ class RunSession:
 
     # -- after the run ---------------------------------------------------------------------------
 
-    def finish(self, outcomes: Iterable[IncidentOutcome], aborted: str = "") -> bool:
-        """Close the run in the store; True when it was interrupted (the caller exits with 130)."""
+    def finish(
+        self, outcomes: Iterable[IncidentOutcome], aborted: str = "", *, waiting: bool = False
+    ) -> bool:
+        """Close the run in the store; True when it was interrupted (the caller exits with 130).
+        `waiting`: requests are still with a batch API (the caller exits with 75)."""
         if self.store is None or self.run_id is None:
             return False
         killpoint("run-finishing")
@@ -383,9 +386,13 @@ class RunSession:
         if unreported:
             with store.tx() as db:
                 store.record_outcomes(db, self.run_id, unreported)
-        state = (
-            RunState.INTERRUPTED if self.interrupted else RunState.ABORTED if aborted else RunState.FINISHED
-        )
+        # The order of the exit codes (app/run.py exit_code): interrupted, aborted, waiting.
+        if self.interrupted:
+            state = RunState.INTERRUPTED
+        elif aborted:
+            state = RunState.ABORTED
+        else:
+            state = RunState.WAITING if waiting else RunState.FINISHED
         if state is RunState.ABORTED and not self._did_anything(store, self.run_id):
             state = RunState.REFUSED  # the next run starts afresh instead of "continuing" this one
         self._close_run(state, aborted)
@@ -403,7 +410,7 @@ class RunSession:
         self.state = state
         reused = self.observer.reused_replies if self.observer else 0
         self.store.finish_run(self.run_id, state, reused_replies=reused, note=note)
-        if state is not RunState.FINISHED:
+        if state not in (RunState.FINISHED, RunState.WAITING):  # WAITING: its run ended normally
             cancelled = self.observer.in_flight() if self.observer else []
             with self.store.tx() as db:
                 db.executemany("UPDATE requests SET status='cancelled' WHERE id=?", [(r,) for r in cancelled])
