@@ -74,6 +74,24 @@ def test_skip_leaves_low_confidence_fixes_out_and_says_why(tmp_path: Path) -> No
     assert "<td>trivial</td><td>0.70</td><td>19</td><td>17</td><td>2</td>" in report
 
 
+def test_a_rerun_names_fixes_skipped_for_low_confidence_as_such_not_as_failed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    with FakeProviderServer(lowered(POM_RULES)) as server:
+        assert _remediate(app, server, "--enable-confidence")[0] == 1
+        asked = server.request_count
+        capsys.readouterr()
+        code, summary = _remediate(app, server, "--enable-confidence")
+        assert code == 1 and server.request_count == asked  # nothing asked again without --retry-failed
+    said = " ".join(capsys.readouterr().err.split())
+    assert "skipping 19 incidents settled by earlier runs (17 fixed, 2 skipped for low confidence);" in said
+    assert "failed" not in said.replace("--retry-failed", "")
+    assert "--retry-failed asks again about the 2 not fixed" in said
+    skipped = {"fixed": 17, "not_applicable": 0, "failed": 0, "low_confidence": 2, "held_back": 0}
+    assert summary["store"]["skipped"] == skipped
+
+
 def test_warn_and_apply_applies_low_confidence_fixes_and_flags_them(tmp_path: Path) -> None:
     app = copy_example(EXAMPLE, tmp_path)
     with FakeProviderServer(lowered(POM_RULES)) as server:

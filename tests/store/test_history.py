@@ -60,6 +60,25 @@ def test_the_counts_say_why_incidents_were_skipped() -> None:
     assert "--retry-failed" in result.describe()
 
 
+def test_fixes_held_back_for_low_confidence_are_counted_and_named_as_such_not_as_failed() -> None:
+    incidents = [_incident(n) for n in range(4)]
+    known = {
+        "id0": Known("fixed", True),
+        "id1": Known("skipped", True, low_confidence=True),
+        "id2": Known("skipped", True),  # answered, then not asked again (budget, stop)
+        "id3": Known("failed", True),
+    }
+    result = partition(incidents, known, HistoryOptions())
+    counts = (result.fixed, result.failed, result.low_confidence, result.held_back, result.skipped)
+    assert counts == (1, 1, 1, 1, 4)
+    assert result.describe() == (
+        "skipping 4 incidents settled by earlier runs (1 fixed, 1 failed, 1 skipped for low confidence, "
+        "1 skipped after a reply); no tokens are spent on them; "
+        "--retry-failed asks again about the 3 not fixed"
+    )
+    assert partition(incidents, known, HistoryOptions(retry_failed=True)).to_plan == incidents[1:]
+
+
 def test_fresh_cannot_be_combined_with_resume_or_retry_failed() -> None:
     with pytest.raises(ValueError, match="--fresh"):
         HistoryOptions(fresh=True, resume=True)

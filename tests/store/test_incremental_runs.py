@@ -12,6 +12,9 @@ from kantra_ai.simulated.recipes import respond
 from testing.fakeprovider.faults import Fault, FaultPlan
 from testing.fakeprovider.server import FakeProviderServer
 
+# The --json summary's store.skipped: what earlier runs settled, by what happened to it.
+SKIPPED_KINDS = ("fixed", "not_applicable", "failed", "low_confidence", "held_back")
+
 
 def test_rerunning_a_finished_job_sends_no_request_and_says_what_it_skipped(
     tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
@@ -24,7 +27,7 @@ def test_rerunning_a_finished_job_sends_no_request_and_says_what_it_skipped(
     assert code == 0
     assert fake.request_count == first  # zero provider requests
     assert summary["requests"] == 0 and summary["tokens"]["input"] == 0
-    assert summary["store"]["skipped"] == {"fixed": 19, "not_applicable": 0, "failed": 0}
+    assert summary["store"]["skipped"] == {**dict.fromkeys(SKIPPED_KINDS, 0), "fixed": 19}
     assert "skipping 19 incidents settled by earlier runs" in capsys.readouterr().err
     assert tree_differences(app, expected_of("javaee-inventory")) == []
 
@@ -61,7 +64,7 @@ def test_fresh_ignores_the_history(tmp_path: Path, fake: FakeProviderServer) -> 
     # Every file asked again (a reply sized from the first run's edits may be cut off and asked
     # once more: "already migrated" verdicts are longer than the edits they replace).
     assert fake.request_count >= 2 * first
-    assert summary["store"]["skipped"] == {"fixed": 0, "not_applicable": 0, "failed": 0}
+    assert summary["store"]["skipped"] == dict.fromkeys(SKIPPED_KINDS, 0)
     assert tree_differences(app, expected_of("javaee-inventory")) == []  # nothing fixed twice
 
 
@@ -107,7 +110,7 @@ def test_incidents_whose_requests_failed_without_a_reply_are_retried_by_default(
         assert failed
         code, summary = remediate("javaee-inventory", app, server)
     assert code == 0
-    assert summary["store"]["skipped"] == {"fixed": 19 - len(failed), "not_applicable": 0, "failed": 0}
+    assert summary["store"]["skipped"] == {**dict.fromkeys(SKIPPED_KINDS, 0), "fixed": 19 - len(failed)}
     assert {o["id"] for o in summary["outcomes"]} == failed
     assert tree_differences(app, expected_of("javaee-inventory")) == []
 

@@ -57,21 +57,30 @@ class Partition:
     fixed: int = 0  # fixed by earlier runs
     not_applicable: int = 0  # earlier replies said they do not apply
     failed: int = 0  # earlier replies did not fix them; --retry-failed asks again
+    low_confidence: int = 0  # their fixes were held back below the confidence threshold; likewise
+    held_back: int = 0  # skipped after a reply for another reason (budget, stop); likewise
     reopened: int = 0  # recorded as fixed, but the fix is no longer in the file: planned again
 
     @property
     def skipped(self) -> int:
-        return self.fixed + self.not_applicable + self.failed
+        return self.fixed + self.not_applicable + self.failed + self.low_confidence + self.held_back
 
     def describe(self) -> str:
         parts = [f"{self.fixed} fixed"]
         if self.not_applicable:
             parts.append(f"{self.not_applicable} do not apply")
+        # Each by what happened to it: a fix held back for low confidence is no failure.
         if self.failed:
-            parts.append(f"{self.failed} failed (--retry-failed to ask again)")
+            parts.append(f"{self.failed} failed")
+        if self.low_confidence:
+            parts.append(f"{self.low_confidence} skipped for low confidence")
+        if self.held_back:
+            parts.append(f"{self.held_back} skipped after a reply")
+        unfixed = self.failed + self.low_confidence + self.held_back
+        again = f"; --retry-failed asks again about the {unfixed} not fixed" if unfixed else ""
         return (
             f"skipping {self.skipped} incidents settled by earlier runs ({', '.join(parts)}); "
-            "no tokens are spent on them"
+            f"no tokens are spent on them{again}"
         )
 
 
@@ -86,7 +95,12 @@ def partition(incidents: Iterable[Incident], known: dict[str, Known], options: H
         elif state.status == "not_applicable":
             result.not_applicable += 1
         elif state.status in ("failed", "skipped") and state.answered and not options.retry_failed:
-            result.failed += 1
+            if state.status == "failed":
+                result.failed += 1
+            elif state.low_confidence:
+                result.low_confidence += 1
+            else:
+                result.held_back += 1
         else:
             result.to_plan.append(incident)
     return result

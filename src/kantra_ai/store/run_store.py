@@ -81,6 +81,7 @@ class Known:
 
     status: str  # pending, in_flight, fixed, failed, skipped, not_applicable
     answered: bool  # a model reply covered it: asking again costs money
+    low_confidence: bool = False  # skipped by the confidence filter (held to a threshold it missed)
 
 
 class RunStore:
@@ -220,8 +221,12 @@ class RunStore:
 
     def known(self) -> dict[str, Known]:
         """Every incident recorded for this tree, by id."""
-        rows = self.query("SELECT id, status, answered FROM incidents WHERE tree=?", (self.tree,))
-        return {str(r[0]): Known(str(r[1]), bool(r[2])) for r in rows}
+        rows = self.query(
+            "SELECT id, status, answered, status = 'skipped' AND threshold IS NOT NULL FROM incidents"
+            " WHERE tree=?",
+            (self.tree,),
+        )
+        return {str(r[0]): Known(str(r[1]), bool(r[2]), bool(r[3])) for r in rows}
 
     def unsettled(self) -> set[str]:
         """Incidents still pending or in flight."""

@@ -425,7 +425,13 @@ class RunSession:
             "state": self.state.value if self.state else None,  # refused: nothing to continue
             "mode": self.mode,
             "continues_run": self.resumes.id if self.resumes else None,
-            "skipped": {"fixed": p.fixed, "not_applicable": p.not_applicable, "failed": p.failed},
+            "skipped": {
+                "fixed": p.fixed,
+                "not_applicable": p.not_applicable,
+                "failed": p.failed,
+                "low_confidence": p.low_confidence,
+                "held_back": p.held_back,  # skipped after a reply for another reason (budget, stop)
+            },
             "reopened": p.reopened,
             "reused_replies": self.observer.reused_replies if self.observer else 0,
             "recovered": {
