@@ -200,7 +200,7 @@ def test_status_review_and_report_read_the_same_from_both_backends(tmp_path: Pat
             record_decision(store, first.path, "rejected", "sha-2")  # replaces the first decision
             views.append(
                 {
-                    "status": store_view(store),
+                    "status": store_view(store, app),
                     "files": [dataclasses.asdict(r) for r in list_files(store, FileQuery()).rows],
                     "to_review": list_files(store, FileQuery(review="to_review", search="java")).total,
                     "failed": list_files(store, FileQuery(status="failed")).total,

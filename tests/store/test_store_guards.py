@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
-from tests.cli.helpers import copy_example, expected_of, run, tree_differences
-from tests.store.helpers import one_line_error, remediate
+from tests.cli.helpers import EXAMPLES, copy_example, expected_of, run, tree_differences
+from tests.store.crash_helpers import remediate_argv
+from tests.store.helpers import one_line_error, remediate, store_rows
 
 from kantra_ai.store import schema
 from kantra_ai.store.lock import TreeLock
@@ -176,6 +181,42 @@ def test_status_shows_runs_violations_and_cost_so_far(
     assert run("status", "--input", app) == 0
     table = capsys.readouterr().out
     assert "Runs" in table and "jndi-to-quarkus-00001" in table and "cost so far $" in table
+
+
+def test_status_shows_a_killed_run_as_crashed_and_its_incidents_in_flight_as_pending_writing_nothing(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    remediate_args = remediate_argv(EXAMPLES / EXAMPLE, app, fake.anthropic_base_url)
+    argv = [sys.executable, "-m", "kantra_ai.cli.app", *remediate_args, "--batch-parallelism", "1"]
+    # SIGKILLed with its first request on the wire: nothing gets to record how it ended.
+    killed = subprocess.run(
+        argv,
+        env={**os.environ, "KANTRA_AI_TEST_KILL_AT": "request-started:1"},
+        capture_output=True,
+        timeout=120,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    db = app / ".kantra-ai" / "state.db"
+    left = (
+        "SELECT (SELECT group_concat(state) FROM runs),"
+        " (SELECT count(*) FROM incidents WHERE status='in_flight')"
+    )
+    [(states, in_flight)] = store_rows(db, left)
+    assert states == "running" and in_flight > 0
+    capsys.readouterr()
+    assert run("status", "--input", app, "--json") == 0
+    view = json.loads(capsys.readouterr().out)
+    assert [r["state"] for r in view["runs"]] == ["crashed"]
+    assert view["incidents"]["in_flight"] == 0 and view["incidents"]["pending"] == 19
+    assert sum(c["in_flight"] for c in view["by_violation"].values()) == 0
+    assert store_rows(db, left) == [(states, in_flight)]  # status only looks: the next run recovers
+    # While a process holds the tree's lock, its run is working, not crashed.
+    with TreeLock(app / ".kantra-ai" / "lock") as held:
+        held.acquire()
+        assert run("status", "--input", app, "--json") == 0
+    view = json.loads(capsys.readouterr().out)
+    assert [r["state"] for r in view["runs"]] == ["running"] and view["incidents"]["in_flight"] == in_flight
 
 
 def test_status_of_a_tree_without_a_store_is_a_one_line_error(

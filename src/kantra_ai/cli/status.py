@@ -99,7 +99,7 @@ def status(
     try:
         store = open_store(input_dir, state, create=False, store=check_store_url(store_url))
         try:
-            view = store_view(store, runs=runs)
+            view = store_view(store, input_dir, runs=runs)
         finally:
             store.close()
     except StoreError as exc:

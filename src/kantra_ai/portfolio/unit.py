@@ -261,7 +261,7 @@ def tree_store_view(tree: Path, history: HistoryOptions) -> dict[str, Any] | Non
     except MissingStore:
         return None  # nothing has run on this application in the database yet
     try:
-        return store_view(store, runs=1_000_000)
+        return store_view(store, tree, runs=1_000_000)
     finally:
         store.close()
 

@@ -90,7 +90,7 @@ def hunks_for(hunks: Sequence[Hunk], spans: Iterable[tuple[int, int]], near: int
 def job_record(store: RunStore, input_dir: Path) -> dict[str, Any]:
     """The job's record for report.html and run.json, from the store alone."""
     tree = store.tree
-    view = store_view(store, runs=1_000_000)
+    view = store_view(store, input_dir, runs=1_000_000)
     runs = sorted(view["runs"], key=lambda r: r["run"])
     details = {
         int(run_id): json.loads(str(text or "{}"))

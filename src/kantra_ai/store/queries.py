@@ -1,34 +1,41 @@
 """The store's view for `kantra-ai status`: runs, incidents by violation and status, money spent.
 
-Read-only: no lock and no recovery, so it can be asked while a run is working on the tree.
+Read-only: no lock and no recovery, so it can be asked while a run is working on the tree. What a
+killed run left (still "running", incidents in flight) is shown as the next run will record it
+(crashed; pending again), without writing it.
 """
 
 from __future__ import annotations
 
-import os
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from kantra_ai.store.batches import batch_view
 from kantra_ai.store.deliveries import git_view
 from kantra_ai.store.run_store import RunState, RunStore
 from kantra_ai.store.schema import StoreError
+from kantra_ai.store.session import left_running_died
 
 STATUSES = ("fixed", "failed", "skipped", "not_applicable", "pending", "in_flight")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, but not ours to signal
-    return True
+def _died(store: RunStore, input_dir: Path) -> set[int]:
+    """The runs the store calls running whose process is gone (nobody holds the tree's lock)."""
+    running = "SELECT id FROM runs WHERE tree=? AND state=?"
+    if not store.query(running, (store.tree, RunState.RUNNING.value)):
+        return set()
+    if not left_running_died(input_dir):
+        return set()
+    # Read again after the look at the lock: a run that closed its row and let go of the lock in
+    # between finished; one still "running" now died.
+    return {int(str(r[0])) for r in store.query(running, (store.tree, RunState.RUNNING.value))}
 
 
-def store_view(store: RunStore, *, runs: int = 20) -> dict[str, Any]:
+def store_view(store: RunStore, input_dir: Path, *, runs: int = 20) -> dict[str, Any]:
+    """`input_dir`: the tree the store is about (its lock tells whether a "running" run died)."""
     tree = store.tree
+    died = _died(store, input_dir)
     in_tree = "SELECT id FROM runs WHERE tree=?"
     usage: dict[int, tuple[Any, ...]] = {
         int(r[0]): r[1:]
@@ -49,7 +56,7 @@ def store_view(store: RunStore, *, runs: int = 20) -> dict[str, Any]:
     run_rows = []
     for row in store.query(
         "SELECT id, state, mode, provider, model, started_at, finished_at, selected, planned, skipped_done,"
-        " reused_replies, pid, note FROM runs WHERE tree=? ORDER BY id DESC LIMIT ?",
+        " reused_replies, note FROM runs WHERE tree=? ORDER BY id DESC LIMIT ?",
         (tree, runs),
     ):
         run_id = int(str(row[0]))
@@ -58,8 +65,8 @@ def store_view(store: RunStore, *, runs: int = 20) -> dict[str, Any]:
                 shown = f"{name} {str(stamp)[:40]!r}"
                 raise StoreError(f"run store {store.path}: damaged: run #{run_id} has {shown}, not a time")
         state = str(row[1])
-        if state == RunState.RUNNING.value and not _alive(int(str(row[11]))):
-            state = "crashed"  # the next run on the tree records it so
+        if run_id in died:
+            state = RunState.CRASHED.value  # the next run on the tree records it so
         u = usage.get(run_id, (0,) * 9)
         run_rows.append(
             {
@@ -74,7 +81,7 @@ def store_view(store: RunStore, *, runs: int = 20) -> dict[str, Any]:
                 "planned": row[8],
                 "skipped_as_done": row[9],
                 "reused_replies": row[10],
-                "note": row[12],
+                "note": row[11],
                 "requests": int(u[0] or 0),
                 "failed_requests": int(u[1] or 0),
                 "lost_requests": int(u[2] or 0),
@@ -92,7 +99,9 @@ def store_view(store: RunStore, *, runs: int = 20) -> dict[str, Any]:
     for rule, status, count in store.query(
         "SELECT rule, status, count(*) FROM incidents WHERE tree=? GROUP BY rule, status", (tree,)
     ):
-        by_violation.setdefault(str(rule), Counter())[str(status)] = int(str(count))
+        # In flight for a run that died: pending again, as the next run's recovery will make them.
+        shown = "pending" if died and status == "in_flight" else str(status)
+        by_violation.setdefault(str(rule), Counter())[shown] += int(str(count))
     totals: Counter[str] = Counter()
     for counts in by_violation.values():
         totals.update(counts)

@@ -1,6 +1,7 @@
 """What a run does first, under the tree lock: settle whatever a killed run left behind.
 
-- A run still marked "running" died (nobody else can hold the lock): it becomes "crashed"; its
+- A run still marked "running" died (nobody else can hold the lock: `session.left_running_died`,
+  which `status` asks without taking it): it becomes "crashed"; its
   requests still in flight become "lost" (their cost is unknown: the reply never arrived). Only
   requests that went out are recorded at all (one waiting for its turn is not), so "lost" counts
   what the server received. A request whose reply was kept (`received`) is not lost: it becomes

@@ -122,6 +122,15 @@ def another_run(input_dir: Path) -> str | None:
     return held_by_another(input_dir / TOOL_DIR / LOCK_NAME)
 
 
+def left_running_died(input_dir: Path) -> bool:
+    """Whether the runs the store still calls "running" on this tree have died: nobody holds the
+    tree's lock. A run holds it from before it is recorded until after it is closed, and the
+    operating system drops it when the process dies, however it dies (store/lock.py). The next run
+    relies on this when it recovers every "running" run as crashed once it has the lock
+    (store/recovery.py); `status`, which takes no lock and writes nothing, asks it here."""
+    return another_run(input_dir) is None
+
+
 def no_store_yet(input_dir: Path, options: HistoryOptions) -> bool:
     """True when the tree's SQLite store does not exist: nothing ever ran on it. Asked before a
     command that only reads history would lock the tree (and make `.kantra-ai/` to hold the lock)

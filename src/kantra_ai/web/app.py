@@ -384,7 +384,7 @@ def _store_view(ctx: WebContext) -> dict[str, Any] | None:
         return None
     store = open_store(ctx.input_dir, ctx.state, create=False)
     try:
-        return store_view(store, runs=10)
+        return store_view(store, ctx.input_dir, runs=10)
     finally:
         store.close()
 
