@@ -415,6 +415,18 @@ def test_wrong_shapes_name_the_field(
     assert field in message
 
 
+@pytest.mark.parametrize("uri", ["123", "12.5", "true"])
+def test_an_incident_uri_that_is_no_text_is_one_line_naming_file_and_line(
+    uri: str, write_analysis: Callable[..., Path], tmp_path: Path
+) -> None:
+    # Unquoted, YAML reads it as a number (or a boolean): never a file the analyzer named.
+    text = f"- name: rs\n  violations:\n    r1:\n      effort: 1\n      incidents:\n      - uri: {uri}\n"
+    path = write_analysis(text)
+    message = _one_line_error(path, tmp_path)
+    assert message.startswith(f"{path}:6: "), message
+    assert "violations.r1.incidents[0].uri: expected text, got " in message
+
+
 def test_unknown_category_loads_as_potential(write_analysis: Callable[..., Path], tmp_path: Path) -> None:
     text = "- name: rs\n  violations:\n    r1:\n      category: Informational\n      effort: 1\n"
     assert load_analysis(write_analysis(text), tmp_path).violations[0].category is Category.POTENTIAL

@@ -80,6 +80,19 @@ def _text(value: object, where: str) -> str:
     raise SchemaError(f"{where}: expected text, got {_describe(value)}")
 
 
+def _uri(value: object, where: str) -> str:
+    """An incident's URI: text, or nothing (a tag-only finding). Unlike other text a number is
+    refused: YAML reads `uri: 123` as one, and no analyzer writes it; taken as the relative path
+    "123" it would be reported as a missing file instead of a broken analysis."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    raise SchemaError(
+        f"{where}: expected text, got {_describe(value)} (a file URI such as file:///src/App.java)",
+        key=where.rsplit(".", 1)[-1],
+        value=value,
+    )
+
+
 def _int(value: object, where: str, bound: Bound) -> int | None:
     """An integer field within `bound` (a line number of 10^20 would overflow the run store)."""
     if value is None:
@@ -168,7 +181,7 @@ def _incident(raw: object, where: str) -> RawIncident:
     line = _int(entry.get("lineNumber"), f"{where}.lineNumber", bounds.LINE_NUMBER)
     variables = _mapping(entry.get("variables"), f"{where}.variables")
     return RawIncident(
-        uri=_text(entry.get("uri"), f"{where}.uri"),
+        uri=_uri(entry.get("uri"), f"{where}.uri"),
         message=_text(entry.get("message"), f"{where}.message"),
         code_snip=_text(entry.get("codeSnip"), f"{where}.codeSnip"),
         line=line if line is not None and line > 0 else None,
