@@ -101,6 +101,19 @@ def test_an_api_key_in_a_config_file_is_ignored_and_never_echoed(
             ["prompts.rule-templates[0].template", "missing"],
         ),
         ("prompts:\n  language-templates: {cobol: t.j2}\n", ["prompts.language-templates", "cobol", "java"]),
+        # A path is the usual value: the error says so, not only "a mapping".
+        (
+            "prompts:\n  language-templates: {java: 5}\n",
+            ["prompts.language-templates.java", "5", "a template path", "single-fix-template"],
+        ),
+        (
+            "prompts:\n  language-templates: java.j2\n",
+            ["prompts.language-templates", "'java.j2'", "language to a template path"],
+        ),
+        (
+            "prompts:\n  language-templates: {java: {batch-fix-template: 5}}\n",
+            ["prompts.language-templates.java.batch-fix-template", "expected a path"],
+        ),
     ],
 )
 def test_an_invalid_value_is_one_line_naming_file_key_value_and_what_is_allowed(

@@ -343,6 +343,8 @@ def _describe(label: str, exc: ValidationError) -> str:
         return f"{label}: {key}: required key is missing{more}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         allowed = "expected a mapping of keys"
+    elif kind == "path_type":  # pydantic's own words name a Python class
+        allowed = "expected a path"
     else:
         allowed = str(first["msg"]).removeprefix("Value error, ").replace("Input should be", "expected")
     return f"{label}: {key}: invalid value {_show(first.get('input'))}: {allowed}{more}"

@@ -176,6 +176,18 @@ class ConfidenceSettings(Section):
     review_file: Path | None = None  # default: INPUT/.kantra-ai/manual-review.yaml
 
 
+# What `prompts.language-templates` and each of its entries may be, as their errors say: a plain
+# "expected a mapping" would hide that a path is the usual value.
+LANGUAGE_TEMPLATE_VALUE = (
+    "expected a template path (for both kinds of request) or a mapping with"
+    " single-fix-template and/or batch-fix-template"
+)
+LANGUAGE_TEMPLATES_VALUE = (
+    "expected a mapping of language to a template path or to a mapping with"
+    " single-fix-template and/or batch-fix-template ({java: java.j2})"
+)
+
+
 class LanguageTemplate(Section):
     """Per-language user templates; a plain path stands for both kinds of request."""
 
@@ -187,6 +199,8 @@ class LanguageTemplate(Section):
     def _shorthand(cls, value: Any) -> Any:
         if isinstance(value, (str, Path)):
             return {"single-fix-template": value, "batch-fix-template": value}
+        if not isinstance(value, dict):  # else "expected a mapping": as if a path were not allowed
+            raise ValueError(LANGUAGE_TEMPLATE_VALUE)
         return value
 
 
@@ -235,7 +249,7 @@ class PromptSettings(Section):
     @classmethod
     def _languages(cls, value: Any) -> Any:
         if not isinstance(value, dict):
-            return value
+            raise ValueError(LANGUAGE_TEMPLATES_VALUE)
         result = {}
         for name, template in value.items():
             key = LANGUAGE_ALIASES.get(str(name).lower(), str(name).lower())
