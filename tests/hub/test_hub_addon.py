@@ -11,14 +11,16 @@ from typing import Any
 
 import pytest
 from tests.cli.helpers import expected_of, tree_differences
-from tests.hub.conftest import HUB_TOKEN, PROVIDER_KEY, HubSetup, SshServer
+from tests.hub.conftest import HUB_TOKEN, PROVIDER_KEY, HubSetup, SshServer, bare_repository, hub_insights
 
 from kantra_ai.engine.ratelimit import RateLimitConfig
 from kantra_ai.errors import UserError
 from kantra_ai.hub.addon import SSH_KEY_FILE, AddonSettings, share
 from kantra_ai.simulated.recipes import respond
+from testing.fakeforge.server import FakeForge
 from testing.fakeprovider.faults import Fault, FaultPlan
 from testing.fakeprovider.server import FakeProviderServer
+from testing.githttp import GitHttpServer
 
 EXAMPLE = "javaee-inventory"
 SECRETS = (HUB_TOKEN, PROVIDER_KEY, "git-password-secret")
@@ -163,6 +165,58 @@ def test_a_repository_behind_ssh_is_cloned_with_the_identitys_key_which_leaves_n
     for path in hub_setup.shared.rglob("*"):
         if path.is_file() and ".git" not in path.parts:
             assert body.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize("given_in", ["the repository URL", "the source identity"])
+def test_a_password_for_the_repository_is_in_no_file_of_the_volume_and_the_branch_is_still_pushed(
+    given_in: str, hub_setup: HubSetup, tmp_path: Path
+) -> None:
+    password = "http-pass/w0rd-424242"  # a "/" percent-encoded in the URL, as a Hub user writes it
+    forge_token = "ghp-forge-token-0123456789"
+    (tmp_path / "served" / "org").mkdir(parents=True)
+    bare = bare_repository(EXAMPLE, tmp_path / "served" / "org")
+    with (
+        GitHttpServer(tmp_path / "served", user="deploy", password=password) as server,
+        FakeForge(token=forge_token, remote=bare) as forge,
+    ):
+        url = server.url(f"org/{bare.name}")
+        in_url = given_in == "the repository URL"
+        app = hub_setup.hub.add_application(
+            EXAMPLE,
+            repository={
+                "kind": "git", "branch": "main", "tag": "", "path": "",
+                "url": url.replace("http://", "http://deploy:http-pass%2Fw0rd-424242@") if in_url else url,
+            },
+            identity=None if in_url else {"name": "git", "user": "deploy", "password": password},
+        )  # fmt: skip
+        hub_setup.hub.add_analysis(app, hub_insights(EXAMPLE))
+        config = {
+            "provider": {"base-url": hub_setup.provider.anthropic_base_url},
+            "git": {
+                "commit-strategy": "at-end",
+                "create-pr": True,
+                "forge": "github",
+                "forge-url": forge.github_api,
+            },
+        }
+        task = hub_setup.hub.add_task(app, data={"config": config})
+        pod = hub_setup.pod(task, GITHUB_TOKEN=forge_token)
+        assert pod.code == 0, pod.log
+        assert password not in pod.log
+        for secret in (password.encode(), b"http-pass%2Fw0rd-424242"):
+            for path in hub_setup.shared.rglob("*"):  # .git/config, the store, the report, every file
+                if path.is_file() and not path.is_symlink():
+                    assert secret not in path.read_bytes(), path
+        assert server.pushes >= 1  # pushed with the password, through the askpass
+        assert [p["state"] for p in forge.pulls(f"org/{EXAMPLE}")] == ["open"]
+        checkout = hub_setup.checkout(task)
+        remote = subprocess.run(
+            ["git", "-C", str(checkout), "config", "remote.origin.url"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert remote == (url.replace("http://", "http://deploy@") if in_url else url)
 
 
 def test_a_bad_token_stops_the_pod_with_one_line_and_touches_nothing(hub_setup: HubSetup) -> None:

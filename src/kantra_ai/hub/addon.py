@@ -6,7 +6,9 @@ to the task) and `SHARED_PATH` (a volume shared with the pod's extensions). The 
 
 1. reads the task and its application (name, repository) and the application's `source` identity;
 2. reads the latest analysis' insights and writes them as the analyzer's output file;
-3. clones the repository (credentials through GIT_ASKPASS from the environment, never on disk);
+3. clones the repository (credentials through GIT_ASKPASS from the environment, never on disk: a
+   password in the repository's URL too is taken out of it, and the clone's remote is the URL
+   without it);
 4. runs the portfolio's per-application unit (`portfolio/unit.py`, what `portfolio run` runs for
    each application) with settings from the config files and the task's `data.config` (the same
    keys as `.kantra-ai.yaml`), the run store on `KANTRA_AI_STORE` (PostgreSQL, keyed by the
@@ -35,6 +37,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import yaml
 
@@ -245,11 +248,11 @@ def _run_task(settings: AddonSettings, hub: HubClient, task: Task, report: TaskR
     ui.say(f"latest analysis: {len(insights)} insights, {incidents} incidents")
     # The unit's folder for the application: SHARED_PATH/kantra-ai/application-ID/{tree,analysis}.
     workdir = settings.shared / "kantra-ai"
-    spec = _spec(app)
+    spec, password = _spec(app)
     work = app_folder(workdir, spec.name)
     analysis = write_analysis(insights, work / "analysis" / "output.yaml")
     configured = _settings(settings, task, work, ui)  # a bad data.config: refused before cloning
-    source, fresh = _checkout(spec, hub.source_identity(app.id), work, ui)
+    source, fresh = _checkout(spec, _Credentials(hub.source_identity(app.id), password), work, ui)
     spec = dataclasses.replace(spec, analysis=analysis, settings=configured)
     key = f"hub/application/{app.id}"
     if fresh and settings.store:
@@ -294,36 +297,81 @@ def _run_task(settings: AddonSettings, hub: HubClient, task: Task, report: TaskR
     return int(code)
 
 
-def _spec(app: Application) -> AppSpec:
-    """The application as the per-application unit takes it (its analysis and settings come later)."""
+def _spec(app: Application) -> tuple[AppSpec, str | None]:
+    """The application as the per-application unit takes it (its analysis and settings come later),
+    its repository's URL without the password it may carry, and that password (None: none)."""
     repo = app.repository
     if repo is None or not repo.url:
         raise UserError(f"application {app.name} has no source repository on the Hub")
     if repo.kind and repo.kind != "git":
         raise UserError(f"application {app.name}: {repo.kind} repositories are not supported (git only)")
-    return AppSpec(
+    url, password = _without_password(repo.url)
+    spec = AppSpec(
         name=f"application-{app.id}",
-        source=repo.url,
+        source=url,
         ref=repo.branch or repo.tag or None,
         path=repo.path or None,
     )
+    return spec, password
 
 
-def _checkout(spec: AppSpec, identity: Identity | None, work: Path, ui: HubUi) -> tuple[Path, bool]:
+def _without_password(url: str) -> tuple[str, str | None]:
+    """`scheme://user:password@host/...` as `scheme://user@host/...` and the password (decoded, as
+    git decodes it), or the URL as it is and None. Cloned with its password, git keeps the URL as
+    the clone's remote in .git/config: a secret in a file on the shared volume. Without it (the
+    user kept, so git asks only the password) and the password through GIT_ASKPASS, no file holds
+    it; and a password changed on the Hub is the same source, not a checkout to start again."""
+    parts = urlsplit(url)
+    if not parts.scheme or "@" not in parts.netloc or parts.password is None:
+        return url, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    password = unquote(parts.password)
+    add_secret(parts.password)  # as written in the URL, and as git sends it
+    add_secret(password)
+    return parts._replace(netloc=f"{user}@{host}" if user else host).geturl(), password
+
+
+@dataclass(frozen=True)
+class _Credentials:
+    """What git authenticates with: the application's `source` identity, and the password its
+    repository's URL carried (which wins over the identity's, as git itself would use it)."""
+
+    identity: Identity | None
+    url_password: str | None = None
+
+    @property
+    def user(self) -> str:
+        return self.identity.user if self.identity is not None else ""
+
+    @property
+    def password(self) -> str:
+        if self.url_password is not None:
+            return self.url_password
+        return self.identity.password if self.identity is not None else ""
+
+
+def _checkout(spec: AppSpec, credentials: _Credentials, work: Path, ui: HubUi) -> tuple[Path, bool]:
     """The application's folder in its checkout, and whether it was cloned just now: cloned once onto
     the shared volume (a pod re-queued onto the same volume finds it there, with the fixes already
-    written) by the unit's own `materialise`, with the identity's user and password handed over
-    by an askpass program that reads them from git's environment: they are never written to disk or
-    into the clone's config. An identity with an SSH key (a repository at an ssh:// or scp-style
-    address) has its key in a file only the pod's user can read, for the clone only, removed after
-    it. The unit then finds the tree and runs in it."""
+    written) by the unit's own `materialise`, with the user and password handed over by an askpass
+    program that reads them from git's environment: they are never written to disk or into the
+    clone's config. The same askpass stays in this process's environment for the rest of the pod,
+    so that the delivery's later git commands (ls-remote, the push of the job's branches) are
+    authenticated the same way. An identity with an SSH key (a repository at an ssh:// or
+    scp-style address) has its key in a file only the pod's user can read, for the clone only,
+    removed after it. The unit then finds the tree and runs in it."""
     checkout = work / TREE_DIR
     fresh = not checkout.is_dir()
+    askpass = _askpass_env(credentials, work)
+    os.environ.update(askpass)  # the pod is this task's: its git commands are the task's
     if fresh:
-        ui.say(f"cloning {spec.source}" + (f" ({spec.ref})" if spec.ref else ""))
+        shown = spec.source if credentials.url_password is None else _shown_with_password(spec.source)
+        ui.say(f"cloning {shown}" + (f" ({spec.ref})" if spec.ref else ""))
         key_file = work / SSH_KEY_FILE
         try:
-            materialise(spec, checkout, env=_git_env(identity, work))
+            env = dict(os.environ, GIT_TERMINAL_PROMPT="0") | _ssh_env(credentials.identity, work)
+            materialise(spec, checkout, env=env)
         except UserError as exc:
             raise UserError(redact(str(exc))) from None  # the identity's password is a known secret
         finally:
@@ -333,22 +381,35 @@ def _checkout(spec: AppSpec, identity: Identity | None, work: Path, ui: HubUi) -
     return application_tree(spec, checkout), fresh
 
 
-def _git_env(identity: Identity | None, work: Path) -> dict[str, str]:
-    env = dict(os.environ, GIT_TERMINAL_PROMPT="0")
-    if identity is not None and (identity.user or identity.password):
-        add_secret(identity.password)
-        askpass = work / "askpass.sh"
-        write_atomic(
-            askpass,
-            '#!/bin/sh\ncase "$1" in\n  Username*) printf "%s\\n" "$KANTRA_AI_GIT_USER" ;;\n'
-            '  *) printf "%s\\n" "$KANTRA_AI_GIT_PASSWORD" ;;\nesac\n',
-        )
-        askpass.chmod(askpass.stat().st_mode | stat.S_IXUSR)
-        env |= {
-            "GIT_ASKPASS": str(askpass),
-            "KANTRA_AI_GIT_USER": identity.user,
-            "KANTRA_AI_GIT_PASSWORD": identity.password,
-        }
+def _shown_with_password(url: str) -> str:
+    """The URL as the Hub gave it, its password masked: the log says one was used."""
+    parts = urlsplit(url)
+    userinfo, _, host = parts.netloc.rpartition("@")
+    return parts._replace(netloc=f"{userinfo}:***@{host}").geturl()
+
+
+def _askpass_env(credentials: _Credentials, work: Path) -> dict[str, str]:
+    """GIT_ASKPASS and the variables it reads: the program holds no secret, the environment does."""
+    if not (credentials.user or credentials.password):
+        return {}
+    add_secret(credentials.password)
+    askpass = work / "askpass.sh"
+    write_atomic(
+        askpass,
+        '#!/bin/sh\ncase "$1" in\n  Username*) printf "%s\\n" "$KANTRA_AI_GIT_USER" ;;\n'
+        '  *) printf "%s\\n" "$KANTRA_AI_GIT_PASSWORD" ;;\nesac\n',
+    )
+    askpass.chmod(askpass.stat().st_mode | stat.S_IXUSR)
+    return {
+        "GIT_ASKPASS": str(askpass),
+        "KANTRA_AI_GIT_USER": credentials.user,
+        "KANTRA_AI_GIT_PASSWORD": credentials.password,
+    }
+
+
+def _ssh_env(identity: Identity | None, work: Path) -> dict[str, str]:
+    """GIT_SSH_COMMAND with the identity's key, for the clone only (the key file is removed after)."""
+    env: dict[str, str] = {}
     if identity is not None and identity.key.strip():
         key = identity.key.strip()
         add_secret(key)
