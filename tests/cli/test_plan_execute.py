@@ -284,6 +284,27 @@ def test_a_broken_hand_edited_plan_is_refused_with_one_line(
     assert fake.request_count == 0
 
 
+@pytest.mark.parametrize("uri", ["file:///../../etc/passwd", "/etc/passwd", "../outside/Secret.java"])
+def test_a_plan_naming_a_file_outside_the_input_is_refused_before_anything_is_sent_or_written(
+    uri: str, tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An analysis may name files outside the tree (dependencies: not applicable); a plan names only
+    the tree's files it chose to fix, so one outside it was edited by hand (or by someone else)."""
+    app = copy_example("javaee-inventory", tmp_path / "app")
+    plan_file = _plan(app, tmp_path / "plan")
+    data = yaml.safe_load(plan_file.read_text())
+    incident = data["phases"][0]["violations"][0]["incidents"][0]
+    incident["uri"] = uri
+    plan_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    capsys.readouterr()
+    assert _execute(plan_file, app, fake) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert f"{plan_file}: " in line and f"incident {uri!r}" in line and "outside --input" in line
+    assert fake.request_count == 0
+    assert tree_differences(app, copy_example("javaee-inventory", tmp_path / "pristine")) == []
+    assert not (app / ".kantra-ai").exists() and not (plan_file.parent / "state.yaml").exists()
+
+
 def test_an_unknown_violation_is_refused_when_checked_against_the_analysis(
     tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -4,6 +4,11 @@ A plan carries its incidents in the Konveyor layout (uri, message, codeSnip, lin
 variables). They are handed to the analysis loader as a Konveyor document, one ruleset per
 recorded ruleset, so URI mapping, dependency detection and incident identity are the loader's own:
 an incident has the same id in `execute` as it had when the analysis was planned.
+
+One difference: an incident whose URI leads outside `--input` is refused, not "not applicable". An
+analysis may name files outside the tree (the analyzer's dependencies); a plan holds only the
+incidents `plan` selected to fix, files of the tree, so one outside it was put there by hand or by
+someone else, and a run that went on without it would run a plan other than the one written.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kantra_ai.analysis.loader import AnalysisError, load_analysis
-from kantra_ai.analysis.model import Analysis, Incident
+from kantra_ai.analysis.model import Analysis, Applicability, Incident
 from kantra_ai.plan.model import DEFAULT_RULESET, Plan, PlanError
 from kantra_ai.scratch import scratch_folder
 
@@ -73,11 +78,29 @@ def plan_incidents(
         for phase in plan.phases
         for v in phase.violations
     }
+    refuse_outside(analysis.incidents, phase_of, plan_path, input_dir)
     result = PlanIncidents(analysis, {p.id: [] for p in plan.phases}, {p.id: [] for p in plan.phases})
     for incident in analysis.incidents:
         phase_id = phase_of[incident.violation.key]
         (result.by_phase if incident.fixable else result.not_applicable)[phase_id].append(incident)
     return result
+
+
+def refuse_outside(
+    incidents: list[Incident], phase_of: dict[str, str], plan_path: Path, input_dir: Path
+) -> None:
+    """PlanError naming the first incident whose URI leads outside `input_dir` (see the module)."""
+    outside = [i for i in incidents if i.applicability is Applicability.OUTSIDE_INPUT]
+    if not outside:
+        return
+    first = outside[0]
+    line = f" line {first.line}" if first.line else ""
+    more = f" (and {len(outside) - 1} more)" if len(outside) > 1 else ""
+    raise PlanError(
+        f"{plan_path}: phase {phase_of[first.violation.key]}: violation {first.violation.rule_id!r}: "
+        f"incident {first.uri!r}{line} is outside --input {input_dir}{more}; a plan names only files "
+        "of the tree: make the plan again with `kantra-ai plan`, or correct the uri"
+    )
 
 
 def check_against_analysis(plan: Plan, analysis: Analysis, where: str) -> None:
