@@ -70,6 +70,42 @@ def test_per_file_commits_each_change_one_file(repo: Checkout, tmp_path: Path) -
     _the_branch_holds_the_fixed_tree(repo, tmp_path)
 
 
+PRODUCT = "src/main/java/com/example/inventory/model/Product.java"
+
+
+@pytest.mark.parametrize(
+    ("link", "points_to", "real"),
+    [
+        (PRODUCT, "../../../../../../../shared/Product.java", "shared/Product.java"),
+        (str(Path(PRODUCT).parent), "../../../../../../shared/model", "shared/model/Product.java"),
+    ],
+    ids=["the file", "its folder"],
+)
+def test_a_fix_reached_through_a_symbolic_link_is_said_and_left_uncommitted_and_the_rest_committed(
+    link: str, points_to: str, real: str, repo: Checkout, tmp_path: Path
+) -> None:
+    # The application keeps Product.java elsewhere in the tree, a link in its place (or its folder's).
+    (repo.app / "shared").mkdir()
+    shutil.move(repo.app / link, repo.app / "shared" / Path(link).name)
+    (repo.app / link).symlink_to(points_to)
+    git(repo.app, "add", "-A")
+    git(repo.app, "commit", "-q", "-m", "The model shared")
+    base = git(repo.app, "rev-parse", "HEAD").strip()
+    code, summary = remediate(repo.app, "--git-commit", "per-file")
+    assert code == 0, summary
+    # Fixed through the link as every in-tree link is; delivered honestly: no "cannot be separated".
+    assert summary["incidents"]["fixed"] == 19 and summary["git"]["errors"] == []
+    [note] = [n for n in summary["git"]["notes"] if "symbolic link" in n]
+    assert note.startswith(f"{PRODUCT}: a symbolic link (or under one) to {real}: not committed")
+    commits = _messages_and_files(repo.app)
+    committed = sorted(f for _, files in commits for f in files)
+    assert committed == [f for f in files_differing(repo.original, EXPECTED) if f != PRODUCT]
+    assert git(repo.app, "diff", "--name-only", base, "kantra-ai/1", "--", link, real) == ""
+    assert git(repo.app, "ls-tree", "kantra-ai/1", link).split()[0] == "120000"  # still the link
+    assert (repo.app / real).read_bytes() == (EXPECTED / PRODUCT).read_bytes()  # the fix, uncommitted
+    assert git(repo.app, "status", "--porcelain").split() == ["M", real]
+
+
 def test_at_end_makes_one_commit_in_the_predecessors_style(repo: Checkout) -> None:
     assert remediate(repo.app, "--git-commit", "at-end")[0] == 0
     ((message, files),) = _messages_and_files(repo.app)

@@ -24,14 +24,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+from kantra_ai._fs import OutsideTreeError, resolve_inside
 from kantra_ai.analysis.model import Incident
 from kantra_ai.delivery.changes import Picks, WriteChange, file_content, job_writes, union
 from kantra_ai.delivery.forge.api import Forge, ForgeError, PullRequest
 from kantra_ai.delivery.forge.resolve import ForgeConfigError, ForgeTarget, resolve_forge
-from kantra_ai.delivery.gitrepo import GitError, GitRepo, Head
+from kantra_ai.delivery.gitrepo import SYMLINK, GitError, GitRepo, Head
 from kantra_ai.delivery.hunks import new_line_of
 from kantra_ai.delivery.layout import (
     CommitStrategy,
@@ -365,6 +366,7 @@ class GitDelivery:
         for note in notes:
             if note not in self.report.notes:
                 self.report.notes.append(note)
+        writes = self._not_through_links(writes, row.base_sha)
         infos = _infos(store, runs, incidents, stage_order[-1] if stage_order else "all")
         base_of = {w.path: self._base_content(row.base_sha, w) for w in writes}
         layout = build_layout(
@@ -399,6 +401,41 @@ class GitDelivery:
         if self.options.commit_strategy is CommitStrategy.AT_END:
             return False
         return all(infos[i].stage in done for i in unit.incidents if i in infos)
+
+    def _not_through_links(self, writes: Sequence[WriteChange], base_sha: str) -> list[WriteChange]:
+        """The writes to files of the tree as git holds them, each other left out with a note: an
+        edit follows a link that stays inside the tree and rewrites the file it points to
+        (`edits/files.py`), but committed at the link's path that content would replace the link
+        itself (or land under a folder git holds as a link), and at the file's own path it would
+        be a change no incident of the run names. So the fix stays in the working tree, as written,
+        and the note says where; every other file is still committed."""
+        kept: list[WriteChange] = []
+        for write in writes:
+            target = self._linked_to(write.path, base_sha)
+            if target is None:
+                kept.append(write)
+                continue
+            self._note(
+                f"{write.path}: a symbolic link (or under one) to {target}: not committed, its fix"
+                f" is in {target} in the working tree; kantra-ai commits no change through a link"
+            )
+        return kept
+
+    def _linked_to(self, path: str, base_sha: str) -> str | None:
+        """Where `path` (relative to --input) leads when a link is on its way, now or in the base
+        commit, or None when it is a plain file of the tree."""
+        repo = self._repo()
+        entry = repo.entry(base_sha, repo.path(path))
+        try:
+            _, real = resolve_inside(self.input_dir, self.input_dir / path)
+        except OutsideTreeError:
+            return "outside --input"
+        target = PurePosixPath(real).as_posix()
+        if target != path:
+            return target
+        if entry is not None and entry[0] == SYMLINK:  # swapped for a file since: still the link's
+            return repo.blob(entry[1]).decode("utf-8", "replace")
+        return None
 
     def _base_content(self, base_sha: str, write: WriteChange) -> bytes:
         repo = self._repo()

@@ -23,6 +23,7 @@ from kantra_ai.scratch import scratch_folder
 
 ZERO = "0" * 40
 REGULAR = "100644"
+SYMLINK = "120000"  # git's mode of a symbolic link
 
 
 class GitError(Exception):
