@@ -81,7 +81,12 @@ def verify_settings(options: VerifyOptions, tree_dir: Any, default_strategy: str
     strategy = next((s for s in STRATEGIES if s == STRATEGY_ALIASES.get(asked, asked)), None)
     if strategy is None:
         raise UserError(f"--verify-strategy: expected one of {', '.join(STRATEGIES)}, not {asked!r}")
-    if options.command is not None and options.command.strip():
+    if options.command is not None and not options.command.strip():
+        # Never "detect it then": the user asked for a command of their own and would get another.
+        raise UserError(
+            "--verify-command: empty; give the check to run, or leave it out to use the detected one"
+        )
+    if options.command is not None:
         check = CheckCommand(options.command, "your command", "")
     else:
         try:

@@ -118,6 +118,7 @@ def run_options(ctx: typer.Context, values: Mapping[str, Any], *, analysis: Path
         max_repair_rounds=get("max_repair_rounds", _DEFAULT_VERIFY.max_repair_rounds),
         reanalyze_command=p.get("reanalyze_command"),
     )
+    refuse_check_options_without_check(ctx, verify)
     dry_run = bool(get("dry_run", False))
     return RunOptions(
         batch_api=batch_api_options(ctx, p, dry_run=dry_run),
@@ -156,3 +157,22 @@ def batch_api_options(ctx: typer.Context, p: Mapping[str, Any], *, dry_run: bool
             f"--wait: a dry run ({where}) submits nothing to wait for; drop --wait or the dry run"
         )
     return options
+
+
+# Options that mean something only with a check to run. `--verify-timeout` also bounds
+# `--reanalyze-command`, so with that it stands alone.
+_CHECK_ONLY = ("verify_command", "verify_strategy", "verify_timeout", "verify_fail_fast", "max_repair_rounds")
+
+
+def refuse_check_options_without_check(ctx: typer.Context, verify: VerifyOptions) -> None:
+    """An option of the check given on the command line while no check runs (no `--verify`, or
+    `--verify off`) is refused: ignored, it would let the user believe the fixes were checked. A
+    config file may hold them as defaults for when verification is turned on: only the command line
+    counts."""
+    if verify.kind not in (None, "off"):
+        return
+    for name in _CHECK_ONLY:
+        if name == "verify_timeout" and verify.reanalyze_command is not None:
+            continue
+        if given(ctx, name):
+            raise UserError(f"--{name.replace('_', '-')} only applies with --verify build|test")
