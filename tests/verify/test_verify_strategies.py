@@ -5,6 +5,8 @@ check that hangs is killed and its fix reverted."""
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import random
 import shutil
 import signal
@@ -364,3 +366,50 @@ def test_fail_fast_stops_at_the_first_fix_that_fails_and_every_row_has_the_same_
     fields = {"verification", "verification_state", "repair_rounds"}
     assert all(fields <= row.keys() for row in summary["outcomes"])
     assert by_file[CSV_IMPORT]["verification"] is None
+
+
+def _job(app: Path) -> dict[str, Any]:
+    """What the run store says of the job, as `report` (run.json) and `status --json` show it."""
+    record: dict[str, Any] = json.loads((app / ".kantra-ai" / "run.json").read_text())
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert run("status", "-i", app, "--json") == 0
+    return {"report": record, "status": json.loads(out.getvalue())}
+
+
+def test_a_fix_kept_while_the_check_fails_without_our_edits_too_is_never_counted_fixed(
+    tmp_path: Path, fake: FakeProviderServer
+) -> None:
+    # From its second run on the check fails whatever the tree holds, naming a file we did not touch
+    # (the test database went away): the first fix checked cannot be blamed, so it stays in the tree,
+    # but no check ever passed with it: it is no fix anyone may count as done.
+    app = _app(tmp_path)
+    count = tmp_path / "checks"
+    check = tmp_path / "check.sh"
+    check.write_text(
+        "#!/bin/sh\n"
+        f"n=$(cat {count} 2>/dev/null || echo 0); echo $((n+1)) > {count}\n"
+        'if [ "$n" -gt 0 ]; then\n'
+        '  echo "src/main/java/com/example/reports/Sale.java:1: error: no test database"; exit 1\n'
+        "fi\n"
+    )
+    check.chmod(0o755)
+    code, summary = remediate(
+        EXAMPLE / "output.yaml", app, fake, "--verify", "build", "--verify-command", str(check),
+        "--batch-parallelism", "1", "--max-repair-rounds", "0",
+    )  # fmt: skip
+    assert code == 1
+    kept = [row for row in summary["outcomes"] if row["verification_state"] == "failing"]
+    assert len(kept) == 1, summary["outcomes"]
+    (row,) = kept
+    assert row["verification"].startswith("failing: fails without kantra-ai's edits too")
+    assert (row["status"], row["reason"]) == ("failed", f"verification: {row['verification'][9:]}")
+    assert (app / row["file"]).read_text() != (EXAMPLE / "app" / row["file"]).read_text()  # kept
+    verified = summary["verification"]["incidents"]["verified"]
+    assert verified == 2 and summary["incidents"]["fixed"] == verified
+    assert summary["incidents"]["failed"] == 1
+    job = _job(app)
+    stored = next(i for i in job["report"]["incidents"] if i["id"] == row["id"])
+    assert (stored["status"], stored["reason"]) == ("failed", row["reason"])
+    assert job["report"]["totals"]["statuses"] == {"fixed": verified, "failed": 1}
+    assert (job["status"]["incidents"]["fixed"], job["status"]["incidents"]["failed"]) == (verified, 1)

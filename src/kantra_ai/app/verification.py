@@ -342,7 +342,7 @@ class VerificationHook(RunHook):
             job.run.incident_extras.setdefault(incident_id, {}).update(
                 verification=text, verification_state=item.state, repair_rounds=item.rounds
             )
-            if item.state == REVERTED:
+            if item.state in (REVERTED, FAILING):  # failing: kept in the tree, never shown to work
                 _change_outcome(job, incident_id, Status.FAILED, item.reason)
 
     # -- re-analysis ----------------------------------------------------------------------------

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kantra_ai.edits.model import Edit
-from kantra_ai.engine.outcomes import Status
-from kantra_ai.store.codec import dump, edits_from_json, outcomes_from_json
+from kantra_ai.engine.outcomes import IncidentOutcome, Status
+from kantra_ai.store.codec import Decided, dump, edits_from_json, outcomes_from_json
 from kantra_ai.store.run_store import RunStore
 
 
@@ -68,7 +68,7 @@ def run_chain(store: RunStore, run_id: int) -> list[int]:
         chain.append(int(rows[0][0]))
 
 
-def _in(runs: Sequence[int]) -> str:
+def _in(runs: Sequence[object]) -> str:
     """The placeholders of `run_id IN (...)`. No runs: `IN (NULL)`, which matches no row in SQLite
     and PostgreSQL alike (`IN ()` is SQLite's only: PostgreSQL refuses it as a syntax error)."""
     return ",".join("?" * len(runs)) or "NULL"
@@ -187,15 +187,38 @@ def mark_round_done(
 
 
 def set_verification(
-    store: RunStore, incident_ids: Iterable[str], status: str, rounds: int, detail: str = ""
+    store: RunStore,
+    incident_ids: Iterable[str],
+    status: str,
+    rounds: int,
+    detail: str = "",
+    *,
+    failed: tuple[int, str] | None = None,
 ) -> None:
-    rows = [(status, rounds, detail, time.time(), store.tree, i) for i in incident_ids]
+    """The incidents' verification result. `failed` (run id, reason): their fixes stay in the tree
+    although the check fails, so they are not fixed: they become failed for that reason in the same
+    transaction (a kill never leaves a failing fix counted as fixed), keeping the model's word."""
+    ids = list(incident_ids)
+    rows = [(status, rounds, detail, time.time(), store.tree, i) for i in ids]
     with store.tx() as db:
         db.executemany(
             "UPDATE incidents SET verification=?, repair_rounds=?, verification_detail=?, updated_at=?"
             " WHERE tree=? AND id=?",
             rows,
         )
+        if failed is None or not ids:
+            return
+        run_id, reason = failed
+        found = db.execute(
+            "SELECT id, confidence, explanation, threshold FROM incidents"
+            f" WHERE tree=? AND id IN ({_in(ids)})",
+            (store.tree, *ids),
+        ).fetchall()
+        decided = [
+            Decided(IncidentOutcome(str(r[0]), Status.FAILED, reason, r[1], str(r[2] or ""), r[3]), True)
+            for r in found
+        ]
+        store.record_outcomes(db, run_id, decided)
 
 
 def verification_of(store: RunStore, incident_ids: Iterable[str]) -> dict[str, tuple[str, int, str]]:

@@ -403,7 +403,12 @@ class Verifier:
         for item in settled:
             if item.state != REVERTED:
                 mark_writes(env.store, item.group.write_ids, item.state)
-            set_verification(env.store, item.group.incident_ids, item.state, item.rounds, item.detail)
+            # A fix kept in the tree while its check fails (not ours to revert, or not revertible)
+            # was never shown to work: failed, as a reverted one is (whose revert records that).
+            failed = (env.run_id, item.reason) if item.state == FAILING else None
+            set_verification(
+                env.store, item.group.incident_ids, item.state, item.rounds, item.detail, failed=failed
+            )
 
     async def _give_up(
         self,
