@@ -413,3 +413,32 @@ def test_a_fix_kept_while_the_check_fails_without_our_edits_too_is_never_counted
     assert (stored["status"], stored["reason"]) == ("failed", row["reason"])
     assert job["report"]["totals"]["statuses"] == {"fixed": verified, "failed": 1}
     assert (job["status"]["incidents"]["fixed"], job["status"]["incidents"]["failed"]) == (verified, 1)
+
+
+def test_the_checks_reported_are_the_checks_run_bisection_probes_included(
+    tmp_path: Path, fake: FakeProviderServer
+) -> None:
+    app = _app(tmp_path)
+    count = tmp_path / "checks"
+    # At the end, Summary's fix breaks the check; which of the three files did it is found by
+    # bisection on a copy of the tree: every probe there is a run of the check too.
+    check = tmp_path / "check.sh"
+    check.write_text(
+        "#!/bin/sh\n"
+        f"n=$(cat {count} 2>/dev/null || echo 0); echo $((n+1)) > {count}\n"
+        f"if grep -q 'Formatter(text, Standard' {SUMMARY}; then\n"
+        f"  echo '{SUMMARY}:18: error: no suitable constructor found for Formatter(StringBuilder,Charset)'\n"
+        "  exit 1\n"
+        "fi\n"
+    )
+    check.chmod(0o755)
+    code, summary = remediate(
+        EXAMPLE / "output.yaml", app, fake, "--verify", "build", "--verify-command", str(check),
+        "--verify-strategy", "at-end", "--max-repair-rounds", "0",
+    )  # fmt: skip
+    assert code == 1
+    assert rows(summary)[SUMMARY]["verification_state"] == "reverted"
+    ran = int(count.read_text())
+    assert ran > 2  # the baseline, the check at the end, and the probes
+    assert summary["verification"]["checks"] == ran
+    assert _job(app)["report"]["verification"]["checks"] == ran

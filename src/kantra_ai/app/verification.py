@@ -398,7 +398,7 @@ class VerificationHook(RunHook):
                     "problems": [d.first_line() for d in self.verifier.baseline[:20]],
                     "run": baseline.run_id if baseline else None,
                 },
-                checks=len([c for c in checks if c.kind == "check"]),
+                checks=len(checks),  # every check run: the baseline, the tree's, bisection's probes
                 groups={state: states.count(state) for state in (VERIFIED, REPAIRED, REVERTED, FAILING)},
                 incidents={
                     state: sum(len(s.group.incident_ids) for s in self.settled if s.state == state)

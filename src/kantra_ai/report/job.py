@@ -216,7 +216,7 @@ def _verification(store: RunStore, view: dict[str, Any], runs: list[int]) -> dic
     return {
         "command": baseline.command,
         "baseline_passed": baseline.exit_code == 0,
-        "checks": sum(1 for c in checks if c.kind == "check"),
+        "checks": len(checks),  # every check run: the baselines, the tree's, bisection's probes
         "incidents": view.get("verification", {}).get("incidents", {}),
         "files": [
             {

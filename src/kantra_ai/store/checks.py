@@ -26,7 +26,7 @@ from kantra_ai.store.run_store import RunStore
 class CheckRow:
     id: int
     run_id: int
-    kind: str  # baseline, check
+    kind: str  # baseline, check, probe (a check of a scratch copy, by bisection)
     scope: str
     round: int
     command: str
@@ -150,8 +150,10 @@ def last_check(store: RunStore, scope: str, runs: Sequence[int]) -> CheckRow | N
 
 
 def checks_of(store: RunStore, runs: Sequence[int]) -> list[CheckRow]:
+    """Every run of the check command `runs` recorded: the baseline, the checks of the tree and
+    bisection's probes on a copy of it (so their number is the number of checks run)."""
     rows = store.query(
-        f"SELECT {_COLUMNS} FROM checks WHERE tree=? AND kind IN ('baseline', 'check')"
+        f"SELECT {_COLUMNS} FROM checks WHERE tree=? AND kind IN ('baseline', 'check', 'probe')"
         f" AND run_id IN ({_in(runs)}) ORDER BY id",
         (store.tree, *runs),
     )

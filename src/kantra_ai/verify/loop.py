@@ -270,7 +270,10 @@ class Verifier:
                 continue
             others_pending = group_writes([w for w in pending if not select(w)], "file", rule_of)
             try:
-                return settled + await self._give_up(groups, attribution, new, env, others_pending)
+                given_up = await self._give_up(
+                    scope, last.round, groups, attribution, new, env, others_pending
+                )
+                return settled + given_up
             except _Stopped:
                 return settled
 
@@ -412,6 +415,8 @@ class Verifier:
 
     async def _give_up(
         self,
+        scope: str,
+        round: int,
         groups: Sequence[Group],
         attribution: Attribution,
         new: Sequence[Diagnostic],
@@ -423,7 +428,7 @@ class Verifier:
         if len(groups) == 1 and not attribution.unattributed:
             culprits: list[Group] | None = list(groups)
         else:
-            culprits = await self._bisect(groups, env, others)
+            culprits = await self._bisect(scope, round, groups, env, others)
         if culprits is None:
             detail = f"fails without kantra-ai's edits too, so nothing was reverted: {new[0].first_line()}"
             settled = [Settled(g, FAILING, self._rounds(g), detail) for g in groups]
@@ -488,9 +493,10 @@ class Verifier:
         record_accepted(env.store, env.run_id, [d.as_json() for d in kept])
 
     async def _bisect(
-        self, groups: Sequence[Group], env: VerifyEnv, others: Sequence[Group] = ()
+        self, scope: str, round: int, groups: Sequence[Group], env: VerifyEnv, others: Sequence[Group] = ()
     ) -> list[Group] | None:
-        """Culprits by bisection on a scratch copy (see bisect.py)."""
+        """Culprits by bisection on a scratch copy (see bisect.py). Each probe is recorded as a check
+        run (kind `probe`: no scope's verdict reads it), so the checks reported are the checks run."""
         with scratch_folder("bisect") as base:
             try:
                 scratch = ScratchTree(self.tree, base / "tree", env.store)
@@ -506,7 +512,9 @@ class Verifier:
                 check = await self._run(stop, cwd=scratch.root)
                 if check.result.stopped:
                     raise _Stopped
-                return not check.new_against(reference)
+                new = check.new_against(reference)
+                self._record(env.store, env.run_id, check, kind="probe", scope=scope, round=round, new=new)
+                return not new
 
             self.say(f"verification: finding which of {len(groups)} groups broke the check (on a copy)")
             return await find_culprits(groups, probe)
