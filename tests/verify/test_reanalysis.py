@@ -3,6 +3,7 @@ whether the fixed incidents are really gone and which incidents of the fixed rul
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import sys
@@ -64,6 +65,22 @@ def test_incidents_the_analyzer_still_reports_are_not_counted_as_fixed(
         assert rows(summary)[path]["status"] == "failed"
         assert rows(summary)[path]["reason"] == "re-analysis: the analyzer still reports it"
     assert code == 1
+
+
+def test_incidents_the_analyzer_still_reports_are_failed_in_the_store_for_status_and_the_next_run(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = tmp_path / "app"
+    shutil.copytree(EXAMPLE / "app", app)
+    remediate(EXAMPLE / "output.yaml", app, fake, "--reanalyze-command", _command())
+    capsys.readouterr()
+    assert run("status", "--input", app, "--json") == 0
+    incidents = json.loads(capsys.readouterr().out)["incidents"]
+    assert incidents["fixed"] == 0 and incidents["failed"] == 3
+    # The next run does not take them as fixed by an earlier run: they are failed ones it names.
+    _, summary = remediate(EXAMPLE / "output.yaml", app, fake)
+    assert summary["store"]["skipped"]["fixed"] == 0
+    assert summary["store"]["skipped"]["failed"] == 3
 
 
 def test_a_reanalyze_command_without_its_output_placeholder_is_refused_before_anything_runs(

@@ -32,6 +32,7 @@ from kantra_ai.errors import UserError
 from kantra_ai.store.checks import (
     PendingWrite,
     checks_of,
+    fail_fixes,
     find_baseline,
     live_write_paths,
     pending_writes,
@@ -359,10 +360,14 @@ class VerificationHook(RunHook):
     def _apply_reanalysis(self, job: JobContext) -> None:
         if self.reanalysis is None:
             return
+        reason = "re-analysis: the analyzer still reports it"
         for incident_id in self.reanalysis.still_reported:
             extras = job.run.incident_extras.setdefault(incident_id, {})
             extras["reanalysis"] = "still reported"
-            _change_outcome(job, incident_id, Status.FAILED, "re-analysis: the analyzer still reports it")
+            _change_outcome(job, incident_id, Status.FAILED, reason)
+        # The store too: `status`, the report and the next run must not call these fixed.
+        if job.session.store is not None and job.run_id is not None:
+            fail_fixes(job.session.store, job.run_id, self.reanalysis.still_reported, reason)
         for incident_id in self.reanalysis.gone:
             job.run.incident_extras.setdefault(incident_id, {})["reanalysis"] = "gone"
 

@@ -19,7 +19,7 @@ from typing import Any
 from kantra_ai.edits.model import Edit
 from kantra_ai.engine.outcomes import IncidentOutcome, Status
 from kantra_ai.store.codec import Decided, dump, edits_from_json, outcomes_from_json
-from kantra_ai.store.run_store import RunStore
+from kantra_ai.store.run_store import RunStore, StoreConnection
 
 
 @dataclass(frozen=True)
@@ -208,19 +208,31 @@ def set_verification(
             " WHERE tree=? AND id=?",
             rows,
         )
-        if failed is None or not ids:
-            return
-        run_id, reason = failed
-        found = db.execute(
+        if failed is not None:
+            _fail(db, store, failed[0], ids, failed[1])
+
+
+def fail_fixes(store: RunStore, run_id: int, incident_ids: Iterable[str], reason: str) -> None:
+    """Fixes a later look found not to hold (re-analysis still reports the incident): failed for
+    `reason`, keeping the model's word, so that `status`, the report and the next run say so too."""
+    with store.tx() as db:
+        _fail(db, store, run_id, list(incident_ids), reason)
+
+
+def _fail(db: StoreConnection, store: RunStore, run_id: int, ids: list[str], reason: str) -> None:
+    found: list[Any] = []
+    for start in range(0, len(ids), 500):  # under every SQLite's limit of bound values
+        chunk = ids[start : start + 500]
+        found += db.execute(
             "SELECT id, confidence, explanation, threshold FROM incidents"
-            f" WHERE tree=? AND id IN ({_in(ids)})",
-            (store.tree, *ids),
+            f" WHERE tree=? AND id IN ({_in(chunk)})",
+            (store.tree, *chunk),
         ).fetchall()
-        decided = [
-            Decided(IncidentOutcome(str(r[0]), Status.FAILED, reason, r[1], str(r[2] or ""), r[3]), True)
-            for r in found
-        ]
-        store.record_outcomes(db, run_id, decided)
+    decided = [
+        Decided(IncidentOutcome(str(r[0]), Status.FAILED, reason, r[1], str(r[2] or ""), r[3]), True)
+        for r in found
+    ]
+    store.record_outcomes(db, run_id, decided)
 
 
 def verification_of(store: RunStore, incident_ids: Iterable[str]) -> dict[str, tuple[str, int, str]]:
