@@ -32,6 +32,8 @@ VERIFY_LOOP = "src/kantra_ai/verify/loop.py"
 PORTFOLIO = "src/kantra_ai/portfolio/run.py"
 PORTFOLIO_UNIT = "src/kantra_ai/portfolio/unit.py"
 HUB_ADDON = "src/kantra_ai/hub/addon.py"
+PLAN_INCIDENTS = "src/kantra_ai/plan/incidents.py"
+VERIFICATION = "src/kantra_ai/app/verification.py"
 TESTS = [
     "tests/engine/test_batch_runner.py",
     "tests/edits/test_edits_on_incident_lines.py",
@@ -52,6 +54,11 @@ TESTS = [
     "tests/portfolio/test_portfolio_embedded.py::test_a_source_changed_in_the_manifest_is_never_run_on_the_old_copy",
     "tests/hub/test_hub_addon.py::test_a_config_file_committed_in_the_repository_is_never_read_by_the_pod",
     "tests/hub/test_hub_addon.py::test_the_report_the_hub_is_sent_is_redacted_as_the_log_is",
+    "tests/hub/test_hub_addon.py::test_a_password_for_the_repository_is_in_no_file_of_the_volume_and_the_branch_is_still_pushed",
+    "tests/cli/test_plan_execute.py::test_a_plan_naming_a_file_outside_the_input_is_refused_before_anything_is_sent_or_written",
+    "tests/verify/test_verify_strategies.py::test_a_fix_kept_while_the_check_fails_without_our_edits_too_is_never_counted_fixed",
+    "tests/verify/test_reanalysis.py::test_incidents_the_analyzer_still_reports_are_failed_in_the_store_for_status_and_the_next_run",
+    "tests/delivery/test_commits.py::test_a_fix_reached_through_a_symbolic_link_is_said_and_left_uncommitted_and_the_rest_committed",
 ]
 
 # (gate, file, the code that makes it, the code without it)
@@ -273,6 +280,36 @@ GATES: list[tuple[str, str, str, str]] = [
         HUB_ADDON,
         '"activity": [redact(line) for line in self.activity],',
         '"activity": list(self.activity),',
+    ),
+    (
+        "a repository password never reaches the clone's config",
+        HUB_ADDON,
+        "    url, password = _without_password(repo.url)\n",
+        "    url, password = repo.url, None\n",
+    ),
+    (
+        "a plan naming a file outside --input is refused",
+        PLAN_INCIDENTS,
+        "    refuse_outside(analysis.incidents, phase_of, plan_path, input_dir)\n",
+        "",
+    ),
+    (
+        "a fix kept while its check fails is not counted fixed",
+        VERIFICATION,
+        "            if item.state in (REVERTED, FAILING):",
+        "            if item.state == REVERTED:",
+    ),
+    (
+        "a fix re-analysis still reports is failed in the store",
+        VERIFICATION,
+        "            fail_fixes(job.session.store, job.run_id, self.reanalysis.still_reported, reason)\n",
+        "            pass\n",
+    ),
+    (
+        "no commit through a symbolic link",
+        DELIVER,
+        "        writes = self._not_through_links(writes, row.base_sha)\n",
+        "",
     ),
 ]
 
