@@ -377,6 +377,16 @@ def _job(app: Path) -> dict[str, Any]:
     return {"report": record, "status": json.loads(out.getvalue())}
 
 
+def _counting_check(tmp_path: Path, body: str) -> tuple[Path, Path]:
+    """A check script that counts its runs in a file (`$n`: the runs before this one), then runs
+    `body`; (the script, the count file)."""
+    count = tmp_path / "checks"
+    check = tmp_path / "check.sh"
+    check.write_text(f"#!/bin/sh\nn=$(cat {count} 2>/dev/null || echo 0); echo $((n+1)) > {count}\n{body}")
+    check.chmod(0o755)
+    return check, count
+
+
 def test_a_fix_kept_while_the_check_fails_without_our_edits_too_is_never_counted_fixed(
     tmp_path: Path, fake: FakeProviderServer
 ) -> None:
@@ -384,16 +394,12 @@ def test_a_fix_kept_while_the_check_fails_without_our_edits_too_is_never_counted
     # (the test database went away): the first fix checked cannot be blamed, so it stays in the tree,
     # but no check ever passed with it: it is no fix anyone may count as done.
     app = _app(tmp_path)
-    count = tmp_path / "checks"
-    check = tmp_path / "check.sh"
-    check.write_text(
-        "#!/bin/sh\n"
-        f"n=$(cat {count} 2>/dev/null || echo 0); echo $((n+1)) > {count}\n"
+    check, _ = _counting_check(
+        tmp_path,
         'if [ "$n" -gt 0 ]; then\n'
         '  echo "src/main/java/com/example/reports/Sale.java:1: error: no test database"; exit 1\n'
-        "fi\n"
+        "fi\n",
     )
-    check.chmod(0o755)
     code, summary = remediate(
         EXAMPLE / "output.yaml", app, fake, "--verify", "build", "--verify-command", str(check),
         "--batch-parallelism", "1", "--max-repair-rounds", "0",
@@ -419,19 +425,15 @@ def test_the_checks_reported_are_the_checks_run_bisection_probes_included(
     tmp_path: Path, fake: FakeProviderServer
 ) -> None:
     app = _app(tmp_path)
-    count = tmp_path / "checks"
     # At the end, Summary's fix breaks the check; which of the three files did it is found by
     # bisection on a copy of the tree: every probe there is a run of the check too.
-    check = tmp_path / "check.sh"
-    check.write_text(
-        "#!/bin/sh\n"
-        f"n=$(cat {count} 2>/dev/null || echo 0); echo $((n+1)) > {count}\n"
+    check, count = _counting_check(
+        tmp_path,
         f"if grep -q 'Formatter(text, Standard' {SUMMARY}; then\n"
         f"  echo '{SUMMARY}:18: error: no suitable constructor found for Formatter(StringBuilder,Charset)'\n"
         "  exit 1\n"
-        "fi\n"
+        "fi\n",
     )
-    check.chmod(0o755)
     code, summary = remediate(
         EXAMPLE / "output.yaml", app, fake, "--verify", "build", "--verify-command", str(check),
         "--verify-strategy", "at-end", "--max-repair-rounds", "0",
