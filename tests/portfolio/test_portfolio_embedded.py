@@ -372,6 +372,8 @@ def test_one_rate_limit_for_all_applications(tmp_path: Path, apps: list[App], gi
         ("apps: [\n", "not valid YAML"),
         ("store: state.db\napps:\n  - {name: a, source: x, analysis: y}\n", "store: Value error, a postgresql://"),
         ("store: postgresql://u:pw-9@db/k\napps:\n  - {name: a, source: x, analysis: y}\n", "no password in"),
+        ("apps:\n  - {name: a, source: 'https://u:pw-9@git.example/a.git', analysis: y}\n",
+         "apps.0.source: Value error, no password in the manifest"),
         # The workspace holds copies of the sources: inside one it would copy it into itself.
         ("workspace: x\napps:\n  - {name: a, source: x, analysis: y}\n", "inside the source of a"),
         ("workspace: x/ws\napps:\n  - {name: a, source: x, analysis: y}\n", "inside the source of a"),
@@ -385,6 +387,7 @@ def test_a_bad_manifest_is_one_line_and_nothing_runs(tmp_path: Path, text: str, 
     code, _, err = portfolio("run", manifest)
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("kantra-ai: error: ") and message in err, err
+    assert "pw-9" not in err  # a password the manifest holds is never repeated
     assert not (tmp_path / ".kantra-ai-portfolio").exists()
 
 

@@ -33,6 +33,7 @@ from kantra_ai._fs import folder_problem
 from kantra_ai.config.settings import Settings
 from kantra_ai.errors import UserError
 from kantra_ai.portfolio.unit import AppSpec, refuse_unsupported
+from kantra_ai.redact import url_password
 from kantra_ai.store.postgres import display_url, is_postgres_url
 
 DEFAULT_WORKSPACE = ".kantra-ai-portfolio"
@@ -65,6 +66,15 @@ class AppEntry(_Model):
     def _folder_name(cls, value: str) -> str:
         if not _NAME.match(value) or value in (".", ".."):
             raise ValueError("letters, digits, '.', '_' and '-' only (it names the application's folder)")
+        return value
+
+    @field_validator("source")
+    @classmethod
+    def _no_password(cls, value: str) -> str:
+        # Cloned with it, git keeps the URL as the copy's remote: the password would sit in the
+        # workspace's .git/config as well as in a manifest that is shared and committed.
+        if url_password(value):
+            raise ValueError("no password in the manifest: let git ask a credential helper (or GIT_ASKPASS)")
         return value
 
     @model_validator(mode="after")
