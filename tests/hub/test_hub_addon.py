@@ -13,10 +13,12 @@ import pytest
 from tests.cli.helpers import expected_of, tree_differences
 from tests.hub.conftest import HUB_TOKEN, PROVIDER_KEY, HubSetup, SshServer, bare_repository, hub_insights
 
+from kantra_ai.app.ui import SilentUi
 from kantra_ai.engine.ratelimit import RateLimitConfig
 from kantra_ai.errors import UserError
-from kantra_ai.hub.addon import SSH_KEY_FILE, AddonSettings, share
+from kantra_ai.hub.addon import SSH_KEY_FILE, AddonSettings, every_attempt, share
 from kantra_ai.simulated.recipes import respond
+from kantra_ai.store.history import HistoryOptions
 from testing.fakeforge.server import FakeForge
 from testing.fakeprovider.faults import Fault, FaultPlan
 from testing.fakeprovider.server import FakeProviderServer
@@ -369,3 +371,24 @@ def test_the_rate_limit_is_shared_by_the_pod_quota() -> None:
         AddonSettings.from_env({"TASK": "7", "KANTRA_AI_POD_QUOTA": "zero"})
     with pytest.raises(UserError, match="TASK: not set"):
         AddonSettings.from_env({})
+
+
+def test_a_run_store_gone_after_the_run_leaves_the_fact_with_this_attempts_figures(tmp_path: Path) -> None:
+    # Nothing listens on the port: the database went away between the run and the fact.
+    said: list[str] = []
+    fact: dict[str, Any] = {"requests": 3, "cost_usd": 0.25}
+    history = HistoryOptions(store="postgresql://kantra@127.0.0.1:1/kantra", store_key="hub/application/1")
+    every_attempt(fact, tmp_path, history, _Said(said))
+    assert fact == {"requests": 3, "cost_usd": 0.25}
+    assert len(said) == 1 and said[0].startswith(
+        "warning: the run store cannot say what earlier attempts cost: "
+    )
+
+
+class _Said(SilentUi):
+    def __init__(self, said: list[str]) -> None:
+        super().__init__()
+        self.said = said
+
+    def say(self, text: str, *, emphasis: bool = False) -> None:
+        self.said.append(text)

@@ -44,6 +44,7 @@ import yaml
 from kantra_ai._fs import write_atomic
 from kantra_ai.analysis.model import Incident
 from kantra_ai.app.run import JobRun, exit_code
+from kantra_ai.app.ui import Ui
 from kantra_ai.config.loader import ConfigError, load_config
 from kantra_ai.config.settings import Settings
 from kantra_ai.engine.events import RunObserver
@@ -68,6 +69,7 @@ from kantra_ai.portfolio.unit import (
 from kantra_ai.redact import add_secret, redact
 from kantra_ai.report.record import RUN_RECORD_NAME
 from kantra_ai.store.history import HistoryOptions
+from kantra_ai.store.schema import StoreError
 
 PUSH_EVERY_SECONDS = 2.0  # progress reaches the Hub at most this often (and at every activity line)
 FACT_KEY = "kantra-ai:remediation"
@@ -271,15 +273,7 @@ def _run_task(settings: AddonSettings, hub: HubClient, task: Task, report: TaskR
     if result.report:
         _attach(hub, report, Path(result.report), app)
     fact = _result(run, code)
-    # A re-queued task's attempts are one job: what the application cost is every attempt's (the
-    # store has them all), and its incidents are the job's, not only what this attempt had left.
-    view = tree_store_view(source, HistoryOptions(store=settings.store, store_key=key))
-    runs = view["runs"] if view else []
-    cost = every_run_cost(view) if view else None
-    if runs and cost is not None:
-        fact["attempt"] = {"requests": fact["requests"], "cost_usd": fact["cost_usd"]}
-        fact["requests"] = sum(int(r["requests"]) for r in runs)
-        fact["cost_usd"] = cost
+    every_attempt(fact, source, HistoryOptions(store=settings.store, store_key=key), ui)
     report.total = max(report.total, fact["incidents"])
     report.result = fact
     with contextlib.suppress(HubError):  # a fact is a convenience; the report holds the same
@@ -295,6 +289,23 @@ def _run_task(settings: AddonSettings, hub: HubClient, task: Task, report: TaskR
     log(f"error: {reason}")  # the pod's log says why, as for every other failure
     report.finish("Failed", reason)
     return int(code)
+
+
+def every_attempt(fact: dict[str, Any], tree: Path, history: HistoryOptions, ui: Ui) -> None:
+    """A re-queued task's attempts are one job: what the application cost is every attempt's (the
+    store has them all), this attempt's under `attempt`. A store that cannot be read now (the
+    database went away after the run) leaves the fact with this attempt's figures, and says so."""
+    try:
+        view = tree_store_view(tree, history)
+    except StoreError as exc:
+        ui.say(f"warning: the run store cannot say what earlier attempts cost: {exc}")
+        return
+    runs = view["runs"] if view else []
+    cost = every_run_cost(view) if view else None
+    if runs and cost is not None:
+        fact["attempt"] = {"requests": fact["requests"], "cost_usd": fact["cost_usd"]}
+        fact["requests"] = sum(int(r["requests"]) for r in runs)
+        fact["cost_usd"] = cost
 
 
 def _spec(app: Application) -> tuple[AppSpec, str | None]:
