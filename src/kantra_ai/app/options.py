@@ -97,7 +97,8 @@ class VerifyOptions:
 
     @property
     def enabled(self) -> bool:
-        return self.kind is not None
+        """Whether a check runs: `--verify build|test` (not absent, not `--verify off`)."""
+        return self.kind not in (None, "off")
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,7 @@ def verify_settings(options: VerifyOptions, tree_dir: Any, default_strategy: str
             f"--reanalyze-command: put {OUTPUT_PLACEHOLDER} where the command writes its analysis, e.g. "
             f"'kantra analyze --input . --output {OUTPUT_PLACEHOLDER} ...'"
         )
-    if options.kind is None or options.kind == "off":
+    if not options.enabled:
         return None
     if options.kind not in ("build", "test"):
         raise UserError(f"--verify: expected build or test, not {options.kind!r}")

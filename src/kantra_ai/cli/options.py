@@ -169,7 +169,7 @@ def refuse_check_options_without_check(ctx: typer.Context, verify: VerifyOptions
     `--verify off`) is refused: ignored, it would let the user believe the fixes were checked. A
     config file may hold them as defaults for when verification is turned on: only the command line
     counts."""
-    if verify.kind not in (None, "off"):
+    if verify.enabled:
         return
     for name in _CHECK_ONLY:
         if name == "verify_timeout" and verify.reanalyze_command is not None:
