@@ -563,6 +563,8 @@ async def review_action(request: Request) -> Response:
     action = request.path_params["action"]
     review = ctx.review()
     try:
+        if action not in ("accept", "reject"):  # a bad request whatever the tree is doing
+            raise UnknownAction(f"unknown action {action!r}")
         if ctx.runs.active:
             raise UserError("a run is working on this tree: wait for it before accepting or rejecting")
         if action == "accept":
@@ -571,8 +573,6 @@ async def review_action(request: Request) -> Response:
         elif action == "reject":
             undone = await run_in_threadpool(partial(review.reject, path, say=lambda text: None))
             notice = f"rejected {path}: {len(undone)} write(s) of kantra-ai taken back"
-        else:
-            raise UnknownAction(f"unknown action {action!r}")
     except UserError as exc:
         code = 400 if isinstance(exc, UnknownAction) else 409
         found = await run_in_threadpool(_safe_file, review, path)
