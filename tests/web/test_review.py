@@ -4,17 +4,23 @@ refuses a file changed since."""
 
 from __future__ import annotations
 
+import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from bench.review_bench import build_review_store
-from tests.cli.helpers import EXAMPLES, copy_example, expected_of, remediate_json, tree_differences
+from tests.cli.helpers import EXAMPLES, copy_example, expected_of, remediate_json, run, tree_differences
+from tests.web.conftest import example_context
+from tests.web.test_web_redaction import call
 
 from kantra_ai.app.review import REJECT_REASON, Review
 from kantra_ai.errors import UserError
 from kantra_ai.store.review import FileQuery, list_files
 from kantra_ai.store.run_store import RunStore
 from kantra_ai.store.session import open_store
+from kantra_ai.web.app import build_app
 from testing.fakeprovider.server import FakeProviderServer
 
 PRODUCT = "src/main/java/com/example/inventory/model/Product.java"
@@ -153,3 +159,23 @@ def test_paging_filters_and_search_at_10000_files_look_files_up_by_index(
     assert paths == sorted(paths)
     if query.status == "failed":
         assert all(r.counts["failed"] for r in page.rows)
+
+
+def test_the_file_page_says_what_each_incidents_check_decided(tmp_path: Path) -> None:
+    ctx = example_context(tmp_path, "javaee-inventory")
+    check = tmp_path / "check.sh"  # passes whatever the tree holds: every fix is verified
+    check.write_text("#!/bin/sh\nexit 0\n")
+    check.chmod(0o755)
+    analysis = EXAMPLES / "javaee-inventory" / "output.yaml"
+    argv = ("remediate", "--analysis", analysis, "--input", ctx.input_dir, "--provider", "simulated")
+    # In a thread of its own: the browser tests' Playwright keeps an event loop in the main thread.
+    with ThreadPoolExecutor(1) as worker:
+        assert worker.submit(run, *argv, "--verify", "build", "--verify-command", str(check)).result() == 0
+    app = build_app(ctx)
+    try:
+        page = call(app, "GET", "/review/file?" + urlencode({"path": PRODUCT}))
+    finally:
+        ctx.closing.set()
+    assert page.status == 200
+    said = re.findall(r'<p class="verification">([^<]*)</p>', page.body)
+    assert said and set(said) == {"verification: verified"}, said

@@ -28,6 +28,7 @@ from kantra_ai.store.review import (
     FileDetail,
     FilePage,
     FileQuery,
+    IncidentRow,
     file_detail,
     list_files,
     record_decision,
@@ -35,6 +36,7 @@ from kantra_ai.store.review import (
 from kantra_ai.store.run_store import RunStore
 from kantra_ai.store.schema import StoreError
 from kantra_ai.store.session import RunSession, default_store_path, open_store
+from kantra_ai.verify.loop import describe
 
 REJECT_REASON = "rejected in the review: the fix was taken back"
 
@@ -45,6 +47,11 @@ class FileReview:
     diff: list[tuple[str, str]]  # (kind, line) rows from the content before our first write to now
     changed_outside: bool  # the file on disk is not what our last write left
     readable: bool
+
+    def verification(self, row: IncidentRow) -> str:
+        """What the incident's check decided, worded as the summary and the report word it."""
+        state, rounds, detail = row.verification
+        return describe(state, rounds, detail) if state else "not run"
 
 
 class Review:

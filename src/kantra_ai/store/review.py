@@ -73,6 +73,8 @@ class IncidentRow:
     explanation: str
     message: str = ""  # the analyzer's
     edits: list[dict[str, str]] = field(default_factory=list)  # old/new text of the edits made for it
+    # What its build or test check decided (--verify): state ("" when no check ran), rounds, diagnostic.
+    verification: tuple[str, int, str] = ("", 0, "")
 
 
 @dataclass
@@ -189,8 +191,8 @@ def list_files(store: RunStore, query: FileQuery) -> FilePage:
 def file_detail(store: RunStore, path: str) -> FileDetail | None:
     """Everything the review shows about one file; None when the store knows nothing of it."""
     incidents = store.query(
-        "SELECT id, rule, line, status, reason, confidence, explanation, message FROM incidents"
-        " WHERE tree=? AND path=? ORDER BY line, id",
+        "SELECT id, rule, line, status, reason, confidence, explanation, message, verification,"
+        " repair_rounds, verification_detail FROM incidents WHERE tree=? AND path=? ORDER BY line, id",
         (store.tree, path),
     )
     writes = store.query(
@@ -217,6 +219,7 @@ def file_detail(store: RunStore, path: str) -> FileDetail | None:
             explanation=str(r[6]),
             message=str(r[7] or ""),
             edits=edits_of.get(str(r[0]), []),
+            verification=(str(r[8] or ""), int(r[9] or 0), str(r[10] or "")),
         )
         for r in incidents
     ]
