@@ -187,6 +187,22 @@ def test_a_rerun_that_fixes_nothing_has_no_cost_per_fixed_incident(
     assert row.split()[-2] == "n/a", row
 
 
+def test_a_failure_an_earlier_run_settled_keeps_the_reason_that_run_gave(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example("multi-violation", tmp_path)
+    plan_file = _plan(app, tmp_path / "plan", "multi-violation")
+    capsys.readouterr()
+    _execute(plan_file, app, fake, "--json")
+    first = {o["id"]: o for o in json.loads(capsys.readouterr().out)["outcomes"]}
+    failed = {i: o["reason"] for i, o in first.items() if o["status"] == "failed"}
+    assert failed  # the example holds a finding the model says needs a human
+    _execute(plan_file, app, fake, "--resume", "--json")
+    again = {o["id"]: o for o in json.loads(capsys.readouterr().out)["outcomes"]}
+    for incident_id, reason in failed.items():
+        assert again[incident_id]["reason"] == f"settled by an earlier run: {reason}"
+
+
 def test_resuming_a_plan_that_never_ran_or_was_edited_since_says_what_to_do(
     tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

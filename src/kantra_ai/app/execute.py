@@ -209,7 +209,7 @@ def execute_summary(job: ExecuteJob, run: JobRun, options: RunOptions) -> dict[s
     included), with the job's report written (every run on the tree, from the store)."""
     selected = run.selected
     earlier = {
-        incident_id: IncidentOutcome(incident_id, Status(status), "settled by an earlier run")
+        incident_id: IncidentOutcome(incident_id, Status(status), _settled_reason(run, incident_id))
         for incident_id, status in run.settled.items()
     }
     outcomes = {**earlier, **run.outcomes}
@@ -237,6 +237,12 @@ def execute_summary(job: ExecuteJob, run: JobRun, options: RunOptions) -> dict[s
         summary["git"] = run.delivery
     summary["report"] = str(write_job_report_for(options))
     return summary
+
+
+def _settled_reason(run: JobRun, incident_id: str) -> str:
+    """An outcome an earlier run settled: said to be earlier, with the reason that run gave."""
+    reason = run.settled_reasons.get(incident_id)
+    return f"settled by an earlier run: {reason}" if reason else "settled by an earlier run"
 
 
 def execute_dry_run(dry: DryRun) -> dict[str, Any]:

@@ -124,6 +124,7 @@ class JobRun:
     planned: list[Incident] = field(default_factory=list)  # what this run sent: not settled before
     outcomes: dict[str, IncidentOutcome] = field(default_factory=dict)
     settled: dict[str, str] = field(default_factory=dict)  # skipped as done: id -> earlier status
+    settled_reasons: dict[str, str] = field(default_factory=dict)  # ... and why, where they said
     records: list[RequestRecord] = field(default_factory=list)
     totals: RunTotals = field(default_factory=RunTotals)
     performance: dict[str, Any] = field(default_factory=dict)
@@ -421,6 +422,7 @@ def _run(
         stages,
         planned=[i for s in todo_stages for i in s.incidents],
         settled=session.settled(),
+        settled_reasons=session.settled_reasons(),
     )
     context = JobContext(options, stages, todo_stages, run, session, prompts, ui.say, hooks)
     # --batch-api: batches submitted by earlier runs are looked after even when nothing is planned.

@@ -82,6 +82,7 @@ class Known:
     status: str  # pending, in_flight, fixed, failed, skipped, not_applicable
     answered: bool  # a model reply covered it: asking again costs money
     low_confidence: bool = False  # skipped by the confidence filter (held to a threshold it missed)
+    reason: str = ""  # why it ended so ("" for a fix)
 
 
 class RunStore:
@@ -222,11 +223,11 @@ class RunStore:
     def known(self) -> dict[str, Known]:
         """Every incident recorded for this tree, by id."""
         rows = self.query(
-            "SELECT id, status, answered, status = 'skipped' AND threshold IS NOT NULL FROM incidents"
+            "SELECT id, status, answered, status = 'skipped' AND threshold IS NOT NULL, reason FROM incidents"
             " WHERE tree=?",
             (self.tree,),
         )
-        return {str(r[0]): Known(str(r[1]), bool(r[2]), bool(r[3])) for r in rows}
+        return {str(r[0]): Known(str(r[1]), bool(r[2]), bool(r[3]), str(r[4] or "")) for r in rows}
 
     def unsettled(self) -> set[str]:
         """Incidents still pending or in flight."""

@@ -171,6 +171,7 @@ class RunSession:
         self._finished = False
         self.state: RunState | None = None  # how the run was closed in the store
         self._settled: dict[str, str] = {}  # skipped incidents -> the status earlier runs left
+        self._settled_reasons: dict[str, str] = {}  # ... and why, where they said ("" for fixes)
         self._selected = 0
 
     @property
@@ -206,9 +207,9 @@ class RunSession:
         self.partition.reopened = len(reopened)
         planned = {i.id for i in self.partition.to_plan}
         self._selected = len(selection.selected)
-        self._settled = {
-            i.id: known[i.id].status for i in selection.selected if i.id in known and i.id not in planned
-        }
+        settled = [i.id for i in selection.selected if i.id in known and i.id not in planned]
+        self._settled = {i: known[i].status for i in settled}
+        self._settled_reasons = {i: known[i].reason for i in settled if known[i].reason}
         if self.partition.skipped:
             self._say(self.partition.describe())
         return dataclasses.replace(selection, selected=self.partition.to_plan)
@@ -347,6 +348,10 @@ class RunSession:
     def settled(self) -> dict[str, str]:
         """What the store says earlier runs ended with, by incident id (before this run changes it)."""
         return dict(self._settled)
+
+    def settled_reasons(self) -> dict[str, str]:
+        """Why earlier runs ended the settled incidents as they did, where they said (failures)."""
+        return dict(self._settled_reasons)
 
     def calibration(self, provider: str, model: str) -> Calibration:
         """What earlier runs on this tree learned about token counts (empty without a store)."""
