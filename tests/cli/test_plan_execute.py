@@ -203,6 +203,19 @@ def test_a_failure_an_earlier_run_settled_keeps_the_reason_that_run_gave(
         assert again[incident_id]["reason"] == f"settled by an earlier run: {reason}"
 
 
+def test_the_phase_costs_of_state_yaml_add_up_to_the_run_stores_cost(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example("multi-violation", tmp_path)
+    plan_file = _plan(app, tmp_path / "plan", "multi-violation")
+    _execute(plan_file, app, fake)
+    capsys.readouterr()
+    assert run("status", "--input", app, "--json") == 0
+    stored = json.loads(capsys.readouterr().out)["cost_usd"]
+    state = yaml.safe_load((plan_file.parent / "state.yaml").read_text())
+    assert stored > 0 and state["execution_summary"]["total_cost"] == stored
+
+
 def test_resuming_a_plan_that_never_ran_or_was_edited_since_says_what_to_do(
     tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -57,6 +57,10 @@ class PhaseStateObserver(RunObserver):
     def __init__(self, state: ExecutionState, path: Path, phase_id: str) -> None:
         self.state, self.path, self.phase_id = state, path, phase_id
         self.cost: dict[str, float | None] = {}  # None: a request of the incident had no price
+        # The phase's cost as earlier runs left it, plus this run's shares, summed unrounded: rounded
+        # once when shown, it is the store's figure (a rounding per incident drifts from it).
+        self.earlier: float | None = state.phase(phase_id).cost
+        self.added = 0.0
 
     def request_finished(self, record: RequestRecord) -> None:
         for incident_id in record.incident_ids:
@@ -70,7 +74,11 @@ class PhaseStateObserver(RunObserver):
     def incident_done(self, incident: Incident, outcome: IncidentOutcome) -> None:
         cost = self.cost.get(incident.id, 0.0)
         phase = self.state.phase(self.phase_id)
-        phase.cost = None if cost is None or phase.cost is None else round(phase.cost + cost, 6)
+        if cost is None or self.earlier is None or phase.cost is None:
+            phase.cost = None
+        else:
+            self.added += cost
+            phase.cost = round(self.earlier + self.added, 6)
         if outcome.status is Status.FIXED:
             phase.fixes_applied += 1
         if outcome.status not in DONE:
