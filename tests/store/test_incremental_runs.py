@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.cli.helpers import copy_example, expected_of, tree_differences
+from tests.cli.helpers import analysis_of, copy_example, expected_of, run, tree_differences
 from tests.store.helpers import one_line_error, remediate, store_rows
 
 from kantra_ai.simulated.recipes import respond
@@ -30,6 +30,25 @@ def test_rerunning_a_finished_job_sends_no_request_and_says_what_it_skipped(
     assert summary["store"]["skipped"] == {**dict.fromkeys(SKIPPED_KINDS, 0), "fixed": 19}
     assert "skipping 19 incidents settled by earlier runs" in capsys.readouterr().err
     assert tree_differences(app, expected_of("javaee-inventory")) == []
+
+
+def test_a_reruns_summary_table_says_what_earlier_runs_settled(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example("javaee-inventory", tmp_path)
+    assert remediate("javaee-inventory", app, fake)[0] == 0
+    capsys.readouterr()
+    argv = (
+        "--analysis",
+        analysis_of("javaee-inventory"),
+        "--input",
+        app,
+        "--base-url",
+        fake.anthropic_base_url,
+    )
+    assert run("remediate", *argv, "--no-progress") == 0
+    table = " ".join(capsys.readouterr().out.split())  # however the console wrapped it
+    assert "incidents selected │ 0 │ │ settled by earlier runs (not sent) │ 19 (19 fixed) │" in table
 
 
 def test_a_dry_run_after_a_finished_job_plans_nothing(tmp_path: Path, fake: FakeProviderServer) -> None:

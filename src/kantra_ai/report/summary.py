@@ -162,6 +162,9 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     table.add_column("what")
     table.add_column("value", justify="right")
     table.add_row("incidents selected", str(inc["selected"]))
+    settled = _settled_earlier(summary)
+    if settled:  # a rerun: what it did not send, said where its counts are (not only on stderr)
+        table.add_row("settled by earlier runs (not sent)", settled)
     table.add_row("[green]fixed[/]", str(inc["fixed"]))
     table.add_row("[red]failed[/]", str(inc["failed"]))
     table.add_row("[yellow]skipped[/]", str(inc["skipped"]))
@@ -193,6 +196,15 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     _print_not_fixed(summary, console)
     if summary["aborted"]:
         console.print(f"[red]{escape(summary['aborted'])}[/]")
+
+
+def _settled_earlier(summary: dict[str, Any]) -> str:
+    """"19 (17 fixed, 2 failed)": the incidents earlier runs settled, which this run left alone."""
+    skipped = (summary.get("store") or {}).get("skipped") or {}
+    counts = {name.replace("_", " "): int(n) for name, n in skipped.items() if n}
+    if not counts:
+        return ""
+    return f"{sum(counts.values())} ({', '.join(f'{n} {name}' for name, n in counts.items())})"
 
 
 def _print_not_fixed(summary: dict[str, Any], console: Console, limit: int = 12) -> None:
