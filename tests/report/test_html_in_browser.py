@@ -131,6 +131,8 @@ def test_report_html_shows_the_whole_job_after_a_rerun_that_did_nothing(
         assert page.locator("#incident-count").inner_text() == "28"
         assert page.locator("#fixed-count").inner_text() == str(first["incidents"]["fixed"])
         assert page.locator("tr.run-row").count() == 2  # per-run detail: the first run and the rerun
+        made_by = f"{first['provider']} / {first['model']}"  # which model each run asked
+        assert page.locator("tr.run-row td.model").all_inner_texts() == [made_by, made_by]
         assert page.locator("#shown-count").inner_text() == "28 of 28 incidents shown"
         assert page.locator("details.file").count() == 4  # DataSources.java stays untouched
         page.close()
