@@ -56,6 +56,18 @@ def test_one_truncated_reply_is_retried_with_more_room_and_succeeds(tmp_path: Pa
     assert summary["requests"] == files + 1  # the truncated one was asked again
 
 
+def test_an_overload_the_api_reports_mid_stream_is_retried_as_a_529(tmp_path: Path) -> None:
+    # The API sheds load by ending a stream that began 200 with an `error` event (overloaded_error).
+    app = copy_example(EXAMPLE, tmp_path)
+    faults = FaultPlan.sequence(Fault.stream_error(), Fault.stream_error())
+    with FakeProviderServer(respond, faults=faults) as server:
+        code, summary = _remediate(app, server, "--batch-parallelism", "1")
+        assert server.faults_injected == {"stream_error": 2}
+    assert code == 0
+    assert tree_differences(app, expected_of(EXAMPLE)) == []
+    assert summary["performance"]["run"]["pacing"]["overloaded_529"] == 2, summary["performance"]
+
+
 def _ambiguous(request: FakeRequest) -> FakeReply:
     reply = respond(quoting(request))
     edits = [{"ids": e["ids"], "old": "import", "new": "export"} for e in reply.tool_calls[0].input["edits"]]

@@ -122,7 +122,7 @@ class AnthropicProvider:
                     usage = _merge_usage(usage, event.usage)
         except anthropic.APIStatusError as exc:
             raise status_error(
-                self.model, exc.status_code, _error_message(exc), exc.response.headers, usage
+                self.model, _status_of(exc), _error_message(exc), exc.response.headers, usage
             ) from exc
         except anthropic.APIConnectionError as exc:
             raise connection_error(self.model, "connection failed", exc, usage) from exc
@@ -215,6 +215,31 @@ def _merge_usage(usage: Usage, delta: Any) -> Usage:
         cache_read_tokens=pick("cache_read_input_tokens", usage.cache_read_tokens),
         cache_write_1h_tokens=one_hour or usage.cache_write_1h_tokens,
     )
+
+
+# The HTTP status each error type of the Messages API is answered with. An `error` event in the
+# middle of a stream (the API shedding load: overloaded_error) arrives on a response that began 200;
+# the SDK reports that 200, and the error's type says what it is.
+_ERROR_TYPE_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+
+
+def _status_of(exc: anthropic.APIStatusError) -> int:
+    """The status the error stands for: its response's, or its type's when it came mid-stream."""
+    if exc.status_code >= 400:
+        return exc.status_code
+    body = exc.body
+    err = body.get("error") if isinstance(body, dict) else None
+    kind = err.get("type") if isinstance(err, dict) else None
+    return _ERROR_TYPE_STATUS.get(str(kind), 500)  # an error it does not name: the server's
 
 
 def _error_message(exc: anthropic.APIStatusError) -> str:

@@ -199,7 +199,7 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
 
 
 def _settled_earlier(summary: dict[str, Any]) -> str:
-    """"19 (17 fixed, 2 failed)": the incidents earlier runs settled, which this run left alone."""
+    """The incidents earlier runs settled, which this run left alone: "19 (17 fixed, 2 failed)"."""
     skipped = (summary.get("store") or {}).get("skipped") or {}
     counts = {name.replace("_", " "): int(n) for name, n in skipped.items() if n}
     if not counts:
