@@ -4,12 +4,15 @@ go on; a second Ctrl-C abandons what is in flight. Running the same command agai
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -107,7 +110,8 @@ def test_a_second_ctrl_c_or_a_sigterm_abandons_the_request_in_flight(
         assert code == 130, log
         assert time.monotonic() - started < 15  # it did not wait for the hanging reply
         assert said in log and RESUME_HINT in log
-        assert log.count("interrupted") == 1, log  # the hint says it; the CLI does not say it again
+        # The hint says it once; the CLI does not say "interrupted" again after it.
+        assert log.count(RESUME_HINT) == 1 and "kantra-ai: interrupted" not in log.splitlines(), log
         db = app / ".kantra-ai" / "state.db"
         assert store_rows(db, "SELECT state FROM runs") == [("interrupted",)]
         assert store_rows(db, "SELECT status FROM requests ORDER BY id") == [("ok",), ("cancelled",)]
@@ -115,3 +119,105 @@ def test_a_second_ctrl_c_or_a_sigterm_abandons_the_request_in_flight(
         assert _finish(app, server, tmp_path) == 0
         assert server.request_count == 8  # the abandoned request is the only one asked again
     assert tree_differences(app, expected_of(EXAMPLE)) == []
+
+
+def _hanging_on(number: int, release: threading.Event) -> Callable[[FakeRequest], FakeReply]:
+    """The scripted model, with the request `number` (counted from 1) held until `release`."""
+    numbers = itertools.count(1)
+
+    def respond_or_hang(request: FakeRequest) -> FakeReply:
+        if next(numbers) == number:
+            release.wait(20)
+        return respond(request)
+
+    return respond_or_hang
+
+
+def _stopped_at_once(
+    app: Path, server: FakeProviderServer, signals: list[signal.Signals], *extra: str
+) -> tuple[int, str, str, float]:
+    """The console entry point in a fresh interpreter (its stdout and stderr apart: `--json` must
+    reach a pipe whole), sent `signals` once its second request is in flight. Returns its exit
+    code, stdout, stderr and the seconds from the first signal to its exit."""
+    argv = [
+        sys.executable,
+        "-m",
+        "kantra_ai.cli.app",
+        *remediate_argv(EXAMPLES / EXAMPLE, app, server.anthropic_base_url, "--batch-parallelism", "1"),
+        *extra,
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "OPENAI_", "KANTRA_AI_"))}
+    process = subprocess.Popen(
+        argv, env={**env, **KEY}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    before = server.request_count
+    _wait_for(lambda: server.request_count >= before + 2)  # the second request is on the wire
+    started = time.monotonic()
+    for sent in signals:
+        process.send_signal(sent)
+        time.sleep(0.2)
+    out, err = process.communicate(timeout=30)
+    return process.returncode, out, err, time.monotonic() - started
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "signals",
+    [[signal.SIGINT, signal.SIGINT], [signal.SIGTERM]],
+    ids=["second-ctrl-c", "sigterm"],
+)
+def test_a_second_ctrl_c_or_a_sigterm_still_gives_the_json_summary_and_writes_the_report(
+    tmp_path: Path, signals: list[signal.Signals]
+) -> None:
+    app = tmp_path / "app"
+    shutil.copytree(EXAMPLES / EXAMPLE / "app", app)
+    release = threading.Event()
+    with FakeProviderServer(_hanging_on(2, release), latency=LatencyModel(ttft=0.3)) as server:
+        code, out, err, seconds = _stopped_at_once(app, server, signals, "--json")
+        release.set()
+    assert code == 130, err
+    assert seconds < 10, err  # it did not wait for the hanging reply
+    assert err.count(RESUME_HINT) == 1 and "kantra-ai: interrupted" not in err.splitlines(), err
+    summary = json.loads(out)  # the whole document, as after the first Ctrl-C
+    assert summary["store"]["state"] == "interrupted"
+    db = app / ".kantra-ai" / "state.db"
+    [(fixed,)] = store_rows(db, "SELECT count(*) FROM incidents WHERE status = 'fixed'")
+    assert fixed > 0 and summary["incidents"]["fixed"] == fixed  # the first request's fixes
+    assert summary["changed_files"] and summary["requests"] == 1
+    # The request in flight is named as abandoned, with its incidents; its cost is not known.
+    [(path, abandoned)] = store_rows(db, "SELECT path, incident_ids FROM requests WHERE status = 'cancelled'")
+    block = summary["abandoned"]
+    assert block["requests"] == 1 and block["files"] == [path] and block["cost_usd"] is None
+    assert set(block["incidents"]) == set(json.loads(abandoned))
+    reasons = {row["id"]: row["reason"] for row in summary["outcomes"]}
+    assert all(reasons[i].startswith("abandoned in flight") for i in block["incidents"])
+    # The report is written (a fresh tree had none) and holds this run as the store does.
+    assert summary["report"] == str(app / ".kantra-ai" / "report.html")
+    assert Path(summary["report"]).is_file()
+    record = json.loads((app / ".kantra-ai" / "run.json").read_text())
+    assert [r["state"] for r in record["runs"]] == ["interrupted"]
+    assert sum(i["status"] == "fixed" for i in record["incidents"]) == fixed
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_prints_the_summary_and_leaves_no_stale_report_of_the_run_before(
+    tmp_path: Path,
+) -> None:
+    release = threading.Event()
+    with FakeProviderServer(_hanging_on(3, release), latency=LatencyModel(ttft=0.3)) as server:
+        # Run 1 stops at the first Ctrl-C and writes its report; run 2 (requests 3 and 4 on) is
+        # stopped by a second Ctrl-C while its second request hangs.
+        app, code, log = _interrupt(tmp_path, server, presses=1)
+        assert code == 130, log
+        code, out, err, _ = _stopped_at_once(app, server, [signal.SIGINT, signal.SIGINT])
+        release.set()
+    assert code == 130, err
+    assert "incidents selected" in out  # the summary table, as after the first Ctrl-C
+    assert "abandoned 1 requests in flight" in out and "not in the cost above" in out
+    assert "interrupted: run the same command again to continue where it stopped" in out
+    assert err.count(RESUME_HINT) == 1, err
+    db = app / ".kantra-ai" / "state.db"
+    record = json.loads((app / ".kantra-ai" / "run.json").read_text())
+    assert [r["state"] for r in record["runs"]] == ["interrupted", "interrupted"]
+    [(fixed,)] = store_rows(db, "SELECT count(*) FROM incidents WHERE status = 'fixed'")
+    assert sum(i["status"] == "fixed" for i in record["incidents"]) == fixed

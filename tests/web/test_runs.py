@@ -3,6 +3,7 @@ cancelled as Ctrl-C would, continued by the next start; options from the config 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,7 +94,12 @@ def test_cancel_abandons_the_requests_in_flight(tmp_path: Path, slow: FakeProvid
     runs.cancel()
     assert wait_state(runs, "cancelled") == "cancelled"
     assert run_states(app) == ["interrupted"]
-    assert runs.progress.snapshot()["fixed"] == 0  # nothing in flight was applied
+    shown = runs.progress.snapshot()
+    assert shown["fixed"] == 0  # nothing in flight was applied
+    # It ends as a pause does: exit 130 and the report rewritten with this run.
+    assert shown["exit_code"] == 130 and shown["report"] == str(app / ".kantra-ai" / "report.html")
+    record = json.loads((app / ".kantra-ai" / "run.json").read_text())
+    assert [r["state"] for r in record["runs"]] == ["interrupted"]
 
 
 def test_the_settings_form_follows_the_settings_model_and_writes_only_changed_keys(tmp_path: Path) -> None:

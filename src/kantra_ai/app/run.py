@@ -130,6 +130,10 @@ class JobRun:
     performance: dict[str, Any] = field(default_factory=dict)
     aborted: str = ""
     interrupted: bool = False
+    # A second Ctrl-C (or SIGTERM) cancelled the run: the requests then in flight were abandoned,
+    # by file (the first of a pack) with the incidents they asked about and no reply waited for.
+    cancelled: bool = False
+    abandoned: dict[str, tuple[str, ...]] = field(default_factory=dict)
     store: dict[str, Any] = field(default_factory=dict)  # the `store` block of the summary
     changed_files: set[str] = field(default_factory=set)  # files this run wrote
     wait_observers: list[RunObserver] = field(default_factory=list)  # told of rate-limit waits
@@ -212,6 +216,23 @@ def add_hook_results(run: JobRun, document: dict[str, Any], rows_key: str) -> No
     fields = dict.fromkeys(key for extras in run.incident_extras.values() for key in extras)
     for row in document.get(rows_key, []):
         row.update({**fields, **run.incident_extras.get(str(row.get("id")), {})})
+
+
+ABANDONED = "abandoned in flight (interrupted): its reply was not waited for; the next run asks again"
+
+
+def abandoned_block(run: JobRun) -> dict[str, Any] | None:
+    """The summary's `abandoned` block: None unless a second Ctrl-C (or SIGTERM) cancelled the run.
+    What the provider bills for an abandoned request is not known (it may have produced tokens):
+    its cost is null, and not in the run's cost."""
+    if not run.cancelled:
+        return None
+    return {
+        "requests": len(run.abandoned),
+        "files": sorted(run.abandoned),
+        "incidents": sorted({i for ids in run.abandoned.values() for i in ids}),
+        "cost_usd": None,
+    }
 
 
 def exit_code(run: JobRun) -> ExitCode:
@@ -349,7 +370,7 @@ def run_job(
             return _run(job, options, ui, session, choice, stages, hooks, handle, time_scale)
     except StoreError as exc:  # lock held, damaged or foreign store, nothing to resume
         raise UserError(str(exc)) from None
-    except asyncio.CancelledError as exc:  # a second Ctrl-C abandoned the requests in flight
+    except asyncio.CancelledError as exc:  # a cancel not from the run's Ctrl-C (that one ends in `_run`)
         interrupt = KeyboardInterrupt()
         setattr(interrupt, TOLD, getattr(exc, TOLD, False))  # the session said how to continue
         raise interrupt from None
@@ -432,13 +453,26 @@ def _run(
         if options.batch_api.enabled and needed:
             asyncio.run(probe_batch_api(choice))  # an endpoint without a batch API: refused here
         pacing = Pacing(calibration, time_scale)
-        asyncio.run(_job(job, options, ui, session, choice, first, provider, context, pacing, handle))
+        try:
+            asyncio.run(_job(job, options, ui, session, choice, first, provider, context, pacing, handle))
+        except asyncio.CancelledError:
+            if not session.interrupted:
+                raise
+            # A second Ctrl-C or SIGTERM (engine/interrupt.py) cancelled the run without waiting for
+            # the requests in flight: the run ends as after the first Ctrl-C (recorded interrupted,
+            # summary and report), with what it did before the cancel (`_execute`).
+            run.cancelled = True
         if provider is not None:
             session.save_calibration(choice.provider_name, choice.model, calibration)
     for hook in hooks:
         hook.job_finished(session, run)
     waiting = run.batch is not None and run.batch.pending
     run.interrupted = session.finish(run.outcomes.values(), run.aborted, waiting=waiting)
+    # After `finish`: the store keeps them unanswered (its requests cancelled, the next run asks
+    # again); the summary names them.
+    for incident_ids in run.abandoned.values():
+        for incident_id in incident_ids:
+            run.outcomes.setdefault(incident_id, IncidentOutcome(incident_id, Status.SKIPPED, ABANDONED))
     run.store = session.summary()
     return run
 
@@ -518,6 +552,46 @@ def provider_for(choice: ModelChoice, ui: Ui, *, needed: bool, hint: str = "") -
             emphasis=True,
         )
     yield choice.open_provider(hint=hint)
+
+
+class _SoFar(RunObserver):
+    """What the engine reported of a stage as it went: its result never comes back when a second
+    Ctrl-C (or SIGTERM) cancels it, yet its files were written and its requests paid for."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.outcomes: dict[str, IncidentOutcome] = {}
+        self.records: list[RequestRecord] = []
+        self._asking: dict[str, tuple[str, ...]] = {}  # path -> incidents of its request now
+        self._sent: set[str] = set()  # paths whose request went out (the store records it so)
+
+    def request_started(self, path: str, incident_ids: tuple[str, ...]) -> None:
+        self._asking[path] = incident_ids
+
+    def request_sent(self, path: str) -> None:
+        self._sent.add(path)
+
+    def request_finished(self, record: RequestRecord) -> None:
+        self.records.append(record)
+        self._asking.pop(record.path, None)
+        self._sent.discard(record.path)
+
+    def batch_finished(self, path: str, outcomes: list[IncidentOutcome]) -> None:
+        self.outcomes.update((o.incident_id, o) for o in outcomes)
+
+    def keep(self, run: JobRun) -> None:
+        """Into the run: the outcomes and requests so far, and the requests in flight (sent, not
+        answered: a request still waiting for its turn was never sent) as abandoned."""
+        run.outcomes.update(self.outcomes)
+        run.outcomes.update(run.hook_outcomes)
+        run.records.extend(self.records)
+        for record in self.records:
+            run.totals.add(record)
+        run.totals.seconds += time.monotonic() - self.started
+        for path in self._sent & self._asking.keys():
+            unanswered = tuple(i for i in self._asking[path] if i not in run.outcomes)
+            if unanswered:
+                run.abandoned[path] = unanswered
 
 
 class _Written(RunObserver):
@@ -710,10 +784,18 @@ async def _execute(
                         after_file: Callable[[PurePosixPath], Awaitable[None]] = after_file,
                     ) -> None:
                         parallelism = limits.batch.parallelism
-                        if hooks:
-                            result = await execute_batches(planned, ctx, parallelism, after_file=after_file)
-                        else:
-                            result = await execute_batches(planned, ctx, parallelism)
+                        so_far = _SoFar()
+                        ctx = dataclasses.replace(ctx, observer=ObserverGroup(ctx.observer, so_far))
+                        try:
+                            if hooks:
+                                result = await execute_batches(
+                                    planned, ctx, parallelism, after_file=after_file
+                                )
+                            else:
+                                result = await execute_batches(planned, ctx, parallelism)
+                        except asyncio.CancelledError:
+                            so_far.keep(run)  # a second Ctrl-C: run_job ends the run with it
+                            raise
                         run.outcomes.update(result.outcomes)
                         run.outcomes.update(run.hook_outcomes)
                         run.records.extend(result.records)

@@ -154,6 +154,14 @@ def print_next_steps(
             "(--wait keeps polling; kantra-ai batches cancel cancels them)"
         )
     stopped = document.get("stopped") or {}
+    abandoned = document.get("abandoned") or {}
+    if abandoned.get("requests"):
+        files = ", ".join(abandoned["files"][:3]) + (" ..." if len(abandoned["files"]) > 3 else "")
+        say(
+            f"[yellow]abandoned[/] {abandoned['requests']} requests in flight ({len(abandoned['incidents'])} "
+            f"incidents: {escape(files)}): their replies were not waited for; what the provider bills for "
+            "them is unknown and not in the cost above; the next run asks again"
+        )
     if run.aborted:
         refused = (document.get("store") or {}).get("state") == "refused"
         say(

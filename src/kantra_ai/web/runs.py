@@ -320,8 +320,11 @@ class RunManager:
             run = run_job(job, options, WebUi(progress), handle=handle)
             summary = execute_summary(job, run, options)
             code = int(exit_code(run))
-            state = "paused" if run.interrupted else "finished"
-            progress.end(state, summary=summary, code=code)
+            if run.cancelled:  # the second stop: the summary says what was done before it
+                error = "cancelled: the requests in flight were abandoned; Start continues"
+                progress.end("cancelled", error=error, summary=summary, code=code)
+            else:
+                progress.end("paused" if run.interrupted else "finished", summary=summary, code=code)
         except UserError as exc:
             progress.end("failed", error=str(exc))
         except KeyboardInterrupt:
