@@ -444,3 +444,31 @@ def test_the_checks_reported_are_the_checks_run_bisection_probes_included(
     assert ran > 2  # the baseline, the check at the end, and the probes
     assert summary["verification"]["checks"] == ran
     assert _job(app)["report"]["verification"]["checks"] == ran
+
+
+def test_a_fix_verification_reverted_counts_once_as_failed_in_the_runs_outcomes(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Summary's fix breaks the check and is reverted: the run decided it twice (fixed, then failed).
+    app = _app(tmp_path)
+    check, _ = _counting_check(
+        tmp_path,
+        f"if grep -q 'Formatter(text, Standard' {SUMMARY}; then\n"
+        f"  echo '{SUMMARY}:18: error: no suitable constructor found for Formatter(StringBuilder,Charset)'\n"
+        "  exit 1\n"
+        "fi\n",
+    )
+    code, summary = remediate(
+        EXAMPLE / "output.yaml", app, fake, "--verify", "build", "--verify-command", str(check),
+        "--max-repair-rounds", "0",
+    )  # fmt: skip
+    assert code == 1
+    assert rows(summary)[SUMMARY]["verification_state"] == "reverted"
+    assert (summary["incidents"]["fixed"], summary["incidents"]["failed"]) == (2, 1)
+    # One outcome per incident of the run, its last: the reverted fix is a failure, not also a fix.
+    job = _job(app)
+    assert job["status"]["runs"][0]["outcomes"] == {"fixed": 2, "failed": 1}
+    assert job["report"]["runs"][0]["outcomes"] == {"fixed": 2, "failed": 1}
+    capsys.readouterr()
+    assert run("status", "-i", app) == 0
+    assert "1 failed, 2 fixed" in capsys.readouterr().out

@@ -47,9 +47,14 @@ def store_view(store: RunStore, input_dir: Path, *, runs: int = 20) -> dict[str,
             (tree,),
         )
     }
+    # One outcome per incident per run: its last decision in that run. A run can decide an incident
+    # twice (verification reverts a fix: `failed` after `fixed`); counting every row would call a
+    # reverted fix fixed and count more outcomes than incidents.
     decided: dict[int, Counter[str]] = {}
     for run_id, status, count in store.query(
-        f"SELECT run_id, status, count(*) FROM outcomes WHERE run_id IN ({in_tree}) GROUP BY run_id, status",
+        "SELECT run_id, status, count(*) FROM (SELECT run_id, status, row_number() OVER"
+        " (PARTITION BY run_id, incident_id ORDER BY at DESC, rowid DESC) AS nth"
+        f" FROM outcomes WHERE run_id IN ({in_tree})) AS decisions WHERE nth = 1 GROUP BY run_id, status",
         (tree,),
     ):
         decided.setdefault(int(str(run_id)), Counter())[str(status)] = int(str(count))
