@@ -448,3 +448,31 @@ def test_execute_interrupted_in_phase_one_resumes_from_the_run_store_without_ask
         ("execute incremental", "interrupted"),
     ]
     assert runs[0]["skipped_as_done"] == len(fixed)
+
+
+def test_the_reports_phases_are_every_phase_the_job_ran_in_the_words_of_state_yaml(
+    tmp_path: Path, fake: FakeProviderServer
+) -> None:
+    # Phase by phase with --resume, then a remediate that asks again about the failed incident: the
+    # report keeps every phase any run ran (not the last run's alone, nor none after a remediate),
+    # each with the state state.yaml gives it and its incidents' latest statuses.
+    app = copy_example("multi-violation", tmp_path)
+    plan_file = _plan(app, tmp_path / "plan", "multi-violation")
+    assert _execute(plan_file, app, fake, "--phase", "phase-1") == 0
+    assert _execute(plan_file, app, fake, "--phase", "phase-2", "--resume") == 1  # its incident fails
+    assert _execute(plan_file, app, fake, "--phase", "phase-4", "--resume") == 0
+    retry = ("--base-url", fake.anthropic_base_url, "--no-progress", "--retry-failed")
+    assert run("remediate", "--analysis", analysis_of("multi-violation"), "--input", app, *retry) == 1
+    state = yaml.safe_load((tmp_path / "plan" / "state.yaml").read_text())
+    ran = {p["phase_id"]: p["status"] for p in state["phases"] if p["status"] != "pending"}
+    assert ran == {"phase-1": "completed", "phase-2": "failed", "phase-4": "completed"}
+    record = json.loads((app / ".kantra-ai" / "run.json").read_text())
+    assert record["kind"] == "remediate"
+    assert {p["id"]: p["status"] for p in record["phases"]} == ran
+    assert {p["id"]: p["counts"] for p in record["phases"]} == {
+        "phase-1": {"fixed": 25},
+        "phase-2": {"failed": 1},  # asked again by the remediate, still the phase's
+        "phase-4": {"fixed": 1},
+    }
+    report = (app / ".kantra-ai" / "report.html").read_text()
+    assert all(f'data-phase-id="{phase}"' in report for phase in ran)

@@ -28,12 +28,11 @@ from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, Status
 from kantra_ai.errors import UserError
 from kantra_ai.plan.incidents import PlanIncidents, check_against_analysis, plan_incidents
 from kantra_ai.plan.model import Phase, Plan, PlanError, load_plan
-from kantra_ai.plan.state import ExecutionState, load_state, plan_hash, save_state
+from kantra_ai.plan.state import DONE, ExecutionState, load_state, phase_status, plan_hash, save_state
 from kantra_ai.providers.pricing import describe_price
 from kantra_ai.report.summary import run_summary
 
 EXECUTE_RESUME_HINT = "interrupted: run the same command again with --resume to continue"
-DONE = frozenset({Status.FIXED, Status.NOT_APPLICABLE})
 
 
 @dataclass(frozen=True)
@@ -199,10 +198,8 @@ class ExecuteJob:
     def stage_finished(self, stage: Stage, outcome_of: Mapping[str, Status], interrupted: bool) -> None:
         assert self.incidents is not None
         phase = self.state.phase(stage.id)
-        if all(outcome_of.get(i.id) in DONE for i in self.incidents.by_phase[stage.id]):
-            phase.status = "completed"
-        else:
-            phase.status = "in_progress" if interrupted else "failed"
+        statuses = [outcome_of.get(i.id) for i in self.incidents.by_phase[stage.id]]
+        phase.status = phase_status(statuses, interrupted=interrupted)
         phase.completed_at = datetime.now(UTC) if phase.status != "in_progress" else None
         save_state(self.state, self.state_path)
 

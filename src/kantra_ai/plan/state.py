@@ -11,6 +11,7 @@ after every incident and every phase.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -19,12 +20,24 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from kantra_ai._fs import write_atomic
-from kantra_ai.engine.outcomes import IncidentOutcome
+from kantra_ai.engine.outcomes import IncidentOutcome, Status
 from kantra_ai.plan.model import PlanError
 
 STATE_VERSION = "1.0"
 
 PhaseStatusType = Literal["pending", "in_progress", "completed", "failed"]
+
+# What a phase needs of each of its incidents to be completed.
+DONE = frozenset({Status.FIXED, Status.NOT_APPLICABLE})
+
+
+def phase_status(statuses: Iterable[Status | None], *, interrupted: bool) -> PhaseStatusType:
+    """A phase that ran, from its incidents' statuses (None: not decided): completed when each is
+    fixed or does not apply; else in progress when its run stopped before deciding them all, failed
+    when it did decide. The one rule for state.yaml, the execute summary and the job's report."""
+    if all(status in DONE for status in statuses):
+        return "completed"
+    return "in_progress" if interrupted else "failed"
 
 
 def _now() -> datetime:

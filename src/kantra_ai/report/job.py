@@ -21,12 +21,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kantra_ai.engine.outcomes import Status
+from kantra_ai.plan.state import phase_status
 from kantra_ai.store.checks import checks_of, repair_costs, repair_rounds_by_path
 from kantra_ai.store.queries import store_view
 from kantra_ai.store.run_store import RunStore
 from kantra_ai.verify.loop import describe
 
 RECORD_VERSION = 2
+_DECIDED = frozenset(s.value for s in Status)  # an incident's statuses once a run decided it
 CONTEXT_LINES = 3
 
 
@@ -192,7 +195,7 @@ def job_record(store: RunStore, input_dir: Path) -> dict[str, Any]:
             for r in runs
         ],
         "totals": _totals(incidents, runs),
-        "phases": _phases(incidents, last_details),
+        "phases": _phases(incidents, [details.get(int(r["run"]), {}) for r in runs]),
         "confidence": _confidence(incidents, rules, last_details.get("confidence") or {}),
         "not_applicable": last_details.get("not_applicable", []),
         "informational": last_details.get("informational", 0),
@@ -324,19 +327,26 @@ def _totals(incidents: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]])
     }
 
 
-def _phases(incidents: Sequence[dict[str, Any]], details: dict[str, Any]) -> list[dict[str, Any]]:
-    if details.get("kind") != "execute":
-        return []
+def _phases(incidents: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The job's phases: every phase an `execute` run of the job ran (`runs`: each run's details,
+    oldest first), in the order they first ran, under their latest name, with their incidents'
+    latest statuses. A later run of other phases, or a `remediate`, leaves them in the report."""
+    names: dict[str, str] = {}
+    for details in runs:
+        if details.get("kind") == "execute":
+            for stage in details.get("stages", []):
+                names[str(stage["id"])] = str(stage["name"])
     by_phase: dict[str, Counter[str]] = {}
     for incident in incidents:
         if incident["phase"]:
             by_phase.setdefault(incident["phase"], Counter())[incident["status"]] += 1
     rows = []
-    for stage in details.get("stages", []):
-        counts = by_phase.get(stage["id"], Counter())
-        done = counts.get("fixed", 0) + counts.get("not_applicable", 0)
-        status = "completed" if counts and done == sum(counts.values()) else "incomplete"
-        rows.append({"id": stage["id"], "name": stage["name"], "status": status, "counts": dict(counts)})
+    for phase_id, name in names.items():
+        counts = by_phase.get(phase_id, Counter())
+        # Pending or in flight (None): the phase's run stopped before deciding them.
+        statuses = [Status(s) if s in _DECIDED else None for s in counts.elements()]
+        status = phase_status(statuses, interrupted=None in statuses)
+        rows.append({"id": phase_id, "name": name, "status": status, "counts": dict(counts)})
     return rows
 
 

@@ -276,7 +276,10 @@ class RunStore:
                 " status='pending', reason='', answered=0, confidence=NULL, threshold=NULL, explanation='',"
                 " verification='', repair_rounds=0, verification_detail='',"
                 " line=excluded.line, run_id=excluded.run_id, updated_at=excluded.updated_at,"
-                " message=excluded.message, stage=excluded.stage",
+                " message=excluded.message,"
+                # A run without phases (remediate, --retry-failed) leaves an incident in the phase
+                # of the plan that ran it: the report's phases keep counting it.
+                " stage=CASE WHEN excluded.stage != '' THEN excluded.stage ELSE incidents.stage END",
                 rows,
             )
             db.executemany(
