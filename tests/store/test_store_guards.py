@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import threading
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -183,13 +184,10 @@ def test_status_shows_runs_violations_and_cost_so_far(
     assert "Runs" in table and "jndi-to-quarkus-00001" in table and "cost so far $" in table
 
 
-def test_status_shows_a_killed_run_as_crashed_and_its_incidents_in_flight_as_pending_writing_nothing(
-    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
-) -> None:
-    app = copy_example(EXAMPLE, tmp_path)
+def _killed_with_a_request_on_the_wire(app: Path, fake: FakeProviderServer) -> None:
+    """A remediate SIGKILLed with its first request on the wire: nothing gets to record how it ended."""
     remediate_args = remediate_argv(EXAMPLES / EXAMPLE, app, fake.anthropic_base_url)
     argv = [sys.executable, "-m", "kantra_ai.cli.app", *remediate_args, "--batch-parallelism", "1"]
-    # SIGKILLed with its first request on the wire: nothing gets to record how it ended.
     killed = subprocess.run(
         argv,
         env={**os.environ, "KANTRA_AI_TEST_KILL_AT": "request-started:1"},
@@ -197,6 +195,13 @@ def test_status_shows_a_killed_run_as_crashed_and_its_incidents_in_flight_as_pen
         timeout=120,
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+
+def test_status_shows_a_killed_run_as_crashed_and_its_incidents_in_flight_as_pending_writing_nothing(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    _killed_with_a_request_on_the_wire(app, fake)
     db = app / ".kantra-ai" / "state.db"
     left = (
         "SELECT (SELECT group_concat(state) FROM runs),"
@@ -217,6 +222,30 @@ def test_status_shows_a_killed_run_as_crashed_and_its_incidents_in_flight_as_pen
         assert run("status", "--input", app, "--json") == 0
     view = json.loads(capsys.readouterr().out)
     assert [r["state"] for r in view["runs"]] == ["running"] and view["incidents"]["in_flight"] == in_flight
+
+
+def test_the_report_of_a_killed_run_shows_its_incidents_in_flight_as_pending_and_its_lost_request(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    _killed_with_a_request_on_the_wire(app, fake)
+    capsys.readouterr()
+    assert run("report", "--input", app) == 0
+    record = json.loads((app / ".kantra-ai" / "run.json").read_text())
+    capsys.readouterr()
+    assert run("status", "--input", app, "--json") == 0
+    view = json.loads(capsys.readouterr().out)
+    # The report says what status says: pending again, as the next run records them.
+    statuses = Counter(i["status"] for i in record["incidents"])
+    assert statuses == {"pending": view["incidents"]["pending"]} and sum(statuses.values()) == 19
+    # The request on the wire is lost: the provider may bill it, nobody knows what, so no cost
+    # counts it as $0 without saying so.
+    assert view["lost_requests"] == 1 and view["runs"][0]["lost_requests"] == 1
+    assert record["totals"]["lost_requests"] == 1
+    assert "not counting 1 requests lost in flight" in (app / ".kantra-ai" / "report.html").read_text()
+    assert run("status", "--input", app) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "not counting 1 requests lost in flight: their cost is unknown" in out and "1 (1 lost)" in out
 
 
 def test_status_of_a_tree_without_a_store_is_a_one_line_error(

@@ -151,6 +151,12 @@ def _money(cost: float | None) -> str:
     return f"${cost:.4f}" if cost < 1 else f"${cost:.2f}"
 
 
+def _unanswered(lost: int) -> str:
+    """Requests sent and never answered (lost in a killed run, abandoned by a second Ctrl-C): the
+    provider may bill them, for an amount nobody knows, so the cost is said to leave them out."""
+    return f" (not counting {lost} requests lost in flight: their cost is unknown)" if lost else ""
+
+
 def _when(stamp: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp)) if stamp else ""
 
@@ -161,7 +167,8 @@ def print_view(view: dict[str, Any], console: Console) -> None:
     console.print(
         "incidents: "
         + ", ".join(f"{inc[s]} {s.replace('_', ' ')}" for s in STATUSES if inc[s] or s in ("fixed", "failed"))
-        + f"; requests {view['requests']}; cost so far {_money(view['cost_usd'])}",
+        + f"; requests {view['requests']}; cost so far {_money(view['cost_usd'])}"
+        + _unanswered(view.get("lost_requests", 0)),
         markup=False,
         highlight=False,
     )
@@ -192,7 +199,9 @@ def print_view(view: dict[str, Any], console: Console) -> None:
     runs.add_column("cost", justify="right", no_wrap=True)
     for r in view["runs"]:
         outcomes = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(r["outcomes"].items()))
-        requests = f"{r['requests']}" + (f" ({r['failed_requests']} failed)" if r["failed_requests"] else "")
+        not_ok = {"failed": r["failed_requests"], "lost": r["lost_requests"]}
+        notes = ", ".join(f"{n} {word}" for word, n in not_ok.items() if n)
+        requests = f"{r['requests']}" + (f" ({notes})" if notes else "")
         runs.add_row(
             str(r["run"]),
             _when(r["started_at"]),

@@ -24,7 +24,7 @@ from typing import Any
 from kantra_ai.engine.outcomes import Status
 from kantra_ai.plan.state import phase_status
 from kantra_ai.store.checks import checks_of, repair_costs, repair_rounds_by_path
-from kantra_ai.store.queries import store_view
+from kantra_ai.store.queries import died_runs, shown_status, store_view
 from kantra_ai.store.run_store import RunStore
 from kantra_ai.verify.loop import describe
 
@@ -93,7 +93,8 @@ def hunks_for(hunks: Sequence[Hunk], spans: Iterable[tuple[int, int]], near: int
 def job_record(store: RunStore, input_dir: Path) -> dict[str, Any]:
     """The job's record for report.html and run.json, from the store alone."""
     tree = store.tree
-    view = store_view(store, input_dir, runs=1_000_000)
+    died = died_runs(store, input_dir)
+    view = store_view(store, input_dir, runs=1_000_000, died=died)
     runs = sorted(view["runs"], key=lambda r: r["run"])
     details = {
         int(run_id): json.loads(str(text or "{}"))
@@ -152,7 +153,7 @@ def job_record(store: RunStore, input_dir: Path) -> dict[str, Any]:
             "rule": rule_index[key],
             "file": str(path),
             "line": line,
-            "status": status,
+            "status": shown_status(str(status), died),  # as `status` shows it
             "reason": reason,
             "confidence": confidence,
             "threshold": threshold,
@@ -319,6 +320,7 @@ def _totals(incidents: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]])
         "statuses": dict(statuses),
         "requests": sum(r["requests"] for r in runs),
         "failed_requests": sum(r["failed_requests"] for r in runs),
+        "lost_requests": sum(r["lost_requests"] for r in runs),  # never answered: cost unknown, not in cost
         "tokens": tokens,
         "cache_hit_ratio": round(tokens["cache_read"] / cacheable, 4) if cacheable else 0.0,
         "cost": cost,

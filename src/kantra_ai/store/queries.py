@@ -20,7 +20,7 @@ from kantra_ai.store.session import left_running_died
 STATUSES = ("fixed", "failed", "skipped", "not_applicable", "pending", "in_flight")
 
 
-def _died(store: RunStore, input_dir: Path) -> set[int]:
+def died_runs(store: RunStore, input_dir: Path) -> set[int]:
     """The runs the store calls running whose process is gone (nobody holds the tree's lock)."""
     running = "SELECT id FROM runs WHERE tree=? AND state=?"
     if not store.query(running, (store.tree, RunState.RUNNING.value)):
@@ -32,21 +32,34 @@ def _died(store: RunStore, input_dir: Path) -> set[int]:
     return {int(str(r[0])) for r in store.query(running, (store.tree, RunState.RUNNING.value))}
 
 
-def store_view(store: RunStore, input_dir: Path, *, runs: int = 20) -> dict[str, Any]:
-    """`input_dir`: the tree the store is about (its lock tells whether a "running" run died)."""
+def shown_status(status: str, died: set[int]) -> str:
+    """An incident's status as the next run will record it: in flight when a run died (`died`:
+    `died_runs`; no run can be working then) is pending again, as that run's recovery makes it."""
+    return "pending" if died and status == "in_flight" else status
+
+
+def store_view(
+    store: RunStore, input_dir: Path, *, runs: int = 20, died: set[int] | None = None
+) -> dict[str, Any]:
+    """`input_dir`: the tree the store is about (its lock tells whether a "running" run died);
+    `died`: `died_runs` when the caller asked it already (so both read the same answer)."""
     tree = store.tree
-    died = _died(store, input_dir)
+    died = died_runs(store, input_dir) if died is None else died
     in_tree = "SELECT id FROM runs WHERE tree=?"
     usage: dict[int, tuple[Any, ...]] = {
         int(r[0]): r[1:]
         for r in store.query(
             "SELECT run_id, count(*), sum(status='error'), sum(status IN ('lost','cancelled')),"
             " sum(input_tokens), sum(cache_write_tokens), sum(cache_read_tokens), sum(output_tokens),"
-            " sum(coalesce(cost, 0)), sum(cost IS NULL AND status IN ('ok','error'))"
+            " sum(coalesce(cost, 0)), sum(cost IS NULL AND status IN ('ok','error')), sum(status='in_flight')"
             f" FROM requests WHERE run_id IN ({in_tree}) GROUP BY run_id",
             (tree,),
         )
     }
+    # Requests sent and never answered: lost in a killed run (in flight in one that died, as its
+    # recovery records them) or abandoned by a second Ctrl-C. The provider may bill what it had
+    # produced, which no one can know: their cost is in no sum, and they are counted to say so.
+    lost = {run_id: int(u[2] or 0) + (int(u[9] or 0) if run_id in died else 0) for run_id, u in usage.items()}
     # One outcome per incident per run: its last decision in that run. A run can decide an incident
     # twice (verification reverts a fix: `failed` after `fixed`); counting every row would call a
     # reverted fix fixed and count more outcomes than incidents.
@@ -72,7 +85,7 @@ def store_view(store: RunStore, input_dir: Path, *, runs: int = 20) -> dict[str,
         state = str(row[1])
         if run_id in died:
             state = RunState.CRASHED.value  # the next run on the tree records it so
-        u = usage.get(run_id, (0,) * 9)
+        u = usage.get(run_id, (0,) * 10)
         run_rows.append(
             {
                 "run": run_id,
@@ -89,7 +102,7 @@ def store_view(store: RunStore, input_dir: Path, *, runs: int = 20) -> dict[str,
                 "note": row[11],
                 "requests": int(u[0] or 0),
                 "failed_requests": int(u[1] or 0),
-                "lost_requests": int(u[2] or 0),
+                "lost_requests": lost.get(run_id, 0),
                 "tokens": {
                     "input": int(u[3] or 0),
                     "cache_write": int(u[4] or 0),
@@ -104,9 +117,7 @@ def store_view(store: RunStore, input_dir: Path, *, runs: int = 20) -> dict[str,
     for rule, status, count in store.query(
         "SELECT rule, status, count(*) FROM incidents WHERE tree=? GROUP BY rule, status", (tree,)
     ):
-        # In flight for a run that died: pending again, as the next run's recovery will make them.
-        shown = "pending" if died and status == "in_flight" else str(status)
-        by_violation.setdefault(str(rule), Counter())[shown] += int(str(count))
+        by_violation.setdefault(str(rule), Counter())[shown_status(str(status), died)] += int(str(count))
     totals: Counter[str] = Counter()
     for counts in by_violation.values():
         totals.update(counts)
@@ -144,6 +155,7 @@ def store_view(store: RunStore, input_dir: Path, *, runs: int = 20) -> dict[str,
         "incidents": {s: totals.get(s, 0) for s in STATUSES},
         "requests": int(str(spent[0] or 0)),
         "cost_usd": None if spent[2] else float(str(spent[1] or 0.0)),
+        "lost_requests": sum(lost.values()),  # their cost is unknown and not in cost_usd
         "unapplied_replies": int(str(unused)),
         "unsettled_writes": int(str(intents)),
         "runs": run_rows,
