@@ -197,6 +197,26 @@ def _killed_with_a_request_on_the_wire(app: Path, fake: FakeProviderServer) -> N
     assert killed.returncode == -signal.SIGKILL, killed.stderr
 
 
+def test_status_shows_the_incidents_not_sent_apart_from_the_models_does_not_apply_as_the_report_does(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # javaee-inventory's dependency incident has no file to edit: the analysis's "not applicable",
+    # never sent, so no incident row; the model's "does not apply" (n/a) is another thing.
+    app = copy_example(EXAMPLE, tmp_path)
+    remediate(EXAMPLE, app, fake)
+    assert run("undo", "--input", app) == 0  # a run of its own that selects nothing
+    assert run("report", "--input", app) == 0
+    capsys.readouterr()
+    assert run("status", "--input", app, "--json") == 0
+    view = json.loads(capsys.readouterr().out)
+    assert view["not_sent"] == {"dependency": 1} and view["incidents"]["not_applicable"] == 0
+    record = json.loads((app / ".kantra-ai" / "run.json").read_text())
+    assert [r["reason"] for r in record["not_applicable"]] == ["dependency"]
+    assert run("status", "--input", app) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "not applicable (not sent, as of the last run): 1 (dependency 1)" in out
+
+
 def test_status_shows_a_killed_run_as_crashed_and_its_incidents_in_flight_as_pending_writing_nothing(
     tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -172,6 +172,14 @@ def print_view(view: dict[str, Any], console: Console) -> None:
         markup=False,
         highlight=False,
     )
+    not_sent = view.get("not_sent") or {}
+    if not_sent:
+        reasons = ", ".join(f"{reason} {n}" for reason, n in not_sent.items())
+        console.print(
+            f"not applicable (not sent, as of the last run): {sum(not_sent.values())} ({reasons})",
+            markup=False,
+            highlight=False,
+        )
     if view["unapplied_replies"] or view["unsettled_writes"]:
         console.print(
             f"{view['unapplied_replies']} paid-for replies not applied yet and {view['unsettled_writes']} "

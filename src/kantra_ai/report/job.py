@@ -24,7 +24,7 @@ from typing import Any
 from kantra_ai.engine.outcomes import Status
 from kantra_ai.plan.state import phase_status
 from kantra_ai.store.checks import checks_of, repair_costs, repair_rounds_by_path
-from kantra_ai.store.queries import died_runs, shown_status, store_view
+from kantra_ai.store.queries import died_runs, selection_left_out, shown_status, store_view
 from kantra_ai.store.run_store import RunStore
 from kantra_ai.verify.loop import describe
 
@@ -198,8 +198,7 @@ def job_record(store: RunStore, input_dir: Path) -> dict[str, Any]:
         "totals": _totals(incidents, runs),
         "phases": _phases(incidents, [details.get(int(r["run"]), {}) for r in runs]),
         "confidence": _confidence(incidents, rules, last_details.get("confidence") or {}),
-        "not_applicable": last_details.get("not_applicable", []),
-        "informational": last_details.get("informational", 0),
+        **selection_left_out(store),  # not_applicable (not sent) and informational, as status says
         "rules": rules,
         "messages": messages,
         "files": files,

@@ -7,6 +7,7 @@ killed run left (still "running", incidents in flight) is shown as the next run 
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,23 @@ def died_runs(store: RunStore, input_dir: Path) -> set[int]:
     # Read again after the look at the lock: a run that closed its row and let go of the lock in
     # between finished; one still "running" now died.
     return {int(str(r[0])) for r in store.query(running, (store.tree, RunState.RUNNING.value))}
+
+
+def selection_left_out(store: RunStore) -> dict[str, Any]:
+    """What the latest run that selected incidents (remediate, execute: an undo selects none) left
+    out of its selection as the analysis gave it: `not_applicable`, the incidents not sent because
+    nothing in the tree can be edited for them (file, rule, line, reason: dependency, missing-file,
+    ...), and the number of `informational` findings. The incidents table holds only what was sent."""
+    for (text,) in store.query(
+        "SELECT details FROM runs WHERE tree=? AND details NOT IN ('', '{}') ORDER BY id DESC LIMIT 1",
+        (store.tree,),
+    ):
+        details = json.loads(str(text))
+        return {
+            "not_applicable": list(details.get("not_applicable", [])),
+            "informational": int(details.get("informational", 0)),
+        }
+    return {"not_applicable": [], "informational": 0}
 
 
 def shown_status(status: str, died: set[int]) -> str:
@@ -147,12 +165,16 @@ def store_view(
         f" FROM requests WHERE purpose='repair' AND run_id IN ({in_tree})",
         (tree,),
     )[0]
+    left_out = selection_left_out(store)
     unused = store.query("SELECT count(*) FROM replies WHERE tree=? AND state='unused'", (tree,))[0][0]
     intents = store.query("SELECT count(*) FROM writes WHERE tree=? AND state='intent'", (tree,))[0][0]
     return {
         "store": str(store.path),
         "tree": tree,
         "incidents": {s: totals.get(s, 0) for s in STATUSES},
+        # Not sent, as of the latest run: the analysis's incidents with nothing in the tree to edit
+        # (a dependency, a missing file), by reason; never in `incidents`, which counts what was sent.
+        "not_sent": dict(sorted(Counter(str(r["reason"]) for r in left_out["not_applicable"]).items())),
         "requests": int(str(spent[0] or 0)),
         "cost_usd": None if spent[2] else float(str(spent[1] or 0.0)),
         "lost_requests": sum(lost.values()),  # their cost is unknown and not in cost_usd
