@@ -144,3 +144,20 @@ def test_undo_on_a_tree_where_nothing_ran_changes_and_makes_nothing(
     assert "nothing to undo" in capsys.readouterr().err
     assert not (app / ".kantra-ai").exists()  # no lock, no store made to find there is nothing
     assert tree_differences(app, copy_example(EXAMPLE, tmp_path / "pristine")) == []
+
+
+def test_the_run_after_an_undo_continues_no_run_and_resume_says_why(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    assert remediate_json(EXAMPLE, app, fake)[0] == 0
+    assert _undo(app)[0] == 0  # run 2: the undo; its incidents are open again ("skipped")
+    capsys.readouterr()
+    assert remediate_json(EXAMPLE, app, fake, "--resume")[0] == 2
+    err = capsys.readouterr().err
+    assert "nothing to resume on this tree, the last run (#2) was an undo" in err, err
+    code, summary = remediate_json(EXAMPLE, app, fake)
+    assert code == 0 and summary["store"]["continues_run"] is None
+    runs = store_rows(app / ".kantra-ai" / "state.db", "SELECT id, mode, resumes FROM runs ORDER BY id")
+    assert runs == [(1, "incremental", None), (2, "undo", None), (3, "incremental", None)]
+    assert tree_differences(app, expected_of(EXAMPLE)) == []

@@ -21,7 +21,7 @@ from kantra_ai.engine.outcomes import Status
 from kantra_ai.errors import UserError
 from kantra_ai.store.history import HistoryOptions
 from kantra_ai.store.revert import RecordedWrite, RevertResult, live_writes, revert_writes
-from kantra_ai.store.run_store import RunState, RunStore
+from kantra_ai.store.run_store import UNDO_MODE, RunState, RunStore
 from kantra_ai.store.schema import StoreError
 from kantra_ai.store.session import RunSession, no_store_yet
 
@@ -62,7 +62,7 @@ def undo(input_dir: Path, *, run: int | None, state: Path | None, say: Callable[
                 store,
                 input_dir,
                 writes,
-                mode="undo",
+                mode=UNDO_MODE,
                 note=f"undo of run #{target}",
                 status=Status.SKIPPED,
                 reason=f"undone by `kantra-ai undo` (the fix of run #{target})",

@@ -63,6 +63,9 @@ class RunState(str, Enum):
         return self in (RunState.INTERRUPTED, RunState.ABORTED, RunState.CRASHED)
 
 
+UNDO_MODE = "undo"  # the mode of a run `kantra-ai undo` recorded (app/undo.py)
+
+
 @dataclass(frozen=True)
 class RunRow:
     id: int
@@ -73,6 +76,10 @@ class RunRow:
     model: str
     started_at: float
     finished_at: float | None
+
+    @property
+    def is_undo(self) -> bool:
+        return self.mode == UNDO_MODE
 
 
 @dataclass(frozen=True)

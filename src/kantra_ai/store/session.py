@@ -309,7 +309,13 @@ class RunSession:
     def _decide_resume(self, store: RunStore) -> None:
         """Whether this run continues an unfinished one (and refuse --resume when there is none)."""
         last = store.last_run()
-        if last is not None and last.state.unfinished:
+        if last is not None and last.is_undo:
+            # An undo took a run's fixes back: what runs next is a job of its own. Continuing the
+            # undo would name the job after it (branch and trailers: job_root follows `resumes`),
+            # and continuing the run before it would carry on work the user just took back.
+            if self.options.resume:
+                raise StoreError(_NOTHING_TO_RESUME.format(what=f"the last run (#{last.id}) was an undo"))
+        elif last is not None and last.state.unfinished:
             self.resumes = last
             self._say(f"continuing run #{last.id} ({last.state.value})")
         elif last is not None and store.unattempted():
