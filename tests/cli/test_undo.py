@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -52,10 +53,8 @@ def test_undo_restores_the_tree_byte_for_byte_and_the_next_run_fixes_it_again(
     assert code == 0 and report["refused"] == {} and SERVICE in report["reverted"]
     assert tree_differences(app, EXAMPLES / EXAMPLE / "app") == []
     assert set(_statuses(app).values()) == {"skipped"}  # open again, not settled
-    assert _undo(app) == (
-        0,
-        {"run": None, "undo_run": None, "reverted": {}, "refused": {}, "commit": None, "git": ""},
-    )
+    nothing = {"run": None, "undo_run": None, "reverted": {}, "refused": {}, "commit": None, "git": ""}
+    assert _undo(app) == (0, {**nothing, "report": None})
     assert remediate_json(EXAMPLE, app, fake)[0] == 0
     assert tree_differences(app, expected_of(EXAMPLE)) == []
 
@@ -161,3 +160,23 @@ def test_the_run_after_an_undo_continues_no_run_and_resume_says_why(
     runs = store_rows(app / ".kantra-ai" / "state.db", "SELECT id, mode, resumes FROM runs ORDER BY id")
     assert runs == [(1, "incremental", None), (2, "undo", None), (3, "incremental", None)]
     assert tree_differences(app, expected_of(EXAMPLE)) == []
+
+
+def test_undo_writes_the_job_report_again_without_the_fixes_it_took_back(
+    tmp_path: Path, fake: FakeProviderServer
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    assert remediate_json(EXAMPLE, app, fake)[0] == 0
+    record_path, page_path = app / ".kantra-ai" / "run.json", app / ".kantra-ai" / "report.html"
+    assert json.loads(record_path.read_text())["totals"]["statuses"] == {"fixed": 19}
+    code, report = _undo(app)
+    assert code == 0 and report["report"] == str(page_path)
+    record = json.loads(record_path.read_text())
+    assert record["totals"]["statuses"] == {"skipped": 19} and record["totals"]["cost_per_fixed"] is None
+    assert not [i["id"] for i in record["incidents"] if "hunks" in i]  # no diff shown as a fix
+    assert [(r["run"], r["kind"]) for r in record["runs"]] == [(1, "remediate"), (2, "undo")]
+    page = page_path.read_text()
+    embedded = re.search(r'<script type="application/json" id="job-data">(.*?)</script>', page, re.DOTALL)
+    assert embedded is not None
+    assert {i["status"] for i in json.loads(embedded.group(1))["incidents"]} == {"skipped"}
+    assert "<td>2</td><td>undo</td>" in page  # the runs table names the command

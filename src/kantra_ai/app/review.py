@@ -136,6 +136,7 @@ class Review:
                     self.input_dir,
                     writes,
                     mode="review reject",
+                    kind=session.command,
                     note=f"rejected {path} in the review",
                     status=Status.FAILED,
                     reason=REJECT_REASON,

@@ -6,7 +6,8 @@ there (delivery/undo.py); no history is rewritten and pushed branches are left a
 Each file is restored only if it still holds what kantra-ai wrote to it; a file changed since is
 left alone and named. The undo is itself a run in the store (mode `undo`), so `status` shows it, a
 kill during it is settled like any other, and the incidents it took the fixes of are open again
-(`skipped`, "undone"): the next `remediate` does them again.
+(`skipped`, "undone"): the next `remediate` does them again. An undo changes the job, so it writes
+the job's report again (report.html and run.json), as a run does when it ends.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from kantra_ai.app.prepare import check_input_dir
 from kantra_ai.delivery.undo import commit_undo, refuse_busy
 from kantra_ai.engine.outcomes import Status
 from kantra_ai.errors import UserError
+from kantra_ai.report.record import RecordError, write_job_report
 from kantra_ai.store.history import HistoryOptions
 from kantra_ai.store.revert import RecordedWrite, RevertResult, live_writes, revert_writes
 from kantra_ai.store.run_store import UNDO_MODE, RunState, RunStore
@@ -33,6 +35,7 @@ class UndoReport:
     result: RevertResult = field(default_factory=RevertResult)
     commit: str | None = None  # the revert commit on the job's branch (delivered through git)
     git: str = ""  # what happened in git, one line ("" nothing)
+    report: str | None = None  # the job's report, written again after the undo (None: not written)
 
     @property
     def complete(self) -> bool:
@@ -43,6 +46,20 @@ def undo(input_dir: Path, *, run: int | None, state: Path | None, say: Callable[
     check_input_dir(input_dir)
     if no_store_yet(input_dir, HistoryOptions(state=state)):
         return UndoReport(None)  # nothing ever ran here: nothing to take back, nothing to make
+    report = _take_back(input_dir, run=run, state=state, say=say)
+    if report.undo_run is not None:  # the store changed: the report of the job must follow
+        try:
+            report.report = str(write_job_report(input_dir, state))
+        except RecordError as exc:
+            # The files are restored and the store says so: a report that cannot be written is
+            # told, not a reason to hide what the undo did.
+            say(f"the report was not written again ({exc}); `kantra-ai report` rebuilds it")
+    return report
+
+
+def _take_back(
+    input_dir: Path, *, run: int | None, state: Path | None, say: Callable[[str], None]
+) -> UndoReport:
     try:
         with RunSession(input_dir, HistoryOptions(state=state), say, command="undo") as session:
             store = session.open()
@@ -63,6 +80,7 @@ def undo(input_dir: Path, *, run: int | None, state: Path | None, say: Callable[
                 input_dir,
                 writes,
                 mode=UNDO_MODE,
+                kind=session.command,
                 note=f"undo of run #{target}",
                 status=Status.SKIPPED,
                 reason=f"undone by `kantra-ai undo` (the fix of run #{target})",
@@ -79,13 +97,15 @@ def revert_as_run(
     writes: Sequence[RecordedWrite],
     *,
     mode: str,
+    kind: str,
     note: str,
     status: Status,
     reason: str,
     answered: bool = False,
 ) -> tuple[int, RevertResult]:
     """Revert these writes as a run of its own in the store (so `status` shows it and a kill during
-    it is settled like any other); (the run's id, what was reverted and what was refused)."""
+    it is settled like any other); (the run's id, what was reverted and what was refused).
+    `kind`: the command that reverts (`undo`, `review`), the report's "command" for the run."""
     run_id = store.begin_run(
         mode=mode,
         analysis="",
@@ -96,6 +116,7 @@ def revert_as_run(
         planned=0,
         skipped_done=0,
     )
+    store.set_run_details(run_id, {"kind": kind})
     try:
         result = revert_writes(
             store,

@@ -49,6 +49,7 @@ def undo(
             "refused": result.refused,
             "commit": report.commit,
             "git": report.git,
+            "report": report.report,
         }
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     elif report.run is None:
