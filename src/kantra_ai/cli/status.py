@@ -243,6 +243,7 @@ def _print_git(jobs: list[dict[str, Any]], console: Console) -> None:
     for job in jobs:
         pulls = [f"{b['pr_url']} ({b['name']})" for b in job["branches"] if b["pr_url"]]
         state = job["state"] + (f": {job['note']}" if job["note"] else "")
+        state += "".join(f", reverted by run #{u['run']} ({u['commit'][:12]})" for u in job["reverted_by"])
         table.add_row(
             str(job["run"]), job["branch"], state, str(len(job["commits"])), "\n".join(pulls) or "-"
         )

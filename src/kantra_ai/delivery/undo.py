@@ -49,7 +49,7 @@ def commit_undo(
     head = repo.head() if repo is not None else None
     if repo is None or tip is None or head is None or head.branch != row.branch:
         return None, f"the commits on {row.branch} are left as they are (it is not checked out)"
-    contents = {}
+    contents, committed = {}, []
     for path in restored:
         rows = store.query(
             "SELECT after_sha FROM writes WHERE tree=? AND run_id=? AND path=? AND kind='revert'"
@@ -59,18 +59,25 @@ def commit_undo(
         content = store.content(str(rows[0][0])) if rows else None
         if content is not None:
             contents[repo.path(path)] = content
+            committed.append(path)
+    unit = records.undo_unit(undo_run)
     try:
         tree = repo.tree(tip, contents)
         if tree == repo.run("rev-parse", f"{tip}^{{tree}}").decode().strip():
             return None, ""
+        title = f"Revert kantra-ai run #{run_id}"
         message = (
-            f"Revert kantra-ai run #{run_id}\n\n`kantra-ai undo` (run #{undo_run}) took back what run "
+            f"{title}\n\n`kantra-ai undo` (run #{undo_run}) took back what run "
             f"#{run_id} wrote to {len(contents)} file(s):\n"
             + "".join(f"- {p}\n" for p in sorted(contents))
-            + f"\n{trailers(root, f'undo:{undo_run}')}\n"
+            + f"\n{trailers(root, unit)}\n"
         )
         sha = repo.commit(tree, tip, message)
         repo.move_branch(row.branch, sha, tip, f"kantra-ai: undo of run #{run_id}")
+        # Kept with the job's commits, so that `status` and the report say the job was taken back.
+        last = max((c.position for c in records.commits(store, root) if c.branch == row.branch), default=-1)
+        undo_commit = records.CommitRow(row.branch, unit, sha, title, tuple(sorted(committed)), (), last + 1)
+        records.record_commit(store, root, undo_commit)
         updates = []
         for path in contents:
             wanted, before = repo.entry(sha, path), repo.entry(tip, path)

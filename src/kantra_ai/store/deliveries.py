@@ -51,6 +51,14 @@ class BranchRow:
     pr_url: str
 
 
+_UNDO_UNIT = "undo:"
+
+
+def undo_unit(undo_run: int) -> str:
+    """The unit of `undo`'s revert commit on a job's branch (its trailer, its row here)."""
+    return f"{_UNDO_UNIT}{undo_run}"
+
+
 def job_root(store: RunStore, run_id: int) -> int:
     """The first run of the job `run_id` belongs to (following what each run continued)."""
     seen = {run_id}
@@ -227,21 +235,31 @@ def _branch_dict(b: BranchRow) -> dict[str, Any]:
 
 
 def git_view(store: RunStore) -> list[dict[str, Any]]:
-    """Every job's delivery, newest first, for `status` and the report."""
+    """Every job's delivery, newest first, for `status` and the report. `reverted_by`: the undos
+    committed on the job's branch (the run of each, its revert commit); the job's `state` stays
+    that of its delivery (what was made and pushed is still there)."""
     rows = store.query(
         "SELECT run_id, base_sha, base_branch, branch, state, note FROM deliveries WHERE tree=?"
         " ORDER BY run_id DESC",
         (store.tree,),
     )
-    return [
-        {
-            "run": int(r[0]),
-            "base": {"sha": str(r[1]), "branch": str(r[2])},
-            "branch": str(r[3]),
-            "state": str(r[4]),
-            "note": str(r[5]),
-            "commits": [_commit_dict(c) for c in commits(store, int(r[0]))],
-            "branches": [_branch_dict(b) for b in branches(store, int(r[0]))],
-        }
-        for r in rows
-    ]
+    view = []
+    for r in rows:
+        made = commits(store, int(r[0]))
+        view.append(
+            {
+                "run": int(r[0]),
+                "base": {"sha": str(r[1]), "branch": str(r[2])},
+                "branch": str(r[3]),
+                "state": str(r[4]),
+                "note": str(r[5]),
+                "commits": [_commit_dict(c) for c in made],
+                "branches": [_branch_dict(b) for b in branches(store, int(r[0]))],
+                "reverted_by": [
+                    {"run": int(c.unit.removeprefix(_UNDO_UNIT)), "commit": c.sha}
+                    for c in made
+                    if c.unit.startswith(_UNDO_UNIT)
+                ],
+            }
+        )
+    return view
