@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RUNNER = "src/kantra_ai/engine/batch_runner.py"
 RULES = "src/kantra_ai/engine/outcome_rules.py"
 CHECKED = "src/kantra_ai/edits/checked.py"
+INTEGRITY = "src/kantra_ai/edits/integrity.py"
 ANCHOR = "src/kantra_ai/edits/anchor.py"
 COMBINE = "src/kantra_ai/edits/combine.py"
 LOCATE = "src/kantra_ai/edits/locate.py"
@@ -54,6 +55,7 @@ TESTS = [
     "tests/portfolio/test_portfolio_embedded.py::test_a_source_changed_in_the_manifest_is_never_run_on_the_old_copy",
     "tests/hub/test_hub_addon.py::test_a_config_file_committed_in_the_repository_is_never_read_by_the_pod",
     "tests/hub/test_hub_addon.py::test_the_report_the_hub_is_sent_is_redacted_as_the_log_is",
+    "tests/cli/test_remediate_safety.py::test_a_reply_that_deletes_a_whole_file_is_refused_and_nothing_is_called_fixed",
     "tests/hub/test_hub_addon.py::test_a_password_for_the_repository_is_in_no_file_of_the_volume_and_the_branch_is_still_pushed",
     "tests/cli/test_plan_execute.py::test_a_plan_naming_a_file_outside_the_input_is_refused_before_anything_is_sent_or_written",
     "tests/verify/test_verify_strategies.py::test_a_fix_kept_while_the_check_fails_without_our_edits_too_is_never_counted_fixed",
@@ -280,6 +282,24 @@ GATES: list[tuple[str, str, str, str]] = [
         HUB_ADDON,
         '"activity": [redact(line) for line in self.activity],',
         '"activity": list(self.activity),',
+    ),
+    (
+        "an edit that removes most of the file is refused",
+        INTEGRITY,
+        "    problems.extend(_removed_bulk(old_lines, new_lines, landings))\n",
+        "",
+    ),
+    (
+        "an edit that writes a placeholder for code it left out is refused",
+        INTEGRITY,
+        "    problems.extend(_placeholders(landings))\n",
+        "",
+    ),
+    (
+        "an edit that writes a credential is refused",
+        CHECKED,
+        "if k not in blamed and writes_secret(",
+        "if False and (",
     ),
     (
         "a repository password never reaches the clone's config",

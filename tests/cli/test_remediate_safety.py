@@ -8,7 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.cli.helpers import analysis_of, copy_example, expected_of, remediate_json, run, tree_differences
+from tests.cli.helpers import (
+    EXAMPLES,
+    analysis_of,
+    copy_example,
+    expected_of,
+    remediate_json,
+    run,
+    tree_differences,
+)
 
 from kantra_ai.simulated.contract import FakeReply, FakeRequest, ToolCall
 from kantra_ai.simulated.recipes import parse_prompts, quoting, request_text, respond
@@ -364,3 +372,26 @@ def test_subs_naming_the_wrong_incidents_change_only_what_the_fixes_would(tmp_pa
         _, summary = _remediate(app, server, "--batch-parallelism", "1")
     _only_expected_changes(app, summary, copy_example(EXAMPLE, tmp_path / "pristine"))
     assert summary["incidents"]["fixed"] > 0
+
+
+def _deleting(request: FakeRequest) -> FakeReply:
+    """The scripted model's answer, each Java file's edits replaced by one that deletes the file."""
+    reply = respond(quoting(request))
+    prompts = parse_prompts(request_text(request))
+    if len(prompts) != 1 or prompts[0].language != "java" or not reply.tool_calls:
+        return reply
+    ids = sorted({n for e in reply.tool_calls[0].input.get("edits", []) for n in e["ids"]})
+    gone = {"ids": ids, "old": prompts[0].content, "new": ""}
+    return FakeReply(tool_calls=[ToolCall("apply_fixes", {"edits": [gone]})])
+
+
+def test_a_reply_that_deletes_a_whole_file_is_refused_and_nothing_is_called_fixed(tmp_path: Path) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    with FakeProviderServer(_deleting) as server:
+        _, summary = _remediate(app, server)
+    java = {o["file"] for o in summary["outcomes"] if o["file"].endswith(".java")}
+    assert java
+    for path in java:
+        assert (app / path).read_bytes() == (EXAMPLES / EXAMPLE / "app" / path).read_bytes()
+    assert {o["status"] for o in summary["outcomes"] if o["file"] in java} == {"failed"}
+    assert any("the edit removes" in r for r in _reasons(summary)), _reasons(summary)

@@ -7,6 +7,8 @@ model's own text can do, which no application logic can undo.
 
 from __future__ import annotations
 
+import pytest
+
 from kantra_ai.edits.apply import plan_region
 from kantra_ai.edits.checked import apply_checked
 from kantra_ai.edits.integrity import check_integrity
@@ -236,3 +238,70 @@ def test_checked_apply_keeps_already_applied_edits_and_order() -> None:
     result = apply_checked("A.java", JAVA, [edit, edit])
     assert [o.status for o in result.outcomes] == [EditStatus.APPLIED, EditStatus.ALREADY_APPLIED]
     assert result.failed == []
+
+
+SERVICE = (
+    "package com.example;\n\nimport javax.ejb.Stateless;\n\n@Stateless\npublic class Service {\n"
+    + "".join(f"    public int m{n}() {{\n        return {n};\n    }}\n\n" for n in range(12))
+    + "}\n"
+)
+
+
+def test_checked_apply_refuses_a_reply_that_deletes_the_whole_file() -> None:
+    # It still parses (an empty compilation unit), and every line it removed was named by the edit.
+    gone = Edit(SERVICE, "", ("i1",))
+    fine = Edit("import javax.ejb.Stateless;", "import jakarta.ejb.Stateless;", ("i2",))
+    result = apply_checked("Service.java", SERVICE, [gone])
+    assert [o.status for o in result.outcomes] == [EditStatus.FAILED]
+    assert result.failed[0].reason.startswith("the edit removes 41 of the file's 41 lines (lines 1-55)")
+    assert result.content == SERVICE
+    shell = Edit(SERVICE[SERVICE.index("@Stateless") :], "@Stateless\npublic class Service {\n}\n", ("i3",))
+    result = apply_checked("Service.java", SERVICE, [shell, fine])
+    assert [o.status for o in result.outcomes] == [EditStatus.FAILED, EditStatus.APPLIED]
+    assert result.content == SERVICE.replace("javax.ejb", "jakarta.ejb")
+
+
+def test_checked_apply_refuses_a_placeholder_for_code_the_reply_left_out() -> None:
+    # The classic abridged answer: the method it did not repeat would be deleted.
+    body = (
+        "    public int m3() {\n        return 3;\n    }\n\n    public int m4() {\n        return 4;\n    }\n"
+    )
+    lazy = Edit(
+        body, "    public int m3() {\n        return 3;\n    }\n\n    // ... rest unchanged ...\n", ("i1",)
+    )
+    result = apply_checked("Service.java", SERVICE, [lazy])
+    assert [o.status for o in result.outcomes] == [EditStatus.FAILED]
+    assert result.failed[0].reason.startswith("the edit writes a placeholder for code it left out")
+    assert result.content == SERVICE
+
+
+def test_checked_apply_keeps_an_edit_that_removes_a_method_of_a_large_file() -> None:
+    method = "    public int m5() {\n        return 5;\n    }\n\n"
+    removed = Edit("@Stateless\n", "", ("i1",))
+    dropped = Edit(method, "", ("i2",))
+    result = apply_checked("Service.java", SERVICE, [removed, dropped])
+    assert [o.status for o in result.outcomes] == [EditStatus.APPLIED, EditStatus.APPLIED]
+    assert result.content == SERVICE.replace("@Stateless\n", "").replace(method, "")
+
+
+def test_checked_apply_refuses_an_edit_that_writes_a_credential(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-live-the-users-own-key-0123456789")  # any shape
+    fine = Edit("import javax.ejb.Stateless;", "import jakarta.ejb.Stateless;", ("i1",))
+    for written in (
+        '    private String key = "sk-live-the-users-own-key-0123456789";',
+        "    // AKIAIOSFODNN7EXAMPLE",
+    ):
+        leak = Edit("    private List<String> names;", f"    private List<String> names;\n{written}", ("i2",))
+        result = apply_checked("A.java", JAVA, [fine, leak])
+        assert [o.status for o in result.outcomes] == [EditStatus.APPLIED, EditStatus.FAILED]
+        assert result.failed[0].reason.startswith("the edit writes a credential")
+        assert result.content == JAVA.replace("javax.ejb", "jakarta.ejb")
+
+
+def test_checked_apply_keeps_a_credential_that_was_on_the_edited_lines_already() -> None:
+    # The user's own configuration: an edit of the line's other words leaves it as it was.
+    before = "db.url=jdbc:postgresql://app:s3cret-pw-4@db/orders\nold.key=x\n"
+    edit = Edit(before.splitlines()[0] + "\nold.key=x", before.splitlines()[0] + "\nnew.key=x", ("i1",))
+    result = apply_checked("app.properties", before, [edit])
+    assert [o.status for o in result.outcomes] == [EditStatus.APPLIED]
+    assert result.content == before.replace("old.key", "new.key")

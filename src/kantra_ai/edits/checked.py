@@ -1,11 +1,15 @@
-"""Apply one reply's edits behind both gates: what this returns is safe to write.
+"""Apply one reply's edits behind the gates: what this returns is safe to write.
 
-`apply_edits` first; then the syntax gate (`syntax.py`: the result must parse where the content did)
-and the integrity gate (`integrity.py`: no unnamed line changed, no glued lines, no import removed
-that is still used, line counts the edits explain). An edit a gate blames is refused with the gate's
-reason and the others are applied again without it, until both gates pass; each round refuses at
-least one edit, so this ends. A syntax error is blamed on the edits that break the file on their own;
-if none does alone, on every edit that applied (the error comes from their combination).
+`apply_edits` first; then the syntax gate (`syntax.py`: the result must parse where the content did),
+the integrity gate (`integrity.py`: no unnamed line changed, no glued lines, no import removed that
+is still used, line counts the edits explain, no bulk removal or placeholder for code left out) and
+the secret gate: no edit writes a credential (the user's API key, a token, a URL's password) that
+was not on its lines already; the report would show it masked, and a commit would publish it.
+
+An edit a gate blames is refused with the gate's reason and the others are applied again without
+it, until every gate passes; each round refuses at least one edit, so this ends. A syntax error is
+blamed on the edits that break the file on their own; if none does alone, on every edit that
+applied (the error comes from their combination).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from kantra_ai.edits.apply import apply_edits
 from kantra_ai.edits.integrity import check_integrity
 from kantra_ai.edits.model import ApplyResult, Edit, EditOutcome, EditStatus, Landing
 from kantra_ai.edits.syntax import breaks_syntax
+from kantra_ai.redact import redact
 
 
 def apply_checked(
@@ -73,7 +78,20 @@ def _blame(
     for problem in check_integrity(path, content, result.content, result.landings):
         for k in problem.edits or tuple(applied):
             blamed.setdefault(k, problem.reason)
+    for k in applied:
+        if k not in blamed and writes_secret(result.outcomes[k].edit):
+            blamed[k] = (
+                "the edit writes a credential (an API key, a token or a password) into the file: "
+                "leave the value out (a placeholder or the environment)"
+            )
     return blamed
+
+
+def writes_secret(edit: Edit) -> bool:
+    """Whether the edit's new text holds a secret its old text did not (as the redaction layer
+    knows secrets: configured keys, token shapes, a URL's password)."""
+    old = set(edit.old_text.splitlines())
+    return any(redact(line) != line for line in edit.new_text.splitlines() if line not in old)
 
 
 def _in_original_order(

@@ -11,7 +11,14 @@ problem is one line (it goes into the retry prompt) and names the edits to blame
   there, or that an edit's new text writes itself, is not held against it, except the forms nobody
   writes on purpose (`;import`, `@Foopublic`);
 - a Java import removed while its simple name is still used (and no other import, wildcard or
-  declaration in the file can provide it).
+  declaration in the file can provide it);
+- most of the file removed: a landing that takes away more than a third of the file's lines (and
+  more than a few), more than half of a small file's, all of them, or more than
+  `MAX_REMOVED_LINES` in one place. An edit changes what its
+  incidents need; a reply that quotes the whole file and answers with a shell of it (or nothing)
+  still parses, and would leave nothing to compile;
+- a placeholder written for code left out ("// ... rest of the class unchanged ..."): the model
+  meant the lines it did not repeat to stay, and they would be gone.
 """
 
 from __future__ import annotations
@@ -33,6 +40,18 @@ from kantra_ai.edits.lines import (
 from kantra_ai.edits.model import Edit, Landing
 
 _SHOWN_CHARS = 60
+# A migration edit rewrites a few lines near its incidents; it never takes away a screenful of them.
+MAX_REMOVED_LINES = 40
+_FEW_LINES = 10  # below this, a small file may lose a third of its lines to an ordinary edit
+# A comment standing for code left out, as models write it when they abridge: "// ... rest unchanged",
+# "/* existing code */", "<!-- ... -->", "# ... same as before".
+_PLACEHOLDER = re.compile(
+    r"^\s*(?://|/\*|#|<!--)\s*(?:\.\.\.|…)?\s*(?:\(?\s*)?"
+    r"(?:(?:the\s+)?rest\b|(?:the\s+)?remaining\b|existing\b|unchanged\b|same\s+as\s+(?:before|above)"
+    r"|other\s+(?:methods|fields|code)\b|omitted\b|etc\b)"
+    r"|^\s*(?://|/\*|#|<!--)\s*(?:\.\.\.|…)\s*(?:\*/|-->)?\s*$",
+    re.IGNORECASE,
+)
 _XML_SUFFIXES = {".xml", ".pom", ".xsd", ".xsl", ".xslt", ".wsdl", ".tld", ".fxml", ".xhtml"}
 
 
@@ -89,6 +108,55 @@ def check_integrity(
         problems.extend(_glued(landing, old_lines, new_lines, glue))
     if suffix == ".java":
         problems.extend(_removed_imports(old_lines, new_lines, landings))
+    problems.extend(_removed_bulk(old_lines, new_lines, landings))
+    problems.extend(_placeholders(landings))
+    return problems
+
+
+def _removed_bulk(
+    old_lines: list[str], new_lines: list[str], landings: Sequence[Landing]
+) -> list[IntegrityProblem]:
+    """Landings that take away most of the file (see the module's docstring); lines with text only."""
+
+    def counted(lines: list[str]) -> int:
+        return sum(1 for line in lines if not is_blank(line))
+
+    lines = counted(old_lines) or 1
+    problems = []
+    for landing in landings:
+        old, new = landing.before, landing.after
+        removed = counted(old_lines[old[0] : old[1]]) - counted(new_lines[new[0] : new[1]])
+        if (
+            removed > MAX_REMOVED_LINES
+            or (removed > _FEW_LINES and removed * 3 > lines)
+            or (removed >= 3 and removed * 2 > lines)  # most of a small file
+            or (removed > 0 and removed == lines)  # all of it
+        ):
+            problems.append(
+                IntegrityProblem(
+                    f"the edit removes {removed} of the file's {lines} lines ({_line_range(old)}): an edit "
+                    "changes only what its incidents need; quote the lines to change and leave the rest",
+                    landing.indices,
+                )
+            )
+    return problems
+
+
+def _placeholders(landings: Sequence[Landing]) -> list[IntegrityProblem]:
+    """New text that stands for code left out instead of repeating it (it would be deleted)."""
+    problems = []
+    for landing in landings:
+        for edit, index in zip(landing.edits, landing.indices, strict=True):
+            old = set(edit.old_text.split("\n"))
+            written = [line for line in _new_lines(edit) if line not in old and _PLACEHOLDER.search(line)]
+            if written:
+                problems.append(
+                    IntegrityProblem(
+                        f"the edit writes a placeholder for code it left out ({_shown(written[0])}): the "
+                        "lines it stands for would be deleted; quote only the lines to change",
+                        (index,),
+                    )
+                )
     return problems
 
 
