@@ -305,3 +305,15 @@ def test_checked_apply_keeps_a_credential_that_was_on_the_edited_lines_already()
     result = apply_checked("app.properties", before, [edit])
     assert [o.status for o in result.outcomes] == [EditStatus.APPLIED]
     assert result.content == before.replace("old.key", "new.key")
+
+
+def test_checked_apply_applies_an_incidents_edits_together_or_not_at_all() -> None:
+    # Half of a garbled reply: the import's edit breaks the file, its partner for the same incident
+    # parses (a misspelt package); neither is written, and another incident's edit still is.
+    breaks = Edit("import javax.ejb.Stateless;", "import jakarta.ejb.Stateless", ("i1",))
+    garbled = Edit("@Stateless", "@Statless", ("i1",))
+    other = Edit("    private List<String> names;", "    private List<String> labels;", ("i2",))
+    result = apply_checked("A.java", JAVA, [breaks, garbled, other])
+    assert [o.status for o in result.outcomes] == [EditStatus.FAILED, EditStatus.FAILED, EditStatus.APPLIED]
+    assert result.failed[1].reason.startswith("another edit for the same incident failed: ")
+    assert result.content == JAVA.replace("names", "labels")

@@ -45,11 +45,38 @@ def apply_checked(
         result = apply_edits(
             content, [edits[i] for i in active], region=region, applied_before=applied_before
         )
-        blamed = _blame(path, content, result, region, applied_before)
+        blamed = _blame(path, content, result, region, applied_before) or _partners(
+            edits, active, result, refused
+        )
         if not blamed:
             return _in_original_order(result, edits, active, refused)
         for position, reason in blamed.items():
             refused.setdefault(active[position], reason)
+
+
+def _partners(
+    edits: Sequence[Edit], active: list[int], result: ApplyResult, refused: Mapping[int, str]
+) -> dict[int, str]:
+    """An incident's edits apply together or not at all: the applied edits that name an incident
+    another edit of which failed (positions in `active`, with the reason). Half of a fix is no fix,
+    and what it changed would stay in the file of an incident reported failed (the retry sends its
+    edits again, on the file as it was)."""
+    failed: dict[str, str] = {}
+    for index, reason in refused.items():
+        for incident_id in edits[index].incident_ids:
+            failed.setdefault(incident_id, reason)
+    for outcome in result.outcomes:
+        if outcome.status is EditStatus.FAILED:
+            for incident_id in outcome.edit.incident_ids:
+                failed.setdefault(incident_id, outcome.reason)
+    partners: dict[int, str] = {}
+    for position, outcome in enumerate(result.outcomes):
+        if outcome.status is not EditStatus.APPLIED:
+            continue
+        shared = [i for i in edits[active[position]].incident_ids if i in failed]
+        if shared:
+            partners[position] = f"another edit for the same incident failed: {failed[shared[0]]}"
+    return partners
 
 
 def _blame(
