@@ -6,6 +6,7 @@ import asyncio
 import socket
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ from kantra_ai.formats import TOOL_CALL
 from kantra_ai.prompts.builder import PromptBuilder
 from kantra_ai.providers.anthropic_provider import AnthropicProvider
 from kantra_ai.providers.base import ModelRequest, ProviderError
+from kantra_ai.providers.openai_provider import OpenAIProvider
 from kantra_ai.providers.pricing import Usage
 from kantra_ai.simulated.recipes import respond
 from testing.fakeprovider.faults import Fault, FaultPlan
@@ -176,6 +178,29 @@ async def test_once_the_endpoint_answered_a_dropped_connection_gets_every_attemp
             await provider.aclose()
         assert server.request_count == drops + 2
     assert response.stop_reason == "tool_use"
+
+
+@pytest.mark.parametrize("protocol", ["anthropic", "openai"])
+async def test_a_stream_that_began_and_broke_off_is_an_answer_not_a_wrong_address(protocol: str) -> None:
+    # From the first request on, every response starts (HTTP 200, half its events) and breaks off:
+    # the endpoint is there, so each gets every attempt, as a blip mid-run does.
+    drops = UNREACHABLE_ATTEMPTS + 1
+    faults = FaultPlan(scripted={n: Fault.drop(0.5) for n in range(1, drops + 1)})
+    with FakeProviderServer(respond, faults=faults) as server:
+        inner: Any = (
+            AnthropicProvider(MODEL, api_key="k", base_url=server.anthropic_base_url, max_retries=0)
+            if protocol == "anthropic"
+            else OpenAIProvider(
+                "openai", "gpt-5", api_key="k", base_url=server.openai_base_url, max_retries=0
+            )
+        )
+        provider = wrap_provider(inner, time_scale=1000.0)
+        try:
+            response = await provider.complete(_request(1))
+        finally:
+            await provider.aclose()
+        assert server.request_count == drops + 1
+    assert response.tool_input is not None
 
 
 async def test_tokens_billed_by_a_broken_stream_are_added_to_the_retried_reply() -> None:

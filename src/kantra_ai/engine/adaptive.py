@@ -166,7 +166,8 @@ class AdaptiveProvider:
                 response = await self._attempt(request, estimate, leading, on_progress)
             except ProviderError as exc:
                 billed_before = billed_before + exc.usage
-                self.answered = self.answered or exc.status is not None
+                # Any status, or a response that began (its headers came) and then broke off.
+                self.answered = self.answered or exc.status is not None or bool(exc.headers)
                 pushback = exc.overloaded
                 if pushback:
                     pushbacks += 1

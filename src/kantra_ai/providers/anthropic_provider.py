@@ -90,6 +90,7 @@ class AnthropicProvider:
         tool_block: int | None = None
         tool_name = request.tool.name if request.tool is not None else None
         stop = "other"
+        headers: dict[str, str] = {}  # the response's, once it has begun
         try:
             # Raw events rather than the SDK's accumulator: it raises on invalid tool JSON, and a
             # garbled reply is a reply to reject, not a crash.
@@ -125,12 +126,12 @@ class AnthropicProvider:
                 self.model, _status_of(exc), _error_message(exc), exc.response.headers, usage
             ) from exc
         except anthropic.APIConnectionError as exc:
-            raise connection_error(self.model, "connection failed", exc, usage) from exc
+            raise connection_error(self.model, "connection failed", exc, usage, headers) from exc
         except httpx2.HTTPError as exc:
             # A stream dropped mid-response surfaces as the transport's own error, not the SDK's.
-            raise connection_error(self.model, "connection lost", exc, usage) from exc
+            raise connection_error(self.model, "connection lost", exc, usage, headers) from exc
         except anthropic.AnthropicError as exc:
-            raise connection_error(self.model, "request failed", exc, usage) from exc
+            raise connection_error(self.model, "request failed", exc, usage, headers) from exc
 
         tool_input: Any = None
         tool_error = ""

@@ -232,8 +232,12 @@ def status_error(
     )
 
 
-def connection_error(model: str, what: str, exc: BaseException, usage: Usage) -> ProviderError:
-    return ProviderError(f"{model}: {what}: {one_line(str(exc))}", usage=usage)
+def connection_error(
+    model: str, what: str, exc: BaseException, usage: Usage, headers: Mapping[str, str] | None = None
+) -> ProviderError:
+    """A connection that failed, or broke off; `headers`: the response's, when it had begun (the
+    endpoint answered: a broken stream is a blip, not a wrong address)."""
+    return ProviderError(f"{model}: {what}: {one_line(str(exc))}", usage=usage, headers=dict(headers or {}))
 
 
 def decode_tool_json(raw: str) -> tuple[Any, str]:

@@ -130,12 +130,12 @@ class OpenAIProvider:
         except openai.APIStatusError as exc:
             raise status_error(self.model, exc.status_code, exc.message, exc.response.headers, usage) from exc
         except openai.APIConnectionError as exc:
-            raise connection_error(self.model, "connection failed", exc, usage) from exc
+            raise connection_error(self.model, "connection failed", exc, usage, headers) from exc
         except httpx2.HTTPError as exc:
             # A stream dropped mid-response surfaces as the transport's own error, not the SDK's.
-            raise connection_error(self.model, "connection lost", exc, usage) from exc
+            raise connection_error(self.model, "connection lost", exc, usage, headers) from exc
         except openai.OpenAIError as exc:
-            raise connection_error(self.model, "request failed", exc, usage) from exc
+            raise connection_error(self.model, "request failed", exc, usage, headers) from exc
 
         tool_input: Any = None
         tool_error = ""
