@@ -296,6 +296,12 @@ GATES: list[tuple[str, str, str, str]] = [
         "",
     ),
     (
+        "an incident's edits apply together or not at all",
+        CHECKED,
+        " or _partners(\n            edits, active, result, refused\n        )",
+        "",
+    ),
+    (
         "an edit that writes a credential is refused",
         CHECKED,
         "if k not in blamed and writes_secret(",
