@@ -47,6 +47,7 @@ def _show(number: float) -> str:
 
 
 MAX_COST_USD = Bound(0.0, 1_000_000.0, low_open=True)
+MAX_MINUTES = Bound(0.0, 100_000.0, low_open=True)  # --max-minutes: a run's wall time
 CONFIDENCE = Bound(0.0, 1.0)
 EFFORT = Bound(0, 1_000, integer=True)
 RETRIES = Bound(0, 5, integer=True)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.cli.helpers import EXAMPLES, expected_of, tree_differences
+from tests.cli.helpers import EXAMPLES, expected_of, remediate_json, tree_differences
 from tests.store.crash_helpers import exit_code, fork_context, remediate_argv, run_cli
 from tests.store.helpers import store_rows
 
@@ -221,3 +221,27 @@ def test_a_second_ctrl_c_prints_the_summary_and_leaves_no_stale_report_of_the_ru
     assert [r["state"] for r in record["runs"]] == ["interrupted", "interrupted"]
     [(fixed,)] = store_rows(db, "SELECT count(*) FROM incidents WHERE status = 'fixed'")
     assert sum(i["status"] == "fixed" for i in record["incidents"]) == fixed
+
+
+def test_max_minutes_stops_the_run_as_ctrl_c_does_and_the_same_command_continues_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = tmp_path / "app"
+    shutil.copytree(EXAMPLES / EXAMPLE / "app", app)
+    # Seven requests of 0.8 s one at a time: 1.2 s in, the second is in flight; it finishes, no other starts.
+    with FakeProviderServer(respond, latency=LatencyModel(ttft=0.8)) as server:
+        code, summary = remediate_json(
+            EXAMPLE, app, server, "--batch-parallelism", "1", "--max-minutes", "0.02"
+        )
+        err = capsys.readouterr().err
+        assert code == 130, err
+        assert "the run's time limit passed (--max-minutes 0.02): stopping as Ctrl-C would" in err
+        sent = server.request_count
+        assert 1 <= sent < 7 and summary["requests"] == sent
+        db = app / ".kantra-ai" / "state.db"
+        assert store_rows(db, "SELECT state FROM runs") == [("interrupted",)]
+        assert store_rows(db, "SELECT status, count(*) FROM requests GROUP BY status") == [("ok", sent)]
+        again, _ = remediate_json(EXAMPLE, app, server)
+        assert again == 0
+        assert server.request_count == 7  # nothing was asked twice
+    assert tree_differences(app, expected_of(EXAMPLE)) == []

@@ -50,6 +50,7 @@ class LimitOptions:
     """How much a run may spend and how it paces itself."""
 
     max_cost: float | None = None
+    max_minutes: float | None = None  # --max-minutes: then the run stops as Ctrl-C would
     max_retries: int = 1
     batch: BatchSettings = field(default_factory=BatchSettings)
     rate_limits: RateLimitConfig | None = None  # unknown limits are learned from response headers

@@ -453,8 +453,12 @@ def _run(
         if options.batch_api.enabled and needed:
             asyncio.run(probe_batch_api(choice))  # an endpoint without a batch API: refused here
         pacing = Pacing(calibration, time_scale)
+        limit = options.limits.max_minutes
+        if limit is not None and handle is None:
+            handle = RunHandle()  # what the time limit presses, as Ctrl-C would be
         try:
-            asyncio.run(_job(job, options, ui, session, choice, first, provider, context, pacing, handle))
+            with _time_limit(limit, handle, ui.say):
+                asyncio.run(_job(job, options, ui, session, choice, first, provider, context, pacing, handle))
         except asyncio.CancelledError:
             if not session.interrupted:
                 raise
@@ -552,6 +556,43 @@ def provider_for(choice: ModelChoice, ui: Ui, *, needed: bool, hint: str = "") -
             emphasis=True,
         )
     yield choice.open_provider(hint=hint)
+
+
+TIME_LIMIT_GRACE_SECONDS = 60.0  # after --max-minutes, what requests in flight get to finish
+
+
+@contextlib.contextmanager
+def _time_limit(
+    minutes: float | None, handle: RunHandle | None, say: Callable[[str], None]
+) -> Iterator[None]:
+    """`--max-minutes`: when it passes, the run stops as on Ctrl-C (no new request; the ones in
+    flight finish and are saved; retries give up, engine/adaptive.py), and a minute later as on a
+    second Ctrl-C (what is still in flight is abandoned). The same command continues the run."""
+    if minutes is None or handle is None:
+        yield
+        return
+    seconds = minutes * 60.0
+
+    def stop() -> None:
+        say(
+            f"the run's time limit passed (--max-minutes {minutes:g}): stopping as Ctrl-C would; "
+            f"requests in flight get {TIME_LIMIT_GRACE_SECONDS:g} s to finish"
+        )
+        handle.stop()
+
+    def abandon() -> None:
+        say("the run's time limit passed a minute ago: abandoning the requests still in flight")
+        handle.stop()
+
+    timers = [threading.Timer(seconds, stop), threading.Timer(seconds + TIME_LIMIT_GRACE_SECONDS, abandon)]
+    for timer in timers:
+        timer.daemon = True
+        timer.start()
+    try:
+        yield
+    finally:
+        for timer in timers:
+            timer.cancel()
 
 
 class _SoFar(RunObserver):
@@ -694,6 +735,8 @@ async def _execute(
             buckets=limits.shared_buckets,
             time_scale=pacing.time_scale,
             calibration=pacing.calibration,
+            # Retries give up when the run's time limit passes (429s and 5xx would go on for ever).
+            deadline_seconds=None if limits.max_minutes is None else limits.max_minutes * 60.0,
         )
         if provider is not None
         else None

@@ -66,6 +66,7 @@ def options_from_settings(
         ),
         limits=LimitOptions(
             max_cost=limits.max_cost,
+            max_minutes=limits.max_minutes,
             max_retries=limits.max_retries,
             batch=BatchSettings(
                 batching.max_batch_tokens,

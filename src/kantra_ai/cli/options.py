@@ -76,6 +76,7 @@ def run_options(ctx: typer.Context, values: Mapping[str, Any], *, analysis: Path
     )
     limits = LimitOptions(
         max_cost=p.get("max_cost"),
+        max_minutes=p.get("max_minutes"),
         max_retries=get("max_retries", _DEFAULT_LIMITS.max_retries),
         batch=BatchSettings(
             get("max_batch_tokens", _DEFAULT_BATCH.max_batch_tokens),

@@ -164,6 +164,15 @@ MaxCostOpt = Annotated[
         rich_help_panel=panel.BUDGET,
     ),
 ]
+MaxMinutesOpt = Annotated[
+    float | None,
+    typer.Option(
+        metavar="MIN",
+        callback=in_range(bounds.MAX_MINUTES),
+        help="Stop the run after this many minutes as Ctrl-C would (the same command continues it).",
+        rich_help_panel=panel.BUDGET,
+    ),
+]
 DryRunOpt = Annotated[
     bool,
     typer.Option(

@@ -97,6 +97,7 @@ def _in(bound: Bound, default: Any) -> Any:
 
 class LimitSettings(Section):
     max_cost: float | None = _in(bounds.MAX_COST_USD, None)
+    max_minutes: float | None = _in(bounds.MAX_MINUTES, None)
     max_effort: int | None = _in(bounds.EFFORT, None)
     max_retries: int = _in(bounds.RETRIES, 1)
     # Your tier's limits, as for --rate-limits: "rpm=1000,itpm=450k,otpm=90k".
@@ -318,6 +319,7 @@ BINDINGS: dict[str, Binding] = {
     "paths.input": _b("input_dir"),
     "paths.source-root": _b("source_root"),
     "limits.max-cost": _b("max_cost"),
+    "limits.max-minutes": _b("max_minutes"),
     "limits.max-effort": _b("max_effort"),
     "limits.max-retries": _b("max_retries"),
     "limits.rate-limits": _b("rate_limits"),

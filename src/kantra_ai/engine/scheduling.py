@@ -97,8 +97,10 @@ def wrap_provider(
     protocol: str | None = None,
     buckets: RateBuckets | None = None,
     calibration: Calibration | None = None,
+    deadline_seconds: float | None = None,
 ) -> AdaptiveProvider:
-    """Put `provider` behind the adaptive limiter (idempotent), with the SDK's retries off."""
+    """Put `provider` behind the adaptive limiter (idempotent), with the SDK's retries off;
+    `deadline_seconds`: from now, when retrying stops (the run's time limit)."""
     if isinstance(provider, AdaptiveProvider):
         return provider
     set_retries = getattr(provider, "set_sdk_retries", None)
@@ -116,7 +118,9 @@ def wrap_provider(
     )
     if protocol is None:
         protocol = "anthropic" if hasattr(provider, "cache_ttl") else "openai"
-    return AdaptiveProvider(provider, limiter, protocol=protocol, calibration=calibration)
+    return AdaptiveProvider(
+        provider, limiter, protocol=protocol, calibration=calibration, deadline_seconds=deadline_seconds
+    )
 
 
 class Prefetcher:
