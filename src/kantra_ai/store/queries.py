@@ -39,7 +39,9 @@ def selection_left_out(store: RunStore) -> dict[str, Any]:
     nothing in the tree can be edited for them (file, rule, line, reason: dependency, missing-file,
     ...), and the number of `informational` findings. The incidents table holds only what was sent."""
     for (text,) in store.query(
-        "SELECT details FROM runs WHERE tree=? AND details NOT IN ('', '{}') ORDER BY id DESC LIMIT 1",
+        # An undo or a review's reject is a run that selects nothing (selected 0), with details too.
+        "SELECT details FROM runs WHERE tree=? AND selected > 0 AND details NOT IN ('', '{}')"
+        " ORDER BY id DESC LIMIT 1",
         (store.tree,),
     ):
         details = json.loads(str(text))
