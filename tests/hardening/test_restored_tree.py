@@ -4,11 +4,12 @@ fixed is settled only while its fix is still in the file. Edits the user made on
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
-from tests.cli.helpers import EXAMPLES, copy_example, expected_of, tree_differences
+from tests.cli.helpers import EXAMPLES, copy_example, expected_of, run, tree_differences
 from tests.store.helpers import remediate
 
 from kantra_ai.simulated.recipes import respond
@@ -87,3 +88,21 @@ def test_a_fix_the_user_undid_by_hand_is_made_again(tmp_path: Path) -> None:
     assert summary["store"]["reopened"] >= 1
     assert tree_differences(app, expected_of(EXAMPLE)) == [PRODUCT]  # fixed again; the comment stays
     assert product.read_text().endswith("\n// touched\n")
+
+
+def test_status_says_which_fixes_a_restored_file_lost_before_the_next_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    with FakeProviderServer(respond) as server:
+        remediate(EXAMPLE, app, server)
+    capsys.readouterr()
+    assert run("status", "--input", app, "--json") == 0
+    assert json.loads(capsys.readouterr().out)["fixes_gone"] == {}
+    _restore(app, PRODUCT)
+    assert run("status", "--input", app, "--json") == 0
+    gone = json.loads(capsys.readouterr().out)["fixes_gone"]
+    assert list(gone) == [PRODUCT] and gone[PRODUCT] > 0
+    assert run("status", "--input", app) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"{gone[PRODUCT]} of the fixed incidents are no longer fixed in their files" in said

@@ -21,7 +21,7 @@ from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.errors import UserError
 from kantra_ai.store.history import HistoryOptions
 from kantra_ai.store.postgres import display_url, is_postgres_url
-from kantra_ai.store.queries import STATUSES, store_view
+from kantra_ai.store.queries import STATUSES, fixes_gone_from, store_view
 from kantra_ai.store.schema import StoreError
 from kantra_ai.store.session import open_store
 
@@ -100,6 +100,8 @@ def status(
         store = open_store(input_dir, state, create=False, store=check_store_url(store_url))
         try:
             view = store_view(store, input_dir, runs=runs)
+            # "Fixed" only where it still is: a file restored since (`git checkout`) lost its fixes.
+            view["fixes_gone"] = fixes_gone_from(store, input_dir)
         finally:
             store.close()
     except StoreError as exc:
@@ -172,6 +174,15 @@ def print_view(view: dict[str, Any], console: Console) -> None:
         markup=False,
         highlight=False,
     )
+    gone = view.get("fixes_gone") or {}
+    if gone:
+        files = ", ".join(list(gone)[:3]) + (f" and {len(gone) - 3} more" if len(gone) > 3 else "")
+        console.print(
+            f"{sum(gone.values())} of the fixed incidents are no longer fixed in their files (restored or "
+            f"changed since: {files}): the next run fixes them again",
+            markup=False,
+            highlight=False,
+        )
     not_sent = view.get("not_sent") or {}
     if not_sent:
         reasons = ", ".join(f"{reason} {n}" for reason, n in not_sent.items())

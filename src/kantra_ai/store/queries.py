@@ -17,6 +17,7 @@ from kantra_ai.store.deliveries import git_view
 from kantra_ai.store.run_store import RunState, RunStore
 from kantra_ai.store.schema import StoreError
 from kantra_ai.store.session import left_running_died
+from kantra_ai.store.settled import fixes_gone
 
 STATUSES = ("fixed", "failed", "skipped", "not_applicable", "pending", "in_flight")
 
@@ -56,6 +57,16 @@ def shown_status(status: str, died: set[int]) -> str:
     """An incident's status as the next run will record it: in flight when a run died (`died`:
     `died_runs`; no run can be working then) is pending again, as that run's recovery makes it."""
     return "pending" if died and status == "in_flight" else status
+
+
+def fixes_gone_from(store: RunStore, input_dir: Path) -> dict[str, int]:
+    """Per file, the incidents the store records as fixed whose fix is no longer in it (restored,
+    or changed since: the look the next run takes before skipping them, store/settled.py). Reads
+    those files: asked by `status`, not by every page of the web app."""
+    rows = store.query("SELECT id, path FROM incidents WHERE tree=? AND status='fixed'", (store.tree,))
+    pairs = [(str(r[0]), str(r[1])) for r in rows if r[1]]
+    gone = fixes_gone(store, input_dir, pairs)
+    return dict(sorted(Counter(path for incident_id, path in pairs if incident_id in gone).items()))
 
 
 def store_view(

@@ -76,10 +76,14 @@ def _current(path: Path) -> tuple[str, str] | None:
 
 def no_longer_fixed(store: RunStore, input_dir: Path, fixed: Iterable[Incident]) -> set[str]:
     """The ids among `fixed` (incidents the store records as fixed) whose fix is not in the file."""
-    by_path: dict[str, list[Incident]] = {}
-    for incident in fixed:
-        if incident.path is not None:
-            by_path.setdefault(str(incident.path), []).append(incident)
+    return fixes_gone(store, input_dir, ((i.id, str(i.path)) for i in fixed if i.path is not None))
+
+
+def fixes_gone(store: RunStore, input_dir: Path, fixed: Iterable[tuple[str, str]]) -> set[str]:
+    """The same for (incident id, path) pairs: what `status` asks of every fix the store records."""
+    by_path: dict[str, list[str]] = {}
+    for incident_id, path in fixed:
+        by_path.setdefault(path, []).append(incident_id)
     if not by_path:
         return set()
     histories = _histories(store, set(by_path))
@@ -87,14 +91,14 @@ def no_longer_fixed(store: RunStore, input_dir: Path, fixed: Iterable[Incident])
     with ThreadPoolExecutor(max_workers=_READERS) as pool:
         contents = dict(zip(paths, pool.map(lambda p: _current(input_dir / p), paths), strict=True))
     gone: set[str] = set()
-    for path, incidents in by_path.items():
+    for path, incident_ids in by_path.items():
         history = histories.get(path)
         now = contents[path]
-        for incident in incidents:
+        for incident_id in incident_ids:
             if history is None:
                 continue  # fixed, but by no write the store knows of (an older store): trust it
-            if now is None or not _still_fixed(incident.id, history, *now):
-                gone.add(incident.id)
+            if now is None or not _still_fixed(incident_id, history, *now):
+                gone.add(incident_id)
     return gone
 
 
