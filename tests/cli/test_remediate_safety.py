@@ -395,3 +395,36 @@ def test_a_reply_that_deletes_a_whole_file_is_refused_and_nothing_is_called_fixe
         assert (app / path).read_bytes() == (EXAMPLES / EXAMPLE / "app" / path).read_bytes()
     assert {o["status"] for o in summary["outcomes"] if o["file"] in java} == {"failed"}
     assert any("the edit removes" in r for r in _reasons(summary)), _reasons(summary)
+
+
+def _waving_off(request: FakeRequest) -> FakeReply:
+    """A model that says every incident does not apply."""
+    verdicts = [
+        {"id": int(i.id), "status": "not_applicable", "reason": "n/a"}
+        for prompt in parse_prompts(request_text(request))
+        for i in prompt.incidents
+    ]
+    return FakeReply(tool_calls=[ToolCall("apply_fixes", {"edits": [], "verdicts": verdicts})])
+
+
+def test_does_not_apply_for_incidents_whose_files_still_hold_what_the_rule_replaces_is_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    with FakeProviderServer(_waving_off) as server:
+        _, summary = _remediate(app, server)
+        doubtful = {(d["file"], d["name"]) for d in summary["doubtful_not_applicable"]}
+        assert ("pom.xml", "javax") in doubtful
+        assert ("src/main/resources/META-INF/persistence.xml", "persistence_2_1.xsd") in doubtful
+        capsys.readouterr()
+        other = copy_example(EXAMPLE, tmp_path / "other")
+        argv = ("--analysis", analysis_of(EXAMPLE), "--input", other, "--base-url", server.anthropic_base_url)
+        run("remediate", *argv, "--no-progress")
+    said = " ".join(capsys.readouterr().out.split())
+    assert (
+        f"the model said {len(summary['doubtful_not_applicable'])} incidents do not apply, yet their files"
+        in said
+    )
+    with FakeProviderServer(respond) as server:  # a model that fixes them: nothing doubtful
+        _, fixed = _remediate(copy_example(EXAMPLE, tmp_path / "fixed"), server)
+    assert fixed["doubtful_not_applicable"] == []

@@ -23,6 +23,17 @@ def quoted_names(message: str) -> tuple[str, ...]:
     return tuple(QUOTED_NAME.findall(message))
 
 
+# "Replace `A` with `B`", "replacing the `javax` groupId with `jakarta.platform`", "replace the
+# `version` attribute value `2.1` with `3.0`": the name quoted last before "with" / "by" `...`.
+_REPLACED = re.compile(r"`([^`\n]+)`[^`\n]*?\b(?:with|by)\s+[^`\n]*?`")
+
+
+def replaced_name(message: str) -> str | None:
+    """The name a rename message says to replace, when it says one."""
+    match = _REPLACED.search(message)
+    return match.group(1) if match else None
+
+
 def names_a_rename(message: str) -> bool:
     """Whether a message names two things on one line: replace the one by the other."""
     return any(len(quoted_names(line)) >= 2 for line in message.splitlines())

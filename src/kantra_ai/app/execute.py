@@ -22,7 +22,7 @@ from kantra_ai.app.batch_run import add_batch_summary, batch_dry_run
 from kantra_ai.app.options import RunOptions
 from kantra_ai.app.prepare import Stage, check_input_dir, check_tree
 from kantra_ai.app.remediate import write_job_report_for
-from kantra_ai.app.run import DryRun, JobRun, abandoned_block, add_hook_results
+from kantra_ai.app.run import DryRun, JobRun, abandoned_block, add_hook_results, doubtful_not_applicable
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, Status
 from kantra_ai.errors import UserError
@@ -237,6 +237,7 @@ def execute_summary(job: ExecuteJob, run: JobRun, options: RunOptions) -> dict[s
     summary["phases"] = phase_rows
     summary["store"] = run.store
     summary["abandoned"] = abandoned_block(run)
+    summary["doubtful_not_applicable"] = doubtful_not_applicable(run, options.input_dir)
     add_hook_results(run, summary, "outcomes")
     summary["changed_files"] = sorted(run.changed_files)
     if run.delivery is not None:

@@ -9,7 +9,7 @@ from typing import Any
 from kantra_ai.app.batch_run import add_batch_summary, batch_dry_run
 from kantra_ai.app.options import RunOptions
 from kantra_ai.app.prepare import Stage, load_selection
-from kantra_ai.app.run import DryRun, JobRun, abandoned_block, add_hook_results
+from kantra_ai.app.run import DryRun, JobRun, abandoned_block, add_hook_results, doubtful_not_applicable
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.outcomes import Status
 from kantra_ai.errors import UserError
@@ -70,6 +70,7 @@ def remediate_summary(run: JobRun, options: RunOptions) -> dict[str, Any]:
     add_hook_results(run, summary, "outcomes")
     summary["store"] = run.store
     summary["abandoned"] = abandoned_block(run)
+    summary["doubtful_not_applicable"] = doubtful_not_applicable(run, options.input_dir)
     summary["changed_files"] = sorted(run.changed_files)
     summary["report"] = str(write_job_report_for(options))
     return summary

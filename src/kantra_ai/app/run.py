@@ -35,7 +35,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from kantra_ai import bounds
-from kantra_ai.analysis.model import Incident
+from kantra_ai.analysis.model import Incident, replaced_name
 from kantra_ai.analysis.selection import Selection
 from kantra_ai.app.batch_run import BatchDriver, BatchReport, probe_batch_api
 from kantra_ai.app.git_delivery import delivery_hooks
@@ -216,6 +216,40 @@ def add_hook_results(run: JobRun, document: dict[str, Any], rows_key: str) -> No
     fields = dict.fromkeys(key for extras in run.incident_extras.values() for key in extras)
     for row in document.get(rows_key, []):
         row.update({**fields, **run.incident_extras.get(str(row.get("id")), {})})
+
+
+def doubtful_not_applicable(run: JobRun, input_dir: Path) -> list[dict[str, Any]]:
+    """This run's "does not apply" verdicts whose file still holds the name the incident's rule
+    replaces ("Replace `javax.ejb` with `jakarta.ejb`": `javax.ejb` is still there). They stay as
+    the model said (a name in a comment may well not apply), but the run says so: a model that
+    waves every incident off would otherwise end a run with nothing done and exit 0."""
+    texts: dict[str, str | None] = {}
+    rows: list[dict[str, Any]] = []
+    for incident in run.selected:
+        outcome = run.outcomes.get(incident.id)
+        if outcome is None or outcome.status is not Status.NOT_APPLICABLE or incident.path is None:
+            continue
+        old = replaced_name(incident.message)
+        if old is None:
+            continue
+        path = str(incident.path)
+        if path not in texts:
+            try:
+                texts[path] = (input_dir / path).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                texts[path] = None
+        text = texts[path]
+        if text is not None and old in text:
+            rows.append(
+                {
+                    "id": incident.id,
+                    "file": path,
+                    "line": incident.line,
+                    "rule": incident.violation.rule_id,
+                    "name": old,
+                }
+            )
+    return rows
 
 
 ABANDONED = "abandoned in flight (interrupted): its reply was not waited for; the next run asks again"

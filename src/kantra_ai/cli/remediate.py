@@ -146,6 +146,15 @@ def print_next_steps(
         )
     if len(failed) > len(answered):
         say(f"  {len(failed) - len(answered)} incidents got no reply: the next run asks again")
+    doubtful = document.get("doubtful_not_applicable") or []
+    if doubtful:
+        first = doubtful[0]
+        spot = f"{first['file']}:{first['line']}" if first["line"] else str(first["file"])
+        say(
+            f"[yellow]check[/]: the model said {len(doubtful)} incidents do not apply, yet their files still "
+            f"hold what their rules replace (`{escape(first['name'])}` in {escape(spot)}); a rerun does not "
+            "ask again about them (--fresh does)"
+        )
     waiting = (document.get("batch_api") or {}).get("waiting") or {}
     if waiting.get("incidents"):
         say(
