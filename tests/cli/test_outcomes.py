@@ -260,3 +260,14 @@ def test_a_run_stopped_by_max_cost_says_why_and_how_to_continue(
     assert "--max-cost $0.0200 would be exceeded" in stopped
     assert re.search(r"\d+ incidents were not sent\. Run the same command again", stopped)
     assert 0 < fake.request_count < 7
+
+
+def test_a_dry_run_counts_the_incidents_it_would_not_send_in_words_that_agree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)  # one incident in a dependency: nothing in the tree to edit
+    assert (
+        run("remediate", "-a", analysis_of(EXAMPLE), "-i", app, "--provider", "simulated", "--dry-run") == 0
+    )
+    said = " ".join(capsys.readouterr().out.split())
+    assert "1 incident is not applicable and would not be sent." in said

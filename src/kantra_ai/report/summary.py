@@ -294,4 +294,6 @@ def print_dry_run(summary: dict[str, Any], console: Console) -> None:
     )
     console.print(price_line(t["model"], t.get("price")), highlight=False)
     if t["not_applicable"]:
-        console.print(f"{t['not_applicable']} incidents are not applicable and would not be sent.")
+        count = t["not_applicable"]
+        are = "incident is" if count == 1 else "incidents are"
+        console.print(f"{count} {are} not applicable and would not be sent.")
