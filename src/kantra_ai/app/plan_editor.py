@@ -20,6 +20,7 @@ from kantra_ai.app.model_choice import choose_model
 from kantra_ai.app.options import RunOptions
 from kantra_ai.app.prepare import run_prompts
 from kantra_ai.app.run import token_model
+from kantra_ai.edits.files import content_sha256
 from kantra_ai.engine.estimate import estimate
 from kantra_ai.engine.runner import batch_incidents
 from kantra_ai.errors import UserError
@@ -33,7 +34,7 @@ from kantra_ai.plan.model import (
     plan_from_text,
     validate_plan,
 )
-from kantra_ai.plan.state import bytes_hash, plan_hash
+from kantra_ai.plan.state import plan_hash
 from kantra_ai.report.html import write_plan_html
 from kantra_ai.store.session import RunSession
 
@@ -75,7 +76,7 @@ class PlanEditor:
             raise UserError(f"{self.path}: cannot read: {exc}") from None
         except PlanError as exc:
             raise UserError(str(exc)) from exc
-        return LoadedPlan(plan, bytes_hash(data), self.path)
+        return LoadedPlan(plan, content_sha256(data), self.path)
 
     def change(self, expected_sha256: str, change: Change) -> LoadedPlan:
         """Apply `change` to the plan made from `expected_sha256`; checked, estimated, saved."""

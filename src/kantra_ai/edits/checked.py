@@ -118,7 +118,8 @@ def writes_secret(edit: Edit) -> bool:
     """Whether the edit's new text holds a secret its old text did not (as the redaction layer
     knows secrets: configured keys, token shapes, a URL's password)."""
     old = set(edit.old_text.splitlines())
-    return any(redact(line) != line for line in edit.new_text.splitlines() if line not in old)
+    added = "\n".join(line for line in edit.new_text.splitlines() if line not in old)
+    return redact(added) != added  # one pass of the layer over what the edit adds
 
 
 def _in_original_order(

@@ -10,7 +10,6 @@ after every incident and every phase.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from kantra_ai._fs import write_atomic
+from kantra_ai.edits.files import sha256_file
 from kantra_ai.engine.outcomes import IncidentOutcome, Status
 from kantra_ai.plan.model import PlanError
 
@@ -104,12 +104,8 @@ class ExecutionState(BaseModel):
 
 def plan_hash(path: Path) -> str:
     """The version of a plan file (state.yaml records the one it was made from; the web app's
-    edits carry the one their page saw)."""
-    return bytes_hash(path.read_bytes())
-
-
-def bytes_hash(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    edits carry the one their page saw): its bytes' hash, as every file's (edits/files.py)."""
+    return sha256_file(path)
 
 
 def save_state(state: ExecutionState, path: Path) -> None:
