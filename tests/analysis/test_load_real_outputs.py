@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kantra_ai.analysis.loader import _blank_ignored_blocks, count_by_applicability, load_analysis
+from kantra_ai.analysis.loader import count_by_applicability, load_analysis
 from kantra_ai.analysis.model import Applicability
 from kantra_ai.analysis.schema import parse_document
+from kantra_ai.analysis.unmatched import blank_ignored_blocks
 
 
 def _yaml(data: bytes | str) -> list[dict[str, object]]:
@@ -98,7 +99,7 @@ def test_real_output_loads_with_its_real_counts(name: str, konveyor_data: Path, 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_blanking_unmatched_and_skipped_changes_nothing_else(name: str, konveyor_data: Path) -> None:
     data = (konveyor_data / name).read_bytes()
-    blanked = _blank_ignored_blocks(data)
+    blanked = blank_ignored_blocks(data)
 
     def without_ignored(doc: list[dict[str, object]]) -> list[dict[str, object]]:
         return [{k: v for k, v in rs.items() if k not in ("unmatched", "skipped")} for rs in doc]

@@ -131,3 +131,24 @@ def test_every_string_written_goes_through_clean_keys_and_values() -> None:
     written = _emitted(data, clean=lambda text: text.replace("secret", "***"))
     assert "secret" not in written
     assert yaml.safe_load(written) == {"*** key": ["a ***", {"nested": "no *** here"}], "n": 3}
+
+
+def test_the_items_of_a_named_list_are_made_as_each_is_read() -> None:
+    text = (
+        b"- incidents: [{line: 1}, {line: 2}]\n"
+        b"  other: [{line: 3}]\n"
+        b"  nested: {incidents: [{line: 4}], more: {incidents: []}}\n"
+        b"- incidents: {not: a list}\n"
+    )
+    seen: list[object] = []
+
+    def made(item: object) -> object:
+        seen.append(item)
+        return ("made", item)
+
+    loaded = load_plain(io.BytesIO(text), items=("incidents", made))
+    assert seen == [{"line": 1}, {"line": 2}, {"line": 4}]
+    expected = yaml.load(text, Loader=yaml.CSafeLoader)
+    expected[0]["incidents"] = [("made", {"line": 1}), ("made", {"line": 2})]
+    expected[0]["nested"]["incidents"] = [("made", {"line": 4})]
+    assert loaded == expected

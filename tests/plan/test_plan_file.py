@@ -4,6 +4,7 @@ the whole plan's YAML says."""
 from __future__ import annotations
 
 import io
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,20 @@ def test_a_plan_that_cannot_be_written_leaves_the_old_file(
         dump_plan(_plan([]), path)
     assert path.read_text() == "the plan before\n"
     assert [p.name for p in tmp_path.iterdir()] == ["plan.yaml"]
+
+
+def test_a_plan_holds_each_incident_in_a_few_hundred_bytes() -> None:
+    messages = [f"Replace `javax.m{n}` with `jakarta.m{n}`" for n in range(10)]
+    lines = list(range(10_000))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        held = [
+            PlanIncident(uri="file:///src/A.java", message=messages[n % 10], line_number=lines[n])
+            for n in lines
+        ]
+        per_incident = (tracemalloc.get_traced_memory()[0] - before) / len(held)
+    finally:
+        tracemalloc.stop()
+    # A 100,000-incident plan holds 100,000 of them at once (a pydantic model each: about 670 bytes).
+    assert per_incident < 250, f"{per_incident:.0f} bytes per plan incident"

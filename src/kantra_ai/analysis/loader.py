@@ -8,17 +8,20 @@ deterministic order. Anything wrong with the file raises `AnalysisError` with on
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import yaml
 
 from kantra_ai.analysis.ignore import GitIgnored
 from kantra_ai.analysis.model import Analysis, Applicability, Incident, incident_identity
 from kantra_ai.analysis.plain_yaml import NotPlain, load_plain
-from kantra_ai.analysis.schema import SchemaError, parse_document
+from kantra_ai.analysis.schema import SchemaError, compact_incident, parse_document
+from kantra_ai.analysis.unmatched import BlankedStream, blank_ignored_blocks
 from kantra_ai.analysis.uris import (
     MappedPath,
     TreeLocator,
@@ -44,24 +47,6 @@ class AnalysisError(ValueError):
     """The analysis cannot be loaded. The message is one line and names the file."""
 
 
-# `unmatched` and `skipped` list every rule id that did not fire: most of a real file, and of no
-# use here. They are blanked (not removed, so YAML error line numbers stay true) before parsing.
-# Only the layout every Go YAML emitter writes is touched: a ruleset key at column 2 of a
-# top-level sequence, its items at column 2 ("  - id") or deeper. Anything else is parsed as is.
-_IGNORED_BLOCK = re.compile(
-    rb"^  (?:unmatched|skipped):[ \t]*\r?\n"  # the key, with its list on the following lines
-    rb"(?:(?:  - |   )[^\n]*(?:\n|\Z)|[ \t]*(?:#[^\n]*)?\r?\n)*",  # items, deeper lines, blanks
-    re.MULTILINE,
-)
-_TOP_LEVEL_SEQUENCE = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:[ \t]*(?:#[^\n]*)?\r?\n)*(?:---[ \t]*\r?\n)?- ")
-
-
-def _blank_ignored_blocks(data: bytes) -> bytes:
-    if not _TOP_LEVEL_SEQUENCE.match(data):
-        return data
-    return _IGNORED_BLOCK.sub(lambda m: b"\n" * m.group(0).count(b"\n"), data)
-
-
 def _find_file(path: Path) -> Path:
     if path.is_dir():
         for name in ANALYSIS_FILE_NAMES:
@@ -85,13 +70,15 @@ def _first_clause(exc: ValueError) -> str:
     return _one_line(str(exc).split(":")[0])
 
 
-def _parse_yaml(data: bytes, file: Path) -> object:
-    blanked = _blank_ignored_blocks(data)
+def _parse_yaml(stream: BinaryIO, file: Path) -> object:
     if _YamlLoader is not yaml.SafeLoader:  # plain_yaml reads libyaml's events
-        try:
-            return load_plain(blanked)
+        try:  # the file read as it is parsed, each incident made compact as soon as it is read
+            return load_plain(BlankedStream(stream), items=("incidents", compact_incident))
         except NotPlain:
             pass  # tags, anchors or a syntax error: PyYAML reads the rest of YAML and words errors
+        stream.seek(0)
+    data = stream.read()
+    blanked = blank_ignored_blocks(data)
     try:
         return yaml.load(blanked, Loader=_YamlLoader)
     except yaml.YAMLError:
@@ -112,14 +99,26 @@ def _parse_yaml(data: bytes, file: Path) -> object:
         raise AnalysisError(f"{file}: YAML syntax error: {_one_line(str(exc))}") from exc
 
 
-def _refuse_cut_short(data: bytes, file: Path) -> None:
+def _refuse_empty(stream: BinaryIO, file: Path) -> None:
+    while chunk := stream.read(1 << 16):
+        if chunk.strip():
+            stream.seek(0)
+            return
+    raise AnalysisError(f"{file}: the file is empty")
+
+
+def _refuse_cut_short(stream: BinaryIO, file: Path) -> None:
     """A YAML analysis cut short (a copy or a transfer that stopped, a disk that filled while kantra
     wrote it) is mostly still valid YAML: it would load part of the incidents, and the run would
     look complete. Every analyzer's emitter ends its file with a line break; a file that ends in
     the middle of a line was cut. (JSON cut short never parses.)"""
-    if data.endswith(b"\n"):
+    end = stream.seek(0, io.SEEK_END)
+    stream.seek(max(0, end - 4096))
+    tail = stream.read()
+    stream.seek(0)
+    if tail.endswith(b"\n"):
         return
-    last = _one_line(data[data.rfind(b"\n") + 1 :].decode(errors="replace"))[-40:]
+    last = _one_line(tail[tail.rfind(b"\n") + 1 :].decode(errors="replace"))[-40:]
     raise AnalysisError(
         f"{file}: the file ends in the middle of a line ({last!r}): "
         "it looks cut short; analyze again, or end it with a line break if it is complete"
@@ -128,12 +127,16 @@ def _refuse_cut_short(data: bytes, file: Path) -> None:
 
 def _parse(file: Path) -> object:
     try:
-        data = file.read_bytes()
+        with file.open("rb") as stream:
+            return _parse_stream(stream, file)
     except OSError as exc:
         raise AnalysisError(f"{file}: cannot read: {exc.strerror or exc}") from exc
-    if not data.strip():
-        raise AnalysisError(f"{file}: the file is empty")
+
+
+def _parse_stream(stream: BinaryIO, file: Path) -> object:
+    _refuse_empty(stream, file)
     if file.suffix.lower() == ".json":
+        data = stream.read()
         try:
             document: object = json.loads(data)
         except json.JSONDecodeError as exc:
@@ -145,9 +148,9 @@ def _parse(file: Path) -> object:
         except ValueError as exc:  # a number of more than 4,300 digits
             raise AnalysisError(f"{file}: a value cannot be read: {_first_clause(exc)}") from exc
     else:
-        _refuse_cut_short(data, file)
+        _refuse_cut_short(stream, file)
         try:
-            document = _parse_yaml(data, file)
+            document = _parse_yaml(stream, file)
         except AnalysisError:
             raise
         except ValueError as exc:  # a number of more than 4,300 digits (Python's limit)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
-from typing import IO
+from typing import IO, Protocol
 
 import yaml
 from yaml.events import (
@@ -48,20 +48,42 @@ class NotPlain(Exception):
     """The document uses more of YAML than this reader handles (or is not valid YAML)."""
 
 
-def load_plain(data: bytes) -> object:
-    """The document in `data`, as `yaml.load(data, Loader=yaml.CSafeLoader)` would return it."""
+class Readable(Protocol):
+    """A binary stream as libyaml reads one: a chunk of at most `size` bytes, b"" at its end."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+# A key whose list's items are handed to a function as each is read, and the function: what it
+# returns is kept instead of the item (an analysis' incidents, made compact before the next is read).
+ItemsRead = tuple[str, Callable[[object], object]]
+
+
+def load_plain(data: bytes | Readable, *, items: ItemsRead | None = None) -> object:
+    """The document in `data` (the text, or a binary stream read a chunk at a time), as
+    `yaml.load(data, Loader=yaml.CSafeLoader)` would return it; with `items`, every item of a list
+    under that key (at any depth) as the function made it."""
+    reader = _Reader(data, items)
     try:
-        return _Reader(data).document()
+        return reader.document()
     except (yaml.YAMLError, RecursionError) as exc:  # nested deeper than Python's stack: yaml.load's C
         raise NotPlain(str(exc)) from exc
+    finally:
+        reader.dispose()
 
 
 class _Reader:
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes | Readable, items: ItemsRead | None) -> None:
         self._loader = yaml.CSafeLoader(data)
         self._next: Callable[[], Event | None] = self._loader.get_event
         self._maybe_typed = _maybe_typed(self._loader)  # the loader's own rules, as yaml.load's
         self._strings: dict[str, str] = {}
+        self._items_key: str | None = items[0] if items is not None else None
+        self._item: Callable[[object], object] | None = items[1] if items is not None else None
+
+    def dispose(self) -> None:
+        self._loader.dispose()
+        self._strings.clear()
 
     def document(self) -> object:
         self._next()  # the stream's start
@@ -98,16 +120,22 @@ class _Reader:
             key = self._scalar(event)
             if key == "<<":
                 raise NotPlain("a merge key")
-            mapping[key] = self._value(self._next())  # a repeated key: the last one wins, as in yaml.load
+            event = self._next()
+            if key == self._items_key and type(event) is SequenceStartEvent:
+                if event.anchor is not None or event.tag is not None:
+                    raise NotPlain("an anchor or a tag")
+                mapping[key] = self._sequence(self._item)
+            else:  # a repeated key: the last one wins, as in yaml.load
+                mapping[key] = self._value(event)
 
-    def _sequence(self) -> list[object]:
+    def _sequence(self, item: Callable[[object], object] | None = None) -> list[object]:
         items: list[object] = []
         append = items.append
         while True:
             event = self._next()
             if type(event) is SequenceEndEvent:
                 return items
-            append(self._value(event))
+            append(self._value(event) if item is None else item(self._value(event)))
 
     def _scalar(self, event: ScalarEvent) -> object:
         if event.anchor is not None or event.tag is not None:

@@ -177,6 +177,8 @@ def _migration_complexity(raw: Mapping[object, object], labels: tuple[str, ...])
 
 
 def _incident(raw: object, where: str) -> RawIncident:
+    if isinstance(raw, RawIncident):  # read while the file was parsed (`compact_incident`)
+        return raw
     entry = _mapping(raw, where)
     line = _int(entry.get("lineNumber"), f"{where}.lineNumber", bounds.LINE_NUMBER)
     variables = _mapping(entry.get("variables"), f"{where}.variables")
@@ -188,6 +190,16 @@ def _incident(raw: object, where: str) -> RawIncident:
         variables={str(k): v for k, v in variables.items()} if variables else NO_VARIABLES,
         dependency=entry.get("isDependencyIncident") is True,
     )
+
+
+def compact_incident(raw: object) -> object:
+    """An incident as the parser reads it, made a `RawIncident` at once when it is one (a parsed
+    mapping of its fields is four times its size); anything else is left for `parse_document` to
+    refuse with the place it is in."""
+    try:
+        return _incident(raw, "")
+    except SchemaError:
+        return raw
 
 
 def _violation(

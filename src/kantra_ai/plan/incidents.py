@@ -20,7 +20,7 @@ from typing import Any
 
 from kantra_ai.analysis.loader import AnalysisError, load_analysis
 from kantra_ai.analysis.model import Analysis, Applicability, Incident
-from kantra_ai.plan.model import DEFAULT_RULESET, Plan, PlanError
+from kantra_ai.plan.model import DEFAULT_RULESET, INCIDENT_LIST, Plan, PlanError
 from kantra_ai.scratch import scratch_folder
 
 
@@ -47,7 +47,7 @@ def _document(plan: Plan) -> list[dict[str, Any]]:
                 "labels": v.labels,
                 "links": v.links,
                 "migration_complexity": v.migration_complexity,
-                "incidents": [i.model_dump(by_alias=True, exclude_none=True) for i in v.incidents],
+                "incidents": INCIDENT_LIST.dump_python(v.incidents, by_alias=True, exclude_none=True),
             }
     return list(rulesets.values())
 

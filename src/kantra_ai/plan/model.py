@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 # Re-exported: plan.yaml, plan.html and state.yaml are written with the one atomic writer.
 from kantra_ai._fs import atomic_writer
@@ -42,7 +43,11 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
-class PlanIncident(_Model):
+# A slotted pydantic dataclass, not a model: a plan holds one per incident, and a model keeps a
+# `__dict__` and a set of the fields given in each (about 670 bytes an incident, 67 MB in a
+# 100,000-incident plan; about 150 bytes this way). Validated and written the same.
+@pydantic_dataclass(slots=True, config=ConfigDict(extra="ignore", populate_by_name=True))
+class PlanIncident:
     """One incident, with the Konveyor field names."""
 
     uri: str = ""
@@ -233,7 +238,7 @@ def _made_whole(value: object) -> object:
 # time on a 100,000-incident plan. Same YAML either way.
 _Dumper: type[yaml.SafeDumper] | type[yaml.CSafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _INCIDENTS_AT_ONCE = 1_000  # incidents turned into plain data at a time while plan.yaml is written
-_INCIDENT_LIST: TypeAdapter[list[PlanIncident]] = TypeAdapter(list[PlanIncident])
+INCIDENT_LIST: TypeAdapter[list[PlanIncident]] = TypeAdapter(list[PlanIncident])
 
 
 def dump_plan(plan: Plan, path: Path) -> None:
@@ -287,7 +292,7 @@ def _violation_document(violation: PlannedViolation) -> dict[str, Any]:
 def _incident_documents(incidents: list[PlanIncident]) -> Iterator[dict[str, Any]]:
     for start in range(0, len(incidents), _INCIDENTS_AT_ONCE):
         chunk = incidents[start : start + _INCIDENTS_AT_ONCE]
-        yield from _INCIDENT_LIST.dump_python(chunk, mode="json", by_alias=True, exclude_none=True)
+        yield from INCIDENT_LIST.dump_python(chunk, mode="json", by_alias=True, exclude_none=True)
 
 
 def _dump_with(model: BaseModel, field: str, items: Iterator[dict[str, Any]]) -> dict[str, Any]:
