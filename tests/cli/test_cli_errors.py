@@ -52,6 +52,41 @@ def test_broken_yaml_is_a_one_line_error_and_changes_nothing(
     assert tree_differences(app, copy_example(EXAMPLE, tmp_path / "pristine")) == []
 
 
+def test_an_analysis_that_is_not_a_text_file_is_refused_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    store = tmp_path / "state.db"  # a run store given as --analysis: said to be "cut short" before
+    store.write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)
+    assert run("remediate", "--analysis", store, "--input", app, "--dry-run") == 2
+    assert "not a text file" in _one_line_error(capsys)
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (None, "No such file or directory"),
+        (b"simulated-model: {input: 1, output: 2\n", "YAML syntax error at line 2"),
+        (b"\xde\xad\xbe\xef: 1\n", "not UTF-8 text"),  # was a UnicodeDecodeError traceback
+        (b"simulated-model: {input: 1, output: 2, cache_read: 3}\n", "unknown key 'cache_read'"),
+    ],
+)
+def test_a_bad_prices_file_is_refused_with_a_local_provider_too(
+    content: bytes | None, fragment: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A local (or simulated) model costs nothing, but the file the user gave is still read: it was
+    not opened at all, so a missing or broken --prices passed unnoticed (exit 0)."""
+    app = copy_example(EXAMPLE, tmp_path)
+    prices = tmp_path / "prices.yaml"
+    if content is not None:
+        prices.write_bytes(content)
+    args = ("remediate", "--analysis", analysis_of(EXAMPLE), "--input", app, "--provider", "simulated")
+    assert run(*args, "--prices", prices) == 2
+    error = _one_line_error(capsys)
+    assert fragment in error and "prices.yaml" in error
+    assert tree_differences(app, copy_example(EXAMPLE, tmp_path / "pristine")) == []
+
+
 def test_input_that_is_not_a_directory_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run("remediate", "--analysis", analysis_of(EXAMPLE), "--input", tmp_path / "missing") == 2
     assert "not a directory" in _one_line_error(capsys)

@@ -144,3 +144,15 @@ def test_an_unknown_model_with_a_budget_is_refused_naming_the_closest_known_ones
     assert "\n" not in err
     assert "closest known: " in err and "gpt-5.5" in err.split("closest known: ")[1]
     assert "--prices FILE" in err
+
+
+def test_a_prices_file_prices_a_local_model_first_match_wins(tmp_path: Path) -> None:
+    """Your --prices FILE comes first, before "local servers cost 0" (a model served on a rented GPU
+    has a price); it was never read for a local preset."""
+    app = copy_example(EXAMPLE, tmp_path)
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("simulated-model: {input: 1, output: 2}\n")
+    code, dry = _remediate(app, "--provider", "simulated", "--dry-run", "--prices", prices)
+    assert code == 0
+    assert dry["totals"]["price"]["source"] != "local" and "prices.yaml" in dry["totals"]["price"]["from"]
+    assert dry["totals"]["expected_cost_usd"] > 0

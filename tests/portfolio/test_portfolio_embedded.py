@@ -391,6 +391,15 @@ def test_a_bad_manifest_is_one_line_and_nothing_runs(tmp_path: Path, text: str, 
     assert not (tmp_path / ".kantra-ai-portfolio").exists()
 
 
+def test_a_manifest_that_is_not_text_is_one_line_and_nothing_runs(tmp_path: Path) -> None:
+    manifest = tmp_path / "portfolio.yaml"
+    manifest.write_bytes(b"\xde\xad\xbe\xef apps: []\n")  # not UTF-8: was a UnicodeDecodeError traceback
+    code, _, err = portfolio("run", manifest)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("kantra-ai: error: ") and "not UTF-8 text" in err, err
+    assert not (tmp_path / ".kantra-ai-portfolio").exists()
+
+
 @pytest.mark.parametrize("flag", ["--max-cost", "--max-cost-per-app"])
 @pytest.mark.parametrize("value", ["nan", "inf", "0"])
 def test_a_budget_that_is_not_a_positive_amount_is_refused(tmp_path: Path, flag: str, value: str) -> None:

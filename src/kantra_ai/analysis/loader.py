@@ -148,6 +148,9 @@ def _parse_stream(stream: BinaryIO, file: Path) -> object:
         except ValueError as exc:  # a number of more than 4,300 digits
             raise AnalysisError(f"{file}: a value cannot be read: {_first_clause(exc)}") from exc
     else:
+        if b"\x00" in stream.read(65536):  # a store, an archive, a class file: YAML never holds a NUL
+            raise AnalysisError(f"{file}: not a text file (it holds NUL bytes): not an analysis output")
+        stream.seek(0)
         _refuse_cut_short(stream, file)
         try:
             document = _parse_yaml(stream, file)

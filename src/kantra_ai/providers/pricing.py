@@ -238,8 +238,17 @@ def load_price_overrides(path: Path) -> dict[str, ModelPrice]:
     """Read `model: {input: X, output: Y, cache-write?, cache-write-1h?, cache-read?}` per model."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise PricingError(f"cannot read price file {path}: {str(exc).splitlines()[0]}") from exc
+    except OSError as exc:
+        raise PricingError(f"cannot read price file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise PricingError(
+            f"price file {path}: not UTF-8 text (byte {exc.start}): not a YAML price file"
+        ) from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise PricingError(f"price file {path}: YAML syntax error{where}: {problem}") from exc
     if not isinstance(data, dict):
         raise PricingError(f"price file {path}: expected a mapping of model -> prices")
     result: dict[str, ModelPrice] = {}
@@ -286,14 +295,14 @@ def resolve_price(
     endpoint the database knows (e.g. Groq's, given to the `openai` preset) pick that provider's
     prices; `built_in` replaces `BUILT_IN_PRICES` (tests).
     """
-    if local:
-        return _resolved(FREE, model, PriceSource(LOCAL, "local server: free"))
-    if prices_file is not None:
+    if prices_file is not None:  # read (and refused when bad) whatever the provider: the user gave it
         overrides = load_price_overrides(prices_file)
         key = _by_prefix(overrides, model)
         if key is not None:
             source = PriceSource(USER_FILE, str(prices_file), _mtime(prices_file))
             return _resolved(overrides[key], key, source)
+    if local:
+        return _resolved(FREE, model, PriceSource(LOCAL, "local server: free"))
     table = BUILT_IN_PRICES if built_in is None else built_in
     key = _by_prefix(table, model)
     if key is not None:
