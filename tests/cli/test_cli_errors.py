@@ -87,6 +87,30 @@ def test_a_bad_prices_file_is_refused_with_a_local_provider_too(
     assert tree_differences(app, copy_example(EXAMPLE, tmp_path / "pristine")) == []
 
 
+@pytest.mark.parametrize(
+    ("flags", "needs"),
+    [
+        (["--branch", "migration"], "--git-commit or --create-pr"),
+        (["--pr-strategy", "per-violation"], "--create-pr"),
+        (["--git-commit", "at-end", "--pr-base", "main"], "--create-pr"),
+        (["--remote", "upstream"], "--create-pr"),
+        (["--forge", "gitlab"], "--create-pr"),
+        (["--forge-url", "https://git.example.com"], "--create-pr"),
+        (["--pr-comment-threshold", "0.8"], "--create-pr"),
+    ],
+)
+def test_a_git_option_without_git_delivery_is_refused_not_ignored(
+    flags: list[str], needs: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ignored, `--branch migration` ran, fixed the tree and exited 0 with nothing committed: the
+    user believed the fixes were on that branch (as --verify's options without --verify)."""
+    app = copy_example(EXAMPLE, tmp_path)
+    args = ("remediate", "--analysis", analysis_of(EXAMPLE), "--input", app, "--provider", "simulated")
+    assert run(*args, *flags) == 2
+    assert f"--{flags[-2].lstrip('-')} only applies with {needs}" in _one_line_error(capsys)
+    assert tree_differences(app, copy_example(EXAMPLE, tmp_path / "pristine"), ignore=()) == []
+
+
 def test_input_that_is_not_a_directory_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run("remediate", "--analysis", analysis_of(EXAMPLE), "--input", tmp_path / "missing") == 2
     assert "not a directory" in _one_line_error(capsys)

@@ -51,6 +51,15 @@ def test_remediate_help_shows_every_panel_and_the_choices(tmp_path: Path) -> Non
     assert "--no-progress" in text
 
 
+@pytest.mark.parametrize("command", ["remediate", "execute"])
+def test_every_option_sits_in_a_named_panel(command: str, tmp_path: Path) -> None:
+    """Only --help is left in the generic "Options" panel (--forge was there, apart from Git)."""
+    text = piped(command, "--help", cwd=tmp_path, env=cli_env(COLUMNS="250")).stdout
+    generic = text.split("╭─ Options ")[1].split("╰")[0]
+    assert re.findall(r"--[a-z-]+", generic) == ["--help"], generic
+    assert "--forge " in text.split("╭─ Git ")[1].split("╰")[0]
+
+
 def test_the_short_flags_of_kantra_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     app = copy_example(EXAMPLE, tmp_path)
     assert run("remediate", "-a", analysis_of(EXAMPLE), "-i", app, "--dry-run", "--json") == 0

@@ -10,9 +10,10 @@ from typing import Annotated, Any
 import typer
 
 from kantra_ai.cli import help as panel
-from kantra_ai.config.cli import loaded_config
+from kantra_ai.config.cli import given, loaded_config
 from kantra_ai.delivery.deliver import GitOptions
 from kantra_ai.delivery.layout import CommitStrategy, PrStrategy
+from kantra_ai.errors import UserError
 
 GitCommitOpt = Annotated[
     CommitStrategy | None,
@@ -89,6 +90,7 @@ ForgeOpt = Annotated[
         metavar="[github|gitlab]",
         help="The forge hosting the remote (default: told by the remote's URL).",
         show_default=False,
+        rich_help_panel=panel.GIT,
     ),
 ]
 ForgeUrlOpt = Annotated[
@@ -108,6 +110,7 @@ def git_options(ctx: typer.Context, values: Mapping[str, Any]) -> GitOptions:
     if "git_commit" not in values:
         return GitOptions()
     settings = loaded_config(ctx).settings.git
+    refuse_delivery_options_without_delivery(ctx, values)
     forge = values.get("forge")
     return GitOptions(
         commit=values.get("git_commit"),
@@ -121,3 +124,26 @@ def git_options(ctx: typer.Context, values: Mapping[str, Any]) -> GitOptions:
         forge=forge.value if isinstance(forge, ForgeName) else forge,
         forge_url=values.get("forge_url"),
     )
+
+
+# Options that mean something only with delivery through git, and what turns it on. A config file
+# may hold them as defaults for when delivery is on: only the command line counts.
+_DELIVERY_ONLY = {
+    "branch": "--git-commit or --create-pr",
+    "pr_strategy": "--create-pr",
+    "pr_base": "--create-pr",
+    "pr_comment_threshold": "--create-pr",
+    "remote": "--create-pr",
+    "forge": "--create-pr",
+    "forge_url": "--create-pr",
+}
+
+
+def refuse_delivery_options_without_delivery(ctx: typer.Context, values: Mapping[str, Any]) -> None:
+    """A git option given on the command line while nothing is committed or pushed is refused:
+    ignored, `--branch NAME` would let the user believe the fixes were committed there."""
+    commit, create_pr = values.get("git_commit") is not None, bool(values.get("create_pr"))
+    for name, needs in _DELIVERY_ONLY.items():
+        on = create_pr or (commit and needs.startswith("--git-commit"))
+        if not on and given(ctx, name):
+            raise UserError(f"--{name.replace('_', '-')} only applies with {needs}")
