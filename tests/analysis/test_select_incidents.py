@@ -186,6 +186,15 @@ def test_include_globs_keep_only_matching_paths() -> None:
     _assert_accounted(selection, _analysis())
 
 
+def test_an_include_that_matches_no_file_with_incidents_is_refused_as_a_typo() -> None:
+    """`*.jav` selected nothing and the run ended with exit 0, as if there were nothing to fix."""
+    with pytest.raises(SelectionError, match=r"--include '\*\.jav' matches no file with incidents"):
+        select_incidents(_analysis(), include=["*.jav"])
+    with pytest.raises(SelectionError, match=r"follow \.gitignore rules"):
+        select_incidents(_analysis(), include=["!*.java"])  # a negation alone matches nothing
+    assert select_incidents(_analysis(), include=["*.jav", "*.xml"]).selected  # one pattern matches
+
+
 def test_exclude_globs_drop_matching_paths() -> None:
     selection = select_incidents(_analysis(), exclude=["src/test", "*.xml"])
 

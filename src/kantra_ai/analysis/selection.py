@@ -87,6 +87,19 @@ def _wanted_violations(analysis: Analysis, violation_ids: Sequence[str]) -> set[
     return wanted
 
 
+def _refuse_include_matching_nothing(analysis: Analysis, include: Sequence[str]) -> None:
+    """Include globs that match no file the analysis has incidents in are a mistake (`*.jav`), as an
+    unknown violation id is: taken as given, the run selected nothing and ended with exit 0."""
+    paths = sorted({i.path for i in analysis.incidents if i.path is not None})
+    if not any(path_matches(path, include) for path in paths):
+        examples = ", ".join(p.as_posix() for p in paths[:2]) + (", ..." if len(paths) > 2 else "")
+        shown = ", ".join(repr(p) for p in include)
+        raise SelectionError(
+            f"--include {shown} matches no file with incidents in the analysis ({len(paths)} files: "
+            f"{examples or 'none'}); patterns are relative to --input and follow .gitignore rules"
+        )
+
+
 def _in_filters(
     incident: Incident,
     v: Violation,
@@ -132,6 +145,8 @@ def select_incidents(
     if wanted is not None and not wanted:  # only blank ids were given
         wanted = None
     category_set = set(categories) if categories else None
+    if include:
+        _refuse_include_matching_nothing(analysis, include)
 
     selection = Selection(selected=[], not_applicable=[])
     reasons: dict[Applicability, int] = {a: 0 for a in Applicability if a is not Applicability.SOURCE}
