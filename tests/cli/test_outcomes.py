@@ -271,3 +271,18 @@ def test_a_dry_run_counts_the_incidents_it_would_not_send_in_words_that_agree(
     )
     said = " ".join(capsys.readouterr().out.split())
     assert "1 incident is not applicable and would not be sent." in said
+
+
+def test_counts_of_one_read_in_the_singular_in_the_dry_run_and_the_next_steps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """'1 requests for 2 incidents in 1 files' and '1 incidents failed: see why'."""
+    app = copy_example("multi-violation", tmp_path)
+    base = ("remediate", "-a", analysis_of("multi-violation"), "-i", app, "--provider", "simulated")
+    one_file = ("--include", "DataSources.java")  # its one incident is left for a human
+    assert run(*base, *one_file, "--dry-run") == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "1 request for 1 incident in 1 file;" in said, said
+    assert run(*base, *one_file, "--no-progress") == 1
+    said = " ".join(capsys.readouterr().out.split())
+    assert "1 incident failed: see why in the report" in said, said

@@ -140,12 +140,14 @@ def print_next_steps(
     failed = [o for o in document.get("outcomes", []) if o["status"] == "failed"]
     answered = [o for o in failed if not o["reason"].startswith("request failed")]
     if answered:
+        noun = "incident" if len(answered) == 1 else "incidents"
         say(
-            f"  {len(answered)} incidents failed: see why in the report; ask the model again with the same "
+            f"  {len(answered)} {noun} failed: see why in the report; ask the model again with the same "
             "command plus --retry-failed"
         )
     if len(failed) > len(answered):
-        say(f"  {len(failed) - len(answered)} incidents got no reply: the next run asks again")
+        lost = len(failed) - len(answered)
+        say(f"  {lost} {'incident' if lost == 1 else 'incidents'} got no reply: the next run asks again")
     doubtful = document.get("doubtful_not_applicable") or []
     if doubtful:
         first = doubtful[0]

@@ -287,7 +287,8 @@ def print_dry_run(summary: dict[str, Any], console: Console) -> None:
     console.print(table)
     t = summary["totals"]
     console.print(
-        f"{t['requests']} requests for {t['incidents']} incidents in {t['files']} files; "
+        f"{_count(t['requests'], 'request')} for {_count(t['incidents'], 'incident')} in "
+        f"{_count(t['files'], 'file')}; "
         f"estimated {t['input_tokens']:,} input tokens, ~{t['expected_output_tokens']:,} output tokens "
         f"(at most {t['max_output_tokens']:,}); estimated cost {_money(t['expected_cost_usd'])} "
         f"(at most {_money(t['worst_case_cost_usd'])}) with {t['model']}."
@@ -297,3 +298,8 @@ def print_dry_run(summary: dict[str, Any], console: Console) -> None:
         count = t["not_applicable"]
         are = "incident is" if count == 1 else "incidents are"
         console.print(f"{count} {are} not applicable and would not be sent.")
+
+
+def _count(n: int, noun: str) -> str:
+    """`1 request`, `7 requests`."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
