@@ -170,6 +170,20 @@ def test_a_host_it_cannot_listen_on_is_one_line_without_the_warning_for_listenin
     assert done.stderr.startswith("kantra-ai: error: cannot listen on 999.1.1.1")
 
 
+def test_an_analysis_that_is_not_there_is_refused_before_the_server_starts(tmp_path: Path) -> None:
+    """It served the page, whose "make a plan" then failed; `remediate` refuses the same path at once."""
+    app = copy_example("javaee-inventory", tmp_path)
+    for missing, said in ((tmp_path / "nope.yaml", "analysis file not found"), (tmp_path, "holds no output")):
+        done = subprocess.run(
+            [sys.executable, "-m", "kantra_ai.cli.app", "web", "--input", str(app), "--analysis",
+             str(missing), "--no-browser"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.splitlines() == [done.stderr.strip()]
+        assert done.stderr.startswith("kantra-ai: error: --analysis ") and said in done.stderr
+
+
 def test_only_loopback_names_are_accepted_unless_another_host_is_given() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.7")

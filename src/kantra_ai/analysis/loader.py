@@ -47,7 +47,9 @@ class AnalysisError(ValueError):
     """The analysis cannot be loaded. The message is one line and names the file."""
 
 
-def _find_file(path: Path) -> Path:
+def find_analysis_file(path: Path) -> Path:
+    """The analysis file `path` names (itself, or the output.yaml/json of a folder); AnalysisError
+    when there is none."""
     if path.is_dir():
         for name in ANALYSIS_FILE_NAMES:
             candidate = path / name
@@ -211,7 +213,7 @@ def load_analysis(
     candidates (see `Analysis.fixable` and `select_incidents`). Incidents in build output or vendored
     code (`uris.generated_path`) are not applicable (GENERATED) unless `include_generated`.
     """
-    file = _find_file(Path(path))
+    file = find_analysis_file(Path(path))
     if not Path(input_dir).is_dir():
         raise AnalysisError(f"{input_dir}: input directory does not exist or is not a directory")
     if source_root is not None and not normalize_root(source_root).startswith("/"):

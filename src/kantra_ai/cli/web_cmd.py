@@ -16,6 +16,7 @@ from kantra_ai.cli.help import INPUT, WEB, epilog
 from kantra_ai.cli.run_options import InputOpt
 from kantra_ai.cli.status import StateOpt
 from kantra_ai.config.cli import ConfigOpt, loaded_config
+from kantra_ai.errors import UserError
 
 EPILOG = epilog(
     "kantra-ai web -i ./my-app -a output.yaml",
@@ -83,6 +84,13 @@ def web(
     """
     settings = loaded_config(ctx).settings
     plan_path = plan if plan is not None else settings.plan.output / "plan.yaml"
+    if analysis is not None:  # else the page's "make a plan" failed long after the server started
+        from kantra_ai.analysis.loader import AnalysisError, find_analysis_file
+
+        try:
+            find_analysis_file(analysis)
+        except AnalysisError as exc:
+            raise UserError(f"--analysis {exc}") from exc
     serve(
         input_dir=input_dir,
         plan_path=plan_path,
