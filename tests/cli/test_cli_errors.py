@@ -138,6 +138,32 @@ def test_missing_api_key_names_the_variable(
     assert "ANTHROPIC_API_KEY" in _one_line_error(capsys)
 
 
+@pytest.mark.parametrize(
+    ("exported", "said"),
+    [
+        ("CLAUDE_API_KEY", "(CLAUDE_API_KEY is set, but ANTHROPIC_API_KEY is the name read)"),
+        ("ANTHROPIC_KEY", "(ANTHROPIC_KEY is set, but ANTHROPIC_API_KEY is the name read)"),
+        ("OPENAI_API_KEY", "(OPENAI_API_KEY is set, which --provider openai reads)"),
+    ],
+)
+def test_a_key_exported_under_another_name_is_named_next_to_the_missing_one(
+    exported: str,
+    said: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv(exported, "sk-test-misplaced-0000")
+    app = copy_example(EXAMPLE, tmp_path)
+    assert run("remediate", "--analysis", analysis_of(EXAMPLE), "--input", app) == 2
+    error = _one_line_error(capsys)
+    assert f"ANTHROPIC_API_KEY is not set {said}: export it" in error, error
+    assert "sk-test-misplaced" not in error
+    assert tree_differences(app, copy_example(EXAMPLE, tmp_path / "pristine")) == []
+
+
 def test_max_cost_without_a_known_price_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -91,6 +91,25 @@ def resolve_preset(name: str) -> Preset:
     return PRESETS[key]
 
 
+def _keys_set_elsewhere(preset: Preset) -> str:
+    """The key a user exported under another name (`CLAUDE_API_KEY`, `ANTHROPIC_KEY`) or for
+    another provider (`OPENAI_API_KEY` with the default `--provider claude`), said next to the
+    missing variable's name (no colon: the text before the first one is kept as the reason)."""
+    wanted = preset.key_env or ""
+    stems = {wanted.removesuffix("_API_KEY"), preset.name.upper().replace(".", "")}
+    misnamed = sorted(
+        name
+        for name, value in os.environ.items()
+        if value and name != wanted and "KEY" in name and any(stem and stem in name for stem in stems)
+    )
+    if misnamed:
+        return f" ({', '.join(misnamed)} is set, but {wanted} is the name read)"
+    others = [p for p in PRESETS.values() if p.key_env and p.key_env != wanted and os.environ.get(p.key_env)]
+    if others:
+        return f" ({others[0].key_env} is set, which --provider {others[0].name} reads)"
+    return ""
+
+
 def api_key_for(preset: Preset) -> str | None:
     return os.environ.get(preset.key_env) if preset.key_env else None
 
@@ -110,8 +129,8 @@ def create_provider(
     add_secret(url_password(url))  # https://user:password@proxy/...: the password is a secret too
     if preset.key_env and not key:
         raise ProviderConfigError(
-            f"{preset.key_env} is not set: export it, or use --dry-run to see what would be sent "
-            "without calling a model"
+            f"{preset.key_env} is not set{_keys_set_elsewhere(preset)}: export it, or use --dry-run to "
+            "see what would be sent without calling a model"
         )
     chosen_model = model or preset.default_model
     if preset.name == SIMULATED:
