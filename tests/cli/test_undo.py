@@ -145,6 +145,17 @@ def test_undo_on_a_tree_where_nothing_ran_changes_and_makes_nothing(
     assert tree_differences(app, copy_example(EXAMPLE, tmp_path / "pristine")) == []
 
 
+def test_undo_of_a_named_run_on_a_tree_where_nothing_ran_is_refused_as_an_unknown_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--run 3` said "nothing to undo" and exit 0 here, while a tree with runs refuses it (exit 2)."""
+    app = copy_example(EXAMPLE, tmp_path)
+    assert run("undo", "--input", app, "--run", "3") == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "kantra-ai: error: --run 3: no such run on this tree (nothing has run on it yet)"
+    assert not (app / ".kantra-ai").exists()
+
+
 def test_the_run_after_an_undo_continues_no_run_and_resume_says_why(
     tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -45,6 +45,8 @@ class UndoReport:
 def undo(input_dir: Path, *, run: int | None, state: Path | None, say: Callable[[str], None]) -> UndoReport:
     check_input_dir(input_dir)
     if no_store_yet(input_dir, HistoryOptions(state=state)):
+        if run is not None:  # as on a tree with runs: a run named that is not there is a mistake
+            raise UserError(f"--run {run}: no such run on this tree (nothing has run on it yet)")
         return UndoReport(None)  # nothing ever ran here: nothing to take back, nothing to make
     report = _take_back(input_dir, run=run, state=state, say=say)
     if report.undo_run is not None:  # the store changed: the report of the job must follow
