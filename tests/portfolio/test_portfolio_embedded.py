@@ -495,3 +495,19 @@ def test_a_token_in_a_url_never_reaches_the_result_or_the_report(tmp_path: Path)
     written = [p.read_text() for p in (tmp_path / ".kantra-ai-portfolio").glob("*/*.*") if p.is_file()]
     written += [p.read_text() for p in (tmp_path / ".kantra-ai-portfolio").glob("*.*")]
     assert secret not in json.dumps(document) + err + "".join(written)
+
+
+def test_the_result_table_piped_keeps_application_names_and_states_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Piped (`| tee`, CI), the table was folded to 80 columns: 'invent/ory', 'partia/l'."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    shutil.copytree(EXAMPLES, tmp_path / "examples")  # the bundled manifest, offline (simulated)
+    manifest = tmp_path / "examples" / "portfolio.yaml"
+    for command in ("run", "status"):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            main(["portfolio", command, str(manifest)])
+        rows = {line.split("│")[1].strip(): line for line in out.getvalue().splitlines() if "│" in line}
+        assert {"inventory", "orders", "inventory-mandatory"} <= set(rows), out.getvalue()
+        assert "partial" in rows["orders"] and "1 failed" in rows["orders"], out.getvalue()

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from kantra_ai.cli.help import BUDGET, MODEL, OUTPUT, Command, Group, epilog
+from kantra_ai.cli.remediate import result_console
 from kantra_ai.cli.status import StoreOpt, check_store_url
 from kantra_ai.engine.ratelimit import RateLimitConfig
 from kantra_ai.errors import ExitCode, UserError
@@ -217,4 +218,4 @@ def _table(rows: list[dict[str, object]], title: str) -> None:
                 )
             )
         )
-    Console(highlight=False, soft_wrap=True).print(table)
+    result_console().print(table)  # piped: wide enough that no column folds
