@@ -60,6 +60,25 @@ def test_every_option_sits_in_a_named_panel(command: str, tmp_path: Path) -> Non
     assert "--forge " in text.split("╭─ Git ")[1].split("╰")[0]
 
 
+@pytest.mark.parametrize(
+    ("command", "own"),
+    [
+        (["undo"], "1 some files were changed since the run wrote them"),
+        (["status"], "0 done · 2 bad flag or input"),
+        (["report"], "0 done · 2 bad flag or input"),
+        (["portfolio", "run"], "0 every application ended done"),
+    ],
+)
+def test_commands_that_run_no_job_list_their_own_exit_codes(
+    command: list[str], own: str, tmp_path: Path
+) -> None:
+    """They listed remediate's ('0 every selected incident fixed', '75 --batch-api'), and undo's
+    exit 1 (files changed since, left alone) was nowhere in its help."""
+    text = " ".join(piped(*command, "--help", cwd=tmp_path, env=cli_env(COLUMNS="250")).stdout.split())
+    assert own in text
+    assert "every selected incident fixed" not in text and "75 --batch-api" not in text
+
+
 def test_the_short_flags_of_kantra_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     app = copy_example(EXAMPLE, tmp_path)
     assert run("remediate", "-a", analysis_of(EXAMPLE), "-i", app, "--dry-run", "--json") == 0

@@ -38,11 +38,28 @@ EXIT_CODES = (
 )
 
 
-def epilog(*examples: str) -> str:
+# The commands that run no job have exit codes of their own.
+READ_EXIT_CODES = (
+    "[bold]Exit codes[/]: 0 done · 2 bad flag or input (such as nothing having run there yet), "
+    "nothing changed."
+)
+UNDO_EXIT_CODES = (
+    "[bold]Exit codes[/]: 0 the run's writes were undone (or there was nothing to undo) · 1 some "
+    "files were changed since the run wrote them and are left as they are (named) · 2 bad flag or "
+    "input (an unknown --run, another run holds the tree), nothing changed."
+)
+PORTFOLIO_EXIT_CODES = (
+    "[bold]Exit codes[/]: 0 every application ended done · 1 some application ended partial or "
+    "failed (its reason in the table) · 2 bad flag or manifest, nothing ran · 130 interrupted (run "
+    "the same command again to continue)."
+)
+
+
+def epilog(*examples: str, exit_codes: str = EXIT_CODES) -> str:
     """Examples, environment variables and exit codes, for a command's `--help`."""
     lines = ["[bold]Examples[/]:", ""]
     lines += [f"  {example}" for example in examples]
-    return "\n\n".join(["\n".join(lines).replace("\n\n  ", "\n  "), ENVIRONMENT, EXIT_CODES])
+    return "\n\n".join(["\n".join(lines).replace("\n\n  ", "\n  "), ENVIRONMENT, exit_codes])
 
 
 def _plain_help_option(option: Any) -> Any:

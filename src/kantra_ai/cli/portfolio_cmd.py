@@ -13,7 +13,16 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from kantra_ai.cli.help import BUDGET, MODEL, OUTPUT, Command, Group, epilog
+from kantra_ai.cli.help import (
+    BUDGET,
+    MODEL,
+    OUTPUT,
+    PORTFOLIO_EXIT_CODES,
+    READ_EXIT_CODES,
+    Command,
+    Group,
+    epilog,
+)
 from kantra_ai.cli.remediate import result_console
 from kantra_ai.cli.status import StoreOpt, check_store_url
 from kantra_ai.engine.ratelimit import RateLimitConfig
@@ -48,6 +57,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Print JSON.",
         "kantra-ai portfolio run examples/portfolio.yaml",
         "kantra-ai portfolio run apps.yaml --max-apps 4 --max-cost 50 --max-cost-per-app 5",
         "kantra-ai portfolio run apps.yaml --engine ray --ray-address head:6379",
+        exit_codes=PORTFOLIO_EXIT_CODES,
     ),
 )
 def run(
@@ -155,7 +165,9 @@ def run(
     return ExitCode.OK if states <= {AppState.DONE} else ExitCode.SOME_FAILED
 
 
-@portfolio_app.command("status", cls=Command, epilog=epilog("kantra-ai portfolio status apps.yaml"))
+@portfolio_app.command(
+    "status", cls=Command, epilog=epilog("kantra-ai portfolio status apps.yaml", exit_codes=READ_EXIT_CODES)
+)
 def status(manifest: ManifestArg, json_output: JsonOpt = False) -> None:
     """Every application: state, incidents fixed and failed, verification, pull requests, cost."""
     rows = portfolio_view(load_manifest(manifest))
@@ -166,7 +178,9 @@ def status(manifest: ManifestArg, json_output: JsonOpt = False) -> None:
 
 
 @portfolio_app.command(
-    "report", cls=Command, epilog=epilog("kantra-ai portfolio report apps.yaml -o portfolio.html")
+    "report",
+    cls=Command,
+    epilog=epilog("kantra-ai portfolio report apps.yaml -o portfolio.html", exit_codes=READ_EXIT_CODES),
 )
 def report(
     manifest: ManifestArg,

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from kantra_ai.cli.help import INPUT, OUTPUT, epilog
+from kantra_ai.cli.help import INPUT, OUTPUT, READ_EXIT_CODES, epilog
 from kantra_ai.cli.status import StateOpt, StoreOpt, check_store_url
 from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.errors import ExitCode, UserError
@@ -24,7 +24,11 @@ from kantra_ai.report.record import (
     write_report,
 )
 
-EPILOG = epilog("kantra-ai report -i ./my-app", "kantra-ai report -i ./my-app -o /tmp/report.html")
+EPILOG = epilog(
+    "kantra-ai report -i ./my-app",
+    "kantra-ai report -i ./my-app -o /tmp/report.html",
+    exit_codes=READ_EXIT_CODES,
+)
 
 
 def report(

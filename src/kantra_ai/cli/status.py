@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kantra_ai import bounds
-from kantra_ai.cli.help import HISTORY, OUTPUT, epilog
+from kantra_ai.cli.help import HISTORY, OUTPUT, READ_EXIT_CODES, epilog
 from kantra_ai.cli.run_options import InputOpt
 from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.errors import UserError
@@ -70,7 +70,11 @@ def history_options(
         raise UserError(str(exc)) from None
 
 
-EPILOG = epilog("kantra-ai status -i ./my-app", "kantra-ai status -i ./my-app --json | jq '.runs[0]'")
+EPILOG = epilog(
+    "kantra-ai status -i ./my-app",
+    "kantra-ai status -i ./my-app --json | jq '.runs[0]'",
+    exit_codes=READ_EXIT_CODES,
+)
 
 
 def status(

@@ -10,13 +10,15 @@ import typer
 from rich.console import Console
 
 from kantra_ai.app.undo import undo as undo_run
-from kantra_ai.cli.help import HISTORY, epilog
+from kantra_ai.cli.help import HISTORY, UNDO_EXIT_CODES, epilog
 from kantra_ai.cli.run_options import InputOpt, JsonOpt
 from kantra_ai.cli.status import StateOpt
 from kantra_ai.config.cli import ConfigOpt
 from kantra_ai.errors import ExitCode
 
-EPILOG = epilog("kantra-ai undo -i ./my-app", "kantra-ai undo -i ./my-app --run 2")
+EPILOG = epilog(
+    "kantra-ai undo -i ./my-app", "kantra-ai undo -i ./my-app --run 2", exit_codes=UNDO_EXIT_CODES
+)
 
 
 def undo(
