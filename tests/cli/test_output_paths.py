@@ -39,6 +39,43 @@ def test_a_report_path_that_is_a_folder_is_refused_before_the_run(
     assert not (app / ".kantra-ai").exists()
 
 
+@pytest.mark.parametrize("target", ["pom.xml", "src/main/resources/META-INF/persistence.xml"])
+def test_a_report_path_naming_a_file_of_the_users_is_refused_and_the_file_kept(
+    target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--report pom.xml` fixed the tree, then wrote report.html over the pom.xml it had just fixed
+    (and run.json beside it); `report -o` did the same to any file."""
+    app = copy_example(EXAMPLE, tmp_path)
+    args = ("remediate", "--analysis", analysis_of(EXAMPLE), "--input", app, "--provider", "simulated")
+    assert run(*args, "--no-progress", "--report", app / target) == 2
+    assert f"{app / target} is there and is not a kantra-ai report" in _error(capsys)
+    assert tree_differences(app, copy_example(EXAMPLE, tmp_path / "pristine"), ignore=()) == []
+    assert run(*args, "--no-progress") == 0
+    fixed = (app / target).read_bytes()
+    capsys.readouterr()
+    assert run("report", "--input", app, "--output", app / target) == 2
+    assert "is not a kantra-ai report" in _error(capsys)
+    assert (app / target).read_bytes() == fixed
+    # A report of ours, and a run.json of ours beside it, are written again.
+    assert run("report", "--input", app, "--output", tmp_path / "out" / "report.html") == 0
+    assert run("report", "--input", app, "--output", tmp_path / "out" / "report.html") == 0
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "run.json").write_text('{"my": "own"}\n')
+    capsys.readouterr()
+    assert run("report", "--input", app, "--output", tmp_path / "mine" / "report.html") == 2
+    assert f"{tmp_path / 'mine' / 'run.json'} is there and is not a kantra-ai report" in _error(capsys)
+    assert (tmp_path / "mine" / "run.json").read_text() == '{"my": "own"}\n'
+
+
+def test_a_report_a_repository_planted_in_the_tools_folder_is_written_over_as_ever(tmp_path: Path) -> None:
+    app = copy_example(EXAMPLE, tmp_path)
+    (app / ".kantra-ai").mkdir()
+    (app / ".kantra-ai" / "report.html").write_text("<html>planted</html>\n")
+    (app / ".kantra-ai" / "run.json").write_text("{}\n")
+    assert run("remediate", "--analysis", analysis_of(EXAMPLE), "--input", app, "-p", "simulated") == 0
+    assert b"kantra-ai job report" in (app / ".kantra-ai" / "report.html").read_bytes()
+
+
 def test_report_output_under_a_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     app = copy_example(EXAMPLE, tmp_path)
     assert run("remediate", "--analysis", analysis_of(EXAMPLE), "--input", app, "-p", "simulated") == 0

@@ -511,3 +511,15 @@ def test_the_result_table_piped_keeps_application_names_and_states_whole(
         rows = {line.split("│")[1].strip(): line for line in out.getvalue().splitlines() if "│" in line}
         assert {"inventory", "orders", "inventory-mandatory"} <= set(rows), out.getvalue()
         assert "partial" in rows["orders"] and "1 failed" in rows["orders"], out.getvalue()
+
+
+def test_portfolio_report_never_writes_over_a_file_that_is_not_its_report(tmp_path: Path) -> None:
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    manifest = tmp_path / "examples" / "portfolio.yaml"
+    victim = tmp_path / "examples" / "javaee-inventory" / "app" / "pom.xml"
+    before = victim.read_bytes()
+    code, _, err = portfolio("report", manifest, "-o", victim)
+    assert code == 2 and err.count("\n") == 1 and "is not a kantra-ai report" in err, err
+    assert victim.read_bytes() == before
+    assert portfolio("report", manifest, "-o", tmp_path / "p.html")[0] == 0
+    assert portfolio("report", manifest, "-o", tmp_path / "p.html")[0] == 0  # its own: written again

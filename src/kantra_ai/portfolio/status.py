@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kantra_ai._fs import write_atomic
+from kantra_ai.errors import UserError
 from kantra_ai.portfolio.manifest import LoadedManifest
 from kantra_ai.portfolio.run import read_state
 from kantra_ai.portfolio.unit import (
@@ -21,6 +22,7 @@ from kantra_ai.portfolio.unit import (
     tree_store_view,
 )
 from kantra_ai.report.html import render_portfolio_html
+from kantra_ai.report.record import PORTFOLIO_REPORT_MARK, not_ours_problem
 from kantra_ai.store.history import HistoryOptions
 from kantra_ai.store.schema import StoreError
 
@@ -83,6 +85,9 @@ def _as_the_store_says(row: dict[str, Any], view: dict[str, Any], result_file: P
 
 def write_portfolio_report(loaded: LoadedManifest, output: Path | None = None) -> Path:
     path = output or loaded.workspace / REPORT_FILE
+    problem = not_ours_problem(path, PORTFOLIO_REPORT_MARK)  # `-o pom.xml` wrote over the file
+    if problem:
+        raise UserError(f"cannot write the report: {problem}")
     rows = portfolio_view(loaded)
     for row in rows:
         report = row.get("report")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +31,43 @@ def default_report_path(input_dir: Path) -> Path:
     return input_dir / TOOL_DIR / REPORT_NAME
 
 
+# How the files we write begin: a file already there is replaced only when it is one of ours.
+_REPORT_MARK = re.compile(rb"<title>kantra-ai job report</title>")
+_RECORD_MARK = re.compile(rb'\A\{"version":\d+,"kind":"')
+PORTFOLIO_REPORT_MARK = re.compile(rb"<title>kantra-ai portfolio</title>")
+
+
 def report_path_problem(path: Path) -> str | None:
     """Why report.html (and run.json beside it) cannot be written at `path`, or None: checked before
-    a run, so that a run does not fix files and then fail on its report."""
+    a run, so that a run does not fix files and then fail on its report. A file of the user's there
+    (`--report pom.xml`, a run.json of their own) is never written over."""
     if path.is_dir():
         return "a folder: name the report file (report.html)"
+    if path.parent.name != TOOL_DIR:  # INPUT/.kantra-ai is ours, whatever a repository planted there
+        for existing, mark in ((path, _REPORT_MARK), (path.parent / RUN_RECORD_NAME, _RECORD_MARK)):
+            problem = not_ours_problem(existing, mark)
+            if problem:
+                return problem
     return folder_problem(path.parent)
+
+
+def not_ours_problem(existing: Path, mark: re.Pattern[bytes]) -> str | None:
+    """Why a report must not be written at `existing`: a file is there that is not one we wrote
+    (its beginning does not hold `mark`); None when nothing or one of ours is there."""
+    if os.path.lexists(existing) and not _begins_like(existing, mark):
+        return (
+            f"{existing} is there and is not a kantra-ai report: it would be written over; "
+            "name another file (report.html in a folder of its own)"
+        )
+    return None
+
+
+def _begins_like(path: Path, mark: re.Pattern[bytes]) -> bool:
+    try:
+        with path.open("rb") as file:
+            return mark.search(file.read(2048)) is not None
+    except OSError:
+        return False
 
 
 def save_record(record: dict[str, Any], path: Path, *, root: Path | None = None) -> None:
