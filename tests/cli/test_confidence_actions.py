@@ -212,6 +212,27 @@ def test_a_bad_complexity_threshold_is_a_one_line_error(
     assert fake.request_count == 0
 
 
+def test_a_review_file_that_is_a_file_of_the_users_is_refused_before_anything_is_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--review-file pom.xml` ran, withheld every fix, said "Withheld fixes were saved for manual
+    review in pom.xml" (they were not: the file is not a review file) and left pom.xml.lock behind."""
+    app = copy_example(EXAMPLE, tmp_path)
+    code = run(
+        "remediate", "--analysis", analysis_of(EXAMPLE), "--input", app, "--provider", "simulated",
+        "--on-low-confidence", "manual-review-file", "--min-confidence", "0.99",
+        "--review-file", app / "pom.xml",
+    )  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert (
+        err.startswith(f"kantra-ai: error: --review-file {app / 'pom.xml'}: ")
+        and "not a kantra-ai review" in err
+    )
+    assert tree_differences(app, copy_example(EXAMPLE, tmp_path / "pristine"), ignore=()) == []
+
+
 def _config(app_parent: Path, monkeypatch: pytest.MonkeyPatch, confidence: dict[str, Any]) -> None:
     (app_parent / ".kantra-ai.yaml").write_text(yaml.safe_dump({"confidence": confidence}))
     monkeypatch.chdir(app_parent)

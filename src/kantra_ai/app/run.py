@@ -51,9 +51,11 @@ from kantra_ai.engine.adaptive import AdaptiveProvider
 from kantra_ai.engine.batch_runner import RunContext, RunControl
 from kantra_ai.engine.budget import CostGuard
 from kantra_ai.engine.calibration import Calibration
+from kantra_ai.engine.confidence import LowConfidenceAction
 from kantra_ai.engine.estimate import Estimate, TokenModel, estimate, request_rows
 from kantra_ai.engine.events import ObserverGroup, RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, RunTotals, Status
+from kantra_ai.engine.review_file import ReviewFileError, read_review_file
 from kantra_ai.engine.runner import RunBatches, execute_batches
 from kantra_ai.engine.scheduling import wrap_provider
 from kantra_ai.errors import TOLD, ExitCode, UserError
@@ -296,6 +298,12 @@ def check_limits(options: RunOptions) -> None:
     problem = None if report is None else report_path_problem(report)
     if problem:
         raise UserError(f"--report {report}: cannot write the report there: {problem}")
+    policy = options.confidence
+    if policy.enabled and policy.action is LowConfidenceAction.MANUAL_REVIEW_FILE and policy.review_file:
+        try:  # a file of the user's (`--review-file pom.xml`) is never appended to; said now, not per fix
+            read_review_file(policy.review_file)
+        except ReviewFileError as exc:
+            raise UserError(f"--review-file {policy.review_file}: {exc}") from None
 
 
 def _choose_and_load(job: Job, options: RunOptions, ui: Ui) -> tuple[ModelChoice, list[Stage]]:
