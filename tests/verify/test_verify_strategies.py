@@ -145,8 +145,14 @@ def test_a_fix_that_makes_the_check_hang_is_reverted(tmp_path: Path, fake: FakeP
         ("no-such-check-xyz", "cannot run (command not found, exit 127"),
         ("./build.sh", "cannot run (not executable, exit 126"),
         ("echo 'Could not resolve host: repo.maven.apache.org'; exit 1", "names no problem"),
+        # Maven offline, coloured even when piped: its reason, not its closing colour reset ('[0m').
+        (
+            "printf '[\\033[1;31mERROR\\033[m] Failed to execute goal: Could not resolve dependencies\\n"
+            "[\\033[1;31mERROR\\033[m] [Help 1] http://cwiki.apache.org/x\\n\\033[0m\\033[0m'; exit 1",
+            "(exit 1: [ERROR] Failed to execute goal: Could not resolve dependencies)",
+        ),
     ],
-    ids=["not-found", "not-executable", "names-nothing"],
+    ids=["not-found", "not-executable", "names-nothing", "maven-colours"],
 )
 def test_a_check_that_cannot_tell_a_fix_from_its_own_failure_stops_the_run_before_anything_changes(
     tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str], command: str, said: str

@@ -23,6 +23,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def strip_ansi(text: str) -> str:
+    """The text without terminal colour codes (Maven colours its output even when piped)."""
+    return _ANSI.sub("", text)
+
+
 _MAVEN = re.compile(r"^\[ERROR\] (?P<file>\S.*?):\[(?P<line>\d+),(?P<col>\d+)\] (?P<msg>.+)$")
 _PAREN = re.compile(
     r"^(?P<file>[^\s(:][^(]*?)\((?P<line>\d+),(?P<col>\d+)\): (?P<sev>error|warning) (?P<code>[A-Z]+\d+): "

@@ -57,7 +57,7 @@ from kantra_ai.store.run_store import RunStore
 from kantra_ai.verify.bisect import ScratchTree, find_culprits
 from kantra_ai.verify.check import CANNOT_RUN, Check, VerifySettings, run_check, stands_for_output
 from kantra_ai.verify.command import CommandResult
-from kantra_ai.verify.diagnostics import Diagnostic
+from kantra_ai.verify.diagnostics import Diagnostic, strip_ansi
 from kantra_ai.verify.groups import Attribution, Group, GroupBy, attribute, group_writes
 from kantra_ai.verify.repair import RepairJob, repair_file
 from kantra_ai.verify.witness import Witness
@@ -67,9 +67,12 @@ REASON_PREFIX = "verification: "
 
 
 def _last_line(output: str) -> str:
-    """The check's last line of output, shortened: what a shell says of a command it cannot run."""
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    return (lines[-1] if lines else "no output")[:200]
+    """What the check said, in a line: its first line that says ERROR (Maven's reason, before its
+    advice and links), else its last line (what a shell says of a command it cannot run); colour
+    codes taken out, shortened."""
+    lines = [line.strip() for line in strip_ansi(output).splitlines() if line.strip()]
+    errors = [line for line in lines if "ERROR" in line]
+    return (errors[0] if errors else lines[-1] if lines else "no output")[:200]
 
 
 def describe(state: str, rounds: int, detail: str) -> str:
