@@ -526,3 +526,11 @@ def test_violations_are_sorted_by_ruleset_then_rule(
     )
     analysis = load_analysis(write_analysis(text), tmp_path)
     assert [v.key for v in analysis.violations] == ["alpha/z", "zeta/a", "zeta/b"]
+
+
+def test_an_empty_json_object_is_said_to_be_an_empty_mapping(tmp_path: Path) -> None:
+    """It read 'got a mapping with keys none'."""
+    empty = tmp_path / "output.json"
+    empty.write_text("{}\n")
+    with pytest.raises(AnalysisError, match=r"got an empty mapping$"):
+        load_analysis(empty, tmp_path)

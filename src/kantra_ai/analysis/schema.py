@@ -296,10 +296,10 @@ def parse_document(document: object, *, consume: bool = False) -> RawAnalysis:
     incidents are then not held as parsed YAML and as raw incidents at once)."""
     if isinstance(document, Mapping):
         if "violations" not in document and "insights" not in document:
-            keys = ", ".join(sorted(str(k) for k in document)[:5]) or "none"
+            keys = ", ".join(sorted(str(k) for k in document)[:5])
+            got = f"a mapping with keys {keys}" if keys else "an empty mapping"
             raise SchemaError(
-                f"top level: expected a list of rulesets or a mapping with 'violations', got a mapping "
-                f"with keys {keys}"
+                f"top level: expected a list of rulesets or a mapping with 'violations', got {got}"
             )
         rulesets: list[object] = [document]
     elif isinstance(document, list):
