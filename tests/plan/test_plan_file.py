@@ -128,3 +128,34 @@ def test_a_plan_holds_each_incident_in_a_few_hundred_bytes() -> None:
         tracemalloc.stop()
     # A 100,000-incident plan holds 100,000 of them at once (a pydantic model each: about 670 bytes).
     assert per_incident < 250, f"{per_incident:.0f} bytes per plan incident"
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        (lambda d: d["phases"][1].update(deferd=True),
+         "phases[1].deferd (phase phase-2): unknown key (did you mean 'deferred'?)"),
+        (lambda d: d.update(phses=d.pop("phases")), "phses: unknown key (did you mean 'phases'?)"),
+        (lambda d: d["phases"][0]["violations"][0]["incidents"][1].update(linenumber=3),
+         "incidents[1].linenumber (phase phase-1): unknown key (did you mean 'lineNumber'?)"),
+    ],
+)  # fmt: skip
+def test_a_misspelt_key_in_a_hand_edited_plan_is_refused_not_ignored(
+    edit: object, said: str, tmp_path: Path
+) -> None:
+    """`deferd: true` was ignored: the phase the user meant to hold back ran."""
+    document = plan_document(_plan([]))
+    edit(document)  # type: ignore[operator]
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    with pytest.raises(plan_model.PlanError) as refused:
+        load_plan(path)
+    assert str(refused.value).endswith(said), str(refused.value)
+
+
+def test_keys_far_from_every_name_are_still_ignored(tmp_path: Path) -> None:
+    document = plan_document(_plan([]))
+    document["phases"][0]["reviewer"] = "ana"  # another tool's, or a note of the user's
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    assert [p.id for p in load_plan(path).phases] == ["phase-1", "phase-2"]

@@ -11,6 +11,7 @@ does not match its incident list, a total that does not match the phases.
 
 from __future__ import annotations
 
+import difflib
 import io
 from collections import Counter
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
+from pydantic.fields import FieldInfo
 
 # Re-exported: plan.yaml, plan.html and state.yaml are written with the one atomic writer.
 from kantra_ai._fs import atomic_writer
@@ -184,6 +186,7 @@ def parse_plan(document: object, where: str) -> Plan:
     if "version" not in document:
         raise PlanError(f'{where}: no version; a plan starts with version: "{PLAN_VERSION}"')
     document = {**document, "version": str(document["version"])}
+    _refuse_misspelt_keys(document, Plan, (), document, where)
     try:
         plan = Plan.model_validate(document)
     except ValidationError as exc:
@@ -192,6 +195,42 @@ def parse_plan(document: object, where: str) -> Plan:
         raise PlanError(f"{where}: {_where(error['loc'], document)}: {message}") from exc
     validate_plan(plan, where)
     return plan
+
+
+def _refuse_misspelt_keys(
+    value: object, model: type[object], loc: tuple[int | str, ...], plan: dict[str, Any], where: str
+) -> None:
+    """A key of a hand-edited plan that is a near miss of one we read (`deferd: true`, `phses:`) is
+    a PlanError: ignored, the phase the user deferred would run. Keys far from every name (another
+    tool's) are still ignored."""
+    if not isinstance(value, dict):
+        return
+    # A model's fields, or a pydantic dataclass's (PlanIncident).
+    fields: dict[str, FieldInfo] = getattr(model, "model_fields", None) or model.__pydantic_fields__  # type: ignore[attr-defined]
+    spelt = {f.alias or name for name, f in fields.items()}  # as plan.yaml spells them
+    known = set(fields) | spelt
+    for key in value:
+        if str(key) in known:
+            continue
+        close = difflib.get_close_matches(str(key), sorted(spelt), n=1, cutoff=0.85)
+        if close:
+            at = _where((*loc, str(key)), plan)
+            raise PlanError(f"{where}: {at}: unknown key (did you mean {close[0]!r}?)")
+    nested: dict[str, type[object]] = {
+        "metadata": PlanMetadata,
+        "phases": Phase,
+        "violations": PlannedViolation,
+        "incidents": PlanIncident,
+    }
+    for key, inner in nested.items():
+        if key not in fields or key not in value:
+            continue
+        items = value[key]
+        if isinstance(items, list):
+            for index, item in enumerate(items):
+                _refuse_misspelt_keys(item, inner, (*loc, key, index), plan, where)
+        else:
+            _refuse_misspelt_keys(items, inner, (*loc, key), plan, where)
 
 
 def load_plan(path: Path) -> Plan:
