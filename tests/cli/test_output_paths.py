@@ -115,3 +115,17 @@ def test_a_folder_this_user_may_not_write_into_is_named(
 ) -> None:
     monkeypatch.setattr(_fs.os, "access", lambda path, mode: Path(path) != tmp_path)
     assert folder_problem(tmp_path / "new") == f"{tmp_path} is not writable"
+
+
+def test_report_given_both_input_and_a_saved_run_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--run won and --input was silently unused: the report of another job was written."""
+    app = copy_example(EXAMPLE, tmp_path)
+    assert run("remediate", "--analysis", analysis_of(EXAMPLE), "--input", app, "-p", "simulated") == 0
+    before = (app / ".kantra-ai" / "report.html").read_bytes()
+    capsys.readouterr()
+    code = run("report", "--input", tmp_path, "--run", app / ".kantra-ai" / "run.json")
+    assert code == 2
+    assert _error(capsys).endswith("or --run FILE (a saved run.json), not both")
+    assert (app / ".kantra-ai" / "report.html").read_bytes() == before

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from kantra_ai.cli.help import INPUT, OUTPUT, READ_EXIT_CODES, epilog
 from kantra_ai.cli.status import StateOpt, StoreOpt, check_store_url
-from kantra_ai.config.cli import ConfigOpt
+from kantra_ai.config.cli import ConfigOpt, given
 from kantra_ai.errors import ExitCode, UserError
 from kantra_ai.report.record import (
     RecordError,
@@ -32,6 +32,7 @@ EPILOG = epilog(
 
 
 def report(
+    ctx: typer.Context,
     input_dir: Annotated[
         Path | None,
         typer.Option(
@@ -61,6 +62,10 @@ def report(
     config_file: ConfigOpt = None,  # paths.input from .kantra-ai.yaml
 ) -> None:
     """Rebuild report.html for the job on a tree (every run, every incident) from its run store."""
+    if run is not None and given(ctx, "input_dir"):  # --input was silently left unused
+        raise UserError(
+            "give --input DIR (rebuild from the run store) or --run FILE (a saved run.json), not both"
+        )
     try:
         if run is not None:
             target = write_report(load_record(run), output or run.parent / "report.html")
