@@ -79,6 +79,15 @@ def test_commands_that_run_no_job_list_their_own_exit_codes(
     assert "every selected incident fixed" not in text and "75 --batch-api" not in text
 
 
+def test_every_command_is_one_line_in_the_command_list_when_there_is_room(tmp_path: Path) -> None:
+    """hub-addon's summary broke after 'the application' even at 250 columns (its docstring's
+    first paragraph spanned two source lines in the middle of a sentence)."""
+    text = piped("--help", cwd=tmp_path, env=cli_env(COLUMNS="250")).stdout
+    rows = text.split("╭─ Commands ")[1].split("╰")[0].splitlines()[1:]
+    continued = [row for row in rows if re.match(r"│\s{3,}\S", row)]
+    assert continued == [], continued
+
+
 def test_the_short_flags_of_kantra_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     app = copy_example(EXAMPLE, tmp_path)
     assert run("remediate", "-a", analysis_of(EXAMPLE), "-i", app, "--dry-run", "--json") == 0

@@ -19,8 +19,10 @@ EPILOG = epilog(
 
 
 def hub_addon() -> None:
-    """Run one Konveyor Hub task (one application) as the Hub's addon: read the task, the application
-    and its latest analysis from the Hub, fix, report progress and attach the report."""
+    """Run one Konveyor Hub task (one application) as the Hub's addon.
+
+    Reads the task, the application and its latest analysis from the Hub, fixes, reports progress
+    and attaches the report."""
     import typer
 
     from kantra_ai.hub.addon import run_addon
