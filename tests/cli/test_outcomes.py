@@ -286,3 +286,29 @@ def test_counts_of_one_read_in_the_singular_in_the_dry_run_and_the_next_steps(
     assert run(*base, *one_file, "--no-progress") == 1
     said = " ".join(capsys.readouterr().out.split())
     assert "1 incident failed: see why in the report" in said, said
+
+
+def test_incidents_left_out_by_the_filters_are_counted_so_the_rows_add_up(
+    tmp_path: Path, fake: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --include, the summary's rows added up to 18 of the analysis' 32 incidents, and nothing
+    said where the other 14 went."""
+    app = copy_example(EXAMPLE, tmp_path)
+    base = (
+        "remediate",
+        "-a",
+        analysis_of(EXAMPLE),
+        "-i",
+        app,
+        "--provider",
+        "simulated",
+        "--include",
+        "*.xml",
+    )
+    assert run(*base, "--dry-run") == 0
+    assert "14 incidents are left out by your filters" in " ".join(capsys.readouterr().out.split())
+    code, summary = remediate_json(EXAMPLE, app, fake, "--include", "*.xml")
+    assert code == 0
+    incidents = summary["incidents"]
+    assert incidents["filtered_out"] == 14
+    assert incidents["selected"] + incidents["not_applicable"] + incidents["informational"] + 14 == 32

@@ -56,6 +56,7 @@ def remediate_summary(run: JobRun, options: RunOptions) -> dict[str, Any]:
         selected=run.planned,
         not_applicable=stage.selection.not_applicable,
         informational=stage.selection.informational,
+        filtered_out=stage.selection.filtered_out,
         outcomes=run.outcomes,
         totals=run.totals,
         aborted=run.aborted,
@@ -101,6 +102,7 @@ def remediate_dry_run(dry: DryRun) -> dict[str, Any]:
         price=describe_price(dry.choice.price),
         not_applicable=len(stage.selection.not_applicable),
         informational=stage.selection.informational,
+        filtered_out=stage.selection.filtered_out,
         unreadable=dry.unreadable,
     )
     batch_dry_run(totals, dry.batch_total)

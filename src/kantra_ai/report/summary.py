@@ -45,6 +45,7 @@ def run_summary(
     informational: int,
     outcomes: dict[str, IncidentOutcome],
     totals: RunTotals,
+    filtered_out: int = 0,
     aborted: str = "",
     confidence: ConfidencePolicy | None = None,
     records: Sequence[RequestRecord] = (),
@@ -97,6 +98,8 @@ def run_summary(
                 {str(i.path) for i in not_applicable if i.applicability is Applicability.GENERATED}
             ),
             "informational": informational,
+            # Left out by --violation-ids, --categories, --max-effort, --include, --exclude.
+            "filtered_out": filtered_out,
             "sent": sent,
         },
         # Files the analysis names that are not in the tree (by name, so a wrong --input shows).
@@ -174,6 +177,8 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
         "not applicable (not sent)", f"{inc['not_applicable']}" + (f" ({reasons})" if reasons else "")
     )
     table.add_row("informational (not sent)", str(inc["informational"]))
+    if inc.get("filtered_out"):  # else the rows do not add up to the analysis, and nothing says why
+        table.add_row("left out by your filters", str(inc["filtered_out"]))
     table.add_row("requests", f"{summary['requests']} ({summary['failed_requests']} failed)")
     tokens = summary["tokens"]
     table.add_row(
@@ -298,6 +303,10 @@ def print_dry_run(summary: dict[str, Any], console: Console) -> None:
         count = t["not_applicable"]
         are = "incident is" if count == 1 else "incidents are"
         console.print(f"{count} {are} not applicable and would not be sent.")
+    if t.get("filtered_out"):
+        count = t["filtered_out"]
+        are = "incident is" if count == 1 else "incidents are"
+        console.print(f"{count} {are} left out by your filters and would not be sent.")
 
 
 def _count(n: int, noun: str) -> str:
