@@ -209,6 +209,16 @@ def is_link(path: Path) -> bool:
         return False
 
 
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """Which file `path` names now (device, inode; following links); None: there is none. A file
+    deleted, or replaced by another of the same name, is told from the one seen before by this."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
 def fsync_directory(directory: Path) -> None:
     """Make a rename in `directory` durable. Not every platform can open a folder (Windows): best effort."""
     try:

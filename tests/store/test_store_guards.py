@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import stat
@@ -18,6 +19,8 @@ from tests.cli.helpers import EXAMPLES, copy_example, expected_of, run, tree_dif
 from tests.store.crash_helpers import remediate_argv
 from tests.store.helpers import one_line_error, remediate, store_rows
 
+from kantra_ai.simulated.contract import FakeReply, FakeRequest
+from kantra_ai.simulated.recipes import respond
 from kantra_ai.store import schema
 from kantra_ai.store.lock import TreeLock
 from kantra_ai.store.schema import APPLICATION_ID, SCHEMA_VERSION, StoreError
@@ -266,6 +269,32 @@ def test_the_report_of_a_killed_run_shows_its_incidents_in_flight_as_pending_and
     assert run("status", "--input", app) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "not counting 1 requests lost in flight: their cost is unknown" in out and "1 (1 lost)" in out
+
+
+def test_a_store_deleted_during_the_run_is_said_and_the_summary_still_shown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`git clean -fdx` or `rm -r .kantra-ai` while a request is in flight takes the run's record
+    with it. The run says so and still shows what it did. Before: exit 2 with "no run store ...
+    (nothing has run on this tree yet)" and no summary, after changing every file."""
+    app = copy_example(EXAMPLE, tmp_path)
+    target = "src/main/java/com/example/inventory/model/Product.java"
+
+    def delete_the_store_then_respond(request: FakeRequest) -> FakeReply:
+        if target in request.last_user_text():
+            shutil.rmtree(app / ".kantra-ai", ignore_errors=True)
+        return respond(request)
+
+    with FakeProviderServer(delete_the_store_then_respond) as server:
+        code, summary = remediate(EXAMPLE, app, server)
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "was deleted or replaced during the run" in err and "recorded in no store" in err
+    assert summary["store"]["deleted_during_run"] is True
+    assert summary["report"] is None
+    assert summary["report_error"] == "the run store was deleted or replaced during the run"
+    assert {o["status"] for o in summary["outcomes"]} == {"fixed"}
+    assert tree_differences(app, expected_of(EXAMPLE)) == []
 
 
 def test_status_of_a_tree_without_a_store_is_a_one_line_error(

@@ -21,7 +21,7 @@ from kantra_ai.analysis.selection import Selection
 from kantra_ai.app.batch_run import add_batch_summary, batch_dry_run
 from kantra_ai.app.options import RunOptions
 from kantra_ai.app.prepare import Stage, check_input_dir, check_tree
-from kantra_ai.app.remediate import write_job_report_for
+from kantra_ai.app.remediate import add_job_report
 from kantra_ai.app.run import DryRun, JobRun, abandoned_block, add_hook_results, doubtful_not_applicable
 from kantra_ai.engine.events import RunObserver
 from kantra_ai.engine.outcomes import IncidentOutcome, RequestRecord, Status
@@ -242,7 +242,7 @@ def execute_summary(job: ExecuteJob, run: JobRun, options: RunOptions) -> dict[s
     summary["changed_files"] = sorted(run.changed_files)
     if run.delivery is not None:
         summary["git"] = run.delivery
-    summary["report"] = str(write_job_report_for(options))
+    add_job_report(summary, options)
     return summary
 
 

@@ -73,8 +73,23 @@ def remediate_summary(run: JobRun, options: RunOptions) -> dict[str, Any]:
     summary["abandoned"] = abandoned_block(run)
     summary["doubtful_not_applicable"] = doubtful_not_applicable(run, options.input_dir)
     summary["changed_files"] = sorted(run.changed_files)
-    summary["report"] = str(write_job_report_for(options))
+    add_job_report(summary, options)
     return summary
+
+
+def add_job_report(summary: dict[str, Any], options: RunOptions) -> None:
+    """The job's report written and named in the summary (`report`). One that cannot be written
+    (the store deleted during the run) is said (`report_error`), not a reason to hide the summary
+    of a run whose changes are in the files."""
+    summary["report"] = None
+    summary["report_error"] = None
+    if (summary.get("store") or {}).get("deleted_during_run"):  # another store's report would lie
+        summary["report_error"] = "the run store was deleted or replaced during the run"
+        return
+    try:
+        summary["report"] = str(write_job_report_for(options))
+    except UserError as exc:
+        summary["report_error"] = str(exc)
 
 
 def write_job_report_for(options: RunOptions) -> Path:

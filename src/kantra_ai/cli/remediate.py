@@ -135,6 +135,8 @@ def print_next_steps(
     if report:
         uri = Path(report).resolve().as_uri()
         say(f"  report: [link={uri}]{escape(str(report))}[/link]")
+    elif document.get("report_error"):
+        say(f"  [yellow]report not written[/]: {escape(str(document['report_error']))}")
     # Failures the model answered are asked again only with --retry-failed; those whose request
     # got no reply (refused, timed out) are simply retried by the next run (store/history.py).
     failed = [o for o in document.get("outcomes", []) if o["status"] == "failed"]

@@ -18,6 +18,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from kantra_ai._fs import file_identity
 from kantra_ai.analysis.complexity import complexity_of
 from kantra_ai.analysis.model import Incident
 from kantra_ai.edits.files import decode_text
@@ -101,6 +102,9 @@ class RunStore:
         self.path = path  # the file, or the database's URL without its password
         self.tree = tree
         self._synchronous = "FULL"  # as `connect` leaves it
+        # The SQLite file as opened: one deleted or replaced under an open connection takes what is
+        # written from then on with it (`git clean -fdx`, `rm -r .kantra-ai` during a run).
+        self._identity = file_identity(path) if isinstance(path, Path) else None
 
     @classmethod
     def open(cls, location: Path | str, tree: str, *, create: bool = True) -> RunStore:
@@ -120,6 +124,11 @@ class RunStore:
             except PostgresError as exc:
                 raise StoreError(f"run store {self.path}: {exc}") from None
         return None
+
+    def gone(self) -> bool:
+        """Whether the store's file was deleted or replaced since it was opened: what was written
+        through this connection is then in no file anyone will open (never for PostgreSQL)."""
+        return self._identity is not None and file_identity(Path(self.path)) != self._identity
 
     def close(self) -> None:
         self.db.close()

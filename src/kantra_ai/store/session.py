@@ -416,6 +416,12 @@ class RunSession:
         if state is RunState.ABORTED and not self._did_anything(store, self.run_id):
             state = RunState.REFUSED  # the next run starts afresh instead of "continuing" this one
         self._close_run(state, aborted)
+        if store.gone():
+            self._say(
+                f"the run store {store.path} was deleted or replaced during the run: what this run did "
+                "(its writes, replies and cost) is recorded in no store, so `status`, `undo` and the next "
+                "run know nothing of it; its changes are in the files"
+            )
         if self.interrupted:
             self._say(self.resume_hint)
         return self.interrupted
@@ -454,6 +460,7 @@ class RunSession:
             },
             "reopened": p.reopened,
             "reused_replies": self.observer.reused_replies if self.observer else 0,
+            "deleted_during_run": self.store.gone() if self.store else False,
             "recovered": {
                 "completed_writes": r.completed_writes,
                 "undone_writes": r.undone_writes,

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kantra_ai._fs import file_identity
 from kantra_ai.edits.files import sha256_file
 
 _GONE = "gone"
@@ -31,14 +32,6 @@ def _fingerprint(path: Path) -> str:
         return f"unreadable ({exc.strerror})"
 
 
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_dev, stat.st_ino
-
-
 @dataclass(frozen=True)
 class Witness:
     """The state of what a check must not touch, seen just before it ran."""
@@ -51,14 +44,18 @@ class Witness:
     @classmethod
     def before(cls, tree: Path, paths: Iterable[str], store_file: Path | None) -> Witness:
         files = {path: _fingerprint(tree / path) for path in sorted(set(paths))}
-        identity = _identity(store_file) if store_file is not None else None
+        identity = file_identity(store_file) if store_file is not None else None
         return cls(tree, files, store_file, identity)
 
     def changes(self) -> list[str]:
         """What the check changed, as people read it ("src/A.java was changed"); empty: nothing."""
         found = []
         store = self.store_file
-        if store is not None and self.store_identity is not None and _identity(store) != self.store_identity:
+        if (
+            store is not None
+            and self.store_identity is not None
+            and file_identity(store) != self.store_identity
+        ):
             found.append(f"the run store {self.store_file} was deleted or replaced")
         for path, seen in self.files.items():
             now = _fingerprint(self.tree / path)
