@@ -297,6 +297,43 @@ def test_a_store_deleted_during_the_run_is_said_and_the_summary_still_shown(
     assert tree_differences(app, expected_of(EXAMPLE)) == []
 
 
+def test_a_store_that_cannot_be_written_mid_run_stops_it_saying_how_to_continue(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another program holds the store (a database browser's write transaction; a full disk ends
+    the same way) while a request is in flight: the run stops in one line that says it stopped and
+    how to continue, and the same command then finishes the job. Before: the bare SQLite message,
+    as for a store refused before anything was done."""
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_MS", 300)
+    app = copy_example(EXAMPLE, tmp_path)
+    target = "src/main/java/com/example/inventory/model/Product.java"
+    holders: list[sqlite3.Connection] = []
+
+    def lock_the_store_then_respond(request: FakeRequest) -> FakeReply:
+        if target in request.last_user_text() and not holders:
+            holder = sqlite3.connect(
+                app / ".kantra-ai" / "state.db", isolation_level=None, check_same_thread=False
+            )
+            holder.execute("BEGIN EXCLUSIVE")
+            holders.append(holder)
+        return respond(request)
+
+    try:
+        with FakeProviderServer(lock_the_store_then_respond) as server:
+            code, summary = remediate(EXAMPLE, app, server)
+    finally:
+        for holder in holders:
+            holder.close()  # the other program lets go
+    error = one_line_error(capsys.readouterr().err.splitlines()[-1])
+    assert code == 2 and summary == {}
+    assert "database is locked" in error
+    assert "the run stopped there" in error and "run the same command again to continue" in error
+    with FakeProviderServer(respond) as server:
+        code, summary = remediate(EXAMPLE, app, server)
+    assert code == 0, capsys.readouterr().err
+    assert tree_differences(app, expected_of(EXAMPLE)) == []
+
+
 def test_status_of_a_tree_without_a_store_is_a_one_line_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

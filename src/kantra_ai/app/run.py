@@ -399,6 +399,7 @@ def run_job(
         *([verifier] if verifier else []),
         *delivery_hooks(options.git, options.input_dir, ui.say, verify_check=verify_check),
     ]
+    session: RunSession | None = None
     try:
         for hook in hooks:
             hook.check()
@@ -411,7 +412,14 @@ def run_job(
         ) as session:
             return _run(job, options, ui, session, choice, stages, hooks, handle, time_scale)
     except StoreError as exc:  # lock held, damaged or foreign store, nothing to resume
-        raise UserError(str(exc)) from None
+        if session is None or session.run_id is None:
+            raise UserError(str(exc)) from None
+        # The store failed under a run that had begun (a full disk, another program holding the
+        # store): what it wrote stays in the files, and the next run continues from the store.
+        raise UserError(
+            f"{exc}: the run stopped there (what it wrote to the files stays; no summary); when the run "
+            f"store can be written again, {job.again} to continue"
+        ) from None
     except asyncio.CancelledError as exc:  # a cancel not from the run's Ctrl-C (that one ends in `_run`)
         interrupt = KeyboardInterrupt()
         setattr(interrupt, TOLD, getattr(exc, TOLD, False))  # the session said how to continue
