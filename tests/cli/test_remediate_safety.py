@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -428,3 +430,45 @@ def test_does_not_apply_for_incidents_whose_files_still_hold_what_the_rule_repla
     with FakeProviderServer(respond) as server:  # a model that fixes them: nothing doubtful
         _, fixed = _remediate(copy_example(EXAMPLE, tmp_path / "fixed"), server)
     assert fixed["doubtful_not_applicable"] == []
+
+
+def test_a_file_in_a_folder_that_cannot_be_written_is_not_sent_and_the_next_run_sends_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only folder (a read-only mount, another user's folder): its files' edits could never
+    land, so they are not sent and not paid for; once it can be written, the same command sends
+    them, without --retry-failed. Before: every file was sent, paid for, and failed "cannot write
+    file" after the reply (and --retry-failed paid for it again).
+
+    Root may write anywhere the mode bits say not; as root, `os.access` is made to read the mode
+    bits as any other user's process would (a read-only mount says the same to root too)."""
+    app = copy_example(EXAMPLE, tmp_path)
+    folder = app / "src/main/java/com/example/inventory/model"
+    real_access = os.access
+
+    def access_as_a_user(path: Any, mode: int, **kwargs: Any) -> bool:
+        if mode & os.W_OK and not os.stat(path).st_mode & stat.S_IWUSR:
+            return False
+        return real_access(path, mode, **kwargs)
+
+    if os.geteuid() == 0:
+        monkeypatch.setattr(os, "access", access_as_a_user)
+    folder.chmod(0o555)
+    try:
+        with FakeProviderServer(respond) as server:
+            code, summary = _remediate(app, server)
+            sent = [r for r in server.requests if "model/Product.java" in request_text(r)]
+    finally:
+        folder.chmod(0o755)
+    assert code == 1
+    assert sent == []
+    refused = [
+        o for o in summary["outcomes"] if o["file"].startswith("src/main/java/com/example/inventory/model/")
+    ]
+    assert refused and {o["status"] for o in refused} == {"failed"}
+    assert all(o["reason"].startswith("not sent: ") and "is not writable" in o["reason"] for o in refused)
+    with FakeProviderServer(respond) as server:
+        code, summary = _remediate(app, server)
+        assert server.request_count == 1  # only the folder's file, sent once
+    assert code == 0
+    assert tree_differences(app, expected_of(EXAMPLE)) == []

@@ -100,6 +100,9 @@ def _git_root(path: Path) -> Path | None:
     return None
 
 
+_NOT_ANSWERED = ("request failed", "not sent")  # reasons of failures no reply covered
+
+
 def print_next_steps(
     document: Document,
     run: JobRun,
@@ -138,9 +141,10 @@ def print_next_steps(
     elif document.get("report_error"):
         say(f"  [yellow]report not written[/]: {escape(str(document['report_error']))}")
     # Failures the model answered are asked again only with --retry-failed; those whose request
-    # got no reply (refused, timed out) are simply retried by the next run (store/history.py).
+    # got no reply (refused, timed out) or that were never sent (a folder that cannot be written)
+    # are simply retried by the next run (store/history.py).
     failed = [o for o in document.get("outcomes", []) if o["status"] == "failed"]
-    answered = [o for o in failed if not o["reason"].startswith("request failed")]
+    answered = [o for o in failed if not o["reason"].startswith(_NOT_ANSWERED)]
     if answered:
         noun = "incident" if len(answered) == 1 else "incidents"
         say(

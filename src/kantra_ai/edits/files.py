@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from kantra_ai._fs import OutsideTreeError, Staged, resolve_inside, write_atomic
+from kantra_ai._fs import OutsideTreeError, Staged, folder_problem, resolve_inside, write_atomic
 from kantra_ai.killpoints import killpoint
 
 _CHUNK = 1 << 16
@@ -110,6 +110,27 @@ def check_inside(source: SourceFile, tree: Path) -> None:
         resolve_inside(tree, source.real_path or source.path)
     except OutsideTreeError as exc:
         raise SourceFileError(str(exc)) from None
+
+
+class NotWritableError(SourceFileError):
+    """The file can be read, but its folder cannot be written (a read-only mount, another user's
+    folder): edits to it could never land."""
+
+
+def check_writable(source: SourceFile) -> None:
+    """NotWritableError if the file's edits could not be written back (`write_atomic` renames in its
+    folder): found before its content is sent and the reply paid for, not after."""
+    problem = folder_problem((source.real_path or source.path).parent)
+    if problem:
+        raise NotWritableError(problem)
+
+
+def not_usable(exc: OSError | SourceFileError) -> str:
+    """Why a file's incidents fail before anything is sent for it: it cannot be read, or written.
+    Nothing was asked, so the next run plans them again (store/history.py)."""
+    if isinstance(exc, NotWritableError):
+        return f"not sent: {exc}, so its edits could not be written back"
+    return f"cannot read file: {exc}"
 
 
 def read_text(path: Path) -> str:

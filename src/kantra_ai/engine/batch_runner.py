@@ -37,8 +37,10 @@ from kantra_ai.edits.files import (
     SourceFileError,
     StaleFileError,
     check_inside,
+    check_writable,
     content_sha256,
     encode_text,
+    not_usable,
     read_source,
     write_source_atomic,
 )
@@ -179,8 +181,10 @@ async def run_batch(batch: Batch, ctx: RunContext) -> list[IncidentOutcome]:
             else:
                 source = await asyncio.to_thread(read_source, path)
             check_inside(source, ctx.input_dir)  # a link swapped in since loading: not sent, not written
+            if replan == 0:
+                check_writable(source)  # a read-only folder: not sent, not paid for
         except (OSError, SourceFileError) as exc:
-            unreadable = _all(batch, Status.FAILED, f"cannot read file: {exc}")
+            unreadable = _all(batch, Status.FAILED, not_usable(exc))
             ctx.observer.batch_finished(str(batch.path), unreadable)
             return unreadable
         state = _prepare(batch, source, ctx)
