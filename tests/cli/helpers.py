@@ -6,9 +6,14 @@ import contextlib
 import filecmp
 import io
 import json
+import os
 import shutil
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from kantra_ai.cli.app import main
 from testing.fakeprovider.server import FakeProviderServer
@@ -20,6 +25,28 @@ def copy_example(name: str, tmp_path: Path) -> Path:
     target = tmp_path / name
     shutil.copytree(EXAMPLES / name / "app", target)
     return target
+
+
+@contextlib.contextmanager
+def read_only_folder(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """`folder` cannot be written (mode 555) while the block runs. Root may write anywhere the mode
+    bits say not; as root, `os.access` is made to read the mode bits as any other user's process
+    would (a read-only mount says the same to root too)."""
+    real_access = os.access
+
+    def access_as_a_user(path: Any, mode: int, **kwargs: Any) -> bool:
+        if mode & os.W_OK and not os.stat(path).st_mode & stat.S_IWUSR:
+            return False
+        return real_access(path, mode, **kwargs)
+
+    with monkeypatch.context() as patch:
+        if os.geteuid() == 0:
+            patch.setattr(os, "access", access_as_a_user)
+        folder.chmod(0o555)
+        try:
+            yield
+        finally:
+            folder.chmod(0o755)
 
 
 def analysis_of(name: str) -> Path:

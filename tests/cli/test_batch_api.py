@@ -18,12 +18,20 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.cli.helpers import EXAMPLES, analysis_of, copy_example, expected_of, run, tree_differences
+from tests.cli.helpers import (
+    EXAMPLES,
+    analysis_of,
+    copy_example,
+    expected_of,
+    read_only_folder,
+    run,
+    tree_differences,
+)
 from tests.store.helpers import store_rows
 
 from kantra_ai.app import batch_run
 from kantra_ai.simulated.contract import FakeReply, FakeRequest
-from kantra_ai.simulated.recipes import respond
+from kantra_ai.simulated.recipes import request_text, respond
 from testing.fakeprovider.batches import BatchPlan
 from testing.fakeprovider.server import FakeProviderServer
 
@@ -561,3 +569,26 @@ def test_a_batch_adopted_by_time_and_size_alone_is_never_cancelled_from_here(
     assert "may be another tree's batch" in cancelled[0]["status"]
     assert code != 0
     assert fake.batches.status_of(batch) == "in_progress"
+
+
+def test_a_file_in_a_folder_that_cannot_be_written_is_neither_submitted_nor_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As without --batch-api (tests/cli/test_remediate_safety.py): a file whose edits could never
+    be written back is not paid for, in a batch or synchronously."""
+    app = copy_example(EXAMPLE, tmp_path)
+    asked: list[str] = []
+
+    def recording(request: FakeRequest) -> FakeReply:
+        asked.append(request_text(request))
+        return respond(request)
+
+    model = app / "src/main/java/com/example/inventory/model"
+    with read_only_folder(model, monkeypatch), FakeProviderServer(recording) as server:
+        code, summary = _batch_run(app, server, "claude", "--wait", *FAST_POLLS)
+    assert code == 1
+    assert asked and not [text for text in asked if "model/Product.java" in text]
+    refused = [
+        o for o in summary["outcomes"] if o["file"].startswith("src/main/java/com/example/inventory/model/")
+    ]
+    assert refused and all(o["reason"].startswith("not sent: ") for o in refused)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ from tests.cli.helpers import (
     analysis_of,
     copy_example,
     expected_of,
+    read_only_folder,
     remediate_json,
     run,
     tree_differences,
@@ -438,28 +437,12 @@ def test_a_file_in_a_folder_that_cannot_be_written_is_not_sent_and_the_next_run_
     """A read-only folder (a read-only mount, another user's folder): its files' edits could never
     land, so they are not sent and not paid for; once it can be written, the same command sends
     them, without --retry-failed. Before: every file was sent, paid for, and failed "cannot write
-    file" after the reply (and --retry-failed paid for it again).
-
-    Root may write anywhere the mode bits say not; as root, `os.access` is made to read the mode
-    bits as any other user's process would (a read-only mount says the same to root too)."""
+    file" after the reply (and --retry-failed paid for it again)."""
     app = copy_example(EXAMPLE, tmp_path)
-    folder = app / "src/main/java/com/example/inventory/model"
-    real_access = os.access
-
-    def access_as_a_user(path: Any, mode: int, **kwargs: Any) -> bool:
-        if mode & os.W_OK and not os.stat(path).st_mode & stat.S_IWUSR:
-            return False
-        return real_access(path, mode, **kwargs)
-
-    if os.geteuid() == 0:
-        monkeypatch.setattr(os, "access", access_as_a_user)
-    folder.chmod(0o555)
-    try:
-        with FakeProviderServer(respond) as server:
-            code, summary = _remediate(app, server)
-            sent = [r for r in server.requests if "model/Product.java" in request_text(r)]
-    finally:
-        folder.chmod(0o755)
+    model = app / "src/main/java/com/example/inventory/model"
+    with read_only_folder(model, monkeypatch), FakeProviderServer(respond) as server:
+        code, summary = _remediate(app, server)
+        sent = [r for r in server.requests if "model/Product.java" in request_text(r)]
     assert code == 1
     assert sent == []
     refused = [

@@ -46,7 +46,7 @@ from kantra_ai.app.prepare import Stage, plan_batches
 from kantra_ai.app.ui import Ui
 from kantra_ai.batching.batches import Batch, FileBatches
 from kantra_ai.batching.packing import PackSettings, choose_packs, group_files
-from kantra_ai.edits.files import SourceFile, SourceFileError, read_source
+from kantra_ai.edits.files import SourceFile, SourceFileError, check_writable, read_source
 from kantra_ai.engine.batch_runner import RunControl
 from kantra_ai.engine.budget import CostGuard
 from kantra_ai.engine.estimate import Estimate
@@ -353,8 +353,12 @@ class BatchDriver(ReplySource):
         return None if source is None else source.text
 
     def _source(self, batch: Batch) -> SourceFile | None:
+        """The file as it is now; None when it cannot be read, or written back (a read-only folder):
+        the engine then fails its incidents without sending anything."""
         try:
-            return read_source(self.input_dir / batch.path)
+            source = read_source(self.input_dir / batch.path)
+            check_writable(source)
+            return source
         except (OSError, SourceFileError):
             return None
 
