@@ -40,9 +40,11 @@ def _run(argv: list[str], log: Path, env: dict[str, str] | None = None) -> int |
 
 
 @pytest.mark.parametrize("moment", ["reply-kept:3", "response-unsaved:3"])
-def test_a_reply_that_arrived_before_the_kill_is_applied_without_a_new_request(
+def test_a_reply_that_arrived_before_the_kill_is_applied_without_a_new_request_and_its_cost_counted(
     moment: str, tmp_path: Path
 ) -> None:
+    """...and what it cost is in the store: before, the killed run's cost, and so the tree's cost
+    so far, were "unknown" for good in `status`, the report and run.json, its tokens known."""
     app = tmp_path / "app"
     shutil.copytree(EXAMPLES / EXAMPLE / "app", app)
     with FakeProviderServer(respond) as server:
@@ -61,6 +63,7 @@ def test_a_reply_that_arrived_before_the_kill_is_applied_without_a_new_request(
         ("finished", 1),
     ]
     assert store_rows(db, "SELECT count(*) FROM requests WHERE status='ok'") == [(7,)]
+    assert store_rows(db, "SELECT count(*) FROM requests WHERE cost IS NULL") == [(0,)]
 
 
 def test_the_recovery_counts_only_requests_the_server_received(tmp_path: Path) -> None:

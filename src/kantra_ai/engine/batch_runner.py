@@ -547,7 +547,8 @@ async def send_request(
     ctx.observer.request_started(path, ids)
     # The provider reports when the request goes out and when its reply is complete: the store
     # keeps the reply at that moment, before it travels back through pacing and retries.
-    request = dataclasses.replace(request, events=_WireEvents(ctx.observer, path, fingerprint))
+    events = _WireEvents(ctx.observer, path, fingerprint, ctx.price, ctx.cache_ttl)
+    request = dataclasses.replace(request, events=events)
     try:
         response = await ctx.provider.complete(
             request, on_progress=lambda n: ctx.observer.request_progress(path, n)
@@ -604,12 +605,15 @@ class _WireEvents:
     observer: RunObserver
     path: str
     fingerprint: str
+    price: ModelPrice | None
+    cache_ttl: str
 
     def sent(self) -> None:
         self.observer.request_sent(self.path)
 
     def completed(self, response: ModelResponse) -> None:
-        self.observer.reply_arrived(self.path, self.fingerprint, response)
+        cost = PriceTable.cost(self.price, response.usage, cache_ttl=self.cache_ttl)
+        self.observer.reply_arrived(self.path, self.fingerprint, response, cost)
 
 
 def _apply(state: _BatchState, proposed: ProposedFix, pending: list[Incident]) -> list[FailedEdit]:

@@ -45,9 +45,12 @@ class RunObserver:
 
     # The run store's hooks (store/observer.py): enough to survive a kill at any moment.
 
-    def reply_arrived(self, path: str, fingerprint: str, response: ModelResponse) -> None:
+    def reply_arrived(
+        self, path: str, fingerprint: str, response: ModelResponse, cost: float | None = None
+    ) -> None:
         """The reply's last event is in, inside the provider call, before anything else happens:
-        the store keeps it now, so a kill from here on costs no second request."""
+        the store keeps it now, with what it cost, so a kill from here on costs no second request
+        and loses no cost."""
 
     def response_received(self, record: RequestRecord, fingerprint: str, response: ModelResponse) -> None:
         """A reply arrived, before it is checked or applied (and before `request_finished`)."""
@@ -127,9 +130,11 @@ class ObserverGroup(RunObserver):
         for o in self.observers:
             o.rate_limit_wait(seconds)
 
-    def reply_arrived(self, path: str, fingerprint: str, response: ModelResponse) -> None:
+    def reply_arrived(
+        self, path: str, fingerprint: str, response: ModelResponse, cost: float | None = None
+    ) -> None:
         for o in self.observers:
-            o.reply_arrived(path, fingerprint, response)
+            o.reply_arrived(path, fingerprint, response, cost)
 
     def response_received(self, record: RequestRecord, fingerprint: str, response: ModelResponse) -> None:
         for o in self.observers:

@@ -82,9 +82,11 @@ class StoreObserver(RunObserver):
             self.request_sent(path)
         return self._requests[path]
 
-    def reply_arrived(self, path: str, fingerprint: str, response: ModelResponse) -> None:
+    def reply_arrived(
+        self, path: str, fingerprint: str, response: ModelResponse, cost: float | None = None
+    ) -> None:
         killpoint("reply-arrived")
-        self.store.keep_reply(self._request_id(path), fingerprint, response)
+        self.store.keep_reply(self._request_id(path), fingerprint, response, cost=cost)
         self._kept.add(path)
         killpoint("reply-kept")
 

@@ -5,7 +5,7 @@
   requests still in flight become "lost" (their cost is unknown: the reply never arrived). Only
   requests that went out are recorded at all (one waiting for its turn is not), so "lost" counts
   what the server received. A request whose reply was kept (`received`) is not lost: it becomes
-  `ok` with the reply's tokens (its cost is unknown), and its reply is applied on the next run.
+  `ok` with the reply's tokens and cost, and its reply is applied on the next run.
 - A write intent that never got its result recorded is checked against the file on disk:
   - the file has the intended new content: the write happened; the outcomes recorded with the
     intent are committed now, and its replies are marked used (nothing is applied twice);

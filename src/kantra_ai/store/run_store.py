@@ -423,9 +423,12 @@ class RunStore:
             (self.tree, fingerprint, request_id, body, state, time.time()),
         )
 
-    def keep_reply(self, request_id: int, fingerprint: str, response: ModelResponse) -> None:
-        """The reply, the moment it is complete: the request is `received` until
-        `response_received` adds what it cost; recovery turns a `received` request into `ok`.
+    def keep_reply(
+        self, request_id: int, fingerprint: str, response: ModelResponse, *, cost: float | None = None
+    ) -> None:
+        """The reply, the moment it is complete, with what it cost (None: no price known): the
+        request is `received` until `response_received` records it whole; recovery turns a
+        `received` request into `ok`, its cost counted.
 
         Safe against a killed process at once; not fsynced on its own (an fsync here would stall
         the event loop, and with it every other reply still to be read: the replies a kill loses
@@ -436,7 +439,8 @@ class RunStore:
         with self.tx(durable=False) as db:
             db.execute(
                 "UPDATE requests SET status='received', fingerprint=?, stop_reason=?, input_tokens=?,"
-                " output_tokens=?, cache_write_tokens=?, cache_read_tokens=?, finished_at=? WHERE id=?",
+                " output_tokens=?, cache_write_tokens=?, cache_read_tokens=?, cost=?, finished_at=?"
+                " WHERE id=?",
                 (
                     fingerprint,
                     response.stop_reason,
@@ -444,6 +448,7 @@ class RunStore:
                     u.output_tokens,
                     u.cache_write_tokens,
                     u.cache_read_tokens,
+                    cost,
                     time.time(),
                     request_id,
                 ),
