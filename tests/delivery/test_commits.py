@@ -192,6 +192,48 @@ def test_a_user_edit_during_the_run_is_never_committed(
     assert code in (0, 1)
 
 
+def test_a_user_edit_next_to_a_fix_while_its_request_is_in_flight_leaves_that_file_alone_and_commits_the_rest(
+    repo: Checkout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user puts a line between the two imports the fix of a file changes while its request is
+    in flight: the fix is written onto that line and cannot be committed without it. That file
+    stays in the working tree, uncommitted (fix and line), with a note; every other file is
+    committed. Before: the delivery stopped at that file, saying that the same command would
+    finish it, and the same command said the same again, the files after it never committed."""
+    target = "src/main/java/com/example/inventory/rest/ProductResource.java"
+    edited: list[str] = []
+
+    def respond_while_editing(request: FakeRequest) -> FakeReply:
+        if target in request.last_user_text() and not edited:
+            edited.append("done")
+            path = repo.app / target
+            text = path.read_text()
+            path.write_text(text.replace("import javax.ws.rs.*;", "// my note\nimport javax.ws.rs.*;", 1))
+        return respond(request)
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0000")
+    with FakeProviderServer(respond_while_editing) as server:
+        code, summary = remediate(
+            repo.app,
+            "--provider",
+            "claude",
+            "--base-url",
+            server.anthropic_base_url,
+            "--git-commit",
+            "per-file",
+        )
+    assert edited
+    assert summary["git"]["errors"] == []
+    assert [
+        note for note in summary["git"]["notes"] if note.startswith(f"{target}: changed outside kantra-ai")
+    ]
+    committed = {f for _, _, files in log(repo.app, "main..kantra-ai/1") for f in files}
+    assert target not in committed and len(committed) == 6
+    now = (repo.app / target).read_text()
+    assert "import jakarta.inject.Inject;\n// my note\nimport jakarta.ws.rs.*;" in now
+    assert code == 0
+
+
 @pytest.mark.parametrize(
     ("setup", "flags", "message"),
     [

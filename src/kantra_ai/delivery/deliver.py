@@ -369,6 +369,7 @@ class GitDelivery:
         writes = self._not_through_links(writes, row.base_sha)
         infos = _infos(store, runs, incidents, stage_order[-1] if stage_order else "all")
         base_of = {w.path: self._base_content(row.base_sha, w) for w in writes}
+        writes = self._separable(writes, base_of)
         layout = build_layout(
             writes, infos, stage_order, self.options.commit_strategy, self.options.pr_strategy, base_of
         )
@@ -420,6 +421,28 @@ class GitDelivery:
                 f" is in {target} in the working tree; kantra-ai commits no change through a link"
             )
         return kept
+
+    def _separable(self, writes: Sequence[WriteChange], base_of: Mapping[str, bytes]) -> list[WriteChange]:
+        """The writes whose changes can be committed alone, each other file's left out with a note.
+        A file changed outside kantra-ai while its request was in flight, on or next to the lines
+        its fix then changed, was written from content holding that change: the fix cannot be
+        taken onto the base without it (the three-way merge conflicts), and the change is not ours
+        to commit. So both stay in the working tree, uncommitted, and every other file is still
+        committed (before: the delivery stopped at that file, and every run after it again)."""
+        by_path: dict[str, list[WriteChange]] = {}
+        for write in writes:
+            by_path.setdefault(write.path, []).append(write)
+        stuck: set[str] = set()
+        for path, chain in by_path.items():
+            whole = {w.id: frozenset(h.index for h in w.hunks) for w in chain}
+            if file_content(base_of[path], chain, whole) is None:
+                stuck.add(path)
+                self._note(
+                    f"{path}: changed outside kantra-ai during the run on or next to the lines its fix"
+                    " changes: not committed; the fix and that change are in the working tree,"
+                    " uncommitted (commit them yourself)"
+                )
+        return [w for w in writes if w.path not in stuck]
 
     def _linked_to(self, path: str, base_sha: str) -> str | None:
         """Where `path` (relative to --input) leads when a link is on its way, now or in the base
