@@ -455,3 +455,23 @@ def test_a_file_in_a_folder_that_cannot_be_written_is_not_sent_and_the_next_run_
         assert server.request_count == 1  # only the folder's file, sent once
     assert code == 0
     assert tree_differences(app, expected_of(EXAMPLE)) == []
+
+
+def test_a_file_of_mixed_newlines_changes_only_on_the_fixed_lines(tmp_path: Path) -> None:
+    # Half its lines CRLF, half LF (a file edited on two systems): the run fixes the incidents'
+    # lines and leaves every other line's ending as it was, not rewritten in the dominant style.
+    name = "src/main/java/com/example/inventory/service/InventoryService.java"
+    app = copy_example(EXAMPLE, tmp_path)
+    lines = (app / name).read_bytes().splitlines(keepends=True)
+    ends = [b"\r\n" if number % 2 else b"\n" for number in range(len(lines))]
+    (app / name).write_bytes(
+        b"".join(line.rstrip(b"\n") + end for line, end in zip(lines, ends, strict=True))
+    )
+    with FakeProviderServer(respond) as server:
+        code, summary = _remediate(app, server)
+    assert code == 0 and name in summary["changed_files"]
+    wanted = (expected_of(EXAMPLE) / name).read_bytes().splitlines(keepends=True)
+    assert len(wanted) == len(lines)
+    assert (app / name).read_bytes() == b"".join(
+        line.rstrip(b"\n") + end for line, end in zip(wanted, ends, strict=True)
+    )

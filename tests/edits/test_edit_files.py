@@ -56,10 +56,28 @@ def test_old_mac_cr_newlines_are_preserved(tmp_path: Path) -> None:
     assert path.read_bytes() == b"a\rB"
 
 
-def test_mixed_newlines_use_the_dominant_style_and_are_flagged(tmp_path: Path) -> None:
+def test_mixed_newlines_are_flagged_and_the_dominant_style_is_named(tmp_path: Path) -> None:
     source = read_source(write_bytes(tmp_path, b"a\r\nb\r\nc\nd\r\n"))
     assert source.newline == "\r\n" and source.mixed_newlines
     assert source.text == "a\nb\nc\nd\n"
+
+
+def test_a_file_of_mixed_newlines_keeps_each_lines_own_when_written(tmp_path: Path) -> None:
+    # Lines the edit leaves alone keep their ending (the LF minority, the lone CR inside a CRLF
+    # file); a changed line keeps the one it had, an inserted line takes the one above it.
+    path = write_bytes(tmp_path, b"a\r\nb\nc\r\nd // x\ry\r\ne\nf")
+    source = read_source(path)
+    write_source_atomic(source, source.text.replace("c\n", "C\nnew\n").replace("e\n", "E\n"))
+    assert path.read_bytes() == b"a\r\nb\nC\r\nnew\r\nd // x\ry\r\nE\nf"
+
+
+def test_a_file_of_mixed_newlines_keeps_them_when_lines_are_removed_or_added_at_the_ends(
+    tmp_path: Path,
+) -> None:
+    path = write_bytes(tmp_path, b"top\nmid\r\nend\r\n")
+    source = read_source(path)
+    write_source_atomic(source, "new\n" + source.text.replace("mid\n", "") + "last\n")
+    assert path.read_bytes() == b"new\ntop\nend\r\nlast\r\n"
 
 
 def test_missing_trailing_newline_stays_missing(tmp_path: Path) -> None:

@@ -8,8 +8,10 @@ another worker), because overwriting it would silently lose their change.
 
 Decisions: utf-8 first (BOM remembered), then cp1252 (the usual legacy encoding of Java sources on
 Windows; its typographic characters read better to a model than latin-1's control characters), then
-latin-1, which decodes any byte, so reading never loses data. A file with mixed newlines is written
-back with its dominant style (`mixed_newlines` tells the caller). A file without any write
+latin-1, which decodes any byte, so reading never loses data. A file with mixed newlines keeps
+each line's own: a line the new text keeps (equal to one of the old text, lines matched as a diff
+matches them) ends as it did, a new or changed line as the line it replaces (or follows) did; the
+rest of the file is never rewritten in the dominant style. A file without any write
 permission bit is not overwritten (os.replace would not notice), and owner and group are kept
 where the OS lets us.
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import difflib
 import hashlib
 import os
 import stat
@@ -54,7 +57,9 @@ class SourceFile:
     has_bom: bool
     mode: int  # permission bits (stat.S_IMODE)
     sha256: str  # of the raw bytes as read
-    mixed_newlines: bool = False  # the file mixed styles; writing normalises it to `newline`
+    mixed_newlines: bool = False  # the file mixed styles; writing keeps each line's (`line_ends`)
+    line_ends: tuple[str, ...] = field(default=(), repr=False, compare=False)  # mixed: the newline
+    # ending each line of `text`, in order (empty for a file of one style: `newline` is every one)
     raw: bytes = field(default=b"", repr=False, compare=False)  # the bytes as read (to undo a write)
     real_path: Path | None = None  # where the bytes came from (links resolved); writes go there
 
@@ -98,6 +103,7 @@ def read_source(path: Path) -> SourceFile:
         mode=mode,
         sha256=content_sha256(raw),
         mixed_newlines=mixed,
+        line_ends=_line_ends(text) if mixed else (),
         raw=raw,
         real_path=real_path,
     )
@@ -179,16 +185,65 @@ def _newline_style(text: str) -> tuple[str, bool]:
     return dominant, mixed
 
 
+def _line_ends(text: str) -> tuple[str, ...]:
+    """The newline ending each line of `text` (as read, newlines not yet normalised), in order."""
+    ends: list[str] = []
+    position = 0
+    while (found := _next_newline(text, position)) >= 0:
+        end = "\r\n" if text.startswith("\r\n", found) else text[found]
+        ends.append(end)
+        position = found + len(end)
+    return tuple(ends)
+
+
+def _next_newline(text: str, start: int) -> int:
+    cr, lf = text.find("\r", start), text.find("\n", start)
+    return min(cr, lf) if cr >= 0 and lf >= 0 else max(cr, lf)
+
+
+def _with_own_line_ends(original: SourceFile, text: str) -> str:
+    """`text` ("\n" newlines) with the newlines of a mixed-style `original` (see the module
+    docstring): what it keeps of the file is byte-for-byte what was there."""
+    ends = original.line_ends
+    old, new = original.text.split("\n"), text.split("\n")
+    # The common ends first: an edit changes a few lines in the middle; the diff is of the rest.
+    head = 0
+    while head < min(len(old), len(new)) - 1 and old[head] == new[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(old), len(new)) - head - 1 and old[-1 - tail] == new[-1 - tail]:
+        tail += 1
+    stands_for = list(range(head))  # the old line whose newline each new line (but the last) takes
+    matcher = difflib.SequenceMatcher(
+        None, old[head : len(old) - tail], new[head : len(new) - tail], autojunk=False
+    )
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        for j in range(j1, j2):
+            if tag in ("equal", "replace") and i2 > i1:
+                stands_for.append(head + i1 + min(j - j1, i2 - i1 - 1))
+            else:  # inserted: the line above's, or the first line's at the top
+                stands_for.append(max(head + i1 - 1, 0))
+    stands_for += range(len(old) - tail, len(old))
+    pieces: list[str] = []
+    for number, line in enumerate(new[:-1]):
+        old_number = stands_for[number]
+        pieces += (line, ends[old_number] if old_number < len(ends) else original.newline)
+    pieces.append(new[-1])
+    return "".join(pieces)
+
+
 def encode_text(original: SourceFile, new_text: str) -> bytes:
     """The bytes `new_text` becomes in `original`'s form; SourceFileError if it cannot be encoded."""
     text = new_text.replace("\r\n", "\n").replace("\r", "\n")
-    if original.newline != "\n":
+    if original.line_ends:
+        text = _with_own_line_ends(original, text)
+    elif original.newline != "\n":
         text = text.replace("\n", original.newline)
     try:
         data = text.encode(original.encoding)
     except UnicodeEncodeError as exc:
         bad = exc.object[exc.start : exc.end]
-        line = exc.object.count(original.newline, 0, exc.start) + 1
+        line = len(_line_ends(exc.object[: exc.start])) + 1
         raise SourceFileError(
             f"{original.path}: {bad!r} (line {line}) cannot be written in {original.encoding}"
         ) from None
