@@ -396,3 +396,54 @@ def test_a_branch_name_taken_by_other_work_is_refused_before_anything_is_sent(
     # The way out it names works.
     code, summary = remediate(repo.app, "--git-commit", "at-end", "--branch", "kantra-ai/elsewhere")
     assert code == 0 and summary["git"]["errors"] == []
+
+
+def _crlf_checkout(repo: Checkout, how: str) -> None:
+    """The working tree's files in CRLF while the repository stores them in LF: a checkout made
+    with `core.autocrlf=true` (Git for Windows' default), or files in CRLF that git stores as LF
+    without a checkout writing them so (`* text=auto`, committed after they were)."""
+    if how == "autocrlf":
+        git(repo.app, "config", "core.autocrlf", "true")
+        for path in repo.app.rglob("*"):
+            if path.is_file() and ".git" not in path.relative_to(repo.app).parts:
+                path.unlink()
+        git(repo.app, "checkout", "--", ".")
+    else:
+        (repo.app / ".gitattributes").write_text("* text=auto\n")
+        git(repo.app, "add", ".gitattributes")
+        git(repo.app, "commit", "-q", "-m", "Normalise line endings")
+        for path in repo.app.rglob("*"):
+            if path.is_file() and not {".git", ".gitattributes"} & set(path.relative_to(repo.app).parts):
+                path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+        git(repo.app, "add", "-A")  # only refreshes the index: git stores each file as it was
+    assert b"\r\n" in (repo.app / SERVICE).read_bytes()
+    assert git(repo.app, "status", "--porcelain") == ""
+
+
+@pytest.mark.parametrize("how", ["autocrlf", "crlf-files-git-stores-as-lf"])
+def test_fixes_in_crlf_files_of_a_repository_that_stores_lf_are_committed_as_git_add_would(
+    repo: Checkout, how: str
+) -> None:
+    # The store's writes are the working tree's CRLF bytes; the repository's blobs are LF. The
+    # commit holds the fixed lines in the repository's form (nothing else changes), the working
+    # tree keeps its CRLF, and git sees nothing left to commit.
+    _crlf_checkout(repo, how)
+    code, summary = remediate(repo.app, "--git-commit", "at-end")
+    assert code == 0 and summary["incidents"]["fixed"] == 19
+    ((_, files),) = _messages_and_files(repo.app)
+    assert files == files_differing(repo.original, EXPECTED)
+    for name in files:
+        committed = subprocess.run(
+            ["git", "cat-file", "blob", f"kantra-ai/1:{name}"], cwd=repo.app, capture_output=True, check=True
+        ).stdout
+        assert committed == (EXPECTED / name).read_bytes()
+        assert (repo.app / name).read_bytes() == (EXPECTED / name).read_bytes().replace(b"\n", b"\r\n")
+    assert git(repo.app, "status", "--porcelain") == ""
+
+
+def test_the_undo_of_fixes_committed_in_crlf_files_commits_the_files_as_they_were(repo: Checkout) -> None:
+    _crlf_checkout(repo, "autocrlf")
+    assert remediate(repo.app, "--git-commit", "at-end")[0] == 0
+    assert run("undo", "--input", repo.app) == 0
+    assert git(repo.app, "diff", "--stat", "main", "kantra-ai/1") == ""
+    assert git(repo.app, "status", "--porcelain") == ""

@@ -463,7 +463,9 @@ class GitDelivery:
     def _base_content(self, base_sha: str, write: WriteChange) -> bytes:
         repo = self._repo()
         entry = repo.entry(base_sha, repo.path(write.path))
-        return repo.blob(entry[1]) if entry is not None else write.before
+        if entry is None:
+            return write.before
+        return repo.checked_out(entry[1], repo.path(write.path), like=write.before)
 
     # -- commits -----------------------------------------------------------------------------------
 
@@ -557,7 +559,7 @@ class GitDelivery:
             if before is None or after is None:
                 raise DeliveryError(f"{path}: the changes of this commit cannot be separated from others")
             entry = repo.entry(parent, repo.path(path))
-            actual = repo.blob(entry[1]) if entry is not None else base
+            actual = repo.checked_out(entry[1], repo.path(path), like=before) if entry is not None else base
             if actual != before:
                 merged = merge_file(actual, before, after)
                 if merged is None:
@@ -782,7 +784,7 @@ class GitDelivery:
         """Where the hunk's first new line is in the branch's version of the file."""
         repo = self._repo()
         entry = repo.entry(tip, repo.path(write.path))
-        lines = repo.blob(entry[1]).splitlines(keepends=True) if entry is not None else []
+        lines = repo.checked_out(entry[1], repo.path(write.path)).splitlines(keepends=True) if entry else []
         guess = new_line_of(write.hunks, hunk)
         if 0 < guess <= len(lines) and lines[guess - 1] == hunk.new[0]:
             return guess

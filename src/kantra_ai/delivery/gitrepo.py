@@ -184,6 +184,18 @@ class GitRepo:
     def blob(self, sha: str) -> bytes:
         return self.run("cat-file", "blob", sha)
 
+    def checked_out(self, sha: str, path: str, like: bytes | None = None) -> bytes:
+        """A blob's bytes as the working tree has them at `path`: `like` (the bytes the run found
+        there) when git stores them as that very blob (a CRLF file of a repository that keeps LF),
+        else as a checkout writes the blob, with the conversions the repository asks for there (end
+        of line: `core.autocrlf`, `text`/`eol` attributes; filters). `tree` stores content back the
+        other way."""
+        if like is not None:
+            stored = self.run("hash-object", "--stdin", f"--path={path}", stdin=like).decode().strip()
+            if stored == sha:
+                return like
+        return self.run("cat-file", "--filters", f"--path={path}", sha)
+
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         done = self.call("merge-base", "--is-ancestor", ancestor, descendant)
         return done.returncode == 0
@@ -209,8 +221,10 @@ class GitRepo:
     # -- writing objects and refs ----------------------------------------------------------------
 
     def tree(self, parent: str, files: Mapping[str, bytes]) -> str:
-        """The tree of commit `parent` with `files` (repository paths) replaced, built in a
-        temporary index: the user's index and working tree are not touched."""
+        """The tree of commit `parent` with `files` (repository paths, their content as the working
+        tree has it) replaced, built in a temporary index: the user's index and working tree are not
+        touched. Each file is stored as `git add` stores it (a CRLF checkout's file as LF, when the
+        repository converts line endings), not byte for byte."""
         with scratch_folder("index") as tmp:
             env = {"GIT_INDEX_FILE": str(tmp / "index")}
             self.run("read-tree", parent, env=env)
@@ -218,13 +232,13 @@ class GitRepo:
             for path, content in sorted(files.items()):
                 old = self.entry(parent, path)
                 mode = old[0] if old is not None else REGULAR
-                sha = self._hash(content)
+                sha = self._hash(content, path)
                 lines.append(f"{mode} {sha}\t{path}".encode("utf-8", "surrogateescape") + b"\0")
             self.run("update-index", "-z", "--index-info", stdin=b"".join(lines), env=env)
             return self.run("write-tree", env=env).decode().strip()
 
-    def _hash(self, content: bytes) -> str:
-        return self.run("hash-object", "-w", "--stdin", stdin=content).decode().strip()
+    def _hash(self, content: bytes, path: str) -> str:
+        return self.run("hash-object", "-w", "--stdin", f"--path={path}", stdin=content).decode().strip()
 
     def commit(self, tree: str, parent: str, message: str) -> str:
         env = {} if self._has_identity() else _FALLBACK_IDENTITY
