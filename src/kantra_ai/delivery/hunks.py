@@ -14,9 +14,10 @@ that is how a commit carries one incident's or one violation's fixes of a file t
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+from kantra_ai.edits.linediff import LineMatcher
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def diff_hunks(before: bytes, after: bytes, edits: Sequence[HunkEdit], fixed: It
     everyone = frozenset(fixed) | frozenset(i for e in edits for i in e.incident_ids)
     changed = [(_changed_lines(e), frozenset(e.incident_ids) or everyone) for e in edits]
     spans: list[tuple[int, int, int, int]] = []
-    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    matcher = LineMatcher(old, new)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             continue

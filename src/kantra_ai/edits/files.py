@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-import difflib
 import hashlib
 import os
 import stat
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from kantra_ai._fs import OutsideTreeError, Staged, folder_problem, resolve_inside, write_atomic
+from kantra_ai.edits.linediff import LineMatcher
 from kantra_ai.killpoints import killpoint
 
 _CHUNK = 1 << 16
@@ -206,24 +206,13 @@ def _with_own_line_ends(original: SourceFile, text: str) -> str:
     docstring): what it keeps of the file is byte-for-byte what was there."""
     ends = original.line_ends
     old, new = original.text.split("\n"), text.split("\n")
-    # The common ends first: an edit changes a few lines in the middle; the diff is of the rest.
-    head = 0
-    while head < min(len(old), len(new)) - 1 and old[head] == new[head]:
-        head += 1
-    tail = 0
-    while tail < min(len(old), len(new)) - head - 1 and old[-1 - tail] == new[-1 - tail]:
-        tail += 1
-    stands_for = list(range(head))  # the old line whose newline each new line (but the last) takes
-    matcher = difflib.SequenceMatcher(
-        None, old[head : len(old) - tail], new[head : len(new) - tail], autojunk=False
-    )
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    stands_for: list[int] = []  # the old line whose newline each new line (but the last) takes
+    for tag, i1, i2, j1, j2 in LineMatcher(old, new).get_opcodes():
         for j in range(j1, j2):
-            if tag in ("equal", "replace") and i2 > i1:
-                stands_for.append(head + i1 + min(j - j1, i2 - i1 - 1))
+            if tag in ("equal", "replace"):
+                stands_for.append(i1 + min(j - j1, i2 - i1 - 1))
             else:  # inserted: the line above's, or the first line's at the top
-                stands_for.append(max(head + i1 - 1, 0))
-    stands_for += range(len(old) - tail, len(old))
+                stands_for.append(max(i1 - 1, 0))
     pieces: list[str] = []
     for number, line in enumerate(new[:-1]):
         old_number = stands_for[number]

@@ -27,6 +27,7 @@ from functools import cached_property
 
 from kantra_ai.analysis.model import Incident
 from kantra_ai.edits.apply import apply_edits
+from kantra_ai.edits.linediff import LineMatcher
 from kantra_ai.edits.model import EditStatus
 from kantra_ai.engine.history import EarlierWrite
 from kantra_ai.engine.relocate import snippet_lines
@@ -79,7 +80,7 @@ class FileNow:
 
     @cached_property
     def _opcodes(self) -> Sequence[tuple[str, int, int, int, int]]:
-        matcher = difflib.SequenceMatcher(None, self._original_lines, self.current_lines, autojunk=False)
+        matcher = LineMatcher(self._original_lines, self.current_lines)
         return matcher.get_opcodes()
 
     def line_now(self, incident: Incident) -> int | None:

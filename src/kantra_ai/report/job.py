@@ -13,7 +13,6 @@ in a few seconds): rules and files are listed once and referred to by index, mes
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -21,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kantra_ai.edits.linediff import LineMatcher
 from kantra_ai.engine.outcomes import Status
 from kantra_ai.plan.state import phase_status
 from kantra_ai.store.checks import checks_of, repair_costs, repair_rounds_by_path
@@ -46,7 +46,7 @@ def diff_hunks(before: str, after: str, context: int = CONTEXT_LINES) -> list[Hu
     """The unified diff of two texts as hunks with real line numbers (1-based, as `diff -u`)."""
     a, b = before.splitlines(), after.splitlines()
     hunks: list[Hunk] = []
-    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+    matcher = LineMatcher(a, b)
     for group in matcher.get_grouped_opcodes(context):
         i1, i2, j1, j2 = group[0][1], group[-1][2], group[0][3], group[-1][4]
         lines: list[str] = []
