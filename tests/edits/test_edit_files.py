@@ -206,3 +206,17 @@ def test_owner_and_group_are_kept_when_permitted(tmp_path: Path) -> None:
 def test_stored_bytes_decode_to_the_text_a_read_gives(tmp_path: Path, raw: bytes) -> None:
     # The run store keeps a file's bytes as written; they are compared with what read_source reads.
     assert decode_text(raw) == read_source(write_bytes(tmp_path, raw)).text == "a\nb\n"
+
+
+@pytest.mark.skipif(not hasattr(os, "setxattr"), reason="no extended attributes on this platform")
+def test_a_written_file_keeps_its_extended_attributes(tmp_path: Path) -> None:
+    # The new content goes into a new file renamed over the old one: its user.* notes (and ACLs,
+    # labels) are copied over, as its mode is, not dropped with the old inode.
+    path = write_bytes(tmp_path, b"class A {}\n")
+    try:
+        os.setxattr(path, "user.kantra-test", b"keep me")
+    except OSError:
+        pytest.skip("the temporary folder's file system has no user extended attributes")
+    write_source_atomic(read_source(path), "class B {}\n")
+    assert path.read_bytes() == b"class B {}\n"
+    assert os.getxattr(path, "user.kantra-test") == b"keep me"

@@ -12,8 +12,8 @@ latin-1, which decodes any byte, so reading never loses data. A file with mixed 
 each line's own: a line the new text keeps (equal to one of the old text, lines matched as a diff
 matches them) ends as it did, a new or changed line as the line it replaces (or follows) did; the
 rest of the file is never rewritten in the dominant style. A file without any write
-permission bit is not overwritten (os.replace would not notice), and owner and group are kept
-where the OS lets us.
+permission bit is not overwritten (os.replace would not notice), and owner, group and extended
+attributes (ACLs, labels, `user.*`) are kept where the OS lets us.
 
 Symbolic links: a link inside the tree that points inside the tree is followed (the file it points
 to is rewritten, the link stays a link). Anything that leads outside the tree is refused: the write
@@ -274,6 +274,7 @@ def write_source_bytes(original: SourceFile, data: bytes, *, tree: Path | None =
         with os.fdopen(fd, "rb") as handle:
             status = os.fstat(handle.fileno())
             current = _sha256_of(handle)
+            _copy_extended_attributes(handle.fileno(), staged.temp_fd)
         if not status.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
             # os.replace would ignore the missing write bits; someone made this file read-only.
             raise SourceFileError(f"{original.path} is read-only; not overwritten")
@@ -302,6 +303,20 @@ def _chmod(fd: int, path: Path, mode: int) -> None:
         os.chmod(fd, mode)
     else:  # Windows: no fchmod
         os.chmod(path, mode)
+
+
+def _copy_extended_attributes(source_fd: int, temp_fd: int) -> None:
+    """The file's extended attributes (`user.*` notes, POSIX ACLs, security labels) onto the file
+    that replaces it, which starts without any: best effort, as the owner (some need privileges)."""
+    if not hasattr(os, "listxattr"):
+        return
+    try:
+        names = os.listxattr(source_fd)
+    except OSError:
+        return
+    for name in names:
+        with contextlib.suppress(OSError):
+            os.setxattr(temp_fd, name, os.getxattr(source_fd, name))
 
 
 def _copy_owner(status: os.stat_result, temp_fd: int) -> None:
