@@ -220,3 +220,17 @@ def test_a_written_file_keeps_its_extended_attributes(tmp_path: Path) -> None:
     write_source_atomic(read_source(path), "class B {}\n")
     assert path.read_bytes() == b"class B {}\n"
     assert os.getxattr(path, "user.kantra-test") == b"keep me"
+
+
+@pytest.mark.parametrize(
+    ("codec", "name"), [("utf-16", "UTF-16"), ("utf-16-be", "UTF-16"), ("utf-32", "UTF-32")]
+)
+def test_a_utf16_or_utf32_file_is_refused_as_such_not_as_binary(
+    tmp_path: Path, codec: str, name: str
+) -> None:
+    text = "\ufeffclass A {}\r\n" if codec == "utf-16-be" else "class A {}\r\n"
+    path = write_bytes(tmp_path, text.encode(codec))
+    with pytest.raises(
+        SourceFileError, match=rf"is {name} text; only UTF-8 and single-byte encodings are edited"
+    ):
+        read_source(path)

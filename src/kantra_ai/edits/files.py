@@ -150,8 +150,19 @@ def read_text(path: Path) -> str:
     return decode_text(raw)
 
 
+_WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),  # before UTF-16's: it starts with the same two bytes
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+
+
 def _check_not_binary(raw: bytes, path: Path) -> None:
     if b"\x00" in raw:
+        wide = next((name for bom, name in _WIDE_BOMS if raw.startswith(bom)), None)
+        if wide is not None:
+            raise SourceFileError(f"{path} is {wide} text; only UTF-8 and single-byte encodings are edited")
         raise SourceFileError(f"{path} looks binary (contains NUL bytes)")
 
 
