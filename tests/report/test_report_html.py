@@ -59,6 +59,21 @@ def test_a_diff_hunk_carries_the_real_line_numbers_and_context() -> None:
     assert "-line 12" in lines and "+line twelve" in lines
 
 
+def test_a_diff_hunk_numbers_the_lines_as_the_file_does_when_a_line_holds_a_form_feed() -> None:
+    # str.splitlines() also ends a line at a form feed, U+2028 or U+0085: the hunk then numbered
+    # lines past one of them wrongly and showed that line as two.
+    before = "page one \x0c page two\nsep \u2028 here\nimport javax.X;\nend\n"
+    [hunk] = diff_hunks(before, before.replace("javax", "jakarta"))
+    assert hunk[:4] == [1, 4, 1, 4]
+    assert hunk[4].split("\n") == [
+        " page one \x0c page two",
+        " sep \u2028 here",
+        "-import javax.X;",
+        "+import jakarta.X;",
+        " end",
+    ]
+
+
 def test_an_incident_gets_the_hunk_its_edit_made_not_another() -> None:
     before = "".join(f"line {n}\n" for n in range(1, 61))
     after = before.replace("line 5\n", "line five\n").replace("line 50\n", "line fifty\n")

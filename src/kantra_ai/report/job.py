@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kantra_ai.edits.files import decode_text
 from kantra_ai.edits.linediff import LineMatcher
 from kantra_ai.engine.outcomes import Status
 from kantra_ai.plan.state import phase_status
@@ -43,8 +44,9 @@ Hunk = list[Any]  # [old_start, old_length, new_start, new_length, "lines, each 
 
 
 def diff_hunks(before: str, after: str, context: int = CONTEXT_LINES) -> list[Hunk]:
-    """The unified diff of two texts as hunks with real line numbers (1-based, as `diff -u`)."""
-    a, b = before.splitlines(), after.splitlines()
+    """The unified diff of two texts as hunks with real line numbers (1-based, as `diff -u`): lines
+    as the file has them, ended by "\n" only (a form feed or U+2028 inside a line does not end it)."""
+    a, b = _lines(before), _lines(after)
     hunks: list[Hunk] = []
     matcher = LineMatcher(a, b)
     for group in matcher.get_grouped_opcodes(context):
@@ -58,6 +60,11 @@ def diff_hunks(before: str, after: str, context: int = CONTEXT_LINES) -> list[Hu
             lines += ["+" + line for line in b[b1:b2]]
         hunks.append([i1 + 1, i2 - i1, j1 + 1, j2 - j1, "\n".join(lines)])
     return hunks
+
+
+def _lines(text: str) -> list[str]:
+    lines = text.split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
 
 
 def _line_span(text: str, needle: str) -> tuple[int, int] | None:
@@ -274,11 +281,12 @@ def _changed_files(store: RunStore, tree: str) -> tuple[list[dict[str, Any]], di
 
 
 def _text(store: RunStore, sha: str) -> str | None:
-    """A file's content as a write recorded it (the store keeps the bytes by hash), as text."""
+    """A file's content as a write recorded it (the store keeps the bytes by hash), as text: decoded
+    as the run read it (a legacy encoding's accents, not U+FFFD; "\n" newlines, no BOM)."""
     content = store.content(sha)
     if content is None:
         return None
-    return content.decode("utf-8", errors="replace").removeprefix("\ufeff").replace("\r\n", "\n")
+    return decode_text(content)
 
 
 def _edited_spans(store: RunStore, tree: str) -> dict[str, list[tuple[int, int]]]:
