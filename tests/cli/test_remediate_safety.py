@@ -475,3 +475,23 @@ def test_a_file_of_mixed_newlines_changes_only_on_the_fixed_lines(tmp_path: Path
     assert (app / name).read_bytes() == b"".join(
         line.rstrip(b"\n") + end for line, end in zip(wanted, ends, strict=True)
     )
+
+
+def test_a_read_only_file_is_not_sent_and_its_incidents_fail_saying_so(tmp_path: Path) -> None:
+    # No fix of a file without write permission could land (the write refuses it): the model is
+    # not paid to answer for it; the run's other files are fixed as usual.
+    name = "src/main/java/com/example/inventory/service/InventoryService.java"
+    app = copy_example(EXAMPLE, tmp_path)
+    before = (app / name).read_bytes()
+    (app / name).chmod(0o444)
+    with FakeProviderServer(respond) as server:
+        code, summary = _remediate(app, server)
+        asked = [r.last_user_text() for r in server.requests]
+    assert code == 1
+    mine = [o for o in summary["outcomes"] if o["file"] == name]
+    assert mine and {(o["status"], o["reason"]) for o in mine} == {
+        ("failed", f"not sent: {app / name} is read-only, so no fix could be written to it")
+    }
+    assert not any(f"## File: {name}" in text for text in asked)
+    assert (app / name).read_bytes() == before
+    assert summary["incidents"]["fixed"] == summary["incidents"]["selected"] - len(mine)

@@ -46,7 +46,7 @@ from kantra_ai.app.prepare import Stage, plan_batches
 from kantra_ai.app.ui import Ui
 from kantra_ai.batching.batches import Batch, FileBatches
 from kantra_ai.batching.packing import PackSettings, choose_packs, group_files
-from kantra_ai.edits.files import SourceFile, SourceFileError, check_writable, read_source
+from kantra_ai.edits.files import SourceFile, SourceFileError, read_source, write_problem
 from kantra_ai.engine.batch_runner import RunControl
 from kantra_ai.engine.budget import CostGuard
 from kantra_ai.engine.estimate import Estimate
@@ -357,10 +357,9 @@ class BatchDriver(ReplySource):
         the engine then fails its incidents without sending anything."""
         try:
             source = read_source(self.input_dir / batch.path)
-            check_writable(source)
-            return source
         except (OSError, SourceFileError):
             return None
+        return None if write_problem(source) else source
 
     def _units(self, batches: RunBatches, packing: PackSettings) -> list[list[FileBatches]]:
         """This round's requests by file: small files packed as `packing` says, except that a pack

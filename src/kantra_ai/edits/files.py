@@ -118,25 +118,24 @@ def check_inside(source: SourceFile, tree: Path) -> None:
         raise SourceFileError(str(exc)) from None
 
 
-class NotWritableError(SourceFileError):
-    """The file can be read, but its folder cannot be written (a read-only mount, another user's
-    folder): edits to it could never land."""
+def write_problem(source: SourceFile) -> str | None:
+    """Why no fix of the file `source` was read from could be written (None: it can be): the file
+    has no write permission bit (`write_source_bytes` refuses it), or its folder cannot be written
+    (a read-only mount, another user's folder: the new content goes into a file there). Asked before
+    the file is sent, so no model is paid for a fix that cannot land; the write checks again."""
+    if _read_only(source.mode):
+        return f"{source.path} is read-only"
+    return folder_problem((source.real_path or source.path).parent)
 
 
-def check_writable(source: SourceFile) -> None:
-    """NotWritableError if the file's edits could not be written back (`write_atomic` renames in its
-    folder): found before its content is sent and the reply paid for, not after."""
-    problem = folder_problem((source.real_path or source.path).parent)
-    if problem:
-        raise NotWritableError(problem)
+def not_sent_reason(problem: str) -> str:
+    """The reason of an incident failed because its file cannot be written. Nothing was asked, so
+    the next run plans it again (store/history.py), without --retry-failed."""
+    return f"not sent: {problem}, so no fix could be written to it"
 
 
-def not_usable(exc: OSError | SourceFileError) -> str:
-    """Why a file's incidents fail before anything is sent for it: it cannot be read, or written.
-    Nothing was asked, so the next run plans them again (store/history.py)."""
-    if isinstance(exc, NotWritableError):
-        return f"not sent: {exc}, so its edits could not be written back"
-    return f"cannot read file: {exc}"
+def _read_only(mode: int) -> bool:
+    return not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
 
 
 def read_text(path: Path) -> str:
@@ -286,7 +285,7 @@ def write_source_bytes(original: SourceFile, data: bytes, *, tree: Path | None =
             status = os.fstat(handle.fileno())
             current = _sha256_of(handle)
             _copy_extended_attributes(handle.fileno(), staged.temp_fd)
-        if not status.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        if _read_only(status.st_mode):
             # os.replace would ignore the missing write bits; someone made this file read-only.
             raise SourceFileError(f"{original.path} is read-only; not overwritten")
         _copy_owner(status, staged.temp_fd)

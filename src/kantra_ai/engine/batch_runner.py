@@ -37,11 +37,11 @@ from kantra_ai.edits.files import (
     SourceFileError,
     StaleFileError,
     check_inside,
-    check_writable,
     content_sha256,
     encode_text,
-    not_usable,
+    not_sent_reason,
     read_source,
+    write_problem,
     write_source_atomic,
 )
 from kantra_ai.edits.model import (
@@ -181,10 +181,8 @@ async def run_batch(batch: Batch, ctx: RunContext) -> list[IncidentOutcome]:
             else:
                 source = await asyncio.to_thread(read_source, path)
             check_inside(source, ctx.input_dir)  # a link swapped in since loading: not sent, not written
-            if replan == 0:
-                check_writable(source)  # a read-only folder: not sent, not paid for
         except (OSError, SourceFileError) as exc:
-            unreadable = _all(batch, Status.FAILED, not_usable(exc))
+            unreadable = _all(batch, Status.FAILED, f"cannot read file: {exc}")
             ctx.observer.batch_finished(str(batch.path), unreadable)
             return unreadable
         state = _prepare(batch, source, ctx)
@@ -202,7 +200,8 @@ async def run_batch(batch: Batch, ctx: RunContext) -> list[IncidentOutcome]:
 
 def _prepare(batch: Batch, source: SourceFile, ctx: RunContext) -> _BatchState:
     """The batch as it stands in the file now: incidents and window where they are, what was written
-    before, and the incidents whose fix is already there (settled, not asked)."""
+    before, and the incidents settled without asking: those whose fix is already there (fixed), and,
+    when the file cannot be written (`write_problem`), the rest (failed)."""
     key = str(batch.path)
     history = ctx.history.file_history(key) if ctx.history is not None else FileHistory()
     changes = ctx.changes.get(key)
@@ -232,6 +231,11 @@ def _prepare(batch: Batch, source: SourceFile, ctx: RunContext) -> _BatchState:
             why = already_fixed(incident, history.writes, source.text, file)
             if why:
                 state.of(incident.id).settled = IncidentOutcome(incident.id, Status.FIXED, why)
+    if (problem := write_problem(source)) is not None:
+        # No fix of the file could land (the write would refuse it): the model is not paid to try.
+        for incident in pending_of(state):
+            reason = not_sent_reason(problem)
+            state.of(incident.id).settled = IncidentOutcome(incident.id, Status.FAILED, reason)
     return state
 
 

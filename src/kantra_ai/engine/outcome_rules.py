@@ -3,7 +3,8 @@ outcome's reason says which one it was.
 
 "Fixed" means fixed. The edits decide, the verdict is the model's claim about them:
 
-1. settled before asking: its line already shows the fix (`already_fixed.py`) -> fixed, no request;
+1. settled before asking, no request: its line already shows the fix (`already_fixed.py`) -> fixed;
+   its file cannot be written (`files.write_problem`) -> failed;
 2. never answered (budget, Ctrl-C, a request that failed for good before any reply) -> skipped;
 3. no verdict for it in any usable reply (asked again once about it) -> failed (the reply's problem,
    or "no verdict");

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from kantra_ai.analysis.model import Incident
 from kantra_ai.batching.batches import MAX_OUTPUT_TOKENS, Batch
-from kantra_ai.edits.files import SourceFileError, check_inside, check_writable, not_usable, read_source
+from kantra_ai.edits.files import SourceFileError, check_inside, read_source
 from kantra_ai.edits.model import ProposedFix
 from kantra_ai.edits.parse import MalformedReply
 from kantra_ai.engine.batch_runner import (
@@ -104,9 +104,8 @@ async def _read(member: _Member, ctx: RunContext) -> None:
         else:
             source = await asyncio.to_thread(read_source, path)
         check_inside(source, ctx.input_dir)  # a link swapped in since loading: not sent, not written
-        check_writable(source)  # a read-only folder: not sent, not paid for
     except (OSError, SourceFileError) as exc:
-        member.outcomes = _all(member.batch, Status.FAILED, not_usable(exc))
+        member.outcomes = _all(member.batch, Status.FAILED, f"cannot read file: {exc}")
         ctx.observer.batch_finished(str(member.batch.path), member.outcomes)
         return
     member.state = _prepare(member.batch, source, ctx)
