@@ -35,6 +35,8 @@ PORTFOLIO_UNIT = "src/kantra_ai/portfolio/unit.py"
 HUB_ADDON = "src/kantra_ai/hub/addon.py"
 PLAN_INCIDENTS = "src/kantra_ai/plan/incidents.py"
 VERIFICATION = "src/kantra_ai/app/verification.py"
+REPORT_RECORD = "src/kantra_ai/report/record.py"
+RUN = "src/kantra_ai/app/run.py"
 TESTS = [
     "tests/engine/test_batch_runner.py",
     "tests/edits/test_edits_on_incident_lines.py",
@@ -61,6 +63,10 @@ TESTS = [
     "tests/verify/test_verify_strategies.py::test_a_fix_kept_while_the_check_fails_without_our_edits_too_is_never_counted_fixed",
     "tests/verify/test_reanalysis.py::test_incidents_the_analyzer_still_reports_are_failed_in_the_store_for_status_and_the_next_run",
     "tests/delivery/test_commits.py::test_a_fix_reached_through_a_symbolic_link_is_said_and_left_uncommitted_and_the_rest_committed",
+    "tests/cli/test_remediate_safety.py::test_a_read_only_file_is_not_sent_and_its_incidents_fail_saying_so",
+    "tests/cli/test_remediate_safety.py::test_a_file_in_a_folder_that_cannot_be_written_is_not_sent_and_the_next_run_sends_it",
+    "tests/cli/test_output_paths.py",
+    "tests/cli/test_confidence_actions.py::test_a_review_file_that_is_a_file_of_the_users_is_refused_before_anything_is_sent",
 ]
 
 # (gate, file, the code that makes it, the code without it)
@@ -336,6 +342,24 @@ GATES: list[tuple[str, str, str, str]] = [
         DELIVER,
         "        writes = self._not_through_links(writes, row.base_sha)\n",
         "",
+    ),
+    (
+        "a file no fix could be written to is not sent",
+        RUNNER,
+        "    if (problem := write_problem(source)) is not None:",
+        "    if (problem := write_problem(source)) is not None and False:",
+    ),
+    (
+        "a report never writes over a file of the user's",
+        REPORT_RECORD,
+        "    if path.parent.name != TOOL_DIR:",
+        "    if False:",
+    ),
+    (
+        "a review file of the user's is refused before anything is sent",
+        RUN,
+        "            read_review_file(policy.review_file)\n",
+        "            pass\n",
     ),
 ]
 
