@@ -312,3 +312,21 @@ def test_incidents_left_out_by_the_filters_are_counted_so_the_rows_add_up(
     incidents = summary["incidents"]
     assert incidents["filtered_out"] == 14
     assert incidents["selected"] + incidents["not_applicable"] + incidents["informational"] + 14 == 32
+
+
+def test_incidents_of_a_file_that_could_not_be_read_are_not_pointed_to_retry_failed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing was asked about a file that could not be read (here: binary bytes where the source
+    was), so the next run plans its incidents again by itself; the closing lines said "ask the model
+    again with ... --retry-failed", which would not even be needed."""
+    app = copy_example(EXAMPLE, tmp_path)
+    (app / "src/main/java/com/example/inventory/model/Product.java").write_bytes(b"\x00\x01binary\x00")
+    with FakeProviderServer(respond) as server:
+        assert (
+            run("remediate", "-a", analysis_of(EXAMPLE), "-i", app, "--base-url", server.anthropic_base_url)
+            == 1
+        )
+    out = capsys.readouterr().out
+    assert "--retry-failed" not in out
+    assert re.search(r"\d+ incidents? got no answer \(not sent, or no reply\): the next run asks again", out)

@@ -100,7 +100,9 @@ def _git_root(path: Path) -> Path | None:
     return None
 
 
-_NOT_ANSWERED = ("request failed", "not sent")  # reasons of failures no reply covered
+# Reasons of failures no reply covered: the request failed, or nothing was sent (the file could not
+# be read, or written). store/history.py plans them again without --retry-failed.
+_NOT_ANSWERED = ("request failed", "not sent", "cannot read file")
 
 
 def print_next_steps(
@@ -153,7 +155,8 @@ def print_next_steps(
         )
     if len(failed) > len(answered):
         lost = len(failed) - len(answered)
-        say(f"  {lost} {'incident' if lost == 1 else 'incidents'} got no reply: the next run asks again")
+        noun = "incident" if lost == 1 else "incidents"
+        say(f"  {lost} {noun} got no answer (not sent, or no reply): the next run asks again")
     doubtful = document.get("doubtful_not_applicable") or []
     if doubtful:
         first = doubtful[0]
