@@ -104,6 +104,28 @@ def test_a_plan_output_that_is_a_file_is_refused_before_the_model_plans(
     assert fake.request_count == 0  # nothing paid for a plan that could not be kept
 
 
+@pytest.mark.parametrize("name", ["plan.yaml", "plan.html"])
+def test_a_plan_output_holding_a_file_of_the_users_under_a_plans_name_is_refused_and_kept(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`plan -o .` in a repository whose plan.yaml is a CI pipeline's: it was written over."""
+    app = copy_example(EXAMPLE, tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / name).write_text("stages:\n  - build\n")
+    args = ["plan", "--analysis", analysis_of(EXAMPLE), "--input", app, "--planner", "deterministic"]
+    assert run(*args, "--output", out) == 2
+    assert _error(capsys) == (
+        f"kantra-ai: error: --output {out}: cannot write the plan there: {out / name} is there and is not "
+        "a kantra-ai plan: it would be written over; pass another --output folder"
+    )
+    assert (out / name).read_text() == "stages:\n  - build\n"
+    # A plan of ours there (made before, or edited by hand) is made again as ever.
+    (out / name).unlink()
+    assert run(*args, "--output", out) == 0
+    assert run(*args, "--output", out) == 0
+
+
 def test_a_folder_still_to_be_made_is_writable_where_its_first_existing_parent_is(tmp_path: Path) -> None:
     assert folder_problem(tmp_path / "new" / "deeper") is None
     (tmp_path / "file").write_text("x")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from kantra_ai.plan.deterministic import RISK_TOLERANCES, RiskTolerance, plan_de
 from kantra_ai.plan.model import Plan, PlanMetadata, dump_plan
 from kantra_ai.plan.phases import group_incidents
 from kantra_ai.report.html import write_plan_html
+from kantra_ai.report.record import not_ours_problem
 from kantra_ai.store.session import RunSession
 
 PLANNERS = ("ai", "deterministic")
@@ -119,9 +121,22 @@ def _make_plan(options: RunOptions, request: PlanRequest, ui: Ui) -> Plan:
     )
 
 
+# How plan.yaml (ours, or one edited by hand: its `version` key at the start of a line) and
+# plan.html begin: a file there of another kind is the user's, never written over.
+_PLAN_MARKS = (
+    ("plan.yaml", re.compile(rb"(?m)^version:")),
+    ("plan.html", re.compile(rb"<title>kantra-ai migration plan</title>")),
+)
+
+
 def check_plan_output(output: Path) -> None:
-    """Refuse an `--output` the plan cannot be written into, before planning (an AI plan is paid)."""
+    """Refuse an `--output` the plan cannot be written into, before planning (an AI plan is paid):
+    a folder that cannot be written, or one whose plan.yaml or plan.html is a file of the user's."""
     problem = folder_problem(output)
+    for name, mark in _PLAN_MARKS:
+        problem = problem or not_ours_problem(
+            output / name, mark, what="a kantra-ai plan", instead="pass another --output folder"
+        )
     if problem:
         raise UserError(f"--output {output}: cannot write the plan there: {problem}")
 

@@ -51,14 +51,16 @@ def report_path_problem(path: Path) -> str | None:
     return folder_problem(path.parent)
 
 
-def not_ours_problem(existing: Path, mark: re.Pattern[bytes]) -> str | None:
-    """Why a report must not be written at `existing`: a file is there that is not one we wrote
-    (its beginning does not hold `mark`); None when nothing or one of ours is there."""
+def not_ours_problem(
+    existing: Path,
+    mark: re.Pattern[bytes],
+    what: str = "a kantra-ai report",
+    instead: str = "name another file (report.html in a folder of its own)",
+) -> str | None:
+    """Why a report (or a plan: `what`) must not be written at `existing`: a file is there that is
+    not one we wrote (its beginning does not hold `mark`); None when nothing or one of ours is there."""
     if os.path.lexists(existing) and not _begins_like(existing, mark):
-        return (
-            f"{existing} is there and is not a kantra-ai report: it would be written over; "
-            "name another file (report.html in a folder of its own)"
-        )
+        return f"{existing} is there and is not {what}: it would be written over; {instead}"
     return None
 
 
