@@ -35,6 +35,7 @@ PORTFOLIO_UNIT = "src/kantra_ai/portfolio/unit.py"
 HUB_ADDON = "src/kantra_ai/hub/addon.py"
 PLAN_INCIDENTS = "src/kantra_ai/plan/incidents.py"
 VERIFICATION = "src/kantra_ai/app/verification.py"
+VERIFY_COMMAND = "src/kantra_ai/verify/command.py"
 REPORT_RECORD = "src/kantra_ai/report/record.py"
 RUN = "src/kantra_ai/app/run.py"
 TESTS = [
@@ -66,6 +67,7 @@ TESTS = [
     "tests/cli/test_remediate_safety.py::test_a_read_only_file_is_not_sent_and_its_incidents_fail_saying_so",
     "tests/cli/test_remediate_safety.py::test_a_file_in_a_folder_that_cannot_be_written_is_not_sent_and_the_next_run_sends_it",
     "tests/cli/test_output_paths.py",
+    "tests/verify/test_command.py",
     "tests/cli/test_confidence_actions.py::test_a_review_file_that_is_a_file_of_the_users_is_refused_before_anything_is_sent",
 ]
 
@@ -360,6 +362,12 @@ GATES: list[tuple[str, str, str, str]] = [
         RUN,
         "            read_review_file(policy.review_file)\n",
         "            pass\n",
+    ),
+    (
+        "a check never sees kantra-ai's own credentials",
+        VERIFY_COMMAND,
+        "env={**without_our_secrets(os.environ), **QUIET_ENV",
+        "env={**os.environ, **QUIET_ENV",
     ),
 ]
 

@@ -28,7 +28,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -140,6 +140,19 @@ def add_secret(value: str | None) -> None:
     if value and len(value) >= MIN_SECRET_LENGTH:
         with _lock:
             _registered.add(value)
+
+
+def without_our_secrets(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` for a program kantra-ai starts that has no use for kantra-ai's own credentials (a
+    verification check runs the repository's build, which may be anyone's code): without the
+    provider keys it reads (`watch_env`) and without any variable holding a value registered as a
+    secret (the Hub's repository password). Other variables stay, tokens included: a build may need
+    its own (a private Maven repository's, a forge token for GitHub Packages)."""
+    with _lock:
+        watched, registered = _watched - set(FORGE_TOKEN_ENV), set(_registered)
+    return {
+        name: value for name, value in env.items() if name.upper() not in watched and value not in registered
+    }
 
 
 def url_password(url: str | None) -> str | None:

@@ -8,6 +8,9 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
+from kantra_ai.redact import add_secret, watch_env
 from kantra_ai.verify.command import run_command
 
 
@@ -45,3 +48,26 @@ def test_a_stop_kills_the_check_without_calling_it_a_timeout(tmp_path: Path) -> 
         return result.stopped, result.timed_out
 
     assert asyncio.run(scenario()) == (True, False)
+
+
+def test_a_check_runs_without_kantra_ais_credentials_but_with_the_builds_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check runs the repository's build (anyone's code, in a portfolio or a Hub task): it never
+    sees the provider's key nor a password the run registered as secret; a token the build itself
+    may need (a private Maven repository's, GITHUB_TOKEN for GitHub Packages) is still there."""
+    watch_env(["ANTHROPIC_API_KEY"])  # as providers/registry does for every provider's key
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-api03-check-must-not-see-0000")
+    add_secret("hub-password-check-must-not-see-1")  # as the Hub addon does for the repository's
+    monkeypatch.setenv("KANTRA_AI_GIT_PASSWORD", "hub-password-check-must-not-see-1")
+    monkeypatch.setenv("MAVEN_REPO_TOKEN", "maven-token-the-build-needs-2")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_thebuildneedsthis000000000000000000")
+    shown = "key=${ANTHROPIC_API_KEY:-none} git=${KANTRA_AI_GIT_PASSWORD:-none}"
+    shown += " maven=${MAVEN_REPO_TOKEN:-none} gh=${GITHUB_TOKEN:-none}"
+    result = asyncio.run(run_command(f'echo "{shown}"', tmp_path, timeout=30))
+    assert result.output.split() == [
+        "key=none",
+        "git=none",
+        "maven=maven-token-the-build-needs-2",
+        "gh=ghp_thebuildneedsthis000000000000000000",
+    ]

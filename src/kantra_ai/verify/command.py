@@ -4,7 +4,9 @@ The command runs through the shell with the tree (or a scratch copy of it) as wo
 a process group of its own: a timeout, a stop (Ctrl-C) or the caller being cancelled kills the whole
 group (SIGTERM, then SIGKILL), so a hanging build's compiler daemons and test forks go with it.
 Standard input is closed; standard output and error are read together, keeping only the last
-`MAX_OUTPUT_CHARS` characters (what the diagnostics are parsed from).
+`MAX_OUTPUT_CHARS` characters (what the diagnostics are parsed from). The check's environment is
+this process's without kantra-ai's own credentials (`redact.without_our_secrets`): a build runs the
+repository's code, which has no use for the model provider's key or the Hub's git password.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from kantra_ai.redact import without_our_secrets
 
 MAX_OUTPUT_CHARS = 2_000_000
 KILL_GRACE_SECONDS = 2.0
@@ -65,7 +69,8 @@ async def run_command(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,  # its own process group: killed as a whole
-        env={**os.environ, **QUIET_ENV, **(env or {})},
+        # The provider's key and the Hub's git password are not the build's business.
+        env={**without_our_secrets(os.environ), **QUIET_ENV, **(env or {})},
     )
     chunks: list[str] = []
     size = 0
