@@ -131,6 +131,13 @@ def test_local_models_cost_nothing() -> None:
     price = resolve_price("qwen2.5-coder:14b", provider="ollama", local=True)
     assert price is not None and price.source.kind == LOCAL
     assert PriceTable.cost(price, Usage(1_000_000, 1_000_000)) == 0.0
+    assert price.source.detail == "local server: free"
+
+
+def test_the_simulated_model_is_said_to_run_in_process_not_on_a_local_server() -> None:
+    price = resolve_price("simulated-model", provider="simulated", local=True)
+    assert price is not None and price.source.kind == LOCAL
+    assert price.source.detail == "simulated model, in process: free"
 
 
 def test_cache_tokens_are_priced_by_kind_and_ttl() -> None:

@@ -301,8 +301,11 @@ def resolve_price(
         if key is not None:
             source = PriceSource(USER_FILE, str(prices_file), _mtime(prices_file))
             return _resolved(overrides[key], key, source)
-    if local:
-        return _resolved(FREE, model, PriceSource(LOCAL, "local server: free"))
+    if local:  # the simulated model runs in this process: no server of any kind
+        from kantra_ai.providers.registry import SIMULATED  # registry -> base -> this module
+
+        where = "simulated model, in process: free" if provider == SIMULATED else "local server: free"
+        return _resolved(FREE, model, PriceSource(LOCAL, where))
     table = BUILT_IN_PRICES if built_in is None else built_in
     key = _by_prefix(table, model)
     if key is not None:
