@@ -171,6 +171,8 @@ def test_a_run_stopped_by_a_missing_key_is_not_continued_by_the_next_one(
     monkeypatch.delenv("ANTHROPIC_API_KEY")
     assert run("remediate", "-a", analysis_of(EXAMPLE), "-i", app, "--no-progress") == 2
     assert "ANTHROPIC_API_KEY" in _one_line_error(capsys)
+    # Exit 2 is "nothing changed": on a fresh tree not even the run store's folder is made.
+    assert not (app / ".kantra-ai").exists()
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-secret-0000")
     code, summary = remediate_json(EXAMPLE, app, fake)
     assert code == 0

@@ -17,6 +17,7 @@ from kantra_ai.providers.registry import (
     Preset,
     ProviderConfigError,
     create_provider,
+    missing_key,
     resolve_preset,
 )
 
@@ -59,6 +60,10 @@ class ModelChoice:
             )
         except ProviderConfigError as exc:
             raise UserError(str(exc)) from exc
+
+    def missing_key(self) -> str | None:
+        """Why no request can be made (the provider's key variable is not set); None: nothing is."""
+        return missing_key(self.preset)
 
     def open_provider(self, *, hint: str = "") -> Provider:
         """The provider client (no request yet); a missing key is a one-line UserError, whose

@@ -66,7 +66,7 @@ from kantra_ai.providers.pricing import describe_price
 from kantra_ai.report.record import report_path_problem
 from kantra_ai.store.batches import BatchLedger
 from kantra_ai.store.schema import StoreError
-from kantra_ai.store.session import RESUME_HINT, RunSession
+from kantra_ai.store.session import RESUME_HINT, RunSession, no_store_yet
 
 SETTLED = frozenset({Status.FIXED, Status.NOT_APPLICABLE})
 
@@ -403,6 +403,12 @@ def run_job(
     try:
         for hook in hooks:
             hook.check()
+        # A fresh tree has nothing settled: every selected incident is to be sent, so a missing key
+        # is said before the run store (and `.kantra-ai/` to hold it) is made for a run that cannot be.
+        if no_store_yet(options.input_dir, options.history) and any(s.incidents for s in stages):
+            problem = choice.missing_key()
+            if problem:
+                raise UserError(problem)
         with RunSession(
             options.input_dir,
             options.history,

@@ -114,6 +114,17 @@ def api_key_for(preset: Preset) -> str | None:
     return os.environ.get(preset.key_env) if preset.key_env else None
 
 
+def missing_key(preset: Preset) -> str | None:
+    """Why no request can be made with `preset` (its key variable is not set), in one line; None
+    when nothing is missing."""
+    if preset.key_env and not api_key_for(preset):
+        return (
+            f"{preset.key_env} is not set{_keys_set_elsewhere(preset)}: export it, or use --dry-run to "
+            "see what would be sent without calling a model"
+        )
+    return None
+
+
 def create_provider(
     preset: Preset,
     model: str | None,
@@ -127,11 +138,9 @@ def create_provider(
     key = api_key_for(preset)
     url = base_url or preset.base_url
     add_secret(url_password(url))  # https://user:password@proxy/...: the password is a secret too
-    if preset.key_env and not key:
-        raise ProviderConfigError(
-            f"{preset.key_env} is not set{_keys_set_elsewhere(preset)}: export it, or use --dry-run to "
-            "see what would be sent without calling a model"
-        )
+    problem = missing_key(preset)
+    if problem:
+        raise ProviderConfigError(problem)
     chosen_model = model or preset.default_model
     if preset.name == SIMULATED:
         from kantra_ai.providers.simulated import SimulatedProvider
