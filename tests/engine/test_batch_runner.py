@@ -528,3 +528,22 @@ def test_where_output_binds_a_cut_off_reply_is_asked_again_with_twice_the_room_n
     model = ScriptedProvider(cut, good)
     _run(root, context(model, root, max_retries=0, calibration=calibration), A)
     assert model.requests[1].max_tokens == 1000
+
+
+def test_an_edit_naming_two_incidents_that_changes_one_of_their_lines_does_not_fix_the_other(
+    tmp_path: Path,
+) -> None:
+    # One edit tied to both imports rewrites line 3 only: line 5 is untouched and still holds the
+    # `javax.ejb` its rule says to replace, so it is not reported fixed (the other one is).
+    text = "package shop;\n\nimport javax.ejb.Stateless;\nimport java.util.List;\nimport javax.ejb.EJB;\n"
+    (tmp_path / "X.java").write_text(text, encoding="utf-8")
+    a = incident("a", "X.java", 3, "import javax.ejb.Stateless;")
+    b = incident("b", "X.java", 5, "import javax.ejb.EJB;")
+    model = ScriptedProvider(tool_reply([(IMPORT, FIXED_IMPORT, ["a", "b"])], []))
+    outcomes = {
+        o.incident_id: o for o in asyncio.run(run_batch(batch("X.java", a, b), context(model, tmp_path)))
+    }
+    assert outcomes["a"].status is Status.FIXED
+    assert outcomes["b"].status is Status.FAILED
+    assert outcomes["b"].reason == "an edit naming it changed other lines: line 5 still shows `javax.ejb`"
+    assert (tmp_path / "X.java").read_text(encoding="utf-8") == text.replace(IMPORT, FIXED_IMPORT)

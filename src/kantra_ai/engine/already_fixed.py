@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -123,6 +123,20 @@ def target_state(incident: Incident, file: FileNow) -> str:
         return ""
     shown = shows_target(incident.message, file.current_lines[index])
     return f"line {index + 1} shows {shown}" if shown else ""
+
+
+def source_state(incident: Incident, file: FileNow, quoted: Collection[str]) -> str:
+    """Why the incident's line shows it still to do, or "": no edit of it quoted its line (`quoted`:
+    the stripped lines its edits replaced), and the line, followed from the file as analysed, is
+    unchanged and still holds what its rule's message says to replace."""
+    index = file.line_now(incident)
+    if index is None or file.changed(incident, index):
+        return ""
+    line = file.current_lines[index]
+    if line.strip() in quoted:
+        return ""
+    shown = [old for old, _ in replacements(incident.message) if old in line]
+    return f"line {index + 1} still shows `{shown[0]}`" if shown else ""
 
 
 def fixed_by_earlier_write(incident: Incident, writes: Sequence[EarlierWrite], content: str) -> bool:

@@ -54,7 +54,7 @@ from kantra_ai.edits.model import (
     VerdictStatus,
 )
 from kantra_ai.edits.parse import MalformedReply
-from kantra_ai.engine.already_fixed import FileNow, already_fixed, target_state
+from kantra_ai.engine.already_fixed import FileNow, already_fixed, source_state, target_state
 from kantra_ai.engine.budget import CostGuard
 from kantra_ai.engine.calibration import Calibration
 from kantra_ai.engine.confidence import BatchScreen, ConfidencePolicy
@@ -700,6 +700,9 @@ def _judge_edits(state: _BatchState, result: ApplyResult, pending_ids: set[str])
                 failed_now.setdefault(incident_id, outcome.reason)
         else:
             landed_now |= tied
+            quoted = {line.strip() for line in outcome.edit.old_text.split("\n")}
+            for incident_id in tied:
+                state.of(incident_id).quoted |= quoted
     for incident_id in pending_ids:
         evidence = state.of(incident_id)
         evidence.landed = evidence.landed or incident_id in landed_now
@@ -719,15 +722,19 @@ def _judge_edits(state: _BatchState, result: ApplyResult, pending_ids: set[str])
 
 def _fixed_without_edit(state: _BatchState) -> None:
     """Rule 8's exception: reported fixed with no edit of its own, but its line (changed by this
-    batch's other edits, or before) shows the rule's target state."""
+    batch's other edits, or before) shows the rule's target state; rule 9: reported fixed with an
+    edit that landed, but no edit of its quoted its line, still showing what the rule replaces."""
     file: FileNow | None = None
     for incident in state.batch.incidents:
         evidence = state.of(incident.id)
         verdict = evidence.verdict
-        if verdict is None or verdict.status is not VerdictStatus.FIXED or evidence.landed:
+        if verdict is None or verdict.status is not VerdictStatus.FIXED:
             continue
         file = file or FileNow(state.original, state.working)
-        evidence.target_shown = target_state(incident, file)
+        if evidence.landed:
+            evidence.source_shown = source_state(incident, file, evidence.quoted)  # rule 9
+        else:
+            evidence.target_shown = target_state(incident, file)
 
 
 async def _finish(

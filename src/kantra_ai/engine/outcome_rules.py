@@ -15,8 +15,11 @@ outcome's reason says which one it was.
 8. reported fixed with no edit tied to it that applied or was already applied -> failed ("fixed
    needs an edit"), unless its line shows the rule's target state after this batch's edits
    (`already_fixed.target_state`): then fixed, saying so;
-9. the file could not be written -> failed;
-10. otherwise -> fixed: at least one edit tied to it landed and every edit tied to it landed.
+9. an edit tied to it landed, but none on its line: no edit tied to it quoted its line, and the line,
+   followed from the file as analysed, is unchanged and still holds what its rule says to replace
+   (`already_fixed.source_state`) -> failed (one edit naming two incidents fixed one of their lines);
+10. the file could not be written -> failed;
+11. otherwise -> fixed: at least one edit tied to it landed and every edit tied to it landed.
 
 An edit naming no incident is tied to every incident of the request it answered. A reply whose
 verdicts contradict its edits is handled by the engine the same way every time, before anything is
@@ -26,12 +29,13 @@ then decide those incidents, and their reason says the edits were not applied).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kantra_ai.edits.model import Verdict, VerdictStatus
 from kantra_ai.engine.outcomes import IncidentOutcome, Status
 
 FIXED_NEEDS_AN_EDIT = "model said fixed but sent no edit for it"
+EDITED_ELSEWHERE = "an edit naming it changed other lines"
 NO_VERDICT = "the reply gave no verdict for this incident"
 NOT_APPLIED = "its edits were not applied (edits count only for incidents the reply reports fixed)"
 
@@ -46,8 +50,10 @@ class Evidence:
     reply_problem: str = ""  # the last reply for it could not be used
     edit_failure: str = ""  # an edit tied to it did not apply, and no later one made up for it
     landed: bool = False  # an edit tied to it applied or was already applied
+    quoted: set[str] = field(default_factory=set)  # lines (stripped) its landed edits replaced
     withheld: bool = False  # edits tied only to it were not applied: the reply did not report it fixed
     target_shown: str = ""  # rule 8's exception: why its line already shows the fix
+    source_shown: str = ""  # rule 9: why its line, untouched by its edits, still shows the work to do
 
 
 def decide(incident_id: str, evidence: Evidence, write_error: str = "") -> IncidentOutcome:
@@ -83,6 +89,8 @@ def decide(incident_id: str, evidence: Evidence, write_error: str = "") -> Incid
         if write_error:
             return outcome(Status.FAILED, write_error)
         return outcome(Status.FIXED, f"no edit needed: {evidence.target_shown}")
+    if evidence.source_shown:
+        return outcome(Status.FAILED, f"{EDITED_ELSEWHERE}: {evidence.source_shown}")
     if write_error:
         return outcome(Status.FAILED, write_error)
     return outcome(Status.FIXED)
