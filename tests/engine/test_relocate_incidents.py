@@ -73,3 +73,15 @@ def test_inside_a_block_that_changed_size_a_line_goes_to_the_block() -> None:
     moves = LineMap([(Landing((2, 5), (2, 4), (), ()),)])
     assert [moves.line(n) for n in (3, 4, 5, 6)] == [3, 3, 3, 5]
     assert moves.line(4, end=True) == 4
+
+
+def test_a_window_shows_an_incident_the_analyzer_placed_past_the_end_of_the_file() -> None:
+    # An analysis older than the tree: the line it reports (54) is past the end of the 52-line file,
+    # so the window was planned clamped to the file's end; its snippet finds the line at 51, and the
+    # window must still show it (shifted by the same 3 lines it would have stopped at 49).
+    text = "".join(f"int v{n};\n" for n in range(50)) + "@Stateless\n}\n"
+    late = Incident("i1", RULE, "u", PurePosixPath("A.java"), 54, "replace @Stateless", "54  @Stateless")
+    batch = Batch(PurePosixPath("A.java"), (late,), (12, 52), 100, 100)
+    moved = relocate_batch(batch, text)
+    assert moved.incidents[0].line == 51
+    assert moved.window is not None and moved.window[0] <= 51 <= moved.window[1]

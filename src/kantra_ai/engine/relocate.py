@@ -144,6 +144,13 @@ def _moved_window(
     if before and after:
         first += min(after) - min(before)
         last += max(after) - max(before)
+        # A window planned clamped to the file's end (an analyzer line past it) shifts short of
+        # the incidents found above it: slid, its size kept, to show them.
+        if max(after) > last:
+            first, last = first + max(after) - last, max(after)
+        if min(after) < first:
+            first, last = min(after), last - (first - min(after))
+        last = max(last, max(after))
     last = max(1, min(last, total))
     first = max(1, min(first, last))
     return first, last
