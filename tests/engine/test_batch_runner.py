@@ -547,3 +547,35 @@ def test_an_edit_naming_two_incidents_that_changes_one_of_their_lines_does_not_f
     assert outcomes["b"].status is Status.FAILED
     assert outcomes["b"].reason == "an edit naming it changed other lines: line 5 still shows `javax.ejb`"
     assert (tmp_path / "X.java").read_text(encoding="utf-8") == text.replace(IMPORT, FIXED_IMPORT)
+
+
+def test_a_namespace_left_on_a_line_no_edit_quoted_is_not_fixed_whatever_else_the_rule_asks(
+    tmp_path: Path,
+) -> None:
+    # "Replace `X` with `Y` and change the schema version number": the namespace rewritten on line 3
+    # by an edit naming the incidents of lines 3 and 5 leaves line 5's `X` as it was.
+    text = (
+        '<persistence version="2.1"\n'
+        '   xmlns="http://xmlns.jcp.org/xml/ns/persistence"\n'
+        '   xsi:schemaLocation="\n'
+        "        http://xmlns.jcp.org/xml/ns/persistence\n"
+        '        persistence_2_1.xsd">\n'
+        "</persistence>\n"
+    )
+    (tmp_path / "persistence.xml").write_text(text, encoding="utf-8")
+    message = (
+        "Replace `http://xmlns.jcp.org/xml/ns/persistence` with `https://jakarta.ee/xml/ns/persistence`"
+        " and change the schema version number"
+    )
+    top, low = (
+        incident(n, "persistence.xml", line, text.split("\n")[line - 1].strip(), message=message)
+        for n, line in (("top", 2), ("low", 4))
+    )
+    old = '   xmlns="http://xmlns.jcp.org/xml/ns/persistence"'
+    new = '   xmlns="https://jakarta.ee/xml/ns/persistence"'
+    model = ScriptedProvider(tool_reply([(old, new, ["top", "low"])], []))
+    ran = asyncio.run(run_batch(batch("persistence.xml", top, low), context(model, tmp_path)))
+    outcomes = {o.incident_id: o for o in ran}
+    assert outcomes["top"].status is Status.FIXED
+    assert outcomes["low"].status is Status.FAILED
+    assert outcomes["low"].reason.startswith("an edit naming it changed other lines: line 4 still shows")

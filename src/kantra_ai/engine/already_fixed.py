@@ -40,14 +40,14 @@ _MIN_NAME = 3  # shorter quoted names ("a", "==") say too little about a line
 _SIMILAR = 0.5  # a changed line stands for the original line it is at least this similar to
 
 
-def replacements(message: str) -> list[tuple[str, str]]:
-    """The (old, new) pairs the message asks for; none when it names no replacement, or when the
-    sentence asks for more than the replacement."""
+def replacements(message: str, *, only: bool = True) -> list[tuple[str, str]]:
+    """The (old, new) pairs the message asks for; none when it names no replacement, or (`only`)
+    when the sentence asks for more than the replacement."""
     pairs: list[tuple[str, str]] = []
     for match in _REPLACEMENT.finditer(message):
         old, new = match.group(1).strip(), match.group(2).strip()
         rest = re.split(r"[.\n]", message[match.end() :], maxsplit=1)[0]
-        if _MORE_TO_DO.search(rest):
+        if only and _MORE_TO_DO.search(rest):
             return []
         if len(old) >= _MIN_NAME and len(new) >= _MIN_NAME and old not in new:
             pairs.append((old, new))
@@ -135,7 +135,9 @@ def source_state(incident: Incident, file: FileNow, quoted: Collection[str]) -> 
     line = file.current_lines[index]
     if line.strip() in quoted:
         return ""
-    shown = [old for old, _ in replacements(incident.message) if old in line]
+    # What is still to replace is left undone whatever else the rule asks for ("... and change the
+    # schema version number").
+    shown = [old for old, _ in replacements(incident.message, only=False) if old in line]
     return f"line {index + 1} still shows `{shown[0]}`" if shown else ""
 
 
