@@ -579,3 +579,26 @@ def test_a_namespace_left_on_a_line_no_edit_quoted_is_not_fixed_whatever_else_th
     assert outcomes["top"].status is Status.FIXED
     assert outcomes["low"].status is Status.FAILED
     assert outcomes["low"].reason.startswith("an edit naming it changed other lines: line 4 still shows")
+
+
+def test_an_edit_of_a_shared_line_that_changes_one_rules_part_does_not_fix_the_other_rule(
+    tmp_path: Path,
+) -> None:
+    # Two rules on line 5; the edit naming both swaps the annotation and leaves `javax.ejb` there.
+    text = "package shop;\n\nimport javax.ejb.Stateless;\n\n@Stateless @javax.ejb.Local\nclass X {}\n"
+    (tmp_path / "X.java").write_text(text, encoding="utf-8")
+    line = "@Stateless @javax.ejb.Local"
+    scope = (
+        "Convert to a CDI bean by replacing the `@Stateless` annotation with a scope eg `@ApplicationScoped`"
+    )
+    a = incident("a", "X.java", 5, line, message=scope)
+    b = incident("b", "X.java", 5, line, message="Replace `javax.ejb` with `jakarta.ejb`")
+    swapped = "@ApplicationScoped @javax.ejb.Local"
+    model = ScriptedProvider(tool_reply([(line, swapped, ["a", "b"])], []))
+    outcomes = {
+        o.incident_id: o for o in asyncio.run(run_batch(batch("X.java", a, b), context(model, tmp_path)))
+    }
+    assert outcomes["a"].status is Status.FIXED
+    assert outcomes["b"].status is Status.FAILED
+    assert outcomes["b"].reason == "its edit left `javax.ejb` on line 5, with no `jakarta.ejb`"
+    assert (tmp_path / "X.java").read_text(encoding="utf-8") == text.replace(line, swapped)

@@ -42,7 +42,8 @@ def test_a_later_window_follows_lines_an_earlier_batch_inserted(tmp_path: Path) 
     # No snippet: only what the engine knows about the earlier batch's edits can move it.
     low = incident("low", "Big.java", LINE_OF_VALUE_100, message="Rename value100")
     inserted = "\n".join(f"import jakarta.extra.Added{n};" for n in range(30))
-    first = tool_reply([(IMPORTS[0], IMPORTS[0] + "\n" + inserted, ["top"])], [("top", "fixed", 0.9)])
+    fixed = IMPORTS[0].replace("javax", "jakarta")
+    first = tool_reply([(IMPORTS[0], fixed + "\n" + inserted, ["top"])], [("top", "fixed", 0.9)])
 
     def second(request: ModelRequest) -> ModelResponse:
         # The window must show the incident's line, where it is now (30 lines further down).

@@ -38,6 +38,7 @@ _REPLACEMENT = re.compile(r"\breplac\w*\b[^`\n]*?`([^`\n]+)`[^`]*?\bwith\b[^`\n]
 _MORE_TO_DO = re.compile(r"\b(?:and|also|then|plus|as well)\b", re.IGNORECASE)
 _MIN_NAME = 3  # shorter quoted names ("a", "==") say too little about a line
 _SIMILAR = 0.5  # a changed line stands for the original line it is at least this similar to
+EDITED_ELSEWHERE = "an edit naming it changed other lines"
 
 
 def replacements(message: str, *, only: bool = True) -> list[tuple[str, str]]:
@@ -126,19 +127,24 @@ def target_state(incident: Incident, file: FileNow) -> str:
 
 
 def source_state(incident: Incident, file: FileNow, quoted: Collection[str]) -> str:
-    """Why the incident's line shows it still to do, or "": no edit of it quoted its line (`quoted`:
-    the stripped lines its edits replaced), and the line, followed from the file as analysed, is
-    unchanged and still holds what its rule's message says to replace."""
+    """Why the incident, reported fixed with an edit that landed, is still to do, or "": its line,
+    followed from the file as analysed, still holds what its rule's message says to replace (whatever
+    else the rule asks for, "... and change the schema version number"), and either no edit of it
+    touched the line (`quoted`: the stripped lines its edits replaced) or the line holds nothing of
+    what replaces it (the edit changed another part of the line, for another rule)."""
     index = file.line_now(incident)
-    if index is None or file.changed(incident, index):
+    if index is None:
         return ""
     line = file.current_lines[index]
-    if line.strip() in quoted:
+    pairs = replacements(incident.message, only=False)
+    left = [old for old, _ in pairs if old in line]
+    if not left:
         return ""
-    # What is still to replace is left undone whatever else the rule asks for ("... and change the
-    # schema version number").
-    shown = [old for old, _ in replacements(incident.message, only=False) if old in line]
-    return f"line {index + 1} still shows `{shown[0]}`" if shown else ""
+    if not file.changed(incident, index) and line.strip() not in quoted:
+        return f"{EDITED_ELSEWHERE}: line {index + 1} still shows `{left[0]}`"
+    if any(new in line for _, new in pairs):
+        return ""
+    return f"its edit left `{left[0]}` on line {index + 1}, with no `{pairs[0][1]}`"
 
 
 def fixed_by_earlier_write(incident: Incident, writes: Sequence[EarlierWrite], content: str) -> bool:

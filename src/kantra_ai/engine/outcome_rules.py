@@ -15,9 +15,10 @@ outcome's reason says which one it was.
 8. reported fixed with no edit tied to it that applied or was already applied -> failed ("fixed
    needs an edit"), unless its line shows the rule's target state after this batch's edits
    (`already_fixed.target_state`): then fixed, saying so;
-9. an edit tied to it landed, but none on its line: no edit tied to it quoted its line, and the line,
-   followed from the file as analysed, is unchanged and still holds what its rule says to replace
-   (`already_fixed.source_state`) -> failed (one edit naming two incidents fixed one of their lines);
+9. an edit tied to it landed, but its line, followed from the file as analysed, still holds what its
+   rule's message says to replace, and either no edit tied to it quoted the line (one edit naming
+   two incidents fixed one of their lines) or the line holds nothing of the replacement (an edit of
+   the line changed another rule's part of it) (`already_fixed.source_state`) -> failed;
 10. the file could not be written -> failed;
 11. otherwise -> fixed: at least one edit tied to it landed and every edit tied to it landed.
 
@@ -35,7 +36,6 @@ from kantra_ai.edits.model import Verdict, VerdictStatus
 from kantra_ai.engine.outcomes import IncidentOutcome, Status
 
 FIXED_NEEDS_AN_EDIT = "model said fixed but sent no edit for it"
-EDITED_ELSEWHERE = "an edit naming it changed other lines"
 NO_VERDICT = "the reply gave no verdict for this incident"
 NOT_APPLIED = "its edits were not applied (edits count only for incidents the reply reports fixed)"
 
@@ -53,7 +53,7 @@ class Evidence:
     quoted: set[str] = field(default_factory=set)  # lines (stripped) its landed edits replaced
     withheld: bool = False  # edits tied only to it were not applied: the reply did not report it fixed
     target_shown: str = ""  # rule 8's exception: why its line already shows the fix
-    source_shown: str = ""  # rule 9: why its line, untouched by its edits, still shows the work to do
+    source_shown: str = ""  # rule 9: why its line, after its edits landed, still shows the work to do
 
 
 def decide(incident_id: str, evidence: Evidence, write_error: str = "") -> IncidentOutcome:
@@ -90,7 +90,7 @@ def decide(incident_id: str, evidence: Evidence, write_error: str = "") -> Incid
             return outcome(Status.FAILED, write_error)
         return outcome(Status.FIXED, f"no edit needed: {evidence.target_shown}")
     if evidence.source_shown:
-        return outcome(Status.FAILED, f"{EDITED_ELSEWHERE}: {evidence.source_shown}")
+        return outcome(Status.FAILED, evidence.source_shown)
     if write_error:
         return outcome(Status.FAILED, write_error)
     return outcome(Status.FIXED)
