@@ -69,6 +69,7 @@ TESTS = [
     "tests/cli/test_output_paths.py",
     "tests/verify/test_command.py",
     "tests/cli/test_confidence_actions.py::test_a_review_file_that_is_a_file_of_the_users_is_refused_before_anything_is_sent",
+    "tests/engine/test_relocate_incidents.py",
 ]
 
 # (gate, file, the code that makes it, the code without it)
@@ -368,6 +369,22 @@ GATES: list[tuple[str, str, str, str]] = [
         VERIFY_COMMAND,
         "env={**without_our_secrets(os.environ), **QUIET_ENV",
         "env={**os.environ, **QUIET_ENV",
+    ),
+    (
+        "fixed needs its line done",
+        RULES,
+        "    if evidence.source_shown:\n        return outcome(Status.FAILED, evidence.source_shown)\n",
+        "",
+    ),
+    (
+        "a window shows the incidents found past its planned end",
+        "src/kantra_ai/engine/relocate.py",
+        "        if max(after) > last:\n"
+        "            first, last = first + max(after) - last, max(after)\n"
+        "        if min(after) < first:\n"
+        "            first, last = min(after), last - (first - min(after))\n"
+        "        last = max(last, max(after))\n",
+        "",
     ),
 ]
 
