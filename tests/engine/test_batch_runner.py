@@ -142,7 +142,7 @@ def test_every_incident_whose_edit_landed_is_fixed_by_it(root: Path) -> None:
         [("a", "fixed", 0.9), ("b", "fixed", 0.9)],
     )
     outcomes = _run(root, context(ScriptedProvider(reply), root, max_retries=0), A, b)
-    # Fixed by their own edits (rule 10), not by the target state their lines show (rule 8).
+    # Fixed by their own edits (rule 11), not by the target state their lines show (rule 8).
     assert [(o.status, o.reason) for o in outcomes.values()] == [(Status.FIXED, "")] * 2
 
 

@@ -76,7 +76,14 @@ FIXED = _verdict(VerdictStatus.FIXED)
             "no edit needed: line 3 shows jakarta",
         ),
         (Evidence(FIXED, target_shown="line 3 shows jakarta"), "disk full", Status.FAILED, "disk full"),
-        # 9 and 10: written, or not
+        # 9: an edit of it landed, but its line still holds what its rule replaces
+        (
+            Evidence(FIXED, landed=True, source_shown="line 5 still shows `javax.ejb`"),
+            "",
+            Status.FAILED,
+            "line 5 still shows `javax.ejb`",
+        ),
+        # 10 and 11: written, or not
         (Evidence(FIXED, landed=True), "disk full", Status.FAILED, "disk full"),
         (Evidence(FIXED, landed=True), "", Status.FIXED, ""),
     ],
