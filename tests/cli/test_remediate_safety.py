@@ -495,3 +495,26 @@ def test_a_read_only_file_is_not_sent_and_its_incidents_fail_saying_so(tmp_path:
     assert not any(f"## File: {name}" in text for text in asked)
     assert (app / name).read_bytes() == before
     assert summary["incidents"]["fixed"] == summary["incidents"]["selected"] - len(mine)
+
+
+def test_max_cost_is_never_exceeded_by_retries_of_broken_replies(tmp_path: Path) -> None:
+    """Each attempt of a request is billed (a reply that broke off had its input counted), yet only
+    one attempt's worst case was reserved: a retry goes out only if it still fits the budget."""
+    app = copy_example(EXAMPLE, tmp_path)
+    prices = tmp_path / "prices.yaml"  # every input token at one rate, output nearly free: an
+    # attempt costs most of a request's worst case, and a second one would not fit
+    prices.write_text(
+        "claude-sonnet-5-5: {input: 10, output: 0.01, cache-read: 10, cache-write: 10, cache-write-1h: 10}\n"
+    )
+    limit = 0.03
+    with FakeProviderServer(respond, faults=FaultPlan.sequence(*[Fault.drop(0.9)] * 4)) as server:
+        code, summary = _remediate(
+            app, server, "-m", "claude-sonnet-5-5", "--prices", str(prices), "--max-cost", str(limit),
+            "--batch-parallelism", "1",
+        )  # fmt: skip
+        sent = server.request_count
+    assert summary["cost_usd"] > 0.01  # the first attempt, billed and counted
+    assert summary["cost_usd"] <= limit
+    assert sent == 1
+    assert code == 1
+    assert any("--max-cost" in r for r in _reasons(summary))

@@ -176,8 +176,12 @@ class AdaptiveProvider:
                     failures += 1
                 late = self.deadline is not None and time.monotonic() >= self.deadline
                 unreachable = not self.answered and failures >= UNREACHABLE_ATTEMPTS
-                if not exc.retryable or failures >= self.max_attempts or late or unreachable:
+                # Each attempt is billed: another goes out only within the run's budget.
+                refused = request.retry_refusal(exc.usage) if exc.retryable else ""
+                if not exc.retryable or failures >= self.max_attempts or late or unreachable or refused:
                     reason = f"{exc} (the run's deadline passed)" if late and exc.retryable else str(exc)
+                    if refused and not late:
+                        reason = f"{exc} (not asked again: {refused})"
                     if unreachable and not late:
                         reason = (
                             f"{exc} ({failures} attempts, no answer from the provider yet this run: "

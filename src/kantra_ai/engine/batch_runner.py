@@ -75,7 +75,7 @@ from kantra_ai.engine.relocate import LineMap, relocate_batch
 from kantra_ai.engine.replies import ReplySource, request_fingerprint
 from kantra_ai.prompts.builder import PromptBuilder, line_count, visible_region
 from kantra_ai.providers.base import ModelRequest, ModelResponse, Provider, ProviderError
-from kantra_ai.providers.pricing import ModelPrice, PriceTable
+from kantra_ai.providers.pricing import ModelPrice, PriceTable, Usage
 from kantra_ai.tokens import estimate_tokens
 
 # A file changed on disk while its batch ran: re-read it and run the batch again this many times.
@@ -551,7 +551,7 @@ async def send_request(
     ctx.observer.request_started(path, ids)
     # The provider reports when the request goes out and when its reply is complete: the store
     # keeps the reply at that moment, before it travels back through pacing and retries.
-    events = _WireEvents(ctx.observer, path, fingerprint, ctx.price, ctx.cache_ttl)
+    events = _WireEvents(ctx.observer, path, fingerprint, ctx.price, ctx.cache_ttl, ctx.guard, worst)
     request = dataclasses.replace(request, events=events)
     try:
         response = await ctx.provider.complete(
@@ -559,7 +559,7 @@ async def send_request(
         )
     except ProviderError as exc:
         cost = PriceTable.cost(ctx.price, exc.usage, cache_ttl=ctx.cache_ttl)
-        ctx.guard.settle(worst, cost)
+        ctx.guard.settle(worst + events.extra, cost)
         record = RequestRecord(
             path,
             ids,
@@ -577,7 +577,7 @@ async def send_request(
             ctx.control.abort(f"run aborted: {exc}")
         raise _Skip(f"request failed: {exc}", Status.FAILED) from exc
     cost = PriceTable.cost(ctx.price, response.usage, cache_ttl=ctx.cache_ttl)
-    ctx.guard.settle(worst, cost)
+    ctx.guard.settle(worst + events.extra, cost)
     record = RequestRecord(
         path,
         ids,
@@ -612,8 +612,22 @@ class _WireEvents:
     price: ModelPrice | None
     cache_ttl: str
 
+    guard: CostGuard | None = None
+    worst: float = 0.0  # one attempt's worst case, reserved before the first
+    extra: float = 0.0  # reserved since for retries: what the failed attempts were billed
+
     def sent(self) -> None:
         self.observer.request_sent(self.path)
+
+    def may_retry(self, billed: Usage) -> str:
+        """A retry keeps a whole attempt's worst case reserved on top of what the failed ones billed."""
+        cost = PriceTable.cost(self.price, billed, cache_ttl=self.cache_ttl) or 0.0
+        if self.guard is None or cost <= 0:
+            return ""
+        if not self.guard.try_reserve(cost):
+            return f"--max-cost ${self.guard.max_cost:.4f} would be exceeded by a retry"
+        self.extra += cost
+        return ""
 
     def completed(self, response: ModelResponse) -> None:
         cost = PriceTable.cost(self.price, response.usage, cache_ttl=self.cache_ttl)

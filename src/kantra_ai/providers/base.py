@@ -53,6 +53,10 @@ class RequestEvents(Protocol):
     def completed(self, response: ModelResponse) -> None:
         """The whole reply is in; nothing else has happened to it yet."""
 
+    def may_retry(self, billed: Usage) -> str:
+        """Before another attempt: why not (a reason, e.g. `--max-cost`), or "". `billed`: what the
+        failed attempt was billed, when the provider said."""
+
 
 @dataclass(frozen=True)
 class ModelRequest:
@@ -75,6 +79,10 @@ class ModelRequest:
     def notify_sent(self) -> None:
         if self.events is not None:
             self.events.sent()
+
+    def retry_refusal(self, billed: Usage) -> str:
+        """Why another attempt may not go out after one billed `billed` ("": it may)."""
+        return self.events.may_retry(billed) if self.events is not None else ""
 
     def notify_completed(self, response: ModelResponse) -> ModelResponse:
         if self.events is not None:
