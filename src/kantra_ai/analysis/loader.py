@@ -101,11 +101,14 @@ def _parse_yaml(stream: BinaryIO, file: Path) -> object:
         raise AnalysisError(f"{file}: YAML syntax error: {_one_line(str(exc))}") from exc
 
 
-def _refuse_empty(stream: BinaryIO, file: Path) -> None:
-    while chunk := stream.read(1 << 16):
+def _refuse_empty(head: bytes, stream: BinaryIO, file: Path) -> None:
+    """AnalysisError when the file holds only white space: `head`, its start, and (only when that is
+    blank) the rest of it."""
+    chunk = head
+    while chunk:
         if chunk.strip():
-            stream.seek(0)
             return
+        chunk = stream.read(len(head))
     raise AnalysisError(f"{file}: the file is empty")
 
 
@@ -136,7 +139,9 @@ def _parse(file: Path) -> object:
 
 
 def _parse_stream(stream: BinaryIO, file: Path) -> object:
-    _refuse_empty(stream, file)
+    head = stream.read(1 << 16)
+    _refuse_empty(head, stream, file)
+    stream.seek(0)
     if file.suffix.lower() == ".json":
         data = stream.read()
         try:
@@ -150,9 +155,8 @@ def _parse_stream(stream: BinaryIO, file: Path) -> object:
         except ValueError as exc:  # a number of more than 4,300 digits
             raise AnalysisError(f"{file}: a value cannot be read: {_first_clause(exc)}") from exc
     else:
-        if b"\x00" in stream.read(65536):  # a store, an archive, a class file: YAML never holds a NUL
+        if b"\x00" in head:  # a store, an archive, a class file: YAML never holds a NUL
             raise AnalysisError(f"{file}: not a text file (it holds NUL bytes): not an analysis output")
-        stream.seek(0)
         _refuse_cut_short(stream, file)
         try:
             document = _parse_yaml(stream, file)

@@ -32,9 +32,9 @@ class BlankedStream:
         self._source = source
         self._chunk = chunk
         self._out = bytearray()
-        self._carry = b""  # the start of a line whose end has not been read yet
         self._blanking = False
         self._done = False
+        # The start of a line whose end has not been read yet: at first, the lines `_head` read.
         self._carry, self._active = self._head()
 
     def _head(self) -> tuple[bytes, bool]:

@@ -22,7 +22,7 @@ from kantra_ai.app.verification import verification_lines
 from kantra_ai.cli.progress import ConsoleUi
 from kantra_ai.errors import ExitCode
 from kantra_ai.report.batch_summary import print_batch_dry_run, print_batch_summary
-from kantra_ai.report.summary import print_dry_run, print_summary
+from kantra_ai.report.summary import count_of, print_dry_run, print_summary
 
 Document = dict[str, Any]
 
@@ -148,15 +148,13 @@ def print_next_steps(
     failed = [o for o in document.get("outcomes", []) if o["status"] == "failed"]
     answered = [o for o in failed if not o["reason"].startswith(_NOT_ANSWERED)]
     if answered:
-        noun = "incident" if len(answered) == 1 else "incidents"
         say(
-            f"  {len(answered)} {noun} failed: see why in the report; ask the model again with the same "
-            "command plus --retry-failed"
+            f"  {count_of(len(answered), 'incident')} failed: see why in the report; ask the model again "
+            "with the same command plus --retry-failed"
         )
     if len(failed) > len(answered):
-        lost = len(failed) - len(answered)
-        noun = "incident" if lost == 1 else "incidents"
-        say(f"  {lost} {noun} got no answer (not sent, or no reply): the next run asks again")
+        lost = count_of(len(failed) - len(answered), "incident")
+        say(f"  {lost} got no answer (not sent, or no reply): the next run asks again")
     doubtful = document.get("doubtful_not_applicable") or []
     if doubtful:
         first = doubtful[0]

@@ -28,6 +28,7 @@ import codecs
 import contextlib
 import hashlib
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,20 +196,12 @@ def _newline_style(text: str) -> tuple[str, bool]:
     return dominant, mixed
 
 
+_NEWLINE = re.compile(r"\r\n|\r|\n")  # "\r\n" first: one newline, not two
+
+
 def _line_ends(text: str) -> tuple[str, ...]:
     """The newline ending each line of `text` (as read, newlines not yet normalised), in order."""
-    ends: list[str] = []
-    position = 0
-    while (found := _next_newline(text, position)) >= 0:
-        end = "\r\n" if text.startswith("\r\n", found) else text[found]
-        ends.append(end)
-        position = found + len(end)
-    return tuple(ends)
-
-
-def _next_newline(text: str, start: int) -> int:
-    cr, lf = text.find("\r", start), text.find("\n", start)
-    return min(cr, lf) if cr >= 0 and lf >= 0 else max(cr, lf)
+    return tuple(_NEWLINE.findall(text))
 
 
 def _with_own_line_ends(original: SourceFile, text: str) -> str:

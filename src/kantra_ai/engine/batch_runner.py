@@ -233,8 +233,8 @@ def _prepare(batch: Batch, source: SourceFile, ctx: RunContext) -> _BatchState:
                 state.of(incident.id).settled = IncidentOutcome(incident.id, Status.FIXED, why)
     if (problem := write_problem(source)) is not None:
         # No fix of the file could land (the write would refuse it): the model is not paid to try.
+        reason = not_sent_reason(problem)
         for incident in pending_of(state):
-            reason = not_sent_reason(problem)
             state.of(incident.id).settled = IncidentOutcome(incident.id, Status.FAILED, reason)
     return state
 
@@ -551,7 +551,7 @@ async def send_request(
     ctx.observer.request_started(path, ids)
     # The provider reports when the request goes out and when its reply is complete: the store
     # keeps the reply at that moment, before it travels back through pacing and retries.
-    events = _WireEvents(ctx.observer, path, fingerprint, ctx.price, ctx.cache_ttl, ctx.guard, worst)
+    events = _WireEvents(ctx.observer, path, fingerprint, ctx.price, ctx.cache_ttl, ctx.guard)
     request = dataclasses.replace(request, events=events)
     try:
         response = await ctx.provider.complete(
@@ -613,7 +613,6 @@ class _WireEvents:
     cache_ttl: str
 
     guard: CostGuard | None = None
-    worst: float = 0.0  # one attempt's worst case, reserved before the first
     extra: float = 0.0  # reserved since for retries: what the failed attempts were billed
 
     def sent(self) -> None:

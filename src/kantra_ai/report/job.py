@@ -22,6 +22,7 @@ from typing import Any
 
 from kantra_ai.edits.files import decode_text
 from kantra_ai.edits.linediff import LineMatcher
+from kantra_ai.edits.lines import split_content
 from kantra_ai.engine.outcomes import Status
 from kantra_ai.plan.state import phase_status
 from kantra_ai.store.checks import checks_of, repair_costs, repair_rounds_by_path
@@ -46,7 +47,7 @@ Hunk = list[Any]  # [old_start, old_length, new_start, new_length, "lines, each 
 def diff_hunks(before: str, after: str, context: int = CONTEXT_LINES) -> list[Hunk]:
     """The unified diff of two texts as hunks with real line numbers (1-based, as `diff -u`): lines
     as the file has them, ended by "\n" only (a form feed or U+2028 inside a line does not end it)."""
-    a, b = _lines(before), _lines(after)
+    a, b = split_content(before)[0], split_content(after)[0]
     hunks: list[Hunk] = []
     matcher = LineMatcher(a, b)
     for group in matcher.get_grouped_opcodes(context):
@@ -60,11 +61,6 @@ def diff_hunks(before: str, after: str, context: int = CONTEXT_LINES) -> list[Hu
             lines += ["+" + line for line in b[b1:b2]]
         hunks.append([i1 + 1, i2 - i1, j1 + 1, j2 - j1, "\n".join(lines)])
     return hunks
-
-
-def _lines(text: str) -> list[str]:
-    lines = text.split("\n")
-    return lines[:-1] if lines[-1] == "" else lines
 
 
 def _line_span(text: str, needle: str) -> tuple[int, int] | None:

@@ -292,23 +292,23 @@ def print_dry_run(summary: dict[str, Any], console: Console) -> None:
     console.print(table)
     t = summary["totals"]
     console.print(
-        f"{_count(t['requests'], 'request')} for {_count(t['incidents'], 'incident')} in "
-        f"{_count(t['files'], 'file')}; "
+        f"{count_of(t['requests'], 'request')} for {count_of(t['incidents'], 'incident')} in "
+        f"{count_of(t['files'], 'file')}; "
         f"estimated {t['input_tokens']:,} input tokens, ~{t['expected_output_tokens']:,} output tokens "
         f"(at most {t['max_output_tokens']:,}); estimated cost {_money(t['expected_cost_usd'])} "
         f"(at most {_money(t['worst_case_cost_usd'])}) with {t['model']}."
     )
     console.print(price_line(t["model"], t.get("price")), highlight=False)
-    if t["not_applicable"]:
-        count = t["not_applicable"]
-        are = "incident is" if count == 1 else "incidents are"
-        console.print(f"{count} {are} not applicable and would not be sent.")
-    if t.get("filtered_out"):
-        count = t["filtered_out"]
-        are = "incident is" if count == 1 else "incidents are"
-        console.print(f"{count} {are} left out by your filters and would not be sent.")
+    for count, why in (
+        (t["not_applicable"], "not applicable"),
+        (t.get("filtered_out"), "left out by your filters"),
+    ):
+        if count:
+            console.print(
+                f"{count_of(count, 'incident')} {'is' if count == 1 else 'are'} {why} and would not be sent."
+            )
 
 
-def _count(n: int, noun: str) -> str:
+def count_of(n: int, noun: str) -> str:
     """`1 request`, `7 requests`."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
